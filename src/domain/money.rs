@@ -1,0 +1,99 @@
+//! Whole-yen and whole-point amounts, with checked arithmetic and one rounding rule.
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::{Deserialize, Serialize};
+
+/// The largest amount a single movement may carry: ¥1,000,000,000,000 (10^12). Far above any
+/// real payment, far below i64 overflow even when thousands are summed.
+pub const AMOUNT_MAX: i64 = 1_000_000_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AmountError {
+    #[error("amount must be greater than zero")]
+    NotPositive,
+    #[error("amount must be at most {AMOUNT_MAX}")]
+    TooLarge,
+    #[error("amount arithmetic overflowed")]
+    Overflow,
+}
+
+/// A strictly positive amount of one asset (yen of coin or premium, or points), validated
+/// once at the edge. Postings carry signed `i64`; requests carry `Amount`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct Amount(i64);
+
+impl Amount {
+    pub fn new(value: i64) -> Result<Self, AmountError> {
+        if value <= 0 {
+            Err(AmountError::NotPositive)
+        } else if value > AMOUNT_MAX {
+            Err(AmountError::TooLarge)
+        } else {
+            Ok(Self(value))
+        }
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Amount {
+    type Error = AmountError;
+    fn try_from(value: i64) -> Result<Self, Self::Error> {
+        Self::new(value)
+    }
+}
+
+impl From<Amount> for i64 {
+    fn from(a: Amount) -> i64 {
+        a.0
+    }
+}
+
+/// The one rounding rule of the field: conversions (rates, rebates, fees, earn rates) round
+/// down to the whole unit, so the program never gives away a fraction it does not have.
+pub fn apply_rate_round_down(amount: i64, rate: Decimal) -> Result<i64, AmountError> {
+    let product = Decimal::from(amount)
+        .checked_mul(rate)
+        .ok_or(AmountError::Overflow)?;
+    product.floor().to_i64().ok_or(AmountError::Overflow)
+}
+
+/// Checked sum of signed amounts; overflow is a programmer error surfaced as a Result.
+pub fn checked_sum(values: impl IntoIterator<Item = i64>) -> Result<i64, AmountError> {
+    values
+        .into_iter()
+        .try_fold(0i64, |acc, v| acc.checked_add(v).ok_or(AmountError::Overflow))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn amount_bounds() {
+        assert_eq!(Amount::new(0), Err(AmountError::NotPositive));
+        assert_eq!(Amount::new(-5), Err(AmountError::NotPositive));
+        assert_eq!(Amount::new(AMOUNT_MAX + 1), Err(AmountError::TooLarge));
+        assert_eq!(Amount::new(1).map(Amount::get), Ok(1));
+    }
+
+    #[test]
+    fn rates_round_down() {
+        let r = Decimal::from_str("0.2").expect("literal");
+        assert_eq!(apply_rate_round_down(999, r), Ok(199));
+        let one_pct = Decimal::from_str("0.01").expect("literal");
+        assert_eq!(apply_rate_round_down(199, one_pct), Ok(1));
+        assert_eq!(apply_rate_round_down(99, one_pct), Ok(0));
+    }
+
+    #[test]
+    fn sum_overflow_is_an_error() {
+        assert_eq!(checked_sum([i64::MAX, 1]), Err(AmountError::Overflow));
+        assert_eq!(checked_sum([5, -3]), Ok(2));
+    }
+}
