@@ -1,14 +1,9 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! machipay: a double-entry ledger service for a town's digital regional currency and point
+//! card. See README.md for the architecture map.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod app;
+pub mod directory;
+pub mod domain;
+pub mod error;
+pub mod ledger;
+pub mod storage;

@@ -6,3 +6,30 @@ pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod program;
+
+/// A stored text that names no known variant: the database and the code disagree.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown {what}: {value}")]
+pub struct UnknownVariant {
+    pub what: &'static str,
+    pub value: String,
+}
+
+/// `TryFrom<String>` for the enums stored as text, so storage rows decode straight into them.
+macro_rules! text_enum {
+    ($($ty:ty),*) => {$(
+        impl TryFrom<String> for $ty {
+            type Error = UnknownVariant;
+            fn try_from(value: String) -> Result<Self, UnknownVariant> {
+                Self::parse(&value).ok_or(UnknownVariant { what: stringify!($ty), value })
+            }
+        }
+    )*};
+}
+text_enum!(
+    ledger::Asset,
+    ledger::AccountKind,
+    program::ProgramKind,
+    auth::StaffKind,
+    auth::Role
+);

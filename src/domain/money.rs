@@ -20,8 +20,9 @@ pub enum AmountError {
 
 /// A strictly positive amount of one asset (yen of coin or premium, or points), validated
 /// once at the edge. Postings carry signed `i64`; requests carry `Amount`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "i64", into = "i64")]
+#[schema(value_type = i64, minimum = 1, maximum = 1_000_000_000_000_i64)]
 pub struct Amount(i64);
 
 impl Amount {

@@ -1,0 +1,125 @@
+//! Writing one balanced entry: the transaction row, its postings, the balance caches and the
+//! lots of shopper wallets. Every money movement in machipay ends here.
+
+use chrono::NaiveDate;
+use uuid::Uuid;
+
+use super::writer::Work;
+use crate::domain::ids::{LotId, ProgramId, TransactionId};
+use crate::domain::ledger::{AccountKind, Entry, Leg};
+use crate::error::AppError;
+use crate::storage::ledger::{self as store, Account, NewTransaction};
+
+/// How a posting treats the lots of the shopper wallets it touches.
+#[derive(Debug, Clone, Copy)]
+pub enum Lots {
+    /// Credits open a new lot expiring on the given date (None: never); debits consume open
+    /// lots earliest-expiry-first.
+    Normal { credit_expires_on: Option<NaiveDate> },
+    /// Undo the lot effects of the given transaction: give back what it consumed, take back
+    /// what it opened.
+    Reverse(TransactionId),
+}
+
+pub struct Posting<'a> {
+    pub program: ProgramId,
+    pub kind: &'a str,
+    pub initiated_by: Uuid,
+    pub memo: Option<&'a str>,
+    pub reverses: Option<TransactionId>,
+    pub lots: Lots,
+}
+
+/// Writes `entry`. `accounts` must hold every account the entry names. Fails with
+/// `insufficient_funds` if a guarded account would go negative; the writer then rolls the
+/// job back to its savepoint, so nothing of it remains.
+pub async fn post(work: &mut Work, p: &Posting<'_>, entry: &Entry, accounts: &[&Account]) -> Result<TransactionId, AppError> {
+    let id = TransactionId::new();
+    let row = NewTransaction {
+        id,
+        program: p.program,
+        kind: p.kind,
+        reverses: p.reverses,
+        initiated_by: p.initiated_by,
+        memo: p.memo,
+        created_at: work.now,
+    };
+    store::insert_transaction(&mut work.tx, &row).await?;
+    for leg in entry.legs() {
+        let account = accounts
+            .iter()
+            .find(|a| a.id == leg.account)
+            .ok_or_else(|| AppError::Internal("posting names an account the caller did not load".into()))?;
+        if account.program_id != p.program || account.asset != leg.asset {
+            return Err(AppError::Internal("leg does not match its account".into()));
+        }
+        store::insert_posting(&mut work.tx, id, leg).await?;
+        apply_leg(work, id, p.lots, account, leg).await?;
+    }
+    Ok(id)
+}
+
+async fn apply_leg(work: &mut Work, id: TransactionId, lots: Lots, account: &Account, leg: &Leg) -> Result<(), AppError> {
+    if account.allow_negative {
+        return work.defer(account.id, leg.amount);
+    }
+    if !store::apply_guarded(&mut work.tx, account.id, leg.amount).await? {
+        return Err(AppError::insufficient_funds());
+    }
+    if account.kind != AccountKind::ShopperWallet {
+        return Ok(());
+    }
+    match (lots, leg.amount > 0) {
+        (Lots::Normal { credit_expires_on }, true) => {
+            store::insert_lot(&mut work.tx, account.id, id, leg.amount, credit_expires_on, work.now).await?;
+            Ok(())
+        }
+        (Lots::Normal { .. }, false) => consume(work, id, account, -leg.amount, &[]).await,
+        (Lots::Reverse(original), true) => restore(work, id, account, original, leg.amount).await,
+        (Lots::Reverse(original), false) => {
+            let preferred: Vec<_> = store::lots_opened_by(&mut work.tx, original)
+                .await?
+                .into_iter()
+                .filter(|l| l.account_id == account.id)
+                .map(|l| l.id)
+                .collect();
+            consume(work, id, account, -leg.amount, &preferred).await
+        }
+    }
+}
+
+/// Takes `amount` out of the account's open lots: `preferred` lots first, then
+/// earliest-expiry-first.
+async fn consume(work: &mut Work, id: TransactionId, account: &Account, amount: i64, preferred: &[LotId]) -> Result<(), AppError> {
+    let mut open = store::open_lots(&mut work.tx, account.id).await?;
+    open.sort_by_key(|l| !preferred.contains(&l.id)); // stable: keeps spending order within each group
+    let mut left = amount;
+    for lot in open {
+        if left == 0 {
+            break;
+        }
+        let take = left.min(lot.remaining);
+        store::move_lot(&mut work.tx, id, lot.id, -take).await?;
+        left -= take;
+    }
+    if left != 0 {
+        return Err(AppError::Internal(format!("wallet {} holds less in lots than its balance", account.id)));
+    }
+    Ok(())
+}
+
+/// Gives back to each lot what `original` took from it on this account.
+async fn restore(work: &mut Work, id: TransactionId, account: &Account, original: TransactionId, amount: i64) -> Result<(), AppError> {
+    let movements = store::lot_movements_of(&mut work.tx, original).await?;
+    let mut restored = 0i64;
+    for (lot, lot_account, delta) in movements {
+        if delta < 0 && lot_account == account.id {
+            store::move_lot(&mut work.tx, id, lot, -delta).await?;
+            restored += -delta;
+        }
+    }
+    if restored != amount {
+        return Err(AppError::Internal("reversal does not match the lots it restores".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! The single writer. Every write goes through one task that takes jobs off a queue, runs up
+//! to `BATCH_SIZE_MAX` of them in one database transaction (each inside its own savepoint)
+//! and commits once: group commit.
+//!
+//! Why: a town's supermarket takes hundreds of payments a minute. If each payment were its
+//! own transaction updating the merchant's balance row, every one would wait for the
+//! previous one's row lock and its own fsync. Here the merchant row is touched once per
+//! batch: legs on accounts that may go negative (merchant, issuer float, subsidy...) are
+//! folded into one delta per account and applied just before commit, in account order.
+//! Legs on shopper wallets are applied at once with a guard (`balance + delta >= 0`), so a
+//! later job in the same batch sees the earlier one's debit and an overdraft is impossible.
+//! One writer also means crossing transfers cannot deadlock and idempotency keys are checked
+//! and stored in the same transaction as the postings they describe.
+//!
+//! A job's replies are sent only after its batch commits. If the commit fails, every job of
+//! the batch gets `Unavailable` and nothing of it is in the database.
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::domain::ids::AccountId;
+use crate::error::AppError;
+use crate::storage::ledger::{StoredReply, find_reply, store_reply};
+use crate::storage::{Db, WriteTx, ledger::apply_unguarded};
+
+/// Jobs committed together at most. Bounds the time one commit holds replies back.
+pub const BATCH_SIZE_MAX: usize = 256;
+/// Jobs waiting for the writer at most; further callers wait for room.
+pub const QUEUE_SIZE_MAX: usize = 4_096;
+
+/// What a job answers: an HTTP status and a JSON body, stored verbatim for idempotent replays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    pub fn new(status: u16, body: &impl serde::Serialize) -> Result<Self, AppError> {
+        let body = serde_json::to_value(body).map_err(|e| AppError::Internal(e.to_string()))?;
+        Ok(Self { status, body })
+    }
+}
+
+/// Scope, key and request fingerprint of an idempotent request.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub scope: Uuid,
+    pub key: String,
+    pub request_hash: Vec<u8>,
+}
+
+/// A job's view of the batch: the open transaction and the deltas it defers.
+pub struct Work {
+    pub tx: WriteTx,
+    /// The time every row a job writes is stamped with.
+    pub now: DateTime<Utc>,
+    job_deltas: BTreeMap<AccountId, i64>,
+}
+
+impl Work {
+    /// Adds a delta to an account that may go negative; applied at batch end.
+    pub fn defer(&mut self, account: AccountId, delta: i64) -> Result<(), AppError> {
+        let slot = self.job_deltas.entry(account).or_insert(0);
+        *slot = slot
+            .checked_add(delta)
+            .ok_or_else(|| AppError::Internal("deferred delta overflow".into()))?;
+        Ok(())
+    }
+}
+
+type JobFn = Box<dyn for<'a> FnOnce(&'a mut Work) -> BoxFuture<'a, Result<Reply, AppError>> + Send>;
+
+struct Request {
+    job: JobFn,
+    idempotency: Option<Idempotency>,
+    reply: oneshot::Sender<Result<Reply, AppError>>,
+}
+
+/// The handle use-cases submit jobs through. Cheap to clone; when every handle is dropped the
+/// writer finishes what is queued and stops.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Request>,
+}
+
+impl Writer {
+    pub fn start(db: Db) -> (Writer, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE_SIZE_MAX);
+        let handle = tokio::spawn(run(db, rx));
+        (Writer { tx }, handle)
+    }
+
+    /// Runs `job` in the next batch and waits for the commit.
+    pub async fn run<F>(&self, idempotency: Option<Idempotency>, job: F) -> Result<Reply, AppError>
+    where
+        F: for<'a> FnOnce(&'a mut Work) -> BoxFuture<'a, Result<Reply, AppError>> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let request = Request { job: Box::new(job), idempotency, reply };
+        self.tx.send(request).await.map_err(|_| AppError::Unavailable)?;
+        rx.await.map_err(|_| AppError::Unavailable)?
+    }
+}
+
+async fn run(db: Db, mut rx: mpsc::Receiver<Request>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH_SIZE_MAX {
+            match rx.try_recv() {
+                Ok(r) => batch.push(r),
+                Err(_) => break,
+            }
+        }
+        run_batch(&db, batch).await;
+    }
+}
+
+async fn run_batch(db: &Db, batch: Vec<Request>) {
+    let tx = match db.begin_write().await {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::error!(error = %e, "could not open a write transaction");
+            return fail_all(batch.into_iter().map(|r| r.reply));
+        }
+    };
+    let mut work = Work { tx, now: Utc::now(), job_deltas: BTreeMap::new() };
+    let mut batch_deltas: BTreeMap<AccountId, i64> = BTreeMap::new();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for request in batch {
+        work.now = Utc::now();
+        let outcome = run_one(&mut work, request.job, request.idempotency.as_ref()).await;
+        match outcome {
+            Ok(result) => {
+                if result.is_ok() {
+                    merge(&mut batch_deltas, &mut work.job_deltas);
+                }
+                work.job_deltas.clear();
+                outcomes.push((request.reply, result));
+            }
+            Err(e) => {
+                // The transaction itself is broken (a savepoint could not be taken or
+                // rolled back): give up on the whole batch.
+                tracing::error!(error = %e, "write batch aborted");
+                fail_all(outcomes.into_iter().map(|(r, _)| r).chain([request.reply]));
+                return;
+            }
+        }
+    }
+    match finish(work.tx, batch_deltas).await {
+        Ok(()) => {
+            for (reply, result) in outcomes {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "write batch commit failed");
+            fail_all(outcomes.into_iter().map(|(r, _)| r));
+        }
+    }
+}
+
+fn merge(into: &mut BTreeMap<AccountId, i64>, from: &mut BTreeMap<AccountId, i64>) {
+    for (account, delta) in std::mem::take(from) {
+        // Each delta is bounded by AMOUNT_MAX and a batch by BATCH_SIZE_MAX jobs, so the sum
+        // cannot overflow i64.
+        *into.entry(account).or_insert(0) += delta;
+    }
+}
+
+async fn finish(mut tx: WriteTx, deltas: BTreeMap<AccountId, i64>) -> Result<(), sqlx::Error> {
+    for (account, delta) in deltas {
+        if delta != 0 {
+            apply_unguarded(&mut tx, account, delta).await?;
+        }
+    }
+    tx.commit().await
+}
+
+fn fail_all(replies: impl Iterator<Item = oneshot::Sender<Result<Reply, AppError>>>) {
+    for reply in replies {
+        let _ = reply.send(Err(AppError::Unavailable));
+    }
+}
+
+/// Runs one job inside a savepoint. The outer Result is the batch's health; the inner one is
+/// the job's answer.
+async fn run_one(
+    work: &mut Work,
+    job: JobFn,
+    idem: Option<&Idempotency>,
+) -> Result<Result<Reply, AppError>, sqlx::Error> {
+    work.tx.savepoint().await?;
+    if let Some(idem) = idem
+        && let Some(stored) = find_reply(&mut work.tx, idem.scope, &idem.key).await?
+    {
+        work.tx.release().await?;
+        return Ok(replay(idem, stored));
+    }
+    let result = match AssertUnwindSafe(job(work)).catch_unwind().await {
+        Ok(result) => result,
+        Err(_) => Err(AppError::Internal("a write job panicked".into())),
+    };
+    match result {
+        Ok(reply) => {
+            if let Some(idem) = idem {
+                store(work, idem, &reply).await?;
+            }
+            work.tx.release().await?;
+            Ok(Ok(reply))
+        }
+        Err(err) => {
+            work.tx.rollback_to_savepoint().await?;
+            work.job_deltas.clear();
+            // A refusal is the request's answer and is replayed like a success (a retry of a
+            // payment refused for funds stays refused). Storage and internal failures are
+            // not stored, so a retry can still succeed.
+            if let (Some(idem), AppError::Rejected { .. }) = (idem, &err) {
+                let (status, envelope) = err.status_and_body();
+                let body = serde_json::json!({
+                    "error": { "code": envelope.error.code, "message": envelope.error.message }
+                });
+                store(work, idem, &Reply { status, body }).await?;
+            }
+            Ok(Err(err))
+        }
+    }
+}
+
+async fn store(work: &mut Work, idem: &Idempotency, reply: &Reply) -> Result<(), sqlx::Error> {
+    let stored = StoredReply {
+        request_hash: idem.request_hash.clone(),
+        status_code: i32::from(reply.status),
+        response_body: reply.body.to_string(),
+    };
+    store_reply(&mut work.tx, idem.scope, &idem.key, &stored, work.now).await
+}
+
+fn replay(idem: &Idempotency, stored: StoredReply) -> Result<Reply, AppError> {
+    if stored.request_hash != idem.request_hash {
+        return Err(AppError::unprocessable(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request",
+        ));
+    }
+    let body = serde_json::from_str(&stored.response_body).map_err(|e| AppError::Internal(e.to_string()))?;
+    let status = u16::try_from(stored.status_code).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(Reply { status, body })
+}
