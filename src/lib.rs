@@ -5,5 +5,6 @@ pub mod app;
 pub mod directory;
 pub mod domain;
 pub mod error;
+pub mod http;
 pub mod ledger;
 pub mod storage;

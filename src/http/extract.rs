@@ -1,0 +1,157 @@
+//! Request extractors: the bearer-token caller, strict JSON bodies with named errors, and the
+//! `Money<T>` bundle (caller + Idempotency-Key + body) every money-moving POST takes.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{HeaderMap, header, request::Parts};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::domain::auth::{Principal, hash_secret};
+use crate::domain::ids::TokenId;
+use crate::error::AppError;
+use crate::ledger::writer::Idempotency;
+use crate::storage::directory::principal_for_token;
+
+/// Longest accepted bearer token; anything longer is not one of ours.
+const TOKEN_LEN_MAX: usize = 128;
+/// Idempotency keys are 1 to 255 visible ASCII characters (a UUID is typical).
+pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
+
+/// The authenticated caller of a route.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub who: Principal,
+    /// The token this request came with (so a caller can revoke it).
+    pub token: TokenId,
+}
+
+impl FromRequestParts<App> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, AppError> {
+        let token = bearer(&parts.headers).ok_or_else(AppError::unauthorized)?;
+        let (token, who) = principal_for_token(&app.db, &hash_secret(token))
+            .await?
+            .ok_or_else(AppError::unauthorized)?;
+        tracing::Span::current().record("principal", tracing::field::debug(who.scope_id()));
+        Ok(Caller { who, token })
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ")?.trim();
+    (!token.is_empty() && token.len() <= TOKEN_LEN_MAX).then_some(token)
+}
+
+/// A JSON body parsed strictly: unknown fields, bad amounts and malformed JSON each get a
+/// named 400; a body over the limit gets 413.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let bytes = json_bytes(req, state).await?;
+        Ok(Body(parse(&bytes)?))
+    }
+}
+
+async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, AppError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(AppError::rejected(415, "unsupported_media_type", "send Content-Type: application/json"));
+    }
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::rejected(413, "body_too_large", "the request body is too large")
+        } else {
+            AppError::bad_request("unreadable_body", "the request body could not be read")
+        }
+    })
+}
+
+/// Parses JSON and names what was wrong with it.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner();
+        let message = inner.to_string();
+        let code = if inner.is_syntax() || inner.is_eof() {
+            "malformed_json"
+        } else if message.starts_with("unknown field") {
+            "unknown_field"
+        } else if path.ends_with("amount") {
+            "invalid_amount"
+        } else if message.starts_with("missing field") {
+            "missing_field"
+        } else {
+            "invalid_field"
+        };
+        AppError::bad_request(code, if path == "." { message } else { format!("{path}: {message}") })
+    })?;
+    de.end().map_err(|_| AppError::bad_request("malformed_json", "trailing characters after the JSON body"))?;
+    Ok(value)
+}
+
+/// What a money-moving POST needs: who calls, their Idempotency-Key, and the body.
+pub struct Money<T> {
+    pub caller: Caller,
+    pub idempotency: Idempotency,
+    pub body: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<App> for Money<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, AppError> {
+        let (mut parts, body) = req.into_parts();
+        let caller = Caller::from_request_parts(&mut parts, app).await?;
+        let key = idempotency_key(&parts.headers)?;
+        let fingerprint = format!("{} {}", parts.method, parts.uri.path());
+        let bytes = json_bytes(Request::from_parts(parts, body), app).await?;
+        let body: T = parse(&bytes)?;
+        // The fingerprint covers the route and the body's meaning, not its whitespace or
+        // key order: serde_json's map is ordered, so re-serialising canonicalises.
+        let canonical: serde_json::Value = parse(&bytes)?;
+        let mut hasher = Sha256::new();
+        hasher.update(fingerprint.as_bytes());
+        hasher.update([0]);
+        hasher.update(canonical.to_string().as_bytes());
+        let idempotency = Idempotency { scope: caller.who.scope_id(), key, request_hash: hasher.finalize().to_vec() };
+        Ok(Money { caller, idempotency, body })
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, AppError> {
+    let value = headers
+        .get("idempotency-key")
+        .ok_or_else(|| AppError::bad_request("missing_idempotency_key", "money-moving requests need an Idempotency-Key header"))?;
+    let key = value.to_str().unwrap_or_default();
+    let valid = !key.is_empty() && key.len() <= IDEMPOTENCY_KEY_LEN_MAX && key.bytes().all(|b| b.is_ascii_graphic());
+    if !valid {
+        return Err(AppError::bad_request("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters"));
+    }
+    Ok(key.to_owned())
+}
+
+/// Path parameters; a malformed id answers a named 400 in the shared envelope.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|e| AppError::bad_request("invalid_path", e.body_text()))
+    }
+}

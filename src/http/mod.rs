@@ -1,0 +1,130 @@
+//! The HTTP edge: routes, OpenAPI, middleware and the server loop. Handlers parse, call one
+//! use-case and map its result; they never touch SQL.
+
+pub mod directory;
+pub mod extract;
+pub mod money;
+pub mod response;
+
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::{Json, Router};
+use serde::Serialize;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use self::extract::Caller;
+use crate::app::App;
+use crate::domain::auth::Principal;
+use crate::domain::ids::CityId;
+use crate::error::{AppError, ErrorEnvelope};
+use crate::storage::Backend;
+
+/// Largest request body accepted; every request of this API is a few hundred bytes.
+pub const BODY_SIZE_MAX_BYTES: usize = 64 * 1024;
+/// A request that takes longer than this is cut off with 408.
+pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "machipay", description = "Ledger for a town's digital regional currency and point card."),
+    modifiers(&BearerAuth),
+    components(schemas(ErrorEnvelope))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+    }
+}
+
+/// The OpenAPI document, generated from the route annotations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes_and_doc().1
+}
+
+fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(me))
+        .merge(directory::router())
+        .merge(money::router())
+        .split_for_parts()
+}
+
+/// The whole application: routes, the OpenAPI document at /api/openapi.json, and the
+/// middleware every request passes (tracing, panic capture, timeout, body limit).
+pub fn router(app: App) -> Router {
+    let (routes, doc) = routes_and_doc();
+    routes
+        .route("/api/openapi.json", axum::routing::get(move || async move { Json(doc) }))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_SIZE_MAX_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_millis(REQUEST_TIMEOUT_MS)))
+        .layer(CatchPanicLayer::custom(|_| AppError::Internal("handler panicked".into()).into_response_boxed()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), principal = tracing::field::Empty)
+        }))
+        .with_state(app)
+}
+
+impl AppError {
+    fn into_response_boxed(self) -> axum::response::Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}
+
+async fn not_found(method: Method, uri: Uri) -> AppError {
+    AppError::rejected(404, "no_such_route", format!("no route for {method} {}", uri.path()))
+}
+
+#[derive(Serialize, ToSchema)]
+struct Health {
+    status: &'static str,
+    database: Backend,
+}
+
+/// Liveness and the backend in use. Open to all.
+#[utoipa::path(get, path = "/healthz", tag = "system",
+    responses((status = 200, body = Health), (status = 503, body = ErrorEnvelope)))]
+async fn healthz(State(app): State<App>) -> Result<Json<Health>, AppError> {
+    app.db.ping().await.map_err(|_| AppError::Unavailable)?;
+    Ok(Json(Health { status: "ok", database: app.db.backend() }))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Me {
+    Staff { id: uuid::Uuid, city_id: CityId, staff_kind: crate::domain::auth::StaffKind, role: crate::domain::auth::Role },
+    MerchantOwner { merchant_id: uuid::Uuid, city_id: CityId },
+    Device { id: uuid::Uuid, merchant_id: uuid::Uuid, city_id: CityId },
+    Shopper { id: uuid::Uuid, city_id: CityId },
+}
+
+/// Who the token belongs to. Any principal.
+#[utoipa::path(get, path = "/api/v1/me", tag = "system", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = "4XX", body = ErrorEnvelope)))]
+async fn me(c: Caller) -> Json<Me> {
+    Json(match c.who {
+        Principal::Staff { id, city, kind, role } => Me::Staff { id: id.0, city_id: city, staff_kind: kind, role },
+        Principal::MerchantOwner { merchant, city } => Me::MerchantOwner { merchant_id: merchant.0, city_id: city },
+        Principal::Device { id, merchant, city } => Me::Device { id: id.0, merchant_id: merchant.0, city_id: city },
+        Principal::Shopper { id, city } => Me::Shopper { id: id.0, city_id: city },
+    })
+}
+
+/// Serves until `shutdown` resolves, then stops taking connections and lets in-flight
+/// requests finish.
+pub async fn serve(listener: tokio::net::TcpListener, app: App, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
+}

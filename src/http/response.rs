@@ -1,0 +1,27 @@
+//! How use-case results and errors become HTTP responses. The one place errors are mapped to
+//! statuses and the shared envelope, and the one place 5xx are logged.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::AppError;
+use crate::ledger::writer::Reply;
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, body) = self.status_and_body();
+        if status >= 500 {
+            tracing::error!(error = %self, "request failed");
+        }
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(body)).into_response()
+    }
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self.body)).into_response()
+    }
+}

@@ -1,0 +1,98 @@
+//! The `machipay` binary: a thin CLI over the library (serve, bootstrap-city).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use machipay::app::App;
+use machipay::ledger::writer::Writer;
+use machipay::storage::Db;
+
+/// How long shutdown waits for the writer to commit what is queued.
+const WRITER_DRAIN_TIMEOUT_MS: u64 = 10_000;
+
+#[derive(Parser)]
+#[command(name = "machipay", version, about = "Ledger service for a town's digital regional currency and point card")]
+struct Cli {
+    /// Where the ledger lives: `sqlite:<file>` (created if missing) or `postgres://...`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:machipay.db", global = true)]
+    database_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve {
+        #[arg(long, env = "MACHIPAY_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+    },
+    /// Create a city with its first admin and print the admin's bearer token (once).
+    BootstrapCity {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "admin")]
+        admin_name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("machipay: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let db = Db::connect(&cli.database_url).await.map_err(|e| e.to_string())?;
+    let (writer, writer_task) = Writer::start(db.clone());
+    let app = App { db: db.clone(), writer };
+    match cli.command {
+        Command::Serve { addr } => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            tracing::info!(%addr, database = ?db.backend(), "machipay listening");
+            machipay::http::serve(listener, app, shutdown_signal()).await.map_err(|e| e.to_string())?;
+            tracing::info!("stopped taking requests; draining the writer");
+        }
+        Command::BootstrapCity { name, admin_name } => {
+            let b = machipay::directory::bootstrap_city(&app, name, admin_name).await.map_err(|e| e.to_string())?;
+            drop(app);
+            println!("city:        {} ({})", b.city.name, b.city.id);
+            println!("admin:       {} ({})", b.admin.name, b.admin.id);
+            println!("admin token: {}", b.token);
+            println!("Keep the token safe: it is shown only this once.");
+        }
+    }
+    // Every Writer handle is gone now, so the writer commits what is queued and stops.
+    let _ = tokio::time::timeout(Duration::from_millis(WRITER_DRAIN_TIMEOUT_MS), writer_task).await;
+    db.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received");
+}
