@@ -1,0 +1,1 @@
+//! Route × principal matrix (to be written).

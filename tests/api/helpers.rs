@@ -1,0 +1,235 @@
+//! The test harness: a real server on a fresh database per test, on SQLite and PostgreSQL,
+//! and role-based helpers to set up cities, programs, stores and shoppers over the API.
+
+use std::io::Write;
+use std::sync::Once;
+
+use machipay::app::App;
+use machipay::directory::bootstrap_city;
+use machipay::ledger::writer::Writer;
+use machipay::storage::Db;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Generates a `sqlite` and a `postgres` test from one `async fn(&TestApp)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let app = $crate::helpers::TestApp::sqlite().await;
+                super::$name(&app).await;
+                app.cleanup().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                let Some(app) = $crate::helpers::TestApp::postgres().await else { return };
+                super::$name(&app).await;
+                app.cleanup().await;
+            }
+        }
+    )*};
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub app: App,
+    /// Token of the city's first admin (city staff, role admin).
+    pub admin: String,
+    pg_database: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".into())
+}
+
+static PG_MISSING: Once = Once::new();
+
+impl TestApp {
+    pub async fn sqlite() -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite:{}", dir.path().join("test.db").display());
+        let db = Db::connect(&url).await.expect("sqlite connects");
+        Self::start(db, None, Some(dir)).await
+    }
+
+    /// A fresh PostgreSQL database, or None (with a loud note) when no server is reachable.
+    /// Under CI=true an unreachable server fails the test instead.
+    pub async fn postgres() -> Option<TestApp> {
+        let (admin_url, name) = match create_pg_database().await {
+            Ok(x) => x,
+            Err(e) => {
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("PostgreSQL is required under CI=true but is unreachable: {e}");
+                }
+                PG_MISSING.call_once(|| {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+                         !! PostgreSQL unreachable ({e}).\n\
+                         !! The PostgreSQL half of the suite DID NOT RUN. Set TEST_DATABASE_URL.\n\
+                         !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+                    );
+                });
+                return None;
+            }
+        };
+        let db = Db::connect(&with_database(&admin_url, &name)).await.expect("postgres connects");
+        Some(Self::start(db, Some(name), None).await)
+    }
+
+    async fn start(db: Db, pg_database: Option<String>, dir: Option<tempfile::TempDir>) -> TestApp {
+        let (writer, _task) = Writer::start(db.clone());
+        let app = App { db, writer };
+        let admin = bootstrap_city(&app, "テスト市".into(), "admin".into()).await.expect("bootstrap").token;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let served = app.clone();
+        tokio::spawn(async move {
+            let _ = machipay::http::serve(listener, served, std::future::pending()).await;
+        });
+        TestApp { base, client: reqwest::Client::new(), app, admin, pg_database, _dir: dir }
+    }
+
+    pub async fn cleanup(self) {
+        self.app.db.close().await;
+        if let Some(name) = self.pg_database {
+            if let Ok(pool) = sqlx::PgPool::connect(&pg_admin_url()).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&pool).await;
+            }
+        }
+    }
+
+    pub async fn request(&self, method: &str, path: &str, token: Option<&str>, key: Option<&str>, body: Option<&Value>) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let text = resp.text().await.expect("body");
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.request("GET", path, Some(token), None, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.request("POST", path, Some(token), None, Some(&body)).await
+    }
+
+    /// A money POST with a fresh Idempotency-Key.
+    pub async fn post_money(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        let key = uuid::Uuid::now_v7().to_string();
+        self.request("POST", path, Some(token), Some(&key), Some(&body)).await
+    }
+
+    /// Creates a staff member and returns (id, token).
+    pub async fn staff(&self, kind: &str, role: &str) -> (String, String) {
+        let (s, v) = self.post("/api/v1/staff", &self.admin, json!({"name": format!("{kind}-{role}"), "kind": kind, "role": role})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        (v["id"].as_str().expect("id").into(), v["token"].as_str().expect("token").into())
+    }
+
+    pub async fn operator(&self) -> String {
+        self.staff("operator", "operator").await.1
+    }
+
+    /// A program of `kind` with `settings`; returns its id.
+    pub async fn program(&self, kind: &str, settings: Value) -> String {
+        let (s, v) = self.post("/api/v1/programs", &self.admin, json!({"kind": kind, "name": "テスト", "settings": settings})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["id"].as_str().expect("id").into()
+    }
+
+    pub async fn currency(&self) -> String {
+        self.program("currency", json!({"p2p_transfers": true})).await
+    }
+
+    /// A store; returns (id, owner token).
+    pub async fn merchant(&self, op: &str) -> (String, String) {
+        let (s, v) = self.post("/api/v1/merchants", op, json!({"name": "スーパー"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        (v["id"].as_str().expect("id").into(), v["token"].as_str().expect("token").into())
+    }
+
+    /// A shopper; returns (id, token).
+    pub async fn shopper(&self, op: &str) -> (String, String) {
+        let (s, v) = self.post("/api/v1/shoppers", op, json!({"display_name": "山田"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        (v["id"].as_str().expect("id").into(), v["token"].as_str().expect("token").into())
+    }
+
+    pub async fn charge(&self, op: &str, program: &str, shopper: &str, amount: i64) -> Value {
+        let (s, v) = self
+            .post_money(&format!("/api/v1/programs/{program}/charges"), op, json!({"shopper_id": shopper, "amount": amount}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v
+    }
+
+    /// One balance of an owner's account (0 if the account does not exist yet).
+    pub async fn balance_of(&self, who: &str, owner_path: &str, program: &str, asset: &str) -> i64 {
+        let (s, v) = self.get(&format!("/api/v1/{owner_path}/balances"), who).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v.as_array()
+            .expect("array")
+            .iter()
+            .filter(|b| b["program_id"] == program && b["asset"] == asset)
+            .map(|b| b["balance"].as_i64().expect("balance"))
+            .sum()
+    }
+
+    pub async fn wallet(&self, program: &str, shopper: &str, asset: &str) -> i64 {
+        self.balance_of(&self.admin, &format!("shoppers/{shopper}"), program, asset).await
+    }
+
+    pub async fn merchant_balance(&self, program: &str, merchant: &str, asset: &str) -> i64 {
+        self.balance_of(&self.admin, &format!("merchants/{merchant}"), program, asset).await
+    }
+
+    /// Asserts the ledger of `program` is consistent: balanced, caches equal postings and lots.
+    pub async fn assert_ledger_ok(&self, program: &str) -> Value {
+        let (s, v) = self.get(&format!("/api/v1/programs/{program}/ledger-check"), &self.admin).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["ok"], true, "ledger check failed: {v}");
+        v
+    }
+}
+
+async fn create_pg_database() -> Result<(String, String), String> {
+    let admin_url = pg_admin_url();
+    let pool = tokio::time::timeout(std::time::Duration::from_secs(5), sqlx::PgPool::connect(&admin_url))
+        .await
+        .map_err(|_| "timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    let name = format!("machipay_test_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.map_err(|e| e.to_string())?;
+    pool.close().await;
+    Ok((admin_url, name))
+}
+
+/// The admin URL with its database name replaced.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = match base.rfind('/') {
+        Some(i) if i > "postgres://".len() => &base[..i],
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}

@@ -1,0 +1,10 @@
+//! Behaviour tests over the real HTTP API, each on a fresh SQLite and a fresh PostgreSQL
+//! database (see helpers.rs).
+
+mod helpers;
+
+mod input;
+mod money;
+mod system;
+mod access;
+mod property;

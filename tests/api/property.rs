@@ -1,0 +1,1 @@
+//! Property test (to be written).
