@@ -12,7 +12,9 @@ use crate::domain::ids::*;
 use crate::domain::program::{ProgramKind, ProgramSettings};
 use crate::error::AppError;
 use crate::ledger::writer::{Reply, Work};
-use crate::storage::directory::{self as store, City, Device, Merchant, PrincipalKind, ProgramRow, Shopper, Staff};
+use crate::storage::directory::{
+    self as store, City, Device, Merchant, PrincipalKind, ProgramRow, Shopper, Staff,
+};
 
 /// How long a device enrollment code stays usable.
 pub const ENROLLMENT_CODE_TTL_MINUTES: i64 = 15;
@@ -22,7 +24,10 @@ pub const PAGE_SIZE_MAX: i64 = 200;
 fn check_name(what: &'static str, name: &str) -> Result<(), AppError> {
     let len = name.trim().chars().count();
     if len == 0 || name.chars().count() > 100 {
-        return Err(AppError::bad_request("invalid_name", format!("{what} must be 1 to 100 characters")));
+        return Err(AppError::bad_request(
+            "invalid_name",
+            format!("{what} must be 1 to 100 characters"),
+        ));
     }
     Ok(())
 }
@@ -37,28 +42,61 @@ pub struct Bootstrapped {
 
 /// Creates a city and its first admin (city staff, role admin) and returns the admin's
 /// token. Used by `machipay bootstrap-city`; there is no HTTP route for it on purpose.
-pub async fn bootstrap_city(app: &App, city_name: String, admin_name: String) -> Result<Bootstrapped, AppError> {
+pub async fn bootstrap_city(
+    app: &App,
+    city_name: String,
+    admin_name: String,
+) -> Result<Bootstrapped, AppError> {
     check_name("city name", &city_name)?;
     check_name("admin name", &admin_name)?;
     let reply = app
         .writer
         .run(None, move |w| {
             Box::pin(async move {
-                let city = City { id: CityId::new(), name: city_name, created_at: w.now };
+                let city = City {
+                    id: CityId::new(),
+                    name: city_name,
+                    created_at: w.now,
+                };
                 store::insert_city(&mut w.tx, &city).await?;
-                let (admin, token) = new_staff(w, city.id, admin_name, StaffKind::City, Role::Admin).await?;
-                Reply::new(201, &serde_json::json!({"city": city, "admin": admin, "token": token}))
+                let (admin, token) =
+                    new_staff(w, city.id, admin_name, StaffKind::City, Role::Admin).await?;
+                Reply::new(
+                    201,
+                    &serde_json::json!({"city": city, "admin": admin, "token": token}),
+                )
             })
         })
         .await?;
     serde_json::from_value(reply.body).map_err(internal)
 }
 
-async fn new_staff(w: &mut Work, city: CityId, name: String, kind: StaffKind, role: Role) -> Result<(Staff, String), AppError> {
-    let staff = Staff { id: StaffId::new(), city_id: city, kind, role, name, created_at: w.now };
+async fn new_staff(
+    w: &mut Work,
+    city: CityId,
+    name: String,
+    kind: StaffKind,
+    role: Role,
+) -> Result<(Staff, String), AppError> {
+    let staff = Staff {
+        id: StaffId::new(),
+        city_id: city,
+        kind,
+        role,
+        name,
+        created_at: w.now,
+    };
     store::insert_staff(&mut w.tx, &staff).await?;
     let secret = auth::new_token();
-    store::insert_token(&mut w.tx, &secret, city, PrincipalKind::Staff, staff.id.0, w.now).await?;
+    store::insert_token(
+        &mut w.tx,
+        &secret,
+        city,
+        PrincipalKind::Staff,
+        staff.id.0,
+        w.now,
+    )
+    .await?;
     Ok((staff, secret.plaintext))
 }
 
@@ -78,7 +116,11 @@ pub struct Issued<T> {
     pub token: String,
 }
 
-pub async fn create_staff(app: &App, who: Principal, req: NewStaffRequest) -> Result<Reply, AppError> {
+pub async fn create_staff(
+    app: &App,
+    who: Principal,
+    req: NewStaffRequest,
+) -> Result<Reply, AppError> {
     if !who.can(Capability::AdministerCity) {
         return Err(AppError::forbidden());
     }
@@ -126,7 +168,11 @@ impl TryFrom<ProgramRow> for Program {
     }
 }
 
-pub async fn create_program(app: &App, who: Principal, req: NewProgramRequest) -> Result<Reply, AppError> {
+pub async fn create_program(
+    app: &App,
+    who: Principal,
+    req: NewProgramRequest,
+) -> Result<Reply, AppError> {
     if !who.can(Capability::AdministerCity) {
         return Err(AppError::forbidden());
     }
@@ -177,7 +223,11 @@ pub struct NewMerchantRequest {
 }
 
 /// Registers a store and returns its owner token.
-pub async fn create_merchant(app: &App, who: Principal, req: NewMerchantRequest) -> Result<Reply, AppError> {
+pub async fn create_merchant(
+    app: &App,
+    who: Principal,
+    req: NewMerchantRequest,
+) -> Result<Reply, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
@@ -185,11 +235,30 @@ pub async fn create_merchant(app: &App, who: Principal, req: NewMerchantRequest)
     app.writer
         .run(None, move |w| {
             Box::pin(async move {
-                let merchant = Merchant { id: MerchantId::new(), city_id: who.city(), name: req.name, created_at: w.now };
+                let merchant = Merchant {
+                    id: MerchantId::new(),
+                    city_id: who.city(),
+                    name: req.name,
+                    created_at: w.now,
+                };
                 store::insert_merchant(&mut w.tx, &merchant).await?;
                 let secret = auth::new_token();
-                store::insert_token(&mut w.tx, &secret, merchant.city_id, PrincipalKind::MerchantOwner, merchant.id.0, w.now).await?;
-                Reply::new(201, &Issued { item: merchant, token: secret.plaintext })
+                store::insert_token(
+                    &mut w.tx,
+                    &secret,
+                    merchant.city_id,
+                    PrincipalKind::MerchantOwner,
+                    merchant.id.0,
+                    w.now,
+                )
+                .await?;
+                Reply::new(
+                    201,
+                    &Issued {
+                        item: merchant,
+                        token: secret.plaintext,
+                    },
+                )
             })
         })
         .await
@@ -208,13 +277,21 @@ pub async fn get_merchant(app: &App, who: Principal, id: MerchantId) -> Result<M
     }
 }
 
-pub async fn list_merchants(app: &App, who: Principal, after: Option<MerchantId>, limit: Option<i64>) -> Result<Vec<Merchant>, AppError> {
+pub async fn list_merchants(
+    app: &App,
+    who: Principal,
+    after: Option<MerchantId>,
+    limit: Option<i64>,
+) -> Result<Vec<Merchant>, AppError> {
     if !who.can(Capability::ViewCity) {
         return Err(AppError::forbidden());
     }
     let limit = limit.unwrap_or(50);
     if !(1..=PAGE_SIZE_MAX).contains(&limit) {
-        return Err(AppError::bad_request("invalid_limit", format!("limit must be 1 to {PAGE_SIZE_MAX}")));
+        return Err(AppError::bad_request(
+            "invalid_limit",
+            format!("limit must be 1 to {PAGE_SIZE_MAX}"),
+        ));
     }
     Ok(store::list_merchants(&app.db, who.city(), after, limit).await?)
 }
@@ -234,7 +311,12 @@ pub struct EnrollmentCode {
 }
 
 /// A store owner mints a one-time code for a cashier terminal.
-pub async fn create_enrollment_code(app: &App, who: Principal, merchant: MerchantId, req: NewEnrollmentCodeRequest) -> Result<Reply, AppError> {
+pub async fn create_enrollment_code(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+    req: NewEnrollmentCodeRequest,
+) -> Result<Reply, AppError> {
     match who {
         Principal::MerchantOwner { merchant: m, .. } if m == merchant => {}
         Principal::MerchantOwner { .. } => return Err(AppError::not_found("merchant")),
@@ -246,8 +328,22 @@ pub async fn create_enrollment_code(app: &App, who: Principal, merchant: Merchan
             Box::pin(async move {
                 let secret = auth::new_enrollment_code();
                 let expires_at = w.now + Duration::minutes(ENROLLMENT_CODE_TTL_MINUTES);
-                store::insert_enrollment_code(&mut w.tx, &secret.hash, merchant, &req.device_name, expires_at, w.now).await?;
-                Reply::new(201, &EnrollmentCode { code: secret.plaintext, expires_at })
+                store::insert_enrollment_code(
+                    &mut w.tx,
+                    &secret.hash,
+                    merchant,
+                    &req.device_name,
+                    expires_at,
+                    w.now,
+                )
+                .await?;
+                Reply::new(
+                    201,
+                    &EnrollmentCode {
+                        code: secret.plaintext,
+                        expires_at,
+                    },
+                )
             })
         })
         .await
@@ -262,7 +358,11 @@ pub struct EnrollRequest {
 /// A terminal trades a one-time code for its own token, scoped to one store.
 pub async fn enroll_device(app: &App, req: EnrollRequest) -> Result<Reply, AppError> {
     if req.code.len() > 64 {
-        return Err(AppError::rejected(401, "invalid_enrollment_code", "the code is unknown, used or expired"));
+        return Err(AppError::rejected(
+            401,
+            "invalid_enrollment_code",
+            "the code is unknown, used or expired",
+        ));
     }
     let hash = auth::hash_secret(&req.code);
     app.writer
@@ -270,15 +370,40 @@ pub async fn enroll_device(app: &App, req: EnrollRequest) -> Result<Reply, AppEr
             Box::pin(async move {
                 let (merchant_id, name) = store::take_enrollment_code(&mut w.tx, &hash, w.now)
                     .await?
-                    .ok_or_else(|| AppError::rejected(401, "invalid_enrollment_code", "the code is unknown, used or expired"))?;
+                    .ok_or_else(|| {
+                        AppError::rejected(
+                            401,
+                            "invalid_enrollment_code",
+                            "the code is unknown, used or expired",
+                        )
+                    })?;
                 let merchant = store::get_merchant_tx(&mut w.tx, merchant_id)
                     .await?
                     .ok_or_else(|| AppError::Internal("enrollment code without merchant".into()))?;
-                let device = Device { id: DeviceId::new(), merchant_id, name, created_at: w.now };
+                let device = Device {
+                    id: DeviceId::new(),
+                    merchant_id,
+                    name,
+                    created_at: w.now,
+                };
                 store::insert_device(&mut w.tx, &device).await?;
                 let secret = auth::new_token();
-                store::insert_token(&mut w.tx, &secret, merchant.city_id, PrincipalKind::Device, device.id.0, w.now).await?;
-                Reply::new(201, &Issued { item: device, token: secret.plaintext })
+                store::insert_token(
+                    &mut w.tx,
+                    &secret,
+                    merchant.city_id,
+                    PrincipalKind::Device,
+                    device.id.0,
+                    w.now,
+                )
+                .await?;
+                Reply::new(
+                    201,
+                    &Issued {
+                        item: device,
+                        token: secret.plaintext,
+                    },
+                )
             })
         })
         .await
@@ -291,7 +416,11 @@ pub struct NewShopperRequest {
 }
 
 /// Registers a shopper (at the counter, or by the app's sign-up) and returns its token.
-pub async fn create_shopper(app: &App, who: Principal, req: NewShopperRequest) -> Result<Reply, AppError> {
+pub async fn create_shopper(
+    app: &App,
+    who: Principal,
+    req: NewShopperRequest,
+) -> Result<Reply, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
@@ -299,11 +428,30 @@ pub async fn create_shopper(app: &App, who: Principal, req: NewShopperRequest) -
     app.writer
         .run(None, move |w| {
             Box::pin(async move {
-                let shopper = Shopper { id: ShopperId::new(), city_id: who.city(), display_name: req.display_name, created_at: w.now };
+                let shopper = Shopper {
+                    id: ShopperId::new(),
+                    city_id: who.city(),
+                    display_name: req.display_name,
+                    created_at: w.now,
+                };
                 store::insert_shopper(&mut w.tx, &shopper).await?;
                 let secret = auth::new_token();
-                store::insert_token(&mut w.tx, &secret, shopper.city_id, PrincipalKind::Shopper, shopper.id.0, w.now).await?;
-                Reply::new(201, &Issued { item: shopper, token: secret.plaintext })
+                store::insert_token(
+                    &mut w.tx,
+                    &secret,
+                    shopper.city_id,
+                    PrincipalKind::Shopper,
+                    shopper.id.0,
+                    w.now,
+                )
+                .await?;
+                Reply::new(
+                    201,
+                    &Issued {
+                        item: shopper,
+                        token: secret.plaintext,
+                    },
+                )
             })
         })
         .await
@@ -324,7 +472,12 @@ pub async fn get_shopper(app: &App, who: Principal, id: ShopperId) -> Result<Sho
 
 /// Revokes a token at once. A principal may revoke its own tokens; a city admin any token of
 /// the city. Others' tokens answer 404.
-pub async fn revoke_token(app: &App, who: Principal, caller_token: TokenId, token: TokenId) -> Result<Reply, AppError> {
+pub async fn revoke_token(
+    app: &App,
+    who: Principal,
+    caller_token: TokenId,
+    token: TokenId,
+) -> Result<Reply, AppError> {
     app.writer
         .run(None, move |w| {
             Box::pin(async move {

@@ -8,7 +8,11 @@ use serde::Serialize;
 pub enum AppError {
     /// The request was understood and refused; nothing changed.
     #[error("{message}")]
-    Rejected { status: u16, code: &'static str, message: String },
+    Rejected {
+        status: u16,
+        code: &'static str,
+        message: String,
+    },
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("internal: {0}")]
@@ -21,7 +25,11 @@ pub enum AppError {
 
 impl AppError {
     pub fn rejected(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self::Rejected { status, code, message: message.into() }
+        Self::Rejected {
+            status,
+            code,
+            message: message.into(),
+        }
     }
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::rejected(400, code, message)
@@ -43,28 +51,46 @@ impl AppError {
         Self::rejected(422, code, message)
     }
     pub fn insufficient_funds() -> Self {
-        Self::unprocessable("insufficient_funds", "the balance does not cover this amount")
+        Self::unprocessable(
+            "insufficient_funds",
+            "the balance does not cover this amount",
+        )
     }
 
     /// Status and envelope as shown to the client.
     pub fn status_and_body(&self) -> (u16, ErrorEnvelope) {
         match self {
-            Self::Rejected { status, code, message } => (*status, ErrorEnvelope::new(code, message)),
+            Self::Rejected {
+                status,
+                code,
+                message,
+            } => (*status, ErrorEnvelope::new(code, message)),
             Self::Unavailable => (
                 503,
-                ErrorEnvelope::new("unavailable", "the service could not commit; retry with the same Idempotency-Key"),
+                ErrorEnvelope::new(
+                    "unavailable",
+                    "the service could not commit; retry with the same Idempotency-Key",
+                ),
             ),
             Self::Db(e) if is_busy(e) => (
                 503,
-                ErrorEnvelope::new("unavailable", "the database is busy; retry with the same Idempotency-Key"),
+                ErrorEnvelope::new(
+                    "unavailable",
+                    "the database is busy; retry with the same Idempotency-Key",
+                ),
             ),
-            Self::Db(_) | Self::Internal(_) => (500, ErrorEnvelope::new("internal", "internal error")),
+            Self::Db(_) | Self::Internal(_) => {
+                (500, ErrorEnvelope::new("internal", "internal error"))
+            }
         }
     }
 }
 
 fn is_busy(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    )
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -82,6 +108,11 @@ pub struct ErrorBody {
 
 impl ErrorEnvelope {
     pub fn new(code: &str, message: &str) -> Self {
-        Self { error: ErrorBody { code: code.to_owned(), message: message.to_owned() } }
+        Self {
+            error: ErrorBody {
+                code: code.to_owned(),
+                message: message.to_owned(),
+            },
+        }
     }
 }

@@ -13,10 +13,19 @@ use machipay::storage::Db;
 const WRITER_DRAIN_TIMEOUT_MS: u64 = 10_000;
 
 #[derive(Parser)]
-#[command(name = "machipay", version, about = "Ledger service for a town's digital regional currency and point card")]
+#[command(
+    name = "machipay",
+    version,
+    about = "Ledger service for a town's digital regional currency and point card"
+)]
 struct Cli {
     /// Where the ledger lives: `sqlite:<file>` (created if missing) or `postgres://...`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:machipay.db", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite:machipay.db",
+        global = true
+    )]
     database_url: String,
     #[command(subcommand)]
     command: Command,
@@ -42,7 +51,8 @@ enum Command {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .init();
     let cli = Cli::parse();
@@ -56,18 +66,29 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let db = Db::connect(&cli.database_url).await.map_err(|e| e.to_string())?;
+    let db = Db::connect(&cli.database_url)
+        .await
+        .map_err(|e| e.to_string())?;
     let (writer, writer_task) = Writer::start(db.clone());
-    let app = App { db: db.clone(), writer };
+    let app = App {
+        db: db.clone(),
+        writer,
+    };
     match cli.command {
         Command::Serve { addr } => {
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             tracing::info!(%addr, database = ?db.backend(), "machipay listening");
-            machipay::http::serve(listener, app, shutdown_signal()).await.map_err(|e| e.to_string())?;
+            machipay::http::serve(listener, app, shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())?;
             tracing::info!("stopped taking requests; draining the writer");
         }
         Command::BootstrapCity { name, admin_name } => {
-            let b = machipay::directory::bootstrap_city(&app, name, admin_name).await.map_err(|e| e.to_string())?;
+            let b = machipay::directory::bootstrap_city(&app, name, admin_name)
+                .await
+                .map_err(|e| e.to_string())?;
             drop(app);
             println!("city:        {} ({})", b.city.name, b.city.id);
             println!("admin:       {} ({})", b.admin.name, b.admin.id);

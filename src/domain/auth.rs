@@ -16,7 +16,18 @@ pub enum StaffKind {
     Operator,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Viewer,
@@ -62,10 +73,25 @@ impl Role {
 /// that city is visible to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Principal {
-    Staff { id: StaffId, city: CityId, kind: StaffKind, role: Role },
-    MerchantOwner { merchant: MerchantId, city: CityId },
-    Device { id: DeviceId, merchant: MerchantId, city: CityId },
-    Shopper { id: ShopperId, city: CityId },
+    Staff {
+        id: StaffId,
+        city: CityId,
+        kind: StaffKind,
+        role: Role,
+    },
+    MerchantOwner {
+        merchant: MerchantId,
+        city: CityId,
+    },
+    Device {
+        id: DeviceId,
+        merchant: MerchantId,
+        city: CityId,
+    },
+    Shopper {
+        id: ShopperId,
+        city: CityId,
+    },
 }
 
 /// What a route requires. The table lives here so the whole access policy reads in one place.
@@ -117,7 +143,9 @@ impl Principal {
     /// Whether this caller acts for the given store: its owner or one of its devices.
     pub fn acts_for_merchant(&self, merchant: MerchantId) -> bool {
         match *self {
-            Self::MerchantOwner { merchant: m, .. } | Self::Device { merchant: m, .. } => m == merchant,
+            Self::MerchantOwner { merchant: m, .. } | Self::Device { merchant: m, .. } => {
+                m == merchant
+            }
             _ => false,
         }
     }
@@ -151,7 +179,11 @@ fn new_secret(prefix: &str, bytes: usize) -> Secret {
     rand::rng().fill_bytes(&mut raw);
     let plaintext = format!("{prefix}{}", hex::encode(raw));
     let hash = hash_secret(&plaintext);
-    Secret { id: TokenId::new(), plaintext, hash }
+    Secret {
+        id: TokenId::new(),
+        plaintext,
+        hash,
+    }
 }
 
 pub fn hash_secret(plaintext: &str) -> Vec<u8> {
@@ -174,13 +206,21 @@ mod tests {
     #[test]
     fn capabilities_follow_the_policy() {
         let city = CityId::new();
-        let staff = |kind, role| Principal::Staff { id: StaffId::new(), city, kind, role };
+        let staff = |kind, role| Principal::Staff {
+            id: StaffId::new(),
+            city,
+            kind,
+            role,
+        };
         assert!(staff(StaffKind::City, Role::Admin).can(Capability::AdministerCity));
         assert!(!staff(StaffKind::Operator, Role::Admin).can(Capability::AdministerCity));
         assert!(staff(StaffKind::Operator, Role::Operator).can(Capability::OperateProgram));
         assert!(!staff(StaffKind::Operator, Role::Viewer).can(Capability::OperateProgram));
         assert!(!staff(StaffKind::City, Role::Operator).can(Capability::OperateProgram));
-        let shopper = Principal::Shopper { id: ShopperId::new(), city };
+        let shopper = Principal::Shopper {
+            id: ShopperId::new(),
+            city,
+        };
         assert!(!shopper.can(Capability::ViewCity));
     }
 }

@@ -8,7 +8,19 @@ use super::money::{AMOUNT_MAX, checked_sum};
 
 /// What a posting moves. Paid coin, city-funded premium and points are different assets and
 /// never net against each other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Asset {
     /// Yen the shopper paid in (prepaid-instrument balance).
@@ -157,10 +169,23 @@ impl Entry {
     }
 
     /// A two-legged move of `amount` of `asset` from one account to another.
-    pub fn transfer(from: AccountId, to: AccountId, asset: Asset, amount: i64) -> Result<Self, EntryError> {
+    pub fn transfer(
+        from: AccountId,
+        to: AccountId,
+        asset: Asset,
+        amount: i64,
+    ) -> Result<Self, EntryError> {
         Self::new(vec![
-            Leg { account: from, asset, amount: -amount },
-            Leg { account: to, asset, amount },
+            Leg {
+                account: from,
+                asset,
+                amount: -amount,
+            },
+            Leg {
+                account: to,
+                asset,
+                amount,
+            },
         ])
     }
 
@@ -170,7 +195,10 @@ impl Entry {
             legs: self
                 .legs
                 .iter()
-                .map(|l| Leg { amount: -l.amount, ..*l })
+                .map(|l| Leg {
+                    amount: -l.amount,
+                    ..*l
+                })
                 .collect(),
         }
     }
@@ -201,15 +229,30 @@ mod tests {
     fn unbalanced_entries_are_refused() {
         let (a, b) = (acct(), acct());
         let legs = vec![
-            Leg { account: a, asset: Asset::Coin, amount: -5 },
-            Leg { account: b, asset: Asset::Premium, amount: 5 },
+            Leg {
+                account: a,
+                asset: Asset::Coin,
+                amount: -5,
+            },
+            Leg {
+                account: b,
+                asset: Asset::Premium,
+                amount: 5,
+            },
         ];
         assert_eq!(Entry::new(legs), Err(EntryError::Unbalanced(Asset::Coin)));
         assert_eq!(
-            Entry::new(vec![Leg { account: a, asset: Asset::Coin, amount: 1 }]),
+            Entry::new(vec![Leg {
+                account: a,
+                asset: Asset::Coin,
+                amount: 1
+            }]),
             Err(EntryError::TooFewLegs)
         );
-        assert_eq!(Entry::transfer(a, b, Asset::Coin, 0), Err(EntryError::ZeroLeg));
+        assert_eq!(
+            Entry::transfer(a, b, Asset::Coin, 0),
+            Err(EntryError::ZeroLeg)
+        );
         assert_eq!(
             Entry::transfer(a, b, Asset::Coin, AMOUNT_MAX + 1),
             Err(EntryError::TooLarge)

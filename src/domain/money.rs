@@ -20,7 +20,19 @@ pub enum AmountError {
 
 /// A strictly positive amount of one asset (yen of coin or premium, or points), validated
 /// once at the edge. Postings carry signed `i64`; requests carry `Amount`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(try_from = "i64", into = "i64")]
 #[schema(value_type = i64, minimum = 1, maximum = 1_000_000_000_000_i64)]
 pub struct Amount(i64);
@@ -65,9 +77,9 @@ pub fn apply_rate_round_down(amount: i64, rate: Decimal) -> Result<i64, AmountEr
 
 /// Checked sum of signed amounts; overflow is a programmer error surfaced as a Result.
 pub fn checked_sum(values: impl IntoIterator<Item = i64>) -> Result<i64, AmountError> {
-    values
-        .into_iter()
-        .try_fold(0i64, |acc, v| acc.checked_add(v).ok_or(AmountError::Overflow))
+    values.into_iter().try_fold(0i64, |acc, v| {
+        acc.checked_add(v).ok_or(AmountError::Overflow)
+    })
 }
 
 #[cfg(test)]

@@ -32,7 +32,11 @@ pub fn router() -> OpenApiRouter<App> {
 #[utoipa::path(post, path = "/api/v1/staff", tag = "directory", security(("bearer" = [])),
     request_body = NewStaffRequest,
     responses((status = 201, body = Issued<Staff>), (status = "4XX", body = ErrorEnvelope)))]
-async fn create_staff(State(app): State<App>, c: Caller, Body(req): Body<NewStaffRequest>) -> Result<Reply, AppError> {
+async fn create_staff(
+    State(app): State<App>,
+    c: Caller,
+    Body(req): Body<NewStaffRequest>,
+) -> Result<Reply, AppError> {
     uc::create_staff(&app, c.who, req).await
 }
 
@@ -40,7 +44,11 @@ async fn create_staff(State(app): State<App>, c: Caller, Body(req): Body<NewStaf
 #[utoipa::path(post, path = "/api/v1/programs", tag = "directory", security(("bearer" = [])),
     request_body = NewProgramRequest,
     responses((status = 201, body = Program), (status = "4XX", body = ErrorEnvelope)))]
-async fn create_program(State(app): State<App>, c: Caller, Body(req): Body<NewProgramRequest>) -> Result<Reply, AppError> {
+async fn create_program(
+    State(app): State<App>,
+    c: Caller,
+    Body(req): Body<NewProgramRequest>,
+) -> Result<Reply, AppError> {
     uc::create_program(&app, c.who, req).await
 }
 
@@ -55,7 +63,11 @@ async fn list_programs(State(app): State<App>, c: Caller) -> Result<Json<Vec<Pro
 #[utoipa::path(get, path = "/api/v1/programs/{program_id}", tag = "directory", security(("bearer" = [])),
     params(("program_id" = ProgramId, Path)),
     responses((status = 200, body = Program), (status = "4XX", body = ErrorEnvelope)))]
-async fn get_program(State(app): State<App>, c: Caller, Path(id): Path<ProgramId>) -> Result<Json<Program>, AppError> {
+async fn get_program(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ProgramId>,
+) -> Result<Json<Program>, AppError> {
     uc::get_program(&app, c.who, id).await.map(Json)
 }
 
@@ -63,7 +75,11 @@ async fn get_program(State(app): State<App>, c: Caller, Path(id): Path<ProgramId
 #[utoipa::path(post, path = "/api/v1/merchants", tag = "directory", security(("bearer" = [])),
     request_body = NewMerchantRequest,
     responses((status = 201, body = Issued<Merchant>), (status = "4XX", body = ErrorEnvelope)))]
-async fn create_merchant(State(app): State<App>, c: Caller, Body(req): Body<NewMerchantRequest>) -> Result<Reply, AppError> {
+async fn create_merchant(
+    State(app): State<App>,
+    c: Caller,
+    Body(req): Body<NewMerchantRequest>,
+) -> Result<Reply, AppError> {
     uc::create_merchant(&app, c.who, req).await
 }
 
@@ -80,16 +96,26 @@ struct Page {
 #[utoipa::path(get, path = "/api/v1/merchants", tag = "directory", security(("bearer" = [])),
     params(Page),
     responses((status = 200, body = Vec<Merchant>), (status = "4XX", body = ErrorEnvelope)))]
-async fn list_merchants(State(app): State<App>, c: Caller, page: Result<Query<Page>, axum::extract::rejection::QueryRejection>) -> Result<Json<Vec<Merchant>>, AppError> {
+async fn list_merchants(
+    State(app): State<App>,
+    c: Caller,
+    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<Merchant>>, AppError> {
     let Query(page) = page.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
-    uc::list_merchants(&app, c.who, page.after, page.limit).await.map(Json)
+    uc::list_merchants(&app, c.who, page.after, page.limit)
+        .await
+        .map(Json)
 }
 
 /// One store (staff, or the store's owner and devices).
 #[utoipa::path(get, path = "/api/v1/merchants/{merchant_id}", tag = "directory", security(("bearer" = [])),
     params(("merchant_id" = MerchantId, Path)),
     responses((status = 200, body = Merchant), (status = "4XX", body = ErrorEnvelope)))]
-async fn get_merchant(State(app): State<App>, c: Caller, Path(id): Path<MerchantId>) -> Result<Json<Merchant>, AppError> {
+async fn get_merchant(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<MerchantId>,
+) -> Result<Json<Merchant>, AppError> {
     uc::get_merchant(&app, c.who, id).await.map(Json)
 }
 
@@ -97,7 +123,12 @@ async fn get_merchant(State(app): State<App>, c: Caller, Path(id): Path<Merchant
 #[utoipa::path(post, path = "/api/v1/merchants/{merchant_id}/enrollment-codes", tag = "directory", security(("bearer" = [])),
     params(("merchant_id" = MerchantId, Path)), request_body = NewEnrollmentCodeRequest,
     responses((status = 201, body = EnrollmentCode), (status = "4XX", body = ErrorEnvelope)))]
-async fn create_enrollment_code(State(app): State<App>, c: Caller, Path(id): Path<MerchantId>, Body(req): Body<NewEnrollmentCodeRequest>) -> Result<Reply, AppError> {
+async fn create_enrollment_code(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<MerchantId>,
+    Body(req): Body<NewEnrollmentCodeRequest>,
+) -> Result<Reply, AppError> {
     uc::create_enrollment_code(&app, c.who, id, req).await
 }
 
@@ -106,7 +137,10 @@ async fn create_enrollment_code(State(app): State<App>, c: Caller, Path(id): Pat
 #[utoipa::path(post, path = "/api/v1/devices/enroll", tag = "directory",
     request_body = EnrollRequest,
     responses((status = 201, body = Issued<Device>), (status = "4XX", body = ErrorEnvelope)))]
-async fn enroll_device(State(app): State<App>, Body(req): Body<EnrollRequest>) -> Result<Reply, AppError> {
+async fn enroll_device(
+    State(app): State<App>,
+    Body(req): Body<EnrollRequest>,
+) -> Result<Reply, AppError> {
     uc::enroll_device(&app, req).await
 }
 
@@ -114,7 +148,11 @@ async fn enroll_device(State(app): State<App>, Body(req): Body<EnrollRequest>) -
 #[utoipa::path(post, path = "/api/v1/shoppers", tag = "directory", security(("bearer" = [])),
     request_body = NewShopperRequest,
     responses((status = 201, body = Issued<Shopper>), (status = "4XX", body = ErrorEnvelope)))]
-async fn create_shopper(State(app): State<App>, c: Caller, Body(req): Body<NewShopperRequest>) -> Result<Reply, AppError> {
+async fn create_shopper(
+    State(app): State<App>,
+    c: Caller,
+    Body(req): Body<NewShopperRequest>,
+) -> Result<Reply, AppError> {
     uc::create_shopper(&app, c.who, req).await
 }
 
@@ -122,7 +160,11 @@ async fn create_shopper(State(app): State<App>, c: Caller, Body(req): Body<NewSh
 #[utoipa::path(get, path = "/api/v1/shoppers/{shopper_id}", tag = "directory", security(("bearer" = [])),
     params(("shopper_id" = ShopperId, Path)),
     responses((status = 200, body = Shopper), (status = "4XX", body = ErrorEnvelope)))]
-async fn get_shopper(State(app): State<App>, c: Caller, Path(id): Path<ShopperId>) -> Result<Json<Shopper>, AppError> {
+async fn get_shopper(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ShopperId>,
+) -> Result<Json<Shopper>, AppError> {
     uc::get_shopper(&app, c.who, id).await.map(Json)
 }
 
@@ -130,6 +172,10 @@ async fn get_shopper(State(app): State<App>, c: Caller, Path(id): Path<ShopperId
 #[utoipa::path(delete, path = "/api/v1/tokens/{token_id}", tag = "directory", security(("bearer" = [])),
     params(("token_id" = TokenId, Path)),
     responses((status = 200, body = serde_json::Value), (status = "4XX", body = ErrorEnvelope)))]
-async fn revoke_token(State(app): State<App>, c: Caller, Path(id): Path<TokenId>) -> Result<Reply, AppError> {
+async fn revoke_token(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<TokenId>,
+) -> Result<Reply, AppError> {
     uc::revoke_token(&app, c.who, c.token, id).await
 }

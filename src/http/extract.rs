@@ -66,7 +66,11 @@ async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if !is_json {
-        return Err(AppError::rejected(415, "unsupported_media_type", "send Content-Type: application/json"));
+        return Err(AppError::rejected(
+            415,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ));
     }
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
@@ -95,9 +99,18 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         } else {
             "invalid_field"
         };
-        AppError::bad_request(code, if path == "." { message } else { format!("{path}: {message}") })
+        AppError::bad_request(
+            code,
+            if path == "." {
+                message
+            } else {
+                format!("{path}: {message}")
+            },
+        )
     })?;
-    de.end().map_err(|_| AppError::bad_request("malformed_json", "trailing characters after the JSON body"))?;
+    de.end().map_err(|_| {
+        AppError::bad_request("malformed_json", "trailing characters after the JSON body")
+    })?;
     Ok(value)
 }
 
@@ -125,19 +138,35 @@ impl<T: DeserializeOwned> FromRequest<App> for Money<T> {
         hasher.update(fingerprint.as_bytes());
         hasher.update([0]);
         hasher.update(canonical.to_string().as_bytes());
-        let idempotency = Idempotency { scope: caller.who.scope_id(), key, request_hash: hasher.finalize().to_vec() };
-        Ok(Money { caller, idempotency, body })
+        let idempotency = Idempotency {
+            scope: caller.who.scope_id(),
+            key,
+            request_hash: hasher.finalize().to_vec(),
+        };
+        Ok(Money {
+            caller,
+            idempotency,
+            body,
+        })
     }
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<String, AppError> {
-    let value = headers
-        .get("idempotency-key")
-        .ok_or_else(|| AppError::bad_request("missing_idempotency_key", "money-moving requests need an Idempotency-Key header"))?;
+    let value = headers.get("idempotency-key").ok_or_else(|| {
+        AppError::bad_request(
+            "missing_idempotency_key",
+            "money-moving requests need an Idempotency-Key header",
+        )
+    })?;
     let key = value.to_str().unwrap_or_default();
-    let valid = !key.is_empty() && key.len() <= IDEMPOTENCY_KEY_LEN_MAX && key.bytes().all(|b| b.is_ascii_graphic());
+    let valid = !key.is_empty()
+        && key.len() <= IDEMPOTENCY_KEY_LEN_MAX
+        && key.bytes().all(|b| b.is_ascii_graphic());
     if !valid {
-        return Err(AppError::bad_request("invalid_idempotency_key", "Idempotency-Key must be 1 to 255 visible ASCII characters"));
+        return Err(AppError::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        ));
     }
     Ok(key.to_owned())
 }

@@ -44,7 +44,10 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -85,7 +88,11 @@ impl AppError {
 }
 
 async fn not_found(method: Method, uri: Uri) -> AppError {
-    AppError::rejected(404, "no_such_route", format!("no route for {method} {}", uri.path()))
+    AppError::rejected(
+        404,
+        "no_such_route",
+        format!("no route for {method} {}", uri.path()),
+    )
 }
 
 #[derive(Serialize, ToSchema)]
@@ -99,16 +106,34 @@ struct Health {
     responses((status = 200, body = Health), (status = 503, body = ErrorEnvelope)))]
 async fn healthz(State(app): State<App>) -> Result<Json<Health>, AppError> {
     app.db.ping().await.map_err(|_| AppError::Unavailable)?;
-    Ok(Json(Health { status: "ok", database: app.db.backend() }))
+    Ok(Json(Health {
+        status: "ok",
+        database: app.db.backend(),
+    }))
 }
 
 #[derive(Serialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Me {
-    Staff { id: uuid::Uuid, city_id: CityId, staff_kind: crate::domain::auth::StaffKind, role: crate::domain::auth::Role },
-    MerchantOwner { merchant_id: uuid::Uuid, city_id: CityId },
-    Device { id: uuid::Uuid, merchant_id: uuid::Uuid, city_id: CityId },
-    Shopper { id: uuid::Uuid, city_id: CityId },
+    Staff {
+        id: uuid::Uuid,
+        city_id: CityId,
+        staff_kind: crate::domain::auth::StaffKind,
+        role: crate::domain::auth::Role,
+    },
+    MerchantOwner {
+        merchant_id: uuid::Uuid,
+        city_id: CityId,
+    },
+    Device {
+        id: uuid::Uuid,
+        merchant_id: uuid::Uuid,
+        city_id: CityId,
+    },
+    Shopper {
+        id: uuid::Uuid,
+        city_id: CityId,
+    },
 }
 
 /// Who the token belongs to. Any principal.
@@ -116,15 +141,41 @@ enum Me {
     responses((status = 200, body = Me), (status = "4XX", body = ErrorEnvelope)))]
 async fn me(c: Caller) -> Json<Me> {
     Json(match c.who {
-        Principal::Staff { id, city, kind, role } => Me::Staff { id: id.0, city_id: city, staff_kind: kind, role },
-        Principal::MerchantOwner { merchant, city } => Me::MerchantOwner { merchant_id: merchant.0, city_id: city },
-        Principal::Device { id, merchant, city } => Me::Device { id: id.0, merchant_id: merchant.0, city_id: city },
-        Principal::Shopper { id, city } => Me::Shopper { id: id.0, city_id: city },
+        Principal::Staff {
+            id,
+            city,
+            kind,
+            role,
+        } => Me::Staff {
+            id: id.0,
+            city_id: city,
+            staff_kind: kind,
+            role,
+        },
+        Principal::MerchantOwner { merchant, city } => Me::MerchantOwner {
+            merchant_id: merchant.0,
+            city_id: city,
+        },
+        Principal::Device { id, merchant, city } => Me::Device {
+            id: id.0,
+            merchant_id: merchant.0,
+            city_id: city,
+        },
+        Principal::Shopper { id, city } => Me::Shopper {
+            id: id.0,
+            city_id: city,
+        },
     })
 }
 
 /// Serves until `shutdown` resolves, then stops taking connections and lets in-flight
 /// requests finish.
-pub async fn serve(listener: tokio::net::TcpListener, app: App, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(app)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

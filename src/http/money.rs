@@ -30,7 +30,11 @@ pub fn router() -> OpenApiRouter<App> {
     params(("program_id" = ProgramId, Path), ("Idempotency-Key" = String, Header)),
     request_body = CounterChargeRequest,
     responses((status = 201, body = MovementResponse), (status = "4XX", body = ErrorEnvelope)))]
-async fn counter_charge(State(app): State<App>, Path(program): Path<ProgramId>, m: Money<CounterChargeRequest>) -> Result<Reply, AppError> {
+async fn counter_charge(
+    State(app): State<App>,
+    Path(program): Path<ProgramId>,
+    m: Money<CounterChargeRequest>,
+) -> Result<Reply, AppError> {
     uc::counter_charge(&app, m.caller.who, program, m.body, m.idempotency).await
 }
 
@@ -39,7 +43,11 @@ async fn counter_charge(State(app): State<App>, Path(program): Path<ProgramId>, 
     params(("program_id" = ProgramId, Path), ("Idempotency-Key" = String, Header)),
     request_body = PaymentRequest,
     responses((status = 201, body = MovementResponse), (status = "4XX", body = ErrorEnvelope)))]
-async fn pay(State(app): State<App>, Path(program): Path<ProgramId>, m: Money<PaymentRequest>) -> Result<Reply, AppError> {
+async fn pay(
+    State(app): State<App>,
+    Path(program): Path<ProgramId>,
+    m: Money<PaymentRequest>,
+) -> Result<Reply, AppError> {
     uc::pay(&app, m.caller.who, program, m.body, m.idempotency).await
 }
 
@@ -48,7 +56,11 @@ async fn pay(State(app): State<App>, Path(program): Path<ProgramId>, m: Money<Pa
     params(("program_id" = ProgramId, Path), ("Idempotency-Key" = String, Header)),
     request_body = TransferRequest,
     responses((status = 201, body = MovementResponse), (status = "4XX", body = ErrorEnvelope)))]
-async fn transfer(State(app): State<App>, Path(program): Path<ProgramId>, m: Money<TransferRequest>) -> Result<Reply, AppError> {
+async fn transfer(
+    State(app): State<App>,
+    Path(program): Path<ProgramId>,
+    m: Money<TransferRequest>,
+) -> Result<Reply, AppError> {
     uc::transfer(&app, m.caller.who, program, m.body, m.idempotency).await
 }
 
@@ -57,7 +69,11 @@ async fn transfer(State(app): State<App>, Path(program): Path<ProgramId>, m: Mon
     params(("transaction_id" = TransactionId, Path), ("Idempotency-Key" = String, Header)),
     request_body = ReversalRequest,
     responses((status = 201, body = ReversalResponse), (status = "4XX", body = ErrorEnvelope)))]
-async fn reverse(State(app): State<App>, Path(id): Path<TransactionId>, m: Money<ReversalRequest>) -> Result<Reply, AppError> {
+async fn reverse(
+    State(app): State<App>,
+    Path(id): Path<TransactionId>,
+    m: Money<ReversalRequest>,
+) -> Result<Reply, AppError> {
     uc::reverse(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
@@ -65,7 +81,11 @@ async fn reverse(State(app): State<App>, Path(id): Path<TransactionId>, m: Money
 #[utoipa::path(get, path = "/api/v1/transactions/{transaction_id}", tag = "money", security(("bearer" = [])),
     params(("transaction_id" = TransactionId, Path)),
     responses((status = 200, body = TransactionView), (status = "4XX", body = ErrorEnvelope)))]
-async fn get_transaction(State(app): State<App>, c: Caller, Path(id): Path<TransactionId>) -> Result<Json<TransactionView>, AppError> {
+async fn get_transaction(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<TransactionId>,
+) -> Result<Json<TransactionView>, AppError> {
     reads::transaction(&app, c.who, id).await.map(Json)
 }
 
@@ -73,7 +93,11 @@ async fn get_transaction(State(app): State<App>, c: Caller, Path(id): Path<Trans
 #[utoipa::path(get, path = "/api/v1/shoppers/{shopper_id}/balances", tag = "money", security(("bearer" = [])),
     params(("shopper_id" = ShopperId, Path)),
     responses((status = 200, body = Vec<AccountBalance>), (status = "4XX", body = ErrorEnvelope)))]
-async fn shopper_balances(State(app): State<App>, c: Caller, Path(id): Path<ShopperId>) -> Result<Json<Vec<AccountBalance>>, AppError> {
+async fn shopper_balances(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ShopperId>,
+) -> Result<Json<Vec<AccountBalance>>, AppError> {
     reads::shopper_balances(&app, c.who, id).await.map(Json)
 }
 
@@ -81,7 +105,11 @@ async fn shopper_balances(State(app): State<App>, c: Caller, Path(id): Path<Shop
 #[utoipa::path(get, path = "/api/v1/merchants/{merchant_id}/balances", tag = "money", security(("bearer" = [])),
     params(("merchant_id" = MerchantId, Path)),
     responses((status = 200, body = Vec<AccountBalance>), (status = "4XX", body = ErrorEnvelope)))]
-async fn merchant_balances(State(app): State<App>, c: Caller, Path(id): Path<MerchantId>) -> Result<Json<Vec<AccountBalance>>, AppError> {
+async fn merchant_balances(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<MerchantId>,
+) -> Result<Json<Vec<AccountBalance>>, AppError> {
     reads::merchant_balances(&app, c.who, id).await.map(Json)
 }
 
@@ -89,6 +117,10 @@ async fn merchant_balances(State(app): State<App>, c: Caller, Path(id): Path<Mer
 #[utoipa::path(get, path = "/api/v1/programs/{program_id}/ledger-check", tag = "money", security(("bearer" = [])),
     params(("program_id" = ProgramId, Path)),
     responses((status = 200, body = LedgerCheck), (status = "4XX", body = ErrorEnvelope)))]
-async fn ledger_check(State(app): State<App>, c: Caller, Path(id): Path<ProgramId>) -> Result<Json<LedgerCheck>, AppError> {
+async fn ledger_check(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ProgramId>,
+) -> Result<Json<LedgerCheck>, AppError> {
     reads::ledger_check(&app, c.who, id).await.map(Json)
 }

@@ -2,24 +2,29 @@
 //! path, and the operations (charges, payments, transfers, reversals) built on them.
 
 pub mod money;
-pub mod reads;
 pub mod posting;
+pub mod reads;
 pub mod writer;
 
 use crate::domain::auth::Principal;
 use crate::domain::ids::ProgramId;
 use crate::domain::program::ProgramSettings;
 use crate::error::AppError;
-use crate::storage::directory::{ProgramRow, get_program_tx};
 use crate::storage::WriteTx;
+use crate::storage::directory::{ProgramRow, get_program_tx};
 
 /// The program, if it exists and belongs to the caller's city; another city's program is
 /// "not found".
-pub(crate) async fn program_in_city(tx: &mut WriteTx, who: &Principal, id: ProgramId) -> Result<(ProgramRow, ProgramSettings), AppError> {
+pub(crate) async fn program_in_city(
+    tx: &mut WriteTx,
+    who: &Principal,
+    id: ProgramId,
+) -> Result<(ProgramRow, ProgramSettings), AppError> {
     let program = get_program_tx(tx, id)
         .await?
         .filter(|p| p.city_id == who.city())
         .ok_or_else(|| AppError::not_found("program"))?;
-    let settings = serde_json::from_str(&program.settings).map_err(|e| AppError::Internal(format!("stored settings: {e}")))?;
+    let settings = serde_json::from_str(&program.settings)
+        .map_err(|e| AppError::Internal(format!("stored settings: {e}")))?;
     Ok((program, settings))
 }

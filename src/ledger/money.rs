@@ -70,29 +70,57 @@ pub struct MovementResponse {
     pub balances: Vec<BalanceView>,
 }
 
-pub async fn counter_charge(app: &App, who: Principal, program: ProgramId, req: CounterChargeRequest, idem: Idempotency) -> Result<Reply, AppError> {
+pub async fn counter_charge(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    req: CounterChargeRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
-    app.writer.run(Some(idem), move |w| Box::pin(counter_charge_in(w, who, program, req))).await
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(counter_charge_in(w, who, program, req))
+        })
+        .await
 }
 
-async fn counter_charge_in(w: &mut Work, who: Principal, program_id: ProgramId, req: CounterChargeRequest) -> Result<Reply, AppError> {
+async fn counter_charge_in(
+    w: &mut Work,
+    who: Principal,
+    program_id: ProgramId,
+    req: CounterChargeRequest,
+) -> Result<Reply, AppError> {
     let (program, settings) = program_in_city(&mut w.tx, &who, program_id).await?;
     if program.kind != ProgramKind::Currency {
-        return Err(AppError::unprocessable("wrong_program_kind", "charges are for currency programs"));
+        return Err(AppError::unprocessable(
+            "wrong_program_kind",
+            "charges are for currency programs",
+        ));
     }
     shopper_in_city(w, &who, req.shopper_id).await?;
     let amount = req.amount.get();
     let held = yen_held(w, program_id, req.shopper_id).await?;
-    if held.checked_add(amount).is_none_or(|total| total > settings.holding_cap_yen) {
+    if held
+        .checked_add(amount)
+        .is_none_or(|total| total > settings.holding_cap_yen)
+    {
         return Err(AppError::unprocessable(
             "holding_cap_exceeded",
             format!("the wallet may hold at most ¥{}", settings.holding_cap_yen),
         ));
     }
     let wallet = wallet(w, program_id, req.shopper_id, Asset::Coin).await?;
-    let float = store::ensure_account(&mut w.tx, program_id, AccountKind::IssuerFloat, Asset::Coin, None).await?;
+    let float = store::ensure_account(
+        &mut w.tx,
+        program_id,
+        AccountKind::IssuerFloat,
+        Asset::Coin,
+        None,
+    )
+    .await?;
     let entry = Entry::transfer(float.id, wallet.id, Asset::Coin, amount).map_err(internal)?;
     let posting = Posting {
         program: program_id,
@@ -100,20 +128,35 @@ async fn counter_charge_in(w: &mut Work, who: Principal, program_id: ProgramId, 
         initiated_by: who.scope_id(),
         memo: None,
         reverses: None,
-        lots: Lots::Normal { credit_expires_on: None },
+        lots: Lots::Normal {
+            credit_expires_on: None,
+        },
     };
     let id = post(w, &posting, &entry, &[&wallet, &float]).await?;
     movement_reply(w, id, "charge", program_id, req.shopper_id, amount).await
 }
 
-pub async fn pay(app: &App, who: Principal, program: ProgramId, req: PaymentRequest, idem: Idempotency) -> Result<Reply, AppError> {
+pub async fn pay(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    req: PaymentRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
     if !matches!(who, Principal::Shopper { .. }) {
         return Err(AppError::forbidden());
     }
-    app.writer.run(Some(idem), move |w| Box::pin(pay_in(w, who, program, req))).await
+    app.writer
+        .run(Some(idem), move |w| Box::pin(pay_in(w, who, program, req)))
+        .await
 }
 
-async fn pay_in(w: &mut Work, who: Principal, program_id: ProgramId, req: PaymentRequest) -> Result<Reply, AppError> {
+async fn pay_in(
+    w: &mut Work,
+    who: Principal,
+    program_id: ProgramId,
+    req: PaymentRequest,
+) -> Result<Reply, AppError> {
     let Principal::Shopper { id: shopper, .. } = who else {
         return Err(AppError::forbidden());
     };
@@ -130,9 +173,24 @@ async fn pay_in(w: &mut Work, who: Principal, program_id: ProgramId, req: Paymen
         let wallet = wallet(w, program_id, shopper, asset).await?;
         let take = left.min(wallet.balance);
         if take > 0 {
-            let merchant = store::ensure_account(&mut w.tx, program_id, AccountKind::Merchant, asset, Some(req.merchant_id.0)).await?;
-            legs.push(Leg { account: wallet.id, asset, amount: -take });
-            legs.push(Leg { account: merchant.id, asset, amount: take });
+            let merchant = store::ensure_account(
+                &mut w.tx,
+                program_id,
+                AccountKind::Merchant,
+                asset,
+                Some(req.merchant_id.0),
+            )
+            .await?;
+            legs.push(Leg {
+                account: wallet.id,
+                asset,
+                amount: -take,
+            });
+            legs.push(Leg {
+                account: merchant.id,
+                asset,
+                amount: take,
+            });
             accounts.push(merchant);
             left -= take;
         }
@@ -148,7 +206,9 @@ async fn pay_in(w: &mut Work, who: Principal, program_id: ProgramId, req: Paymen
         initiated_by: who.scope_id(),
         memo: None,
         reverses: None,
-        lots: Lots::Normal { credit_expires_on: None },
+        lots: Lots::Normal {
+            credit_expires_on: None,
+        },
     };
     let refs: Vec<&Account> = accounts.iter().collect();
     let id = post(w, &posting, &entry, &refs).await?;
@@ -164,23 +224,44 @@ fn spend_order(kind: ProgramKind) -> &'static [Asset] {
     }
 }
 
-pub async fn transfer(app: &App, who: Principal, program: ProgramId, req: TransferRequest, idem: Idempotency) -> Result<Reply, AppError> {
+pub async fn transfer(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    req: TransferRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
     if !matches!(who, Principal::Shopper { .. }) {
         return Err(AppError::forbidden());
     }
-    app.writer.run(Some(idem), move |w| Box::pin(transfer_in(w, who, program, req))).await
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(transfer_in(w, who, program, req))
+        })
+        .await
 }
 
-async fn transfer_in(w: &mut Work, who: Principal, program_id: ProgramId, req: TransferRequest) -> Result<Reply, AppError> {
+async fn transfer_in(
+    w: &mut Work,
+    who: Principal,
+    program_id: ProgramId,
+    req: TransferRequest,
+) -> Result<Reply, AppError> {
     let Principal::Shopper { id: from, .. } = who else {
         return Err(AppError::forbidden());
     };
     let (program, settings) = program_in_city(&mut w.tx, &who, program_id).await?;
     if program.kind != ProgramKind::Currency || !settings.p2p_transfers {
-        return Err(AppError::unprocessable("transfers_disabled", "this program does not allow transfers between shoppers"));
+        return Err(AppError::unprocessable(
+            "transfers_disabled",
+            "this program does not allow transfers between shoppers",
+        ));
     }
     if req.to_shopper_id == from {
-        return Err(AppError::unprocessable("same_wallet", "a transfer needs two different shoppers"));
+        return Err(AppError::unprocessable(
+            "same_wallet",
+            "a transfer needs two different shoppers",
+        ));
     }
     shopper_in_city(w, &who, req.to_shopper_id).await?;
     let amount = req.amount.get();
@@ -192,7 +273,10 @@ async fn transfer_in(w: &mut Work, who: Principal, program_id: ProgramId, req: T
     }
     let held = yen_held(w, program_id, req.to_shopper_id).await?;
     if held + amount > settings.holding_cap_yen {
-        return Err(AppError::unprocessable("holding_cap_exceeded", "the recipient's wallet would exceed its holding cap"));
+        return Err(AppError::unprocessable(
+            "holding_cap_exceeded",
+            "the recipient's wallet would exceed its holding cap",
+        ));
     }
     let entry = Entry::transfer(source.id, target.id, Asset::Coin, amount).map_err(internal)?;
     let posting = Posting {
@@ -201,7 +285,9 @@ async fn transfer_in(w: &mut Work, who: Principal, program_id: ProgramId, req: T
         initiated_by: who.scope_id(),
         memo: None,
         reverses: None,
-        lots: Lots::Normal { credit_expires_on: None },
+        lots: Lots::Normal {
+            credit_expires_on: None,
+        },
     };
     let id = post(w, &posting, &entry, &[&source, &target]).await?;
     movement_reply(w, id, "transfer", program_id, from, amount).await
@@ -215,18 +301,36 @@ pub struct ReversalResponse {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn reverse(app: &App, who: Principal, original: TransactionId, req: ReversalRequest, idem: Idempotency) -> Result<Reply, AppError> {
+pub async fn reverse(
+    app: &App,
+    who: Principal,
+    original: TransactionId,
+    req: ReversalRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     let reason_len = req.reason.chars().count();
     if reason_len == 0 || reason_len > MEMO_LEN_MAX {
-        return Err(AppError::bad_request("invalid_reason", "reason must be 1 to 200 characters"));
+        return Err(AppError::bad_request(
+            "invalid_reason",
+            "reason must be 1 to 200 characters",
+        ));
     }
-    app.writer.run(Some(idem), move |w| Box::pin(reverse_in(w, who, original, req))).await
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(reverse_in(w, who, original, req))
+        })
+        .await
 }
 
-async fn reverse_in(w: &mut Work, who: Principal, original: TransactionId, req: ReversalRequest) -> Result<Reply, AppError> {
+async fn reverse_in(
+    w: &mut Work,
+    who: Principal,
+    original: TransactionId,
+    req: ReversalRequest,
+) -> Result<Reply, AppError> {
     let (txn, postings) = store::get_transaction_tx(&mut w.tx, original)
         .await?
         .ok_or_else(|| AppError::not_found("transaction"))?;
@@ -234,10 +338,16 @@ async fn reverse_in(w: &mut Work, who: Principal, original: TransactionId, req: 
         .await
         .map_err(|_| AppError::not_found("transaction"))?;
     if txn.reverses_id.is_some() {
-        return Err(AppError::conflict("is_a_reversal", "a reversal cannot itself be reversed; post a new transaction"));
+        return Err(AppError::conflict(
+            "is_a_reversal",
+            "a reversal cannot itself be reversed; post a new transaction",
+        ));
     }
     if txn.reversed_by.is_some() {
-        return Err(AppError::conflict("already_reversed", "this transaction has already been reversed"));
+        return Err(AppError::conflict(
+            "already_reversed",
+            "this transaction has already been reversed",
+        ));
     }
     let mut accounts = Vec::with_capacity(postings.len());
     let mut legs = Vec::with_capacity(postings.len());
@@ -245,7 +355,11 @@ async fn reverse_in(w: &mut Work, who: Principal, original: TransactionId, req: 
         let account = store::get_account_tx(&mut w.tx, p.account_id)
             .await?
             .ok_or_else(|| AppError::Internal("posting without account".into()))?;
-        legs.push(Leg { account: p.account_id, asset: p.asset, amount: p.amount });
+        legs.push(Leg {
+            account: p.account_id,
+            asset: p.asset,
+            amount: p.amount,
+        });
         accounts.push(account);
     }
     let entry = Entry::new(legs).map_err(internal)?.reversed();
@@ -259,10 +373,21 @@ async fn reverse_in(w: &mut Work, who: Principal, original: TransactionId, req: 
     };
     let refs: Vec<&Account> = accounts.iter().collect();
     let id = post(w, &posting, &entry, &refs).await?;
-    Reply::new(201, &ReversalResponse { transaction_id: id, reverses_id: original, created_at: w.now })
+    Reply::new(
+        201,
+        &ReversalResponse {
+            transaction_id: id,
+            reverses_id: original,
+            created_at: w.now,
+        },
+    )
 }
 
-async fn shopper_in_city(w: &mut Work, who: &Principal, shopper: ShopperId) -> Result<(), AppError> {
+async fn shopper_in_city(
+    w: &mut Work,
+    who: &Principal,
+    shopper: ShopperId,
+) -> Result<(), AppError> {
     get_shopper_tx(&mut w.tx, shopper)
         .await?
         .filter(|s| s.city_id == who.city())
@@ -270,8 +395,20 @@ async fn shopper_in_city(w: &mut Work, who: &Principal, shopper: ShopperId) -> R
         .ok_or_else(|| AppError::not_found("shopper"))
 }
 
-async fn wallet(w: &mut Work, program: ProgramId, shopper: ShopperId, asset: Asset) -> Result<Account, AppError> {
-    Ok(store::ensure_account(&mut w.tx, program, AccountKind::ShopperWallet, asset, Some(shopper.0)).await?)
+async fn wallet(
+    w: &mut Work,
+    program: ProgramId,
+    shopper: ShopperId,
+    asset: Asset,
+) -> Result<Account, AppError> {
+    Ok(store::ensure_account(
+        &mut w.tx,
+        program,
+        AccountKind::ShopperWallet,
+        asset,
+        Some(shopper.0),
+    )
+    .await?)
 }
 
 /// Coin plus premium a shopper holds: what the holding cap limits.
@@ -281,14 +418,39 @@ async fn yen_held(w: &mut Work, program: ProgramId, shopper: ShopperId) -> Resul
     Ok(coin + premium)
 }
 
-async fn movement_reply(w: &mut Work, id: TransactionId, kind: &str, program: ProgramId, shopper: ShopperId, amount: i64) -> Result<Reply, AppError> {
+async fn movement_reply(
+    w: &mut Work,
+    id: TransactionId,
+    kind: &str,
+    program: ProgramId,
+    shopper: ShopperId,
+    amount: i64,
+) -> Result<Reply, AppError> {
     let mut balances = Vec::new();
     for asset in [Asset::Coin, Asset::Premium, Asset::Points] {
-        if let Some(a) = store::find_account_tx(&mut w.tx, program, AccountKind::ShopperWallet, asset, Some(shopper.0)).await? {
-            balances.push(BalanceView { asset, balance: a.balance });
+        if let Some(a) = store::find_account_tx(
+            &mut w.tx,
+            program,
+            AccountKind::ShopperWallet,
+            asset,
+            Some(shopper.0),
+        )
+        .await?
+        {
+            balances.push(BalanceView {
+                asset,
+                balance: a.balance,
+            });
         }
     }
-    let body = MovementResponse { transaction_id: id, kind: kind.into(), program_id: program, amount, created_at: w.now, balances };
+    let body = MovementResponse {
+        transaction_id: id,
+        kind: kind.into(),
+        program_id: program,
+        amount,
+        created_at: w.now,
+        balances,
+    };
     Reply::new(201, &body)
 }
 

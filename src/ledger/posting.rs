@@ -15,7 +15,9 @@ use crate::storage::ledger::{self as store, Account, NewTransaction};
 pub enum Lots {
     /// Credits open a new lot expiring on the given date (None: never); debits consume open
     /// lots earliest-expiry-first.
-    Normal { credit_expires_on: Option<NaiveDate> },
+    Normal {
+        credit_expires_on: Option<NaiveDate>,
+    },
     /// Undo the lot effects of the given transaction: give back what it consumed, take back
     /// what it opened.
     Reverse(TransactionId),
@@ -33,7 +35,12 @@ pub struct Posting<'a> {
 /// Writes `entry`. `accounts` must hold every account the entry names. Fails with
 /// `insufficient_funds` if a guarded account would go negative; the writer then rolls the
 /// job back to its savepoint, so nothing of it remains.
-pub async fn post(work: &mut Work, p: &Posting<'_>, entry: &Entry, accounts: &[&Account]) -> Result<TransactionId, AppError> {
+pub async fn post(
+    work: &mut Work,
+    p: &Posting<'_>,
+    entry: &Entry,
+    accounts: &[&Account],
+) -> Result<TransactionId, AppError> {
     let id = TransactionId::new();
     let row = NewTransaction {
         id,
@@ -49,7 +56,9 @@ pub async fn post(work: &mut Work, p: &Posting<'_>, entry: &Entry, accounts: &[&
         let account = accounts
             .iter()
             .find(|a| a.id == leg.account)
-            .ok_or_else(|| AppError::Internal("posting names an account the caller did not load".into()))?;
+            .ok_or_else(|| {
+                AppError::Internal("posting names an account the caller did not load".into())
+            })?;
         if account.program_id != p.program || account.asset != leg.asset {
             return Err(AppError::Internal("leg does not match its account".into()));
         }
@@ -59,7 +68,13 @@ pub async fn post(work: &mut Work, p: &Posting<'_>, entry: &Entry, accounts: &[&
     Ok(id)
 }
 
-async fn apply_leg(work: &mut Work, id: TransactionId, lots: Lots, account: &Account, leg: &Leg) -> Result<(), AppError> {
+async fn apply_leg(
+    work: &mut Work,
+    id: TransactionId,
+    lots: Lots,
+    account: &Account,
+    leg: &Leg,
+) -> Result<(), AppError> {
     if account.allow_negative {
         return work.defer(account.id, leg.amount);
     }
@@ -71,7 +86,15 @@ async fn apply_leg(work: &mut Work, id: TransactionId, lots: Lots, account: &Acc
     }
     match (lots, leg.amount > 0) {
         (Lots::Normal { credit_expires_on }, true) => {
-            store::insert_lot(&mut work.tx, account.id, id, leg.amount, credit_expires_on, work.now).await?;
+            store::insert_lot(
+                &mut work.tx,
+                account.id,
+                id,
+                leg.amount,
+                credit_expires_on,
+                work.now,
+            )
+            .await?;
             Ok(())
         }
         (Lots::Normal { .. }, false) => consume(work, id, account, -leg.amount, &[]).await,
@@ -90,7 +113,13 @@ async fn apply_leg(work: &mut Work, id: TransactionId, lots: Lots, account: &Acc
 
 /// Takes `amount` out of the account's open lots: `preferred` lots first, then
 /// earliest-expiry-first.
-async fn consume(work: &mut Work, id: TransactionId, account: &Account, amount: i64, preferred: &[LotId]) -> Result<(), AppError> {
+async fn consume(
+    work: &mut Work,
+    id: TransactionId,
+    account: &Account,
+    amount: i64,
+    preferred: &[LotId],
+) -> Result<(), AppError> {
     let mut open = store::open_lots(&mut work.tx, account.id).await?;
     open.sort_by_key(|l| !preferred.contains(&l.id)); // stable: keeps spending order within each group
     let mut left = amount;
@@ -103,13 +132,22 @@ async fn consume(work: &mut Work, id: TransactionId, account: &Account, amount: 
         left -= take;
     }
     if left != 0 {
-        return Err(AppError::Internal(format!("wallet {} holds less in lots than its balance", account.id)));
+        return Err(AppError::Internal(format!(
+            "wallet {} holds less in lots than its balance",
+            account.id
+        )));
     }
     Ok(())
 }
 
 /// Gives back to each lot what `original` took from it on this account.
-async fn restore(work: &mut Work, id: TransactionId, account: &Account, original: TransactionId, amount: i64) -> Result<(), AppError> {
+async fn restore(
+    work: &mut Work,
+    id: TransactionId,
+    account: &Account,
+    original: TransactionId,
+    amount: i64,
+) -> Result<(), AppError> {
     let movements = store::lot_movements_of(&mut work.tx, original).await?;
     let mut restored = 0i64;
     for (lot, lot_account, delta) in movements {
@@ -119,7 +157,9 @@ async fn restore(work: &mut Work, id: TransactionId, account: &Account, original
         }
     }
     if restored != amount {
-        return Err(AppError::Internal("reversal does not match the lots it restores".into()));
+        return Err(AppError::Internal(
+            "reversal does not match the lots it restores".into(),
+        ));
     }
     Ok(())
 }

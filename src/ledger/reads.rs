@@ -22,28 +22,50 @@ pub struct AccountBalance {
 }
 
 /// Balances of every account an owner (a shopper or a store) holds, across the city's programs.
-async fn balances_of(app: &App, city: CityId, owner: uuid::Uuid) -> Result<Vec<AccountBalance>, AppError> {
+async fn balances_of(
+    app: &App,
+    city: CityId,
+    owner: uuid::Uuid,
+) -> Result<Vec<AccountBalance>, AppError> {
     let mut out = Vec::new();
     for program in list_programs(&app.db, city).await? {
         for a in store::accounts_of_owner(&app.db, program.id, owner).await? {
-            out.push(AccountBalance { program_id: a.program_id, account_id: a.id, kind: a.kind, asset: a.asset, balance: a.balance });
+            out.push(AccountBalance {
+                program_id: a.program_id,
+                account_id: a.id,
+                kind: a.kind,
+                asset: a.asset,
+                balance: a.balance,
+            });
         }
     }
     Ok(out)
 }
 
-pub async fn shopper_balances(app: &App, who: Principal, shopper: ShopperId) -> Result<Vec<AccountBalance>, AppError> {
+pub async fn shopper_balances(
+    app: &App,
+    who: Principal,
+    shopper: ShopperId,
+) -> Result<Vec<AccountBalance>, AppError> {
     let visible = who.is_shopper(shopper) || who.can(Capability::ViewCity);
-    let exists = get_shopper(&app.db, shopper).await?.is_some_and(|s| s.city_id == who.city());
+    let exists = get_shopper(&app.db, shopper)
+        .await?
+        .is_some_and(|s| s.city_id == who.city());
     if !(visible && exists) {
         return Err(AppError::not_found("shopper"));
     }
     balances_of(app, who.city(), shopper.0).await
 }
 
-pub async fn merchant_balances(app: &App, who: Principal, merchant: MerchantId) -> Result<Vec<AccountBalance>, AppError> {
+pub async fn merchant_balances(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+) -> Result<Vec<AccountBalance>, AppError> {
     let visible = who.acts_for_merchant(merchant) || who.can(Capability::ViewCity);
-    let exists = get_merchant(&app.db, merchant).await?.is_some_and(|m| m.city_id == who.city());
+    let exists = get_merchant(&app.db, merchant)
+        .await?
+        .is_some_and(|m| m.city_id == who.city());
     if !(visible && exists) {
         return Err(AppError::not_found("merchant"));
     }
@@ -58,7 +80,11 @@ pub struct TransactionView {
 }
 
 /// A transaction is visible to staff of its city and to the shoppers and stores it touches.
-pub async fn transaction(app: &App, who: Principal, id: TransactionId) -> Result<TransactionView, AppError> {
+pub async fn transaction(
+    app: &App,
+    who: Principal,
+    id: TransactionId,
+) -> Result<TransactionView, AppError> {
     let (t, postings) = store::get_transaction(&app.db, id)
         .await?
         .ok_or_else(|| AppError::not_found("transaction"))?;
@@ -67,13 +93,19 @@ pub async fn transaction(app: &App, who: Principal, id: TransactionId) -> Result
     let party = postings.iter().any(|p| match (who, p.owner_id) {
         (_, None) => false,
         (Principal::Shopper { id, .. }, Some(o)) => o == id.0,
-        (Principal::MerchantOwner { merchant, .. } | Principal::Device { merchant, .. }, Some(o)) => o == merchant.0,
+        (
+            Principal::MerchantOwner { merchant, .. } | Principal::Device { merchant, .. },
+            Some(o),
+        ) => o == merchant.0,
         (Principal::Staff { .. }, Some(_)) => false,
     });
     if !(in_city && (party || who.can(Capability::ViewCity))) {
         return Err(AppError::not_found("transaction"));
     }
-    Ok(TransactionView { transaction: t, postings })
+    Ok(TransactionView {
+        transaction: t,
+        postings,
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -88,7 +120,11 @@ pub struct LedgerCheck {
 }
 
 /// Recomputes balances from postings and lots and reports any disagreement. Staff only.
-pub async fn ledger_check(app: &App, who: Principal, program: ProgramId) -> Result<LedgerCheck, AppError> {
+pub async fn ledger_check(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+) -> Result<LedgerCheck, AppError> {
     if !who.can(Capability::ViewCity) {
         return Err(AppError::forbidden());
     }
@@ -103,5 +139,10 @@ pub async fn ledger_check(app: &App, who: Principal, program: ProgramId) -> Resu
         && report.lot_mismatches == 0
         && report.negative_balances == 0
         && net_by_asset.iter().all(|(_, n)| *n == 0);
-    Ok(LedgerCheck { program_id: p.id, ok, report, net_by_asset })
+    Ok(LedgerCheck {
+        program_id: p.id,
+        ok,
+        report,
+        net_by_asset,
+    })
 }

@@ -103,8 +103,15 @@ impl Writer {
         F: for<'a> FnOnce(&'a mut Work) -> BoxFuture<'a, Result<Reply, AppError>> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let request = Request { job: Box::new(job), idempotency, reply };
-        self.tx.send(request).await.map_err(|_| AppError::Unavailable)?;
+        let request = Request {
+            job: Box::new(job),
+            idempotency,
+            reply,
+        };
+        self.tx
+            .send(request)
+            .await
+            .map_err(|_| AppError::Unavailable)?;
         rx.await.map_err(|_| AppError::Unavailable)?
     }
 }
@@ -130,7 +137,11 @@ async fn run_batch(db: &Db, batch: Vec<Request>) {
             return fail_all(batch.into_iter().map(|r| r.reply));
         }
     };
-    let mut work = Work { tx, now: Utc::now(), job_deltas: BTreeMap::new() };
+    let mut work = Work {
+        tx,
+        now: Utc::now(),
+        job_deltas: BTreeMap::new(),
+    };
     let mut batch_deltas: BTreeMap<AccountId, i64> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch {
@@ -249,7 +260,9 @@ fn replay(idem: &Idempotency, stored: StoredReply) -> Result<Reply, AppError> {
             "this Idempotency-Key was used with a different request",
         ));
     }
-    let body = serde_json::from_str(&stored.response_body).map_err(|e| AppError::Internal(e.to_string()))?;
-    let status = u16::try_from(stored.status_code).map_err(|e| AppError::Internal(e.to_string()))?;
+    let body = serde_json::from_str(&stored.response_body)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let status =
+        u16::try_from(stored.status_code).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(Reply { status, body })
 }

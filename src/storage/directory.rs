@@ -96,24 +96,29 @@ impl PrincipalKind {
 }
 
 pub async fn insert_city(tx: &mut WriteTx, city: &City) -> Result<(), sqlx::Error> {
-    write!(tx, |c| sqlx::query("INSERT INTO cities (id, name, created_at) VALUES ($1, $2, $3)")
-        .bind(city.id.0)
-        .bind(&city.name)
-        .bind(city.created_at)
-        .execute(c)
-        .await
-        .map(|_| ()))
+    write!(tx, |c| sqlx::query(
+        "INSERT INTO cities (id, name, created_at) VALUES ($1, $2, $3)"
+    )
+    .bind(city.id.0)
+    .bind(&city.name)
+    .bind(city.created_at)
+    .execute(c)
+    .await
+    .map(|_| ()))
 }
 
 pub async fn get_city(db: &Db, id: CityId) -> Result<Option<City>, sqlx::Error> {
-    read!(db, |c| sqlx::query_as("SELECT id, name, created_at FROM cities WHERE id = $1")
-        .bind(id.0)
-        .fetch_optional(c)
-        .await)
+    read!(db, |c| sqlx::query_as(
+        "SELECT id, name, created_at FROM cities WHERE id = $1"
+    )
+    .bind(id.0)
+    .fetch_optional(c)
+    .await)
 }
 
 pub async fn insert_staff(tx: &mut WriteTx, s: &Staff) -> Result<(), sqlx::Error> {
-    write!(tx, |c| sqlx::query(
+    write!(tx, |c| {
+        sqlx::query(
         "INSERT INTO staff (id, city_id, kind, role, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
     )
     .bind(s.id.0)
@@ -124,7 +129,8 @@ pub async fn insert_staff(tx: &mut WriteTx, s: &Staff) -> Result<(), sqlx::Error
     .bind(s.created_at)
     .execute(c)
     .await
-    .map(|_| ()))
+    .map(|_| ())
+    })
 }
 
 pub async fn get_staff(db: &Db, id: StaffId) -> Result<Option<Staff>, sqlx::Error> {
@@ -144,7 +150,8 @@ pub async fn insert_token(
     principal_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    write!(tx, |c| sqlx::query(
+    write!(tx, |c| {
+        sqlx::query(
         "INSERT INTO api_tokens (id, token_hash, city_id, principal_kind, principal_id, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)"
     )
@@ -156,11 +163,15 @@ pub async fn insert_token(
     .bind(now)
     .execute(c)
     .await
-    .map(|_| ()))
+    .map(|_| ())
+    })
 }
 
 /// The owner of an unrevoked token, for revocation checks.
-pub async fn token_owner(tx: &mut WriteTx, id: TokenId) -> Result<Option<(CityId, Uuid)>, sqlx::Error> {
+pub async fn token_owner(
+    tx: &mut WriteTx,
+    id: TokenId,
+) -> Result<Option<(CityId, Uuid)>, sqlx::Error> {
     let row: Option<(Uuid, Uuid)> = write!(tx, |c| sqlx::query_as(
         "SELECT city_id, principal_id FROM api_tokens WHERE id = $1 AND revoked_at IS NULL"
     )
@@ -170,7 +181,11 @@ pub async fn token_owner(tx: &mut WriteTx, id: TokenId) -> Result<Option<(CityId
     Ok(row.map(|(city, p)| (CityId(city), p)))
 }
 
-pub async fn revoke_token(tx: &mut WriteTx, id: TokenId, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+pub async fn revoke_token(
+    tx: &mut WriteTx,
+    id: TokenId,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
     let done = write!(tx, |c| sqlx::query(
         "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
     )
@@ -184,9 +199,21 @@ pub async fn revoke_token(tx: &mut WriteTx, id: TokenId, now: DateTime<Utc>) -> 
 
 /// Resolves a bearer token's hash to the principal it stands for; revoked tokens resolve to
 /// nothing. One query per request, joined so a staff role change takes effect at once.
-pub async fn principal_for_token(db: &Db, hash: &[u8]) -> Result<Option<(TokenId, Principal)>, sqlx::Error> {
-    type Row = (Uuid, Uuid, String, Uuid, Option<String>, Option<String>, Option<Uuid>);
-    let row: Option<Row> = read!(db, |c| sqlx::query_as(
+pub async fn principal_for_token(
+    db: &Db,
+    hash: &[u8],
+) -> Result<Option<(TokenId, Principal)>, sqlx::Error> {
+    type Row = (
+        Uuid,
+        Uuid,
+        String,
+        Uuid,
+        Option<String>,
+        Option<String>,
+        Option<Uuid>,
+    );
+    let row: Option<Row> = read!(db, |c| {
+        sqlx::query_as(
         "SELECT t.id, t.city_id, t.principal_kind, t.principal_id, s.kind, s.role, d.merchant_id \
          FROM api_tokens t \
          LEFT JOIN staff s ON t.principal_kind = 'staff' AND s.id = t.principal_id \
@@ -195,7 +222,8 @@ pub async fn principal_for_token(db: &Db, hash: &[u8]) -> Result<Option<(TokenId
     )
     .bind(hash)
     .fetch_optional(c)
-    .await)?;
+    .await
+    })?;
     let Some((token, city, kind, pid, staff_kind, role, device_merchant)) = row else {
         return Ok(None);
     };
@@ -205,23 +233,39 @@ pub async fn principal_for_token(db: &Db, hash: &[u8]) -> Result<Option<(TokenId
             let kind = staff_kind.as_deref().and_then(StaffKind::parse);
             let role = role.as_deref().and_then(Role::parse);
             match (kind, role) {
-                (Some(kind), Some(role)) => Principal::Staff { id: StaffId(pid), city, kind, role },
+                (Some(kind), Some(role)) => Principal::Staff {
+                    id: StaffId(pid),
+                    city,
+                    kind,
+                    role,
+                },
                 _ => return Ok(None),
             }
         }
-        "merchant_owner" => Principal::MerchantOwner { merchant: MerchantId(pid), city },
+        "merchant_owner" => Principal::MerchantOwner {
+            merchant: MerchantId(pid),
+            city,
+        },
         "device" => match device_merchant {
-            Some(m) => Principal::Device { id: DeviceId(pid), merchant: MerchantId(m), city },
+            Some(m) => Principal::Device {
+                id: DeviceId(pid),
+                merchant: MerchantId(m),
+                city,
+            },
             None => return Ok(None),
         },
-        "shopper" => Principal::Shopper { id: ShopperId(pid), city },
+        "shopper" => Principal::Shopper {
+            id: ShopperId(pid),
+            city,
+        },
         _ => return Ok(None),
     };
     Ok(Some((TokenId(token), principal)))
 }
 
 pub async fn insert_program(tx: &mut WriteTx, p: &ProgramRow) -> Result<(), sqlx::Error> {
-    write!(tx, |c| sqlx::query(
+    write!(tx, |c| {
+        sqlx::query(
         "INSERT INTO programs (id, city_id, kind, name, settings, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
     )
     .bind(p.id.0)
@@ -232,20 +276,30 @@ pub async fn insert_program(tx: &mut WriteTx, p: &ProgramRow) -> Result<(), sqlx
     .bind(p.created_at)
     .execute(c)
     .await
-    .map(|_| ()))
+    .map(|_| ())
+    })
 }
 
 const PROGRAM_COLUMNS: &str = "SELECT id, city_id, kind, name, settings, created_at FROM programs";
 
 pub async fn get_program(db: &Db, id: ProgramId) -> Result<Option<ProgramRow>, sqlx::Error> {
     let sql = format!("{PROGRAM_COLUMNS} WHERE id = $1");
-    read!(db, |c| sqlx::query_as(&sql).bind(id.0).fetch_optional(c).await)
+    read!(db, |c| sqlx::query_as(&sql)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)
 }
 
 /// The same read inside a write transaction, so a job sees the settings it acts under.
-pub async fn get_program_tx(tx: &mut WriteTx, id: ProgramId) -> Result<Option<ProgramRow>, sqlx::Error> {
+pub async fn get_program_tx(
+    tx: &mut WriteTx,
+    id: ProgramId,
+) -> Result<Option<ProgramRow>, sqlx::Error> {
     let sql = format!("{PROGRAM_COLUMNS} WHERE id = $1");
-    write!(tx, |c| sqlx::query_as(&sql).bind(id.0).fetch_optional(c).await)
+    write!(tx, |c| sqlx::query_as(&sql)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)
 }
 
 pub async fn list_programs(db: &Db, city: CityId) -> Result<Vec<ProgramRow>, sqlx::Error> {
@@ -254,41 +308,57 @@ pub async fn list_programs(db: &Db, city: CityId) -> Result<Vec<ProgramRow>, sql
 }
 
 pub async fn insert_merchant(tx: &mut WriteTx, m: &Merchant) -> Result<(), sqlx::Error> {
-    write!(tx, |c| sqlx::query("INSERT INTO merchants (id, city_id, name, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(m.id.0)
-        .bind(m.city_id.0)
-        .bind(&m.name)
-        .bind(m.created_at)
-        .execute(c)
-        .await
-        .map(|_| ()))
+    write!(tx, |c| sqlx::query(
+        "INSERT INTO merchants (id, city_id, name, created_at) VALUES ($1, $2, $3, $4)"
+    )
+    .bind(m.id.0)
+    .bind(m.city_id.0)
+    .bind(&m.name)
+    .bind(m.created_at)
+    .execute(c)
+    .await
+    .map(|_| ()))
 }
 
 pub async fn get_merchant(db: &Db, id: MerchantId) -> Result<Option<Merchant>, sqlx::Error> {
-    read!(db, |c| sqlx::query_as("SELECT id, city_id, name, created_at FROM merchants WHERE id = $1")
-        .bind(id.0)
-        .fetch_optional(c)
-        .await)
+    read!(db, |c| sqlx::query_as(
+        "SELECT id, city_id, name, created_at FROM merchants WHERE id = $1"
+    )
+    .bind(id.0)
+    .fetch_optional(c)
+    .await)
 }
 
-pub async fn get_merchant_tx(tx: &mut WriteTx, id: MerchantId) -> Result<Option<Merchant>, sqlx::Error> {
-    write!(tx, |c| sqlx::query_as("SELECT id, city_id, name, created_at FROM merchants WHERE id = $1")
-        .bind(id.0)
-        .fetch_optional(c)
-        .await)
+pub async fn get_merchant_tx(
+    tx: &mut WriteTx,
+    id: MerchantId,
+) -> Result<Option<Merchant>, sqlx::Error> {
+    write!(tx, |c| sqlx::query_as(
+        "SELECT id, city_id, name, created_at FROM merchants WHERE id = $1"
+    )
+    .bind(id.0)
+    .fetch_optional(c)
+    .await)
 }
 
 /// Seek pagination: merchants after `after` in id order, at most `limit`.
-pub async fn list_merchants(db: &Db, city: CityId, after: Option<MerchantId>, limit: i64) -> Result<Vec<Merchant>, sqlx::Error> {
+pub async fn list_merchants(
+    db: &Db,
+    city: CityId,
+    after: Option<MerchantId>,
+    limit: i64,
+) -> Result<Vec<Merchant>, sqlx::Error> {
     let after = after.map(|m| m.0).unwrap_or(Uuid::nil());
-    read!(db, |c| sqlx::query_as(
+    read!(db, |c| {
+        sqlx::query_as(
         "SELECT id, city_id, name, created_at FROM merchants WHERE city_id = $1 AND id > $2 ORDER BY id LIMIT $3"
     )
     .bind(city.0)
     .bind(after)
     .bind(limit)
     .fetch_all(c)
-    .await)
+    .await
+    })
 }
 
 pub async fn insert_enrollment_code(
@@ -299,7 +369,8 @@ pub async fn insert_enrollment_code(
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    write!(tx, |c| sqlx::query(
+    write!(tx, |c| {
+        sqlx::query(
         "INSERT INTO enrollment_codes (code_hash, merchant_id, device_name, expires_at, created_at) \
          VALUES ($1, $2, $3, $4, $5)"
     )
@@ -310,7 +381,8 @@ pub async fn insert_enrollment_code(
     .bind(now)
     .execute(c)
     .await
-    .map(|_| ()))
+    .map(|_| ())
+    })
 }
 
 /// Marks an unused, unexpired code used and returns what it was for. A code works once.
@@ -332,14 +404,16 @@ pub async fn take_enrollment_code(
 }
 
 pub async fn insert_device(tx: &mut WriteTx, d: &Device) -> Result<(), sqlx::Error> {
-    write!(tx, |c| sqlx::query("INSERT INTO devices (id, merchant_id, name, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(d.id.0)
-        .bind(d.merchant_id.0)
-        .bind(&d.name)
-        .bind(d.created_at)
-        .execute(c)
-        .await
-        .map(|_| ()))
+    write!(tx, |c| sqlx::query(
+        "INSERT INTO devices (id, merchant_id, name, created_at) VALUES ($1, $2, $3, $4)"
+    )
+    .bind(d.id.0)
+    .bind(d.merchant_id.0)
+    .bind(&d.name)
+    .bind(d.created_at)
+    .execute(c)
+    .await
+    .map(|_| ()))
 }
 
 pub async fn insert_shopper(tx: &mut WriteTx, s: &Shopper) -> Result<(), sqlx::Error> {
@@ -355,12 +429,22 @@ pub async fn insert_shopper(tx: &mut WriteTx, s: &Shopper) -> Result<(), sqlx::E
     .map(|_| ()))
 }
 
-const SHOPPER_COLUMNS: &str = "SELECT id, city_id, display_name, created_at FROM shoppers WHERE id = $1";
+const SHOPPER_COLUMNS: &str =
+    "SELECT id, city_id, display_name, created_at FROM shoppers WHERE id = $1";
 
 pub async fn get_shopper(db: &Db, id: ShopperId) -> Result<Option<Shopper>, sqlx::Error> {
-    read!(db, |c| sqlx::query_as(SHOPPER_COLUMNS).bind(id.0).fetch_optional(c).await)
+    read!(db, |c| sqlx::query_as(SHOPPER_COLUMNS)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)
 }
 
-pub async fn get_shopper_tx(tx: &mut WriteTx, id: ShopperId) -> Result<Option<Shopper>, sqlx::Error> {
-    write!(tx, |c| sqlx::query_as(SHOPPER_COLUMNS).bind(id.0).fetch_optional(c).await)
+pub async fn get_shopper_tx(
+    tx: &mut WriteTx,
+    id: ShopperId,
+) -> Result<Option<Shopper>, sqlx::Error> {
+    write!(tx, |c| sqlx::query_as(SHOPPER_COLUMNS)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)
 }

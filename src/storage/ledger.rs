@@ -25,7 +25,8 @@ pub struct Account {
     pub balance: i64,
 }
 
-const ACCOUNT_COLUMNS: &str = "SELECT id, program_id, kind, asset, owner_id, allow_negative, balance FROM accounts";
+const ACCOUNT_COLUMNS: &str =
+    "SELECT id, program_id, kind, asset, owner_id, allow_negative, balance FROM accounts";
 
 /// Finds or creates the account of `kind` and `asset` for `owner` (None for the program's
 /// own books). Accounts are created on first use.
@@ -64,10 +65,19 @@ pub async fn find_account_tx(
     asset: Asset,
     owner: Option<Uuid>,
 ) -> Result<Option<Account>, sqlx::Error> {
-    let owner_clause = if owner.is_some() { "owner_id = $4" } else { "owner_id IS NULL" };
-    let sql = format!("{ACCOUNT_COLUMNS} WHERE program_id = $1 AND kind = $2 AND asset = $3 AND {owner_clause}");
+    let owner_clause = if owner.is_some() {
+        "owner_id = $4"
+    } else {
+        "owner_id IS NULL"
+    };
+    let sql = format!(
+        "{ACCOUNT_COLUMNS} WHERE program_id = $1 AND kind = $2 AND asset = $3 AND {owner_clause}"
+    );
     write!(tx, |c| {
-        let q = sqlx::query_as(&sql).bind(program.0).bind(kind.as_str()).bind(asset.as_str());
+        let q = sqlx::query_as(&sql)
+            .bind(program.0)
+            .bind(kind.as_str())
+            .bind(asset.as_str());
         let q = match owner {
             Some(o) => q.bind(o),
             None => q,
@@ -76,20 +86,40 @@ pub async fn find_account_tx(
     })
 }
 
-pub async fn get_account_tx(tx: &mut WriteTx, id: AccountId) -> Result<Option<Account>, sqlx::Error> {
+pub async fn get_account_tx(
+    tx: &mut WriteTx,
+    id: AccountId,
+) -> Result<Option<Account>, sqlx::Error> {
     let sql = format!("{ACCOUNT_COLUMNS} WHERE id = $1");
-    write!(tx, |c| sqlx::query_as(&sql).bind(id.0).fetch_optional(c).await)
+    write!(tx, |c| sqlx::query_as(&sql)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)
 }
 
 /// Accounts an owner holds in a program (wallets of a shopper, accounts of a merchant).
-pub async fn accounts_of_owner(db: &Db, program: ProgramId, owner: Uuid) -> Result<Vec<Account>, sqlx::Error> {
-    let sql = format!("{ACCOUNT_COLUMNS} WHERE program_id = $1 AND owner_id = $2 ORDER BY kind, asset");
-    read!(db, |c| sqlx::query_as(&sql).bind(program.0).bind(owner).fetch_all(c).await)
+pub async fn accounts_of_owner(
+    db: &Db,
+    program: ProgramId,
+    owner: Uuid,
+) -> Result<Vec<Account>, sqlx::Error> {
+    let sql =
+        format!("{ACCOUNT_COLUMNS} WHERE program_id = $1 AND owner_id = $2 ORDER BY kind, asset");
+    read!(db, |c| sqlx::query_as(&sql)
+        .bind(program.0)
+        .bind(owner)
+        .fetch_all(c)
+        .await)
 }
 
 pub async fn system_accounts(db: &Db, program: ProgramId) -> Result<Vec<Account>, sqlx::Error> {
-    let sql = format!("{ACCOUNT_COLUMNS} WHERE program_id = $1 AND owner_id IS NULL ORDER BY kind, asset");
-    read!(db, |c| sqlx::query_as(&sql).bind(program.0).fetch_all(c).await)
+    let sql = format!(
+        "{ACCOUNT_COLUMNS} WHERE program_id = $1 AND owner_id IS NULL ORDER BY kind, asset"
+    );
+    read!(db, |c| sqlx::query_as(&sql)
+        .bind(program.0)
+        .fetch_all(c)
+        .await)
 }
 
 pub struct NewTransaction<'a> {
@@ -102,8 +132,12 @@ pub struct NewTransaction<'a> {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn insert_transaction(tx: &mut WriteTx, t: &NewTransaction<'_>) -> Result<(), sqlx::Error> {
-    write!(tx, |c| sqlx::query(
+pub async fn insert_transaction(
+    tx: &mut WriteTx,
+    t: &NewTransaction<'_>,
+) -> Result<(), sqlx::Error> {
+    write!(tx, |c| {
+        sqlx::query(
         "INSERT INTO transactions (id, program_id, kind, reverses_id, initiated_by, memo, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)"
     )
@@ -116,10 +150,15 @@ pub async fn insert_transaction(tx: &mut WriteTx, t: &NewTransaction<'_>) -> Res
     .bind(t.created_at)
     .execute(c)
     .await
-    .map(|_| ()))
+    .map(|_| ())
+    })
 }
 
-pub async fn insert_posting(tx: &mut WriteTx, txn: TransactionId, leg: &Leg) -> Result<(), sqlx::Error> {
+pub async fn insert_posting(
+    tx: &mut WriteTx,
+    txn: TransactionId,
+    leg: &Leg,
+) -> Result<(), sqlx::Error> {
     write!(tx, |c| sqlx::query(
         "INSERT INTO postings (transaction_id, account_id, asset, amount) VALUES ($1, $2, $3, $4)"
     )
@@ -135,7 +174,11 @@ pub async fn insert_posting(tx: &mut WriteTx, txn: TransactionId, leg: &Leg) -> 
 /// Applies `delta` to a balance only if the result stays at or above zero. Returns false
 /// (and changes nothing) when it would not: the caller reports insufficient funds. The
 /// CHECK constraint on accounts backs this up.
-pub async fn apply_guarded(tx: &mut WriteTx, account: AccountId, delta: i64) -> Result<bool, sqlx::Error> {
+pub async fn apply_guarded(
+    tx: &mut WriteTx,
+    account: AccountId,
+    delta: i64,
+) -> Result<bool, sqlx::Error> {
     let done = write!(tx, |c| sqlx::query(
         "UPDATE accounts SET balance = balance + $2 WHERE id = $1 AND balance + $2 >= 0"
     )
@@ -148,13 +191,19 @@ pub async fn apply_guarded(tx: &mut WriteTx, account: AccountId, delta: i64) -> 
 }
 
 /// Applies a folded delta to an account that may go negative (see ledger::writer).
-pub async fn apply_unguarded(tx: &mut WriteTx, account: AccountId, delta: i64) -> Result<(), sqlx::Error> {
-    write!(tx, |c| sqlx::query("UPDATE accounts SET balance = balance + $2 WHERE id = $1")
-        .bind(account.0)
-        .bind(delta)
-        .execute(c)
-        .await
-        .map(|_| ()))
+pub async fn apply_unguarded(
+    tx: &mut WriteTx,
+    account: AccountId,
+    delta: i64,
+) -> Result<(), sqlx::Error> {
+    write!(tx, |c| sqlx::query(
+        "UPDATE accounts SET balance = balance + $2 WHERE id = $1"
+    )
+    .bind(account.0)
+    .bind(delta)
+    .execute(c)
+    .await
+    .map(|_| ()))
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -177,7 +226,8 @@ pub async fn insert_lot(
     now: DateTime<Utc>,
 ) -> Result<LotId, sqlx::Error> {
     let id = LotId::new();
-    write!(tx, |c| sqlx::query(
+    write!(tx, |c| {
+        sqlx::query(
         "INSERT INTO lots (id, account_id, transaction_id, amount, remaining, expires_on, created_at) \
          VALUES ($1, $2, $3, $4, $4, $5, $6)"
     )
@@ -189,7 +239,8 @@ pub async fn insert_lot(
     .bind(now)
     .execute(c)
     .await
-    .map(|_| ()))?;
+    .map(|_| ())
+    })?;
     Ok(id)
 }
 
@@ -206,42 +257,59 @@ pub async fn open_lots(tx: &mut WriteTx, account: AccountId) -> Result<Vec<Lot>,
 }
 
 pub async fn lots_opened_by(tx: &mut WriteTx, txn: TransactionId) -> Result<Vec<Lot>, sqlx::Error> {
-    write!(tx, |c| sqlx::query_as(
+    write!(tx, |c| {
+        sqlx::query_as(
         "SELECT id, account_id, amount, remaining, expires_on FROM lots WHERE transaction_id = $1 ORDER BY id"
     )
     .bind(txn.0)
     .fetch_all(c)
-    .await)
+    .await
+    })
 }
 
 /// Moves `delta` in or out of a lot and records the movement. Consumption is negative.
-pub async fn move_lot(tx: &mut WriteTx, txn: TransactionId, lot: LotId, delta: i64) -> Result<(), sqlx::Error> {
+pub async fn move_lot(
+    tx: &mut WriteTx,
+    txn: TransactionId,
+    lot: LotId,
+    delta: i64,
+) -> Result<(), sqlx::Error> {
     write!(tx, |c| {
         sqlx::query("UPDATE lots SET remaining = remaining + $2 WHERE id = $1")
             .bind(lot.0)
             .bind(delta)
             .execute(&mut *c)
             .await?;
-        sqlx::query("INSERT INTO lot_movements (transaction_id, lot_id, amount) VALUES ($1, $2, $3)")
-            .bind(txn.0)
-            .bind(lot.0)
-            .bind(delta)
-            .execute(&mut *c)
-            .await
-            .map(|_| ())
+        sqlx::query(
+            "INSERT INTO lot_movements (transaction_id, lot_id, amount) VALUES ($1, $2, $3)",
+        )
+        .bind(txn.0)
+        .bind(lot.0)
+        .bind(delta)
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
     })
 }
 
 /// Movements a transaction made: (lot, the lot's account, signed amount).
-pub async fn lot_movements_of(tx: &mut WriteTx, txn: TransactionId) -> Result<Vec<(LotId, AccountId, i64)>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid, i64)> = write!(tx, |c| sqlx::query_as(
+pub async fn lot_movements_of(
+    tx: &mut WriteTx,
+    txn: TransactionId,
+) -> Result<Vec<(LotId, AccountId, i64)>, sqlx::Error> {
+    let rows: Vec<(Uuid, Uuid, i64)> = write!(tx, |c| {
+        sqlx::query_as(
         "SELECT m.lot_id, l.account_id, m.amount FROM lot_movements m JOIN lots l ON l.id = m.lot_id \
          WHERE m.transaction_id = $1 ORDER BY m.id"
     )
     .bind(txn.0)
     .fetch_all(c)
-    .await)?;
-    Ok(rows.into_iter().map(|(l, a, m)| (LotId(l), AccountId(a), m)).collect())
+    .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(l, a, m)| (LotId(l), AccountId(a), m))
+        .collect())
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -277,10 +345,19 @@ const TRANSACTION_SQL: &str = "SELECT t.id, t.program_id, t.kind, t.reverses_id,
 const POSTINGS_SQL: &str = "SELECT p.account_id, a.kind AS account_kind, a.owner_id, p.asset, p.amount \
      FROM postings p JOIN accounts a ON a.id = p.account_id WHERE p.transaction_id = $1 ORDER BY p.id";
 
-pub async fn get_transaction(db: &Db, id: TransactionId) -> Result<Option<(TransactionRecord, Vec<PostingRecord>)>, sqlx::Error> {
-    let t: Option<TransactionRecord> = read!(db, |c| sqlx::query_as(TRANSACTION_SQL).bind(id.0).fetch_optional(c).await)?;
+pub async fn get_transaction(
+    db: &Db,
+    id: TransactionId,
+) -> Result<Option<(TransactionRecord, Vec<PostingRecord>)>, sqlx::Error> {
+    let t: Option<TransactionRecord> = read!(db, |c| sqlx::query_as(TRANSACTION_SQL)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)?;
     let Some(t) = t else { return Ok(None) };
-    let p = read!(db, |c| sqlx::query_as(POSTINGS_SQL).bind(id.0).fetch_all(c).await)?;
+    let p = read!(db, |c| sqlx::query_as(POSTINGS_SQL)
+        .bind(id.0)
+        .fetch_all(c)
+        .await)?;
     Ok(Some((t, p)))
 }
 
@@ -288,10 +365,15 @@ pub async fn get_transaction_tx(
     tx: &mut WriteTx,
     id: TransactionId,
 ) -> Result<Option<(TransactionRecord, Vec<PostingRecord>)>, sqlx::Error> {
-    let t: Option<TransactionRecord> =
-        write!(tx, |c| sqlx::query_as(TRANSACTION_SQL).bind(id.0).fetch_optional(c).await)?;
+    let t: Option<TransactionRecord> = write!(tx, |c| sqlx::query_as(TRANSACTION_SQL)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)?;
     let Some(t) = t else { return Ok(None) };
-    let p = write!(tx, |c| sqlx::query_as(POSTINGS_SQL).bind(id.0).fetch_all(c).await)?;
+    let p = write!(tx, |c| sqlx::query_as(POSTINGS_SQL)
+        .bind(id.0)
+        .fetch_all(c)
+        .await)?;
     Ok(Some((t, p)))
 }
 
@@ -303,14 +385,20 @@ pub struct StoredReply {
     pub response_body: String,
 }
 
-pub async fn find_reply(tx: &mut WriteTx, scope: Uuid, key: &str) -> Result<Option<StoredReply>, sqlx::Error> {
-    write!(tx, |c| sqlx::query_as(
+pub async fn find_reply(
+    tx: &mut WriteTx,
+    scope: Uuid,
+    key: &str,
+) -> Result<Option<StoredReply>, sqlx::Error> {
+    write!(tx, |c| {
+        sqlx::query_as(
         "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE principal_id = $1 AND key = $2"
     )
     .bind(scope)
     .bind(key)
     .fetch_optional(c)
-    .await)
+    .await
+    })
 }
 
 pub async fn store_reply(
@@ -320,7 +408,8 @@ pub async fn store_reply(
     reply: &StoredReply,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    write!(tx, |c| sqlx::query(
+    write!(tx, |c| {
+        sqlx::query(
         "INSERT INTO idempotency_keys (principal_id, key, request_hash, status_code, response_body, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)"
     )
@@ -332,7 +421,8 @@ pub async fn store_reply(
     .bind(now)
     .execute(c)
     .await
-    .map(|_| ()))
+    .map(|_| ())
+    })
 }
 
 /// What the integrity check found; every number should be zero.
@@ -352,7 +442,10 @@ pub struct IntegrityReport {
 
 pub async fn integrity(db: &Db, program: ProgramId) -> Result<IntegrityReport, sqlx::Error> {
     let q = |sql: &'static str| async move {
-        read!(db, |c| sqlx::query_scalar::<_, i64>(sql).bind(program.0).fetch_one(c).await)
+        read!(db, |c| sqlx::query_scalar::<_, i64>(sql)
+            .bind(program.0)
+            .fetch_one(c)
+            .await)
     };
     Ok(IntegrityReport {
         unbalanced_transactions: q("SELECT count(*) FROM (SELECT p.transaction_id FROM postings p \
@@ -375,11 +468,16 @@ pub async fn integrity(db: &Db, program: ProgramId) -> Result<IntegrityReport, s
 
 /// Sum of every account balance per asset in a program.
 pub async fn net_by_asset(db: &Db, program: ProgramId) -> Result<Vec<(Asset, i64)>, sqlx::Error> {
-    let rows: Vec<(String, i64)> = read!(db, |c| sqlx::query_as(
+    let rows: Vec<(String, i64)> = read!(db, |c| {
+        sqlx::query_as(
         "SELECT asset, CAST(coalesce(sum(balance), 0) AS BIGINT) FROM accounts WHERE program_id = $1 GROUP BY asset ORDER BY asset"
     )
     .bind(program.0)
     .fetch_all(c)
-    .await)?;
-    Ok(rows.into_iter().filter_map(|(a, n)| Asset::parse(&a).map(|a| (a, n))).collect())
+    .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(a, n)| Asset::parse(&a).map(|a| (a, n)))
+        .collect())
 }

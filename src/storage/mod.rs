@@ -10,7 +10,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 /// Connections PostgreSQL may hand the service; the writer uses one, reads share the rest.
 pub const PG_POOL_SIZE_MAX: u32 = 16;
@@ -34,7 +36,10 @@ pub enum StartError {
         "PostgreSQL does not make commits durable ({setting} = {value}); machipay refuses to \
          keep money on it. Set {setting} = on and restart the database."
     )]
-    NotDurable { setting: &'static str, value: String },
+    NotDurable {
+        setting: &'static str,
+        value: String,
+    },
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("migration: {0}")]
@@ -47,7 +52,10 @@ pub enum Db {
     Pg(PgPool),
     /// SQLite keeps one write connection (writes are single-writer by design: see
     /// `ledger::writer`) and a pool of readers.
-    Lite { read: SqlitePool, write: SqlitePool },
+    Lite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
 }
 
 /// A write transaction on either backend.
@@ -141,7 +149,10 @@ impl Db {
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        read!(self, |c| sqlx::query("SELECT 1").execute(c).await.map(|_| ()))
+        read!(self, |c| sqlx::query("SELECT 1")
+            .execute(c)
+            .await
+            .map(|_| ()))
     }
 
     pub async fn close(&self) {

@@ -43,7 +43,8 @@ pub struct TestApp {
 }
 
 pub fn pg_admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".into())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".into())
 }
 
 static PG_MISSING: Once = Once::new();
@@ -77,33 +78,56 @@ impl TestApp {
                 return None;
             }
         };
-        let db = Db::connect(&with_database(&admin_url, &name)).await.expect("postgres connects");
+        let db = Db::connect(&with_database(&admin_url, &name))
+            .await
+            .expect("postgres connects");
         Some(Self::start(db, Some(name), None).await)
     }
 
     async fn start(db: Db, pg_database: Option<String>, dir: Option<tempfile::TempDir>) -> TestApp {
         let (writer, _task) = Writer::start(db.clone());
         let app = App { db, writer };
-        let admin = bootstrap_city(&app, "テスト市".into(), "admin".into()).await.expect("bootstrap").token;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let admin = bootstrap_city(&app, "テスト市".into(), "admin".into())
+            .await
+            .expect("bootstrap")
+            .token;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let served = app.clone();
         tokio::spawn(async move {
             let _ = machipay::http::serve(listener, served, std::future::pending()).await;
         });
-        TestApp { base, client: reqwest::Client::new(), app, admin, pg_database, _dir: dir }
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            app,
+            admin,
+            pg_database,
+            _dir: dir,
+        }
     }
 
     pub async fn cleanup(self) {
         self.app.db.close().await;
-        if let Some(name) = self.pg_database {
-            if let Ok(pool) = sqlx::PgPool::connect(&pg_admin_url()).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&pool).await;
-            }
+        if let Some(name) = self.pg_database
+            && let Ok(pool) = sqlx::PgPool::connect(&pg_admin_url()).await
+        {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&pool)
+                .await;
         }
     }
 
-    pub async fn request(&self, method: &str, path: &str, token: Option<&str>, key: Option<&str>, body: Option<&Value>) -> (StatusCode, Value) {
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
@@ -127,20 +151,31 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.request("POST", path, Some(token), None, Some(&body)).await
+        self.request("POST", path, Some(token), None, Some(&body))
+            .await
     }
 
     /// A money POST with a fresh Idempotency-Key.
     pub async fn post_money(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         let key = uuid::Uuid::now_v7().to_string();
-        self.request("POST", path, Some(token), Some(&key), Some(&body)).await
+        self.request("POST", path, Some(token), Some(&key), Some(&body))
+            .await
     }
 
     /// Creates a staff member and returns (id, token).
     pub async fn staff(&self, kind: &str, role: &str) -> (String, String) {
-        let (s, v) = self.post("/api/v1/staff", &self.admin, json!({"name": format!("{kind}-{role}"), "kind": kind, "role": role})).await;
+        let (s, v) = self
+            .post(
+                "/api/v1/staff",
+                &self.admin,
+                json!({"name": format!("{kind}-{role}"), "kind": kind, "role": role}),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
-        (v["id"].as_str().expect("id").into(), v["token"].as_str().expect("token").into())
+        (
+            v["id"].as_str().expect("id").into(),
+            v["token"].as_str().expect("token").into(),
+        )
     }
 
     pub async fn operator(&self) -> String {
@@ -149,32 +184,53 @@ impl TestApp {
 
     /// A program of `kind` with `settings`; returns its id.
     pub async fn program(&self, kind: &str, settings: Value) -> String {
-        let (s, v) = self.post("/api/v1/programs", &self.admin, json!({"kind": kind, "name": "テスト", "settings": settings})).await;
+        let (s, v) = self
+            .post(
+                "/api/v1/programs",
+                &self.admin,
+                json!({"kind": kind, "name": "テスト", "settings": settings}),
+            )
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         v["id"].as_str().expect("id").into()
     }
 
     pub async fn currency(&self) -> String {
-        self.program("currency", json!({"p2p_transfers": true})).await
+        self.program("currency", json!({"p2p_transfers": true}))
+            .await
     }
 
     /// A store; returns (id, owner token).
     pub async fn merchant(&self, op: &str) -> (String, String) {
-        let (s, v) = self.post("/api/v1/merchants", op, json!({"name": "スーパー"})).await;
+        let (s, v) = self
+            .post("/api/v1/merchants", op, json!({"name": "スーパー"}))
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
-        (v["id"].as_str().expect("id").into(), v["token"].as_str().expect("token").into())
+        (
+            v["id"].as_str().expect("id").into(),
+            v["token"].as_str().expect("token").into(),
+        )
     }
 
     /// A shopper; returns (id, token).
     pub async fn shopper(&self, op: &str) -> (String, String) {
-        let (s, v) = self.post("/api/v1/shoppers", op, json!({"display_name": "山田"})).await;
+        let (s, v) = self
+            .post("/api/v1/shoppers", op, json!({"display_name": "山田"}))
+            .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
-        (v["id"].as_str().expect("id").into(), v["token"].as_str().expect("token").into())
+        (
+            v["id"].as_str().expect("id").into(),
+            v["token"].as_str().expect("token").into(),
+        )
     }
 
     pub async fn charge(&self, op: &str, program: &str, shopper: &str, amount: i64) -> Value {
         let (s, v) = self
-            .post_money(&format!("/api/v1/programs/{program}/charges"), op, json!({"shopper_id": shopper, "amount": amount}))
+            .post_money(
+                &format!("/api/v1/programs/{program}/charges"),
+                op,
+                json!({"shopper_id": shopper, "amount": amount}),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         v
@@ -182,7 +238,9 @@ impl TestApp {
 
     /// One balance of an owner's account (0 if the account does not exist yet).
     pub async fn balance_of(&self, who: &str, owner_path: &str, program: &str, asset: &str) -> i64 {
-        let (s, v) = self.get(&format!("/api/v1/{owner_path}/balances"), who).await;
+        let (s, v) = self
+            .get(&format!("/api/v1/{owner_path}/balances"), who)
+            .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         v.as_array()
             .expect("array")
@@ -193,16 +251,28 @@ impl TestApp {
     }
 
     pub async fn wallet(&self, program: &str, shopper: &str, asset: &str) -> i64 {
-        self.balance_of(&self.admin, &format!("shoppers/{shopper}"), program, asset).await
+        self.balance_of(&self.admin, &format!("shoppers/{shopper}"), program, asset)
+            .await
     }
 
     pub async fn merchant_balance(&self, program: &str, merchant: &str, asset: &str) -> i64 {
-        self.balance_of(&self.admin, &format!("merchants/{merchant}"), program, asset).await
+        self.balance_of(
+            &self.admin,
+            &format!("merchants/{merchant}"),
+            program,
+            asset,
+        )
+        .await
     }
 
     /// Asserts the ledger of `program` is consistent: balanced, caches equal postings and lots.
     pub async fn assert_ledger_ok(&self, program: &str) -> Value {
-        let (s, v) = self.get(&format!("/api/v1/programs/{program}/ledger-check"), &self.admin).await;
+        let (s, v) = self
+            .get(
+                &format!("/api/v1/programs/{program}/ledger-check"),
+                &self.admin,
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{v}");
         assert_eq!(v["ok"], true, "ledger check failed: {v}");
         v
@@ -211,19 +281,27 @@ impl TestApp {
 
 async fn create_pg_database() -> Result<(String, String), String> {
     let admin_url = pg_admin_url();
-    let pool = tokio::time::timeout(std::time::Duration::from_secs(5), sqlx::PgPool::connect(&admin_url))
-        .await
-        .map_err(|_| "timed out".to_string())?
-        .map_err(|e| e.to_string())?;
+    let pool = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        sqlx::PgPool::connect(&admin_url),
+    )
+    .await
+    .map_err(|_| "timed out".to_string())?
+    .map_err(|e| e.to_string())?;
     let name = format!("machipay_test_{}", uuid::Uuid::now_v7().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.map_err(|e| e.to_string())?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .map_err(|e| e.to_string())?;
     pool.close().await;
     Ok((admin_url, name))
 }
 
 /// The admin URL with its database name replaced.
 pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let base = match base.rfind('/') {
         Some(i) if i > "postgres://".len() => &base[..i],
         _ => base,

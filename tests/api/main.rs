@@ -3,8 +3,8 @@
 
 mod helpers;
 
+mod access;
 mod input;
 mod money;
-mod system;
-mod access;
 mod property;
+mod system;

@@ -23,15 +23,34 @@ async fn a_payment_moves_yen_from_wallet_to_store(app: &TestApp) {
     let (m, _) = app.merchant(&op).await;
     let (s, st) = app.shopper(&op).await;
     app.charge(&op, &p, &s, 5_000).await;
-    let (code, v) = app.post_money(&format!("/api/v1/programs/{p}/payments"), &st, json!({"merchant_id": m, "amount": 1_200})).await;
+    let (code, v) = app
+        .post_money(
+            &format!("/api/v1/programs/{p}/payments"),
+            &st,
+            json!({"merchant_id": m, "amount": 1_200}),
+        )
+        .await;
     assert_eq!(code, StatusCode::CREATED, "{v}");
     assert_eq!(v["amount"], 1_200);
     assert_eq!(app.wallet(&p, &s, "coin").await, 3_800);
     assert_eq!(app.merchant_balance(&p, &m, "coin").await, 1_200);
     // The transaction is visible to the shopper and has balanced postings.
-    let (code, t) = app.get(&format!("/api/v1/transactions/{}", v["transaction_id"].as_str().expect("id")), &st).await;
+    let (code, t) = app
+        .get(
+            &format!(
+                "/api/v1/transactions/{}",
+                v["transaction_id"].as_str().expect("id")
+            ),
+            &st,
+        )
+        .await;
     assert_eq!(code, StatusCode::OK, "{t}");
-    let sum: i64 = t["postings"].as_array().expect("postings").iter().map(|p| p["amount"].as_i64().expect("amount")).sum();
+    let sum: i64 = t["postings"]
+        .as_array()
+        .expect("postings")
+        .iter()
+        .map(|p| p["amount"].as_i64().expect("amount"))
+        .sum();
     assert_eq!(sum, 0);
     app.assert_ledger_ok(&p).await;
 }
@@ -43,9 +62,18 @@ async fn overdraft_race_accepts_exactly_what_the_wallet_covers(app: &TestApp) {
     let (s, st) = app.shopper(&op).await;
     app.charge(&op, &p, &s, 100).await;
     let path = format!("/api/v1/programs/{p}/payments");
-    let results = join_all((0..50).map(|_| app.post_money(&path, &st, json!({"merchant_id": m, "amount": 3})))).await;
-    let accepted = results.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
-    let refused: Vec<_> = results.iter().filter(|(s, _)| *s != StatusCode::CREATED).collect();
+    let results = join_all(
+        (0..50).map(|_| app.post_money(&path, &st, json!({"merchant_id": m, "amount": 3}))),
+    )
+    .await;
+    let accepted = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    let refused: Vec<_> = results
+        .iter()
+        .filter(|(s, _)| *s != StatusCode::CREATED)
+        .collect();
     assert_eq!(accepted, 33);
     assert_eq!(refused.len(), 17);
     for (status, body) in refused {
@@ -65,7 +93,10 @@ async fn concurrent_requests_with_one_key_move_money_once(app: &TestApp) {
     app.charge(&op, &p, &s, 10_000).await;
     let path = format!("/api/v1/programs/{p}/payments");
     let body = json!({"merchant_id": m, "amount": 700});
-    let results = join_all((0..100).map(|_| app.request("POST", &path, Some(&st), Some("one-key"), Some(&body)))).await;
+    let results = join_all(
+        (0..100).map(|_| app.request("POST", &path, Some(&st), Some("one-key"), Some(&body))),
+    )
+    .await;
     let first = &results[0];
     assert_eq!(first.0, StatusCode::CREATED, "{}", first.1);
     for r in &results {
@@ -74,7 +105,10 @@ async fn concurrent_requests_with_one_key_move_money_once(app: &TestApp) {
     assert_eq!(app.wallet(&p, &s, "coin").await, 9_300);
     assert_eq!(app.merchant_balance(&p, &m, "coin").await, 700);
     let check = app.assert_ledger_ok(&p).await;
-    assert_eq!(check["transactions"], 2, "one charge and one payment: {check}");
+    assert_eq!(
+        check["transactions"], 2,
+        "one charge and one payment: {check}"
+    );
 }
 
 async fn a_replay_returns_the_same_answer_and_a_changed_body_is_refused(app: &TestApp) {
@@ -84,24 +118,72 @@ async fn a_replay_returns_the_same_answer_and_a_changed_body_is_refused(app: &Te
     let (s, st) = app.shopper(&op).await;
     app.charge(&op, &p, &s, 1_000).await;
     let path = format!("/api/v1/programs/{p}/payments");
-    let first = app.request("POST", &path, Some(&st), Some("k1"), Some(&json!({"merchant_id": m, "amount": 300}))).await;
-    let again = app.request("POST", &path, Some(&st), Some("k1"), Some(&json!({"amount": 300, "merchant_id": m}))).await;
+    let first = app
+        .request(
+            "POST",
+            &path,
+            Some(&st),
+            Some("k1"),
+            Some(&json!({"merchant_id": m, "amount": 300})),
+        )
+        .await;
+    let again = app
+        .request(
+            "POST",
+            &path,
+            Some(&st),
+            Some("k1"),
+            Some(&json!({"amount": 300, "merchant_id": m})),
+        )
+        .await;
     assert_eq!(first, again, "same meaning, other key order: same answer");
-    let changed = app.request("POST", &path, Some(&st), Some("k1"), Some(&json!({"merchant_id": m, "amount": 301}))).await;
+    let changed = app
+        .request(
+            "POST",
+            &path,
+            Some(&st),
+            Some("k1"),
+            Some(&json!({"merchant_id": m, "amount": 301})),
+        )
+        .await;
     assert_eq!(changed.0, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(changed.1["error"]["code"], "idempotency_key_reused");
     assert_eq!(app.wallet(&p, &s, "coin").await, 700);
     // A refused payment is answered the same way on replay, even after a top-up.
-    let too_much = app.request("POST", &path, Some(&st), Some("k2"), Some(&json!({"merchant_id": m, "amount": 5_000}))).await;
+    let too_much = app
+        .request(
+            "POST",
+            &path,
+            Some(&st),
+            Some("k2"),
+            Some(&json!({"merchant_id": m, "amount": 5_000})),
+        )
+        .await;
     assert_eq!(too_much.1["error"]["code"], "insufficient_funds");
     app.charge(&op, &p, &s, 9_000).await;
-    let replayed = app.request("POST", &path, Some(&st), Some("k2"), Some(&json!({"merchant_id": m, "amount": 5_000}))).await;
+    let replayed = app
+        .request(
+            "POST",
+            &path,
+            Some(&st),
+            Some("k2"),
+            Some(&json!({"merchant_id": m, "amount": 5_000})),
+        )
+        .await;
     assert_eq!(replayed, too_much);
     assert_eq!(app.wallet(&p, &s, "coin").await, 9_700);
     // Keys are scoped to the caller: another shopper may use "k1" for their own payment.
     let (s2, st2) = app.shopper(&op).await;
     app.charge(&op, &p, &s2, 500).await;
-    let other = app.request("POST", &path, Some(&st2), Some("k1"), Some(&json!({"merchant_id": m, "amount": 300}))).await;
+    let other = app
+        .request(
+            "POST",
+            &path,
+            Some(&st2),
+            Some("k1"),
+            Some(&json!({"merchant_id": m, "amount": 300})),
+        )
+        .await;
     assert_eq!(other.0, StatusCode::CREATED, "{}", other.1);
     assert_ne!(other.1["transaction_id"], first.1["transaction_id"]);
     app.assert_ledger_ok(&p).await;
@@ -113,10 +195,18 @@ async fn a_reversal_restores_balances_once(app: &TestApp) {
     let (m, _) = app.merchant(&op).await;
     let (s, st) = app.shopper(&op).await;
     app.charge(&op, &p, &s, 2_000).await;
-    let (_, pay) = app.post_money(&format!("/api/v1/programs/{p}/payments"), &st, json!({"merchant_id": m, "amount": 1_500})).await;
+    let (_, pay) = app
+        .post_money(
+            &format!("/api/v1/programs/{p}/payments"),
+            &st,
+            json!({"merchant_id": m, "amount": 1_500}),
+        )
+        .await;
     let tx = pay["transaction_id"].as_str().expect("id").to_owned();
     let path = format!("/api/v1/transactions/{tx}/reversals");
-    let (code, rev) = app.post_money(&path, &op, json!({"reason": "レジの打ち間違い"})).await;
+    let (code, rev) = app
+        .post_money(&path, &op, json!({"reason": "レジの打ち間違い"}))
+        .await;
     assert_eq!(code, StatusCode::CREATED, "{rev}");
     assert_eq!(app.wallet(&p, &s, "coin").await, 2_000);
     assert_eq!(app.merchant_balance(&p, &m, "coin").await, 0);
@@ -124,20 +214,44 @@ async fn a_reversal_restores_balances_once(app: &TestApp) {
     assert_eq!(code, StatusCode::CONFLICT);
     assert_eq!(again["error"]["code"], "already_reversed");
     let rev_id = rev["transaction_id"].as_str().expect("id");
-    let (code, v) = app.post_money(&format!("/api/v1/transactions/{rev_id}/reversals"), &op, json!({"reason": "x"})).await;
+    let (code, v) = app
+        .post_money(
+            &format!("/api/v1/transactions/{rev_id}/reversals"),
+            &op,
+            json!({"reason": "x"}),
+        )
+        .await;
     assert_eq!(code, StatusCode::CONFLICT);
     assert_eq!(v["error"]["code"], "is_a_reversal");
     // The shopper cannot reverse, and the restored money is spendable again.
     let (code, _) = app.post_money(&path, &st, json!({"reason": "mine"})).await;
     assert_eq!(code, StatusCode::FORBIDDEN);
-    let (code, _) = app.post_money(&format!("/api/v1/programs/{p}/payments"), &st, json!({"merchant_id": m, "amount": 2_000})).await;
+    let (code, _) = app
+        .post_money(
+            &format!("/api/v1/programs/{p}/payments"),
+            &st,
+            json!({"merchant_id": m, "amount": 2_000}),
+        )
+        .await;
     assert_eq!(code, StatusCode::CREATED);
     // Reversing a charge already partly spent would overdraw the wallet: refused, nothing changes.
     let charge = app.charge(&op, &p, &s, 800).await;
     let charge_tx = charge["transaction_id"].as_str().expect("id");
-    let (_, spend) = app.post_money(&format!("/api/v1/programs/{p}/payments"), &st, json!({"merchant_id": m, "amount": 500})).await;
+    let (_, spend) = app
+        .post_money(
+            &format!("/api/v1/programs/{p}/payments"),
+            &st,
+            json!({"merchant_id": m, "amount": 500}),
+        )
+        .await;
     assert!(spend["transaction_id"].is_string(), "{spend}");
-    let (code, v) = app.post_money(&format!("/api/v1/transactions/{charge_tx}/reversals"), &op, json!({"reason": "refund"})).await;
+    let (code, v) = app
+        .post_money(
+            &format!("/api/v1/transactions/{charge_tx}/reversals"),
+            &op,
+            json!({"reason": "refund"}),
+        )
+        .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["error"]["code"], "insufficient_funds");
     assert_eq!(app.wallet(&p, &s, "coin").await, 300);

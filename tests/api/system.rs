@@ -18,7 +18,9 @@ async fn health_names_the_backend(app: &TestApp) {
 }
 
 async fn openapi_covers_every_route(app: &TestApp) {
-    let (s, v) = app.request("GET", "/api/openapi.json", None, None, None).await;
+    let (s, v) = app
+        .request("GET", "/api/openapi.json", None, None, None)
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert!(v["openapi"].as_str().expect("version").starts_with("3."));
     let paths = v["paths"].as_object().expect("paths");
@@ -29,7 +31,10 @@ async fn openapi_covers_every_route(app: &TestApp) {
         "/api/v1/transactions/{transaction_id}/reversals",
         "/api/v1/devices/enroll",
     ] {
-        assert!(paths.contains_key(p), "{p} missing from the OpenAPI document");
+        assert!(
+            paths.contains_key(p),
+            "{p} missing from the OpenAPI document"
+        );
     }
     // Every operation documents a success response with a schema.
     for (path, ops) in paths {
@@ -52,7 +57,11 @@ async fn bootstrap_city_cli_prints_a_working_token() {
         .env("DATABASE_URL", &url)
         .output()
         .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).expect("utf8");
     let token = stdout
         .lines()
@@ -61,26 +70,46 @@ async fn bootstrap_city_cli_prints_a_working_token() {
         .trim()
         .to_owned();
     let db = machipay::storage::Db::connect(&url).await.expect("db");
-    let found = machipay::storage::directory::principal_for_token(&db, &machipay::domain::auth::hash_secret(&token))
-        .await
-        .expect("query");
-    assert!(matches!(found, Some((_, machipay::domain::auth::Principal::Staff { .. }))));
+    let found = machipay::storage::directory::principal_for_token(
+        &db,
+        &machipay::domain::auth::hash_secret(&token),
+    )
+    .await
+    .expect("query");
+    assert!(matches!(
+        found,
+        Some((_, machipay::domain::auth::Principal::Staff { .. }))
+    ));
 }
 
 #[tokio::test]
 async fn refuses_postgres_without_durable_commits() {
     let admin_url = crate::helpers::pg_admin_url();
     let Ok(pool) = sqlx::PgPool::connect(&admin_url).await else {
-        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "PostgreSQL unreachable under CI");
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "PostgreSQL unreachable under CI"
+        );
         eprintln!("PostgreSQL unreachable: durability refusal not tested");
         return;
     };
     let name = format!("machipay_test_{}", uuid::Uuid::now_v7().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("create");
-    sqlx::query(&format!("ALTER DATABASE {name} SET synchronous_commit = off")).execute(&pool).await.expect("alter");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create");
+    sqlx::query(&format!(
+        "ALTER DATABASE {name} SET synchronous_commit = off"
+    ))
+    .execute(&pool)
+    .await
+    .expect("alter");
     let err = machipay::storage::Db::connect(&crate::helpers::with_database(&admin_url, &name))
         .await
         .expect_err("must refuse");
     assert!(err.to_string().contains("synchronous_commit"), "{err}");
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&pool).await.expect("drop");
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&pool)
+        .await
+        .expect("drop");
 }
