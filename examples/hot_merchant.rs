@@ -20,12 +20,27 @@ async fn main() {
     let dir = tempfile::tempdir().expect("dir");
     let (db, pg_name) = connect(backend, &dir).await;
     let (writer, _) = Writer::start(db.clone());
-    let app = App { db: db.clone(), writer };
-    let admin = machipay::directory::bootstrap_city(&app, "ベンチ市".into(), "admin".into()).await.expect("bootstrap").token;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let app = App {
+        db: db.clone(),
+        writer,
+    };
+    let admin = machipay::directory::bootstrap_city(&app, "ベンチ市".into(), "admin".into())
+        .await
+        .expect("bootstrap")
+        .token;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(machipay::http::serve(listener, app.clone(), std::future::pending()));
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().expect("client");
+    tokio::spawn(machipay::http::serve(
+        listener,
+        app.clone(),
+        std::future::pending(),
+    ));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .expect("client");
     let call = |path: String, token: String, body: Value| {
         let client = client.clone();
         let url = format!("{base}{path}");
@@ -44,23 +59,48 @@ async fn main() {
             v
         }
     };
-    let op = call("/api/v1/staff".into(), admin.clone(), json!({"name": "op", "kind": "operator", "role": "operator"})).await["token"]
+    let op = call(
+        "/api/v1/staff".into(),
+        admin.clone(),
+        json!({"name": "op", "kind": "operator", "role": "operator"}),
+    )
+    .await["token"]
         .as_str()
         .expect("token")
         .to_owned();
-    let program = call("/api/v1/programs".into(), admin.clone(), json!({"kind": "currency", "name": "bench"})).await["id"]
+    let program = call(
+        "/api/v1/programs".into(),
+        admin.clone(),
+        json!({"kind": "currency", "name": "bench"}),
+    )
+    .await["id"]
         .as_str()
         .expect("id")
         .to_owned();
-    let merchant = call("/api/v1/merchants".into(), op.clone(), json!({"name": "スーパー"})).await["id"]
+    let merchant = call(
+        "/api/v1/merchants".into(),
+        op.clone(),
+        json!({"name": "スーパー"}),
+    )
+    .await["id"]
         .as_str()
         .expect("id")
         .to_owned();
     let mut shoppers = Vec::new();
     for _ in 0..concurrency {
-        let s = call("/api/v1/shoppers".into(), op.clone(), json!({"display_name": "客"})).await;
+        let s = call(
+            "/api/v1/shoppers".into(),
+            op.clone(),
+            json!({"display_name": "客"}),
+        )
+        .await;
         let id = s["id"].as_str().expect("id").to_owned();
-        call(format!("/api/v1/programs/{program}/charges"), op.clone(), json!({"shopper_id": id, "amount": 100_000})).await;
+        call(
+            format!("/api/v1/programs/{program}/charges"),
+            op.clone(),
+            json!({"shopper_id": id, "amount": 100_000}),
+        )
+        .await;
         shoppers.push(s["token"].as_str().expect("token").to_owned());
     }
     let path = format!("/api/v1/programs/{program}/payments");
@@ -68,7 +108,11 @@ async fn main() {
     let mut latencies: Vec<Duration> = futures::stream::iter(0..payments)
         .map(|i| {
             let token = shoppers[i % concurrency].clone();
-            let fut = call(path.clone(), token, json!({"merchant_id": merchant, "amount": 1}));
+            let fut = call(
+                path.clone(),
+                token,
+                json!({"merchant_id": merchant, "amount": 1}),
+            );
             async move {
                 let t = Instant::now();
                 fut.await;
@@ -88,29 +132,44 @@ async fn main() {
         pct(0.50).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3,
     );
-    let check = machipay::ledger::reads::merchant_balances(&app, who_admin(&app, &admin).await, machipay::domain::ids::MerchantId(merchant.parse().expect("uuid")))
-        .await
-        .expect("balances");
+    let check = machipay::ledger::reads::merchant_balances(
+        &app,
+        who_admin(&app, &admin).await,
+        machipay::domain::ids::MerchantId(merchant.parse().expect("uuid")),
+    )
+    .await
+    .expect("balances");
     let total: i64 = check.iter().map(|b| b.balance).sum();
-    assert_eq!(total, payments as i64, "the store received every yen exactly once");
+    assert_eq!(
+        total, payments as i64,
+        "the store received every yen exactly once"
+    );
     println!("store balance {total} == payments {payments}: ok");
     db.close().await;
     if let Some(name) = pg_name
         && let Ok(pool) = sqlx::PgPool::connect(&pg_admin()).await
     {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&pool).await;
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&pool)
+            .await;
     }
 }
 
 fn pg_admin() -> String {
-    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".into())
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".into())
 }
 
 async fn connect(backend: &str, dir: &tempfile::TempDir) -> (Db, Option<String>) {
     if backend == "postgres" {
-        let pool = sqlx::PgPool::connect(&pg_admin()).await.expect("postgres reachable");
+        let pool = sqlx::PgPool::connect(&pg_admin())
+            .await
+            .expect("postgres reachable");
         let name = format!("machipay_bench_{}", uuid::Uuid::now_v7().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("create");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .expect("create");
         let base = pg_admin();
         let url = format!("{}/{name}", &base[..base.rfind('/').expect("db in url")]);
         (Db::connect(&url).await.expect("connect"), Some(name))
@@ -121,9 +180,12 @@ async fn connect(backend: &str, dir: &tempfile::TempDir) -> (Db, Option<String>)
 }
 
 async fn who_admin(app: &App, token: &str) -> machipay::domain::auth::Principal {
-    machipay::storage::directory::principal_for_token(&app.db, &machipay::domain::auth::hash_secret(token))
-        .await
-        .expect("query")
-        .expect("admin")
-        .1
+    machipay::storage::directory::principal_for_token(
+        &app.db,
+        &machipay::domain::auth::hash_secret(token),
+    )
+    .await
+    .expect("query")
+    .expect("admin")
+    .1
 }

@@ -1,1 +1,577 @@
-//! Route × principal matrix (to be written).
+//! Access control as one table: every route × every kind of caller, with the exact answer
+//! each gets (2xx, 401, 403 or 404), and objects of another city answering 404.
+//!
+//! The table is data (`rows`): a route, what to put in its one path placeholder, the body,
+//! who is allowed (2xx) and who must not even learn the object exists (404). Everyone else
+//! who is authenticated gets 403; anonymous callers and revoked tokens get 401. The OpenAPI
+//! document is checked against the table, so a new route fails this test until a row for it
+//! is added here.
+
+use std::collections::{BTreeSet, HashMap};
+
+use machipay::domain::auth::hash_secret;
+use machipay::storage::directory::principal_for_token;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+
+both_backends!(every_route_answers_every_principal_as_the_policy_says);
+
+/// Who calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum P {
+    /// City staff, role admin (the bootstrap admin).
+    CityAdmin,
+    /// City staff, role viewer.
+    CityViewer,
+    /// City staff, role operator (not an admin, not operator staff: may only view).
+    CityOperator,
+    /// Operator staff, role admin.
+    OpAdmin,
+    /// Operator staff, role operator.
+    OpOperator,
+    /// Operator staff, role viewer.
+    OpViewer,
+    /// Owner of store A.
+    OwnerA,
+    /// A cashier terminal enrolled for store A.
+    DeviceA,
+    /// Owner of store B.
+    OwnerB,
+    ShopperX,
+    ShopperY,
+    /// No Authorization header.
+    Anonymous,
+    /// A city admin whose token has been revoked.
+    Revoked,
+}
+
+use P::*;
+
+const EVERYONE: &[P] = &[
+    CityAdmin,
+    CityViewer,
+    CityOperator,
+    OpAdmin,
+    OpOperator,
+    OpViewer,
+    OwnerA,
+    DeviceA,
+    OwnerB,
+    ShopperX,
+    ShopperY,
+    Anonymous,
+    Revoked,
+];
+const AUTHENTICATED: &[P] = &[
+    CityAdmin,
+    CityViewer,
+    CityOperator,
+    OpAdmin,
+    OpOperator,
+    OpViewer,
+    OwnerA,
+    DeviceA,
+    OwnerB,
+    ShopperX,
+    ShopperY,
+];
+const STAFF: &[P] = &[
+    CityAdmin,
+    CityViewer,
+    CityOperator,
+    OpAdmin,
+    OpOperator,
+    OpViewer,
+];
+/// `Capability::OperateProgram`: operator staff with role operator or admin, and city admins.
+const OPERATORS: &[P] = &[CityAdmin, OpAdmin, OpOperator];
+const SHOPPERS: &[P] = &[ShopperX, ShopperY];
+
+/// The principals in any of `groups`.
+fn any(groups: &[&[P]]) -> Vec<P> {
+    groups
+        .iter()
+        .flat_map(|g| g.iter().copied())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// The principals of `from` that are not in `minus`.
+fn except(from: &[P], minus: &[P]) -> Vec<P> {
+    from.iter()
+        .copied()
+        .filter(|p| !minus.contains(p))
+        .collect()
+}
+
+/// What goes into the path's one `{...}` placeholder.
+#[derive(Debug, Clone)]
+enum Arg {
+    /// The template has no placeholder.
+    None,
+    Id(String),
+    /// A transaction nobody has reversed yet, made just before each call.
+    FreshTransaction,
+    /// A token of a fresh shopper of the home city, made just before each call.
+    FreshToken,
+    /// The caller's own token. Revokes it: rows with this run after all others.
+    OwnToken,
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    None,
+    Json(Value),
+    /// A JSON body sent with a fresh Idempotency-Key.
+    Money(Value),
+    /// `{"code": ...}` with a one-time enrollment code minted just before each call.
+    EnrollmentCode,
+}
+
+struct Row {
+    method: &'static str,
+    /// The path exactly as the OpenAPI document names it.
+    template: &'static str,
+    arg: Arg,
+    body: Body,
+    /// These get 2xx.
+    allowed: Vec<P>,
+    /// These get 404: the object is not theirs to know about.
+    hidden: Vec<P>,
+}
+
+fn row(
+    method: &'static str,
+    template: &'static str,
+    arg: Arg,
+    body: Body,
+    allowed: Vec<P>,
+    hidden: Vec<P>,
+) -> Row {
+    Row {
+        method,
+        template,
+        arg,
+        body,
+        allowed,
+        hidden,
+    }
+}
+
+impl Row {
+    fn expected(&self, p: P) -> u16 {
+        if self.allowed.contains(&p) {
+            if self.method == "POST" { 201 } else { 200 }
+        } else if self.hidden.contains(&p) {
+            404
+        } else if matches!(p, Anonymous | Revoked) {
+            401
+        } else {
+            403
+        }
+    }
+}
+
+/// Ids of the objects the table refers to: the home city's and another city's.
+struct World {
+    program: String,
+    merchant_a: String,
+    shopper_x: String,
+    /// Receives the transfers of the matrix (not a caller).
+    shopper_z: String,
+    /// A payment of shopper X at store A.
+    payment_x_at_a: String,
+    foreign_program: String,
+    foreign_merchant: String,
+    foreign_shopper: String,
+    foreign_transaction: String,
+    foreign_token: String,
+}
+
+/// The matrix. One line per route and object; kept unformatted so it reads as a table.
+#[rustfmt::skip]
+fn rows(w: &World) -> Vec<Row> {
+    let id = |s: &String| Arg::Id(s.clone());
+    vec![
+        // System.
+        row("GET", "/healthz", Arg::None, Body::None, any(&[EVERYONE]), vec![]),
+        row("GET", "/api/openapi.json", Arg::None, Body::None, any(&[EVERYONE]), vec![]),
+        row("GET", "/api/v1/me", Arg::None, Body::None, any(&[AUTHENTICATED]), vec![]),
+        // Staff and programs: city admins create; every principal of the city reads programs.
+        row("POST", "/api/v1/staff", Arg::None, Body::Json(json!({"name": "新人", "kind": "operator", "role": "viewer"})), vec![CityAdmin], vec![]),
+        row("POST", "/api/v1/programs", Arg::None, Body::Json(json!({"kind": "points", "name": "ポイント"})), vec![CityAdmin], vec![]),
+        row("GET", "/api/v1/programs", Arg::None, Body::None, any(&[AUTHENTICATED]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}", id(&w.program), Body::None, any(&[AUTHENTICATED]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}", id(&w.foreign_program), Body::None, vec![], any(&[AUTHENTICATED])),
+        // Merchants: operators create, staff list, staff and the store itself read.
+        row("POST", "/api/v1/merchants", Arg::None, Body::Json(json!({"name": "八百屋"})), any(&[OPERATORS]), vec![]),
+        row("GET", "/api/v1/merchants", Arg::None, Body::None, any(&[STAFF]), vec![]),
+        row("GET", "/api/v1/merchants/{merchant_id}", id(&w.merchant_a), Body::None, any(&[STAFF, &[OwnerA, DeviceA]]), vec![OwnerB, ShopperX, ShopperY]),
+        row("GET", "/api/v1/merchants/{merchant_id}", id(&w.foreign_merchant), Body::None, vec![], any(&[AUTHENTICATED])),
+        // Enrollment codes: the store's owner only; another store's owner does not see it.
+        row("POST", "/api/v1/merchants/{merchant_id}/enrollment-codes", id(&w.merchant_a), Body::Json(json!({"device_name": "レジ2"})), vec![OwnerA], vec![OwnerB]),
+        row("POST", "/api/v1/merchants/{merchant_id}/enrollment-codes", id(&w.foreign_merchant), Body::Json(json!({"device_name": "レジ2"})), vec![], vec![OwnerA, OwnerB]),
+        // The code is the credential: whatever token comes along is ignored.
+        row("POST", "/api/v1/devices/enroll", Arg::None, Body::EnrollmentCode, any(&[EVERYONE]), vec![]),
+        // Shoppers: operators create, staff and the shopper read.
+        row("POST", "/api/v1/shoppers", Arg::None, Body::Json(json!({"display_name": "佐藤"})), any(&[OPERATORS]), vec![]),
+        row("GET", "/api/v1/shoppers/{shopper_id}", id(&w.shopper_x), Body::None, any(&[STAFF, &[ShopperX]]), vec![OwnerA, DeviceA, OwnerB, ShopperY]),
+        row("GET", "/api/v1/shoppers/{shopper_id}", id(&w.foreign_shopper), Body::None, vec![], any(&[AUTHENTICATED])),
+        // Tokens: a city admin revokes any token of the city; others' tokens are not found.
+        row("DELETE", "/api/v1/tokens/{token_id}", Arg::FreshToken, Body::None, vec![CityAdmin], except(AUTHENTICATED, &[CityAdmin])),
+        row("DELETE", "/api/v1/tokens/{token_id}", id(&w.foreign_token), Body::None, vec![], any(&[AUTHENTICATED])),
+        // Every principal may revoke its own token (run last: it ends that principal).
+        row("DELETE", "/api/v1/tokens/{token_id}", Arg::OwnToken, Body::None, any(&[AUTHENTICATED]), vec![]),
+        // Counter charges: operators; another city's program or shopper is not found.
+        row("POST", "/api/v1/programs/{program_id}/charges", id(&w.program), Body::Money(json!({"shopper_id": w.shopper_x, "amount": 1})), any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/charges", id(&w.foreign_program), Body::Money(json!({"shopper_id": w.shopper_x, "amount": 1})), vec![], any(&[OPERATORS])),
+        row("POST", "/api/v1/programs/{program_id}/charges", id(&w.program), Body::Money(json!({"shopper_id": w.foreign_shopper, "amount": 1})), vec![], any(&[OPERATORS])),
+        // Payments: shoppers only.
+        row("POST", "/api/v1/programs/{program_id}/payments", id(&w.program), Body::Money(json!({"merchant_id": w.merchant_a, "amount": 1})), any(&[SHOPPERS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/payments", id(&w.foreign_program), Body::Money(json!({"merchant_id": w.merchant_a, "amount": 1})), vec![], any(&[SHOPPERS])),
+        row("POST", "/api/v1/programs/{program_id}/payments", id(&w.program), Body::Money(json!({"merchant_id": w.foreign_merchant, "amount": 1})), vec![], any(&[SHOPPERS])),
+        // Transfers: shoppers only.
+        row("POST", "/api/v1/programs/{program_id}/transfers", id(&w.program), Body::Money(json!({"to_shopper_id": w.shopper_z, "amount": 1})), any(&[SHOPPERS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/transfers", id(&w.foreign_program), Body::Money(json!({"to_shopper_id": w.shopper_z, "amount": 1})), vec![], any(&[SHOPPERS])),
+        row("POST", "/api/v1/programs/{program_id}/transfers", id(&w.program), Body::Money(json!({"to_shopper_id": w.foreign_shopper, "amount": 1})), vec![], any(&[SHOPPERS])),
+        // Reversals: operators; another city's transaction is not found.
+        row("POST", "/api/v1/transactions/{transaction_id}/reversals", Arg::FreshTransaction, Body::Money(json!({"reason": "打ち間違い"})), any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/transactions/{transaction_id}/reversals", id(&w.foreign_transaction), Body::Money(json!({"reason": "打ち間違い"})), vec![], any(&[OPERATORS])),
+        // Ledger reads.
+        row("GET", "/api/v1/transactions/{transaction_id}", id(&w.payment_x_at_a), Body::None, any(&[STAFF, &[ShopperX, OwnerA, DeviceA]]), vec![ShopperY, OwnerB]),
+        row("GET", "/api/v1/transactions/{transaction_id}", id(&w.foreign_transaction), Body::None, vec![], any(&[AUTHENTICATED])),
+        row("GET", "/api/v1/shoppers/{shopper_id}/balances", id(&w.shopper_x), Body::None, any(&[STAFF, &[ShopperX]]), vec![ShopperY, OwnerA, DeviceA, OwnerB]),
+        row("GET", "/api/v1/shoppers/{shopper_id}/balances", id(&w.foreign_shopper), Body::None, vec![], any(&[AUTHENTICATED])),
+        row("GET", "/api/v1/merchants/{merchant_id}/balances", id(&w.merchant_a), Body::None, any(&[STAFF, &[OwnerA, DeviceA]]), vec![OwnerB, ShopperX, ShopperY]),
+        row("GET", "/api/v1/merchants/{merchant_id}/balances", id(&w.foreign_merchant), Body::None, vec![], any(&[AUTHENTICATED])),
+        row("GET", "/api/v1/programs/{program_id}/ledger-check", id(&w.program), Body::None, any(&[STAFF]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/ledger-check", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
+    ]
+}
+
+async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
+    // The home city.
+    let (_, city_viewer) = app.staff("city", "viewer").await;
+    let (_, city_operator) = app.staff("city", "operator").await;
+    let (_, op_admin) = app.staff("operator", "admin").await;
+    let (_, op_operator) = app.staff("operator", "operator").await;
+    let (_, op_viewer) = app.staff("operator", "viewer").await;
+    let program = app.currency().await;
+    let (merchant_a, owner_a) = app.merchant(&op_operator).await;
+    let (_, owner_b) = app.merchant(&op_operator).await;
+    let device_a = enroll(app, &merchant_a, &owner_a).await;
+    let (shopper_x, x) = app.shopper(&op_operator).await;
+    let (shopper_y, y) = app.shopper(&op_operator).await;
+    let (shopper_z, _) = app.shopper(&op_operator).await;
+    let (shopper_w, _) = app.shopper(&op_operator).await;
+    let (_, revoked) = app.staff("city", "admin").await;
+    let revoked_id = token_id_of(app, &revoked).await;
+    let (s, v) = app
+        .request(
+            "DELETE",
+            &format!("/api/v1/tokens/{revoked_id}"),
+            Some(&app.admin),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(s.as_u16(), 200, "{v}");
+    let (s, _) = app.get("/api/v1/me", &revoked).await;
+    assert_eq!(s.as_u16(), 401, "a revoked token must stop working");
+    app.charge(&op_operator, &program, &shopper_x, 50_000).await;
+    app.charge(&op_operator, &program, &shopper_y, 50_000).await;
+    let (s, pay) = app
+        .post_money(
+            &format!("/api/v1/programs/{program}/payments"),
+            &x,
+            json!({"merchant_id": merchant_a, "amount": 100}),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 201, "{pay}");
+    let payment_x_at_a = pay["transaction_id"].as_str().expect("id").to_owned();
+
+    // Another city, set up by its own admin.
+    let foreign_admin =
+        machipay::directory::bootstrap_city(&app.app, "よその町".into(), "よその管理者".into())
+            .await
+            .expect("bootstrap")
+            .token;
+    let created = |path: &'static str, body: Value| {
+        let token = foreign_admin.clone();
+        async move {
+            let (s, v) = app.post(path, &token, body).await;
+            assert_eq!(s.as_u16(), 201, "{path}: {v}");
+            v
+        }
+    };
+    let foreign_program = created(
+        "/api/v1/programs",
+        json!({"kind": "currency", "name": "よその通貨", "settings": {"p2p_transfers": true}}),
+    )
+    .await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let foreign_merchant = created("/api/v1/merchants", json!({"name": "よその店"})).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let shopper = created("/api/v1/shoppers", json!({"display_name": "よその人"})).await;
+    let foreign_shopper = shopper["id"].as_str().expect("id").to_owned();
+    let foreign_token = token_id_of(app, shopper["token"].as_str().expect("token"))
+        .await
+        .to_string();
+    let foreign_transaction = app
+        .charge(&foreign_admin, &foreign_program, &foreign_shopper, 1_000)
+        .await["transaction_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let world = World {
+        program: program.clone(),
+        merchant_a: merchant_a.clone(),
+        shopper_x,
+        shopper_z,
+        payment_x_at_a,
+        foreign_program,
+        foreign_merchant,
+        foreign_shopper,
+        foreign_transaction,
+        foreign_token,
+    };
+    let tokens: HashMap<P, Option<String>> = [
+        (CityAdmin, Some(app.admin.clone())),
+        (CityViewer, Some(city_viewer)),
+        (CityOperator, Some(city_operator)),
+        (OpAdmin, Some(op_admin)),
+        (OpOperator, Some(op_operator.clone())),
+        (OpViewer, Some(op_viewer)),
+        (OwnerA, Some(owner_a.clone())),
+        (DeviceA, Some(device_a)),
+        (OwnerB, Some(owner_b)),
+        (ShopperX, Some(x)),
+        (ShopperY, Some(y)),
+        (Anonymous, None),
+        (Revoked, Some(revoked)),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(tokens.len(), EVERYONE.len());
+    // Token ids, read before any is revoked by the matrix (the revoked one was read above).
+    let mut token_ids: HashMap<P, String> = HashMap::new();
+    for &p in EVERYONE {
+        let tid = match (p, &tokens[&p]) {
+            (Revoked, _) => revoked_id,
+            (_, Some(t)) => token_id_of(app, t).await,
+            (_, None) => uuid::Uuid::now_v7(),
+        };
+        token_ids.insert(p, tid.to_string());
+    }
+
+    let table = rows(&world);
+    let doc_routes = openapi_routes(app).await;
+    let table_routes: BTreeSet<(String, String)> = table
+        .iter()
+        .map(|r| (r.method.to_lowercase(), r.template.to_owned()))
+        .collect();
+    let missing: Vec<_> = doc_routes.difference(&table_routes).collect();
+    assert!(
+        missing.is_empty(),
+        "routes in the OpenAPI document without a row in the access matrix: {missing:?}"
+    );
+    let stale: Vec<_> = table_routes
+        .iter()
+        .filter(|r| r.1 != "/api/openapi.json" && !doc_routes.contains(*r))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "rows for routes the OpenAPI document does not have: {stale:?}"
+    );
+
+    let ctx = Ctx {
+        tokens,
+        token_ids,
+        program: program.clone(),
+        merchant_a,
+        owner_a,
+        op_operator,
+        shopper_w,
+    };
+    // Rows that revoke the caller's own token go last: they end the caller.
+    let (last, first): (Vec<&Row>, Vec<&Row>) =
+        table.iter().partition(|r| matches!(r.arg, Arg::OwnToken));
+    let mut failures = run_rows(app, &ctx, &first).await;
+    // The matrix's money movements left the home ledger consistent.
+    app.assert_ledger_ok(&program).await;
+    failures.extend(run_rows(app, &ctx, &last).await);
+    let calls = table.len() * EVERYONE.len();
+    assert!(
+        failures.is_empty(),
+        "{} of {calls} calls answered against the policy:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+
+    // Having revoked their own tokens, the principals are locked out.
+    for &p in AUTHENTICATED {
+        let (s, _) = app
+            .request("GET", "/api/v1/me", ctx.tokens[&p].as_deref(), None, None)
+            .await;
+        assert_eq!(
+            s.as_u16(),
+            401,
+            "{p:?} still works after revoking its own token"
+        );
+    }
+}
+
+/// The callers' credentials and what the dynamic arguments are made from.
+struct Ctx {
+    tokens: HashMap<P, Option<String>>,
+    token_ids: HashMap<P, String>,
+    program: String,
+    merchant_a: String,
+    owner_a: String,
+    op_operator: String,
+    /// Charged just before each reversal call, so there is always a fresh transaction.
+    shopper_w: String,
+}
+
+/// Calls every row as every principal; returns the answers that contradict the table.
+async fn run_rows(app: &TestApp, ctx: &Ctx, rows: &[&Row]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for r in rows {
+        assert!(
+            r.allowed.iter().all(|p| !r.hidden.contains(p)),
+            "{} {}: allowed and hidden overlap",
+            r.method,
+            r.template
+        );
+        for &p in EVERYONE {
+            let arg = match &r.arg {
+                Arg::None => None,
+                Arg::Id(id) => Some(id.clone()),
+                Arg::FreshTransaction => {
+                    let charge = app
+                        .charge(&ctx.op_operator, &ctx.program, &ctx.shopper_w, 1)
+                        .await;
+                    Some(charge["transaction_id"].as_str().expect("id").to_owned())
+                }
+                Arg::FreshToken => {
+                    let (_, t) = app.shopper(&ctx.op_operator).await;
+                    Some(token_id_of(app, &t).await.to_string())
+                }
+                Arg::OwnToken => Some(ctx.token_ids[&p].clone()),
+            };
+            let path = match (&arg, r.template.find('{'), r.template.find('}')) {
+                (Some(a), Some(open), Some(close)) => {
+                    format!("{}{a}{}", &r.template[..open], &r.template[close + 1..])
+                }
+                (None, None, None) => r.template.to_owned(),
+                _ => panic!("{}: placeholder and argument do not match", r.template),
+            };
+            let (key, body) = match &r.body {
+                Body::None => (None, None),
+                Body::Json(v) => (None, Some(v.clone())),
+                Body::Money(v) => (Some(uuid::Uuid::now_v7().to_string()), Some(v.clone())),
+                Body::EnrollmentCode => {
+                    let path = format!("/api/v1/merchants/{}/enrollment-codes", ctx.merchant_a);
+                    let (s, v) = app
+                        .post(&path, &ctx.owner_a, json!({"device_name": "レジ"}))
+                        .await;
+                    assert_eq!(s.as_u16(), 201, "{v}");
+                    (None, Some(json!({"code": v["code"]})))
+                }
+            };
+            let (status, answer) = app
+                .request(
+                    r.method,
+                    &path,
+                    ctx.tokens[&p].as_deref(),
+                    key.as_deref(),
+                    body.as_ref(),
+                )
+                .await;
+            let want = r.expected(p);
+            if status.as_u16() != want {
+                failures.push(format!(
+                    "{p:?} {} {} ({path}): expected {want}, got {status} {answer}",
+                    r.method, r.template
+                ));
+            } else if want >= 400 && !answer["error"]["code"].is_string() {
+                failures.push(format!(
+                    "{p:?} {} {}: a {want} without the error envelope: {answer}",
+                    r.method, r.template
+                ));
+            }
+        }
+    }
+    failures
+}
+
+/// (method, path) of every operation in the served OpenAPI document.
+async fn openapi_routes(app: &TestApp) -> BTreeSet<(String, String)> {
+    let (s, doc) = app
+        .request("GET", "/api/openapi.json", None, None, None)
+        .await;
+    assert_eq!(s.as_u16(), 200);
+    let methods = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("path item").keys() {
+            if methods.contains(&method.as_str()) {
+                out.insert((method.clone(), path.clone()));
+            }
+        }
+    }
+    assert!(
+        out.len() >= 20,
+        "the OpenAPI document lists too few operations: {out:?}"
+    );
+    out
+}
+
+/// Enrolls a cashier terminal for `merchant` and returns its token.
+async fn enroll(app: &TestApp, merchant: &str, owner: &str) -> String {
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/merchants/{merchant}/enrollment-codes"),
+            owner,
+            json!({"device_name": "レジ1"}),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 201, "{v}");
+    let (s, v) = app
+        .request(
+            "POST",
+            "/api/v1/devices/enroll",
+            None,
+            None,
+            Some(&json!({"code": v["code"]})),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 201, "{v}");
+    let token = v["token"].as_str().expect("token").to_owned();
+    let (_, me) = app.get("/api/v1/me", &token).await;
+    assert_eq!(
+        (me["kind"].as_str(), me["merchant_id"].as_str()),
+        (Some("device"), Some(merchant)),
+        "{me}"
+    );
+    token
+}
+
+/// Token ids are not shown to clients; read them from the database.
+async fn token_id_of(app: &TestApp, token: &str) -> uuid::Uuid {
+    let (id, _) = principal_for_token(&app.app.db, &hash_secret(token))
+        .await
+        .expect("query")
+        .expect("live token");
+    id.0
+}
