@@ -193,6 +193,15 @@ pub async fn create_program(
                     created_at: w.now,
                 };
                 store::insert_program(&mut w.tx, &row).await?;
+                let version = crate::storage::currency::SettingsVersion {
+                    id: uuid::Uuid::now_v7(),
+                    program_id: row.id,
+                    effective_from: crate::domain::calendar::jst_date(w.now),
+                    settings: row.settings.clone(),
+                    changed_by: who.scope_id(),
+                    created_at: w.now,
+                };
+                crate::storage::currency::insert_settings_version(&mut w.tx, &version).await?;
                 Reply::new(201, &Program::try_from(row)?)
             })
         })
@@ -201,19 +210,28 @@ pub async fn create_program(
 
 /// Every principal of the city may see its programs (shoppers need to know where to pay).
 pub async fn list_programs(app: &App, who: Principal) -> Result<Vec<Program>, AppError> {
-    store::list_programs(&app.db, who.city())
-        .await?
-        .into_iter()
-        .map(Program::try_from)
-        .collect()
+    let mut out = Vec::new();
+    for row in store::list_programs(&app.db, who.city()).await? {
+        out.push(with_current_settings(app, row).await?);
+    }
+    Ok(out)
+}
+
+/// A program as it stands today: its settings are the version in effect on today's JST date.
+async fn with_current_settings(app: &App, mut row: ProgramRow) -> Result<Program, AppError> {
+    let today = crate::domain::calendar::jst_date(Utc::now());
+    if let Some(current) = crate::storage::currency::settings_at(&app.db, row.id, today).await? {
+        row.settings = current;
+    }
+    Program::try_from(row)
 }
 
 pub async fn get_program(app: &App, who: Principal, id: ProgramId) -> Result<Program, AppError> {
-    store::get_program(&app.db, id)
+    let row = store::get_program(&app.db, id)
         .await?
         .filter(|p| p.city_id == who.city())
-        .ok_or_else(|| AppError::not_found("program"))
-        .and_then(Program::try_from)
+        .ok_or_else(|| AppError::not_found("program"))?;
+    with_current_settings(app, row).await
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]

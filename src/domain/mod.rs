@@ -2,9 +2,13 @@
 //! programs. Nothing here imports axum or sqlx; everything here is testable without I/O.
 
 pub mod auth;
+pub mod calendar;
+pub mod expiry;
 pub mod ids;
+pub mod jpqr;
 pub mod ledger;
 pub mod money;
+pub mod prepaid_law;
 pub mod program;
 
 /// A stored text that names no known variant: the database and the code disagree.

@@ -184,3 +184,29 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
             .map_err(|e| AppError::bad_request("invalid_path", e.body_text()))
     }
 }
+
+/// A JSON body and the SHA-256 of its canonical form, for routes whose idempotency key comes
+/// from the body itself (bank charges carry the bank's reference).
+pub struct Fingerprinted<T> {
+    pub body: T,
+    pub hash: Vec<u8>,
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Fingerprinted<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let fingerprint = format!("{} {}", req.method(), req.uri().path());
+        let bytes = json_bytes(req, state).await?;
+        let body: T = parse(&bytes)?;
+        let canonical: serde_json::Value = parse(&bytes)?;
+        let mut hasher = Sha256::new();
+        hasher.update(fingerprint.as_bytes());
+        hasher.update([0]);
+        hasher.update(canonical.to_string().as_bytes());
+        Ok(Fingerprinted {
+            body,
+            hash: hasher.finalize().to_vec(),
+        })
+    }
+}

@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, OpenAPI, middleware and the server loop. Handlers parse, call one
 //! use-case and map its result; they never touch SQL.
 
+pub mod currency;
 pub mod directory;
 pub mod extract;
 pub mod money;
@@ -62,6 +63,7 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
         .routes(routes!(me))
         .merge(directory::router())
         .merge(money::router())
+        .merge(currency::router())
         .split_for_parts()
 }
 

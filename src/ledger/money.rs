@@ -6,15 +6,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::posting::{Lots, Posting, post};
+use super::posting::{CreditExpiry, Lots, Posting, post};
 use super::program_in_city;
 use super::writer::{Idempotency, Reply, Work};
 use crate::app::App;
 use crate::domain::auth::{Capability, Principal};
+use crate::domain::calendar::jst_date;
 use crate::domain::ids::*;
 use crate::domain::ledger::{AccountKind, Asset, Entry, Leg};
 use crate::domain::money::Amount;
-use crate::domain::program::ProgramKind;
+use crate::domain::program::{ProgramKind, ProgramSettings, SpendOrder};
 use crate::error::AppError;
 use crate::storage::directory::{get_merchant_tx, get_shopper_tx};
 use crate::storage::ledger::{self as store, Account};
@@ -102,6 +103,37 @@ async fn counter_charge_in(
     }
     shopper_in_city(w, &who, req.shopper_id).await?;
     let amount = req.amount.get();
+    settings
+        .check_charge(amount)
+        .map_err(|m| AppError::unprocessable("invalid_charge_amount", m))?;
+    charge_wallet(
+        w,
+        who.scope_id(),
+        program_id,
+        &settings,
+        req.shopper_id,
+        amount,
+        "charge",
+    )
+    .await
+}
+
+/// Moves `amount` of paid coin from the issuer float into a shopper's wallet, within the
+/// holding cap, opening a lot that expires as the program's policy says.
+pub(crate) async fn charge_wallet(
+    w: &mut Work,
+    initiated_by: uuid::Uuid,
+    program_id: ProgramId,
+    settings: &ProgramSettings,
+    shopper: ShopperId,
+    amount: i64,
+    kind: &'static str,
+) -> Result<Reply, AppError> {
+    let req = CounterChargeRequest {
+        shopper_id: shopper,
+        amount: Amount::new(amount).map_err(internal)?,
+    };
+    let expiry = credit_expiry(settings, w.now)?;
     let held = yen_held(w, program_id, req.shopper_id).await?;
     if held
         .checked_add(amount)
@@ -124,16 +156,35 @@ async fn counter_charge_in(
     let entry = Entry::transfer(float.id, wallet.id, Asset::Coin, amount).map_err(internal)?;
     let posting = Posting {
         program: program_id,
-        kind: "charge",
-        initiated_by: who.scope_id(),
+        kind,
+        initiated_by,
         memo: None,
         reverses: None,
-        lots: Lots::Normal {
-            credit_expires_on: None,
-        },
+        lots: Lots::Normal(expiry),
     };
     let id = post(w, &posting, &entry, &[&wallet, &float]).await?;
-    movement_reply(w, id, "charge", program_id, req.shopper_id, amount).await
+    movement_reply(w, id, kind, program_id, req.shopper_id, amount).await
+}
+
+/// Expiry of lots issued now under the program's policy. A fixed expiry date already past
+/// means the program no longer issues.
+pub(crate) fn credit_expiry(
+    settings: &ProgramSettings,
+    now: chrono::DateTime<Utc>,
+) -> Result<CreditExpiry, AppError> {
+    let today = jst_date(now);
+    let expires_on = settings.expiry.lot_expires_on(today);
+    if expires_on.is_some_and(|d| d < today) {
+        return Err(AppError::unprocessable(
+            "program_expired",
+            "this program's balances expired; it no longer issues",
+        ));
+    }
+    Ok(CreditExpiry {
+        coin: expires_on,
+        premium: expires_on,
+        points: None,
+    })
 }
 
 pub async fn pay(
@@ -160,7 +211,7 @@ async fn pay_in(
     let Principal::Shopper { id: shopper, .. } = who else {
         return Err(AppError::forbidden());
     };
-    let (program, _) = program_in_city(&mut w.tx, &who, program_id).await?;
+    let (program, settings) = program_in_city(&mut w.tx, &who, program_id).await?;
     get_merchant_tx(&mut w.tx, req.merchant_id)
         .await?
         .filter(|m| m.city_id == who.city())
@@ -169,7 +220,7 @@ async fn pay_in(
     let mut left = amount;
     let mut legs = Vec::new();
     let mut accounts = Vec::new();
-    for &asset in spend_order(program.kind) {
+    for &asset in spend_order(program.kind, settings.spend_order) {
         let wallet = wallet(w, program_id, shopper, asset).await?;
         let take = left.min(wallet.balance);
         if take > 0 {
@@ -206,21 +257,24 @@ async fn pay_in(
         initiated_by: who.scope_id(),
         memo: None,
         reverses: None,
-        lots: Lots::Normal {
-            credit_expires_on: None,
-        },
+        lots: Lots::Normal(CreditExpiry::NEVER),
     };
     let refs: Vec<&Account> = accounts.iter().collect();
     let id = post(w, &posting, &entry, &refs).await?;
     movement_reply(w, id, "payment", program_id, shopper, amount).await
 }
 
-/// Which assets a payment draws on, in order. The city-funded premium goes first: it is the
-/// part that usually expires first and the part the city wants spent in town.
-fn spend_order(kind: ProgramKind) -> &'static [Asset] {
-    match kind {
-        ProgramKind::Currency => &[Asset::Premium, Asset::Coin],
-        ProgramKind::Points => &[Asset::Points],
+/// Which assets a payment draws on, in order. Within yen the city-funded premium goes first:
+/// it is the part that usually expires first and the part the city wants spent in town.
+fn spend_order(kind: ProgramKind, order: SpendOrder) -> &'static [Asset] {
+    match (kind, order) {
+        (ProgramKind::Currency, SpendOrder::PointsFirst) => {
+            &[Asset::Points, Asset::Premium, Asset::Coin]
+        }
+        (ProgramKind::Currency, SpendOrder::CoinFirst) => {
+            &[Asset::Premium, Asset::Coin, Asset::Points]
+        }
+        (ProgramKind::Points, _) => &[Asset::Points],
     }
 }
 
@@ -285,9 +339,7 @@ async fn transfer_in(
         initiated_by: who.scope_id(),
         memo: None,
         reverses: None,
-        lots: Lots::Normal {
-            credit_expires_on: None,
-        },
+        lots: Lots::Normal(credit_expiry(&settings, w.now)?),
     };
     let id = post(w, &posting, &entry, &[&source, &target]).await?;
     movement_reply(w, id, "transfer", program_id, from, amount).await
@@ -383,7 +435,7 @@ async fn reverse_in(
     )
 }
 
-async fn shopper_in_city(
+pub(crate) async fn shopper_in_city(
     w: &mut Work,
     who: &Principal,
     shopper: ShopperId,
@@ -395,7 +447,7 @@ async fn shopper_in_city(
         .ok_or_else(|| AppError::not_found("shopper"))
 }
 
-async fn wallet(
+pub(crate) async fn wallet(
     w: &mut Work,
     program: ProgramId,
     shopper: ShopperId,
@@ -412,13 +464,17 @@ async fn wallet(
 }
 
 /// Coin plus premium a shopper holds: what the holding cap limits.
-async fn yen_held(w: &mut Work, program: ProgramId, shopper: ShopperId) -> Result<i64, AppError> {
+pub(crate) async fn yen_held(
+    w: &mut Work,
+    program: ProgramId,
+    shopper: ShopperId,
+) -> Result<i64, AppError> {
     let coin = wallet(w, program, shopper, Asset::Coin).await?.balance;
     let premium = wallet(w, program, shopper, Asset::Premium).await?.balance;
     Ok(coin + premium)
 }
 
-async fn movement_reply(
+pub(crate) async fn movement_reply(
     w: &mut Work,
     id: TransactionId,
     kind: &str,
@@ -454,6 +510,6 @@ async fn movement_reply(
     Reply::new(201, &body)
 }
 
-fn internal(e: impl std::fmt::Display) -> AppError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> AppError {
     AppError::Internal(e.to_string())
 }

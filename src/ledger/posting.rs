@@ -6,21 +6,43 @@ use uuid::Uuid;
 
 use super::writer::Work;
 use crate::domain::ids::{LotId, ProgramId, TransactionId};
-use crate::domain::ledger::{AccountKind, Entry, Leg};
+use crate::domain::ledger::{AccountKind, Asset, Entry, Leg};
 use crate::error::AppError;
 use crate::storage::ledger::{self as store, Account, NewTransaction};
 
 /// How a posting treats the lots of the shopper wallets it touches.
 #[derive(Debug, Clone, Copy)]
 pub enum Lots {
-    /// Credits open a new lot expiring on the given date (None: never); debits consume open
-    /// lots earliest-expiry-first.
-    Normal {
-        credit_expires_on: Option<NaiveDate>,
-    },
+    /// Credits open a new lot expiring as `CreditExpiry` says for its asset; debits consume
+    /// open lots earliest-expiry-first.
+    Normal(CreditExpiry),
     /// Undo the lot effects of the given transaction: give back what it consumed, take back
     /// what it opened.
     Reverse(TransactionId),
+}
+
+/// The last spendable date of lots a posting opens, per asset (None: never).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CreditExpiry {
+    pub coin: Option<NaiveDate>,
+    pub premium: Option<NaiveDate>,
+    pub points: Option<NaiveDate>,
+}
+
+impl CreditExpiry {
+    pub const NEVER: CreditExpiry = CreditExpiry {
+        coin: None,
+        premium: None,
+        points: None,
+    };
+
+    fn for_asset(&self, asset: Asset) -> Option<NaiveDate> {
+        match asset {
+            Asset::Coin => self.coin,
+            Asset::Premium => self.premium,
+            Asset::Points => self.points,
+        }
+    }
 }
 
 pub struct Posting<'a> {
@@ -85,19 +107,20 @@ async fn apply_leg(
         return Ok(());
     }
     match (lots, leg.amount > 0) {
-        (Lots::Normal { credit_expires_on }, true) => {
+        (Lots::Normal(expiry), true) => {
+            let expires_on = expiry.for_asset(leg.asset);
             store::insert_lot(
                 &mut work.tx,
                 account.id,
                 id,
                 leg.amount,
-                credit_expires_on,
+                expires_on,
                 work.now,
             )
             .await?;
             Ok(())
         }
-        (Lots::Normal { .. }, false) => consume(work, id, account, -leg.amount, &[]).await,
+        (Lots::Normal(_), false) => consume(work, id, account, -leg.amount, &[]).await,
         (Lots::Reverse(original), true) => restore(work, id, account, original, leg.amount).await,
         (Lots::Reverse(original), false) => {
             let preferred: Vec<_> = store::lots_opened_by(&mut work.tx, original)

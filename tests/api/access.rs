@@ -113,6 +113,8 @@ enum Arg {
     /// The template has no placeholder.
     None,
     Id(String),
+    /// One id per placeholder, in order.
+    Ids(Vec<String>),
     /// A transaction nobody has reversed yet, made just before each call.
     FreshTransaction,
     /// A token of a fresh shopper of the home city, made just before each call.
@@ -189,6 +191,8 @@ struct World {
     foreign_shopper: String,
     foreign_transaction: String,
     foreign_token: String,
+    /// A premium-set campaign of the home program, on sale now.
+    campaign: String,
 }
 
 /// The matrix. One line per route and object; kept unformatted so it reads as a table.
@@ -249,6 +253,22 @@ fn rows(w: &World) -> Vec<Row> {
         row("GET", "/api/v1/merchants/{merchant_id}/balances", id(&w.foreign_merchant), Body::None, vec![], any(&[AUTHENTICATED])),
         row("GET", "/api/v1/programs/{program_id}/ledger-check", id(&w.program), Body::None, any(&[STAFF]), vec![]),
         row("GET", "/api/v1/programs/{program_id}/ledger-check", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
+        // Currency settings: operators change, staff read the history.
+        row("POST", "/api/v1/programs/{program_id}/settings", id(&w.program), Body::Json(json!({"settings": {"p2p_transfers": true, "charge_step_yen": 1, "charge_min_yen": 1, "charge_max_yen": 100_000}})), any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/settings", id(&w.foreign_program), Body::Json(json!({"settings": {}})), vec![], any(&[OPERATORS])),
+        row("GET", "/api/v1/programs/{program_id}/settings", id(&w.program), Body::None, any(&[STAFF]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/settings", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
+        // Premium campaigns: operators open them and sell sets; anyone in the city sees them.
+        row("POST", "/api/v1/programs/{program_id}/premium-campaigns", id(&w.program), Body::Json(json!({"name": "第2弾", "price_yen": 1_000, "premium_yen": 200, "units_per_person_max": 5, "budget_yen": 100_000, "sale_starts_at": "2020-01-01T00:00:00Z", "sale_ends_at": "2099-01-01T00:00:00Z"})), any(&[OPERATORS]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/premium-campaigns", id(&w.program), Body::None, any(&[AUTHENTICATED]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/premium-campaigns", id(&w.foreign_program), Body::None, vec![], any(&[AUTHENTICATED])),
+        row("POST", "/api/v1/programs/{program_id}/premium-campaigns/{campaign_id}/purchases", Arg::Ids(vec![w.program.clone(), w.campaign.clone()]), Body::Money(json!({"shopper_id": w.shopper_x, "units": 1})), any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/premium-campaigns/{campaign_id}/purchases", Arg::Ids(vec![w.program.clone(), w.campaign.clone()]), Body::Money(json!({"shopper_id": w.foreign_shopper, "units": 1})), vec![], any(&[OPERATORS])),
+        // Bank charges: the bank integration (an operator token); the reference is the key.
+        row("POST", "/api/v1/programs/{program_id}/bank-charges", id(&w.program), Body::Json(json!({"shopper_id": w.shopper_x, "amount": 1, "bank_reference": "BANK-0001"})), any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/bank-charges", id(&w.foreign_program), Body::Json(json!({"shopper_id": w.shopper_x, "amount": 1, "bank_reference": "BANK-0002"})), vec![], any(&[OPERATORS])),
+        row("GET", "/api/v1/programs/{program_id}/premium-reconciliation", id(&w.program), Body::None, any(&[STAFF]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/premium-reconciliation", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
     ]
 }
 
@@ -331,6 +351,16 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
         .expect("id")
         .to_owned();
 
+    let (status, c) = app
+        .post(
+            &format!("/api/v1/programs/{program}/premium-campaigns"),
+            &app.admin,
+            json!({"name": "プレミアム", "price_yen": 1_000, "premium_yen": 300, "units_per_person_max": 100,
+                   "budget_yen": 1_000_000, "sale_starts_at": "2020-01-01T00:00:00Z", "sale_ends_at": "2099-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    let campaign = c["id"].as_str().expect("id").to_owned();
     let world = World {
         program: program.clone(),
         merchant_a: merchant_a.clone(),
@@ -342,6 +372,7 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
         foreign_shopper,
         foreign_transaction,
         foreign_token,
+        campaign,
     };
     let tokens: HashMap<P, Option<String>> = [
         (CityAdmin, Some(app.admin.clone())),
@@ -452,28 +483,22 @@ async fn run_rows(app: &TestApp, ctx: &Ctx, rows: &[&Row]) -> Vec<String> {
             r.template
         );
         for &p in EVERYONE {
-            let arg = match &r.arg {
-                Arg::None => None,
-                Arg::Id(id) => Some(id.clone()),
-                Arg::FreshTransaction => {
-                    let charge = app
-                        .charge(&ctx.op_operator, &ctx.program, &ctx.shopper_w, 1)
-                        .await;
-                    Some(charge["transaction_id"].as_str().expect("id").to_owned())
-                }
-                Arg::FreshToken => {
-                    let (_, t) = app.shopper(&ctx.op_operator).await;
-                    Some(token_id_of(app, &t).await.to_string())
-                }
-                Arg::OwnToken => Some(ctx.token_ids[&p].clone()),
+            let args: Vec<String> = match &r.arg {
+                Arg::Ids(ids) => ids.clone(),
+                other => other_arg(app, ctx, other, p).await.into_iter().collect(),
             };
-            let path = match (&arg, r.template.find('{'), r.template.find('}')) {
-                (Some(a), Some(open), Some(close)) => {
-                    format!("{}{a}{}", &r.template[..open], &r.template[close + 1..])
-                }
-                (None, None, None) => r.template.to_owned(),
-                _ => panic!("{}: placeholder and argument do not match", r.template),
-            };
+            let mut path = r.template.to_owned();
+            for a in &args {
+                let (Some(open), Some(close)) = (path.find('{'), path.find('}')) else {
+                    panic!("{}: more arguments than placeholders", r.template)
+                };
+                path = format!("{}{a}{}", &path[..open], &path[close + 1..]);
+            }
+            assert!(
+                !path.contains('{'),
+                "{}: placeholder without argument",
+                r.template
+            );
             let (key, body) = match &r.body {
                 Body::None => (None, None),
                 Body::Json(v) => (None, Some(v.clone())),
@@ -574,4 +599,23 @@ async fn token_id_of(app: &TestApp, token: &str) -> uuid::Uuid {
         .expect("query")
         .expect("live token");
     id.0
+}
+
+/// The path argument of a row that needs one made or looked up for the caller.
+async fn other_arg(app: &TestApp, ctx: &Ctx, arg: &Arg, p: P) -> Option<String> {
+    match arg {
+        Arg::None | Arg::Ids(_) => None,
+        Arg::Id(id) => Some(id.clone()),
+        Arg::FreshTransaction => {
+            let charge = app
+                .charge(&ctx.op_operator, &ctx.program, &ctx.shopper_w, 1)
+                .await;
+            Some(charge["transaction_id"].as_str().expect("id").to_owned())
+        }
+        Arg::FreshToken => {
+            let (_, t) = app.shopper(&ctx.op_operator).await;
+            Some(token_id_of(app, &t).await.to_string())
+        }
+        Arg::OwnToken => Some(ctx.token_ids[&p].clone()),
+    }
 }

@@ -196,7 +196,11 @@ impl TestApp {
     }
 
     pub async fn currency(&self) -> String {
-        self.program("currency", json!({"p2p_transfers": true}))
+        // Step and minimum of ¥1 so tests can charge any amount; the charge rules have their own tests.
+        self.program(
+            "currency",
+            json!({"p2p_transfers": true, "charge_step_yen": 1, "charge_min_yen": 1, "charge_max_yen": 100_000}),
+        )
             .await
     }
 

@@ -148,6 +148,8 @@ impl Model {
     fn predict(&self, op: &Op) -> Outcome {
         use Outcome::*;
         match *op {
+            // The test program allows single charges of ¥1 up to the cap.
+            Op::Charge { amount, .. } if amount > CAP => Refused(422, "invalid_charge_amount"),
             Op::Charge { shopper, amount } if self.shoppers[shopper] + amount > CAP => {
                 Refused(422, "holding_cap_exceeded")
             }
