@@ -25,7 +25,10 @@ pub(crate) async fn program_in_city(
         .await?
         .filter(|p| p.city_id == who.city())
         .ok_or_else(|| AppError::not_found("program"))?;
-    let settings = serde_json::from_str(&program.settings)
+    // The settings in effect today (JST); the row's own text is the version it was created with.
+    let today = crate::domain::calendar::jst_date(chrono::Utc::now());
+    let current = crate::storage::currency::settings_at_tx(tx, id, today).await?;
+    let settings = serde_json::from_str(current.as_deref().unwrap_or(&program.settings))
         .map_err(|e| AppError::Internal(format!("stored settings: {e}")))?;
     Ok((program, settings))
 }

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod access;
+mod currency;
 mod input;
 mod money;
 mod property;
