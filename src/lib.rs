@@ -7,4 +7,5 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ledger;
+pub mod qr_image;
 pub mod storage;

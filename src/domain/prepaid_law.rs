@@ -89,6 +89,15 @@ impl UnusedBalanceReport {
                 date: reference_date,
             });
         }
+        Self::compute_as_of(reference_date, balances)
+    }
+
+    /// The same figures at the end of any date (for monitoring between 基準日; only the
+    /// reports at 31 March and 30 September are filed).
+    pub fn compute_as_of(
+        reference_date: NaiveDate,
+        balances: UnusedBalances,
+    ) -> Result<Self, PrepaidLawError> {
         let UnusedBalances {
             paid_yen,
             premium_yen,
