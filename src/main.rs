@@ -1,4 +1,4 @@
-//! The `machipay` binary: a thin CLI over the library (serve, bootstrap-city).
+//! The `machipay` binary: a thin CLI over the library (serve, bootstrap-city, expire).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use machipay::app::App;
+use machipay::domain::calendar::jst_date;
+use machipay::ledger::expiry;
 use machipay::ledger::writer::Writer;
 use machipay::storage::Db;
 
@@ -45,6 +47,14 @@ enum Command {
         #[arg(long, default_value = "admin")]
         admin_name: String,
     },
+    /// Expire what can no longer be spent (lots past their date, wallets idle too long) and
+    /// print what moved. Running it twice for a date moves nothing the second time.
+    Expire {
+        /// The JST business date to expire as of (YYYY-MM-DD); value whose last day is
+        /// before it expires. Default: today in Japan.
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+    },
 }
 
 #[tokio::main]
@@ -80,9 +90,22 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             tracing::info!(%addr, database = ?db.backend(), "machipay listening");
-            machipay::http::serve(listener, app, shutdown_signal())
+            // The expiry schedule: once now, then every EXPIRY_INTERVAL, until shutdown.
+            let (stop_expiry, stopped) = tokio::sync::watch::channel(false);
+            let expiry_task = tokio::spawn(expiry::run_periodically(
+                app.clone(),
+                expiry::EXPIRY_INTERVAL,
+                stopped,
+            ));
+            let shutdown = async move {
+                shutdown_signal().await;
+                let _ = stop_expiry.send(true);
+            };
+            machipay::http::serve(listener, app, shutdown)
                 .await
                 .map_err(|e| e.to_string())?;
+            // The schedule holds a writer handle: wait for it before draining the writer.
+            let _ = expiry_task.await;
             tracing::info!("stopped taking requests; draining the writer");
         }
         Command::BootstrapCity { name, admin_name } => {
@@ -94,6 +117,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("admin:       {} ({})", b.admin.name, b.admin.id);
             println!("admin token: {}", b.token);
             println!("Keep the token safe: it is shown only this once.");
+        }
+        Command::Expire { as_of } => {
+            let as_of = as_of.unwrap_or_else(|| jst_date(chrono::Utc::now()));
+            let run = expiry::expire(&app, as_of)
+                .await
+                .map_err(|e| e.to_string())?;
+            drop(app);
+            println!("{run}");
         }
     }
     // Every Writer handle is gone now, so the writer commits what is queued and stops.

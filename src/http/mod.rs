@@ -5,6 +5,8 @@ pub mod currency;
 pub mod directory;
 pub mod extract;
 pub mod money;
+pub mod qr;
+pub mod reports;
 pub mod response;
 
 use std::time::Duration;
@@ -64,6 +66,8 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
         .merge(directory::router())
         .merge(money::router())
         .merge(currency::router())
+        .merge(qr::router())
+        .merge(reports::router())
         .split_for_parts()
 }
 

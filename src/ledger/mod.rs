@@ -2,9 +2,12 @@
 //! path, and the operations (charges, payments, transfers, reversals) built on them.
 
 pub mod currency;
+pub mod expiry;
 pub mod money;
 pub mod posting;
+pub mod qr;
 pub mod reads;
+pub mod reports;
 pub mod writer;
 
 use crate::domain::auth::Principal;

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::posting::{CreditExpiry, Lots, Posting, post};
 use super::program_in_city;
-use super::writer::{Idempotency, Reply, Work};
+use super::writer::{Idempotency, Reply, StoreEvent, Work};
 use crate::app::App;
 use crate::domain::auth::{Capability, Principal};
 use crate::domain::calendar::jst_date;
@@ -17,7 +17,7 @@ use crate::domain::ledger::{AccountKind, Asset, Entry, Leg};
 use crate::domain::money::Amount;
 use crate::domain::program::{ProgramKind, ProgramSettings, SpendOrder};
 use crate::error::AppError;
-use crate::storage::directory::{get_merchant_tx, get_shopper_tx};
+use crate::storage::directory::{ProgramRow, get_merchant_tx, get_shopper_tx};
 use crate::storage::ledger::{self as store, Account};
 
 /// Longest memo or reason kept with a transaction.
@@ -216,12 +216,39 @@ async fn pay_in(
         .await?
         .filter(|m| m.city_id == who.city())
         .ok_or_else(|| AppError::not_found("merchant"))?;
-    let amount = req.amount.get();
-    let mut left = amount;
+    let spend = Spend {
+        program: &program,
+        settings: &settings,
+        shopper,
+        merchant: req.merchant_id,
+        amount: req.amount.get(),
+    };
+    let id = pay_merchant(w, &spend, None).await?;
+    movement_reply(w, id, "payment", program_id, shopper, spend.amount).await
+}
+
+/// A payment to post: who pays whom how much, under which program.
+pub(crate) struct Spend<'a> {
+    pub program: &'a ProgramRow,
+    pub settings: &'a ProgramSettings,
+    pub shopper: ShopperId,
+    pub merchant: MerchantId,
+    pub amount: i64,
+}
+
+/// Posts a payment from a shopper's wallet to a store, drawing on the assets in spend order,
+/// and tells the store's devices once it commits. The caller has checked the parties.
+pub(crate) async fn pay_merchant(
+    w: &mut Work,
+    spend: &Spend<'_>,
+    payment_request: Option<uuid::Uuid>,
+) -> Result<TransactionId, AppError> {
+    let program_id = spend.program.id;
+    let mut left = spend.amount;
     let mut legs = Vec::new();
     let mut accounts = Vec::new();
-    for &asset in spend_order(program.kind, settings.spend_order) {
-        let wallet = wallet(w, program_id, shopper, asset).await?;
+    for &asset in spend_order(spend.program.kind, spend.settings.spend_order) {
+        let wallet = wallet(w, program_id, spend.shopper, asset).await?;
         let take = left.min(wallet.balance);
         if take > 0 {
             let merchant = store::ensure_account(
@@ -229,7 +256,7 @@ async fn pay_in(
                 program_id,
                 AccountKind::Merchant,
                 asset,
-                Some(req.merchant_id.0),
+                Some(spend.merchant.0),
             )
             .await?;
             legs.push(Leg {
@@ -254,14 +281,23 @@ async fn pay_in(
     let posting = Posting {
         program: program_id,
         kind: "payment",
-        initiated_by: who.scope_id(),
+        initiated_by: spend.shopper.0,
         memo: None,
         reverses: None,
         lots: Lots::Normal(CreditExpiry::NEVER),
     };
     let refs: Vec<&Account> = accounts.iter().collect();
     let id = post(w, &posting, &entry, &refs).await?;
-    movement_reply(w, id, "payment", program_id, shopper, amount).await
+    w.notify(StoreEvent {
+        kind: "payment".into(),
+        merchant_id: spend.merchant,
+        program_id,
+        transaction_id: id,
+        amount: spend.amount,
+        payment_request_id: payment_request,
+        created_at: w.now,
+    });
+    Ok(id)
 }
 
 /// Which assets a payment draws on, in order. Within yen the city-funded premium goes first:

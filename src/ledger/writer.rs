@@ -33,6 +33,23 @@ use crate::storage::{Db, WriteTx, ledger::apply_unguarded};
 pub const BATCH_SIZE_MAX: usize = 256;
 /// Jobs waiting for the writer at most; further callers wait for room.
 pub const QUEUE_SIZE_MAX: usize = 4_096;
+/// Events a slow subscriber may lag behind before it misses some (it is told how many).
+pub const EVENTS_BUFFER_MAX: usize = 4_096;
+
+/// Something a store's devices should learn at once: published only after the commit.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct StoreEvent {
+    /// "payment" or "refund".
+    pub kind: String,
+    pub merchant_id: crate::domain::ids::MerchantId,
+    pub program_id: crate::domain::ids::ProgramId,
+    pub transaction_id: crate::domain::ids::TransactionId,
+    pub amount: i64,
+    /// The payment request this settles, for dynamic codes.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub payment_request_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
 
 /// What a job answers: an HTTP status and a JSON body, stored verbatim for idempotent replays.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,9 +79,15 @@ pub struct Work {
     /// The time every row a job writes is stamped with.
     pub now: DateTime<Utc>,
     job_deltas: BTreeMap<AccountId, i64>,
+    job_events: Vec<StoreEvent>,
 }
 
 impl Work {
+    /// Queues an event to publish if (and only if) this job's batch commits.
+    pub fn notify(&mut self, event: StoreEvent) {
+        self.job_events.push(event);
+    }
+
     /// Adds a delta to an account that may go negative; applied at batch end.
     pub fn defer(&mut self, account: AccountId, delta: i64) -> Result<(), AppError> {
         let slot = self.job_deltas.entry(account).or_insert(0);
@@ -88,13 +111,20 @@ struct Request {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Request>,
+    events: tokio::sync::broadcast::Sender<StoreEvent>,
 }
 
 impl Writer {
     pub fn start(db: Db) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE_SIZE_MAX);
-        let handle = tokio::spawn(run(db, rx));
-        (Writer { tx }, handle)
+        let (events, _) = tokio::sync::broadcast::channel(EVENTS_BUFFER_MAX);
+        let handle = tokio::spawn(run(db, rx, events.clone()));
+        (Writer { tx, events }, handle)
+    }
+
+    /// Committed store events, from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StoreEvent> {
+        self.events.subscribe()
     }
 
     /// Runs `job` in the next batch and waits for the commit.
@@ -116,7 +146,11 @@ impl Writer {
     }
 }
 
-async fn run(db: Db, mut rx: mpsc::Receiver<Request>) {
+async fn run(
+    db: Db,
+    mut rx: mpsc::Receiver<Request>,
+    events: tokio::sync::broadcast::Sender<StoreEvent>,
+) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < BATCH_SIZE_MAX {
@@ -125,24 +159,31 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Request>) {
                 Err(_) => break,
             }
         }
-        run_batch(&db, batch).await;
+        for event in run_batch(&db, batch).await {
+            // No subscriber is not an error: nobody is watching that store right now.
+            let _ = events.send(event);
+        }
     }
 }
 
-async fn run_batch(db: &Db, batch: Vec<Request>) {
+/// Runs one batch; returns the events of its committed jobs.
+async fn run_batch(db: &Db, batch: Vec<Request>) -> Vec<StoreEvent> {
     let tx = match db.begin_write().await {
         Ok(tx) => tx,
         Err(e) => {
             tracing::error!(error = %e, "could not open a write transaction");
-            return fail_all(batch.into_iter().map(|r| r.reply));
+            fail_all(batch.into_iter().map(|r| r.reply));
+            return Vec::new();
         }
     };
     let mut work = Work {
         tx,
         now: Utc::now(),
         job_deltas: BTreeMap::new(),
+        job_events: Vec::new(),
     };
     let mut batch_deltas: BTreeMap<AccountId, i64> = BTreeMap::new();
+    let mut batch_events = Vec::new();
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch {
         work.now = Utc::now();
@@ -151,8 +192,10 @@ async fn run_batch(db: &Db, batch: Vec<Request>) {
             Ok(result) => {
                 if result.is_ok() {
                     merge(&mut batch_deltas, &mut work.job_deltas);
+                    batch_events.append(&mut work.job_events);
                 }
                 work.job_deltas.clear();
+                work.job_events.clear();
                 outcomes.push((request.reply, result));
             }
             Err(e) => {
@@ -160,7 +203,7 @@ async fn run_batch(db: &Db, batch: Vec<Request>) {
                 // rolled back): give up on the whole batch.
                 tracing::error!(error = %e, "write batch aborted");
                 fail_all(outcomes.into_iter().map(|(r, _)| r).chain([request.reply]));
-                return;
+                return Vec::new();
             }
         }
     }
@@ -169,10 +212,12 @@ async fn run_batch(db: &Db, batch: Vec<Request>) {
             for (reply, result) in outcomes {
                 let _ = reply.send(result);
             }
+            batch_events
         }
         Err(e) => {
             tracing::error!(error = %e, "write batch commit failed");
             fail_all(outcomes.into_iter().map(|(r, _)| r));
+            Vec::new()
         }
     }
 }
@@ -229,6 +274,7 @@ async fn run_one(
         Err(err) => {
             work.tx.rollback_to_savepoint().await?;
             work.job_deltas.clear();
+            work.job_events.clear();
             // A refusal is the request's answer and is replayed like a success (a retry of a
             // payment refused for funds stays refused). Storage and internal failures are
             // not stored, so a retry can still succeed.

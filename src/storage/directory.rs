@@ -448,3 +448,12 @@ pub async fn get_shopper_tx(
         .fetch_optional(c)
         .await)
 }
+
+pub async fn get_city_tx(tx: &mut WriteTx, id: CityId) -> Result<Option<City>, sqlx::Error> {
+    write!(tx, |c| sqlx::query_as(
+        "SELECT id, name, created_at FROM cities WHERE id = $1"
+    )
+    .bind(id.0)
+    .fetch_optional(c)
+    .await)
+}

@@ -5,7 +5,10 @@
 
 pub mod currency;
 pub mod directory;
+pub mod expiry;
 pub mod ledger;
+pub mod qr;
+pub mod reports;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -110,7 +113,9 @@ impl Db {
                 .await?;
             check_durable(&pool).await?;
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
-            Ok(Db::Pg(pool))
+            let db = Db::Pg(pool);
+            qr::ensure_secret(&db, qr::QR_KEY).await?;
+            Ok(db)
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -127,7 +132,9 @@ impl Db {
                 .max_connections(SQLITE_READERS_MAX)
                 .connect_with(opts.read_only(true))
                 .await?;
-            Ok(Db::Lite { read, write })
+            let db = Db::Lite { read, write };
+            qr::ensure_secret(&db, qr::QR_KEY).await?;
+            Ok(db)
         } else {
             Err(StartError::UnsupportedUrl)
         }

@@ -121,6 +121,8 @@ enum Arg {
     FreshToken,
     /// The caller's own token. Revokes it: rows with this run after all others.
     OwnToken,
+    /// Store A and a store code of it issued just before each call.
+    FreshStoreCode,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +133,9 @@ enum Body {
     Money(Value),
     /// `{"code": ...}` with a one-time enrollment code minted just before each call.
     EnrollmentCode,
+    /// `{"code": ..., "amount": 1}` with a one-time code of shopper X minted just before
+    /// each call, sent with a fresh Idempotency-Key.
+    ShopperCode,
 }
 
 struct Row {
@@ -143,6 +148,8 @@ struct Row {
     allowed: Vec<P>,
     /// These get 404: the object is not theirs to know about.
     hidden: Vec<P>,
+    /// The success status when it is not the method's usual one (201 for POST, else 200).
+    ok: Option<u16>,
 }
 
 fn row(
@@ -160,12 +167,20 @@ fn row(
         body,
         allowed,
         hidden,
+        ok: None,
     }
 }
 
 impl Row {
+    fn ok(mut self, status: u16) -> Row {
+        self.ok = Some(status);
+        self
+    }
+
     fn expected(&self, p: P) -> u16 {
-        if self.allowed.contains(&p) {
+        if self.allowed.contains(&p) && self.ok.is_some() {
+            self.ok.unwrap_or(200)
+        } else if self.allowed.contains(&p) {
             if self.method == "POST" { 201 } else { 200 }
         } else if self.hidden.contains(&p) {
             404
@@ -193,6 +208,10 @@ struct World {
     foreign_token: String,
     /// A premium-set campaign of the home program, on sale now.
     campaign: String,
+    /// A store code of store A (id and the scanned text) and a payment request of store A.
+    store_code: String,
+    store_code_payload: String,
+    payment_request: String,
 }
 
 /// The matrix. One line per route and object; kept unformatted so it reads as a table.
@@ -269,6 +288,27 @@ fn rows(w: &World) -> Vec<Row> {
         row("POST", "/api/v1/programs/{program_id}/bank-charges", id(&w.foreign_program), Body::Json(json!({"shopper_id": w.shopper_x, "amount": 1, "bank_reference": "BANK-0002"})), vec![], any(&[OPERATORS])),
         row("GET", "/api/v1/programs/{program_id}/premium-reconciliation", id(&w.program), Body::None, any(&[STAFF]), vec![]),
         row("GET", "/api/v1/programs/{program_id}/premium-reconciliation", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
+        // Reports: staff read them; another city's program is not found.
+        row("GET", "/api/v1/programs/{program_id}/reports/unused-balance", id(&w.program), Body::None, any(&[STAFF]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/reports/unused-balance", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
+        // QR: the store's owner (and operators) issue and revoke codes; the store and staff see them.
+        row("POST", "/api/v1/merchants/{merchant_id}/codes", id(&w.merchant_a), Body::Json(json!({"program_id": w.program})), any(&[OPERATORS, &[OwnerA]]), vec![OwnerB]),
+        row("POST", "/api/v1/merchants/{merchant_id}/codes", id(&w.foreign_merchant), Body::Json(json!({"program_id": w.program})), vec![], any(&[OPERATORS, &[OwnerA, OwnerB]])),
+        row("GET", "/api/v1/merchants/{merchant_id}/codes", id(&w.merchant_a), Body::None, any(&[STAFF, &[OwnerA, DeviceA]]), vec![OwnerB, ShopperX, ShopperY]),
+        row("GET", "/api/v1/merchants/{merchant_id}/codes", id(&w.foreign_merchant), Body::None, vec![], any(&[AUTHENTICATED])),
+        row("DELETE", "/api/v1/merchants/{merchant_id}/codes/{code_id}", Arg::FreshStoreCode, Body::None, any(&[OPERATORS, &[OwnerA]]), vec![OwnerB]),
+        row("GET", "/api/v1/merchants/{merchant_id}/codes/{code_id}/image", Arg::Ids(vec![w.merchant_a.clone(), w.store_code.clone()]), Body::None, any(&[STAFF, &[OwnerA, DeviceA]]), vec![OwnerB, ShopperX, ShopperY]),
+        // Dynamic requests and shopper codes: the store's own till and owner only.
+        row("POST", "/api/v1/merchants/{merchant_id}/payment-requests", id(&w.merchant_a), Body::Json(json!({"program_id": w.program, "amount": 100})), vec![OwnerA, DeviceA], vec![OwnerB]),
+        row("POST", "/api/v1/merchants/{merchant_id}/payment-requests", id(&w.foreign_merchant), Body::Json(json!({"program_id": w.program, "amount": 100})), vec![], vec![OwnerA, DeviceA, OwnerB]),
+        row("GET", "/api/v1/merchants/{merchant_id}/payment-requests/{request_id}", Arg::Ids(vec![w.merchant_a.clone(), w.payment_request.clone()]), Body::None, vec![OwnerA, DeviceA], except(AUTHENTICATED, &[OwnerA, DeviceA])),
+        row("POST", "/api/v1/merchants/{merchant_id}/shopper-code-payments", id(&w.merchant_a), Body::ShopperCode, vec![OwnerA, DeviceA], vec![OwnerB]),
+        row("GET", "/api/v1/merchants/{merchant_id}/events", id(&w.merchant_a), Body::None, vec![OwnerA, DeviceA], vec![OwnerB]),
+        row("POST", "/api/v1/programs/{program_id}/shopper-codes", id(&w.program), Body::None, any(&[SHOPPERS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/shopper-codes", id(&w.foreign_program), Body::None, vec![], any(&[SHOPPERS])),
+        // Resolving and paying by a scanned code: shoppers.
+        row("POST", "/api/v1/qr/resolve", Arg::None, Body::Json(json!({"payload": w.store_code_payload})), any(&[SHOPPERS]), vec![]).ok(200),
+        row("POST", "/api/v1/qr/payments", Arg::None, Body::Money(json!({"payload": w.store_code_payload, "amount": 1})), any(&[SHOPPERS]), vec![]),
     ]
 }
 
@@ -361,6 +401,22 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
         .await;
     assert_eq!(status, 201, "{c}");
     let campaign = c["id"].as_str().expect("id").to_owned();
+    let (status, code) = app
+        .post(
+            &format!("/api/v1/merchants/{merchant_a}/codes"),
+            &owner_a,
+            json!({"program_id": program}),
+        )
+        .await;
+    assert_eq!(status, 201, "{code}");
+    let (status, request) = app
+        .post(
+            &format!("/api/v1/merchants/{merchant_a}/payment-requests"),
+            &owner_a,
+            json!({"program_id": program, "amount": 1}),
+        )
+        .await;
+    assert_eq!(status, 201, "{request}");
     let world = World {
         program: program.clone(),
         merchant_a: merchant_a.clone(),
@@ -373,6 +429,9 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
         foreign_transaction,
         foreign_token,
         campaign,
+        store_code: code["id"].as_str().expect("id").to_owned(),
+        store_code_payload: code["payload"].as_str().expect("payload").to_owned(),
+        payment_request: request["id"].as_str().expect("id").to_owned(),
     };
     let tokens: HashMap<P, Option<String>> = [
         (CityAdmin, Some(app.admin.clone())),
@@ -472,6 +531,35 @@ struct Ctx {
     shopper_w: String,
 }
 
+impl Ctx {
+    /// A store code of store A, freshly issued by its owner.
+    async fn fresh_store_code(&self, app: &TestApp) -> String {
+        let (status, code) = app
+            .post(
+                &format!("/api/v1/merchants/{}/codes", self.merchant_a),
+                &self.owner_a,
+                json!({"program_id": self.program}),
+            )
+            .await;
+        assert_eq!(status.as_u16(), 201, "{code}");
+        code["id"].as_str().expect("id").to_owned()
+    }
+
+    /// A one-time code of shopper X.
+    async fn fresh_shopper_code(&self, app: &TestApp) -> Value {
+        let token = self.tokens[&ShopperX].as_deref().expect("shopper X token");
+        let (status, code) = app
+            .post(
+                &format!("/api/v1/programs/{}/shopper-codes", self.program),
+                token,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status.as_u16(), 201, "{code}");
+        code["code"].clone()
+    }
+}
+
 /// Calls every row as every principal; returns the answers that contradict the table.
 async fn run_rows(app: &TestApp, ctx: &Ctx, rows: &[&Row]) -> Vec<String> {
     let mut failures = Vec::new();
@@ -485,6 +573,9 @@ async fn run_rows(app: &TestApp, ctx: &Ctx, rows: &[&Row]) -> Vec<String> {
         for &p in EVERYONE {
             let args: Vec<String> = match &r.arg {
                 Arg::Ids(ids) => ids.clone(),
+                Arg::FreshStoreCode => {
+                    vec![ctx.merchant_a.clone(), ctx.fresh_store_code(app).await]
+                }
                 other => other_arg(app, ctx, other, p).await.into_iter().collect(),
             };
             let mut path = r.template.to_owned();
@@ -511,7 +602,27 @@ async fn run_rows(app: &TestApp, ctx: &Ctx, rows: &[&Row]) -> Vec<String> {
                     assert_eq!(s.as_u16(), 201, "{v}");
                     (None, Some(json!({"code": v["code"]})))
                 }
+                Body::ShopperCode => (
+                    Some(uuid::Uuid::now_v7().to_string()),
+                    Some(json!({"code": ctx.fresh_shopper_code(app).await, "amount": 1})),
+                ),
             };
+            if r.template.ends_with("/events") {
+                // An event stream never ends: read the status and headers only.
+                let mut req = app.client.get(format!("{}{path}", app.base));
+                if let Some(t) = ctx.tokens[&p].as_deref() {
+                    req = req.bearer_auth(t);
+                }
+                let status = req.send().await.expect("sent").status().as_u16();
+                let want = r.expected(p);
+                if status != want {
+                    failures.push(format!(
+                        "{p:?} GET {}: expected {want}, got {status}",
+                        r.template
+                    ));
+                }
+                continue;
+            }
             let (status, answer) = app
                 .request(
                     r.method,
@@ -604,7 +715,7 @@ async fn token_id_of(app: &TestApp, token: &str) -> uuid::Uuid {
 /// The path argument of a row that needs one made or looked up for the caller.
 async fn other_arg(app: &TestApp, ctx: &Ctx, arg: &Arg, p: P) -> Option<String> {
     match arg {
-        Arg::None | Arg::Ids(_) => None,
+        Arg::None | Arg::Ids(_) | Arg::FreshStoreCode => None,
         Arg::Id(id) => Some(id.clone()),
         Arg::FreshTransaction => {
             let charge = app

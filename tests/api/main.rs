@@ -5,7 +5,9 @@ mod helpers;
 
 mod access;
 mod currency;
+mod expiry;
 mod input;
 mod money;
 mod property;
+mod qr;
 mod system;

@@ -1,0 +1,385 @@
+//! Expiry (失効): moving value that can no longer be spent out of shoppers' wallets.
+//!
+//! Two rules, both from the program's settings (`domain::expiry::ExpiryPolicy`):
+//! - per lot: every open lot whose last spendable day is before the run's date, whatever the
+//!   program's settings are now (a lot keeps the date it was issued with);
+//! - per wallet: where the settings in effect on the run's date are `MonthsAfterLastChange`,
+//!   every wallet whose last posting is so old that the whole balance has expired.
+//!
+//! Each affected wallet gets one `expiry` transaction: the wallet is debited, paid coin and
+//! points go to the program's Breakage account, the city-funded premium goes back to the
+//! CitySubsidy account it came from. A wallet debit consumes lots earliest-expiry-first
+//! (never-expiring last), so debiting the sum of the expired lots' remainders consumes exactly
+//! those lots.
+//!
+//! The run is idempotent by construction: what it posts empties exactly what it found, so a
+//! second run for the same date finds nothing. It works in writer jobs of at most
+//! `WALLETS_PER_JOB_MAX` wallets, so payments queued behind it wait for one small job, never
+//! for the whole run.
+
+use std::collections::{BTreeMap, btree_map};
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Datelike, Months, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::posting::{CreditExpiry, Lots, Posting, post};
+use super::writer::{Reply, Work};
+use crate::app::App;
+use crate::domain::calendar::{end_of_month, jst_date, jst_end_of_day_utc};
+use crate::domain::expiry::ExpiryPolicy;
+use crate::domain::ids::{AccountId, ProgramId};
+use crate::domain::ledger::{AccountKind, Asset, Entry};
+use crate::domain::program::{ProgramKind, ProgramSettings};
+use crate::error::AppError;
+use crate::storage::currency::settings_at;
+use crate::storage::expiry as store;
+use crate::storage::ledger::{Account, ensure_account, get_account_tx};
+
+/// Wallets one writer job expires at most; the run loops until a job finds nothing.
+pub const WALLETS_PER_JOB_MAX: usize = 200;
+/// How often `serve` runs the expiry (it also runs once at start).
+pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// The transaction kind of an expiry.
+pub const EXPIRY_KIND: &str = "expiry";
+
+/// What expired of one asset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expired {
+    /// Wallets that lost value (one transaction each).
+    pub wallets: u64,
+    /// Yen (coin, premium) or points moved out of wallets.
+    pub amount: i64,
+}
+
+impl Expired {
+    fn add(&mut self, amount: i64) {
+        self.wallets += 1;
+        self.amount += amount;
+    }
+}
+
+/// The summary of one expiry run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiryRun {
+    /// The JST business date the run expired as of: value whose last day is before it is gone.
+    pub as_of: NaiveDate,
+    /// Programs looked at.
+    pub programs: u64,
+    /// Writer jobs used (each commits on its own).
+    pub jobs: u64,
+    /// Paid coin, to Breakage.
+    pub coin: Expired,
+    /// City-funded premium, back to CitySubsidy.
+    pub premium: Expired,
+    /// Points, to Breakage.
+    pub points: Expired,
+}
+
+impl ExpiryRun {
+    fn new(as_of: NaiveDate) -> Self {
+        Self {
+            as_of,
+            programs: 0,
+            jobs: 0,
+            coin: Expired::default(),
+            premium: Expired::default(),
+            points: Expired::default(),
+        }
+    }
+
+    /// The expiry transactions posted (one per wallet).
+    pub fn transactions(&self) -> u64 {
+        self.coin.wallets + self.premium.wallets + self.points.wallets
+    }
+
+    pub fn of(&self, asset: Asset) -> Expired {
+        match asset {
+            Asset::Coin => self.coin,
+            Asset::Premium => self.premium,
+            Asset::Points => self.points,
+        }
+    }
+
+    fn slot(&mut self, asset: Asset) -> &mut Expired {
+        match asset {
+            Asset::Coin => &mut self.coin,
+            Asset::Premium => &mut self.premium,
+            Asset::Points => &mut self.points,
+        }
+    }
+}
+
+impl fmt::Display for ExpiryRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "expiry as of {}: {} programs, {} wallets expired; coin ¥{} ({} wallets) to breakage, \
+             premium ¥{} ({} wallets) back to the city subsidy, points {} ({} wallets) to breakage",
+            self.as_of,
+            self.programs,
+            self.transactions(),
+            self.coin.amount,
+            self.coin.wallets,
+            self.premium.amount,
+            self.premium.wallets,
+            self.points.amount,
+            self.points.wallets,
+        )
+    }
+}
+
+/// Expires, in every program of every city, what can no longer be spent on `as_of` (a JST
+/// date). Running it again for the same date posts nothing.
+pub async fn expire(app: &App, as_of: NaiveDate) -> Result<ExpiryRun, AppError> {
+    let mut run = ExpiryRun::new(as_of);
+    for program in store::all_programs(&app.db).await? {
+        run.programs += 1;
+        let kind = ProgramKind::parse(&program.kind)
+            .ok_or_else(|| AppError::Internal(format!("stored program kind {}", program.kind)))?;
+        let text = settings_at(&app.db, program.id, as_of).await?;
+        let settings: ProgramSettings =
+            serde_json::from_str(text.as_deref().unwrap_or(&program.settings))
+                .map_err(|e| AppError::Internal(format!("stored settings: {e}")))?;
+        let wallet_rule = wallet_rule(kind, settings.expiry, as_of);
+        loop {
+            let program_id = program.id;
+            let reply = app
+                .writer
+                .run(None, move |w| {
+                    Box::pin(expire_some(w, program_id, as_of, wallet_rule))
+                })
+                .await?;
+            run.jobs += 1;
+            let done: Vec<(Asset, i64)> = serde_json::from_value(reply.body)
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            if done.is_empty() {
+                break;
+            }
+            for (asset, amount) in done {
+                run.slot(asset).add(amount);
+            }
+        }
+    }
+    Ok(run)
+}
+
+/// Runs `expire` for today's JST date now and then every `interval`, logging each summary,
+/// until `stop` turns true (or its sender is dropped). A run cut short by `stop` loses
+/// nothing: each writer job commits on its own, and the next run picks up the rest.
+pub async fn run_periodically(
+    app: App,
+    interval: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => break,
+            _ = ticker.tick() => {}
+        }
+        let as_of = jst_date(Utc::now());
+        tokio::select! {
+            _ = stop.wait_for(|stopped| *stopped) => break,
+            result = expire(&app, as_of) => match result {
+                Ok(run) => tracing::info!(
+                    %as_of,
+                    wallets = run.transactions(),
+                    coin_yen = run.coin.amount,
+                    premium_yen = run.premium.amount,
+                    points = run.points.amount,
+                    "{run}"
+                ),
+                Err(e) => tracing::error!(%as_of, error = %e, "expiry run failed; retrying next interval"),
+            },
+        }
+    }
+    tracing::info!("expiry schedule stopped");
+}
+
+/// The wallet-level rule as it applies on `as_of`: the assets it covers and the instant
+/// before which a wallet's last posting must lie for its whole balance to have expired.
+#[derive(Debug, Clone, Copy)]
+struct WalletRule {
+    assets: &'static [Asset],
+    changed_before: DateTime<Utc>,
+}
+
+fn wallet_rule(kind: ProgramKind, policy: ExpiryPolicy, as_of: NaiveDate) -> Option<WalletRule> {
+    let ExpiryPolicy::MonthsAfterLastChange { months } = policy else {
+        return None;
+    };
+    // A currency program's expiry governs the yen it issues (points it grants never carry
+    // its dates); a point card's governs its points.
+    let assets: &'static [Asset] = match kind {
+        ProgramKind::Currency => &[Asset::Coin, Asset::Premium],
+        ProgramKind::Points => &[Asset::Points],
+    };
+    let last_day = last_expired_change_day(months, as_of)?;
+    Some(WalletRule {
+        assets,
+        changed_before: jst_end_of_day_utc(last_day),
+    })
+}
+
+/// The latest JST day d whose wallet expiry under `MonthsAfterLastChange { months }` is
+/// before `as_of`. The expiry of d is the end of the month `months` after d's month, which is
+/// before `as_of` exactly when that month is before `as_of`'s month; so d may be at most the
+/// end of the month `months + 1` before `as_of`'s. `None` when no such day exists.
+fn last_expired_change_day(months: u32, as_of: NaiveDate) -> Option<NaiveDate> {
+    let first_of_month = as_of.with_day0(0)?;
+    first_of_month
+        .checked_sub_months(Months::new(months.checked_add(1)?))
+        .map(end_of_month)
+}
+
+/// One writer job: expires up to `WALLETS_PER_JOB_MAX` wallets of `program` and answers the
+/// (asset, amount) of each; an empty list means nothing is left to expire.
+async fn expire_some(
+    w: &mut Work,
+    program: ProgramId,
+    as_of: NaiveDate,
+    wallet_rule: Option<WalletRule>,
+) -> Result<Reply, AppError> {
+    let limit = WALLETS_PER_JOB_MAX as i64;
+    // Whole wallets first (they take every lot), then wallets with lots past their date.
+    let mut whole: Vec<AccountId> = Vec::new();
+    if let Some(rule) = wallet_rule {
+        whole = store::wallets_unchanged_since(
+            &mut w.tx,
+            program,
+            rule.assets,
+            rule.changed_before,
+            limit,
+        )
+        .await?;
+    }
+    let mut by_lot: Vec<AccountId> = Vec::new();
+    if whole.len() < WALLETS_PER_JOB_MAX {
+        let room = limit - whole.len() as i64;
+        by_lot = store::wallets_with_expired_lots(&mut w.tx, program, as_of, room)
+            .await?
+            .into_iter()
+            .filter(|id| !whole.contains(id))
+            .collect();
+    }
+    let memo = format!("expired as of {as_of}");
+    let mut counterparts: BTreeMap<Asset, Account> = BTreeMap::new();
+    let mut done: Vec<(Asset, i64)> = Vec::with_capacity(whole.len() + by_lot.len());
+    let targets = whole
+        .iter()
+        .map(|id| (*id, true))
+        .chain(by_lot.iter().map(|id| (*id, false)));
+    for (id, take_all) in targets {
+        let wallet = get_account_tx(&mut w.tx, id)
+            .await?
+            .ok_or_else(|| AppError::Internal("expiring a wallet that does not exist".into()))?;
+        let amount = if take_all {
+            wallet.balance
+        } else {
+            store::expired_remaining(&mut w.tx, id, as_of).await?
+        };
+        if amount <= 0 {
+            continue;
+        }
+        let asset = wallet.asset;
+        if let btree_map::Entry::Vacant(slot) = counterparts.entry(asset) {
+            let kind = match asset {
+                Asset::Premium => AccountKind::CitySubsidy,
+                Asset::Coin | Asset::Points => AccountKind::Breakage,
+            };
+            slot.insert(ensure_account(&mut w.tx, program, kind, asset, None).await?);
+        }
+        let to = &counterparts[&asset];
+        let entry = Entry::transfer(wallet.id, to.id, asset, amount)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let posting = Posting {
+            program,
+            kind: EXPIRY_KIND,
+            initiated_by: Uuid::nil(),
+            memo: Some(&memo),
+            reverses: None,
+            lots: Lots::Normal(CreditExpiry::NEVER),
+        };
+        post(w, &posting, &entry, &[&wallet, to]).await?;
+        done.push((asset, amount));
+    }
+    Reply::new(200, &done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).expect("valid test date")
+    }
+
+    #[test]
+    fn the_cutoff_day_agrees_with_the_policy() {
+        // For every as_of over three years and several month counts: a day expired on as_of
+        // exactly when it is on or before the cutoff day.
+        for months in [1, 2, 6, 11, 12, 13, 120] {
+            let policy = ExpiryPolicy::MonthsAfterLastChange { months };
+            let mut as_of = d(2025, 1, 1);
+            while as_of <= d(2027, 12, 31) {
+                let cutoff = last_expired_change_day(months, as_of).expect("in range");
+                let expired = |day: NaiveDate| {
+                    policy
+                        .wallet_expires_on(day)
+                        .is_some_and(|last| last < as_of)
+                };
+                assert!(expired(cutoff), "{months} {as_of} {cutoff}");
+                assert!(
+                    !expired(cutoff.succ_opt().expect("next")),
+                    "{months} {as_of}"
+                );
+                as_of = as_of.succ_opt().expect("next day");
+            }
+        }
+        assert_eq!(
+            last_expired_change_day(12, d(2027, 2, 1)),
+            Some(d(2026, 1, 31))
+        );
+        assert_eq!(
+            last_expired_change_day(12, d(2027, 1, 31)),
+            Some(d(2025, 12, 31))
+        );
+    }
+
+    #[test]
+    fn only_the_wallet_rule_dates_wallets() {
+        let as_of = d(2026, 11, 23);
+        assert!(wallet_rule(ProgramKind::Currency, ExpiryPolicy::Never, as_of).is_none());
+        let fixed = ExpiryPolicy::FixedDate { date: as_of };
+        assert!(wallet_rule(ProgramKind::Currency, fixed, as_of).is_none());
+        let year = ExpiryPolicy::MonthsAfterLastChange { months: 12 };
+        let rule = wallet_rule(ProgramKind::Currency, year, as_of).expect("wallet rule");
+        assert_eq!(rule.assets, &[Asset::Coin, Asset::Premium]);
+        // Last change on 2025-10-31 (JST) expired on 2026-10-31; on 2025-11-01 it has not.
+        assert_eq!(rule.changed_before, jst_end_of_day_utc(d(2025, 10, 31)));
+        let points = wallet_rule(ProgramKind::Points, year, as_of).expect("wallet rule");
+        assert_eq!(points.assets, &[Asset::Points]);
+    }
+
+    #[test]
+    fn the_summary_adds_up() {
+        let mut run = ExpiryRun::new(d(2026, 11, 23));
+        run.slot(Asset::Coin).add(1_000);
+        run.slot(Asset::Coin).add(500);
+        run.slot(Asset::Premium).add(300);
+        assert_eq!(run.transactions(), 3);
+        assert_eq!(
+            run.of(Asset::Coin),
+            Expired {
+                wallets: 2,
+                amount: 1_500
+            }
+        );
+        let text = run.to_string();
+        assert!(text.contains("coin ¥1500 (2 wallets)"), "{text}");
+    }
+}

@@ -1,0 +1,500 @@
+//! QR payments: store codes, forged and altered codes, the payee from the server, revocation,
+//! dynamic requests, shopper-presented codes, images, and the store's live events.
+
+use machipay::domain::jpqr::{
+    self, CodeId, Initiation, JpqrPayload, LocalLanguage, LocalName, Mcc, MerchantCity,
+    MerchantName,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+
+both_backends!(
+    a_store_code_pays_and_the_payee_comes_from_the_server,
+    forged_altered_and_revoked_codes_are_refused,
+    a_dynamic_request_is_paid_once_and_expires,
+    a_shopper_code_works_once_for_its_store,
+    store_code_images_are_real,
+    the_store_hears_of_its_own_payments_only,
+);
+
+struct Shop {
+    program: String,
+    merchant: String,
+    owner: String,
+    shopper: String,
+    shopper_token: String,
+    op: String,
+}
+
+async fn shop(app: &TestApp) -> Shop {
+    let op = app.operator().await;
+    let program = app.currency().await;
+    let (merchant, owner) = app.merchant(&op).await;
+    let (shopper, shopper_token) = app.shopper(&op).await;
+    app.charge(&op, &program, &shopper, 10_000).await;
+    Shop {
+        program,
+        merchant,
+        owner,
+        shopper,
+        shopper_token,
+        op,
+    }
+}
+
+async fn issue(app: &TestApp, s: &Shop) -> Value {
+    let (status, code) = app
+        .post(
+            &format!("/api/v1/merchants/{}/codes", s.merchant),
+            &s.owner,
+            json!({"program_id": s.program}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{code}");
+    code
+}
+
+async fn device(app: &TestApp, merchant: &str, owner: &str) -> String {
+    let (_, code) = app
+        .post(
+            &format!("/api/v1/merchants/{merchant}/enrollment-codes"),
+            owner,
+            json!({"device_name": "レジ"}),
+        )
+        .await;
+    let (status, d) = app
+        .request(
+            "POST",
+            "/api/v1/devices/enroll",
+            None,
+            None,
+            Some(&json!({"code": code["code"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{d}");
+    d["token"].as_str().expect("token").to_owned()
+}
+
+async fn a_store_code_pays_and_the_payee_comes_from_the_server(app: &TestApp) {
+    let s = shop(app).await;
+    let code = issue(app, &s).await;
+    let payload = code["payload"].as_str().expect("payload");
+    assert!(
+        payload.starts_with("000201010211"),
+        "static JPQR: {payload}"
+    );
+    assert!(payload.contains("5303392") && payload.contains("5802JP"));
+    let (status, r) = app
+        .post(
+            "/api/v1/qr/resolve",
+            &s.shopper_token,
+            json!({"payload": payload}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(
+        (r["kind"].as_str(), r["merchant_id"].as_str()),
+        (Some("static"), Some(s.merchant.as_str()))
+    );
+    assert_eq!(r["merchant_name"], "スーパー");
+    // A code that says another name in its text (signed with the real key, so it passes
+    // every check) still shows the store's registered name.
+    let key = machipay::storage::qr::secret(&app.app.db, machipay::storage::qr::QR_KEY)
+        .await
+        .expect("q")
+        .expect("key");
+    let code_id = code["code_id"].as_str().expect("code id");
+    let lying = JpqrPayload {
+        initiation: Initiation::Static,
+        code_id: CodeId::new(code_id).expect("id"),
+        merchant_category_code: Mcc::new("5411").expect("mcc"),
+        merchant_name: MerchantName::new("FAKE SHOP").expect("name"),
+        merchant_city: MerchantCity::new("NOWHERE").expect("city"),
+        postal_code: None,
+        local: Some(LocalLanguage {
+            merchant_name: LocalName::new("偽の店").expect("name"),
+            merchant_city: None,
+        }),
+    };
+    let lying = jpqr::encode(&lying, &key);
+    let (status, r) = app
+        .post(
+            "/api/v1/qr/resolve",
+            &s.shopper_token,
+            json!({"payload": lying}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["merchant_name"], "スーパー");
+    // Pay by the code: the amount is the shopper's to type.
+    let (status, v) = app
+        .post_money(
+            "/api/v1/qr/payments",
+            &s.shopper_token,
+            json!({"payload": payload}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("missing_amount"))
+    );
+    let (status, v) = app
+        .post_money(
+            "/api/v1/qr/payments",
+            &s.shopper_token,
+            json!({"payload": payload, "amount": 1_234}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        app.merchant_balance(&s.program, &s.merchant, "coin").await,
+        1_234
+    );
+    let (status, v) = app
+        .post_money(
+            "/api/v1/qr/payments",
+            &s.shopper_token,
+            json!({"payload": payload, "amount": 9_000}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("insufficient_funds"))
+    );
+    app.assert_ledger_ok(&s.program).await;
+}
+
+async fn forged_altered_and_revoked_codes_are_refused(app: &TestApp) {
+    let s = shop(app).await;
+    let code = issue(app, &s).await;
+    let payload = code["payload"].as_str().expect("payload").to_owned();
+    let resolve = |p: String| {
+        app.post(
+            "/api/v1/qr/resolve",
+            &s.shopper_token,
+            json!({"payload": p}),
+        )
+    };
+    // One character changed: the CRC no longer matches.
+    let mut altered: Vec<char> = payload.chars().collect();
+    altered[20] = if altered[20] == '9' { '8' } else { '9' };
+    let (status, v) = resolve(altered.into_iter().collect()).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_code"))
+    );
+    // Signed with another key (a fraudster's own sticker): forged.
+    let forged = JpqrPayload {
+        initiation: Initiation::Static,
+        code_id: CodeId::new(code["code_id"].as_str().expect("id")).expect("id"),
+        merchant_category_code: Mcc::new("5411").expect("mcc"),
+        merchant_name: MerchantName::new("FRAUD").expect("name"),
+        merchant_city: MerchantCity::new("TOKYO").expect("city"),
+        postal_code: None,
+        local: None,
+    };
+    let (status, v) = resolve(jpqr::encode(&forged, &[7u8; 32])).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("forged_code"))
+    );
+    let (status, v) = resolve("hello".into()).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_code"))
+    );
+    // Revoked: refused; the reissued code works. Another store's owner cannot revoke it.
+    let (_, other_owner) = app.merchant(&s.op).await;
+    let revoke = format!(
+        "/api/v1/merchants/{}/codes/{}",
+        s.merchant,
+        code["id"].as_str().expect("id")
+    );
+    let (status, _) = app
+        .request("DELETE", &revoke, Some(&other_owner), None, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = app
+        .request("DELETE", &revoke, Some(&s.owner), None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, v) = resolve(payload.clone()).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("code_revoked"))
+    );
+    let (status, v) = app
+        .post_money(
+            "/api/v1/qr/payments",
+            &s.shopper_token,
+            json!({"payload": payload, "amount": 10}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("code_revoked"))
+    );
+    let fresh = issue(app, &s).await;
+    let (status, _) = resolve(fresh["payload"].as_str().expect("payload").into()).await;
+    assert_eq!(status, StatusCode::OK);
+    // Nothing moved.
+    assert_eq!(app.wallet(&s.program, &s.shopper, "coin").await, 10_000);
+}
+
+async fn a_dynamic_request_is_paid_once_and_expires(app: &TestApp) {
+    let s = shop(app).await;
+    let till = device(app, &s.merchant, &s.owner).await;
+    let requests = format!("/api/v1/merchants/{}/payment-requests", s.merchant);
+    let (status, r) = app
+        .post(
+            &requests,
+            &till,
+            json!({"program_id": s.program, "amount": 2_500, "order_reference": "R-0001"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{r}");
+    let payload = r["payload"].as_str().expect("payload").to_owned();
+    assert!(
+        payload.starts_with("000201010212") && payload.contains("54042500"),
+        "{payload}"
+    );
+    let (_, resolved) = app
+        .post(
+            "/api/v1/qr/resolve",
+            &s.shopper_token,
+            json!({"payload": payload}),
+        )
+        .await;
+    assert_eq!(
+        (resolved["kind"].as_str(), resolved["amount"].as_i64()),
+        (Some("dynamic"), Some(2_500))
+    );
+    let (status, v) = app
+        .post_money(
+            "/api/v1/qr/payments",
+            &s.shopper_token,
+            json!({"payload": payload, "amount": 2_000}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("amount_mismatch"))
+    );
+    let (status, v) = app
+        .post_money(
+            "/api/v1/qr/payments",
+            &s.shopper_token,
+            json!({"payload": payload}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (status, v) = app
+        .post_money(
+            "/api/v1/qr/payments",
+            &s.shopper_token,
+            json!({"payload": payload}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("code_already_used"))
+    );
+    let (_, state) = app
+        .get(
+            &format!("{requests}/{}", r["id"].as_str().expect("id")),
+            &till,
+        )
+        .await;
+    assert!(state["paid_transaction_id"].is_string(), "{state}");
+    // An expired request: made to look five minutes old in the database.
+    let (_, r2) = app
+        .post(
+            &requests,
+            &till,
+            json!({"program_id": s.program, "amount": 100}),
+        )
+        .await;
+    let past = chrono::Utc::now() - chrono::Duration::minutes(6);
+    let id = uuid::Uuid::parse_str(r2["id"].as_str().expect("id")).expect("uuid");
+    match &app.app.db {
+        machipay::storage::Db::Pg(p) => {
+            sqlx::query("UPDATE payment_requests SET expires_at = $1 WHERE id = $2")
+                .bind(past)
+                .bind(id)
+                .execute(p)
+                .await
+                .map(|_| ())
+        }
+        machipay::storage::Db::Lite { write, .. } => {
+            sqlx::query("UPDATE payment_requests SET expires_at = $1 WHERE id = $2")
+                .bind(past)
+                .bind(id)
+                .execute(write)
+                .await
+                .map(|_| ())
+        }
+    }
+    .expect("aged");
+    let (status, v) = app
+        .post_money(
+            "/api/v1/qr/payments",
+            &s.shopper_token,
+            json!({"payload": r2["payload"]}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("code_expired"))
+    );
+    assert_eq!(app.wallet(&s.program, &s.shopper, "coin").await, 7_500);
+    app.assert_ledger_ok(&s.program).await;
+}
+
+async fn a_shopper_code_works_once_for_its_store(app: &TestApp) {
+    let s = shop(app).await;
+    let till = device(app, &s.merchant, &s.owner).await;
+    let (other_merchant, other_owner) = app.merchant(&s.op).await;
+    let other_till = device(app, &other_merchant, &other_owner).await;
+    let (status, c) = app
+        .post(
+            &format!("/api/v1/programs/{}/shopper-codes", s.program),
+            &s.shopper_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let body = json!({"code": c["code"], "amount": 800});
+    // A till of another store cannot act for this one.
+    let (status, _) = app
+        .post_money(
+            &format!("/api/v1/merchants/{}/shopper-code-payments", s.merchant),
+            &other_till,
+            body.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let path = format!("/api/v1/merchants/{}/shopper-code-payments", s.merchant);
+    let (status, v) = app.post_money(&path, &till, body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert!(
+        v.get("balances").is_none(),
+        "the till does not see the shopper's balances"
+    );
+    let (status, v) = app.post_money(&path, &till, body).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("code_already_used"))
+    );
+    let (status, v) = app
+        .post_money(&path, &till, json!({"code": "mpc_nonsense", "amount": 1}))
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_code"))
+    );
+    assert_eq!(app.wallet(&s.program, &s.shopper, "coin").await, 9_200);
+    assert_eq!(
+        app.merchant_balance(&s.program, &s.merchant, "coin").await,
+        800
+    );
+}
+
+async fn store_code_images_are_real(app: &TestApp) {
+    let s = shop(app).await;
+    let code = issue(app, &s).await;
+    let base = format!(
+        "/api/v1/merchants/{}/codes/{}/image",
+        s.merchant,
+        code["id"].as_str().expect("id")
+    );
+    let get = |q: &'static str| {
+        let url = format!("{}{base}{q}", app.base);
+        let owner = s.owner.clone();
+        async move {
+            app.client
+                .get(url)
+                .bearer_auth(owner)
+                .send()
+                .await
+                .expect("sent")
+        }
+    };
+    let png = get("").await;
+    assert_eq!(png.headers()["content-type"], "image/png");
+    let bytes = png.bytes().await.expect("bytes");
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let svg = get("?format=svg").await.text().await.expect("svg");
+    assert!(svg.contains("<svg") && svg.contains("</svg>"));
+    let poster = get("?format=poster").await.text().await.expect("poster");
+    assert!(
+        poster.contains("スーパー") && poster.contains("210"),
+        "A4 poster with the store name"
+    );
+    let bad = get("?format=gif").await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn the_store_hears_of_its_own_payments_only(app: &TestApp) {
+    let s = shop(app).await;
+    let till = device(app, &s.merchant, &s.owner).await;
+    let (other_merchant, other_owner) = app.merchant(&s.op).await;
+    let other_till = device(app, &other_merchant, &other_owner).await;
+    let open = |merchant: String, token: String| {
+        let url = format!("{}/api/v1/merchants/{merchant}/events", app.base);
+        async move {
+            app.client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("sent")
+        }
+    };
+    let mine = open(s.merchant.clone(), till.clone()).await;
+    let theirs = open(other_merchant.clone(), other_till.clone()).await;
+    assert_eq!(mine.status(), StatusCode::OK);
+    // A till may not listen to another store.
+    assert_eq!(
+        open(s.merchant.clone(), other_till.clone()).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let payments = format!("/api/v1/programs/{}/payments", s.program);
+    let pay = |merchant: &str, amount: i64| {
+        app.post_money(
+            &payments,
+            &s.shopper_token,
+            json!({"merchant_id": merchant, "amount": amount}),
+        )
+    };
+    let (_, paid_here) = pay(&s.merchant, 300).await;
+    let (_, paid_there) = pay(&other_merchant, 200).await;
+    let first_event = |resp: reqwest::Response| async move {
+        use futures::StreamExt;
+        let mut stream = resp.bytes_stream();
+        let mut text = String::new();
+        while !text.contains("\n\n") || !text.contains("data:") {
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+                .await
+                .expect("an event arrives")
+                .expect("stream open")
+                .expect("chunk");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        let data = text
+            .lines()
+            .find_map(|l| l.strip_prefix("data:"))
+            .expect("data line");
+        serde_json::from_str::<Value>(data.trim()).expect("json")
+    };
+    let mine = first_event(mine).await;
+    assert_eq!(mine["transaction_id"], paid_here["transaction_id"]);
+    assert_eq!(mine["amount"], 300);
+    let theirs = first_event(theirs).await;
+    assert_eq!(
+        theirs["transaction_id"], paid_there["transaction_id"],
+        "the other store's first event is its own payment"
+    );
+}
