@@ -55,6 +55,12 @@ enum Command {
         #[arg(long)]
         as_of: Option<chrono::NaiveDate>,
     },
+    /// Grant batch rebates due on or before a date (also done hourly by `serve`).
+    GrantRebates {
+        /// JST date (YYYY-MM-DD); default today in Japan.
+        #[arg(long)]
+        as_of: Option<chrono::NaiveDate>,
+    },
 }
 
 #[tokio::main]
@@ -125,6 +131,17 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             drop(app);
             println!("{run}");
+        }
+        Command::GrantRebates { as_of } => {
+            let as_of = as_of.unwrap_or_else(|| jst_date(chrono::Utc::now()));
+            let run = machipay::ledger::rebates::grant_due(&app, as_of)
+                .await
+                .map_err(|e| e.to_string())?;
+            drop(app);
+            println!(
+                "rebates granted as of {as_of}: {} accruals, {} points",
+                run.accruals, run.points
+            );
         }
     }
     // Every Writer handle is gone now, so the writer commits what is queued and stops.

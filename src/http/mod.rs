@@ -6,6 +6,7 @@ pub mod directory;
 pub mod extract;
 pub mod money;
 pub mod qr;
+pub mod rebates;
 pub mod reports;
 pub mod response;
 
@@ -67,6 +68,7 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
         .merge(money::router())
         .merge(currency::router())
         .merge(qr::router())
+        .merge(rebates::router())
         .merge(reports::router())
         .split_for_parts()
 }

@@ -450,3 +450,82 @@ pub async fn premium_reconciliation(
     crate::directory::get_program(app, who, program).await?;
     Ok(store::premium_figures(&app.db, program).await?)
 }
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CashOutRequest {
+    pub shopper_id: ShopperId,
+    /// Paid coin handed back in cash; premium is never cashed out.
+    pub amount: Amount,
+    /// The approved ground (moving away, a tiny remainder ...), kept with the transaction.
+    pub reason: String,
+}
+
+/// 払戻し: handing a shopper's paid balance back in cash is banned in principle; the exceptions
+/// are approved by an operator admin (or city admin), and each is logged as a `cash_out`
+/// transaction carrying the reason and the approver.
+pub async fn cash_out_exception(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    req: CashOutRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
+    let approver = matches!(
+        who,
+        Principal::Staff {
+            role: crate::domain::auth::Role::Admin,
+            ..
+        }
+    ) && who.can(Capability::OperateProgram);
+    if !approver {
+        return Err(AppError::rejected(
+            403,
+            "cash_out_not_allowed",
+            "cash-out of a balance needs an operator admin's approved exception",
+        ));
+    }
+    let len = req.reason.trim().chars().count();
+    if len == 0 || req.reason.chars().count() > 200 {
+        return Err(AppError::bad_request(
+            "invalid_reason",
+            "reason must be 1 to 200 characters",
+        ));
+    }
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(async move {
+                let (p, _) = program_in_city(&mut w.tx, &who, program).await?;
+                if p.kind != ProgramKind::Currency {
+                    return Err(AppError::unprocessable(
+                        "wrong_program_kind",
+                        "cash-out is for currency programs",
+                    ));
+                }
+                shopper_in_city(w, &who, req.shopper_id).await?;
+                let coin = wallet(w, program, req.shopper_id, Asset::Coin).await?;
+                let float = ledger_store::ensure_account(
+                    &mut w.tx,
+                    program,
+                    AccountKind::IssuerFloat,
+                    Asset::Coin,
+                    None,
+                )
+                .await?;
+                let entry = Entry::transfer(coin.id, float.id, Asset::Coin, req.amount.get())
+                    .map_err(internal)?;
+                let memo = format!("払戻し (approved exception): {}", req.reason.trim());
+                let posting = Posting {
+                    program,
+                    kind: "cash_out",
+                    initiated_by: who.scope_id(),
+                    memo: Some(&memo),
+                    reverses: None,
+                    lots: Lots::Normal(crate::ledger::posting::CreditExpiry::NEVER),
+                };
+                let id = post(w, &posting, &entry, &[&coin, &float]).await?;
+                movement_reply(w, id, "cash_out", program, req.shopper_id, req.amount.get()).await
+            })
+        })
+        .await
+}

@@ -182,6 +182,16 @@ pub async fn run_periodically(
             _ = ticker.tick() => {}
         }
         let as_of = jst_date(Utc::now());
+        // Batch rebates due today are granted on the same schedule.
+        match crate::ledger::rebates::grant_due(&app, as_of).await {
+            Ok(g) if g.accruals > 0 => {
+                tracing::info!(%as_of, accruals = g.accruals, points = g.points, "rebates granted")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(%as_of, error = %e, "rebate grant failed; retrying next interval")
+            }
+        }
         tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => break,
             result = expire(&app, as_of) => match result {

@@ -6,6 +6,7 @@ pub mod expiry;
 pub mod money;
 pub mod posting;
 pub mod qr;
+pub mod rebates;
 pub mod reads;
 pub mod reports;
 pub mod writer;

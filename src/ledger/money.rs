@@ -247,6 +247,8 @@ pub(crate) async fn pay_merchant(
     let mut left = spend.amount;
     let mut legs = Vec::new();
     let mut accounts = Vec::new();
+    // What was paid in yen (coin and premium): the base of rebates; points earn none.
+    let mut yen_part = 0i64;
     for &asset in spend_order(spend.program.kind, spend.settings.spend_order) {
         let wallet = wallet(w, program_id, spend.shopper, asset).await?;
         let take = left.min(wallet.balance);
@@ -271,12 +273,18 @@ pub(crate) async fn pay_merchant(
             });
             accounts.push(merchant);
             left -= take;
+            if asset != Asset::Points {
+                yen_part += take;
+            }
         }
         accounts.push(wallet);
     }
     if left > 0 {
         return Err(AppError::insufficient_funds());
     }
+    let rebate = super::rebates::plan(w, spend, yen_part).await?;
+    legs.extend(rebate.legs.iter().copied());
+    accounts.extend(rebate.accounts.iter().cloned());
     let entry = Entry::new(legs).map_err(internal)?;
     let posting = Posting {
         program: program_id,
@@ -284,10 +292,14 @@ pub(crate) async fn pay_merchant(
         initiated_by: spend.shopper.0,
         memo: None,
         reverses: None,
-        lots: Lots::Normal(CreditExpiry::NEVER),
+        lots: Lots::Normal(CreditExpiry {
+            points: rebate.expires_on,
+            ..CreditExpiry::NEVER
+        }),
     };
     let refs: Vec<&Account> = accounts.iter().collect();
     let id = post(w, &posting, &entry, &refs).await?;
+    super::rebates::record(w, id, spend.shopper, &rebate).await?;
     w.notify(StoreEvent {
         kind: "payment".into(),
         merchant_id: spend.merchant,

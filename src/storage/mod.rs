@@ -8,6 +8,7 @@ pub mod directory;
 pub mod expiry;
 pub mod ledger;
 pub mod qr;
+pub mod rebates;
 pub mod reports;
 
 use std::str::FromStr;

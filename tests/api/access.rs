@@ -306,6 +306,16 @@ fn rows(w: &World) -> Vec<Row> {
         row("GET", "/api/v1/merchants/{merchant_id}/events", id(&w.merchant_a), Body::None, vec![OwnerA, DeviceA], vec![OwnerB]),
         row("POST", "/api/v1/programs/{program_id}/shopper-codes", id(&w.program), Body::None, any(&[SHOPPERS]), vec![]),
         row("POST", "/api/v1/programs/{program_id}/shopper-codes", id(&w.foreign_program), Body::None, vec![], any(&[SHOPPERS])),
+        // Rebates, refunds and cash-out exceptions.
+        row("POST", "/api/v1/programs/{program_id}/rebate-campaigns", id(&w.program), Body::Json(json!({"name": "還元", "tiers": [{"category": "member", "rate": "0.1"}], "monthly_cap_points": 100, "budget_points": 1000, "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z", "grant_mode": "immediate"})), any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/rebate-campaigns", id(&w.foreign_program), Body::Json(json!({"name": "還元", "tiers": [{"category": "member", "rate": "0.1"}], "monthly_cap_points": 100, "budget_points": 1000, "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z", "grant_mode": "immediate"})), vec![], any(&[OPERATORS])),
+        row("GET", "/api/v1/programs/{program_id}/rebate-campaigns", id(&w.program), Body::None, any(&[AUTHENTICATED]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/rebate-campaigns", id(&w.foreign_program), Body::None, vec![], any(&[AUTHENTICATED])),
+        row("PUT", "/api/v1/merchants/{merchant_id}/category", id(&w.merchant_a), Body::Json(json!({"category": "member"})), any(&[OPERATORS]), vec![]),
+        row("PUT", "/api/v1/merchants/{merchant_id}/category", id(&w.foreign_merchant), Body::Json(json!({"category": "member"})), vec![], any(&[OPERATORS])),
+        row("POST", "/api/v1/merchants/{merchant_id}/refunds", id(&w.merchant_a), Body::Money(json!({"transaction_id": w.payment_x_at_a, "amount": 1, "reason": "返品"})), vec![OwnerA, DeviceA], vec![OwnerB]),
+        row("POST", "/api/v1/programs/{program_id}/cash-out-exceptions", id(&w.program), Body::Money(json!({"shopper_id": w.shopper_x, "amount": 1, "reason": "転居"})), vec![CityAdmin, OpAdmin], vec![]),
+        row("POST", "/api/v1/programs/{program_id}/cash-out-exceptions", id(&w.foreign_program), Body::Money(json!({"shopper_id": w.shopper_x, "amount": 1, "reason": "転居"})), vec![], vec![CityAdmin, OpAdmin]),
         // Resolving and paying by a scanned code: shoppers.
         row("POST", "/api/v1/qr/resolve", Arg::None, Body::Json(json!({"payload": w.store_code_payload})), any(&[SHOPPERS]), vec![]).ok(200),
         row("POST", "/api/v1/qr/payments", Arg::None, Body::Money(json!({"payload": w.store_code_payload, "amount": 1})), any(&[SHOPPERS]), vec![]),

@@ -10,4 +10,5 @@ mod input;
 mod money;
 mod property;
 mod qr;
+mod rebates;
 mod system;
