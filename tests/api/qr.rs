@@ -395,6 +395,39 @@ async fn a_shopper_code_works_once_for_its_store(app: &TestApp) {
         (status, v["error"]["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_code"))
     );
+    // A code older than a minute: aged in the database.
+    let (_, late) = app
+        .post(
+            &format!("/api/v1/programs/{}/shopper-codes", s.program),
+            &s.shopper_token,
+            json!({}),
+        )
+        .await;
+    let hash = machipay::domain::auth::hash_secret(late["code"].as_str().expect("code"));
+    let past = chrono::Utc::now() - chrono::Duration::minutes(2);
+    let sql = "UPDATE shopper_codes SET expires_at = $1 WHERE code_hash = $2";
+    match &app.app.db {
+        machipay::storage::Db::Pg(p) => sqlx::query(sql)
+            .bind(past)
+            .bind(&hash)
+            .execute(p)
+            .await
+            .map(|_| ()),
+        machipay::storage::Db::Lite { write, .. } => sqlx::query(sql)
+            .bind(past)
+            .bind(&hash)
+            .execute(write)
+            .await
+            .map(|_| ()),
+    }
+    .expect("aged");
+    let (status, v) = app
+        .post_money(&path, &till, json!({"code": late["code"], "amount": 1}))
+        .await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("code_expired"))
+    );
     assert_eq!(app.wallet(&s.program, &s.shopper, "coin").await, 9_200);
     assert_eq!(
         app.merchant_balance(&s.program, &s.merchant, "coin").await,
