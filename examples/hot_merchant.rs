@@ -98,7 +98,7 @@ async fn main() {
         call(
             format!("/api/v1/programs/{program}/charges"),
             op.clone(),
-            json!({"shopper_id": id, "amount": 100_000}),
+            json!({"shopper_id": id, "amount": 50_000}),
         )
         .await;
         shoppers.push(s["token"].as_str().expect("token").to_owned());

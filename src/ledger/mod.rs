@@ -6,8 +6,8 @@ pub mod expiry;
 pub mod money;
 pub mod posting;
 pub mod qr;
-pub mod rebates;
 pub mod reads;
+pub mod rebates;
 pub mod reports;
 pub mod writer;
 
@@ -16,22 +16,22 @@ use crate::domain::ids::ProgramId;
 use crate::domain::program::ProgramSettings;
 use crate::error::AppError;
 use crate::storage::WriteTx;
-use crate::storage::directory::{ProgramRow, get_program_tx};
+use crate::storage::directory::{ProgramRow, program_with_settings_tx};
 
 /// The program, if it exists and belongs to the caller's city; another city's program is
-/// "not found".
+/// "not found". One read at most: the writer remembers programs and their settings per JST
+/// date (`storage::Known` says why that is safe).
 pub(crate) async fn program_in_city(
     tx: &mut WriteTx,
     who: &Principal,
     id: ProgramId,
 ) -> Result<(ProgramRow, ProgramSettings), AppError> {
-    let program = get_program_tx(tx, id)
-        .await?
-        .filter(|p| p.city_id == who.city())
-        .ok_or_else(|| AppError::not_found("program"))?;
     // The settings in effect today (JST); the row's own text is the version it was created with.
     let today = crate::domain::calendar::jst_date(chrono::Utc::now());
-    let current = crate::storage::currency::settings_at_tx(tx, id, today).await?;
+    let (program, current) = program_with_settings_tx(tx, id, today)
+        .await?
+        .filter(|(p, _)| p.city_id == who.city())
+        .ok_or_else(|| AppError::not_found("program"))?;
     let settings = serde_json::from_str(current.as_deref().unwrap_or(&program.settings))
         .map_err(|e| AppError::Internal(format!("stored settings: {e}")))?;
     Ok((program, settings))

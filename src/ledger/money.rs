@@ -530,17 +530,11 @@ pub(crate) async fn movement_reply(
     shopper: ShopperId,
     amount: i64,
 ) -> Result<Reply, AppError> {
+    // The job's own view of the wallets when it has one (no read), else one read for all.
+    let held = store::shopper_wallets(&mut w.tx, program, shopper.0).await?;
     let mut balances = Vec::new();
     for asset in [Asset::Coin, Asset::Premium, Asset::Points] {
-        if let Some(a) = store::find_account_tx(
-            &mut w.tx,
-            program,
-            AccountKind::ShopperWallet,
-            asset,
-            Some(shopper.0),
-        )
-        .await?
-        {
+        if let Some(a) = held.iter().find(|a| a.asset == asset) {
             balances.push(BalanceView {
                 asset,
                 balance: a.balance,

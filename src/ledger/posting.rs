@@ -73,7 +73,7 @@ pub async fn post(
         memo: p.memo,
         created_at: work.now,
     };
-    store::insert_transaction(&mut work.tx, &row).await?;
+    let mut legs = Vec::with_capacity(entry.legs().len());
     for leg in entry.legs() {
         let account = accounts
             .iter()
@@ -84,7 +84,11 @@ pub async fn post(
         if account.program_id != p.program || account.asset != leg.asset {
             return Err(AppError::Internal("leg does not match its account".into()));
         }
-        store::insert_posting(&mut work.tx, id, leg).await?;
+        legs.push((leg, *account));
+    }
+    // The transaction and all its postings in one go, then the balances and lots.
+    store::insert_entry(&mut work.tx, &row, entry.legs()).await?;
+    for (leg, account) in legs {
         apply_leg(work, id, p.lots, account, leg).await?;
     }
     Ok(id)

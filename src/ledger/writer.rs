@@ -27,7 +27,7 @@ use uuid::Uuid;
 use crate::domain::ids::AccountId;
 use crate::error::AppError;
 use crate::storage::ledger::{StoredReply, find_reply, store_reply};
-use crate::storage::{Db, WriteTx, ledger::apply_unguarded};
+use crate::storage::{Db, Known, WriteTx, ledger::apply_unguarded};
 
 /// Jobs committed together at most. Bounds the time one commit holds replies back.
 pub const BATCH_SIZE_MAX: usize = 256;
@@ -151,6 +151,8 @@ async fn run(
     mut rx: mpsc::Receiver<Request>,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
 ) {
+    // Rows remembered across batches; `storage::Known` says why that is safe.
+    let mut known = Known::default();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < BATCH_SIZE_MAX {
@@ -159,7 +161,7 @@ async fn run(
                 Err(_) => break,
             }
         }
-        for event in run_batch(&db, batch).await {
+        for event in run_batch(&db, batch, &mut known).await {
             // No subscriber is not an error: nobody is watching that store right now.
             let _ = events.send(event);
         }
@@ -167,9 +169,12 @@ async fn run(
 }
 
 /// Runs one batch; returns the events of its committed jobs.
-async fn run_batch(db: &Db, batch: Vec<Request>) -> Vec<StoreEvent> {
+async fn run_batch(db: &Db, batch: Vec<Request>, known: &mut Known) -> Vec<StoreEvent> {
     let tx = match db.begin_write().await {
-        Ok(tx) => tx,
+        Ok(mut tx) => {
+            tx.known = std::mem::take(known);
+            tx
+        }
         Err(e) => {
             tracing::error!(error = %e, "could not open a write transaction");
             fail_all(batch.into_iter().map(|r| r.reply));
@@ -190,6 +195,8 @@ async fn run_batch(db: &Db, batch: Vec<Request>) -> Vec<StoreEvent> {
         let outcome = run_one(&mut work, request.job, request.idempotency.as_ref()).await;
         match outcome {
             Ok(result) => {
+                // What a rolled-back job read may be its own undone writes: dropped.
+                work.tx.known.end_job(result.is_ok());
                 if result.is_ok() {
                     merge(&mut batch_deltas, &mut work.job_deltas);
                     batch_events.append(&mut work.job_events);
@@ -202,12 +209,22 @@ async fn run_batch(db: &Db, batch: Vec<Request>) -> Vec<StoreEvent> {
                 // The transaction itself is broken (a savepoint could not be taken or
                 // rolled back): give up on the whole batch.
                 tracing::error!(error = %e, "write batch aborted");
+                // The transaction is rolled back when dropped; `known` keeps only what
+                // earlier batches committed.
+                let mut left = std::mem::take(&mut work.tx.known);
+                left.end_batch(false);
+                *known = left;
                 fail_all(outcomes.into_iter().map(|(r, _)| r).chain([request.reply]));
                 return Vec::new();
             }
         }
     }
-    match finish(work.tx, batch_deltas).await {
+    let mut tx = work.tx;
+    *known = std::mem::take(&mut tx.known);
+    let committed = finish(tx, batch_deltas).await;
+    // The batch's reads become committed knowledge only if the batch committed.
+    known.end_batch(committed.is_ok());
+    match committed {
         Ok(()) => {
             for (reply, result) in outcomes {
                 let _ = reply.send(result);

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Db, WriteTx, read, write};
+use sqlx::{FromRow, Row};
+
+use super::{Db, WriteTx, read, write, write_vetted};
 use crate::domain::auth::{Principal, Role, Secret, StaffKind};
 use crate::domain::ids::*;
 use crate::domain::program::ProgramKind;
@@ -296,10 +298,50 @@ pub async fn get_program_tx(
     id: ProgramId,
 ) -> Result<Option<ProgramRow>, sqlx::Error> {
     let sql = format!("{PROGRAM_COLUMNS} WHERE id = $1");
-    write!(tx, |c| sqlx::query_as(&sql)
+    write_vetted!(tx, |c| sqlx::query_as(&sql)
         .bind(id.0)
         .fetch_optional(c)
         .await)
+}
+
+/// A program and the settings text in effect on `date` (JST), in one read inside the write
+/// transaction. The writer remembers the pair per (program, date) (`storage::Known`: settings
+/// versions are only ever inserted, through `write!`, which forgets it).
+pub async fn program_with_settings_tx(
+    tx: &mut WriteTx,
+    id: ProgramId,
+    date: chrono::NaiveDate,
+) -> Result<Option<(ProgramRow, Option<String>)>, sqlx::Error> {
+    if let Some(found) = tx.known.get(|f| f.programs.get(&(id, date))) {
+        return Ok(Some(found));
+    }
+    let found: Option<(ProgramRow, Option<String>)> = write_vetted!(tx, |c| {
+        let row = sqlx::query(
+            "SELECT id, city_id, kind, name, settings, created_at, \
+             (SELECT v.settings FROM program_settings_versions v \
+              WHERE v.program_id = programs.id AND v.effective_from <= $2 \
+              ORDER BY v.effective_from DESC, v.created_at DESC LIMIT 1) AS current_settings \
+             FROM programs WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(date)
+        .fetch_optional(c)
+        .await?;
+        match row {
+            Some(row) => {
+                let program = ProgramRow::from_row(&row)?;
+                let current: Option<String> = row.try_get("current_settings")?;
+                Ok::<_, sqlx::Error>(Some((program, current)))
+            }
+            None => Ok(None),
+        }
+    })?;
+    if let Some(pair) = &found {
+        tx.known.stage(|f| {
+            f.programs.insert((id, date), pair.clone());
+        });
+    }
+    Ok(found)
 }
 
 pub async fn list_programs(db: &Db, city: CityId) -> Result<Vec<ProgramRow>, sqlx::Error> {
@@ -329,16 +371,27 @@ pub async fn get_merchant(db: &Db, id: MerchantId) -> Result<Option<Merchant>, s
     .await)
 }
 
+/// A merchant, read in the write transaction; the writer remembers it (`storage::Known`:
+/// a statement that changes a merchant runs through `write!`, which forgets it).
 pub async fn get_merchant_tx(
     tx: &mut WriteTx,
     id: MerchantId,
 ) -> Result<Option<Merchant>, sqlx::Error> {
-    write!(tx, |c| sqlx::query_as(
+    if let Some(m) = tx.known.get(|f| f.merchants.get(&id)) {
+        return Ok(Some(m));
+    }
+    let found: Option<Merchant> = write_vetted!(tx, |c| sqlx::query_as(
         "SELECT id, city_id, name, created_at FROM merchants WHERE id = $1"
     )
     .bind(id.0)
     .fetch_optional(c)
-    .await)
+    .await)?;
+    if let Some(m) = &found {
+        tx.known.stage(|f| {
+            f.merchants.insert(id, m.clone());
+        });
+    }
+    Ok(found)
 }
 
 /// Seek pagination: merchants after `after` in id order, at most `limit`.
@@ -439,18 +492,28 @@ pub async fn get_shopper(db: &Db, id: ShopperId) -> Result<Option<Shopper>, sqlx
         .await)
 }
 
+/// A shopper, read in the write transaction; the writer remembers it (`storage::Known`).
 pub async fn get_shopper_tx(
     tx: &mut WriteTx,
     id: ShopperId,
 ) -> Result<Option<Shopper>, sqlx::Error> {
-    write!(tx, |c| sqlx::query_as(SHOPPER_COLUMNS)
+    if let Some(s) = tx.known.get(|f| f.shoppers.get(&id)) {
+        return Ok(Some(s));
+    }
+    let found: Option<Shopper> = write_vetted!(tx, |c| sqlx::query_as(SHOPPER_COLUMNS)
         .bind(id.0)
         .fetch_optional(c)
-        .await)
+        .await)?;
+    if let Some(s) = &found {
+        tx.known.stage(|f| {
+            f.shoppers.insert(id, s.clone());
+        });
+    }
+    Ok(found)
 }
 
 pub async fn get_city_tx(tx: &mut WriteTx, id: CityId) -> Result<Option<City>, sqlx::Error> {
-    write!(tx, |c| sqlx::query_as(
+    write_vetted!(tx, |c| sqlx::query_as(
         "SELECT id, name, created_at FROM cities WHERE id = $1"
     )
     .bind(id.0)

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Db, WriteTx, read, write};
+use super::{Db, TxConn, WriteTx, read, write_vetted};
 use crate::domain::ids::*;
 use crate::domain::ledger::{AccountKind, Asset, Leg};
 
@@ -30,6 +30,11 @@ const ACCOUNT_COLUMNS: &str =
 
 /// Finds or creates the account of `kind` and `asset` for `owner` (None for the program's
 /// own books). Accounts are created on first use.
+///
+/// Shopper wallets come from the running job's view of the shopper's wallets (one read for
+/// all of them; exact balances). Accounts that may go negative are remembered by the writer
+/// across batches for their identity: their `balance` here may be stale (the writer folds
+/// their deltas until the batch ends anyway) and no job reads it.
 pub async fn ensure_account(
     tx: &mut WriteTx,
     program: ProgramId,
@@ -37,25 +42,88 @@ pub async fn ensure_account(
     asset: Asset,
     owner: Option<Uuid>,
 ) -> Result<Account, sqlx::Error> {
-    if let Some(found) = find_account_tx(tx, program, kind, asset, owner).await? {
+    if let (AccountKind::ShopperWallet, Some(shopper)) = (kind, owner) {
+        let held = shopper_wallets(tx, program, shopper).await?;
+        if let Some(found) = held.into_iter().find(|a| a.asset == asset) {
+            return Ok(found);
+        }
+        let created = create_account(tx, program, kind, asset, owner).await?;
+        if let Some(wallets) = tx.known.wallets.get_mut(&(program, shopper)) {
+            wallets.push(created.clone());
+        }
+        return Ok(created);
+    }
+    let key = (program, kind, asset, owner);
+    if kind.allows_negative()
+        && let Some(found) = tx.known.get(|f| f.accounts.get(&key))
+    {
         return Ok(found);
     }
-    write!(tx, |c| sqlx::query(
+    let found = match find_account_tx(tx, program, kind, asset, owner).await? {
+        Some(found) => found,
+        None => create_account(tx, program, kind, asset, owner).await?,
+    };
+    if found.allow_negative {
+        tx.known.stage(|f| {
+            f.accounts.insert(key, found.clone());
+        });
+    }
+    Ok(found)
+}
+
+async fn create_account(
+    tx: &mut WriteTx,
+    program: ProgramId,
+    kind: AccountKind,
+    asset: Asset,
+    owner: Option<Uuid>,
+) -> Result<Account, sqlx::Error> {
+    let account = Account {
+        id: AccountId::new(),
+        program_id: program,
+        kind,
+        asset,
+        owner_id: owner,
+        allow_negative: kind.allows_negative(),
+        balance: 0,
+    };
+    write_vetted!(tx, |c| sqlx::query(
         "INSERT INTO accounts (id, program_id, kind, asset, owner_id, allow_negative, balance) \
          VALUES ($1, $2, $3, $4, $5, $6, 0)"
     )
-    .bind(AccountId::new().0)
+    .bind(account.id.0)
     .bind(program.0)
     .bind(kind.as_str())
     .bind(asset.as_str())
     .bind(owner)
-    .bind(kind.allows_negative())
+    .bind(account.allow_negative)
     .execute(c)
     .await
     .map(|_| ()))?;
-    find_account_tx(tx, program, kind, asset, owner)
-        .await?
-        .ok_or(sqlx::Error::RowNotFound)
+    Ok(account)
+}
+
+/// Every wallet a shopper holds in a program, with exact balances, in one read. Within a job
+/// the answer is remembered and kept current by `apply_guarded` and `ensure_account`
+/// (`storage::Known`); it is dropped when the job ends.
+pub async fn shopper_wallets(
+    tx: &mut WriteTx,
+    program: ProgramId,
+    shopper: Uuid,
+) -> Result<Vec<Account>, sqlx::Error> {
+    if let Some(held) = tx.known.wallets.get(&(program, shopper)) {
+        return Ok(held.clone());
+    }
+    let sql = format!(
+        "{ACCOUNT_COLUMNS} WHERE program_id = $1 AND kind = 'shopper_wallet' AND owner_id = $2"
+    );
+    let held: Vec<Account> = write_vetted!(tx, |c| sqlx::query_as(&sql)
+        .bind(program.0)
+        .bind(shopper)
+        .fetch_all(c)
+        .await)?;
+    tx.known.wallets.insert((program, shopper), held.clone());
+    Ok(held)
 }
 
 pub async fn find_account_tx(
@@ -73,7 +141,7 @@ pub async fn find_account_tx(
     let sql = format!(
         "{ACCOUNT_COLUMNS} WHERE program_id = $1 AND kind = $2 AND asset = $3 AND {owner_clause}"
     );
-    write!(tx, |c| {
+    write_vetted!(tx, |c| {
         let q = sqlx::query_as(&sql)
             .bind(program.0)
             .bind(kind.as_str())
@@ -91,7 +159,7 @@ pub async fn get_account_tx(
     id: AccountId,
 ) -> Result<Option<Account>, sqlx::Error> {
     let sql = format!("{ACCOUNT_COLUMNS} WHERE id = $1");
-    write!(tx, |c| sqlx::query_as(&sql)
+    write_vetted!(tx, |c| sqlx::query_as(&sql)
         .bind(id.0)
         .fetch_optional(c)
         .await)
@@ -132,62 +200,108 @@ pub struct NewTransaction<'a> {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn insert_transaction(
+/// Inserts a transaction row and its postings: one statement on PostgreSQL (a data-modifying
+/// CTE), two on SQLite (which has none). The balance of the postings is the caller's
+/// business (`Entry`); PostgreSQL re-checks it at commit.
+pub async fn insert_entry(
     tx: &mut WriteTx,
     t: &NewTransaction<'_>,
+    legs: &[Leg],
 ) -> Result<(), sqlx::Error> {
-    write!(tx, |c| {
-        sqlx::query(
-        "INSERT INTO transactions (id, program_id, kind, reverses_id, initiated_by, memo, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)"
-    )
-    .bind(t.id.0)
-    .bind(t.program.0)
-    .bind(t.kind)
-    .bind(t.reverses.map(|r| r.0))
-    .bind(t.initiated_by)
-    .bind(t.memo)
-    .bind(t.created_at)
-    .execute(c)
-    .await
-    .map(|_| ())
-    })
-}
-
-pub async fn insert_posting(
-    tx: &mut WriteTx,
-    txn: TransactionId,
-    leg: &Leg,
-) -> Result<(), sqlx::Error> {
-    write!(tx, |c| sqlx::query(
-        "INSERT INTO postings (transaction_id, account_id, asset, amount) VALUES ($1, $2, $3, $4)"
-    )
-    .bind(txn.0)
-    .bind(leg.account.0)
-    .bind(leg.asset.as_str())
-    .bind(leg.amount)
-    .execute(c)
-    .await
-    .map(|_| ()))
+    const TXN: &str = "INSERT INTO transactions \
+        (id, program_id, kind, reverses_id, initiated_by, memo, created_at) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7)";
+    // "INSERT INTO postings ... VALUES ($1, $k, $k+1, $k+2), ($1, $k+3, ...)": $1 is the
+    // transaction id, legs' parameters start at $k.
+    let postings = |k: usize| {
+        let rows: Vec<String> = (0..legs.len())
+            .map(|i| {
+                let n = k + 3 * i;
+                format!("($1, ${n}, ${}, ${})", n + 1, n + 2)
+            })
+            .collect();
+        format!(
+            "INSERT INTO postings (transaction_id, account_id, asset, amount) VALUES {}",
+            rows.join(", ")
+        )
+    };
+    macro_rules! bind_transaction {
+        ($q:expr) => {
+            $q.bind(t.id.0)
+                .bind(t.program.0)
+                .bind(t.kind)
+                .bind(t.reverses.map(|r| r.0))
+                .bind(t.initiated_by)
+                .bind(t.memo)
+                .bind(t.created_at)
+        };
+    }
+    macro_rules! bind_legs {
+        ($q:expr) => {{
+            let mut q = $q;
+            for leg in legs {
+                q = q
+                    .bind(leg.account.0)
+                    .bind(leg.asset.as_str())
+                    .bind(leg.amount);
+            }
+            q
+        }};
+    }
+    match &mut tx.conn {
+        TxConn::Pg(c) if legs.is_empty() => {
+            bind_transaction!(sqlx::query(TXN))
+                .execute(&mut **c)
+                .await?;
+        }
+        TxConn::Pg(c) => {
+            let sql = format!("WITH t AS ({TXN}) {}", postings(8));
+            bind_legs!(bind_transaction!(sqlx::query(&sql)))
+                .execute(&mut **c)
+                .await?;
+        }
+        TxConn::Lite(c) => {
+            bind_transaction!(sqlx::query(TXN))
+                .execute(&mut **c)
+                .await?;
+            if legs.is_empty() {
+                return Ok(());
+            }
+            let sql = postings(2);
+            bind_legs!(sqlx::query(&sql).bind(t.id.0))
+                .execute(&mut **c)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Applies `delta` to a balance only if the result stays at or above zero. Returns false
 /// (and changes nothing) when it would not: the caller reports insufficient funds. The
-/// CHECK constraint on accounts backs this up.
+/// CHECK constraint on accounts backs this up. The new balance updates the running job's
+/// view of the shopper's wallets.
 pub async fn apply_guarded(
     tx: &mut WriteTx,
     account: AccountId,
     delta: i64,
 ) -> Result<bool, sqlx::Error> {
-    let done = write!(tx, |c| sqlx::query(
-        "UPDATE accounts SET balance = balance + $2 WHERE id = $1 AND balance + $2 >= 0"
+    let balance: Option<i64> = write_vetted!(tx, |c| sqlx::query_scalar(
+        "UPDATE accounts SET balance = balance + $2 WHERE id = $1 AND balance + $2 >= 0 \
+         RETURNING balance"
     )
     .bind(account.0)
     .bind(delta)
-    .execute(c)
-    .await
-    .map(|r| r.rows_affected()))?;
-    Ok(done == 1)
+    .fetch_optional(c)
+    .await)?;
+    let Some(balance) = balance else {
+        return Ok(false);
+    };
+    for held in tx.known.wallets.values_mut().flatten() {
+        if held.id == account {
+            held.balance = balance;
+        }
+    }
+    Ok(true)
 }
 
 /// Applies a folded delta to an account that may go negative (see ledger::writer).
@@ -196,7 +310,9 @@ pub async fn apply_unguarded(
     account: AccountId,
     delta: i64,
 ) -> Result<(), sqlx::Error> {
-    write!(tx, |c| sqlx::query(
+    // Vetted: accounts that may go negative are remembered for their identity only, and
+    // a shopper wallet (never such an account) is not changed here.
+    write_vetted!(tx, |c| sqlx::query(
         "UPDATE accounts SET balance = balance + $2 WHERE id = $1"
     )
     .bind(account.0)
@@ -226,7 +342,7 @@ pub async fn insert_lot(
     now: DateTime<Utc>,
 ) -> Result<LotId, sqlx::Error> {
     let id = LotId::new();
-    write!(tx, |c| {
+    write_vetted!(tx, |c| {
         sqlx::query(
         "INSERT INTO lots (id, account_id, transaction_id, amount, remaining, expires_on, created_at) \
          VALUES ($1, $2, $3, $4, $4, $5, $6)"
@@ -247,7 +363,7 @@ pub async fn insert_lot(
 /// Open lots of an account in spending order: earliest expiry first, never-expiring last,
 /// oldest first within a date. (Both dialects accept NULLS LAST; SQLite's default differs.)
 pub async fn open_lots(tx: &mut WriteTx, account: AccountId) -> Result<Vec<Lot>, sqlx::Error> {
-    write!(tx, |c| sqlx::query_as(
+    write_vetted!(tx, |c| sqlx::query_as(
         "SELECT id, account_id, amount, remaining, expires_on FROM lots \
          WHERE account_id = $1 AND remaining > 0 ORDER BY expires_on ASC NULLS LAST, id ASC"
     )
@@ -257,7 +373,7 @@ pub async fn open_lots(tx: &mut WriteTx, account: AccountId) -> Result<Vec<Lot>,
 }
 
 pub async fn lots_opened_by(tx: &mut WriteTx, txn: TransactionId) -> Result<Vec<Lot>, sqlx::Error> {
-    write!(tx, |c| {
+    write_vetted!(tx, |c| {
         sqlx::query_as(
         "SELECT id, account_id, amount, remaining, expires_on FROM lots WHERE transaction_id = $1 ORDER BY id"
     )
@@ -268,28 +384,40 @@ pub async fn lots_opened_by(tx: &mut WriteTx, txn: TransactionId) -> Result<Vec<
 }
 
 /// Moves `delta` in or out of a lot and records the movement. Consumption is negative.
+/// One statement on PostgreSQL (a data-modifying CTE), two on SQLite.
 pub async fn move_lot(
     tx: &mut WriteTx,
     txn: TransactionId,
     lot: LotId,
     delta: i64,
 ) -> Result<(), sqlx::Error> {
-    write!(tx, |c| {
-        sqlx::query("UPDATE lots SET remaining = remaining + $2 WHERE id = $1")
-            .bind(lot.0)
-            .bind(delta)
-            .execute(&mut *c)
-            .await?;
-        sqlx::query(
-            "INSERT INTO lot_movements (transaction_id, lot_id, amount) VALUES ($1, $2, $3)",
-        )
-        .bind(txn.0)
-        .bind(lot.0)
-        .bind(delta)
-        .execute(&mut *c)
-        .await
-        .map(|_| ())
-    })
+    const MOVE: &str = "UPDATE lots SET remaining = remaining + $3 WHERE id = $2";
+    const RECORD: &str =
+        "INSERT INTO lot_movements (transaction_id, lot_id, amount) VALUES ($1, $2, $3)";
+    match &mut tx.conn {
+        TxConn::Pg(c) => {
+            sqlx::query(&format!("WITH m AS ({MOVE}) {RECORD}"))
+                .bind(txn.0)
+                .bind(lot.0)
+                .bind(delta)
+                .execute(&mut **c)
+                .await?;
+        }
+        TxConn::Lite(c) => {
+            sqlx::query("UPDATE lots SET remaining = remaining + $2 WHERE id = $1")
+                .bind(lot.0)
+                .bind(delta)
+                .execute(&mut **c)
+                .await?;
+            sqlx::query(RECORD)
+                .bind(txn.0)
+                .bind(lot.0)
+                .bind(delta)
+                .execute(&mut **c)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Movements a transaction made: (lot, the lot's account, signed amount).
@@ -297,7 +425,7 @@ pub async fn lot_movements_of(
     tx: &mut WriteTx,
     txn: TransactionId,
 ) -> Result<Vec<(LotId, AccountId, i64)>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid, i64)> = write!(tx, |c| {
+    let rows: Vec<(Uuid, Uuid, i64)> = write_vetted!(tx, |c| {
         sqlx::query_as(
         "SELECT m.lot_id, l.account_id, m.amount FROM lot_movements m JOIN lots l ON l.id = m.lot_id \
          WHERE m.transaction_id = $1 ORDER BY m.id"
@@ -365,12 +493,12 @@ pub async fn get_transaction_tx(
     tx: &mut WriteTx,
     id: TransactionId,
 ) -> Result<Option<(TransactionRecord, Vec<PostingRecord>)>, sqlx::Error> {
-    let t: Option<TransactionRecord> = write!(tx, |c| sqlx::query_as(TRANSACTION_SQL)
+    let t: Option<TransactionRecord> = write_vetted!(tx, |c| sqlx::query_as(TRANSACTION_SQL)
         .bind(id.0)
         .fetch_optional(c)
         .await)?;
     let Some(t) = t else { return Ok(None) };
-    let p = write!(tx, |c| sqlx::query_as(POSTINGS_SQL)
+    let p = write_vetted!(tx, |c| sqlx::query_as(POSTINGS_SQL)
         .bind(id.0)
         .fetch_all(c)
         .await)?;
@@ -390,7 +518,7 @@ pub async fn find_reply(
     scope: Uuid,
     key: &str,
 ) -> Result<Option<StoredReply>, sqlx::Error> {
-    write!(tx, |c| {
+    write_vetted!(tx, |c| {
         sqlx::query_as(
         "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE principal_id = $1 AND key = $2"
     )
@@ -408,7 +536,7 @@ pub async fn store_reply(
     reply: &StoredReply,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    write!(tx, |c| {
+    write_vetted!(tx, |c| {
         sqlx::query(
         "INSERT INTO idempotency_keys (principal_id, key, request_hash, status_code, response_body, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)"

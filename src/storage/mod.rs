@@ -11,13 +11,20 @@ pub mod qr;
 pub mod rebates;
 pub mod reports;
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
+
+use chrono::NaiveDate;
+use uuid::Uuid;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+
+use crate::domain::ids::{MerchantId, ProgramId, ShopperId};
+use crate::domain::ledger::{AccountKind, Asset};
 
 /// Connections PostgreSQL may hand the service; the writer uses one, reads share the rest.
 pub const PG_POOL_SIZE_MAX: u32 = 16;
@@ -63,10 +70,120 @@ pub enum Db {
     },
 }
 
-/// A write transaction on either backend.
-pub enum WriteTx {
+/// A write transaction on either backend, with what the writer remembers across batches.
+pub struct WriteTx {
+    pub(crate) conn: TxConn,
+    /// Rows the single writer has already read (see `Known`). Only the `write_vetted!`
+    /// statements keep it; any other statement through `write!` empties it first.
+    pub(crate) known: Known,
+}
+
+pub(crate) enum TxConn {
     Pg(sqlx::Transaction<'static, sqlx::Postgres>),
     Lite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+/// What the single writer remembers between jobs and batches, so a payment does not re-read
+/// rows it has already read.
+///
+/// Why it is safe:
+/// - Only the writer writes (it is the one task holding the write transaction; readers never
+///   write), and every statement run through the generic `write!` macro empties all of this
+///   first, whatever it does. Only statements vetted to leave the remembered rows alone run
+///   through `write_vetted!`: ledger rows (transactions, postings, lots, idempotency records),
+///   account creation and balance updates (which keep the job's wallet view current), and
+///   reads. So any job that inserts a settings version or a program, or changes a merchant
+///   or a shopper, drops everything the writer knew; new code is safe by default.
+/// - The settings in effect are remembered per (program, JST date), the key they are a
+///   function of (given the versions, which only `write!` statements insert).
+/// - Nothing uncommitted leaks: a row read by a job is staged with that job and dropped if the
+///   job rolls back to its savepoint (it may have written the row itself); a successful job's
+///   rows are staged with the batch and become `committed` only once the batch commits.
+/// - Balances are never remembered across jobs. Accounts that may go negative are remembered
+///   for their identity only (id, kind, asset, owner, `allow_negative` never change; their
+///   balance inside the writer is stale anyway, as their deltas are folded until the batch
+///   ends, and no job reads it). Shopper wallets are remembered only within one job, with the
+///   exact balances that job's guarded updates returned.
+#[derive(Default)]
+pub struct Known {
+    committed: Facts,
+    batch: Facts,
+    job: Facts,
+    /// The running job's wallets per (program, shopper): every wallet the shopper holds in
+    /// the program, with balances kept current by `ledger::apply_guarded`.
+    pub(crate) wallets: HashMap<(ProgramId, Uuid), Vec<ledger::Account>>,
+}
+
+/// Committed facts kept at most; beyond this the writer starts afresh (bounds memory).
+const KNOWN_ROWS_MAX: usize = 100_000;
+
+#[derive(Default)]
+pub(crate) struct Facts {
+    /// (program, JST date) -> the program row and the settings text in effect that day.
+    pub programs: HashMap<(ProgramId, NaiveDate), (directory::ProgramRow, Option<String>)>,
+    pub merchants: HashMap<MerchantId, directory::Merchant>,
+    pub shoppers: HashMap<ShopperId, directory::Shopper>,
+    /// Accounts that may go negative, by (program, kind, asset, owner).
+    pub accounts: HashMap<(ProgramId, AccountKind, Asset, Option<Uuid>), ledger::Account>,
+}
+
+impl Facts {
+    fn len(&self) -> usize {
+        self.programs.len() + self.merchants.len() + self.shoppers.len() + self.accounts.len()
+    }
+    fn clear(&mut self) {
+        *self = Facts::default();
+    }
+    fn absorb(&mut self, other: &mut Facts) {
+        let other = std::mem::take(other);
+        self.programs.extend(other.programs);
+        self.merchants.extend(other.merchants);
+        self.shoppers.extend(other.shoppers);
+        self.accounts.extend(other.accounts);
+    }
+}
+
+impl Known {
+    /// Looks a fact up: the running job's, then the batch's, then committed ones.
+    pub(crate) fn get<T: Clone>(&self, pick: impl Fn(&Facts) -> Option<&T>) -> Option<T> {
+        pick(&self.job)
+            .or_else(|| pick(&self.batch))
+            .or_else(|| pick(&self.committed))
+            .cloned()
+    }
+    /// Stages a fact the running job read; it outlives the job only if the job succeeds.
+    pub(crate) fn stage(&mut self, put: impl FnOnce(&mut Facts)) {
+        put(&mut self.job);
+    }
+    /// Forgets everything: some statement may have changed a remembered row.
+    pub fn forget(&mut self) {
+        self.committed.clear();
+        self.batch.clear();
+        self.job.clear();
+        self.wallets.clear();
+    }
+    /// The running job ended: keep what it read if it succeeded, drop it if it rolled back.
+    pub fn end_job(&mut self, succeeded: bool) {
+        if succeeded {
+            self.batch.absorb(&mut self.job);
+        } else {
+            self.job.clear();
+        }
+        self.wallets.clear();
+    }
+    /// The batch ended: what its jobs read is committed knowledge only if it committed.
+    pub fn end_batch(&mut self, committed: bool) {
+        if committed {
+            self.committed.absorb(&mut self.batch);
+            if self.committed.len() > KNOWN_ROWS_MAX {
+                self.committed.clear();
+            }
+        } else {
+            self.batch.clear();
+        }
+        self.job.clear();
+        self.wallets.clear();
+    }
 }
 
 /// Runs `$body` with `$c` bound to a read pool (`&PgPool` or `&SqlitePool`).
@@ -86,22 +203,33 @@ macro_rules! read {
 }
 
 /// Runs `$body` with `$c` bound to the transaction's connection
-/// (`&mut PgConnection` or `&mut SqliteConnection`).
+/// (`&mut PgConnection` or `&mut SqliteConnection`). The writer's remembered rows (`Known`)
+/// are forgotten first: the statement may change them.
 macro_rules! write {
+    ($tx:expr, |$c:ident| $body:expr) => {{
+        let tx: &mut $crate::storage::WriteTx = $tx;
+        tx.known.forget();
+        $crate::storage::write_vetted!(tx, |$c| $body)
+    }};
+}
+
+/// `write!` for statements vetted to leave every row `Known` remembers unchanged (reads,
+/// ledger rows, account creation and balance updates that keep `Known` current).
+macro_rules! write_vetted {
     ($tx:expr, |$c:ident| $body:expr) => {
-        match $tx {
-            $crate::storage::WriteTx::Pg(tx) => {
+        match &mut $tx.conn {
+            $crate::storage::TxConn::Pg(tx) => {
                 let $c = &mut **tx;
                 $body
             }
-            $crate::storage::WriteTx::Lite(tx) => {
+            $crate::storage::TxConn::Lite(tx) => {
                 let $c = &mut **tx;
                 $body
             }
         }
     };
 }
-pub(crate) use {read, write};
+pub(crate) use {read, write, write_vetted};
 
 impl Db {
     /// Connects and migrates. `sqlite:` URLs create the file if it is missing.
@@ -152,8 +280,14 @@ impl Db {
     /// so a transaction never fails half-way for want of it.
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         Ok(match self {
-            Db::Pg(pool) => WriteTx::Pg(pool.begin().await?),
-            Db::Lite { write, .. } => WriteTx::Lite(write.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Pg(pool) => WriteTx {
+                conn: TxConn::Pg(pool.begin().await?),
+                known: Known::default(),
+            },
+            Db::Lite { write, .. } => WriteTx {
+                conn: TxConn::Lite(write.begin_with("BEGIN IMMEDIATE").await?),
+                known: Known::default(),
+            },
         })
     }
 
@@ -177,9 +311,9 @@ impl Db {
 
 impl WriteTx {
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
-            WriteTx::Pg(tx) => tx.commit().await,
-            WriteTx::Lite(tx) => tx.commit().await,
+        match self.conn {
+            TxConn::Pg(tx) => tx.commit().await,
+            TxConn::Lite(tx) => tx.commit().await,
         }
     }
 
@@ -198,7 +332,7 @@ impl WriteTx {
     }
 
     async fn exec(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
-        write!(self, |c| sqlx::query(sql).execute(c).await.map(|_| ()))
+        write_vetted!(self, |c| sqlx::query(sql).execute(c).await.map(|_| ()))
     }
 }
 

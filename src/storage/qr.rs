@@ -1,11 +1,12 @@
-//! QR rows: the server's signing key, store codes, payment requests and shopper codes.
+//! QR rows: the server's signing key, store codes, payment requests and shopper codes. None of
+//! these tables is among the rows the writer remembers (`storage::Known`), hence `write_vetted!`.
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Db, WriteTx, read, write};
+use super::{Db, WriteTx, read, write_vetted};
 use crate::domain::ids::*;
 
 /// Name of the HMAC key that signs QR payloads.
@@ -45,7 +46,7 @@ pub async fn secret(db: &Db, name: &str) -> Result<Option<Vec<u8>>, sqlx::Error>
 }
 
 pub async fn secret_tx(tx: &mut WriteTx, name: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
-    write!(tx, |c| sqlx::query_scalar(
+    write_vetted!(tx, |c| sqlx::query_scalar(
         "SELECT value FROM server_secrets WHERE name = $1"
     )
     .bind(name)
@@ -73,7 +74,7 @@ const STORE_CODE_COLUMNS: &str =
     "SELECT id, code_id, merchant_id, program_id, payload, created_at, revoked_at FROM store_codes";
 
 pub async fn insert_store_code(tx: &mut WriteTx, c: &StoreCode) -> Result<(), sqlx::Error> {
-    write!(tx, |conn| {
+    write_vetted!(tx, |conn| {
         sqlx::query(
         "INSERT INTO store_codes (id, code_id, merchant_id, program_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
     )
@@ -94,7 +95,7 @@ pub async fn store_code_by_code_id_tx(
     code_id: &str,
 ) -> Result<Option<StoreCode>, sqlx::Error> {
     let sql = format!("{STORE_CODE_COLUMNS} WHERE code_id = $1");
-    write!(tx, |c| sqlx::query_as(&sql)
+    write_vetted!(tx, |c| sqlx::query_as(&sql)
         .bind(code_id)
         .fetch_optional(c)
         .await)
@@ -137,7 +138,7 @@ pub async fn revoke_store_code(
     merchant: MerchantId,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let n = write!(tx, |c| {
+    let n = write_vetted!(tx, |c| {
         sqlx::query(
         "UPDATE store_codes SET revoked_at = $3 WHERE id = $1 AND merchant_id = $2 AND revoked_at IS NULL"
     )
@@ -178,7 +179,7 @@ pub async fn insert_payment_request(
     tx: &mut WriteTx,
     r: &PaymentRequestRow,
 ) -> Result<(), sqlx::Error> {
-    write!(tx, |c| {
+    write_vetted!(tx, |c| {
         sqlx::query(
         "INSERT INTO payment_requests (id, code_id, merchant_id, device_id, program_id, amount, order_reference, payload, expires_at, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -204,7 +205,7 @@ pub async fn payment_request_by_code_id_tx(
     code_id: &str,
 ) -> Result<Option<PaymentRequestRow>, sqlx::Error> {
     let sql = format!("{REQUEST_COLUMNS} WHERE code_id = $1");
-    write!(tx, |c| sqlx::query_as(&sql)
+    write_vetted!(tx, |c| sqlx::query_as(&sql)
         .bind(code_id)
         .fetch_optional(c)
         .await)
@@ -238,7 +239,7 @@ pub async fn mark_request_paid(
     id: Uuid,
     txn: TransactionId,
 ) -> Result<bool, sqlx::Error> {
-    let n = write!(tx, |c| {
+    let n = write_vetted!(tx, |c| {
         sqlx::query(
         "UPDATE payment_requests SET paid_transaction_id = $2 WHERE id = $1 AND paid_transaction_id IS NULL"
     )
@@ -259,7 +260,7 @@ pub async fn insert_shopper_code(
     expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    write!(tx, |c| {
+    write_vetted!(tx, |c| {
         sqlx::query(
         "INSERT INTO shopper_codes (code_hash, shopper_id, program_id, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)"
     )
@@ -281,7 +282,7 @@ pub async fn shopper_code_tx(
     tx: &mut WriteTx,
     hash: &[u8],
 ) -> Result<Option<ShopperCodeRow>, sqlx::Error> {
-    write!(tx, |c| {
+    write_vetted!(tx, |c| {
         sqlx::query_as(
         "SELECT shopper_id, program_id, expires_at, used_transaction_id FROM shopper_codes WHERE code_hash = $1"
     )
@@ -296,7 +297,7 @@ pub async fn mark_shopper_code_used(
     hash: &[u8],
     txn: TransactionId,
 ) -> Result<bool, sqlx::Error> {
-    let n = write!(tx, |c| {
+    let n = write_vetted!(tx, |c| {
         sqlx::query(
         "UPDATE shopper_codes SET used_transaction_id = $2 WHERE code_hash = $1 AND used_transaction_id IS NULL"
     )

@@ -1,10 +1,12 @@
-//! Rebate campaigns and their accruals, store categories, and refunds.
+//! Rebate campaigns and their accruals, store categories, and refunds. These tables are not
+//! among the rows the writer remembers (`storage::Known`), so their statements use
+//! `write_vetted!`; only the category update, which changes a merchant row, forgets.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Db, WriteTx, read, write};
+use super::{Db, WriteTx, read, write, write_vetted};
 use crate::domain::ids::*;
 
 pub async fn set_category(
@@ -27,7 +29,7 @@ pub async fn category_tx(
     tx: &mut WriteTx,
     merchant: MerchantId,
 ) -> Result<Option<String>, sqlx::Error> {
-    let row: Option<Option<String>> = write!(tx, |c| sqlx::query_scalar(
+    let row: Option<Option<String>> = write_vetted!(tx, |c| sqlx::query_scalar(
         "SELECT category FROM merchants WHERE id = $1"
     )
     .bind(merchant.0)
@@ -61,7 +63,7 @@ const CAMPAIGN_COLUMNS: &str = "SELECT id, program_id, name, tiers, monthly_cap_
      grant_mode, grant_on, points_expire_on, created_by, created_at FROM rebate_campaigns";
 
 pub async fn insert_campaign(tx: &mut WriteTx, c: &RebateCampaignRow) -> Result<(), sqlx::Error> {
-    write!(tx, |conn| {
+    write_vetted!(tx, |conn| {
         sqlx::query(
         "INSERT INTO rebate_campaigns (id, program_id, name, tiers, monthly_cap_points, budget_points, starts_at, ends_at, \
          grant_mode, grant_on, points_expire_on, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
@@ -104,7 +106,7 @@ pub async fn active_campaigns_tx(
     let sql = format!(
         "{CAMPAIGN_COLUMNS} WHERE program_id = $1 AND starts_at <= $2 AND ends_at > $2 ORDER BY id"
     );
-    write!(tx, |c| sqlx::query_as(&sql)
+    write_vetted!(tx, |c| sqlx::query_as(&sql)
         .bind(program.0)
         .bind(now)
         .fetch_all(c)
@@ -121,13 +123,13 @@ pub async fn points_used_tx(
     let base = "SELECT CAST(coalesce(sum(a.points - a.clawed_back_points), 0) AS BIGINT) FROM rebate_accruals a \
                 WHERE a.campaign_id = $1 AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = a.payment_transaction_id)";
     match shopper_month {
-        None => write!(tx, |c| sqlx::query_scalar(base)
+        None => write_vetted!(tx, |c| sqlx::query_scalar(base)
             .bind(campaign)
             .fetch_one(c)
             .await),
         Some((shopper, month)) => {
             let sql = format!("{base} AND a.shopper_id = $2 AND a.month = $3");
-            write!(tx, |c| sqlx::query_scalar(&sql)
+            write_vetted!(tx, |c| sqlx::query_scalar(&sql)
                 .bind(campaign)
                 .bind(shopper.0)
                 .bind(month)
@@ -154,7 +156,7 @@ pub async fn insert_accrual(
     a: &Accrual,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    write!(tx, |c| {
+    write_vetted!(tx, |c| {
         sqlx::query(
         "INSERT INTO rebate_accruals (campaign_id, payment_transaction_id, shopper_id, month, base_yen, points, \
          clawed_back_points, granted_transaction_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)"
@@ -181,7 +183,7 @@ pub async fn accruals_of_payment_tx(
     payment: TransactionId,
 ) -> Result<Vec<Accrual>, sqlx::Error> {
     let sql = format!("{ACCRUAL_COLUMNS} WHERE payment_transaction_id = $1 ORDER BY campaign_id");
-    write!(tx, |c| sqlx::query_as(&sql)
+    write_vetted!(tx, |c| sqlx::query_as(&sql)
         .bind(payment.0)
         .fetch_all(c)
         .await)
@@ -193,7 +195,7 @@ pub async fn add_clawback(
     payment: TransactionId,
     points: i64,
 ) -> Result<(), sqlx::Error> {
-    write!(tx, |c| {
+    write_vetted!(tx, |c| {
         sqlx::query(
         "UPDATE rebate_accruals SET clawed_back_points = clawed_back_points + $3 WHERE campaign_id = $1 AND payment_transaction_id = $2"
     )
@@ -224,7 +226,7 @@ pub async fn due_accruals_tx(
         Uuid,
         Option<NaiveDate>,
     );
-    let rows: Vec<Row> = write!(tx, |c| {
+    let rows: Vec<Row> = write_vetted!(tx, |c| {
         sqlx::query_as(
         "SELECT a.campaign_id, a.payment_transaction_id, a.shopper_id, a.month, a.base_yen, a.points, a.clawed_back_points, \
          a.granted_transaction_id, k.program_id, k.points_expire_on FROM rebate_accruals a JOIN rebate_campaigns k ON k.id = a.campaign_id \
@@ -277,7 +279,7 @@ pub async fn mark_granted(
     payment: Uuid,
     txn: TransactionId,
 ) -> Result<(), sqlx::Error> {
-    write!(tx, |c| {
+    write_vetted!(tx, |c| {
         sqlx::query(
         "UPDATE rebate_accruals SET granted_transaction_id = $3 WHERE campaign_id = $1 AND payment_transaction_id = $2"
     )
@@ -301,7 +303,7 @@ pub struct NewRefund<'a> {
 }
 
 pub async fn insert_refund(tx: &mut WriteTx, r: &NewRefund<'_>) -> Result<(), sqlx::Error> {
-    write!(tx, |c| {
+    write_vetted!(tx, |c| {
         sqlx::query(
         "INSERT INTO refunds (transaction_id, payment_transaction_id, merchant_id, amount, shortfall_points, reason, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)"
@@ -324,7 +326,7 @@ pub async fn refunded_by_asset_tx(
     tx: &mut WriteTx,
     payment: TransactionId,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    write!(tx, |c| {
+    write_vetted!(tx, |c| {
         sqlx::query_as(
         "SELECT p.asset, CAST(sum(p.amount) AS BIGINT) FROM refunds f JOIN postings p ON p.transaction_id = f.transaction_id \
          JOIN accounts a ON a.id = p.account_id WHERE f.payment_transaction_id = $1 AND a.kind = 'shopper_wallet' AND p.amount > 0 \
@@ -342,7 +344,7 @@ pub async fn consumed_lot_expiry_tx(
     tx: &mut WriteTx,
     payment: TransactionId,
 ) -> Result<Vec<(String, Option<NaiveDate>)>, sqlx::Error> {
-    let rows: Vec<(String, Option<NaiveDate>, i64)> = write!(tx, |c| {
+    let rows: Vec<(String, Option<NaiveDate>, i64)> = write_vetted!(tx, |c| {
         sqlx::query_as(
         "SELECT a.asset, max(l.expires_on), CAST(sum(CASE WHEN l.expires_on IS NULL THEN 1 ELSE 0 END) AS BIGINT) \
          FROM lot_movements m JOIN lots l ON l.id = m.lot_id JOIN accounts a ON a.id = l.account_id \
