@@ -21,7 +21,8 @@ pub const ENROLLMENT_CODE_TTL_MINUTES: i64 = 15;
 /// Page size for listings.
 pub const PAGE_SIZE_MAX: i64 = 200;
 
-fn check_name(what: &'static str, name: &str) -> Result<(), AppError> {
+/// Names of people, stores, programs and campaigns: 1 to 100 characters, not blank.
+pub(crate) fn check_name(what: &'static str, name: &str) -> Result<(), AppError> {
     let len = name.trim().chars().count();
     if len == 0 || name.chars().count() > 100 {
         return Err(AppError::bad_request(

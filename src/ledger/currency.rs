@@ -143,13 +143,7 @@ pub async fn create_campaign(
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
-    let name_len = req.name.trim().chars().count();
-    if name_len == 0 || req.name.chars().count() > 100 {
-        return Err(AppError::bad_request(
-            "invalid_name",
-            "name must be 1 to 100 characters",
-        ));
-    }
+    crate::directory::check_name("name", &req.name)?;
     if !(1..=UNITS_PER_PERSON_MAX).contains(&req.units_per_person_max) {
         return Err(AppError::bad_request(
             "invalid_units",
