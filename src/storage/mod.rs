@@ -112,6 +112,9 @@ pub struct Known {
     /// The running job's wallets per (program, shopper): every wallet the shopper holds in
     /// the program, with balances kept current by `ledger::apply_guarded`.
     pub(crate) wallets: HashMap<(ProgramId, Uuid), Vec<ledger::Account>>,
+    /// Server secrets by name. They are created before the writer starts (`Db::connect`) and
+    /// never change, so nothing ever forgets them.
+    pub(crate) secrets: HashMap<String, Vec<u8>>,
 }
 
 /// Committed facts kept at most; beyond this the writer starts afresh (bounds memory).

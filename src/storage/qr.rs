@@ -46,12 +46,19 @@ pub async fn secret(db: &Db, name: &str) -> Result<Option<Vec<u8>>, sqlx::Error>
 }
 
 pub async fn secret_tx(tx: &mut WriteTx, name: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
-    write_vetted!(tx, |c| sqlx::query_scalar(
+    if let Some(value) = tx.known.secrets.get(name) {
+        return Ok(Some(value.clone()));
+    }
+    let value: Option<Vec<u8>> = write_vetted!(tx, |c| sqlx::query_scalar(
         "SELECT value FROM server_secrets WHERE name = $1"
     )
     .bind(name)
     .fetch_optional(c)
-    .await)
+    .await)?;
+    if let Some(v) = &value {
+        tx.known.secrets.insert(name.to_owned(), v.clone());
+    }
+    Ok(value)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize, utoipa::ToSchema)]
