@@ -8,7 +8,10 @@ pub mod posting;
 pub mod qr;
 pub mod reads;
 pub mod rebates;
+pub mod registry;
 pub mod reports;
+pub mod settlement;
+pub mod city_report;
 pub mod writer;
 
 use crate::domain::auth::Principal;
