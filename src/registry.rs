@@ -296,6 +296,14 @@ async fn create_store(
     who: &Principal,
     s: &StoreRecord,
 ) -> Result<Issued<Merchant>, AppError> {
+    if let Some(r) = &s.profile.external_ref
+        && store::merchant_by_ref_tx(&mut w.tx, who.city(), r).await?.is_some()
+    {
+        return Err(AppError::conflict(
+            "external_ref_taken",
+            format!("store number {r} belongs to another store"),
+        ));
+    }
     let merchant = Merchant {
         id: MerchantId::new(),
         city_id: who.city(),

@@ -88,7 +88,8 @@ pub async fn counter_charge(
         .await
 }
 
-async fn counter_charge_in(
+/// The counter-charge job itself (see `pay_in`: tests compose it with a backdated clock).
+pub async fn counter_charge_in(
     w: &mut Work,
     who: Principal,
     program_id: ProgramId,

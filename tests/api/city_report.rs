@@ -74,7 +74,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         event(app, &op, &p, m, "joined", on).await;
     }
     let (shopper, token) = app.shopper(&op).await;
-    app.charge(&op, &p, &shopper, 10_000).await;
+    app.backdated_charge(&p, &shopper, 10_000, "2023-04-01T03:00:00Z").await;
     // Noon JST on each date.
     for (m, date) in [
         (&a, "2023-08-01"), (&a, "2024-05-01"), (&a, "2025-06-01"),

@@ -216,6 +216,34 @@ impl TestApp {
             .expect("backdated payment")
     }
 
+    /// A counter charge posted as if made at `at` (RFC 3339), by the city admin: see
+    /// `backdated_payment`.
+    pub async fn backdated_charge(&self, program: &str, shopper: &str, amount: i64, at: &str) {
+        let (_, who) = machipay::storage::directory::principal_for_token(
+            &self.app.db,
+            &machipay::domain::auth::hash_secret(&self.admin),
+        )
+        .await
+        .expect("query")
+        .expect("live token");
+        let program: machipay::domain::ids::ProgramId =
+            uuid::Uuid::parse_str(program).expect("program id").into();
+        let req: machipay::ledger::money::CounterChargeRequest =
+            serde_json::from_value(json!({"shopper_id": shopper, "amount": amount}))
+                .expect("request");
+        let at: chrono::DateTime<chrono::Utc> = at.parse().expect("RFC 3339 instant");
+        self.app
+            .writer
+            .run(None, move |w| {
+                Box::pin(async move {
+                    w.now = at;
+                    machipay::ledger::money::counter_charge_in(w, who, program, req).await
+                })
+            })
+            .await
+            .expect("backdated charge");
+    }
+
     /// A money POST with a fresh Idempotency-Key.
     pub async fn post_money(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         let key = uuid::Uuid::now_v7().to_string();

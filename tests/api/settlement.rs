@@ -60,7 +60,7 @@ async fn world(app: &TestApp) -> World {
     let (m3, _) = store(app, &op, &program, Some("サトウ"), "2026-01-01").await;
     let (m4, _) = store(app, &op, &program, None, "2025-11-01").await;
     let (shopper, shopper_token) = app.shopper(&op).await;
-    app.charge(&op, &program, &shopper, 100_000).await;
+    app.backdated_charge(&program, &shopper, 100_000, "2025-12-01T03:00:00Z").await;
     World { program, op, shopper_token, m1, m1_owner, m2, m3, m4 }
 }
 
