@@ -38,7 +38,10 @@ fn check_reason(reason: Option<&str>) -> Result<(), AppError> {
 
 /// Parses a bank account at the edge into its stored (Zengin) form.
 pub fn bank_view(input: &BankAccountInput) -> Result<BankAccountView, AppError> {
-    input.parse().map(|a| BankAccountView::from(&a)).map_err(invalid)
+    input
+        .parse()
+        .map(|a| BankAccountView::from(&a))
+        .map_err(invalid)
 }
 
 /// A store of the caller's city, read in the write transaction; otherwise 404.
@@ -147,7 +150,10 @@ pub async fn submit_application(
         city_id: who.city(),
         name: req.name,
         profile: serde_json::to_string(&req.profile).map_err(internal)?,
-        bank_account: bank.map(|b| serde_json::to_string(&b)).transpose().map_err(internal)?,
+        bank_account: bank
+            .map(|b| serde_json::to_string(&b))
+            .transpose()
+            .map_err(internal)?,
         program_id: req.program_id.map(|p| p.0),
         status: "pending".into(),
         reason: None,
@@ -169,7 +175,10 @@ pub async fn submit_application(
         .await
 }
 
-pub async fn list_applications(app: &App, who: Principal) -> Result<Vec<ApplicationView>, AppError> {
+pub async fn list_applications(
+    app: &App,
+    who: Principal,
+) -> Result<Vec<ApplicationView>, AppError> {
     if !who.can(Capability::ViewCity) {
         return Err(AppError::forbidden());
     }
@@ -280,7 +289,13 @@ async fn decide_in(
         decided_at: Some(w.now),
         ..view
     };
-    Reply::new(200, &DecisionResponse { application, merchant })
+    Reply::new(
+        200,
+        &DecisionResponse {
+            application,
+            merchant,
+        },
+    )
 }
 
 /// What a new store is made of.
@@ -297,7 +312,9 @@ async fn create_store(
     s: &StoreRecord,
 ) -> Result<Issued<Merchant>, AppError> {
     if let Some(r) = &s.profile.external_ref
-        && store::merchant_by_ref_tx(&mut w.tx, who.city(), r).await?.is_some()
+        && store::merchant_by_ref_tx(&mut w.tx, who.city(), r)
+            .await?
+            .is_some()
     {
         return Err(AppError::conflict(
             "external_ref_taken",
@@ -340,10 +357,22 @@ async fn join(
     on: NaiveDate,
 ) -> Result<bool, AppError> {
     let latest = store::latest_event_tx(&mut w.tx, program, merchant).await?;
-    if latest.as_ref().is_some_and(|e| e.kind != ParticipationKind::Left) {
+    if latest
+        .as_ref()
+        .is_some_and(|e| e.kind != ParticipationKind::Left)
+    {
         return Ok(false);
     }
-    record(w, who, program, merchant, ParticipationKind::Joined, on, None).await?;
+    record(
+        w,
+        who,
+        program,
+        merchant,
+        ParticipationKind::Joined,
+        on,
+        None,
+    )
+    .await?;
     Ok(true)
 }
 
@@ -409,7 +438,11 @@ pub async fn put_profile(
         .await
 }
 
-pub async fn get_profile(app: &App, who: Principal, merchant: MerchantId) -> Result<Profile, AppError> {
+pub async fn get_profile(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+) -> Result<Profile, AppError> {
     readable_merchant(app, &who, merchant).await?;
     store::get_profile(&app.db, merchant)
         .await?
@@ -522,9 +555,9 @@ pub async fn set_target(
     if !who.can(Capability::AdministerCity) {
         return Err(AppError::forbidden());
     }
-    let year: FiscalYear = fiscal_year
-        .parse()
-        .map_err(|e| AppError::bad_request("invalid_fiscal_year", format!("{fiscal_year:?}: {e}")))?;
+    let year: FiscalYear = fiscal_year.parse().map_err(|e| {
+        AppError::bad_request("invalid_fiscal_year", format!("{fiscal_year:?}: {e}"))
+    })?;
     if !(0..=TARGET_STORES_MAX).contains(&req.stores) {
         return Err(AppError::bad_request(
             "invalid_target",
@@ -586,7 +619,10 @@ pub async fn targets(app: &App, who: Principal, program: ProgramId) -> Result<Ta
     }
     program_of_city(app, &who, program).await?;
     let rows = store::targets(&app.db, program).await?;
-    let history = rows.iter().map(TargetView::new).collect::<Result<Vec<_>, _>>()?;
+    let history = rows
+        .iter()
+        .map(TargetView::new)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut current: Vec<TargetView> = Vec::new();
     for t in &history {
         match current.last_mut() {

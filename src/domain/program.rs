@@ -173,8 +173,8 @@ impl PayoutSender {
     /// The header's typed form; errors name the field.
     pub fn parse(&self) -> Result<super::zengin::Sender, String> {
         use super::zengin::{AccountNumber, BankCode, BranchCode, KanaText, SenderCode};
-        let account_type = super::registry::parse_account_type(&self.account_type)
-            .map_err(|e| e.to_string())?;
+        let account_type =
+            super::registry::parse_account_type(&self.account_type).map_err(|e| e.to_string())?;
         if account_type == super::zengin::AccountType::Savings {
             return Err("the sender's account must be ordinary or current".into());
         }
@@ -224,7 +224,11 @@ impl ProgramSettings {
     }
 
     fn validate_settlement(&self) -> Result<(), SettingsError> {
-        if self.closing_days.as_ref().is_some_and(|d| d.len() > 31 || ClosingDays::new(d).is_none()) {
+        if self
+            .closing_days
+            .as_ref()
+            .is_some_and(|d| d.len() > 31 || ClosingDays::new(d).is_none())
+        {
             return Err(SettingsError::ClosingDays);
         }
         if !(0..=366).contains(&self.payout_hold_days) {

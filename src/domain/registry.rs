@@ -15,7 +15,9 @@ pub const REASON_LEN_MAX: usize = 200;
 pub const TARGET_STORES_MAX: i64 = 1_000_000;
 
 /// Store size class, for the city's breakdowns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SizeClass {
     Small,
@@ -259,7 +261,10 @@ impl ParticipationKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParticipationError {
     #[error("a store cannot go from {from} to {to}")]
-    Transition { from: &'static str, to: &'static str },
+    Transition {
+        from: &'static str,
+        to: &'static str,
+    },
     #[error("the event's date {date} is before the store's latest event ({latest})")]
     BeforeLatest { date: NaiveDate, latest: NaiveDate },
     #[error("the event's date {date} is in the future (today is {today} JST)")]
@@ -321,12 +326,27 @@ mod tests {
 
     #[test]
     fn achievement_rounds_half_up_to_one_decimal() {
-        assert_eq!(achievement_permille(112, 110).map(permille_text), Some("101.8".into()));
-        assert_eq!(achievement_permille(100, 100).map(permille_text), Some("100.0".into()));
+        assert_eq!(
+            achievement_permille(112, 110).map(permille_text),
+            Some("101.8".into())
+        );
+        assert_eq!(
+            achievement_permille(100, 100).map(permille_text),
+            Some("100.0".into())
+        );
         // 1/8 = 12.5 %; 1/16 = 6.25 % -> 6.3 %.
-        assert_eq!(achievement_permille(1, 16).map(permille_text), Some("6.3".into()));
-        assert_eq!(achievement_permille(2, 3).map(permille_text), Some("66.7".into()));
-        assert_eq!(achievement_permille(0, 105).map(permille_text), Some("0.0".into()));
+        assert_eq!(
+            achievement_permille(1, 16).map(permille_text),
+            Some("6.3".into())
+        );
+        assert_eq!(
+            achievement_permille(2, 3).map(permille_text),
+            Some("66.7".into())
+        );
+        assert_eq!(
+            achievement_permille(0, 105).map(permille_text),
+            Some("0.0".into())
+        );
         assert_eq!(achievement_permille(5, 0), None);
     }
 
@@ -347,7 +367,15 @@ mod tests {
             check_event(Left, d("2026-01-02"), joined, today),
             Err(ParticipationError::Future { .. })
         ));
-        assert!(check_event(Joined, d("2025-09-01"), Some((Left, d("2025-08-01"))), today).is_ok());
+        assert!(
+            check_event(
+                Joined,
+                d("2025-09-01"),
+                Some((Left, d("2025-08-01"))),
+                today
+            )
+            .is_ok()
+        );
         assert!(!Suspended.takes_payments() && Suspended.is_registered());
         assert!(!Left.is_registered() && Resumed.takes_payments());
     }

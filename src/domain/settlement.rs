@@ -123,7 +123,10 @@ mod tests {
         assert_eq!(twice.previous_close(d("2026-01-25")), Some(d("2026-01-10")));
         let month_end = ClosingDays::new(&[31]).unwrap();
         assert!(month_end.closes_on(d("2026-02-28")));
-        assert_eq!(month_end.previous_close(d("2026-03-31")), Some(d("2026-02-28")));
+        assert_eq!(
+            month_end.previous_close(d("2026-03-31")),
+            Some(d("2026-02-28"))
+        );
         let daily = ClosingDays::new(&[]).unwrap();
         assert_eq!(daily.previous_close(d("2026-03-01")), Some(d("2026-02-28")));
         assert!(ClosingDays::new(&[0]).is_none() && ClosingDays::new(&[32]).is_none());
@@ -142,6 +145,9 @@ mod tests {
         assert_eq!(s.fee_yen, 150);
         assert_eq!(s.net_payable_yen, 10_000 - 150 + 301 - 100);
         let half = statement(&t, Decimal::ZERO, Decimal::from_str("0.5").unwrap()).unwrap();
-        assert_eq!((half.points_reimbursed_yen, half.points_charged_yen), (150, 50));
+        assert_eq!(
+            (half.points_reimbursed_yen, half.points_charged_yen),
+            (150, 50)
+        );
     }
 }

@@ -48,7 +48,10 @@ enum Format {
 fn parse_date(name: &str, s: Option<&str>) -> Result<Option<NaiveDate>, AppError> {
     s.map(|s| {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-            AppError::bad_request("invalid_date", format!("{name} must be a date as YYYY-MM-DD"))
+            AppError::bad_request(
+                "invalid_date",
+                format!("{name} must be a date as YYYY-MM-DD"),
+            )
         })
     })
     .transpose()
@@ -79,7 +82,10 @@ fn file(content_type: &str, name: String, body: impl IntoResponse) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type.to_owned()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
         ],
         body,
     )

@@ -76,7 +76,12 @@ async fn statements(
     let csv = match q.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,
-        Some(_) => return Err(AppError::bad_request("invalid_format", "format must be json or csv")),
+        Some(_) => {
+            return Err(AppError::bad_request(
+                "invalid_format",
+                "format must be json or csv",
+            ));
+        }
     };
     let rows = uc::statements(&app, c.who, program, run).await?;
     if !csv {
@@ -140,5 +145,7 @@ async fn merchant_statements(
     c: Caller,
     Path(merchant): Path<MerchantId>,
 ) -> Result<Json<Vec<StatementView>>, AppError> {
-    uc::merchant_statements(&app, c.who, merchant).await.map(Json)
+    uc::merchant_statements(&app, c.who, merchant)
+        .await
+        .map(Json)
 }

@@ -52,14 +52,26 @@ impl Period {
                 let fy: FiscalYear = fy.parse().map_err(|e| {
                     AppError::bad_request("invalid_fiscal_year", format!("{fy:?}: {e}"))
                 })?;
-                Period { from: fy.start(), to: fy.end(), fiscal_year: Some(fy) }
+                Period {
+                    from: fy.start(),
+                    to: fy.end(),
+                    fiscal_year: Some(fy),
+                }
             }
-            (None, Some(from), Some(to), None) => Period { from, to, fiscal_year: None },
+            (None, Some(from), Some(to), None) => Period {
+                from,
+                to,
+                fiscal_year: None,
+            },
             (None, None, None, Some(date)) => {
                 let fy = FiscalYear::of(date)
                     .map_err(|e| AppError::bad_request("invalid_date", e.to_string()))?;
                 let whole = (date == fy.end()).then_some(fy);
-                Period { from: fy.start(), to: date, fiscal_year: whole }
+                Period {
+                    from: fy.start(),
+                    to: date,
+                    fiscal_year: whole,
+                }
             }
             _ => {
                 return Err(AppError::bad_request(
@@ -71,11 +83,17 @@ impl Period {
         if period.to < period.from {
             return Err(AppError::bad_request(
                 "period_ends_before_start",
-                format!("the period ends ({}) before it starts ({})", period.to, period.from),
+                format!(
+                    "the period ends ({}) before it starts ({})",
+                    period.to, period.from
+                ),
             ));
         }
         if (period.to - period.from).num_days() > PERIOD_DAYS_MAX {
-            return Err(AppError::bad_request("invalid_period", "a period is ten years at most"));
+            return Err(AppError::bad_request(
+                "invalid_period",
+                "a period is ten years at most",
+            ));
         }
         FiscalYear::of(period.from)
             .and(FiscalYear::of(period.to))
@@ -205,8 +223,8 @@ async fn counts(
     to: NaiveDate,
 ) -> Result<(StoreCounts, HashSet<MerchantId>, HashSet<MerchantId>), AppError> {
     let facts = history_facts(&inputs.events, from, to);
-    let start = jst_start_of_day_utc(from)
-        .ok_or_else(|| AppError::Internal("date out of range".into()))?;
+    let start =
+        jst_start_of_day_utc(from).ok_or_else(|| AppError::Internal("date out of range".into()))?;
     let active: HashSet<MerchantId> =
         store::active_merchants(&app.db, program, start, jst_end_of_day_utc(to))
             .await?
@@ -248,9 +266,12 @@ pub async fn store_report(
             .map(|t| (t.fiscal_year, t.stores))
             .collect(),
     };
-    let (counts, registered, active) = counts(app, program, &inputs, period.from, period.to).await?;
-    let profiles: HashMap<MerchantId, Profile> =
-        registry_store::city_profiles(&app.db, who.city()).await?.into_iter().collect();
+    let (counts, registered, active) =
+        counts(app, program, &inputs, period.from, period.to).await?;
+    let profiles: HashMap<MerchantId, Profile> = registry_store::city_profiles(&app.db, who.city())
+        .await?
+        .into_iter()
+        .collect();
     Ok(StoreReport {
         program_id: program,
         from: period.from,
@@ -270,8 +291,15 @@ async fn trend(
     to: NaiveDate,
 ) -> Result<Vec<YearRow>, AppError> {
     let last = FiscalYear::of(to).map_err(|e| AppError::Internal(e.to_string()))?;
-    let first_event = inputs.events.first().and_then(|e| FiscalYear::of(e.effective_on).ok());
-    let first_target = inputs.targets.keys().next().and_then(|y| FiscalYear::new(*y).ok());
+    let first_event = inputs
+        .events
+        .first()
+        .and_then(|e| FiscalYear::of(e.effective_on).ok());
+    let first_target = inputs
+        .targets
+        .keys()
+        .next()
+        .and_then(|y| FiscalYear::new(*y).ok());
     let first = [first_event, first_target, Some(last)]
         .into_iter()
         .flatten()
@@ -313,7 +341,11 @@ fn breakdowns(
             rows.entry(key_of(m)).or_default().1 += 1;
         }
         rows.into_iter()
-            .map(|(key, (registered_at_end, active))| GroupRow { key, registered_at_end, active })
+            .map(|(key, (registered_at_end, active))| GroupRow {
+                key,
+                registered_at_end,
+                active,
+            })
             .collect()
     };
     Breakdowns {

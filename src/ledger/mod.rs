@@ -1,6 +1,7 @@
 //! Money use-cases and the machinery under them: the single batching writer, the posting
 //! path, and the operations (charges, payments, transfers, reversals) built on them.
 
+pub mod city_report;
 pub mod currency;
 pub mod expiry;
 pub mod money;
@@ -11,7 +12,6 @@ pub mod rebates;
 pub mod registry;
 pub mod reports;
 pub mod settlement;
-pub mod city_report;
 pub mod writer;
 
 use crate::domain::auth::Principal;

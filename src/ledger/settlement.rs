@@ -52,7 +52,10 @@ pub struct RunView {
 
 impl RunView {
     fn new(run: RunRow, statements: &[StatementRow]) -> Self {
-        let payable: Vec<_> = statements.iter().filter(|s| s.status == "payable").collect();
+        let payable: Vec<_> = statements
+            .iter()
+            .filter(|s| s.status == "payable")
+            .collect();
         Self {
             payable_statements: payable.len(),
             held_statements: statements.len() - payable.len(),
@@ -178,8 +181,8 @@ async fn statement_for(
     merchant: MerchantId,
     t: &Takings,
 ) -> Result<StatementRow, AppError> {
-    let figures = statement(t, settings.cashout_fee_rate, settings.point_value_yen)
-        .map_err(internal)?;
+    let figures =
+        statement(t, settings.cashout_fee_rate, settings.point_value_yen).map_err(internal)?;
     let joined = registry_store::first_joined_tx(&mut w.tx, run.program_id, merchant).await?;
     let bank = registry_store::current_bank_account_tx(&mut w.tx, merchant).await?;
     let hold_days = u64::try_from(settings.payout_hold_days).unwrap_or(0);
@@ -196,7 +199,15 @@ async fn statement_for(
     } else {
         None
     };
-    Ok(row(run, merchant, t, &figures, settings, hold_reason, bank)?)
+    row(
+        run,
+        merchant,
+        t,
+        &figures,
+        settings,
+        hold_reason,
+        bank,
+    )
 }
 
 fn row(
@@ -212,7 +223,12 @@ fn row(
         id: StatementId::new(),
         run_id: run.id,
         merchant_id: merchant,
-        status: if hold_reason.is_some() { "held" } else { "payable" }.into(),
+        status: if hold_reason.is_some() {
+            "held"
+        } else {
+            "payable"
+        }
+        .into(),
         hold_reason: hold_reason.map(str::to_owned),
         transactions: t.transactions,
         payments_yen: f.payments_yen,
@@ -248,7 +264,11 @@ async fn run_of(
         .ok_or_else(|| AppError::not_found("settlement run"))
 }
 
-pub async fn list_runs(app: &App, who: Principal, program: ProgramId) -> Result<Vec<RunView>, AppError> {
+pub async fn list_runs(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+) -> Result<Vec<RunView>, AppError> {
     if !who.can(Capability::ViewCity) {
         return Err(AppError::forbidden());
     }
@@ -351,7 +371,9 @@ pub async fn confirm(
         return Err(AppError::forbidden());
     }
     app.writer
-        .run(Some(idem), move |w| Box::pin(confirm_in(w, who, program, run)))
+        .run(Some(idem), move |w| {
+            Box::pin(confirm_in(w, who, program, run))
+        })
         .await
 }
 
@@ -396,10 +418,20 @@ async fn pay_out(
     let points_net = s.points_received - s.points_charged;
     let plan: [(AccountKind, Asset, Option<uuid::Uuid>, i64); 7] = [
         (AccountKind::Merchant, Asset::Coin, owner, -s.coin_net),
-        (AccountKind::IssuerFloat, Asset::Coin, None, s.coin_net - s.fee_yen),
+        (
+            AccountKind::IssuerFloat,
+            Asset::Coin,
+            None,
+            s.coin_net - s.fee_yen,
+        ),
         (AccountKind::FeeIncome, Asset::Coin, None, s.fee_yen),
         (AccountKind::Merchant, Asset::Premium, owner, -s.premium_net),
-        (AccountKind::CitySubsidy, Asset::Premium, None, s.premium_net),
+        (
+            AccountKind::CitySubsidy,
+            Asset::Premium,
+            None,
+            s.premium_net,
+        ),
         (AccountKind::Merchant, Asset::Points, owner, -points_net),
         (AccountKind::PointsIssuance, Asset::Points, None, points_net),
     ];
@@ -438,8 +470,19 @@ async fn pay_out(
 pub fn statements_csv(rows: &[StatementView]) -> Result<Vec<u8>, AppError> {
     let mut out = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
     out.write_record([
-        "明細ID", "店舗ID", "状態", "保留理由", "取引件数", "決済受取額", "返金額", "換金手数料",
-        "受取ポイント", "負担ポイント", "ポイント精算額", "ポイント負担額", "振込額",
+        "明細ID",
+        "店舗ID",
+        "状態",
+        "保留理由",
+        "取引件数",
+        "決済受取額",
+        "返金額",
+        "換金手数料",
+        "受取ポイント",
+        "負担ポイント",
+        "ポイント精算額",
+        "ポイント負担額",
+        "振込額",
     ])
     .map_err(internal)?;
     for v in rows {

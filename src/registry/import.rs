@@ -102,7 +102,9 @@ pub async fn import(app: &App, who: Principal, req: ImportRequest) -> Result<Rep
         Err(errors) => return rejected(errors),
     };
     app.writer
-        .run(None, move |w| Box::pin(import_in(w, who, lines, req.program_id, req.joined_on)))
+        .run(None, move |w| {
+            Box::pin(import_in(w, who, lines, req.program_id, req.joined_on))
+        })
         .await
 }
 
@@ -169,7 +171,10 @@ async fn update_store(
 ) -> Result<(), AppError> {
     store::upsert_profile(&mut w.tx, id, who.city(), &s.profile, w.now).await?;
     if let Some(bank) = &s.bank
-        && store::current_bank_account_tx(&mut w.tx, id).await?.as_ref() != Some(bank)
+        && store::current_bank_account_tx(&mut w.tx, id)
+            .await?
+            .as_ref()
+            != Some(bank)
     {
         store::insert_bank_account(&mut w.tx, id, bank, who.scope_id(), w.now).await?;
     }
@@ -179,7 +184,9 @@ async fn update_store(
 /// Reads and checks every line; returns every line's errors if any line has one.
 fn parse(text: &str) -> Result<Vec<Line>, Vec<LineError>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(text.as_bytes());
     let fail = |line: u64, code: &str, message: String| LineError {
         line,
         code: code.into(),
@@ -195,7 +202,11 @@ fn parse(text: &str) -> Result<Vec<Line>, Vec<LineError>> {
         .filter(|c| !headers.iter().any(|h| h.trim() == *c))
         .collect();
     if !missing.is_empty() {
-        return Err(vec![fail(1, "missing_column", format!("missing columns: {}", missing.join(", ")))]);
+        return Err(vec![fail(
+            1,
+            "missing_column",
+            format!("missing columns: {}", missing.join(", ")),
+        )]);
     }
     let mut lines = Vec::new();
     let mut errors = Vec::new();
@@ -203,7 +214,11 @@ fn parse(text: &str) -> Result<Vec<Line>, Vec<LineError>> {
     for (index, record) in reader.records().enumerate() {
         let line = index as u64 + 2;
         if index >= IMPORT_LINES_MAX {
-            errors.push(fail(line, "too_many_lines", format!("at most {IMPORT_LINES_MAX} lines")));
+            errors.push(fail(
+                line,
+                "too_many_lines",
+                format!("at most {IMPORT_LINES_MAX} lines"),
+            ));
             break;
         }
         let record = match record {
@@ -232,7 +247,11 @@ fn parse(text: &str) -> Result<Vec<Line>, Vec<LineError>> {
             Err(e) => errors.push(e),
         }
     }
-    if errors.is_empty() { Ok(lines) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(lines)
+    } else {
+        Err(errors)
+    }
 }
 
 fn check_line(line: u64, get: &dyn Fn(&str) -> String) -> Result<Line, LineError> {
@@ -250,7 +269,10 @@ fn check_line(line: u64, get: &dyn Fn(&str) -> String) -> Result<Line, LineError
     };
     let external_ref = get("external_ref");
     if external_ref.is_empty() {
-        return Err(err(AppError::bad_request("missing_external_ref", "external_ref is required")));
+        return Err(err(AppError::bad_request(
+            "missing_external_ref",
+            "external_ref is required",
+        )));
     }
     let name = get("name");
     check_name("name", &name).map_err(err)?;
@@ -276,7 +298,11 @@ fn check_line(line: u64, get: &dyn Fn(&str) -> String) -> Result<Line, LineError
     Ok(Line {
         line,
         external_ref,
-        record: StoreRecord { name, profile, bank },
+        record: StoreRecord {
+            name,
+            profile,
+            bank,
+        },
     })
 }
 

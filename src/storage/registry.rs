@@ -85,12 +85,13 @@ pub async fn get_profile(db: &Db, merchant: MerchantId) -> Result<Option<Profile
 }
 
 /// Every profile of a city's stores (a city has thousands of stores at most).
-pub async fn city_profiles(db: &Db, city: CityId) -> Result<Vec<(MerchantId, Profile)>, sqlx::Error> {
+pub async fn city_profiles(
+    db: &Db,
+    city: CityId,
+) -> Result<Vec<(MerchantId, Profile)>, sqlx::Error> {
     let sql = format!("{PROFILE_COLUMNS} WHERE city_id = $1");
-    let rows: Vec<ProfileRow> = read!(db, |c| sqlx::query_as(&sql)
-        .bind(city.0)
-        .fetch_all(c)
-        .await)?;
+    let rows: Vec<ProfileRow> =
+        read!(db, |c| sqlx::query_as(&sql).bind(city.0).fetch_all(c).await)?;
     Ok(rows.into_iter().map(profile_of).collect())
 }
 
@@ -284,7 +285,15 @@ pub struct ParticipationEvent {
     pub created_at: DateTime<Utc>,
 }
 
-type EventRow = (Uuid, Uuid, Uuid, String, NaiveDate, Option<String>, DateTime<Utc>);
+type EventRow = (
+    Uuid,
+    Uuid,
+    Uuid,
+    String,
+    NaiveDate,
+    Option<String>,
+    DateTime<Utc>,
+);
 
 fn event_of(r: EventRow) -> Option<ParticipationEvent> {
     Some(ParticipationEvent {
@@ -352,7 +361,9 @@ pub async fn participation_tx(
     if let Some(kind) = tx.known.get(|f| f.participation.get(&(program, merchant))) {
         return Ok(kind);
     }
-    let kind = latest_event_tx(tx, program, merchant).await?.map(|e| e.kind);
+    let kind = latest_event_tx(tx, program, merchant)
+        .await?
+        .map(|e| e.kind);
     tx.known.stage(|f| {
         f.participation.insert((program, merchant), kind);
     });

@@ -61,10 +61,17 @@ pub async fn get_run_tx(
 
 pub async fn get_run(db: &Db, id: SettlementRunId) -> Result<Option<RunRow>, sqlx::Error> {
     let sql = format!("{RUN_COLUMNS} WHERE id = $1");
-    read!(db, |c| sqlx::query_as(&sql).bind(id.0).fetch_optional(c).await)
+    read!(db, |c| sqlx::query_as(&sql)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)
 }
 
-pub async fn list_runs(db: &Db, program: ProgramId, limit: i64) -> Result<Vec<RunRow>, sqlx::Error> {
+pub async fn list_runs(
+    db: &Db,
+    program: ProgramId,
+    limit: i64,
+) -> Result<Vec<RunRow>, sqlx::Error> {
     let sql = format!("{RUN_COLUMNS} WHERE program_id = $1 ORDER BY closing_date DESC LIMIT $2");
     read!(db, |c| sqlx::query_as(&sql)
         .bind(program.0)

@@ -386,23 +386,51 @@ fn import_csv() -> String {
 /// Store A's profile and bank account, the program's payout sender, and a settlement run of a
 /// past cycle holding a (backdated) payment at store A; returns the run's id.
 async fn settlement_world(app: &TestApp, op: &str, program: &str, merchant_a: &str) -> String {
-    let (s, v) = app.put(&format!("/api/v1/merchants/{merchant_a}/profile"), op, store_profile("A-1")).await;
+    let (s, v) = app
+        .put(
+            &format!("/api/v1/merchants/{merchant_a}/profile"),
+            op,
+            store_profile("A-1"),
+        )
+        .await;
     assert_eq!(s.as_u16(), 200, "{v}");
-    let (s, v) = app.put(&format!("/api/v1/merchants/{merchant_a}/bank-account"), op, bank_account()).await;
+    let (s, v) = app
+        .put(
+            &format!("/api/v1/merchants/{merchant_a}/bank-account"),
+            op,
+            bank_account(),
+        )
+        .await;
     assert_eq!(s.as_u16(), 200, "{v}");
     let sender = json!({"code": "0123456789", "name_kana": "カ)マチペイ", "bank_code": "0005",
         "bank_name_kana": "ミツビシ", "branch_code": "001", "branch_name_kana": "ホンテン",
         "account_type": "current", "account_number": "1234567"});
     let settings = json!({"p2p_transfers": true, "charge_step_yen": 1, "charge_min_yen": 1, "charge_max_yen": 100_000, "payout_sender": sender});
-    let (s, v) = app.post(&format!("/api/v1/programs/{program}/settings"), op, json!({"settings": settings})).await;
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/programs/{program}/settings"),
+            op,
+            json!({"settings": settings}),
+        )
+        .await;
     assert_eq!(s.as_u16(), 201, "{v}");
     let (shopper, token) = app.shopper(op).await;
-    app.backdated_charge(program, &shopper, 100, "2020-01-05T03:00:00Z").await;
-    app.backdated_payment(program, &token, merchant_a, 100, "2020-01-06T03:00:00Z").await;
-    let (s, v) = app
-        .post(&format!("/api/v1/programs/{program}/settlement-runs"), op, json!({"closing_date": "2020-01-10"}))
+    app.backdated_charge(program, &shopper, 100, "2020-01-05T03:00:00Z")
         .await;
-    assert_eq!((s.as_u16(), v["payable_statements"].as_u64()), (200, Some(1)), "{v}");
+    app.backdated_payment(program, &token, merchant_a, 100, "2020-01-06T03:00:00Z")
+        .await;
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/programs/{program}/settlement-runs"),
+            op,
+            json!({"closing_date": "2020-01-10"}),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["payable_statements"].as_u64()),
+        (200, Some(1)),
+        "{v}"
+    );
     v["id"].as_str().expect("run id").to_owned()
 }
 

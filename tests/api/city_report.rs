@@ -31,7 +31,10 @@ use super::registry::profile;
 use crate::both_backends;
 use crate::helpers::TestApp;
 
-both_backends!(store_report_matches_the_hand_counted_fixture, usage_report_counts_months_and_years);
+both_backends!(
+    store_report_matches_the_hand_counted_fixture,
+    usage_report_counts_months_and_years
+);
 
 struct Fixture {
     program: String,
@@ -40,7 +43,9 @@ struct Fixture {
 async fn store(app: &TestApp, op: &str, name: &str, prof: Option<Value>) -> String {
     let (m, _) = app.merchant(op).await;
     if let Some(prof) = prof {
-        let (s, v) = app.put(&format!("/api/v1/merchants/{m}/profile"), op, prof).await;
+        let (s, v) = app
+            .put(&format!("/api/v1/merchants/{m}/profile"), op, prof)
+            .await;
         assert_eq!(s, StatusCode::OK, "{name}: {v}");
     }
     m
@@ -60,28 +65,77 @@ async fn event(app: &TestApp, op: &str, p: &str, m: &str, kind: &str, on: &str) 
 async fn fixture(app: &TestApp) -> Fixture {
     let op = app.operator().await;
     let p = app.currency().await;
-    let a = store(app, &op, "A", Some(profile("A", Some("東町商店会"), "飲食", "東", "small"))).await;
-    let b = store(app, &op, "B", Some(profile("B", Some("東町商店会"), "小売", "東", "medium"))).await;
-    let c = store(app, &op, "C", Some(profile("C", None, "小売", "西", "small"))).await;
-    let d = store(app, &op, "D", Some(profile("D", Some("西町商店会"), "飲食", "西", "large"))).await;
-    let e = store(app, &op, "E", Some(profile("E", Some("東町商店会"), "サービス", "東", "small"))).await;
+    let a = store(
+        app,
+        &op,
+        "A",
+        Some(profile("A", Some("東町商店会"), "飲食", "東", "small")),
+    )
+    .await;
+    let b = store(
+        app,
+        &op,
+        "B",
+        Some(profile("B", Some("東町商店会"), "小売", "東", "medium")),
+    )
+    .await;
+    let c = store(
+        app,
+        &op,
+        "C",
+        Some(profile("C", None, "小売", "西", "small")),
+    )
+    .await;
+    let d = store(
+        app,
+        &op,
+        "D",
+        Some(profile("D", Some("西町商店会"), "飲食", "西", "large")),
+    )
+    .await;
+    let e = store(
+        app,
+        &op,
+        "E",
+        Some(profile("E", Some("東町商店会"), "サービス", "東", "small")),
+    )
+    .await;
     let f = store(app, &op, "F", None).await;
     for (fy, n) in [("2023", 3), ("2024", 4), ("2025", 3)] {
-        let (s, v) = app.put(&format!("/api/v1/programs/{p}/targets/{fy}"), &app.admin, json!({"stores": n})).await;
+        let (s, v) = app
+            .put(
+                &format!("/api/v1/programs/{p}/targets/{fy}"),
+                &app.admin,
+                json!({"stores": n}),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{v}");
     }
-    for (m, on) in [(&a, "2023-05-01"), (&b, "2023-06-01"), (&c, "2024-04-10"), (&d, "2024-07-01"), (&e, "2025-05-01")] {
+    for (m, on) in [
+        (&a, "2023-05-01"),
+        (&b, "2023-06-01"),
+        (&c, "2024-04-10"),
+        (&d, "2024-07-01"),
+        (&e, "2025-05-01"),
+    ] {
         event(app, &op, &p, m, "joined", on).await;
     }
     let (shopper, token) = app.shopper(&op).await;
-    app.backdated_charge(&p, &shopper, 10_000, "2023-04-01T03:00:00Z").await;
+    app.backdated_charge(&p, &shopper, 10_000, "2023-04-01T03:00:00Z")
+        .await;
     // Noon JST on each date.
     for (m, date) in [
-        (&a, "2023-08-01"), (&a, "2024-05-01"), (&a, "2025-06-01"),
-        (&b, "2023-09-01"), (&b, "2024-06-01"),
-        (&d, "2024-08-01"), (&e, "2025-07-01"), (&f, "2024-09-01"),
+        (&a, "2023-08-01"),
+        (&a, "2024-05-01"),
+        (&a, "2025-06-01"),
+        (&b, "2023-09-01"),
+        (&b, "2024-06-01"),
+        (&d, "2024-08-01"),
+        (&e, "2025-07-01"),
+        (&f, "2024-09-01"),
     ] {
-        app.backdated_payment(&p, &token, m, 100, &format!("{date}T03:00:00Z")).await;
+        app.backdated_payment(&p, &token, m, 100, &format!("{date}T03:00:00Z"))
+            .await;
     }
     event(app, &op, &p, &b, "left", "2024-10-15").await;
     event(app, &op, &p, &d, "suspended", "2025-01-10").await;
@@ -103,12 +157,23 @@ fn groups(v: &Value) -> Vec<(String, i64, i64)> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|g| (g["key"].as_str().unwrap().to_owned(), g["registered_at_end"].as_i64().unwrap(), g["active"].as_i64().unwrap()))
+        .map(|g| {
+            (
+                g["key"].as_str().unwrap().to_owned(),
+                g["registered_at_end"].as_i64().unwrap(),
+                g["active"].as_i64().unwrap(),
+            )
+        })
         .collect()
 }
 
 async fn report(app: &TestApp, p: &str, query: &str) -> Value {
-    let (s, v) = app.get(&format!("/api/v1/programs/{p}/reports/stores?{query}"), &app.admin).await;
+    let (s, v) = app
+        .get(
+            &format!("/api/v1/programs/{p}/reports/stores?{query}"),
+            &app.admin,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{query}: {v}");
     v
 }
@@ -123,13 +188,29 @@ async fn store_report_matches_the_hand_counted_fixture(app: &TestApp) {
     let g = |key: &str, n: (i64, i64)| (key.to_owned(), n.0, n.1);
     assert_eq!(
         groups(&r6["breakdowns"]["association"]),
-        [g("なし", (1, 0)), g("未登録", (0, 1)), g("東町商店会", (1, 2)), g("西町商店会", (1, 1))]
+        [
+            g("なし", (1, 0)),
+            g("未登録", (0, 1)),
+            g("東町商店会", (1, 2)),
+            g("西町商店会", (1, 1))
+        ]
     );
-    assert_eq!(groups(&r6["breakdowns"]["industry"]), [g("小売", (1, 1)), g("未登録", (0, 1)), g("飲食", (2, 2))]);
-    assert_eq!(groups(&r6["breakdowns"]["district"]), [g("未登録", (0, 1)), g("東", (1, 2)), g("西", (2, 1))]);
+    assert_eq!(
+        groups(&r6["breakdowns"]["industry"]),
+        [g("小売", (1, 1)), g("未登録", (0, 1)), g("飲食", (2, 2))]
+    );
+    assert_eq!(
+        groups(&r6["breakdowns"]["district"]),
+        [g("未登録", (0, 1)), g("東", (1, 2)), g("西", (2, 1))]
+    );
     assert_eq!(
         groups(&r6["breakdowns"]["size_class"]),
-        [g("large", (1, 1)), g("medium", (0, 1)), g("small", (2, 1)), g("未登録", (0, 1))]
+        [
+            g("large", (1, 1)),
+            g("medium", (0, 1)),
+            g("small", (2, 1)),
+            g("未登録", (0, 1))
+        ]
     );
 
     let r7 = report(app, p, "fiscal_year=令和7年度").await;
@@ -138,14 +219,32 @@ async fn store_report_matches_the_hand_counted_fixture(app: &TestApp) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|y| (y["fiscal_year"].as_i64().unwrap(), y["label"].as_str().unwrap().to_owned(), counts(y)))
+        .map(|y| {
+            (
+                y["fiscal_year"].as_i64().unwrap(),
+                y["label"].as_str().unwrap().to_owned(),
+                counts(y),
+            )
+        })
         .collect();
     assert_eq!(
         trend,
         [
-            (2023, "令和5年度".to_owned(), (2, 2, 2, 0, Some(3), Some("66.7"))),
-            (2024, "令和6年度".to_owned(), (3, 4, 2, 1, Some(4), Some("75.0"))),
-            (2025, "令和7年度".to_owned(), (4, 2, 1, 0, Some(3), Some("133.3"))),
+            (
+                2023,
+                "令和5年度".to_owned(),
+                (2, 2, 2, 0, Some(3), Some("66.7"))
+            ),
+            (
+                2024,
+                "令和6年度".to_owned(),
+                (3, 4, 2, 1, Some(4), Some("75.0"))
+            ),
+            (
+                2025,
+                "令和7年度".to_owned(),
+                (4, 2, 1, 0, Some(3), Some("133.3"))
+            ),
         ]
     );
     assert_eq!(r7["trend"][0]["western_label"], "2023年度");
@@ -158,79 +257,196 @@ async fn store_report_matches_the_hand_counted_fixture(app: &TestApp) {
     // Asked again, the same answer (recomputed from history and postings).
     assert_eq!(report(app, p, "fiscal_year=2024").await, r6);
 
-    let (s, e) = app.get(&format!("/api/v1/programs/{p}/reports/stores?from=2025-04-01&to=2025-03-31"), &app.admin).await;
-    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("period_ends_before_start")));
-    let (s, e) = app.get(&format!("/api/v1/programs/{p}/reports/stores?fiscal_year=H30"), &app.admin).await;
-    assert_eq!((s, e["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_fiscal_year")));
+    let (s, e) = app
+        .get(
+            &format!("/api/v1/programs/{p}/reports/stores?from=2025-04-01&to=2025-03-31"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("period_ends_before_start"))
+    );
+    let (s, e) = app
+        .get(
+            &format!("/api/v1/programs/{p}/reports/stores?fiscal_year=H30"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_fiscal_year"))
+    );
 
     check_csv(app, p).await;
     check_svg(app, p).await;
 }
 
 async fn check_csv(app: &TestApp, p: &str) {
-    let (s, ct, body) = app.get_bytes(&format!("/api/v1/programs/{p}/reports/stores?fiscal_year=2024&format=csv"), &app.admin).await;
+    let (s, ct, body) = app
+        .get_bytes(
+            &format!("/api/v1/programs/{p}/reports/stores?fiscal_year=2024&format=csv"),
+            &app.admin,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert!(ct.starts_with("text/csv"), "{ct}");
     assert_eq!(&body[..3], b"\xEF\xBB\xBF", "Excel needs the BOM");
     let text = std::str::from_utf8(&body[3..]).expect("UTF-8");
     assert!(text.contains("\r\n"));
     let mut reader = csv::Reader::from_reader(text.as_bytes());
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
-    assert_eq!(header, ["区分", "項目", "登録店舗数(期末)", "取引店舗数", "新規加盟", "脱退", "目標", "達成率(%)"]);
-    let rows: Vec<Vec<String>> = reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
-    assert_eq!(rows[0], ["期間", "令和6年度 (2024)", "3", "4", "2", "1", "4", "75.0"]);
-    assert_eq!(rows[1], ["年度推移", "令和5年度 (2023)", "2", "2", "2", "0", "3", "66.7"]);
-    assert!(rows.iter().any(|r| r[..4] == ["商店会", "東町商店会", "1", "2"]));
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "区分",
+            "項目",
+            "登録店舗数(期末)",
+            "取引店舗数",
+            "新規加盟",
+            "脱退",
+            "目標",
+            "達成率(%)"
+        ]
+    );
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        ["期間", "令和6年度 (2024)", "3", "4", "2", "1", "4", "75.0"]
+    );
+    assert_eq!(
+        rows[1],
+        [
+            "年度推移",
+            "令和5年度 (2023)",
+            "2",
+            "2",
+            "2",
+            "0",
+            "3",
+            "66.7"
+        ]
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r[..4] == ["商店会", "東町商店会", "1", "2"])
+    );
 }
 
 async fn check_svg(app: &TestApp, p: &str) {
-    let (s, ct, body) = app.get_bytes(&format!("/api/v1/programs/{p}/reports/stores?fiscal_year=2025&format=svg"), &app.admin).await;
+    let (s, ct, body) = app
+        .get_bytes(
+            &format!("/api/v1/programs/{p}/reports/stores?fiscal_year=2025&format=svg"),
+            &app.admin,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert!(ct.starts_with("image/svg+xml"), "{ct}");
     let text = String::from_utf8(body).expect("UTF-8");
     let doc = roxmltree::Document::parse(&text).expect("well-formed SVG");
     assert_eq!(doc.root_element().tag_name().name(), "svg");
     let with_class = |class: &str| -> Vec<roxmltree::Node> {
-        doc.descendants().filter(|n| n.attribute("class") == Some(class)).collect()
+        doc.descendants()
+            .filter(|n| n.attribute("class") == Some(class))
+            .collect()
     };
     let values = |class: &str| -> Vec<i64> {
-        with_class(class).iter().map(|n| n.attribute("data-value").unwrap().parse().unwrap()).collect()
+        with_class(class)
+            .iter()
+            .map(|n| n.attribute("data-value").unwrap().parse().unwrap())
+            .collect()
     };
     assert_eq!(values("actual"), [2, 3, 4]);
     assert_eq!(values("target"), [3, 4, 3]);
-    let labels: Vec<&str> = with_class("label").iter().map(|n| n.text().unwrap()).collect();
-    assert_eq!(labels, ["令和5年度 (2023)", "令和6年度 (2024)", "令和7年度 (2025)"]);
+    let labels: Vec<&str> = with_class("label")
+        .iter()
+        .map(|n| n.text().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        ["令和5年度 (2023)", "令和6年度 (2024)", "令和7年度 (2025)"]
+    );
     assert_eq!(with_class("target-line").len(), 1);
     // Taller bar, larger number.
-    let heights: Vec<i64> = with_class("actual").iter().map(|n| n.attribute("height").unwrap().parse().unwrap()).collect();
-    assert!(heights[0] < heights[1] && heights[1] < heights[2], "{heights:?}");
+    let heights: Vec<i64> = with_class("actual")
+        .iter()
+        .map(|n| n.attribute("height").unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        heights[0] < heights[1] && heights[1] < heights[2],
+        "{heights:?}"
+    );
 }
 
 async fn usage_report_counts_months_and_years(app: &TestApp) {
     let fx = fixture(app).await;
     let p = &fx.program;
-    let (s, u) = app.get(&format!("/api/v1/programs/{p}/reports/usage?from=2024-04-01&to=2025-09-30"), &app.admin).await;
+    let (s, u) = app
+        .get(
+            &format!("/api/v1/programs/{p}/reports/usage?from=2024-04-01&to=2025-09-30"),
+            &app.admin,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{u}");
     let months: Vec<(&str, i64, i64)> = u["months"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["key"].as_str().unwrap(), m["transactions"].as_i64().unwrap(), m["value_yen"].as_i64().unwrap()))
+        .map(|m| {
+            (
+                m["key"].as_str().unwrap(),
+                m["transactions"].as_i64().unwrap(),
+                m["value_yen"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         months,
-        [("2024-05", 1, 100), ("2024-06", 1, 100), ("2024-08", 1, 100), ("2024-09", 1, 100), ("2025-06", 1, 100), ("2025-07", 1, 100)]
+        [
+            ("2024-05", 1, 100),
+            ("2024-06", 1, 100),
+            ("2024-08", 1, 100),
+            ("2024-09", 1, 100),
+            ("2025-06", 1, 100),
+            ("2025-07", 1, 100)
+        ]
     );
     let years: Vec<(&str, i64, i64)> = u["fiscal_years"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|y| (y["key"].as_str().unwrap(), y["transactions"].as_i64().unwrap(), y["active_shoppers"].as_i64().unwrap()))
+        .map(|y| {
+            (
+                y["key"].as_str().unwrap(),
+                y["transactions"].as_i64().unwrap(),
+                y["active_shoppers"].as_i64().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(years, [("令和6年度 (2024)", 4, 1), ("令和7年度 (2025)", 2, 1)]);
+    assert_eq!(
+        years,
+        [("令和6年度 (2024)", 4, 1), ("令和7年度 (2025)", 2, 1)]
+    );
     assert_eq!(u["total"]["value_yen"], 600);
-    let (s, _, body) = app.get_bytes(&format!("/api/v1/programs/{p}/reports/usage?fiscal_year=2024&format=csv"), &app.admin).await;
+    let (s, _, body) = app
+        .get_bytes(
+            &format!("/api/v1/programs/{p}/reports/usage?fiscal_year=2024&format=csv"),
+            &app.admin,
+        )
+        .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(&body[..3], b"\xEF\xBB\xBF");
-    assert!(std::str::from_utf8(&body[3..]).unwrap().starts_with("区分,期間,取引件数"));
+    assert!(
+        std::str::from_utf8(&body[3..])
+            .unwrap()
+            .starts_with("区分,期間,取引件数")
+    );
 }

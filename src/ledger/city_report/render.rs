@@ -39,7 +39,14 @@ fn counts_cells(c: &StoreCounts) -> [String; 6] {
 pub fn store_csv(r: &StoreReport) -> Result<Vec<u8>, AppError> {
     let mut out = writer();
     out.write_record([
-        "区分", "項目", "登録店舗数(期末)", "取引店舗数", "新規加盟", "脱退", "目標", "達成率(%)",
+        "区分",
+        "項目",
+        "登録店舗数(期末)",
+        "取引店舗数",
+        "新規加盟",
+        "脱退",
+        "目標",
+        "達成率(%)",
     ])
     .map_err(csv_err)?;
     let mut row = |section: &str, key: &str, cells: &[String]| {
@@ -61,7 +68,11 @@ pub fn store_csv(r: &StoreReport) -> Result<Vec<u8>, AppError> {
         ("規模", &b.size_class),
     ] {
         for g in groups {
-            row(section, &g.key, &[g.registered_at_end.to_string(), g.active.to_string()])?;
+            row(
+                section,
+                &g.key,
+                &[g.registered_at_end.to_string(), g.active.to_string()],
+            )?;
         }
     }
     out.into_inner().map_err(csv_err)
@@ -69,8 +80,16 @@ pub fn store_csv(r: &StoreReport) -> Result<Vec<u8>, AppError> {
 
 pub fn usage_csv(r: &UsageReport) -> Result<Vec<u8>, AppError> {
     let mut out = writer();
-    out.write_record(["区分", "期間", "取引件数", "取引金額", "利用者数", "付与ポイント", "利用ポイント"])
-        .map_err(csv_err)?;
+    out.write_record([
+        "区分",
+        "期間",
+        "取引件数",
+        "取引金額",
+        "利用者数",
+        "付与ポイント",
+        "利用ポイント",
+    ])
+    .map_err(csv_err)?;
     let rows = r
         .months
         .iter()
@@ -116,16 +135,27 @@ pub fn store_svg(r: &StoreReport) -> String {
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
     );
     let _ = write!(s, r#"<title>取扱店舗数 実績と目標</title>"#);
-    let _ = write!(s, r#"<text x="{LEFT}" y="24" font-size="16">取扱店舗数 実績と目標</text>"#);
+    let _ = write!(
+        s,
+        r#"<text x="{LEFT}" y="24" font-size="16">取扱店舗数 実績と目標</text>"#
+    );
     let base = TOP + PLOT_HEIGHT;
-    let _ = write!(s, r##"<line x1="{LEFT}" y1="{base}" x2="{}" y2="{base}" stroke="#333"/>"##, WIDTH - 20);
+    let _ = write!(
+        s,
+        r##"<line x1="{LEFT}" y1="{base}" x2="{}" y2="{base}" stroke="#333"/>"##,
+        WIDTH - 20
+    );
     let mut target_points = Vec::new();
     for (i, y) in years.iter().enumerate() {
         let x = LEFT + i as i64 * slot;
         let centre = x + slot / 2;
         let actual = y.counts.registered_at_end;
         let top = y_of(actual);
-        let _ = write!(s, r#"<g class="year" data-fiscal-year="{}">"#, y.fiscal_year);
+        let _ = write!(
+            s,
+            r#"<g class="year" data-fiscal-year="{}">"#,
+            y.fiscal_year
+        );
         let _ = write!(
             s,
             r##"<rect class="actual" x="{}" y="{top}" width="{}" height="{}" fill="#4a90d9" data-value="{actual}"/>"##,
@@ -133,7 +163,11 @@ pub fn store_svg(r: &StoreReport) -> String {
             slot / 2,
             base - top
         );
-        let _ = write!(s, r#"<text class="value" x="{centre}" y="{}" text-anchor="middle">{actual}</text>"#, top - 4);
+        let _ = write!(
+            s,
+            r#"<text class="value" x="{centre}" y="{}" text-anchor="middle">{actual}</text>"#,
+            top - 4
+        );
         if let Some(t) = y.counts.target {
             let ty = y_of(t);
             target_points.push(format!("{centre},{ty}"));
