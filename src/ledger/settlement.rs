@@ -199,15 +199,7 @@ async fn statement_for(
     } else {
         None
     };
-    row(
-        run,
-        merchant,
-        t,
-        &figures,
-        settings,
-        hold_reason,
-        bank,
-    )
+    row(run, merchant, t, &figures, settings, hold_reason, bank)
 }
 
 fn row(
