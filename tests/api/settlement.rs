@@ -13,7 +13,8 @@ use crate::helpers::TestApp;
 
 both_backends!(
     settlement_runs_pay_each_transaction_once,
-    settlement_refuses_open_cycles_and_odd_dates
+    settlement_refuses_open_cycles_and_odd_dates,
+    points_spent_at_a_store_are_reimbursed_at_the_point_value,
 );
 
 fn settings() -> Value {
@@ -391,4 +392,78 @@ async fn settlement_refuses_open_cycles_and_odd_dates(app: &TestApp) {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("nothing_to_pay"))
     );
     let _ = (&w.m1, &w.m2, &w.m3, &w.m4, &w.m1_owner, &w.shopper_token);
+}
+
+/// A shopper spends rebate points at a store: the operator reimburses them at
+/// `point_value_yen` (¥0.5 here), and the payout empties the store's points account.
+async fn points_spent_at_a_store_are_reimbursed_at_the_point_value(app: &TestApp) {
+    let op = app.operator().await;
+    let mut s = settings();
+    s["point_value_yen"] = json!("0.5");
+    s["cashout_fee_rate"] = json!("0");
+    let p = app.program("currency", s).await;
+    let (m, _) = store(app, &op, &p, Some("ハナヤ"), "2025-11-01").await;
+    let (status, v) = app
+        .put(
+            &format!("/api/v1/merchants/{m}/category"),
+            &op,
+            json!({"category": "member"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = app
+        .post(
+            &format!("/api/v1/programs/{p}/rebate-campaigns"),
+            &op,
+            json!({"name": "10%還元", "tiers": [{"category": "member", "rate": "0.1"}], "monthly_cap_points": 1_000,
+                "budget_points": 10_000, "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z", "grant_mode": "immediate"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (shopper, token) = app.shopper(&op).await;
+    app.backdated_charge(&p, &shopper, 10_000, "2025-12-01T03:00:00Z")
+        .await;
+    // ¥1,000 in coin earns 100 points; the next ¥500 spends them first (points_first).
+    app.backdated_payment(&p, &token, &m, 1_000, "2026-01-05T03:00:00Z")
+        .await;
+    app.backdated_payment(&p, &token, &m, 500, "2026-01-06T03:00:00Z")
+        .await;
+    assert_eq!(app.merchant_balance(&p, &m, "points").await, 100);
+    let (status, r) = app
+        .post(
+            &format!("/api/v1/programs/{p}/settlement-runs"),
+            &op,
+            json!({"closing_date": "2026-01-10"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    let (_, st) = app
+        .get(
+            &format!(
+                "/api/v1/programs/{p}/settlement-runs/{}/statements",
+                r["id"].as_str().unwrap()
+            ),
+            &app.admin,
+        )
+        .await;
+    let s = &st[0];
+    assert_eq!(
+        (
+            s["payments_yen"].as_i64(),
+            s["points_received"].as_i64(),
+            s["points_reimbursed_yen"].as_i64(),
+            s["net_payable_yen"].as_i64()
+        ),
+        (Some(1_400), Some(100), Some(50), Some(1_450)),
+        "{s}"
+    );
+    let confirm = format!(
+        "/api/v1/programs/{p}/settlement-runs/{}/confirm",
+        r["id"].as_str().unwrap()
+    );
+    let (status, v) = app.post_money(&confirm, &op, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(app.merchant_balance(&p, &m, "points").await, 0);
+    assert_eq!(app.merchant_balance(&p, &m, "coin").await, 0);
+    app.assert_ledger_ok(&p).await;
 }
