@@ -8,4 +8,5 @@ pub mod error;
 pub mod http;
 pub mod ledger;
 pub mod qr_image;
+pub mod registry;
 pub mod storage;

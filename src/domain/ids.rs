@@ -49,3 +49,6 @@ id_type!(
     TransactionId,
     LotId,
 );
+
+// The merchant registry and settlement.
+id_type!(ApplicationId, SettlementRunId, StatementId);

@@ -10,6 +10,8 @@ pub mod ledger;
 pub mod money;
 pub mod prepaid_law;
 pub mod program;
+pub mod registry;
+pub mod settlement;
 pub mod zengin;
 
 /// A stored text that names no known variant: the database and the code disagree.

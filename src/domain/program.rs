@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::expiry::ExpiryPolicy;
 use super::ledger::Asset;
+use super::settlement::ClosingDays;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -82,7 +83,23 @@ pub struct ProgramSettings {
     /// Fee on a store's cash-out (換金), as a fraction: "0.01" is 1 %. 0 to 0.1.
     #[schema(value_type = String, example = "0.01")]
     pub cashout_fee_rate: Decimal,
+    /// Kept for compatibility: `closing_days`, when given, wins. TwiceMonthly closes on the
+    /// 10th and 25th, NextBusinessDay every day.
     pub payout_cycle: PayoutCycle,
+    /// Days of the month that close a settlement cycle (e.g. `[10, 25]`; 31 is the month's
+    /// last day); `[]` closes every day. Absent: as `payout_cycle` says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closing_days: Option<Vec<u32>>,
+    /// A store that joined the program within this many days before a closing date has its
+    /// payout held to a later run (new stores are where QR fraud shows up first).
+    pub payout_hold_days: i64,
+    /// What one point is worth in yen when stores are reimbursed or charged for points
+    /// ("1" is 1 pt = ¥1). Conversions round down.
+    #[schema(value_type = String, example = "1")]
+    pub point_value_yen: Decimal,
+    /// The operator's side of the 全銀 総合振込 file (依頼人). Settlement files need it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payout_sender: Option<PayoutSender>,
     /// Days after a payment within which the store may refund it.
     pub refund_window_days: i64,
     /// Whether shoppers may send coin to each other (個人間送金; さるぼぼコイン allows it).
@@ -100,6 +117,10 @@ impl Default for ProgramSettings {
             spend_order: SpendOrder::PointsFirst,
             cashout_fee_rate: Decimal::ZERO,
             payout_cycle: PayoutCycle::TwiceMonthly,
+            closing_days: None,
+            payout_hold_days: 0,
+            point_value_yen: Decimal::ONE,
+            payout_sender: None,
             refund_window_days: 30,
             p2p_transfers: false,
         }
@@ -122,6 +143,55 @@ pub enum SettingsError {
     RefundWindow,
     #[error("expiry: {0}")]
     Expiry(String),
+    #[error("closing_days must be days of the month 1 to 31 ([] for daily)")]
+    ClosingDays,
+    #[error("payout_hold_days must be between 0 and 366")]
+    PayoutHold,
+    #[error("point_value_yen must be between 0 and 1000")]
+    PointValue,
+    #[error("payout_sender: {0}")]
+    PayoutSender(String),
+}
+
+/// The operator's bank details for the 総合振込 header, as typed (kana converted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutSender {
+    /// 依頼人コード: ten digits assigned by the operator's bank.
+    pub code: String,
+    pub name_kana: String,
+    pub bank_code: String,
+    pub bank_name_kana: String,
+    pub branch_code: String,
+    pub branch_name_kana: String,
+    /// `ordinary` or `current`.
+    pub account_type: String,
+    pub account_number: String,
+}
+
+impl PayoutSender {
+    /// The header's typed form; errors name the field.
+    pub fn parse(&self) -> Result<super::zengin::Sender, String> {
+        use super::zengin::{AccountNumber, BankCode, BranchCode, KanaText, SenderCode};
+        let account_type =
+            super::registry::parse_account_type(&self.account_type).map_err(|e| e.to_string())?;
+        if account_type == super::zengin::AccountType::Savings {
+            return Err("the sender's account must be ordinary or current".into());
+        }
+        let f = |field: &'static str| move |e: super::zengin::ZenginError| format!("{field}: {e}");
+        Ok(super::zengin::Sender {
+            code: SenderCode::new(&self.code).map_err(f("code"))?,
+            name_kana: KanaText::new(&self.name_kana).map_err(f("name_kana"))?,
+            bank_code: BankCode::new(&self.bank_code).map_err(f("bank_code"))?,
+            bank_name_kana: KanaText::new(&self.bank_name_kana).map_err(f("bank_name_kana"))?,
+            branch_code: BranchCode::new(&self.branch_code).map_err(f("branch_code"))?,
+            branch_name_kana: KanaText::new(&self.branch_name_kana)
+                .map_err(f("branch_name_kana"))?,
+            account_type,
+            account_number: AccountNumber::new(&self.account_number)
+                .map_err(f("account_number"))?,
+        })
+    }
 }
 
 impl ProgramSettings {
@@ -149,7 +219,38 @@ impl ProgramSettings {
         }
         self.expiry
             .validate()
-            .map_err(|e| SettingsError::Expiry(e.to_string()))
+            .map_err(|e| SettingsError::Expiry(e.to_string()))?;
+        self.validate_settlement()
+    }
+
+    fn validate_settlement(&self) -> Result<(), SettingsError> {
+        if self
+            .closing_days
+            .as_ref()
+            .is_some_and(|d| d.len() > 31 || ClosingDays::new(d).is_none())
+        {
+            return Err(SettingsError::ClosingDays);
+        }
+        if !(0..=366).contains(&self.payout_hold_days) {
+            return Err(SettingsError::PayoutHold);
+        }
+        if self.point_value_yen < Decimal::ZERO || self.point_value_yen > Decimal::from(1000) {
+            return Err(SettingsError::PointValue);
+        }
+        if let Some(sender) = &self.payout_sender {
+            sender.parse().map_err(SettingsError::PayoutSender)?;
+        }
+        Ok(())
+    }
+
+    /// The dates that close a settlement cycle under these settings.
+    pub fn closing(&self) -> ClosingDays {
+        let days = match (&self.closing_days, self.payout_cycle) {
+            (Some(days), _) => days.clone(),
+            (None, PayoutCycle::TwiceMonthly) => vec![10, 25],
+            (None, PayoutCycle::NextBusinessDay) => vec![],
+        };
+        ClosingDays::new(&days).unwrap_or_else(|| ClosingDays::new(&[]).expect("empty is daily"))
     }
 
     /// Whether `amount` is a chargeable amount under these settings.

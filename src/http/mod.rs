@@ -1,14 +1,17 @@
 //! The HTTP edge: routes, OpenAPI, middleware and the server loop. Handlers parse, call one
 //! use-case and map its result; they never touch SQL.
 
+pub mod city_report;
 pub mod currency;
 pub mod directory;
 pub mod extract;
 pub mod money;
 pub mod qr;
 pub mod rebates;
+pub mod registry;
 pub mod reports;
 pub mod response;
+pub mod settlement;
 
 use std::time::Duration;
 
@@ -70,6 +73,9 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
         .merge(qr::router())
         .merge(rebates::router())
         .merge(reports::router())
+        .merge(registry::router())
+        .merge(settlement::router())
+        .merge(city_report::router())
         .split_for_parts()
 }
 

@@ -1,6 +1,7 @@
 //! Money use-cases and the machinery under them: the single batching writer, the posting
 //! path, and the operations (charges, payments, transfers, reversals) built on them.
 
+pub mod city_report;
 pub mod currency;
 pub mod expiry;
 pub mod money;
@@ -8,7 +9,9 @@ pub mod posting;
 pub mod qr;
 pub mod reads;
 pub mod rebates;
+pub mod registry;
 pub mod reports;
+pub mod settlement;
 pub mod writer;
 
 use crate::domain::auth::Principal;

@@ -88,7 +88,8 @@ pub async fn counter_charge(
         .await
 }
 
-async fn counter_charge_in(
+/// The counter-charge job itself (see `pay_in`: tests compose it with a backdated clock).
+pub async fn counter_charge_in(
     w: &mut Work,
     who: Principal,
     program_id: ProgramId,
@@ -202,7 +203,9 @@ pub async fn pay(
         .await
 }
 
-async fn pay_in(
+/// The payment job itself. Public so callers composing writer jobs can run it; the tests
+/// set `Work::now` back to build fixtures of past years.
+pub async fn pay_in(
     w: &mut Work,
     who: Principal,
     program_id: ProgramId,
@@ -244,6 +247,7 @@ pub(crate) async fn pay_merchant(
     payment_request: Option<uuid::Uuid>,
 ) -> Result<TransactionId, AppError> {
     let program_id = spend.program.id;
+    super::registry::ensure_participating(&mut w.tx, program_id, spend.merchant).await?;
     let mut left = spend.amount;
     let mut legs = Vec::new();
     let mut accounts = Vec::new();

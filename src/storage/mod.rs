@@ -3,13 +3,16 @@
 //! `write!` macros, which expand the same code for each backend's connection type.
 //! Dialect differences live here and nowhere else.
 
+pub mod city_report;
 pub mod currency;
 pub mod directory;
 pub mod expiry;
 pub mod ledger;
 pub mod qr;
 pub mod rebates;
+pub mod registry;
 pub mod reports;
+pub mod settlement;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -128,11 +131,19 @@ pub(crate) struct Facts {
     pub shoppers: HashMap<ShopperId, directory::Shopper>,
     /// Accounts that may go negative, by (program, kind, asset, owner).
     pub accounts: HashMap<(ProgramId, AccountKind, Asset, Option<Uuid>), ledger::Account>,
+    /// A store's latest participation event in a program (None: no history). Events are
+    /// inserted only through `write!`, which forgets this.
+    pub participation:
+        HashMap<(ProgramId, MerchantId), Option<crate::domain::registry::ParticipationKind>>,
 }
 
 impl Facts {
     fn len(&self) -> usize {
-        self.programs.len() + self.merchants.len() + self.shoppers.len() + self.accounts.len()
+        self.programs.len()
+            + self.merchants.len()
+            + self.shoppers.len()
+            + self.accounts.len()
+            + self.participation.len()
     }
     fn clear(&mut self) {
         *self = Facts::default();
@@ -143,6 +154,7 @@ impl Facts {
         self.merchants.extend(other.merchants);
         self.shoppers.extend(other.shoppers);
         self.accounts.extend(other.accounts);
+        self.participation.extend(other.participation);
     }
 }
 

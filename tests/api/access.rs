@@ -123,6 +123,10 @@ enum Arg {
     OwnToken,
     /// Store A and a store code of it issued just before each call.
     FreshStoreCode,
+    /// A pending store application, entered just before each call.
+    FreshApplication,
+    /// The given program and a store registered just before each call.
+    FreshMerchantOf(String),
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +216,8 @@ struct World {
     store_code: String,
     store_code_payload: String,
     payment_request: String,
+    /// A settlement run of the home program (a past cycle holding a payment at store A).
+    run: String,
 }
 
 /// The matrix. One line per route and object; kept unformatted so it reads as a table.
@@ -316,10 +322,116 @@ fn rows(w: &World) -> Vec<Row> {
         row("POST", "/api/v1/merchants/{merchant_id}/refunds", id(&w.merchant_a), Body::Money(json!({"transaction_id": w.payment_x_at_a, "amount": 1, "reason": "返品"})), vec![OwnerA, DeviceA], vec![OwnerB]),
         row("POST", "/api/v1/programs/{program_id}/cash-out-exceptions", id(&w.program), Body::Money(json!({"shopper_id": w.shopper_x, "amount": 1, "reason": "転居"})), vec![CityAdmin, OpAdmin], vec![]),
         row("POST", "/api/v1/programs/{program_id}/cash-out-exceptions", id(&w.foreign_program), Body::Money(json!({"shopper_id": w.shopper_x, "amount": 1, "reason": "転居"})), vec![], vec![CityAdmin, OpAdmin]),
+        // Merchant registry: operators enter and decide applications, keep profiles, bank
+        // accounts and participation; city admins set targets; staff read.
+        row("POST", "/api/v1/merchant-applications", Arg::None, Body::Json(json!({"name": "新規店", "profile": store_profile("N-1")})), any(&[OPERATORS]), vec![]),
+        row("GET", "/api/v1/merchant-applications", Arg::None, Body::None, any(&[STAFF]), vec![]),
+        row("POST", "/api/v1/merchant-applications/{application_id}/decision", Arg::FreshApplication, Body::Json(json!({"decision": "approve"})), any(&[OPERATORS]), vec![]).ok(200),
+        row("PUT", "/api/v1/merchants/{merchant_id}/profile", id(&w.merchant_a), Body::Json(store_profile("A-1")), any(&[OPERATORS]), vec![]),
+        row("PUT", "/api/v1/merchants/{merchant_id}/profile", id(&w.foreign_merchant), Body::Json(store_profile("F-1")), vec![], any(&[OPERATORS])),
+        row("GET", "/api/v1/merchants/{merchant_id}/profile", id(&w.merchant_a), Body::None, any(&[STAFF, &[OwnerA, DeviceA]]), vec![OwnerB, ShopperX, ShopperY]),
+        row("GET", "/api/v1/merchants/{merchant_id}/profile", id(&w.foreign_merchant), Body::None, vec![], any(&[AUTHENTICATED])),
+        row("PUT", "/api/v1/merchants/{merchant_id}/bank-account", id(&w.merchant_a), Body::Json(bank_account()), any(&[OPERATORS]), vec![]),
+        row("PUT", "/api/v1/merchants/{merchant_id}/bank-account", id(&w.foreign_merchant), Body::Json(bank_account()), vec![], any(&[OPERATORS])),
+        // Cashier devices act for the store but do not see its bank account.
+        row("GET", "/api/v1/merchants/{merchant_id}/bank-account", id(&w.merchant_a), Body::None, any(&[STAFF, &[OwnerA]]), vec![OwnerB, ShopperX, ShopperY]),
+        row("GET", "/api/v1/merchants/{merchant_id}/bank-account", id(&w.foreign_merchant), Body::None, vec![], any(&[AUTHENTICATED])),
+        row("POST", "/api/v1/programs/{program_id}/merchants/{merchant_id}/participation-events", Arg::FreshMerchantOf(w.program.clone()), Body::Json(json!({"kind": "joined"})), any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/merchants/{merchant_id}/participation-events", Arg::Ids(vec![w.program.clone(), w.foreign_merchant.clone()]), Body::Json(json!({"kind": "joined"})), vec![], any(&[OPERATORS])),
+        row("GET", "/api/v1/programs/{program_id}/merchants/{merchant_id}/participation-events", Arg::Ids(vec![w.program.clone(), w.merchant_a.clone()]), Body::None, any(&[STAFF, &[OwnerA, DeviceA]]), vec![OwnerB, ShopperX, ShopperY]),
+        row("POST", "/api/v1/merchants/imports", Arg::None, Body::Json(json!({"csv": import_csv()})), any(&[OPERATORS]), vec![]).ok(200),
+        row("PUT", "/api/v1/programs/{program_id}/targets/{fiscal_year}", Arg::Ids(vec![w.program.clone(), "2025".into()]), Body::Json(json!({"stores": 110})), vec![CityAdmin], vec![]),
+        row("PUT", "/api/v1/programs/{program_id}/targets/{fiscal_year}", Arg::Ids(vec![w.foreign_program.clone(), "2025".into()]), Body::Json(json!({"stores": 110})), vec![], vec![CityAdmin]),
+        row("GET", "/api/v1/programs/{program_id}/targets", id(&w.program), Body::None, any(&[STAFF]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/targets", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
+        // The city's reports: staff.
+        row("GET", "/api/v1/programs/{program_id}/reports/stores", id(&w.program), Body::None, any(&[STAFF]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/reports/stores", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
+        row("GET", "/api/v1/programs/{program_id}/reports/usage", id(&w.program), Body::None, any(&[STAFF]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/reports/usage", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
+        // Settlement: operators run, download and confirm; staff read; a store reads its own.
+        row("POST", "/api/v1/programs/{program_id}/settlement-runs", id(&w.program), Body::Json(json!({"closing_date": "2020-01-10"})), any(&[OPERATORS]), vec![]).ok(200),
+        row("POST", "/api/v1/programs/{program_id}/settlement-runs", id(&w.foreign_program), Body::Json(json!({"closing_date": "2020-01-10"})), vec![], any(&[OPERATORS])),
+        row("GET", "/api/v1/programs/{program_id}/settlement-runs", id(&w.program), Body::None, any(&[STAFF]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/settlement-runs", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
+        row("GET", "/api/v1/programs/{program_id}/settlement-runs/{run_id}/statements", Arg::Ids(vec![w.program.clone(), w.run.clone()]), Body::None, any(&[STAFF]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/settlement-runs/{run_id}/statements", Arg::Ids(vec![w.foreign_program.clone(), w.run.clone()]), Body::None, vec![], any(&[STAFF])),
+        row("GET", "/api/v1/programs/{program_id}/settlement-runs/{run_id}/zengin", Arg::Ids(vec![w.program.clone(), w.run.clone()]), Body::None, any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/settlement-runs/{run_id}/confirm", Arg::Ids(vec![w.program.clone(), w.run.clone()]), Body::Money(json!({})), any(&[OPERATORS]), vec![]).ok(200),
+        row("GET", "/api/v1/merchants/{merchant_id}/statements", id(&w.merchant_a), Body::None, any(&[STAFF, &[OwnerA, DeviceA]]), vec![OwnerB, ShopperX, ShopperY]),
+        row("GET", "/api/v1/merchants/{merchant_id}/statements", id(&w.foreign_merchant), Body::None, vec![], any(&[AUTHENTICATED])),
         // Resolving and paying by a scanned code: shoppers.
         row("POST", "/api/v1/qr/resolve", Arg::None, Body::Json(json!({"payload": w.store_code_payload})), any(&[SHOPPERS]), vec![]).ok(200),
         row("POST", "/api/v1/qr/payments", Arg::None, Body::Money(json!({"payload": w.store_code_payload, "amount": 1})), any(&[SHOPPERS]), vec![]),
     ]
+}
+
+fn store_profile(external_ref: &str) -> Value {
+    json!({"external_ref": external_ref, "name_kana": "テスト", "industry": "小売", "district": "東",
+        "size_class": "small", "address": "あきる野市1-1", "contact": "042-000-0000"})
+}
+
+fn bank_account() -> Value {
+    json!({"bank_code": "0009", "bank_name_kana": "ミツイスミトモ", "branch_code": "123",
+        "branch_name_kana": "シブヤ", "account_type": "ordinary", "account_number": "1234567",
+        "holder_kana": "カ)マチペイ"})
+}
+
+fn import_csv() -> String {
+    "external_ref,name,name_kana,industry,association,district,size_class,address,contact,bank_code,bank_name_kana,branch_code,branch_name_kana,account_type,account_number,holder_kana\n\
+     I-1,花屋,ハナヤ,小売,,東,small,住所,042-1,,,,,,,\n"
+        .to_owned()
+}
+
+/// Store A's profile and bank account, the program's payout sender, and a settlement run of a
+/// past cycle holding a (backdated) payment at store A; returns the run's id.
+async fn settlement_world(app: &TestApp, op: &str, program: &str, merchant_a: &str) -> String {
+    let (s, v) = app
+        .put(
+            &format!("/api/v1/merchants/{merchant_a}/profile"),
+            op,
+            store_profile("A-1"),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 200, "{v}");
+    let (s, v) = app
+        .put(
+            &format!("/api/v1/merchants/{merchant_a}/bank-account"),
+            op,
+            bank_account(),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 200, "{v}");
+    let sender = json!({"code": "0123456789", "name_kana": "カ)マチペイ", "bank_code": "0005",
+        "bank_name_kana": "ミツビシ", "branch_code": "001", "branch_name_kana": "ホンテン",
+        "account_type": "current", "account_number": "1234567"});
+    let settings = json!({"p2p_transfers": true, "charge_step_yen": 1, "charge_min_yen": 1, "charge_max_yen": 100_000, "payout_sender": sender});
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/programs/{program}/settings"),
+            op,
+            json!({"settings": settings}),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 201, "{v}");
+    let (shopper, token) = app.shopper(op).await;
+    app.backdated_charge(program, &shopper, 100, "2020-01-05T03:00:00Z")
+        .await;
+    app.backdated_payment(program, &token, merchant_a, 100, "2020-01-06T03:00:00Z")
+        .await;
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/programs/{program}/settlement-runs"),
+            op,
+            json!({"closing_date": "2020-01-10"}),
+        )
+        .await;
+    assert_eq!(
+        (s.as_u16(), v["payable_statements"].as_u64()),
+        (200, Some(1)),
+        "{v}"
+    );
+    v["id"].as_str().expect("run id").to_owned()
 }
 
 async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
@@ -427,7 +539,9 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
         )
         .await;
     assert_eq!(status, 201, "{request}");
+    let run = settlement_world(app, &op_operator, &program, &merchant_a).await;
     let world = World {
+        run,
         program: program.clone(),
         merchant_a: merchant_a.clone(),
         shopper_x,
@@ -586,6 +700,9 @@ async fn run_rows(app: &TestApp, ctx: &Ctx, rows: &[&Row]) -> Vec<String> {
                 Arg::FreshStoreCode => {
                     vec![ctx.merchant_a.clone(), ctx.fresh_store_code(app).await]
                 }
+                Arg::FreshMerchantOf(program) => {
+                    vec![program.clone(), app.merchant(&ctx.op_operator).await.0]
+                }
                 other => other_arg(app, ctx, other, p).await.into_iter().collect(),
             };
             let mut path = r.template.to_owned();
@@ -725,7 +842,18 @@ async fn token_id_of(app: &TestApp, token: &str) -> uuid::Uuid {
 /// The path argument of a row that needs one made or looked up for the caller.
 async fn other_arg(app: &TestApp, ctx: &Ctx, arg: &Arg, p: P) -> Option<String> {
     match arg {
-        Arg::None | Arg::Ids(_) | Arg::FreshStoreCode => None,
+        Arg::None | Arg::Ids(_) | Arg::FreshStoreCode | Arg::FreshMerchantOf(_) => None,
+        Arg::FreshApplication => {
+            let (s, v) = app
+                .post(
+                    "/api/v1/merchant-applications",
+                    &ctx.op_operator,
+                    json!({"name": "申請店", "profile": store_profile(&uuid::Uuid::now_v7().simple().to_string()[..32])}),
+                )
+                .await;
+            assert_eq!(s.as_u16(), 201, "{v}");
+            Some(v["id"].as_str().expect("id").to_owned())
+        }
         Arg::Id(id) => Some(id.clone()),
         Arg::FreshTransaction => {
             let charge = app

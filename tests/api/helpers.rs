@@ -155,6 +155,95 @@ impl TestApp {
             .await
     }
 
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.request("PUT", path, Some(token), None, Some(&body))
+            .await
+    }
+
+    /// A GET answered with bytes (files): status, content type and body.
+    pub async fn get_bytes(&self, path: &str, token: &str) -> (StatusCode, String, Vec<u8>) {
+        let resp = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent");
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = resp.bytes().await.expect("body").to_vec();
+        (status, content_type, body)
+    }
+
+    /// A payment posted as if made at `at` (RFC 3339), for fixtures of past periods: the
+    /// payment job runs on the writer with the job's clock set back. Everything else about
+    /// it (participation check, wallet guard, postings) is the real payment path.
+    pub async fn backdated_payment(
+        &self,
+        program: &str,
+        shopper_token: &str,
+        merchant: &str,
+        amount: i64,
+        at: &str,
+    ) -> machipay::ledger::writer::Reply {
+        let (_, who) = machipay::storage::directory::principal_for_token(
+            &self.app.db,
+            &machipay::domain::auth::hash_secret(shopper_token),
+        )
+        .await
+        .expect("query")
+        .expect("live token");
+        let program: machipay::domain::ids::ProgramId =
+            uuid::Uuid::parse_str(program).expect("program id").into();
+        let req: machipay::ledger::money::PaymentRequest =
+            serde_json::from_value(json!({"merchant_id": merchant, "amount": amount}))
+                .expect("request");
+        let at: chrono::DateTime<chrono::Utc> = at.parse().expect("RFC 3339 instant");
+        self.app
+            .writer
+            .run(None, move |w| {
+                Box::pin(async move {
+                    w.now = at;
+                    machipay::ledger::money::pay_in(w, who, program, req).await
+                })
+            })
+            .await
+            .expect("backdated payment")
+    }
+
+    /// A counter charge posted as if made at `at` (RFC 3339), by the city admin: see
+    /// `backdated_payment`.
+    pub async fn backdated_charge(&self, program: &str, shopper: &str, amount: i64, at: &str) {
+        let (_, who) = machipay::storage::directory::principal_for_token(
+            &self.app.db,
+            &machipay::domain::auth::hash_secret(&self.admin),
+        )
+        .await
+        .expect("query")
+        .expect("live token");
+        let program: machipay::domain::ids::ProgramId =
+            uuid::Uuid::parse_str(program).expect("program id").into();
+        let req: machipay::ledger::money::CounterChargeRequest =
+            serde_json::from_value(json!({"shopper_id": shopper, "amount": amount}))
+                .expect("request");
+        let at: chrono::DateTime<chrono::Utc> = at.parse().expect("RFC 3339 instant");
+        self.app
+            .writer
+            .run(None, move |w| {
+                Box::pin(async move {
+                    w.now = at;
+                    machipay::ledger::money::counter_charge_in(w, who, program, req).await
+                })
+            })
+            .await
+            .expect("backdated charge");
+    }
+
     /// A money POST with a fresh Idempotency-Key.
     pub async fn post_money(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         let key = uuid::Uuid::now_v7().to_string();

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod access;
+mod city_report;
 mod currency;
 mod expiry;
 mod input;
@@ -11,4 +12,6 @@ mod money;
 mod property;
 mod qr;
 mod rebates;
+mod registry;
+mod settlement;
 mod system;

@@ -1,0 +1,325 @@
+//! Bulk import of a city's existing store list from CSV. Every line is checked first; one bad
+//! line rejects the file with the errors of every line and nothing is written. Lines are keyed
+//! by the city's store number (`external_ref`), so importing the same file twice creates no
+//! second store and no second join.
+
+use std::collections::HashSet;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{StoreRecord, bank_view, create_store, join, program_of_city};
+use crate::app::App;
+use crate::directory::check_name;
+use crate::domain::auth::{Capability, Principal};
+use crate::domain::calendar::jst_date;
+use crate::domain::ids::*;
+use crate::domain::registry::{BankAccountInput, BankAccountView, Profile, SizeClass};
+use crate::error::AppError;
+use crate::ledger::writer::{Reply, Work};
+use crate::storage::registry as store;
+
+/// Lines a file may hold (the request body limit bounds it too).
+pub const IMPORT_LINES_MAX: usize = 2_000;
+
+/// The columns, in any order; the bank columns may be left empty together.
+pub const COLUMNS: [&str; 16] = [
+    "external_ref",
+    "name",
+    "name_kana",
+    "industry",
+    "association",
+    "district",
+    "size_class",
+    "address",
+    "contact",
+    "bank_code",
+    "bank_name_kana",
+    "branch_code",
+    "branch_name_kana",
+    "account_type",
+    "account_number",
+    "holder_kana",
+];
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// The CSV text (UTF-8, a BOM is ignored), a header row naming the columns first.
+    pub csv: String,
+    /// Stores not yet participating join this program.
+    #[serde(default)]
+    pub program_id: Option<ProgramId>,
+    /// The join date (JST, default today).
+    #[serde(default)]
+    pub joined_on: Option<NaiveDate>,
+}
+
+/// What was wrong with one line.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LineError {
+    /// 1-based line of the file (the header is line 1).
+    pub line: u64,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImportedStore {
+    pub line: u64,
+    pub external_ref: String,
+    pub merchant_id: MerchantId,
+    pub created: bool,
+    pub joined: bool,
+    /// The new store's owner token, shown once (created stores only).
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ImportResult {
+    pub created: usize,
+    pub updated: usize,
+    pub stores: Vec<ImportedStore>,
+}
+
+/// One checked line.
+struct Line {
+    line: u64,
+    external_ref: String,
+    record: StoreRecord,
+}
+
+pub async fn import(app: &App, who: Principal, req: ImportRequest) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    if let Some(p) = req.program_id {
+        program_of_city(app, &who, p).await?;
+    }
+    let lines = match parse(&req.csv) {
+        Ok(lines) => lines,
+        Err(errors) => return rejected(errors),
+    };
+    app.writer
+        .run(None, move |w| {
+            Box::pin(import_in(w, who, lines, req.program_id, req.joined_on))
+        })
+        .await
+}
+
+fn rejected(errors: Vec<LineError>) -> Result<Reply, AppError> {
+    let message = format!("{} line(s) have errors; nothing was imported", errors.len());
+    Reply::new(
+        422,
+        &serde_json::json!({
+            "error": {"code": "import_rejected", "message": message},
+            "lines": errors,
+        }),
+    )
+}
+
+async fn import_in(
+    w: &mut Work,
+    who: Principal,
+    lines: Vec<Line>,
+    program: Option<ProgramId>,
+    joined_on: Option<NaiveDate>,
+) -> Result<Reply, AppError> {
+    let on = joined_on.unwrap_or_else(|| jst_date(w.now));
+    let mut stores = Vec::with_capacity(lines.len());
+    for l in lines {
+        let existing = store::merchant_by_ref_tx(&mut w.tx, who.city(), &l.external_ref).await?;
+        let (merchant, token) = match existing {
+            Some(id) => {
+                update_store(w, &who, id, &l.record).await?;
+                (id, None)
+            }
+            None => {
+                let issued = create_store(w, &who, &l.record).await?;
+                (issued.item.id, Some(issued.token))
+            }
+        };
+        let joined = match program {
+            Some(p) => join(w, &who, p, merchant, on).await?,
+            None => false,
+        };
+        stores.push(ImportedStore {
+            line: l.line,
+            external_ref: l.external_ref,
+            merchant_id: merchant,
+            created: token.is_some(),
+            joined,
+            token,
+        });
+    }
+    let created = stores.iter().filter(|s| s.created).count();
+    let result = ImportResult {
+        created,
+        updated: stores.len() - created,
+        stores,
+    };
+    Reply::new(200, &result)
+}
+
+/// Refreshes an imported store's profile, and its bank account if the file's differs.
+async fn update_store(
+    w: &mut Work,
+    who: &Principal,
+    id: MerchantId,
+    s: &StoreRecord,
+) -> Result<(), AppError> {
+    store::upsert_profile(&mut w.tx, id, who.city(), &s.profile, w.now).await?;
+    if let Some(bank) = &s.bank
+        && store::current_bank_account_tx(&mut w.tx, id)
+            .await?
+            .as_ref()
+            != Some(bank)
+    {
+        store::insert_bank_account(&mut w.tx, id, bank, who.scope_id(), w.now).await?;
+    }
+    Ok(())
+}
+
+/// Reads and checks every line; returns every line's errors if any line has one.
+fn parse(text: &str) -> Result<Vec<Line>, Vec<LineError>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let fail = |line: u64, code: &str, message: String| LineError {
+        line,
+        code: code.into(),
+        message,
+    };
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => return Err(vec![fail(1, "invalid_csv", e.to_string())]),
+    };
+    let missing: Vec<&str> = COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| !headers.iter().any(|h| h.trim() == *c))
+        .collect();
+    if !missing.is_empty() {
+        return Err(vec![fail(
+            1,
+            "missing_column",
+            format!("missing columns: {}", missing.join(", ")),
+        )]);
+    }
+    let mut lines = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen = HashSet::new();
+    for (index, record) in reader.records().enumerate() {
+        let line = index as u64 + 2;
+        if index >= IMPORT_LINES_MAX {
+            errors.push(fail(
+                line,
+                "too_many_lines",
+                format!("at most {IMPORT_LINES_MAX} lines"),
+            ));
+            break;
+        }
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(fail(line, "invalid_csv", e.to_string()));
+                continue;
+            }
+        };
+        let get = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h.trim() == name)
+                .and_then(|i| record.get(i))
+                .map(str::trim)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        match check_line(line, &get) {
+            Ok(l) if !seen.insert(l.external_ref.clone()) => errors.push(fail(
+                line,
+                "duplicate_external_ref",
+                format!("store number {} appears twice in the file", l.external_ref),
+            )),
+            Ok(l) => lines.push(l),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(lines)
+    } else {
+        Err(errors)
+    }
+}
+
+fn check_line(line: u64, get: &dyn Fn(&str) -> String) -> Result<Line, LineError> {
+    let err = |e: AppError| match e {
+        AppError::Rejected { code, message, .. } => LineError {
+            line,
+            code: code.into(),
+            message,
+        },
+        other => LineError {
+            line,
+            code: "invalid_line".into(),
+            message: other.to_string(),
+        },
+    };
+    let external_ref = get("external_ref");
+    if external_ref.is_empty() {
+        return Err(err(AppError::bad_request(
+            "missing_external_ref",
+            "external_ref is required",
+        )));
+    }
+    let name = get("name");
+    check_name("name", &name).map_err(err)?;
+    let optional = |v: String| (!v.is_empty()).then_some(v);
+    let size = get("size_class");
+    let profile = Profile {
+        external_ref: Some(external_ref.clone()),
+        name_kana: get("name_kana"),
+        industry: get("industry"),
+        association: optional(get("association")),
+        district: get("district"),
+        size_class: SizeClass::parse(&size).ok_or_else(|| {
+            err(AppError::bad_request(
+                "invalid_profile",
+                format!("size_class {size:?} is not small, medium or large"),
+            ))
+        })?,
+        address: get("address"),
+        contact: get("contact"),
+    };
+    profile.validate().map_err(|e| err(super::invalid(e)))?;
+    let bank = bank_of(get).map_err(err)?;
+    Ok(Line {
+        line,
+        external_ref,
+        record: StoreRecord {
+            name,
+            profile,
+            bank,
+        },
+    })
+}
+
+/// The bank columns: all empty (no account yet) or a valid account.
+fn bank_of(get: &dyn Fn(&str) -> String) -> Result<Option<BankAccountView>, AppError> {
+    let input = BankAccountInput {
+        bank_code: get("bank_code"),
+        bank_name_kana: get("bank_name_kana"),
+        branch_code: get("branch_code"),
+        branch_name_kana: get("branch_name_kana"),
+        account_type: get("account_type"),
+        account_number: get("account_number"),
+        holder_kana: get("holder_kana"),
+    };
+    let all_empty = COLUMNS[9..].iter().all(|c| get(c).is_empty());
+    if all_empty {
+        return Ok(None);
+    }
+    bank_view(&input).map(Some)
+}

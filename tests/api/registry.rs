@@ -1,0 +1,449 @@
+//! The merchant registry: applications and approval, profiles and bank accounts in Zengin
+//! form, participation history gating payments, CSV import all-or-nothing and idempotent,
+//! and audited targets.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+
+both_backends!(
+    an_application_is_approved_into_a_store,
+    bank_accounts_with_characters_a_bank_rejects_are_refused,
+    participation_history_gates_payments,
+    csv_import_is_all_or_nothing_and_idempotent,
+    targets_are_set_per_fiscal_year_and_audited,
+);
+
+pub fn profile(
+    external_ref: &str,
+    association: Option<&str>,
+    industry: &str,
+    district: &str,
+    size: &str,
+) -> Value {
+    json!({"external_ref": external_ref, "name_kana": "テスト", "industry": industry,
+        "association": association, "district": district, "size_class": size,
+        "address": "東京都あきる野市1-1", "contact": "042-000-0000"})
+}
+
+pub fn bank(holder: &str) -> Value {
+    json!({"bank_code": "0009", "bank_name_kana": "ミツイスミトモ", "branch_code": "123",
+        "branch_name_kana": "シブヤ", "account_type": "ordinary", "account_number": "1234567",
+        "holder_kana": holder})
+}
+
+async fn merchant_count(app: &TestApp) -> usize {
+    let (s, v) = app.get("/api/v1/merchants?limit=200", &app.admin).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v.as_array().expect("array").len()
+}
+
+async fn an_application_is_approved_into_a_store(app: &TestApp) {
+    let op = app.operator().await;
+    let p = app.currency().await;
+    let before = merchant_count(app).await;
+    let (s, a) = app
+        .post(
+            "/api/v1/merchant-applications",
+            &op,
+            json!({"name": "まちのパン屋", "profile": profile("A-001", Some("東町商店会"), "飲食", "東", "small"),
+                   "bank_account": bank("カ)マチノパンヤ"), "program_id": p}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    assert_eq!(a["status"], "pending");
+    assert_eq!(a["bank_account"]["holder_kana"], "ｶ)ﾏﾁﾉﾊﾟﾝﾔ");
+    // Nothing exists to pay until approval.
+    assert_eq!(merchant_count(app).await, before);
+    let path = format!(
+        "/api/v1/merchant-applications/{}/decision",
+        a["id"].as_str().unwrap()
+    );
+    let (s, e) = app.post(&path, &op, json!({"decision": "reject"})).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("missing_reason"))
+    );
+    let (s, d) = app
+        .post(
+            &path,
+            &op,
+            json!({"decision": "approve", "joined_on": "2025-04-01"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d["application"]["status"], "approved");
+    let merchant = d["merchant"]["id"].as_str().expect("store").to_owned();
+    let owner = d["merchant"]["token"].as_str().expect("token").to_owned();
+    let (s, e) = app.post(&path, &op, json!({"decision": "approve"})).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("application_decided"))
+    );
+    assert_eq!(merchant_count(app).await, before + 1);
+
+    let (s, prof) = app
+        .get(&format!("/api/v1/merchants/{merchant}/profile"), &owner)
+        .await;
+    assert_eq!(
+        (s, prof["association"].as_str()),
+        (StatusCode::OK, Some("東町商店会")),
+        "{prof}"
+    );
+    let (s, acct) = app
+        .get(
+            &format!("/api/v1/merchants/{merchant}/bank-account"),
+            &owner,
+        )
+        .await;
+    assert_eq!(
+        (s, acct["account_number"].as_str()),
+        (StatusCode::OK, Some("1234567")),
+        "{acct}"
+    );
+    let (s, h) = app
+        .get(
+            &format!("/api/v1/programs/{p}/merchants/{merchant}/participation-events"),
+            &owner,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{h}");
+    assert_eq!(h[0]["kind"], "joined");
+    assert_eq!(h[0]["effective_on"], "2025-04-01");
+    let (s, list) = app.get("/api/v1/merchant-applications", &app.admin).await;
+    assert_eq!(
+        (s, list.as_array().map(Vec::len)),
+        (StatusCode::OK, Some(1))
+    );
+}
+
+async fn bank_accounts_with_characters_a_bank_rejects_are_refused(app: &TestApp) {
+    let op = app.operator().await;
+    let (m, owner) = app.merchant(&op).await;
+    let path = format!("/api/v1/merchants/{m}/bank-account");
+    for (holder, why) in [
+        ("山田商店", "kanji"),
+        ("ヤマダ&サン", "ampersand"),
+        ("ヤマダ・タロウ", "middle dot"),
+    ] {
+        let (s, e) = app.put(&path, &op, bank(holder)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{why}: {e}");
+        assert_eq!(e["error"]["code"], "invalid_bank_account", "{why}");
+    }
+    let mut short = bank("ヤマダ");
+    short["account_number"] = json!("123456");
+    let (s, e) = app.put(&path, &op, short).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_bank_account"))
+    );
+    // Nothing was written.
+    let (s, _) = app.get(&path, &owner).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = app.put(&path, &op, bank("ヤマダ　タロウ")).await;
+    assert_eq!(
+        (s, v["holder_kana"].as_str()),
+        (StatusCode::OK, Some("ﾔﾏﾀﾞ ﾀﾛｳ")),
+        "{v}"
+    );
+    // The owner reads it, its cashier devices do not.
+    let (s, v) = app.get(&path, &owner).await;
+    assert_eq!(
+        (s, v["holder_kana"].as_str()),
+        (StatusCode::OK, Some("ﾔﾏﾀﾞ ﾀﾛｳ"))
+    );
+}
+
+async fn event(app: &TestApp, op: &str, p: &str, m: &str, body: Value) -> (StatusCode, Value) {
+    app.post(
+        &format!("/api/v1/programs/{p}/merchants/{m}/participation-events"),
+        op,
+        body,
+    )
+    .await
+}
+
+async fn participation_history_gates_payments(app: &TestApp) {
+    let op = app.operator().await;
+    let p = app.currency().await;
+    let (m, _) = app.merchant(&op).await;
+    let (legacy, _) = app.merchant(&op).await;
+    let (shopper, token) = app.shopper(&op).await;
+    app.charge(&op, &p, &shopper, 10_000).await;
+    let pay = |merchant: String| {
+        let token = token.clone();
+        let p = p.clone();
+        async move {
+            app.post_money(
+                &format!("/api/v1/programs/{p}/payments"),
+                &token,
+                json!({"merchant_id": merchant, "amount": 100}),
+            )
+            .await
+        }
+    };
+    // No history: allowed (stores registered before the registry).
+    assert_eq!(pay(legacy.clone()).await.0, StatusCode::CREATED);
+    let (s, e) = event(app, &op, &p, &m, json!({"kind": "left"})).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("invalid_participation_event")
+        )
+    );
+    let (s, e) = event(
+        app,
+        &op,
+        &p,
+        &m,
+        json!({"kind": "joined", "effective_on": "2099-01-01"}),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("invalid_participation_event")
+        )
+    );
+    assert_eq!(
+        event(
+            app,
+            &op,
+            &p,
+            &m,
+            json!({"kind": "joined", "effective_on": "2025-04-01"})
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(pay(m.clone()).await.0, StatusCode::CREATED);
+    let (s, e) = event(
+        app,
+        &op,
+        &p,
+        &m,
+        json!({"kind": "suspended", "effective_on": "2025-03-01"}),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "before the latest event: {e}"
+    );
+    let (s, _) = event(
+        app,
+        &op,
+        &p,
+        &m,
+        json!({"kind": "suspended", "reason": "QR貼り替えの疑い"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, e) = pay(m.clone()).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("merchant_not_participating")
+        )
+    );
+    assert_eq!(
+        event(app, &op, &p, &m, json!({"kind": "resumed"})).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(pay(m.clone()).await.0, StatusCode::CREATED);
+    assert_eq!(
+        event(app, &op, &p, &m, json!({"kind": "left", "reason": "閉店"}))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let (s, e) = pay(m.clone()).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("merchant_not_participating")
+        )
+    );
+    // Refused payments moved nothing: 3 accepted payments of ¥100.
+    assert_eq!(app.wallet(&p, &shopper, "coin").await, 10_000 - 300);
+    let (_, h) = app
+        .get(
+            &format!("/api/v1/programs/{p}/merchants/{m}/participation-events"),
+            &app.admin,
+        )
+        .await;
+    let kinds: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["joined", "suspended", "resumed", "left"]);
+    app.assert_ledger_ok(&p).await;
+}
+
+const HEADER: &str = "external_ref,name,name_kana,industry,association,district,size_class,address,contact,bank_code,bank_name_kana,branch_code,branch_name_kana,account_type,account_number,holder_kana";
+
+async fn csv_import_is_all_or_nothing_and_idempotent(app: &TestApp) {
+    let op = app.operator().await;
+    let p = app.currency().await;
+    let before = merchant_count(app).await;
+    let bad = format!(
+        "{HEADER}\n\
+         S-1,八百屋,ヤオヤ,小売,東町商店会,東,small,住所1,042-1,0009,ミツイスミトモ,123,シブヤ,ordinary,1234567,ヤオヤ\n\
+         S-2,魚屋,サカナヤ,小売,,西,huge,住所2,042-2,,,,,,,\n\
+         S-3,肉屋,ニクヤ,小売,,西,small,住所3,042-3,0009,ミツイスミトモ,123,シブヤ,ordinary,7654321,肉屋商店\n\
+         S-1,重複,ジュウフク,小売,,西,small,住所4,042-4,,,,,,,\n"
+    );
+    let (s, e) = app
+        .post(
+            "/api/v1/merchants/imports",
+            &op,
+            json!({"csv": bad, "program_id": p}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["code"], "import_rejected");
+    let lines: Vec<(u64, &str)> = e["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["line"].as_u64().unwrap(), l["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (3, "invalid_profile"),
+            (4, "invalid_bank_account"),
+            (5, "duplicate_external_ref")
+        ]
+    );
+    assert_eq!(
+        merchant_count(app).await,
+        before,
+        "nothing imported from a rejected file"
+    );
+
+    let good = format!(
+        "\u{feff}{HEADER}\r\n\
+         S-1,八百屋,ヤオヤ,小売,東町商店会,東,small,住所1,042-1,0009,ミツイスミトモ,123,シブヤ,ordinary,1234567,ヤオヤ\r\n\
+         S-2,魚屋,サカナヤ,小売,,西,medium,住所2,042-2,,,,,,,\r\n"
+    );
+    let body = json!({"csv": good, "program_id": p, "joined_on": "2024-04-01"});
+    let (s, r) = app
+        .post("/api/v1/merchants/imports", &op, body.clone())
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        (r["created"].as_u64(), r["updated"].as_u64()),
+        (Some(2), Some(0))
+    );
+    assert!(
+        r["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["joined"] == true && s["token"].is_string())
+    );
+    let first = r["stores"][0]["merchant_id"].as_str().unwrap().to_owned();
+    let (s, r) = app.post("/api/v1/merchants/imports", &op, body).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        (r["created"].as_u64(), r["updated"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert!(
+        r["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["joined"] == false)
+    );
+    assert_eq!(r["stores"][0]["merchant_id"], first.as_str());
+    assert_eq!(merchant_count(app).await, before + 2);
+    let (_, h) = app
+        .get(
+            &format!("/api/v1/programs/{p}/merchants/{first}/participation-events"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(
+        h.as_array().map(Vec::len),
+        Some(1),
+        "one join however often imported: {h}"
+    );
+    let (_, acct) = app
+        .get(
+            &format!("/api/v1/merchants/{first}/bank-account"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(acct["holder_kana"], "ﾔｵﾔ");
+}
+
+async fn targets_are_set_per_fiscal_year_and_audited(app: &TestApp) {
+    let p = app.currency().await;
+    let op = app.operator().await;
+    let path = |fy: &str| format!("/api/v1/programs/{p}/targets/{fy}");
+    let (s, t) = app
+        .put(&path("令和7年度"), &app.admin, json!({"stores": 108}))
+        .await;
+    assert_eq!(
+        (s, t["fiscal_year"].as_i64(), t["label"].as_str()),
+        (StatusCode::OK, Some(2025), Some("令和7年度")),
+        "{t}"
+    );
+    assert_eq!(
+        app.put(&path("2025"), &app.admin, json!({"stores": 110}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.put(&path("R8"), &app.admin, json!({"stores": 115}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    // Operators do not set the city's targets.
+    assert_eq!(
+        app.put(&path("2025"), &op, json!({"stores": 1})).await.0,
+        StatusCode::FORBIDDEN
+    );
+    for bad in ["平成30年度", "20x5", "1999"] {
+        let (s, e) = app.put(&path(bad), &app.admin, json!({"stores": 1})).await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_fiscal_year")),
+            "{bad}"
+        );
+    }
+    let (s, all) = app
+        .get(&format!("/api/v1/programs/{p}/targets"), &app.admin)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let current: Vec<(i64, i64)> = all["current"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["fiscal_year"].as_i64().unwrap(),
+                t["stores"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(current, [(2025, 110), (2026, 115)]);
+    assert_eq!(
+        all["history"].as_array().map(Vec::len),
+        Some(3),
+        "every change is kept: {all}"
+    );
+}
