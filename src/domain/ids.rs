@@ -49,3 +49,6 @@ id_type!(
     TransactionId,
     LotId,
 );
+
+// Point cards (a card's balance is a wallet account owned by the card id).
+id_type!(CardId);

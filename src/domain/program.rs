@@ -61,6 +61,26 @@ pub enum PayoutCycle {
     NextBusinessDay,
 }
 
+/// Who pays for the points a store issues on a point card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PointsFunding {
+    /// The store buys points in advance (a stock that can never go negative).
+    PrepaidStock,
+    /// The store is billed for the points it issued at settlement.
+    Billed,
+}
+
+/// What a return does when the points to claw back were already spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClawbackShortfall {
+    /// Refuse the return with `points_already_spent`; nothing moves.
+    Refuse,
+    /// Take what the card holds and record the rest as a shortfall.
+    TakeRemaining,
+}
+
 /// Rules of a program. Every field has a default that matches a typical running scheme, so
 /// a program can be created with `{}` and tuned later. Changes are versioned with an
 /// effective date (see `program_settings_versions`).
@@ -87,6 +107,16 @@ pub struct ProgramSettings {
     pub refund_window_days: i64,
     /// Whether shoppers may send coin to each other (個人間送金; さるぼぼコイン allows it).
     pub p2p_transfers: bool,
+    /// Point card: points earned per yen of purchase before tax ("0.01": 1 pt per ¥100).
+    #[schema(value_type = String, example = "0.01")]
+    pub earn_rate: Decimal,
+    /// Point card: the yen value of one point when spent ("1": 1 pt = ¥1).
+    #[schema(value_type = String, example = "1")]
+    pub point_value_yen: Decimal,
+    /// Point card: who pays for the points a store issues.
+    pub points_funding: PointsFunding,
+    /// Point card: what a return does when the earned points were already spent.
+    pub clawback_shortfall: ClawbackShortfall,
 }
 
 impl Default for ProgramSettings {
@@ -102,6 +132,10 @@ impl Default for ProgramSettings {
             payout_cycle: PayoutCycle::TwiceMonthly,
             refund_window_days: 30,
             p2p_transfers: false,
+            earn_rate: Decimal::new(1, 2),
+            point_value_yen: Decimal::ONE,
+            points_funding: PointsFunding::Billed,
+            clawback_shortfall: ClawbackShortfall::Refuse,
         }
     }
 }
@@ -120,6 +154,10 @@ pub enum SettingsError {
     FeeRate,
     #[error("refund_window_days must be between 0 and 366")]
     RefundWindow,
+    #[error("earn_rate must be between 0 and 1")]
+    EarnRate,
+    #[error("point_value_yen must be above 0 and at most 1000")]
+    PointValue,
     #[error("expiry: {0}")]
     Expiry(String),
 }
@@ -146,6 +184,12 @@ impl ProgramSettings {
         }
         if !(0..=366).contains(&self.refund_window_days) {
             return Err(SettingsError::RefundWindow);
+        }
+        if self.earn_rate < Decimal::ZERO || self.earn_rate > Decimal::ONE {
+            return Err(SettingsError::EarnRate);
+        }
+        if self.point_value_yen <= Decimal::ZERO || self.point_value_yen > Decimal::from(1_000) {
+            return Err(SettingsError::PointValue);
         }
         self.expiry
             .validate()

@@ -5,6 +5,7 @@ pub mod currency;
 pub mod directory;
 pub mod extract;
 pub mod money;
+pub mod points;
 pub mod qr;
 pub mod rebates;
 pub mod reports;
@@ -69,6 +70,7 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
         .merge(currency::router())
         .merge(qr::router())
         .merge(rebates::router())
+        .merge(points::router())
         .merge(reports::router())
         .split_for_parts()
 }
