@@ -39,7 +39,7 @@ impl CardNumber {
         if digits.len() != CARD_DIGITS {
             return Err(CardNumberError::Length);
         }
-        if luhn_sum(digits.as_bytes()) % 10 != 0 {
+        if !luhn_sum(digits.as_bytes()).is_multiple_of(10) {
             return Err(CardNumberError::CheckDigit);
         }
         Ok(Self(digits))
