@@ -236,4 +236,23 @@ mod tests {
         };
         assert_eq!(fee.validate(), Err(SettingsError::FeeRate));
     }
+
+    #[test]
+    fn point_card_settings_default_and_are_checked() {
+        let s: ProgramSettings = serde_json::from_str("{}").expect("defaults");
+        assert_eq!(s.earn_rate, Decimal::new(1, 2));
+        assert_eq!(s.point_value_yen, Decimal::ONE);
+        assert_eq!(s.points_funding, PointsFunding::Billed);
+        assert_eq!(s.clawback_shortfall, ClawbackShortfall::Refuse);
+        let rate = ProgramSettings {
+            earn_rate: Decimal::new(11, 1),
+            ..ProgramSettings::default()
+        };
+        assert_eq!(rate.validate(), Err(SettingsError::EarnRate));
+        let value = ProgramSettings {
+            point_value_yen: Decimal::ZERO,
+            ..ProgramSettings::default()
+        };
+        assert_eq!(value.validate(), Err(SettingsError::PointValue));
+    }
 }

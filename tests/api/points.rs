@@ -26,6 +26,7 @@ both_backends!(
     combined_checkout_takes_points_and_coin_together_or_not_at_all,
     reports_per_year_and_store_as_json_and_csv,
     the_liability_always_equals_what_the_cards_hold,
+    a_point_is_worth_what_the_program_says,
 );
 
 struct Setup {
@@ -1025,4 +1026,29 @@ async fn assert_liability(app: &TestApp, s: &Setup, cards: &[(String, String)]) 
         .await;
     assert_eq!(r["liability_end"].as_i64(), Some(held), "{r}");
     app.assert_ledger_ok(p).await;
+}
+
+async fn a_point_is_worth_what_the_program_says(app: &TestApp) {
+    let s = setup(app, json!({"point_value_yen": "0.5"})).await;
+    let p = &s.program;
+    let currency = app.currency().await;
+    let (x, _) = app.shopper(&s.op).await;
+    app.charge(&s.op, &currency, &x, 1_000).await;
+    let (_, number) = card(app, &s.op, p, Some(&x)).await;
+    earn(app, &s.device_a, &s.a, p, &number, 30_000).await; // 300 pt
+    let (st, v) = spend(app, &s.device_a, &s.a, p, &number, 3).await;
+    assert_eq!(
+        (st, v["yen_value"].as_i64()),
+        (StatusCode::CREATED, Some(1)),
+        "rounded down: {v}"
+    );
+    // 297 pt pay ¥148 of an ¥800 bill; the wallet pays the other ¥652.
+    let (st, v) = till(app, &s.device_b, &s.b, "point-checkouts",
+        json!({"program_id": p, "card_number": number, "currency_program_id": currency, "amount": 800})).await;
+    assert_eq!(
+        (st, v["points"]["points"].as_i64(), v["wallet_yen"].as_i64()),
+        (StatusCode::CREATED, Some(297), Some(652)),
+        "{v}"
+    );
+    assert_eq!(app.wallet(&currency, &x, "coin").await, 348);
 }
