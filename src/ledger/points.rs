@@ -221,18 +221,11 @@ async fn earn_in(
         }),
     };
     let id = post(w, &posting, &entry, &[&source, &wallet]).await?;
-    record(
-        w,
-        id,
-        &card,
-        merchant,
-        EARN_KIND,
-        Some(req.amount.get()),
-        points,
-        0,
-        None,
-    )
-    .await?;
+    let moved = Moved {
+        purchase_yen: Some(req.amount.get()),
+        ..Moved::new(&card, merchant, EARN_KIND, points)
+    };
+    record(w, id, moved).await?;
     reply.transaction_id = Some(id);
     reply.balance = wallet.balance + points;
     Reply::new(201, &reply)
@@ -267,31 +260,46 @@ async fn funding_account(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn record(
-    w: &mut Work,
-    id: TransactionId,
-    card: &CardRow,
+/// What a card movement at a store records next to its transaction.
+struct Moved<'a> {
+    card: &'a CardRow,
     merchant: MerchantId,
-    kind: &str,
+    kind: &'static str,
     purchase_yen: Option<i64>,
     points: i64,
     shortfall: i64,
     original: Option<TransactionId>,
-) -> Result<(), AppError> {
-    let m = Movement {
+}
+
+impl<'a> Moved<'a> {
+    fn new(card: &'a CardRow, merchant: MerchantId, kind: &'static str, points: i64) -> Self {
+        Self {
+            card,
+            merchant,
+            kind,
+            purchase_yen: None,
+            points,
+            shortfall: 0,
+            original: None,
+        }
+    }
+}
+
+async fn record(w: &mut Work, id: TransactionId, m: Moved<'_>) -> Result<(), AppError> {
+    let row = Movement {
         transaction_id: id,
-        program_id: card.program_id,
-        card_id: card.id,
-        merchant_id: merchant,
-        kind: kind.trim_start_matches("point_").into(),
-        purchase_yen,
-        points,
-        shortfall_points: shortfall,
-        original_id: original.map(|o| o.0),
+        program_id: m.card.program_id,
+        card_id: m.card.id,
+        merchant_id: m.merchant,
+        // The table's kinds drop the "point_" of the transaction kinds.
+        kind: m.kind.trim_start_matches("point_").into(),
+        purchase_yen: m.purchase_yen,
+        points: m.points,
+        shortfall_points: m.shortfall,
+        original_id: m.original.map(|o| o.0),
         created_at: w.now,
     };
-    Ok(store::insert_movement(&mut w.tx, &m).await?)
+    Ok(store::insert_movement(&mut w.tx, &row).await?)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -360,7 +368,7 @@ async fn spend_points(
         lots: Lots::Normal(CreditExpiry::NEVER),
     };
     let id = post(w, &posting, &entry, &[&wallet, &target]).await?;
-    record(w, id, card, merchant, SPEND_KIND, None, points, 0, None).await?;
+    record(w, id, Moved::new(card, merchant, SPEND_KIND, points)).await?;
     Ok(CardMovementResponse {
         transaction_id: Some(id),
         kind: SPEND_KIND.into(),
@@ -415,6 +423,16 @@ async fn return_in(
         .await?
         .filter(|m| m.merchant_id == merchant && m.original_id.is_none())
         .ok_or_else(|| AppError::not_found("transaction"))?;
+    // An operator's reversal already undid it entirely; nothing is left to return.
+    let reversed = ledger_store::get_transaction_tx(&mut w.tx, original.transaction_id)
+        .await?
+        .is_some_and(|(t, _)| t.reversed_by.is_some());
+    if reversed {
+        return Err(AppError::conflict(
+            "already_reversed",
+            "this transaction has been reversed",
+        ));
+    }
     let (_, settings) = points_program(w, &who, original.program_id)
         .await
         .map_err(|_| AppError::not_found("transaction"))?;
@@ -511,18 +529,13 @@ async fn claw_back(
         Some(id) => id,
         None => empty_transaction(w, who, program).await?,
     };
-    record(
-        w,
-        tid,
-        card,
-        original.merchant_id,
-        EARN_RETURN_KIND,
-        Some(yen),
-        take,
+    let moved = Moved {
+        purchase_yen: Some(yen),
         shortfall,
-        Some(original.transaction_id),
-    )
-    .await?;
+        original: Some(original.transaction_id),
+        ..Moved::new(card, original.merchant_id, EARN_RETURN_KIND, take)
+    };
+    record(w, tid, moved).await?;
     Ok(CardMovementResponse {
         transaction_id: Some(tid),
         kind: EARN_RETURN_KIND.into(),
@@ -595,18 +608,11 @@ async fn restore(
         }),
     };
     let id = post(w, &posting, &entry, &[&source, &wallet]).await?;
-    record(
-        w,
-        id,
-        card,
-        original.merchant_id,
-        SPEND_REFUND_KIND,
-        None,
-        points,
-        0,
-        Some(original.transaction_id),
-    )
-    .await?;
+    let moved = Moved {
+        original: Some(original.transaction_id),
+        ..Moved::new(card, original.merchant_id, SPEND_REFUND_KIND, points)
+    };
+    record(w, id, moved).await?;
     Ok(CardMovementResponse {
         transaction_id: Some(id),
         kind: SPEND_REFUND_KIND.into(),

@@ -341,6 +341,24 @@ async fn returns_claw_back_in_proportion_and_restore_spent_points(app: &TestApp)
         "{v}"
     );
     assert_eq!(card_balance(app, &card_id).await, 14);
+    // A spend an operator reversed has nothing left to return.
+    let (_, sp) = spend(app, &s.device_b, &s.b, p, &number, 4).await;
+    let spend_tx = sp["transaction_id"].as_str().expect("id").to_owned();
+    let (st, v) = app
+        .post_money(
+            &format!("/api/v1/transactions/{spend_tx}/reversals"),
+            &s.op,
+            json!({"reason": "二重打ち"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, v) = ret(4, &s.device_b, &s.b, &spend_tx).await;
+    assert_eq!(
+        (st, code(&v)),
+        (StatusCode::CONFLICT, "already_reversed"),
+        "{v}"
+    );
+    assert_eq!(card_balance(app, &card_id).await, 14);
     // Take-remaining: what is left is taken and the rest recorded as shortfall.
     let s2 = setup(app, json!({"clawback_shortfall": "take_remaining"})).await;
     let (c2, n2) = card(app, &s2.op, &s2.program, None).await;
