@@ -52,3 +52,5 @@ id_type!(
 
 // The merchant registry and settlement.
 id_type!(ApplicationId, SettlementRunId, StatementId);
+// Point cards (a card's balance is a wallet account owned by the card id).
+id_type!(CardId);

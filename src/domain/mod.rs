@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod calendar;
+pub mod card;
 pub mod expiry;
 pub mod ids;
 pub mod jpqr;

@@ -62,6 +62,26 @@ pub enum PayoutCycle {
     NextBusinessDay,
 }
 
+/// Who pays for the points a store issues on a point card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PointsFunding {
+    /// The store buys points in advance (a stock that can never go negative).
+    PrepaidStock,
+    /// The store is billed for the points it issued at settlement.
+    Billed,
+}
+
+/// What a return does when the points to claw back were already spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClawbackShortfall {
+    /// Refuse the return with `points_already_spent`; nothing moves.
+    Refuse,
+    /// Take what the card holds and record the rest as a shortfall.
+    TakeRemaining,
+}
+
 /// Rules of a program. Every field has a default that matches a typical running scheme, so
 /// a program can be created with `{}` and tuned later. Changes are versioned with an
 /// effective date (see `program_settings_versions`).
@@ -104,6 +124,13 @@ pub struct ProgramSettings {
     pub refund_window_days: i64,
     /// Whether shoppers may send coin to each other (個人間送金; さるぼぼコイン allows it).
     pub p2p_transfers: bool,
+    /// Point card: points earned per yen of purchase before tax ("0.01": 1 pt per ¥100).
+    #[schema(value_type = String, example = "0.01")]
+    pub earn_rate: Decimal,
+    /// Point card: who pays for the points a store issues.
+    pub points_funding: PointsFunding,
+    /// Point card: what a return does when the earned points were already spent.
+    pub clawback_shortfall: ClawbackShortfall,
 }
 
 impl Default for ProgramSettings {
@@ -123,6 +150,9 @@ impl Default for ProgramSettings {
             payout_sender: None,
             refund_window_days: 30,
             p2p_transfers: false,
+            earn_rate: Decimal::new(1, 2),
+            points_funding: PointsFunding::Billed,
+            clawback_shortfall: ClawbackShortfall::Refuse,
         }
     }
 }
@@ -141,14 +171,16 @@ pub enum SettingsError {
     FeeRate,
     #[error("refund_window_days must be between 0 and 366")]
     RefundWindow,
+    #[error("earn_rate must be between 0 and 1")]
+    EarnRate,
+    #[error("point_value_yen must be above 0 and at most 1000")]
+    PointValue,
     #[error("expiry: {0}")]
     Expiry(String),
     #[error("closing_days must be days of the month 1 to 31 ([] for daily)")]
     ClosingDays,
     #[error("payout_hold_days must be between 0 and 366")]
     PayoutHold,
-    #[error("point_value_yen must be between 0 and 1000")]
-    PointValue,
     #[error("payout_sender: {0}")]
     PayoutSender(String),
 }
@@ -217,6 +249,12 @@ impl ProgramSettings {
         if !(0..=366).contains(&self.refund_window_days) {
             return Err(SettingsError::RefundWindow);
         }
+        if self.earn_rate < Decimal::ZERO || self.earn_rate > Decimal::ONE {
+            return Err(SettingsError::EarnRate);
+        }
+        if self.point_value_yen <= Decimal::ZERO || self.point_value_yen > Decimal::from(1_000) {
+            return Err(SettingsError::PointValue);
+        }
         self.expiry
             .validate()
             .map_err(|e| SettingsError::Expiry(e.to_string()))?;
@@ -233,9 +271,6 @@ impl ProgramSettings {
         }
         if !(0..=366).contains(&self.payout_hold_days) {
             return Err(SettingsError::PayoutHold);
-        }
-        if self.point_value_yen < Decimal::ZERO || self.point_value_yen > Decimal::from(1000) {
-            return Err(SettingsError::PointValue);
         }
         if let Some(sender) = &self.payout_sender {
             sender.parse().map_err(SettingsError::PayoutSender)?;
@@ -292,5 +327,24 @@ mod tests {
             ..ProgramSettings::default()
         };
         assert_eq!(fee.validate(), Err(SettingsError::FeeRate));
+    }
+
+    #[test]
+    fn point_card_settings_default_and_are_checked() {
+        let s: ProgramSettings = serde_json::from_str("{}").expect("defaults");
+        assert_eq!(s.earn_rate, Decimal::new(1, 2));
+        assert_eq!(s.point_value_yen, Decimal::ONE);
+        assert_eq!(s.points_funding, PointsFunding::Billed);
+        assert_eq!(s.clawback_shortfall, ClawbackShortfall::Refuse);
+        let rate = ProgramSettings {
+            earn_rate: Decimal::new(11, 1),
+            ..ProgramSettings::default()
+        };
+        assert_eq!(rate.validate(), Err(SettingsError::EarnRate));
+        let value = ProgramSettings {
+            point_value_yen: Decimal::ZERO,
+            ..ProgramSettings::default()
+        };
+        assert_eq!(value.validate(), Err(SettingsError::PointValue));
     }
 }

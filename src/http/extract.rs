@@ -94,6 +94,8 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
             "unknown_field"
         } else if path.ends_with("amount") {
             "invalid_amount"
+        } else if path.ends_with("card_number") {
+            "invalid_card_number"
         } else if message.starts_with("missing field") {
             "missing_field"
         } else {

@@ -6,6 +6,7 @@ pub mod currency;
 pub mod directory;
 pub mod extract;
 pub mod money;
+pub mod points;
 pub mod qr;
 pub mod rebates;
 pub mod registry;
@@ -72,6 +73,7 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
         .merge(currency::router())
         .merge(qr::router())
         .merge(rebates::router())
+        .merge(points::router())
         .merge(reports::router())
         .merge(registry::router())
         .merge(settlement::router())

@@ -1,10 +1,13 @@
 //! Money use-cases and the machinery under them: the single batching writer, the posting
 //! path, and the operations (charges, payments, transfers, reversals) built on them.
 
+pub mod cards;
 pub mod city_report;
 pub mod currency;
 pub mod expiry;
 pub mod money;
+pub mod point_reports;
+pub mod points;
 pub mod posting;
 pub mod qr;
 pub mod reads;

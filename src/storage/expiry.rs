@@ -30,7 +30,9 @@ pub async fn all_programs(db: &Db) -> Result<Vec<ProgramForExpiry>, sqlx::Error>
 
 /// Shopper wallets of `program` holding value of `assets`, whose last posting was before
 /// `changed_before`: under the wallet-level rule the whole balance of these has expired. At
-/// most `limit`, in id order.
+/// most `limit`, in id order. A point card's clock is its last use: an import or a card
+/// replacement is not a use, and the last use the plastic system knew (carried over by
+/// both, `point_cards.last_used_at`) counts as one.
 pub async fn wallets_unchanged_since(
     tx: &mut WriteTx,
     program: ProgramId,
@@ -50,8 +52,10 @@ pub async fn wallets_unchanged_since(
     let sql = format!(
         "SELECT a.id FROM accounts a WHERE a.program_id = $1 AND a.kind = 'shopper_wallet' \
          AND a.asset IN ({in_list}) AND a.balance > 0 \
-         AND (SELECT max(t.created_at) FROM postings p JOIN transactions t ON t.id = p.transaction_id \
-              WHERE p.account_id = a.id) < $2 \
+         AND (SELECT max(u.at) FROM (\
+              SELECT t.created_at AS at FROM postings p JOIN transactions t ON t.id = p.transaction_id \
+              WHERE p.account_id = a.id AND t.kind NOT IN ('card_import', 'card_replacement') \
+              UNION ALL SELECT c.last_used_at AS at FROM point_cards c WHERE c.id = a.owner_id) u) < $2 \
          ORDER BY a.id LIMIT $3"
     );
     let ids: Vec<Uuid> = write!(tx, |c| sqlx::query_scalar(&sql)

@@ -8,6 +8,7 @@ pub mod currency;
 pub mod directory;
 pub mod expiry;
 pub mod ledger;
+pub mod points;
 pub mod qr;
 pub mod rebates;
 pub mod registry;

@@ -127,6 +127,8 @@ enum Arg {
     FreshApplication,
     /// The given program and a store registered just before each call.
     FreshMerchantOf(String),
+    /// A card of the home point card program, issued just before each call.
+    FreshCard,
 }
 
 #[derive(Debug, Clone)]
@@ -140,6 +142,8 @@ enum Body {
     /// `{"code": ..., "amount": 1}` with a one-time code of shopper X minted just before
     /// each call, sent with a fresh Idempotency-Key.
     ShopperCode,
+    /// A CSV file (Content-Type: text/csv).
+    Csv(String),
 }
 
 struct Row {
@@ -218,6 +222,14 @@ struct World {
     payment_request: String,
     /// A settlement run of the home program (a past cycle holding a payment at store A).
     run: String,
+    /// The point card program, a card of shopper X holding points, a card the matrix
+    /// blocks, a points payment at store A, and a clean import file.
+    points_program: String,
+    card_x: String,
+    card_x_number: String,
+    card_to_block: String,
+    point_spend_at_a: String,
+    import_csv: String,
 }
 
 /// The matrix. One line per route and object; kept unformatted so it reads as a table.
@@ -363,6 +375,31 @@ fn rows(w: &World) -> Vec<Row> {
         // Resolving and paying by a scanned code: shoppers.
         row("POST", "/api/v1/qr/resolve", Arg::None, Body::Json(json!({"payload": w.store_code_payload})), any(&[SHOPPERS]), vec![]).ok(200),
         row("POST", "/api/v1/qr/payments", Arg::None, Body::Money(json!({"payload": w.store_code_payload, "amount": 1})), any(&[SHOPPERS]), vec![]),
+        // Point cards: operators issue, import, block, replace, set rates and campaigns; staff
+        // and the linked shopper see a card; the store's own till earns, spends and returns.
+        row("POST", "/api/v1/programs/{program_id}/cards", id(&w.points_program), Body::Json(json!({})), any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/cards", id(&w.foreign_program), Body::Json(json!({})), vec![], any(&[OPERATORS])),
+        row("POST", "/api/v1/programs/{program_id}/card-imports", id(&w.points_program), Body::Csv(w.import_csv.clone()), any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/card-links", id(&w.points_program), Body::Json(json!({"card_number": w.card_x_number, "shopper_id": w.shopper_x})), any(&[OPERATORS, &[ShopperX]]), vec![]),
+        row("GET", "/api/v1/cards/{card_id}", id(&w.card_x), Body::None, any(&[STAFF, &[ShopperX]]), vec![OwnerA, DeviceA, OwnerB, ShopperY]),
+        row("GET", "/api/v1/cards/{card_id}/image", id(&w.card_x), Body::None, any(&[STAFF, &[ShopperX]]), vec![OwnerA, DeviceA, OwnerB, ShopperY]),
+        row("POST", "/api/v1/cards/{card_id}/block", id(&w.card_to_block), Body::None, any(&[OPERATORS]), vec![]).ok(200),
+        row("POST", "/api/v1/cards/{card_id}/replacements", Arg::FreshCard, Body::Money(json!({"reason": "紛失"})), any(&[OPERATORS]), vec![]),
+        row("GET", "/api/v1/shoppers/{shopper_id}/cards", id(&w.shopper_x), Body::None, any(&[STAFF, &[ShopperX]]), vec![ShopperY, OwnerA, DeviceA, OwnerB]),
+        row("PUT", "/api/v1/programs/{program_id}/merchants/{merchant_id}/point-rate", Arg::Ids(vec![w.points_program.clone(), w.merchant_a.clone()]), Body::Json(json!({"earn_rate": "0.01"})), any(&[OPERATORS]), vec![]),
+        row("PUT", "/api/v1/programs/{program_id}/merchants/{merchant_id}/point-rate", Arg::Ids(vec![w.points_program.clone(), w.foreign_merchant.clone()]), Body::Json(json!({"earn_rate": "0.01"})), vec![], any(&[OPERATORS])),
+        row("POST", "/api/v1/programs/{program_id}/point-campaigns", id(&w.points_program), Body::Json(json!({"name": "倍", "multiplier": "2", "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2020-01-02T00:00:00Z"})), any(&[OPERATORS]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/point-campaigns", id(&w.points_program), Body::None, any(&[AUTHENTICATED]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/point-campaigns", id(&w.foreign_program), Body::None, vec![], any(&[AUTHENTICATED])),
+        row("POST", "/api/v1/merchants/{merchant_id}/point-stock", id(&w.merchant_a), Body::Money(json!({"program_id": w.points_program, "amount": 1})), any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/merchants/{merchant_id}/point-earns", id(&w.merchant_a), Body::Money(json!({"program_id": w.points_program, "card_number": w.card_x_number, "amount": 100})), vec![OwnerA, DeviceA], vec![OwnerB]),
+        row("POST", "/api/v1/merchants/{merchant_id}/point-earns", id(&w.foreign_merchant), Body::Money(json!({"program_id": w.points_program, "card_number": w.card_x_number, "amount": 100})), vec![], vec![OwnerA, DeviceA, OwnerB]),
+        row("POST", "/api/v1/merchants/{merchant_id}/point-spends", id(&w.merchant_a), Body::Money(json!({"program_id": w.points_program, "card_number": w.card_x_number, "amount": 1})), vec![OwnerA, DeviceA], vec![OwnerB]),
+        row("POST", "/api/v1/merchants/{merchant_id}/point-returns", id(&w.merchant_a), Body::Money(json!({"transaction_id": w.point_spend_at_a, "amount": 1})), vec![OwnerA, DeviceA], vec![OwnerB]),
+        row("POST", "/api/v1/merchants/{merchant_id}/point-checkouts", id(&w.merchant_a), Body::Money(json!({"program_id": w.points_program, "card_number": w.card_x_number, "currency_program_id": w.program, "amount": 1})), vec![OwnerA, DeviceA], vec![OwnerB]),
+        row("GET", "/api/v1/programs/{program_id}/reports/points", id(&w.points_program), Body::None, any(&[STAFF]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/reports/points", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
+        row("GET", "/api/v1/programs/{program_id}/merchants/{merchant_id}/point-statement", Arg::Ids(vec![w.points_program.clone(), w.merchant_a.clone()]), Body::None, any(&[STAFF, &[OwnerA, DeviceA]]), vec![OwnerB, ShopperX, ShopperY]),
     ]
 }
 
@@ -540,6 +577,7 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
         .await;
     assert_eq!(status, 201, "{request}");
     let run = settlement_world(app, &op_operator, &program, &merchant_a).await;
+    let points = point_card_world(app, &op_operator, &owner_a, &merchant_a, &shopper_x).await;
     let world = World {
         run,
         program: program.clone(),
@@ -556,6 +594,15 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
         store_code: code["id"].as_str().expect("id").to_owned(),
         store_code_payload: code["payload"].as_str().expect("payload").to_owned(),
         payment_request: request["id"].as_str().expect("id").to_owned(),
+        points_program: points[0].clone(),
+        card_x: points[1].clone(),
+        card_x_number: points[2].clone(),
+        card_to_block: points[3].clone(),
+        point_spend_at_a: points[4].clone(),
+        import_csv: format!(
+            "card_number,balance,last_used_on\n{},10,\n",
+            machipay::domain::card::CardNumber::generate().as_str()
+        ),
     };
     let tokens: HashMap<P, Option<String>> = [
         (CityAdmin, Some(app.admin.clone())),
@@ -614,6 +661,7 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
         owner_a,
         op_operator,
         shopper_w,
+        points_program: world.points_program.clone(),
     };
     // Rows that revoke the caller's own token go last: they end the caller.
     let (last, first): (Vec<&Row>, Vec<&Row>) =
@@ -653,6 +701,7 @@ struct Ctx {
     op_operator: String,
     /// Charged just before each reversal call, so there is always a fresh transaction.
     shopper_w: String,
+    points_program: String,
 }
 
 impl Ctx {
@@ -733,7 +782,27 @@ async fn run_rows(app: &TestApp, ctx: &Ctx, rows: &[&Row]) -> Vec<String> {
                     Some(uuid::Uuid::now_v7().to_string()),
                     Some(json!({"code": ctx.fresh_shopper_code(app).await, "amount": 1})),
                 ),
+                Body::Csv(_) => (None, None),
             };
+            if let Body::Csv(text) = &r.body {
+                let mut req = app
+                    .client
+                    .post(format!("{}{path}", app.base))
+                    .header("Content-Type", "text/csv")
+                    .body(text.clone());
+                if let Some(t) = ctx.tokens[&p].as_deref() {
+                    req = req.bearer_auth(t);
+                }
+                let status = req.send().await.expect("sent").status().as_u16();
+                let want = r.expected(p);
+                if status != want {
+                    failures.push(format!(
+                        "{p:?} POST {}: expected {want}, got {status}",
+                        r.template
+                    ));
+                }
+                continue;
+            }
             if r.template.ends_with("/events") {
                 // An event stream never ends: read the status and headers only.
                 let mut req = app.client.get(format!("{}{path}", app.base));
@@ -854,6 +923,17 @@ async fn other_arg(app: &TestApp, ctx: &Ctx, arg: &Arg, p: P) -> Option<String> 
             assert_eq!(s.as_u16(), 201, "{v}");
             Some(v["id"].as_str().expect("id").to_owned())
         }
+        Arg::FreshCard => {
+            let (s, v) = app
+                .post(
+                    &format!("/api/v1/programs/{}/cards", ctx.points_program),
+                    &ctx.op_operator,
+                    json!({}),
+                )
+                .await;
+            assert_eq!(s.as_u16(), 201, "{v}");
+            Some(v["id"].as_str().expect("id").to_owned())
+        }
         Arg::Id(id) => Some(id.clone()),
         Arg::FreshTransaction => {
             let charge = app
@@ -867,4 +947,53 @@ async fn other_arg(app: &TestApp, ctx: &Ctx, arg: &Arg, p: P) -> Option<String> 
         }
         Arg::OwnToken => Some(ctx.token_ids[&p].clone()),
     }
+}
+
+/// The point card part of the world: [program, card of shopper X (holding points), its
+/// number, a card to block, a points payment of card X at store A].
+async fn point_card_world(
+    app: &TestApp,
+    op: &str,
+    owner_a: &str,
+    merchant_a: &str,
+    shopper_x: &str,
+) -> [String; 5] {
+    let program = app.program("points", json!({})).await;
+    let issue = |shopper: Option<&str>| {
+        let body = json!({"shopper_id": shopper});
+        let path = format!("/api/v1/programs/{program}/cards");
+        async move {
+            let (s, v) = app.post(&path, op, body).await;
+            assert_eq!(s.as_u16(), 201, "{v}");
+            v
+        }
+    };
+    let card_x = issue(Some(shopper_x)).await;
+    let number = card_x["number"].as_str().expect("number").to_owned();
+    let blocked = issue(None).await;
+    let till = |what: &str, body: Value| {
+        let path = format!("/api/v1/merchants/{merchant_a}/{what}");
+        async move {
+            let (s, v) = app.post_money(&path, owner_a, body).await;
+            assert_eq!(s.as_u16(), 201, "{v}");
+            v
+        }
+    };
+    till(
+        "point-earns",
+        json!({"program_id": program, "card_number": number, "amount": 100_000}),
+    )
+    .await;
+    let spend = till(
+        "point-spends",
+        json!({"program_id": program, "card_number": number, "amount": 100}),
+    )
+    .await;
+    [
+        program.clone(),
+        card_x["id"].as_str().expect("id").to_owned(),
+        number,
+        blocked["id"].as_str().expect("id").to_owned(),
+        spend["transaction_id"].as_str().expect("id").to_owned(),
+    ]
 }

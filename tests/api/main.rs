@@ -9,6 +9,7 @@ mod currency;
 mod expiry;
 mod input;
 mod money;
+mod points;
 mod property;
 mod qr;
 mod rebates;
