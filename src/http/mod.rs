@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, OpenAPI, middleware and the server loop. Handlers parse, call one
 //! use-case and map its result; they never touch SQL.
 
+pub mod activity;
 pub mod currency;
 pub mod directory;
 pub mod extract;
@@ -9,6 +10,7 @@ pub mod qr;
 pub mod rebates;
 pub mod reports;
 pub mod response;
+pub mod web;
 
 use std::time::Duration;
 
@@ -70,6 +72,7 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
         .merge(qr::router())
         .merge(rebates::router())
         .merge(reports::router())
+        .merge(activity::router())
         .split_for_parts()
 }
 
@@ -79,6 +82,7 @@ pub fn router(app: App) -> Router {
     let (routes, doc) = routes_and_doc();
     routes
         .route("/api/openapi.json", axum::routing::get(move || async move { Json(doc) }))
+        .merge(web::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_SIZE_MAX_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_millis(REQUEST_TIMEOUT_MS)))

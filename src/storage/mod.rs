@@ -3,6 +3,7 @@
 //! `write!` macros, which expand the same code for each backend's connection type.
 //! Dialect differences live here and nowhere else.
 
+pub mod activity;
 pub mod currency;
 pub mod directory;
 pub mod expiry;

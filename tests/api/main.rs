@@ -12,3 +12,4 @@ mod property;
 mod qr;
 mod rebates;
 mod system;
+mod web;
