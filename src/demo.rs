@@ -30,19 +30,60 @@ const ASSOCIATIONS: [&str; 6] = [
 ];
 /// Trades (業種) with the kinds of store in each; the trade is the store's category.
 const TRADES: [(&str, &[&str]); 4] = [
-    ("飲食", &["食堂", "カフェ", "ラーメン", "寿司", "そば", "パン屋"]),
-    ("小売", &["八百屋", "鮮魚店", "精肉店", "書店", "酒店", "菓子店"]),
+    (
+        "飲食",
+        &["食堂", "カフェ", "ラーメン", "寿司", "そば", "パン屋"],
+    ),
+    (
+        "小売",
+        &["八百屋", "鮮魚店", "精肉店", "書店", "酒店", "菓子店"],
+    ),
     ("サービス", &["理容室", "美容室", "クリーニング", "整骨院"]),
     ("生活", &["薬局", "金物店", "花屋", "電器店"]),
 ];
 const STORE_PREFIXES: [&str; 20] = [
-    "まるや", "さくら", "やまだ", "ひかり", "たなか", "こだま", "みどり", "かめや", "つるや",
-    "ふじ", "あおば", "いろは", "はなや", "きくや", "まつや", "たけや", "うめや", "なかや",
-    "しらかば", "ともえ",
+    "まるや",
+    "さくら",
+    "やまだ",
+    "ひかり",
+    "たなか",
+    "こだま",
+    "みどり",
+    "かめや",
+    "つるや",
+    "ふじ",
+    "あおば",
+    "いろは",
+    "はなや",
+    "きくや",
+    "まつや",
+    "たけや",
+    "うめや",
+    "なかや",
+    "しらかば",
+    "ともえ",
 ];
 const SURNAMES: [&str; 20] = [
-    "佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田",
-    "山田", "佐々木", "山口", "松本", "井上", "木村", "林", "斎藤", "清水",
+    "佐藤",
+    "鈴木",
+    "高橋",
+    "田中",
+    "伊藤",
+    "渡辺",
+    "山本",
+    "中村",
+    "小林",
+    "加藤",
+    "吉田",
+    "山田",
+    "佐々木",
+    "山口",
+    "松本",
+    "井上",
+    "木村",
+    "林",
+    "斎藤",
+    "清水",
 ];
 const STORES: usize = 110;
 const SHOPPERS: usize = 300;
@@ -74,7 +115,10 @@ struct Dice(u64);
 
 impl Dice {
     fn next(&mut self, n: usize) -> usize {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 33) % n as u64) as usize
     }
 }
@@ -168,7 +212,9 @@ async fn seed_stores(app: &App, admin: Principal) -> Result<Vec<Store>, AppError
     let mut stores = Vec::new();
     for chunk in plans.chunks(CONCURRENCY) {
         let made = join_all(chunk.iter().map(|(name, trade, association)| async move {
-            let reply = directory::create_merchant(app, admin, NewMerchantRequest { name: name.clone() }).await?;
+            let reply =
+                directory::create_merchant(app, admin, NewMerchantRequest { name: name.clone() })
+                    .await?;
             let id: MerchantId = field(&reply, "id")?;
             crate::ledger::rebates::set_category(
                 app,
@@ -295,7 +341,11 @@ pub fn instructions(town: &DemoTown, base: &str) -> String {
         first.association,
         first.trade,
         first.owner_token,
-        shoppers.iter().map(|v| v.as_str().unwrap_or_default()).collect::<Vec<_>>().join("  "),
+        shoppers
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("  "),
         town.admin_token,
     )
 }

@@ -169,7 +169,10 @@ async fn seed_demo(app: &App, addr: SocketAddr) -> Result<(), String> {
     }
     tracing::info!("seeding the demo town");
     let town = machipay::demo::seed(app).await.map_err(|e| e.to_string())?;
-    println!("{}", machipay::demo::instructions(&town, &format!("http://{addr}")));
+    println!(
+        "{}",
+        machipay::demo::instructions(&town, &format!("http://{addr}"))
+    );
     Ok(())
 }
 

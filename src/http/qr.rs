@@ -141,8 +141,7 @@ async fn payment_request_image(
 ) -> Result<Response, AppError> {
     let Query(q) = q.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
     let (content_type, bytes) =
-        uc::payment_request_image(&app, c.who, m, id, q.format.unwrap_or(ImageFormat::Png))
-            .await?;
+        uc::payment_request_image(&app, c.who, m, id, q.format.unwrap_or(ImageFormat::Png)).await?;
     Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
 }
 

@@ -25,10 +25,15 @@ pub fn router() -> Router<App> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/app/") }))
         .route("/app", get(|| async { Redirect::to("/app/") }))
-        .route("/app/", get(|headers: HeaderMap| async move { file("index.html", &headers) }))
+        .route(
+            "/app/",
+            get(|headers: HeaderMap| async move { file("index.html", &headers) }),
+        )
         .route(
             "/app/{*path}",
-            get(|Path(path): Path<String>, headers: HeaderMap| async move { file(&path, &headers) }),
+            get(
+                |Path(path): Path<String>, headers: HeaderMap| async move { file(&path, &headers) },
+            ),
         )
 }
 
@@ -61,7 +66,13 @@ fn file(path: &str, headers: &HeaderMap) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
     );
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }

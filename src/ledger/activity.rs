@@ -76,7 +76,7 @@ async fn entries_of(
     for a in accounts {
         out.extend(store::recent_postings(&app.db, a.account_id, limit).await?);
     }
-    out.sort_by(|a, b| b.posting_id.cmp(&a.posting_id));
+    out.sort_by_key(|e| std::cmp::Reverse(e.posting_id));
     out.truncate(usize::try_from(limit).unwrap_or(0));
     Ok(out)
 }
@@ -92,11 +92,12 @@ pub async fn merchant_activity(
     let limit = check_limit(limit)?;
     let accounts = merchant_balances(app, who, merchant).await?;
     let date = jst_date(now);
-    let since = jst_start_of_day_utc(date)
-        .ok_or_else(|| AppError::Internal("no JST midnight".into()))?;
+    let since =
+        jst_start_of_day_utc(date).ok_or_else(|| AppError::Internal("no JST midnight".into()))?;
     let mut today = Vec::new();
     for a in accounts.iter().filter(|a| a.kind == AccountKind::Merchant) {
-        let (amount, transactions) = store::net_since(&app.db, a.account_id, since, &TAKINGS_KINDS).await?;
+        let (amount, transactions) =
+            store::net_since(&app.db, a.account_id, since, &TAKINGS_KINDS).await?;
         today.push(Takings {
             program_id: a.program_id,
             asset: a.asset,

@@ -350,10 +350,15 @@ pub async fn payment_request_image(
     let r = get_payment_request(app, who, merchant, id).await?;
     let image = |e: crate::qr_image::QrImageError| internal(e.to_string());
     match format {
-        ImageFormat::Png => Ok(("image/png", crate::qr_image::png(&r.payload).map_err(image)?)),
+        ImageFormat::Png => Ok((
+            "image/png",
+            crate::qr_image::png(&r.payload).map_err(image)?,
+        )),
         ImageFormat::Svg => Ok((
             "image/svg+xml",
-            crate::qr_image::svg(&r.payload).map_err(image)?.into_bytes(),
+            crate::qr_image::svg(&r.payload)
+                .map_err(image)?
+                .into_bytes(),
         )),
         ImageFormat::Poster => Err(AppError::bad_request(
             "invalid_format",

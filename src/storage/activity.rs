@@ -35,7 +35,8 @@ pub async fn recent_postings(
     account: AccountId,
     limit: i64,
 ) -> Result<Vec<ActivityEntry>, sqlx::Error> {
-    read!(db, |c| sqlx::query_as(
+    read!(db, |c| {
+        sqlx::query_as(
         "SELECT p.id AS posting_id, p.transaction_id, t.program_id, t.kind, p.asset, p.amount, t.created_at \
          FROM postings p JOIN transactions t ON t.id = p.transaction_id \
          WHERE p.account_id = $1 ORDER BY p.id DESC LIMIT $2"
@@ -43,7 +44,8 @@ pub async fn recent_postings(
     .bind(account.0)
     .bind(limit)
     .fetch_all(c)
-    .await)
+    .await
+    })
 }
 
 /// The net of one account's postings made by transactions of `kinds` created at or after
@@ -54,7 +56,8 @@ pub async fn net_since(
     since: DateTime<Utc>,
     kinds: &[&str; 2],
 ) -> Result<(i64, i64), sqlx::Error> {
-    read!(db, |c| sqlx::query_as(
+    read!(db, |c| {
+        sqlx::query_as(
         "SELECT CAST(coalesce(sum(p.amount), 0) AS BIGINT), CAST(count(DISTINCT p.transaction_id) AS BIGINT) \
          FROM postings p JOIN transactions t ON t.id = p.transaction_id \
          WHERE p.account_id = $1 AND t.created_at >= $2 AND t.kind IN ($3, $4)"
@@ -64,7 +67,8 @@ pub async fn net_since(
     .bind(kinds[0])
     .bind(kinds[1])
     .fetch_one(c)
-    .await)
+    .await
+    })
 }
 
 /// The earliest expiry date among an account's open lots and what remains on it.

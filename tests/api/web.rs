@@ -42,7 +42,9 @@ async fn the_app_is_served_from_the_binary(app: &TestApp) {
         assert_eq!(r.status(), StatusCode::OK, "{path}");
         assert_eq!(r.headers()["content-type"], kind, "{path}");
         assert_eq!(r.headers()["cache-control"], "no-cache");
-        let csp = r.headers()["content-security-policy"].to_str().expect("csp");
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp");
         assert!(csp.starts_with("default-src 'self'"), "{csp}");
         let body = r.text().await.expect("body");
         assert!(!body.contains("://"), "{path} refers to another site");
@@ -56,13 +58,20 @@ async fn the_app_is_served_from_the_binary(app: &TestApp) {
         .await
         .expect("sent");
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-    assert_eq!(fetch(app, "/app/nothing.js").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        fetch(app, "/app/nothing.js").await.status(),
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(
         fetch(app, "/app/../Cargo.toml").await.status(),
         StatusCode::NOT_FOUND
     );
     let jsqr = fetch(app, "/app/vendor/jsQR.LICENSE").await;
-    assert_eq!(jsqr.status(), StatusCode::OK, "the vendored decoder's licence ships");
+    assert_eq!(
+        jsqr.status(),
+        StatusCode::OK,
+        "the vendored decoder's licence ships"
+    );
 }
 
 async fn activity_shows_takings_history_and_expiry(app: &TestApp) {
@@ -113,15 +122,24 @@ async fn activity_shows_takings_history_and_expiry(app: &TestApp) {
         .map(|t| t["amount"].as_i64().expect("amount"))
         .sum();
     assert_eq!(takings, 1_000, "payments less refunds: {store}");
-    let kinds: Vec<&str> = entries(&store).iter().map(|e| e["kind"].as_str().expect("kind")).collect();
+    let kinds: Vec<&str> = entries(&store)
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind"))
+        .collect();
     assert_eq!(kinds, ["refund", "payment"], "newest first: {store}");
     assert_eq!(entries(&store)[1]["transaction_id"], paid["transaction_id"]);
 
     let (s, mine) = app
-        .get(&format!("/api/v1/shoppers/{shopper}/activity?limit=2"), &shopper_token)
+        .get(
+            &format!("/api/v1/shoppers/{shopper}/activity?limit=2"),
+            &shopper_token,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{mine}");
-    let amounts: Vec<i64> = entries(&mine).iter().map(|e| e["amount"].as_i64().expect("n")).collect();
+    let amounts: Vec<i64> = entries(&mine)
+        .iter()
+        .map(|e| e["amount"].as_i64().expect("n"))
+        .collect();
     assert_eq!(amounts, [200, -1_200], "refund in, payment out: {mine}");
     let expiring = &mine["expiring"][0];
     assert_eq!(expiring["asset"], "coin");
@@ -129,7 +147,10 @@ async fn activity_shows_takings_history_and_expiry(app: &TestApp) {
     assert!(expiring["date"].as_str().is_some_and(|d| d.len() == 10));
 
     let (s, e) = app
-        .get(&format!("/api/v1/shoppers/{shopper}/activity?limit=0"), &shopper_token)
+        .get(
+            &format!("/api/v1/shoppers/{shopper}/activity?limit=0"),
+            &shopper_token,
+        )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(e["error"]["code"], "invalid_limit");
@@ -156,7 +177,13 @@ async fn payment_request_images_encode_the_request(app: &TestApp) {
         app.base,
         req["id"].as_str().expect("id")
     );
-    let png = app.client.get(&base).bearer_auth(&owner).send().await.expect("png");
+    let png = app
+        .client
+        .get(&base)
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .expect("png");
     assert_eq!(png.headers()["content-type"], "image/png");
     let bytes = png.bytes().await.expect("bytes");
     let img = image::load_from_memory(&bytes).expect("png").to_luma8();
@@ -185,7 +212,11 @@ async fn payment_request_images_encode_the_request(app: &TestApp) {
     assert_eq!(poster.status(), StatusCode::BAD_REQUEST);
 
     let (s, code) = app
-        .post(&format!("/api/v1/programs/{program}/shopper-codes"), &shopper_token, json!({}))
+        .post(
+            &format!("/api/v1/programs/{program}/shopper-codes"),
+            &shopper_token,
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{code}");
     let svg = code["qr_svg"].as_str().expect("qr_svg");

@@ -30,7 +30,9 @@ const SCENARIO_LIMIT: Duration = Duration::from_secs(180);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_payment_end_to_end_in_two_browsers() {
-    let Some(browser) = Browser::find() else { return };
+    let Some(browser) = Browser::find() else {
+        return;
+    };
     let app = match TestApp::postgres().await {
         Some(app) => app,
         None => TestApp::sqlite().await,
@@ -52,7 +54,10 @@ impl Browser {
     /// Finds both programs on PATH (or CHROMIUM / CHROMEDRIVER); None with a banner when
     /// missing, a panic under CI=true.
     fn find() -> Option<Browser> {
-        let chromium = env_or_path("CHROMIUM", &["chromium", "chromium-browser", "google-chrome"]);
+        let chromium = env_or_path(
+            "CHROMIUM",
+            &["chromium", "chromium-browser", "google-chrome"],
+        );
         let chromedriver = env_or_path("CHROMEDRIVER", &["chromedriver"]);
         match (chromium, chromedriver) {
             (Some(chromium), Some(chromedriver)) => Some(Browser {
@@ -90,7 +95,9 @@ impl Browser {
         let status = format!("{url}/status");
         let ready = async {
             loop {
-                let up = reqwest::get(&status).await.is_ok_and(|r| r.status().is_success());
+                let up = reqwest::get(&status)
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
                 if up {
                     return;
                 }
@@ -296,12 +303,18 @@ async fn pay_end_to_end(app: &TestApp, driver: &Driver) {
                 .await
                 .expect("script");
             if loaded == Value::Bool(true) {
-                till.execute("document.getElementById('request-qr').scrollIntoView()", vec![])
-                    .await
-                    .expect("scrolls");
+                till.execute(
+                    "document.getElementById('request-qr').scrollIntoView()",
+                    vec![],
+                )
+                .await
+                .expect("scrolls");
                 break qr.screenshot().await.expect("qr screenshot");
             }
-            assert!(tokio::time::Instant::now() < deadline, "the QR image never loaded");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the QR image never loaded"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
@@ -337,7 +350,8 @@ async fn pay_end_to_end(app: &TestApp, driver: &Driver) {
     wait_text(&till, "#paid", "Paid").await;
     shot(&till, "07-merchant-paid-en").await;
     assert_eq!(
-        app.wallet(&t.program, &shopper_id(app, &t).await, "coin").await,
+        app.wallet(&t.program, &shopper_id(app, &t).await, "coin")
+            .await,
         8_500
     );
 
