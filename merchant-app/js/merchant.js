@@ -79,6 +79,7 @@ $("amount-form").addEventListener("submit", async (ev) => {
     state.request = r;
     $("request-amount").textContent = yen(r.amount);
     $("request-expiry").textContent = when(r.expires_at);
+    $("request-payload").textContent = r.payload;
     $("request-qr").src = await imageUrl(
       `/merchants/${state.merchantId}/payment-requests/${r.id}/image?format=svg`, state.token);
     $("request-qr").alt = `QR ${yen(r.amount)}`;

@@ -12,6 +12,7 @@ both_backends!(
     the_app_is_served_from_the_binary,
     activity_shows_takings_history_and_expiry,
     payment_request_images_encode_the_request,
+    the_demo_town_is_seeded,
 );
 
 async fn fetch(app: &TestApp, path: &str) -> reqwest::Response {
@@ -221,4 +222,60 @@ async fn payment_request_images_encode_the_request(app: &TestApp) {
     assert_eq!(s, StatusCode::CREATED, "{code}");
     let svg = code["qr_svg"].as_str().expect("qr_svg");
     assert!(svg.contains("<svg") && svg.contains("</svg>"));
+}
+
+async fn the_demo_town_is_seeded(app: &TestApp) {
+    let town = machipay::demo::seed(&app.app)
+        .await
+        .expect("the demo seeds");
+    assert_eq!(town.stores.len(), 110);
+    let (s, me) = app.get("/api/v1/me", &town.admin_token).await;
+    assert_eq!(s, StatusCode::OK, "{me}");
+    let (s, stores) = app
+        .get("/api/v1/merchants?limit=200", &town.admin_token)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{stores}");
+    assert_eq!(
+        stores.as_array().expect("list").len(),
+        110,
+        "only the demo city's stores"
+    );
+    let program = town.program.0.to_string();
+    let (s, check) = app
+        .get(
+            &format!("/api/v1/programs/{program}/ledger-check"),
+            &town.admin_token,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(check["ok"], true, "{check}");
+    let shopper = &town.shopper_tokens[0];
+    let (_, me) = app.get("/api/v1/me", shopper).await;
+    let (s, mine) = app
+        .get(
+            &format!(
+                "/api/v1/shoppers/{}/activity",
+                me["id"].as_str().expect("id")
+            ),
+            shopper,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{mine}");
+    assert!(entries(&mine).len() >= 2, "a charge and payments: {mine}");
+    let (s, enrolled) = app
+        .request(
+            "POST",
+            "/api/v1/devices/enroll",
+            None,
+            None,
+            Some(&json!({"code": town.enrollment_code})),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::CREATED,
+        "the printed one-time code enrolls a till: {enrolled}"
+    );
+    let text = machipay::demo::instructions(&town, "http://127.0.0.1:8080");
+    assert!(text.contains("/app/merchant.html") && text.contains(&town.admin_token));
 }

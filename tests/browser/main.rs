@@ -355,6 +355,31 @@ async fn pay_end_to_end(app: &TestApp, driver: &Driver) {
         8_500
     );
 
+    // The shopper shows their own one-time code; the till types it in and takes ¥700.
+    click(&wallet, "#my-code-show").await;
+    let shopper_code = wait_text(&wallet, "#my-code-text", "mpc_").await;
+    shot(&wallet, "08-wallet-my-code").await;
+    click(&till, "#next-sale").await;
+    type_into(&till, "#shopper-code-input", &shopper_code).await;
+    type_into(&till, "#shopper-code-amount", "700").await;
+    click(&till, "#shopper-code-form button[type=submit]").await;
+    wait_text(&till, "#paid-amount", "¥700").await;
+    wait_text(&till, "#today-total", "¥2,200").await;
+
+    // The till refunds the latest payment (two taps): takings drop back to ¥1,500.
+    click(&till, "#history-rows button").await;
+    click(&till, "#history-rows button").await;
+    wait_text(&till, "#msg", "Refunded").await;
+    wait_text(&till, "#today-total", "¥1,500").await;
+    shot(&till, "09-merchant-refunded-en").await;
+
+    // The wallet in English shows the new balance.
+    click(&wallet, "#lang-switch").await;
+    wait_text(&wallet, "#balances h2", "Balances").await;
+    wallet.refresh().await.expect("reload");
+    wait_text(&wallet, "#balance-list", "¥8,500").await;
+    shot(&wallet, "10-wallet-en").await;
+
     // The city dashboard shows the unused-balance report to staff.
     let city = wallet;
     city.goto(&format!("{}/app/city.html", app.base))
@@ -363,7 +388,7 @@ async fn pay_end_to_end(app: &TestApp, driver: &Driver) {
     type_into(&city, "#token", &app.admin).await;
     click(&city, "#signin-form button[type=submit]").await;
     wait_text(&city, "#unused-rows", "¥10,000,000").await;
-    shot(&city, "08-city-unused-balance").await;
+    shot(&city, "11-city-unused-balance").await;
 
     till.close().await.expect("till closes");
     city.close().await.expect("city closes");
