@@ -10,6 +10,7 @@
 #[allow(dead_code)]
 mod helpers;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -71,7 +72,9 @@ impl Browser {
                     "chromium and chromedriver are required under CI=true \
                      (apt-get install chromium chromium-driver)"
                 );
-                eprintln!(
+                // Straight to stderr, past the test harness's capture, so it is seen.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
                      !! chromium or chromedriver not found.\n\
                      !! The BROWSER TESTS DID NOT RUN. apt-get install chromium chromium-driver\n\
@@ -117,7 +120,7 @@ impl Browser {
 
 fn env_or_path(var: &str, names: &[&str]) -> Option<PathBuf> {
     if let Ok(p) = std::env::var(var) {
-        return Some(PathBuf::from(p));
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
     }
     let path = std::env::var_os("PATH")?;
     names.iter().find_map(|name| {
