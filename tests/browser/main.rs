@@ -207,6 +207,18 @@ async fn text_of(c: &Client, css: &str) -> String {
     visible(c, css).await.text().await.expect("text")
 }
 
+/// Waits until the script returns true.
+async fn wait_true(c: &Client, script: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while c.execute(script, vec![]).await.expect("script") != Value::Bool(true) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never true: {script}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until the element's text contains `want`.
 async fn wait_text(c: &Client, css: &str, want: &str) -> String {
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -295,32 +307,18 @@ async fn pay_end_to_end(app: &TestApp, driver: &Driver) {
     click(&till, "#amount-submit").await;
     wait_text(&till, "#request-amount", "¥1,500").await;
     let qr = visible(&till, "#request-qr").await;
-    let qr_png = {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let loaded = till
-                .execute(
-                    "return document.getElementById('request-qr').naturalWidth > 0",
-                    vec![],
-                )
-                .await
-                .expect("script");
-            if loaded == Value::Bool(true) {
-                till.execute(
-                    "document.getElementById('request-qr').scrollIntoView()",
-                    vec![],
-                )
-                .await
-                .expect("scrolls");
-                break qr.screenshot().await.expect("qr screenshot");
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the QR image never loaded"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
+    wait_true(
+        &till,
+        "return document.getElementById('request-qr').naturalWidth > 0",
+    )
+    .await;
+    till.execute(
+        "document.getElementById('request-qr').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .expect("scrolls");
+    let qr_png = qr.screenshot().await.expect("qr screenshot");
     shot(&till, "02-merchant-payment-request").await;
     save("02-merchant-qr", &qr_png);
     let payload = scan_qr(&qr_png);
@@ -376,12 +374,22 @@ async fn pay_end_to_end(app: &TestApp, driver: &Driver) {
     wait_text(&till, "#today-total", "¥1,500").await;
     shot(&till, "09-merchant-refunded-en").await;
 
+    // The store poster (the store code issued by the owner) shows, ready to print.
+    click(&till, "#poster-show").await;
+    visible(&till, "#poster-print").await;
+    wait_true(
+        &till,
+        "const i = document.getElementById('poster-img'); return i.complete && i.naturalWidth > 0",
+    )
+    .await;
+    shot(&till, "10-merchant-poster").await;
+
     // The wallet in English shows the new balance.
     click(&wallet, "#lang-switch").await;
     wait_text(&wallet, "#balances h2", "Balances").await;
     wallet.refresh().await.expect("reload");
     wait_text(&wallet, "#balance-list", "¥8,500").await;
-    shot(&wallet, "10-wallet-en").await;
+    shot(&wallet, "11-wallet-en").await;
 
     // The city dashboard shows the unused-balance report to staff.
     let city = wallet;
@@ -391,7 +399,7 @@ async fn pay_end_to_end(app: &TestApp, driver: &Driver) {
     type_into(&city, "#token", &app.admin).await;
     click(&city, "#signin-form button[type=submit]").await;
     wait_text(&city, "#unused-rows", "¥10,000,000").await;
-    shot(&city, "11-city-unused-balance").await;
+    shot(&city, "12-city-unused-balance").await;
 
     till.close().await.expect("till closes");
     city.close().await.expect("city closes");
