@@ -350,11 +350,8 @@ async fn pay_end_to_end(app: &TestApp, driver: &Driver) {
     click(&till, "#lang-switch").await;
     wait_text(&till, "#paid", "Paid").await;
     shot(&till, "07-merchant-paid-en").await;
-    assert_eq!(
-        app.wallet(&t.program, &shopper_id(app, &t).await, "coin")
-            .await,
-        8_500
-    );
+    let shopper = shopper_id(app, &t).await;
+    assert_eq!(app.wallet(&t.program, &shopper, "coin").await, 8_500);
 
     // The shopper shows their own one-time code; the till types it in and takes ¥700.
     click(&wallet, "#my-code-show").await;
@@ -384,11 +381,20 @@ async fn pay_end_to_end(app: &TestApp, driver: &Driver) {
     .await;
     shot(&till, "10-merchant-poster").await;
 
-    // The wallet in English shows the new balance.
+    // In English, the shopper pays ¥300 by the store's printed (static) code, typing the amount.
     click(&wallet, "#lang-switch").await;
     wait_text(&wallet, "#balances h2", "Balances").await;
     wallet.refresh().await.expect("reload");
     wait_text(&wallet, "#balance-list", "¥8,500").await;
+    type_into(&wallet, "#pay-code", &store_code_payload(app, &t).await).await;
+    click(&wallet, "#pay-check").await;
+    wait_text(&wallet, "#payee", "スーパー").await;
+    type_into(&wallet, "#pay-amount", "300").await;
+    click(&wallet, "#pay-confirm").await;
+    wait_text(&wallet, "#pay-done", "Paid ¥300").await;
+    wait_text(&wallet, "#balance-list", "¥8,200").await;
+    assert_eq!(app.wallet(&t.program, &shopper, "coin").await, 8_200);
+    app.assert_ledger_ok(&t.program).await;
     shot(&wallet, "11-wallet-en").await;
 
     // The city dashboard shows the unused-balance report to staff.
@@ -403,6 +409,13 @@ async fn pay_end_to_end(app: &TestApp, driver: &Driver) {
 
     till.close().await.expect("till closes");
     city.close().await.expect("city closes");
+}
+
+async fn store_code_payload(app: &TestApp, t: &Town) -> String {
+    let (_, codes) = app
+        .get(&format!("/api/v1/merchants/{}/codes", t.merchant), &t.owner)
+        .await;
+    codes[0]["payload"].as_str().expect("payload").to_owned()
 }
 
 async fn shopper_id(app: &TestApp, t: &Town) -> String {
