@@ -2,6 +2,7 @@
 //! card. See README.md for the architecture map.
 
 pub mod app;
+pub mod demo;
 pub mod directory;
 pub mod domain;
 pub mod error;

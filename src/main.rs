@@ -39,6 +39,9 @@ enum Command {
     Serve {
         #[arg(long, env = "MACHIPAY_ADDR", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Seed a demo town into an empty database first and print how to open each page.
+        #[arg(long)]
+        demo: bool,
     },
     /// Create a city with its first admin and print the admin's bearer token (once).
     BootstrapCity {
@@ -91,7 +94,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         writer,
     };
     match cli.command {
-        Command::Serve { addr } => {
+        Command::Serve { addr, demo } => {
+            if demo {
+                seed_demo(&app, addr).await?;
+            }
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -147,6 +153,26 @@ async fn run(cli: Cli) -> Result<(), String> {
     // Every Writer handle is gone now, so the writer commits what is queued and stops.
     let _ = tokio::time::timeout(Duration::from_millis(WRITER_DRAIN_TIMEOUT_MS), writer_task).await;
     db.close().await;
+    Ok(())
+}
+
+/// Seeds the demo town (refusing a database that already holds a city) and prints the URLs
+/// and sign-in codes.
+async fn seed_demo(app: &App, addr: SocketAddr) -> Result<(), String> {
+    let cities = machipay::storage::directory::city_count(&app.db)
+        .await
+        .map_err(|e| e.to_string())?;
+    if cities > 0 {
+        return Err(
+            "--demo seeds an empty database only; try --database-url sqlite:demo.db".into(),
+        );
+    }
+    tracing::info!("seeding the demo town");
+    let town = machipay::demo::seed(app).await.map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        machipay::demo::instructions(&town, &format!("http://{addr}"))
+    );
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! use-case and map its result; they never touch SQL.
 
 pub mod city_report;
+pub mod activity;
 pub mod currency;
 pub mod directory;
 pub mod extract;
@@ -13,6 +14,7 @@ pub mod registry;
 pub mod reports;
 pub mod response;
 pub mod settlement;
+pub mod web;
 
 use std::time::Duration;
 
@@ -78,6 +80,7 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
         .merge(registry::router())
         .merge(settlement::router())
         .merge(city_report::router())
+        .merge(activity::router())
         .split_for_parts()
 }
 
@@ -87,6 +90,7 @@ pub fn router(app: App) -> Router {
     let (routes, doc) = routes_and_doc();
     routes
         .route("/api/openapi.json", axum::routing::get(move || async move { Json(doc) }))
+        .merge(web::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_SIZE_MAX_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_millis(REQUEST_TIMEOUT_MS)))

@@ -35,6 +35,7 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(store_code_image))
         .routes(routes!(create_payment_request))
         .routes(routes!(get_payment_request))
+        .routes(routes!(payment_request_image))
         .routes(routes!(charge_shopper_code))
         .routes(routes!(store_events))
         .routes(routes!(create_shopper_code))
@@ -125,6 +126,23 @@ async fn get_payment_request(
     Path((m, id)): Path<(MerchantId, Uuid)>,
 ) -> Result<Json<PaymentRequestRow>, AppError> {
     uc::get_payment_request(&app, c.who, m, id).await.map(Json)
+}
+
+/// A payment request's code as PNG (default) or SVG, for the till's screen (the store's
+/// devices or owner).
+#[utoipa::path(get, path = "/api/v1/merchants/{merchant_id}/payment-requests/{request_id}/image", tag = "qr", security(("bearer" = [])),
+    params(("merchant_id" = MerchantId, Path), ("request_id" = Uuid, Path), ImageQuery),
+    responses((status = 200, description = "image/png, or image/svg+xml for svg", content_type = "image/png"), (status = "4XX", body = ErrorEnvelope)))]
+async fn payment_request_image(
+    State(app): State<App>,
+    c: Caller,
+    Path((m, id)): Path<(MerchantId, Uuid)>,
+    q: Result<Query<ImageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(q) = q.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+    let (content_type, bytes) =
+        uc::payment_request_image(&app, c.who, m, id, q.format.unwrap_or(ImageFormat::Png)).await?;
+    Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
 }
 
 /// Take a payment by scanning a shopper's one-time code (the store's devices or owner).

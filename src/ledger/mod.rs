@@ -3,6 +3,7 @@
 
 pub mod cards;
 pub mod city_report;
+pub mod activity;
 pub mod currency;
 pub mod expiry;
 pub mod money;

@@ -338,12 +338,43 @@ pub async fn get_payment_request(
         .ok_or_else(|| AppError::not_found("payment request"))
 }
 
+/// A payment request's code as PNG or SVG, for the till's screen (the store's owner and
+/// devices). A poster is for store codes only.
+pub async fn payment_request_image(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+    id: Uuid,
+    format: ImageFormat,
+) -> Result<(&'static str, Vec<u8>), AppError> {
+    let r = get_payment_request(app, who, merchant, id).await?;
+    let image = |e: crate::qr_image::QrImageError| internal(e.to_string());
+    match format {
+        ImageFormat::Png => Ok((
+            "image/png",
+            crate::qr_image::png(&r.payload).map_err(image)?,
+        )),
+        ImageFormat::Svg => Ok((
+            "image/svg+xml",
+            crate::qr_image::svg(&r.payload)
+                .map_err(image)?
+                .into_bytes(),
+        )),
+        ImageFormat::Poster => Err(AppError::bad_request(
+            "invalid_format",
+            "a payment request's image is png or svg",
+        )),
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ShopperCode {
     /// Show this as a QR code or barcode; it works once, for a minute.
     pub code: String,
     pub program_id: ProgramId,
     pub expires_at: DateTime<Utc>,
+    /// The code as an SVG QR image, for the shopper's app to show.
+    pub qr_svg: String,
 }
 
 /// A shopper asks for a one-time code to show at the till.
@@ -371,12 +402,14 @@ pub async fn create_shopper_code(
                     w.now,
                 )
                 .await?;
+                let qr_svg = crate::qr_image::svg(&code).map_err(|e| internal(e.to_string()))?;
                 Reply::new(
                     201,
                     &ShopperCode {
                         code,
                         program_id: program,
                         expires_at,
+                        qr_svg,
                     },
                 )
             })

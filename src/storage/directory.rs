@@ -109,6 +109,13 @@ pub async fn insert_city(tx: &mut WriteTx, city: &City) -> Result<(), sqlx::Erro
     .map(|_| ()))
 }
 
+/// How many cities the database holds (the demo seeds only an empty one).
+pub async fn city_count(db: &Db) -> Result<i64, sqlx::Error> {
+    read!(db, |c| sqlx::query_scalar("SELECT count(*) FROM cities")
+        .fetch_one(c)
+        .await)
+}
+
 pub async fn get_city(db: &Db, id: CityId) -> Result<Option<City>, sqlx::Error> {
     read!(db, |c| sqlx::query_as(
         "SELECT id, name, created_at FROM cities WHERE id = $1"

@@ -4,6 +4,7 @@
 //! Dialect differences live here and nowhere else.
 
 pub mod city_report;
+pub mod activity;
 pub mod currency;
 pub mod directory;
 pub mod expiry;

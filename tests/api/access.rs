@@ -288,6 +288,10 @@ fn rows(w: &World) -> Vec<Row> {
         row("GET", "/api/v1/shoppers/{shopper_id}/balances", id(&w.foreign_shopper), Body::None, vec![], any(&[AUTHENTICATED])),
         row("GET", "/api/v1/merchants/{merchant_id}/balances", id(&w.merchant_a), Body::None, any(&[STAFF, &[OwnerA, DeviceA]]), vec![OwnerB, ShopperX, ShopperY]),
         row("GET", "/api/v1/merchants/{merchant_id}/balances", id(&w.foreign_merchant), Body::None, vec![], any(&[AUTHENTICATED])),
+        row("GET", "/api/v1/shoppers/{shopper_id}/activity", id(&w.shopper_x), Body::None, any(&[STAFF, &[ShopperX]]), vec![ShopperY, OwnerA, DeviceA, OwnerB]),
+        row("GET", "/api/v1/shoppers/{shopper_id}/activity", id(&w.foreign_shopper), Body::None, vec![], any(&[AUTHENTICATED])),
+        row("GET", "/api/v1/merchants/{merchant_id}/activity", id(&w.merchant_a), Body::None, any(&[STAFF, &[OwnerA, DeviceA]]), vec![OwnerB, ShopperX, ShopperY]),
+        row("GET", "/api/v1/merchants/{merchant_id}/activity", id(&w.foreign_merchant), Body::None, vec![], any(&[AUTHENTICATED])),
         row("GET", "/api/v1/programs/{program_id}/ledger-check", id(&w.program), Body::None, any(&[STAFF]), vec![]),
         row("GET", "/api/v1/programs/{program_id}/ledger-check", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
         // Currency settings: operators change, staff read the history.
@@ -320,6 +324,7 @@ fn rows(w: &World) -> Vec<Row> {
         row("POST", "/api/v1/merchants/{merchant_id}/payment-requests", id(&w.merchant_a), Body::Json(json!({"program_id": w.program, "amount": 100})), vec![OwnerA, DeviceA], vec![OwnerB]),
         row("POST", "/api/v1/merchants/{merchant_id}/payment-requests", id(&w.foreign_merchant), Body::Json(json!({"program_id": w.program, "amount": 100})), vec![], vec![OwnerA, DeviceA, OwnerB]),
         row("GET", "/api/v1/merchants/{merchant_id}/payment-requests/{request_id}", Arg::Ids(vec![w.merchant_a.clone(), w.payment_request.clone()]), Body::None, vec![OwnerA, DeviceA], except(AUTHENTICATED, &[OwnerA, DeviceA])),
+        row("GET", "/api/v1/merchants/{merchant_id}/payment-requests/{request_id}/image", Arg::Ids(vec![w.merchant_a.clone(), w.payment_request.clone()]), Body::None, vec![OwnerA, DeviceA], except(AUTHENTICATED, &[OwnerA, DeviceA])),
         row("POST", "/api/v1/merchants/{merchant_id}/shopper-code-payments", id(&w.merchant_a), Body::ShopperCode, vec![OwnerA, DeviceA], vec![OwnerB]),
         row("GET", "/api/v1/merchants/{merchant_id}/events", id(&w.merchant_a), Body::None, vec![OwnerA, DeviceA], vec![OwnerB]),
         row("POST", "/api/v1/programs/{program_id}/shopper-codes", id(&w.program), Body::None, any(&[SHOPPERS]), vec![]),

@@ -16,3 +16,4 @@ mod rebates;
 mod registry;
 mod settlement;
 mod system;
+mod web;

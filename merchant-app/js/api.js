@@ -1,0 +1,117 @@
+// The API client: JSON requests with the bearer token, named errors, Idempotency-Key for
+// money-moving POSTs, and the store's server-sent events read with fetch() (EventSource
+// cannot send an Authorization header, and tokens never go into URLs).
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message || code);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** Tokens kept on this device, one per role ("device", "shopper", "staff"). */
+export const tokens = {
+  get: (role) => localStorage.getItem(`machipay.${role}`),
+  set: (role, value) => localStorage.setItem(`machipay.${role}`, value),
+  clear: (role) => localStorage.removeItem(`machipay.${role}`),
+};
+
+/** Calls the API; resolves to the parsed JSON (or text) body, rejects with ApiError. */
+export async function api(method, path, { token, body, idempotencyKey, raw } = {}) {
+  const headers = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
+  let resp;
+  try {
+    resp = await fetch(`/api/v1${path}`, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(0, "network", e.message);
+  }
+  if (raw && resp.ok) return resp;
+  const text = await resp.text();
+  let data = text;
+  try { data = JSON.parse(text); } catch { /* not JSON: keep the text */ }
+  if (!resp.ok) {
+    const err = data && data.error ? data.error : { code: `http_${resp.status}`, message: text };
+    throw new ApiError(resp.status, err.code, err.message);
+  }
+  return data;
+}
+
+/**
+ * A money-moving POST. The same key is reused on every retry of the same confirmation,
+ * so a lost answer never pays twice; a network failure is retried a few times.
+ */
+export async function moneyPost(path, token, body, key = crypto.randomUUID()) {
+  const RETRIES = 3;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await api("POST", path, { token, body, idempotencyKey: key });
+    } catch (e) {
+      const transient = e.status === 0 || e.status === 503;
+      if (!transient || attempt >= RETRIES) throw e;
+      await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
+    }
+  }
+}
+
+/**
+ * Reads a server-sent event stream with the bearer token and calls onEvent(type, data) for
+ * each event. Reconnects after a drop (calling onDrop) until `signal` aborts.
+ */
+export async function listen(path, token, onEvent, { signal, onDrop, onOpen } = {}) {
+  const RECONNECT_MS = 2000;
+  while (!signal?.aborted) {
+    try {
+      const resp = await fetch(`/api/v1${path}`, {
+        headers: { Authorization: `Bearer ${token}`, Accept: "text/event-stream" },
+        signal,
+      });
+      if (!resp.ok) throw new ApiError(resp.status, `http_${resp.status}`);
+      onOpen?.();
+      await readEvents(resp.body, onEvent);
+    } catch (e) {
+      if (signal?.aborted) return;
+      if (e.status === 401 || e.status === 403 || e.status === 404) throw e;
+    }
+    if (signal?.aborted) return;
+    onDrop?.();
+    await new Promise((r) => setTimeout(r, RECONNECT_MS));
+  }
+}
+
+async function readEvents(body, onEvent) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value.replace(/\r\n/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let type = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) type = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) {
+        let parsed = data.join("\n");
+        try { parsed = JSON.parse(parsed); } catch { /* plain text event */ }
+        onEvent(type, parsed);
+      }
+    }
+  }
+}
+
+/** Fetches an image with the token and returns an object URL for an <img>. */
+export async function imageUrl(path, token) {
+  const resp = await api("GET", path, { token, raw: true });
+  return URL.createObjectURL(await resp.blob());
+}

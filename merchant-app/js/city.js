@@ -1,0 +1,110 @@
+// The city dashboard: staff sign-in, the unused-balance report (未使用残高) as a table and
+// as a CSV download. The targets chart slots in beside it once its API exists.
+
+import { api, tokens } from "./api.js";
+import { t, yen } from "./i18n.js";
+import { errorText, say, shell } from "./shell.js";
+
+const ROLE = "staff";
+const $ = (id) => document.getElementById(id);
+const REPORT_FIELDS = [
+  "reference_date", "unused_paid_yen", "unused_premium_yen", "unused_total_yen",
+  "threshold_yen", "excess_yen", "required_deposit_yen",
+];
+
+const state = { token: null, report: null };
+
+shell();
+start();
+
+async function start() {
+  state.token = tokens.get(ROLE);
+  if (!state.token) return showSignin();
+  try {
+    const me = await api("GET", "/me", { token: state.token });
+    if (me.kind !== "staff") throw new Error("not a staff token");
+    const programs = await api("GET", "/programs", { token: state.token });
+    $("program").replaceChildren(...programs.filter((p) => p.kind === "currency").map((p) => {
+      const o = document.createElement("option");
+      o.value = p.id;
+      o.textContent = p.name;
+      return o;
+    }));
+  } catch (e) {
+    tokens.clear(ROLE);
+    showSignin();
+    return say($("msg"), errorText(e));
+  }
+  $("signin").hidden = true;
+  $("dashboard").hidden = false;
+  await loadReport();
+}
+
+function showSignin() {
+  $("dashboard").hidden = true;
+  $("signin").hidden = false;
+}
+
+$("signin-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  say($("msg"), "");
+  tokens.set(ROLE, $("token").value.trim());
+  await start();
+});
+
+function reportPath(format) {
+  const date = $("report-date").value;
+  const q = new URLSearchParams({ format });
+  if (date) q.set("date", date);
+  return `/programs/${$("program").value}/reports/unused-balance?${q}`;
+}
+
+async function loadReport() {
+  say($("msg"), "");
+  if (!$("program").value) return;
+  try {
+    state.report = await api("GET", reportPath("json"), { token: state.token });
+    renderReport();
+  } catch (e) {
+    $("unused-table").hidden = true;
+    say($("msg"), errorText(e));
+  }
+}
+
+function renderReport() {
+  const r = state.report;
+  if (!r) return;
+  $("unused-rows").replaceChildren(...REPORT_FIELDS.map((f) => {
+    const tr = document.createElement("tr");
+    tr.innerHTML = `<th scope="row"></th><td class="num"></td>`;
+    tr.children[0].textContent = t("r_" + f);
+    tr.children[1].textContent = f.endsWith("_yen") ? yen(r[f]) : r[f];
+    tr.dataset.field = f;
+    return tr;
+  }));
+  $("unused-table").hidden = false;
+}
+
+$("unused-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadReport(); });
+$("program").addEventListener("change", loadReport);
+
+/** Downloads the CSV with the token (a plain link could not send the Authorization header). */
+$("unused-csv").addEventListener("click", async () => {
+  try {
+    const resp = await api("GET", reportPath("csv"), { token: state.token, raw: true });
+    const name = /filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") ?? "")?.[1] ?? "unused-balance.csv";
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(await resp.blob());
+    a.download = name;
+    a.click();
+  } catch (e) {
+    say($("msg"), errorText(e));
+  }
+});
+
+$("sign-out").addEventListener("click", () => {
+  tokens.clear(ROLE);
+  location.reload();
+});
+
+document.addEventListener("langchange", renderReport);

@@ -1,0 +1,178 @@
+// The shopper's wallet: balances per asset with the nearest expiry, paying by a store code
+// (resolved by the server first, then confirmed with one Idempotency-Key per confirmation),
+// history, and the shopper's own one-time code as a QR image.
+
+import { api, moneyPost, tokens } from "./api.js";
+import { kindLabel, money, t, when } from "./i18n.js";
+import { errorText, say, shell } from "./shell.js";
+import { attachScanner } from "./scan.js";
+
+const ROLE = "shopper";
+const $ = (id) => document.getElementById(id);
+
+const state = { token: null, shopperId: null, programs: [], resolved: null, payKey: null };
+
+shell();
+start();
+
+async function start() {
+  state.token = tokens.get(ROLE);
+  if (!state.token) return showSignin();
+  try {
+    const me = await api("GET", "/me", { token: state.token });
+    if (me.kind !== "shopper") throw new Error("not a shopper token");
+    state.shopperId = me.id;
+    state.programs = await api("GET", "/programs", { token: state.token });
+  } catch (e) {
+    tokens.clear(ROLE);
+    showSignin();
+    return say($("msg"), errorText(e));
+  }
+  $("signin").hidden = true;
+  $("wallet").hidden = false;
+  await refresh();
+}
+
+function showSignin() {
+  $("wallet").hidden = true;
+  $("signin").hidden = false;
+}
+
+$("signin-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  say($("msg"), "");
+  tokens.set(ROLE, $("token").value.trim());
+  await start();
+});
+
+async function refresh() {
+  const [balances, activity] = await Promise.all([
+    api("GET", `/shoppers/${state.shopperId}/balances`, { token: state.token }),
+    api("GET", `/shoppers/${state.shopperId}/activity`, { token: state.token }),
+  ]);
+  renderBalances(balances, activity.expiring);
+  renderHistory(activity.entries);
+}
+
+// ---- balances ----------------------------------------------------------------------------
+
+function renderBalances(balances, expiring) {
+  const list = $("balance-list");
+  if (!balances.length) {
+    list.innerHTML = `<p class="muted">${t("none_yet")}</p>`;
+    return;
+  }
+  list.replaceChildren(...balances.map((b) => {
+    const card = document.createElement("div");
+    card.className = "card";
+    card.dataset.asset = b.asset;
+    const program = state.programs.find((p) => p.id === b.program_id);
+    const next = expiring.find((x) => x.program_id === b.program_id && x.asset === b.asset);
+    const expiry = next
+      ? t("nearest_expiry", { date: next.date, amount: money(b.asset, next.amount) })
+      : t("no_expiry");
+    card.innerHTML = `<div class="muted"></div><div class="amount"></div><div class="muted"></div>`;
+    card.children[0].textContent = `${t("asset_" + b.asset)} · ${program?.name ?? ""}`;
+    card.children[1].textContent = money(b.asset, b.balance);
+    card.children[2].textContent = expiry;
+    return card;
+  }));
+}
+
+// ---- paying by code ----------------------------------------------------------------------
+
+attachScanner({
+  button: $("pay-scan"), video: $("pay-video"), input: $("pay-code"), status: $("scan-status"),
+  onCode: () => $("resolve-form").requestSubmit(),
+});
+
+$("resolve-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  say($("msg"), "");
+  $("pay-done").hidden = true;
+  try {
+    const r = await api("POST", "/qr/resolve", { token: state.token, body: { payload: $("pay-code").value.trim() } });
+    state.resolved = r;
+    state.payKey = crypto.randomUUID();
+    $("payee").textContent = r.merchant_name;
+    const fixed = r.amount != null;
+    $("pay-fixed-amount").hidden = !fixed;
+    $("pay-fixed-amount").textContent = fixed ? money("coin", r.amount) : "";
+    $("pay-amount-field").hidden = fixed;
+    $("pay-amount").required = !fixed;
+    $("resolve-form").hidden = true;
+    $("confirm-form").hidden = false;
+    $("pay-confirm").focus();
+  } catch (e) {
+    say($("msg"), errorText(e));
+  }
+});
+
+$("confirm-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  say($("msg"), "");
+  const r = state.resolved;
+  const body = { payload: $("pay-code").value.trim() };
+  if (r.amount == null) body.amount = Number($("pay-amount").value);
+  $("pay-confirm").disabled = true;
+  try {
+    // The same key for every retry of this confirmation: a lost answer never pays twice.
+    const paid = await moneyPost("/qr/payments", state.token, body, state.payKey);
+    say($("pay-done"), t("pay_done", { name: r.merchant_name, amount: money("coin", paid.amount) }), "ok");
+    resetPay();
+    refresh();
+  } catch (e) {
+    say($("msg"), errorText(e));
+  } finally {
+    $("pay-confirm").disabled = false;
+  }
+});
+
+function resetPay() {
+  state.resolved = null;
+  state.payKey = null;
+  $("pay-code").value = "";
+  $("pay-amount").value = "";
+  $("confirm-form").hidden = true;
+  $("resolve-form").hidden = false;
+}
+
+$("pay-cancel").addEventListener("click", resetPay);
+
+// ---- my one-time code --------------------------------------------------------------------
+
+$("my-code-show").addEventListener("click", async () => {
+  const program = state.programs.find((p) => p.kind === "currency") ?? state.programs[0];
+  if (!program) return;
+  try {
+    const c = await api("POST", `/programs/${program.id}/shopper-codes`, { token: state.token });
+    $("my-code-text").textContent = c.code;
+    $("my-code-qr").src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(c.qr_svg);
+    $("my-code-qr").alt = c.code;
+    $("my-code-box").hidden = false;
+  } catch (e) {
+    say($("msg"), errorText(e));
+  }
+});
+
+// ---- history -----------------------------------------------------------------------------
+
+function renderHistory(entries) {
+  const body = $("history-rows");
+  if (!entries.length) {
+    body.innerHTML = `<tr><td colspan="3" class="muted">${t("none_yet")}</td></tr>`;
+    return;
+  }
+  body.replaceChildren(...entries.map((e) => {
+    const tr = document.createElement("tr");
+    tr.innerHTML = `<td>${when(e.created_at)}</td><td>${kindLabel(e.kind)} · ${t("asset_" + e.asset)}</td><td class="num">${money(e.asset, e.amount)}</td>`;
+    return tr;
+  }));
+}
+
+$("sign-out").addEventListener("click", () => {
+  tokens.clear(ROLE);
+  location.reload();
+});
+
+document.addEventListener("langchange", () => { if (state.shopperId) refresh(); });

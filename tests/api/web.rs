@@ -1,0 +1,281 @@
+//! The web app's server side: the embedded files under /app/ (types, caching, nothing from
+//! elsewhere), and the reads and images the pages rely on: a store's and a shopper's
+//! activity, a payment request's QR image, the shopper code's QR.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+
+both_backends!(
+    the_app_is_served_from_the_binary,
+    activity_shows_takings_history_and_expiry,
+    payment_request_images_encode_the_request,
+    the_demo_town_is_seeded,
+);
+
+async fn fetch(app: &TestApp, path: &str) -> reqwest::Response {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    client
+        .get(format!("{}{path}", app.base))
+        .send()
+        .await
+        .expect("sent")
+}
+
+async fn the_app_is_served_from_the_binary(app: &TestApp) {
+    let root = fetch(app, "/").await;
+    assert!(root.status().is_redirection());
+    assert_eq!(root.headers()["location"], "/app/");
+    for (path, kind) in [
+        ("/app/", "text/html; charset=utf-8"),
+        ("/app/merchant.html", "text/html; charset=utf-8"),
+        ("/app/wallet.html", "text/html; charset=utf-8"),
+        ("/app/city.html", "text/html; charset=utf-8"),
+        ("/app/js/api.js", "text/javascript; charset=utf-8"),
+        ("/app/css/app.css", "text/css; charset=utf-8"),
+    ] {
+        let r = fetch(app, path).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["content-type"], kind, "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-cache");
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .expect("csp");
+        assert!(csp.starts_with("default-src 'self'"), "{csp}");
+        let body = r.text().await.expect("body");
+        assert!(!body.contains("://"), "{path} refers to another site");
+    }
+    let first = fetch(app, "/app/js/i18n.js").await;
+    let etag = first.headers()["etag"].clone();
+    let again = reqwest::Client::new()
+        .get(format!("{}/app/js/i18n.js", app.base))
+        .header("If-None-Match", etag)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(
+        fetch(app, "/app/nothing.js").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        fetch(app, "/app/../Cargo.toml").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let jsqr = fetch(app, "/app/vendor/jsQR.LICENSE").await;
+    assert_eq!(
+        jsqr.status(),
+        StatusCode::OK,
+        "the vendored decoder's licence ships"
+    );
+}
+
+async fn activity_shows_takings_history_and_expiry(app: &TestApp) {
+    let op = app.operator().await;
+    let program = app
+        .program(
+            "currency",
+            json!({"charge_step_yen": 1, "charge_min_yen": 1, "charge_max_yen": 100_000,
+                   "expiry": {"rule": "months_from_issue_to_month_end", "months": 6}}),
+        )
+        .await;
+    let (merchant, owner) = app.merchant(&op).await;
+    let (shopper, shopper_token) = app.shopper(&op).await;
+    app.charge(&op, &program, &shopper, 5_000).await;
+    let (s, req) = app
+        .post(
+            &format!("/api/v1/merchants/{merchant}/payment-requests"),
+            &owner,
+            json!({"program_id": program, "amount": 1_200}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{req}");
+    let (s, paid) = app
+        .post_money(
+            "/api/v1/qr/payments",
+            &shopper_token,
+            json!({"payload": req["payload"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{paid}");
+    let (s, refund) = app
+        .post_money(
+            &format!("/api/v1/merchants/{merchant}/refunds"),
+            &owner,
+            json!({"transaction_id": paid["transaction_id"], "amount": 200, "reason": "返品"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{refund}");
+
+    let (s, store) = app
+        .get(&format!("/api/v1/merchants/{merchant}/activity"), &owner)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{store}");
+    let takings: i64 = store["today"]
+        .as_array()
+        .expect("today")
+        .iter()
+        .map(|t| t["amount"].as_i64().expect("amount"))
+        .sum();
+    assert_eq!(takings, 1_000, "payments less refunds: {store}");
+    let kinds: Vec<&str> = entries(&store)
+        .iter()
+        .map(|e| e["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds, ["refund", "payment"], "newest first: {store}");
+    assert_eq!(entries(&store)[1]["transaction_id"], paid["transaction_id"]);
+
+    let (s, mine) = app
+        .get(
+            &format!("/api/v1/shoppers/{shopper}/activity?limit=2"),
+            &shopper_token,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{mine}");
+    let amounts: Vec<i64> = entries(&mine)
+        .iter()
+        .map(|e| e["amount"].as_i64().expect("n"))
+        .collect();
+    assert_eq!(amounts, [200, -1_200], "refund in, payment out: {mine}");
+    let expiring = &mine["expiring"][0];
+    assert_eq!(expiring["asset"], "coin");
+    assert_eq!(expiring["amount"], 4_000, "{mine}");
+    assert!(expiring["date"].as_str().is_some_and(|d| d.len() == 10));
+
+    let (s, e) = app
+        .get(
+            &format!("/api/v1/shoppers/{shopper}/activity?limit=0"),
+            &shopper_token,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(e["error"]["code"], "invalid_limit");
+}
+
+fn entries(v: &Value) -> &Vec<Value> {
+    v["entries"].as_array().expect("entries")
+}
+
+async fn payment_request_images_encode_the_request(app: &TestApp) {
+    let op = app.operator().await;
+    let program = app.currency().await;
+    let (merchant, owner) = app.merchant(&op).await;
+    let (_, shopper_token) = app.shopper(&op).await;
+    let (_, req) = app
+        .post(
+            &format!("/api/v1/merchants/{merchant}/payment-requests"),
+            &owner,
+            json!({"program_id": program, "amount": 300}),
+        )
+        .await;
+    let base = format!(
+        "{}/api/v1/merchants/{merchant}/payment-requests/{}/image",
+        app.base,
+        req["id"].as_str().expect("id")
+    );
+    let png = app
+        .client
+        .get(&base)
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .expect("png");
+    assert_eq!(png.headers()["content-type"], "image/png");
+    let bytes = png.bytes().await.expect("bytes");
+    let img = image::load_from_memory(&bytes).expect("png").to_luma8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
+        img.get_pixel(x as u32, y as u32).0[0]
+    });
+    let grids = prepared.detect_grids();
+    let (_, text) = grids[0].decode().expect("decodes");
+    assert_eq!(text, req["payload"].as_str().expect("payload"));
+    let svg = app
+        .client
+        .get(format!("{base}?format=svg"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .expect("svg");
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    let poster = app
+        .client
+        .get(format!("{base}?format=poster"))
+        .bearer_auth(&owner)
+        .send()
+        .await
+        .expect("poster");
+    assert_eq!(poster.status(), StatusCode::BAD_REQUEST);
+
+    let (s, code) = app
+        .post(
+            &format!("/api/v1/programs/{program}/shopper-codes"),
+            &shopper_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{code}");
+    let svg = code["qr_svg"].as_str().expect("qr_svg");
+    assert!(svg.contains("<svg") && svg.contains("</svg>"));
+}
+
+async fn the_demo_town_is_seeded(app: &TestApp) {
+    let town = machipay::demo::seed(&app.app)
+        .await
+        .expect("the demo seeds");
+    assert_eq!(town.stores.len(), 110);
+    let (s, me) = app.get("/api/v1/me", &town.admin_token).await;
+    assert_eq!(s, StatusCode::OK, "{me}");
+    let (s, stores) = app
+        .get("/api/v1/merchants?limit=200", &town.admin_token)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{stores}");
+    assert_eq!(
+        stores.as_array().expect("list").len(),
+        110,
+        "only the demo city's stores"
+    );
+    let program = town.program.0.to_string();
+    let (s, check) = app
+        .get(
+            &format!("/api/v1/programs/{program}/ledger-check"),
+            &town.admin_token,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(check["ok"], true, "{check}");
+    let shopper = &town.shopper_tokens[0];
+    let (_, me) = app.get("/api/v1/me", shopper).await;
+    let (s, mine) = app
+        .get(
+            &format!(
+                "/api/v1/shoppers/{}/activity",
+                me["id"].as_str().expect("id")
+            ),
+            shopper,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{mine}");
+    assert!(entries(&mine).len() >= 2, "a charge and payments: {mine}");
+    let (s, enrolled) = app
+        .request(
+            "POST",
+            "/api/v1/devices/enroll",
+            None,
+            None,
+            Some(&json!({"code": town.enrollment_code})),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::CREATED,
+        "the printed one-time code enrolls a till: {enrolled}"
+    );
+    let text = machipay::demo::instructions(&town, "http://127.0.0.1:8080");
+    assert!(text.contains("/app/merchant.html") && text.contains(&town.admin_token));
+}

@@ -1,0 +1,424 @@
+//! Browser tests: headless Chromium (driven through chromedriver over WebDriver) against the
+//! real server on a real database, at a phone's size. A store takes a payment by dynamic
+//! code, a shopper pays it in a second browser, the store's screen turns to "paid"; the city
+//! dashboard shows the unused-balance report. Screenshots land in target/browser-artifacts/.
+//!
+//! Without chromium and chromedriver the suite prints a loud banner and passes; under
+//! CI=true that is a failure.
+
+#[path = "../api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use helpers::TestApp;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+/// A phone's screen (CSS pixels).
+const PHONE: (u32, u32) = (390, 844);
+/// Longest wait for anything to appear on a page.
+const WAIT: Duration = Duration::from_secs(15);
+/// Longest wait for chromedriver to answer after it starts.
+const DRIVER_START: Duration = Duration::from_secs(20);
+/// The whole scenario's limit.
+const SCENARIO_LIMIT: Duration = Duration::from_secs(180);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_payment_end_to_end_in_two_browsers() {
+    let Some(browser) = Browser::find() else {
+        return;
+    };
+    let app = match TestApp::postgres().await {
+        Some(app) => app,
+        None => TestApp::sqlite().await,
+    };
+    let driver = browser.start_driver().await;
+    tokio::time::timeout(SCENARIO_LIMIT, pay_end_to_end(&app, &driver))
+        .await
+        .expect("the scenario finishes in time");
+    app.cleanup().await;
+}
+
+/// The chromium and chromedriver found on this machine.
+struct Browser {
+    chromium: PathBuf,
+    chromedriver: PathBuf,
+}
+
+impl Browser {
+    /// Finds both programs on PATH (or CHROMIUM / CHROMEDRIVER); None with a banner when
+    /// missing, a panic under CI=true.
+    fn find() -> Option<Browser> {
+        let chromium = env_or_path(
+            "CHROMIUM",
+            &["chromium", "chromium-browser", "google-chrome"],
+        );
+        let chromedriver = env_or_path("CHROMEDRIVER", &["chromedriver"]);
+        match (chromium, chromedriver) {
+            (Some(chromium), Some(chromedriver)) => Some(Browser {
+                chromium,
+                chromedriver,
+            }),
+            _ => {
+                let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+                assert!(
+                    !ci,
+                    "chromium and chromedriver are required under CI=true \
+                     (apt-get install chromium chromium-driver)"
+                );
+                // Straight to stderr, past the test harness's capture, so it is seen.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
+                     !! chromium or chromedriver not found.\n\
+                     !! The BROWSER TESTS DID NOT RUN. apt-get install chromium chromium-driver\n\
+                     !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n"
+                );
+                None
+            }
+        }
+    }
+
+    async fn start_driver(&self) -> Driver {
+        let port = free_port();
+        let child = Command::new(&self.chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let status = format!("{url}/status");
+        let ready = async {
+            loop {
+                let up = reqwest::get(&status)
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if up {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        tokio::time::timeout(DRIVER_START, ready)
+            .await
+            .expect("chromedriver answers");
+        Driver {
+            url,
+            chromium: self.chromium.clone(),
+            _child: child,
+        }
+    }
+}
+
+fn env_or_path(var: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Ok(p) = std::env::var(var) {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    let path = std::env::var_os("PATH")?;
+    names.iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A running chromedriver; stopped when dropped.
+struct Driver {
+    url: String,
+    chromium: PathBuf,
+    _child: Child,
+}
+
+impl Driver {
+    /// A fresh headless browser session at phone size (its own profile and storage).
+    async fn session(&self) -> Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": self.chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                         "--disable-gpu", "--lang=ja"],
+                "mobileEmulation": {
+                    "deviceMetrics": {"width": PHONE.0, "height": PHONE.1, "pixelRatio": 2.0},
+                },
+            }),
+        );
+        ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a browser session")
+    }
+}
+
+/// Writes a screenshot of the whole page to target/browser-artifacts/<name>.png.
+async fn shot(c: &Client, name: &str) {
+    save(name, &c.screenshot().await.expect("screenshot"));
+}
+
+fn save(name: &str, png: &[u8]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-artifacts");
+    std::fs::create_dir_all(&dir).expect("artifact dir");
+    std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot written");
+}
+
+/// The element once it is on the page and not hidden.
+async fn visible(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css(&format!("{css}:not([hidden])")))
+        .await
+        .unwrap_or_else(|e| panic!("{css} never showed: {e}"))
+}
+
+async fn type_into(c: &Client, css: &str, text: &str) {
+    visible(c, css)
+        .await
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
+}
+
+async fn click(c: &Client, css: &str) {
+    visible(c, css)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    visible(c, css).await.text().await.expect("text")
+}
+
+/// Waits until the script returns true.
+async fn wait_true(c: &Client, script: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while c.execute(script, vec![]).await.expect("script") != Value::Bool(true) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never true: {script}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the element's text contains `want`.
+async fn wait_text(c: &Client, css: &str, want: &str) -> String {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let text = text_of(c, css).await;
+        if text.contains(want) {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{css} shows {text:?}, never {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+struct Town {
+    program: String,
+    merchant: String,
+    owner: String,
+    shopper_token: String,
+}
+
+/// A currency program, a store with a store code, a shopper holding ¥10,000.
+async fn town(app: &TestApp) -> Town {
+    let op = app.operator().await;
+    let program = app.currency().await;
+    let (merchant, owner) = app.merchant(&op).await;
+    let (shopper, shopper_token) = app.shopper(&op).await;
+    app.charge(&op, &program, &shopper, 10_000).await;
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/merchants/{merchant}/codes"),
+            &owner,
+            json!({"program_id": program}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    Town {
+        program,
+        merchant,
+        owner,
+        shopper_token,
+    }
+}
+
+async fn enrollment_code(app: &TestApp, t: &Town) -> String {
+    let (s, v): (StatusCode, Value) = app
+        .post(
+            &format!("/api/v1/merchants/{}/enrollment-codes", t.merchant),
+            &t.owner,
+            json!({"device_name": "レジ1"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v["code"].as_str().expect("code").to_owned()
+}
+
+/// Reads the QR code in a PNG screenshot of one element.
+fn scan_qr(png: &[u8]) -> String {
+    let img = image::load_from_memory(png).expect("png").to_luma8();
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
+        img.get_pixel(x as u32, y as u32).0[0]
+    });
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code on the till's screen");
+    grids[0].decode().expect("the QR code on screen decodes").1
+}
+
+async fn pay_end_to_end(app: &TestApp, driver: &Driver) {
+    let t = town(app).await;
+    let code = enrollment_code(app, &t).await;
+    let till = driver.session().await;
+    let wallet = driver.session().await;
+
+    // The till enrolls with the owner's one-time code and asks for ¥1,500.
+    till.goto(&format!("{}/app/merchant.html", app.base))
+        .await
+        .expect("till opens");
+    type_into(&till, "#enroll-code", &code).await;
+    shot(&till, "01-merchant-enroll").await;
+    click(&till, "#enroll-submit").await;
+    wait_text(&till, "#store-name", "スーパー").await;
+    type_into(&till, "#amount", "1500").await;
+    click(&till, "#amount-submit").await;
+    wait_text(&till, "#request-amount", "¥1,500").await;
+    let qr = visible(&till, "#request-qr").await;
+    wait_true(
+        &till,
+        "return document.getElementById('request-qr').naturalWidth > 0",
+    )
+    .await;
+    till.execute(
+        "document.getElementById('request-qr').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .expect("scrolls");
+    let qr_png = qr.screenshot().await.expect("qr screenshot");
+    shot(&till, "02-merchant-payment-request").await;
+    save("02-merchant-qr", &qr_png);
+    let payload = scan_qr(&qr_png);
+
+    // The shopper signs in, pastes the code, sees the payee and amount from the server, pays.
+    wallet
+        .goto(&format!("{}/app/wallet.html", app.base))
+        .await
+        .expect("wallet opens");
+    type_into(&wallet, "#token", &t.shopper_token).await;
+    click(&wallet, "#signin-submit").await;
+    wait_text(&wallet, "#balance-list", "¥10,000").await;
+    shot(&wallet, "03-wallet-balances").await;
+    type_into(&wallet, "#pay-code", &payload).await;
+    click(&wallet, "#pay-check").await;
+    wait_text(&wallet, "#payee", "スーパー").await;
+    wait_text(&wallet, "#pay-fixed-amount", "¥1,500").await;
+    shot(&wallet, "04-wallet-confirm").await;
+    click(&wallet, "#pay-confirm").await;
+    wait_text(&wallet, "#pay-done", "¥1,500").await;
+    wait_text(&wallet, "#balance-list", "¥8,500").await;
+    shot(&wallet, "05-wallet-paid").await;
+
+    // The till's screen has turned to 支払い完了 with the amount, and today's takings show it.
+    wait_text(&till, "#paid", "支払い完了").await;
+    wait_text(&till, "#paid-amount", "¥1,500").await;
+    wait_text(&till, "#today-total", "¥1,500").await;
+    shot(&till, "06-merchant-paid").await;
+    click(&till, "#lang-switch").await;
+    wait_text(&till, "#paid", "Paid").await;
+    shot(&till, "07-merchant-paid-en").await;
+    let shopper = shopper_id(app, &t).await;
+    assert_eq!(app.wallet(&t.program, &shopper, "coin").await, 8_500);
+
+    // The shopper shows their own one-time code; the till types it in and takes ¥700.
+    click(&wallet, "#my-code-show").await;
+    let shopper_code = wait_text(&wallet, "#my-code-text", "mpc_").await;
+    shot(&wallet, "08-wallet-my-code").await;
+    click(&till, "#next-sale").await;
+    type_into(&till, "#shopper-code-input", &shopper_code).await;
+    type_into(&till, "#shopper-code-amount", "700").await;
+    click(&till, "#shopper-code-form button[type=submit]").await;
+    wait_text(&till, "#paid-amount", "¥700").await;
+    wait_text(&till, "#today-total", "¥2,200").await;
+
+    // The till refunds the latest payment (two taps): takings drop back to ¥1,500.
+    click(&till, "#history-rows button").await;
+    click(&till, "#history-rows button").await;
+    wait_text(&till, "#msg", "Refunded").await;
+    wait_text(&till, "#today-total", "¥1,500").await;
+    shot(&till, "09-merchant-refunded-en").await;
+
+    // The store poster (the store code issued by the owner) shows, ready to print.
+    click(&till, "#poster-show").await;
+    visible(&till, "#poster-print").await;
+    wait_true(
+        &till,
+        "const i = document.getElementById('poster-img'); return i.complete && i.naturalWidth > 0",
+    )
+    .await;
+    shot(&till, "10-merchant-poster").await;
+
+    // In English, the shopper pays ¥300 by the store's printed (static) code, typing the amount.
+    click(&wallet, "#lang-switch").await;
+    wait_text(&wallet, "#balances h2", "Balances").await;
+    wallet.refresh().await.expect("reload");
+    wait_text(&wallet, "#balance-list", "¥8,500").await;
+    type_into(&wallet, "#pay-code", &store_code_payload(app, &t).await).await;
+    click(&wallet, "#pay-check").await;
+    wait_text(&wallet, "#payee", "スーパー").await;
+    type_into(&wallet, "#pay-amount", "300").await;
+    click(&wallet, "#pay-confirm").await;
+    wait_text(&wallet, "#pay-done", "Paid ¥300").await;
+    wait_text(&wallet, "#balance-list", "¥8,200").await;
+    assert_eq!(app.wallet(&t.program, &shopper, "coin").await, 8_200);
+    app.assert_ledger_ok(&t.program).await;
+    shot(&wallet, "11-wallet-en").await;
+
+    // The city dashboard shows the unused-balance report to staff.
+    let city = wallet;
+    city.goto(&format!("{}/app/city.html", app.base))
+        .await
+        .expect("city opens");
+    type_into(&city, "#token", &app.admin).await;
+    click(&city, "#signin-form button[type=submit]").await;
+    wait_text(&city, "#unused-rows", "¥10,000,000").await;
+    shot(&city, "12-city-unused-balance").await;
+
+    till.close().await.expect("till closes");
+    city.close().await.expect("city closes");
+}
+
+async fn store_code_payload(app: &TestApp, t: &Town) -> String {
+    let (_, codes) = app
+        .get(&format!("/api/v1/merchants/{}/codes", t.merchant), &t.owner)
+        .await;
+    codes[0]["payload"].as_str().expect("payload").to_owned()
+}
+
+async fn shopper_id(app: &TestApp, t: &Town) -> String {
+    let (_, me) = app.get("/api/v1/me", &t.shopper_token).await;
+    me["id"].as_str().expect("id").to_owned()
+}
