@@ -125,8 +125,8 @@ function breakdownTable(kind, groups) {
   table.caption.textContent = t("b_" + kind);
   const head = table.tHead.rows[0].cells;
   head[0].textContent = t("b_" + kind);
-  head[1].textContent = t("t_registered_at_end");
-  head[2].textContent = t("t_active");
+  head[1].textContent = t("col_registered");
+  head[2].textContent = t("col_active");
   const body = table.tBodies[0];
   if (!groups.length) body.innerHTML = `<tr><td colspan="3" class="muted">${t("none_yet")}</td></tr>`;
   for (const g of groups) {

@@ -302,6 +302,7 @@ async function pointsAction(what, amountField) {
   } catch (e) {
     if (e.status !== 0 && e.status !== 503) state.pending = null;
     say($("points-error"), pointsErrorText(e));
+    $("points-error").scrollIntoView({ block: "nearest" });
   } finally {
     buttons.forEach((b) => { b.disabled = false; });
   }
@@ -321,6 +322,7 @@ function showPointsResult(what, r) {
     + (r.yen_value != null ? ` (${yen(r.yen_value)})` : "");
   $("points-result-balance").textContent = pts(r.balance);
   $("points-result").hidden = false;
+  $("points-result").scrollIntoView({ block: "nearest" });
 }
 
 $("earn-submit").addEventListener("click", () => pointsAction("point-earns", "earn-amount"));
@@ -390,6 +392,7 @@ function openStatement(s) {
     return tr;
   }));
   $("statement-detail").hidden = false;
+  $("statement-detail").scrollIntoView({ block: "nearest" });
 }
 
 $("statement-close").addEventListener("click", () => {

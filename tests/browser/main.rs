@@ -473,6 +473,11 @@ async fn till_points(till: &Client, number: &str, field: &str, amount: &str, but
     card.clear().await.expect("clears");
     card.send_keys(number).await.expect("types");
     type_into(till, field, amount).await;
+    wait_true(
+        till,
+        &format!("return document.querySelector('{field}').value === '{amount}'"),
+    )
+    .await;
     click(till, button).await;
 }
 
@@ -508,12 +513,19 @@ async fn points_across_stores(app: &TestApp, driver: &Driver) {
     shot(&till_a, "20-store-a-points-awarded").await;
     assert_eq!(card_balance(app, &op, &card_id).await, 50);
 
+    // Store B was paid ¥1,200 in coin on 2026-01-10 and settled that day (held: no bank account).
+    settled_payment(app, &op, &b).await;
+
     // Store B's till: 80 pt is more than the card holds, refused in plain words; 30 pt is paid.
     let till_b = enrolled_till(app, driver, &b, &owner_b).await;
     till_points(&till_b, &number, "#spend-amount", "80", "#spend-submit").await;
     wait_text(&till_b, "#points-error", "ポイントが足りません").await;
     shot(&till_b, "21-store-b-insufficient").await;
-    assert_eq!(card_balance(app, &op, &card_id).await, 50, "a refusal moves nothing");
+    assert_eq!(
+        card_balance(app, &op, &card_id).await,
+        50,
+        "a refusal moves nothing"
+    );
     visible(&till_b, "#spend-amount")
         .await
         .clear()
@@ -535,13 +547,43 @@ async fn points_across_stores(app: &TestApp, driver: &Driver) {
     assert_eq!(card_balance(app, &op, &card_id).await, 20);
     assert_eq!(app.merchant_balance(&program, &b, "points").await, 30);
 
-    // An unknown card (a valid check digit, never issued) is named as such, in English too.
+    // An unknown card (a valid check digit, never issued) is named as such.
+    till_points(
+        &till_b,
+        "4111111111111111",
+        "#earn-amount",
+        "1000",
+        "#earn-submit",
+    )
+    .await;
+    wait_text(&till_b, "#points-error", "このカードは登録されていません").await;
+    shot(&till_b, "23-store-b-unknown-card").await;
+    // The settlement section lists the statement; opened, it shows the payments, in English too.
+    wait_text(&till_b, "#statement-rows", "保留 (振込口座が未登録)").await;
+    click(&till_b, "#statement-rows button").await;
+    wait_text(
+        &till_b,
+        "#statement-fields tr[data-field=payments_yen]",
+        "¥1,200",
+    )
+    .await;
+    visible(&till_b, "#statements-csv").await;
     click(&till_b, "#lang-switch").await;
-    till_points(&till_b, "4111111111111111", "#earn-amount", "1000", "#earn-submit").await;
-    wait_text(&till_b, "#points-error", "not registered").await;
-    // The settlement section lists no statement yet.
-    wait_text(&till_b, "#statement-rows", "Nothing yet").await;
-    shot(&till_b, "23-store-b-unknown-card-en").await;
+    wait_text(&till_b, "#statement-rows", "Held (no bank account)").await;
+    wait_text(
+        &till_b,
+        "#statement-fields tr[data-field=payments_yen]",
+        "Payments",
+    )
+    .await;
+    till_b
+        .execute(
+            "document.getElementById('statement-detail').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .expect("scrolls");
+    shot(&till_b, "23-store-b-statement-en").await;
 
     // The shopper's wallet: the card with its balance and QR code (which reads as the number),
     // and the points in the balances list.
@@ -563,6 +605,14 @@ async fn points_across_stores(app: &TestApp, driver: &Driver) {
     let qr = visible(&wallet, "#card-list img").await;
     wallet
         .execute(
+            "document.getElementById('point-cards').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .expect("scrolls");
+    shot(&wallet, "24-wallet-card").await;
+    wallet
+        .execute(
             "document.querySelector('#card-list img').scrollIntoView()",
             vec![],
         )
@@ -571,7 +621,6 @@ async fn points_across_stores(app: &TestApp, driver: &Driver) {
     let png = qr.screenshot().await.expect("qr screenshot");
     save("24-wallet-card-qr", &png);
     assert_eq!(scan_qr(&png), number);
-    shot(&wallet, "24-wallet-card").await;
 
     till_b.close().await.expect("till closes");
     wallet.close().await.expect("wallet closes");
@@ -701,4 +750,28 @@ async fn join_event(app: &TestApp, op: &str, program: &str, store: &str, kind: &
 /// The city dashboard's headline figure for `field`.
 async fn figure(city: &Client, field: &str) -> String {
     text_of(city, &format!("#targets-rows tr[data-field={field}] td")).await
+}
+
+/// A coin payment of ¥1,200 to `store` on 2026-01-10 (noon JST), in a program settling
+/// daily, and the run closing that day.
+async fn settled_payment(app: &TestApp, op: &str, store: &str) {
+    let program = app
+        .program(
+            "currency",
+            json!({"closing_days": [], "charge_step_yen": 1, "charge_min_yen": 1}),
+        )
+        .await;
+    let (shopper, token) = app.shopper(op).await;
+    app.backdated_charge(&program, &shopper, 5_000, "2026-01-05T03:00:00Z")
+        .await;
+    app.backdated_payment(&program, &token, store, 1_200, "2026-01-10T03:00:00Z")
+        .await;
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/programs/{program}/settlement-runs"),
+            op,
+            json!({"closing_date": "2026-01-10"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
 }
