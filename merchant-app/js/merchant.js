@@ -384,7 +384,7 @@ function openStatement(s) {
     tr.innerHTML = `<th scope="row"></th><td class="num"></td>`;
     tr.children[0].textContent = t("s_" + f);
     const v = s[f];
-    tr.children[1].textContent = f === "status" ? statusLabel(s)
+    tr.children[1].textContent = f === "status" ? t(`st_${v}`)
       : f === "hold_reason" ? t("hold_" + v)
         : f === "created_at" ? when(v)
           : f.endsWith("_yen") ? yen(v)
