@@ -173,7 +173,13 @@ pub struct StoreReport {
     pub breakdowns: Breakdowns,
     /// Each 年度 from the first with a target or an event to the period's, oldest first.
     pub trend: Vec<YearRow>,
+    /// How the breakdowns were made (profiles are not versioned).
+    pub note: &'static str,
 }
+
+/// The report's note on its breakdowns.
+pub const BREAKDOWN_NOTE: &str = "内訳（商店会・業種・地区・規模）は各店舗の現在の登録情報による。\
+    Breakdowns use each store's current profile, not the profile it had during the period.";
 
 /// What the history says about a period: stores registered at its end, joins and leaves.
 struct HistoryFacts {
@@ -281,6 +287,7 @@ pub async fn store_report(
         breakdowns: breakdowns(&profiles, &registered, &active),
         trend: trend(app, program, &inputs, period.to).await?,
         counts,
+        note: BREAKDOWN_NOTE,
     })
 }
 
