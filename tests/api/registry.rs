@@ -467,6 +467,28 @@ async fn targets_are_set_per_fiscal_year_and_audited(app: &TestApp) {
     let p = app.currency().await;
     let op = app.operator().await;
     let path = |fy: &str| format!("/api/v1/programs/{p}/targets/{fy}");
+    for (fy, stores, code) in [
+        ("2099", 10, "target_year_out_of_range"),
+        ("R0", 10, "invalid_fiscal_year"),
+        ("2025", -5, "invalid_target"),
+        ("2025", 1_000_000_000, "invalid_target"),
+    ] {
+        let (s, e) = app
+            .put(&path(fy), &app.admin, json!({"stores": stores}))
+            .await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{fy} {stores}: {e}"
+        );
+    }
+    let (_, t) = app
+        .get(&format!("/api/v1/programs/{p}/targets"), &app.admin)
+        .await;
+    assert!(
+        t.to_string().matches("fiscal_year").count() == 0,
+        "nothing written: {t}"
+    );
     let (s, t) = app
         .put(&path("令和7年度"), &app.admin, json!({"stores": 108}))
         .await;
