@@ -14,6 +14,7 @@ both_backends!(
     participation_history_gates_payments,
     csv_import_is_all_or_nothing_and_idempotent,
     csv_import_takes_large_files_and_refuses_bad_uploads_by_name,
+    two_approvals_at_once_make_one_store,
     targets_are_set_per_fiscal_year_and_audited,
 );
 
@@ -39,6 +40,53 @@ async fn merchant_count(app: &TestApp) -> usize {
     let (s, v) = app.get("/api/v1/merchants?limit=200", &app.admin).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     v.as_array().expect("array").len()
+}
+
+/// Two operators approve the same application at the same moment: one store, one 409.
+async fn two_approvals_at_once_make_one_store(app: &TestApp) {
+    let op = app.operator().await;
+    let p = app.currency().await;
+    let before = merchant_count(app).await;
+    let (s, a) = app
+        .post(
+            "/api/v1/merchant-applications",
+            &op,
+            json!({"name": "同時の店", "profile": profile("C-001", None, "飲食", "東", "small"), "program_id": p}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    let path = format!(
+        "/api/v1/merchant-applications/{}/decision",
+        a["id"].as_str().unwrap()
+    );
+    let body = json!({"decision": "approve"});
+    let (one, two) = tokio::join!(
+        app.post(&path, &op, body.clone()),
+        app.post(&path, &app.admin, body)
+    );
+    let mut statuses = [one.0, two.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{} / {}",
+        one.1,
+        two.1
+    );
+    assert_eq!(merchant_count(app).await, before + 1);
+    let store = if one.0 == StatusCode::OK {
+        &one.1
+    } else {
+        &two.1
+    };
+    let m = store["merchant"]["id"].as_str().unwrap();
+    let (_, h) = app
+        .get(
+            &format!("/api/v1/programs/{p}/merchants/{m}/participation-events"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(h.as_array().map(Vec::len), Some(1), "{h}");
 }
 
 async fn an_application_is_approved_into_a_store(app: &TestApp) {

@@ -18,7 +18,46 @@ both_backends!(
     a_refund_after_a_payout_lands_in_the_next_statement,
     card_points_are_reimbursed_and_billed_with_their_signs,
     transfer_dates_are_business_days,
+    a_cycle_run_twice_at_once_is_one_run,
 );
+
+/// Two runs of one cycle at the same moment make one run (the second answers it); a run
+/// holding only held statements has no 全銀 file.
+async fn a_cycle_run_twice_at_once_is_one_run(app: &TestApp) {
+    let w = world(app).await;
+    app.backdated_payment(
+        &w.program,
+        &w.shopper_token,
+        &w.m1,
+        1_000,
+        "2026-01-05T03:00:00Z",
+    )
+    .await;
+    let (a, b) = tokio::join!(run(app, &w, "2026-01-10"), run(app, &w, "2026-01-10"));
+    assert_eq!(a["id"], b["id"]);
+    assert_eq!(
+        (
+            a["payable_statements"].as_u64(),
+            a["total_payable_yen"].as_i64()
+        ),
+        (Some(1), Some(990))
+    );
+    let path = format!("/api/v1/programs/{}/settlement-runs", w.program);
+    let (_, runs) = app.get(&path, &app.admin).await;
+    assert_eq!(runs.as_array().map(Vec::len), Some(1));
+    // A held-only run has no 全銀 file.
+    let held = run(app, &w, "2025-12-25").await;
+    let (s, e) = app
+        .get(
+            &format!("{path}/{}/zengin", held["id"].as_str().unwrap()),
+            &w.op,
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("nothing_to_pay"))
+    );
+}
 
 /// Runs the cycle closing on `closing` as if it were the hour after that day ended (JST):
 /// the run job of the real path with the job's clock set forward, so till actions made now
