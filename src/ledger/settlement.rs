@@ -151,6 +151,17 @@ pub async fn run_in(
         let statements = store::statements_tx(&mut w.tx, run.id).await?;
         return Reply::new(200, &RunView::new(run, &statements));
     }
+    if let Some(later) = store::latest_run_tx(&mut w.tx, program).await?
+        && later.closing_date > closing
+    {
+        return Err(AppError::conflict(
+            "cycle_already_passed",
+            format!(
+                "the cycle closing {} has already been run; {closing} is before it",
+                later.closing_date
+            ),
+        ));
+    }
     let sender = settings
         .payout_sender
         .as_ref()

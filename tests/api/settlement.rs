@@ -21,8 +21,8 @@ both_backends!(
     a_cycle_run_twice_at_once_is_one_run,
 );
 
-/// Two runs of one cycle at the same moment make one run (the second answers it); a run
-/// holding only held statements has no 全銀 file.
+/// Two runs of one cycle at the same moment make one run (the second answers it); an
+/// earlier cycle cannot be run after a later one; a run of only held statements has no file.
 async fn a_cycle_run_twice_at_once_is_one_run(app: &TestApp) {
     let w = world(app).await;
     app.backdated_payment(
@@ -45,8 +45,34 @@ async fn a_cycle_run_twice_at_once_is_one_run(app: &TestApp) {
     let path = format!("/api/v1/programs/{}/settlement-runs", w.program);
     let (_, runs) = app.get(&path, &app.admin).await;
     assert_eq!(runs.as_array().map(Vec::len), Some(1));
-    // A held-only run has no 全銀 file.
-    let held = run(app, &w, "2025-12-25").await;
+    // An earlier cycle after a later one has run is refused, nothing written.
+    let (s, e) = app
+        .post(&path, &w.op, json!({"closing_date": "2025-12-25"}))
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("cycle_already_passed")),
+        "{e}"
+    );
+    let (_, runs) = app.get(&path, &app.admin).await;
+    assert_eq!(runs.as_array().map(Vec::len), Some(1));
+    // A run holding only held statements (m3 is new, m4 has no bank account) has no 全銀 file.
+    for (m, at) in [
+        (&w.m3, "2026-01-12T03:00:00Z"),
+        (&w.m4, "2026-01-13T03:00:00Z"),
+    ] {
+        app.backdated_payment(&w.program, &w.shopper_token, m, 500, at)
+            .await;
+    }
+    let held = run(app, &w, "2026-01-25").await;
+    assert_eq!(
+        (
+            held["payable_statements"].as_u64(),
+            held["held_statements"].as_u64()
+        ),
+        (Some(0), Some(2)),
+        "{held}"
+    );
     let (s, e) = app
         .get(
             &format!("{path}/{}/zengin", held["id"].as_str().unwrap()),
