@@ -56,26 +56,31 @@ pub struct PointsReport {
     /// Points the cards held at the start and at the end of the period (the liability).
     pub liability_start: i64,
     pub liability_end: i64,
-    /// 回収率: net redeemed over net issued in the period (4 decimals); none if nothing issued.
+    /// 回収率 (redemption rate) of the 年度: points redeemed net of refunds over points issued
+    /// net of claw-backs, both within the year (4 decimals; none if nothing was issued).
+    /// Expired points count as not redeemed (they lower nothing but the liability) and
+    /// balances imported from plastic cards are not "issued" in the year; both have columns.
     #[schema(value_type = Option<String>)]
     pub redemption_rate: Option<Decimal>,
     pub stores: Vec<StoreFigures>,
 }
 
 impl PointsReport {
+    /// Japanese headers, as the currency and city reports (a shopping association opens the
+    /// file in Excel).
     pub fn csv_header() -> [&'static str; 11] {
         [
-            "fiscal_year",
-            "store",
-            "issued",
-            "clawed_back",
-            "redeemed",
-            "refunded",
-            "expired",
-            "imported",
-            "liability_start",
-            "liability_end",
-            "redemption_rate",
+            "年度",
+            "店舗ID",
+            "付与ポイント",
+            "付与取消ポイント",
+            "利用ポイント",
+            "利用取消ポイント",
+            "失効ポイント",
+            "移行ポイント",
+            "期首未使用ポイント",
+            "期末未使用ポイント",
+            "回収率",
         ]
     }
 
@@ -250,14 +255,14 @@ pub struct PointStatement {
 impl PointStatement {
     pub fn csv_header() -> [&'static str; 8] {
         [
-            "fiscal_year",
-            "created_at",
-            "transaction_id",
-            "kind",
-            "card_id",
-            "purchase_yen",
-            "points",
-            "shortfall_points",
+            "年度",
+            "日時",
+            "取引ID",
+            "種別",
+            "カードID",
+            "購入金額",
+            "ポイント",
+            "不足ポイント",
         ]
     }
 
