@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 
 /// Digits of a card number, the last one the Luhn check digit.
 pub const CARD_DIGITS: usize = 16;
+/// Largest purchase (yen before tax) one earn may award points for: ¥10 million is beyond any
+/// shop of a shopping street, and it keeps rate × campaign × purchase far inside the ledger's
+/// amount limit (at most 10 × 1 × 10^7 points).
+pub const EARN_PURCHASE_YEN_MAX: i64 = 10_000_000;
 /// Largest balance a card may carry in from the plastic system.
 pub const IMPORT_BALANCE_MAX: i64 = 10_000_000;
 /// Rows one import file may hold at most (a city's whole plastic card base; about 3.5 MB,

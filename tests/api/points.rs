@@ -1305,6 +1305,21 @@ async fn probes_at_the_till_and_on_cards_are_answered_by_name(app: &TestApp) {
             "{amount}: {st} {v}"
         );
     }
+    // ¥10^12 is a valid amount but no purchase at a till: refused before any rate applies
+    // (with rate 1 and a 10× campaign it used to overflow the ledger's limit as a 500).
+    let (st, v) = till(
+        app,
+        &s.device_a,
+        &s.a,
+        "point-earns",
+        json!({"program_id": p, "card_number": number, "amount": 1_000_000_000_000_i64}),
+    )
+    .await;
+    assert_eq!(
+        (st, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "purchase_too_large"),
+        "{v}"
+    );
     let (st, v) = spend(app, &s.device_a, &s.a, p, &number, 1_000_000_000_000).await;
     assert_eq!(
         (st, code(&v)),
