@@ -229,7 +229,8 @@ pub async fn report(
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StatementLine {
     pub transaction_id: TransactionId,
-    /// earn, spend, earn_return or spend_refund.
+    /// earn, spend, earn_return or spend_refund; `reversal_of_<kind>` for an operator's
+    /// reversal of one of those (its points are the original's).
     pub kind: String,
     pub card_id: CardId,
     /// The purchase (earn) or the yen returned (earn_return).
@@ -297,13 +298,21 @@ pub async fn statement(
     crate::directory::get_merchant(app, who, merchant).await?;
     points_program_visible(app, &who, program).await?;
     let (from, to) = period(fy, now)?;
-    let rows =
+    let mut rows =
         store::movements_of_merchant(&app.db, program, merchant, from, to, STATEMENT_LINES_MAX)
             .await?;
+    // An operator's reversal of a movement is a line of its own, so the statement's net
+    // figures agree with what settlement charges and reimburses.
+    rows.extend(
+        store::reversals_of_merchant(&app.db, program, merchant, from, to, STATEMENT_LINES_MAX)
+            .await?,
+    );
+    rows.sort_by_key(|m| (m.created_at, m.transaction_id.0));
+    rows.truncate(usize::try_from(STATEMENT_LINES_MAX).unwrap_or(usize::MAX));
     let signed = |kind: &str| match kind {
-        "earn" => (1, 0),
-        "earn_return" => (-1, 0),
-        "spend" => (0, 1),
+        "earn" | "reversal_of_earn_return" => (1, 0),
+        "earn_return" | "reversal_of_earn" => (-1, 0),
+        "spend" | "reversal_of_spend_refund" => (0, 1),
         _ => (0, -1),
     };
     let (mut issued_net, mut redeemed_net) = (0, 0);

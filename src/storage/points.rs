@@ -443,3 +443,32 @@ pub async fn imported_balances(
         q.fetch_all(c).await
     })
 }
+
+/// Operator reversals of a store's movements made between two instants, as movements of kind
+/// `reversal_of_<kind>` (the original's points and card, the reversal's id and time), oldest
+/// first, at most `limit`.
+pub async fn reversals_of_merchant(
+    db: &Db,
+    program: ProgramId,
+    merchant: MerchantId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Movement>, sqlx::Error> {
+    read!(db, |c| {
+        sqlx::query_as(
+        "SELECT t.id AS transaction_id, m.program_id, m.card_id, m.merchant_id, 'reversal_of_' || m.kind AS kind, \
+         CAST(NULL AS BIGINT) AS purchase_yen, m.points, CAST(0 AS BIGINT) AS shortfall_points, m.transaction_id AS original_id, \
+         t.created_at FROM point_movements m JOIN transactions t ON t.reverses_id = m.transaction_id \
+         WHERE m.program_id = $1 AND m.merchant_id = $2 AND t.created_at >= $3 AND t.created_at < $4 \
+         ORDER BY t.created_at, t.id LIMIT $5"
+    )
+    .bind(program.0)
+    .bind(merchant.0)
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(c)
+    .await
+    })
+}

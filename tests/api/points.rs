@@ -1440,5 +1440,34 @@ async fn an_operator_reversal_counts_against_the_store_in_the_report(app: &TestA
         (Some(20), Some(20)),
         "{r}"
     );
+    // The stores' statements list the reversals and agree with the report.
+    let (st, v) = app
+        .get(
+            &format!("/api/v1/programs/{p}/merchants/{}/point-statement", s.a),
+            &s.owner_a,
+        )
+        .await;
+    let kinds: Vec<&str> = v["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .filter_map(|l| l["kind"].as_str())
+        .collect();
+    assert_eq!(
+        (st, kinds, v["issued_net"].as_i64()),
+        (
+            StatusCode::OK,
+            vec!["earn", "reversal_of_earn", "earn"],
+            Some(20)
+        ),
+        "{v}"
+    );
+    let (_, v) = app
+        .get(
+            &format!("/api/v1/programs/{p}/merchants/{}/point-statement", s.b),
+            &s.owner_b,
+        )
+        .await;
+    assert_eq!(v["redeemed_net"].as_i64(), Some(0), "{v}");
     app.assert_ledger_ok(p).await;
 }
