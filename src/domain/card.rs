@@ -254,6 +254,23 @@ mod tests {
     }
 
     #[test]
+    fn a_file_over_the_row_cap_is_refused_without_reading_the_rest() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).expect("date");
+        let mut file = String::from("card_number,balance,last_used_on\n");
+        for _ in 0..IMPORT_ROWS_MAX + 5 {
+            file.push_str("4111111111111111,1,\n");
+        }
+        let problems = parse_import(&file, today).expect_err("too many rows");
+        let last = problems.last().expect("a problem");
+        assert_eq!(last.line, IMPORT_ROWS_MAX as u64 + 2);
+        assert!(last.reason.contains("at most"), "{last:?}");
+        assert_eq!(problems.len(), IMPORT_ROWS_MAX);
+        // A BOM (Excel's "CSV UTF-8") is not part of the header.
+        let bom = "\u{feff}card_number,balance,last_used_on\n4111111111111111,1,\n";
+        assert_eq!(parse_import(bom, today).map(|r| r.len()), Ok(1));
+    }
+
+    #[test]
     fn a_file_with_a_bad_row_lists_every_bad_row() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 23).expect("date");
         let good = "card_number,balance,last_used_on\n4111111111111111,120,2026-01-05\n";

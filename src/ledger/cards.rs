@@ -251,7 +251,15 @@ pub async fn import(
     operator(&who)?;
     let (rows, bad_rows) = parse_import_rows(&csv, jst_date(Utc::now()));
     drop(csv);
-    crate::directory::get_program(app, who, program).await?;
+    // The program is checked before the file: a file of cards all imported already writes
+    // nothing and would never reach the writer's check.
+    let found = crate::directory::get_program(app, who, program).await?;
+    if found.kind != crate::domain::program::ProgramKind::Points {
+        return Err(AppError::unprocessable(
+            "wrong_program_kind",
+            "this is not a point card program",
+        ));
+    }
     // The writing runs on its own task: a client that hangs up (or the request timeout) does
     // not stop it half-way through a job.
     let app = app.clone();
@@ -722,7 +730,15 @@ pub async fn list_campaigns(
     who: Principal,
     program: ProgramId,
 ) -> Result<Vec<PointCampaignRow>, AppError> {
-    crate::directory::get_program(app, who, program).await?;
+    // The program is checked before the file: a file of cards all imported already writes
+    // nothing and would never reach the writer's check.
+    let found = crate::directory::get_program(app, who, program).await?;
+    if found.kind != crate::domain::program::ProgramKind::Points {
+        return Err(AppError::unprocessable(
+            "wrong_program_kind",
+            "this is not a point card program",
+        ));
+    }
     Ok(store::list_campaigns(&app.db, program).await?)
 }
 

@@ -1228,6 +1228,14 @@ async fn a_city_sized_import_is_written_in_jobs_and_completed_by_sending_it_agai
         (StatusCode::NOT_FOUND, "unknown_card"),
         "{v}"
     );
+    // A file for a currency program is refused even when it would write nothing.
+    let currency = app.currency().await;
+    let (st, v) = import(app, &s.op, &currency, "card_number,balance,last_used_on\n").await;
+    assert_eq!(
+        (st, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "wrong_program_kind"),
+        "{v}"
+    );
     // Every other route keeps the 64 KiB limit.
     let (st, _) = app
         .post(
