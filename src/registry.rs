@@ -543,6 +543,9 @@ pub struct TargetRequest {
     pub stores: i64,
 }
 
+/// How many 年度 ahead of the current one a target may be set.
+pub const TARGET_YEARS_AHEAD_MAX: i32 = 10;
+
 /// Sets the store-count target of a 年度 (city admins). `fiscal_year` is "2025", "令和7年度",
 /// "R7" and the like; anything else is `invalid_fiscal_year`. Every change is kept.
 pub async fn set_target(
@@ -558,6 +561,15 @@ pub async fn set_target(
     let year: FiscalYear = fiscal_year.parse().map_err(|e| {
         AppError::bad_request("invalid_fiscal_year", format!("{fiscal_year:?}: {e}"))
     })?;
+    let this_year = FiscalYear::of(crate::domain::calendar::jst_date(chrono::Utc::now()))
+        .map(FiscalYear::start_year)
+        .unwrap_or(i32::MAX);
+    if year.start_year() > this_year.saturating_add(TARGET_YEARS_AHEAD_MAX) {
+        return Err(AppError::bad_request(
+            "target_year_out_of_range",
+            format!("targets are set at most {TARGET_YEARS_AHEAD_MAX} 年度 ahead"),
+        ));
+    }
     if !(0..=TARGET_STORES_MAX).contains(&req.stores) {
         return Err(AppError::bad_request(
             "invalid_target",

@@ -41,6 +41,15 @@ impl SizeClass {
             _ => None,
         }
     }
+    /// The Japanese labels of a store list: 小 / 中 / 大, or 小規模 / 中規模 / 大規模.
+    pub fn parse_ja(s: &str) -> Option<Self> {
+        match s.strip_suffix("規模").unwrap_or(s) {
+            "小" => Some(Self::Small),
+            "中" => Some(Self::Medium),
+            "大" => Some(Self::Large),
+            _ => None,
+        }
+    }
 }
 
 /// A store's profile as the city and the operator keep it.

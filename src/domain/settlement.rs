@@ -1,7 +1,7 @@
 //! Settlement rules: which dates close a cycle, when a cycle has ended, and a store's
 //! statement arithmetic (payments, refunds, fee, points reimbursed and charged, net payable).
 
-use chrono::{Datelike, Days, NaiveDate};
+use chrono::{Datelike, Days, NaiveDate, Weekday};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -47,6 +47,125 @@ impl ClosingDays {
             .filter_map(|n| date.checked_sub_days(Days::new(n)))
             .find(|d| self.closes_on(*d))
     }
+}
+
+/// Japanese public holidays (国民の祝日, 振替休日, 国民の休日) of 2023–2027 as (year, month, day),
+/// from the Cabinet Office's published lists. Years outside the table count weekends only.
+const HOLIDAYS: &[(i32, u32, u32)] = &[
+    (2023, 1, 1),
+    (2023, 1, 2),
+    (2023, 1, 9),
+    (2023, 2, 11),
+    (2023, 2, 23),
+    (2023, 3, 21),
+    (2023, 4, 29),
+    (2023, 5, 3),
+    (2023, 5, 4),
+    (2023, 5, 5),
+    (2023, 7, 17),
+    (2023, 8, 11),
+    (2023, 9, 18),
+    (2023, 9, 23),
+    (2023, 10, 9),
+    (2023, 11, 3),
+    (2023, 11, 23),
+    (2024, 1, 1),
+    (2024, 1, 8),
+    (2024, 2, 11),
+    (2024, 2, 12),
+    (2024, 2, 23),
+    (2024, 3, 20),
+    (2024, 4, 29),
+    (2024, 5, 3),
+    (2024, 5, 4),
+    (2024, 5, 5),
+    (2024, 5, 6),
+    (2024, 7, 15),
+    (2024, 8, 11),
+    (2024, 8, 12),
+    (2024, 9, 16),
+    (2024, 9, 22),
+    (2024, 9, 23),
+    (2024, 10, 14),
+    (2024, 11, 3),
+    (2024, 11, 4),
+    (2024, 11, 23),
+    (2025, 1, 1),
+    (2025, 1, 13),
+    (2025, 2, 11),
+    (2025, 2, 23),
+    (2025, 2, 24),
+    (2025, 3, 20),
+    (2025, 4, 29),
+    (2025, 5, 3),
+    (2025, 5, 4),
+    (2025, 5, 5),
+    (2025, 5, 6),
+    (2025, 7, 21),
+    (2025, 8, 11),
+    (2025, 9, 15),
+    (2025, 9, 23),
+    (2025, 10, 13),
+    (2025, 11, 3),
+    (2025, 11, 23),
+    (2025, 11, 24),
+    (2026, 1, 1),
+    (2026, 1, 12),
+    (2026, 2, 11),
+    (2026, 2, 23),
+    (2026, 3, 20),
+    (2026, 4, 29),
+    (2026, 5, 3),
+    (2026, 5, 4),
+    (2026, 5, 5),
+    (2026, 5, 6),
+    (2026, 7, 20),
+    (2026, 8, 11),
+    (2026, 9, 21),
+    (2026, 9, 22),
+    (2026, 9, 23),
+    (2026, 10, 12),
+    (2026, 11, 3),
+    (2026, 11, 23),
+    (2027, 1, 1),
+    (2027, 1, 11),
+    (2027, 2, 11),
+    (2027, 2, 23),
+    (2027, 3, 21),
+    (2027, 3, 22),
+    (2027, 4, 29),
+    (2027, 5, 3),
+    (2027, 5, 4),
+    (2027, 5, 5),
+    (2027, 7, 19),
+    (2027, 8, 11),
+    (2027, 9, 20),
+    (2027, 9, 23),
+    (2027, 10, 11),
+    (2027, 11, 3),
+    (2027, 11, 23),
+];
+
+/// Whether banks transfer on `date`: not a Saturday, Sunday, public holiday (2023–2027 table)
+/// or the banks' new-year closing (12/31 to 1/3).
+pub fn is_business_day(date: NaiveDate) -> bool {
+    let (y, m, d) = (date.year(), date.month(), date.day());
+    !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
+        && !HOLIDAYS.contains(&(y, m, d))
+        && !matches!((m, d), (12, 31) | (1, 1..=3))
+}
+
+/// The `n`th business day after `date` (exclusive), if within range.
+pub fn add_business_days(date: NaiveDate, n: u32) -> Option<NaiveDate> {
+    let mut day = date;
+    let mut left = n;
+    while left > 0 {
+        day = day.succ_opt()?;
+        if is_business_day(day) {
+            left -= 1;
+        }
+    }
+    Some(day)
 }
 
 /// The money of one store in one run, summed from its Merchant account postings.
@@ -130,6 +249,17 @@ mod tests {
         let daily = ClosingDays::new(&[]).unwrap();
         assert_eq!(daily.previous_close(d("2026-03-01")), Some(d("2026-02-28")));
         assert!(ClosingDays::new(&[0]).is_none() && ClosingDays::new(&[32]).is_none());
+    }
+
+    #[test]
+    fn business_days_skip_weekends_holidays_and_new_year() {
+        // Saturday 2026-01-10; Monday 1/12 is 成人の日.
+        assert_eq!(add_business_days(d("2026-01-10"), 5), Some(d("2026-01-19")));
+        assert!(!is_business_day(d("2026-01-11")) && !is_business_day(d("2026-09-22")));
+        assert!(!is_business_day(d("2025-12-31")) && !is_business_day(d("2027-01-03")));
+        assert!(is_business_day(d("2026-01-13")));
+        // 2026-12-25 (Fri) + 5: 12/28, 12/29, 12/30, then 1/4, 1/5.
+        assert_eq!(add_business_days(d("2026-12-25"), 5), Some(d("2027-01-05")));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -16,6 +16,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::extract::{Body, Caller, Money, Path};
 use crate::app::App;
 use crate::domain::calendar::{FiscalYear, jst_date};
+use crate::domain::card::IMPORT_BYTES_MAX;
 use crate::domain::ids::*;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::ledger::cards::{self, *};
@@ -27,7 +28,7 @@ use crate::storage::points::PointCampaignRow;
 pub fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(issue_card))
-        .routes(routes!(import_cards))
+        .merge(import_router())
         .routes(routes!(link_card))
         .routes(routes!(get_card))
         .routes(routes!(card_image))
@@ -43,6 +44,14 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(checkout))
         .routes(routes!(points_report))
         .routes(routes!(point_statement))
+}
+
+/// The import route alone takes files up to `IMPORT_BYTES_MAX` (a city's plastic cards);
+/// this inner limit overrides the global 64 KiB one for this route only.
+fn import_router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(import_cards))
+        .layer(DefaultBodyLimit::max(IMPORT_BYTES_MAX))
 }
 
 /// Issue a new card with a fresh number (operators).
@@ -330,7 +339,10 @@ fn csv_response(
     rows: Vec<Vec<String>>,
     filename: String,
 ) -> Result<Response, AppError> {
-    let mut out = csv::Writer::from_writer(Vec::new());
+    // For Excel, as the currency and city reports: UTF-8 with a BOM, CRLF line ends.
+    let mut out = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(crate::ledger::city_report::render::BOM.to_vec());
     let err = |e: csv::Error| AppError::Internal(format!("csv: {e}"));
     out.write_record(header).map_err(err)?;
     for row in rows {

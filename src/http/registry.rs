@@ -2,7 +2,10 @@
 //! participation events, CSV imports and the city's store-count targets.
 
 use axum::Json;
-use axum::extract::State;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, header};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{Body, Caller, Path};
@@ -11,7 +14,7 @@ use crate::domain::ids::*;
 use crate::domain::registry::{BankAccountInput, BankAccountView, Profile};
 use crate::error::{AppError, ErrorEnvelope};
 use crate::ledger::writer::Reply;
-use crate::registry::import::{ImportRequest, ImportResult};
+use crate::registry::import::{IMPORT_BODY_MAX_BYTES, ImportRequest, ImportResult};
 use crate::registry::{self as uc, *};
 use crate::storage::registry::ParticipationEvent;
 
@@ -22,7 +25,11 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(put_profile, get_profile))
         .routes(routes!(put_bank_account, get_bank_account))
         .routes(routes!(record_event, history))
-        .routes(routes!(import_stores))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(import_stores))
+                .layer(DefaultBodyLimit::max(IMPORT_BODY_MAX_BYTES)),
+        )
         .routes(routes!(set_target))
         .routes(routes!(targets))
 }
@@ -141,18 +148,36 @@ async fn history(
     uc::history(&app, c.who, program, merchant).await.map(Json)
 }
 
-/// Import a city's store list from CSV (operator staff or city admins). All or nothing: a
-/// file with any bad line answers 422 `import_rejected` with every line's errors in `lines`.
-/// Keyed by `external_ref`, so a second import of the same file creates nothing new.
+/// Import a city's store list: the CSV file itself as the body (`Content-Type: text/csv`;
+/// UTF-8 with or without BOM, or Shift_JIS; up to 4 MiB and 5,000 lines). Headers 店舗番号,
+/// 店舗名, 店舗名カナ, 業種, 商店会, 地区, 規模, 住所, 連絡先 and optionally 銀行コード, 銀行名カナ,
+/// 支店コード, 支店名カナ, 口座種別, 口座番号, 口座名義カナ (the English names are aliases). All
+/// or nothing: a file with any bad line answers 422 `import_rejected` with every line's errors
+/// in `lines`. Keyed by 店舗番号, so a second import of the same file creates nothing new
+/// (operator staff or city admins).
 #[utoipa::path(post, path = "/api/v1/merchants/imports", tag = "registry", security(("bearer" = [])),
-    request_body = ImportRequest,
+    params(ImportRequest), request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportResult), (status = "4XX", body = ErrorEnvelope)))]
 async fn import_stores(
     State(app): State<App>,
     c: Caller,
-    Body(req): Body<ImportRequest>,
+    query: Result<Query<ImportRequest>, QueryRejection>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Result<Reply, AppError> {
-    uc::import::import(&app, c.who, req).await
+    let Query(req) = query.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+    let is_csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/csv"));
+    if !is_csv {
+        return Err(AppError::rejected(
+            415,
+            "unsupported_media_type",
+            "send the file with Content-Type: text/csv",
+        ));
+    }
+    uc::import::import(&app, c.who, req, &body).await
 }
 
 /// Set the store-count target of a 年度 ("2025", "令和7年度", "R7"; city admins). Every change

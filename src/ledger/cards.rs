@@ -2,6 +2,8 @@
 //! linking a card to a shopper, blocking, replacing (the balance moves to the new card), the
 //! card's QR image, and the operator's earn-rate overrides and campaign multipliers.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -15,7 +17,9 @@ use super::writer::{Idempotency, Reply, Work};
 use crate::app::App;
 use crate::domain::auth::{Capability, Principal};
 use crate::domain::calendar::{jst_date, jst_end_of_day_utc};
-use crate::domain::card::{CardNumber, ImportProblem, ImportRow, parse_import};
+use crate::domain::card::{
+    CardNumber, IMPORT_ROWS_PER_JOB, ImportProblem, ImportRow, parse_import_rows,
+};
 use crate::domain::expiry::ExpiryScope;
 use crate::domain::ids::*;
 use crate::domain::ledger::{AccountKind, Asset, Entry};
@@ -226,10 +230,18 @@ fn rejection(problems: Vec<ImportProblem>) -> Result<Reply, AppError> {
     Reply::new(422, &body)
 }
 
+/// One import at a time in this process: two files racing over the same numbers could
+/// otherwise both pass the check and one of them stop half-written.
+static IMPORT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Imports plastic cards with their balances and last-use dates from CSV
-/// (`card_number,balance,last_used_on`), operators only. All or nothing: a file with any bad
-/// row imports nothing and every bad row is reported. Idempotent: a card already imported
-/// with the same balance is left alone, so sending the same file again changes nothing.
+/// (`card_number,balance,last_used_on`), operators only. All or nothing: the whole file is
+/// checked (rows, then every number against the cards already held) before anything is
+/// written, and a file with any bad row imports nothing and reports every bad row. The good
+/// file is then written in writer jobs of `IMPORT_ROWS_PER_JOB` rows, so a city's tens of
+/// thousands of cards never hold the writer for long. Idempotent: a card already imported with
+/// the same balance is left alone, so sending the same file again changes nothing, and a file
+/// whose writing stopped half-way (a crash) is completed by sending it again.
 pub async fn import(
     app: &App,
     who: Principal,
@@ -237,15 +249,107 @@ pub async fn import(
     csv: String,
 ) -> Result<Reply, AppError> {
     operator(&who)?;
-    let rows = match parse_import(&csv, jst_date(Utc::now())) {
-        Ok(rows) => rows,
-        Err(problems) => return rejection(problems),
-    };
-    app.writer
-        .run(None, move |w| Box::pin(import_in(w, who, program, rows)))
-        .await
+    let (rows, bad_rows) = parse_import_rows(&csv, jst_date(Utc::now()));
+    drop(csv);
+    // The program is checked before the file: a file of cards all imported already writes
+    // nothing and would never reach the writer's check.
+    let found = crate::directory::get_program(app, who, program).await?;
+    if found.kind != crate::domain::program::ProgramKind::Points {
+        return Err(AppError::unprocessable(
+            "wrong_program_kind",
+            "this is not a point card program",
+        ));
+    }
+    // The writing runs on its own task: a client that hangs up (or the request timeout) does
+    // not stop it half-way through a job.
+    let app = app.clone();
+    tokio::spawn(async move {
+        let _one_at_a_time = IMPORT_LOCK.lock().await;
+        // The good rows are checked against the cards held even when others are bad, so
+        // the answer lists every bad row of the file at once.
+        let (fresh, already) = match (check_import(&app, program, rows).await?, bad_rows) {
+            (Ok(checked), bad) if bad.is_empty() => checked,
+            (Ok(_), bad) => return rejection(bad),
+            (Err(mut problems), bad) => {
+                problems.extend(bad);
+                problems.sort_by_key(|p| p.line);
+                return rejection(problems);
+            }
+        };
+        write_import(&app, who, program, fresh, already).await
+    })
+    .await
+    .map_err(|e| internal(format!("import task: {e}")))?
 }
 
+/// Splits the rows into new cards and cards already imported with the same balance; any row
+/// naming an existing card with another balance (or a card issued here) is a problem.
+async fn check_import(
+    app: &App,
+    program: ProgramId,
+    rows: Vec<ImportRow>,
+) -> Result<Result<(Vec<ImportRow>, u64), Vec<ImportProblem>>, AppError> {
+    let mut fresh = Vec::new();
+    let mut problems = Vec::new();
+    let mut already = 0;
+    for chunk in rows.chunks(IMPORT_ROWS_PER_JOB) {
+        let numbers: Vec<String> = chunk.iter().map(|r| r.number.as_str().into()).collect();
+        let held: HashMap<String, Option<i64>> =
+            store::imported_balances(&app.db, program, &numbers)
+                .await?
+                .into_iter()
+                .collect();
+        for row in chunk {
+            match held.get(row.number.as_str()) {
+                None => fresh.push(row.clone()),
+                Some(b) if *b == Some(row.balance) => already += 1,
+                Some(_) => problems.push(ImportProblem {
+                    line: row.line,
+                    reason:
+                        "card_number: a card with this number already exists with another balance"
+                            .into(),
+                }),
+            }
+        }
+    }
+    Ok(if problems.is_empty() {
+        Ok((fresh, already))
+    } else {
+        Err(problems)
+    })
+}
+
+/// Writes the new cards, one writer job per `IMPORT_ROWS_PER_JOB` rows.
+async fn write_import(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    fresh: Vec<ImportRow>,
+    already: u64,
+) -> Result<Reply, AppError> {
+    let mut report = ImportReport {
+        imported: 0,
+        already_imported: already,
+        points: 0,
+    };
+    let mut rows = fresh;
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(IMPORT_ROWS_PER_JOB));
+        let reply = app
+            .writer
+            .run(None, move |w| Box::pin(import_in(w, who, program, rows)))
+            .await?;
+        let part: ImportReport = serde_json::from_value(reply.body).map_err(internal)?;
+        report.imported += part.imported;
+        report.already_imported += part.already_imported;
+        report.points += part.points;
+        rows = rest;
+    }
+    Reply::new(201, &report)
+}
+
+/// One job of an import: the rows are checked again inside the job (the file was checked
+/// before, outside the writer) and the new ones written.
 async fn import_in(
     w: &mut Work,
     who: Principal,
@@ -253,28 +357,11 @@ async fn import_in(
     rows: Vec<ImportRow>,
 ) -> Result<Reply, AppError> {
     let (_, settings) = points_program(w, &who, program).await?;
-    let mut fresh = Vec::new();
-    let mut problems = Vec::new();
     let mut report = ImportReport {
         imported: 0,
         already_imported: 0,
         points: 0,
     };
-    // Every check before any write: a rejected file leaves nothing behind.
-    for row in rows {
-        match store::card_by_number_tx(&mut w.tx, program, row.number.as_str()).await? {
-            None => fresh.push(row),
-            Some(c) if c.imported_balance == Some(row.balance) => report.already_imported += 1,
-            Some(_) => problems.push(ImportProblem {
-                line: row.line,
-                reason: "card_number: a card with this number already exists with another balance"
-                    .into(),
-            }),
-        }
-    }
-    if !problems.is_empty() {
-        return rejection(problems);
-    }
     let issuance = ledger_store::ensure_account(
         &mut w.tx,
         program,
@@ -283,7 +370,24 @@ async fn import_in(
         None,
     )
     .await?;
-    for row in fresh {
+    for row in rows {
+        match store::card_by_number_tx(&mut w.tx, program, row.number.as_str()).await? {
+            None => {}
+            Some(c) if c.imported_balance == Some(row.balance) => {
+                report.already_imported += 1;
+                continue;
+            }
+            // Only another writer of cards between the check and this job gets here.
+            Some(_) => {
+                return Err(AppError::conflict(
+                    "import_conflict",
+                    format!(
+                        "line {}: a card with this number was created meanwhile; send the file again",
+                        row.line
+                    ),
+                ));
+            }
+        }
         import_card(w, &who, &settings, program, &issuance, &row).await?;
         report.imported += 1;
         report.points += row.balance;
@@ -369,8 +473,9 @@ pub async fn link(
                 points_program(w, &who, program).await?;
                 super::money::shopper_in_city(w, &who, shopper).await?;
                 let card = usable_card(w, program, &req.card_number).await?;
-                let mine = matches!(who, Principal::Shopper { .. });
-                if mine && card.shopper_id.is_some_and(|s| s != shopper.0) {
+                // Nobody, operators included, silently takes a linked card (and its points)
+                // away from its shopper: the link is refused and the card left as it was.
+                if card.shopper_id.is_some_and(|s| s != shopper.0) {
                     return Err(AppError::conflict(
                         "card_linked_elsewhere",
                         "this card is linked to another account",
@@ -625,7 +730,15 @@ pub async fn list_campaigns(
     who: Principal,
     program: ProgramId,
 ) -> Result<Vec<PointCampaignRow>, AppError> {
-    crate::directory::get_program(app, who, program).await?;
+    // The program is checked before the file: a file of cards all imported already writes
+    // nothing and would never reach the writer's check.
+    let found = crate::directory::get_program(app, who, program).await?;
+    if found.kind != crate::domain::program::ProgramKind::Points {
+        return Err(AppError::unprocessable(
+            "wrong_program_kind",
+            "this is not a point card program",
+        ));
+    }
     Ok(store::list_campaigns(&app.db, program).await?)
 }
 

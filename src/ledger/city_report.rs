@@ -80,6 +80,12 @@ impl Period {
                 ));
             }
         };
+        if period.from > today {
+            return Err(AppError::bad_request(
+                "period_in_future",
+                format!("the period starts ({}) after today ({today})", period.from),
+            ));
+        }
         if period.to < period.from {
             return Err(AppError::bad_request(
                 "period_ends_before_start",
@@ -101,13 +107,37 @@ impl Period {
         Ok(period)
     }
 
-    /// "令和7年度 (2025)" for a 年度, "2025-04-01〜2025-09-30" otherwise.
+    /// "令和7年度 (2025)" for a 年度, "令和7年4月1日〜令和7年9月30日 (2025-04-01〜2025-09-30)"
+    /// otherwise.
     pub fn label(&self) -> String {
         match self.fiscal_year {
             Some(fy) => year_label(fy),
-            None => format!("{}〜{}", self.from, self.to),
+            None => format!(
+                "{}〜{} ({}〜{})",
+                wareki_date(self.from),
+                wareki_date(self.to),
+                self.from,
+                self.to
+            ),
         }
     }
+}
+
+/// A date in the Japanese calendar: 令和 from 2019-05-01 (元年 for its first year), 平成 before.
+pub fn wareki_date(d: NaiveDate) -> String {
+    use chrono::Datelike;
+    let reiwa_starts = NaiveDate::from_ymd_opt(2019, 5, 1).expect("a valid date");
+    let (era, year) = if d >= reiwa_starts {
+        ("令和", d.year() - 2018)
+    } else {
+        ("平成", d.year() - 1988)
+    };
+    let year = if year == 1 {
+        "元".to_owned()
+    } else {
+        year.to_string()
+    };
+    format!("{era}{year}年{}月{}日", d.month(), d.day())
 }
 
 /// "令和7年度 (2025)".
@@ -173,7 +203,13 @@ pub struct StoreReport {
     pub breakdowns: Breakdowns,
     /// Each 年度 from the first with a target or an event to the period's, oldest first.
     pub trend: Vec<YearRow>,
+    /// How the breakdowns were made (profiles are not versioned).
+    pub note: &'static str,
 }
+
+/// The report's note on its breakdowns.
+pub const BREAKDOWN_NOTE: &str = "内訳（商店会・業種・地区・規模）は各店舗の現在の登録情報による。\
+    Breakdowns use each store's current profile, not the profile it had during the period.";
 
 /// What the history says about a period: stores registered at its end, joins and leaves.
 struct HistoryFacts {
@@ -281,6 +317,7 @@ pub async fn store_report(
         breakdowns: breakdowns(&profiles, &registered, &active),
         trend: trend(app, program, &inputs, period.to).await?,
         counts,
+        note: BREAKDOWN_NOTE,
     })
 }
 

@@ -56,26 +56,31 @@ pub struct PointsReport {
     /// Points the cards held at the start and at the end of the period (the liability).
     pub liability_start: i64,
     pub liability_end: i64,
-    /// 回収率: net redeemed over net issued in the period (4 decimals); none if nothing issued.
+    /// 回収率 (redemption rate) of the 年度: points redeemed net of refunds over points issued
+    /// net of claw-backs, both within the year (4 decimals; none if nothing was issued).
+    /// Expired points count as not redeemed (they lower nothing but the liability) and
+    /// balances imported from plastic cards are not "issued" in the year; both have columns.
     #[schema(value_type = Option<String>)]
     pub redemption_rate: Option<Decimal>,
     pub stores: Vec<StoreFigures>,
 }
 
 impl PointsReport {
+    /// Japanese headers, as the currency and city reports (a shopping association opens the
+    /// file in Excel).
     pub fn csv_header() -> [&'static str; 11] {
         [
-            "fiscal_year",
-            "store",
-            "issued",
-            "clawed_back",
-            "redeemed",
-            "refunded",
-            "expired",
-            "imported",
-            "liability_start",
-            "liability_end",
-            "redemption_rate",
+            "年度",
+            "店舗ID",
+            "付与ポイント",
+            "付与取消ポイント",
+            "利用ポイント",
+            "利用取消ポイント",
+            "失効ポイント",
+            "移行ポイント",
+            "期首未使用ポイント",
+            "期末未使用ポイント",
+            "回収率",
         ]
     }
 
@@ -224,7 +229,8 @@ pub async fn report(
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StatementLine {
     pub transaction_id: TransactionId,
-    /// earn, spend, earn_return or spend_refund.
+    /// earn, spend, earn_return or spend_refund; `reversal_of_<kind>` for an operator's
+    /// reversal of one of those (its points are the original's).
     pub kind: String,
     pub card_id: CardId,
     /// The purchase (earn) or the yen returned (earn_return).
@@ -250,14 +256,14 @@ pub struct PointStatement {
 impl PointStatement {
     pub fn csv_header() -> [&'static str; 8] {
         [
-            "fiscal_year",
-            "created_at",
-            "transaction_id",
-            "kind",
-            "card_id",
-            "purchase_yen",
-            "points",
-            "shortfall_points",
+            "年度",
+            "日時",
+            "取引ID",
+            "種別",
+            "カードID",
+            "購入金額",
+            "ポイント",
+            "不足ポイント",
         ]
     }
 
@@ -292,13 +298,21 @@ pub async fn statement(
     crate::directory::get_merchant(app, who, merchant).await?;
     points_program_visible(app, &who, program).await?;
     let (from, to) = period(fy, now)?;
-    let rows =
+    let mut rows =
         store::movements_of_merchant(&app.db, program, merchant, from, to, STATEMENT_LINES_MAX)
             .await?;
+    // An operator's reversal of a movement is a line of its own, so the statement's net
+    // figures agree with what settlement charges and reimburses.
+    rows.extend(
+        store::reversals_of_merchant(&app.db, program, merchant, from, to, STATEMENT_LINES_MAX)
+            .await?,
+    );
+    rows.sort_by_key(|m| (m.created_at, m.transaction_id.0));
+    rows.truncate(usize::try_from(STATEMENT_LINES_MAX).unwrap_or(usize::MAX));
     let signed = |kind: &str| match kind {
-        "earn" => (1, 0),
-        "earn_return" => (-1, 0),
-        "spend" => (0, 1),
+        "earn" | "reversal_of_earn_return" => (1, 0),
+        "earn_return" | "reversal_of_earn" => (-1, 0),
+        "spend" | "reversal_of_spend_refund" => (0, 1),
         _ => (0, -1),
     };
     let (mut issued_net, mut redeemed_net) = (0, 0);

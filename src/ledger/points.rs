@@ -20,7 +20,7 @@ use super::program_in_city;
 use super::writer::{Idempotency, Reply, Work};
 use crate::app::App;
 use crate::domain::auth::{Capability, Principal};
-use crate::domain::card::CardNumber;
+use crate::domain::card::{CardNumber, EARN_PURCHASE_YEN_MAX};
 use crate::domain::ids::*;
 use crate::domain::ledger::{AccountKind, Asset, Entry};
 use crate::domain::money::{Amount, apply_rate_round_down};
@@ -154,6 +154,12 @@ pub async fn earn(
     idem: Idempotency,
 ) -> Result<Reply, AppError> {
     check_till(&who, merchant)?;
+    if req.amount.get() > EARN_PURCHASE_YEN_MAX {
+        return Err(AppError::unprocessable(
+            "purchase_too_large",
+            format!("a purchase earns points up to ¥{EARN_PURCHASE_YEN_MAX}"),
+        ));
+    }
     app.writer
         .run(Some(idem), move |w| {
             Box::pin(earn_in(w, who, merchant, req))

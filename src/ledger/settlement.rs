@@ -17,15 +17,17 @@ use crate::domain::ids::*;
 use crate::domain::ledger::{AccountKind, Asset, Entry, Leg};
 use crate::domain::program::{PayoutSender, ProgramSettings};
 use crate::domain::registry::BankAccountView;
-use crate::domain::settlement::{StatementFigures, Takings, statement};
+use crate::domain::settlement::{
+    StatementFigures, Takings, add_business_days, is_business_day, statement,
+};
 use crate::domain::zengin::build_sogo_furikomi;
 use crate::error::AppError;
 use crate::storage::ledger::{Account, ensure_account};
 use crate::storage::registry as registry_store;
 use crate::storage::settlement::{self as store, PAYOUT_KIND, RunRow, StatementRow};
 
-/// Days from the closing date to the transfer date when the run does not say.
-pub const TRANSFER_DAYS_DEFAULT: u64 = 5;
+/// Business days from the closing date to the transfer date when the run does not say.
+pub const TRANSFER_DAYS_DEFAULT: u32 = 5;
 /// Runs and statements listed at most.
 pub const LIST_MAX: i64 = 200;
 
@@ -35,7 +37,8 @@ pub struct RunRequest {
     /// The cycle's closing date (a closing day under the program's settings, already ended in
     /// JST).
     pub closing_date: NaiveDate,
-    /// 振込指定日 (default: five days after the closing date).
+    /// 振込指定日: a business day (no weekend, public holiday or 12/31–1/3) after the closing
+    /// date (default: the fifth business day after it).
     #[serde(default)]
     pub transfer_date: Option<NaiveDate>,
 }
@@ -100,15 +103,19 @@ pub async fn run_cycle(
     }
     let transfer_date = match req.transfer_date {
         Some(d) => d,
-        None => req
-            .closing_date
-            .checked_add_days(Days::new(TRANSFER_DAYS_DEFAULT))
+        None => add_business_days(req.closing_date, TRANSFER_DAYS_DEFAULT)
             .ok_or_else(|| AppError::bad_request("invalid_date", "closing_date out of range"))?,
     };
     if transfer_date <= req.closing_date {
         return Err(AppError::bad_request(
             "invalid_transfer_date",
             "transfer_date must be after closing_date",
+        ));
+    }
+    if !is_business_day(transfer_date) {
+        return Err(AppError::bad_request(
+            "transfer_date_not_business_day",
+            format!("{transfer_date} is a weekend, public holiday or bank new-year holiday"),
         ));
     }
     app.writer
@@ -118,7 +125,8 @@ pub async fn run_cycle(
         .await
 }
 
-async fn run_in(
+/// The run itself, on the writer (public so tests can run a cycle with the job's clock set).
+pub async fn run_in(
     w: &mut Work,
     who: Principal,
     program: ProgramId,
@@ -142,6 +150,17 @@ async fn run_in(
     if let Some(run) = store::find_run_tx(&mut w.tx, program, closing).await? {
         let statements = store::statements_tx(&mut w.tx, run.id).await?;
         return Reply::new(200, &RunView::new(run, &statements));
+    }
+    if let Some(later) = store::latest_run_tx(&mut w.tx, program).await?
+        && later.closing_date > closing
+    {
+        return Err(AppError::conflict(
+            "cycle_already_passed",
+            format!(
+                "the cycle closing {} has already been run; {closing} is before it",
+                later.closing_date
+            ),
+        ));
     }
     let sender = settings
         .payout_sender

@@ -1,7 +1,8 @@
-//! Bulk import of a city's existing store list from CSV. Every line is checked first; one bad
-//! line rejects the file with the errors of every line and nothing is written. Lines are keyed
-//! by the city's store number (`external_ref`), so importing the same file twice creates no
-//! second store and no second join.
+//! Bulk import of a city's existing store list from CSV (the raw upload: UTF-8 with or without
+//! a BOM, or Shift_JIS as Excel saves it; Japanese column headers, English names as aliases).
+//! Every line is checked first; one bad line rejects the file with the errors of every line and
+//! nothing is written. Lines are keyed by the city's store number (`external_ref`), so
+//! importing the same file twice creates no second store and no second join.
 
 use std::collections::HashSet;
 
@@ -20,10 +21,13 @@ use crate::error::AppError;
 use crate::ledger::writer::{Reply, Work};
 use crate::storage::registry as store;
 
-/// Lines a file may hold (the request body limit bounds it too).
-pub const IMPORT_LINES_MAX: usize = 2_000;
+/// Lines a file may hold (the route's body limit, `IMPORT_BODY_MAX_BYTES`, bounds it too).
+pub const IMPORT_LINES_MAX: usize = 5_000;
+/// The largest file accepted (this route only; every other route keeps the 64 KiB limit).
+pub const IMPORT_BODY_MAX_BYTES: usize = 4 * 1024 * 1024;
 
-/// The columns, in any order; the bank columns may be left empty together.
+/// The columns (canonical names), in any order; the bank columns may be left out or left
+/// empty together, and 商店会 may be left out.
 pub const COLUMNS: [&str; 16] = [
     "external_ref",
     "name",
@@ -43,17 +47,59 @@ pub const COLUMNS: [&str; 16] = [
     "holder_kana",
 ];
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+/// The Japanese header of each column, in the order of `COLUMNS`.
+pub const COLUMNS_JA: [&str; 16] = [
+    "店舗番号",
+    "店舗名",
+    "店舗名カナ",
+    "業種",
+    "商店会",
+    "地区",
+    "規模",
+    "住所",
+    "連絡先",
+    "銀行コード",
+    "銀行名カナ",
+    "支店コード",
+    "支店名カナ",
+    "口座種別",
+    "口座番号",
+    "口座名義カナ",
+];
+
+/// Columns a file must have (besides the bank columns, all or none).
+const REQUIRED: [usize; 8] = [0, 1, 2, 3, 5, 6, 7, 8];
+/// The bank columns.
+const BANK: std::ops::Range<usize> = 9..16;
+
+/// The query of an import (the body is the CSV file itself).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
-    /// The CSV text (UTF-8, a BOM is ignored), a header row naming the columns first.
-    pub csv: String,
     /// Stores not yet participating join this program.
     #[serde(default)]
     pub program_id: Option<ProgramId>,
     /// The join date (JST, default today).
     #[serde(default)]
     pub joined_on: Option<NaiveDate>,
+}
+
+/// The file's text: UTF-8 (a BOM is dropped) or else Shift_JIS; anything else is
+/// `invalid_encoding`.
+pub fn decode(bytes: &[u8]) -> Result<String, AppError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Ok(text.to_owned());
+    }
+    encoding_rs::SHIFT_JIS
+        .decode_without_bom_handling_and_without_replacement(bytes)
+        .map(|t| t.into_owned())
+        .ok_or_else(|| {
+            AppError::bad_request(
+                "invalid_encoding",
+                "the file must be UTF-8 (with or without BOM) or Shift_JIS",
+            )
+        })
 }
 
 /// What was wrong with one line.
@@ -90,14 +136,20 @@ struct Line {
     record: StoreRecord,
 }
 
-pub async fn import(app: &App, who: Principal, req: ImportRequest) -> Result<Reply, AppError> {
+pub async fn import(
+    app: &App,
+    who: Principal,
+    req: ImportRequest,
+    file: &[u8],
+) -> Result<Reply, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     if let Some(p) = req.program_id {
         program_of_city(app, &who, p).await?;
     }
-    let lines = match parse(&req.csv) {
+    let text = decode(file)?;
+    let lines = match parse(&text) {
         Ok(lines) => lines,
         Err(errors) => return rejected(errors),
     };
@@ -196,10 +248,17 @@ fn parse(text: &str) -> Result<Vec<Line>, Vec<LineError>> {
         Ok(h) => h.clone(),
         Err(e) => return Err(vec![fail(1, "invalid_csv", e.to_string())]),
     };
-    let missing: Vec<&str> = COLUMNS
-        .iter()
-        .copied()
-        .filter(|c| !headers.iter().any(|h| h.trim() == *c))
+    let at: Vec<Option<usize>> = (0..COLUMNS.len())
+        .map(|c| {
+            headers
+                .iter()
+                .position(|h| h.trim() == COLUMNS[c] || h.trim() == COLUMNS_JA[c])
+        })
+        .collect();
+    let has_bank = BANK.clone().any(|c| at[c].is_some());
+    let missing: Vec<&str> = (0..COLUMNS.len())
+        .filter(|&c| at[c].is_none() && (REQUIRED.contains(&c) || (has_bank && BANK.contains(&c))))
+        .map(|c| COLUMNS_JA[c])
         .collect();
     if !missing.is_empty() {
         return Err(vec![fail(
@@ -229,9 +288,10 @@ fn parse(text: &str) -> Result<Vec<Line>, Vec<LineError>> {
             }
         };
         let get = |name: &str| {
-            headers
+            COLUMNS
                 .iter()
-                .position(|h| h.trim() == name)
+                .position(|c| *c == name)
+                .and_then(|c| at[c])
                 .and_then(|i| record.get(i))
                 .map(str::trim)
                 .unwrap_or_default()
@@ -278,16 +338,17 @@ fn check_line(line: u64, get: &dyn Fn(&str) -> String) -> Result<Line, LineError
     check_name("name", &name).map_err(err)?;
     let optional = |v: String| (!v.is_empty()).then_some(v);
     let size = get("size_class");
+    let size_class = SizeClass::parse(&size).or_else(|| SizeClass::parse_ja(&size));
     let profile = Profile {
         external_ref: Some(external_ref.clone()),
         name_kana: get("name_kana"),
         industry: get("industry"),
         association: optional(get("association")),
         district: get("district"),
-        size_class: SizeClass::parse(&size).ok_or_else(|| {
+        size_class: size_class.ok_or_else(|| {
             err(AppError::bad_request(
                 "invalid_profile",
-                format!("size_class {size:?} is not small, medium or large"),
+                format!("規模 {size:?} is not 小, 中, 大 (small, medium, large)"),
             ))
         })?,
         address: get("address"),
@@ -313,13 +374,24 @@ fn bank_of(get: &dyn Fn(&str) -> String) -> Result<Option<BankAccountView>, AppE
         bank_name_kana: get("bank_name_kana"),
         branch_code: get("branch_code"),
         branch_name_kana: get("branch_name_kana"),
-        account_type: get("account_type"),
+        account_type: account_type_alias(&get("account_type")),
         account_number: get("account_number"),
         holder_kana: get("holder_kana"),
     };
-    let all_empty = COLUMNS[9..].iter().all(|c| get(c).is_empty());
+    let all_empty = COLUMNS[BANK].iter().all(|c| get(c).is_empty());
     if all_empty {
         return Ok(None);
     }
     bank_view(&input).map(Some)
+}
+
+/// 普通 / 当座 / 貯蓄 as the registry's account types; anything else is passed on as written.
+fn account_type_alias(s: &str) -> String {
+    match s {
+        "普通" => "ordinary",
+        "当座" => "current",
+        "貯蓄" => "savings",
+        other => other,
+    }
+    .to_owned()
 }

@@ -349,8 +349,9 @@ pub async fn movements_of_merchant(
         .await)
 }
 
-/// Per (store, movement kind), the sum of what the movements posted on card wallets between
-/// two instants, recomputed from postings.
+/// Per (store, movement kind), the sum of what the movements, and any operator reversal of
+/// them (a transaction whose `reverses_id` is the movement), posted on card wallets between
+/// two instants, recomputed from postings. A reversal lands in the year it was made.
 pub async fn card_postings_by_store(
     db: &Db,
     program: ProgramId,
@@ -359,11 +360,19 @@ pub async fn card_postings_by_store(
 ) -> Result<Vec<(Uuid, String, i64)>, sqlx::Error> {
     read!(db, |c| {
         sqlx::query_as(
-        "SELECT m.merchant_id, m.kind, CAST(coalesce(sum(p.amount), 0) AS BIGINT) FROM point_movements m \
+        "SELECT merchant_id, kind, CAST(coalesce(sum(amount), 0) AS BIGINT) FROM ( \
+         SELECT m.merchant_id, m.kind, p.amount FROM point_movements m \
          JOIN transactions t ON t.id = m.transaction_id JOIN postings p ON p.transaction_id = t.id \
          JOIN accounts a ON a.id = p.account_id \
          WHERE m.program_id = $1 AND a.program_id = $1 AND a.kind = 'shopper_wallet' AND a.owner_id = m.card_id \
-         AND t.created_at >= $2 AND t.created_at < $3 GROUP BY m.merchant_id, m.kind ORDER BY m.merchant_id, m.kind"
+         AND t.created_at >= $2 AND t.created_at < $3 \
+         UNION ALL \
+         SELECT m.merchant_id, m.kind, p.amount FROM point_movements m \
+         JOIN transactions t ON t.reverses_id = m.transaction_id JOIN postings p ON p.transaction_id = t.id \
+         JOIN accounts a ON a.id = p.account_id \
+         WHERE m.program_id = $1 AND a.program_id = $1 AND a.kind = 'shopper_wallet' \
+         AND t.created_at >= $2 AND t.created_at < $3 \
+         ) x GROUP BY merchant_id, kind ORDER BY merchant_id, kind"
     )
     .bind(program.0)
     .bind(from)
@@ -409,4 +418,57 @@ pub async fn last_activity_tx(
     .bind(account.0)
     .fetch_one(c)
     .await)
+}
+
+/// Of these card numbers, those already in the program, with the balance each carried in from
+/// the plastic system (none for a card issued here). One statement for a batch of numbers.
+pub async fn imported_balances(
+    db: &Db,
+    program: ProgramId,
+    numbers: &[String],
+) -> Result<Vec<(String, Option<i64>)>, sqlx::Error> {
+    if numbers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks: Vec<String> = (0..numbers.len()).map(|i| format!("${}", i + 2)).collect();
+    let sql = format!(
+        "SELECT number, imported_balance FROM point_cards WHERE program_id = $1 AND number IN ({})",
+        marks.join(", ")
+    );
+    read!(db, |c| {
+        let mut q = sqlx::query_as(&sql).bind(program.0);
+        for n in numbers {
+            q = q.bind(n);
+        }
+        q.fetch_all(c).await
+    })
+}
+
+/// Operator reversals of a store's movements made between two instants, as movements of kind
+/// `reversal_of_<kind>` (the original's points and card, the reversal's id and time), oldest
+/// first, at most `limit`.
+pub async fn reversals_of_merchant(
+    db: &Db,
+    program: ProgramId,
+    merchant: MerchantId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Movement>, sqlx::Error> {
+    read!(db, |c| {
+        sqlx::query_as(
+        "SELECT t.id AS transaction_id, m.program_id, m.card_id, m.merchant_id, 'reversal_of_' || m.kind AS kind, \
+         CAST(NULL AS BIGINT) AS purchase_yen, m.points, CAST(0 AS BIGINT) AS shortfall_points, m.transaction_id AS original_id, \
+         t.created_at FROM point_movements m JOIN transactions t ON t.reverses_id = m.transaction_id \
+         WHERE m.program_id = $1 AND m.merchant_id = $2 AND t.created_at >= $3 AND t.created_at < $4 \
+         ORDER BY t.created_at, t.id LIMIT $5"
+    )
+    .bind(program.0)
+    .bind(merchant.0)
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(c)
+    .await
+    })
 }

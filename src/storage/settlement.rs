@@ -48,6 +48,18 @@ pub async fn find_run_tx(
         .await)
 }
 
+/// The program's run with the latest closing date, if any.
+pub async fn latest_run_tx(
+    tx: &mut WriteTx,
+    program: ProgramId,
+) -> Result<Option<RunRow>, sqlx::Error> {
+    let sql = format!("{RUN_COLUMNS} WHERE program_id = $1 ORDER BY closing_date DESC LIMIT 1");
+    write_vetted!(tx, |c| sqlx::query_as(&sql)
+        .bind(program.0)
+        .fetch_optional(c)
+        .await)
+}
+
 pub async fn get_run_tx(
     tx: &mut WriteTx,
     id: SettlementRunId,

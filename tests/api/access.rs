@@ -356,7 +356,7 @@ fn rows(w: &World) -> Vec<Row> {
         row("POST", "/api/v1/programs/{program_id}/merchants/{merchant_id}/participation-events", Arg::FreshMerchantOf(w.program.clone()), Body::Json(json!({"kind": "joined"})), any(&[OPERATORS]), vec![]),
         row("POST", "/api/v1/programs/{program_id}/merchants/{merchant_id}/participation-events", Arg::Ids(vec![w.program.clone(), w.foreign_merchant.clone()]), Body::Json(json!({"kind": "joined"})), vec![], any(&[OPERATORS])),
         row("GET", "/api/v1/programs/{program_id}/merchants/{merchant_id}/participation-events", Arg::Ids(vec![w.program.clone(), w.merchant_a.clone()]), Body::None, any(&[STAFF, &[OwnerA, DeviceA]]), vec![OwnerB, ShopperX, ShopperY]),
-        row("POST", "/api/v1/merchants/imports", Arg::None, Body::Json(json!({"csv": import_csv()})), any(&[OPERATORS]), vec![]).ok(200),
+        row("POST", "/api/v1/merchants/imports", Arg::None, Body::Csv(import_csv()), any(&[OPERATORS]), vec![]).ok(200),
         row("PUT", "/api/v1/programs/{program_id}/targets/{fiscal_year}", Arg::Ids(vec![w.program.clone(), "2025".into()]), Body::Json(json!({"stores": 110})), vec![CityAdmin], vec![]),
         row("PUT", "/api/v1/programs/{program_id}/targets/{fiscal_year}", Arg::Ids(vec![w.foreign_program.clone(), "2025".into()]), Body::Json(json!({"stores": 110})), vec![], vec![CityAdmin]),
         row("GET", "/api/v1/programs/{program_id}/targets", id(&w.program), Body::None, any(&[STAFF]), vec![]),

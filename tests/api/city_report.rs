@@ -277,6 +277,37 @@ async fn store_report_matches_the_hand_counted_fixture(app: &TestApp) {
         (s, e["error"]["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_fiscal_year"))
     );
+    // A period that has not started is refused by name; 令和0年度 does not parse.
+    for q in [
+        "fiscal_year=2099",
+        "date=2099-01-01",
+        "from=2099-01-01&to=2099-02-01",
+        "fiscal_year=令和0年度",
+    ] {
+        let (s, e) = app
+            .get(
+                &format!("/api/v1/programs/{p}/reports/stores?{q}"),
+                &app.admin,
+            )
+            .await;
+        let want = if q.contains("令和0") {
+            "invalid_fiscal_year"
+        } else {
+            "period_in_future"
+        };
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(want)),
+            "{q}: {e}"
+        );
+    }
+    // A date range is labelled in both calendars; the breakdowns say what they rest on.
+    let ranged = report(app, p, "from=2019-04-01&to=2025-09-30").await;
+    assert_eq!(
+        ranged["label"],
+        "平成31年4月1日〜令和7年9月30日 (2019-04-01〜2025-09-30)"
+    );
+    assert!(ranged["note"].as_str().unwrap().contains("current profile"));
 
     check_csv(app, p).await;
     check_svg(app, p).await;

@@ -13,6 +13,8 @@ both_backends!(
     bank_accounts_with_characters_a_bank_rejects_are_refused,
     participation_history_gates_payments,
     csv_import_is_all_or_nothing_and_idempotent,
+    csv_import_takes_large_files_and_refuses_bad_uploads_by_name,
+    two_approvals_at_once_make_one_store,
     targets_are_set_per_fiscal_year_and_audited,
 );
 
@@ -38,6 +40,53 @@ async fn merchant_count(app: &TestApp) -> usize {
     let (s, v) = app.get("/api/v1/merchants?limit=200", &app.admin).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     v.as_array().expect("array").len()
+}
+
+/// Two operators approve the same application at the same moment: one store, one 409.
+async fn two_approvals_at_once_make_one_store(app: &TestApp) {
+    let op = app.operator().await;
+    let p = app.currency().await;
+    let before = merchant_count(app).await;
+    let (s, a) = app
+        .post(
+            "/api/v1/merchant-applications",
+            &op,
+            json!({"name": "同時の店", "profile": profile("C-001", None, "飲食", "東", "small"), "program_id": p}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    let path = format!(
+        "/api/v1/merchant-applications/{}/decision",
+        a["id"].as_str().unwrap()
+    );
+    let body = json!({"decision": "approve"});
+    let (one, two) = tokio::join!(
+        app.post(&path, &op, body.clone()),
+        app.post(&path, &app.admin, body)
+    );
+    let mut statuses = [one.0, two.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{} / {}",
+        one.1,
+        two.1
+    );
+    assert_eq!(merchant_count(app).await, before + 1);
+    let store = if one.0 == StatusCode::OK {
+        &one.1
+    } else {
+        &two.1
+    };
+    let m = store["merchant"]["id"].as_str().unwrap();
+    let (_, h) = app
+        .get(
+            &format!("/api/v1/programs/{p}/merchants/{m}/participation-events"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(h.as_array().map(Vec::len), Some(1), "{h}");
 }
 
 async fn an_application_is_approved_into_a_store(app: &TestApp) {
@@ -289,6 +338,27 @@ async fn participation_history_gates_payments(app: &TestApp) {
     app.assert_ledger_ok(&p).await;
 }
 
+/// Posts a store list as the raw file.
+async fn import(app: &TestApp, op: &str, query: &str, file: Vec<u8>) -> (StatusCode, Value) {
+    let resp = app
+        .client
+        .post(format!("{}/api/v1/merchants/imports{query}", app.base))
+        .bearer_auth(op)
+        .header("Content-Type", "text/csv")
+        .body(file)
+        .send()
+        .await
+        .expect("sent");
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+const HEADER_JA: &str = "店舗番号,店舗名,店舗名カナ,業種,商店会,地区,規模,住所,連絡先,銀行コード,銀行名カナ,支店コード,支店名カナ,口座種別,口座番号,口座名義カナ";
+
 const HEADER: &str = "external_ref,name,name_kana,industry,association,district,size_class,address,contact,bank_code,bank_name_kana,branch_code,branch_name_kana,account_type,account_number,holder_kana";
 
 async fn csv_import_is_all_or_nothing_and_idempotent(app: &TestApp) {
@@ -302,13 +372,7 @@ async fn csv_import_is_all_or_nothing_and_idempotent(app: &TestApp) {
          S-3,肉屋,ニクヤ,小売,,西,small,住所3,042-3,0009,ミツイスミトモ,123,シブヤ,ordinary,7654321,肉屋商店\n\
          S-1,重複,ジュウフク,小売,,西,small,住所4,042-4,,,,,,,\n"
     );
-    let (s, e) = app
-        .post(
-            "/api/v1/merchants/imports",
-            &op,
-            json!({"csv": bad, "program_id": p}),
-        )
-        .await;
+    let (s, e) = import(app, &op, &format!("?program_id={p}"), bad.into_bytes()).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
     assert_eq!(e["error"]["code"], "import_rejected");
     let lines: Vec<(u64, &str)> = e["lines"]
@@ -331,15 +395,14 @@ async fn csv_import_is_all_or_nothing_and_idempotent(app: &TestApp) {
         "nothing imported from a rejected file"
     );
 
+    // Japanese headers and values, UTF-8 with a BOM, as Excel saves it.
     let good = format!(
-        "\u{feff}{HEADER}\r\n\
-         S-1,八百屋,ヤオヤ,小売,東町商店会,東,small,住所1,042-1,0009,ミツイスミトモ,123,シブヤ,ordinary,1234567,ヤオヤ\r\n\
-         S-2,魚屋,サカナヤ,小売,,西,medium,住所2,042-2,,,,,,,\r\n"
+        "\u{feff}{HEADER_JA}\r\n\
+         S-1,八百屋,ヤオヤ,小売,東町商店会,東,小,住所1,042-1,0009,ミツイスミトモ,123,シブヤ,普通,1234567,ヤオヤ\r\n\
+         S-2,魚屋,サカナヤ,小売,,西,中規模,住所2,042-2,,,,,,,\r\n"
     );
-    let body = json!({"csv": good, "program_id": p, "joined_on": "2024-04-01"});
-    let (s, r) = app
-        .post("/api/v1/merchants/imports", &op, body.clone())
-        .await;
+    let query = format!("?program_id={p}&joined_on=2024-04-01");
+    let (s, r) = import(app, &op, &query, good.clone().into_bytes()).await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(
         (r["created"].as_u64(), r["updated"].as_u64()),
@@ -353,7 +416,10 @@ async fn csv_import_is_all_or_nothing_and_idempotent(app: &TestApp) {
             .all(|s| s["joined"] == true && s["token"].is_string())
     );
     let first = r["stores"][0]["merchant_id"].as_str().unwrap().to_owned();
-    let (s, r) = app.post("/api/v1/merchants/imports", &op, body).await;
+    // The same list saved as Shift_JIS (no BOM) is the same file: nothing new.
+    let (sjis, _, bad_chars) = encoding_rs::SHIFT_JIS.encode(good.trim_start_matches('\u{feff}'));
+    assert!(!bad_chars);
+    let (s, r) = import(app, &op, &query, sjis.into_owned()).await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(
         (r["created"].as_u64(), r["updated"].as_u64()),
@@ -388,10 +454,89 @@ async fn csv_import_is_all_or_nothing_and_idempotent(app: &TestApp) {
     assert_eq!(acct["holder_kana"], "ﾔｵﾔ");
 }
 
+/// A store list far over the 64 KiB limit of other routes is taken whole; a JSON body, a
+/// file in neither UTF-8 nor Shift_JIS, a missing column and too many lines are refused by
+/// name with nothing written.
+async fn csv_import_takes_large_files_and_refuses_bad_uploads_by_name(app: &TestApp) {
+    let op = app.operator().await;
+    let before = merchant_count(app).await;
+    let (s, e) = app
+        .post("/api/v1/merchants/imports", &op, json!({"csv": HEADER}))
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Some("unsupported_media_type")
+        )
+    );
+    let (s, e) = import(app, &op, "", b"\xff\xfe\x00garbage\x80\x80".to_vec()).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_encoding")),
+        "{e}"
+    );
+    let (s, e) = import(
+        app,
+        &op,
+        "",
+        "店舗番号,店舗名\nX-1,店\n".as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["lines"][0]["code"], "missing_column");
+    let mut huge = format!("{HEADER}\n");
+    for i in 0..5_001 {
+        huge.push_str(&format!("H-{i},店,ミセ,小売,,北,small,住所,1,,,,,,,\n"));
+    }
+    let (s, e) = import(app, &op, "", huge.into_bytes()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["lines"][0]["code"], "too_many_lines");
+    let (s, e) = import(app, &op, "?program_id=nope", HEADER.as_bytes().to_vec()).await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_query"))
+    );
+    assert_eq!(merchant_count(app).await, before, "nothing written");
+    let mut big = format!("{HEADER_JA}\n");
+    for i in 0..1_500 {
+        big.push_str(&format!(
+            "L-{i},長い名前の店{i},ナガイナマエノミセ,小売,駅前商店会,北,大,北町一丁目{i}番地の長い長い住所,042-000-{i:04},,,,,,,\n"
+        ));
+    }
+    assert!(big.len() > 100 * 1024, "{}", big.len());
+    let (s, r) = import(app, &op, "", big.into_bytes()).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["created"].as_u64(), Some(1_500));
+    assert_eq!(r["stores"].as_array().map(Vec::len), Some(1_500));
+}
+
 async fn targets_are_set_per_fiscal_year_and_audited(app: &TestApp) {
     let p = app.currency().await;
     let op = app.operator().await;
     let path = |fy: &str| format!("/api/v1/programs/{p}/targets/{fy}");
+    for (fy, stores, code) in [
+        ("2099", 10, "target_year_out_of_range"),
+        ("R0", 10, "invalid_fiscal_year"),
+        ("2025", -5, "invalid_target"),
+        ("2025", 1_000_000_000, "invalid_target"),
+    ] {
+        let (s, e) = app
+            .put(&path(fy), &app.admin, json!({"stores": stores}))
+            .await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{fy} {stores}: {e}"
+        );
+    }
+    let (_, t) = app
+        .get(&format!("/api/v1/programs/{p}/targets"), &app.admin)
+        .await;
+    assert!(
+        t.to_string().matches("fiscal_year").count() == 0,
+        "nothing written: {t}"
+    );
     let (s, t) = app
         .put(&path("令和7年度"), &app.admin, json!({"stores": 108}))
         .await;

@@ -15,7 +15,315 @@ both_backends!(
     settlement_runs_pay_each_transaction_once,
     settlement_refuses_open_cycles_and_odd_dates,
     points_spent_at_a_store_are_reimbursed_at_the_point_value,
+    a_refund_after_a_payout_lands_in_the_next_statement,
+    card_points_are_reimbursed_and_billed_with_their_signs,
+    transfer_dates_are_business_days,
+    a_cycle_run_twice_at_once_is_one_run,
 );
+
+/// Two runs of one cycle at the same moment make one run (the second answers it); an
+/// earlier cycle cannot be run after a later one; a run of only held statements has no file.
+async fn a_cycle_run_twice_at_once_is_one_run(app: &TestApp) {
+    let w = world(app).await;
+    app.backdated_payment(
+        &w.program,
+        &w.shopper_token,
+        &w.m1,
+        1_000,
+        "2026-01-05T03:00:00Z",
+    )
+    .await;
+    let (a, b) = tokio::join!(run(app, &w, "2026-01-10"), run(app, &w, "2026-01-10"));
+    assert_eq!(a["id"], b["id"]);
+    assert_eq!(
+        (
+            a["payable_statements"].as_u64(),
+            a["total_payable_yen"].as_i64()
+        ),
+        (Some(1), Some(990))
+    );
+    let path = format!("/api/v1/programs/{}/settlement-runs", w.program);
+    let (_, runs) = app.get(&path, &app.admin).await;
+    assert_eq!(runs.as_array().map(Vec::len), Some(1));
+    // An earlier cycle after a later one has run is refused, nothing written.
+    let (s, e) = app
+        .post(&path, &w.op, json!({"closing_date": "2025-12-25"}))
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("cycle_already_passed")),
+        "{e}"
+    );
+    let (_, runs) = app.get(&path, &app.admin).await;
+    assert_eq!(runs.as_array().map(Vec::len), Some(1));
+    // A run holding only held statements (m3 is new, m4 has no bank account) has no 全銀 file.
+    for (m, at) in [
+        (&w.m3, "2026-01-12T03:00:00Z"),
+        (&w.m4, "2026-01-13T03:00:00Z"),
+    ] {
+        app.backdated_payment(&w.program, &w.shopper_token, m, 500, at)
+            .await;
+    }
+    let held = run(app, &w, "2026-01-25").await;
+    assert_eq!(
+        (
+            held["payable_statements"].as_u64(),
+            held["held_statements"].as_u64()
+        ),
+        (Some(0), Some(2)),
+        "{held}"
+    );
+    let (s, e) = app
+        .get(
+            &format!("{path}/{}/zengin", held["id"].as_str().unwrap()),
+            &w.op,
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("nothing_to_pay"))
+    );
+}
+
+/// Runs the cycle closing on `closing` as if it were the hour after that day ended (JST):
+/// the run job of the real path with the job's clock set forward, so till actions made now
+/// can be settled (transactions are immutable, so they cannot be backdated).
+async fn run_after(app: &TestApp, program: &str, op: &str, closing: chrono::NaiveDate) -> Value {
+    let (_, who) = machipay::storage::directory::principal_for_token(
+        &app.app.db,
+        &machipay::domain::auth::hash_secret(op),
+    )
+    .await
+    .expect("query")
+    .expect("live token");
+    let program: machipay::domain::ids::ProgramId =
+        uuid::Uuid::parse_str(program).expect("program id").into();
+    let now = machipay::domain::calendar::jst_end_of_day_utc(closing) + chrono::Duration::hours(1);
+    let transfer = machipay::domain::settlement::add_business_days(closing, 5).expect("date");
+    let reply = app
+        .app
+        .writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                w.now = now;
+                machipay::ledger::settlement::run_in(w, who, program, closing, transfer).await
+            })
+        })
+        .await
+        .expect("run");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body
+}
+
+fn jst_today() -> chrono::NaiveDate {
+    (Utc::now() + chrono::Duration::hours(9)).date_naive()
+}
+
+async fn confirm(app: &TestApp, program: &str, op: &str, run: &Value) {
+    let path = format!(
+        "/api/v1/programs/{program}/settlement-runs/{}/confirm",
+        run["id"].as_str().unwrap()
+    );
+    let (s, v) = app.post_money(&path, op, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+}
+
+/// ¥10,000 paid and settled on 1/10; the store refunds ¥3,000 of it on 1/20 and takes
+/// ¥5,000 on 1/21: the 1/25 statement shows the refund and nets it; what was paid out in all
+/// is what the store was owed, and the ledger balances.
+async fn a_refund_after_a_payout_lands_in_the_next_statement(app: &TestApp) {
+    let mut daily = settings();
+    daily["closing_days"] = json!([]);
+    let w = world_with(app, daily).await;
+    let p = &w.program;
+    let today = jst_today();
+    let now = Utc::now().to_rfc3339();
+    let paid = app
+        .backdated_payment(p, &w.shopper_token, &w.m1, 10_000, &now)
+        .await;
+    let payment = paid.body["transaction_id"].as_str().expect("id").to_owned();
+    // Daily closing for this test: today's cycle, run after it ends, pays the ¥10,000.
+    let first = run_after(app, p, &w.op, today).await;
+    let st = statements(app, &w, &first).await;
+    assert_eq!(of(&st, &w.m1)["net_payable_yen"].as_i64(), Some(9_900));
+    confirm(app, p, &w.op, &first).await;
+    assert_eq!(app.merchant_balance(p, &w.m1, "coin").await, 0);
+
+    let (s, r) = app
+        .post_money(
+            &format!("/api/v1/merchants/{}/refunds", w.m1),
+            &w.m1_owner,
+            json!({"transaction_id": payment, "amount": 3_000, "reason": "返品"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(app.merchant_balance(p, &w.m1, "coin").await, -3_000);
+    app.backdated_payment(p, &w.shopper_token, &w.m1, 5_000, &now)
+        .await;
+    let next = today.succ_opt().unwrap();
+    let second = run_after(app, p, &w.op, next).await;
+    let st = statements(app, &w, &second).await;
+    let m1 = of(&st, &w.m1);
+    assert_eq!(
+        (
+            m1["status"].as_str(),
+            m1["payments_yen"].as_i64(),
+            m1["refunds_yen"].as_i64(),
+            m1["fee_yen"].as_i64(),
+            m1["net_payable_yen"].as_i64(),
+            m1["transactions"].as_i64()
+        ),
+        (
+            Some("payable"),
+            Some(5_000),
+            Some(3_000),
+            Some(20),
+            Some(1_980),
+            Some(2)
+        ),
+        "{m1}"
+    );
+    confirm(app, p, &w.op, &second).await;
+    let owed = 10_000 - 3_000 + 5_000 - 100 - 20;
+    let paid_out: i64 = [&first, &second]
+        .iter()
+        .map(|r| r["total_payable_yen"].as_i64().unwrap())
+        .sum();
+    assert_eq!(paid_out, owed, "the payouts are what the store was owed");
+    assert_eq!(app.merchant_balance(p, &w.m1, "coin").await, 0);
+    app.assert_ledger_ok(p).await;
+    let again = run_after(app, p, &w.op, next).await;
+    assert_eq!(
+        again["id"], second["id"],
+        "running a cycle twice changes nothing"
+    );
+}
+
+/// A points program in billed mode: store A awards 100 points for ¥10,000 (it pays for them)
+/// and store B accepts 60 of them (it is reimbursed). B's statement pays ¥60; A's owes ¥100
+/// and is held as nothing payable (carried to a later run); confirming empties B's points.
+async fn card_points_are_reimbursed_and_billed_with_their_signs(app: &TestApp) {
+    let op = app.operator().await;
+    let mut set = settings();
+    set["payout_hold_days"] = json!(0);
+    set["closing_days"] = json!([]);
+    let p = app.program("points", set).await;
+    let (a, owner_a) = store(app, &op, &p, Some("ハナヤ"), "2025-11-01").await;
+    let (b, owner_b) = store(app, &op, &p, Some("サカナヤ"), "2025-11-01").await;
+    let (s, c) = app
+        .post(
+            &format!("/api/v1/programs/{p}/cards"),
+            &op,
+            json!({"shopper_id": null}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let number = c["number"].as_str().unwrap();
+    let (s, e) = app
+        .post_money(
+            &format!("/api/v1/merchants/{a}/point-earns"),
+            &owner_a,
+            json!({"program_id": p, "card_number": number, "amount": 10_000}),
+        )
+        .await;
+    assert_eq!(
+        (s, e["points"].as_i64()),
+        (StatusCode::CREATED, Some(100)),
+        "{e}"
+    );
+    let (s, sp) = app
+        .post_money(
+            &format!("/api/v1/merchants/{b}/point-spends"),
+            &owner_b,
+            json!({"program_id": p, "card_number": number, "amount": 60}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{sp}");
+    let r = run_after(app, &p, &op, jst_today()).await;
+    let (_, st) = app
+        .get(
+            &format!(
+                "/api/v1/programs/{p}/settlement-runs/{}/statements",
+                r["id"].as_str().unwrap()
+            ),
+            &app.admin,
+        )
+        .await;
+    let st = st.as_array().unwrap().clone();
+    let fig = |m: &str| {
+        let s = of(&st, m);
+        (
+            s["status"].as_str().map(str::to_owned),
+            s["points_received"].as_i64(),
+            s["points_charged"].as_i64(),
+            s["points_reimbursed_yen"].as_i64(),
+            s["points_charged_yen"].as_i64(),
+            s["net_payable_yen"].as_i64(),
+        )
+    };
+    assert_eq!(
+        fig(&b),
+        (
+            Some("payable".into()),
+            Some(60),
+            Some(0),
+            Some(60),
+            Some(0),
+            Some(60)
+        )
+    );
+    assert_eq!(
+        fig(&a),
+        (
+            Some("held".into()),
+            Some(0),
+            Some(100),
+            Some(0),
+            Some(100),
+            Some(-100)
+        )
+    );
+    assert_eq!(of(&st, &a)["hold_reason"], "nothing_payable");
+    assert_eq!(r["total_payable_yen"].as_i64(), Some(60));
+    confirm(app, &p, &op, &r).await;
+    assert_eq!(app.merchant_balance(&p, &b, "points").await, 0);
+    assert_eq!(
+        app.merchant_balance(&p, &a, "points").await,
+        -100,
+        "A still owes its points"
+    );
+    app.assert_ledger_ok(&p).await;
+}
+
+/// The default transfer date is the fifth business day; a weekend or holiday is refused.
+async fn transfer_dates_are_business_days(app: &TestApp) {
+    let w = world(app).await;
+    let path = format!("/api/v1/programs/{}/settlement-runs", w.program);
+    for day in ["2026-01-17", "2026-01-12"] {
+        let (s, e) = app
+            .post(
+                &path,
+                &w.op,
+                json!({"closing_date": "2026-01-10", "transfer_date": day}),
+            )
+            .await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                Some("transfer_date_not_business_day")
+            ),
+            "{day}: {e}"
+        );
+    }
+    let (_, runs) = app.get(&path, &app.admin).await;
+    assert_eq!(runs.as_array().map(Vec::len), Some(0), "nothing written");
+    let r = run(app, &w, "2025-12-25").await;
+    assert_eq!(
+        r["transfer_date"], "2026-01-06",
+        "12/26, 12/29, 12/30, 1/5, 1/6: {r}"
+    );
+}
 
 fn settings() -> Value {
     json!({"charge_step_yen": 1, "charge_min_yen": 1, "charge_max_yen": 100_000,
@@ -69,8 +377,12 @@ async fn store(
 }
 
 async fn world(app: &TestApp) -> World {
+    world_with(app, settings()).await
+}
+
+async fn world_with(app: &TestApp, settings: Value) -> World {
     let op = app.operator().await;
-    let program = app.program("currency", settings()).await;
+    let program = app.program("currency", settings).await;
     let (m1, m1_owner) = store(app, &op, &program, Some("カ)マチペイ"), "2025-11-01").await;
     let (m2, _) = store(app, &op, &program, Some("ヤマダ　タロウ"), "2025-11-01").await;
     let (m3, _) = store(app, &op, &program, Some("サトウ"), "2026-01-01").await;
@@ -338,8 +650,8 @@ async fn check_zengin(app: &TestApp, w: &World, run: &Value) {
     assert_eq!(parsed.total_yen, 13_200);
     assert_eq!(
         parsed.header.transfer_month * 100 + parsed.header.transfer_day,
-        115,
-        "five days after the close"
+        119,
+        "the fifth business day after Saturday 1/10 (1/11 Sunday, 1/12 成人の日)"
     );
     let mut holders: Vec<(&str, i64)> = parsed
         .transfers
