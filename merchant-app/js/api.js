@@ -115,3 +115,19 @@ export async function imageUrl(path, token) {
   const resp = await api("GET", path, { token, raw: true });
   return URL.createObjectURL(await resp.blob());
 }
+
+/**
+ * Downloads a file with the token (a plain link could not send the Authorization header),
+ * named as the server's Content-Disposition says, or `fallback`.
+ */
+export async function download(path, token, fallback) {
+  const resp = await api("GET", path, { token, raw: true });
+  const name = /filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") ?? "")?.[1] ?? fallback;
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await resp.blob());
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+}

@@ -1,9 +1,10 @@
-// The city dashboard: staff sign-in, the unused-balance report (未使用残高) as a table and
-// as a CSV download. The targets chart slots in beside it once its API exists.
+// The city dashboard: staff sign-in, the stores-against-targets section (js/city-targets.js),
+// the unused-balance report (未使用残高) as a table and as a CSV download.
 
 import { api, tokens } from "./api.js";
 import { t, yen } from "./i18n.js";
 import { errorText, say, shell } from "./shell.js";
+import { startTargets } from "./city-targets.js";
 
 const ROLE = "staff";
 const $ = (id) => document.getElementById(id);
@@ -18,12 +19,13 @@ shell();
 start();
 
 async function start() {
+  let programs;
   state.token = tokens.get(ROLE);
   if (!state.token) return showSignin();
   try {
     const me = await api("GET", "/me", { token: state.token });
     if (me.kind !== "staff") throw new Error("not a staff token");
-    const programs = await api("GET", "/programs", { token: state.token });
+    programs = await api("GET", "/programs", { token: state.token });
     $("program").replaceChildren(...programs.filter((p) => p.kind === "currency").map((p) => {
       const o = document.createElement("option");
       o.value = p.id;
@@ -37,7 +39,7 @@ async function start() {
   }
   $("signin").hidden = true;
   $("dashboard").hidden = false;
-  await loadReport();
+  await Promise.all([startTargets(state.token, programs), loadReport()]);
 }
 
 function showSignin() {

@@ -1,9 +1,10 @@
 // The store's app: device enrollment, dynamic payment requests with a live "paid" screen
 // (server-sent events, with polling as a safety net), shopper-code payments, refunds,
+// points by card number (award, take as payment), settlement statements with CSV,
 // today's takings, recent activity and the store poster.
 
-import { api, imageUrl, listen, moneyPost, tokens } from "./api.js";
-import { kindLabel, money, t, when, yen } from "./i18n.js";
+import { api, download, imageUrl, listen, moneyPost, tokens } from "./api.js";
+import { kindLabel, money, pts, t, when, yen } from "./i18n.js";
 import { errorText, say, shell } from "./shell.js";
 import { attachScanner } from "./scan.js";
 
@@ -11,7 +12,10 @@ const ROLE = "device";
 const POLL_MS = 3000;
 const $ = (id) => document.getElementById(id);
 
-const state = { token: null, merchantId: null, request: null, poll: null, events: null };
+const state = {
+  token: null, merchantId: null, request: null, poll: null, events: null,
+  pending: null, statements: null, openStatement: null,
+};
 
 shell();
 start();
@@ -29,7 +33,7 @@ async function start() {
   }
   $("enroll").hidden = true;
   $("store").hidden = false;
-  await Promise.all([loadStore(), loadPrograms(), refreshActivity()]);
+  await Promise.all([loadStore(), loadPrograms(), refreshActivity(), loadStatements()]);
   listenForPayments();
 }
 
@@ -57,8 +61,13 @@ async function loadStore() {
 
 async function loadPrograms() {
   const programs = await api("GET", "/programs", { token: state.token });
-  const select = $("program");
-  select.replaceChildren(...programs.filter((p) => p.kind === "currency").map((p) => {
+  fillPrograms($("program"), programs.filter((p) => p.kind === "currency"));
+  fillPrograms($("points-program"), programs.filter((p) => p.kind === "points"));
+  $("points").hidden = !$("points-program").options.length;
+}
+
+function fillPrograms(select, programs) {
+  select.replaceChildren(...programs.map((p) => {
     const o = document.createElement("option");
     o.value = p.id;
     o.textContent = p.name;
@@ -238,6 +247,163 @@ async function refund(row, button) {
   }
 }
 
+// ---- points: award and take points by card number --------------------------------------
+
+attachScanner({
+  button: $("card-scan"), video: $("card-video"), input: $("card-number"),
+  status: $("card-scan-status"), onCode: () => $("earn-amount").focus(),
+});
+
+/** Error codes of the till that have their own plain-words message. */
+const POINT_ERRORS = [
+  "unknown_card", "card_blocked", "card_replaced", "insufficient_points",
+  "merchant_not_participating", "point_stock_insufficient", "wrong_program_kind",
+];
+
+/** The 16 digits typed or scanned (spaces and hyphens dropped), or null if not a card number. */
+function cardNumber() {
+  const digits = $("card-number").value.replace(/[\s-]/g, "");
+  if (!/^\d{16}$/.test(digits)) return null;
+  let sum = 0;
+  for (let i = 0; i < 16; i++) {
+    let d = Number(digits[15 - i]);
+    if (i % 2 === 1) { d *= 2; if (d > 9) d -= 9; }
+    sum += d;
+  }
+  return sum % 10 === 0 ? digits : null;
+}
+
+/**
+ * One Idempotency-Key per till action: a fresh key for a new action, the same key when the
+ * very same action is sent again after a lost answer (network or 503), so it never counts twice.
+ */
+function actionKey(what, body) {
+  const sig = JSON.stringify([what, body]);
+  if (state.pending?.sig !== sig) state.pending = { sig, key: crypto.randomUUID() };
+  return state.pending.key;
+}
+
+async function pointsAction(what, amountField) {
+  say($("points-error"), "");
+  $("points-result").hidden = true;
+  const number = cardNumber();
+  if (!number) return say($("points-error"), t("err_card_number"));
+  const amount = Number($(amountField).value);
+  if (!Number.isInteger(amount) || amount < 1) return say($("points-error"), t("err_amount"));
+  const body = { program_id: $("points-program").value, card_number: number, amount };
+  const buttons = [$("earn-submit"), $("spend-submit")];
+  buttons.forEach((b) => { b.disabled = true; });
+  try {
+    const r = await moneyPost(`/merchants/${state.merchantId}/${what}`, state.token, body, actionKey(what, body));
+    state.pending = null;
+    showPointsResult(what, r);
+    $(amountField).value = "";
+    refreshActivity();
+  } catch (e) {
+    if (e.status !== 0 && e.status !== 503) state.pending = null;
+    say($("points-error"), pointsErrorText(e));
+    $("points-error").scrollIntoView({ block: "nearest" });
+  } finally {
+    buttons.forEach((b) => { b.disabled = false; });
+  }
+}
+
+function pointsErrorText(e) {
+  if (POINT_ERRORS.includes(e.code)) return t("err_" + e.code);
+  if (e.code === "invalid_field") return t("err_card_or_amount");
+  if (e.status === 0) return t("err_network");
+  return errorText(e);
+}
+
+function showPointsResult(what, r) {
+  const earned = what === "point-earns";
+  $("points-result-title").textContent = t(earned ? "points_awarded" : "points_paid");
+  $("points-result-points").textContent = (earned ? "+" : "−") + pts(r.points)
+    + (r.yen_value != null ? ` (${yen(r.yen_value)})` : "");
+  $("points-result-balance").textContent = pts(r.balance);
+  $("points-result").hidden = false;
+  $("points-result").scrollIntoView({ block: "nearest" });
+}
+
+$("earn-submit").addEventListener("click", () => pointsAction("point-earns", "earn-amount"));
+$("spend-submit").addEventListener("click", () => pointsAction("point-spends", "spend-amount"));
+$("points-form").addEventListener("submit", (ev) => ev.preventDefault());
+
+// ---- settlement statements ---------------------------------------------------------------
+
+const STATEMENT_FIELDS = [
+  "status", "hold_reason", "transactions", "payments_yen", "refunds_yen", "points_received",
+  "points_reimbursed_yen", "points_charged", "points_charged_yen", "fee_yen", "net_payable_yen",
+  "created_at",
+];
+
+async function loadStatements() {
+  try {
+    state.statements = await api("GET", `/merchants/${state.merchantId}/statements`, { token: state.token });
+  } catch (e) {
+    return say($("msg"), errorText(e));
+  }
+  renderStatements();
+}
+
+function renderStatements() {
+  const rows = state.statements ?? [];
+  const body = $("statement-rows");
+  $("statements-csv").hidden = !rows.length;
+  if (!rows.length) {
+    body.innerHTML = `<tr><td colspan="4" class="muted">${t("none_yet")}</td></tr>`;
+    return;
+  }
+  body.replaceChildren(...rows.map((s) => {
+    const tr = document.createElement("tr");
+    tr.dataset.statementId = s.id;
+    tr.innerHTML = `<td></td><td></td><td class="num"></td><td></td>`;
+    tr.children[0].textContent = when(s.created_at);
+    tr.children[1].textContent = statusLabel(s);
+    tr.children[2].textContent = yen(s.net_payable_yen);
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "secondary";
+    b.textContent = t("open");
+    b.setAttribute("aria-label", `${t("statement_detail")} ${when(s.created_at)}`);
+    b.addEventListener("click", () => openStatement(s));
+    tr.children[3].append(b);
+    return tr;
+  }));
+}
+
+function statusLabel(s) {
+  return t(`st_${s.status}`) + (s.hold_reason ? ` (${t("hold_" + s.hold_reason)})` : "");
+}
+
+function openStatement(s) {
+  state.openStatement = s;
+  $("statement-fields").replaceChildren(...STATEMENT_FIELDS.filter((f) => s[f] != null).map((f) => {
+    const tr = document.createElement("tr");
+    tr.dataset.field = f;
+    tr.innerHTML = `<th scope="row"></th><td class="num"></td>`;
+    tr.children[0].textContent = t("s_" + f);
+    const v = s[f];
+    tr.children[1].textContent = f === "status" ? t(`st_${v}`)
+      : f === "hold_reason" ? t("hold_" + v)
+        : f === "created_at" ? when(v)
+          : f.endsWith("_yen") ? yen(v)
+            : f.startsWith("points_") ? pts(v) : String(v);
+    return tr;
+  }));
+  $("statement-detail").hidden = false;
+  $("statement-detail").scrollIntoView({ block: "nearest" });
+}
+
+$("statement-close").addEventListener("click", () => {
+  state.openStatement = null;
+  $("statement-detail").hidden = true;
+});
+
+$("statements-csv").addEventListener("click", () =>
+  download(`/merchants/${state.merchantId}/statements?format=csv`, state.token, "statements.csv")
+    .catch((e) => say($("msg"), errorText(e))));
+
 // ---- poster ------------------------------------------------------------------------------
 
 $("poster-show").addEventListener("click", async () => {
@@ -263,4 +429,9 @@ $("sign-out").addEventListener("click", () => {
   location.reload();
 });
 
-document.addEventListener("langchange", () => { if (state.merchantId) refreshActivity(); });
+document.addEventListener("langchange", () => {
+  if (!state.merchantId) return;
+  refreshActivity();
+  renderStatements();
+  if (state.openStatement) openStatement(state.openStatement);
+});

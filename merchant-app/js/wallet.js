@@ -1,8 +1,9 @@
-// The shopper's wallet: balances per asset with the nearest expiry, paying by a store code
+// The shopper's wallet: balances per asset with the nearest expiry (point cards' points
+// summed per program), the point cards with balance and QR image, paying by a store code
 // (resolved by the server first, then confirmed with one Idempotency-Key per confirmation),
 // history, and the shopper's own one-time code as a QR image.
 
-import { api, moneyPost, tokens } from "./api.js";
+import { api, imageUrl, moneyPost, tokens } from "./api.js";
 import { kindLabel, money, t, when } from "./i18n.js";
 import { errorText, say, shell } from "./shell.js";
 import { attachScanner } from "./scan.js";
@@ -46,12 +47,58 @@ $("signin-form").addEventListener("submit", async (ev) => {
 });
 
 async function refresh() {
-  const [balances, activity] = await Promise.all([
+  const [balances, activity, cards] = await Promise.all([
     api("GET", `/shoppers/${state.shopperId}/balances`, { token: state.token }),
     api("GET", `/shoppers/${state.shopperId}/activity`, { token: state.token }),
+    api("GET", `/shoppers/${state.shopperId}/cards`, { token: state.token }),
   ]);
-  renderBalances(balances, activity.expiring);
+  renderBalances([...balances, ...cardBalances(cards)], activity.expiring);
   renderHistory(activity.entries);
+  await renderCards(cards);
+}
+
+/** One balance line per points program: the points on the shopper's usable cards. */
+function cardBalances(cards) {
+  const out = new Map();
+  for (const c of cards.filter((c) => c.status === "active")) {
+    const b = out.get(c.program_id) ?? { program_id: c.program_id, asset: "points", balance: 0, card: true };
+    b.balance += c.balance;
+    out.set(c.program_id, b);
+  }
+  return [...out.values()];
+}
+
+// ---- point cards -------------------------------------------------------------------------
+
+async function renderCards(cards) {
+  const list = $("card-list");
+  if (!cards.length) {
+    list.innerHTML = `<p class="muted">${t("none_yet")}</p>`;
+    return;
+  }
+  const shown = cards.filter((c) => c.status !== "replaced");
+  list.replaceChildren(...shown.map((c) => {
+    const card = document.createElement("div");
+    card.className = "card point-card";
+    card.dataset.cardId = c.id;
+    const program = state.programs.find((p) => p.id === c.program_id);
+    card.innerHTML = `<div class="muted"></div><div class="amount"></div><div class="code"></div><div class="muted"></div><img class="qr" alt="">`;
+    card.children[0].textContent = `${t("point_card")} · ${program?.name ?? ""}`;
+    card.children[1].textContent = money("points", c.balance);
+    card.children[2].textContent = c.number.replace(/(\d{4})(?=\d)/g, "$1 ");
+    card.children[3].textContent = t("card_" + c.status);
+    card.children[4].alt = t("card_qr_alt", { number: c.number });
+    return card;
+  }));
+  // The QR images need the token, so each is fetched and shown as a blob URL.
+  await Promise.all(shown.map(async (c, i) => {
+    const img = list.children[i].querySelector("img");
+    try {
+      img.src = await imageUrl(`/cards/${c.id}/image?format=svg`, state.token);
+    } catch {
+      img.hidden = true;
+    }
+  }));
 }
 
 // ---- balances ----------------------------------------------------------------------------
@@ -68,11 +115,11 @@ function renderBalances(balances, expiring) {
     card.dataset.asset = b.asset;
     const program = state.programs.find((p) => p.id === b.program_id);
     const next = expiring.find((x) => x.program_id === b.program_id && x.asset === b.asset);
-    const expiry = next
-      ? t("nearest_expiry", { date: next.date, amount: money(b.asset, next.amount) })
-      : t("no_expiry");
+    const expiry = b.card ? t("card_points_note")
+      : next ? t("nearest_expiry", { date: next.date, amount: money(b.asset, next.amount) })
+        : t("no_expiry");
     card.innerHTML = `<div class="muted"></div><div class="amount"></div><div class="muted"></div>`;
-    card.children[0].textContent = `${t("asset_" + b.asset)} · ${program?.name ?? ""}`;
+    card.children[0].textContent = `${t(b.card ? "point_card" : "asset_" + b.asset)} · ${program?.name ?? ""}`;
     card.children[1].textContent = money(b.asset, b.balance);
     card.children[2].textContent = expiry;
     return card;

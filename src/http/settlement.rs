@@ -73,16 +73,7 @@ async fn statements(
     query: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
     let Query(q) = query.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(_) => {
-            return Err(AppError::bad_request(
-                "invalid_format",
-                "format must be json or csv",
-            ));
-        }
-    };
+    let csv = wants_csv(q.format.as_deref())?;
     let rows = uc::statements(&app, c.who, program, run).await?;
     if !csv {
         return Ok(Json(rows).into_response());
@@ -136,16 +127,43 @@ async fn confirm(
     uc::confirm(&app, m.caller.who, program, run, m.idempotency).await
 }
 
-/// A store's statements, newest first (staff, the store's owner and devices).
+/// A store's statements, newest first, as JSON or CSV (staff, the store's owner and devices).
 #[utoipa::path(get, path = "/api/v1/merchants/{merchant_id}/statements", tag = "settlement", security(("bearer" = [])),
-    params(("merchant_id" = MerchantId, Path)),
-    responses((status = 200, body = Vec<StatementView>), (status = "4XX", body = ErrorEnvelope)))]
+    params(("merchant_id" = MerchantId, Path), FormatQuery),
+    responses((status = 200, description = "The statements", content((Vec<StatementView> = "application/json"), (String = "text/csv"))),
+        (status = "4XX", body = ErrorEnvelope)))]
 async fn merchant_statements(
     State(app): State<App>,
     c: Caller,
     Path(merchant): Path<MerchantId>,
-) -> Result<Json<Vec<StatementView>>, AppError> {
-    uc::merchant_statements(&app, c.who, merchant)
-        .await
-        .map(Json)
+    query: Result<Query<FormatQuery>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(q) = query.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+    let csv = wants_csv(q.format.as_deref())?;
+    let rows = uc::merchant_statements(&app, c.who, merchant).await?;
+    if !csv {
+        return Ok(Json(rows).into_response());
+    }
+    let body = uc::statements_csv(&rows)?;
+    let filename = format!("attachment; filename=\"statements-{merchant}.csv\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, filename),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `json` (default, None) or `csv`; anything else is `invalid_format`.
+fn wants_csv(format: Option<&str>) -> Result<bool, AppError> {
+    match format {
+        None | Some("json") => Ok(false),
+        Some("csv") => Ok(true),
+        Some(_) => Err(AppError::bad_request(
+            "invalid_format",
+            "format must be json or csv",
+        )),
+    }
 }

@@ -563,6 +563,25 @@ async fn settlement_runs_pay_each_transaction_once(app: &TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // The store's own statements as CSV: the same two rows, BOM and Japanese headers.
+    let (s, ct, csv) = app
+        .get_bytes(
+            &format!("/api/v1/merchants/{}/statements?format=csv", w.m1),
+            &w.m1_owner,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(ct.starts_with("text/csv"));
+    let text = std::str::from_utf8(&csv[3..]).unwrap();
+    assert!(text.starts_with("明細ID,店舗ID,状態"), "{text}");
+    assert_eq!(text.lines().count(), 3, "{text}");
+    let (s, _) = app
+        .get(
+            &format!("/api/v1/merchants/{}/statements?format=xml", w.m1),
+            &w.m1_owner,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
 
     let (s, ct, csv) = app
         .get_bytes(
