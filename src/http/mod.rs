@@ -1,8 +1,8 @@
 //! The HTTP edge: routes, OpenAPI, middleware and the server loop. Handlers parse, call one
 //! use-case and map its result; they never touch SQL.
 
-pub mod city_report;
 pub mod activity;
+pub mod city_report;
 pub mod currency;
 pub mod directory;
 pub mod extract;

@@ -1,9 +1,9 @@
 //! Money use-cases and the machinery under them: the single batching writer, the posting
 //! path, and the operations (charges, payments, transfers, reversals) built on them.
 
+pub mod activity;
 pub mod cards;
 pub mod city_report;
-pub mod activity;
 pub mod currency;
 pub mod expiry;
 pub mod money;

@@ -181,7 +181,7 @@ async fn effective_rate(
         .ok_or_else(|| internal("earn rate overflow"))
 }
 
-async fn earn_in(
+pub async fn earn_in(
     w: &mut Work,
     who: Principal,
     merchant: MerchantId,
@@ -330,7 +330,7 @@ pub async fn spend(
         .await
 }
 
-async fn spend_in(
+pub async fn spend_in(
     w: &mut Work,
     who: Principal,
     merchant: MerchantId,

@@ -3,8 +3,8 @@
 //! `write!` macros, which expand the same code for each backend's connection type.
 //! Dialect differences live here and nowhere else.
 
-pub mod city_report;
 pub mod activity;
+pub mod city_report;
 pub mod currency;
 pub mod directory;
 pub mod expiry;
