@@ -2,17 +2,25 @@
 //! own use-cases, so every row is one the API could have written. It prints where to open
 //! each page and the sign-in codes to use.
 //!
-//! Seeded today: the currency program, 110 stores across six 商店会 in four 業種, 300
-//! shoppers with charges and payments. The point card (cards, earn/spend) and the registry's
-//! 商店会 membership and 年度 targets (100/105/110/115 for 令和5–8) slot in as further steps
-//! of `seed` once their APIs exist; a store's `Store::association` is kept for that.
+//! Seeded: a currency program and a point card, 117 stores across six 商店会 in four 業種
+//! with profiles, bank accounts and participation histories over 令和5–8 (registered at each
+//! 年度 end: 96, 104, 111, 112 against targets 100/105/110/115), 300 shoppers with linked
+//! cards and history replayed with backdated writer jobs, and today's takings.
+
+mod cards;
+mod history;
+mod town;
+
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::app::App;
 use crate::directory::{self, NewMerchantRequest, NewProgramRequest, NewShopperRequest};
 use crate::domain::auth::{Principal, Role, StaffKind};
+use crate::domain::calendar::jst_date;
+use crate::domain::card::CardNumber;
 use crate::domain::ids::*;
 use crate::domain::money::Amount;
 use crate::error::AppError;
@@ -85,7 +93,8 @@ const SURNAMES: [&str; 20] = [
     "斎藤",
     "清水",
 ];
-const STORES: usize = 110;
+/// Stores: 112 registered today, five that closed over the years.
+pub const STORES: usize = 117;
 const SHOPPERS: usize = 300;
 /// Jobs submitted to the writer at once (they commit together in its batches).
 const CONCURRENCY: usize = 64;
@@ -94,7 +103,10 @@ const CONCURRENCY: usize = 64;
 pub struct Store {
     pub id: MerchantId,
     pub name: String,
-    /// The 商店会 (recorded in the registry once that API exists).
+    /// The name's parts: a hiragana prefix and the kind of store.
+    pub prefix: &'static str,
+    pub kind: &'static str,
+    /// The 商店会 (also in the store's registry profile).
     pub association: &'static str,
     pub trade: &'static str,
     pub owner_token: String,
@@ -105,9 +117,16 @@ pub struct DemoTown {
     pub city: CityId,
     pub admin_token: String,
     pub program: ProgramId,
+    /// The point card program.
+    pub points_program: ProgramId,
     pub stores: Vec<Store>,
     pub shopper_tokens: Vec<String>,
+    /// The card linked to the first shopper.
+    pub card_number: CardNumber,
     pub enrollment_code: String,
+    /// Backdated history moves replayed (charges, payments, earns, spends).
+    pub history_moves: usize,
+    pub seeded_in: Duration,
 }
 
 /// A small deterministic generator, so every demo town is the same town.
@@ -136,12 +155,22 @@ fn idem(scope: uuid::Uuid, what: &str) -> Idempotency {
     }
 }
 
+pub(crate) fn internal(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(format!("demo: {e}"))
+}
+
+/// The last day the history may fill (JST): events never lie in the future.
+pub(crate) fn yesterday() -> chrono::NaiveDate {
+    jst_date(chrono::Utc::now()) - chrono::Days::new(1)
+}
+
 fn amount(yen: i64) -> Result<Amount, AppError> {
     Amount::new(yen).map_err(|e| AppError::Internal(format!("demo amount: {e}")))
 }
 
 /// Seeds the town into an empty database.
 pub async fn seed(app: &App) -> Result<DemoTown, AppError> {
+    let started = Instant::now();
     let boot = directory::bootstrap_city(app, "みなみ町".into(), "デモ管理者".into()).await?;
     let admin = Principal::Staff {
         id: boot.admin.id,
@@ -150,19 +179,59 @@ pub async fn seed(app: &App) -> Result<DemoTown, AppError> {
         role: Role::Admin,
     };
     let program = currency_program(app, admin).await?;
+    let points_program = cards::program(app, admin).await?;
+    let programs = [program, points_program];
     let mut dice = Dice(20_260_401);
     let stores = seed_stores(app, admin).await?;
+    town::profiles(app, admin, &stores).await?;
+    town::joins(app, admin, &programs, &stores).await?;
+    town::targets(app, admin, &programs).await?;
     let shoppers = seed_shoppers(app, admin).await?;
-    seed_history(app, admin, program, &stores, &shoppers, &mut dice).await?;
-    let first = &stores[0];
-    let owner = Principal::MerchantOwner {
-        merchant: first.id,
+    let card_numbers = cards::issue(app, admin, points_program, &shoppers).await?;
+    cards::promotions(app, admin, points_program, &stores).await?;
+    let ctx = history::Ctx {
         city: boot.city.id,
+        admin,
+        currency: program,
+        points: points_program,
+    };
+    let past = history::plan(&stores, &shoppers, &card_numbers, &mut dice, yesterday());
+    let history_moves = past.len();
+    history::replay(app, ctx, past).await?;
+    town::departures(app, admin, &programs, &stores).await?;
+    seed_history(app, admin, program, &stores, &shoppers, &mut dice).await?;
+    let (enrollment_code, _) = till_codes(app, boot.city.id, &stores[0], program).await?;
+    Ok(DemoTown {
+        city: boot.city.id,
+        admin_token: boot.token,
+        program,
+        points_program,
+        enrollment_code,
+        stores,
+        card_number: card_numbers[0]
+            .clone()
+            .ok_or_else(|| internal("the first shopper has no card"))?,
+        shopper_tokens: shoppers.into_iter().take(3).map(|(_, t)| t).collect(),
+        history_moves,
+        seeded_in: started.elapsed(),
+    })
+}
+
+/// A fresh one-time enrollment code for a till of `store`, and its static QR code.
+async fn till_codes(
+    app: &App,
+    city: CityId,
+    store: &Store,
+    program: ProgramId,
+) -> Result<(String, Reply), AppError> {
+    let owner = Principal::MerchantOwner {
+        merchant: store.id,
+        city,
     };
     let code = directory::create_enrollment_code(
         app,
         owner,
-        first.id,
+        store.id,
         directory::NewEnrollmentCodeRequest {
             device_name: "レジ1".into(),
         },
@@ -171,21 +240,13 @@ pub async fn seed(app: &App) -> Result<DemoTown, AppError> {
     let store_code = crate::ledger::qr::issue_store_code(
         app,
         owner,
-        first.id,
+        store.id,
         crate::ledger::qr::NewStoreCodeRequest {
             program_id: program,
         },
     )
     .await?;
-    debug_assert_eq!(store_code.status, 201);
-    Ok(DemoTown {
-        city: boot.city.id,
-        admin_token: boot.token,
-        program,
-        enrollment_code: field(&code, "code")?,
-        stores,
-        shopper_tokens: shoppers.into_iter().take(3).map(|(_, t)| t).collect(),
-    })
+    Ok((field(&code, "code")?, store_code))
 }
 
 async fn currency_program(app: &App, admin: Principal) -> Result<ProgramId, AppError> {
@@ -207,32 +268,39 @@ async fn seed_stores(app: &App, admin: Principal) -> Result<Vec<Store>, AppError
         let kind = kinds[(i / (p * TRADES.len())) % kinds.len()];
         let prefix = STORE_PREFIXES[i % p];
         let association = ASSOCIATIONS[i % ASSOCIATIONS.len()];
-        plans.push((format!("{prefix}{kind}"), trade, association));
+        plans.push((format!("{prefix}{kind}"), trade, association, prefix, kind));
     }
     let mut stores = Vec::new();
     for chunk in plans.chunks(CONCURRENCY) {
-        let made = join_all(chunk.iter().map(|(name, trade, association)| async move {
-            let reply =
-                directory::create_merchant(app, admin, NewMerchantRequest { name: name.clone() })
-                    .await?;
-            let id: MerchantId = field(&reply, "id")?;
-            crate::ledger::rebates::set_category(
-                app,
-                admin,
-                id,
-                crate::ledger::rebates::CategoryRequest {
-                    category: Some((*trade).to_owned()),
-                },
-            )
-            .await?;
-            Ok::<_, AppError>(Store {
-                id,
-                name: name.clone(),
-                association,
-                trade,
-                owner_token: field(&reply, "token")?,
-            })
-        }))
+        let made = join_all(chunk.iter().map(
+            |(name, trade, association, prefix, kind)| async move {
+                let reply = directory::create_merchant(
+                    app,
+                    admin,
+                    NewMerchantRequest { name: name.clone() },
+                )
+                .await?;
+                let id: MerchantId = field(&reply, "id")?;
+                crate::ledger::rebates::set_category(
+                    app,
+                    admin,
+                    id,
+                    crate::ledger::rebates::CategoryRequest {
+                        category: Some((*trade).to_owned()),
+                    },
+                )
+                .await?;
+                Ok::<_, AppError>(Store {
+                    id,
+                    name: name.clone(),
+                    prefix,
+                    kind,
+                    association,
+                    trade,
+                    owner_token: field(&reply, "token")?,
+                })
+            },
+        ))
         .await;
         stores.extend(made.into_iter().collect::<Result<Vec<_>, _>>()?);
     }
@@ -258,7 +326,7 @@ async fn seed_shoppers(app: &App, admin: Principal) -> Result<Vec<(ShopperId, St
     Ok(out)
 }
 
-/// Every shopper charges once or twice at the counter and pays at a few stores.
+/// Today's takings: every shopper charges at the counter and pays at a few open stores.
 async fn seed_history(
     app: &App,
     admin: Principal,
@@ -274,13 +342,19 @@ async fn seed_history(
         let charged = 1_000 * (5 + dice.next(16) as i64);
         charges.push((*shopper, charged));
         let mut left = charged;
-        for _ in 0..(2 + dice.next(6)) {
+        for _ in 0..(1 + dice.next(3)) {
             let yen = 100 * (3 + dice.next(28) as i64);
             if yen > left {
                 break;
             }
             left -= yen;
-            payments.push((*shopper, stores[dice.next(stores.len())].id, yen));
+            let today = jst_date(chrono::Utc::now());
+            let open = (0..12)
+                .map(|_| dice.next(stores.len()))
+                .find(|&i| town::open_on(i, today));
+            if let Some(i) = open {
+                payments.push((*shopper, stores[i].id, yen));
+            }
         }
     }
     for chunk in charges.chunks(CONCURRENCY) {
@@ -319,33 +393,42 @@ fn check_all(replies: Vec<Result<Reply, AppError>>) -> Result<(), AppError> {
     Ok(())
 }
 
-/// What to print after seeding: where each page is and how to sign in.
+/// What to print after seeding: where each page is, how to sign in, and what to try.
 pub fn instructions(town: &DemoTown, base: &str) -> String {
     let first = &town.stores[0];
-    let shoppers: Vec<Value> = town.shopper_tokens.iter().map(|t| json!(t)).collect();
+    let shoppers = town.shopper_tokens.join("  ");
     format!(
-        "\n=== machipay demo: みなみ町 ({} stores, {} shoppers) ===\n\
+        "\n=== machipay demo: みなみ町 ({} stores, {} shoppers; {} past moves; seeded in {:.1} s) ===\n\
          Start page:        {base}/app/\n\
          Store app:         {base}/app/merchant.html\n\
          \x20 one-time code:   {}   (enrolls this browser as a till of {} / {} / {}; 15 minutes)\n\
          \x20 owner token:     {}\n\
+         \x20 try: enroll with the code, take a payment, show the store's QR poster, see today's sales.\n\
          Shopper wallet:    {base}/app/wallet.html\n\
          \x20 shopper tokens:  {}\n\
+         \x20 point card:      {} (linked to the first shopper)\n\
+         \x20 try: sign in with the first token, see the balance and history since 令和5, show the\n\
+         \x20      shopper code, pay a store's poster.\n\
          City dashboard:    {base}/app/city.html\n\
-         \x20 staff token:     {}\n\
+         \x20 staff token:     {}   (city admin)\n\
+         \x20 currency program: {}\n\
+         \x20 point program:    {}\n\
+         \x20 try: the store report per 年度 (令和5–8: 96, 104, 111, 112 registered against\n\
+         \x20      100/105/110/115), usage, the point report per 年度, the ledger check.\n\
          API:               {base}/api/openapi.json\n",
         town.stores.len(),
         SHOPPERS,
+        town.history_moves,
+        town.seeded_in.as_secs_f64(),
         town.enrollment_code,
         first.name,
         first.association,
         first.trade,
         first.owner_token,
-        shoppers
-            .iter()
-            .map(|v| v.as_str().unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("  "),
+        shoppers,
+        town.card_number.as_str(),
         town.admin_token,
+        town.program.0,
+        town.points_program.0,
     )
 }

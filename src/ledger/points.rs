@@ -187,7 +187,7 @@ async fn effective_rate(
         .ok_or_else(|| internal("earn rate overflow"))
 }
 
-async fn earn_in(
+pub async fn earn_in(
     w: &mut Work,
     who: Principal,
     merchant: MerchantId,
@@ -336,7 +336,7 @@ pub async fn spend(
         .await
 }
 
-async fn spend_in(
+pub async fn spend_in(
     w: &mut Work,
     who: Principal,
     merchant: MerchantId,

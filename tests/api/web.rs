@@ -228,7 +228,7 @@ async fn the_demo_town_is_seeded(app: &TestApp) {
     let town = machipay::demo::seed(&app.app)
         .await
         .expect("the demo seeds");
-    assert_eq!(town.stores.len(), 110);
+    assert_eq!(town.stores.len(), machipay::demo::STORES);
     let (s, me) = app.get("/api/v1/me", &town.admin_token).await;
     assert_eq!(s, StatusCode::OK, "{me}");
     let (s, stores) = app
@@ -237,18 +237,23 @@ async fn the_demo_town_is_seeded(app: &TestApp) {
     assert_eq!(s, StatusCode::OK, "{stores}");
     assert_eq!(
         stores.as_array().expect("list").len(),
-        110,
+        machipay::demo::STORES,
         "only the demo city's stores"
     );
     let program = town.program.0.to_string();
-    let (s, check) = app
-        .get(
-            &format!("/api/v1/programs/{program}/ledger-check"),
-            &town.admin_token,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    assert_eq!(check["ok"], true, "{check}");
+    let points = town.points_program.0.to_string();
+    for p in [&program, &points] {
+        let (s, check) = app
+            .get(
+                &format!("/api/v1/programs/{p}/ledger-check"),
+                &town.admin_token,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(check["ok"], true, "{check}");
+        the_demo_store_report_meets_its_story(app, &town.admin_token, p).await;
+    }
+    the_demo_point_card_has_a_past(app, &town).await;
     let shopper = &town.shopper_tokens[0];
     let (_, me) = app.get("/api/v1/me", shopper).await;
     let (s, mine) = app
@@ -277,5 +282,89 @@ async fn the_demo_town_is_seeded(app: &TestApp) {
         "the printed one-time code enrolls a till: {enrolled}"
     );
     let text = machipay::demo::instructions(&town, "http://127.0.0.1:8080");
+    eprintln!("{text}");
     assert!(text.contains("/app/merchant.html") && text.contains(&town.admin_token));
+}
+
+/// Registered stores per 年度 end against the targets, as the demo's history was written.
+async fn the_demo_store_report_meets_its_story(app: &TestApp, token: &str, program: &str) {
+    let (s, r7) = app
+        .get(
+            &format!("/api/v1/programs/{program}/reports/stores?fiscal_year=R7"),
+            token,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r7}");
+    assert_eq!(r7["registered_at_end"], 111, "{r7}");
+    assert_eq!(r7["target"], 110, "{r7}");
+    assert_eq!(r7["left"], 1, "one store closed in 令和7");
+    let trend: Vec<(i64, i64)> = r7["trend"]
+        .as_array()
+        .expect("trend")
+        .iter()
+        .map(|y| {
+            (
+                y["registered_at_end"].as_i64().expect("count"),
+                y["target"].as_i64().expect("target"),
+            )
+        })
+        .collect();
+    assert_eq!(trend, [(96, 100), (104, 105), (111, 110)], "{r7}");
+    let (s, r8) = app
+        .get(&format!("/api/v1/programs/{program}/reports/stores"), token)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r8}");
+    assert_eq!(
+        r8["registered_at_end"], 112,
+        "the suspended store still counts: {r8}"
+    );
+    assert_eq!(r8["target"], 115, "{r8}");
+    let associations = r8["breakdowns"]["association"].as_array().expect("groups");
+    assert_eq!(associations.len(), 6, "six 商店会: {r8}");
+}
+
+/// The first shopper's card holds points, and past 年度 have point and usage figures.
+async fn the_demo_point_card_has_a_past(app: &TestApp, town: &machipay::demo::DemoTown) {
+    let shopper = &town.shopper_tokens[0];
+    let (_, me) = app.get("/api/v1/me", shopper).await;
+    let id = me["id"].as_str().expect("id");
+    let (s, cards) = app
+        .get(&format!("/api/v1/shoppers/{id}/cards"), shopper)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{cards}");
+    let card = &cards.as_array().expect("cards")[0];
+    assert_eq!(card["number"], town.card_number.as_str());
+    assert!(card["balance"].as_i64().expect("balance") > 0, "{card}");
+    let points = town.points_program.0;
+    for year in ["R5", "R6", "R7", "R8"] {
+        let (s, report) = app
+            .get(
+                &format!("/api/v1/programs/{points}/reports/points?fiscal_year={year}"),
+                &town.admin_token,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{report}");
+        assert!(
+            report["issued"].as_i64().expect("issued") > 1_000,
+            "{year}: {report}"
+        );
+        assert!(
+            report["redeemed"].as_i64().expect("redeemed") > 0,
+            "{year}: {report}"
+        );
+    }
+    let (s, usage) = app
+        .get(
+            &format!(
+                "/api/v1/programs/{}/reports/usage?fiscal_year=R6",
+                town.program.0
+            ),
+            &town.admin_token,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{usage}");
+    assert!(
+        usage.to_string().contains("\"2024-"),
+        "monthly rows of 令和6: {usage}"
+    );
 }

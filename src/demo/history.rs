@@ -1,0 +1,254 @@
+//! The demo town's past over 令和5–8: counter charges and payments in the currency, earns and
+//! spends on the point card, each replayed as the library's own writer job with the job's
+//! clock (`Work::now`) set back to the day it happened, in date order.
+
+use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
+use futures::future::join_all;
+
+use super::{CONCURRENCY, Dice, Store, amount, check_all, town};
+use crate::app::App;
+use crate::domain::auth::Principal;
+use crate::domain::card::CardNumber;
+use crate::domain::ids::{CityId, MerchantId, ProgramId, ShopperId};
+use crate::error::AppError;
+use crate::ledger::money::{self, CounterChargeRequest, PaymentRequest};
+use crate::ledger::points::{self, EarnRequest, SpendRequest};
+use crate::ledger::writer::Reply;
+
+/// The first 年度 of the demo's history (令和5).
+const FIRST_YEAR: i32 = 2023;
+
+/// One thing that happened in town.
+#[derive(Debug, Clone)]
+pub enum Move {
+    Charge {
+        shopper: ShopperId,
+        yen: i64,
+    },
+    Pay {
+        shopper: ShopperId,
+        store: MerchantId,
+        yen: i64,
+    },
+    Earn {
+        store: MerchantId,
+        card: CardNumber,
+        yen: i64,
+    },
+    Spend {
+        store: MerchantId,
+        card: CardNumber,
+        points: i64,
+    },
+}
+
+/// A move and when it happened.
+#[derive(Debug, Clone)]
+pub struct Dated {
+    pub at: DateTime<Utc>,
+    pub mv: Move,
+}
+
+/// Who acts, and in which programs.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    pub city: CityId,
+    pub admin: Principal,
+    pub currency: ProgramId,
+    pub points: ProgramId,
+}
+
+/// A moment during opening hours (10:00–18:59 JST) of `day`.
+fn during(day: NaiveDate, dice: &mut Dice) -> DateTime<Utc> {
+    let minutes = dice.next(9 * 60) as i64;
+    let start = crate::domain::calendar::jst_start_of_day_utc(day).unwrap_or_default();
+    start + chrono::Duration::minutes(10 * 60 + minutes)
+}
+
+/// An open store on `day`, if a few throws find one.
+fn open_store(stores: &[Store], day: NaiveDate, dice: &mut Dice) -> Option<MerchantId> {
+    (0..12)
+        .map(|_| dice.next(stores.len()))
+        .find(|&i| town::open_on(i, day))
+        .map(|i| stores[i].id)
+}
+
+/// A 年度's days for the history: 1 April to 31 March, or to yesterday for the current one.
+fn window(year: i32, yesterday: NaiveDate) -> Option<(NaiveDate, u64)> {
+    let start = NaiveDate::from_ymd_opt(year, 4, 1)?;
+    let end = NaiveDate::from_ymd_opt(year + 1, 3, 31)?.min(yesterday);
+    let days = (end - start).num_days();
+    (days > 30).then_some((start, days as u64))
+}
+
+/// Everything every shopper did, in date order.
+pub fn plan(
+    stores: &[Store],
+    shoppers: &[(ShopperId, String)],
+    cards: &[Option<CardNumber>],
+    dice: &mut Dice,
+    yesterday: NaiveDate,
+) -> Vec<Dated> {
+    let mut out = Vec::new();
+    for (i, (shopper, _)) in shoppers.iter().enumerate() {
+        // Most shoppers are there from the start; a sixth arrive in 令和6, a sixth in 令和7.
+        let first = FIRST_YEAR + (i % 6).saturating_sub(3) as i32;
+        let mut points = 0;
+        for year in first..=yesterday.year() {
+            let Some((start, days)) = window(year, yesterday) else {
+                continue;
+            };
+            wallet_year(&mut out, stores, *shopper, (start, days), dice);
+            if let Some(card) = &cards[i] {
+                card_year(&mut out, stores, card, (start, days), &mut points, dice);
+            }
+        }
+    }
+    out.sort_by_key(|d| d.at);
+    out
+}
+
+/// One charge early in the 年度, then payments from it while it lasts.
+fn wallet_year(
+    out: &mut Vec<Dated>,
+    stores: &[Store],
+    shopper: ShopperId,
+    (start, days): (NaiveDate, u64),
+    dice: &mut Dice,
+) {
+    let charged_on = start + Days::new(dice.next(20) as u64);
+    let yen = 1_000 * (5 + dice.next(11) as i64);
+    out.push(Dated {
+        at: during(charged_on, dice),
+        mv: Move::Charge { shopper, yen },
+    });
+    let mut left = yen;
+    for _ in 0..(2 + dice.next(7)) {
+        let pay = 100 * (3 + dice.next(28) as i64);
+        let day = charged_on + Days::new(1 + dice.next(days as usize - 21) as u64);
+        if pay > left {
+            break;
+        }
+        let Some(store) = open_store(stores, day, dice) else {
+            continue;
+        };
+        left -= pay;
+        out.push(Dated {
+            at: during(day, dice),
+            mv: Move::Pay {
+                shopper,
+                store,
+                yen: pay,
+            },
+        });
+    }
+}
+
+/// Earns in the first two thirds of the 年度, then maybe one spend of half the points.
+fn card_year(
+    out: &mut Vec<Dated>,
+    stores: &[Store],
+    card: &CardNumber,
+    (start, days): (NaiveDate, u64),
+    points: &mut i64,
+    dice: &mut Dice,
+) {
+    let earning = (days * 2 / 3) as usize;
+    for _ in 0..(2 + dice.next(5)) {
+        let day = start + Days::new(dice.next(earning) as u64);
+        let yen = 100 * (5 + dice.next(46) as i64);
+        if let Some(store) = open_store(stores, day, dice) {
+            // At least the program's 1 pt per ¥100: overrides and campaigns only add.
+            *points += yen / 100;
+            let card = card.clone();
+            let at = during(day, dice);
+            out.push(Dated {
+                at,
+                mv: Move::Earn { store, card, yen },
+            });
+        }
+    }
+    let day = start + Days::new((earning + dice.next(days as usize - earning)) as u64);
+    if *points >= 20
+        && dice.next(3) != 0
+        && let Some(store) = open_store(stores, day, dice)
+    {
+        let spent = *points / 2;
+        *points -= spent;
+        out.push(Dated {
+            at: during(day, dice),
+            mv: Move::Spend {
+                store,
+                card: card.clone(),
+                points: spent,
+            },
+        });
+    }
+}
+
+/// Replays the plan through the writer, `CONCURRENCY` jobs at a time, in date order.
+pub async fn replay(app: &App, ctx: Ctx, plan: Vec<Dated>) -> Result<(), AppError> {
+    for chunk in plan.chunks(CONCURRENCY) {
+        let done = join_all(chunk.iter().cloned().map(|d| apply(app, ctx, d))).await;
+        check_all(done)?;
+    }
+    Ok(())
+}
+
+async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                w.now = d.at;
+                let owner = |merchant| Principal::MerchantOwner {
+                    merchant,
+                    city: ctx.city,
+                };
+                match d.mv {
+                    Move::Charge { shopper, yen } => {
+                        let req = CounterChargeRequest {
+                            shopper_id: shopper,
+                            amount: amount(yen)?,
+                        };
+                        money::counter_charge_in(w, ctx.admin, ctx.currency, req).await
+                    }
+                    Move::Pay {
+                        shopper,
+                        store,
+                        yen,
+                    } => {
+                        let who = Principal::Shopper {
+                            id: shopper,
+                            city: ctx.city,
+                        };
+                        let req = PaymentRequest {
+                            merchant_id: store,
+                            amount: amount(yen)?,
+                        };
+                        money::pay_in(w, who, ctx.currency, req).await
+                    }
+                    Move::Earn { store, card, yen } => {
+                        let req = EarnRequest {
+                            program_id: ctx.points,
+                            card_number: card,
+                            amount: amount(yen)?,
+                        };
+                        points::earn_in(w, owner(store), store, req).await
+                    }
+                    Move::Spend {
+                        store,
+                        card,
+                        points: n,
+                    } => {
+                        let req = SpendRequest {
+                            program_id: ctx.points,
+                            card_number: card,
+                            amount: amount(n)?,
+                        };
+                        points::spend_in(w, owner(store), store, req).await
+                    }
+                }
+            })
+        })
+        .await
+}
