@@ -11,6 +11,10 @@ use machipay::ledger::expiry;
 use machipay::ledger::writer::Writer;
 use machipay::storage::Db;
 
+const DEFAULT_DATABASE_URL: &str = "sqlite:machipay.db";
+/// The demo town's own SQLite file, recreated by every `serve --demo` without a database.
+const DEMO_DATABASE_FILE: &str = "machipay-demo.db";
+
 /// How long shutdown waits for the writer to commit what is queued.
 const WRITER_DRAIN_TIMEOUT_MS: u64 = 10_000;
 
@@ -22,13 +26,10 @@ const WRITER_DRAIN_TIMEOUT_MS: u64 = 10_000;
 )]
 struct Cli {
     /// Where the ledger lives: `sqlite:<file>` (created if missing) or `postgres://...`.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "sqlite:machipay.db",
-        global = true
-    )]
-    database_url: String,
+    /// Default `sqlite:machipay.db`; `serve --demo` without it uses a fresh
+    /// `sqlite:machipay-demo.db` on every start.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,7 +40,9 @@ enum Command {
     Serve {
         #[arg(long, env = "MACHIPAY_ADDR", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
-        /// Seed a demo town into an empty database first and print how to open each page.
+        /// Seed a demo town first and print how to open each page. Without --database-url
+        /// (or DATABASE_URL) the town lives in ./machipay-demo.db, made afresh on every start;
+        /// a database given explicitly must be empty.
         #[arg(long)]
         demo: bool,
     },
@@ -85,7 +88,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
-    let db = Db::connect(&cli.database_url)
+    let demo = matches!(cli.command, Command::Serve { demo: true, .. });
+    let database_url = database_url(cli.database_url, demo)?;
+    let db = Db::connect(&database_url)
         .await
         .map_err(|e| e.to_string())?;
     let (writer, writer_task) = Writer::start(db.clone());
@@ -156,6 +161,26 @@ async fn run(cli: Cli) -> Result<(), String> {
     Ok(())
 }
 
+/// The database to open: the one given, or the default file; the demo's own file is removed
+/// first so every `serve --demo` starts the same fresh town (it never touches machipay.db).
+fn database_url(given: Option<String>, demo: bool) -> Result<String, String> {
+    if let Some(url) = given {
+        return Ok(url);
+    }
+    if !demo {
+        return Ok(DEFAULT_DATABASE_URL.into());
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{DEMO_DATABASE_FILE}{suffix}");
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot remove the old demo database {path}: {e}")),
+        }
+    }
+    Ok(format!("sqlite:{DEMO_DATABASE_FILE}"))
+}
+
 /// Seeds the demo town (refusing a database that already holds a city) and prints the URLs
 /// and sign-in codes.
 async fn seed_demo(app: &App, addr: SocketAddr) -> Result<(), String> {
@@ -164,7 +189,7 @@ async fn seed_demo(app: &App, addr: SocketAddr) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     if cities > 0 {
         return Err(
-            "--demo seeds an empty database only; try --database-url sqlite:demo.db".into(),
+            "--demo seeds an empty database only; leave out --database-url to use a fresh machipay-demo.db".into(),
         );
     }
     tracing::info!("seeding the demo town");
