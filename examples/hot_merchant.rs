@@ -20,10 +20,7 @@ async fn main() {
     let dir = tempfile::tempdir().expect("dir");
     let (db, pg_name) = connect(backend, &dir).await;
     let (writer, _) = Writer::start(db.clone());
-    let app = App {
-        db: db.clone(),
-        writer,
-    };
+    let app = App::new(db.clone(), writer);
     let admin = machipay::directory::bootstrap_city(&app, "ベンチ市".into(), "admin".into())
         .await
         .expect("bootstrap")

@@ -1,6 +1,11 @@
-//! `App`, the state every use-case and HTTP handler shares: the database (for reads) and the
-//! writer (for every write). Cheap to clone.
+//! `App`, the state every use-case and HTTP handler shares: the database (for reads), the
+//! writer (for every write) and the token cache. Cheap to clone.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::domain::auth::Principal;
+use crate::domain::ids::TokenId;
 use crate::ledger::writer::Writer;
 use crate::storage::Db;
 
@@ -10,4 +15,69 @@ pub struct App {
     pub db: Db,
     /// Every write, money or not, is a job on the single writer.
     pub writer: Writer,
+    /// Bearer tokens already resolved, so a request does not read the token table.
+    pub tokens: TokenCache,
+}
+
+impl App {
+    pub fn new(db: Db, writer: Writer) -> App {
+        App {
+            db,
+            writer,
+            tokens: TokenCache::default(),
+        }
+    }
+}
+
+/// Tokens remembered at most; past this the cache starts afresh (bounds memory: ~150 bytes
+/// an entry).
+const TOKENS_CACHED_MAX: usize = 200_000;
+
+/// Resolved tokens by the SHA-256 of their secret.
+///
+/// Why it is safe: what a token stands for never changes (staff roles and a device's store
+/// are fixed; a new role is a new token), and the only change to a token is its revocation,
+/// which goes through `directory::revoke_token` and calls `forget_all` once it has committed.
+/// A lookup that read the database before that commit could put back a stale entry after
+/// the forgetting, so every entry is put under the generation its lookup started in, and a
+/// revocation bumps the generation: a lookup that started before it stores nothing. Only
+/// tokens that resolved are remembered (a token minted by another process is found on its
+/// first use). One server process per database, as the writer already requires.
+#[derive(Clone, Default)]
+pub struct TokenCache {
+    inner: Arc<Mutex<Tokens>>,
+}
+
+#[derive(Default)]
+struct Tokens {
+    generation: u64,
+    by_hash: HashMap<Vec<u8>, (TokenId, Principal)>,
+}
+
+impl TokenCache {
+    /// The remembered principal of a token hash, and the generation to store a fresh
+    /// lookup under.
+    pub fn get(&self, hash: &[u8]) -> (Option<(TokenId, Principal)>, u64) {
+        let t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        (t.by_hash.get(hash).copied(), t.generation)
+    }
+
+    /// Remembers a lookup made in `generation`, unless a revocation happened since.
+    pub fn put(&self, hash: Vec<u8>, found: (TokenId, Principal), generation: u64) {
+        let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if t.generation != generation {
+            return;
+        }
+        if t.by_hash.len() >= TOKENS_CACHED_MAX {
+            t.by_hash.clear();
+        }
+        t.by_hash.insert(hash, found);
+    }
+
+    /// Forgets every token: called after a revocation commits.
+    pub fn forget_all(&self) {
+        let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        t.generation += 1;
+        t.by_hash.clear();
+    }
 }

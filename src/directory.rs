@@ -497,7 +497,8 @@ pub async fn revoke_token(
     caller_token: TokenId,
     token: TokenId,
 ) -> Result<Reply, AppError> {
-    app.writer
+    let reply = app
+        .writer
         .run(None, move |w| {
             Box::pin(async move {
                 let (city, owner) = store::token_owner(&mut w.tx, token)
@@ -512,7 +513,10 @@ pub async fn revoke_token(
                 Reply::new(200, &serde_json::json!({"revoked": token}))
             })
         })
-        .await
+        .await;
+    // Committed (or not): either way no remembered token may outlive this point.
+    app.tokens.forget_all();
+    reply
 }
 
 fn internal(e: impl std::fmt::Display) -> AppError {

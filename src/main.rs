@@ -94,10 +94,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let (writer, writer_task) = Writer::start(db.clone());
-    let app = App {
-        db: db.clone(),
-        writer,
-    };
+    let app = App::new(db.clone(), writer);
     match cli.command {
         Command::Serve { addr, demo } => {
             if demo {

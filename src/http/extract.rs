@@ -32,9 +32,17 @@ impl FromRequestParts<App> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, AppError> {
         let token = bearer(&parts.headers).ok_or_else(AppError::unauthorized)?;
-        let (token, who) = principal_for_token(&app.db, &hash_secret(token))
-            .await?
-            .ok_or_else(AppError::unauthorized)?;
+        let hash = hash_secret(token);
+        let (token, who) = match app.tokens.get(&hash) {
+            (Some(found), _) => found,
+            (None, generation) => {
+                let found = principal_for_token(&app.db, &hash)
+                    .await?
+                    .ok_or_else(AppError::unauthorized)?;
+                app.tokens.put(hash, found, generation);
+                found
+            }
+        };
         tracing::Span::current().record("principal", tracing::field::debug(who.scope_id()));
         Ok(Caller { who, token })
     }

@@ -86,7 +86,7 @@ impl TestApp {
 
     async fn start(db: Db, pg_database: Option<String>, dir: Option<tempfile::TempDir>) -> TestApp {
         let (writer, _task) = Writer::start(db.clone());
-        let app = App { db, writer };
+        let app = App::new(db, writer);
         let admin = bootstrap_city(&app, "テスト市".into(), "admin".into())
             .await
             .expect("bootstrap")
