@@ -155,7 +155,7 @@ async fn consume(
             break;
         }
         let take = left.min(lot.remaining);
-        store::move_lot(&mut work.tx, id, lot.id, -take).await?;
+        store::move_lot(&mut work.tx, id, lot.id, account.id, -take);
         left -= take;
     }
     if left != 0 {
@@ -179,7 +179,7 @@ async fn restore(
     let mut restored = 0i64;
     for (lot, lot_account, delta) in movements {
         if delta < 0 && lot_account == account.id {
-            store::move_lot(&mut work.tx, id, lot, -delta).await?;
+            store::move_lot(&mut work.tx, id, lot, account.id, -delta);
             restored += -delta;
         }
     }

@@ -250,9 +250,10 @@ fn merge(into: &mut BTreeMap<AccountId, i64>, from: &mut BTreeMap<AccountId, i64
 async fn finish(mut tx: WriteTx, deltas: BTreeMap<AccountId, i64>) -> Result<(), sqlx::Error> {
     for (account, delta) in deltas {
         if delta != 0 {
-            apply_unguarded(&mut tx, account, delta).await?;
+            apply_unguarded(&mut tx, account, delta);
         }
     }
+    // Writes every pending row of the batch, then commits.
     tx.commit().await
 }
 
@@ -269,11 +270,13 @@ async fn run_one(
     job: JobFn,
     idem: Option<&Idempotency>,
 ) -> Result<Result<Reply, AppError>, sqlx::Error> {
-    work.tx.savepoint().await?;
+    // No savepoint yet: the job takes one only if it runs a statement that needs it
+    // (`WriteTx::barrier`); a payment leaves its rows pending and takes none.
+    work.tx.begin_job();
     if let Some(idem) = idem
         && let Some(stored) = find_reply(&mut work.tx, idem.scope, &idem.key).await?
     {
-        work.tx.release().await?;
+        work.tx.end_job().await?;
         return Ok(replay(idem, stored));
     }
     let result = match AssertUnwindSafe(job(work)).catch_unwind().await {
@@ -283,13 +286,13 @@ async fn run_one(
     match result {
         Ok(reply) => {
             if let Some(idem) = idem {
-                store(work, idem, &reply).await?;
+                store(work, idem, &reply);
             }
-            work.tx.release().await?;
+            work.tx.end_job().await?;
             Ok(Ok(reply))
         }
         Err(err) => {
-            work.tx.rollback_to_savepoint().await?;
+            work.tx.undo_job().await?;
             work.job_deltas.clear();
             work.job_events.clear();
             // A refusal is the request's answer and is replayed like a success (a retry of a
@@ -300,20 +303,21 @@ async fn run_one(
                 let body = serde_json::json!({
                     "error": { "code": envelope.error.code, "message": envelope.error.message }
                 });
-                store(work, idem, &Reply { status, body }).await?;
+                store(work, idem, &Reply { status, body });
             }
+            work.tx.end_job().await?;
             Ok(Err(err))
         }
     }
 }
 
-async fn store(work: &mut Work, idem: &Idempotency, reply: &Reply) -> Result<(), sqlx::Error> {
+fn store(work: &mut Work, idem: &Idempotency, reply: &Reply) {
     let stored = StoredReply {
         request_hash: idem.request_hash.clone(),
         status_code: i32::from(reply.status),
         response_body: reply.body.to_string(),
     };
-    store_reply(&mut work.tx, idem.scope, &idem.key, &stored, work.now).await
+    store_reply(&mut work.tx, idem.scope, &idem.key, &stored, work.now);
 }
 
 fn replay(idem: &Idempotency, stored: StoredReply) -> Result<Reply, AppError> {

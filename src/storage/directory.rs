@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use sqlx::{FromRow, Row};
 
-use super::{Db, WriteTx, read, write, write_vetted};
+use super::{Db, WriteTx, read, read_tx, write};
 use crate::domain::auth::{Principal, Role, Secret, StaffKind};
 use crate::domain::ids::*;
 use crate::domain::program::ProgramKind;
@@ -305,7 +305,7 @@ pub async fn get_program_tx(
     id: ProgramId,
 ) -> Result<Option<ProgramRow>, sqlx::Error> {
     let sql = format!("{PROGRAM_COLUMNS} WHERE id = $1");
-    write_vetted!(tx, |c| sqlx::query_as(&sql)
+    read_tx!(tx, |c| sqlx::query_as(&sql)
         .bind(id.0)
         .fetch_optional(c)
         .await)
@@ -322,7 +322,7 @@ pub async fn program_with_settings_tx(
     if let Some(found) = tx.known.get(|f| f.programs.get(&(id, date))) {
         return Ok(Some(found));
     }
-    let found: Option<(ProgramRow, Option<String>)> = write_vetted!(tx, |c| {
+    let found: Option<(ProgramRow, Option<String>)> = read_tx!(tx, |c| {
         let row = sqlx::query(
             "SELECT id, city_id, kind, name, settings, created_at, \
              (SELECT v.settings FROM program_settings_versions v \
@@ -387,7 +387,7 @@ pub async fn get_merchant_tx(
     if let Some(m) = tx.known.get(|f| f.merchants.get(&id)) {
         return Ok(Some(m));
     }
-    let found: Option<Merchant> = write_vetted!(tx, |c| sqlx::query_as(
+    let found: Option<Merchant> = read_tx!(tx, |c| sqlx::query_as(
         "SELECT id, city_id, name, created_at FROM merchants WHERE id = $1"
     )
     .bind(id.0)
@@ -507,7 +507,7 @@ pub async fn get_shopper_tx(
     if let Some(s) = tx.known.get(|f| f.shoppers.get(&id)) {
         return Ok(Some(s));
     }
-    let found: Option<Shopper> = write_vetted!(tx, |c| sqlx::query_as(SHOPPER_COLUMNS)
+    let found: Option<Shopper> = read_tx!(tx, |c| sqlx::query_as(SHOPPER_COLUMNS)
         .bind(id.0)
         .fetch_optional(c)
         .await)?;
@@ -520,7 +520,7 @@ pub async fn get_shopper_tx(
 }
 
 pub async fn get_city_tx(tx: &mut WriteTx, id: CityId) -> Result<Option<City>, sqlx::Error> {
-    write_vetted!(tx, |c| sqlx::query_as(
+    read_tx!(tx, |c| sqlx::query_as(
         "SELECT id, name, created_at FROM cities WHERE id = $1"
     )
     .bind(id.0)

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Db, TxConn, WriteTx, read, write_vetted};
+use super::{Db, TxConn, WriteTx, read, read_tx, write_vetted};
 use crate::domain::ids::*;
 use crate::domain::ledger::{AccountKind, Asset, Leg};
 
@@ -117,11 +117,15 @@ pub async fn shopper_wallets(
     let sql = format!(
         "{ACCOUNT_COLUMNS} WHERE program_id = $1 AND kind = 'shopper_wallet' AND owner_id = $2"
     );
-    let held: Vec<Account> = write_vetted!(tx, |c| sqlx::query_as(&sql)
+    // Accounts are never pending (created at once); their balances may be.
+    let mut held: Vec<Account> = read_tx!(tx, |c| sqlx::query_as(&sql)
         .bind(program.0)
         .bind(shopper)
         .fetch_all(c)
         .await)?;
+    for account in &mut held {
+        account.balance += tx.pending_delta(account.id);
+    }
     tx.known.wallets.insert((program, shopper), held.clone());
     Ok(held)
 }
@@ -141,7 +145,7 @@ pub async fn find_account_tx(
     let sql = format!(
         "{ACCOUNT_COLUMNS} WHERE program_id = $1 AND kind = $2 AND asset = $3 AND {owner_clause}"
     );
-    write_vetted!(tx, |c| {
+    let found: Option<Account> = read_tx!(tx, |c| {
         let q = sqlx::query_as(&sql)
             .bind(program.0)
             .bind(kind.as_str())
@@ -151,7 +155,11 @@ pub async fn find_account_tx(
             None => q,
         };
         q.fetch_optional(c).await
-    })
+    })?;
+    Ok(found.map(|mut a| {
+        a.balance += tx.pending_delta(a.id);
+        a
+    }))
 }
 
 pub async fn get_account_tx(
@@ -159,10 +167,14 @@ pub async fn get_account_tx(
     id: AccountId,
 ) -> Result<Option<Account>, sqlx::Error> {
     let sql = format!("{ACCOUNT_COLUMNS} WHERE id = $1");
-    write_vetted!(tx, |c| sqlx::query_as(&sql)
+    let found: Option<Account> = read_tx!(tx, |c| sqlx::query_as(&sql)
         .bind(id.0)
         .fetch_optional(c)
-        .await)
+        .await)?;
+    Ok(found.map(|mut a| {
+        a.balance += tx.pending_delta(a.id);
+        a
+    }))
 }
 
 /// Accounts an owner holds in a program (wallets of a shopper, accounts of a merchant).
@@ -200,102 +212,66 @@ pub struct NewTransaction<'a> {
     pub created_at: DateTime<Utc>,
 }
 
-/// Inserts a transaction row and its postings: one statement on PostgreSQL (a data-modifying
-/// CTE), two on SQLite (which has none). The balance of the postings is the caller's
-/// business (`Entry`); PostgreSQL re-checks it at commit.
+/// Leaves a transaction row and its postings pending: they are written with the batch's
+/// others (`write_pending`). The balance of the postings is the caller's business (`Entry`);
+/// PostgreSQL re-checks it at commit.
 pub async fn insert_entry(
     tx: &mut WriteTx,
     t: &NewTransaction<'_>,
     legs: &[Leg],
 ) -> Result<(), sqlx::Error> {
-    const TXN: &str = "INSERT INTO transactions \
-        (id, program_id, kind, reverses_id, initiated_by, memo, created_at) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7)";
-    // "INSERT INTO postings ... VALUES ($1, $k, $k+1, $k+2), ($1, $k+3, ...)": $1 is the
-    // transaction id, legs' parameters start at $k.
-    let postings = |k: usize| {
-        let rows: Vec<String> = (0..legs.len())
-            .map(|i| {
-                let n = k + 3 * i;
-                format!("($1, ${n}, ${}, ${})", n + 1, n + 2)
-            })
-            .collect();
-        format!(
-            "INSERT INTO postings (transaction_id, account_id, asset, amount) VALUES {}",
-            rows.join(", ")
-        )
-    };
-    macro_rules! bind_transaction {
-        ($q:expr) => {
-            $q.bind(t.id.0)
-                .bind(t.program.0)
-                .bind(t.kind)
-                .bind(t.reverses.map(|r| r.0))
-                .bind(t.initiated_by)
-                .bind(t.memo)
-                .bind(t.created_at)
-        };
-    }
-    macro_rules! bind_legs {
-        ($q:expr) => {{
-            let mut q = $q;
-            for leg in legs {
-                q = q
-                    .bind(leg.account.0)
-                    .bind(leg.asset.as_str())
-                    .bind(leg.amount);
-            }
-            q
-        }};
-    }
-    match &mut tx.conn {
-        TxConn::Pg(c) if legs.is_empty() => {
-            bind_transaction!(sqlx::query(TXN))
-                .execute(&mut **c)
-                .await?;
-        }
-        TxConn::Pg(c) => {
-            let sql = format!("WITH t AS ({TXN}) {}", postings(8));
-            bind_legs!(bind_transaction!(sqlx::query(&sql)))
-                .execute(&mut **c)
-                .await?;
-        }
-        TxConn::Lite(c) => {
-            bind_transaction!(sqlx::query(TXN))
-                .execute(&mut **c)
-                .await?;
-            if legs.is_empty() {
-                return Ok(());
-            }
-            let sql = postings(2);
-            bind_legs!(sqlx::query(&sql).bind(t.id.0))
-                .execute(&mut **c)
-                .await?;
-        }
-    }
+    let p = tx.pending_mut();
+    p.transactions.push(PendingTransaction {
+        id: t.id.0,
+        program: t.program.0,
+        kind: t.kind.to_owned(),
+        reverses: t.reverses.map(|r| r.0),
+        initiated_by: t.initiated_by,
+        memo: t.memo.map(str::to_owned),
+        created_at: t.created_at,
+    });
+    p.postings.extend(
+        legs.iter()
+            .map(|l| (t.id.0, l.account.0, l.asset.as_str(), l.amount)),
+    );
     Ok(())
 }
 
 /// Applies `delta` to a balance only if the result stays at or above zero. Returns false
 /// (and changes nothing) when it would not: the caller reports insufficient funds. The
-/// CHECK constraint on accounts backs this up. The new balance updates the running job's
-/// view of the shopper's wallets.
+/// change is left pending; the CHECK constraint on accounts backs the check up when it is
+/// written. The new balance updates the running job's view of the shopper's wallets.
 pub async fn apply_guarded(
     tx: &mut WriteTx,
     account: AccountId,
     delta: i64,
 ) -> Result<bool, sqlx::Error> {
-    let balance: Option<i64> = write_vetted!(tx, |c| sqlx::query_scalar(
-        "UPDATE accounts SET balance = balance + $2 WHERE id = $1 AND balance + $2 >= 0 \
-         RETURNING balance"
-    )
-    .bind(account.0)
-    .bind(delta)
-    .fetch_optional(c)
-    .await)?;
-    let Some(balance) = balance else {
+    let viewed = tx
+        .known
+        .wallets
+        .values()
+        .flatten()
+        .find(|a| a.id == account)
+        .map(|a| a.balance);
+    let balance = match viewed {
+        Some(b) => b,
+        None => {
+            let stored: Option<i64> = read_tx!(tx, |c| sqlx::query_scalar(
+                "SELECT balance FROM accounts WHERE id = $1"
+            )
+            .bind(account.0)
+            .fetch_optional(c)
+            .await)?;
+            let Some(stored) = stored else {
+                return Ok(false);
+            };
+            stored + tx.pending_delta(account)
+        }
+    };
+    let Some(balance) = balance.checked_add(delta).filter(|b| *b >= 0) else {
         return Ok(false);
     };
+    tx.pending_mut().balances.push((account, delta));
     for held in tx.known.wallets.values_mut().flatten() {
         if held.id == account {
             held.balance = balance;
@@ -304,22 +280,10 @@ pub async fn apply_guarded(
     Ok(true)
 }
 
-/// Applies a folded delta to an account that may go negative (see ledger::writer).
-pub async fn apply_unguarded(
-    tx: &mut WriteTx,
-    account: AccountId,
-    delta: i64,
-) -> Result<(), sqlx::Error> {
-    // Vetted: accounts that may go negative are remembered for their identity only, and
-    // a shopper wallet (never such an account) is not changed here.
-    write_vetted!(tx, |c| sqlx::query(
-        "UPDATE accounts SET balance = balance + $2 WHERE id = $1"
-    )
-    .bind(account.0)
-    .bind(delta)
-    .execute(c)
-    .await
-    .map(|_| ()))
+/// Applies a folded delta to an account that may go negative (see ledger::writer): left
+/// pending like the rest, written with the batch.
+pub fn apply_unguarded(tx: &mut WriteTx, account: AccountId, delta: i64) {
+    tx.pending_mut().balances.push((account, delta));
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -342,34 +306,68 @@ pub async fn insert_lot(
     now: DateTime<Utc>,
 ) -> Result<LotId, sqlx::Error> {
     let id = LotId::new();
-    write_vetted!(tx, |c| {
-        sqlx::query(
-        "INSERT INTO lots (id, account_id, transaction_id, amount, remaining, expires_on, created_at) \
-         VALUES ($1, $2, $3, $4, $4, $5, $6)"
-    )
-    .bind(id.0)
-    .bind(account.0)
-    .bind(txn.0)
-    .bind(amount)
-    .bind(expires_on)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(|_| ())
-    })?;
+    tx.pending_mut().lots.push(PendingLot {
+        lot: Lot {
+            id,
+            account_id: account,
+            amount,
+            remaining: amount,
+            expires_on,
+        },
+        transaction: txn.0,
+        created_at: now,
+    });
     Ok(id)
 }
 
 /// Open lots of an account in spending order: earliest expiry first, never-expiring last,
-/// oldest first within a date. (Both dialects accept NULLS LAST; SQLite's default differs.)
+/// oldest first within a date (lot ids are time-ordered). Pending lots and movements are
+/// laid over what the database holds. (Both dialects accept NULLS LAST; SQLite's default
+/// differs.)
 pub async fn open_lots(tx: &mut WriteTx, account: AccountId) -> Result<Vec<Lot>, sqlx::Error> {
-    write_vetted!(tx, |c| sqlx::query_as(
-        "SELECT id, account_id, amount, remaining, expires_on FROM lots \
-         WHERE account_id = $1 AND remaining > 0 ORDER BY expires_on ASC NULLS LAST, id ASC"
-    )
-    .bind(account.0)
-    .fetch_all(c)
-    .await)
+    const SQL: &str = "SELECT id, account_id, amount, remaining, expires_on FROM lots \
+         WHERE account_id = $1 AND remaining > 0 ORDER BY expires_on ASC NULLS LAST, id ASC";
+    // A pending movement into an emptied lot would be missed by `remaining > 0`: then
+    // write everything first and read the plain truth.
+    let refills = [&tx.pending, &tx.job_pending]
+        .iter()
+        .flat_map(|p| p.lot_moves.iter())
+        .any(|m| m.account == account && m.amount > 0);
+    if refills {
+        return write_vetted!(tx, |c| sqlx::query_as(SQL)
+            .bind(account.0)
+            .fetch_all(c)
+            .await);
+    }
+    let mut lots: Vec<Lot> = read_tx!(tx, |c| sqlx::query_as(SQL)
+        .bind(account.0)
+        .fetch_all(c)
+        .await)?;
+    let mut added = false;
+    for p in [&tx.pending, &tx.job_pending] {
+        for new in p.lots.iter().filter(|l| l.lot.account_id == account) {
+            lots.push(new.lot.clone());
+            added = true;
+        }
+    }
+    for p in [&tx.pending, &tx.job_pending] {
+        for m in p.lot_moves.iter().filter(|m| m.account == account) {
+            if let Some(lot) = lots.iter_mut().find(|l| l.id == m.lot) {
+                lot.remaining += m.amount;
+            }
+        }
+    }
+    lots.retain(|l| l.remaining > 0);
+    if added {
+        // The database's order, for the pending lots too.
+        lots.sort_by(|a, b| match (a.expires_on, b.expires_on) {
+            (Some(x), Some(y)) => x.cmp(&y).then(a.id.0.cmp(&b.id.0)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.id.0.cmp(&b.id.0),
+        });
+    }
+    Ok(lots)
 }
 
 pub async fn lots_opened_by(tx: &mut WriteTx, txn: TransactionId) -> Result<Vec<Lot>, sqlx::Error> {
@@ -383,41 +381,15 @@ pub async fn lots_opened_by(tx: &mut WriteTx, txn: TransactionId) -> Result<Vec<
     })
 }
 
-/// Moves `delta` in or out of a lot and records the movement. Consumption is negative.
-/// One statement on PostgreSQL (a data-modifying CTE), two on SQLite.
-pub async fn move_lot(
-    tx: &mut WriteTx,
-    txn: TransactionId,
-    lot: LotId,
-    delta: i64,
-) -> Result<(), sqlx::Error> {
-    const MOVE: &str = "UPDATE lots SET remaining = remaining + $3 WHERE id = $2";
-    const RECORD: &str =
-        "INSERT INTO lot_movements (transaction_id, lot_id, amount) VALUES ($1, $2, $3)";
-    match &mut tx.conn {
-        TxConn::Pg(c) => {
-            sqlx::query(&format!("WITH m AS ({MOVE}) {RECORD}"))
-                .bind(txn.0)
-                .bind(lot.0)
-                .bind(delta)
-                .execute(&mut **c)
-                .await?;
-        }
-        TxConn::Lite(c) => {
-            sqlx::query("UPDATE lots SET remaining = remaining + $2 WHERE id = $1")
-                .bind(lot.0)
-                .bind(delta)
-                .execute(&mut **c)
-                .await?;
-            sqlx::query(RECORD)
-                .bind(txn.0)
-                .bind(lot.0)
-                .bind(delta)
-                .execute(&mut **c)
-                .await?;
-        }
-    }
-    Ok(())
+/// Moves `delta` in or out of a lot of `account` and records the movement (consumption is
+/// negative): left pending, written with the batch.
+pub fn move_lot(tx: &mut WriteTx, txn: TransactionId, lot: LotId, account: AccountId, delta: i64) {
+    tx.pending_mut().lot_moves.push(PendingLotMove {
+        transaction: txn.0,
+        lot,
+        account,
+        amount: delta,
+    });
 }
 
 /// Movements a transaction made: (lot, the lot's account, signed amount).
@@ -518,7 +490,13 @@ pub async fn find_reply(
     scope: Uuid,
     key: &str,
 ) -> Result<Option<StoredReply>, sqlx::Error> {
-    write_vetted!(tx, |c| {
+    // A key used earlier in this batch is pending, not in the table yet.
+    for p in [&tx.pending, &tx.job_pending] {
+        if let Some(r) = p.replies.iter().find(|r| r.scope == scope && r.key == key) {
+            return Ok(Some(r.reply.clone()));
+        }
+    }
+    read_tx!(tx, |c| {
         sqlx::query_as(
         "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE principal_id = $1 AND key = $2"
     )
@@ -529,28 +507,21 @@ pub async fn find_reply(
     })
 }
 
-pub async fn store_reply(
+/// Leaves the stored reply pending: it is written in the same transaction as the rows it
+/// describes.
+pub fn store_reply(
     tx: &mut WriteTx,
     scope: Uuid,
     key: &str,
     reply: &StoredReply,
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    write_vetted!(tx, |c| {
-        sqlx::query(
-        "INSERT INTO idempotency_keys (principal_id, key, request_hash, status_code, response_body, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)"
-    )
-    .bind(scope)
-    .bind(key)
-    .bind(&reply.request_hash)
-    .bind(reply.status_code)
-    .bind(&reply.response_body)
-    .bind(now)
-    .execute(c)
-    .await
-    .map(|_| ())
-    })
+) {
+    tx.pending_mut().replies.push(PendingReply {
+        scope,
+        key: key.to_owned(),
+        reply: reply.clone(),
+        created_at: now,
+    });
 }
 
 /// What the integrity check found; every number should be zero.
@@ -608,4 +579,337 @@ pub async fn net_by_asset(db: &Db, program: ProgramId) -> Result<Vec<(Asset, i64
         .into_iter()
         .filter_map(|(a, n)| Asset::parse(&a).map(|a| (a, n)))
         .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pending ledger rows
+
+/// Ledger rows the writer's jobs have produced but not written yet. A payment's rows
+/// (transaction, postings, lots and their movements, balance changes, the idempotency
+/// record) are kept here and written for the whole batch at once, a few multi-row
+/// statements per table (`write_pending`), instead of a dozen round trips per payment.
+///
+/// Why it is safe:
+/// - Only the writer writes, and every statement that is not one of the overlay reads below
+///   goes through `write_vetted!` / `write!`, which write everything pending first
+///   (`WriteTx::barrier`): such a statement sees exactly what it would have seen had each row
+///   been written at once.
+/// - The reads a payment makes lay the pending rows over what they read: wallet balances
+///   (`shopper_wallets`, `find_account_tx`, `get_account_tx`, `apply_guarded`), open lots
+///   (`open_lots`) and idempotency records (`find_reply`). Guarded balances are checked
+///   against that view, so no wallet can be overdrawn; the CHECK constraints back it up
+///   when the rows are written.
+/// - A failing job's rows are dropped (`WriteTx::undo_job`); if it had to write rows early it
+///   had taken its savepoint first, and is rolled back to it.
+/// - If writing the rows fails, the batch's transaction fails and no job of it is answered
+///   as done (`ledger::writer`).
+#[derive(Default)]
+pub struct Pending {
+    transactions: Vec<PendingTransaction>,
+    postings: Vec<(Uuid, Uuid, &'static str, i64)>,
+    lots: Vec<PendingLot>,
+    lot_moves: Vec<PendingLotMove>,
+    /// Balance changes, guarded ones (checked when left here) and folded deltas alike.
+    balances: Vec<(AccountId, i64)>,
+    replies: Vec<PendingReply>,
+}
+
+struct PendingTransaction {
+    id: Uuid,
+    program: Uuid,
+    kind: String,
+    reverses: Option<Uuid>,
+    initiated_by: Uuid,
+    memo: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+struct PendingLot {
+    lot: Lot,
+    transaction: Uuid,
+    created_at: DateTime<Utc>,
+}
+
+struct PendingLotMove {
+    transaction: Uuid,
+    lot: LotId,
+    account: AccountId,
+    amount: i64,
+}
+
+struct PendingReply {
+    scope: Uuid,
+    key: String,
+    reply: StoredReply,
+    created_at: DateTime<Utc>,
+}
+
+impl Pending {
+    pub fn is_empty(&self) -> bool {
+        self.transactions.is_empty()
+            && self.postings.is_empty()
+            && self.lots.is_empty()
+            && self.lot_moves.is_empty()
+            && self.balances.is_empty()
+            && self.replies.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.transactions.clear();
+        self.postings.clear();
+        self.lots.clear();
+        self.lot_moves.clear();
+        self.balances.clear();
+        self.replies.clear();
+    }
+
+    /// Moves `other`'s rows after this one's, leaving `other` empty.
+    pub fn append(&mut self, other: &mut Pending) {
+        self.transactions.append(&mut other.transactions);
+        self.postings.append(&mut other.postings);
+        self.lots.append(&mut other.lots);
+        self.lot_moves.append(&mut other.lot_moves);
+        self.balances.append(&mut other.balances);
+        self.replies.append(&mut other.replies);
+    }
+
+    fn delta(&self, account: AccountId) -> i64 {
+        self.balances
+            .iter()
+            .filter(|(a, _)| *a == account)
+            .map(|(_, d)| d)
+            .sum()
+    }
+}
+
+impl WriteTx {
+    /// Where the statements of the moment leave their rows: the running job's, or the
+    /// batch's between jobs.
+    pub(crate) fn pending_mut(&mut self) -> &mut Pending {
+        if self.in_job {
+            &mut self.job_pending
+        } else {
+            &mut self.pending
+        }
+    }
+
+    /// What pending rows add to an account's stored balance.
+    pub(crate) fn pending_delta(&self, account: AccountId) -> i64 {
+        self.pending.delta(account) + self.job_pending.delta(account)
+    }
+}
+
+/// Rows per statement at most; a count is split into 128s and then its binary digits, so a
+/// handful of statement shapes (kept prepared) serve any count.
+const ROWS_PER_STATEMENT_MAX: usize = 128;
+
+fn chunk_sizes(mut n: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    while n >= ROWS_PER_STATEMENT_MAX {
+        sizes.push(ROWS_PER_STATEMENT_MAX);
+        n -= ROWS_PER_STATEMENT_MAX;
+    }
+    let mut size = ROWS_PER_STATEMENT_MAX / 2;
+    while n > 0 {
+        if n >= size {
+            sizes.push(size);
+            n -= size;
+        }
+        size /= 2;
+    }
+    sizes
+}
+
+/// `rows` rows of `cols` parameters each: "($1, $2), ($3, $4)".
+fn placeholders(cols: usize, rows: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for k in 0..cols {
+            if k > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * cols + k + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// Runs `$body` once per chunk of `$rows`, with `$sql` built for the chunk's size and
+/// `$chunk` the chunk, on either backend's connection.
+macro_rules! per_chunk {
+    ($conn:expr, $rows:expr, |$chunk:ident, $n:ident| $sql:expr, |$q:ident, $row:ident| $bind:expr) => {{
+        let mut at = 0;
+        for $n in chunk_sizes($rows.len()) {
+            let $chunk = &$rows[at..at + $n];
+            at += $n;
+            let sql: String = $sql;
+            match &mut *$conn {
+                TxConn::Pg(tx) => {
+                    let mut $q = sqlx::query(&sql);
+                    for $row in $chunk {
+                        $q = $bind;
+                    }
+                    $q.execute(&mut **tx).await?;
+                }
+                TxConn::Lite(tx) => {
+                    let mut $q = sqlx::query(&sql);
+                    for $row in $chunk {
+                        $q = $bind;
+                    }
+                    $q.execute(&mut **tx).await?;
+                }
+            }
+        }
+    }};
+}
+
+/// Writes `p`'s rows in table order (transactions, postings, lots, lot changes, movements,
+/// balances, idempotency records) and empties it.
+pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<(), sqlx::Error> {
+    let pg = matches!(conn, TxConn::Pg(_));
+    per_chunk!(
+        conn,
+        p.transactions,
+        |rows, n| format!(
+            "INSERT INTO transactions (id, program_id, kind, reverses_id, initiated_by, memo, \
+             created_at) VALUES {}",
+            placeholders(7, n)
+        ),
+        |q, t| q
+            .bind(t.id)
+            .bind(t.program)
+            .bind(t.kind.as_str())
+            .bind(t.reverses)
+            .bind(t.initiated_by)
+            .bind(t.memo.as_deref())
+            .bind(t.created_at)
+    );
+    per_chunk!(
+        conn,
+        p.postings,
+        |rows, n| format!(
+            "INSERT INTO postings (transaction_id, account_id, asset, amount) VALUES {}",
+            placeholders(4, n)
+        ),
+        |q, r| q.bind(r.0).bind(r.1).bind(r.2).bind(r.3)
+    );
+    per_chunk!(
+        conn,
+        p.lots,
+        |rows, n| format!(
+            "INSERT INTO lots (id, account_id, transaction_id, amount, remaining, expires_on, \
+             created_at) VALUES {}",
+            placeholders(7, n)
+        ),
+        |q, l| q
+            .bind(l.lot.id.0)
+            .bind(l.lot.account_id.0)
+            .bind(l.transaction)
+            .bind(l.lot.amount)
+            .bind(l.lot.remaining)
+            .bind(l.lot.expires_on)
+            .bind(l.created_at)
+    );
+    let lot_changes = fold(p.lot_moves.iter().map(|m| (m.lot.0, m.amount)));
+    per_chunk!(
+        conn,
+        lot_changes,
+        |rows, n| add_from_values("lots", "remaining", n, pg),
+        |q, r| q.bind(r.0).bind(r.1)
+    );
+    per_chunk!(
+        conn,
+        p.lot_moves,
+        |rows, n| format!(
+            "INSERT INTO lot_movements (transaction_id, lot_id, amount) VALUES {}",
+            placeholders(3, n)
+        ),
+        |q, m| q.bind(m.transaction).bind(m.lot.0).bind(m.amount)
+    );
+    let balance_changes = fold(p.balances.iter().map(|(a, d)| (a.0, *d)));
+    per_chunk!(
+        conn,
+        balance_changes,
+        |rows, n| add_from_values("accounts", "balance", n, pg),
+        |q, r| q.bind(r.0).bind(r.1)
+    );
+    per_chunk!(
+        conn,
+        p.replies,
+        |rows, n| format!(
+            "INSERT INTO idempotency_keys (principal_id, key, request_hash, status_code, \
+             response_body, created_at) VALUES {}",
+            placeholders(6, n)
+        ),
+        |q, r| q
+            .bind(r.scope)
+            .bind(r.key.as_str())
+            .bind(r.reply.request_hash.as_slice())
+            .bind(r.reply.status_code)
+            .bind(r.reply.response_body.as_str())
+            .bind(r.created_at)
+    );
+    p.clear();
+    Ok(())
+}
+
+/// Sums changes per row id, dropping those that cancel out; in id order.
+fn fold(changes: impl Iterator<Item = (Uuid, i64)>) -> Vec<(Uuid, i64)> {
+    let mut by_id = std::collections::BTreeMap::new();
+    for (id, delta) in changes {
+        *by_id.entry(id).or_insert(0i64) += delta;
+    }
+    by_id.into_iter().filter(|(_, d)| *d != 0).collect()
+}
+
+/// "Add each (id, delta) to `column` of `table`" in one statement.
+fn add_from_values(table: &str, column: &str, rows: usize, pg: bool) -> String {
+    let values = placeholders(2, rows);
+    if pg {
+        format!(
+            "UPDATE {table} AS t SET {column} = t.{column} + v.d FROM (VALUES {values}) \
+             AS v(id, d) WHERE t.id = v.id"
+        )
+    } else {
+        format!(
+            "UPDATE {table} SET {column} = {column} + v.column2 FROM (VALUES {values}) AS v \
+             WHERE {table}.id = v.column1"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_any_count_with_few_shapes() {
+        for n in 0..1_000 {
+            let sizes = chunk_sizes(n);
+            assert_eq!(sizes.iter().sum::<usize>(), n);
+            assert!(
+                sizes
+                    .iter()
+                    .all(|s| s.is_power_of_two() && *s <= ROWS_PER_STATEMENT_MAX)
+            );
+        }
+        assert_eq!(chunk_sizes(300), vec![128, 128, 32, 8, 4]);
+        assert_eq!(placeholders(2, 2), "($1, $2), ($3, $4)");
+    }
+
+    #[test]
+    fn fold_sums_per_id_and_drops_zeros() {
+        let a = Uuid::from_u128(1);
+        let b = Uuid::from_u128(2);
+        assert_eq!(
+            fold([(b, 5), (a, 3), (b, -5), (a, 4)].into_iter()),
+            vec![(a, 7)]
+        );
+    }
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use uuid::Uuid;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -35,6 +35,9 @@ use crate::domain::ledger::{AccountKind, Asset};
 pub const PG_POOL_SIZE_MAX: u32 = 16;
 /// SQLite readers (WAL lets them run beside the single writer).
 pub const SQLITE_READERS_MAX: u32 = 8;
+/// Prepared statements kept per connection: the writer alone runs a few hundred distinct
+/// ones (the pending-row inserts come in several sizes), and a miss costs a prepare.
+pub const STATEMENT_CACHE_CAPACITY: usize = 1_024;
 /// How long a connection waits on a lock before giving up.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
 
@@ -81,6 +84,18 @@ pub struct WriteTx {
     /// Rows the single writer has already read (see `Known`). Only the `write_vetted!`
     /// statements keep it; any other statement through `write!` empties it first.
     pub(crate) known: Known,
+    /// Ledger rows of finished jobs of this batch, not written yet (`ledger::Pending`).
+    pub(crate) pending: ledger::Pending,
+    /// Ledger rows of the running job, not written yet; dropped if the job fails.
+    pub(crate) job_pending: ledger::Pending,
+    /// A job is running.
+    in_job: bool,
+    /// The running job has taken its savepoint (it ran a statement that writes or must see
+    /// the pending rows).
+    savepoint: bool,
+    /// Writing pending rows failed: the transaction may hold some of them and must not
+    /// commit; every later statement fails.
+    broken: bool,
 }
 
 pub(crate) enum TxConn {
@@ -231,8 +246,23 @@ macro_rules! write {
 }
 
 /// `write!` for statements vetted to leave every row `Known` remembers unchanged (reads,
-/// ledger rows, account creation and balance updates that keep `Known` current).
+/// ledger rows, account creation and balance updates that keep `Known` current). The
+/// ledger rows jobs have left pending (`ledger::Pending`) are written first and the running
+/// job's savepoint is taken, so the statement sees, and may be undone with, all of them.
 macro_rules! write_vetted {
+    ($tx:expr, |$c:ident| $body:expr) => {{
+        let tx: &mut $crate::storage::WriteTx = $tx;
+        match tx.barrier().await {
+            Ok(()) => $crate::storage::read_tx!(tx, |$c| $body),
+            Err(e) => Err(e.into()),
+        }
+    }};
+}
+
+/// A read inside the write transaction that does not wait for pending ledger rows: only for
+/// tables `ledger::Pending` never writes (programs, stores, codes, campaigns...), or for the
+/// ledger reads in `storage::ledger` that lay the pending rows over what they read.
+macro_rules! read_tx {
     ($tx:expr, |$c:ident| $body:expr) => {
         match &mut $tx.conn {
             $crate::storage::TxConn::Pg(tx) => {
@@ -246,16 +276,18 @@ macro_rules! write_vetted {
         }
     };
 }
-pub(crate) use {read, write, write_vetted};
+pub(crate) use {read, read_tx, write, write_vetted};
 
 impl Db {
     /// Connects and migrates. `sqlite:` URLs create the file if it is missing.
     pub async fn connect(url: &str) -> Result<Db, StartError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts =
+                PgConnectOptions::from_str(url)?.statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
             let pool = PgPoolOptions::new()
                 .max_connections(PG_POOL_SIZE_MAX)
                 .acquire_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
-                .connect(url)
+                .connect_with(opts)
                 .await?;
             check_durable(&pool).await?;
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
@@ -268,7 +300,8 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS));
+                .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+                .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(opts.clone())
@@ -297,14 +330,10 @@ impl Db {
     /// so a transaction never fails half-way for want of it.
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         Ok(match self {
-            Db::Pg(pool) => WriteTx {
-                conn: TxConn::Pg(pool.begin().await?),
-                known: Known::default(),
-            },
-            Db::Lite { write, .. } => WriteTx {
-                conn: TxConn::Lite(write.begin_with("BEGIN IMMEDIATE").await?),
-                known: Known::default(),
-            },
+            Db::Pg(pool) => WriteTx::new(TxConn::Pg(pool.begin().await?)),
+            Db::Lite { write, .. } => {
+                WriteTx::new(TxConn::Lite(write.begin_with("BEGIN IMMEDIATE").await?))
+            }
         })
     }
 
@@ -327,29 +356,99 @@ impl Db {
 }
 
 impl WriteTx {
-    pub async fn commit(self) -> Result<(), sqlx::Error> {
+    fn new(conn: TxConn) -> WriteTx {
+        WriteTx {
+            conn,
+            known: Known::default(),
+            pending: ledger::Pending::default(),
+            job_pending: ledger::Pending::default(),
+            in_job: false,
+            savepoint: false,
+            broken: false,
+        }
+    }
+
+    /// Writes what is pending, then commits.
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.barrier().await?;
         match self.conn {
             TxConn::Pg(tx) => tx.commit().await,
             TxConn::Lite(tx) => tx.commit().await,
         }
     }
 
-    /// Savepoints let one job of a batch fail without undoing the others.
-    pub async fn savepoint(&mut self) -> Result<(), sqlx::Error> {
-        self.exec("SAVEPOINT job").await
+    /// A job starts. Its savepoint is taken lazily, before its first statement that writes
+    /// or must see pending rows: a job that only reads and leaves rows pending (a payment)
+    /// costs no savepoint round trips, and failing it is dropping its pending rows.
+    pub fn begin_job(&mut self) {
+        debug_assert!(!self.in_job && self.job_pending.is_empty());
+        self.in_job = true;
+        self.savepoint = false;
     }
-    pub async fn release(&mut self) -> Result<(), sqlx::Error> {
-        self.exec("RELEASE SAVEPOINT job").await
+
+    /// Undoes the running job: back to its savepoint if it took one, its pending rows
+    /// dropped. The job stays open (its refusal may still be recorded).
+    pub async fn undo_job(&mut self) -> Result<(), sqlx::Error> {
+        self.job_pending.clear();
+        if std::mem::take(&mut self.savepoint) {
+            self.exec("ROLLBACK TO SAVEPOINT job").await?;
+            // PostgreSQL and SQLite both keep the savepoint after ROLLBACK TO; release it
+            // so the next job starts from a clean stack.
+            self.exec("RELEASE SAVEPOINT job").await?;
+        }
+        Ok(())
     }
-    pub async fn rollback_to_savepoint(&mut self) -> Result<(), sqlx::Error> {
-        self.exec("ROLLBACK TO SAVEPOINT job").await?;
-        // PostgreSQL and SQLite both keep the savepoint after ROLLBACK TO; release it so
-        // the next job starts from a clean stack.
-        self.exec("RELEASE SAVEPOINT job").await
+
+    /// The running job is done: what it left pending joins the batch's.
+    pub async fn end_job(&mut self) -> Result<(), sqlx::Error> {
+        if std::mem::take(&mut self.savepoint) {
+            self.exec("RELEASE SAVEPOINT job").await?;
+        }
+        let mut job = std::mem::take(&mut self.job_pending);
+        self.pending.append(&mut job);
+        self.job_pending = job;
+        self.in_job = false;
+        Ok(())
+    }
+
+    /// Before a statement that writes or must see every ledger row: the finished jobs'
+    /// pending rows are written, the running job's savepoint taken, then its own pending
+    /// rows written inside it.
+    pub(crate) async fn barrier(&mut self) -> Result<(), sqlx::Error> {
+        if self.broken {
+            return Err(sqlx::Error::Protocol(
+                "an earlier write of pending ledger rows failed".into(),
+            ));
+        }
+        if !self.pending.is_empty() {
+            self.write_pending(false).await?;
+        }
+        if self.in_job && !self.savepoint {
+            self.exec("SAVEPOINT job").await?;
+            self.savepoint = true;
+        }
+        if !self.job_pending.is_empty() {
+            self.write_pending(true).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_pending(&mut self, job: bool) -> Result<(), sqlx::Error> {
+        let slot = if job {
+            &mut self.job_pending
+        } else {
+            &mut self.pending
+        };
+        let mut rows = std::mem::take(slot);
+        let written = ledger::write_pending(&mut self.conn, &mut rows).await;
+        if written.is_err() {
+            self.broken = true;
+        }
+        written
     }
 
     async fn exec(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
-        write_vetted!(self, |c| sqlx::query(sql).execute(c).await.map(|_| ()))
+        read_tx!(self, |c| sqlx::query(sql).execute(c).await.map(|_| ()))
     }
 }
 

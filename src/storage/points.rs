@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Db, WriteTx, read, write_vetted};
+use super::{Db, WriteTx, read, read_tx, write_vetted};
 use crate::domain::ids::*;
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize, utoipa::ToSchema)]
@@ -57,7 +57,7 @@ pub async fn card_by_number_tx(
     number: &str,
 ) -> Result<Option<CardRow>, sqlx::Error> {
     let sql = format!("{CARD_COLUMNS} WHERE program_id = $1 AND number = $2");
-    write_vetted!(tx, |c| sqlx::query_as(&sql)
+    read_tx!(tx, |c| sqlx::query_as(&sql)
         .bind(program.0)
         .bind(number)
         .fetch_optional(c)
@@ -66,7 +66,7 @@ pub async fn card_by_number_tx(
 
 pub async fn card_tx(tx: &mut WriteTx, id: CardId) -> Result<Option<CardRow>, sqlx::Error> {
     let sql = format!("{CARD_COLUMNS} WHERE id = $1");
-    write_vetted!(tx, |c| sqlx::query_as(&sql)
+    read_tx!(tx, |c| sqlx::query_as(&sql)
         .bind(id.0)
         .fetch_optional(c)
         .await)
@@ -171,7 +171,7 @@ pub async fn rate_tx(
     program: ProgramId,
     merchant: MerchantId,
 ) -> Result<Option<String>, sqlx::Error> {
-    write_vetted!(tx, |c| sqlx::query_scalar(
+    read_tx!(tx, |c| sqlx::query_scalar(
         "SELECT earn_rate FROM point_rates WHERE program_id = $1 AND merchant_id = $2"
     )
     .bind(program.0)
@@ -241,7 +241,7 @@ pub async fn active_multipliers_tx(
     merchant: MerchantId,
     now: DateTime<Utc>,
 ) -> Result<Vec<String>, sqlx::Error> {
-    write_vetted!(tx, |c| {
+    read_tx!(tx, |c| {
         sqlx::query_scalar(
         "SELECT multiplier FROM point_campaigns WHERE program_id = $1 AND starts_at <= $3 AND ends_at > $3 \
          AND (merchant_id IS NULL OR merchant_id = $2)"

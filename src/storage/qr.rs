@@ -6,7 +6,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Db, WriteTx, read, write_vetted};
+use super::{Db, WriteTx, read, read_tx, write_vetted};
 use crate::domain::ids::*;
 
 /// Name of the HMAC key that signs QR payloads.
@@ -49,7 +49,7 @@ pub async fn secret_tx(tx: &mut WriteTx, name: &str) -> Result<Option<Vec<u8>>, 
     if let Some(value) = tx.known.secrets.get(name) {
         return Ok(Some(value.clone()));
     }
-    let value: Option<Vec<u8>> = write_vetted!(tx, |c| sqlx::query_scalar(
+    let value: Option<Vec<u8>> = read_tx!(tx, |c| sqlx::query_scalar(
         "SELECT value FROM server_secrets WHERE name = $1"
     )
     .bind(name)
@@ -102,7 +102,7 @@ pub async fn store_code_by_code_id_tx(
     code_id: &str,
 ) -> Result<Option<StoreCode>, sqlx::Error> {
     let sql = format!("{STORE_CODE_COLUMNS} WHERE code_id = $1");
-    write_vetted!(tx, |c| sqlx::query_as(&sql)
+    read_tx!(tx, |c| sqlx::query_as(&sql)
         .bind(code_id)
         .fetch_optional(c)
         .await)
@@ -212,7 +212,7 @@ pub async fn payment_request_by_code_id_tx(
     code_id: &str,
 ) -> Result<Option<PaymentRequestRow>, sqlx::Error> {
     let sql = format!("{REQUEST_COLUMNS} WHERE code_id = $1");
-    write_vetted!(tx, |c| sqlx::query_as(&sql)
+    read_tx!(tx, |c| sqlx::query_as(&sql)
         .bind(code_id)
         .fetch_optional(c)
         .await)
@@ -289,7 +289,7 @@ pub async fn shopper_code_tx(
     tx: &mut WriteTx,
     hash: &[u8],
 ) -> Result<Option<ShopperCodeRow>, sqlx::Error> {
-    write_vetted!(tx, |c| {
+    read_tx!(tx, |c| {
         sqlx::query_as(
         "SELECT shopper_id, program_id, expires_at, used_transaction_id FROM shopper_codes WHERE code_hash = $1"
     )

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Db, WriteTx, read, write, write_vetted};
+use super::{Db, WriteTx, read, read_tx, write, write_vetted};
 use crate::domain::ids::*;
 
 pub async fn set_category(
@@ -29,7 +29,7 @@ pub async fn category_tx(
     tx: &mut WriteTx,
     merchant: MerchantId,
 ) -> Result<Option<String>, sqlx::Error> {
-    let row: Option<Option<String>> = write_vetted!(tx, |c| sqlx::query_scalar(
+    let row: Option<Option<String>> = read_tx!(tx, |c| sqlx::query_scalar(
         "SELECT category FROM merchants WHERE id = $1"
     )
     .bind(merchant.0)
@@ -106,7 +106,7 @@ pub async fn active_campaigns_tx(
     let sql = format!(
         "{CAMPAIGN_COLUMNS} WHERE program_id = $1 AND starts_at <= $2 AND ends_at > $2 ORDER BY id"
     );
-    write_vetted!(tx, |c| sqlx::query_as(&sql)
+    read_tx!(tx, |c| sqlx::query_as(&sql)
         .bind(program.0)
         .bind(now)
         .fetch_all(c)

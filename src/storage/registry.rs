@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Db, WriteTx, read, write, write_vetted};
+use super::{Db, WriteTx, read, read_tx, write, write_vetted};
 use crate::domain::ids::*;
 use crate::domain::registry::{BankAccountView, ParticipationKind, Profile, SizeClass};
 
@@ -343,7 +343,7 @@ pub async fn latest_event_tx(
         "{EVENT_COLUMNS} WHERE program_id = $1 AND merchant_id = $2 \
          ORDER BY effective_on DESC, created_at DESC, id DESC LIMIT 1"
     );
-    let row: Option<EventRow> = write_vetted!(tx, |c| sqlx::query_as(&sql)
+    let row: Option<EventRow> = read_tx!(tx, |c| sqlx::query_as(&sql)
         .bind(program.0)
         .bind(merchant.0)
         .fetch_optional(c)
