@@ -253,8 +253,13 @@ pub(crate) async fn pay_merchant(
     let mut accounts = Vec::new();
     // What was paid in yen (coin and premium): the base of rebates; points earn none.
     let mut yen_part = 0i64;
+    // The wallets the shopper holds (one read); an asset never held has nothing to spend,
+    // and paying does not open an empty wallet for it.
+    let held = store::shopper_wallets(&mut w.tx, program_id, spend.shopper.0).await?;
     for &asset in spend_order(spend.program.kind, spend.settings.spend_order) {
-        let wallet = wallet(w, program_id, spend.shopper, asset).await?;
+        let Some(wallet) = held.iter().find(|a| a.asset == asset).cloned() else {
+            continue;
+        };
         let take = left.min(wallet.balance);
         if take > 0 {
             let merchant = store::ensure_account(

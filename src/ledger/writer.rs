@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::domain::ids::AccountId;
 use crate::error::AppError;
-use crate::storage::ledger::{StoredReply, find_reply, store_reply};
+use crate::storage::ledger::{StoredReply, find_reply, read_replies, store_reply};
 use crate::storage::{Db, Known, WriteTx, ledger::apply_unguarded};
 
 /// Jobs committed together at most. Bounds the time one commit holds replies back.
@@ -118,6 +118,9 @@ impl Writer {
     pub fn start(db: Db) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE_SIZE_MAX);
         let (events, _) = tokio::sync::broadcast::channel(EVENTS_BUFFER_MAX);
+        if db.backend() == crate::storage::Backend::Sqlite {
+            tokio::spawn(checkpoints(db.clone(), tx.downgrade()));
+        }
         let handle = tokio::spawn(run(db, rx, events.clone()));
         (Writer { tx, events }, handle)
     }
@@ -146,6 +149,22 @@ impl Writer {
     }
 }
 
+/// SQLite's log checkpoints, off the writer's path (`Db::checkpoint`), for as long as the
+/// writer has handles.
+async fn checkpoints(db: Db, writer: mpsc::WeakSender<Request>) {
+    let mut tick = tokio::time::interval(crate::storage::CHECKPOINT_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if writer.upgrade().is_none() {
+            return;
+        }
+        if let Err(e) = db.checkpoint().await {
+            tracing::warn!(error = %e, "log checkpoint failed; the writer's own will catch up");
+        }
+    }
+}
+
 async fn run(
     db: Db,
     mut rx: mpsc::Receiver<Request>,
@@ -170,7 +189,16 @@ async fn run(
 
 /// Runs one batch; returns the events of its committed jobs.
 async fn run_batch(db: &Db, batch: Vec<Request>, known: &mut Known) -> Vec<StoreEvent> {
-    let tx = match db.begin_write().await {
+    let keys: Vec<(Uuid, String)> = batch
+        .iter()
+        .filter_map(|r| r.idempotency.as_ref())
+        .map(|i| (i.scope, i.key.clone()))
+        .collect();
+    let begun = match db.begin_write().await {
+        Ok(mut tx) => read_replies(&mut tx, keys).await.map(|()| tx),
+        Err(e) => Err(e),
+    };
+    let tx = match begun {
         Ok(mut tx) => {
             tx.known = std::mem::take(known);
             tx

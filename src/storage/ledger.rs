@@ -103,9 +103,10 @@ async fn create_account(
     Ok(account)
 }
 
-/// Every wallet a shopper holds in a program, with exact balances, in one read. Within a job
-/// the answer is remembered and kept current by `apply_guarded` and `ensure_account`
-/// (`storage::Known`); it is dropped when the job ends.
+/// Every wallet a shopper holds in a program, with exact balances, in one read that also
+/// brings their open lots (a payment spends them next). Within a job the answer is
+/// remembered and kept current by `apply_guarded` and `ensure_account` (`storage::Known`);
+/// it is dropped when the job ends.
 pub async fn shopper_wallets(
     tx: &mut WriteTx,
     program: ProgramId,
@@ -114,20 +115,52 @@ pub async fn shopper_wallets(
     if let Some(held) = tx.known.wallets.get(&(program, shopper)) {
         return Ok(held.clone());
     }
-    let sql = format!(
-        "{ACCOUNT_COLUMNS} WHERE program_id = $1 AND kind = 'shopper_wallet' AND owner_id = $2"
-    );
-    // Accounts are never pending (created at once); their balances may be.
-    let mut held: Vec<Account> = read_tx!(tx, |c| sqlx::query_as(&sql)
+    const SQL: &str = "SELECT a.id, a.program_id, a.kind, a.asset, a.owner_id, a.allow_negative, \
+         a.balance, l.id AS lot_id, l.amount AS lot_amount, l.remaining AS lot_remaining, \
+         l.expires_on AS lot_expires_on \
+         FROM accounts a LEFT JOIN lots l ON l.account_id = a.id AND l.remaining > 0 \
+         WHERE a.owner_id = $2 AND a.program_id = $1 AND a.kind = 'shopper_wallet' \
+         ORDER BY a.id, l.expires_on ASC NULLS LAST, l.id ASC";
+    // Accounts are never pending (created at once); their balances and lots may be.
+    let rows: Vec<WalletLotRow> = read_tx!(tx, |c| sqlx::query_as(SQL)
         .bind(program.0)
         .bind(shopper)
         .fetch_all(c)
         .await)?;
-    for account in &mut held {
-        account.balance += tx.pending_delta(account.id);
+    let mut held: Vec<Account> = Vec::new();
+    for row in rows {
+        let account = row.account.id;
+        if held.last().is_none_or(|a| a.id != account) {
+            let mut a = row.account;
+            a.balance += tx.pending_delta(a.id);
+            held.push(a);
+            tx.known.wallet_lots.insert(account, Vec::new());
+        }
+        if let (Some(id), Some(amount), Some(remaining)) =
+            (row.lot_id, row.lot_amount, row.lot_remaining)
+            && let Some(lots) = tx.known.wallet_lots.get_mut(&account)
+        {
+            lots.push(Lot {
+                id: LotId(id),
+                account_id: account,
+                amount,
+                remaining,
+                expires_on: row.lot_expires_on,
+            });
+        }
     }
     tx.known.wallets.insert((program, shopper), held.clone());
     Ok(held)
+}
+
+#[derive(sqlx::FromRow)]
+struct WalletLotRow {
+    #[sqlx(flatten)]
+    account: Account,
+    lot_id: Option<Uuid>,
+    lot_amount: Option<i64>,
+    lot_remaining: Option<i64>,
+    lot_expires_on: Option<NaiveDate>,
 }
 
 pub async fn find_account_tx(
@@ -339,10 +372,13 @@ pub async fn open_lots(tx: &mut WriteTx, account: AccountId) -> Result<Vec<Lot>,
             .fetch_all(c)
             .await);
     }
-    let mut lots: Vec<Lot> = read_tx!(tx, |c| sqlx::query_as(SQL)
-        .bind(account.0)
-        .fetch_all(c)
-        .await)?;
+    let mut lots: Vec<Lot> = match tx.known.wallet_lots.get(&account) {
+        Some(read) => read.clone(),
+        None => read_tx!(tx, |c| sqlx::query_as(SQL)
+            .bind(account.0)
+            .fetch_all(c)
+            .await)?,
+    };
     let mut added = false;
     for p in [&tx.pending, &tx.job_pending] {
         for new in p.lots.iter().filter(|l| l.lot.account_id == account) {
@@ -496,6 +532,9 @@ pub async fn find_reply(
             return Ok(Some(r.reply.clone()));
         }
     }
+    if let Some(read) = tx.replies_read.get(&(scope, key.to_owned())) {
+        return Ok(read.clone());
+    }
     read_tx!(tx, |c| {
         sqlx::query_as(
         "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE principal_id = $1 AND key = $2"
@@ -505,6 +544,47 @@ pub async fn find_reply(
     .fetch_optional(c)
     .await
     })
+}
+
+/// Reads the stored replies of many keys at once (a batch's, when it begins) for
+/// `find_reply`: one statement per 128 keys instead of one per job.
+pub async fn read_replies(tx: &mut WriteTx, keys: Vec<(Uuid, String)>) -> Result<(), sqlx::Error> {
+    type Row = (Uuid, String, Vec<u8>, i32, String);
+    let mut at = 0;
+    for (real, n) in chunk_sizes(keys.len()) {
+        let chunk = &keys[at..at + real];
+        at += real;
+        // Padding rows of NULLs join nothing.
+        let sql = format!(
+            "SELECT i.principal_id, i.key, i.request_hash, i.status_code, i.response_body \
+             FROM (VALUES {}) AS v \
+             JOIN idempotency_keys i ON i.principal_id = v.column1 AND i.key = v.column2",
+            placeholders(2, n)
+        );
+        let found: Vec<Row> = read_tx!(tx, |c| {
+            let mut q = sqlx::query_as(&sql);
+            let padded = chunk
+                .iter()
+                .map(Some)
+                .chain(std::iter::repeat_n(None, n - real));
+            for k in padded {
+                q = q.bind(k.map(|k| k.0)).bind(k.map(|k| k.1.as_str()));
+            }
+            q.fetch_all(c).await
+        })?;
+        for (scope, key) in chunk {
+            tx.replies_read.insert((*scope, key.clone()), None);
+        }
+        for (scope, key, request_hash, status_code, response_body) in found {
+            let reply = StoredReply {
+                request_hash,
+                status_code,
+                response_body,
+            };
+            tx.replies_read.insert((scope, key), Some(reply));
+        }
+    }
+    Ok(())
 }
 
 /// Leaves the stored reply pending: it is written in the same transaction as the rows it
@@ -699,23 +779,18 @@ impl WriteTx {
     }
 }
 
-/// Rows per statement at most; a count is split into 128s and then its binary digits, so a
-/// handful of statement shapes (kept prepared) serve any count.
+/// Rows per statement at most. A statement's row count is rounded up to a power of two with
+/// rows of NULLs that it skips, so eight statement shapes per table (kept prepared) serve any
+/// count in one statement per 128 rows.
 const ROWS_PER_STATEMENT_MAX: usize = 128;
 
-fn chunk_sizes(mut n: usize) -> Vec<usize> {
+/// Statement sizes for `n` rows: full statements, then the rest rounded up to a power of two.
+fn chunk_sizes(mut n: usize) -> Vec<(usize, usize)> {
     let mut sizes = Vec::new();
-    while n >= ROWS_PER_STATEMENT_MAX {
-        sizes.push(ROWS_PER_STATEMENT_MAX);
-        n -= ROWS_PER_STATEMENT_MAX;
-    }
-    let mut size = ROWS_PER_STATEMENT_MAX / 2;
     while n > 0 {
-        if n >= size {
-            sizes.push(size);
-            n -= size;
-        }
-        size /= 2;
+        let rows = n.min(ROWS_PER_STATEMENT_MAX);
+        sizes.push((rows, rows.next_power_of_two()));
+        n -= rows;
     }
     sizes
 }
@@ -740,26 +815,50 @@ fn placeholders(cols: usize, rows: usize) -> String {
     out
 }
 
-/// Runs `$body` once per chunk of `$rows`, with `$sql` built for the chunk's size and
-/// `$chunk` the chunk, on either backend's connection.
+/// "INSERT INTO `head` SELECT * FROM (VALUES ...) AS v WHERE v.column1 IS NOT NULL": the
+/// padding rows (all NULL) are skipped. PostgreSQL and SQLite both name a VALUES list's
+/// columns column1, column2, ...
+fn insert_sql(head: &str, cols: usize, rows: usize) -> String {
+    format!(
+        "INSERT INTO {head} SELECT * FROM (VALUES {}) AS v WHERE v.column1 IS NOT NULL",
+        placeholders(cols, rows)
+    )
+}
+
+/// "Add each (id, delta) to `column` of `table`" in one statement; padding rows match no id.
+fn add_sql(table: &str, column: &str, rows: usize) -> String {
+    format!(
+        "UPDATE {table} AS t SET {column} = t.{column} + v.column2 FROM (VALUES {}) AS v \
+         WHERE t.id = v.column1",
+        placeholders(2, rows)
+    )
+}
+
+/// Runs one statement per chunk of `$rows` on either backend's connection: `$sql` is built
+/// for the padded size `$n`, and `$bind` binds `$row` (`Some(row)`, or `None` for a padding
+/// row, which must bind NULLs of the same types).
 macro_rules! per_chunk {
-    ($conn:expr, $rows:expr, |$chunk:ident, $n:ident| $sql:expr, |$q:ident, $row:ident| $bind:expr) => {{
+    ($conn:expr, $rows:expr, |$n:ident| $sql:expr, |$q:ident, $row:ident| $bind:expr) => {{
         let mut at = 0;
-        for $n in chunk_sizes($rows.len()) {
-            let $chunk = &$rows[at..at + $n];
-            at += $n;
+        for (real, $n) in chunk_sizes($rows.len()) {
+            let chunk = &$rows[at..at + real];
+            at += real;
             let sql: String = $sql;
+            let padded = chunk
+                .iter()
+                .map(Some)
+                .chain(std::iter::repeat_n(None, $n - real));
             match &mut *$conn {
                 TxConn::Pg(tx) => {
                     let mut $q = sqlx::query(&sql);
-                    for $row in $chunk {
+                    for $row in padded {
                         $q = $bind;
                     }
                     $q.execute(&mut **tx).await?;
                 }
                 TxConn::Lite(tx) => {
                     let mut $q = sqlx::query(&sql);
-                    for $row in $chunk {
+                    for $row in padded {
                         $q = $bind;
                     }
                     $q.execute(&mut **tx).await?;
@@ -772,88 +871,89 @@ macro_rules! per_chunk {
 /// Writes `p`'s rows in table order (transactions, postings, lots, lot changes, movements,
 /// balances, idempotency records) and empties it.
 pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<(), sqlx::Error> {
-    let pg = matches!(conn, TxConn::Pg(_));
     per_chunk!(
         conn,
         p.transactions,
-        |rows, n| format!(
-            "INSERT INTO transactions (id, program_id, kind, reverses_id, initiated_by, memo, \
-             created_at) VALUES {}",
-            placeholders(7, n)
+        |n| insert_sql(
+            "transactions (id, program_id, kind, reverses_id, initiated_by, memo, created_at)",
+            7,
+            n
         ),
         |q, t| q
-            .bind(t.id)
-            .bind(t.program)
-            .bind(t.kind.as_str())
-            .bind(t.reverses)
-            .bind(t.initiated_by)
-            .bind(t.memo.as_deref())
-            .bind(t.created_at)
+            .bind(t.map(|t| t.id))
+            .bind(t.map(|t| t.program))
+            .bind(t.map(|t| t.kind.as_str()))
+            .bind(t.and_then(|t| t.reverses))
+            .bind(t.map(|t| t.initiated_by))
+            .bind(t.and_then(|t| t.memo.as_deref()))
+            .bind(t.map(|t| t.created_at))
     );
     per_chunk!(
         conn,
         p.postings,
-        |rows, n| format!(
-            "INSERT INTO postings (transaction_id, account_id, asset, amount) VALUES {}",
-            placeholders(4, n)
-        ),
-        |q, r| q.bind(r.0).bind(r.1).bind(r.2).bind(r.3)
+        |n| insert_sql("postings (transaction_id, account_id, asset, amount)", 4, n),
+        |q, r| q
+            .bind(r.map(|r| r.0))
+            .bind(r.map(|r| r.1))
+            .bind(r.map(|r| r.2))
+            .bind(r.map(|r| r.3))
     );
     per_chunk!(
         conn,
         p.lots,
-        |rows, n| format!(
-            "INSERT INTO lots (id, account_id, transaction_id, amount, remaining, expires_on, \
-             created_at) VALUES {}",
-            placeholders(7, n)
+        |n| insert_sql(
+            "lots (id, account_id, transaction_id, amount, remaining, expires_on, created_at)",
+            7,
+            n
         ),
         |q, l| q
-            .bind(l.lot.id.0)
-            .bind(l.lot.account_id.0)
-            .bind(l.transaction)
-            .bind(l.lot.amount)
-            .bind(l.lot.remaining)
-            .bind(l.lot.expires_on)
-            .bind(l.created_at)
+            .bind(l.map(|l| l.lot.id.0))
+            .bind(l.map(|l| l.lot.account_id.0))
+            .bind(l.map(|l| l.transaction))
+            .bind(l.map(|l| l.lot.amount))
+            .bind(l.map(|l| l.lot.remaining))
+            .bind(l.and_then(|l| l.lot.expires_on))
+            .bind(l.map(|l| l.created_at))
     );
     let lot_changes = fold(p.lot_moves.iter().map(|m| (m.lot.0, m.amount)));
     per_chunk!(
         conn,
         lot_changes,
-        |rows, n| add_from_values("lots", "remaining", n, pg),
-        |q, r| q.bind(r.0).bind(r.1)
+        |n| add_sql("lots", "remaining", n),
+        |q, r| q.bind(r.map(|r| r.0)).bind(r.map(|r| r.1))
     );
     per_chunk!(
         conn,
         p.lot_moves,
-        |rows, n| format!(
-            "INSERT INTO lot_movements (transaction_id, lot_id, amount) VALUES {}",
-            placeholders(3, n)
-        ),
-        |q, m| q.bind(m.transaction).bind(m.lot.0).bind(m.amount)
+        |n| insert_sql("lot_movements (transaction_id, lot_id, amount)", 3, n),
+        |q, m| q
+            .bind(m.map(|m| m.transaction))
+            .bind(m.map(|m| m.lot.0))
+            .bind(m.map(|m| m.amount))
     );
     let balance_changes = fold(p.balances.iter().map(|(a, d)| (a.0, *d)));
     per_chunk!(
         conn,
         balance_changes,
-        |rows, n| add_from_values("accounts", "balance", n, pg),
-        |q, r| q.bind(r.0).bind(r.1)
+        |n| add_sql("accounts", "balance", n),
+        |q, r| q.bind(r.map(|r| r.0)).bind(r.map(|r| r.1))
     );
     per_chunk!(
         conn,
         p.replies,
-        |rows, n| format!(
-            "INSERT INTO idempotency_keys (principal_id, key, request_hash, status_code, \
-             response_body, created_at) VALUES {}",
-            placeholders(6, n)
+        |n| insert_sql(
+            "idempotency_keys (principal_id, key, request_hash, status_code, response_body, \
+             created_at)",
+            6,
+            n
         ),
         |q, r| q
-            .bind(r.scope)
-            .bind(r.key.as_str())
-            .bind(r.reply.request_hash.as_slice())
-            .bind(r.reply.status_code)
-            .bind(r.reply.response_body.as_str())
-            .bind(r.created_at)
+            .bind(r.map(|r| r.scope))
+            .bind(r.map(|r| r.key.as_str()))
+            .bind(r.map(|r| r.reply.request_hash.as_slice()))
+            .bind(r.map(|r| r.reply.status_code))
+            .bind(r.map(|r| r.reply.response_body.as_str()))
+            .bind(r.map(|r| r.created_at))
     );
     p.clear();
     Ok(())
@@ -868,22 +968,6 @@ fn fold(changes: impl Iterator<Item = (Uuid, i64)>) -> Vec<(Uuid, i64)> {
     by_id.into_iter().filter(|(_, d)| *d != 0).collect()
 }
 
-/// "Add each (id, delta) to `column` of `table`" in one statement.
-fn add_from_values(table: &str, column: &str, rows: usize, pg: bool) -> String {
-    let values = placeholders(2, rows);
-    if pg {
-        format!(
-            "UPDATE {table} AS t SET {column} = t.{column} + v.d FROM (VALUES {values}) \
-             AS v(id, d) WHERE t.id = v.id"
-        )
-    } else {
-        format!(
-            "UPDATE {table} SET {column} = {column} + v.column2 FROM (VALUES {values}) AS v \
-             WHERE {table}.id = v.column1"
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -892,14 +976,14 @@ mod tests {
     fn chunks_cover_any_count_with_few_shapes() {
         for n in 0..1_000 {
             let sizes = chunk_sizes(n);
-            assert_eq!(sizes.iter().sum::<usize>(), n);
-            assert!(
-                sizes
-                    .iter()
-                    .all(|s| s.is_power_of_two() && *s <= ROWS_PER_STATEMENT_MAX)
-            );
+            assert_eq!(sizes.iter().map(|(real, _)| real).sum::<usize>(), n);
+            assert_eq!(sizes.len(), n.div_ceil(ROWS_PER_STATEMENT_MAX));
+            for (real, padded) in sizes {
+                assert!(padded.is_power_of_two() && padded >= real);
+                assert!(padded <= ROWS_PER_STATEMENT_MAX);
+            }
         }
-        assert_eq!(chunk_sizes(300), vec![128, 128, 32, 8, 4]);
+        assert_eq!(chunk_sizes(300), vec![(128, 128), (128, 128), (44, 64)]);
         assert_eq!(placeholders(2, 2), "($1, $2), ($3, $4)");
     }
 

@@ -6,7 +6,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Db, WriteTx, read, read_tx, write_vetted};
+use super::{Db, WriteTx, read, read_tx, write, write_vetted};
 use crate::domain::ids::*;
 
 /// Name of the HMAC key that signs QR payloads.
@@ -101,11 +101,20 @@ pub async fn store_code_by_code_id_tx(
     tx: &mut WriteTx,
     code_id: &str,
 ) -> Result<Option<StoreCode>, sqlx::Error> {
+    if let Some(found) = tx.known.get(|f| f.store_codes.get(code_id)) {
+        return Ok(Some(found));
+    }
     let sql = format!("{STORE_CODE_COLUMNS} WHERE code_id = $1");
-    read_tx!(tx, |c| sqlx::query_as(&sql)
+    let found: Option<StoreCode> = read_tx!(tx, |c| sqlx::query_as(&sql)
         .bind(code_id)
         .fetch_optional(c)
-        .await)
+        .await)?;
+    if let Some(code) = &found {
+        tx.known.stage(|f| {
+            f.store_codes.insert(code_id.to_owned(), code.clone());
+        });
+    }
+    Ok(found)
 }
 
 pub async fn store_code_by_code_id(
@@ -145,7 +154,8 @@ pub async fn revoke_store_code(
     merchant: MerchantId,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let n = write_vetted!(tx, |c| {
+    // `write!`: the writer remembers store codes.
+    let n = write!(tx, |c| {
         sqlx::query(
         "UPDATE store_codes SET revoked_at = $3 WHERE id = $1 AND merchant_id = $2 AND revoked_at IS NULL"
     )

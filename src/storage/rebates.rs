@@ -63,7 +63,8 @@ const CAMPAIGN_COLUMNS: &str = "SELECT id, program_id, name, tiers, monthly_cap_
      grant_mode, grant_on, points_expire_on, created_by, created_at FROM rebate_campaigns";
 
 pub async fn insert_campaign(tx: &mut WriteTx, c: &RebateCampaignRow) -> Result<(), sqlx::Error> {
-    write_vetted!(tx, |conn| {
+    // `write!`: the writer remembers each program's campaigns.
+    write!(tx, |conn| {
         sqlx::query(
         "INSERT INTO rebate_campaigns (id, program_id, name, tiers, monthly_cap_points, budget_points, starts_at, ends_at, \
          grant_mode, grant_on, points_expire_on, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
@@ -103,14 +104,24 @@ pub async fn active_campaigns_tx(
     program: ProgramId,
     now: DateTime<Utc>,
 ) -> Result<Vec<RebateCampaignRow>, sqlx::Error> {
-    let sql = format!(
-        "{CAMPAIGN_COLUMNS} WHERE program_id = $1 AND starts_at <= $2 AND ends_at > $2 ORDER BY id"
-    );
-    read_tx!(tx, |c| sqlx::query_as(&sql)
-        .bind(program.0)
-        .bind(now)
-        .fetch_all(c)
-        .await)
+    let all = match tx.known.get(|f| f.rebate_campaigns.get(&program)) {
+        Some(all) => all,
+        None => {
+            let sql = format!("{CAMPAIGN_COLUMNS} WHERE program_id = $1 ORDER BY id");
+            let all: Vec<RebateCampaignRow> = read_tx!(tx, |c| sqlx::query_as(&sql)
+                .bind(program.0)
+                .fetch_all(c)
+                .await)?;
+            tx.known.stage(|f| {
+                f.rebate_campaigns.insert(program, all.clone());
+            });
+            all
+        }
+    };
+    Ok(all
+        .into_iter()
+        .filter(|c| c.starts_at <= now && c.ends_at > now)
+        .collect())
 }
 
 /// Live points of a campaign (net of claw-backs and of reversed payments), in all or for one
