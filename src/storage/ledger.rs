@@ -559,7 +559,7 @@ pub async fn read_replies(tx: &mut WriteTx, keys: Vec<(Uuid, String)>) -> Result
             "SELECT i.principal_id, i.key, i.request_hash, i.status_code, i.response_body \
              FROM (VALUES {}) AS v \
              JOIN idempotency_keys i ON i.principal_id = v.column1 AND i.key = v.column2",
-            placeholders(2, n)
+            placeholders(2, n, 1)
         );
         let found: Vec<Row> = read_tx!(tx, |c| {
             let mut q = sqlx::query_as(&sql);
@@ -795,9 +795,9 @@ fn chunk_sizes(mut n: usize) -> Vec<(usize, usize)> {
     sizes
 }
 
-/// `rows` rows of `cols` parameters each: "($1, $2), ($3, $4)".
-fn placeholders(cols: usize, rows: usize) -> String {
-    let mut out = String::with_capacity(rows * cols * 5);
+/// `rows` rows of `cols` parameters each, numbered from `first`: "($1, $2), ($3, $4)".
+fn placeholders(cols: usize, rows: usize, first: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 6);
     for r in 0..rows {
         if r > 0 {
             out.push_str(", ");
@@ -808,7 +808,7 @@ fn placeholders(cols: usize, rows: usize) -> String {
                 out.push_str(", ");
             }
             out.push('$');
-            out.push_str(&(r * cols + k + 1).to_string());
+            out.push_str(&(first + r * cols + k).to_string());
         }
         out.push(')');
     }
@@ -818,38 +818,84 @@ fn placeholders(cols: usize, rows: usize) -> String {
 /// "INSERT INTO `head` SELECT * FROM (VALUES ...) AS v WHERE v.column1 IS NOT NULL": the
 /// padding rows (all NULL) are skipped. PostgreSQL and SQLite both name a VALUES list's
 /// columns column1, column2, ...
-fn insert_sql(head: &str, cols: usize, rows: usize) -> String {
+fn insert_sql(head: &str, cols: usize, rows: usize, first: usize) -> String {
     format!(
         "INSERT INTO {head} SELECT * FROM (VALUES {}) AS v WHERE v.column1 IS NOT NULL",
-        placeholders(cols, rows)
+        placeholders(cols, rows, first)
     )
 }
 
 /// "Add each (id, delta) to `column` of `table`" in one statement; padding rows match no id.
-fn add_sql(table: &str, column: &str, rows: usize) -> String {
+fn add_sql(table: &str, column: &str, rows: usize, first: usize) -> String {
     format!(
         "UPDATE {table} AS t SET {column} = t.{column} + v.column2 FROM (VALUES {}) AS v \
          WHERE t.id = v.column1",
-        placeholders(2, rows)
+        placeholders(2, rows, first)
     )
 }
 
-/// Runs one statement per chunk of `$rows` on either backend's connection: `$sql` is built
-/// for the padded size `$n`, and `$bind` binds `$row` (`Some(row)`, or `None` for a padding
-/// row, which must bind NULLs of the same types).
+/// Parameters one SQLite statement may number up to (SQLite's limit is 32,766).
+const SQLITE_PARAMS_MAX: usize = 30_000;
+
+/// SQLite: the statements of one write of pending rows, sent to the connection's thread as
+/// one multi-statement query (parameters are numbered across statements). On a busy 2-core
+/// machine each trip to that thread costs more than the statement it carries.
+#[derive(Default)]
+struct LiteStatements<'q> {
+    sql: String,
+    args: sqlx::sqlite::SqliteArguments<'q>,
+    failed: Option<sqlx::error::BoxDynError>,
+}
+
+impl<'q> LiteStatements<'q> {
+    fn bind<T>(mut self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
+        use sqlx::Arguments;
+        if let Err(e) = self.args.add(value) {
+            self.failed.get_or_insert(e);
+        }
+        self
+    }
+
+    fn used(&self) -> usize {
+        use sqlx::Arguments;
+        self.args.len()
+    }
+
+    async fn run(&mut self, conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+        if let Some(e) = self.failed.take() {
+            return Err(sqlx::Error::Encode(e));
+        }
+        if self.sql.is_empty() {
+            return Ok(());
+        }
+        let sql = std::mem::take(&mut self.sql);
+        let args = std::mem::take(&mut self.args);
+        sqlx::query_with(&sql, args).execute(conn).await?;
+        Ok(())
+    }
+}
+
+/// One statement per chunk of `$rows` (`$cols` parameters a row): on PostgreSQL each runs at
+/// once; on SQLite it joins `$lite`. `$sql` is built for the padded size `$n` with
+/// parameters numbered from `$first`, and `$bind` binds `$row` (`Some(row)`, or `None` for a
+/// padding row, which must bind NULLs of the same types).
 macro_rules! per_chunk {
-    ($conn:expr, $rows:expr, |$n:ident| $sql:expr, |$q:ident, $row:ident| $bind:expr) => {{
+    ($conn:expr, $lite:ident, $rows:expr, $cols:expr, |$n:ident, $first:ident| $sql:expr, |$q:ident, $row:ident| $bind:expr) => {{
         let mut at = 0;
         for (real, $n) in chunk_sizes($rows.len()) {
             let chunk = &$rows[at..at + real];
             at += real;
-            let sql: String = $sql;
             let padded = chunk
                 .iter()
                 .map(Some)
                 .chain(std::iter::repeat_n(None, $n - real));
             match &mut *$conn {
                 TxConn::Pg(tx) => {
+                    let $first = 1;
+                    let sql: String = $sql;
                     let mut $q = sqlx::query(&sql);
                     for $row in padded {
                         $q = $bind;
@@ -857,11 +903,18 @@ macro_rules! per_chunk {
                     $q.execute(&mut **tx).await?;
                 }
                 TxConn::Lite(tx) => {
-                    let mut $q = sqlx::query(&sql);
+                    if $lite.used() + $n * $cols > SQLITE_PARAMS_MAX {
+                        $lite.run(&mut **tx).await?;
+                    }
+                    let $first = $lite.used() + 1;
+                    let sql: String = $sql;
+                    $lite.sql.push_str(&sql);
+                    $lite.sql.push_str(";\n");
+                    let mut $q = std::mem::take(&mut $lite);
                     for $row in padded {
                         $q = $bind;
                     }
-                    $q.execute(&mut **tx).await?;
+                    $lite = $q;
                 }
             }
         }
@@ -871,13 +924,17 @@ macro_rules! per_chunk {
 /// Writes `p`'s rows in table order (transactions, postings, lots, lot changes, movements,
 /// balances, idempotency records) and empties it.
 pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<(), sqlx::Error> {
+    let mut lite = LiteStatements::default();
     per_chunk!(
         conn,
+        lite,
         p.transactions,
-        |n| insert_sql(
+        7,
+        |n, first| insert_sql(
             "transactions (id, program_id, kind, reverses_id, initiated_by, memo, created_at)",
             7,
-            n
+            n,
+            first
         ),
         |q, t| q
             .bind(t.map(|t| t.id))
@@ -890,8 +947,15 @@ pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<
     );
     per_chunk!(
         conn,
+        lite,
         p.postings,
-        |n| insert_sql("postings (transaction_id, account_id, asset, amount)", 4, n),
+        4,
+        |n, first| insert_sql(
+            "postings (transaction_id, account_id, asset, amount)",
+            4,
+            n,
+            first
+        ),
         |q, r| q
             .bind(r.map(|r| r.0))
             .bind(r.map(|r| r.1))
@@ -900,11 +964,14 @@ pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<
     );
     per_chunk!(
         conn,
+        lite,
         p.lots,
-        |n| insert_sql(
+        7,
+        |n, first| insert_sql(
             "lots (id, account_id, transaction_id, amount, remaining, expires_on, created_at)",
             7,
-            n
+            n,
+            first
         ),
         |q, l| q
             .bind(l.map(|l| l.lot.id.0))
@@ -918,14 +985,23 @@ pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<
     let lot_changes = fold(p.lot_moves.iter().map(|m| (m.lot.0, m.amount)));
     per_chunk!(
         conn,
+        lite,
         lot_changes,
-        |n| add_sql("lots", "remaining", n),
+        2,
+        |n, first| add_sql("lots", "remaining", n, first),
         |q, r| q.bind(r.map(|r| r.0)).bind(r.map(|r| r.1))
     );
     per_chunk!(
         conn,
+        lite,
         p.lot_moves,
-        |n| insert_sql("lot_movements (transaction_id, lot_id, amount)", 3, n),
+        3,
+        |n, first| insert_sql(
+            "lot_movements (transaction_id, lot_id, amount)",
+            3,
+            n,
+            first
+        ),
         |q, m| q
             .bind(m.map(|m| m.transaction))
             .bind(m.map(|m| m.lot.0))
@@ -934,18 +1010,23 @@ pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<
     let balance_changes = fold(p.balances.iter().map(|(a, d)| (a.0, *d)));
     per_chunk!(
         conn,
+        lite,
         balance_changes,
-        |n| add_sql("accounts", "balance", n),
+        2,
+        |n, first| add_sql("accounts", "balance", n, first),
         |q, r| q.bind(r.map(|r| r.0)).bind(r.map(|r| r.1))
     );
     per_chunk!(
         conn,
+        lite,
         p.replies,
-        |n| insert_sql(
+        6,
+        |n, first| insert_sql(
             "idempotency_keys (principal_id, key, request_hash, status_code, response_body, \
              created_at)",
             6,
-            n
+            n,
+            first
         ),
         |q, r| q
             .bind(r.map(|r| r.scope))
@@ -955,6 +1036,9 @@ pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<
             .bind(r.map(|r| r.reply.response_body.as_str()))
             .bind(r.map(|r| r.created_at))
     );
+    if let TxConn::Lite(tx) = conn {
+        lite.run(tx).await?;
+    }
     p.clear();
     Ok(())
 }
@@ -984,7 +1068,8 @@ mod tests {
             }
         }
         assert_eq!(chunk_sizes(300), vec![(128, 128), (128, 128), (44, 64)]);
-        assert_eq!(placeholders(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(placeholders(2, 2, 1), "($1, $2), ($3, $4)");
+        assert_eq!(placeholders(1, 2, 5), "($5), ($6)");
     }
 
     #[test]
