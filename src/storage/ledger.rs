@@ -554,11 +554,18 @@ pub async fn read_replies(tx: &mut WriteTx, keys: Vec<(Uuid, String)>) -> Result
     for (real, n) in chunk_sizes(keys.len()) {
         let chunk = &keys[at..at + real];
         at += real;
-        // Padding rows of NULLs join nothing.
+        // Padding rows of NULLs join nothing. On PostgreSQL the join is LATERAL so each key
+        // is an index lookup: a plain join's generic plan hashes the keys and scans the
+        // table (seen: 16 ms a batch at 64,000 keys).
+        let join = if matches!(tx.conn, TxConn::Pg(_)) {
+            "CROSS JOIN LATERAL (SELECT * FROM idempotency_keys k \
+             WHERE k.principal_id = v.column1 AND k.key = v.column2) i"
+        } else {
+            "JOIN idempotency_keys i ON i.principal_id = v.column1 AND i.key = v.column2"
+        };
         let sql = format!(
             "SELECT i.principal_id, i.key, i.request_hash, i.status_code, i.response_body \
-             FROM (VALUES {}) AS v \
-             JOIN idempotency_keys i ON i.principal_id = v.column1 AND i.key = v.column2",
+             FROM (VALUES {}) AS v {join}",
             placeholders(2, n, 1)
         );
         let found: Vec<Row> = read_tx!(tx, |c| {
@@ -635,7 +642,7 @@ pub async fn integrity(db: &Db, program: ProgramId) -> Result<IntegrityReport, s
              (SELECT coalesce(sum(p.amount), 0) FROM postings p WHERE p.account_id = a.id)")
         .await?,
         lot_mismatches: q("SELECT count(*) FROM accounts a WHERE a.program_id = $1 AND a.kind = 'shopper_wallet' \
-             AND a.balance <> (SELECT coalesce(sum(l.remaining), 0) FROM lots l WHERE l.account_id = a.id)")
+             AND a.balance <> (SELECT coalesce(sum(l.remaining), 0) FROM lots l WHERE l.account_id = a.id AND l.remaining > 0)")
         .await?,
         negative_balances: q("SELECT count(*) FROM accounts WHERE program_id = $1 AND NOT allow_negative AND balance < 0")
             .await?,
