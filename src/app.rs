@@ -81,3 +81,31 @@ impl TokenCache {
         t.by_hash.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::{CityId, ShopperId};
+
+    #[test]
+    fn a_lookup_that_started_before_a_revocation_is_not_remembered() {
+        let cache = TokenCache::default();
+        let who = Principal::Shopper {
+            id: ShopperId::new(),
+            city: CityId::new(),
+        };
+        let found = (TokenId::new(), who);
+        let (hit, generation) = cache.get(b"h");
+        assert!(hit.is_none());
+        // A revocation commits while the lookup reads the database.
+        cache.forget_all();
+        cache.put(b"h".to_vec(), found, generation);
+        assert!(cache.get(b"h").0.is_none());
+        // A lookup started after it is remembered, until the next revocation.
+        let (_, generation) = cache.get(b"h");
+        cache.put(b"h".to_vec(), found, generation);
+        assert_eq!(cache.get(b"h").0, Some(found));
+        cache.forget_all();
+        assert!(cache.get(b"h").0.is_none());
+    }
+}

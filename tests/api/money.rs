@@ -15,6 +15,7 @@ both_backends!(
     a_replay_returns_the_same_answer_and_a_changed_body_is_refused,
     a_reversal_restores_balances_once,
     crossing_transfers_neither_deadlock_nor_error,
+    payments_reversals_and_charges_sharing_batches_add_up,
 );
 
 async fn a_payment_moves_yen_from_wallet_to_store(app: &TestApp) {
@@ -279,5 +280,50 @@ async fn crossing_transfers_neither_deadlock_nor_error(app: &TestApp) {
     let b_sent: i64 = (0..100).filter(|i| i % 2 == 1).map(|i| 10 + i).sum();
     assert_eq!(app.wallet(&p, &a, "coin").await, 50_000 - a_sent + b_sent);
     assert_eq!(app.wallet(&p, &b, "coin").await, 50_000 - b_sent + a_sent);
+    app.assert_ledger_ok(&p).await;
+}
+
+/// Payments leave their rows pending until their batch ends; reversals and charges write
+/// early (restoring lots, opening wallets) in the same batches. Whatever the interleaving,
+/// every balance, lot and posting must add up.
+async fn payments_reversals_and_charges_sharing_batches_add_up(app: &TestApp) {
+    let op = app.operator().await;
+    let p = app.currency().await;
+    let (m, _) = app.merchant(&op).await;
+    let pay_path = format!("/api/v1/programs/{p}/payments");
+    let mut shoppers = Vec::new();
+    for _ in 0..10 {
+        let (s, st) = app.shopper(&op).await;
+        app.charge(&op, &p, &s, 2_000).await;
+        let (code, v) = app
+            .post_money(&pay_path, &st, json!({"merchant_id": m, "amount": 300}))
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{v}");
+        let paid = v["transaction_id"].as_str().expect("id").to_owned();
+        shoppers.push((s, st, paid));
+    }
+    let charge_path = format!("/api/v1/programs/{p}/charges");
+    let reversal_paths: Vec<String> = shoppers
+        .iter()
+        .map(|(_, _, paid)| format!("/api/v1/transactions/{paid}/reversals"))
+        .collect();
+    let mut calls = Vec::new();
+    for ((s, st, _), reversal) in shoppers.iter().zip(&reversal_paths) {
+        calls.push(app.post_money(reversal, &op, json!({"reason": "打ち間違い"})));
+        for _ in 0..5 {
+            calls.push(app.post_money(&pay_path, st, json!({"merchant_id": m, "amount": 100})));
+        }
+        calls.push(app.post_money(&charge_path, &op, json!({"shopper_id": s, "amount": 1_000})));
+    }
+    for (code, v) in join_all(calls).await {
+        assert_eq!(code, StatusCode::CREATED, "{v}");
+    }
+    for (s, _, _) in &shoppers {
+        assert_eq!(
+            app.wallet(&p, s, "coin").await,
+            2_000 - 300 + 300 - 500 + 1_000
+        );
+    }
+    assert_eq!(app.merchant_balance(&p, &m, "coin").await, 10 * 5 * 100);
     app.assert_ledger_ok(&p).await;
 }
