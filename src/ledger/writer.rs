@@ -149,6 +149,30 @@ impl Writer {
     }
 }
 
+/// Loads the facts `storage::warm` knows before the first batch; a failure only means a
+/// colder start.
+async fn warm(db: &Db, known: &mut Known) {
+    let mut tx = match db.begin_write().await {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::warn!(error = %e, "writer warm-up skipped");
+            return;
+        }
+    };
+    match crate::storage::warm(&mut tx).await {
+        Ok(n) => {
+            let mut loaded = std::mem::take(&mut tx.known);
+            if tx.commit().await.is_ok() {
+                loaded.end_job(true);
+                loaded.end_batch(true);
+                *known = loaded;
+                tracing::debug!(rows = n, "writer warmed up");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "writer warm-up skipped"),
+    }
+}
+
 /// SQLite's log checkpoints, off the writer's path (`Db::checkpoint`), for as long as the
 /// writer has handles.
 async fn checkpoints(db: Db, writer: mpsc::WeakSender<Request>) {
@@ -172,6 +196,7 @@ async fn run(
 ) {
     // Rows remembered across batches; `storage::Known` says why that is safe.
     let mut known = Known::default();
+    warm(&db, &mut known).await;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < BATCH_SIZE_MAX {

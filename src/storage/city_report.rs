@@ -50,7 +50,7 @@ pub struct Usage {
 /// A transaction's JST month ("2025-04"), per dialect.
 fn month_expr(db: &Db) -> &'static str {
     match db {
-        Db::Pg(_) => "to_char((t.created_at AT TIME ZONE 'UTC') + interval '9 hours', 'YYYY-MM')",
+        Db::Pg(..) => "to_char((t.created_at AT TIME ZONE 'UTC') + interval '9 hours', 'YYYY-MM')",
         Db::Lite { .. } => "strftime('%Y-%m', t.created_at, '+9 hours')",
     }
 }

@@ -19,7 +19,7 @@ pub async fn ensure_secret(db: &Db, name: &str) -> Result<(), sqlx::Error> {
     rand::rng().fill_bytes(&mut value);
     let sql = "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
     match db {
-        Db::Pg(pool) => sqlx::query(sql)
+        Db::Pg(pool, _) => sqlx::query(sql)
             .bind(name)
             .bind(&value)
             .bind(Utc::now())

@@ -320,7 +320,7 @@ async fn a_dynamic_request_is_paid_once_and_expires(app: &TestApp) {
     let past = chrono::Utc::now() - chrono::Duration::minutes(6);
     let id = uuid::Uuid::parse_str(r2["id"].as_str().expect("id")).expect("uuid");
     match &app.app.db {
-        machipay::storage::Db::Pg(p) => {
+        machipay::storage::Db::Pg(p, _) => {
             sqlx::query("UPDATE payment_requests SET expires_at = $1 WHERE id = $2")
                 .bind(past)
                 .bind(id)
@@ -407,7 +407,7 @@ async fn a_shopper_code_works_once_for_its_store(app: &TestApp) {
     let past = chrono::Utc::now() - chrono::Duration::minutes(2);
     let sql = "UPDATE shopper_codes SET expires_at = $1 WHERE code_hash = $2";
     match &app.app.db {
-        machipay::storage::Db::Pg(p) => sqlx::query(sql)
+        machipay::storage::Db::Pg(p, _) => sqlx::query(sql)
             .bind(past)
             .bind(&hash)
             .execute(p)
