@@ -49,123 +49,87 @@ impl ClosingDays {
     }
 }
 
-/// Japanese public holidays (国民の祝日, 振替休日, 国民の休日) of 2023–2027 as (year, month, day),
-/// from the Cabinet Office's published lists. Years outside the table count weekends only.
-const HOLIDAYS: &[(i32, u32, u32)] = &[
-    (2023, 1, 1),
-    (2023, 1, 2),
-    (2023, 1, 9),
-    (2023, 2, 11),
-    (2023, 2, 23),
-    (2023, 3, 21),
-    (2023, 4, 29),
-    (2023, 5, 3),
-    (2023, 5, 4),
-    (2023, 5, 5),
-    (2023, 7, 17),
-    (2023, 8, 11),
-    (2023, 9, 18),
-    (2023, 9, 23),
-    (2023, 10, 9),
-    (2023, 11, 3),
-    (2023, 11, 23),
-    (2024, 1, 1),
-    (2024, 1, 8),
-    (2024, 2, 11),
-    (2024, 2, 12),
-    (2024, 2, 23),
-    (2024, 3, 20),
-    (2024, 4, 29),
-    (2024, 5, 3),
-    (2024, 5, 4),
-    (2024, 5, 5),
-    (2024, 5, 6),
-    (2024, 7, 15),
-    (2024, 8, 11),
-    (2024, 8, 12),
-    (2024, 9, 16),
-    (2024, 9, 22),
-    (2024, 9, 23),
-    (2024, 10, 14),
-    (2024, 11, 3),
-    (2024, 11, 4),
-    (2024, 11, 23),
-    (2025, 1, 1),
-    (2025, 1, 13),
-    (2025, 2, 11),
-    (2025, 2, 23),
-    (2025, 2, 24),
-    (2025, 3, 20),
-    (2025, 4, 29),
-    (2025, 5, 3),
-    (2025, 5, 4),
-    (2025, 5, 5),
-    (2025, 5, 6),
-    (2025, 7, 21),
-    (2025, 8, 11),
-    (2025, 9, 15),
-    (2025, 9, 23),
-    (2025, 10, 13),
-    (2025, 11, 3),
-    (2025, 11, 23),
-    (2025, 11, 24),
-    (2026, 1, 1),
-    (2026, 1, 12),
-    (2026, 2, 11),
-    (2026, 2, 23),
-    (2026, 3, 20),
-    (2026, 4, 29),
-    (2026, 5, 3),
-    (2026, 5, 4),
-    (2026, 5, 5),
-    (2026, 5, 6),
-    (2026, 7, 20),
-    (2026, 8, 11),
-    (2026, 9, 21),
-    (2026, 9, 22),
-    (2026, 9, 23),
-    (2026, 10, 12),
-    (2026, 11, 3),
-    (2026, 11, 23),
-    (2027, 1, 1),
-    (2027, 1, 11),
-    (2027, 2, 11),
-    (2027, 2, 23),
-    (2027, 3, 21),
-    (2027, 3, 22),
-    (2027, 4, 29),
-    (2027, 5, 3),
-    (2027, 5, 4),
-    (2027, 5, 5),
-    (2027, 7, 19),
-    (2027, 8, 11),
-    (2027, 9, 20),
-    (2027, 9, 23),
-    (2027, 10, 11),
-    (2027, 11, 3),
-    (2027, 11, 23),
-];
+mod holidays;
 
-/// Whether banks transfer on `date`: not a Saturday, Sunday, public holiday (2023–2027 table)
-/// or the banks' new-year closing (12/31 to 1/3).
-pub fn is_business_day(date: NaiveDate) -> bool {
-    let (y, m, d) = (date.year(), date.month(), date.day());
-    !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
-        && !HOLIDAYS.contains(&(y, m, d))
-        && !matches!((m, d), (12, 31) | (1, 1..=3))
+pub use holidays::{HolidayCalendar, HolidayDataNotCovered, calendar as holiday_calendar};
+
+/// Whether banks transfer on `date`: not a Saturday, Sunday, public holiday (the Cabinet
+/// Office's list, see [`holidays`]) or the banks' new-year closing (12/31 to 1/3). A date
+/// whose year the holiday data does not cover is an error, never a guess.
+pub fn is_business_day(date: NaiveDate) -> Result<bool, HolidayDataNotCovered> {
+    let holiday = holidays::calendar().is_holiday(date)?;
+    let (m, d) = (date.month(), date.day());
+    Ok(!matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
+        && !holiday
+        && !matches!((m, d), (12, 31) | (1, 1..=3)))
 }
 
-/// The `n`th business day after `date` (exclusive), if within range.
-pub fn add_business_days(date: NaiveDate, n: u32) -> Option<NaiveDate> {
+/// The `n`th business day after `date` (exclusive).
+pub fn add_business_days(date: NaiveDate, n: u32) -> Result<NaiveDate, HolidayDataNotCovered> {
     let mut day = date;
     let mut left = n;
     while left > 0 {
-        day = day.succ_opt()?;
-        if is_business_day(day) {
+        // Past the last representable date there is no holiday data either.
+        day = day.succ_opt().ok_or(HolidayDataNotCovered {
+            date: day,
+            first_year: holidays::calendar().first_year(),
+            last_year: holidays::calendar().last_year(),
+        })?;
+        if is_business_day(day)? {
             left -= 1;
         }
     }
-    Some(day)
+    Ok(day)
+}
+
+/// Why a 振込指定日 (transfer date) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransferDateError {
+    #[error("the transfer date {transfer} must be after the closing date {closing}")]
+    NotAfterClosing {
+        closing: NaiveDate,
+        transfer: NaiveDate,
+    },
+    /// Today counts as past: a 総合振込 file must reach the bank before its transfer day.
+    #[error("the transfer date {transfer} is not after today ({today}, JST)")]
+    InPast {
+        transfer: NaiveDate,
+        today: NaiveDate,
+    },
+    #[error("{0} is a weekend, public holiday or bank new-year holiday")]
+    NotBusinessDay(NaiveDate),
+    #[error(transparent)]
+    NotCovered(#[from] HolidayDataNotCovered),
+}
+
+/// The 振込指定日 of a cycle closing on `closing`, run on `today` (JST): the date asked for,
+/// if it is a business day after both; else the `default_days`th business day after the
+/// closing date or, when a late run finds that already come, the next business day after
+/// today.
+pub fn transfer_date(
+    closing: NaiveDate,
+    asked: Option<NaiveDate>,
+    today: NaiveDate,
+    default_days: u32,
+) -> Result<NaiveDate, TransferDateError> {
+    let Some(transfer) = asked else {
+        let usual = add_business_days(closing, default_days)?;
+        return Ok(if usual > today {
+            usual
+        } else {
+            add_business_days(today, 1)?
+        });
+    };
+    if transfer <= closing {
+        return Err(TransferDateError::NotAfterClosing { closing, transfer });
+    }
+    if transfer <= today {
+        return Err(TransferDateError::InPast { transfer, today });
+    }
+    if !is_business_day(transfer)? {
+        return Err(TransferDateError::NotBusinessDay(transfer));
+    }
+    Ok(transfer)
 }
 
 /// The money of one store in one run, summed from its Merchant account postings.
@@ -253,13 +217,80 @@ mod tests {
 
     #[test]
     fn business_days_skip_weekends_holidays_and_new_year() {
+        let ok = |s: &str| is_business_day(d(s)).expect("covered");
         // Saturday 2026-01-10; Monday 1/12 is 成人の日.
-        assert_eq!(add_business_days(d("2026-01-10"), 5), Some(d("2026-01-19")));
-        assert!(!is_business_day(d("2026-01-11")) && !is_business_day(d("2026-09-22")));
-        assert!(!is_business_day(d("2025-12-31")) && !is_business_day(d("2027-01-03")));
-        assert!(is_business_day(d("2026-01-13")));
+        assert_eq!(add_business_days(d("2026-01-10"), 5), Ok(d("2026-01-19")));
+        assert!(!ok("2026-01-11") && !ok("2026-09-22"));
+        assert!(!ok("2025-12-31") && !ok("2027-01-03"));
+        assert!(ok("2026-01-13"));
         // 2026-12-25 (Fri) + 5: 12/28, 12/29, 12/30, then 1/4, 1/5.
-        assert_eq!(add_business_days(d("2026-12-25"), 5), Some(d("2027-01-05")));
+        assert_eq!(add_business_days(d("2026-12-25"), 5), Ok(d("2027-01-05")));
+        // 2027: 3/22 is the substitute holiday for 春分の日 (Sunday 3/21).
+        assert!(!ok("2027-03-22") && ok("2027-03-23"));
+    }
+
+    #[test]
+    fn days_beyond_the_holiday_data_are_refused() {
+        let last = holiday_calendar().last_year();
+        let after = NaiveDate::from_ymd_opt(last + 1, 1, 6).unwrap();
+        assert!(matches!(
+            is_business_day(after),
+            Err(HolidayDataNotCovered { date, .. }) if date == after
+        ));
+        // Counting business days across the end of the data stops at its first unknown day.
+        let dec = NaiveDate::from_ymd_opt(last, 12, 28).unwrap();
+        let err = add_business_days(dec, 5).expect_err("runs past the data");
+        assert_eq!(err.date, NaiveDate::from_ymd_opt(last + 1, 1, 1).unwrap());
+    }
+
+    #[test]
+    fn transfer_dates_are_after_closing_and_today_on_a_business_day() {
+        let closing = d("2026-01-10");
+        // On time: the fifth business day after the closing date.
+        assert_eq!(
+            transfer_date(closing, None, d("2026-01-11"), 5),
+            Ok(d("2026-01-19"))
+        );
+        // Late (today 2026-01-19, the usual day itself): the next business day after today.
+        assert_eq!(
+            transfer_date(closing, None, d("2026-01-19"), 5),
+            Ok(d("2026-01-20"))
+        );
+        // Late on a Friday before a holiday weekend: Tuesday.
+        assert_eq!(
+            transfer_date(d("2025-12-25"), None, d("2026-01-09"), 5),
+            Ok(d("2026-01-13"))
+        );
+        let today = d("2026-01-14");
+        assert_eq!(
+            transfer_date(closing, Some(d("2026-01-09")), today, 5),
+            Err(TransferDateError::NotAfterClosing {
+                closing,
+                transfer: d("2026-01-09")
+            })
+        );
+        for past in ["2026-01-13", "2026-01-14"] {
+            assert_eq!(
+                transfer_date(closing, Some(d(past)), today, 5),
+                Err(TransferDateError::InPast {
+                    transfer: d(past),
+                    today
+                })
+            );
+        }
+        assert_eq!(
+            transfer_date(closing, Some(d("2026-01-17")), today, 5),
+            Err(TransferDateError::NotBusinessDay(d("2026-01-17")))
+        );
+        assert_eq!(
+            transfer_date(closing, Some(d("2026-01-15")), today, 5),
+            Ok(d("2026-01-15"))
+        );
+        let beyond = NaiveDate::from_ymd_opt(holiday_calendar().last_year() + 1, 2, 1).unwrap();
+        assert!(matches!(
+            transfer_date(closing, Some(beyond), today, 5),
+            Err(TransferDateError::NotCovered(_))
+        ));
     }
 
     #[test]

@@ -33,9 +33,20 @@ pub(crate) async fn program_in_city(
     who: &Principal,
     id: ProgramId,
 ) -> Result<(ProgramRow, ProgramSettings), AppError> {
-    // The settings in effect today (JST); the row's own text is the version it was created with.
+    // The settings in effect today (JST).
     let today = crate::domain::calendar::jst_date(chrono::Utc::now());
-    let (program, current) = program_with_settings_tx(tx, id, today)
+    program_in_city_on(tx, who, id, today).await
+}
+
+/// [`program_in_city`] with the settings in force on `date` (JST), e.g. a past cycle's
+/// closing date; the row's own text is the version the program was created with.
+pub(crate) async fn program_in_city_on(
+    tx: &mut WriteTx,
+    who: &Principal,
+    id: ProgramId,
+    date: chrono::NaiveDate,
+) -> Result<(ProgramRow, ProgramSettings), AppError> {
+    let (program, current) = program_with_settings_tx(tx, id, date)
         .await?
         .filter(|(p, _)| p.city_id == who.city())
         .ok_or_else(|| AppError::not_found("program"))?;

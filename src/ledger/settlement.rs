@@ -8,18 +8,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::posting::{CreditExpiry, Lots, Posting, post};
-use super::program_in_city;
+use super::{program_in_city, program_in_city_on};
 use super::writer::{Idempotency, Reply, Work};
 use crate::app::App;
 use crate::domain::auth::{Capability, Principal};
-use crate::domain::calendar::jst_end_of_day_utc;
+use crate::domain::calendar::{jst_date, jst_end_of_day_utc};
 use crate::domain::ids::*;
 use crate::domain::ledger::{AccountKind, Asset, Entry, Leg};
 use crate::domain::program::{PayoutSender, ProgramSettings};
 use crate::domain::registry::BankAccountView;
-use crate::domain::settlement::{
-    StatementFigures, Takings, add_business_days, is_business_day, statement,
-};
+use crate::domain::settlement::{self as settlement_rules, StatementFigures, Takings, TransferDateError, statement};
 use crate::domain::zengin::build_sogo_furikomi;
 use crate::error::AppError;
 use crate::storage::ledger::{Account, ensure_account};
@@ -38,7 +36,8 @@ pub struct RunRequest {
     /// JST).
     pub closing_date: NaiveDate,
     /// 振込指定日: a business day (no weekend, public holiday or 12/31–1/3) after the closing
-    /// date (default: the fifth business day after it).
+    /// date and after today (JST). Default: the fifth business day after the closing date,
+    /// or for a late run that finds that day come, the next business day after today.
     #[serde(default)]
     pub transfer_date: Option<NaiveDate>,
 }
@@ -101,31 +100,21 @@ pub async fn run_cycle(
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
-    let transfer_date = match req.transfer_date {
-        Some(d) => d,
-        None => add_business_days(req.closing_date, TRANSFER_DAYS_DEFAULT)
-            .ok_or_else(|| AppError::bad_request("invalid_date", "closing_date out of range"))?,
-    };
-    if transfer_date <= req.closing_date {
-        return Err(AppError::bad_request(
-            "invalid_transfer_date",
-            "transfer_date must be after closing_date",
-        ));
-    }
-    if !is_business_day(transfer_date) {
-        return Err(AppError::bad_request(
-            "transfer_date_not_business_day",
-            format!("{transfer_date} is a weekend, public holiday or bank new-year holiday"),
-        ));
-    }
     app.writer
         .run(None, move |w| {
-            Box::pin(run_in(w, who, program, req.closing_date, transfer_date))
+            Box::pin(run_with_default_in(
+                w,
+                who,
+                program,
+                req.closing_date,
+                req.transfer_date,
+            ))
         })
         .await
 }
 
-/// The run itself, on the writer (public so tests can run a cycle with the job's clock set).
+/// The run itself, on the writer, with a given transfer date (public so tests can run a
+/// cycle with the job's clock set).
 pub async fn run_in(
     w: &mut Work,
     who: Principal,
@@ -133,7 +122,21 @@ pub async fn run_in(
     closing: NaiveDate,
     transfer_date: NaiveDate,
 ) -> Result<Reply, AppError> {
-    let (_, settings) = program_in_city(&mut w.tx, &who, program).await?;
+    run_with_default_in(w, who, program, closing, Some(transfer_date)).await
+}
+
+/// The run on the writer. The cycle's rules (closing days, fee rate, hold days, point value)
+/// are the settings in force on the closing date, so a late run computes what an on-time
+/// run would have; the payout sender (whose account pays) is today's. The transfer date is
+/// decided at the job's clock: see `domain::settlement::transfer_date`.
+pub async fn run_with_default_in(
+    w: &mut Work,
+    who: Principal,
+    program: ProgramId,
+    closing: NaiveDate,
+    asked_transfer_date: Option<NaiveDate>,
+) -> Result<Reply, AppError> {
+    let (_, settings) = program_in_city_on(&mut w.tx, &who, program, closing).await?;
     if !settings.closing().closes_on(closing) {
         return Err(AppError::unprocessable(
             "not_a_closing_day",
@@ -162,7 +165,16 @@ pub async fn run_in(
             ),
         ));
     }
-    let sender = settings
+    let today = jst_date(w.now);
+    let transfer_date = settlement_rules::transfer_date(
+        closing,
+        asked_transfer_date,
+        today,
+        TRANSFER_DAYS_DEFAULT,
+    )
+    .map_err(transfer_date_error)?;
+    let (_, current) = program_in_city_on(&mut w.tx, &who, program, today).await?;
+    let sender = current
         .payout_sender
         .as_ref()
         .map(serde_json::to_string)
@@ -516,6 +528,21 @@ pub fn statements_csv(rows: &[StatementView]) -> Result<Vec<u8>, AppError> {
         .map_err(internal)?;
     }
     out.into_inner().map_err(internal)
+}
+
+/// Each refusal of a transfer date by name.
+fn transfer_date_error(e: TransferDateError) -> AppError {
+    let code = match e {
+        TransferDateError::NotAfterClosing { .. } => {
+            return AppError::bad_request("invalid_transfer_date", e.to_string());
+        }
+        TransferDateError::NotBusinessDay(_) => {
+            return AppError::bad_request("transfer_date_not_business_day", e.to_string());
+        }
+        TransferDateError::InPast { .. } => "transfer_date_in_past",
+        TransferDateError::NotCovered(_) => "holiday_data_not_covered",
+    };
+    AppError::unprocessable(code, e.to_string())
 }
 
 fn internal(e: impl std::fmt::Display) -> AppError {
