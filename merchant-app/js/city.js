@@ -10,7 +10,8 @@ const ROLE = "staff";
 const $ = (id) => document.getElementById(id);
 const REPORT_FIELDS = [
   "reference_date", "unused_paid_yen", "unused_premium_yen", "unused_total_yen",
-  "threshold_yen", "excess_yen", "required_deposit_yen",
+  "threshold_yen", "required_deposit_yen", "period_from", "opening_unused_yen",
+  "issued_yen", "used_yen", "expired_yen", "free_points",
 ];
 
 const state = { token: null, report: null };

@@ -339,18 +339,8 @@ fn csv_response(
     rows: Vec<Vec<String>>,
     filename: String,
 ) -> Result<Response, AppError> {
-    // For Excel, as the currency and city reports: UTF-8 with a BOM, CRLF line ends.
-    let mut out = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(crate::ledger::city_report::render::BOM.to_vec());
-    let err = |e: csv::Error| AppError::Internal(format!("csv: {e}"));
-    out.write_record(header).map_err(err)?;
-    for row in rows {
-        out.write_record(row).map_err(err)?;
-    }
-    let body = out
-        .into_inner()
-        .map_err(|e| AppError::Internal(format!("csv: {e}")))?;
+    // For Excel, as the currency and city reports: the one CSV convention.
+    let body = crate::ledger::city_report::render::excel_csv(header, rows)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

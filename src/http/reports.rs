@@ -15,6 +15,7 @@ use super::extract::{Caller, Path};
 use crate::app::App;
 use crate::domain::ids::ProgramId;
 use crate::error::{AppError, ErrorEnvelope};
+use crate::ledger::city_report::render;
 use crate::ledger::reports::{self as uc, UnusedBalanceView};
 
 pub fn router() -> OpenApiRouter<App> {
@@ -32,13 +33,15 @@ struct UnusedBalanceQuery {
     format: Option<String>,
 }
 
-/// 未使用残高: the unused paid coin and premium of a program at the end of a JST date, the
-/// excess over ¥10,000,000 and the deposit owed (half the excess, rounded up); free points
-/// apart. Recomputed from postings, so a past date's report never changes (staff).
+/// 未使用残高: the unused paid coin and premium of a program at the end of a JST date and the
+/// deposit owed (要供託額: half of the whole balance, rounded up, once it exceeds
+/// ¥10,000,000; 資金決済法 第14条1項), with the half-year's 発行額 (issued) and 回収額 (used);
+/// free points apart. Recomputed from postings, so a past date's report never changes
+/// (staff). CSV for Excel: UTF-8 with a BOM, CRLF, Japanese headers.
 #[utoipa::path(get, path = "/api/v1/programs/{program_id}/reports/unused-balance", tag = "reports", security(("bearer" = [])),
     params(("program_id" = ProgramId, Path), UnusedBalanceQuery),
     responses(
-        (status = 200, description = "The report; `format=csv` answers a header row and one record",
+        (status = 200, description = "The report; `format=csv` answers a header row and one record (UTF-8 with BOM, CRLF, Japanese headers)",
             content((UnusedBalanceView = "application/json"), (String = "text/csv"))),
         (status = "4XX", body = ErrorEnvelope)))]
 async fn unused_balance(
@@ -71,13 +74,7 @@ async fn unused_balance(
     if !csv {
         return Ok(Json(view).into_response());
     }
-    let mut out = csv::Writer::from_writer(Vec::new());
-    out.write_record(UnusedBalanceView::csv_header())
-        .and_then(|()| out.write_record(view.csv_row()))
-        .map_err(|e| AppError::Internal(format!("csv: {e}")))?;
-    let body = out
-        .into_inner()
-        .map_err(|e| AppError::Internal(format!("csv: {e}")))?;
+    let body = render::excel_csv(&UnusedBalanceView::csv_header(), [view.csv_row()])?;
     let filename = format!(
         "attachment; filename=\"unused-balance-{}.csv\"",
         view.report.reference_date()

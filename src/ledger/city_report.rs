@@ -35,7 +35,9 @@ pub struct Period {
 
 impl Period {
     /// From query parameters: `fiscal_year`, or `from` and `to`, or `date` alone (the 年度 up
-    /// to that date); none of them: the 年度 of `today` (JST).
+    /// to that date); none of them: the 年度 of `today` (JST). A period starting after today
+    /// is `period_in_future`; a `date` or `to` after today is `date_in_future` (no report is
+    /// made of days that have not come; the running 年度 is asked by `fiscal_year`).
     pub fn parse(
         fiscal_year: Option<&str>,
         from: Option<NaiveDate>,
@@ -84,6 +86,12 @@ impl Period {
             return Err(AppError::bad_request(
                 "period_in_future",
                 format!("the period starts ({}) after today ({today})", period.from),
+            ));
+        }
+        if let Some(asked) = date.or(to).filter(|d| *d > today) {
+            return Err(AppError::bad_request(
+                "date_in_future",
+                format!("{asked} has not come yet (today is {today} JST)"),
             ));
         }
         if period.to < period.from {

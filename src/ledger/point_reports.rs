@@ -133,8 +133,20 @@ fn rate(issued: i64, redeemed: i64) -> Option<Decimal> {
     })
 }
 
-/// The period of a fiscal year: its first instant and the end (the year's end, or now).
+/// The period of a fiscal year: its first instant and the end (the year's end, or now). A
+/// 年度 that has not started is `period_in_future`, as for the store report.
 fn period(fy: FiscalYear, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), AppError> {
+    let today = crate::domain::calendar::jst_date(now);
+    if fy.start() > today {
+        return Err(AppError::bad_request(
+            "period_in_future",
+            format!(
+                "{} starts on {} (today is {today} JST)",
+                fy.reiwa_label(),
+                fy.start()
+            ),
+        ));
+    }
     let start =
         jst_start_of_day_utc(fy.start()).ok_or_else(|| AppError::Internal("date".into()))?;
     let next = fy

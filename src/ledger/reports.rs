@@ -1,6 +1,7 @@
 //! Regulatory reports for city staff. The unused-balance report (未使用残高) of the
-//! prepaid-instrument law is recomputed from postings for the end of the asked JST date, so a
-//! past date's figures never change, whatever happened since.
+//! prepaid-instrument law is recomputed from postings for the end of the asked JST date, with
+//! the half-year's issued and used figures, so a past date's figures never change, whatever
+//! happened since. The rules are in `domain::prepaid_law`.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -13,7 +14,9 @@ use crate::domain::calendar::{
 };
 use crate::domain::ids::ProgramId;
 use crate::domain::ledger::Asset;
-use crate::domain::prepaid_law::{UnusedBalanceReport, UnusedBalances};
+use crate::domain::prepaid_law::{
+    PeriodFlows, UnusedBalanceReport, UnusedBalances, WalletFlow, half_year_start,
+};
 use crate::error::AppError;
 use crate::storage::reports as store;
 
@@ -28,20 +31,20 @@ pub struct UnusedBalanceView {
 }
 
 impl UnusedBalanceView {
-    /// CSV column names: the program, the report's own columns, then `is_reference_date`
-    /// (the same names as the JSON fields).
+    /// Japanese CSV column names (Excel): the program, the report's own columns, then
+    /// whether the date is a 基準日.
     pub fn csv_header() -> Vec<&'static str> {
-        let mut header = vec!["program_id"];
+        let mut header = vec!["プログラムID"];
         header.extend(UnusedBalanceReport::csv_header());
-        header.push("is_reference_date");
+        header.push("基準日該当");
         header
     }
 
     /// One CSV record in `csv_header` order.
     pub fn csv_row(&self) -> Vec<String> {
         let mut row = vec![self.program_id.to_string()];
-        row.extend(self.report.to_csv_row());
-        row.push(self.is_reference_date.to_string());
+        row.extend(self.report.csv_cells());
+        row.push(if self.is_reference_date { "はい" } else { "いいえ" }.to_owned());
         row
     }
 }
@@ -70,29 +73,42 @@ pub async fn unused_balance(
     };
     let today = jst_date(now);
     if date > today {
-        return Err(AppError::unprocessable(
+        return Err(AppError::bad_request(
             "date_in_future",
             format!("{date} has not begun yet (today is {today} JST)"),
         ));
     }
-    let totals = store::wallet_totals_before(&app.db, program.id, jst_end_of_day_utc(date)).await?;
-    let of = |asset: Asset| {
-        totals
-            .iter()
-            .filter(|(a, _)| *a == asset)
-            .map(|(_, n)| *n)
-            .sum::<i64>()
-    };
-    let balances = UnusedBalances {
-        paid_yen: of(Asset::Coin),
-        premium_yen: of(Asset::Premium),
-        free_points: of(Asset::Points),
-    };
-    let report = UnusedBalanceReport::compute_as_of(date, balances)
+    // The half-year runs from the end of the previous 基準日 to the end of `date`.
+    let from = jst_end_of_day_utc(half_year_start(date) - chrono::Days::new(1));
+    let to = jst_end_of_day_utc(date);
+    let rows = store::wallet_flows_before(&app.db, program.id, from, to).await?;
+    let (period, before): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(p, _)| *p);
+    let opening = balances(before.iter().map(|(_, f)| f))?;
+    let flows: Vec<_> = period.into_iter().map(|(_, f)| f).collect();
+    let closing = balances(before.iter().map(|(_, f)| f).chain(&flows))?;
+    let flows = PeriodFlows::from_flows(&flows)
+        .map_err(|e| AppError::Internal(format!("unused balance flows: {e}")))?;
+    let report = UnusedBalanceReport::compute(date, opening, closing, flows)
         .map_err(|e| AppError::Internal(format!("unused balance report: {e}")))?;
     Ok(UnusedBalanceView {
         program_id: program.id,
         is_reference_date: is_reference_date(date),
         report,
     })
+}
+
+/// What the wallets held: the sum of the given postings per asset.
+fn balances<'a>(flows: impl Iterator<Item = &'a WalletFlow>) -> Result<UnusedBalances, AppError> {
+    let mut b = UnusedBalances::default();
+    for f in flows {
+        let slot = match f.asset {
+            Asset::Coin => &mut b.paid_yen,
+            Asset::Premium => &mut b.premium_yen,
+            Asset::Points => &mut b.free_points,
+        };
+        *slot = slot
+            .checked_add(f.amount)
+            .ok_or_else(|| AppError::Internal("unused balance overflow".into()))?;
+    }
+    Ok(b)
 }

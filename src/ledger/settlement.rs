@@ -489,10 +489,9 @@ async fn pay_out(
     Ok(())
 }
 
-/// Statements as CSV for Excel: UTF-8 with a BOM, Japanese headers.
+/// Statements as CSV for Excel: UTF-8 with a BOM, CRLF, Japanese headers.
 pub fn statements_csv(rows: &[StatementView]) -> Result<Vec<u8>, AppError> {
-    let mut out = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
-    out.write_record([
+    let header = [
         "明細ID",
         "店舗ID",
         "状態",
@@ -506,11 +505,10 @@ pub fn statements_csv(rows: &[StatementView]) -> Result<Vec<u8>, AppError> {
         "ポイント精算額",
         "ポイント負担額",
         "振込額",
-    ])
-    .map_err(internal)?;
-    for v in rows {
+    ];
+    let records = rows.iter().map(|v| {
         let s = &v.statement;
-        out.write_record([
+        vec![
             s.id.to_string(),
             s.merchant_id.to_string(),
             s.status.clone(),
@@ -524,10 +522,9 @@ pub fn statements_csv(rows: &[StatementView]) -> Result<Vec<u8>, AppError> {
             s.points_reimbursed_yen.to_string(),
             s.points_charged_yen.to_string(),
             s.net_payable_yen.to_string(),
-        ])
-        .map_err(internal)?;
-    }
-    out.into_inner().map_err(internal)
+        ]
+    });
+    crate::ledger::city_report::render::excel_csv(&header, records)
 }
 
 /// Each refusal of a transfer date by name.

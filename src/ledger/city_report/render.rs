@@ -10,10 +10,26 @@ use crate::error::AppError;
 /// The byte order mark Excel needs to open UTF-8 CSV as UTF-8.
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-fn writer() -> csv::Writer<Vec<u8>> {
+/// The one CSV convention of every report file (city, points, unused balance, settlement
+/// statements): UTF-8 with a BOM, CRLF line ends, Japanese headers.
+pub fn writer() -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(BOM.to_vec())
+}
+
+/// A whole CSV file for Excel (see [`writer`]): the header, then the records.
+pub fn excel_csv<R, F>(header: &[&str], records: R) -> Result<Vec<u8>, AppError>
+where
+    R: IntoIterator<Item = Vec<F>>,
+    F: AsRef<[u8]>,
+{
+    let mut out = writer();
+    out.write_record(header).map_err(csv_err)?;
+    for record in records {
+        out.write_record(&record).map_err(csv_err)?;
+    }
+    out.into_inner().map_err(csv_err)
 }
 
 fn csv_err(e: impl std::fmt::Display) -> AppError {
