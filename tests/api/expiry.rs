@@ -10,6 +10,7 @@ use machipay::domain::calendar::{
 };
 use machipay::domain::ids::ProgramId;
 use machipay::domain::ledger::{AccountKind, Asset};
+use machipay::domain::prepaid_law::half_year_start;
 use machipay::ledger::expiry::{Expired, ExpiryRun, WALLETS_PER_JOB_MAX, expire};
 use machipay::storage::ledger::system_accounts;
 use machipay::storage::reports::wallet_totals_before;
@@ -313,6 +314,10 @@ async fn a_large_expiry_runs_in_bounded_jobs(app: &TestApp) {
     assert_eq!(check["transactions"], 2 * n + n, "{check}");
 }
 
+fn yes_no(b: bool) -> &'static str {
+    if b { "はい" } else { "いいえ" }
+}
+
 fn report_path(p: &str, query: &str) -> String {
     format!("/api/v1/programs/{p}/reports/unused-balance{query}")
 }
@@ -343,13 +348,13 @@ async fn report_csv(app: &TestApp, token: &str, p: &str, query: &str) -> (String
     (content_type, body.lines().map(str::to_owned).collect())
 }
 
-fn figures(v: &Value) -> [i64; 7] {
+/// The balances, the threshold and 要供託額 (half of the whole balance above ¥10,000,000).
+fn figures(v: &Value) -> [i64; 6] {
     [
         "unused_paid_yen",
         "unused_premium_yen",
         "unused_total_yen",
         "threshold_yen",
-        "excess_yen",
         "required_deposit_yen",
         "free_points",
     ]
@@ -369,7 +374,7 @@ async fn unused_balance_report_is_for_staff_and_reproducible(app: &TestApp) {
     assert_eq!(before["program_id"], p.as_str());
     assert_eq!(before["reference_date"], yesterday.to_string());
     assert_eq!(before["is_reference_date"], is_reference_date(yesterday));
-    assert_eq!(figures(&before), [0, 0, 0, 10_000_000, 0, 0, 0]);
+    assert_eq!(figures(&before), [0, 0, 0, 10_000_000, 0, 0]);
 
     app.charge(&op, &p, &s, 5_000).await;
     let purchases = campaign(app, &op, &p, 1_000, 300).await;
@@ -378,13 +383,13 @@ async fn unused_balance_report_is_for_staff_and_reproducible(app: &TestApp) {
     // Today's figures are those so far; premium counts, points are apart.
     let q_today = format!("?date={}", today());
     let now = report(app, &op_viewer, &p, &q_today).await;
-    assert_eq!(figures(&now), [6_000, 300, 6_300, 10_000_000, 0, 0, 0]);
+    assert_eq!(figures(&now), [6_000, 300, 6_300, 10_000_000, 0, 0]);
     // By default the latest 基準日 that has ended: before any of today's movements.
     let default = report(app, &viewer, &p, "").await;
     let reference = latest_closed_reference_date(Utc::now()).expect("date");
     assert_eq!(default["reference_date"], reference.to_string());
     assert_eq!(default["is_reference_date"], true);
-    assert_eq!(figures(&default), [0, 0, 0, 10_000_000, 0, 0, 0]);
+    assert_eq!(figures(&default), [0, 0, 0, 10_000_000, 0, 0]);
 
     // Later movements do not change a past date's report.
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -400,23 +405,28 @@ async fn unused_balance_report_is_for_staff_and_reproducible(app: &TestApp) {
     assert_eq!(at, vec![(Asset::Coin, 6_000), (Asset::Premium, 300)]);
     let now = report(app, &viewer, &p, &q_today).await;
     // The payment took the premium first: 300 premium and 1,700 coin.
-    assert_eq!(figures(&now), [5_300, 0, 5_300, 10_000_000, 0, 0, 0]);
+    assert_eq!(figures(&now), [5_300, 0, 5_300, 10_000_000, 0, 0]);
+    // The half-year's figures: issued 5,000 + 1,000 + 300 + 1,000, used 2,000.
+    assert_eq!((now["issued_yen"].as_i64(), now["used_yen"].as_i64()), (Some(7_300), Some(2_000)));
 
-    // CSV: a header row and one record.
+    // CSV for Excel (BOM, CRLF, Japanese headers): a header row and one record.
     let (content_type, lines) =
         report_csv(app, &viewer, &p, &format!("{q_today}&format=csv")).await;
     assert_eq!(content_type, "text/csv; charset=utf-8");
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(
         lines[0],
-        "program_id,reference_date,unused_paid_yen,unused_premium_yen,unused_total_yen,threshold_yen,excess_yen,required_deposit_yen,free_points,is_reference_date"
+        "\u{feff}プログラムID,基準日,期間開始日,未使用残高(有償),未使用残高(プレミアム分),基準日未使用残高,基準額,要供託額,\
+         前基準日未使用残高,発行額,回収額,失効額,その他増減,無償ポイント残高,無償ポイント付与,無償ポイント利用,無償ポイント失効,\
+         供託要否,基準日該当"
     );
     assert_eq!(
         lines[1],
         format!(
-            "{p},{},5300,0,5300,10000000,0,0,0,{}",
+            "{p},{},{},5300,0,5300,10000000,0,0,7300,2000,0,0,0,0,0,0,不要,{}",
             today(),
-            is_reference_date(today())
+            half_year_start(today()),
+            yes_no(is_reference_date(today()))
         )
     );
     assert_eq!(report(app, &viewer, &p, "?format=json").await, default);
@@ -449,7 +459,7 @@ async fn unused_balance_report_is_for_staff_and_reproducible(app: &TestApp) {
     for (query, status, code) in [
         (
             format!("?date={tomorrow}"),
-            StatusCode::UNPROCESSABLE_ENTITY,
+            StatusCode::BAD_REQUEST,
             "date_in_future",
         ),
         (
@@ -496,20 +506,20 @@ async fn unused_balance_report_states_the_deposit_above_ten_million(app: &TestAp
     let q_today = format!("?date={}", today());
     app.charge(&op, &p, &s1, 9_999_999).await;
     let v = report(app, &app.admin, &p, &q_today).await;
-    assert_eq!(figures(&v), [9_999_999, 0, 9_999_999, 10_000_000, 0, 0, 0]);
+    assert_eq!(figures(&v), [9_999_999, 0, 9_999_999, 10_000_000, 0, 0]);
     app.charge(&op, &p, &s2, 1).await;
     let v = report(app, &app.admin, &p, &q_today).await;
     assert_eq!(
         figures(&v),
-        [10_000_000, 0, 10_000_000, 10_000_000, 0, 0, 0],
+        [10_000_000, 0, 10_000_000, 10_000_000, 0, 0],
         "at the threshold nothing is owed"
     );
-    // ¥3 over: at least half of the excess, rounded up to the yen.
+    // ¥3 over: at least half of the WHOLE balance (資金決済法 第14条1項), rounded up.
     app.charge(&op, &p, &s2, 3).await;
     let v = report(app, &app.admin, &p, &q_today).await;
     assert_eq!(
         figures(&v),
-        [10_000_003, 0, 10_000_003, 10_000_000, 3, 2, 0]
+        [10_000_003, 0, 10_000_003, 10_000_000, 5_000_002, 0]
     );
     // The city's premium is value of the instrument too.
     let purchases = campaign(app, &op, &p, 1_000, 1_000).await;
@@ -517,15 +527,16 @@ async fn unused_balance_report_states_the_deposit_above_ten_million(app: &TestAp
     let v = report(app, &app.admin, &p, &q_today).await;
     assert_eq!(
         figures(&v),
-        [10_001_003, 1_000, 10_002_003, 10_000_000, 2_003, 1_002, 0]
+        [10_001_003, 1_000, 10_002_003, 10_000_000, 5_001_002, 0]
     );
     let (_, lines) = report_csv(app, &app.admin, &p, &format!("{q_today}&format=csv")).await;
     assert_eq!(
         lines[1],
         format!(
-            "{p},{},10001003,1000,10002003,10000000,2003,1002,0,{}",
+            "{p},{},{},10001003,1000,10002003,10000000,5001002,0,10002003,0,0,0,0,0,0,0,要,{}",
             today(),
-            is_reference_date(today())
+            half_year_start(today()),
+            yes_no(is_reference_date(today()))
         )
     );
     app.assert_ledger_ok(&p).await;

@@ -8,6 +8,7 @@ mod city_report;
 mod currency;
 mod expiry;
 mod input;
+mod law;
 mod money;
 mod points;
 mod property;

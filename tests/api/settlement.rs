@@ -295,11 +295,18 @@ async fn card_points_are_reimbursed_and_billed_with_their_signs(app: &TestApp) {
     app.assert_ledger_ok(&p).await;
 }
 
-/// The default transfer date is the fifth business day; a weekend or holiday is refused.
+/// A weekend or public holiday is refused as a transfer date; a late run's default is the
+/// next business day after today (its fifth business day after closing has long passed).
 async fn transfer_dates_are_business_days(app: &TestApp) {
     let w = world(app).await;
     let path = format!("/api/v1/programs/{}/settlement-runs", w.program);
-    for day in ["2026-01-17", "2026-01-12"] {
+    let today = jst_today();
+    let saturday = (1..=7)
+        .map(|n| today + Days::new(n))
+        .find(|d| d.weekday() == chrono::Weekday::Sat)
+        .expect("a Saturday");
+    let new_year = chrono::NaiveDate::from_ymd_opt(today.year() + 1, 1, 2).unwrap();
+    for day in [saturday, new_year] {
         let (s, e) = app
             .post(
                 &path,
@@ -319,10 +326,11 @@ async fn transfer_dates_are_business_days(app: &TestApp) {
     let (_, runs) = app.get(&path, &app.admin).await;
     assert_eq!(runs.as_array().map(Vec::len), Some(0), "nothing written");
     let r = run(app, &w, "2025-12-25").await;
-    assert_eq!(
-        r["transfer_date"], "2026-01-06",
-        "12/26, 12/29, 12/30, 1/5, 1/6: {r}"
-    );
+    let next = (1..=14)
+        .map(|n| today + Days::new(n))
+        .find(|d| machipay::domain::settlement::is_business_day(*d) == Ok(true))
+        .expect("a business day within two weeks");
+    assert_eq!(r["transfer_date"], next.to_string(), "{r}");
 }
 
 fn settings() -> Value {
@@ -648,10 +656,14 @@ async fn check_zengin(app: &TestApp, w: &World, run: &Value) {
     let parsed = parse_sogo_furikomi(&file).expect("the file parses back");
     assert_eq!(parsed.transfers.len(), 2);
     assert_eq!(parsed.total_yen, 13_200);
+    let transfer: chrono::NaiveDate = run["transfer_date"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("transfer date");
     assert_eq!(
-        parsed.header.transfer_month * 100 + parsed.header.transfer_day,
-        119,
-        "the fifth business day after Saturday 1/10 (1/11 Sunday, 1/12 成人の日)"
+        (parsed.header.transfer_month, parsed.header.transfer_day),
+        (transfer.month(), transfer.day()),
+        "the run's 振込指定日 (a late run: the next business day after today)"
     );
     let mut holders: Vec<(&str, i64)> = parsed
         .transfers
