@@ -81,9 +81,7 @@ enum Figure {
 fn figure_of(kind: &str, asset: Asset, original_credit: bool) -> Figure {
     match (asset, kind) {
         (_, "expiry") => Figure::Expired,
-        (Asset::Coin | Asset::Premium, "charge" | "bank_charge" | "premium_sale") => {
-            Figure::Issued
-        }
+        (Asset::Coin | Asset::Premium, "charge" | "bank_charge" | "premium_sale") => Figure::Issued,
         (Asset::Coin | Asset::Premium, "payment" | "refund" | "cash_out") => Figure::Used,
         (Asset::Points, "rebate_grant") => Figure::Issued,
         // A refund takes back the rebate the payment earned: that undoes a grant.
@@ -546,7 +544,12 @@ mod tests {
 
     #[test]
     fn only_reference_dates_are_filed() {
-        for date in [d(2026, 3, 30), d(2026, 4, 1), d(2026, 9, 29), d(2026, 12, 31)] {
+        for date in [
+            d(2026, 3, 30),
+            d(2026, 4, 1),
+            d(2026, 9, 29),
+            d(2026, 12, 31),
+        ] {
             assert_eq!(
                 UnusedBalanceReport::compute_filed(
                     date,
@@ -585,7 +588,10 @@ mod tests {
         assert_eq!(json["required_deposit_yen"], 5_000_002);
         assert_eq!(json["period_from"], "2025-10-01");
         assert_eq!(json["issued_yen"], 10_000_003);
-        assert!(json.get("excess_yen").is_none(), "the excess is not a figure of the law");
+        assert!(
+            json.get("excess_yen").is_none(),
+            "the excess is not a figure of the law"
+        );
         let object = json.as_object().expect("an object");
         assert_eq!(
             UnusedBalanceReport::csv_header().len(),

@@ -294,7 +294,8 @@ async fn checkout(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ReportQuery {
-    /// The 年度: "2026", "令和8年度", "R8"...; default the running one.
+    /// The 年度: "2026", "令和8年度", "R8"...; default the running one. A 年度 that has not
+    /// started is `period_in_future`.
     fiscal_year: Option<String>,
     /// `json` (default) or `csv`.
     format: Option<String>,

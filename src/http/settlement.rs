@@ -28,7 +28,9 @@ pub fn router() -> OpenApiRouter<App> {
 
 /// Run the settlement cycle closing on `closing_date` (operator staff or city admins). The
 /// cycle must have ended (JST), else 409 `cycle_still_open`. Running a cycle again answers
-/// the existing run and changes nothing, so the answer is always 200.
+/// the existing run and changes nothing, so the answer is always 200. The cycle is computed
+/// under the settings in force on its closing date. A transfer date not after today is 422
+/// `transfer_date_in_past`, one in a year without holiday data 422 `holiday_data_not_covered`.
 #[utoipa::path(post, path = "/api/v1/programs/{program_id}/settlement-runs", tag = "settlement", security(("bearer" = [])),
     params(("program_id" = ProgramId, Path)), request_body = RunRequest,
     responses((status = 200, body = RunView), (status = "4XX", body = ErrorEnvelope)))]
@@ -57,7 +59,7 @@ async fn list_runs(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct FormatQuery {
-    /// `json` (default) or `csv` (UTF-8 with BOM, Japanese headers).
+    /// `json` (default) or `csv` (UTF-8 with BOM, CRLF, Japanese headers).
     format: Option<String>,
 }
 

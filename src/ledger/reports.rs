@@ -44,7 +44,14 @@ impl UnusedBalanceView {
     pub fn csv_row(&self) -> Vec<String> {
         let mut row = vec![self.program_id.to_string()];
         row.extend(self.report.csv_cells());
-        row.push(if self.is_reference_date { "はい" } else { "いいえ" }.to_owned());
+        row.push(
+            if self.is_reference_date {
+                "はい"
+            } else {
+                "いいえ"
+            }
+            .to_owned(),
+        );
         row
     }
 }

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::posting::{CreditExpiry, Lots, Posting, post};
-use super::{program_in_city, program_in_city_on};
 use super::writer::{Idempotency, Reply, Work};
+use super::{program_in_city, program_in_city_on};
 use crate::app::App;
 use crate::domain::auth::{Capability, Principal};
 use crate::domain::calendar::{jst_date, jst_end_of_day_utc};
@@ -17,7 +17,9 @@ use crate::domain::ids::*;
 use crate::domain::ledger::{AccountKind, Asset, Entry, Leg};
 use crate::domain::program::{PayoutSender, ProgramSettings};
 use crate::domain::registry::BankAccountView;
-use crate::domain::settlement::{self as settlement_rules, StatementFigures, Takings, TransferDateError, statement};
+use crate::domain::settlement::{
+    self as settlement_rules, StatementFigures, Takings, TransferDateError, statement,
+};
 use crate::domain::zengin::build_sogo_furikomi;
 use crate::error::AppError;
 use crate::storage::ledger::{Account, ensure_account};
@@ -166,13 +168,9 @@ pub async fn run_with_default_in(
         ));
     }
     let today = jst_date(w.now);
-    let transfer_date = settlement_rules::transfer_date(
-        closing,
-        asked_transfer_date,
-        today,
-        TRANSFER_DAYS_DEFAULT,
-    )
-    .map_err(transfer_date_error)?;
+    let transfer_date =
+        settlement_rules::transfer_date(closing, asked_transfer_date, today, TRANSFER_DAYS_DEFAULT)
+            .map_err(transfer_date_error)?;
     let (_, current) = program_in_city_on(&mut w.tx, &who, program, today).await?;
     let sender = current
         .payout_sender

@@ -407,7 +407,10 @@ async fn unused_balance_report_is_for_staff_and_reproducible(app: &TestApp) {
     // The payment took the premium first: 300 premium and 1,700 coin.
     assert_eq!(figures(&now), [5_300, 0, 5_300, 10_000_000, 0, 0]);
     // The half-year's figures: issued 5,000 + 1,000 + 300 + 1,000, used 2,000.
-    assert_eq!((now["issued_yen"].as_i64(), now["used_yen"].as_i64()), (Some(7_300), Some(2_000)));
+    assert_eq!(
+        (now["issued_yen"].as_i64(), now["used_yen"].as_i64()),
+        (Some(7_300), Some(2_000))
+    );
 
     // CSV for Excel (BOM, CRLF, Japanese headers): a header row and one record.
     let (content_type, lines) =

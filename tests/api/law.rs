@@ -32,7 +32,9 @@ fn unused_path(p: &str, query: &str) -> String {
 }
 
 async fn unused(app: &TestApp, p: &str, date: NaiveDate) -> Value {
-    let (s, v) = app.get(&unused_path(p, &format!("date={date}")), &app.admin).await;
+    let (s, v) = app
+        .get(&unused_path(p, &format!("date={date}")), &app.admin)
+        .await;
     assert_eq!(s, StatusCode::OK, "{date}: {v}");
     v
 }
@@ -64,9 +66,7 @@ async fn big_program(app: &TestApp) -> String {
 /// ¥10,104,067 unused at the end of 30 September 2025 owes ¥5,052,034 (half of the whole
 /// balance, rounded up), not half of the ¥104,067 excess; the half-year's 発行額 and 回収額
 /// lead from the previous 基準日's balance to it, and later movements change nothing.
-async fn the_deposit_is_half_of_the_whole_unused_balance_with_the_half_year_figures(
-    app: &TestApp,
-) {
+async fn the_deposit_is_half_of_the_whole_unused_balance_with_the_half_year_figures(app: &TestApp) {
     let op = app.operator().await;
     let p = big_program(app).await;
     let (m, m_owner) = app.merchant(&op).await;
@@ -205,7 +205,10 @@ async fn the_unused_balance_csv_is_for_excel(app: &TestApp) {
     assert_eq!(cell("回収額"), "0");
     assert_eq!(cell("供託要否"), "要");
     assert_eq!(cell("基準日該当"), "はい");
-    assert!(header.iter().all(|h| !h.is_ascii()), "Japanese headers: {header:?}");
+    assert!(
+        header.iter().all(|h| !h.is_ascii()),
+        "Japanese headers: {header:?}"
+    );
 }
 
 fn settlement_settings() -> Value {
@@ -223,7 +226,11 @@ async fn settled_world(app: &TestApp) -> (String, String, String) {
     let p = app.program("currency", settlement_settings()).await;
     let (m, _) = app.merchant(&op).await;
     let (s, v) = app
-        .put(&format!("/api/v1/merchants/{m}/bank-account"), &op, bank("ヤマダ　タロウ"))
+        .put(
+            &format!("/api/v1/merchants/{m}/bank-account"),
+            &op,
+            bank("ヤマダ　タロウ"),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let (s, v) = app
@@ -276,7 +283,10 @@ async fn transfer_dates_in_the_past_are_refused_and_late_runs_pay_the_next_busin
         .await;
         assert_eq!(
             (s, e["error"]["code"].as_str()),
-            (StatusCode::UNPROCESSABLE_ENTITY, Some("transfer_date_in_past")),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("transfer_date_in_past")
+            ),
             "{day}: {e}"
         );
     }
@@ -302,7 +312,10 @@ async fn transfer_dates_in_the_past_are_refused_and_late_runs_pay_the_next_busin
         .await;
         assert_eq!(
             (s, e["error"]["code"].as_str()),
-            (StatusCode::BAD_REQUEST, Some("transfer_date_not_business_day")),
+            (
+                StatusCode::BAD_REQUEST,
+                Some("transfer_date_not_business_day")
+            ),
             "{day}: {e}"
         );
     }
@@ -357,7 +370,10 @@ async fn transfer_dates_beyond_the_holiday_data_are_refused(app: &TestApp) {
     .await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("holiday_data_not_covered")),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("holiday_data_not_covered")
+        ),
         "{e}"
     );
     let within = first_business_day_after(today());
@@ -437,7 +453,10 @@ async fn a_past_cycle_settles_under_the_settings_of_its_closing_date(app: &TestA
     assert_eq!(s, StatusCode::OK);
     let parsed = machipay::domain::zengin::parse_sogo_furikomi(&file).expect("parses");
     let sender = format!("{:?}", parsed.header.sender.code);
-    assert!(sender.contains("9876543210"), "today's sender pays: {sender}");
+    assert!(
+        sender.contains("9876543210"),
+        "today's sender pays: {sender}"
+    );
     app.assert_ledger_ok(&p).await;
 }
 
@@ -453,7 +472,10 @@ async fn no_report_is_made_of_days_that_have_not_come(app: &TestApp) {
     let running = FiscalYear::of(today).expect("a 年度");
     let next = running.next().expect("next 年度");
     let cases = [
-        (unused_path(&currency, &format!("date={tomorrow}")), "date_in_future"),
+        (
+            unused_path(&currency, &format!("date={tomorrow}")),
+            "date_in_future",
+        ),
         (
             format!("/api/v1/programs/{currency}/reports/stores?date={tomorrow}"),
             "date_in_future",
@@ -519,5 +541,8 @@ async fn no_report_is_made_of_days_that_have_not_come(app: &TestApp) {
         )
         .await;
     assert_eq!(report["from"], running.start().to_string());
-    assert!(report["to"].as_str().unwrap() <= today.to_string().as_str(), "{report}");
+    assert!(
+        report["to"].as_str().unwrap() <= today.to_string().as_str(),
+        "{report}"
+    );
 }

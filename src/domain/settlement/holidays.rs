@@ -43,7 +43,10 @@ impl HolidayCalendar {
     /// are covered in full: the list is published a whole year at a time.
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut lines = text.lines();
-        let header = lines.next().unwrap_or_default().trim_start_matches('\u{feff}');
+        let header = lines
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches('\u{feff}');
         if !header.starts_with("国民の祝日・休日月日") {
             return Err(format!("unexpected header {header:?}"));
         }
