@@ -7,7 +7,8 @@
 //! one `YYYY/M/D,名称` line per holiday) but in UTF-8 instead of Shift_JIS. The Cabinet Office
 //! adds the next year every February, when 春分の日 and 秋分の日 are announced; replace the
 //! file then (`iconv -f CP932 -t UTF-8 syukujitsu.csv > data/syukujitsu.csv`). A unit test
-//! fails from 1 January of the last year the file covers, so it is noticed a year ahead.
+//! fails from 1 March of the last year the file covers (the next year is published in
+//! February), so it is noticed ten months before the data runs out.
 //!
 //! Holidays are known only for the years in the file: a date outside them is an error, never
 //! silently a business day (the old hand table ended in 2027 and later holidays counted as
@@ -128,16 +129,24 @@ mod tests {
         }
     }
 
-    /// Fails from 1 January of the data's last year: the Cabinet Office publishes the next
-    /// year each February, so there is a year to replace the file before settlement dates
-    /// run past it.
+    /// Fails from 1 March of the data's last year: the Cabinet Office publishes the next
+    /// year each February, so there are ten months to replace the file before settlement
+    /// dates run past it.
     #[test]
     fn holiday_data_covers_next_year() {
-        let next_year = crate::domain::calendar::jst_date(chrono::Utc::now()).year() + 1;
+        // The Cabinet Office publishes next year's list in early February (春分の日 and
+        // 秋分の日 are fixed then), so "next year is covered" cannot hold in January. From
+        // 1 March the file must reach into next year: ten months' warning before it runs out.
+        let today = crate::domain::calendar::jst_date(chrono::Utc::now());
+        let must_cover = if today.month() >= 3 {
+            today.year() + 1
+        } else {
+            today.year()
+        };
         assert!(
-            calendar().last_year() >= next_year,
+            calendar().last_year() >= must_cover,
             "data/syukujitsu.csv ends in {}: download the Cabinet Office's syukujitsu.csv \
-             (it covers {next_year} from February) and convert it to UTF-8",
+             (it covers {must_cover} from February) and convert it to UTF-8",
             calendar().last_year()
         );
     }
