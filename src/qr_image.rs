@@ -6,9 +6,10 @@
 //!
 //! A code whose text is not pure ASCII (a store code's Japanese name, field 64) is written as
 //! an ECI designator for UTF-8 (ECI 26) followed by one byte segment. Without the designator a
-//! reader has to guess the bytes' character set: ZXing and its ports (most Android scanners)
-//! guess Shift_JIS or ISO-8859-1 for some names (みどり青果店, さくら書店), show mojibake and
-//! then fail the code's CRC. Readers that ignore ECI (rqrr, jsQR) still read the UTF-8 bytes.
+//! reader has to guess the bytes' character set, and the crate's automatic segmentation puts
+//! UTF-8 byte pairs that look like Shift_JIS into kanji segments: ZXing and its ports (most
+//! Android scanners) then show mojibake for names such as みどり青果店 or さくら書店 and the
+//! code fails its CRC. Readers that ignore ECI (rqrr, jsQR) still read the UTF-8 bytes.
 //! Pure ASCII text reads the same in every character set, so it keeps the crate's optimal
 //! segmentation (shopper codes stay as small as before).
 
@@ -352,7 +353,11 @@ mod tests {
                 try_scan_zxing(&picture).as_ref() != Some(&text)
             })
             .collect();
-        assert!(!misread.is_empty(), "every name read right without ECI");
+        // Measured with rxing 0.9.3: every one of these names, the two among them.
+        assert!(
+            misread.contains(&"みどり青果店") && misread.contains(&"さくら書店"),
+            "{misread:?}"
+        );
     }
 
     #[test]

@@ -189,7 +189,7 @@ mod tests {
             ("チャヤ", "CHAYA"),
             ("ジュース", "JUSU"),
             ("キョウト", "KYOUTO"),
-            ("カフェ　ティー", "CAFE TI"),
+            ("カフェ　ティー", "KAFE TI"),
             ("ファミリー", "FAMIRI"),
             ("ウィスキー", "WISUKI"),
             ("ヴァイオリン", "VAIORIN"),
