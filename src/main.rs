@@ -144,12 +144,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Expire { as_of, dry_run } => {
             let today = jst_date(chrono::Utc::now());
-            let as_of = expiry::check_as_of(as_of.unwrap_or(today), today)
-                .map_err(|e| e.to_string())?;
+            let as_of =
+                expiry::check_as_of(as_of.unwrap_or(today), today).map_err(|e| e.to_string())?;
             if dry_run {
-                let plan = expiry::plan(&app, as_of)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let plan = expiry::plan(&app, as_of).await.map_err(|e| e.to_string())?;
                 drop(app);
                 println!("{plan}");
             } else {

@@ -326,7 +326,10 @@ mod tests {
             let picture = image::load_from_memory_with_format(&bytes, ImageFormat::Png)
                 .expect("decodes")
                 .to_luma8();
-            for (reader, scanned) in [("rxing", scan_zxing(&picture)), ("rqrr", scan_rqrr(&picture))] {
+            for (reader, scanned) in [
+                ("rxing", scan_zxing(&picture)),
+                ("rqrr", scan_rqrr(&picture)),
+            ] {
                 assert_eq!(scanned, text, "{reader} misread {name}");
                 let parsed = jpqr::decode(&scanned).expect("the CRC and structure check out");
                 jpqr::verify(&parsed, KEY).expect("the signature checks out");
@@ -364,8 +367,12 @@ mod tests {
     fn ascii_text_keeps_its_small_code_and_others_carry_eci_26() {
         // A shopper code is ASCII: the same code as the crate's own optimal encoding.
         let shopper = format!("mpc_{}", "aZ09-_".repeat(7));
-        let plain = QrCode::with_error_correction_level(shopper.as_bytes(), EC_LEVEL).expect("encodes");
-        assert_eq!(qr_code(&shopper).expect("encodes").to_colors(), plain.to_colors());
+        let plain =
+            QrCode::with_error_correction_level(shopper.as_bytes(), EC_LEVEL).expect("encodes");
+        assert_eq!(
+            qr_code(&shopper).expect("encodes").to_colors(),
+            plain.to_colors()
+        );
         // ECI mode (0111) and assignment 26 (0001 1010) lead the bit stream.
         let bits = utf8_bits("みどり").expect("fits");
         let bytes = bits.into_bytes();

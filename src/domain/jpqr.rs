@@ -211,7 +211,9 @@ impl MerchantCity {
     pub fn for_city(ascii: Option<&str>, city: &str) -> Self {
         ascii
             .and_then(|a| Self::new(a.trim()).ok())
-            .or_else(|| romanize(city).and_then(|text| Self::new(&fit(&text, Self::CHARS_MAX)).ok()))
+            .or_else(|| {
+                romanize(city).and_then(|text| Self::new(&fit(&text, Self::CHARS_MAX)).ok())
+            })
             .unwrap_or_else(|| Self(MERCHANT_CITY_FALLBACK.to_owned()))
     }
 }
@@ -716,7 +718,10 @@ mod tests {
     #[test]
     fn ascii_names_come_from_the_reading_then_the_name_then_a_default() {
         let name = |n: &str, kana: Option<&str>| MerchantName::for_store(n, kana).to_string();
-        assert_eq!(name("みどり青果店", Some("ミドリセイカテン")), "MIDORISEIKATEN");
+        assert_eq!(
+            name("みどり青果店", Some("ミドリセイカテン")),
+            "MIDORISEIKATEN"
+        );
         assert_eq!(name("さくら書店", Some("サクラ ショテン")), "SAKURA SHOTEN");
         assert_eq!(name("スーパー", None), "SUPA");
         assert_eq!(name("Cafe Bleu", None), "CAFE BLEU");

@@ -141,9 +141,11 @@ pub fn romanize(text: &str) -> Option<String> {
             Piece::Text(t) => {
                 if doubling && t.starts_with("ch") {
                     out.push('t');
-                } else if let Some(first) = t.chars().next().filter(|f| {
-                    doubling && f.is_ascii_lowercase() && !"aiueon".contains(*f)
-                }) {
+                } else if let Some(first) = t
+                    .chars()
+                    .next()
+                    .filter(|f| doubling && f.is_ascii_lowercase() && !"aiueon".contains(*f))
+                {
                     out.push(first);
                 }
                 doubling = false;
@@ -152,7 +154,9 @@ pub fn romanize(text: &str) -> Option<String> {
         }
     }
     let out = out.trim().to_ascii_uppercase();
-    out.chars().any(|c| c.is_ascii_alphanumeric()).then_some(out)
+    out.chars()
+        .any(|c| c.is_ascii_alphanumeric())
+        .then_some(out)
 }
 
 /// `text` cut to at most `max` characters, at the last word break that fits when there is

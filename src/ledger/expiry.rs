@@ -230,10 +230,20 @@ impl ExpiryPlan {
 
 impl fmt::Display for ExpiryPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "dry run: expiry as of {} would move (nothing was moved):", self.as_of)?;
+        writeln!(
+            f,
+            "dry run: expiry as of {} would move (nothing was moved):",
+            self.as_of
+        )?;
         for p in &self.programs {
             if p.assets.is_empty() {
-                writeln!(f, "  {} ({}, {}): nothing", p.name, p.kind.as_str(), p.program_id.0)?;
+                writeln!(
+                    f,
+                    "  {} ({}, {}): nothing",
+                    p.name,
+                    p.kind.as_str(),
+                    p.program_id.0
+                )?;
                 continue;
             }
             for (asset, e) in &p.assets {
@@ -254,11 +264,17 @@ impl fmt::Display for ExpiryPlan {
                 )?;
             }
         }
-        let [coin, premium, points] = [Asset::Coin, Asset::Premium, Asset::Points].map(|a| self.total(a));
+        let [coin, premium, points] =
+            [Asset::Coin, Asset::Premium, Asset::Points].map(|a| self.total(a));
         write!(
             f,
             "total: coin ¥{} ({} wallets), premium ¥{} ({} wallets), points {} ({} wallets)",
-            coin.amount, coin.wallets, premium.amount, premium.wallets, points.amount, points.wallets
+            coin.amount,
+            coin.wallets,
+            premium.amount,
+            premium.wallets,
+            points.amount,
+            points.wallets
         )
     }
 }
@@ -274,7 +290,8 @@ pub async fn plan(app: &App, as_of: NaiveDate) -> Result<ExpiryPlan, AppError> {
             .await?
             .into_iter()
             .map(|(asset, wallets, amount)| {
-                let wallets = u64::try_from(wallets).map_err(|e| AppError::Internal(e.to_string()))?;
+                let wallets =
+                    u64::try_from(wallets).map_err(|e| AppError::Internal(e.to_string()))?;
                 Ok((asset, Expired { wallets, amount }))
             })
             .collect::<Result<Vec<_>, AppError>>()?;

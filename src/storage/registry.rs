@@ -47,12 +47,14 @@ pub async fn rename_merchant(
     merchant: MerchantId,
     name: &str,
 ) -> Result<(), sqlx::Error> {
-    write!(tx, |c| sqlx::query("UPDATE merchants SET name = $2 WHERE id = $1")
-        .bind(merchant.0)
-        .bind(name)
-        .execute(c)
-        .await
-        .map(|_| ()))
+    write!(tx, |c| sqlx::query(
+        "UPDATE merchants SET name = $2 WHERE id = $1"
+    )
+    .bind(merchant.0)
+    .bind(name)
+    .execute(c)
+    .await
+    .map(|_| ()))
 }
 
 /// Creates or replaces a store's profile. Vetted: profiles are not among the rows the writer

@@ -363,23 +363,42 @@ async fn a_dry_run_shows_what_would_move_and_moves_nothing(app: &TestApp) {
     );
     assert_eq!(of(&dated), [(Asset::Coin, expired(1, 2_000))]);
     let text = before.to_string();
-    assert!(text.contains("coin: 1 wallets, 2000 yen to breakage"), "{text}");
-    assert!(text.contains("premium: 1 wallets, 200 yen to the city subsidy"), "{text}");
+    assert!(
+        text.contains("coin: 1 wallets, 2000 yen to breakage"),
+        "{text}"
+    );
+    assert!(
+        text.contains("premium: 1 wallets, 200 yen to the city subsidy"),
+        "{text}"
+    );
     assert!(text.contains("nothing was moved"), "{text}");
     // Nothing moved.
     assert_eq!(app.wallet(&idle, &a, "coin").await, 5_000);
     assert_eq!(app.wallet(&idle, &a, "premium").await, 200);
     assert_eq!(app.wallet(&dated, &b, "coin").await, 2_000);
-    assert_eq!(book(app, &idle, AccountKind::Breakage, Asset::Coin).await, 0);
-    assert_eq!(book(app, &dated, AccountKind::Breakage, Asset::Coin).await, 0);
+    assert_eq!(
+        book(app, &idle, AccountKind::Breakage, Asset::Coin).await,
+        0
+    );
+    assert_eq!(
+        book(app, &dated, AccountKind::Breakage, Asset::Coin).await,
+        0
+    );
 
     // The real run moves exactly what the dry run said, and then there is nothing left.
     let run = run_expiry(app, as_of).await;
     for asset in [Asset::Coin, Asset::Premium, Asset::Points] {
-        assert_eq!(run.of(asset), before.total(asset), "{asset:?}: {run} / {before}");
+        assert_eq!(
+            run.of(asset),
+            before.total(asset),
+            "{asset:?}: {run} / {before}"
+        );
     }
     let after = plan(&app.app, as_of).await.expect("dry run");
-    assert!(after.programs.iter().all(|p| p.assets.is_empty()), "{after}");
+    assert!(
+        after.programs.iter().all(|p| p.assets.is_empty()),
+        "{after}"
+    );
     app.assert_ledger_ok(&idle).await;
     app.assert_ledger_ok(&dated).await;
 }

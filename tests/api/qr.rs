@@ -488,9 +488,10 @@ fn scan_both(png: &[u8]) -> (String, String) {
     .expect("rxing reads the code")
     .getText()
     .to_owned();
-    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
-        picture.get_pixel(x as u32, y as u32).0[0]
-    });
+    let mut prepared =
+        rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
+            picture.get_pixel(x as u32, y as u32).0[0]
+        });
     let grids = prepared.detect_grids();
     assert_eq!(grids.len(), 1, "one code in the picture");
     let rqrr = grids[0].decode().expect("rqrr reads the code").1;
@@ -519,7 +520,12 @@ async fn store_codes_scan_in_zxing_and_rqrr_with_ascii_names_and_cities(app: &Te
             "カブシキガイシャ ミナミチョウ チュウオウ ショウテンガイ",
             "KABUSHIKIGAISHA",
         ),
-        ("Q-4", "ラーメン一番ー本店", "ラーメン イチバン ホンテン", "RAMEN ICHIBAN HONTEN"),
+        (
+            "Q-4",
+            "ラーメン一番ー本店",
+            "ラーメン イチバン ホンテン",
+            "RAMEN ICHIBAN HONTEN",
+        ),
     ];
     let mut file = "店舗番号,店舗名,店舗名カナ,業種,地区,規模,住所,連絡先\n".to_owned();
     for (r, name, kana, _) in &stores {
@@ -527,7 +533,10 @@ async fn store_codes_scan_in_zxing_and_rqrr_with_ascii_names_and_cities(app: &Te
     }
     let resp = app
         .client
-        .post(format!("{}/api/v1/merchants/imports?program_id={p}", app.base))
+        .post(format!(
+            "{}/api/v1/merchants/imports?program_id={p}",
+            app.base
+        ))
         .bearer_auth(&op)
         .header("Content-Type", "text/csv")
         .body(file)
@@ -558,7 +567,11 @@ async fn store_codes_scan_in_zxing_and_rqrr_with_ascii_names_and_cities(app: &Te
         );
         let parsed = jpqr::decode(payload).expect("decodes");
         assert_eq!(
-            parsed.payload().local.as_ref().map(|l| l.merchant_name.as_str()),
+            parsed
+                .payload()
+                .local
+                .as_ref()
+                .map(|l| l.merchant_name.as_str()),
             Some(*name)
         );
         let image = format!(
@@ -566,7 +579,10 @@ async fn store_codes_scan_in_zxing_and_rqrr_with_ascii_names_and_cities(app: &Te
             code["id"].as_str().expect("id")
         );
         let (status, content_type, png) = app.get_bytes(&image, owner).await;
-        assert_eq!((status, content_type.as_str()), (StatusCode::OK, "image/png"));
+        assert_eq!(
+            (status, content_type.as_str()),
+            (StatusCode::OK, "image/png")
+        );
         let (zxing, rqrr) = scan_both(&png);
         assert_eq!(zxing, payload, "rxing (ZXing) reads {name} exactly");
         assert_eq!(rqrr, payload, "rqrr reads {name} exactly");
@@ -574,9 +590,17 @@ async fn store_codes_scan_in_zxing_and_rqrr_with_ascii_names_and_cities(app: &Te
         jpqr::verify(&scanned, &key).expect("the signature checks out");
         // What the phone read resolves to the store, and pays it.
         let (status, r) = app
-            .post("/api/v1/qr/resolve", &shopper_token, json!({"payload": zxing}))
+            .post(
+                "/api/v1/qr/resolve",
+                &shopper_token,
+                json!({"payload": zxing}),
+            )
             .await;
-        assert_eq!((status, r["merchant_name"].as_str()), (StatusCode::OK, Some(*name)), "{r}");
+        assert_eq!(
+            (status, r["merchant_name"].as_str()),
+            (StatusCode::OK, Some(*name)),
+            "{r}"
+        );
         let (status, v) = app
             .post_money(
                 "/api/v1/qr/payments",
@@ -590,9 +614,19 @@ async fn store_codes_scan_in_zxing_and_rqrr_with_ascii_names_and_cities(app: &Te
     // A store without a profile falls back to its name when it reads as kana ("スーパー").
     let (merchant, owner) = app.merchant(&op).await;
     let (_, code) = app
-        .post(&format!("/api/v1/merchants/{merchant}/codes"), &owner, json!({"program_id": p}))
+        .post(
+            &format!("/api/v1/merchants/{merchant}/codes"),
+            &owner,
+            json!({"program_id": p}),
+        )
         .await;
-    assert!(code["payload"].as_str().expect("payload").contains("5904SUPA6006MINAMI"), "{code}");
+    assert!(
+        code["payload"]
+            .as_str()
+            .expect("payload")
+            .contains("5904SUPA6006MINAMI"),
+        "{code}"
+    );
     // The ASCII city name is checked like every setting.
     let (status, e) = app
         .post(
@@ -662,7 +696,11 @@ async fn revoked_codes_have_no_image_and_points_programs_have_no_codes(app: &Tes
     let (_, codes) = app
         .get(&format!("/api/v1/merchants/{}/codes", s.merchant), &s.owner)
         .await;
-    assert_eq!(codes.as_array().map(Vec::len), Some(1), "no code for the points program");
+    assert_eq!(
+        codes.as_array().map(Vec::len),
+        Some(1),
+        "no code for the points program"
+    );
 }
 
 async fn the_store_hears_of_its_own_payments_only(app: &TestApp) {

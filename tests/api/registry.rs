@@ -459,9 +459,7 @@ async fn csv_import_is_all_or_nothing_and_idempotent(app: &TestApp) {
 /// file is taken, profiles and names are updated from it, the closed store stays left and
 /// takes no payment, a store new to the program still joins, and a bad file is refused with
 /// the numbers of its bad lines.
-async fn a_resent_store_file_updates_profiles_and_never_rejoins_a_store_that_left(
-    app: &TestApp,
-) {
+async fn a_resent_store_file_updates_profiles_and_never_rejoins_a_store_that_left(app: &TestApp) {
     let op = app.operator().await;
     let p = app.currency().await;
     let (shopper, token) = app.shopper(&op).await;
@@ -480,7 +478,14 @@ async fn a_resent_store_file_updates_profiles_and_never_rejoins_a_store_that_lef
     assert_eq!(r["created"].as_u64(), Some(2), "{r}");
     let closed = r["stores"][0]["merchant_id"].as_str().unwrap().to_owned();
     let open = r["stores"][1]["merchant_id"].as_str().unwrap().to_owned();
-    let (s, e) = event(app, &op, &p, &closed, json!({"kind": "left", "reason": "閉店"})).await;
+    let (s, e) = event(
+        app,
+        &op,
+        &p,
+        &closed,
+        json!({"kind": "left", "reason": "閉店"}),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED, "{e}");
     let pay = |merchant: String| {
         let (token, p) = (token.clone(), p.clone());
@@ -512,7 +517,10 @@ async fn a_resent_store_file_updates_profiles_and_never_rejoins_a_store_that_lef
 
     // The same file again, renaming R-1, once with the original joined_on and once without.
     let renamed = "みどり青果店本店";
-    for (query, first) in [(with_date.clone(), true), (format!("?program_id={p}"), false)] {
+    for (query, first) in [
+        (with_date.clone(), true),
+        (format!("?program_id={p}"), false),
+    ] {
         let (s, r) = import(app, &op, &query, file(renamed, "")).await;
         assert_eq!(s, StatusCode::OK, "{query}: {r}");
         assert_eq!(
@@ -539,17 +547,30 @@ async fn a_resent_store_file_updates_profiles_and_never_rejoins_a_store_that_lef
     let (s, m) = app
         .get(&format!("/api/v1/merchants/{closed}"), &app.admin)
         .await;
-    assert_eq!((s, m["name"].as_str()), (StatusCode::OK, Some(renamed)), "{m}");
+    assert_eq!(
+        (s, m["name"].as_str()),
+        (StatusCode::OK, Some(renamed)),
+        "{m}"
+    );
     assert_eq!(pay(open.clone()).await.0, StatusCode::CREATED);
     assert_eq!(kinds(open.clone()).await, ["joined"]);
 
     // A store new to the program still joins through the file.
     let newcomer = "R-3,ひまわり食堂,ヒマワリショクドウ,飲食,,北,小,住所3,042-3,,,,,,,\n";
-    let (s, r) = import(app, &op, &format!("?program_id={p}"), file(renamed, newcomer)).await;
+    let (s, r) = import(
+        app,
+        &op,
+        &format!("?program_id={p}"),
+        file(renamed, newcomer),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["created"].as_u64(), Some(1), "{r}");
     assert_eq!(
-        (r["stores"][2]["joined"].as_bool(), r["stores"][2]["participation"].as_str()),
+        (
+            r["stores"][2]["joined"].as_bool(),
+            r["stores"][2]["participation"].as_str()
+        ),
         (Some(true), Some("joined")),
         "{r}"
     );
@@ -572,7 +593,13 @@ async fn a_resent_store_file_updates_profiles_and_never_rejoins_a_store_that_lef
         .await;
     assert_eq!(m["name"], renamed, "a refused file renames nothing");
     // A join date in the future is the query's fault, refused by name.
-    let (s, e) = import(app, &op, &format!("?program_id={p}&joined_on=2999-01-01"), file(renamed, "")).await;
+    let (s, e) = import(
+        app,
+        &op,
+        &format!("?program_id={p}&joined_on=2999-01-01"),
+        file(renamed, ""),
+    )
+    .await;
     assert_eq!(
         (s, e["error"]["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_joined_on")),
