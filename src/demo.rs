@@ -253,7 +253,8 @@ async fn currency_program(app: &App, admin: Principal) -> Result<ProgramId, AppE
     let req: NewProgramRequest = serde_json::from_value(json!({
         "kind": "currency",
         "name": "みなみ町コイン",
-        "settings": {"p2p_transfers": true},
+        // The city's ASCII name goes into field 60 of every store code.
+        "settings": {"p2p_transfers": true, "merchant_city_ascii": "MINAMI"},
     }))
     .map_err(|e| AppError::Internal(format!("demo program: {e}")))?;
     field(&directory::create_program(app, admin, req).await?, "id")

@@ -57,9 +57,12 @@ enum Command {
     /// print what moved. Running it twice for a date moves nothing the second time.
     Expire {
         /// The JST business date to expire as of (YYYY-MM-DD); value whose last day is
-        /// before it expires. Default: today in Japan.
+        /// before it expires. Default: today in Japan; a later date is refused.
         #[arg(long)]
         as_of: Option<chrono::NaiveDate>,
+        /// Print what would move, per program and asset (wallets and amount), and move nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Grant batch rebates due on or before a date (also done hourly by `serve`).
     GrantRebates {
@@ -88,6 +91,13 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    // A date in the future is refused before the database is even opened.
+    if let Command::Expire {
+        as_of: Some(as_of), ..
+    } = cli.command
+    {
+        expiry::check_as_of(as_of, jst_date(chrono::Utc::now())).map_err(|e| e.to_string())?;
+    }
     let demo = matches!(cli.command, Command::Serve { demo: true, .. });
     let database_url = database_url(cli.database_url, demo)?;
     let db = Db::connect(&database_url)
@@ -132,13 +142,21 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("admin token: {}", b.token);
             println!("Keep the token safe: it is shown only this once.");
         }
-        Command::Expire { as_of } => {
-            let as_of = as_of.unwrap_or_else(|| jst_date(chrono::Utc::now()));
-            let run = expiry::expire(&app, as_of)
-                .await
-                .map_err(|e| e.to_string())?;
-            drop(app);
-            println!("{run}");
+        Command::Expire { as_of, dry_run } => {
+            let today = jst_date(chrono::Utc::now());
+            let as_of =
+                expiry::check_as_of(as_of.unwrap_or(today), today).map_err(|e| e.to_string())?;
+            if dry_run {
+                let plan = expiry::plan(&app, as_of).await.map_err(|e| e.to_string())?;
+                drop(app);
+                println!("{plan}");
+            } else {
+                let run = expiry::expire(&app, as_of)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                drop(app);
+                println!("{run}");
+            }
         }
         Command::GrantRebates { as_of } => {
             let as_of = as_of.unwrap_or_else(|| jst_date(chrono::Utc::now()));

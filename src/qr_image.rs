@@ -3,13 +3,24 @@
 //!
 //! Every picture uses error-correction level M (15% of the code may be damaged or dirty and
 //! still scan) and keeps the 4-module quiet zone scanners need around a code.
+//!
+//! A code whose text is not pure ASCII (a store code's Japanese name, field 64) is written as
+//! an ECI designator for UTF-8 (ECI 26) followed by one byte segment. Without the designator a
+//! reader has to guess the bytes' character set, and the crate's automatic segmentation puts
+//! UTF-8 byte pairs that look like Shift_JIS into kanji segments: ZXing and its ports (most
+//! Android scanners) then show mojibake for names such as みどり青果店 or さくら書店 and the
+//! code fails its CRC. Readers that ignore ECI (rqrr, jsQR) still read the UTF-8 bytes.
+//! Pure ASCII text reads the same in every character set, so it keeps the crate's optimal
+//! segmentation (shopper codes stay as small as before).
 
 use std::fmt::Write as _;
 use std::io::Cursor;
 
 use image::{ImageFormat, Luma};
+use qrcode::bits::Bits;
 use qrcode::render::svg;
-use qrcode::{Color, EcLevel, QrCode};
+use qrcode::types::QrError;
+use qrcode::{Color, EcLevel, QrCode, Version};
 
 use crate::domain::jpqr::{self, Initiation, JpqrError, PAYLOAD_CHARS_MAX};
 
@@ -19,6 +30,10 @@ pub const MODULE_PX: u32 = 8;
 pub const QUIET_ZONE_MODULES: usize = 4;
 /// Bound on the store and city names printed on a poster, in characters.
 pub const POSTER_TEXT_CHARS_MAX: usize = 60;
+/// The ECI assignment number of UTF-8 (ISO/IEC 18004, AIM ECI).
+pub const ECI_UTF8: u32 = 26;
+/// The error-correction level of every picture.
+const EC_LEVEL: EcLevel = EcLevel::M;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QrImageError {
@@ -120,10 +135,28 @@ fn qr_code(payload: &str) -> Result<QrCode, QrImageError> {
     if payload.len() > 4 * PAYLOAD_CHARS_MAX || payload.chars().count() > PAYLOAD_CHARS_MAX {
         return Err(QrImageError::TooLong);
     }
-    Ok(QrCode::with_error_correction_level(
-        payload.as_bytes(),
-        EcLevel::M,
-    )?)
+    if payload.is_ascii() {
+        return Ok(QrCode::with_error_correction_level(
+            payload.as_bytes(),
+            EC_LEVEL,
+        )?);
+    }
+    Ok(QrCode::with_bits(utf8_bits(payload)?, EC_LEVEL)?)
+}
+
+/// `text` as ECI 26 (UTF-8) and one byte segment, in the smallest version it fits.
+fn utf8_bits(text: &str) -> Result<Bits, QrError> {
+    for version in 1..=40 {
+        let mut bits = Bits::new(Version::Normal(version));
+        let fits = bits
+            .push_eci_designator(ECI_UTF8)
+            .and_then(|()| bits.push_byte_data(text.as_bytes()))
+            .and_then(|()| bits.push_terminator(EC_LEVEL));
+        if fits.is_ok() {
+            return Ok(bits);
+        }
+    }
+    Err(QrError::DataTooLong)
 }
 
 fn poster_text<'a>(text: &'a str, what: &'static str) -> Result<&'a str, QrImageError> {
@@ -229,6 +262,121 @@ mod tests {
         let (w, h) = (side as usize, side as usize);
         let scanned = scan(w, h, |x, y| picture.get_pixel(x as u32, y as u32).0[0]);
         assert_eq!(scanned, text);
+    }
+
+    /// Reads a code the way ZXing-based scanners (most Android phones) do: rxing is a port of
+    /// ZXing, with its character-set guessing.
+    fn try_scan_zxing(picture: &image::GrayImage) -> Option<String> {
+        let (w, h) = picture.dimensions();
+        rxing::helpers::detect_in_luma(
+            picture.as_raw().clone(),
+            w,
+            h,
+            Some(rxing::BarcodeFormat::QR_CODE),
+        )
+        .ok()
+        .map(|r| r.getText().to_owned())
+    }
+
+    fn scan_zxing(picture: &image::GrayImage) -> String {
+        try_scan_zxing(picture).expect("rxing finds and decodes the code")
+    }
+
+    fn scan_rqrr(picture: &image::GrayImage) -> String {
+        let (w, h) = picture.dimensions();
+        scan(w as usize, h as usize, |x, y| {
+            picture.get_pixel(x as u32, y as u32).0[0]
+        })
+    }
+
+    /// Japanese store names as real stores have them: kana, kanji, the long-vowel mark, and
+    /// the longest name field 64-01 holds.
+    const NAMES: [&str; 7] = [
+        "みどり青果店",
+        "さくら書店",
+        "スーパーマーケットみなみ",
+        "ラーメン一番ー本店",
+        "まちの八百屋",
+        "株式会社みなみ町中央商店街ホールディングス",
+        "カフェ・ド・ソレイユ",
+    ];
+
+    fn store_payload(name: &str) -> String {
+        let local: String = name.chars().take(LocalName::CHARS_MAX).collect();
+        let payload = JpqrPayload {
+            initiation: Initiation::Static,
+            code_id: CodeId::new("01J9ZQ3K7M").expect("valid"),
+            merchant_category_code: Mcc::new("5999").expect("valid"),
+            merchant_name: MerchantName::for_store(name, None),
+            merchant_city: MerchantCity::for_city(Some("MINAMI"), "南町"),
+            postal_code: None,
+            local: Some(LocalLanguage {
+                merchant_name: LocalName::new(&local).expect("valid"),
+                merchant_city: Some(jpqr::LocalCity::new("南町").expect("valid")),
+            }),
+        };
+        jpqr::encode(&payload, KEY)
+    }
+
+    #[test]
+    fn japanese_names_scan_alike_in_zxing_and_rqrr_and_keep_their_crc() {
+        for name in NAMES {
+            let text = store_payload(name);
+            let bytes = png(&text).expect("renders");
+            let picture = image::load_from_memory_with_format(&bytes, ImageFormat::Png)
+                .expect("decodes")
+                .to_luma8();
+            for (reader, scanned) in [
+                ("rxing", scan_zxing(&picture)),
+                ("rqrr", scan_rqrr(&picture)),
+            ] {
+                assert_eq!(scanned, text, "{reader} misread {name}");
+                let parsed = jpqr::decode(&scanned).expect("the CRC and structure check out");
+                jpqr::verify(&parsed, KEY).expect("the signature checks out");
+            }
+        }
+    }
+
+    /// Why the ECI designator is there: encoded as before (the crate's own segmentation, which
+    /// may even put UTF-8 byte pairs that look like Shift_JIS into a kanji segment, and no
+    /// character-set marker), ZXing reads some of these names wrongly or not at all.
+    #[test]
+    fn without_the_utf8_marker_zxing_misreads_some_names() {
+        let misread: Vec<&str> = NAMES
+            .into_iter()
+            .filter(|name| {
+                let text = store_payload(name);
+                let code = QrCode::with_error_correction_level(text.as_bytes(), EC_LEVEL)
+                    .expect("encodes");
+                let picture = code
+                    .render::<Luma<u8>>()
+                    .quiet_zone(true)
+                    .module_dimensions(MODULE_PX, MODULE_PX)
+                    .build();
+                try_scan_zxing(&picture).as_ref() != Some(&text)
+            })
+            .collect();
+        // Measured with rxing 0.9.3: every one of these names, the two among them.
+        assert!(
+            misread.contains(&"みどり青果店") && misread.contains(&"さくら書店"),
+            "{misread:?}"
+        );
+    }
+
+    #[test]
+    fn ascii_text_keeps_its_small_code_and_others_carry_eci_26() {
+        // A shopper code is ASCII: the same code as the crate's own optimal encoding.
+        let shopper = format!("mpc_{}", "aZ09-_".repeat(7));
+        let plain =
+            QrCode::with_error_correction_level(shopper.as_bytes(), EC_LEVEL).expect("encodes");
+        assert_eq!(
+            qr_code(&shopper).expect("encodes").to_colors(),
+            plain.to_colors()
+        );
+        // ECI mode (0111) and assignment 26 (0001 1010) lead the bit stream.
+        let bits = utf8_bits("みどり").expect("fits");
+        let bytes = bits.into_bytes();
+        assert_eq!(&bytes[..2], &[0b0111_0001, 0b1010_0100]);
     }
 
     #[test]

@@ -348,7 +348,8 @@ async fn create_store(
     })
 }
 
-/// Records a join unless the store already participates (imports are idempotent).
+/// Records a join unless the store already participates (an approved store is new, so it
+/// joins; imports use `import::join_if_new`, which never rejoins a store that left).
 async fn join(
     w: &mut Work,
     who: &Principal,

@@ -35,6 +35,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::domain::money::Amount;
+use crate::domain::romaji::{fit, romanize};
 
 /// Subfield 00 of our merchant-account template: the globally unique id that marks a code
 /// as machipay's. Other providers' templates (fields 26-51) carry their own.
@@ -182,6 +183,38 @@ impl CodeId {
     /// The UUID's 32-digit lower-case hex ("simple") form.
     pub fn from_uuid(id: Uuid) -> Self {
         Self(id.simple().to_string())
+    }
+}
+
+/// Field 59 of a store that has no readable reading and no ASCII name.
+pub const MERCHANT_NAME_FALLBACK: &str = "MACHIPAY STORE";
+/// Field 60 when the city's ASCII name is not set and its name is not kana.
+pub const MERCHANT_CITY_FALLBACK: &str = "JAPAN";
+
+impl MerchantName {
+    /// Field 59 of a store's code: its registered reading (店舗名カナ) in Hepburn romaji,
+    /// else its name if that is kana or ASCII, else `MERCHANT_NAME_FALLBACK`; cut to 25
+    /// characters at a word break. The reading comes first because a store's name is mostly
+    /// kanji, which cannot be read without a dictionary.
+    pub fn for_store(name: &str, name_kana: Option<&str>) -> Self {
+        name_kana
+            .and_then(romanize)
+            .or_else(|| romanize(name))
+            .and_then(|text| Self::new(&fit(&text, Self::CHARS_MAX)).ok())
+            .unwrap_or_else(|| Self(MERCHANT_NAME_FALLBACK.to_owned()))
+    }
+}
+
+impl MerchantCity {
+    /// Field 60: the city's ASCII name where the program sets one (`merchant_city_ascii`),
+    /// else the city's name romanized if it is kana or ASCII, else `MERCHANT_CITY_FALLBACK`.
+    pub fn for_city(ascii: Option<&str>, city: &str) -> Self {
+        ascii
+            .and_then(|a| Self::new(a.trim()).ok())
+            .or_else(|| {
+                romanize(city).and_then(|text| Self::new(&fit(&text, Self::CHARS_MAX)).ok())
+            })
+            .unwrap_or_else(|| Self(MERCHANT_CITY_FALLBACK.to_owned()))
     }
 }
 
@@ -680,6 +713,30 @@ mod tests {
         // Our template anywhere but 26 is not ours.
         let moved = with_fresh_crc(&text.replacen("26650011jp.machipay", "27650011jp.machipay", 1));
         assert_eq!(decode(&moved), Err(JpqrError::NotOurs));
+    }
+
+    #[test]
+    fn ascii_names_come_from_the_reading_then_the_name_then_a_default() {
+        let name = |n: &str, kana: Option<&str>| MerchantName::for_store(n, kana).to_string();
+        assert_eq!(
+            name("みどり青果店", Some("ミドリセイカテン")),
+            "MIDORISEIKATEN"
+        );
+        assert_eq!(name("さくら書店", Some("サクラ ショテン")), "SAKURA SHOTEN");
+        assert_eq!(name("スーパー", None), "SUPA");
+        assert_eq!(name("Cafe Bleu", None), "CAFE BLEU");
+        assert_eq!(name("みどり青果店", None), MERCHANT_NAME_FALLBACK);
+        // A reading that is not kana falls through to the name, then the default.
+        assert_eq!(name("八百屋", Some("八百屋")), MERCHANT_NAME_FALLBACK);
+        let long = name("x", Some("ショウテンガイ イチバン ノ オオキナ ヤオヤサン"));
+        assert_eq!(long, "SHOUTENGAI ICHIBAN NO");
+        assert!(long.len() <= MerchantName::CHARS_MAX);
+        let city = |a: Option<&str>, c: &str| MerchantCity::for_city(a, c).to_string();
+        assert_eq!(city(Some("ITABASHI"), "板橋区"), "ITABASHI");
+        assert_eq!(city(None, "板橋区"), MERCHANT_CITY_FALLBACK);
+        assert_eq!(city(None, "みなみまち"), "MINAMIMACHI");
+        assert_eq!(city(Some("まち"), "あきるの"), "AKIRUNO");
+        assert_eq!(city(None, "ながいながいなまえのまち"), "NAGAINAGAINAMAE");
     }
 
     #[test]

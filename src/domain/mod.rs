@@ -12,6 +12,7 @@ pub mod money;
 pub mod prepaid_law;
 pub mod program;
 pub mod registry;
+pub mod romaji;
 pub mod settlement;
 pub mod zengin;
 

@@ -131,6 +131,11 @@ pub struct ProgramSettings {
     pub points_funding: PointsFunding,
     /// Point card: what a return does when the earned points were already spent.
     pub clawback_shortfall: ClawbackShortfall,
+    /// The city's name in ASCII for field 60 of the program's store codes (1 to 15 printable
+    /// ASCII characters, e.g. "ITABASHI"). Absent: the city's name romanized if it is kana,
+    /// else "JAPAN".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_city_ascii: Option<String>,
 }
 
 impl Default for ProgramSettings {
@@ -153,6 +158,7 @@ impl Default for ProgramSettings {
             earn_rate: Decimal::new(1, 2),
             points_funding: PointsFunding::Billed,
             clawback_shortfall: ClawbackShortfall::Refuse,
+            merchant_city_ascii: None,
         }
     }
 }
@@ -183,6 +189,8 @@ pub enum SettingsError {
     PayoutHold,
     #[error("payout_sender: {0}")]
     PayoutSender(String),
+    #[error("merchant_city_ascii must be 1 to 15 printable ASCII characters")]
+    MerchantCityAscii,
 }
 
 /// The operator's bank details for the 総合振込 header, as typed (kana converted).
@@ -258,6 +266,11 @@ impl ProgramSettings {
         self.expiry
             .validate()
             .map_err(|e| SettingsError::Expiry(e.to_string()))?;
+        if let Some(city) = &self.merchant_city_ascii
+            && super::jpqr::MerchantCity::new(city).is_err()
+        {
+            return Err(SettingsError::MerchantCityAscii);
+        }
         self.validate_settlement()
     }
 

@@ -133,17 +133,14 @@ impl fmt::Display for ExpiryRun {
 
 /// Expires, in every program of every city, what can no longer be spent on `as_of` (a JST
 /// date). Running it again for the same date posts nothing.
+///
+/// This function trusts its date: the scheduler passes today, and tests pass future dates to
+/// stand in for the months going by. What a person types goes through `check_as_of` first.
 pub async fn expire(app: &App, as_of: NaiveDate) -> Result<ExpiryRun, AppError> {
     let mut run = ExpiryRun::new(as_of);
     for program in store::all_programs(&app.db).await? {
         run.programs += 1;
-        let kind = ProgramKind::parse(&program.kind)
-            .ok_or_else(|| AppError::Internal(format!("stored program kind {}", program.kind)))?;
-        let text = settings_at(&app.db, program.id, as_of).await?;
-        let settings: ProgramSettings =
-            serde_json::from_str(text.as_deref().unwrap_or(&program.settings))
-                .map_err(|e| AppError::Internal(format!("stored settings: {e}")))?;
-        let wallet_rule = wallet_rule(kind, settings.expiry, as_of);
+        let (_, wallet_rule) = rule_of(app, &program, as_of).await?;
         loop {
             let program_id = program.id;
             let reply = app
@@ -164,6 +161,148 @@ pub async fn expire(app: &App, as_of: NaiveDate) -> Result<ExpiryRun, AppError> 
         }
     }
     Ok(run)
+}
+
+/// The program's kind and its wallet-level rule as it applies on `as_of` (the settings in
+/// effect that day).
+async fn rule_of(
+    app: &App,
+    program: &store::ProgramForExpiry,
+    as_of: NaiveDate,
+) -> Result<(ProgramKind, Option<WalletRule>), AppError> {
+    let kind = ProgramKind::parse(&program.kind)
+        .ok_or_else(|| AppError::Internal(format!("stored program kind {}", program.kind)))?;
+    let text = settings_at(&app.db, program.id, as_of).await?;
+    let settings: ProgramSettings =
+        serde_json::from_str(text.as_deref().unwrap_or(&program.settings))
+            .map_err(|e| AppError::Internal(format!("stored settings: {e}")))?;
+    Ok((kind, wallet_rule(kind, settings.expiry, as_of)))
+}
+
+/// Checks a date a person asked to expire as of (`machipay expire --as-of`): today in Japan
+/// or earlier. A later date would take, today, balances that stay spendable until then
+/// (`as_of_in_future`); nothing is read or moved before this check.
+pub fn check_as_of(as_of: NaiveDate, today: NaiveDate) -> Result<NaiveDate, AppError> {
+    if as_of > today {
+        return Err(AppError::bad_request(
+            "as_of_in_future",
+            format!(
+                "--as-of {as_of} is after today in Japan ({today}): expiring as of a future date \
+                 would take balances that are still spendable; use today or an earlier date"
+            ),
+        ));
+    }
+    Ok(as_of)
+}
+
+/// What would expire in one program, per asset (the dry run's lines).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramPlan {
+    pub program_id: ProgramId,
+    pub name: String,
+    pub kind: ProgramKind,
+    /// One entry per asset with something to move, in asset order.
+    pub assets: Vec<(Asset, Expired)>,
+}
+
+/// What `expire(as_of)` would move, computed from committed rows, moving nothing
+/// (`machipay expire --dry-run`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiryPlan {
+    pub as_of: NaiveDate,
+    /// Every program looked at, including those with nothing to expire.
+    pub programs: Vec<ProgramPlan>,
+}
+
+impl ExpiryPlan {
+    /// What would move of `asset`, over every program.
+    pub fn total(&self, asset: Asset) -> Expired {
+        let mut sum = Expired::default();
+        for (a, e) in self.programs.iter().flat_map(|p| &p.assets) {
+            if *a == asset {
+                sum.wallets += e.wallets;
+                sum.amount += e.amount;
+            }
+        }
+        sum
+    }
+}
+
+impl fmt::Display for ExpiryPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "dry run: expiry as of {} would move (nothing was moved):",
+            self.as_of
+        )?;
+        for p in &self.programs {
+            if p.assets.is_empty() {
+                writeln!(
+                    f,
+                    "  {} ({}, {}): nothing",
+                    p.name,
+                    p.kind.as_str(),
+                    p.program_id.0
+                )?;
+                continue;
+            }
+            for (asset, e) in &p.assets {
+                let (unit, to) = match asset {
+                    Asset::Coin => ("yen", "breakage"),
+                    Asset::Premium => ("yen", "the city subsidy"),
+                    Asset::Points => ("points", "breakage"),
+                };
+                writeln!(
+                    f,
+                    "  {} ({}, {}): {}: {} wallets, {} {unit} to {to}",
+                    p.name,
+                    p.kind.as_str(),
+                    p.program_id.0,
+                    asset.as_str(),
+                    e.wallets,
+                    e.amount,
+                )?;
+            }
+        }
+        let [coin, premium, points] =
+            [Asset::Coin, Asset::Premium, Asset::Points].map(|a| self.total(a));
+        write!(
+            f,
+            "total: coin ¥{} ({} wallets), premium ¥{} ({} wallets), points {} ({} wallets)",
+            coin.amount,
+            coin.wallets,
+            premium.amount,
+            premium.wallets,
+            points.amount,
+            points.wallets
+        )
+    }
+}
+
+/// The dry run: what `expire(app, as_of)` would move now, per program and asset, read from
+/// committed rows without submitting anything to the writer.
+pub async fn plan(app: &App, as_of: NaiveDate) -> Result<ExpiryPlan, AppError> {
+    let mut programs = Vec::new();
+    for program in store::all_programs(&app.db).await? {
+        let (kind, rule) = rule_of(app, &program, as_of).await?;
+        let unchanged = rule.map(|r| (r.assets, r.changed_before));
+        let assets = store::preview(&app.db, program.id, as_of, unchanged)
+            .await?
+            .into_iter()
+            .map(|(asset, wallets, amount)| {
+                let wallets =
+                    u64::try_from(wallets).map_err(|e| AppError::Internal(e.to_string()))?;
+                Ok((asset, Expired { wallets, amount }))
+            })
+            .collect::<Result<Vec<_>, AppError>>()?;
+        programs.push(ProgramPlan {
+            program_id: program.id,
+            name: program.name,
+            kind,
+            assets,
+        });
+    }
+    Ok(ExpiryPlan { as_of, programs })
 }
 
 /// Runs `expire` for today's JST date now and then every `interval`, logging each summary,

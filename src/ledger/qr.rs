@@ -21,6 +21,7 @@ use crate::domain::jpqr::{
     MerchantCity, MerchantName,
 };
 use crate::domain::money::Amount;
+use crate::domain::program::ProgramKind;
 use crate::error::AppError;
 use crate::storage::directory::{self as dir, Merchant};
 use crate::storage::qr::{self as store, PaymentRequestRow, QR_KEY, StoreCode};
@@ -71,13 +72,49 @@ async fn merchant_in_city(
         .ok_or_else(|| AppError::not_found("merchant"))
 }
 
+/// What a code says about its store, read once per issue: the registered name and reading
+/// (店舗名カナ, for field 59), and the city's name and the program's ASCII name for it (60).
+struct CodeNames {
+    store: String,
+    store_kana: Option<String>,
+    city: String,
+    city_ascii: Option<String>,
+}
+
+/// Reads what a new code of `merchant` in `program` says about the store, after refusing a
+/// program whose kind takes no store codes: codes pay in currency, a point card is scanned.
+async fn code_names(
+    w: &mut Work,
+    who: &Principal,
+    m: &Merchant,
+    program: ProgramId,
+) -> Result<CodeNames, AppError> {
+    let (p, settings) = program_in_city(&mut w.tx, who, program).await?;
+    if p.kind != ProgramKind::Currency {
+        return Err(AppError::unprocessable(
+            "wrong_program_kind",
+            "QR codes are for currency programs; a point card program takes cards at the till",
+        ));
+    }
+    let city = dir::get_city_tx(&mut w.tx, m.city_id)
+        .await?
+        .map(|c| c.name)
+        .unwrap_or_default();
+    Ok(CodeNames {
+        store: m.name.clone(),
+        store_kana: store::name_kana_tx(&mut w.tx, m.id).await?,
+        city,
+        city_ascii: settings.merchant_city_ascii,
+    })
+}
+
 fn build_payload(
     initiation: Initiation,
     code_id: CodeId,
-    store: &str,
-    city: &str,
+    names: &CodeNames,
     key: &[u8],
 ) -> Result<String, AppError> {
+    let (store, city) = (names.store.as_str(), names.city.as_str());
     let truncate = |s: &str, n: usize| {
         s.chars()
             .filter(|c| !c.is_control())
@@ -92,8 +129,8 @@ fn build_payload(
         initiation,
         code_id,
         merchant_category_code: Mcc::new(DEFAULT_MCC).map_err(internal)?,
-        merchant_name: MerchantName::new("MACHIPAY STORE").map_err(internal)?,
-        merchant_city: MerchantCity::new("JAPAN").map_err(internal)?,
+        merchant_name: MerchantName::for_store(store, names.store_kana.as_deref()),
+        merchant_city: MerchantCity::for_city(names.city_ascii.as_deref(), city),
         postal_code: None,
         local: Some(local),
     };
@@ -123,16 +160,11 @@ pub async fn issue_store_code(
                 if !manages(&who, merchant) {
                     return Err(AppError::not_found("merchant"));
                 }
-                program_in_city(&mut w.tx, &who, req.program_id).await?;
-                let city = dir::get_city_tx(&mut w.tx, m.city_id)
-                    .await?
-                    .map(|c| c.name)
-                    .unwrap_or_default();
+                let names = code_names(w, &who, &m, req.program_id).await?;
                 let id = Uuid::now_v7();
                 let code_id = CodeId::from_uuid(id);
                 let key = qr_key_tx(w).await?;
-                let payload =
-                    build_payload(Initiation::Static, code_id.clone(), &m.name, &city, &key)?;
+                let payload = build_payload(Initiation::Static, code_id.clone(), &names, &key)?;
                 let code = StoreCode {
                     id,
                     code_id: code_id.as_str().to_owned(),
@@ -207,6 +239,15 @@ pub async fn store_code_image(
         .await?
         .filter(|c| c.merchant_id == merchant)
         .ok_or_else(|| AppError::not_found("store code"))?;
+    // A revoked code's picture is never handed out again: printed, it would take shoppers to
+    // a code that is refused (and a sticker is what a fraudster would reprint).
+    if c.revoked_at.is_some() {
+        return Err(AppError::rejected(
+            410,
+            "code_revoked",
+            "this store code was revoked; issue a new code and print that one",
+        ));
+    }
     let image = |e: crate::qr_image::QrImageError| internal(e.to_string());
     Ok(match format {
         ImageFormat::Png => (
@@ -283,19 +324,14 @@ pub async fn create_payment_request(
                 if !who.acts_for_merchant(merchant) {
                     return Err(AppError::not_found("merchant"));
                 }
-                program_in_city(&mut w.tx, &who, req.program_id).await?;
-                let city = dir::get_city_tx(&mut w.tx, m.city_id)
-                    .await?
-                    .map(|c| c.name)
-                    .unwrap_or_default();
+                let names = code_names(w, &who, &m, req.program_id).await?;
                 let id = Uuid::now_v7();
                 let code_id = CodeId::from_uuid(id);
                 let key = qr_key_tx(w).await?;
                 let payload = build_payload(
                     Initiation::Dynamic { amount: req.amount },
                     code_id.clone(),
-                    &m.name,
-                    &city,
+                    &names,
                     &key,
                 )?;
                 let device_id = match who {

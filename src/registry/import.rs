@@ -3,6 +3,13 @@
 //! Every line is checked first; one bad line rejects the file with the errors of every line and
 //! nothing is written. Lines are keyed by the city's store number (`external_ref`), so
 //! importing the same file twice creates no second store and no second join.
+//!
+//! Re-sending the file is how a city keeps profiles current: a known store's name, profile
+//! and bank account are updated from its line. Its participation is not: the file has no
+//! participation column, so a file says nothing about a store the program already knows, and
+//! participation events are only ever created for stores new to the program (no event in it
+//! yet: they join on `joined_on`). A store that was suspended or left stays so however often
+//! the file comes back; its history changes only through the participation-events route.
 
 use std::collections::HashSet;
 
@@ -10,13 +17,15 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{StoreRecord, bank_view, create_store, join, program_of_city};
+use super::{StoreRecord, bank_view, create_store, program_of_city, record};
 use crate::app::App;
 use crate::directory::check_name;
 use crate::domain::auth::{Capability, Principal};
 use crate::domain::calendar::jst_date;
 use crate::domain::ids::*;
-use crate::domain::registry::{BankAccountInput, BankAccountView, Profile, SizeClass};
+use crate::domain::registry::{
+    BankAccountInput, BankAccountView, ParticipationKind, Profile, SizeClass,
+};
 use crate::error::AppError;
 use crate::ledger::writer::{Reply, Work};
 use crate::storage::registry as store;
@@ -76,10 +85,11 @@ const BANK: std::ops::Range<usize> = 9..16;
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ImportRequest {
-    /// Stores not yet participating join this program.
+    /// Stores new to this program (no participation event in it yet) join it. Stores it
+    /// already knows keep their participation as it is, left and suspended ones included.
     #[serde(default)]
     pub program_id: Option<ProgramId>,
-    /// The join date (JST, default today).
+    /// The join date of stores new to the program (JST, default today; not in the future).
     #[serde(default)]
     pub joined_on: Option<NaiveDate>,
 }
@@ -117,7 +127,13 @@ pub struct ImportedStore {
     pub external_ref: String,
     pub merchant_id: MerchantId,
     pub created: bool,
+    /// This import recorded the store's join (it was new to the program).
     pub joined: bool,
+    /// The store's participation in the program after the import (its latest event's kind);
+    /// absent without `program_id`, or for a known store with no history in the program.
+    pub participation: Option<ParticipationKind>,
+    /// The file's 店舗名 replaced the store's name.
+    pub renamed: bool,
     /// The new store's owner token, shown once (created stores only).
     pub token: Option<String>,
 }
@@ -147,6 +163,15 @@ pub async fn import(
     }
     if let Some(p) = req.program_id {
         program_of_city(app, &who, p).await?;
+    }
+    let today = jst_date(chrono::Utc::now());
+    if let Some(on) = req.joined_on
+        && on > today
+    {
+        return Err(AppError::bad_request(
+            "invalid_joined_on",
+            format!("joined_on {on} is in the future (today is {today} in Japan)"),
+        ));
     }
     let text = decode(file)?;
     let lines = match parse(&text) {
@@ -181,29 +206,12 @@ async fn import_in(
     let on = joined_on.unwrap_or_else(|| jst_date(w.now));
     let mut stores = Vec::with_capacity(lines.len());
     for l in lines {
-        let existing = store::merchant_by_ref_tx(&mut w.tx, who.city(), &l.external_ref).await?;
-        let (merchant, token) = match existing {
-            Some(id) => {
-                update_store(w, &who, id, &l.record).await?;
-                (id, None)
-            }
-            None => {
-                let issued = create_store(w, &who, &l.record).await?;
-                (issued.item.id, Some(issued.token))
-            }
-        };
-        let joined = match program {
-            Some(p) => join(w, &who, p, merchant, on).await?,
-            None => false,
-        };
-        stores.push(ImportedStore {
-            line: l.line,
-            external_ref: l.external_ref,
-            merchant_id: merchant,
-            created: token.is_some(),
-            joined,
-            token,
-        });
+        let line = l.line;
+        // The whole job rolls back on any refusal; the refusal still says which line.
+        let imported = import_line(w, &who, l, program, on)
+            .await
+            .map_err(|e| at_line(line, e))?;
+        stores.push(imported);
     }
     let created = stores.iter().filter(|s| s.created).count();
     let result = ImportResult {
@@ -214,13 +222,90 @@ async fn import_in(
     Reply::new(200, &result)
 }
 
-/// Refreshes an imported store's profile, and its bank account if the file's differs.
+/// Writes one checked line: creates or updates the store, and joins it to `program` only if
+/// the program has never heard of it.
+async fn import_line(
+    w: &mut Work,
+    who: &Principal,
+    l: Line,
+    program: Option<ProgramId>,
+    on: NaiveDate,
+) -> Result<ImportedStore, AppError> {
+    let existing = store::merchant_by_ref_tx(&mut w.tx, who.city(), &l.external_ref).await?;
+    let (merchant, token, renamed) = match existing {
+        Some(id) => {
+            let renamed = update_store(w, who, id, &l.record).await?;
+            (id, None, renamed)
+        }
+        None => {
+            let issued = create_store(w, who, &l.record).await?;
+            (issued.item.id, Some(issued.token), false)
+        }
+    };
+    let (joined, participation) = match program {
+        Some(p) => join_if_new(w, who, p, merchant, on).await?,
+        None => (false, None),
+    };
+    Ok(ImportedStore {
+        line: l.line,
+        external_ref: l.external_ref,
+        merchant_id: merchant,
+        created: token.is_some(),
+        joined,
+        participation,
+        renamed,
+        token,
+    })
+}
+
+/// Records a join if the store has no event in the program yet; otherwise leaves its history
+/// alone. Answers whether it joined and the store's participation afterwards.
+async fn join_if_new(
+    w: &mut Work,
+    who: &Principal,
+    program: ProgramId,
+    merchant: MerchantId,
+    on: NaiveDate,
+) -> Result<(bool, Option<ParticipationKind>), AppError> {
+    if let Some(latest) = store::latest_event_tx(&mut w.tx, program, merchant).await? {
+        return Ok((false, Some(latest.kind)));
+    }
+    let kind = ParticipationKind::Joined;
+    record(w, who, program, merchant, kind, on, None).await?;
+    Ok((true, Some(kind)))
+}
+
+/// A refusal met while writing a line, labelled with that line (the status and code stay).
+fn at_line(line: u64, e: AppError) -> AppError {
+    match e {
+        AppError::Rejected {
+            status,
+            code,
+            message,
+        } => AppError::Rejected {
+            status,
+            code,
+            message: format!("line {line}: {message}; nothing was imported"),
+        },
+        other => other,
+    }
+}
+
+/// Refreshes an imported store: its name (if the file's differs), its profile, and its bank
+/// account if the file's differs. Answers whether the name changed.
 async fn update_store(
     w: &mut Work,
     who: &Principal,
     id: MerchantId,
     s: &StoreRecord,
-) -> Result<(), AppError> {
+) -> Result<bool, AppError> {
+    let current = super::merchant_in_city(w, who, id).await?;
+    // Only a real change renames: a rename makes the writer forget the stores it knows, and
+    // a re-sent file mostly repeats names.
+    let renamed = current.name != s.name;
+    if renamed {
+        store::rename_merchant(&mut w.tx, id, &s.name).await?;
+    }
     store::upsert_profile(&mut w.tx, id, who.city(), &s.profile, w.now).await?;
     if let Some(bank) = &s.bank
         && store::current_bank_account_tx(&mut w.tx, id)
@@ -230,7 +315,7 @@ async fn update_store(
     {
         store::insert_bank_account(&mut w.tx, id, bank, who.scope_id(), w.now).await?;
     }
-    Ok(())
+    Ok(renamed)
 }
 
 /// Reads and checks every line; returns every line's errors if any line has one.

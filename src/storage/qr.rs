@@ -147,6 +147,20 @@ pub async fn list_store_codes(
         .await)
 }
 
+/// The store's registered reading (店舗名カナ) from its profile, if it has one, for the ASCII
+/// name in its codes. Profiles are not ledger rows, so nothing pending needs writing first.
+pub async fn name_kana_tx(
+    tx: &mut WriteTx,
+    merchant: MerchantId,
+) -> Result<Option<String>, sqlx::Error> {
+    read_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT name_kana FROM merchant_profiles WHERE merchant_id = $1"
+    )
+    .bind(merchant.0)
+    .fetch_optional(c)
+    .await)
+}
+
 /// Revokes a store's code; false if it is not that store's or already revoked.
 pub async fn revoke_store_code(
     tx: &mut WriteTx,

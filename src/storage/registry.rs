@@ -40,6 +40,23 @@ fn profile_of(r: ProfileRow) -> (MerchantId, Profile) {
     )
 }
 
+/// Renames a store (the name shown to shoppers and printed on its posters). Through `write!`:
+/// the writer remembers stores, names included, so it forgets what it knew.
+pub async fn rename_merchant(
+    tx: &mut WriteTx,
+    merchant: MerchantId,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    write!(tx, |c| sqlx::query(
+        "UPDATE merchants SET name = $2 WHERE id = $1"
+    )
+    .bind(merchant.0)
+    .bind(name)
+    .execute(c)
+    .await
+    .map(|_| ()))
+}
+
 /// Creates or replaces a store's profile. Vetted: profiles are not among the rows the writer
 /// remembers.
 pub async fn upsert_profile(

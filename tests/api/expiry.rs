@@ -11,7 +11,10 @@ use machipay::domain::calendar::{
 use machipay::domain::ids::ProgramId;
 use machipay::domain::ledger::{AccountKind, Asset};
 use machipay::domain::prepaid_law::half_year_start;
-use machipay::ledger::expiry::{Expired, ExpiryRun, WALLETS_PER_JOB_MAX, expire};
+use machipay::error::AppError;
+use machipay::ledger::expiry::{
+    Expired, ExpiryRun, WALLETS_PER_JOB_MAX, check_as_of, expire, plan,
+};
 use machipay::storage::ledger::system_accounts;
 use machipay::storage::reports::wallet_totals_before;
 use reqwest::StatusCode;
@@ -25,6 +28,7 @@ both_backends!(
     months_from_issue_expires_only_what_was_not_spent,
     the_wallet_rule_expires_wallets_idle_past_the_limit,
     a_large_expiry_runs_in_bounded_jobs,
+    a_dry_run_shows_what_would_move_and_moves_nothing,
     unused_balance_report_is_for_staff_and_reproducible,
     unused_balance_report_states_the_deposit_above_ten_million,
 );
@@ -316,6 +320,134 @@ async fn a_large_expiry_runs_in_bounded_jobs(app: &TestApp) {
 
 fn yes_no(b: bool) -> &'static str {
     if b { "はい" } else { "いいえ" }
+}
+
+/// `--dry-run` reports, per program and asset, exactly what the real run then moves, and
+/// moves nothing itself.
+async fn a_dry_run_shows_what_would_move_and_moves_nothing(app: &TestApp) {
+    let op = app.operator().await;
+    let idle = app
+        .program(
+            "currency",
+            settings(json!({"expiry": {"rule": "months_after_last_change", "months": 1}})),
+        )
+        .await;
+    let dated = app
+        .program(
+            "currency",
+            settings(json!({"expiry": {"rule": "months_from_issue_to_month_end", "months": 1}})),
+        )
+        .await;
+    let (m, _) = app.merchant(&op).await;
+    let (a, _) = app.shopper(&op).await;
+    let (b, bt) = app.shopper(&op).await;
+    app.charge(&op, &idle, &a, 4_000).await;
+    let purchases = campaign(app, &op, &idle, 1_000, 200).await;
+    buy(app, &op, &purchases, &a, 1).await;
+    app.charge(&op, &dated, &b, 3_000).await;
+    pay(app, &dated, &bt, &m, 1_000).await;
+    let as_of = add_months_to_month_end(today(), 1).expect("date") + days(1);
+
+    let before = plan(&app.app, as_of).await.expect("dry run");
+    assert_eq!(before.as_of, as_of);
+    let of = |program: &str| {
+        before
+            .programs
+            .iter()
+            .find(|p| p.program_id.0.to_string() == program)
+            .expect("every program is listed")
+            .assets
+            .clone()
+    };
+    assert_eq!(
+        of(&idle),
+        [
+            (Asset::Coin, expired(1, 5_000)),
+            (Asset::Premium, expired(1, 200))
+        ]
+    );
+    assert_eq!(of(&dated), [(Asset::Coin, expired(1, 2_000))]);
+    let text = before.to_string();
+    assert!(
+        text.contains("coin: 1 wallets, 2000 yen to breakage"),
+        "{text}"
+    );
+    assert!(
+        text.contains("premium: 1 wallets, 200 yen to the city subsidy"),
+        "{text}"
+    );
+    assert!(text.contains("nothing was moved"), "{text}");
+    // Nothing moved.
+    assert_eq!(app.wallet(&idle, &a, "coin").await, 5_000);
+    assert_eq!(app.wallet(&idle, &a, "premium").await, 200);
+    assert_eq!(app.wallet(&dated, &b, "coin").await, 2_000);
+    assert_eq!(
+        book(app, &idle, AccountKind::Breakage, Asset::Coin).await,
+        0
+    );
+    assert_eq!(
+        book(app, &dated, AccountKind::Breakage, Asset::Coin).await,
+        0
+    );
+
+    // The real run moves exactly what the dry run said, and then there is nothing left.
+    let run = run_expiry(app, as_of).await;
+    for asset in [Asset::Coin, Asset::Premium, Asset::Points] {
+        assert_eq!(
+            run.of(asset),
+            before.total(asset),
+            "{asset:?}: {run} / {before}"
+        );
+    }
+    let after = plan(&app.app, as_of).await.expect("dry run");
+    assert!(
+        after.programs.iter().all(|p| p.assets.is_empty()),
+        "{after}"
+    );
+    app.assert_ledger_ok(&idle).await;
+    app.assert_ledger_ok(&dated).await;
+}
+
+/// A person's `--as-of` after today (JST) is refused by name; today and earlier are fine.
+#[test]
+fn a_future_as_of_is_refused() {
+    let today = today();
+    assert_eq!(check_as_of(today, today).ok(), Some(today));
+    let yesterday = today - days(1);
+    assert_eq!(check_as_of(yesterday, today).ok(), Some(yesterday));
+    let tomorrow = today + days(1);
+    match check_as_of(tomorrow, today) {
+        Err(AppError::Rejected { code, message, .. }) => {
+            assert_eq!(code, "as_of_in_future");
+            assert!(message.contains(&tomorrow.to_string()), "{message}");
+        }
+        other => panic!("expected as_of_in_future, got {other:?}"),
+    }
+}
+
+/// `machipay expire --as-of <tomorrow>` exits non-zero with a clear message before it even
+/// opens the database (the file is never created).
+#[test]
+fn the_cli_refuses_a_future_as_of_before_opening_the_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("never.db");
+    let tomorrow = today() + days(1);
+    for extra in [&[][..], &["--dry-run"][..]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_machipay"))
+            .args(["expire", "--as-of", &tomorrow.to_string()])
+            .args(extra)
+            .arg("--database-url")
+            .arg(format!("sqlite:{}", file.display()))
+            .output()
+            .expect("the binary runs");
+        assert!(!out.status.success(), "{extra:?}: exit {:?}", out.status);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("--as-of {tomorrow} is after today in Japan")),
+            "{stderr}"
+        );
+        assert!(!file.exists(), "the database was not opened");
+    }
 }
 
 fn report_path(p: &str, query: &str) -> String {

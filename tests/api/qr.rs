@@ -17,6 +17,8 @@ both_backends!(
     a_dynamic_request_is_paid_once_and_expires,
     a_shopper_code_works_once_for_its_store,
     store_code_images_are_real,
+    store_codes_scan_in_zxing_and_rqrr_with_ascii_names_and_cities,
+    revoked_codes_have_no_image_and_points_programs_have_no_codes,
     the_store_hears_of_its_own_payments_only,
 );
 
@@ -468,6 +470,237 @@ async fn store_code_images_are_real(app: &TestApp) {
     );
     let bad = get("?format=gif").await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
+
+/// Reads a PNG the way ZXing-based scanners (most Android phones) do (rxing is a port of
+/// ZXing, character-set guessing included) and the way rqrr does; both texts are returned.
+fn scan_both(png: &[u8]) -> (String, String) {
+    let picture = image::load_from_memory_with_format(png, image::ImageFormat::Png)
+        .expect("a PNG")
+        .to_luma8();
+    let (w, h) = picture.dimensions();
+    let zxing = rxing::helpers::detect_in_luma(
+        picture.as_raw().clone(),
+        w,
+        h,
+        Some(rxing::BarcodeFormat::QR_CODE),
+    )
+    .expect("rxing reads the code")
+    .getText()
+    .to_owned();
+    let mut prepared =
+        rqrr::PreparedImage::prepare_from_greyscale(w as usize, h as usize, |x, y| {
+            picture.get_pixel(x as u32, y as u32).0[0]
+        });
+    let grids = prepared.detect_grids();
+    assert_eq!(grids.len(), 1, "one code in the picture");
+    let rqrr = grids[0].decode().expect("rqrr reads the code").1;
+    (zxing, rqrr)
+}
+
+/// Stores with Japanese names (imported with their readings) issue codes that both reader
+/// families read exactly, whose CRC and signature verify, that resolve to the store and pay;
+/// fields 59 and 60 carry the store's romanized reading and the program's ASCII city name.
+async fn store_codes_scan_in_zxing_and_rqrr_with_ascii_names_and_cities(app: &TestApp) {
+    let op = app.operator().await;
+    let p = app
+        .program(
+            "currency",
+            json!({"charge_step_yen": 1, "charge_min_yen": 1, "merchant_city_ascii": "MINAMI"}),
+        )
+        .await;
+    let (shopper, shopper_token) = app.shopper(&op).await;
+    app.charge(&op, &p, &shopper, 10_000).await;
+    let stores = [
+        ("Q-1", "みどり青果店", "ミドリセイカテン", "MIDORISEIKATEN"),
+        ("Q-2", "さくら書店", "サクラ ショテン", "SAKURA SHOTEN"),
+        (
+            "Q-3",
+            "株式会社みなみ町中央商店街ホールディングス",
+            "カブシキガイシャ ミナミチョウ チュウオウ ショウテンガイ",
+            "KABUSHIKIGAISHA",
+        ),
+        (
+            "Q-4",
+            "ラーメン一番ー本店",
+            "ラーメン イチバン ホンテン",
+            "RAMEN ICHIBAN HONTEN",
+        ),
+    ];
+    let mut file = "店舗番号,店舗名,店舗名カナ,業種,地区,規模,住所,連絡先\n".to_owned();
+    for (r, name, kana, _) in &stores {
+        file.push_str(&format!("{r},{name},{kana},小売,東,小,住所,042-0\n"));
+    }
+    let resp = app
+        .client
+        .post(format!(
+            "{}/api/v1/merchants/imports?program_id={p}",
+            app.base
+        ))
+        .bearer_auth(&op)
+        .header("Content-Type", "text/csv")
+        .body(file)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let imported: Value = resp.json().await.expect("json");
+    let key = machipay::storage::qr::secret(&app.app.db, machipay::storage::qr::QR_KEY)
+        .await
+        .expect("read")
+        .expect("key");
+    for (i, (_, name, _, ascii)) in stores.iter().enumerate() {
+        let merchant = imported["stores"][i]["merchant_id"].as_str().expect("id");
+        let owner = imported["stores"][i]["token"].as_str().expect("token");
+        let (status, code) = app
+            .post(
+                &format!("/api/v1/merchants/{merchant}/codes"),
+                owner,
+                json!({"program_id": p}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{code}");
+        let payload = code["payload"].as_str().expect("payload");
+        assert!(
+            payload.contains(&format!("59{:02}{ascii}6006MINAMI", ascii.len())),
+            "{name}: {payload}"
+        );
+        let parsed = jpqr::decode(payload).expect("decodes");
+        assert_eq!(
+            parsed
+                .payload()
+                .local
+                .as_ref()
+                .map(|l| l.merchant_name.as_str()),
+            Some(*name)
+        );
+        let image = format!(
+            "/api/v1/merchants/{merchant}/codes/{}/image",
+            code["id"].as_str().expect("id")
+        );
+        let (status, content_type, png) = app.get_bytes(&image, owner).await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (StatusCode::OK, "image/png")
+        );
+        let (zxing, rqrr) = scan_both(&png);
+        assert_eq!(zxing, payload, "rxing (ZXing) reads {name} exactly");
+        assert_eq!(rqrr, payload, "rqrr reads {name} exactly");
+        let scanned = jpqr::decode(&zxing).expect("the CRC checks out");
+        jpqr::verify(&scanned, &key).expect("the signature checks out");
+        // What the phone read resolves to the store, and pays it.
+        let (status, r) = app
+            .post(
+                "/api/v1/qr/resolve",
+                &shopper_token,
+                json!({"payload": zxing}),
+            )
+            .await;
+        assert_eq!(
+            (status, r["merchant_name"].as_str()),
+            (StatusCode::OK, Some(*name)),
+            "{r}"
+        );
+        let (status, v) = app
+            .post_money(
+                "/api/v1/qr/payments",
+                &shopper_token,
+                json!({"payload": zxing, "amount": 100}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+    }
+    assert_eq!(app.wallet(&p, &shopper, "coin").await, 10_000 - 400);
+    // A store without a profile falls back to its name when it reads as kana ("スーパー").
+    let (merchant, owner) = app.merchant(&op).await;
+    let (_, code) = app
+        .post(
+            &format!("/api/v1/merchants/{merchant}/codes"),
+            &owner,
+            json!({"program_id": p}),
+        )
+        .await;
+    assert!(
+        code["payload"]
+            .as_str()
+            .expect("payload")
+            .contains("5904SUPA6006MINAMI"),
+        "{code}"
+    );
+    // The ASCII city name is checked like every setting.
+    let (status, e) = app
+        .post(
+            "/api/v1/programs",
+            &app.admin,
+            json!({"kind": "currency", "name": "x", "settings": {"merchant_city_ascii": "みなみ"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    app.assert_ledger_ok(&p).await;
+}
+
+/// A revoked code's PNG, SVG and poster are gone (410 `code_revoked`); a points program
+/// takes no store codes or payment requests (`wrong_program_kind`).
+async fn revoked_codes_have_no_image_and_points_programs_have_no_codes(app: &TestApp) {
+    let s = shop(app).await;
+    let code = issue(app, &s).await;
+    let id = code["id"].as_str().expect("id");
+    let image = format!("/api/v1/merchants/{}/codes/{id}/image", s.merchant);
+    let (status, _, _) = app.get_bytes(&image, &s.owner).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .request(
+            "DELETE",
+            &format!("/api/v1/merchants/{}/codes/{id}", s.merchant),
+            Some(&s.owner),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for format in ["", "?format=png", "?format=svg", "?format=poster"] {
+        for token in [&s.owner, &s.op] {
+            let (status, e) = app.get(&format!("{image}{format}"), token).await;
+            assert_eq!(
+                (status, e["error"]["code"].as_str()),
+                (StatusCode::GONE, Some("code_revoked")),
+                "{format}: {e}"
+            );
+        }
+    }
+    let points = app.program("points", json!({})).await;
+    let (status, e) = app
+        .post(
+            &format!("/api/v1/merchants/{}/codes", s.merchant),
+            &s.owner,
+            json!({"program_id": points}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("wrong_program_kind")),
+        "{e}"
+    );
+    let (status, e) = app
+        .post(
+            &format!("/api/v1/merchants/{}/payment-requests", s.merchant),
+            &s.owner,
+            json!({"program_id": points, "amount": 100}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("wrong_program_kind")),
+        "{e}"
+    );
+    let (_, codes) = app
+        .get(&format!("/api/v1/merchants/{}/codes", s.merchant), &s.owner)
+        .await;
+    assert_eq!(
+        codes.as_array().map(Vec::len),
+        Some(1),
+        "no code for the points program"
+    );
 }
 
 async fn the_store_hears_of_its_own_payments_only(app: &TestApp) {

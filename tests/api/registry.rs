@@ -14,6 +14,7 @@ both_backends!(
     participation_history_gates_payments,
     csv_import_is_all_or_nothing_and_idempotent,
     csv_import_takes_large_files_and_refuses_bad_uploads_by_name,
+    a_resent_store_file_updates_profiles_and_never_rejoins_a_store_that_left,
     two_approvals_at_once_make_one_store,
     targets_are_set_per_fiscal_year_and_audited,
 );
@@ -452,6 +453,160 @@ async fn csv_import_is_all_or_nothing_and_idempotent(app: &TestApp) {
         )
         .await;
     assert_eq!(acct["holder_kana"], "ﾔｵﾔ");
+}
+
+/// The city re-sends its store file after a store closed: with or without `joined_on` the
+/// file is taken, profiles and names are updated from it, the closed store stays left and
+/// takes no payment, a store new to the program still joins, and a bad file is refused with
+/// the numbers of its bad lines.
+async fn a_resent_store_file_updates_profiles_and_never_rejoins_a_store_that_left(app: &TestApp) {
+    let op = app.operator().await;
+    let p = app.currency().await;
+    let (shopper, token) = app.shopper(&op).await;
+    app.charge(&op, &p, &shopper, 10_000).await;
+    let file = |name: &str, extra: &str| {
+        format!(
+            "{HEADER_JA}\n\
+             R-1,{name},ミドリセイカテン,青果,,東,小,住所1,042-1,,,,,,,\n\
+             R-2,さくら書店,サクラショテン,書店,,西,中,住所2,042-2,,,,,,,\n{extra}"
+        )
+        .into_bytes()
+    };
+    let with_date = format!("?program_id={p}&joined_on=2024-04-01");
+    let (s, r) = import(app, &op, &with_date, file("みどり青果店", "")).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["created"].as_u64(), Some(2), "{r}");
+    let closed = r["stores"][0]["merchant_id"].as_str().unwrap().to_owned();
+    let open = r["stores"][1]["merchant_id"].as_str().unwrap().to_owned();
+    let (s, e) = event(
+        app,
+        &op,
+        &p,
+        &closed,
+        json!({"kind": "left", "reason": "閉店"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{e}");
+    let pay = |merchant: String| {
+        let (token, p) = (token.clone(), p.clone());
+        async move {
+            app.post_money(
+                &format!("/api/v1/programs/{p}/payments"),
+                &token,
+                json!({"merchant_id": merchant, "amount": 100}),
+            )
+            .await
+        }
+    };
+    let kinds = |m: String| {
+        let p = p.clone();
+        async move {
+            let (_, h) = app
+                .get(
+                    &format!("/api/v1/programs/{p}/merchants/{m}/participation-events"),
+                    &app.admin,
+                )
+                .await;
+            h.as_array()
+                .expect("history")
+                .iter()
+                .map(|e| e["kind"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+
+    // The same file again, renaming R-1, once with the original joined_on and once without.
+    let renamed = "みどり青果店本店";
+    for (query, first) in [
+        (with_date.clone(), true),
+        (format!("?program_id={p}"), false),
+    ] {
+        let (s, r) = import(app, &op, &query, file(renamed, "")).await;
+        assert_eq!(s, StatusCode::OK, "{query}: {r}");
+        assert_eq!(
+            (r["created"].as_u64(), r["updated"].as_u64()),
+            (Some(0), Some(2)),
+            "{r}"
+        );
+        let stores = r["stores"].as_array().unwrap();
+        assert_eq!(stores[0]["joined"], false, "{r}");
+        assert_eq!(stores[0]["participation"], "left", "{r}");
+        assert_eq!(stores[0]["renamed"], first, "{r}");
+        assert_eq!(stores[1]["participation"], "joined", "{r}");
+        assert_eq!(kinds(closed.clone()).await, ["joined", "left"], "{query}");
+        let (s, e) = pay(closed.clone()).await;
+        assert_eq!(
+            (s, e["error"]["code"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("merchant_not_participating")
+            ),
+            "{query}"
+        );
+    }
+    let (s, m) = app
+        .get(&format!("/api/v1/merchants/{closed}"), &app.admin)
+        .await;
+    assert_eq!(
+        (s, m["name"].as_str()),
+        (StatusCode::OK, Some(renamed)),
+        "{m}"
+    );
+    assert_eq!(pay(open.clone()).await.0, StatusCode::CREATED);
+    assert_eq!(kinds(open.clone()).await, ["joined"]);
+
+    // A store new to the program still joins through the file.
+    let newcomer = "R-3,ひまわり食堂,ヒマワリショクドウ,飲食,,北,小,住所3,042-3,,,,,,,\n";
+    let (s, r) = import(
+        app,
+        &op,
+        &format!("?program_id={p}"),
+        file(renamed, newcomer),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["created"].as_u64(), Some(1), "{r}");
+    assert_eq!(
+        (
+            r["stores"][2]["joined"].as_bool(),
+            r["stores"][2]["participation"].as_str()
+        ),
+        (Some(true), Some("joined")),
+        "{r}"
+    );
+    assert_eq!(r["stores"][0]["participation"], "left", "{r}");
+
+    // Bad lines are refused by number, and nothing of the file is written.
+    let bad = "R-4,,ナナシ,小売,,北,小,住所4,042-4,,,,,,,\nR-5,店,ミセ,小売,,北,特大,住所5,042-5,,,,,,,\n";
+    let (s, e) = import(app, &op, &with_date, file("別の名前", bad)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["code"], "import_rejected");
+    let lines: Vec<u64> = e["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, [4, 5], "{e}");
+    let (_, m) = app
+        .get(&format!("/api/v1/merchants/{closed}"), &app.admin)
+        .await;
+    assert_eq!(m["name"], renamed, "a refused file renames nothing");
+    // A join date in the future is the query's fault, refused by name.
+    let (s, e) = import(
+        app,
+        &op,
+        &format!("?program_id={p}&joined_on=2999-01-01"),
+        file(renamed, ""),
+    )
+    .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_joined_on")),
+        "{e}"
+    );
+    assert_eq!(kinds(closed.clone()).await, ["joined", "left"]);
+    app.assert_ledger_ok(&p).await;
 }
 
 /// A store list far over the 64 KiB limit of other routes is taken whole; a JSON body, a
