@@ -24,7 +24,8 @@ both_backends!(
 // Fresh databases outside the harness (the harness connects and migrates at once).
 
 enum Fresh {
-    Lite(tempfile::TempDir),
+    /// The directory holding the database file, removed when dropped.
+    Lite { _dir: tempfile::TempDir },
     Pg(String),
 }
 
@@ -32,7 +33,7 @@ impl Fresh {
     async fn sqlite() -> (Fresh, String) {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite:{}", dir.path().join("w.db").display());
-        (Fresh::Lite(dir), url)
+        (Fresh::Lite { _dir: dir }, url)
     }
 
     /// None when PostgreSQL is unreachable (the harness says so loudly elsewhere).
@@ -531,11 +532,12 @@ async fn expired_replies_are_purged_in_batches_and_their_keys_act_new(app: &Test
     // Kept replies: the same key with another body is refused as reused.
     let (code, v) = send("old-1", 200).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    // A purge of everything older than the cutoff, one row per writer job.
+    // A purge of everything older than the cutoff (the charge's key and three payments'),
+    // one row per writer job.
     let purged = machipay::ledger::retention::purge_before(&app.app, cutoff, 1)
         .await
         .expect("purge");
-    assert_eq!(purged, 3);
+    assert_eq!(purged, 4);
     // A purged key is new again: the payment moves money a second time...
     let (code, v) = send("old-1", 200).await;
     assert_eq!(code, StatusCode::CREATED, "{v}");
