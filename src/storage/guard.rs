@@ -276,10 +276,7 @@ macro_rules! guard_executor {
                 query: E,
             ) -> BoxStream<
                 'e,
-                Result<
-                    Either<<$db as Database>::QueryResult, <$db as Database>::Row>,
-                    sqlx::Error,
-                >,
+                Result<Either<<$db as Database>::QueryResult, <$db as Database>::Row>, sqlx::Error>,
             >
             where
                 'c: 'e,
@@ -381,7 +378,10 @@ mod tests {
                 FactSet::REBATE_CAMPAIGNS,
             ),
             ("DELETE FROM shoppers WHERE id = $1", FactSet::SHOPPERS),
-            ("WITH x AS (SELECT 1) UPDATE merchants SET name = 'a'", FactSet::ALL),
+            (
+                "WITH x AS (SELECT 1) UPDATE merchants SET name = 'a'",
+                FactSet::ALL,
+            ),
             ("UPDATE merchants SET name = 'a'; SELECT 1", FactSet::ALL),
             ("PRAGMA foreign_keys = OFF", FactSet::ALL),
         ];
@@ -396,6 +396,8 @@ mod tests {
         assert!(!is_read("UPDATE merchants SET name = 'x'"));
         assert!(!is_read("SELECT 1; DELETE FROM merchants"));
         assert!(!is_read("SELECT * INTO copy FROM merchants"));
-        assert!(!is_read("WITH gone AS (DELETE FROM shoppers RETURNING id) SELECT * FROM gone"));
+        assert!(!is_read(
+            "WITH gone AS (DELETE FROM shoppers RETURNING id) SELECT * FROM gone"
+        ));
     }
 }

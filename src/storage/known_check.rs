@@ -51,7 +51,9 @@ pub async fn verify_after_batch(db: &super::Db, known: &mut Known) {
     *known = std::mem::take(&mut tx.known);
     let _ = tx.rollback().await;
     if let Err(difference) = checked {
-        panic!("the writer's remembered facts (storage::Known) differ from the database: {difference}");
+        panic!(
+            "the writer's remembered facts (storage::Known) differ from the database: {difference}"
+        );
     }
 }
 
@@ -72,7 +74,11 @@ async fn compare(tx: &mut WriteTx, facts: &Facts) -> Result<usize, String> {
         let stored = directory::program_with_settings_tx(tx, *id, *date)
             .await
             .map_err(e)?;
-        same(&format!("program {id:?} on {date}"), &Some(fact.clone()), &stored)?;
+        same(
+            &format!("program {id:?} on {date}"),
+            &Some(fact.clone()),
+            &stored,
+        )?;
     }
     for (id, fact) in &facts.merchants {
         tx.known = Known::default();
@@ -113,10 +119,12 @@ async fn compare(tx: &mut WriteTx, facts: &Facts) -> Result<usize, String> {
     }
     for (code_id, fact) in &facts.store_codes {
         tx.known = Known::default();
-        let stored = qr::store_code_by_code_id_tx(tx, code_id)
-            .await
-            .map_err(e)?;
-        same(&format!("store code {code_id}"), &Some(fact.clone()), &stored)?;
+        let stored = qr::store_code_by_code_id_tx(tx, code_id).await.map_err(e)?;
+        same(
+            &format!("store code {code_id}"),
+            &Some(fact.clone()),
+            &stored,
+        )?;
     }
     for (program, fact) in &facts.rebate_campaigns {
         tx.known = Known::default();

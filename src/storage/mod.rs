@@ -14,10 +14,10 @@ pub mod ledger;
 pub mod points;
 pub mod qr;
 pub mod rebates;
-pub mod schema;
 pub mod registry;
 pub mod reports;
 pub mod retention;
+pub mod schema;
 pub mod settlement;
 pub mod single_writer;
 

@@ -33,7 +33,10 @@ pub const WRITER_LOCK_KEY: i64 = 0x6d61_6368_6970_6179;
 /// timeout and then reports only a timeout.
 pub fn pg_take_lock(
     refused: Arc<AtomicBool>,
-) -> impl for<'c> Fn(&'c mut PgConnection, PoolConnectionMetadata) -> BoxFuture<'c, Result<(), sqlx::Error>>
+) -> impl for<'c> Fn(
+    &'c mut PgConnection,
+    PoolConnectionMetadata,
+) -> BoxFuture<'c, Result<(), sqlx::Error>>
 + Send
 + Sync
 + 'static {

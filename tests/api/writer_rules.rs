@@ -25,7 +25,9 @@ both_backends!(
 
 enum Fresh {
     /// The directory holding the database file, removed when dropped.
-    Lite { _dir: tempfile::TempDir },
+    Lite {
+        _dir: tempfile::TempDir,
+    },
     Pg(String),
 }
 
@@ -76,10 +78,7 @@ async fn second_writer_is_refused(url: &str) {
         matches!(refused, StartError::WriterRunning { .. }),
         "{refused}"
     );
-    assert!(
-        refused.to_string().contains("already writing"),
-        "{refused}"
-    );
+    assert!(refused.to_string().contains("already writing"), "{refused}");
     // The binary says so and exits non-zero.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_machipay"))
         .args(["bootstrap-city", "--name", "二つ目"])
@@ -135,8 +134,7 @@ async fn dead_writer_fails_health_and_stops_the_server(url: &str) {
     ));
     let served = app.clone();
     let server = tokio::spawn(async move {
-        machipay::http::serve_with_writer(watched, served, &mut task, std::future::pending())
-            .await
+        machipay::http::serve_with_writer(watched, served, &mut task, std::future::pending()).await
     });
     let client = reqwest::Client::new();
     let ok = client.get(&health).send().await.expect("health");
@@ -202,7 +200,10 @@ async fn new_shoppers_stores_and_purchases_keep_the_remembered_facts(app: &TestA
     assert_eq!(code, StatusCode::CREATED, "{v}");
     // The payment left the program, the store, the shopper and the store's accounts known.
     let before = known_facts(app).await;
-    assert!(before >= 4, "only {before} facts remembered after a payment");
+    assert!(
+        before >= 4,
+        "only {before} facts remembered after a payment"
+    );
     // A new shopper and a new store are new rows: nothing remembered can have changed.
     app.shopper(&op).await;
     app.merchant(&op).await;
@@ -260,7 +261,9 @@ async fn a_row_changed_behind_the_writers_back_is_caught(app: &TestApp) {
     let rename = "UPDATE merchants SET name = 'こっそり' WHERE id = $1";
     let id = uuid::Uuid::parse_str(&m).expect("uuid");
     if app.url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(&app.url).await.expect("side door");
+        let pool = sqlx::SqlitePool::connect(&app.url)
+            .await
+            .expect("side door");
         sqlx::query(rename)
             .bind(id)
             .execute(&pool)
@@ -356,10 +359,13 @@ fn every_migration_checksum_is_pinned() {
         ("sqlite", 2, &machipay::storage::schema::SQLITE),
     ] {
         let pinned = |file: &str| {
-            MIGRATIONS.iter().find(|m| m.0 == file).map(|m| match column {
-                1 => m.1,
-                _ => m.2,
-            })
+            MIGRATIONS
+                .iter()
+                .find(|m| m.0 == file)
+                .map(|m| match column {
+                    1 => m.1,
+                    _ => m.2,
+                })
         };
         let mut files: Vec<String> = std::fs::read_dir(root.join(backend))
             .expect("migrations dir")
@@ -410,7 +416,11 @@ async fn upgrade_from_the_first_0007(url: &str, backend: &str) {
     let old = tempfile::tempdir().expect("temp dir");
     for entry in std::fs::read_dir(root.join("migrations").join(backend)).expect("dir") {
         let path = entry.expect("entry").path();
-        let name = path.file_name().expect("name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         if name.as_str() < "0007" {
             std::fs::copy(&path, old.path().join(&name)).expect("copy");
         }
