@@ -27,6 +27,23 @@ impl WriteTx {
         self.known.forget();
     }
 
+    /// Tests only: runs `sql` on the transaction's connection past the guard, so nothing is
+    /// forgotten: what a statement escaping the guard (or another process) would do.
+    #[doc(hidden)]
+    pub async fn execute_past_the_guard(&mut self, sql: &str) -> Result<u64, sqlx::Error> {
+        self.barrier().await?;
+        match &mut self.conn {
+            TxConn::Pg(t) => sqlx::query(sql)
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected()),
+            TxConn::Lite(t) => sqlx::query(sql)
+                .execute(&mut **t)
+                .await
+                .map(|r| r.rows_affected()),
+        }
+    }
+
     /// Ends the transaction without committing.
     pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
         match self.conn {
