@@ -64,7 +64,8 @@ struct TableFacts {
 }
 
 /// Every table a fact of `Known` is read from. Keep in step with the lookups that stage
-/// facts (the debug check after each batch, `Known::verify`, catches a missed one in tests).
+/// facts (the debug check after each batch, `known_check::verify_after_batch`, catches a
+/// missed one in tests).
 const TABLES: &[TableFacts] = &[
     TableFacts {
         table: "programs",

@@ -146,7 +146,7 @@ pub(crate) enum TxConn {
 ///   read forgets everything. The pending ledger rows (`ledger::Pending`) are written beside
 ///   the guard and touch only ledger tables and balances, which are not facts.
 /// - Debug and test builds check all of it: after every batch the writer re-reads each
-///   remembered fact and panics on a difference (`Known::verify`).
+///   remembered fact and panics on a difference (`known_check::verify_after_batch`).
 /// - The settings in effect are remembered per (program, JST date), the key they are a
 ///   function of (given the versions, which only `write!` statements insert).
 /// - Nothing uncommitted leaks: a row read by a job is staged with that job and dropped if the
@@ -180,7 +180,7 @@ const KNOWN_ROWS_MAX: usize = 100_000;
 #[derive(Default)]
 pub(crate) struct Facts {
     /// (program, JST date) -> the program row and the settings text in effect that day.
-    /// The lookups that stage these facts are the ones `Known::verify` re-runs.
+    /// The lookups that stage these facts are the ones `known_check` re-runs.
     pub programs: HashMap<(ProgramId, NaiveDate), (directory::ProgramRow, Option<String>)>,
     pub merchants: HashMap<MerchantId, directory::Merchant>,
     pub shoppers: HashMap<ShopperId, directory::Shopper>,
