@@ -45,6 +45,13 @@ enum Command {
         /// a database given explicitly must be empty.
         #[arg(long)]
         demo: bool,
+        /// Days a stored idempotent reply is kept; after that its key is purged (hourly, in
+        /// batches of 1,000) and behaves as new. Default 30: tills may send a queued payment
+        /// days after a power cut (see `ledger::retention`).
+        #[arg(long, env = "MACHIPAY_IDEMPOTENCY_RETENTION_DAYS",
+              default_value_t = machipay::ledger::retention::RETENTION_DAYS_DEFAULT,
+              value_parser = clap::value_parser!(u32).range(1..=3_650))]
+        idempotency_retention_days: u32,
     },
     /// Create a city with its first admin and print the admin's bearer token (once).
     BootstrapCity {
@@ -103,10 +110,14 @@ async fn run(cli: Cli) -> Result<(), String> {
     let db = Db::connect(&database_url)
         .await
         .map_err(|e| e.to_string())?;
-    let (writer, writer_task) = Writer::start(db.clone());
+    let (writer, mut writer_task) = Writer::start(db.clone());
     let app = App::new(db.clone(), writer);
     match cli.command {
-        Command::Serve { addr, demo } => {
+        Command::Serve {
+            addr,
+            demo,
+            idempotency_retention_days,
+        } => {
             if demo {
                 seed_demo(&app, addr).await?;
             }
@@ -121,15 +132,21 @@ async fn run(cli: Cli) -> Result<(), String> {
                 expiry::EXPIRY_INTERVAL,
                 stopped,
             ));
+            let purge_task = tokio::spawn(machipay::ledger::retention::run_periodically(
+                app.clone(),
+                idempotency_retention_days,
+                machipay::ledger::retention::PURGE_INTERVAL,
+                stop_expiry.subscribe(),
+            ));
             let shutdown = async move {
                 shutdown_signal().await;
                 let _ = stop_expiry.send(true);
             };
-            machipay::http::serve(listener, app, shutdown)
-                .await
-                .map_err(|e| e.to_string())?;
-            // The schedule holds a writer handle: wait for it before draining the writer.
+            // A dead writer ends the process with an error (exit status 1).
+            machipay::http::serve_with_writer(listener, app, &mut writer_task, shutdown).await?;
+            // The schedules hold writer handles: wait for them before draining the writer.
             let _ = expiry_task.await;
+            let _ = purge_task.await;
             tracing::info!("stopped taking requests; draining the writer");
         }
         Command::BootstrapCity { name, admin_name } => {

@@ -150,6 +150,10 @@ struct Health {
 #[utoipa::path(get, path = "/healthz", tag = "system",
     responses((status = 200, body = Health), (status = 503, body = ErrorEnvelope)))]
 async fn healthz(State(app): State<App>) -> Result<Json<Health>, AppError> {
+    // A server whose writer died answers every write with 503: it is not healthy.
+    if !app.writer.is_running() {
+        return Err(AppError::Unavailable);
+    }
     app.db.ping().await.map_err(|_| AppError::Unavailable)?;
     Ok(Json(Health {
         status: "ok",
@@ -223,4 +227,22 @@ pub async fn serve(
     axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// `serve` for as long as the writer task runs: if it ends first (it panicked, or its loop
+/// stopped), the server stops and the error says so, so the process exits non-zero and a
+/// supervisor restarts it instead of a server answering 503 forever.
+pub async fn serve_with_writer(
+    listener: tokio::net::TcpListener,
+    app: App,
+    writer: &mut tokio::task::JoinHandle<()>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    tokio::select! {
+        served = serve(listener, app, shutdown) => served.map_err(|e| e.to_string()),
+        ended = writer => Err(match ended {
+            Ok(()) => "the writer stopped unexpectedly; stopping the server".to_owned(),
+            Err(e) => format!("the writer died ({e}); stopping the server"),
+        }),
+    }
 }

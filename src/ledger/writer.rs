@@ -125,6 +125,13 @@ impl Writer {
         (Writer { tx, events }, handle)
     }
 
+    /// The writer task is still taking jobs. False once it has ended, which while handles
+    /// exist means it died (a panic, or its loop ended): `/healthz` then fails and `serve`
+    /// exits (`http::serve_with_writer`).
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
     /// Committed store events, from now on.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StoreEvent> {
         self.events.subscribe()
@@ -209,6 +216,8 @@ async fn run(
             // No subscriber is not an error: nobody is watching that store right now.
             let _ = events.send(event);
         }
+        // Debug and test builds: every remembered fact must still be true.
+        crate::storage::known_check::verify_after_batch(&db, &mut known).await;
     }
 }
 

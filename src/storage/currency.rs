@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Db, WriteTx, read, write};
+use super::{Db, WriteTx, read, read_flushed, write};
 use crate::domain::ids::*;
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize, utoipa::ToSchema)]
@@ -51,7 +51,7 @@ pub async fn settings_at_tx(
     program: ProgramId,
     date: NaiveDate,
 ) -> Result<Option<String>, sqlx::Error> {
-    write!(tx, |c| sqlx::query_scalar(SETTINGS_AT)
+    read_flushed!(tx, |c| sqlx::query_scalar(SETTINGS_AT)
         .bind(program.0)
         .bind(date)
         .fetch_optional(c)
@@ -140,7 +140,7 @@ pub async fn get_campaign_tx(
     id: Uuid,
 ) -> Result<Option<PremiumCampaign>, sqlx::Error> {
     let sql = format!("{CAMPAIGN_COLUMNS} WHERE id = $1");
-    write!(tx, |c| sqlx::query_as(&sql)
+    read_flushed!(tx, |c| sqlx::query_as(&sql)
         .bind(id)
         .fetch_optional(c)
         .await)
@@ -169,12 +169,12 @@ pub async fn campaign_usage(
     let units_sql =
         format!("SELECT CAST(coalesce(sum(p.units), 0) AS BIGINT) {live} AND p.shopper_id = $2");
     let granted_sql = format!("SELECT CAST(coalesce(sum(p.premium_yen), 0) AS BIGINT) {live}");
-    let units: i64 = write!(tx, |c| sqlx::query_scalar(&units_sql)
+    let units: i64 = read_flushed!(tx, |c| sqlx::query_scalar(&units_sql)
         .bind(campaign)
         .bind(shopper.0)
         .fetch_one(c)
         .await)?;
-    let granted: i64 = write!(tx, |c| sqlx::query_scalar(&granted_sql)
+    let granted: i64 = read_flushed!(tx, |c| sqlx::query_scalar(&granted_sql)
         .bind(campaign)
         .fetch_one(c)
         .await)?;

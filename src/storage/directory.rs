@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use sqlx::{FromRow, Row};
 
-use super::{Db, WriteTx, read, read_tx, write};
+use super::{Db, WriteTx, read, read_flushed, read_tx, write};
 use crate::domain::auth::{Principal, Role, Secret, StaffKind};
 use crate::domain::ids::*;
 use crate::domain::program::ProgramKind;
@@ -181,7 +181,7 @@ pub async fn token_owner(
     tx: &mut WriteTx,
     id: TokenId,
 ) -> Result<Option<(CityId, Uuid)>, sqlx::Error> {
-    let row: Option<(Uuid, Uuid)> = write!(tx, |c| sqlx::query_as(
+    let row: Option<(Uuid, Uuid)> = read_flushed!(tx, |c| sqlx::query_as(
         "SELECT city_id, principal_id FROM api_tokens WHERE id = $1 AND revoked_at IS NULL"
     )
     .bind(id.0)

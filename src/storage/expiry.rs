@@ -5,7 +5,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use super::{Db, WriteTx, read, write};
+use super::{Db, WriteTx, read, read_flushed};
 use crate::domain::ids::*;
 use crate::domain::ledger::Asset;
 
@@ -48,7 +48,7 @@ pub async fn wallets_unchanged_since(
         "SELECT a.id FROM accounts a WHERE {} ORDER BY a.id LIMIT $3",
         unchanged_since_clause(assets)
     );
-    let ids: Vec<Uuid> = write!(tx, |c| sqlx::query_scalar(&sql)
+    let ids: Vec<Uuid> = read_flushed!(tx, |c| sqlx::query_scalar(&sql)
         .bind(program.0)
         .bind(changed_before)
         .bind(limit)
@@ -138,7 +138,7 @@ pub async fn wallets_with_expired_lots(
     as_of: NaiveDate,
     limit: i64,
 ) -> Result<Vec<AccountId>, sqlx::Error> {
-    let ids: Vec<Uuid> = write!(tx, |c| sqlx::query_scalar(
+    let ids: Vec<Uuid> = read_flushed!(tx, |c| sqlx::query_scalar(
         "SELECT DISTINCT l.account_id FROM lots l JOIN accounts a ON a.id = l.account_id \
          WHERE a.program_id = $1 AND a.kind = 'shopper_wallet' AND l.remaining > 0 \
          AND l.expires_on IS NOT NULL AND l.expires_on < $2 \
@@ -158,7 +158,7 @@ pub async fn expired_remaining(
     account: AccountId,
     as_of: NaiveDate,
 ) -> Result<i64, sqlx::Error> {
-    write!(tx, |c| sqlx::query_scalar(
+    read_flushed!(tx, |c| sqlx::query_scalar(
         "SELECT CAST(coalesce(sum(remaining), 0) AS BIGINT) FROM lots \
          WHERE account_id = $1 AND remaining > 0 AND expires_on IS NOT NULL AND expires_on < $2"
     )

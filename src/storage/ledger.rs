@@ -678,7 +678,7 @@ pub async fn net_by_asset(db: &Db, program: ProgramId) -> Result<Vec<(Asset, i64
 ///
 /// Why it is safe:
 /// - Only the writer writes, and every statement that is not one of the overlay reads below
-///   goes through `write_vetted!` / `write!`, which write everything pending first
+///   goes through `write!` / `read_flushed!`, which write everything pending first
 ///   (`WriteTx::barrier`): such a statement sees exactly what it would have seen had each row
 ///   been written at once.
 /// - The reads a payment makes lay the pending rows over what they read: wallet balances

@@ -8,13 +8,18 @@ pub mod city_report;
 pub mod currency;
 pub mod directory;
 pub mod expiry;
+pub mod guard;
+pub mod known_check;
 pub mod ledger;
 pub mod points;
 pub mod qr;
 pub mod rebates;
 pub mod registry;
 pub mod reports;
+pub mod retention;
+pub mod schema;
 pub mod settlement;
+pub mod single_writer;
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -65,6 +70,13 @@ pub enum StartError {
         setting: &'static str,
         value: String,
     },
+    #[error(
+        "another machipay process is already writing to this database (it holds the writer \
+         lock: {database}); stop it first, one server per database"
+    )]
+    WriterRunning { database: String },
+    #[error("writer lock: {0}")]
+    Lock(String),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
     #[error("migration: {0}")]
@@ -85,14 +97,17 @@ pub enum Db {
         /// One connection that copies the write-ahead log into the database file in the
         /// background (`Db::checkpoint`), so commits never wait for it.
         checkpoint: SqlitePool,
+        /// The single-writer lock file (`single_writer`), held while any handle lives;
+        /// None for an in-memory database.
+        lock: Option<std::sync::Arc<std::fs::File>>,
     },
 }
 
 /// A write transaction on either backend, with what the writer remembers across batches.
 pub struct WriteTx {
     pub(crate) conn: TxConn,
-    /// Rows the single writer has already read (see `Known`). Only the `write_vetted!`
-    /// statements keep it; any other statement through `write!` empties it first.
+    /// Rows the single writer has already read (see `Known`). A statement through `write!`
+    /// forgets the facts its SQL can change first (`guard::touched`).
     pub(crate) known: Known,
     /// Ledger rows of finished jobs of this batch, not written yet (`ledger::Pending`).
     pub(crate) pending: ledger::Pending,
@@ -121,12 +136,17 @@ pub(crate) enum TxConn {
 ///
 /// Why it is safe:
 /// - Only the writer writes (it is the one task holding the write transaction; readers never
-///   write), and every statement run through the generic `write!` macro empties all of this
-///   first, whatever it does. Only statements vetted to leave the remembered rows alone run
-///   through `write_vetted!`: ledger rows (transactions, postings, lots, idempotency records),
-///   account creation and balance updates (which keep the job's wallet view current), and
-///   reads. So any job that inserts a settings version or a program, or changes a merchant
-///   or a shopper, drops everything the writer knew; new code is safe by default.
+///   write, and the single-writer lock keeps other processes out: `storage::single_writer`).
+/// - Every statement inside the write transaction runs through `guard::Guard`, which reads its
+///   SQL: the read macros (`read_tx!`, `read_flushed!`) refuse anything but one SELECT, and
+///   `write!` forgets, before the statement runs, the facts of the table it writes
+///   (`guard::touched`: per table, the columns the facts hold and whether a new row can
+///   change them). A new shopper, store, purchase or ledger row forgets nothing; a settings
+///   version forgets the programs' facts, a revoked code the codes'; SQL the guard cannot
+///   read forgets everything. The pending ledger rows (`ledger::Pending`) are written beside
+///   the guard and touch only ledger tables and balances, which are not facts.
+/// - Debug and test builds check all of it: after every batch the writer re-reads each
+///   remembered fact and panics on a difference (`known_check::verify_after_batch`).
 /// - The settings in effect are remembered per (program, JST date), the key they are a
 ///   function of (given the versions, which only `write!` statements insert).
 /// - Nothing uncommitted leaks: a row read by a job is staged with that job and dropped if the
@@ -160,6 +180,7 @@ const KNOWN_ROWS_MAX: usize = 100_000;
 #[derive(Default)]
 pub(crate) struct Facts {
     /// (program, JST date) -> the program row and the settings text in effect that day.
+    /// The lookups that stage these facts are the ones `known_check` re-runs.
     pub programs: HashMap<(ProgramId, NaiveDate), (directory::ProgramRow, Option<String>)>,
     pub merchants: HashMap<MerchantId, directory::Merchant>,
     pub shoppers: HashMap<ShopperId, directory::Shopper>,
@@ -189,6 +210,30 @@ impl Facts {
     fn clear(&mut self) {
         *self = Facts::default();
     }
+    fn forget(&mut self, set: guard::FactSet) {
+        use guard::FactSet as F;
+        if set.contains(F::PROGRAMS) {
+            self.programs.clear();
+        }
+        if set.contains(F::MERCHANTS) {
+            self.merchants.clear();
+        }
+        if set.contains(F::SHOPPERS) {
+            self.shoppers.clear();
+        }
+        if set.contains(F::ACCOUNTS) {
+            self.accounts.clear();
+        }
+        if set.contains(F::PARTICIPATION) {
+            self.participation.clear();
+        }
+        if set.contains(F::STORE_CODES) {
+            self.store_codes.clear();
+        }
+        if set.contains(F::REBATE_CAMPAIGNS) {
+            self.rebate_campaigns.clear();
+        }
+    }
     fn absorb(&mut self, other: &mut Facts) {
         let other = std::mem::take(other);
         self.programs.extend(other.programs);
@@ -212,6 +257,26 @@ impl Known {
     /// Stages a fact the running job read; it outlives the job only if the job succeeds.
     pub(crate) fn stage(&mut self, put: impl FnOnce(&mut Facts)) {
         put(&mut self.job);
+    }
+    /// Forgets the facts of `set` at every level (and the job's wallets, if accounts).
+    pub(crate) fn forget_facts(&mut self, set: guard::FactSet) {
+        if set == guard::FactSet::ALL {
+            return self.forget();
+        }
+        for facts in [&mut self.committed, &mut self.batch, &mut self.job] {
+            facts.forget(set);
+        }
+        if set.contains(guard::FactSet::ACCOUNTS) {
+            self.wallets.clear();
+            self.wallet_lots.clear();
+        }
+    }
+    /// Facts remembered, committed or staged.
+    pub fn len(&self) -> usize {
+        self.committed.len() + self.batch.len() + self.job.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
     /// Forgets everything: some statement may have changed a remembered row.
     pub fn forget(&mut self) {
@@ -263,49 +328,73 @@ macro_rules! read {
     };
 }
 
-/// Runs `$body` with `$c` bound to the transaction's connection
-/// (`&mut PgConnection` or `&mut SqliteConnection`). The writer's remembered rows (`Known`)
-/// are forgotten first: the statement may change them.
+/// Runs a statement that may write, with `$c` bound to the transaction's connection behind a
+/// `guard::Guard` (an executor for `&mut PgConnection` or `&mut SqliteConnection`). The
+/// ledger rows jobs have left pending (`ledger::Pending`) are written first and the running
+/// job's savepoint is taken, so the statement sees, and may be undone with, all of them.
+/// The guard reads each statement's SQL and forgets exactly the facts of `Known` its table
+/// and columns can change (`guard::touched`): nothing for a SELECT or a new row of a table
+/// whose rows are remembered only once they exist, everything for a shape it cannot read.
 macro_rules! write {
     ($tx:expr, |$c:ident| $body:expr) => {{
         let tx: &mut $crate::storage::WriteTx = $tx;
-        tx.known.forget();
-        $crate::storage::write_vetted!(tx, |$c| $body)
-    }};
-}
-
-/// `write!` for statements vetted to leave every row `Known` remembers unchanged (reads,
-/// ledger rows, account creation and balance updates that keep `Known` current). The
-/// ledger rows jobs have left pending (`ledger::Pending`) are written first and the running
-/// job's savepoint is taken, so the statement sees, and may be undone with, all of them.
-macro_rules! write_vetted {
-    ($tx:expr, |$c:ident| $body:expr) => {{
-        let tx: &mut $crate::storage::WriteTx = $tx;
         match tx.barrier().await {
-            Ok(()) => $crate::storage::read_tx!(tx, |$c| $body),
+            Ok(()) => $crate::storage::guarded!(tx, false, |$c| $body),
             Err(e) => Err(e.into()),
         }
     }};
 }
 
+/// The same as `write!`, kept so the call sites written when statements were labelled by hand
+/// still compile: what a statement forgets is now read from its SQL either way.
+macro_rules! write_vetted {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        $crate::storage::write!($tx, |$c| $body)
+    };
+}
+
 /// A read inside the write transaction that does not wait for pending ledger rows: only for
 /// tables `ledger::Pending` never writes (programs, stores, codes, campaigns...), or for the
-/// ledger reads in `storage::ledger` that lay the pending rows over what they read.
+/// ledger reads in `storage::ledger` that lay the pending rows over what they read. It cannot
+/// write: the guard refuses anything but one SELECT.
 macro_rules! read_tx {
     ($tx:expr, |$c:ident| $body:expr) => {
-        match &mut $tx.conn {
-            $crate::storage::TxConn::Pg(tx) => {
-                let $c = &mut **tx;
+        $crate::storage::guarded!($tx, true, |$c| $body)
+    };
+}
+
+/// A read inside the write transaction that sees every ledger row, pending ones included
+/// (they are written first, as for `write!`). It cannot write either.
+macro_rules! read_flushed {
+    ($tx:expr, |$c:ident| $body:expr) => {{
+        let tx: &mut $crate::storage::WriteTx = $tx;
+        match tx.barrier().await {
+            Ok(()) => $crate::storage::guarded!(tx, true, |$c| $body),
+            Err(e) => Err(e.into()),
+        }
+    }};
+}
+
+/// Binds `$c` to a `guard::Guard` over the transaction's connection and `Known`.
+macro_rules! guarded {
+    ($tx:expr, $read_only:expr, |$c:ident| $body:expr) => {{
+        let tx: &mut $crate::storage::WriteTx = $tx;
+        let known = &mut tx.known;
+        match &mut tx.conn {
+            $crate::storage::TxConn::Pg(t) => {
+                let mut guard = $crate::storage::guard::Guard::new(&mut **t, known, $read_only);
+                let $c = &mut guard;
                 $body
             }
-            $crate::storage::TxConn::Lite(tx) => {
-                let $c = &mut **tx;
+            $crate::storage::TxConn::Lite(t) => {
+                let mut guard = $crate::storage::guard::Guard::new(&mut **t, known, $read_only);
+                let $c = &mut guard;
                 $body
             }
         }
-    };
+    }};
 }
-pub(crate) use {read, read_tx, write, write_vetted};
+pub(crate) use {guarded, read, read_flushed, read_tx, write, write_vetted};
 
 impl Db {
     /// Connects and migrates. `sqlite:` URLs create the file if it is missing.
@@ -319,12 +408,24 @@ impl Db {
                 .connect_with(opts.clone())
                 .await?;
             check_durable(&pool).await?;
-            sqlx::migrate!("migrations/postgres").run(&pool).await?;
+            // The writer's connection holds the single-writer lock (`single_writer`) for as
+            // long as it lives, so it is kept: no lifetime, no idle timeout. A refused lock
+            // is retried until the acquire timeout, which also lets a restart wait for the
+            // old process to let go.
+            let refused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
             let write = PgPoolOptions::new()
                 .max_connections(1)
+                .max_lifetime(None)
+                .idle_timeout(None)
                 .acquire_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
+                .after_connect(single_writer::pg_take_lock(refused.clone()))
                 .connect_with(opts)
-                .await?;
+                .await
+                .map_err(|e| single_writer::pg_start_error(e, &refused))?;
+            // A database that applied an edited migration's first text (`schema`) is
+            // brought to the current text first, or sqlx would refuse it.
+            schema::repair_postgres(&pool).await?;
+            schema::POSTGRES.run(&pool).await?;
             let db = Db::Pg(pool, write);
             qr::ensure_secret(&db, qr::QR_KEY).await?;
             Ok(db)
@@ -336,6 +437,8 @@ impl Db {
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
                 .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+            // The lock first: a second process must not even migrate.
+            let lock = single_writer::lock_sqlite(opts.get_filename())?;
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(
@@ -343,7 +446,8 @@ impl Db {
                         .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string()),
                 )
                 .await?;
-            sqlx::migrate!("migrations/sqlite").run(&write).await?;
+            schema::repair_sqlite(&write).await?;
+            schema::SQLITE.run(&write).await?;
             let checkpoint = SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(opts.clone())
@@ -356,6 +460,7 @@ impl Db {
                 read,
                 write,
                 checkpoint,
+                lock,
             };
             qr::ensure_secret(&db, qr::QR_KEY).await?;
             Ok(db)
@@ -416,10 +521,16 @@ impl Db {
                 read,
                 write,
                 checkpoint,
+                lock,
             } => {
                 read.close().await;
                 checkpoint.close().await;
                 write.close().await;
+                // Released now rather than when the last handle goes: a closed database
+                // writes nothing more.
+                if let Some(lock) = lock {
+                    let _ = lock.unlock();
+                }
             }
         }
     }
@@ -520,8 +631,12 @@ impl WriteTx {
         written
     }
 
+    /// Transaction control (savepoints), beside the guard: it changes no row.
     async fn exec(&mut self, sql: &'static str) -> Result<(), sqlx::Error> {
-        read_tx!(self, |c| sqlx::query(sql).execute(c).await.map(|_| ()))
+        match &mut self.conn {
+            TxConn::Pg(t) => sqlx::query(sql).execute(&mut **t).await.map(|_| ()),
+            TxConn::Lite(t) => sqlx::query(sql).execute(&mut **t).await.map(|_| ()),
+        }
     }
 }
 

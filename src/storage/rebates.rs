@@ -1,6 +1,6 @@
-//! Rebate campaigns and their accruals, store categories, and refunds. These tables are not
-//! among the rows the writer remembers (`storage::Known`), so their statements use
-//! `write_vetted!`; only the category update, which changes a merchant row, forgets.
+//! Rebate campaigns and their accruals, store categories, and refunds. Of these, only the
+//! campaigns are remembered by the writer (`storage::Known`): a new one forgets each
+//! program's list (`storage::guard`); the category is not a remembered merchant column.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

@@ -38,6 +38,8 @@ pub struct TestApp {
     pub app: App,
     /// Token of the city's first admin (city staff, role admin).
     pub admin: String,
+    /// The database URL (tests that look behind the server's back).
+    pub url: String,
     pg_database: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -54,7 +56,7 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite:{}", dir.path().join("test.db").display());
         let db = Db::connect(&url).await.expect("sqlite connects");
-        Self::start(db, None, Some(dir)).await
+        Self::start(db, url, None, Some(dir)).await
     }
 
     /// A fresh PostgreSQL database, or None (with a loud note) when no server is reachable.
@@ -78,13 +80,17 @@ impl TestApp {
                 return None;
             }
         };
-        let db = Db::connect(&with_database(&admin_url, &name))
-            .await
-            .expect("postgres connects");
-        Some(Self::start(db, Some(name), None).await)
+        let url = with_database(&admin_url, &name);
+        let db = Db::connect(&url).await.expect("postgres connects");
+        Some(Self::start(db, url, Some(name), None).await)
     }
 
-    async fn start(db: Db, pg_database: Option<String>, dir: Option<tempfile::TempDir>) -> TestApp {
+    async fn start(
+        db: Db,
+        url: String,
+        pg_database: Option<String>,
+        dir: Option<tempfile::TempDir>,
+    ) -> TestApp {
         let (writer, _task) = Writer::start(db.clone());
         let app = App::new(db, writer);
         let admin = bootstrap_city(&app, "テスト市".into(), "admin".into())
@@ -104,6 +110,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             app,
             admin,
+            url,
             pg_database,
             _dir: dir,
         }
@@ -372,7 +379,7 @@ impl TestApp {
     }
 }
 
-async fn create_pg_database() -> Result<(String, String), String> {
+pub async fn create_pg_database() -> Result<(String, String), String> {
     let admin_url = pg_admin_url();
     let pool = tokio::time::timeout(
         std::time::Duration::from_secs(5),

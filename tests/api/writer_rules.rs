@@ -1,0 +1,610 @@
+//! The writer's rules, executable: one writer per database, a dead writer fails `/healthz`
+//! and stops the server, remembered facts survive what cannot change them and are checked
+//! against the database, migrations are pinned and an old database upgrades, and stored
+//! replies are purged after their window.
+
+use std::path::Path;
+
+use machipay::app::App;
+use machipay::ledger::writer::{Reply, Writer};
+use machipay::storage::{Db, StartError};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::{TestApp, create_pg_database, with_database};
+
+both_backends!(
+    new_shoppers_stores_and_purchases_keep_the_remembered_facts,
+    a_row_changed_behind_the_writers_back_is_caught,
+    a_stale_fact_stops_the_writer_after_its_batch,
+    expired_replies_are_purged_in_batches_and_their_keys_act_new,
+);
+
+// ---------------------------------------------------------------------------------------
+// Fresh databases outside the harness (the harness connects and migrates at once).
+
+enum Fresh {
+    /// The directory holding the database file, removed when dropped.
+    Lite {
+        _dir: tempfile::TempDir,
+    },
+    Pg(String),
+}
+
+impl Fresh {
+    async fn sqlite() -> (Fresh, String) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite:{}", dir.path().join("w.db").display());
+        (Fresh::Lite { _dir: dir }, url)
+    }
+
+    /// None when PostgreSQL is unreachable (the harness says so loudly elsewhere).
+    async fn postgres() -> Option<(Fresh, String)> {
+        match create_pg_database().await {
+            Ok((admin, name)) => {
+                let url = with_database(&admin, &name);
+                Some((Fresh::Pg(name), url))
+            }
+            Err(e) => {
+                assert!(
+                    std::env::var("CI").map_or(true, |v| v != "true"),
+                    "PostgreSQL unreachable under CI: {e}"
+                );
+                None
+            }
+        }
+    }
+
+    async fn drop_database(self) {
+        if let Fresh::Pg(name) = self
+            && let Ok(pool) = sqlx::PgPool::connect(&crate::helpers::pg_admin_url()).await
+        {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&pool)
+                .await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Item 22: one writer per database.
+
+async fn second_writer_is_refused(url: &str) {
+    let first = Db::connect(url).await.expect("the first writer starts");
+    let refused = Db::connect(url)
+        .await
+        .expect_err("a second writer on the same database must be refused");
+    assert!(
+        matches!(refused, StartError::WriterRunning { .. }),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("already writing"), "{refused}");
+    // The binary says so and exits non-zero.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_machipay"))
+        .args(["bootstrap-city", "--name", "二つ目"])
+        .env("DATABASE_URL", url)
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("already writing"), "{stderr}");
+    // Once the first is closed and dropped, a new one starts (PostgreSQL: the new writer
+    // connection retries the lock until the old session has ended).
+    first.close().await;
+    drop(first);
+    let next = Db::connect(url)
+        .await
+        .expect("a writer starts once the first has gone");
+    next.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_writer_is_refused_sqlite() {
+    let (fresh, url) = Fresh::sqlite().await;
+    second_writer_is_refused(&url).await;
+    fresh.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_writer_is_refused_postgres() {
+    let Some((fresh, url)) = Fresh::postgres().await else {
+        return;
+    };
+    second_writer_is_refused(&url).await;
+    fresh.drop_database().await;
+}
+
+async fn dead_writer_fails_health_and_stops_the_server(url: &str) {
+    let db = Db::connect(url).await.expect("connects");
+    let (writer, mut task) = Writer::start(db.clone());
+    let kill = task.abort_handle();
+    let app = App::new(db.clone(), writer);
+    // One server watching the writer (what `serve` runs), one that only answers health.
+    let watched = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let health = format!("http://{}/healthz", plain.local_addr().expect("addr"));
+    tokio::spawn(machipay::http::serve(
+        plain,
+        app.clone(),
+        std::future::pending(),
+    ));
+    let served = app.clone();
+    let server = tokio::spawn(async move {
+        machipay::http::serve_with_writer(watched, served, &mut task, std::future::pending()).await
+    });
+    let client = reqwest::Client::new();
+    let ok = client.get(&health).send().await.expect("health");
+    assert_eq!(ok.status(), StatusCode::OK);
+    // The writer task dies.
+    kill.abort();
+    let ended = server.await.expect("server task");
+    let message = ended.expect_err("the server must stop when its writer dies");
+    assert!(message.contains("writer"), "{message}");
+    let dead = client.get(&health).send().await.expect("health");
+    assert_eq!(dead.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // A write is refused too, not left waiting.
+    let refused = machipay::directory::bootstrap_city(&app, "市".into(), "admin".into()).await;
+    assert!(refused.is_err());
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_writer_fails_health_and_stops_the_server_sqlite() {
+    let (fresh, url) = Fresh::sqlite().await;
+    dead_writer_fails_health_and_stops_the_server(&url).await;
+    fresh.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_writer_fails_health_and_stops_the_server_postgres() {
+    let Some((fresh, url)) = Fresh::postgres().await else {
+        return;
+    };
+    dead_writer_fails_health_and_stops_the_server(&url).await;
+    fresh.drop_database().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Item 23: what the writer remembers.
+
+/// Facts the writer remembers right now, asked inside a writer job.
+async fn known_facts(app: &TestApp) -> u64 {
+    let reply = app
+        .app
+        .writer
+        .run(None, |w| {
+            Box::pin(async move { Reply::new(200, &w.tx.known_facts()) })
+        })
+        .await
+        .expect("job runs");
+    reply.body.as_u64().expect("count")
+}
+
+async fn new_shoppers_stores_and_purchases_keep_the_remembered_facts(app: &TestApp) {
+    let op = app.operator().await;
+    let p = app.currency().await;
+    let (m, _) = app.merchant(&op).await;
+    let (s, st) = app.shopper(&op).await;
+    app.charge(&op, &p, &s, 50_000).await;
+    let (code, v) = app
+        .post_money(
+            &format!("/api/v1/programs/{p}/payments"),
+            &st,
+            json!({"merchant_id": m, "amount": 100}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{v}");
+    // The payment left the program, the store, the shopper and the store's accounts known.
+    let before = known_facts(app).await;
+    assert!(
+        before >= 4,
+        "only {before} facts remembered after a payment"
+    );
+    // A new shopper and a new store are new rows: nothing remembered can have changed.
+    app.shopper(&op).await;
+    app.merchant(&op).await;
+    assert!(known_facts(app).await >= before);
+    // A premium-set purchase reads its campaign and writes ledger rows and a purchase row.
+    let campaigns = format!("/api/v1/programs/{p}/premium-campaigns");
+    let open = json!({"name": "第1弾", "price_yen": 10_000, "premium_yen": 3_000,
+        "units_per_person_max": 2, "budget_yen": 9_000,
+        "sale_starts_at": "2020-01-01T00:00:00Z", "sale_ends_at": "2099-01-01T00:00:00Z"});
+    let (status, c) = app.post(&campaigns, &op, open).await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let with_campaign = known_facts(app).await;
+    let buy = format!("{campaigns}/{}/purchases", c["id"].as_str().expect("id"));
+    let (status, v) = app
+        .post_money(&buy, &op, json!({"shopper_id": s, "units": 1}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let after = known_facts(app).await;
+    assert!(
+        after >= with_campaign && after >= before,
+        "a purchase emptied what the writer knew: {before} -> {with_campaign} -> {after}"
+    );
+    // And the facts are still true (the writer checks this after every batch in test
+    // builds; asked here once more, explicitly).
+    let checked = app
+        .app
+        .writer
+        .run(None, |w| {
+            Box::pin(async move {
+                let checked = w.tx.verify_known().await;
+                Reply::new(200, &checked.map_err(|e| e.to_string()))
+            })
+        })
+        .await
+        .expect("job runs");
+    assert!(checked.body.get("Ok").is_some(), "{}", checked.body);
+    app.assert_ledger_ok(&p).await;
+}
+
+async fn a_row_changed_behind_the_writers_back_is_caught(app: &TestApp) {
+    let op = app.operator().await;
+    let p = app.currency().await;
+    let (m, _) = app.merchant(&op).await;
+    let (s, st) = app.shopper(&op).await;
+    app.charge(&op, &p, &s, 1_000).await;
+    let (code, v) = app
+        .post_money(
+            &format!("/api/v1/programs/{p}/payments"),
+            &st,
+            json!({"merchant_id": m, "amount": 100}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{v}");
+    let rename = rename_sql(app, &m);
+    let reply = app
+        .app
+        .writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                let renamed = w.tx.execute_past_the_guard(&rename).await?;
+                assert_eq!(renamed, 1, "the store was renamed");
+                let checked = w.tx.verify_known().await;
+                // Forgotten so the check after this batch does not stop the writer (see the
+                // next test).
+                w.tx.forget_known();
+                Reply::new(200, &checked.map_err(|e| e.to_string()))
+            })
+        })
+        .await
+        .expect("job runs");
+    let difference = reply.body["Err"].as_str().unwrap_or_default();
+    assert!(
+        difference.contains("merchant") && difference.contains("こっそり"),
+        "the stale store name went unnoticed: {}",
+        reply.body
+    );
+}
+
+/// The check the writer runs after every batch in test builds is live: a fact made stale
+/// behind its back stops the writer (loudly: a panic), `/healthz` fails and writes are
+/// refused, instead of payments going on against a stale store.
+async fn a_stale_fact_stops_the_writer_after_its_batch(app: &TestApp) {
+    let op = app.operator().await;
+    let p = app.currency().await;
+    let (m, _) = app.merchant(&op).await;
+    let (s, st) = app.shopper(&op).await;
+    app.charge(&op, &p, &s, 1_000).await;
+    let pay = format!("/api/v1/programs/{p}/payments");
+    let (code, v) = app
+        .post_money(&pay, &st, json!({"merchant_id": m, "amount": 100}))
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{v}");
+    // The rename's batch commits, then its check finds the stale store and the writer stops.
+    let rename = rename_sql(app, &m);
+    let renamed = app
+        .app
+        .writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                let renamed = w.tx.execute_past_the_guard(&rename).await?;
+                Reply::new(200, &renamed)
+            })
+        })
+        .await
+        .expect("the batch itself commits");
+    assert_eq!(renamed.body, 1);
+    // A job sent now finds the writer gone, or is dropped with its queue when it goes.
+    let after = app
+        .app
+        .writer
+        .run(None, |_| {
+            Box::pin(async move { Reply::new(200, &"too late") })
+        })
+        .await;
+    assert!(
+        after.is_err(),
+        "the writer took a job after its check failed"
+    );
+    let (code, _) = app.request("GET", "/healthz", None, None, None).await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!app.app.writer.is_running());
+    let (code, v) = app
+        .post_money(&pay, &st, json!({"merchant_id": m, "amount": 100}))
+        .await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+}
+
+/// SQL renaming a store, to run in a writer job past the statement guard
+/// (`WriteTx::execute_past_the_guard`): the writer does not forget the name it remembers, as
+/// with a statement escaping the guard. In a job, so no other batch's check runs between the
+/// rename and what the test does next.
+fn rename_sql(app: &TestApp, merchant: &str) -> String {
+    let id = uuid::Uuid::parse_str(merchant).expect("uuid");
+    let id = if app.url.starts_with("sqlite:") {
+        format!("X'{}'", id.simple())
+    } else {
+        format!("'{id}'")
+    };
+    format!("UPDATE merchants SET name = 'こっそり' WHERE id = {id}")
+}
+
+// ---------------------------------------------------------------------------------------
+// Item 25: migrations and retention.
+
+/// Every migration file and its SHA-384 (the checksum sqlx records), per backend. A migration
+/// is never edited once committed: a changed checksum here means a database that applied
+/// the old text would refuse to start. A new migration adds one line (both backends).
+const MIGRATIONS: &[(&str, &str, &str)] = &[
+    // (file, PostgreSQL SHA-384, SQLite SHA-384)
+    (
+        "0001_core.sql",
+        "4a2e3c1c900a80485e0eaa1c4b62f4a2052f197269912a221f4e88f537d5ae2c43d6627d9a6a3be0df0c8d4f53524555",
+        "1501f5a1d5e59a9bcfb2a0b116a886827c9c113b22f89625c03d880632441d18d689250d5c19f655e2f0449e2db89f52",
+    ),
+    (
+        "0002_currency.sql",
+        "166403914eb5a884d524c4538c8cd0798851237a20977fb250cce997a802f437df3d90951dad4c7538817cc1f538314b",
+        "942f3fac7be06554169628bdd5e2cd336d7f2e320d8b9e1895a197542868f9cc2280c2360b8fafd1dbcfa11c3c56366c",
+    ),
+    (
+        "0003_qr.sql",
+        "4b4c50bb778fcbdd67f701ebf62f4cb2f78bf2aa3607fa04002397cbd920d48f396c95b80c53a2813d57f68047eca084",
+        "146e87b810f393f46e78dbf1369c26fbff69c3b41e497cc7eb0b88b68c6a6d87bb026e723eaa0a632c7b79aa0e1a24a2",
+    ),
+    (
+        "0004_rebates_refunds.sql",
+        "cc715670148e83b0a4f1564e3af6533788031ec8ab27a8d6b9326f2d09da62b5e5f7abeab49f83b27c44270bf37bb9a2",
+        "e24f8cf791b2c3c7c0900f5b3355df9ec5c2099733a85c1caae33454e274285f157bf1ead2bc8d6ca620d9dd1cb1c981",
+    ),
+    (
+        "0005_point_card.sql",
+        "b5290b6da284d4e7375a35f94d59abe2e42b6408f6ba58ed9fd702568df6e181b7008411d4c4a6f4712b716169c9654a",
+        "4408f24960e5089e090138ae066555fbe9affc7356107ad517cd4340bfd1ad2a9df8fe4face627ebad8603842f477ddf",
+    ),
+    (
+        "0006_registry_settlement.sql",
+        "550882aa51e735b9d3236a0ea324e1e8fa9209068a241734203f7fc7e001c627f84c1591dd8604a16b1b9543264b040f",
+        "efc6219abb3490670fadab1b2f5ce4384192e9a4dc8079c14eaa1495cba10fed2f903c6a2c18af0baa890241b877f919",
+    ),
+    (
+        "0007_owner_index.sql",
+        "b48ec8459112867c5c6d306f1537f83e5ce0c361ab5774fe636bfd47bc66a06d6d7bfd04499ad12cc3e4c9e427aecac1",
+        "cf69c7f6430728e60529211a2055351afcc684e3e461df9f91843d080e826bf3aad1f81b4f3a4c7366c6a9e9d53aa676",
+    ),
+    (
+        "0013_idempotency_retention.sql",
+        "dd46aa05b5ca8f937055b094d3aaff6c455824fd256ea1726ae3ed1e12be7760ec0470dadafef73d53476338a2a8c7f6",
+        "dd46aa05b5ca8f937055b094d3aaff6c455824fd256ea1726ae3ed1e12be7760ec0470dadafef73d53476338a2a8c7f6",
+    ),
+];
+
+#[test]
+fn every_migration_checksum_is_pinned() {
+    use sha2::Digest;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for (backend, column, migrator) in [
+        ("postgres", 1, &machipay::storage::schema::POSTGRES),
+        ("sqlite", 2, &machipay::storage::schema::SQLITE),
+    ] {
+        let pinned = |file: &str| {
+            MIGRATIONS
+                .iter()
+                .find(|m| m.0 == file)
+                .map(|m| match column {
+                    1 => m.1,
+                    _ => m.2,
+                })
+        };
+        let mut files: Vec<String> = std::fs::read_dir(root.join(backend))
+            .expect("migrations dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|f| f.ends_with(".sql"))
+            .collect();
+        files.sort();
+        for file in &files {
+            let text = std::fs::read(root.join(backend).join(file)).expect("read");
+            let sha = hex::encode(sha2::Sha384::digest(&text));
+            match pinned(file) {
+                Some(p) => assert_eq!(
+                    p, sha,
+                    "migrations/{backend}/{file} changed after it was pinned: never edit a \
+                     migration, add a new one"
+                ),
+                None => panic!(
+                    "migrations/{backend}/{file} is not pinned: add it to MIGRATIONS in \
+                     tests/api/writer_rules.rs with SHA-384 {sha}"
+                ),
+            }
+        }
+        assert_eq!(
+            files.len(),
+            MIGRATIONS.len(),
+            "MIGRATIONS pins a file missing from migrations/{backend}"
+        );
+        // And sqlx, which embeds the files, computes the same checksums.
+        for m in migrator.iter() {
+            let file = files
+                .iter()
+                .find(|f| f.starts_with(&format!("{:04}_", m.version)))
+                .expect("embedded migration has a file");
+            assert_eq!(
+                pinned(file),
+                Some(hex::encode(&*m.checksum).as_str()),
+                "{file}"
+            );
+        }
+    }
+}
+
+/// A database made with the oldest texts: 0001-0006 as they are and 0007 as first committed
+/// (tests/fixtures/first_0007), then opened by the real start (`Db::connect`), which must
+/// upgrade it to the newest.
+async fn upgrade_from_the_first_0007(url: &str, backend: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let old = tempfile::tempdir().expect("temp dir");
+    for entry in std::fs::read_dir(root.join("migrations").join(backend)).expect("dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if name.as_str() < "0007" {
+            std::fs::copy(&path, old.path().join(&name)).expect("copy");
+        }
+    }
+    let first = root
+        .join("tests/fixtures/first_0007")
+        .join(backend)
+        .join("0007_owner_index.sql");
+    std::fs::copy(&first, old.path().join("0007_owner_index.sql")).expect("copy");
+    let oldest = sqlx::migrate::Migrator::new(old.path())
+        .await
+        .expect("old migrations");
+    assert_eq!(oldest.iter().count(), 7);
+    let index_sql;
+    if backend == "sqlite" {
+        let opts = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(url)
+            .expect("url")
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(opts).await.expect("pool");
+        oldest.run(&pool).await.expect("old schema");
+        pool.close().await;
+        index_sql = "SELECT sql FROM sqlite_master WHERE name = 'accounts_owner'";
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("pool");
+        oldest.run(&pool).await.expect("old schema");
+        pool.close().await;
+        index_sql = "SELECT indexdef FROM pg_indexes WHERE indexname = 'accounts_owner'";
+    }
+    // The real start: repairs 0007, then applies everything newer.
+    let db = Db::connect(url).await.expect("an old database upgrades");
+    let newest = match backend {
+        "sqlite" => &machipay::storage::schema::SQLITE,
+        _ => &machipay::storage::schema::POSTGRES,
+    };
+    let (applied, index, seven): (i64, String, Vec<u8>) = match &db {
+        Db::Lite { read, .. } => (
+            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(read)
+                .await
+                .expect("count"),
+            sqlx::query_scalar(index_sql)
+                .fetch_one(read)
+                .await
+                .expect("index"),
+            sqlx::query_scalar("SELECT checksum FROM _sqlx_migrations WHERE version = 7")
+                .fetch_one(read)
+                .await
+                .expect("checksum"),
+        ),
+        Db::Pg(read, _) => (
+            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(read)
+                .await
+                .expect("count"),
+            sqlx::query_scalar(index_sql)
+                .fetch_one(read)
+                .await
+                .expect("index"),
+            sqlx::query_scalar("SELECT checksum FROM _sqlx_migrations WHERE version = 7")
+                .fetch_one(read)
+                .await
+                .expect("checksum"),
+        ),
+    };
+    assert_eq!(applied as usize, newest.iter().count());
+    let current = newest.iter().find(|m| m.version == 7).expect("0007");
+    assert_eq!(seven, current.checksum.to_vec());
+    assert!(
+        index.contains("kind"),
+        "0007's index is still the first one: {index}"
+    );
+    // The upgraded database serves: a city is made through the writer.
+    let (writer, _task) = Writer::start(db.clone());
+    let app = App::new(db.clone(), writer);
+    machipay::directory::bootstrap_city(&app, "旧市".into(), "admin".into())
+        .await
+        .expect("bootstrap on the upgraded database");
+    db.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_from_the_first_0007_upgrades_sqlite() {
+    let (fresh, url) = Fresh::sqlite().await;
+    upgrade_from_the_first_0007(&url, "sqlite").await;
+    fresh.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_from_the_first_0007_upgrades_postgres() {
+    let Some((fresh, url)) = Fresh::postgres().await else {
+        return;
+    };
+    upgrade_from_the_first_0007(&url, "postgres").await;
+    fresh.drop_database().await;
+}
+
+async fn expired_replies_are_purged_in_batches_and_their_keys_act_new(app: &TestApp) {
+    let op = app.operator().await;
+    let p = app.currency().await;
+    let (m, _) = app.merchant(&op).await;
+    let (s, st) = app.shopper(&op).await;
+    app.charge(&op, &p, &s, 10_000).await;
+    let pay = format!("/api/v1/programs/{p}/payments");
+    let send = |key: &'static str, amount: i64| {
+        let body = json!({"merchant_id": m, "amount": amount});
+        let (pay, st) = (pay.clone(), st.clone());
+        async move {
+            app.request("POST", &pay, Some(&st), Some(key), Some(&body))
+                .await
+        }
+    };
+    for key in ["old-1", "old-2", "old-3"] {
+        let (code, v) = send(key, 100).await;
+        assert_eq!(code, StatusCode::CREATED, "{v}");
+    }
+    let cutoff = chrono::Utc::now();
+    let (code, v) = send("young", 100).await;
+    assert_eq!(code, StatusCode::CREATED, "{v}");
+    // Kept replies: the same key with another body is refused as reused.
+    let (code, v) = send("old-1", 200).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    // A purge of everything older than the cutoff (the charge's key and three payments'),
+    // one row per writer job.
+    let purged = machipay::ledger::retention::purge_before(&app.app, cutoff, 1)
+        .await
+        .expect("purge");
+    assert_eq!(purged, 4);
+    // A purged key is new again: the payment moves money a second time...
+    let (code, v) = send("old-1", 200).await;
+    assert_eq!(code, StatusCode::CREATED, "{v}");
+    assert_eq!(app.wallet(&p, &s, "coin").await, 10_000 - 400 - 200);
+    // ...while a key inside the window still answers as before.
+    let (code, v) = send("young", 300).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    // Nothing is left to purge before the cutoff.
+    let again = machipay::ledger::retention::purge_before(&app.app, cutoff, 1_000)
+        .await
+        .expect("purge");
+    assert_eq!(again, 0);
+    app.assert_ledger_ok(&p).await;
+}
