@@ -15,6 +15,7 @@ pub mod reads;
 pub mod rebates;
 pub mod registry;
 pub mod reports;
+pub mod returns;
 pub mod settlement;
 pub mod writer;
 
