@@ -194,7 +194,15 @@ async fn reopen(
             break;
         }
         let take = left.min(piece.amount);
-        store::insert_lot(&mut work.tx, account.id, id, take, piece.expires_on, work.now).await?;
+        store::insert_lot(
+            &mut work.tx,
+            account.id,
+            id,
+            take,
+            piece.expires_on,
+            work.now,
+        )
+        .await?;
         piece.amount -= take;
         left -= take;
     }

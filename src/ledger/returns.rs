@@ -70,7 +70,9 @@ pub(crate) async fn check_reversible(
         };
         return Err(AppError::conflict(
             "partially_returned",
-            format!("part of this transaction has already come back, so it cannot be reversed whole; {how}"),
+            format!(
+                "part of this transaction has already come back, so it cannot be reversed whole; {how}"
+            ),
         ));
     }
     for p in postings

@@ -581,9 +581,7 @@ async fn point_earns_and_spends_are_reversed_only_whole(app: &TestApp) {
 
 /// Item 3: reversing a replacement left the points on the old card, where no number spends
 /// them; a reversal of an earn or spend made on the old card would land there too.
-async fn a_replacement_is_not_reversed_and_reversals_never_land_on_a_replaced_card(
-    app: &TestApp,
-) {
+async fn a_replacement_is_not_reversed_and_reversals_never_land_on_a_replaced_card(app: &TestApp) {
     let x = points(app).await;
     let (old_id, number) = card(app, &x, None).await;
     let earn = till(app, &x, "point-earns", &number, 10_000).await; // 100 pt
@@ -684,7 +682,10 @@ async fn both_parts_of_a_combined_checkout_follow_the_rule(app: &TestApp) {
     assert_eq!(app.wallet(&currency, &s, "coin").await, 1_700);
     assert_eq!(app.merchant_balance(&currency, &x.store, "coin").await, 300);
     // Billed 300 for the earn, paid 300 + 100 for points taken, 100 + 100 back to the card.
-    assert_eq!(app.merchant_balance(&x.program, &x.store, "points").await, -100);
+    assert_eq!(
+        app.merchant_balance(&x.program, &x.store, "points").await,
+        -100
+    );
     app.assert_ledger_ok(&x.program).await;
     app.assert_ledger_ok(&currency).await;
 }
