@@ -7,6 +7,8 @@
 //!   Otherwise `partially_returned`: the rest goes back through the kind's own return path.
 //! - What is itself a way back (a refund, a return) or whose undoing has no sound meaning (a
 //!   card replacement, an expiry) is never reversed: `not_reversible`.
+//! - A payment whose batch rebate was granted is reversed only after that grant
+//!   (`rebate_granted`), so no rebate outlives its payment.
 //! - A reversal never lands on a replaced card, where no number could spend it:
 //!   `card_replaced` (the store's point returns follow the balance to the new card).
 //! - The other way round, refunds and returns refuse an original that was reversed
@@ -73,6 +75,14 @@ pub(crate) async fn check_reversible(
             format!(
                 "part of this transaction has already come back, so it cannot be reversed whole; {how}"
             ),
+        ));
+    }
+    if txn.kind == "payment"
+        && let Some(grant) = store::live_rebate_grant_tx(&mut w.tx, txn.id).await?
+    {
+        return Err(AppError::conflict(
+            "rebate_granted",
+            format!("this payment's rebate was granted by {grant}; reverse that grant first"),
         ));
     }
     for p in postings

@@ -538,6 +538,24 @@ pub async fn returns_of_tx(
         .await)
 }
 
+/// A batch rebate grant paid for `payment` that has not been reversed, if any: reversing the
+/// payment would leave the shopper a rebate for a payment that no longer is.
+pub async fn live_rebate_grant_tx(
+    tx: &mut WriteTx,
+    payment: TransactionId,
+) -> Result<Option<TransactionId>, sqlx::Error> {
+    let found: Option<Uuid> = write_vetted!(tx, |c| sqlx::query_scalar(
+        "SELECT a.granted_transaction_id FROM rebate_accruals a \
+         WHERE a.payment_transaction_id = $1 AND a.granted_transaction_id IS NOT NULL \
+         AND a.granted_transaction_id <> $1 AND NOT EXISTS \
+         (SELECT 1 FROM transactions r WHERE r.reverses_id = a.granted_transaction_id) LIMIT 1"
+    )
+    .bind(payment.0)
+    .fetch_optional(c)
+    .await)?;
+    Ok(found.map(TransactionId))
+}
+
 /// A stored reply to an idempotent request.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredReply {

@@ -421,6 +421,29 @@ async fn a_rebate_grant_comes_back_once(app: &TestApp) {
     created(&refund(app, &owner, &m, &second, 1_000).await);
     assert_eq!(app.wallet(&p, &s, "points").await, clawed);
     assert_eq!(app.wallet(&p, &s, "coin").await, 5_000 - 1_000 + 400);
+    // A payment outlives no rebate: its granted rebate is reversed first.
+    let third = pay(app, &p, &st, &m, 1_000).await;
+    machipay::ledger::rebates::grant_due(&app.app, grant_on)
+        .await
+        .expect("grant");
+    let grant = latest_of_kind(app, &s, "rebate_grant").await;
+    assert_eq!(app.wallet(&p, &s, "points").await, clawed + 100);
+    let (status, v) = reverse(app, &op, &third).await;
+    assert_eq!(
+        (status, code(&v)),
+        (StatusCode::CONFLICT, "rebate_granted"),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&grant)),
+        "{v}"
+    );
+    created(&reverse(app, &op, &grant).await);
+    created(&reverse(app, &op, &third).await);
+    assert_eq!(app.wallet(&p, &s, "points").await, clawed);
+    assert_eq!(app.wallet(&p, &s, "coin").await, 5_000 - 1_000 + 400);
     app.assert_ledger_ok(&p).await;
 }
 
