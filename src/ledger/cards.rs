@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -541,8 +541,9 @@ pub struct ReplacementResponse {
     pub transaction_id: Option<TransactionId>,
 }
 
-/// Replaces a card (active or blocked) with a new number; its balance, shopper and expiry
-/// clock move to the new card, and the old one is refused from then on (operators).
+/// Replaces a card (active or blocked) with a new number; its balance (lot by lot, each
+/// with its own expiry), shopper and expiry clock move to the new card, and the old one is
+/// refused from then on (operators). A replacement is not reversed: replace the card again.
 pub async fn replace(
     app: &App,
     who: Principal,
@@ -588,13 +589,8 @@ async fn replace_in(
     let to = card_wallet(w, program, new.id).await?;
     let mut transaction_id = None;
     if from.balance > 0 {
-        // One lot on the new card, lasting as long as the longest-lived lot it replaces.
-        let lots = ledger_store::open_lots(&mut w.tx, from.id).await?;
-        let expires_on: Option<NaiveDate> = if lots.iter().any(|l| l.expires_on.is_none()) {
-            None
-        } else {
-            lots.iter().filter_map(|l| l.expires_on).max()
-        };
+        // The lots move as they are: each grant keeps its own expiry on the new card, so a
+        // replaced card expires exactly as the card it replaces would have.
         let entry =
             Entry::transfer(from.id, to.id, Asset::Points, from.balance).map_err(internal)?;
         let posting = Posting {
@@ -603,10 +599,7 @@ async fn replace_in(
             initiated_by: who.scope_id(),
             memo: Some(&req.reason),
             reverses: None,
-            lots: Lots::Normal(CreditExpiry {
-                points: expires_on,
-                ..CreditExpiry::NEVER
-            }),
+            lots: Lots::Carry,
         };
         transaction_id = Some(post(w, &posting, &entry, &[&from, &to]).await?);
     }

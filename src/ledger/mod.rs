@@ -16,6 +16,7 @@ pub mod rebates;
 pub mod registry;
 pub mod reports;
 pub mod retention;
+pub mod returns;
 pub mod settlement;
 pub mod writer;
 

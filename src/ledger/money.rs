@@ -458,6 +458,8 @@ async fn reverse_in(
             "this transaction has already been reversed",
         ));
     }
+    // Only an original from which nothing has come back is reversed (ledger::returns).
+    super::returns::check_reversible(w, &txn, &postings).await?;
     let mut accounts = Vec::with_capacity(postings.len());
     let mut legs = Vec::with_capacity(postings.len());
     for p in &postings {

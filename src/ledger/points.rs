@@ -428,10 +428,19 @@ async fn return_in(
     merchant: MerchantId,
     req: PointReturnRequest,
 ) -> Result<Reply, AppError> {
-    let original = store::movement_tx(&mut w.tx, req.transaction_id)
+    let original = match store::movement_tx(&mut w.tx, req.transaction_id)
         .await?
-        .filter(|m| m.merchant_id == merchant && m.original_id.is_none())
-        .ok_or_else(|| AppError::not_found("transaction"))?;
+        .filter(|m| m.merchant_id == merchant)
+    {
+        Some(m) if m.original_id.is_none() => m,
+        // A return of a return: refused by name (ledger::returns).
+        Some(_) => return Err(super::returns::not_refundable()),
+        None => {
+            return Err(
+                super::returns::point_return_refusal(w, req.transaction_id, merchant).await?,
+            );
+        }
+    };
     // An operator's reversal already undid it entirely; nothing is left to return.
     let reversed = ledger_store::get_transaction_tx(&mut w.tx, original.transaction_id)
         .await?

@@ -19,6 +19,10 @@ pub enum Lots {
     /// Undo the lot effects of the given transaction: give back what it consumed, take back
     /// what it opened.
     Reverse(TransactionId),
+    /// Move lots as they are: the debits consume open lots earliest-expiry-first, and the
+    /// credits open them again, piece by piece, each with the expiry date it had. A card
+    /// replacement moves its balance this way, so every grant keeps its own date.
+    Carry,
 }
 
 /// The last spendable date of lots a posting opens, per asset (None: never).
@@ -86,12 +90,24 @@ pub async fn post(
         }
         legs.push((leg, *account));
     }
+    // Carried lots are known only once the debits have consumed them: debits first.
+    if matches!(p.lots, Lots::Carry) {
+        legs.sort_by_key(|(leg, _)| leg.amount > 0);
+    }
     // The transaction and all its postings in one go, then the balances and lots.
     store::insert_entry(&mut work.tx, &row, entry.legs()).await?;
+    let mut carried = Vec::new();
     for (leg, account) in legs {
-        apply_leg(work, id, p.lots, account, leg).await?;
+        apply_leg(work, id, p.lots, account, leg, &mut carried).await?;
     }
     Ok(id)
+}
+
+/// A piece of a lot a `Lots::Carry` posting took out, to open again on the credited side.
+struct Carried {
+    asset: Asset,
+    amount: i64,
+    expires_on: Option<NaiveDate>,
 }
 
 async fn apply_leg(
@@ -100,6 +116,7 @@ async fn apply_leg(
     lots: Lots,
     account: &Account,
     leg: &Leg,
+    carried: &mut Vec<Carried>,
 ) -> Result<(), AppError> {
     if account.allow_negative {
         return work.defer(account.id, leg.amount);
@@ -124,7 +141,27 @@ async fn apply_leg(
             .await?;
             Ok(())
         }
-        (Lots::Normal(_), false) => consume(work, id, account, -leg.amount, &[]).await,
+        (Lots::Normal(_), false) => {
+            consume(work, id, account, -leg.amount, &[]).await?;
+            Ok(())
+        }
+        (Lots::Carry, false) => {
+            for (amount, expires_on) in consume(work, id, account, -leg.amount, &[]).await? {
+                // Lots consumed in spending order: pieces of one date are neighbours.
+                match carried.last_mut() {
+                    Some(last) if last.asset == leg.asset && last.expires_on == expires_on => {
+                        last.amount += amount
+                    }
+                    _ => carried.push(Carried {
+                        asset: leg.asset,
+                        amount,
+                        expires_on,
+                    }),
+                }
+            }
+            Ok(())
+        }
+        (Lots::Carry, true) => reopen(work, id, account, leg, carried).await,
         (Lots::Reverse(original), true) => restore(work, id, account, original, leg.amount).await,
         (Lots::Reverse(original), false) => {
             let preferred: Vec<_> = store::lots_opened_by(&mut work.tx, original)
@@ -133,29 +170,70 @@ async fn apply_leg(
                 .filter(|l| l.account_id == account.id)
                 .map(|l| l.id)
                 .collect();
-            consume(work, id, account, -leg.amount, &preferred).await
+            consume(work, id, account, -leg.amount, &preferred).await?;
+            Ok(())
         }
     }
 }
 
+/// Opens on `account` lots worth the credit `leg`, out of what the posting's debits carried,
+/// each with the expiry it had.
+async fn reopen(
+    work: &mut Work,
+    id: TransactionId,
+    account: &Account,
+    leg: &Leg,
+    carried: &mut [Carried],
+) -> Result<(), AppError> {
+    let mut left = leg.amount;
+    for piece in carried
+        .iter_mut()
+        .filter(|c| c.asset == leg.asset && c.amount > 0)
+    {
+        if left == 0 {
+            break;
+        }
+        let take = left.min(piece.amount);
+        store::insert_lot(
+            &mut work.tx,
+            account.id,
+            id,
+            take,
+            piece.expires_on,
+            work.now,
+        )
+        .await?;
+        piece.amount -= take;
+        left -= take;
+    }
+    if left != 0 {
+        return Err(AppError::Internal(
+            "a carried credit is larger than what its debits took out of lots".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Takes `amount` out of the account's open lots: `preferred` lots first, then
-/// earliest-expiry-first.
+/// earliest-expiry-first. Returns what it took, lot by lot, with each lot's expiry.
 async fn consume(
     work: &mut Work,
     id: TransactionId,
     account: &Account,
     amount: i64,
     preferred: &[LotId],
-) -> Result<(), AppError> {
+) -> Result<Vec<(i64, Option<NaiveDate>)>, AppError> {
     let mut open = store::open_lots(&mut work.tx, account.id).await?;
     open.sort_by_key(|l| !preferred.contains(&l.id)); // stable: keeps spending order within each group
     let mut left = amount;
+    let mut taken = Vec::new();
     for lot in open {
         if left == 0 {
             break;
         }
         let take = left.min(lot.remaining);
         store::move_lot(&mut work.tx, id, lot.id, account.id, -take);
+        taken.push((take, lot.expires_on));
         left -= take;
     }
     if left != 0 {
@@ -164,7 +242,7 @@ async fn consume(
             account.id
         )));
     }
-    Ok(())
+    Ok(taken)
 }
 
 /// Gives back to each lot what `original` took from it on this account.

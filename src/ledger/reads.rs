@@ -119,7 +119,8 @@ pub struct LedgerCheck {
     pub net_by_asset: Vec<(Asset, i64)>,
 }
 
-/// Recomputes balances from postings and lots and reports any disagreement. Staff only.
+/// Recomputes balances from postings and lots, checks that nothing gave back more than its
+/// original moved, and reports any disagreement. Staff only.
 pub async fn ledger_check(
     app: &App,
     who: Principal,
@@ -138,6 +139,7 @@ pub async fn ledger_check(
         && report.balance_mismatches == 0
         && report.lot_mismatches == 0
         && report.negative_balances == 0
+        && report.over_returned == 0
         && net_by_asset.iter().all(|(_, n)| *n == 0);
     Ok(LedgerCheck {
         program_id: p.id,

@@ -426,8 +426,8 @@ async fn refund_in(
     let payment = req.transaction_id;
     let (txn, postings) = ledger_store::get_transaction_tx(&mut w.tx, payment)
         .await?
-        .filter(|(t, _)| t.kind == "payment")
         .ok_or_else(|| AppError::not_found("payment"))?;
+    super::returns::check_refund_target(&txn, &postings, merchant)?;
     // The payment must have been made to this store; anyone else's answers "not found".
     let store_legs: Vec<_> = postings
         .iter()

@@ -513,6 +513,49 @@ pub async fn get_transaction_tx(
     Ok(Some((t, p)))
 }
 
+/// How many refunds, point returns and (for a batch rebate grant) refunds of the payment it
+/// rebates have come back from `original` so far: what makes a reversal of it unsound.
+pub async fn returns_of_tx(
+    tx: &mut WriteTx,
+    original: TransactionId,
+    rebate_grant: bool,
+) -> Result<i64, sqlx::Error> {
+    // A refund of the payment takes part of its batch rebate back (or cancels it before the
+    // grant; either way the grant is no longer what is outstanding).
+    let rebate_part = if rebate_grant {
+        " + (SELECT count(*) FROM rebate_accruals a JOIN refunds f \
+         ON f.payment_transaction_id = a.payment_transaction_id WHERE a.granted_transaction_id = $1)"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT CAST((SELECT count(*) FROM refunds WHERE payment_transaction_id = $1) \
+         + (SELECT count(*) FROM point_movements WHERE original_id = $1){rebate_part} AS BIGINT)"
+    );
+    write_vetted!(tx, |c| sqlx::query_scalar(&sql)
+        .bind(original.0)
+        .fetch_one(c)
+        .await)
+}
+
+/// A batch rebate grant paid for `payment` that has not been reversed, if any: reversing the
+/// payment would leave the shopper a rebate for a payment that no longer is.
+pub async fn live_rebate_grant_tx(
+    tx: &mut WriteTx,
+    payment: TransactionId,
+) -> Result<Option<TransactionId>, sqlx::Error> {
+    let found: Option<Uuid> = write_vetted!(tx, |c| sqlx::query_scalar(
+        "SELECT a.granted_transaction_id FROM rebate_accruals a \
+         WHERE a.payment_transaction_id = $1 AND a.granted_transaction_id IS NOT NULL \
+         AND a.granted_transaction_id <> $1 AND NOT EXISTS \
+         (SELECT 1 FROM transactions r WHERE r.reverses_id = a.granted_transaction_id) LIMIT 1"
+    )
+    .bind(payment.0)
+    .fetch_optional(c)
+    .await)?;
+    Ok(found.map(TransactionId))
+}
+
 /// A stored reply to an idempotent request.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredReply {
@@ -622,8 +665,103 @@ pub struct IntegrityReport {
     pub lot_mismatches: i64,
     /// Accounts that may not go negative but are.
     pub negative_balances: i64,
+    /// (original, asset, account) triples where the original's refunds, returns, claw-backs
+    /// and reversal together gave back more than the original moved (see `over_returned`).
+    pub over_returned: i64,
+    /// A few of them, to start looking from.
+    pub over_returned_examples: Vec<OverReturn>,
     pub transactions: i64,
     pub postings: i64,
+}
+
+/// One account on which what came back from an original exceeds what it moved.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema, sqlx::FromRow)]
+pub struct OverReturn {
+    #[sqlx(try_from = "Uuid")]
+    pub original_id: TransactionId,
+    #[sqlx(try_from = "String")]
+    pub asset: Asset,
+    /// The account; for a point card, the wallet of the card that now holds its balance.
+    #[sqlx(try_from = "Uuid")]
+    pub account_id: AccountId,
+    /// What the original (with its batch rebate grants) credited to / debited from it.
+    pub moved_in: i64,
+    pub moved_out: i64,
+    /// What its refunds, returns, claw-backs and reversals credited to / debited from it.
+    pub returned_in: i64,
+    pub returned_out: i64,
+}
+
+/// Examples of over-returns `integrity` reports at most.
+pub const OVER_RETURN_EXAMPLES_MAX: i64 = 5;
+
+/// The invariant "for every original, what its refunds, returns and reversal gave back is at
+/// most what it moved, per asset and per account", checked in each direction apart: what came
+/// back into an account is at most what the original took out of it, and what went back out
+/// at most what it put in. An original is grouped with its batch rebate grants (a refund
+/// claws back points a grant paid), and what it gave back is every refund
+/// (`refunds.payment_transaction_id`), every point return (`point_movements.original_id`) and
+/// every reversal (`transactions.reverses_id`) of the group. A point card's wallet counts as
+/// the wallet of the card that replaced it (returns follow the card's balance). Reads only
+/// the program's refunds, returns and reversals and the postings of their originals.
+const OVER_RETURNED_SQL: &str = "WITH RECURSIVE \
+    heads(card, head) AS ( \
+        SELECT id, id FROM point_cards WHERE program_id = $1 AND replaced_by IS NULL \
+        UNION ALL SELECT c.id, h.head FROM point_cards c JOIN heads h ON c.replaced_by = h.card), \
+    grants(payment, grant_id) AS ( \
+        SELECT a.payment_transaction_id, a.granted_transaction_id FROM rebate_accruals a \
+        JOIN rebate_campaigns k ON k.id = a.campaign_id WHERE k.program_id = $1 \
+        AND a.granted_transaction_id IS NOT NULL AND a.granted_transaction_id <> a.payment_transaction_id), \
+    links(root, txn) AS ( \
+        SELECT f.payment_transaction_id, f.transaction_id FROM refunds f \
+        JOIN transactions t ON t.id = f.transaction_id WHERE t.program_id = $1 \
+        UNION ALL SELECT m.original_id, m.transaction_id FROM point_movements m \
+        WHERE m.program_id = $1 AND m.original_id IS NOT NULL \
+        UNION ALL SELECT coalesce(g.payment, t.reverses_id), t.id FROM transactions t \
+        LEFT JOIN grants g ON g.grant_id = t.reverses_id \
+        WHERE t.program_id = $1 AND t.reverses_id IS NOT NULL), \
+    members(root, txn, back) AS ( \
+        SELECT root, txn, 1 FROM links \
+        UNION ALL SELECT DISTINCT root, root, 0 FROM links \
+        UNION ALL SELECT g.payment, g.grant_id, 0 FROM grants g \
+        WHERE g.payment IN (SELECT root FROM links)), \
+    sums AS ( \
+        SELECT m.root, p.asset, coalesce(ha.id, p.account_id) AS account_id, \
+        CAST(sum(CASE WHEN m.back = 0 AND p.amount > 0 THEN p.amount ELSE 0 END) AS BIGINT) AS moved_in, \
+        CAST(sum(CASE WHEN m.back = 0 AND p.amount < 0 THEN -p.amount ELSE 0 END) AS BIGINT) AS moved_out, \
+        CAST(sum(CASE WHEN m.back = 1 AND p.amount > 0 THEN p.amount ELSE 0 END) AS BIGINT) AS returned_in, \
+        CAST(sum(CASE WHEN m.back = 1 AND p.amount < 0 THEN -p.amount ELSE 0 END) AS BIGINT) AS returned_out \
+        FROM members m JOIN postings p ON p.transaction_id = m.txn \
+        JOIN accounts a ON a.id = p.account_id \
+        LEFT JOIN heads h ON a.kind = 'shopper_wallet' AND h.card = a.owner_id \
+        LEFT JOIN accounts ha ON ha.program_id = a.program_id AND ha.kind = 'shopper_wallet' \
+            AND ha.asset = a.asset AND ha.owner_id = h.head \
+        GROUP BY m.root, p.asset, coalesce(ha.id, p.account_id)) \
+    SELECT root AS original_id, asset, account_id, moved_in, moved_out, returned_in, returned_out, \
+        count(*) OVER () AS total FROM sums \
+    WHERE returned_in > moved_out OR returned_out > moved_in \
+    ORDER BY root, asset LIMIT $2";
+
+#[derive(sqlx::FromRow)]
+struct OverReturnRow {
+    #[sqlx(flatten)]
+    example: OverReturn,
+    total: i64,
+}
+
+/// How many (original, asset, account) triples break the returns invariant, and a few of
+/// them (see `OVER_RETURNED_SQL`).
+pub async fn over_returned(
+    db: &Db,
+    program: ProgramId,
+) -> Result<(i64, Vec<OverReturn>), sqlx::Error> {
+    let rows: Vec<OverReturnRow> = read!(db, |c| sqlx::query_as(OVER_RETURNED_SQL)
+        .bind(program.0)
+        .bind(OVER_RETURN_EXAMPLES_MAX)
+        .fetch_all(c)
+        .await)?;
+    let total = rows.first().map_or(0, |r| r.total);
+    Ok((total, rows.into_iter().map(|r| r.example).collect()))
 }
 
 pub async fn integrity(db: &Db, program: ProgramId) -> Result<IntegrityReport, sqlx::Error> {
@@ -633,7 +771,10 @@ pub async fn integrity(db: &Db, program: ProgramId) -> Result<IntegrityReport, s
             .fetch_one(c)
             .await)
     };
+    let (over_returned, over_returned_examples) = over_returned(db, program).await?;
     Ok(IntegrityReport {
+        over_returned,
+        over_returned_examples,
         unbalanced_transactions: q("SELECT count(*) FROM (SELECT p.transaction_id FROM postings p \
              JOIN transactions t ON t.id = p.transaction_id WHERE t.program_id = $1 \
              GROUP BY p.transaction_id, p.asset HAVING sum(p.amount) <> 0) x")

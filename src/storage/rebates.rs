@@ -189,11 +189,18 @@ pub async fn insert_accrual(
 const ACCRUAL_COLUMNS: &str = "SELECT campaign_id, payment_transaction_id, shopper_id, month, base_yen, points, clawed_back_points, \
      granted_transaction_id FROM rebate_accruals";
 
+/// The accruals of a payment a refund may still claw back from. A batch grant an operator
+/// has reversed is left out: the reversal already took all of it back, and a claw-back on
+/// top would take more than the grant gave.
 pub async fn accruals_of_payment_tx(
     tx: &mut WriteTx,
     payment: TransactionId,
 ) -> Result<Vec<Accrual>, sqlx::Error> {
-    let sql = format!("{ACCRUAL_COLUMNS} WHERE payment_transaction_id = $1 ORDER BY campaign_id");
+    let sql = format!(
+        "{ACCRUAL_COLUMNS} WHERE payment_transaction_id = $1 AND NOT EXISTS \
+         (SELECT 1 FROM transactions r WHERE r.reverses_id = rebate_accruals.granted_transaction_id) \
+         ORDER BY campaign_id"
+    );
     write_vetted!(tx, |c| sqlx::query_as(&sql)
         .bind(payment.0)
         .fetch_all(c)

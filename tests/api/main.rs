@@ -15,6 +15,7 @@ mod property;
 mod qr;
 mod rebates;
 mod registry;
+mod returns;
 mod settlement;
 mod system;
 mod web;

@@ -1350,14 +1350,14 @@ async fn probes_at_the_till_and_on_cards_are_answered_by_name(app: &TestApp) {
     );
     let (_, v) = app.get(&format!("/api/v1/cards/{id}"), &app.admin).await;
     assert_eq!(v["shopper_id"].as_str(), Some(x.as_str()));
-    // Another store's transaction, and a return of a return, are not found.
+    // Another store's transaction is not found; a return of a return is refused by name.
     let e = earn(app, &s.device_a, &s.a, p, &number, 1_000).await;
     let body = json!({"transaction_id": e["transaction_id"], "amount": 500});
     let (st, _) = till(app, &s.device_b, &s.b, "point-returns", body.clone()).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (st, r) = till(app, &s.device_a, &s.a, "point-returns", body).await;
     assert_eq!(st, StatusCode::CREATED, "{r}");
-    let (st, _) = till(
+    let (st, v) = till(
         app,
         &s.device_a,
         &s.a,
@@ -1365,7 +1365,11 @@ async fn probes_at_the_till_and_on_cards_are_answered_by_name(app: &TestApp) {
         json!({"transaction_id": r["transaction_id"], "amount": 1}),
     )
     .await;
-    assert_eq!(st, StatusCode::NOT_FOUND);
+    assert_eq!(
+        (st, code(&v)),
+        (StatusCode::CONFLICT, "not_refundable"),
+        "{v}"
+    );
     // A replayed key with another body is refused and moves nothing.
     let key = uuid::Uuid::now_v7().to_string();
     let path = format!("/api/v1/merchants/{}/point-spends", s.a);
