@@ -468,8 +468,8 @@ async fn return_in(
             .map(|r| r.parse::<Decimal>())
             .transpose()
             .map_err(internal)?;
-        let kept = points_kept(original.points, rate, purchase, yen_before + amount)
-            .map_err(internal)?;
+        let kept =
+            points_kept(original.points, rate, purchase, yen_before + amount).map_err(internal)?;
         let due = original.points - kept - points_before - shortfall_before;
         claw_back(w, &who, &settings, &card, &original, amount, due).await?
     } else {

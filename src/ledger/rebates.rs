@@ -14,9 +14,9 @@
 //! same store category (`campaign_overlaps`), so a payment earns from one campaign at most.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use std::collections::HashMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -115,9 +115,9 @@ fn check_expiry(req: &NewRebateCampaignRequest, now: DateTime<Utc>) -> Result<()
         return too_early(format!("points_expire_on {expires} is in the past"));
     }
     match req.grant_on {
-        Some(grant_on) if expires < grant_on => {
-            too_early(format!("points_expire_on {expires} is before grant_on {grant_on}"))
-        }
+        Some(grant_on) if expires < grant_on => too_early(format!(
+            "points_expire_on {expires} is before grant_on {grant_on}"
+        )),
         None if jst_end_of_day_utc(expires) < req.ends_at => too_early(format!(
             "points_expire_on {expires} is before the campaign ends: points granted after it would expire at once"
         )),

@@ -133,7 +133,8 @@ pub async fn active_campaigns_tx(
 /// Per campaign of a program, the points it has given (net of what refunds took back; a
 /// shortfall stays given), for the campaign list.
 pub async fn campaign_usage(db: &Db, program: ProgramId) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
-    read!(db, |c| sqlx::query_as(
+    read!(db, |c| {
+        sqlx::query_as(
         "SELECT a.campaign_id, CAST(sum(a.points - a.clawed_back_points) AS BIGINT) FROM rebate_accruals a \
          JOIN rebate_campaigns k ON k.id = a.campaign_id WHERE k.program_id = $1 \
          AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = a.payment_transaction_id) \
@@ -141,7 +142,8 @@ pub async fn campaign_usage(db: &Db, program: ProgramId) -> Result<Vec<(Uuid, i6
     )
     .bind(program.0)
     .fetch_all(c)
-    .await)
+    .await
+    })
 }
 
 /// Live points of a campaign (net of claw-backs and of reversed payments), in all or for one
@@ -407,4 +409,23 @@ pub async fn consumed_lot_expiry_tx(
         .into_iter()
         .map(|(asset, latest, never)| (asset, if never > 0 { None } else { latest }))
         .collect())
+}
+
+/// Per campaign, shopper and JST month, the points the monthly cap is checked against (net of
+/// claw-backs; shortfalls stay counted; reversed payments left out). For audits and tests.
+pub async fn live_points_by_shopper_month(
+    db: &Db,
+    program: ProgramId,
+) -> Result<Vec<(Uuid, Uuid, String, i64)>, sqlx::Error> {
+    read!(db, |c| {
+        sqlx::query_as(
+        "SELECT a.campaign_id, a.shopper_id, a.month, CAST(sum(a.points - a.clawed_back_points) AS BIGINT) \
+         FROM rebate_accruals a JOIN rebate_campaigns k ON k.id = a.campaign_id WHERE k.program_id = $1 \
+         AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = a.payment_transaction_id) \
+         GROUP BY a.campaign_id, a.shopper_id, a.month"
+    )
+    .bind(program.0)
+    .fetch_all(c)
+    .await
+    })
 }
