@@ -360,7 +360,7 @@ pub(crate) async fn plan(
             offers.push((tier.rate, c));
         }
     }
-    offers.sort_by(|a, b| b.0.cmp(&a.0));
+    offers.sort_by_key(|o| std::cmp::Reverse(o.0));
     let mut immediate_total = 0i64;
     for (rate, c) in offers {
         let earned = apply_rate_round_down(yen_part, rate).map_err(internal)?;
