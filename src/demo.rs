@@ -147,7 +147,7 @@ fn field<T: serde::de::DeserializeOwned>(reply: &Reply, name: &str) -> Result<T,
         .map_err(|_| AppError::Internal(format!("demo: reply without {name}: {}", reply.body)))
 }
 
-fn idem(scope: uuid::Uuid, what: &str) -> Idempotency {
+pub(crate) fn idem(scope: uuid::Uuid, what: &str) -> Idempotency {
     Idempotency {
         scope,
         key: format!("demo-{what}-{}", uuid::Uuid::now_v7()),

@@ -6,7 +6,7 @@ use futures::future::join_all;
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::{CONCURRENCY, Store, field, internal};
+use super::{CONCURRENCY, Store, field, idem, internal};
 use crate::app::App;
 use crate::directory::{self, NewProgramRequest};
 use crate::domain::auth::Principal;
@@ -82,6 +82,7 @@ pub async fn promotions(
         ends_at: at("2024-08-31T15:00:00Z")?,
         merchant_id: None,
     };
-    cards::create_campaign(app, admin, program, req).await?;
+    let key = idem(admin.scope_id(), "point-campaign");
+    cards::create_campaign(app, admin, program, req, key).await?;
     Ok(())
 }

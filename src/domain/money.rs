@@ -75,6 +75,34 @@ pub fn apply_rate_round_down(amount: i64, rate: Decimal) -> Result<i64, AmountEr
     product.floor().to_i64().ok_or(AmountError::Overflow)
 }
 
+/// Points a grant (a rebate, a point card earn) keeps once `refunded` of the `paid` it was
+/// earned on has been given back: the advertised `rate` on what was finally paid, rounded
+/// down, and never more than was granted (a capped grant keeps its cap). Claw-backs take
+/// `granted − kept`, cumulatively over every refund, so the shopper is never left below the
+/// rate on the net: ¥999 at 20 % earns 199; after ¥333 back it keeps floor(0.2 × 666) = 133.
+/// When the rate is not on record (grants from before it was kept), the proportional share
+/// rounded up stands in, `granted − floor(granted × refunded / paid)`, which is never below
+/// `floor(rate × net)` either.
+pub fn points_kept(
+    granted: i64,
+    rate: Option<Decimal>,
+    paid: i64,
+    refunded: i64,
+) -> Result<i64, AmountError> {
+    let net = (paid - refunded.min(paid)).max(0);
+    if net == 0 || granted <= 0 || paid <= 0 {
+        return Ok(0);
+    }
+    let kept = match rate {
+        Some(rate) => apply_rate_round_down(net, rate)?,
+        None => {
+            let taken = i128::from(granted) * i128::from(paid - net) / i128::from(paid);
+            granted - i64::try_from(taken).map_err(|_| AmountError::Overflow)?
+        }
+    };
+    Ok(kept.clamp(0, granted))
+}
+
 /// Checked sum of signed amounts; overflow is a programmer error surfaced as a Result.
 pub fn checked_sum(values: impl IntoIterator<Item = i64>) -> Result<i64, AmountError> {
     values.into_iter().try_fold(0i64, |acc, v| {
@@ -102,6 +130,30 @@ mod tests {
         let one_pct = Decimal::from_str("0.01").expect("literal");
         assert_eq!(apply_rate_round_down(199, one_pct), Ok(1));
         assert_eq!(apply_rate_round_down(99, one_pct), Ok(0));
+    }
+
+    #[test]
+    fn claw_backs_leave_the_rate_on_the_net() {
+        let r = Decimal::from_str("0.2").expect("literal");
+        // The case: 199 on ¥999, ¥333 back: keep 133 (claw 66), never 132.
+        assert_eq!(points_kept(199, Some(r), 999, 333), Ok(133));
+        assert_eq!(points_kept(199, None, 999, 333), Ok(133));
+        // A grant held down by the cap keeps it while the net still earns as much.
+        assert_eq!(points_kept(96, Some(r), 1_000, 500), Ok(96));
+        assert_eq!(points_kept(96, Some(r), 1_000, 800), Ok(40));
+        // Everything back: nothing kept; more than paid is treated as everything.
+        assert_eq!(points_kept(200, Some(r), 1_000, 1_000), Ok(0));
+        assert_eq!(points_kept(200, None, 1_000, 5_000), Ok(0));
+        // The fallback never drops below floor(rate × net), whatever the refund.
+        for paid in 1..=300i64 {
+            let granted = apply_rate_round_down(paid, r).expect("small");
+            for refunded in 0..=paid {
+                let floor = apply_rate_round_down(paid - refunded, r).expect("small");
+                let kept = points_kept(granted, None, paid, refunded).expect("small");
+                assert!(kept >= floor && kept <= granted, "{paid} {refunded}");
+                assert_eq!(points_kept(granted, Some(r), paid, refunded), Ok(floor));
+            }
+        }
     }
 
     #[test]

@@ -49,17 +49,16 @@ async fn settings_history(
     uc::settings_history(&app, c.who, id).await.map(Json)
 }
 
-/// Open a premium-set campaign (operator staff or city admins).
+/// Open a premium-set campaign (operator staff or city admins). Idempotent (Idempotency-Key).
 #[utoipa::path(post, path = "/api/v1/programs/{program_id}/premium-campaigns", tag = "currency", security(("bearer" = [])),
-    params(("program_id" = ProgramId, Path)), request_body = NewCampaignRequest,
+    params(("program_id" = ProgramId, Path), ("Idempotency-Key" = String, Header)), request_body = NewCampaignRequest,
     responses((status = 201, body = PremiumCampaign), (status = "4XX", body = ErrorEnvelope)))]
 async fn create_campaign(
     State(app): State<App>,
-    c: Caller,
     Path(id): Path<ProgramId>,
-    Body(req): Body<NewCampaignRequest>,
+    m: Money<NewCampaignRequest>,
 ) -> Result<Reply, AppError> {
-    uc::create_campaign(&app, c.who, id, req).await
+    uc::create_campaign(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
 /// The program's premium-set campaigns (anyone in the city).

@@ -203,17 +203,16 @@ async fn set_rate(
     cards::set_rate(&app, c.who, p, m, req).await
 }
 
-/// Open a time-boxed points multiplier campaign (operators).
+/// Open a time-boxed points multiplier campaign (operators). Idempotent (Idempotency-Key).
 #[utoipa::path(post, path = "/api/v1/programs/{program_id}/point-campaigns", tag = "points", security(("bearer" = [])),
-    params(("program_id" = ProgramId, Path)), request_body = NewPointCampaignRequest,
+    params(("program_id" = ProgramId, Path), ("Idempotency-Key" = String, Header)), request_body = NewPointCampaignRequest,
     responses((status = 201, body = PointCampaignRow), (status = "4XX", body = ErrorEnvelope)))]
 async fn create_campaign(
     State(app): State<App>,
-    c: Caller,
     Path(id): Path<ProgramId>,
-    Body(req): Body<NewPointCampaignRequest>,
+    m: Money<NewPointCampaignRequest>,
 ) -> Result<Reply, AppError> {
-    cards::create_campaign(&app, c.who, id, req).await
+    cards::create_campaign(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
 /// The program's multiplier campaigns (anyone in the city).

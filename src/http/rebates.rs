@@ -12,7 +12,6 @@ use crate::ledger::currency::{self, CashOutRequest};
 use crate::ledger::money::MovementResponse;
 use crate::ledger::rebates::{self as uc, *};
 use crate::ledger::writer::Reply;
-use crate::storage::rebates::RebateCampaignRow;
 
 pub fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -22,28 +21,28 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(cash_out_exception))
 }
 
-/// Open a rebate campaign (operator staff or city admins).
+/// Open a rebate campaign (operator staff or city admins). Idempotent (Idempotency-Key);
+/// a campaign overlapping another for one of its store categories is `campaign_overlaps`.
 #[utoipa::path(post, path = "/api/v1/programs/{program_id}/rebate-campaigns", tag = "currency", security(("bearer" = [])),
-    params(("program_id" = ProgramId, Path)), request_body = NewRebateCampaignRequest,
-    responses((status = 201, body = RebateCampaignRow), (status = "4XX", body = ErrorEnvelope)))]
+    params(("program_id" = ProgramId, Path), ("Idempotency-Key" = String, Header)), request_body = NewRebateCampaignRequest,
+    responses((status = 201, body = RebateCampaignView), (status = "4XX", body = ErrorEnvelope)))]
 async fn create_campaign(
     State(app): State<App>,
-    c: Caller,
     Path(id): Path<ProgramId>,
-    Body(req): Body<NewRebateCampaignRequest>,
+    m: Money<NewRebateCampaignRequest>,
 ) -> Result<Reply, AppError> {
-    uc::create_campaign(&app, c.who, id, req).await
+    uc::create_campaign(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
-/// The program's rebate campaigns (anyone in the city).
+/// The program's rebate campaigns with their status and remaining budget (anyone in the city).
 #[utoipa::path(get, path = "/api/v1/programs/{program_id}/rebate-campaigns", tag = "currency", security(("bearer" = [])),
     params(("program_id" = ProgramId, Path)),
-    responses((status = 200, body = Vec<RebateCampaignRow>), (status = "4XX", body = ErrorEnvelope)))]
+    responses((status = 200, body = Vec<RebateCampaignView>), (status = "4XX", body = ErrorEnvelope)))]
 async fn list_campaigns(
     State(app): State<App>,
     c: Caller,
     Path(id): Path<ProgramId>,
-) -> Result<Json<Vec<RebateCampaignRow>>, AppError> {
+) -> Result<Json<Vec<RebateCampaignView>>, AppError> {
     uc::list_campaigns(&app, c.who, id).await.map(Json)
 }
 

@@ -672,12 +672,14 @@ pub struct NewPointCampaignRequest {
     pub merchant_id: Option<MerchantId>,
 }
 
-/// Opens a time-boxed multiplier campaign (operators).
+/// Opens a time-boxed multiplier campaign (operators). Idempotent: the same key and body
+/// answer the first reply and open nothing more.
 pub async fn create_campaign(
     app: &App,
     who: Principal,
     program: ProgramId,
     req: NewPointCampaignRequest,
+    idem: Idempotency,
 ) -> Result<Reply, AppError> {
     operator(&who)?;
     let bad = |m: &str| Err(AppError::bad_request("invalid_campaign", m));
@@ -691,7 +693,7 @@ pub async fn create_campaign(
         return bad("ends_at must be after starts_at");
     }
     app.writer
-        .run(None, move |w| {
+        .run(Some(idem), move |w| {
             Box::pin(async move {
                 points_program(w, &who, program).await?;
                 if let Some(m) = req.merchant_id {

@@ -14,7 +14,7 @@ use super::program_in_city;
 use super::writer::{Idempotency, Reply, Work};
 use crate::app::App;
 use crate::domain::auth::{Capability, Principal};
-use crate::domain::calendar::jst_date;
+use crate::domain::calendar::{jst_date, jst_end_of_day_utc};
 use crate::domain::ids::*;
 use crate::domain::ledger::{AccountKind, Asset, Entry, Leg};
 use crate::domain::money::{AMOUNT_MAX, Amount};
@@ -133,12 +133,32 @@ pub struct NewCampaignRequest {
     pub premium_expires_on: Option<NaiveDate>,
 }
 
-/// Opens a premium-set campaign (operator staff or city admins).
+/// A campaign must not sell premium that is taken back before it can be spent: an expiry in
+/// the past, or whose last day ends before the sale does, is refused.
+fn check_premium_expiry(req: &NewCampaignRequest, now: DateTime<Utc>) -> Result<(), AppError> {
+    let Some(expires) = req.premium_expires_on else {
+        return Ok(());
+    };
+    let too_early = |m: String| Err(AppError::unprocessable("expiry_too_early", m));
+    if expires < jst_date(now) {
+        return too_early(format!("premium_expires_on {expires} is in the past"));
+    }
+    if jst_end_of_day_utc(expires) < req.sale_ends_at {
+        return too_early(format!(
+            "premium_expires_on {expires} is before the sale ends: sets sold later would lose their premium at once"
+        ));
+    }
+    Ok(())
+}
+
+/// Opens a premium-set campaign (operator staff or city admins). Idempotent: the same key
+/// and body answer the first reply and open nothing more.
 pub async fn create_campaign(
     app: &App,
     who: Principal,
     program: ProgramId,
     req: NewCampaignRequest,
+    idem: Idempotency,
 ) -> Result<Reply, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
@@ -163,7 +183,7 @@ pub async fn create_campaign(
         ));
     }
     app.writer
-        .run(None, move |w| {
+        .run(Some(idem), move |w| {
             Box::pin(async move {
                 let (p, _) = program_in_city(&mut w.tx, &who, program).await?;
                 if p.kind != ProgramKind::Currency {
@@ -172,6 +192,7 @@ pub async fn create_campaign(
                         "premium sets are for currency programs",
                     ));
                 }
+                check_premium_expiry(&req, w.now)?;
                 let campaign = PremiumCampaign {
                     id: Uuid::now_v7(),
                     program_id: program,

@@ -7,8 +7,9 @@
 //!   every wallet whose last posting is so old that the whole balance has expired.
 //!
 //! Each affected wallet gets one `expiry` transaction: the wallet is debited, paid coin and
-//! points go to the program's Breakage account, the city-funded premium goes back to the
-//! CitySubsidy account it came from. A wallet debit consumes lots earliest-expiry-first
+//! point card points go to the program's Breakage account, the city-funded premium and a
+//! currency program's points (rebates, which the city paid for) go back to the CitySubsidy
+//! account they came from. A wallet debit consumes lots earliest-expiry-first
 //! (never-expiring last), so debiting the sum of the expired lots' remainders consumes exactly
 //! those lots.
 //!
@@ -74,8 +75,11 @@ pub struct ExpiryRun {
     pub coin: Expired,
     /// City-funded premium, back to CitySubsidy.
     pub premium: Expired,
-    /// Points, to Breakage.
+    /// Point card points, to Breakage.
     pub points: Expired,
+    /// Rebate points of currency programs (city-funded), back to CitySubsidy.
+    #[serde(default)]
+    pub rebate_points: Expired,
 }
 
 impl ExpiryRun {
@@ -87,12 +91,13 @@ impl ExpiryRun {
             coin: Expired::default(),
             premium: Expired::default(),
             points: Expired::default(),
+            rebate_points: Expired::default(),
         }
     }
 
     /// The expiry transactions posted (one per wallet).
     pub fn transactions(&self) -> u64 {
-        self.coin.wallets + self.premium.wallets + self.points.wallets
+        self.coin.wallets + self.premium.wallets + self.points.wallets + self.rebate_points.wallets
     }
 
     pub fn of(&self, asset: Asset) -> Expired {
@@ -117,7 +122,8 @@ impl fmt::Display for ExpiryRun {
         write!(
             f,
             "expiry as of {}: {} programs, {} wallets expired; coin ¥{} ({} wallets) to breakage, \
-             premium ¥{} ({} wallets) back to the city subsidy, points {} ({} wallets) to breakage",
+             premium ¥{} ({} wallets) back to the city subsidy, points {} ({} wallets) to breakage, \
+             rebate points {} ({} wallets) back to the city subsidy",
             self.as_of,
             self.programs,
             self.transactions(),
@@ -127,6 +133,8 @@ impl fmt::Display for ExpiryRun {
             self.premium.wallets,
             self.points.amount,
             self.points.wallets,
+            self.rebate_points.amount,
+            self.rebate_points.wallets,
         )
     }
 }
@@ -146,7 +154,7 @@ pub async fn expire(app: &App, as_of: NaiveDate) -> Result<ExpiryRun, AppError> 
             let reply = app
                 .writer
                 .run(None, move |w| {
-                    Box::pin(expire_some(w, program_id, as_of, wallet_rule))
+                    Box::pin(expire_some(w, program_id, kind, as_of, wallet_rule))
                 })
                 .await?;
             run.jobs += 1;
@@ -156,7 +164,11 @@ pub async fn expire(app: &App, as_of: NaiveDate) -> Result<ExpiryRun, AppError> 
                 break;
             }
             for (asset, amount) in done {
-                run.slot(asset).add(amount);
+                if (kind, asset) == (ProgramKind::Currency, Asset::Points) {
+                    run.rebate_points.add(amount);
+                } else {
+                    run.slot(asset).add(amount);
+                }
             }
         }
     }
@@ -390,6 +402,7 @@ fn last_expired_change_day(months: u32, as_of: NaiveDate) -> Option<NaiveDate> {
 async fn expire_some(
     w: &mut Work,
     program: ProgramId,
+    kind: ProgramKind,
     as_of: NaiveDate,
     wallet_rule: Option<WalletRule>,
 ) -> Result<Reply, AppError> {
@@ -436,11 +449,15 @@ async fn expire_some(
         }
         let asset = wallet.asset;
         if let btree_map::Entry::Vacant(slot) = counterparts.entry(asset) {
-            let kind = match asset {
-                Asset::Premium => AccountKind::CitySubsidy,
-                Asset::Coin | Asset::Points => AccountKind::Breakage,
+            // City-funded value goes back to the city: premium, and in a currency program
+            // its points, which only rebates (paid from CitySubsidy) put there.
+            let to = match (kind, asset) {
+                (_, Asset::Premium) | (ProgramKind::Currency, Asset::Points) => {
+                    AccountKind::CitySubsidy
+                }
+                _ => AccountKind::Breakage,
             };
-            slot.insert(ensure_account(&mut w.tx, program, kind, asset, None).await?);
+            slot.insert(ensure_account(&mut w.tx, program, to, asset, None).await?);
         }
         let to = &counterparts[&asset];
         let entry = Entry::transfer(wallet.id, to.id, asset, amount)

@@ -23,7 +23,7 @@ use crate::domain::auth::{Capability, Principal};
 use crate::domain::card::{CardNumber, EARN_PURCHASE_YEN_MAX};
 use crate::domain::ids::*;
 use crate::domain::ledger::{AccountKind, Asset, Entry};
-use crate::domain::money::{Amount, apply_rate_round_down};
+use crate::domain::money::{Amount, apply_rate_round_down, points_kept};
 use crate::domain::program::{ClawbackShortfall, ProgramKind, ProgramSettings, SpendOrder};
 use crate::error::AppError;
 use crate::storage::directory::ProgramRow;
@@ -234,6 +234,8 @@ pub async fn earn_in(
         ..Moved::new(&card, merchant, EARN_KIND, points)
     };
     record(w, id, moved).await?;
+    // Kept for the claw-back rule of later returns (see `return_in`).
+    store::insert_earn_rate(&mut w.tx, id, &rate.normalize().to_string()).await?;
     reply.transaction_id = Some(id);
     reply.balance = wallet.balance + points;
     Reply::new(201, &reply)
@@ -467,11 +469,17 @@ async fn return_in(
         if yen_before + amount > purchase {
             return Err(over_return(purchase - yen_before));
         }
-        // Proportional and cumulative: after this return, floor(points × returned / purchase)
+        // Cumulative, by the rule rebates share (`points_kept`): after this return the card
+        // keeps floor(earn rate × what is still paid), never more than was earned; the rest
         // has been taken back (or recorded as shortfall) in all.
-        let target =
-            i128::from(original.points) * i128::from(yen_before + amount) / i128::from(purchase);
-        let due = i64::try_from(target).map_err(internal)? - points_before - shortfall_before;
+        let rate = store::earn_rate_tx(&mut w.tx, original.transaction_id)
+            .await?
+            .map(|r| r.parse::<Decimal>())
+            .transpose()
+            .map_err(internal)?;
+        let kept =
+            points_kept(original.points, rate, purchase, yen_before + amount).map_err(internal)?;
+        let due = original.points - kept - points_before - shortfall_before;
         claw_back(w, &who, &settings, &card, &original, amount, due).await?
     } else {
         if points_before + amount > original.points {

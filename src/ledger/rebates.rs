@@ -5,12 +5,18 @@
 //! monthly cap and a campaign budget that ends the campaign early when spent. Fractions round
 //! down. Immediate campaigns post the points in the payment's own transaction; batch campaigns
 //! accrue them and `grant_due` posts them on the grant date. A refund gives yen back to the
-//! shopper (never more than was paid, within the program's window) and takes back the
-//! rebate in proportion.
+//! shopper (never more than was paid, within the program's window) and takes back the rebate
+//! down to the tier rate on what is still paid (`domain::money::points_kept`). Points a refund
+//! cannot take back because they were spent are refused (`clawback_shortfall = refuse`) or
+//! recorded as a shortfall that keeps counting against the cap and the budget.
+//!
+//! Campaigns do not stack: two campaigns of a program whose periods overlap may not name the
+//! same store category (`campaign_overlaps`), so a payment earns from one campaign at most.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -20,10 +26,11 @@ use super::program_in_city;
 use super::writer::{Idempotency, Reply, StoreEvent, Work};
 use crate::app::App;
 use crate::domain::auth::{Capability, Principal};
-use crate::domain::calendar::jst_date;
+use crate::domain::calendar::{jst_date, jst_end_of_day_utc};
 use crate::domain::ids::*;
 use crate::domain::ledger::{AccountKind, Asset, Entry, Leg};
-use crate::domain::money::{Amount, apply_rate_round_down};
+use crate::domain::money::{Amount, apply_rate_round_down, points_kept};
+use crate::domain::program::{ClawbackShortfall, ProgramKind};
 use crate::error::AppError;
 use crate::storage::ledger::{self as ledger_store, Account};
 use crate::storage::rebates::{self as store, Accrual, NewRefund, RebateCampaignRow};
@@ -36,7 +43,8 @@ pub const GRANTS_PER_JOB_MAX: i64 = 200;
 pub struct Tier {
     /// Store category, e.g. "member", "non_member", "convenience", "large".
     pub category: String,
-    /// Fraction of the yen paid returned as points: "0.2" is 20 %.
+    /// Fraction of the yen paid returned as points: "0.2" is 20 %; "0" states a category the
+    /// campaign leaves out (e.g. large stores 0 %).
     #[schema(value_type = String, example = "0.2")]
     pub rate: Decimal,
 }
@@ -75,12 +83,15 @@ fn validate_campaign(req: &NewRebateCampaignRequest) -> Result<(), AppError> {
     if req.tiers.is_empty() || req.tiers.len() > 20 {
         return bad("a campaign has 1 to 20 tiers");
     }
-    for t in &req.tiers {
+    for (i, t) in req.tiers.iter().enumerate() {
         if t.category.trim().is_empty() || t.category.chars().count() > 40 {
             return bad("a tier category is 1 to 40 characters");
         }
-        if t.rate <= Decimal::ZERO || t.rate > Decimal::ONE {
-            return bad("a tier rate is above 0 and at most 1");
+        if t.rate < Decimal::ZERO || t.rate > Decimal::ONE {
+            return bad("a tier rate is 0 to 1");
+        }
+        if req.tiers[..i].iter().any(|u| u.category == t.category) {
+            return bad("a category has one tier in a campaign");
         }
     }
     if req.ends_at <= req.starts_at {
@@ -92,21 +103,85 @@ fn validate_campaign(req: &NewRebateCampaignRequest) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Opens a rebate campaign (operator staff or city admins).
+/// Points must be spendable from the day they are granted: an expiry in the past, before the
+/// batch grant date, or (immediate campaigns) before the last payment that can earn them is
+/// refused.
+fn check_expiry(req: &NewRebateCampaignRequest, now: DateTime<Utc>) -> Result<(), AppError> {
+    let Some(expires) = req.points_expire_on else {
+        return Ok(());
+    };
+    let too_early = |m: String| Err(AppError::unprocessable("expiry_too_early", m));
+    if expires < jst_date(now) {
+        return too_early(format!("points_expire_on {expires} is in the past"));
+    }
+    match req.grant_on {
+        Some(grant_on) if expires < grant_on => too_early(format!(
+            "points_expire_on {expires} is before grant_on {grant_on}"
+        )),
+        None if jst_end_of_day_utc(expires) < req.ends_at => too_early(format!(
+            "points_expire_on {expires} is before the campaign ends: points granted after it would expire at once"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn tiers_of(c: &RebateCampaignRow) -> Result<Vec<Tier>, AppError> {
+    serde_json::from_str(&c.tiers).map_err(internal)
+}
+
+/// Campaigns do not stack: refuses a campaign whose period overlaps another of the program
+/// that names one of the same store categories (a 0 % tier included: it is a stated term).
+fn check_overlap(
+    req: &NewRebateCampaignRequest,
+    existing: &[RebateCampaignRow],
+) -> Result<(), AppError> {
+    for c in existing {
+        if c.starts_at >= req.ends_at || req.starts_at >= c.ends_at {
+            continue;
+        }
+        let theirs = tiers_of(c)?;
+        if let Some(t) = req
+            .tiers
+            .iter()
+            .find(|t| theirs.iter().any(|u| u.category == t.category))
+        {
+            return Err(AppError::conflict(
+                "campaign_overlaps",
+                format!(
+                    "campaign {} ({}) already rebates category {} in part of this period; campaigns do not stack",
+                    c.id, c.name, t.category
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Opens a rebate campaign (operator staff or city admins). Idempotent: the same key and
+/// body answer the first reply and open nothing more.
 pub async fn create_campaign(
     app: &App,
     who: Principal,
     program: ProgramId,
     req: NewRebateCampaignRequest,
+    idem: Idempotency,
 ) -> Result<Reply, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     validate_campaign(&req)?;
     app.writer
-        .run(None, move |w| {
+        .run(Some(idem), move |w| {
             Box::pin(async move {
-                program_in_city(&mut w.tx, &who, program).await?;
+                let (p, _) = program_in_city(&mut w.tx, &who, program).await?;
+                if p.kind != ProgramKind::Currency {
+                    return Err(AppError::unprocessable(
+                        "wrong_program_kind",
+                        "rebate campaigns are for currency programs",
+                    ));
+                }
+                check_expiry(&req, w.now)?;
+                check_overlap(&req, &store::campaigns_tx(&mut w.tx, program).await?)?;
                 let row = RebateCampaignRow {
                     id: Uuid::now_v7(),
                     program_id: program,
@@ -126,19 +201,77 @@ pub async fn create_campaign(
                     created_at: w.now,
                 };
                 store::insert_campaign(&mut w.tx, &row).await?;
-                Reply::new(201, &row)
+                Reply::new(201, &RebateCampaignView::new(row, 0, w.now))
             })
         })
         .await
+}
+
+/// Where a campaign stands, as the shopper should read its terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStatus {
+    /// Not started yet.
+    Scheduled,
+    /// Rebating payments now.
+    Running,
+    /// Within its period, but the budget is spent: payments earn nothing more.
+    BudgetExhausted,
+    /// Past its end.
+    Ended,
+}
+
+/// A campaign with where it stands and what is left of its budget.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RebateCampaignView {
+    #[serde(flatten)]
+    pub campaign: RebateCampaignRow,
+    pub status: CampaignStatus,
+    /// Points given so far, net of claw-backs (points refunds could not take back count).
+    pub points_used: i64,
+    pub budget_remaining_points: i64,
+}
+
+impl RebateCampaignView {
+    fn new(campaign: RebateCampaignRow, used: i64, now: DateTime<Utc>) -> Self {
+        let remaining = (campaign.budget_points - used).max(0);
+        let status = if now < campaign.starts_at {
+            CampaignStatus::Scheduled
+        } else if now >= campaign.ends_at {
+            CampaignStatus::Ended
+        } else if remaining == 0 {
+            CampaignStatus::BudgetExhausted
+        } else {
+            CampaignStatus::Running
+        };
+        Self {
+            campaign,
+            status,
+            points_used: used,
+            budget_remaining_points: remaining,
+        }
+    }
 }
 
 pub async fn list_campaigns(
     app: &App,
     who: Principal,
     program: ProgramId,
-) -> Result<Vec<RebateCampaignRow>, AppError> {
+) -> Result<Vec<RebateCampaignView>, AppError> {
     crate::directory::get_program(app, who, program).await?;
-    Ok(store::list_campaigns(&app.db, program).await?)
+    let used: HashMap<Uuid, i64> = store::campaign_usage(&app.db, program)
+        .await?
+        .into_iter()
+        .collect();
+    let now = Utc::now();
+    Ok(store::list_campaigns(&app.db, program)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let n = used.get(&c.id).copied().unwrap_or(0);
+            RebateCampaignView::new(c, n, now)
+        })
+        .collect())
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -192,7 +325,8 @@ pub(crate) struct RebatePlan {
     pub accounts: Vec<Account>,
     /// Expiry of the points lot the payment opens (earliest among the campaigns applied).
     pub expires_on: Option<NaiveDate>,
-    accruals: Vec<(Uuid, i64, bool)>,
+    /// (campaign, points, granted with the payment, tier rate).
+    accruals: Vec<(Uuid, i64, bool, Decimal)>,
     base_yen: i64,
     month: String,
 }
@@ -218,13 +352,21 @@ pub(crate) async fn plan(
     let Some(category) = store::category_tx(&mut w.tx, spend.merchant).await? else {
         return Ok(plan);
     };
-    let mut immediate_total = 0i64;
+    // Campaigns do not stack (creation refuses overlaps); should older overlapping ones exist,
+    // the best rate that still has room applies, alone.
+    let mut offers = Vec::new();
     for c in campaigns {
-        let tiers: Vec<Tier> = serde_json::from_str(&c.tiers).map_err(internal)?;
-        let Some(tier) = tiers.iter().find(|t| t.category == category) else {
+        if let Some(tier) = tiers_of(&c)?.into_iter().find(|t| t.category == category) {
+            offers.push((tier.rate, c));
+        }
+    }
+    offers.sort_by_key(|o| std::cmp::Reverse(o.0));
+    let mut immediate_total = 0i64;
+    for (rate, c) in offers {
+        let earned = apply_rate_round_down(yen_part, rate).map_err(internal)?;
+        if earned <= 0 {
             continue;
-        };
-        let earned = apply_rate_round_down(yen_part, tier.rate).map_err(internal)?;
+        }
         let month_used =
             store::points_used_tx(&mut w.tx, c.id, Some((spend.shopper, &plan.month))).await?;
         let used = store::points_used_tx(&mut w.tx, c.id, None).await?;
@@ -237,12 +379,10 @@ pub(crate) async fn plan(
         let immediate = c.grant_mode == "immediate";
         if immediate {
             immediate_total += points;
-            plan.expires_on = match (plan.expires_on, c.points_expire_on) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            plan.expires_on = c.points_expire_on;
         }
-        plan.accruals.push((c.id, points, immediate));
+        plan.accruals.push((c.id, points, immediate, rate));
+        break;
     }
     if immediate_total > 0 {
         let program = spend.program.id;
@@ -278,7 +418,7 @@ pub(crate) async fn record(
     shopper: ShopperId,
     plan: &RebatePlan,
 ) -> Result<(), AppError> {
-    for &(campaign, points, immediate) in &plan.accruals {
+    for &(campaign, points, immediate, rate) in &plan.accruals {
         let accrual = Accrual {
             campaign_id: campaign,
             payment_transaction_id: payment.0,
@@ -287,7 +427,9 @@ pub(crate) async fn record(
             base_yen: plan.base_yen,
             points,
             clawed_back_points: 0,
+            shortfall_points: 0,
             granted_transaction_id: immediate.then_some(payment.0),
+            rate: Some(rate.normalize().to_string()),
         };
         store::insert_accrual(&mut w.tx, &accrual, w.now).await?;
     }
@@ -492,7 +634,7 @@ async fn refund_in(
     let mut left = amount;
     let mut legs = Vec::new();
     let mut accounts = Vec::new();
-    let mut yen_refunded = 0i64;
+    let (mut yen_refunded, mut points_back) = (0i64, 0i64);
     for asset in [Asset::Coin, Asset::Premium, Asset::Points] {
         let take = left.min(paid(asset) - already(asset));
         if take <= 0 {
@@ -506,28 +648,42 @@ async fn refund_in(
             Some(merchant.0),
         )
         .await?;
-        let target = wallet(w, program.id, shopper, asset).await?;
         legs.push(Leg {
             account: store_account.id,
             asset,
             amount: -take,
         });
+        accounts.push(store_account);
+        left -= take;
+        if asset == Asset::Points {
+            // The shopper's points leg is posted net of the claw-back, below.
+            points_back = take;
+            continue;
+        }
+        let target = wallet(w, program.id, shopper, asset).await?;
         legs.push(Leg {
             account: target.id,
             asset,
             amount: take,
         });
-        accounts.push(store_account);
         accounts.push(target);
-        if asset != Asset::Points {
-            yen_refunded += take;
-        }
-        left -= take;
+        yen_refunded += take;
     }
-    let (claw_legs, claw_accounts, clawed, shortfall) =
-        clawback(w, payment, program.id, shopper, yen_refunded).await?;
-    legs.extend(claw_legs);
-    accounts.extend(claw_accounts);
+    let claw = clawback(
+        w,
+        Refunded {
+            payment,
+            program: program.id,
+            shopper,
+            yen: yen_refunded,
+            points_back,
+            rule: settings.clawback_shortfall,
+        },
+    )
+    .await?;
+    let (clawed, shortfall) = (claw.clawed, claw.shortfall);
+    legs.extend(claw.legs);
+    accounts.extend(claw.accounts);
     let expiry = refund_expiry(w, payment).await?;
     let entry = Entry::new(legs).map_err(internal)?;
     let posting = Posting {
@@ -589,70 +745,115 @@ async fn refund_expiry(w: &mut Work, payment: TransactionId) -> Result<CreditExp
     Ok(e)
 }
 
-type Clawback = (Vec<Leg>, Vec<Account>, i64, i64);
-
-/// Takes back rebate points in proportion to the yen refunded: after this refund, the
-/// campaign keeps floor(points × (base − refunded) / base). Points not yet granted are simply
-/// cancelled; granted points come out of the wallet, and what the shopper already spent is
-/// recorded as a shortfall rather than driving the wallet negative.
-async fn clawback(
-    w: &mut Work,
+/// What a refund gives back, as the claw-back needs it.
+struct Refunded {
     payment: TransactionId,
     program: ProgramId,
     shopper: ShopperId,
-    yen_refunded: i64,
-) -> Result<Clawback, AppError> {
+    /// Coin and premium this refund gives back (what rebates were earned on).
+    yen: i64,
+    /// Points this refund gives back (the part of the payment paid with points).
+    points_back: i64,
+    rule: ClawbackShortfall,
+}
+
+/// The shopper's points leg of a refund and the city's, and what they settled.
+struct Clawback {
+    legs: Vec<Leg>,
+    accounts: Vec<Account>,
+    clawed: i64,
+    shortfall: i64,
+}
+
+/// Takes back rebate points so that, after this refund, each campaign has left the shopper
+/// `points_kept` (the tier rate on what is still paid, never more than was granted). Points
+/// not yet granted are simply cancelled. Granted points come first out of the points this
+/// refund gives back, then out of the wallet; what the shopper already spent is refused
+/// (`refuse`) or recorded as a shortfall (`take_remaining`) that keeps counting against the
+/// cap and the budget. The shopper's points leg is posted net: refunded points minus claw-back.
+async fn clawback(w: &mut Work, r: Refunded) -> Result<Clawback, AppError> {
+    let refunded_after = refunded_yen_before(w, r.payment).await? + r.yen;
+    let mut due = Vec::new();
     let mut from_wallet = 0i64;
-    let mut total = 0i64;
-    let earlier = refunded_yen_before(w, payment).await?;
-    for a in store::accruals_of_payment_tx(&mut w.tx, payment).await? {
-        let refunded_after = (earlier + yen_refunded).min(a.base_yen);
-        let keep = a.points * (a.base_yen - refunded_after) / a.base_yen;
-        let take = (a.points - keep - a.clawed_back_points).max(0);
+    let mut cancelled = 0i64;
+    for a in store::accruals_of_payment_tx(&mut w.tx, r.payment).await? {
+        let rate = a
+            .rate
+            .as_deref()
+            .map(str::parse::<Decimal>)
+            .transpose()
+            .map_err(internal)?;
+        let keep = points_kept(a.points, rate, a.base_yen, refunded_after).map_err(internal)?;
+        let take = (a.points - keep - a.clawed_back_points - a.shortfall_points).max(0);
         if take == 0 {
             continue;
         }
-        store::add_clawback(&mut w.tx, a.campaign_id, payment, take).await?;
-        total += take;
         if a.granted_transaction_id.is_some() {
             from_wallet += take;
+            due.push((a.campaign_id, take));
+        } else {
+            store::add_clawback(&mut w.tx, a.campaign_id, r.payment, take, 0).await?;
+            cancelled += take;
         }
     }
-    if from_wallet == 0 {
-        return Ok((Vec::new(), Vec::new(), total, 0));
-    }
-    let points_wallet = wallet(w, program, shopper, Asset::Points).await?;
-    let possible = from_wallet.min(points_wallet.balance);
+    let points_wallet = if from_wallet > 0 || r.points_back > 0 {
+        Some(wallet(w, r.program, r.shopper, Asset::Points).await?)
+    } else {
+        None
+    };
+    let available = points_wallet.as_ref().map_or(0, |p| p.balance) + r.points_back;
+    let possible = from_wallet.min(available);
     let shortfall = from_wallet - possible;
-    if possible == 0 {
-        return Ok((Vec::new(), Vec::new(), total - shortfall, shortfall));
+    if shortfall > 0 && r.rule == ClawbackShortfall::Refuse {
+        return Err(AppError::unprocessable(
+            "points_already_spent",
+            format!(
+                "the refund takes back {from_wallet} rebate points but the shopper holds {available}"
+            ),
+        ));
     }
-    let subsidy = ledger_store::ensure_account(
-        &mut w.tx,
-        program,
-        AccountKind::CitySubsidy,
-        Asset::Points,
-        None,
-    )
-    .await?;
-    let legs = vec![
-        Leg {
+    // The shortfall is spread over the accruals in order (one, under the no-stacking rule).
+    let mut short_left = shortfall;
+    for (campaign, take) in due {
+        let short = short_left.min(take);
+        short_left -= short;
+        store::add_clawback(&mut w.tx, campaign, r.payment, take - short, short).await?;
+    }
+    let mut out = Clawback {
+        legs: Vec::new(),
+        accounts: Vec::new(),
+        clawed: cancelled + possible,
+        shortfall,
+    };
+    let Some(points_wallet) = points_wallet else {
+        return Ok(out);
+    };
+    let net = r.points_back - possible;
+    if net != 0 {
+        out.legs.push(Leg {
             account: points_wallet.id,
             asset: Asset::Points,
-            amount: -possible,
-        },
-        Leg {
+            amount: net,
+        });
+        out.accounts.push(points_wallet);
+    }
+    if possible > 0 {
+        let subsidy = ledger_store::ensure_account(
+            &mut w.tx,
+            r.program,
+            AccountKind::CitySubsidy,
+            Asset::Points,
+            None,
+        )
+        .await?;
+        out.legs.push(Leg {
             account: subsidy.id,
             asset: Asset::Points,
             amount: possible,
-        },
-    ];
-    Ok((
-        legs,
-        vec![points_wallet, subsidy],
-        total - shortfall,
-        shortfall,
-    ))
+        });
+        out.accounts.push(subsidy);
+    }
+    Ok(out)
 }
 
 /// Yen (coin and premium) given back by earlier refunds of a payment.

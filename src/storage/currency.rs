@@ -223,6 +223,13 @@ pub struct PremiumFigures {
     pub expired_yen: i64,
     /// Premium still held in wallets.
     pub outstanding_yen: i64,
+    /// Rebate points granted to wallets from the city's budget, net of what refunds took
+    /// back (points refunds could not take back, having been spent, stay in).
+    pub rebate_points_granted: i64,
+    /// Rebate points that expired and went back to the city's subsidy account (not breakage).
+    pub rebate_points_expired: i64,
+    /// Points still held in wallets.
+    pub rebate_points_outstanding: i64,
 }
 
 pub async fn premium_figures(db: &Db, program: ProgramId) -> Result<PremiumFigures, sqlx::Error> {
@@ -251,6 +258,17 @@ pub async fn premium_figures(db: &Db, program: ProgramId) -> Result<PremiumFigur
         .await?,
         outstanding_yen: q("SELECT CAST(coalesce(sum(balance), 0) AS BIGINT) FROM accounts \
              WHERE program_id = $1 AND kind = 'shopper_wallet' AND asset = 'premium'")
+        .await?,
+        rebate_points_granted: q("SELECT CAST(coalesce(sum(a.points - a.clawed_back_points), 0) AS BIGINT) FROM rebate_accruals a \
+             JOIN rebate_campaigns k ON k.id = a.campaign_id WHERE k.program_id = $1 AND a.granted_transaction_id IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = a.payment_transaction_id)")
+        .await?,
+        rebate_points_expired: q("SELECT CAST(coalesce(sum(-p.amount), 0) AS BIGINT) FROM postings p JOIN accounts a ON a.id = p.account_id \
+             JOIN transactions t ON t.id = p.transaction_id \
+             WHERE a.program_id = $1 AND a.kind = 'shopper_wallet' AND p.asset = 'points' AND t.kind = 'expiry'")
+        .await?,
+        rebate_points_outstanding: q("SELECT CAST(coalesce(sum(balance), 0) AS BIGINT) FROM accounts \
+             WHERE program_id = $1 AND kind = 'shopper_wallet' AND asset = 'points'")
         .await?,
     })
 }

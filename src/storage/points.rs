@@ -472,3 +472,32 @@ pub async fn reversals_of_merchant(
     .await
     })
 }
+
+/// Records the effective earn rate of an earn (for the claw-back rule of its returns).
+pub async fn insert_earn_rate(
+    tx: &mut WriteTx,
+    earn: TransactionId,
+    rate: &str,
+) -> Result<(), sqlx::Error> {
+    write_vetted!(tx, |c| sqlx::query(
+        "INSERT INTO point_earn_rates (transaction_id, rate) VALUES ($1, $2)"
+    )
+    .bind(earn.0)
+    .bind(rate)
+    .execute(c)
+    .await
+    .map(|_| ()))
+}
+
+/// The effective earn rate of an earn; None for earns from before rates were kept.
+pub async fn earn_rate_tx(
+    tx: &mut WriteTx,
+    earn: TransactionId,
+) -> Result<Option<String>, sqlx::Error> {
+    write_vetted!(tx, |c| sqlx::query_scalar(
+        "SELECT rate FROM point_earn_rates WHERE transaction_id = $1"
+    )
+    .bind(earn.0)
+    .fetch_optional(c)
+    .await)
+}

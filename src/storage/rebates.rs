@@ -99,33 +99,56 @@ pub async fn list_campaigns(
         .await)
 }
 
+/// Every rebate campaign of a program (remembered by the writer across batches).
+pub async fn campaigns_tx(
+    tx: &mut WriteTx,
+    program: ProgramId,
+) -> Result<Vec<RebateCampaignRow>, sqlx::Error> {
+    if let Some(all) = tx.known.get(|f| f.rebate_campaigns.get(&program)) {
+        return Ok(all);
+    }
+    let sql = format!("{CAMPAIGN_COLUMNS} WHERE program_id = $1 ORDER BY id");
+    let all: Vec<RebateCampaignRow> = read_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(program.0)
+        .fetch_all(c)
+        .await)?;
+    tx.known.stage(|f| {
+        f.rebate_campaigns.insert(program, all.clone());
+    });
+    Ok(all)
+}
+
 pub async fn active_campaigns_tx(
     tx: &mut WriteTx,
     program: ProgramId,
     now: DateTime<Utc>,
 ) -> Result<Vec<RebateCampaignRow>, sqlx::Error> {
-    let all = match tx.known.get(|f| f.rebate_campaigns.get(&program)) {
-        Some(all) => all,
-        None => {
-            let sql = format!("{CAMPAIGN_COLUMNS} WHERE program_id = $1 ORDER BY id");
-            let all: Vec<RebateCampaignRow> = read_tx!(tx, |c| sqlx::query_as(&sql)
-                .bind(program.0)
-                .fetch_all(c)
-                .await)?;
-            tx.known.stage(|f| {
-                f.rebate_campaigns.insert(program, all.clone());
-            });
-            all
-        }
-    };
-    Ok(all
+    Ok(campaigns_tx(tx, program)
+        .await?
         .into_iter()
         .filter(|c| c.starts_at <= now && c.ends_at > now)
         .collect())
 }
 
+/// Per campaign of a program, the points it has given (net of what refunds took back; a
+/// shortfall stays given), for the campaign list.
+pub async fn campaign_usage(db: &Db, program: ProgramId) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
+    read!(db, |c| {
+        sqlx::query_as(
+        "SELECT a.campaign_id, CAST(sum(a.points - a.clawed_back_points) AS BIGINT) FROM rebate_accruals a \
+         JOIN rebate_campaigns k ON k.id = a.campaign_id WHERE k.program_id = $1 \
+         AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = a.payment_transaction_id) \
+         GROUP BY a.campaign_id"
+    )
+    .bind(program.0)
+    .fetch_all(c)
+    .await
+    })
+}
+
 /// Live points of a campaign (net of claw-backs and of reversed payments), in all or for one
-/// shopper in one month.
+/// shopper in one month. A shortfall (points a refund could not take back) is not a claw-back:
+/// it keeps counting, so a refund of spent points never frees cap or budget.
 pub async fn points_used_tx(
     tx: &mut WriteTx,
     campaign: Uuid,
@@ -158,8 +181,13 @@ pub struct Accrual {
     pub month: String,
     pub base_yen: i64,
     pub points: i64,
+    /// Taken back from the wallet, or cancelled before the grant.
     pub clawed_back_points: i64,
+    /// Due back but already spent: still counted against the cap and the budget.
+    pub shortfall_points: i64,
     pub granted_transaction_id: Option<Uuid>,
+    /// The tier rate earned at (decimal text); None for accruals from before it was kept.
+    pub rate: Option<String>,
 }
 
 pub async fn insert_accrual(
@@ -170,7 +198,7 @@ pub async fn insert_accrual(
     write_vetted!(tx, |c| {
         sqlx::query(
         "INSERT INTO rebate_accruals (campaign_id, payment_transaction_id, shopper_id, month, base_yen, points, \
-         clawed_back_points, granted_transaction_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)"
+         clawed_back_points, granted_transaction_id, created_at, rate) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9)"
     )
     .bind(a.campaign_id)
     .bind(a.payment_transaction_id)
@@ -180,6 +208,7 @@ pub async fn insert_accrual(
     .bind(a.points)
     .bind(a.granted_transaction_id)
     .bind(now)
+    .bind(&a.rate)
     .execute(c)
     .await
     .map(|_| ())
@@ -187,7 +216,7 @@ pub async fn insert_accrual(
 }
 
 const ACCRUAL_COLUMNS: &str = "SELECT campaign_id, payment_transaction_id, shopper_id, month, base_yen, points, clawed_back_points, \
-     granted_transaction_id FROM rebate_accruals";
+     shortfall_points, granted_transaction_id, rate FROM rebate_accruals";
 
 /// The accruals of a payment a refund may still claw back from. A batch grant an operator
 /// has reversed is left out: the reversal already took all of it back, and a claw-back on
@@ -207,19 +236,23 @@ pub async fn accruals_of_payment_tx(
         .await)
 }
 
+/// Records what a refund settled of an accrual: `clawed` taken back, `shortfall` due but spent.
 pub async fn add_clawback(
     tx: &mut WriteTx,
     campaign: Uuid,
     payment: TransactionId,
-    points: i64,
+    clawed: i64,
+    shortfall: i64,
 ) -> Result<(), sqlx::Error> {
     write_vetted!(tx, |c| {
         sqlx::query(
-        "UPDATE rebate_accruals SET clawed_back_points = clawed_back_points + $3 WHERE campaign_id = $1 AND payment_transaction_id = $2"
+        "UPDATE rebate_accruals SET clawed_back_points = clawed_back_points + $3, shortfall_points = shortfall_points + $4 \
+         WHERE campaign_id = $1 AND payment_transaction_id = $2"
     )
     .bind(campaign)
     .bind(payment.0)
-    .bind(points)
+    .bind(clawed)
+    .bind(shortfall)
     .execute(c)
     .await
     .map(|_| ())
@@ -240,14 +273,16 @@ pub async fn due_accruals_tx(
         i64,
         i64,
         i64,
+        i64,
         Option<Uuid>,
+        Option<String>,
         Uuid,
         Option<NaiveDate>,
     );
     let rows: Vec<Row> = write_vetted!(tx, |c| {
         sqlx::query_as(
         "SELECT a.campaign_id, a.payment_transaction_id, a.shopper_id, a.month, a.base_yen, a.points, a.clawed_back_points, \
-         a.granted_transaction_id, k.program_id, k.points_expire_on FROM rebate_accruals a JOIN rebate_campaigns k ON k.id = a.campaign_id \
+         a.shortfall_points, a.granted_transaction_id, a.rate, k.program_id, k.points_expire_on FROM rebate_accruals a JOIN rebate_campaigns k ON k.id = a.campaign_id \
          WHERE k.grant_mode = 'batch' AND k.grant_on <= $1 AND a.granted_transaction_id IS NULL AND a.points > a.clawed_back_points \
          AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = a.payment_transaction_id) \
          ORDER BY a.created_at, a.payment_transaction_id LIMIT $2"
@@ -268,7 +303,9 @@ pub async fn due_accruals_tx(
                 base_yen,
                 points,
                 clawed_back_points,
+                shortfall_points,
                 granted_transaction_id,
+                rate,
                 program,
                 expiry,
             )| {
@@ -281,7 +318,9 @@ pub async fn due_accruals_tx(
                         base_yen,
                         points,
                         clawed_back_points,
+                        shortfall_points,
                         granted_transaction_id,
+                        rate,
                     },
                     program,
                     expiry,
@@ -339,15 +378,16 @@ pub async fn insert_refund(tx: &mut WriteTx, r: &NewRefund<'_>) -> Result<(), sq
     })
 }
 
-/// Per asset, what earlier refunds of `payment` gave back to the shopper's wallets.
+/// Per asset, what earlier refunds of `payment` gave back, read from the store's side (its
+/// debits): the shopper's points leg of a refund is net of the claw-back, the store's is not.
 pub async fn refunded_by_asset_tx(
     tx: &mut WriteTx,
     payment: TransactionId,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     write_vetted!(tx, |c| {
         sqlx::query_as(
-        "SELECT p.asset, CAST(sum(p.amount) AS BIGINT) FROM refunds f JOIN postings p ON p.transaction_id = f.transaction_id \
-         JOIN accounts a ON a.id = p.account_id WHERE f.payment_transaction_id = $1 AND a.kind = 'shopper_wallet' AND p.amount > 0 \
+        "SELECT p.asset, CAST(sum(-p.amount) AS BIGINT) FROM refunds f JOIN postings p ON p.transaction_id = f.transaction_id \
+         JOIN accounts a ON a.id = p.account_id WHERE f.payment_transaction_id = $1 AND a.kind = 'merchant' AND p.amount < 0 \
          GROUP BY p.asset"
     )
     .bind(payment.0)
@@ -376,4 +416,23 @@ pub async fn consumed_lot_expiry_tx(
         .into_iter()
         .map(|(asset, latest, never)| (asset, if never > 0 { None } else { latest }))
         .collect())
+}
+
+/// Per campaign, shopper and JST month, the points the monthly cap is checked against (net of
+/// claw-backs; shortfalls stay counted; reversed payments left out). For audits and tests.
+pub async fn live_points_by_shopper_month(
+    db: &Db,
+    program: ProgramId,
+) -> Result<Vec<(Uuid, Uuid, String, i64)>, sqlx::Error> {
+    read!(db, |c| {
+        sqlx::query_as(
+        "SELECT a.campaign_id, a.shopper_id, a.month, CAST(sum(a.points - a.clawed_back_points) AS BIGINT) \
+         FROM rebate_accruals a JOIN rebate_campaigns k ON k.id = a.campaign_id WHERE k.program_id = $1 \
+         AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = a.payment_transaction_id) \
+         GROUP BY a.campaign_id, a.shopper_id, a.month"
+    )
+    .bind(program.0)
+    .fetch_all(c)
+    .await
+    })
 }

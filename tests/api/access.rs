@@ -137,6 +137,9 @@ enum Body {
     Json(Value),
     /// A JSON body sent with a fresh Idempotency-Key.
     Money(Value),
+    /// A rebate campaign sent as `Money`, its first tier's category made fresh for each call
+    /// (campaigns overlapping on a category are refused).
+    FreshCategory(Value),
     /// `{"code": ...}` with a one-time enrollment code minted just before each call.
     EnrollmentCode,
     /// `{"code": ..., "amount": 1}` with a one-time code of shopper X minted just before
@@ -300,7 +303,7 @@ fn rows(w: &World) -> Vec<Row> {
         row("GET", "/api/v1/programs/{program_id}/settings", id(&w.program), Body::None, any(&[STAFF]), vec![]),
         row("GET", "/api/v1/programs/{program_id}/settings", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
         // Premium campaigns: operators open them and sell sets; anyone in the city sees them.
-        row("POST", "/api/v1/programs/{program_id}/premium-campaigns", id(&w.program), Body::Json(json!({"name": "第2弾", "price_yen": 1_000, "premium_yen": 200, "units_per_person_max": 5, "budget_yen": 100_000, "sale_starts_at": "2020-01-01T00:00:00Z", "sale_ends_at": "2099-01-01T00:00:00Z"})), any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/premium-campaigns", id(&w.program), Body::Money(json!({"name": "第2弾", "price_yen": 1_000, "premium_yen": 200, "units_per_person_max": 5, "budget_yen": 100_000, "sale_starts_at": "2020-01-01T00:00:00Z", "sale_ends_at": "2099-01-01T00:00:00Z"})), any(&[OPERATORS]), vec![]),
         row("GET", "/api/v1/programs/{program_id}/premium-campaigns", id(&w.program), Body::None, any(&[AUTHENTICATED]), vec![]),
         row("GET", "/api/v1/programs/{program_id}/premium-campaigns", id(&w.foreign_program), Body::None, vec![], any(&[AUTHENTICATED])),
         row("POST", "/api/v1/programs/{program_id}/premium-campaigns/{campaign_id}/purchases", Arg::Ids(vec![w.program.clone(), w.campaign.clone()]), Body::Money(json!({"shopper_id": w.shopper_x, "units": 1})), any(&[OPERATORS]), vec![]),
@@ -330,8 +333,8 @@ fn rows(w: &World) -> Vec<Row> {
         row("POST", "/api/v1/programs/{program_id}/shopper-codes", id(&w.program), Body::None, any(&[SHOPPERS]), vec![]),
         row("POST", "/api/v1/programs/{program_id}/shopper-codes", id(&w.foreign_program), Body::None, vec![], any(&[SHOPPERS])),
         // Rebates, refunds and cash-out exceptions.
-        row("POST", "/api/v1/programs/{program_id}/rebate-campaigns", id(&w.program), Body::Json(json!({"name": "還元", "tiers": [{"category": "member", "rate": "0.1"}], "monthly_cap_points": 100, "budget_points": 1000, "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z", "grant_mode": "immediate"})), any(&[OPERATORS]), vec![]),
-        row("POST", "/api/v1/programs/{program_id}/rebate-campaigns", id(&w.foreign_program), Body::Json(json!({"name": "還元", "tiers": [{"category": "member", "rate": "0.1"}], "monthly_cap_points": 100, "budget_points": 1000, "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z", "grant_mode": "immediate"})), vec![], any(&[OPERATORS])),
+        row("POST", "/api/v1/programs/{program_id}/rebate-campaigns", id(&w.program), Body::FreshCategory(json!({"name": "還元", "tiers": [{"category": "member", "rate": "0.1"}], "monthly_cap_points": 100, "budget_points": 1000, "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z", "grant_mode": "immediate"})), any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/rebate-campaigns", id(&w.foreign_program), Body::Money(json!({"name": "還元", "tiers": [{"category": "member", "rate": "0.1"}], "monthly_cap_points": 100, "budget_points": 1000, "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z", "grant_mode": "immediate"})), vec![], any(&[OPERATORS])),
         row("GET", "/api/v1/programs/{program_id}/rebate-campaigns", id(&w.program), Body::None, any(&[AUTHENTICATED]), vec![]),
         row("GET", "/api/v1/programs/{program_id}/rebate-campaigns", id(&w.foreign_program), Body::None, vec![], any(&[AUTHENTICATED])),
         row("PUT", "/api/v1/merchants/{merchant_id}/category", id(&w.merchant_a), Body::Json(json!({"category": "member"})), any(&[OPERATORS]), vec![]),
@@ -393,7 +396,7 @@ fn rows(w: &World) -> Vec<Row> {
         row("GET", "/api/v1/shoppers/{shopper_id}/cards", id(&w.shopper_x), Body::None, any(&[STAFF, &[ShopperX]]), vec![ShopperY, OwnerA, DeviceA, OwnerB]),
         row("PUT", "/api/v1/programs/{program_id}/merchants/{merchant_id}/point-rate", Arg::Ids(vec![w.points_program.clone(), w.merchant_a.clone()]), Body::Json(json!({"earn_rate": "0.01"})), any(&[OPERATORS]), vec![]),
         row("PUT", "/api/v1/programs/{program_id}/merchants/{merchant_id}/point-rate", Arg::Ids(vec![w.points_program.clone(), w.foreign_merchant.clone()]), Body::Json(json!({"earn_rate": "0.01"})), vec![], any(&[OPERATORS])),
-        row("POST", "/api/v1/programs/{program_id}/point-campaigns", id(&w.points_program), Body::Json(json!({"name": "倍", "multiplier": "2", "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2020-01-02T00:00:00Z"})), any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/point-campaigns", id(&w.points_program), Body::Money(json!({"name": "倍", "multiplier": "2", "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2020-01-02T00:00:00Z"})), any(&[OPERATORS]), vec![]),
         row("GET", "/api/v1/programs/{program_id}/point-campaigns", id(&w.points_program), Body::None, any(&[AUTHENTICATED]), vec![]),
         row("GET", "/api/v1/programs/{program_id}/point-campaigns", id(&w.foreign_program), Body::None, vec![], any(&[AUTHENTICATED])),
         row("POST", "/api/v1/merchants/{merchant_id}/point-stock", id(&w.merchant_a), Body::Money(json!({"program_id": w.points_program, "amount": 1})), any(&[OPERATORS]), vec![]),
@@ -556,7 +559,7 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
         .to_owned();
 
     let (status, c) = app
-        .post(
+        .post_money(
             &format!("/api/v1/programs/{program}/premium-campaigns"),
             &app.admin,
             json!({"name": "プレミアム", "price_yen": 1_000, "premium_yen": 300, "units_per_person_max": 100,
@@ -775,6 +778,11 @@ async fn run_rows(app: &TestApp, ctx: &Ctx, rows: &[&Row]) -> Vec<String> {
                 Body::None => (None, None),
                 Body::Json(v) => (None, Some(v.clone())),
                 Body::Money(v) => (Some(uuid::Uuid::now_v7().to_string()), Some(v.clone())),
+                Body::FreshCategory(v) => {
+                    let mut v = v.clone();
+                    v["tiers"][0]["category"] = json!(format!("c-{}", uuid::Uuid::now_v7()));
+                    (Some(uuid::Uuid::now_v7().to_string()), Some(v))
+                }
                 Body::EnrollmentCode => {
                     let path = format!("/api/v1/merchants/{}/enrollment-codes", ctx.merchant_a);
                     let (s, v) = app

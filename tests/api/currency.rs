@@ -98,7 +98,7 @@ async fn premium_sets_grant_city_funded_premium_within_limits(app: &TestApp) {
     let campaigns = format!("/api/v1/programs/{p}/premium-campaigns");
     let open = json!({"name": "いたばしPay 第1弾", "price_yen": 10_000, "premium_yen": 3_000, "units_per_person_max": 2,
         "budget_yen": 9_000, "sale_starts_at": "2020-01-01T00:00:00Z", "sale_ends_at": "2099-01-01T00:00:00Z"});
-    let (status, c) = app.post(&campaigns, &op, open).await;
+    let (status, c) = app.post_money(&campaigns, &op, open).await;
     assert_eq!(status, StatusCode::CREATED, "{c}");
     let buy = format!("{campaigns}/{}/purchases", c["id"].as_str().expect("id"));
     let (status, v) = app
@@ -132,7 +132,7 @@ async fn premium_sets_grant_city_funded_premium_within_limits(app: &TestApp) {
     // A campaign not on sale yet.
     let later = json!({"name": "第2弾", "price_yen": 10_000, "premium_yen": 2_000, "units_per_person_max": 1,
         "budget_yen": 100_000, "sale_starts_at": "2098-01-01T00:00:00Z", "sale_ends_at": "2099-01-01T00:00:00Z"});
-    let (_, c2) = app.post(&campaigns, &op, later).await;
+    let (_, c2) = app.post_money(&campaigns, &op, later).await;
     let (status, v) = app
         .post_money(
             &format!("{campaigns}/{}/purchases", c2["id"].as_str().expect("id")),

@@ -77,7 +77,7 @@ fn settings(extra: Value) -> Value {
 async fn campaign(app: &TestApp, op: &str, p: &str, price: i64, premium: i64) -> String {
     let campaigns = format!("/api/v1/programs/{p}/premium-campaigns");
     let (status, c) = app
-        .post(
+        .post_money(
             &campaigns,
             op,
             json!({"name": "プレミアム商品券", "price_yen": price, "premium_yen": premium, "units_per_person_max": 10,

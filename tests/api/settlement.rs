@@ -755,7 +755,7 @@ async fn points_spent_at_a_store_are_reimbursed_at_the_point_value(app: &TestApp
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     let (status, v) = app
-        .post(
+        .post_money(
             &format!("/api/v1/programs/{p}/rebate-campaigns"),
             &op,
             json!({"name": "10%還元", "tiers": [{"category": "member", "rate": "0.1"}], "monthly_cap_points": 1_000,
