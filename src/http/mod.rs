@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{Method, StatusCode, Uri, header};
+use axum::http::{Method, Uri, header};
 use axum::{Json, Router};
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -32,7 +32,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use self::extract::Caller;
 use crate::app::App;
 use crate::domain::auth::Principal;
-use crate::domain::ids::CityId;
+use crate::domain::ids::{CityId, TokenId};
 use crate::error::{AppError, ErrorEnvelope};
 use crate::storage::Backend;
 
@@ -99,6 +99,7 @@ pub fn router(app: App) -> Router {
         .route("/api/openapi.json", axum::routing::get(openapi_json))
         .merge(web::router())
         .fallback(not_found)
+        .layer(axum::middleware::map_response(envelope_bare_errors))
         .layer(DefaultBodyLimit::max(BODY_SIZE_MAX_BYTES))
         .layer(axum::middleware::from_fn(timeout))
         .layer(CatchPanicLayer::custom(|_| AppError::Internal("handler panicked".into()).into_response_boxed()))
@@ -108,8 +109,8 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// Cuts a request off with an empty 408 after `REQUEST_TIMEOUT_MS` (the card import after
-/// `CARD_IMPORT_TIMEOUT_MS`).
+/// Cuts a request off with 408 `request_timeout` after `REQUEST_TIMEOUT_MS` (the card import
+/// after `CARD_IMPORT_TIMEOUT_MS`): a body that trickles in too slowly ends here too.
 async fn timeout(
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -122,8 +123,44 @@ async fn timeout(
     };
     match tokio::time::timeout(Duration::from_millis(ms), next.run(req)).await {
         Ok(response) => response,
-        Err(_) => axum::response::IntoResponse::into_response(StatusCode::REQUEST_TIMEOUT),
+        Err(_) => AppError::rejected(
+            408,
+            "request_timeout",
+            format!("the request took longer than {ms} ms"),
+        )
+        .into_response_boxed(),
     }
+}
+
+/// Gives the error envelope to the errors axum answers by itself with an empty body (405 for
+/// a known path with another method, keeping its `Allow` header), so every error a client
+/// sees has the one shape.
+async fn envelope_bare_errors(response: axum::response::Response) -> axum::response::Response {
+    let status = response.status();
+    let bare = !response.headers().contains_key(header::CONTENT_TYPE)
+        && axum::body::HttpBody::size_hint(response.body()).exact() == Some(0);
+    if !(status.is_client_error() || status.is_server_error()) || !bare {
+        return response;
+    }
+    let (code, message) = match status.as_u16() {
+        405 => (
+            "method_not_allowed",
+            "this route does not take that method (see the Allow header)",
+        ),
+        408 => ("request_timeout", "the request took too long"),
+        413 => ("body_too_large", "the request body is too large"),
+        415 => ("unsupported_media_type", "this content type is not accepted"),
+        _ if status.is_server_error() => ("internal", "internal error"),
+        _ => ("bad_request", "the request was refused"),
+    };
+    let (mut parts, _) = response.into_parts();
+    let body = serde_json::to_vec(&ErrorEnvelope::new(code, message)).unwrap_or_default();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 impl AppError {
@@ -165,19 +202,24 @@ enum Me {
         city_id: CityId,
         staff_kind: crate::domain::auth::StaffKind,
         role: crate::domain::auth::Role,
+        /// The token this request came with (to revoke it).
+        token_id: TokenId,
     },
     MerchantOwner {
         merchant_id: uuid::Uuid,
         city_id: CityId,
+        token_id: TokenId,
     },
     Device {
         id: uuid::Uuid,
         merchant_id: uuid::Uuid,
         city_id: CityId,
+        token_id: TokenId,
     },
     Shopper {
         id: uuid::Uuid,
         city_id: CityId,
+        token_id: TokenId,
     },
 }
 
@@ -185,6 +227,7 @@ enum Me {
 #[utoipa::path(get, path = "/api/v1/me", tag = "system", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = "4XX", body = ErrorEnvelope)))]
 async fn me(c: Caller) -> Json<Me> {
+    let token_id = c.token;
     Json(match c.who {
         Principal::Staff {
             id,
@@ -196,19 +239,23 @@ async fn me(c: Caller) -> Json<Me> {
             city_id: city,
             staff_kind: kind,
             role,
+            token_id,
         },
         Principal::MerchantOwner { merchant, city } => Me::MerchantOwner {
             merchant_id: merchant.0,
             city_id: city,
+            token_id,
         },
         Principal::Device { id, merchant, city } => Me::Device {
             id: id.0,
             merchant_id: merchant.0,
             city_id: city,
+            token_id,
         },
         Principal::Shopper { id, city } => Me::Shopper {
             id: id.0,
             city_id: city,
+            token_id,
         },
     })
 }

@@ -7,6 +7,7 @@ mod access;
 mod city_report;
 mod currency;
 mod expiry;
+mod http_edges;
 mod input;
 mod money;
 mod points;
