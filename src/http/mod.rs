@@ -271,3 +271,38 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    /// A body that never finishes arriving is cut off at `REQUEST_TIMEOUT_MS` with 408 in the
+    /// envelope. The clock is paused, so the 30 s pass at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_body_gets_408_in_the_envelope() {
+        let routes = Router::new()
+            .route(
+                "/slow",
+                axum::routing::post(|body: Bytes| async move { body.len().to_string() }),
+            )
+            .layer(axum::middleware::map_response(envelope_bare_errors))
+            .layer(axum::middleware::from_fn(timeout));
+        let trickle = futures::stream::pending::<Result<Bytes, std::io::Error>>();
+        let request = axum::http::Request::post("/slow")
+            .body(axum::body::Body::from_stream(trickle))
+            .expect("request");
+        let started = tokio::time::Instant::now();
+        let response = routes.oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), axum::http::StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_millis(REQUEST_TIMEOUT_MS)
+        );
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let envelope: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(envelope["error"]["code"], "request_timeout");
+    }
+}
