@@ -7,6 +7,7 @@ pub mod currency;
 pub mod directory;
 pub mod extract;
 pub mod money;
+pub mod params;
 pub mod points;
 pub mod qr;
 pub mod rebates;
@@ -47,8 +48,17 @@ pub const CARD_IMPORT_TIMEOUT_MS: u64 = 600_000;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "machipay", description = "Ledger for a town's digital regional currency and point card."),
-    modifiers(&BearerAuth),
-    components(schemas(ErrorEnvelope))
+    modifiers(&BearerAuth, &KeyConstraints),
+    // Types only parameters name: utoipa registers what bodies use, not what parameters use.
+    components(schemas(
+        ErrorEnvelope,
+        crate::domain::ids::TokenId,
+        crate::ledger::qr::ImageFormat,
+        crate::storage::directory::PrincipalKind,
+        params::JsonOrCsv,
+        params::ReportFormat,
+        params::PngOrSvg,
+    ))
 )]
 struct ApiDoc;
 
@@ -61,6 +71,45 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// States the server's rule for `Idempotency-Key` (`extract::idempotency_key`) on every
+/// route that takes one, so the annotations need not repeat it.
+struct KeyConstraints;
+
+impl Modify for KeyConstraints {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ObjectBuilder, RefOr, Type};
+        let key = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(extract::IDEMPOTENCY_KEY_LEN_MAX))
+            .pattern(Some("^[!-~]+$"))
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                for param in op.parameters.iter_mut().flatten() {
+                    let RefOr::T(p) = param else { continue };
+                    if p.parameter_in == ParameterIn::Header && p.name == "Idempotency-Key" {
+                        p.schema = Some(RefOr::T(key.clone().into()));
+                        p.description = Some(
+                            "1 to 255 visible ASCII characters; scoped to the calling account \
+                             (a shopper, a store with its devices, a staff member)"
+                                .into(),
+                        );
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -18,3 +18,4 @@ mod registry;
 mod settlement;
 mod system;
 mod web;
+mod openapi;
