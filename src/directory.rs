@@ -295,7 +295,13 @@ pub async fn create_merchant(
                     created_at: w.now,
                 };
                 store::insert_merchant(&mut w.tx, &merchant).await?;
-                let token = issue_token(w, merchant.city_id, PrincipalKind::MerchantOwner, merchant.id.0).await?;
+                let token = issue_token(
+                    w,
+                    merchant.city_id,
+                    PrincipalKind::MerchantOwner,
+                    merchant.id.0,
+                )
+                .await?;
                 Reply::new(201, &token.with(merchant))
             })
         })
@@ -425,7 +431,8 @@ pub async fn enroll_device(app: &App, req: EnrollRequest) -> Result<Reply, AppEr
                     created_at: w.now,
                 };
                 store::insert_device(&mut w.tx, &device).await?;
-                let token = issue_token(w, merchant.city_id, PrincipalKind::Device, device.id.0).await?;
+                let token =
+                    issue_token(w, merchant.city_id, PrincipalKind::Device, device.id.0).await?;
                 Reply::new(201, &token.with(device))
             })
         })
@@ -458,7 +465,8 @@ pub async fn create_shopper(
                     created_at: w.now,
                 };
                 store::insert_shopper(&mut w.tx, &shopper).await?;
-                let token = issue_token(w, shopper.city_id, PrincipalKind::Shopper, shopper.id.0).await?;
+                let token =
+                    issue_token(w, shopper.city_id, PrincipalKind::Shopper, shopper.id.0).await?;
                 Reply::new(201, &token.with(shopper))
             })
         })

@@ -48,7 +48,7 @@ pub const CARD_IMPORT_TIMEOUT_MS: u64 = 600_000;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "machipay", description = "Ledger for a town's digital regional currency and point card."),
-    modifiers(&BearerAuth, &KeyConstraints),
+    modifiers(&BearerAuth),
     // Types only parameters name: utoipa registers what bodies use, not what parameters use.
     components(schemas(
         ErrorEnvelope,
@@ -119,7 +119,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(me))
         .merge(directory::router())
@@ -133,7 +133,10 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
         .merge(settlement::router())
         .merge(city_report::router())
         .merge(activity::router())
-        .split_for_parts()
+        .split_for_parts();
+    // After the routes are in: `modifiers(...)` run before any path exists.
+    KeyConstraints.modify(&mut doc);
+    (routes, doc)
 }
 
 /// The whole application: routes, the OpenAPI document at /api/openapi.json, and the
@@ -198,7 +201,10 @@ async fn envelope_bare_errors(response: axum::response::Response) -> axum::respo
         ),
         408 => ("request_timeout", "the request took too long"),
         413 => ("body_too_large", "the request body is too large"),
-        415 => ("unsupported_media_type", "this content type is not accepted"),
+        415 => (
+            "unsupported_media_type",
+            "this content type is not accepted",
+        ),
         _ if status.is_server_error() => ("internal", "internal error"),
         _ => ("bad_request", "the request was refused"),
     };
@@ -344,10 +350,7 @@ mod tests {
         let started = tokio::time::Instant::now();
         let response = routes.oneshot(request).await.expect("infallible");
         assert_eq!(response.status(), axum::http::StatusCode::REQUEST_TIMEOUT);
-        assert_eq!(
-            started.elapsed(),
-            Duration::from_millis(REQUEST_TIMEOUT_MS)
-        );
+        assert_eq!(started.elapsed(), Duration::from_millis(REQUEST_TIMEOUT_MS));
         let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
             .await
             .expect("body");

@@ -103,7 +103,10 @@ async fn wrong_methods_answer_the_envelope_and_the_scheme_ignores_case(app: &Tes
             .expect("sent");
         assert_eq!(resp.status(), StatusCode::OK, "scheme {scheme}");
     }
-    for header in [format!("Basic {}", app.admin), format!("Bearer{}", app.admin)] {
+    for header in [
+        format!("Basic {}", app.admin),
+        format!("Bearer{}", app.admin),
+    ] {
         let resp = app
             .client
             .get(format!("{}/api/v1/me", app.base))
@@ -120,11 +123,7 @@ async fn wrong_methods_answer_the_envelope_and_the_scheme_ignores_case(app: &Tes
 async fn token_ids_are_returned_and_staff_manage_a_principals_tokens(app: &TestApp) {
     let op = app.operator().await;
     let (_, shopper) = app
-        .post(
-            "/api/v1/shoppers",
-            &op,
-            json!({"display_name": "田中"}),
-        )
+        .post("/api/v1/shoppers", &op, json!({"display_name": "田中"}))
         .await;
     let (sid, token, token_id) = (
         shopper["id"].as_str().expect("id").to_owned(),
@@ -156,7 +155,13 @@ async fn token_ids_are_returned_and_staff_manage_a_principals_tokens(app: &TestA
 
     // The shopper revokes their own token by its id and is locked out...
     let (s, v) = app
-        .request("DELETE", &format!("/api/v1/tokens/{token_id}"), Some(&token), None, None)
+        .request(
+            "DELETE",
+            &format!("/api/v1/tokens/{token_id}"),
+            Some(&token),
+            None,
+            None,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let (s, _) = app.get("/api/v1/me", &token).await;
@@ -168,7 +173,10 @@ async fn token_ids_are_returned_and_staff_manage_a_principals_tokens(app: &TestA
     let new_token = renewed["token"].as_str().expect("token");
     let (s, me) = app.get("/api/v1/me", new_token).await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!((me["kind"].as_str(), me["id"].as_str()), (Some("shopper"), Some(sid.as_str())));
+    assert_eq!(
+        (me["kind"].as_str(), me["id"].as_str()),
+        (Some("shopper"), Some(sid.as_str()))
+    );
     assert_eq!(me["token_id"], renewed["token_id"]);
     // Staff list the shopper's tokens, newest first, the revoked one marked.
     let (s, list) = app.get(&tokens, &op).await;
@@ -185,7 +193,10 @@ async fn token_ids_are_returned_and_staff_manage_a_principals_tokens(app: &TestA
     // A store owner's tokens are listed under its store's id.
     let mid = merchant["id"].as_str().expect("id");
     let (s, list) = app
-        .get(&format!("/api/v1/principals/merchant_owner/{mid}/tokens"), &op)
+        .get(
+            &format!("/api/v1/principals/merchant_owner/{mid}/tokens"),
+            &op,
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{list}");
     assert_eq!(list[0]["id"], merchant["token_id"]);
@@ -195,9 +206,17 @@ async fn token_ids_are_returned_and_staff_manage_a_principals_tokens(app: &TestA
         .await
         .expect("bootstrap");
     let (_, me) = app.get("/api/v1/me", &other.token).await;
-    assert_eq!(me["token_id"], json!(other.token_id), "bootstrap answers its token id");
+    assert_eq!(
+        me["token_id"],
+        json!(other.token_id),
+        "bootstrap answers its token id"
+    );
     let (_, foreign) = app
-        .post("/api/v1/shoppers", &other.token, json!({"display_name": "他市"}))
+        .post(
+            "/api/v1/shoppers",
+            &other.token,
+            json!({"display_name": "他市"}),
+        )
         .await;
     let foreign = format!(
         "/api/v1/principals/shopper/{}/tokens",
@@ -230,7 +249,9 @@ async fn reissuing_and_revoking_respect_who_manages_whom(app: &TestApp) {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, v) = app.post(&staff_tokens, &app.admin, json!({})).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    let (s, _) = app.get("/api/v1/me", v["token"].as_str().expect("token")).await;
+    let (s, _) = app
+        .get("/api/v1/me", v["token"].as_str().expect("token"))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = app
         .request("DELETE", &revoke, Some(&app.admin), None, None)
@@ -255,7 +276,11 @@ async fn reissuing_and_revoking_respect_who_manages_whom(app: &TestApp) {
     let (s, _) = app.get("/api/v1/me", &owner).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, v) = app
-        .post(&format!("/api/v1/principals/merchant_owner/{m}/tokens"), &op, json!({}))
+        .post(
+            &format!("/api/v1/principals/merchant_owner/{m}/tokens"),
+            &op,
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let owner = v["token"].as_str().expect("token").to_owned();
@@ -266,7 +291,11 @@ async fn reissuing_and_revoking_respect_who_manages_whom(app: &TestApp) {
     let device = enroll(app, &m, &owner).await;
     let did = device["id"].as_str().expect("id");
     let (s, v) = app
-        .post(&format!("/api/v1/principals/device/{did}/tokens"), &op, json!({}))
+        .post(
+            &format!("/api/v1/principals/device/{did}/tokens"),
+            &op,
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(v["error"]["code"], "device_token_not_reissued");
@@ -277,7 +306,11 @@ async fn reissuing_and_revoking_respect_who_manages_whom(app: &TestApp) {
         .await;
     assert_eq!(s, StatusCode::OK);
     let (s, _) = app
-        .post(&format!("/api/v1/principals/merchant_owner/{m}/tokens"), &viewer, json!({}))
+        .post(
+            &format!("/api/v1/principals/merchant_owner/{m}/tokens"),
+            &viewer,
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
