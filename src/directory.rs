@@ -38,6 +38,8 @@ pub(crate) fn check_name(what: &'static str, name: &str) -> Result<(), AppError>
 pub struct Bootstrapped {
     pub city: City,
     pub admin: Staff,
+    /// The admin token's id (to revoke it with `DELETE /api/v1/tokens/{id}`).
+    pub token_id: TokenId,
     pub token: String,
 }
 
@@ -60,11 +62,16 @@ pub async fn bootstrap_city(
                     created_at: w.now,
                 };
                 store::insert_city(&mut w.tx, &city).await?;
-                let (admin, token) =
+                let issued =
                     new_staff(w, city.id, admin_name, StaffKind::City, Role::Admin).await?;
                 Reply::new(
                     201,
-                    &serde_json::json!({"city": city, "admin": admin, "token": token}),
+                    &serde_json::json!({
+                        "city": city,
+                        "admin": issued.item,
+                        "token_id": issued.token_id,
+                        "token": issued.token,
+                    }),
                 )
             })
         })
@@ -78,7 +85,7 @@ async fn new_staff(
     name: String,
     kind: StaffKind,
     role: Role,
-) -> Result<(Staff, String), AppError> {
+) -> Result<Issued<Staff>, AppError> {
     let staff = Staff {
         id: StaffId::new(),
         city_id: city,
@@ -88,17 +95,42 @@ async fn new_staff(
         created_at: w.now,
     };
     store::insert_staff(&mut w.tx, &staff).await?;
+    let token = issue_token(w, city, PrincipalKind::Staff, staff.id.0).await?;
+    Ok(token.with(staff))
+}
+
+/// A freshly minted bearer token: its id (to list and revoke it) and its secret, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NewToken {
+    pub token_id: TokenId,
+    /// The bearer token itself. Shown here once and never again.
+    pub token: String,
+}
+
+impl NewToken {
+    /// The answer of a route that made a principal and its first token.
+    pub fn with<T>(self, item: T) -> Issued<T> {
+        Issued {
+            item,
+            token_id: self.token_id,
+            token: self.token,
+        }
+    }
+}
+
+/// Mints a token for a principal of `city` and stores its hash. Every token is made here.
+pub(crate) async fn issue_token(
+    w: &mut Work,
+    city: CityId,
+    kind: PrincipalKind,
+    principal_id: uuid::Uuid,
+) -> Result<NewToken, AppError> {
     let secret = auth::new_token();
-    store::insert_token(
-        &mut w.tx,
-        &secret,
-        city,
-        PrincipalKind::Staff,
-        staff.id.0,
-        w.now,
-    )
-    .await?;
-    Ok((staff, secret.plaintext))
+    store::insert_token(&mut w.tx, &secret, city, kind, principal_id, w.now).await?;
+    Ok(NewToken {
+        token_id: secret.id,
+        token: secret.plaintext,
+    })
 }
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -114,6 +146,8 @@ pub struct NewStaffRequest {
 pub struct Issued<T> {
     #[serde(flatten)]
     pub item: T,
+    /// The token's id (to list and revoke it; `GET /api/v1/me` answers it too).
+    pub token_id: TokenId,
     pub token: String,
 }
 
@@ -129,8 +163,8 @@ pub async fn create_staff(
     app.writer
         .run(None, move |w| {
             Box::pin(async move {
-                let (staff, token) = new_staff(w, who.city(), req.name, req.kind, req.role).await?;
-                Reply::new(201, &Issued { item: staff, token })
+                let issued = new_staff(w, who.city(), req.name, req.kind, req.role).await?;
+                Reply::new(201, &issued)
             })
         })
         .await
@@ -261,23 +295,14 @@ pub async fn create_merchant(
                     created_at: w.now,
                 };
                 store::insert_merchant(&mut w.tx, &merchant).await?;
-                let secret = auth::new_token();
-                store::insert_token(
-                    &mut w.tx,
-                    &secret,
+                let token = issue_token(
+                    w,
                     merchant.city_id,
                     PrincipalKind::MerchantOwner,
                     merchant.id.0,
-                    w.now,
                 )
                 .await?;
-                Reply::new(
-                    201,
-                    &Issued {
-                        item: merchant,
-                        token: secret.plaintext,
-                    },
-                )
+                Reply::new(201, &token.with(merchant))
             })
         })
         .await
@@ -406,23 +431,9 @@ pub async fn enroll_device(app: &App, req: EnrollRequest) -> Result<Reply, AppEr
                     created_at: w.now,
                 };
                 store::insert_device(&mut w.tx, &device).await?;
-                let secret = auth::new_token();
-                store::insert_token(
-                    &mut w.tx,
-                    &secret,
-                    merchant.city_id,
-                    PrincipalKind::Device,
-                    device.id.0,
-                    w.now,
-                )
-                .await?;
-                Reply::new(
-                    201,
-                    &Issued {
-                        item: device,
-                        token: secret.plaintext,
-                    },
-                )
+                let token =
+                    issue_token(w, merchant.city_id, PrincipalKind::Device, device.id.0).await?;
+                Reply::new(201, &token.with(device))
             })
         })
         .await
@@ -454,23 +465,9 @@ pub async fn create_shopper(
                     created_at: w.now,
                 };
                 store::insert_shopper(&mut w.tx, &shopper).await?;
-                let secret = auth::new_token();
-                store::insert_token(
-                    &mut w.tx,
-                    &secret,
-                    shopper.city_id,
-                    PrincipalKind::Shopper,
-                    shopper.id.0,
-                    w.now,
-                )
-                .await?;
-                Reply::new(
-                    201,
-                    &Issued {
-                        item: shopper,
-                        token: secret.plaintext,
-                    },
-                )
+                let token =
+                    issue_token(w, shopper.city_id, PrincipalKind::Shopper, shopper.id.0).await?;
+                Reply::new(201, &token.with(shopper))
             })
         })
         .await
@@ -489,8 +486,16 @@ pub async fn get_shopper(app: &App, who: Principal, id: ShopperId) -> Result<Sho
     }
 }
 
-/// Revokes a token at once. A principal may revoke its own tokens; a city admin any token of
-/// the city. Others' tokens answer 404.
+/// Whether `who` may manage (revoke, re-issue) the tokens of a principal of `kind` in its
+/// city: a city admin any; operators those of shoppers, store owners and devices, never a
+/// staff member's (a staff token would let an operator act as, say, a city admin).
+fn manages_tokens_of(who: &Principal, kind: PrincipalKind) -> bool {
+    who.can(Capability::AdministerCity)
+        || (kind != PrincipalKind::Staff && who.can(Capability::OperateProgram))
+}
+
+/// Revokes a token at once. A principal may revoke its own tokens; staff the tokens they
+/// manage (`manages_tokens_of`). Others' tokens answer 404.
 pub async fn revoke_token(
     app: &App,
     who: Principal,
@@ -501,12 +506,12 @@ pub async fn revoke_token(
         .writer
         .run(None, move |w| {
             Box::pin(async move {
-                let (city, owner) = store::token_owner(&mut w.tx, token)
+                let (_, kind, owner) = store::token_owner(&mut w.tx, token)
                     .await?
-                    .filter(|(city, _)| *city == who.city())
+                    .filter(|(city, _, _)| *city == who.city())
                     .ok_or_else(|| AppError::not_found("token"))?;
                 let own = owner == who.scope_id() || token == caller_token;
-                if !(own || (who.can(Capability::AdministerCity) && city == who.city())) {
+                if !(own || manages_tokens_of(&who, kind)) {
                     return Err(AppError::not_found("token"));
                 }
                 store::revoke_token(&mut w.tx, token, w.now).await?;
@@ -517,6 +522,68 @@ pub async fn revoke_token(
     // Committed (or not): either way no remembered token may outlive this point.
     app.tokens.forget_all();
     reply
+}
+
+/// The principal of `kind` and `id` if it is in `who`'s city; 404 otherwise, so ids of
+/// another city cannot be probed.
+async fn principal_in_city(
+    app: &App,
+    who: &Principal,
+    kind: PrincipalKind,
+    id: uuid::Uuid,
+) -> Result<(), AppError> {
+    match store::principal_city(&app.db, kind, id).await? {
+        Some(city) if city == who.city() => Ok(()),
+        _ => Err(AppError::not_found("principal")),
+    }
+}
+
+/// A principal's tokens, newest first, revoked ones included (staff of the city).
+pub async fn list_tokens(
+    app: &App,
+    who: Principal,
+    kind: PrincipalKind,
+    id: uuid::Uuid,
+) -> Result<Vec<store::TokenInfo>, AppError> {
+    if !who.can(Capability::ViewCity) {
+        return Err(AppError::forbidden());
+    }
+    principal_in_city(app, &who, kind, id).await?;
+    Ok(store::list_tokens(&app.db, who.city(), kind, id).await?)
+}
+
+/// Issues a new token for an existing shopper, store owner (operators) or staff member
+/// (city admins), e.g. after the holder revoked or lost theirs. Earlier tokens keep working
+/// until revoked. A device is enrolled again with a new code instead: its token is the
+/// terminal's, and a fresh enrollment names the terminal.
+pub async fn reissue_token(
+    app: &App,
+    who: Principal,
+    kind: PrincipalKind,
+    id: uuid::Uuid,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    principal_in_city(app, &who, kind, id).await?;
+    if !manages_tokens_of(&who, kind) {
+        return Err(AppError::forbidden());
+    }
+    if kind == PrincipalKind::Device {
+        return Err(AppError::unprocessable(
+            "device_token_not_reissued",
+            "a cashier terminal is enrolled again with a new enrollment code",
+        ));
+    }
+    let city = who.city();
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                let token = issue_token(w, city, kind, id).await?;
+                Reply::new(201, &token)
+            })
+        })
+        .await
 }
 
 fn internal(e: impl std::fmt::Display) -> AppError {

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::app::App;
 use crate::directory::{Issued, check_name};
-use crate::domain::auth::{self, Capability, Principal};
+use crate::domain::auth::{Capability, Principal};
 use crate::domain::calendar::{FiscalYear, jst_date};
 use crate::domain::ids::*;
 use crate::domain::registry::{
@@ -158,7 +158,7 @@ pub async fn submit_application(
         status: "pending".into(),
         reason: None,
         merchant_id: None,
-        created_at: Utc::now(),
+        created_at: crate::domain::calendar::now(),
         decided_at: None,
     };
     app.writer
@@ -332,20 +332,14 @@ async fn create_store(
     if let Some(bank) = &s.bank {
         store::insert_bank_account(&mut w.tx, merchant.id, bank, who.scope_id(), w.now).await?;
     }
-    let secret = auth::new_token();
-    dir::insert_token(
-        &mut w.tx,
-        &secret,
+    let token = crate::directory::issue_token(
+        w,
         merchant.city_id,
         PrincipalKind::MerchantOwner,
         merchant.id.0,
-        w.now,
     )
     .await?;
-    Ok(Issued {
-        item: merchant,
-        token: secret.plaintext,
-    })
+    Ok(token.with(merchant))
 }
 
 /// Records a join unless the store already participates (an approved store is new, so it

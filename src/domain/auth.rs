@@ -116,7 +116,17 @@ impl Principal {
         }
     }
 
-    /// The id idempotency keys are scoped to: two callers never share a key space.
+    /// The account idempotency keys are scoped to: a shopper, a store (its owner and every
+    /// one of its devices share one key space, so a till and the back office retrying the
+    /// same refund make one refund), or a staff member. Two accounts never share a key space.
+    pub fn idempotency_scope(&self) -> uuid::Uuid {
+        match *self {
+            Self::Device { merchant, .. } => merchant.0,
+            _ => self.scope_id(),
+        }
+    }
+
+    /// Who acted, as recorded beside what they did (a device is itself, not its store).
     pub fn scope_id(&self) -> uuid::Uuid {
         match *self {
             Self::Staff { id, .. } => id.0,

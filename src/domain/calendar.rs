@@ -7,7 +7,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, Months, NaiveDate, NaiveTime, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, Months, NaiveDate, NaiveTime, SubsecRound, Utc,
+};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Japan Standard Time is UTC+9 all year round, in seconds.
@@ -16,6 +18,15 @@ pub const JST_OFFSET_SECS: i32 = 9 * 3600;
 /// The JST offset as a chrono time zone, for formatting instants in Japan time.
 pub fn jst() -> FixedOffset {
     FixedOffset::east_opt(JST_OFFSET_SECS).expect("UTC+9 is a valid offset")
+}
+
+/// The current instant as it will be stored: truncated to whole microseconds.
+///
+/// Why: PostgreSQL keeps microseconds, so an instant with nanoseconds would be answered one
+/// way in the reply that made it and another way when read back. Every instant that is
+/// stored (the writer's clock above all) is made here, so one event has one time everywhere.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }
 
 /// The Japan-time calendar date on which the instant `at` falls.
@@ -314,6 +325,12 @@ fn ymd(year: i32, month: u32, day: u32) -> NaiveDate {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn now_is_whole_microseconds() {
+        let at = now();
+        assert_eq!(at.timestamp_subsec_nanos() % 1_000, 0);
+    }
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).expect("valid test date")

@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<App> {
 #[into_params(parameter_in = Query)]
 struct ActivityQuery {
     /// How many entries, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 

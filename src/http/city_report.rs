@@ -36,6 +36,7 @@ struct ReportQuery {
     /// The 年度 up to this JST date. Without any of these: the current 年度.
     date: Option<String>,
     /// `json` (default), `csv` or, for the store report, `svg`.
+    #[param(value_type = Option<super::params::ReportFormat>)]
     format: Option<String>,
 }
 

@@ -12,7 +12,7 @@ use crate::directory::{self as uc, *};
 use crate::domain::ids::*;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::ledger::writer::Reply;
-use crate::storage::directory::{Device, Merchant, Shopper, Staff};
+use crate::storage::directory::{Device, Merchant, PrincipalKind, Shopper, Staff, TokenInfo};
 
 pub fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<App> {
         .routes(routes!(create_shopper))
         .routes(routes!(get_shopper))
         .routes(routes!(revoke_token))
+        .routes(routes!(list_tokens, reissue_token))
 }
 
 /// Create a staff member (city admins). The token in the answer is shown once.
@@ -84,11 +85,14 @@ async fn create_merchant(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Page {
     /// Seek pagination: the last id of the previous page.
+    #[param(value_type = Option<String>, format = Uuid)]
     after: Option<MerchantId>,
     /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
@@ -178,4 +182,32 @@ async fn revoke_token(
     Path(id): Path<TokenId>,
 ) -> Result<Reply, AppError> {
     uc::revoke_token(&app, c.who, c.token, id).await
+}
+
+/// A principal's tokens, newest first, revoked ones included (staff of the city). A store
+/// owner's id is its store's.
+#[utoipa::path(get, path = "/api/v1/principals/{principal_kind}/{principal_id}/tokens", tag = "directory",
+    security(("bearer" = [])),
+    params(("principal_kind" = PrincipalKind, Path), ("principal_id" = String, Path, format = Uuid)),
+    responses((status = 200, body = Vec<TokenInfo>), (status = "4XX", body = ErrorEnvelope)))]
+async fn list_tokens(
+    State(app): State<App>,
+    c: Caller,
+    Path((kind, id)): Path<(PrincipalKind, uuid::Uuid)>,
+) -> Result<Json<Vec<TokenInfo>>, AppError> {
+    uc::list_tokens(&app, c.who, kind, id).await.map(Json)
+}
+
+/// Issue a new token for an existing shopper or store owner (operators) or staff member (city
+/// admins); shown once. Devices are enrolled again instead (422 `device_token_not_reissued`).
+#[utoipa::path(post, path = "/api/v1/principals/{principal_kind}/{principal_id}/tokens", tag = "directory",
+    security(("bearer" = [])),
+    params(("principal_kind" = PrincipalKind, Path), ("principal_id" = String, Path, format = Uuid)),
+    responses((status = 201, body = NewToken), (status = "4XX", body = ErrorEnvelope)))]
+async fn reissue_token(
+    State(app): State<App>,
+    c: Caller,
+    Path((kind, id)): Path<(PrincipalKind, uuid::Uuid)>,
+) -> Result<Reply, AppError> {
+    uc::reissue_token(&app, c.who, kind, id).await
 }

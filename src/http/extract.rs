@@ -48,9 +48,15 @@ impl FromRequestParts<App> for Caller {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header. The scheme is matched without
+/// regard to case (RFC 9110 §11.1: `bearer`, `BEARER` and `Bearer` are one scheme).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let token = value.strip_prefix("Bearer ")?.trim();
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
     (!token.is_empty() && token.len() <= TOKEN_LEN_MAX).then_some(token)
 }
 
@@ -149,7 +155,7 @@ impl<T: DeserializeOwned> FromRequest<App> for Money<T> {
         hasher.update([0]);
         hasher.update(canonical.to_string().as_bytes());
         let idempotency = Idempotency {
-            scope: caller.who.scope_id(),
+            scope: caller.who.idempotency_scope(),
             key,
             request_hash: hasher.finalize().to_vec(),
         };

@@ -7,6 +7,7 @@ pub mod currency;
 pub mod directory;
 pub mod extract;
 pub mod money;
+pub mod params;
 pub mod points;
 pub mod qr;
 pub mod rebates;
@@ -20,7 +21,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{Method, StatusCode, Uri, header};
+use axum::http::{Method, Uri, header};
 use axum::{Json, Router};
 use serde::Serialize;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -32,7 +33,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use self::extract::Caller;
 use crate::app::App;
 use crate::domain::auth::Principal;
-use crate::domain::ids::CityId;
+use crate::domain::ids::{CityId, TokenId};
 use crate::error::{AppError, ErrorEnvelope};
 use crate::storage::Backend;
 
@@ -48,7 +49,16 @@ pub const CARD_IMPORT_TIMEOUT_MS: u64 = 600_000;
 #[openapi(
     info(title = "machipay", description = "Ledger for a town's digital regional currency and point card."),
     modifiers(&BearerAuth),
-    components(schemas(ErrorEnvelope))
+    // Types only parameters name: utoipa registers what bodies use, not what parameters use.
+    components(schemas(
+        ErrorEnvelope,
+        crate::domain::ids::TokenId,
+        crate::ledger::qr::ImageFormat,
+        crate::storage::directory::PrincipalKind,
+        params::JsonOrCsv,
+        params::ReportFormat,
+        params::PngOrSvg,
+    ))
 )]
 struct ApiDoc;
 
@@ -64,13 +74,52 @@ impl Modify for BearerAuth {
     }
 }
 
+/// States the server's rule for `Idempotency-Key` (`extract::idempotency_key`) on every
+/// route that takes one, so the annotations need not repeat it.
+struct KeyConstraints;
+
+impl Modify for KeyConstraints {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::{ObjectBuilder, RefOr, Type};
+        let key = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(extract::IDEMPOTENCY_KEY_LEN_MAX))
+            .pattern(Some("^[!-~]+$"))
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                for param in op.parameters.iter_mut().flatten() {
+                    let RefOr::T(p) = param else { continue };
+                    if p.parameter_in == ParameterIn::Header && p.name == "Idempotency-Key" {
+                        p.schema = Some(RefOr::T(key.clone().into()));
+                        p.description = Some(
+                            "1 to 255 visible ASCII characters; scoped to the calling account \
+                             (a shopper, a store with its devices, a staff member)"
+                                .into(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The OpenAPI document, generated from the route annotations.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     routes_and_doc().1
 }
 
 fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(me))
         .merge(directory::router())
@@ -84,7 +133,10 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
         .merge(settlement::router())
         .merge(city_report::router())
         .merge(activity::router())
-        .split_for_parts()
+        .split_for_parts();
+    // After the routes are in: `modifiers(...)` run before any path exists.
+    KeyConstraints.modify(&mut doc);
+    (routes, doc)
 }
 
 /// The whole application: routes, the OpenAPI document at /api/openapi.json, and the
@@ -99,6 +151,7 @@ pub fn router(app: App) -> Router {
         .route("/api/openapi.json", axum::routing::get(openapi_json))
         .merge(web::router())
         .fallback(not_found)
+        .layer(axum::middleware::map_response(envelope_bare_errors))
         .layer(DefaultBodyLimit::max(BODY_SIZE_MAX_BYTES))
         .layer(axum::middleware::from_fn(timeout))
         .layer(CatchPanicLayer::custom(|_| AppError::Internal("handler panicked".into()).into_response_boxed()))
@@ -108,8 +161,8 @@ pub fn router(app: App) -> Router {
         .with_state(app)
 }
 
-/// Cuts a request off with an empty 408 after `REQUEST_TIMEOUT_MS` (the card import after
-/// `CARD_IMPORT_TIMEOUT_MS`).
+/// Cuts a request off with 408 `request_timeout` after `REQUEST_TIMEOUT_MS` (the card import
+/// after `CARD_IMPORT_TIMEOUT_MS`): a body that trickles in too slowly ends here too.
 async fn timeout(
     req: axum::extract::Request,
     next: axum::middleware::Next,
@@ -122,8 +175,47 @@ async fn timeout(
     };
     match tokio::time::timeout(Duration::from_millis(ms), next.run(req)).await {
         Ok(response) => response,
-        Err(_) => axum::response::IntoResponse::into_response(StatusCode::REQUEST_TIMEOUT),
+        Err(_) => AppError::rejected(
+            408,
+            "request_timeout",
+            format!("the request took longer than {ms} ms"),
+        )
+        .into_response_boxed(),
     }
+}
+
+/// Gives the error envelope to the errors axum answers by itself with an empty body (405 for
+/// a known path with another method, keeping its `Allow` header), so every error a client
+/// sees has the one shape.
+async fn envelope_bare_errors(response: axum::response::Response) -> axum::response::Response {
+    let status = response.status();
+    let bare = !response.headers().contains_key(header::CONTENT_TYPE)
+        && axum::body::HttpBody::size_hint(response.body()).exact() == Some(0);
+    if !(status.is_client_error() || status.is_server_error()) || !bare {
+        return response;
+    }
+    let (code, message) = match status.as_u16() {
+        405 => (
+            "method_not_allowed",
+            "this route does not take that method (see the Allow header)",
+        ),
+        408 => ("request_timeout", "the request took too long"),
+        413 => ("body_too_large", "the request body is too large"),
+        415 => (
+            "unsupported_media_type",
+            "this content type is not accepted",
+        ),
+        _ if status.is_server_error() => ("internal", "internal error"),
+        _ => ("bad_request", "the request was refused"),
+    };
+    let (mut parts, _) = response.into_parts();
+    let body = serde_json::to_vec(&ErrorEnvelope::new(code, message)).unwrap_or_default();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    axum::response::Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 impl AppError {
@@ -169,19 +261,24 @@ enum Me {
         city_id: CityId,
         staff_kind: crate::domain::auth::StaffKind,
         role: crate::domain::auth::Role,
+        /// The token this request came with (to revoke it).
+        token_id: TokenId,
     },
     MerchantOwner {
         merchant_id: uuid::Uuid,
         city_id: CityId,
+        token_id: TokenId,
     },
     Device {
         id: uuid::Uuid,
         merchant_id: uuid::Uuid,
         city_id: CityId,
+        token_id: TokenId,
     },
     Shopper {
         id: uuid::Uuid,
         city_id: CityId,
+        token_id: TokenId,
     },
 }
 
@@ -189,6 +286,7 @@ enum Me {
 #[utoipa::path(get, path = "/api/v1/me", tag = "system", security(("bearer" = [])),
     responses((status = 200, body = Me), (status = "4XX", body = ErrorEnvelope)))]
 async fn me(c: Caller) -> Json<Me> {
+    let token_id = c.token;
     Json(match c.who {
         Principal::Staff {
             id,
@@ -200,19 +298,23 @@ async fn me(c: Caller) -> Json<Me> {
             city_id: city,
             staff_kind: kind,
             role,
+            token_id,
         },
         Principal::MerchantOwner { merchant, city } => Me::MerchantOwner {
             merchant_id: merchant.0,
             city_id: city,
+            token_id,
         },
         Principal::Device { id, merchant, city } => Me::Device {
             id: id.0,
             merchant_id: merchant.0,
             city_id: city,
+            token_id,
         },
         Principal::Shopper { id, city } => Me::Shopper {
             id: id.0,
             city_id: city,
+            token_id,
         },
     })
 }
@@ -244,5 +346,37 @@ pub async fn serve_with_writer(
             Ok(()) => "the writer stopped unexpectedly; stopping the server".to_owned(),
             Err(e) => format!("the writer died ({e}); stopping the server"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    /// A body that never finishes arriving is cut off at `REQUEST_TIMEOUT_MS` with 408 in the
+    /// envelope. The clock is paused, so the 30 s pass at once.
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_body_gets_408_in_the_envelope() {
+        let routes = Router::new()
+            .route(
+                "/slow",
+                axum::routing::post(|body: Bytes| async move { body.len().to_string() }),
+            )
+            .layer(axum::middleware::map_response(envelope_bare_errors))
+            .layer(axum::middleware::from_fn(timeout));
+        let trickle = futures::stream::pending::<Result<Bytes, std::io::Error>>();
+        let request = axum::http::Request::post("/slow")
+            .body(axum::body::Body::from_stream(trickle))
+            .expect("request");
+        let started = tokio::time::Instant::now();
+        let response = routes.oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), axum::http::StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(started.elapsed(), Duration::from_millis(REQUEST_TIMEOUT_MS));
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let envelope: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+        assert_eq!(envelope["error"]["code"], "request_timeout");
     }
 }

@@ -126,6 +126,7 @@ async fn get_card(
 #[into_params(parameter_in = Query)]
 struct CardImageQuery {
     /// `png` (default) or `svg`.
+    #[param(value_type = Option<super::params::PngOrSvg>)]
     format: Option<String>,
 }
 
@@ -297,6 +298,7 @@ struct ReportQuery {
     /// started is `period_in_future`.
     fiscal_year: Option<String>,
     /// `json` (default) or `csv`.
+    #[param(value_type = Option<super::params::JsonOrCsv>)]
     format: Option<String>,
 }
 
@@ -307,6 +309,7 @@ struct StatementQuery {
     /// The 年度: "2026", "令和8年度", "R8"...; default the running one.
     fiscal_year: Option<String>,
     /// `json` (default) or `csv`.
+    #[param(value_type = Option<super::params::JsonOrCsv>)]
     format: Option<String>,
 }
 

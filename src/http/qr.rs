@@ -81,6 +81,7 @@ async fn revoke_store_code(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ImageQuery {
     /// png (default), svg, or poster (A4 SVG).

@@ -156,7 +156,11 @@ async fn history(
 /// in `lines`. Keyed by 店舗番号, so a second import of the same file creates nothing new
 /// (operator staff or city admins).
 #[utoipa::path(post, path = "/api/v1/merchants/imports", tag = "registry", security(("bearer" = [])),
-    params(ImportRequest), request_body(content = String, content_type = "text/csv"),
+    params(
+        ("program_id" = Option<String>, Query, format = Uuid, description = "Stores not yet participating join this program."),
+        ("joined_on" = Option<String>, Query, format = Date, description = "The join date (JST, YYYY-MM-DD; default today)."),
+    ),
+    request_body(content = String, content_type = "text/csv"),
     responses((status = 200, body = ImportResult), (status = "4XX", body = ErrorEnvelope)))]
 async fn import_stores(
     State(app): State<App>,

@@ -28,8 +28,10 @@ pub fn router() -> OpenApiRouter<App> {
 struct UnusedBalanceQuery {
     /// The JST date at whose end balances are measured (YYYY-MM-DD), today at the latest.
     /// Default: the latest 基準日 (31 March or 30 September) that has ended.
+    #[param(format = Date)]
     date: Option<String>,
     /// `json` (default) or `csv`.
+    #[param(value_type = Option<super::params::JsonOrCsv>)]
     format: Option<String>,
 }
 

@@ -60,6 +60,7 @@ async fn list_runs(
 #[into_params(parameter_in = Query)]
 struct FormatQuery {
     /// `json` (default) or `csv` (UTF-8 with BOM, CRLF, Japanese headers).
+    #[param(value_type = Option<super::params::JsonOrCsv>)]
     format: Option<String>,
 }
 

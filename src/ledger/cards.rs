@@ -215,7 +215,9 @@ pub struct ImportReport {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ImportRejection {
     pub error: crate::error::ErrorBody,
-    /// Every bad row, by line of the file (the header is line 1).
+    /// Every bad row, by line of the file (the header is line 1). Absent when the refusal is
+    /// not about rows (e.g. `wrong_program_kind`), so the 422 is this or the plain envelope.
+    #[serde(default)]
     pub problems: Vec<ImportProblem>,
 }
 

@@ -148,7 +148,7 @@ pub async fn expire(app: &App, as_of: NaiveDate) -> Result<ExpiryRun, AppError> 
     let mut run = ExpiryRun::new(as_of);
     for program in store::all_programs(&app.db).await? {
         run.programs += 1;
-        let (_, wallet_rule) = rule_of(app, &program, as_of).await?;
+        let (kind, wallet_rule) = rule_of(app, &program, as_of).await?;
         loop {
             let program_id = program.id;
             let reply = app
@@ -259,10 +259,13 @@ impl fmt::Display for ExpiryPlan {
                 continue;
             }
             for (asset, e) in &p.assets {
-                let (unit, to) = match asset {
-                    Asset::Coin => ("yen", "breakage"),
-                    Asset::Premium => ("yen", "the city subsidy"),
-                    Asset::Points => ("points", "breakage"),
+                // Rebate points of a currency program are the city's money: they go back to
+                // its subsidy account, as the real run does.
+                let (unit, to) = match (asset, p.kind) {
+                    (Asset::Coin, _) => ("yen", "breakage"),
+                    (Asset::Premium, _) => ("yen", "the city subsidy"),
+                    (Asset::Points, ProgramKind::Currency) => ("points", "the city subsidy"),
+                    (Asset::Points, _) => ("points", "breakage"),
                 };
                 writeln!(
                     f,

@@ -245,7 +245,7 @@ async fn run_batch(db: &Db, batch: Vec<Request>, known: &mut Known) -> Vec<Store
     };
     let mut work = Work {
         tx,
-        now: Utc::now(),
+        now: crate::domain::calendar::now(),
         job_deltas: BTreeMap::new(),
         job_events: Vec::new(),
     };
@@ -253,7 +253,7 @@ async fn run_batch(db: &Db, batch: Vec<Request>, known: &mut Known) -> Vec<Store
     let mut batch_events = Vec::new();
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch {
-        work.now = Utc::now();
+        work.now = crate::domain::calendar::now();
         let outcome = run_one(&mut work, request.job, request.idempotency.as_ref()).await;
         match outcome {
             Ok(result) => {

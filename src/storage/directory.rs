@@ -77,8 +77,9 @@ pub struct Shopper {
     pub created_at: DateTime<Utc>,
 }
 
-/// Which table a token's principal lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which table a token's principal lives in (a store owner's id is its store's id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum PrincipalKind {
     Staff,
     MerchantOwner,
@@ -87,7 +88,17 @@ pub enum PrincipalKind {
 }
 
 impl PrincipalKind {
-    fn as_str(self) -> &'static str {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "staff" => Some(Self::Staff),
+            "merchant_owner" => Some(Self::MerchantOwner),
+            "device" => Some(Self::Device),
+            "shopper" => Some(Self::Shopper),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Staff => "staff",
             Self::MerchantOwner => "merchant_owner",
@@ -176,18 +187,73 @@ pub async fn insert_token(
     })
 }
 
-/// The owner of an unrevoked token, for revocation checks.
+/// The city, principal kind and principal of an unrevoked token, for revocation checks.
 pub async fn token_owner(
     tx: &mut WriteTx,
     id: TokenId,
-) -> Result<Option<(CityId, Uuid)>, sqlx::Error> {
-    let row: Option<(Uuid, Uuid)> = read_flushed!(tx, |c| sqlx::query_as(
-        "SELECT city_id, principal_id FROM api_tokens WHERE id = $1 AND revoked_at IS NULL"
+) -> Result<Option<(CityId, PrincipalKind, Uuid)>, sqlx::Error> {
+    let row: Option<(Uuid, String, Uuid)> = read_flushed!(tx, |c| sqlx::query_as(
+        "SELECT city_id, principal_kind, principal_id FROM api_tokens \
+         WHERE id = $1 AND revoked_at IS NULL"
     )
     .bind(id.0)
     .fetch_optional(c)
     .await)?;
-    Ok(row.map(|(city, p)| (CityId(city), p)))
+    Ok(row.and_then(|(city, kind, p)| Some((CityId(city), PrincipalKind::parse(&kind)?, p))))
+}
+
+/// A token as staff see it: never its secret or hash.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    #[sqlx(try_from = "Uuid")]
+    pub id: TokenId,
+    pub created_at: DateTime<Utc>,
+    /// When it stopped working; absent while it works.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Tokens kept per principal at most in a listing (a principal gets one per issue).
+pub const TOKENS_LISTED_MAX: i64 = 200;
+
+/// A principal's tokens, newest first (at most `TOKENS_LISTED_MAX`).
+pub async fn list_tokens(
+    db: &Db,
+    city: CityId,
+    kind: PrincipalKind,
+    principal_id: Uuid,
+) -> Result<Vec<TokenInfo>, sqlx::Error> {
+    read!(db, |c| sqlx::query_as(
+        "SELECT id, created_at, revoked_at FROM api_tokens \
+         WHERE principal_id = $1 AND principal_kind = $2 AND city_id = $3 \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    )
+    .bind(principal_id)
+    .bind(kind.as_str())
+    .bind(city.0)
+    .bind(TOKENS_LISTED_MAX)
+    .fetch_all(c)
+    .await)
+}
+
+/// The city of a principal of `kind`, if it exists (a device's is its store's).
+pub async fn principal_city(
+    db: &Db,
+    kind: PrincipalKind,
+    id: Uuid,
+) -> Result<Option<CityId>, sqlx::Error> {
+    let sql = match kind {
+        PrincipalKind::Staff => "SELECT city_id FROM staff WHERE id = $1",
+        PrincipalKind::MerchantOwner => "SELECT city_id FROM merchants WHERE id = $1",
+        PrincipalKind::Device => {
+            "SELECT m.city_id FROM devices d JOIN merchants m ON m.id = d.merchant_id WHERE d.id = $1"
+        }
+        PrincipalKind::Shopper => "SELECT city_id FROM shoppers WHERE id = $1",
+    };
+    let city: Option<Uuid> = read!(db, |c| sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+    Ok(city.map(CityId))
 }
 
 pub async fn revoke_token(

@@ -22,14 +22,14 @@ pub async fn ensure_secret(db: &Db, name: &str) -> Result<(), sqlx::Error> {
         Db::Pg(pool, _) => sqlx::query(sql)
             .bind(name)
             .bind(&value)
-            .bind(Utc::now())
+            .bind(crate::domain::calendar::now())
             .execute(pool)
             .await
             .map(|_| ()),
         Db::Lite { write, .. } => sqlx::query(sql)
             .bind(name)
             .bind(&value)
-            .bind(Utc::now())
+            .bind(crate::domain::calendar::now())
             .execute(write)
             .await
             .map(|_| ()),

@@ -264,8 +264,13 @@ fn rows(w: &World) -> Vec<Row> {
         row("POST", "/api/v1/shoppers", Arg::None, Body::Json(json!({"display_name": "佐藤"})), any(&[OPERATORS]), vec![]),
         row("GET", "/api/v1/shoppers/{shopper_id}", id(&w.shopper_x), Body::None, any(&[STAFF, &[ShopperX]]), vec![OwnerA, DeviceA, OwnerB, ShopperY]),
         row("GET", "/api/v1/shoppers/{shopper_id}", id(&w.foreign_shopper), Body::None, vec![], any(&[AUTHENTICATED])),
-        // Tokens: a city admin revokes any token of the city; others' tokens are not found.
-        row("DELETE", "/api/v1/tokens/{token_id}", Arg::FreshToken, Body::None, vec![CityAdmin], except(AUTHENTICATED, &[CityAdmin])),
+        // Tokens: a city admin revokes any token of the city, operators a shopper's; others'
+        // tokens are not found. Staff list a principal's tokens; operators issue new ones.
+        row("DELETE", "/api/v1/tokens/{token_id}", Arg::FreshToken, Body::None, any(&[OPERATORS]), except(AUTHENTICATED, OPERATORS)),
+        row("GET", "/api/v1/principals/{principal_kind}/{principal_id}/tokens", Arg::Ids(vec!["shopper".into(), w.shopper_x.clone()]), Body::None, any(&[STAFF]), vec![]),
+        row("GET", "/api/v1/principals/{principal_kind}/{principal_id}/tokens", Arg::Ids(vec!["shopper".into(), w.foreign_shopper.clone()]), Body::None, vec![], any(&[STAFF])),
+        row("POST", "/api/v1/principals/{principal_kind}/{principal_id}/tokens", Arg::Ids(vec!["shopper".into(), w.shopper_x.clone()]), Body::None, any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/principals/{principal_kind}/{principal_id}/tokens", Arg::Ids(vec!["shopper".into(), w.foreign_shopper.clone()]), Body::None, vec![], any(&[OPERATORS])),
         row("DELETE", "/api/v1/tokens/{token_id}", id(&w.foreign_token), Body::None, vec![], any(&[AUTHENTICATED])),
         // Every principal may revoke its own token (run last: it ends that principal).
         row("DELETE", "/api/v1/tokens/{token_id}", Arg::OwnToken, Body::None, any(&[AUTHENTICATED]), vec![]),
