@@ -17,3 +17,4 @@ mod registry;
 mod settlement;
 mod system;
 mod web;
+mod writer_faults;
