@@ -318,14 +318,11 @@ macro_rules! write_vetted {
 /// A read inside the write transaction that does not wait for pending ledger rows: only for
 /// tables `ledger::Pending` never writes (programs, stores, codes, campaigns...), or for the
 /// ledger reads in `storage::ledger` that lay the pending rows over what they read.
-///
-/// Every statement of the write transaction runs through here: once one fails, the
-/// transaction is broken and every later one fails at once (`WriteTx::broken`).
 macro_rules! read_tx {
-    ($tx:expr, |$c:ident| $body:expr) => {{
-        let ran = match $tx.before_statement().await {
-            Err(e) => $crate::storage::Statement::refused(e),
-            Ok(()) => match &mut $tx.conn {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        $crate::storage::checked!(
+            $tx,
+            match &mut $tx.conn {
                 $crate::storage::TxConn::Pg(tx) => {
                     let $c = &mut **tx;
                     $body
@@ -334,13 +331,24 @@ macro_rules! read_tx {
                     let $c = &mut **tx;
                     $body
                 }
-            },
+            }
+        )
+    };
+}
+
+/// Runs `$statement` (one statement of the write transaction; every one goes through here)
+/// unless an earlier one failed, and breaks the transaction if it fails (`WriteTx::broken`).
+macro_rules! checked {
+    ($tx:expr, $statement:expr) => {{
+        let ran = match $tx.before_statement().await {
+            Err(e) => $crate::storage::Statement::refused(e),
+            Ok(()) => $statement,
         };
         $tx.after_statement(&ran);
         ran
     }};
 }
-pub(crate) use {read, read_tx, write, write_vetted};
+pub(crate) use {checked, read, read_tx, write, write_vetted};
 
 impl Db {
     /// Connects and migrates. `sqlite:` URLs create the file if it is missing.
@@ -373,6 +381,12 @@ impl Db {
                 .statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                // A connection that comes back still inside a transaction is replaced: SQLite
+                // rolls a transaction back by itself on some failures (SQLITE_FULL, IOERR),
+                // sqlx's own ROLLBACK then fails and it would refuse every later BEGIN.
+                .after_release(|conn, _| {
+                    Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+                })
                 .connect_with(
                     opts.clone()
                         .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string()),
