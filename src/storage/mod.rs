@@ -566,7 +566,9 @@ impl WriteTx {
         };
         #[cfg(feature = "faults")]
         if lost && committed.is_ok() {
-            return Err(sqlx::Error::Protocol("injected: COMMIT acknowledgement lost".into()));
+            return Err(sqlx::Error::Protocol(
+                "injected: COMMIT acknowledgement lost".into(),
+            ));
         }
         committed
     }

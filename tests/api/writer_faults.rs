@@ -75,15 +75,11 @@ async fn batch(app: &TestApp, calls: &[Call], fault: Option<Fault>) -> Vec<(Stat
 }
 
 async fn send(app: &TestApp, calls: &[Call]) -> Vec<(StatusCode, Value)> {
-    join_all(calls.iter().map(|c| {
-        app.request(
-            "POST",
-            &c.path,
-            Some(&c.token),
-            Some(&c.key),
-            Some(&c.body),
-        )
-    }))
+    join_all(
+        calls
+            .iter()
+            .map(|c| app.request("POST", &c.path, Some(&c.token), Some(&c.key), Some(&c.body))),
+    )
     .await
 }
 
@@ -138,12 +134,23 @@ async fn retry_pays_once(app: &TestApp, t: &Town, calls: &[Call], before: (Vec<i
     for (status, body) in &retried {
         assert_eq!(*status, StatusCode::CREATED, "retry: {body}");
     }
-    let paid: i64 = calls.iter().map(|c| c.body["amount"].as_i64().expect("amount")).sum();
+    let paid: i64 = calls
+        .iter()
+        .map(|c| c.body["amount"].as_i64().expect("amount"))
+        .sum();
     let after = books(app, t).await;
-    assert_eq!(after.1, before.1 + calls.len() as i64, "one transaction per key");
+    assert_eq!(
+        after.1,
+        before.1 + calls.len() as i64,
+        "one transaction per key"
+    );
     let takings = |b: &(Vec<i64>, i64)| b.0[t.shoppers.len()..].iter().sum::<i64>();
     assert_eq!(takings(&after) - takings(&before), paid, "paid once");
-    assert_eq!(send(app, calls).await, retried, "a replay returns the stored replies");
+    assert_eq!(
+        send(app, calls).await,
+        retried,
+        "a replay returns the stored replies"
+    );
     assert_eq!(books(app, t).await, after, "a replay moves nothing");
 }
 
@@ -161,11 +168,18 @@ async fn every_failing_statement_of_a_batch_fails_all_of_it(app: &TestApp) {
             break;
         }
         all_unavailable(&results, &format!("statement {n}"));
-        assert_eq!(books(app, &t).await, before, "statement {n}: the books moved");
+        assert_eq!(
+            books(app, &t).await,
+            before,
+            "statement {n}: the books moved"
+        );
         retry_pays_once(app, &t, &calls, before).await;
         failed_rounds += 1;
     }
-    assert!(failed_rounds >= 2, "a payment batch runs statements: {failed_rounds}");
+    assert!(
+        failed_rounds >= 2,
+        "a payment batch runs statements: {failed_rounds}"
+    );
 }
 
 async fn a_failing_flush_fails_the_whole_batch(app: &TestApp) {
@@ -190,7 +204,11 @@ async fn a_lost_commit_acknowledgement_is_answered_by_the_retry(app: &TestApp) {
     for (status, body) in send(app, &calls).await {
         assert_eq!(status, StatusCode::CREATED, "retry: {body}");
     }
-    assert_eq!(books(app, &t).await, committed, "the retry moved money again");
+    assert_eq!(
+        books(app, &t).await,
+        committed,
+        "the retry moved money again"
+    );
 }
 
 /// The database refuses to grow: SQLite at its `max_page_count` (SQLITE_FULL), PostgreSQL
@@ -271,11 +289,53 @@ async fn a_failing_read_is_never_stored_as_a_refusal(app: &TestApp) {
         all_unavailable(&first, &format!("statement {n}"));
         assert_eq!(app.wallet(&t.program, shopper, "coin").await, before);
         let retried = send(app, std::slice::from_ref(&call)).await;
-        assert_eq!(retried[0].0, StatusCode::CREATED, "statement {n}: {}", retried[0].1);
+        assert_eq!(
+            retried[0].0,
+            StatusCode::CREATED,
+            "statement {n}: {}",
+            retried[0].1
+        );
         assert_eq!(app.wallet(&t.program, shopper, "coin").await, before - 100);
         failed_rounds += 1;
     }
-    assert!(failed_rounds >= 3, "the payment reads store, code and program: {failed_rounds}");
+    assert!(
+        failed_rounds >= 3,
+        "the payment reads store, code and program: {failed_rounds}"
+    );
+    // The same for a reversal (its original's program shown as "transaction not found").
+    let mut failed_rounds = 0;
+    for n in 1..=40 {
+        let payment = payments(&t, &format!("to-reverse-{n}"), 1);
+        let paid = send(app, &payment).await;
+        assert_eq!(paid[0].0, StatusCode::CREATED, "{}", paid[0].1);
+        let id = paid[0].1["transaction_id"].as_str().expect("id");
+        let call = Call {
+            token: t.op.clone(),
+            key: format!("reversal-{n}"),
+            path: format!("/api/v1/transactions/{id}/reversals"),
+            body: json!({"reason": "返品"}),
+        };
+        let before = app.wallet(&t.program, shopper, "coin").await;
+        let first = batch(app, std::slice::from_ref(&call), Some(Fault::Statement(n))).await;
+        if first[0].0 == StatusCode::CREATED {
+            break;
+        }
+        all_unavailable(&first, &format!("reversal, statement {n}"));
+        assert_eq!(app.wallet(&t.program, shopper, "coin").await, before);
+        let retried = send(app, std::slice::from_ref(&call)).await;
+        assert_eq!(
+            retried[0].0,
+            StatusCode::CREATED,
+            "reversal, statement {n}: {}",
+            retried[0].1
+        );
+        assert_eq!(app.wallet(&t.program, shopper, "coin").await, before + 1);
+        failed_rounds += 1;
+    }
+    assert!(
+        failed_rounds >= 3,
+        "a reversal reads its original: {failed_rounds}"
+    );
     app.assert_ledger_ok(&t.program).await;
 }
 
@@ -304,7 +364,13 @@ async fn duplicates_in_flight_fail_no_one(app: &TestApp) {
         requests.push((i % t.shoppers.len(), format!("single-{i}"), body));
     }
     let results = join_all(requests.iter().map(|(who, key, body)| {
-        app.request("POST", &path, Some(&t.shoppers[*who].1), Some(key), Some(body))
+        app.request(
+            "POST",
+            &path,
+            Some(&t.shoppers[*who].1),
+            Some(key),
+            Some(body),
+        )
     }))
     .await;
     for (r, (_, key, _)) in results.iter().zip(&requests) {
