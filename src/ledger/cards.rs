@@ -524,7 +524,7 @@ async fn card_in_city(w: &mut Work, who: &Principal, id: CardId) -> Result<CardR
         .ok_or_else(|| AppError::not_found("card"))?;
     points_program(w, who, card.program_id)
         .await
-        .map_err(|_| AppError::not_found("card"))?;
+        .map_err(super::refusal_as(AppError::not_found("card")))?;
     Ok(card)
 }
 

@@ -56,3 +56,14 @@ pub(crate) async fn program_in_city_on(
         .map_err(|e| AppError::Internal(format!("stored settings: {e}")))?;
     Ok((program, settings))
 }
+
+/// Shows a lookup's refusal as `shown` (another city's program is "transaction not found",
+/// so ids cannot be probed), and nothing else: a storage or internal failure stays what it
+/// is, so a transient failure fails its batch (503, retried with the same key) instead of
+/// being stored as a permanent 404.
+pub(crate) fn refusal_as(shown: AppError) -> impl FnOnce(AppError) -> AppError {
+    move |e| match e {
+        AppError::Rejected { .. } => shown,
+        other => other,
+    }
+}

@@ -445,7 +445,7 @@ async fn reverse_in(
         .ok_or_else(|| AppError::not_found("transaction"))?;
     program_in_city(&mut w.tx, &who, txn.program_id)
         .await
-        .map_err(|_| AppError::not_found("transaction"))?;
+        .map_err(super::refusal_as(AppError::not_found("transaction")))?;
     if txn.reverses_id.is_some() {
         return Err(AppError::conflict(
             "is_a_reversal",

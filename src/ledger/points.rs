@@ -455,7 +455,7 @@ async fn return_in(
     }
     let (_, settings) = points_program(w, &who, original.program_id)
         .await
-        .map_err(|_| AppError::not_found("transaction"))?;
+        .map_err(super::refusal_as(AppError::not_found("transaction")))?;
     let card = store::card_tx(&mut w.tx, original.card_id)
         .await?
         .ok_or_else(|| internal("movement without card"))?;

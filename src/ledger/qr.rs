@@ -696,7 +696,10 @@ pub async fn charge_shopper_code(
                 }
                 let (program, settings) = program_in_city(&mut w.tx, &who, ProgramId(program_id))
                     .await
-                    .map_err(|_| AppError::unprocessable("invalid_code", "unknown shopper code"))?;
+                    .map_err(super::refusal_as(AppError::unprocessable(
+                        "invalid_code",
+                        "unknown shopper code",
+                    )))?;
                 let spend = Spend {
                     program: &program,
                     settings: &settings,

@@ -1,6 +1,6 @@
 //! The single writer. Every write goes through one task that takes jobs off a queue, runs up
-//! to `BATCH_SIZE_MAX` of them in one database transaction (each inside its own savepoint)
-//! and commits once: group commit.
+//! to `BATCH_SIZE_MAX` of them in one database transaction and commits once: group commit. A
+//! job takes a savepoint only when it runs a statement that needs one (`WriteTx::barrier`).
 //!
 //! Why: a town's supermarket takes hundreds of payments a minute. If each payment were its
 //! own transaction updating the merchant's balance row, every one would wait for the
@@ -12,8 +12,21 @@
 //! One writer also means crossing transfers cannot deadlock and idempotency keys are checked
 //! and stored in the same transaction as the postings they describe.
 //!
-//! A job's replies are sent only after its batch commits. If the commit fails, every job of
-//! the batch gets `Unavailable` and nothing of it is in the database.
+//! A job's replies are sent only after its batch commits. Failure rules:
+//! - A job's refusal (`AppError::Rejected`) is its answer: the job is undone (its pending rows
+//!   dropped, its savepoint rolled back) and the refusal stored under its idempotency key.
+//! - An internal error (a bug in pure code, a panic) is that job's 500, not stored; the job is
+//!   undone and the batch goes on.
+//! - A storage error (any statement of the transaction failing: a read, a write, a statement
+//!   timeout, SQLITE_FULL, IOERR), whether the job passed it on or not (`WriteTx::failed`),
+//!   fails the whole batch: it is rolled back, every job of it answers 503 `unavailable` and
+//!   no reply is stored, so each may retry with the same key. The transaction cannot go on:
+//!   PostgreSQL has aborted it (its COMMIT would be a silent ROLLBACK) and SQLite may have
+//!   rolled it back by itself (later savepoints would then run, and commit, outside it).
+//! - If writing the pending rows or the commit fails, the same: every job 503, nothing of the
+//!   batch in the database.
+//! - A duplicate in flight (the same key twice in one batch) gets the first one's answer,
+//!   found among the batch's pending or written replies (`storage::ledger::find_reply`).
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -112,6 +125,8 @@ struct Request {
 pub struct Writer {
     tx: mpsc::Sender<Request>,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
+    #[cfg(feature = "faults")]
+    faults: std::sync::Arc<crate::storage::faults::Faults>,
 }
 
 impl Writer {
@@ -121,8 +136,28 @@ impl Writer {
         if db.backend() == crate::storage::Backend::Sqlite {
             tokio::spawn(checkpoints(db.clone(), tx.downgrade()));
         }
-        let handle = tokio::spawn(run(db, rx, events.clone()));
-        (Writer { tx, events }, handle)
+        #[cfg(feature = "faults")]
+        let faults = std::sync::Arc::new(crate::storage::faults::Faults::default());
+        let handle = tokio::spawn(run(
+            db,
+            rx,
+            events.clone(),
+            #[cfg(feature = "faults")]
+            faults.clone(),
+        ));
+        let writer = Writer {
+            tx,
+            events,
+            #[cfg(feature = "faults")]
+            faults,
+        };
+        (writer, handle)
+    }
+
+    /// The fault plan of this writer's next batch (tests only).
+    #[cfg(feature = "faults")]
+    pub fn faults(&self) -> &crate::storage::faults::Faults {
+        &self.faults
     }
 
     /// The writer task is still taking jobs. False once it has ended, which while handles
@@ -200,19 +235,33 @@ async fn run(
     db: Db,
     mut rx: mpsc::Receiver<Request>,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
+    #[cfg(feature = "faults")] faults: std::sync::Arc<crate::storage::faults::Faults>,
 ) {
     // Rows remembered across batches; `storage::Known` says why that is safe.
     let mut known = Known::default();
     warm(&db, &mut known).await;
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
+        #[cfg(feature = "faults")]
+        let plan = faults.take();
+        #[cfg(feature = "faults")]
+        while batch.len() < plan.jobs.min(BATCH_SIZE_MAX) {
+            match rx.recv().await {
+                Some(r) => batch.push(r),
+                None => break,
+            }
+        }
         while batch.len() < BATCH_SIZE_MAX {
             match rx.try_recv() {
                 Ok(r) => batch.push(r),
                 Err(_) => break,
             }
         }
-        for event in run_batch(&db, batch, &mut known).await {
+        #[cfg(feature = "faults")]
+        let events_of_batch = run_batch(&db, batch, &mut known, plan.fault).await;
+        #[cfg(not(feature = "faults"))]
+        let events_of_batch = run_batch(&db, batch, &mut known).await;
+        for event in events_of_batch {
             // No subscriber is not an error: nobody is watching that store right now.
             let _ = events.send(event);
         }
@@ -222,7 +271,12 @@ async fn run(
 }
 
 /// Runs one batch; returns the events of its committed jobs.
-async fn run_batch(db: &Db, batch: Vec<Request>, known: &mut Known) -> Vec<StoreEvent> {
+async fn run_batch(
+    db: &Db,
+    batch: Vec<Request>,
+    known: &mut Known,
+    #[cfg(feature = "faults")] fault: Option<crate::storage::faults::Fault>,
+) -> Vec<StoreEvent> {
     let keys: Vec<(Uuid, String)> = batch
         .iter()
         .filter_map(|r| r.idempotency.as_ref())
@@ -235,6 +289,10 @@ async fn run_batch(db: &Db, batch: Vec<Request>, known: &mut Known) -> Vec<Store
     let tx = match begun {
         Ok(mut tx) => {
             tx.known = std::mem::take(known);
+            #[cfg(feature = "faults")]
+            {
+                tx.fault = crate::storage::faults::Armed::new(fault);
+            }
             tx
         }
         Err(e) => {
@@ -268,14 +326,14 @@ async fn run_batch(db: &Db, batch: Vec<Request>, known: &mut Known) -> Vec<Store
                 outcomes.push((request.reply, result));
             }
             Err(e) => {
-                // The transaction itself is broken (a savepoint could not be taken or
-                // rolled back): give up on the whole batch.
+                // A statement failed: the transaction cannot go on (see the module's
+                // failure rules). Give up on the whole batch.
                 tracing::error!(error = %e, "write batch aborted");
-                // The transaction is rolled back when dropped; `known` keeps only what
-                // earlier batches committed.
+                // `known` keeps only what earlier batches committed.
                 let mut left = std::mem::take(&mut work.tx.known);
                 left.end_batch(false);
                 *known = left;
+                work.tx.rollback().await;
                 fail_all(outcomes.into_iter().map(|(r, _)| r).chain([request.reply]));
                 return Vec::new();
             }
@@ -325,13 +383,13 @@ fn fail_all(replies: impl Iterator<Item = oneshot::Sender<Result<Reply, AppError
     }
 }
 
-/// Runs one job inside a savepoint. The outer Result is the batch's health; the inner one is
-/// the job's answer.
+/// Runs one job. The outer Result is the batch's health (an error fails the whole batch); the
+/// inner one is the job's answer.
 async fn run_one(
     work: &mut Work,
     job: JobFn,
     idem: Option<&Idempotency>,
-) -> Result<Result<Reply, AppError>, sqlx::Error> {
+) -> Result<Result<Reply, AppError>, AppError> {
     // No savepoint yet: the job takes one only if it runs a statement that needs it
     // (`WriteTx::barrier`); a payment leaves its rows pending and takes none.
     work.tx.begin_job();
@@ -346,6 +404,12 @@ async fn run_one(
         Err(_) => Err(AppError::Internal("a write job panicked".into())),
     };
     match result {
+        // A storage failure is the batch's, never the job's answer (nor a stored reply).
+        Err(e @ (AppError::Db(_) | AppError::Unavailable)) => Err(e),
+        // A statement failed and the job answered something else: the failure still stands.
+        _ if work.tx.failed() => Err(AppError::Internal(
+            "a statement of the job failed and the job went on".into(),
+        )),
         Ok(reply) => {
             if let Some(idem) = idem {
                 store(work, idem, &reply);
@@ -358,8 +422,8 @@ async fn run_one(
             work.job_deltas.clear();
             work.job_events.clear();
             // A refusal is the request's answer and is replayed like a success (a retry of a
-            // payment refused for funds stays refused). Storage and internal failures are
-            // not stored, so a retry can still succeed.
+            // payment refused for funds stays refused). Internal failures are not stored, so
+            // a retry can still succeed.
             if let (Some(idem), AppError::Rejected { .. }) = (idem, &err) {
                 let (status, envelope) = err.status_and_body();
                 let body = serde_json::json!({

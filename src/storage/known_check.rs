@@ -43,14 +43,6 @@ impl WriteTx {
                 .map(|r| r.rows_affected()),
         }
     }
-
-    /// Ends the transaction without committing.
-    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
-        match self.conn {
-            TxConn::Pg(t) => t.rollback().await,
-            TxConn::Lite(t) => t.rollback().await,
-        }
-    }
 }
 
 /// Debug and test builds: re-reads every committed fact after a batch and panics on a
@@ -66,7 +58,7 @@ pub async fn verify_after_batch(db: &super::Db, known: &mut Known) {
     tx.known = std::mem::take(known);
     let checked = tx.verify_known().await;
     *known = std::mem::take(&mut tx.known);
-    let _ = tx.rollback().await;
+    tx.rollback().await;
     if let Err(difference) = checked {
         panic!(
             "the writer's remembered facts (storage::Known) differ from the database: {difference}"

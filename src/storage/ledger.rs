@@ -901,6 +901,13 @@ impl Pending {
         self.replies.append(&mut other.replies);
     }
 
+    /// The idempotency records among these rows, by (scope, key).
+    pub(crate) fn replies(&self) -> impl Iterator<Item = ((Uuid, String), StoredReply)> + '_ {
+        self.replies
+            .iter()
+            .map(|r| ((r.scope, r.key.clone()), r.reply.clone()))
+    }
+
     fn delta(&self, account: AccountId) -> i64 {
         self.balances
             .iter()

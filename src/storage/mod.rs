@@ -10,6 +10,8 @@ pub mod directory;
 pub mod expiry;
 pub mod guard;
 pub mod known_check;
+#[cfg(feature = "faults")]
+pub mod faults;
 pub mod ledger;
 pub mod points;
 pub mod qr;
@@ -118,17 +120,42 @@ pub struct WriteTx {
     /// The running job has taken its savepoint (it ran a statement that writes or must see
     /// the pending rows).
     savepoint: bool,
-    /// Writing pending rows failed: the transaction may hold some of them and must not
-    /// commit; every later statement fails.
+    /// A statement failed (a read, a write, writing pending rows): PostgreSQL has aborted the
+    /// transaction (its COMMIT would be a silent ROLLBACK), SQLite may have rolled it back
+    /// (later savepoints would run outside it), or it holds half of some rows. It must not
+    /// commit, and every later statement fails without reaching the database; the writer
+    /// answers the whole batch 503 (`ledger::writer`).
     broken: bool,
     /// Stored replies of the batch's idempotency keys, read at once when the batch began
     /// (None: the key was unused then). Replies stored since are pending.
     pub(crate) replies_read: HashMap<(Uuid, String), Option<ledger::StoredReply>>,
+    /// Keys whose replies the running job wrote early (inside its savepoint); forgotten
+    /// again from `replies_read` if the job is undone.
+    job_replies_written: Vec<(Uuid, String)>,
+    /// The fault a test armed for this batch.
+    #[cfg(feature = "faults")]
+    pub(crate) fault: faults::Armed,
 }
 
 pub(crate) enum TxConn {
     Pg(sqlx::Transaction<'static, sqlx::Postgres>),
     Lite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+/// What a statement of the write transaction answered, as `read_tx!` sees it.
+pub(crate) trait Statement {
+    fn failed(&self) -> bool;
+    /// The answer of a statement that did not run.
+    fn refused(e: sqlx::Error) -> Self;
+}
+
+impl<T> Statement for Result<T, sqlx::Error> {
+    fn failed(&self) -> bool {
+        self.is_err()
+    }
+    fn refused(e: sqlx::Error) -> Self {
+        Err(e)
+    }
 }
 
 /// What the single writer remembers between jobs and batches, so a payment does not re-read
@@ -375,26 +402,44 @@ macro_rules! read_flushed {
     }};
 }
 
-/// Binds `$c` to a `guard::Guard` over the transaction's connection and `Known`.
+/// Binds `$c` to a `guard::Guard` over the transaction's connection and `Known`, and runs
+/// `$body` as one statement through `checked!` (a failure breaks the transaction).
 macro_rules! guarded {
     ($tx:expr, $read_only:expr, |$c:ident| $body:expr) => {{
         let tx: &mut $crate::storage::WriteTx = $tx;
-        let known = &mut tx.known;
-        match &mut tx.conn {
-            $crate::storage::TxConn::Pg(t) => {
-                let mut guard = $crate::storage::guard::Guard::new(&mut **t, known, $read_only);
-                let $c = &mut guard;
-                $body
+        $crate::storage::checked!(tx, {
+            let known = &mut tx.known;
+            match &mut tx.conn {
+                $crate::storage::TxConn::Pg(t) => {
+                    let mut guard =
+                        $crate::storage::guard::Guard::new(&mut **t, known, $read_only);
+                    let $c = &mut guard;
+                    $body
+                }
+                $crate::storage::TxConn::Lite(t) => {
+                    let mut guard =
+                        $crate::storage::guard::Guard::new(&mut **t, known, $read_only);
+                    let $c = &mut guard;
+                    $body
+                }
             }
-            $crate::storage::TxConn::Lite(t) => {
-                let mut guard = $crate::storage::guard::Guard::new(&mut **t, known, $read_only);
-                let $c = &mut guard;
-                $body
-            }
-        }
+        })
     }};
 }
-pub(crate) use {guarded, read, read_flushed, read_tx, write, write_vetted};
+
+/// Runs `$statement` (one statement of the write transaction; every one goes through here)
+/// unless an earlier one failed, and breaks the transaction if it fails (`WriteTx::broken`).
+macro_rules! checked {
+    ($tx:expr, $statement:expr) => {{
+        let ran = match $tx.before_statement().await {
+            Err(e) => $crate::storage::Statement::refused(e),
+            Ok(()) => $statement,
+        };
+        $tx.after_statement(&ran);
+        ran
+    }};
+}
+pub(crate) use {checked, guarded, read, read_flushed, read_tx, write, write_vetted};
 
 impl Db {
     /// Connects and migrates. `sqlite:` URLs create the file if it is missing.
@@ -441,6 +486,12 @@ impl Db {
             let lock = single_writer::lock_sqlite(opts.get_filename())?;
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                // A connection that comes back still inside a transaction is replaced: SQLite
+                // rolls a transaction back by itself on some failures (SQLITE_FULL, IOERR),
+                // sqlx's own ROLLBACK then fails and it would refuse every later BEGIN.
+                .after_release(|conn, _| {
+                    Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+                })
                 .connect_with(
                     opts.clone()
                         .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string()),
@@ -547,16 +598,92 @@ impl WriteTx {
             savepoint: false,
             broken: false,
             replies_read: HashMap::new(),
+            job_replies_written: Vec::new(),
+            #[cfg(feature = "faults")]
+            fault: faults::Armed::default(),
         }
     }
 
-    /// Writes what is pending, then commits.
+    /// A statement failed in this transaction (whether or not the job passed the error on):
+    /// the batch must not commit.
+    pub fn failed(&self) -> bool {
+        self.broken
+    }
+
+    /// Before each statement: none runs once one has failed.
+    pub(crate) async fn before_statement(&mut self) -> Result<(), sqlx::Error> {
+        if self.broken {
+            return Err(sqlx::Error::Protocol(
+                "an earlier statement of this write transaction failed".into(),
+            ));
+        }
+        #[cfg(feature = "faults")]
+        if self.fault.fails_statement(self.in_job) {
+            return Err(self.fail_in_database().await);
+        }
+        Ok(())
+    }
+
+    /// After each statement: a failure breaks the transaction.
+    pub(crate) fn after_statement(&mut self, ran: &impl Statement) {
+        if ran.failed() {
+            self.broken = true;
+        }
+    }
+
+    /// Runs a statement that fails in the database and returns its error (fault injection).
+    #[cfg(feature = "faults")]
+    async fn fail_in_database(&mut self) -> sqlx::Error {
+        self.broken = true;
+        let ran = match &mut self.conn {
+            TxConn::Pg(tx) => sqlx::query(faults::FAILING_STATEMENT_PG)
+                .execute(&mut **tx)
+                .await
+                .map(|_| ()),
+            TxConn::Lite(tx) => sqlx::query(faults::FAILING_STATEMENT_SQLITE)
+                .execute(&mut **tx)
+                .await
+                .map(|_| ()),
+        };
+        ran.err()
+            .unwrap_or_else(|| sqlx::Error::Protocol("the failing statement succeeded".into()))
+    }
+
+    /// Rolls back (a failed batch). Dropping would too; waiting for it lets SQLite's
+    /// connection be checked before the next batch (`Db::connect`'s `after_release`).
+    pub async fn rollback(self) {
+        let rolled_back = match self.conn {
+            TxConn::Pg(tx) => tx.rollback().await,
+            TxConn::Lite(tx) => tx.rollback().await,
+        };
+        if let Err(e) = rolled_back {
+            // SQLite rolls back by itself on some errors (SQLITE_FULL, IOERR): then there is
+            // nothing left to roll back.
+            tracing::warn!(error = %e, "rolling back a failed write batch");
+        }
+    }
+
+    /// Writes what is pending, then commits. A broken transaction never commits (on
+    /// PostgreSQL its COMMIT would answer as if it had).
     pub async fn commit(mut self) -> Result<(), sqlx::Error> {
         self.barrier().await?;
-        match self.conn {
+        #[cfg(feature = "faults")]
+        if self.fault.fails(faults::Fault::Commit) {
+            return Err(sqlx::Error::Protocol("injected: COMMIT failed".into()));
+        }
+        #[cfg(feature = "faults")]
+        let lost = self.fault.fails(faults::Fault::CommitLost);
+        let committed = match self.conn {
             TxConn::Pg(tx) => tx.commit().await,
             TxConn::Lite(tx) => tx.commit().await,
+        };
+        #[cfg(feature = "faults")]
+        if lost && committed.is_ok() {
+            return Err(sqlx::Error::Protocol(
+                "injected: COMMIT acknowledgement lost".into(),
+            ));
         }
+        committed
     }
 
     /// A job starts. Its savepoint is taken lazily, before its first statement that writes
@@ -572,6 +699,9 @@ impl WriteTx {
     /// dropped. The job stays open (its refusal may still be recorded).
     pub async fn undo_job(&mut self) -> Result<(), sqlx::Error> {
         self.job_pending.clear();
+        for key in self.job_replies_written.drain(..) {
+            self.replies_read.insert(key, None);
+        }
         if std::mem::take(&mut self.savepoint) {
             self.exec("ROLLBACK TO SAVEPOINT job").await?;
             // PostgreSQL and SQLite both keep the savepoint after ROLLBACK TO; release it
@@ -583,6 +713,7 @@ impl WriteTx {
 
     /// The running job is done: what it left pending joins the batch's.
     pub async fn end_job(&mut self) -> Result<(), sqlx::Error> {
+        self.job_replies_written.clear();
         if std::mem::take(&mut self.savepoint) {
             self.exec("RELEASE SAVEPOINT job").await?;
         }
@@ -622,9 +753,27 @@ impl WriteTx {
             &mut self.pending
         };
         let mut rows = std::mem::take(slot);
+        // Written idempotency records leave the pending rows, where `find_reply` looks
+        // first: it must still find them, or a duplicate of a request later in the batch
+        // would run again (and the batch fail on the key's primary key at commit).
+        let replies: Vec<_> = rows.replies().collect();
         let written = ledger::write_pending(&mut self.conn, &mut rows).await;
+        #[cfg(feature = "faults")]
+        let written = match written {
+            Ok(()) if !job && self.fault.fails(faults::Fault::Flush) => {
+                Err(self.fail_in_database().await)
+            }
+            other => other,
+        };
         if written.is_err() {
             self.broken = true;
+            return written;
+        }
+        for (key, reply) in replies {
+            if job {
+                self.job_replies_written.push(key.clone());
+            }
+            self.replies_read.insert(key, Some(reply));
         }
         // The database now holds what the remembered lots lacked.
         self.known.wallet_lots.clear();

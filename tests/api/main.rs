@@ -22,3 +22,4 @@ mod settlement;
 mod system;
 mod web;
 mod writer_rules;
+mod writer_faults;
