@@ -422,7 +422,7 @@ pub async fn return_points(
         .await
 }
 
-async fn return_in(
+pub async fn return_in(
     w: &mut Work,
     who: Principal,
     merchant: MerchantId,

@@ -732,6 +732,13 @@ struct PendingReply {
 }
 
 impl Pending {
+    /// The replies left pending: scope, key and reply.
+    pub fn replies(&self) -> impl Iterator<Item = (Uuid, &str, &StoredReply)> {
+        self.replies
+            .iter()
+            .map(|r| (r.scope, r.key.as_str(), &r.reply))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.transactions.is_empty()
             && self.postings.is_empty()

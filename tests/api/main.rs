@@ -15,5 +15,6 @@ mod qr;
 mod rebates;
 mod registry;
 mod settlement;
+mod simulator;
 mod system;
 mod web;
