@@ -79,7 +79,6 @@ fn seed_and_steps(fixed: u64) -> (u64, usize) {
 
 async fn simulate(sequential: &TestApp, fixed_seed: u64) {
     let (seed, steps) = seed_and_steps(fixed_seed);
-    let _ = tracing_subscriber::fmt().with_env_filter("machipay=debug,sqlx=warn").with_test_writer().try_init();
     let backend = sequential.app.db.backend();
     println!("simulator: seed {seed}, {steps} steps, {backend:?}");
     let batched = twin(sequential).await;
@@ -106,9 +105,25 @@ async fn simulate(sequential: &TestApp, fixed_seed: u64) {
     assert_eq!(books1.len(), books2.len(), "seed {seed}: the books differ");
     one.check_invariants(seed).await;
     two.check_invariants(seed).await;
-    let moved = seq_outcomes.iter().filter(|o| o.0 < 300).count();
-    println!("simulator: seed {seed} ok, {moved} of {steps} jobs succeeded");
+    println!("simulator: seed {seed} ok; {}", tally(&plan, &seq_outcomes));
     batched.cleanup().await;
+}
+
+/// What the jobs answered, per kind: "Pay 201×30 422 insufficient_funds×4 ...", so a
+/// reader sees which paths a seed exercised.
+fn tally(plan: &Plan, outcomes: &[Outcome]) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for (step, (status, body)) in plan.steps.iter().zip(outcomes) {
+        let kind = format!("{:?}", step.op);
+        let kind = kind.split([' ', '{']).next().unwrap_or_default();
+        let code = body["error"]["code"].as_str().unwrap_or_default();
+        *counts.entry(format!("{kind} {status} {code}")).or_insert(0) += 1;
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(k, n)| format!("{}×{n}", k.trim_end()))
+        .collect();
+    parts.join(", ")
 }
 
 /// A second fresh database on the same backend.
@@ -893,14 +908,28 @@ impl Run<'_> {
                 "seed {seed}: wallet {owner:?} holds {balance} {asset}"
             );
         }
-        gave_back_at_most_the_original(&l, seed);
+        // Name transactions by the plan step that made them, for the failure message.
+        let steps: HashMap<Uuid, usize> = {
+            let m = self.made.lock().expect("made");
+            m.transactions.iter().map(|(k, t)| (*t, *k)).collect()
+        };
+        gave_back_at_most_the_original(&l, &steps, seed);
     }
 }
 
 /// For every original transaction, per account and asset: what its refunds, returns and
 /// reversal (each net of its own reversal) moved back is opposite to what it moved and no
 /// larger.
-fn gave_back_at_most_the_original(l: &Ledger, seed: u64) {
+fn gave_back_at_most_the_original(l: &Ledger, steps: &HashMap<Uuid, usize>, seed: u64) {
+    let kinds: HashMap<Uuid, &str> = l
+        .transactions
+        .iter()
+        .map(|(id, kind, _, _)| (*id, kind.as_str()))
+        .collect();
+    let name = |t: &Uuid| match steps.get(t) {
+        Some(k) => format!("{} (step {k})", kinds[t]),
+        None => kinds[t].to_owned(),
+    };
     let mut legs: HashMap<Uuid, BTreeMap<(Uuid, String), i64>> = HashMap::new();
     for (t, account, asset, amount) in &l.postings {
         *legs
@@ -935,12 +964,15 @@ fn gave_back_at_most_the_original(l: &Ledger, seed: u64) {
         }
         for (leg, a) in moved {
             let g = given.get(leg).copied().unwrap_or(0);
+            let kind = l.accounts.iter().find(|x| x.0 == leg.0).map(|x| x.2.as_str());
             assert!(
                 g * a <= 0 && g.abs() <= a.abs(),
-                "seed {seed}: transaction {original} moved {a} {} on account {}, and what \
-                 undid it moved {g}",
+                "seed {seed}: {} moved {a} {} on {} {}, and what gave it back ({}) moved {g}",
+                name(original),
                 leg.1,
-                leg.0
+                kind.unwrap_or_default(),
+                leg.0,
+                givers.iter().map(name).collect::<Vec<_>>().join(", ")
             );
         }
     }
