@@ -41,7 +41,12 @@ use uuid::Uuid;
 use crate::both_backends;
 use crate::helpers::TestApp;
 
-both_backends!(simulator_seed_1, simulator_seed_2, simulator_seed_3);
+both_backends!(
+    simulator_seed_1,
+    simulator_seed_2,
+    simulator_seed_3,
+    a_retry_after_a_flush_in_its_batch_gets_the_first_answer,
+);
 
 /// Steps per fixed seed in CI: with setup, about 10 s per seed and backend on 2 cores.
 const CI_STEPS: usize = 150;
@@ -61,6 +66,48 @@ async fn simulator_seed_2(app: &TestApp) {
 
 async fn simulator_seed_3(app: &TestApp) {
     simulate(app, 0x5eed_0003).await;
+}
+
+/// Found by the simulator (seed 0x5eed0001): a key used earlier in a batch whose reply a
+/// later job's statement had already written (its barrier flushes pending rows) was not found
+/// again, so the retry ran a second time and its second reply failed the whole batch (503).
+async fn a_retry_after_a_flush_in_its_batch_gets_the_first_answer(app: &TestApp) {
+    let op = app.operator().await;
+    let operator = principal(app, &op).await;
+    let program = app.currency().await;
+    let (a, _) = app.shopper(&op).await;
+    let (b, _) = app.shopper(&op).await;
+    let program_id = ProgramId(Uuid::parse_str(&program).expect("id"));
+    let charge = |shopper: &str| -> JobFn {
+        let req = money::CounterChargeRequest {
+            shopper_id: ShopperId(Uuid::parse_str(shopper).expect("id")),
+            amount: Amount::new(1_000).expect("amount"),
+        };
+        Box::new(move |w: &mut Work| -> BoxFuture<'_, _> {
+            Box::pin(money::counter_charge_in(w, operator, program_id, req))
+        })
+    };
+    let key = || Idempotency {
+        scope: operator.scope_id(),
+        key: "till-retry".into(),
+        request_hash: b"charge a 1000".to_vec(),
+    };
+    // The second job opens b's wallet: a statement, so everything pending is written first.
+    let results = app
+        .app
+        .writer
+        .run_as_one_batch(vec![
+            (Some(key()), charge(&a)),
+            (None, charge(&b)),
+            (Some(key()), charge(&a)),
+        ])
+        .await;
+    let first = results[0].as_ref().expect("the charge");
+    assert_eq!(first.status, 201, "{:?}", first.body);
+    assert_eq!(results[2].as_ref().expect("the retry"), first);
+    assert_eq!(results[1].as_ref().expect("b's charge").status, 201);
+    assert_eq!(app.wallet(&program, &a, "coin").await, 1_000, "charged once");
+    app.assert_ledger_ok(&program).await;
 }
 
 /// The seed and length: `SIM_SEED` (a number, or `random`) and `SIM_STEPS` override the
@@ -254,10 +301,23 @@ impl Plan {
                     }
                     None => continue,
                 },
-                49..55 => match Self::pick(rng, steps, |o| o.moves_money()) {
-                    Some(original) => Op::Reverse { original },
-                    None => continue,
-                },
+                49..55 => {
+                    // Half the time, an original that was refunded or returned: the
+                    // combination where a reversal may give back too much.
+                    let given_back = |o: &Op| matches!(o, Op::Refund { .. } | Op::Return { .. });
+                    let original = match Self::pick(rng, steps, given_back) {
+                        Some(g) if rng.random_bool(0.5) => match steps[g].op {
+                            Op::Refund { payment, .. } => Some(payment),
+                            Op::Return { original, .. } => Some(original),
+                            _ => unreachable!(),
+                        },
+                        _ => Self::pick(rng, steps, |o| o.moves_money()),
+                    };
+                    match original {
+                        Some(original) => Op::Reverse { original },
+                        None => continue,
+                    }
+                }
                 55..67 => Op::Earn {
                     store: rng.random_range(0..STORES),
                     card: rng.random_range(0..CARDS),
@@ -914,6 +974,18 @@ impl Run<'_> {
             m.transactions.iter().map(|(k, t)| (*t, *k)).collect()
         };
         gave_back_at_most_the_original(&l, &steps, seed);
+        // A replaced card can neither earn nor spend: points left on it are lost to the
+        // shopper (issue 12, item 3).
+        let stranded = fetch!(
+            &self.app.app.db,
+            (Uuid, i64),
+            "SELECT c.id, a.balance FROM point_cards c JOIN accounts a ON a.owner_id = c.id \
+             WHERE c.status = 'replaced' AND a.kind = 'shopper_wallet' AND a.balance <> 0"
+        );
+        assert!(
+            stranded.is_empty(),
+            "seed {seed}: points left on replaced cards: {stranded:?}"
+        );
     }
 }
 
