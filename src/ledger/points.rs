@@ -743,7 +743,7 @@ pub async fn checkout(
         .await
 }
 
-async fn checkout_in(
+pub async fn checkout_in(
     w: &mut Work,
     who: Principal,
     merchant: MerchantId,

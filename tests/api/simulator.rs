@@ -30,7 +30,7 @@ use machipay::domain::money::Amount;
 use machipay::domain::program::ProgramKind;
 use machipay::error::AppError;
 use machipay::ledger::writer::{Idempotency, JobFn, Reply, Work};
-use machipay::ledger::{cards, expiry, money, points, rebates, settlement};
+use machipay::ledger::{cards, currency, expiry, money, points, rebates, settlement};
 use machipay::storage::Db;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -211,11 +211,15 @@ enum Op {
     Charge { shopper: usize, yen: i64 },
     Pay { shopper: usize, store: usize, yen: i64 },
     Transfer { from: usize, to: usize, yen: i64 },
+    /// Premium sets bought at the counter.
+    Premium { shopper: usize, units: i32 },
     Refund { payment: usize, store: usize, yen: i64 },
     Reverse { original: usize },
     /// `stale`: with the card's first number, which a replacement retires.
     Earn { store: usize, card: usize, stale: bool, yen: i64 },
     Spend { store: usize, card: usize, points: i64 },
+    /// One bill paid with the card's points and its holder's currency wallet.
+    Checkout { store: usize, card: usize, yen: i64 },
     Return { original: usize, store: usize, amount: i64 },
     Replace { card: usize },
     Expire { points: bool },
@@ -301,14 +305,20 @@ impl Plan {
                     store: rng.random_range(0..STORES),
                     yen: rng.random_range(1..8_000),
                 },
-                36..41 => Op::Transfer {
+                36..38 => Op::Premium {
+                    shopper: rng.random_range(0..SHOPPERS),
+                    units: rng.random_range(1..3),
+                },
+                38..41 => Op::Transfer {
                     from: rng.random_range(0..SHOPPERS),
                     to: rng.random_range(0..SHOPPERS),
                     yen: rng.random_range(1..5_000),
                 },
-                41..49 => match Self::pick(rng, steps, |o| matches!(o, Op::Pay { .. })) {
+                41..49 => match Self::pick(rng, steps, Op::pays) {
                     Some(p) => {
-                        let Op::Pay { store, yen, .. } = steps[p].op else {
+                        let (Op::Pay { store, yen, .. } | Op::Checkout { store, yen, .. }) =
+                            steps[p].op
+                        else {
                             unreachable!()
                         };
                         Op::Refund {
@@ -342,7 +352,12 @@ impl Plan {
                     stale: rng.random_range(0..10) == 0,
                     yen: rng.random_range(1..20_000),
                 },
-                67..75 => Op::Spend {
+                67..71 => Op::Checkout {
+                    store: rng.random_range(0..STORES),
+                    card: rng.random_range(0..CARDS),
+                    yen: rng.random_range(1..3_000),
+                },
+                71..75 => Op::Spend {
                     store: rng.random_range(0..STORES),
                     card: rng.random_range(0..CARDS),
                     points: rng.random_range(1..400),
@@ -388,6 +403,11 @@ impl Plan {
 }
 
 impl Op {
+    /// Whether it pays a store from a currency wallet (what a store may refund).
+    fn pays(&self) -> bool {
+        matches!(self, Op::Pay { .. } | Op::Checkout { .. })
+    }
+
     /// Whether an operator may try to reverse what it posted.
     fn moves_money(&self) -> bool {
         matches!(
@@ -395,6 +415,8 @@ impl Op {
             Op::Charge { .. }
                 | Op::Pay { .. }
                 | Op::Transfer { .. }
+                | Op::Premium { .. }
+                | Op::Checkout { .. }
                 | Op::Refund { .. }
                 | Op::Earn { .. }
                 | Op::Spend { .. }
@@ -421,6 +443,7 @@ struct World {
     operator: Principal,
     currency: ProgramId,
     points: ProgramId,
+    premium_campaign: Uuid,
     stores: Vec<MerchantId>,
     shoppers: Vec<ShopperId>,
     /// Each card's first id and number.
@@ -562,6 +585,7 @@ fn who(world: &World, op: &Op) -> Principal {
         Op::Refund { store: s, .. }
         | Op::Earn { store: s, .. }
         | Op::Spend { store: s, .. }
+        | Op::Checkout { store: s, .. }
         | Op::Return { store: s, .. } => store(s),
         _ => world.operator,
     }
@@ -589,7 +613,10 @@ async fn run_op(
         };
         let card = match *op {
             Op::Earn { card, stale, .. } if stale => Some(world.cards[card].clone()),
-            Op::Earn { card, .. } | Op::Spend { card, .. } | Op::Replace { card } => {
+            Op::Earn { card, .. }
+            | Op::Spend { card, .. }
+            | Op::Checkout { card, .. }
+            | Op::Replace { card } => {
                 Some(m.cards[card].clone())
             }
             _ => None,
@@ -618,6 +645,22 @@ async fn run_op(
                 amount: amount(yen)?,
             };
             money::transfer_in(w, by, world.currency, req).await
+        }
+        Op::Premium { shopper, units } => {
+            let req = currency::PurchaseRequest {
+                shopper_id: world.shoppers[shopper],
+                units,
+            };
+            currency::buy_in(w, by, world.currency, world.premium_campaign, req).await
+        }
+        Op::Checkout { store, yen, .. } => {
+            let req = points::CheckoutRequest {
+                program_id: world.points,
+                card_number: card.expect("a card").1,
+                currency_program_id: world.currency,
+                amount: amount(yen)?,
+            };
+            points::checkout_in(w, by, world.stores[store], req).await
         }
         Op::Refund { store, yen, .. } => {
             let req = rebates::RefundRequest {
@@ -690,7 +733,9 @@ async fn run_op(
 fn remember(made: &Mutex<Made>, k: usize, op: &Op, reply: &Reply) {
     let mut m = made.lock().expect("made");
     let id = |v: &Value| v.as_str().and_then(|s| Uuid::parse_str(s).ok());
-    if let Some(t) = id(&reply.body["transaction_id"]) {
+    // A checkout's currency part is what a refund or reversal names.
+    let made = id(&reply.body["transaction_id"]).or(id(&reply.body["payment_transaction_id"]));
+    if let Some(t) = made {
         m.transactions.insert(k, t);
     }
     match *op {
@@ -755,6 +800,8 @@ async fn setup(app: &TestApp) -> World {
         stores.push(MerchantId(Uuid::parse_str(&m).expect("id")));
     }
     rebate_campaigns(app, &op, &currency, start).await;
+    let premium_campaign = premium_campaign(app, &op, &currency).await;
+    named.push(premium_campaign.to_string());
     let mut shoppers = Vec::new();
     for _ in 0..SHOPPERS {
         let (s, _) = app.shopper(&op).await;
@@ -762,7 +809,7 @@ async fn setup(app: &TestApp) -> World {
         shoppers.push(ShopperId(Uuid::parse_str(&s).expect("id")));
     }
     let mut cards = Vec::new();
-    for (i, shopper) in named[4 + STORES..4 + STORES + CARDS].to_vec().iter().enumerate() {
+    for (i, shopper) in shoppers.iter().take(CARDS).enumerate() {
         let path = format!("/api/v1/programs/{points_program}/cards");
         let (s, v) = app.post(&path, &op, json!({"shopper_id": shopper})).await;
         assert_eq!(s, StatusCode::CREATED, "card {i}: {v}");
@@ -779,6 +826,7 @@ async fn setup(app: &TestApp) -> World {
         operator,
         currency: ProgramId(Uuid::parse_str(&currency).expect("id")),
         points: ProgramId(Uuid::parse_str(&points_program).expect("id")),
+        premium_campaign,
         stores,
         shoppers,
         cards,
@@ -804,6 +852,18 @@ async fn rebate_campaigns(app: &TestApp, op: &str, program: &str, start: DateTim
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
     }
+}
+
+/// Premium sets (¥5,000 paid + ¥1,000 premium, two per person) on sale throughout; the
+/// premium follows the program's expiry.
+async fn premium_campaign(app: &TestApp, op: &str, program: &str) -> Uuid {
+    let body = json!({"name": "プレミアム付商品券", "price_yen": 5_000, "premium_yen": 1_000,
+        "units_per_person_max": 2, "budget_yen": 12_000,
+        "sale_starts_at": "2020-01-01T00:00:00Z", "sale_ends_at": "2099-01-01T00:00:00Z"});
+    let path = format!("/api/v1/programs/{program}/premium-campaigns");
+    let (s, v) = app.post(&path, op, body).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    Uuid::parse_str(v["id"].as_str().expect("id")).expect("id")
 }
 
 async fn principal(app: &TestApp, token: &str) -> Principal {
