@@ -106,7 +106,11 @@ async fn a_retry_after_a_flush_in_its_batch_gets_the_first_answer(app: &TestApp)
     assert_eq!(first.status, 201, "{:?}", first.body);
     assert_eq!(results[2].as_ref().expect("the retry"), first);
     assert_eq!(results[1].as_ref().expect("b's charge").status, 201);
-    assert_eq!(app.wallet(&program, &a, "coin").await, 1_000, "charged once");
+    assert_eq!(
+        app.wallet(&program, &a, "coin").await,
+        1_000,
+        "charged once"
+    );
     app.assert_ledger_ok(&program).await;
 }
 
@@ -150,7 +154,9 @@ async fn simulate(sequential: &TestApp, fixed_seed: u64) {
     let plan = Plan::generate(seed, steps);
     let one = Run::new(sequential).await;
     let two = Run::new(&batched).await;
-    let seq_outcomes = one.play(&plan, &mut StdRng::seed_from_u64(seed), false).await;
+    let seq_outcomes = one
+        .play(&plan, &mut StdRng::seed_from_u64(seed), false)
+        .await;
     let mut split = StdRng::seed_from_u64(seed ^ 0xba7c_4ed0);
     let bat_outcomes = two.play(&plan, &mut split, true).await;
     let (mut n1, mut n2) = (one.interner(), two.interner());
@@ -208,26 +214,70 @@ async fn twin(app: &TestApp) -> TestApp {
 /// maps a position to what that job created in its own database.
 #[derive(Debug, Clone)]
 enum Op {
-    Charge { shopper: usize, yen: i64 },
-    Pay { shopper: usize, store: usize, yen: i64 },
-    Transfer { from: usize, to: usize, yen: i64 },
+    Charge {
+        shopper: usize,
+        yen: i64,
+    },
+    Pay {
+        shopper: usize,
+        store: usize,
+        yen: i64,
+    },
+    Transfer {
+        from: usize,
+        to: usize,
+        yen: i64,
+    },
     /// Premium sets bought at the counter.
-    Premium { shopper: usize, units: i32 },
-    Refund { payment: usize, store: usize, yen: i64 },
-    Reverse { original: usize },
+    Premium {
+        shopper: usize,
+        units: i32,
+    },
+    Refund {
+        payment: usize,
+        store: usize,
+        yen: i64,
+    },
+    Reverse {
+        original: usize,
+    },
     /// `stale`: with the card's first number, which a replacement retires.
-    Earn { store: usize, card: usize, stale: bool, yen: i64 },
-    Spend { store: usize, card: usize, points: i64 },
+    Earn {
+        store: usize,
+        card: usize,
+        stale: bool,
+        yen: i64,
+    },
+    Spend {
+        store: usize,
+        card: usize,
+        points: i64,
+    },
     /// One bill paid with the card's points and its holder's currency wallet.
-    Checkout { store: usize, card: usize, yen: i64 },
-    Return { original: usize, store: usize, amount: i64 },
-    Replace { card: usize },
-    Expire { points: bool },
+    Checkout {
+        store: usize,
+        card: usize,
+        yen: i64,
+    },
+    Return {
+        original: usize,
+        store: usize,
+        amount: i64,
+    },
+    Replace {
+        card: usize,
+    },
+    Expire {
+        points: bool,
+    },
     Grant,
     Settle,
     Confirm,
     /// The same request again with the same key (or, `altered`, another body with it).
-    Replay { of: usize, altered: bool },
+    Replay {
+        of: usize,
+        altered: bool,
+    },
 }
 
 /// How a job is made to fail after doing its work: everything it wrote must be undone.
@@ -616,9 +666,7 @@ async fn run_op(
             Op::Earn { card, .. }
             | Op::Spend { card, .. }
             | Op::Checkout { card, .. }
-            | Op::Replace { card } => {
-                Some(m.cards[card].clone())
-            }
+            | Op::Replace { card } => Some(m.cards[card].clone()),
             _ => None,
         };
         (made_tx, card, m.last_run)
@@ -684,7 +732,9 @@ async fn run_op(
             };
             points::earn_in(w, by, world.stores[store], req).await
         }
-        Op::Spend { store, points: n, .. } => {
+        Op::Spend {
+            store, points: n, ..
+        } => {
             let req = points::SpendRequest {
                 program_id: world.points,
                 card_number: card.expect("a card").1,
@@ -692,7 +742,9 @@ async fn run_op(
             };
             points::spend_in(w, by, world.stores[store], req).await
         }
-        Op::Return { store, amount: n, .. } => {
+        Op::Return {
+            store, amount: n, ..
+        } => {
             let req = points::PointReturnRequest {
                 transaction_id: made_tx.into(),
                 amount: amount(n)?,
@@ -813,7 +865,10 @@ async fn setup(app: &TestApp) -> World {
         let path = format!("/api/v1/programs/{points_program}/cards");
         let (s, v) = app.post(&path, &op, json!({"shopper_id": shopper})).await;
         assert_eq!(s, StatusCode::CREATED, "card {i}: {v}");
-        let (id, number) = (v["id"].as_str().expect("id"), v["number"].as_str().expect("number"));
+        let (id, number) = (
+            v["id"].as_str().expect("id"),
+            v["number"].as_str().expect("number"),
+        );
         named.push(id.to_owned());
         named.push(number.to_owned());
         cards.push((
@@ -848,7 +903,11 @@ async fn rebate_campaigns(app: &TestApp, op: &str, program: &str, start: DateTim
             "starts_at": start - Duration::days(1), "ends_at": start + Duration::days(60),
             "grant_mode": mode, "grant_on": grant_on});
         let (s, v) = app
-            .post(&format!("/api/v1/programs/{program}/rebate-campaigns"), op, body)
+            .post(
+                &format!("/api/v1/programs/{program}/rebate-campaigns"),
+                op,
+                body,
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
     }
@@ -905,11 +964,9 @@ impl Interner {
         match v {
             Value::String(s) => Value::String(self.text(s)),
             Value::Array(a) => Value::Array(a.iter().map(|x| self.value(x)).collect()),
-            Value::Object(o) => Value::Object(
-                o.iter()
-                    .map(|(k, x)| (k.clone(), self.value(x)))
-                    .collect(),
-            ),
+            Value::Object(o) => {
+                Value::Object(o.iter().map(|(k, x)| (k.clone(), self.value(x))).collect())
+            }
             other => other.clone(),
         }
     }
@@ -920,7 +977,12 @@ impl Interner {
             return self.name(s);
         }
         match DateTime::parse_from_rfc3339(s) {
-            Ok(t) if t.with_timezone(&Utc) > "2026-01-01T00:00:00Z".parse::<DateTime<Utc>>().expect("instant") => {
+            Ok(t)
+                if t.with_timezone(&Utc)
+                    > "2026-01-01T00:00:00Z"
+                        .parse::<DateTime<Utc>>()
+                        .expect("instant") =>
+            {
                 "<wall clock>".into()
             }
             _ => s.to_owned(),
@@ -1017,12 +1079,18 @@ impl Run<'_> {
         for (id, kind, at, reverses) in &l.transactions {
             let mut legs = legs.remove(id).unwrap_or_default();
             legs.sort();
-            let reversal = if reverses.is_some() { " (reversal)" } else { "" };
+            let reversal = if reverses.is_some() {
+                " (reversal)"
+            } else {
+                ""
+            };
             lines.push(format!("transaction {at} {kind}{reversal}: {legs:?}"));
         }
         for (account, amount, remaining, expires_on) in &l.lots {
             let account = &account_names[account];
-            lines.push(format!("lot {account} {remaining}/{amount} until {expires_on:?}"));
+            lines.push(format!(
+                "lot {account} {remaining}/{amount} until {expires_on:?}"
+            ));
         }
         lines.sort();
         lines
@@ -1030,13 +1098,10 @@ impl Run<'_> {
 
     async fn check_invariants(&self, seed: u64) {
         for program in [self.world.currency, self.world.points] {
-            let check = machipay::ledger::reads::ledger_check(
-                &self.app.app,
-                self.world.operator,
-                program,
-            )
-            .await
-            .expect("ledger check");
+            let check =
+                machipay::ledger::reads::ledger_check(&self.app.app, self.world.operator, program)
+                    .await
+                    .expect("ledger check");
             assert!(check.ok, "seed {seed}: ledger check failed: {check:?}");
         }
         let l = self.ledger().await;
@@ -1114,7 +1179,11 @@ fn gave_back_at_most_the_original(l: &Ledger, steps: &HashMap<Uuid, usize>, seed
         }
         for (leg, a) in moved {
             let g = given.get(leg).copied().unwrap_or(0);
-            let kind = l.accounts.iter().find(|x| x.0 == leg.0).map(|x| x.2.as_str());
+            let kind = l
+                .accounts
+                .iter()
+                .find(|x| x.0 == leg.0)
+                .map(|x| x.2.as_str());
             assert!(
                 g * a <= 0 && g.abs() <= a.abs(),
                 "seed {seed}: {} moved {a} {} on {} {}, and what gave it back ({}) moved {g}",
