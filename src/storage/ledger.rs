@@ -732,13 +732,6 @@ struct PendingReply {
 }
 
 impl Pending {
-    /// The replies left pending: scope, key and reply.
-    pub fn replies(&self) -> impl Iterator<Item = (Uuid, &str, &StoredReply)> {
-        self.replies
-            .iter()
-            .map(|r| (r.scope, r.key.as_str(), &r.reply))
-    }
-
     pub fn is_empty(&self) -> bool {
         self.transactions.is_empty()
             && self.postings.is_empty()
@@ -765,6 +758,13 @@ impl Pending {
         self.lot_moves.append(&mut other.lot_moves);
         self.balances.append(&mut other.balances);
         self.replies.append(&mut other.replies);
+    }
+
+    /// The idempotency records among these rows, by (scope, key).
+    pub(crate) fn replies(&self) -> impl Iterator<Item = ((Uuid, String), StoredReply)> + '_ {
+        self.replies
+            .iter()
+            .map(|r| ((r.scope, r.key.clone()), r.reply.clone()))
     }
 
     fn delta(&self, account: AccountId) -> i64 {

@@ -515,10 +515,8 @@ impl WriteTx {
             // These replies leave `pending`, where `find_reply` finds a key used earlier in
             // the batch; the batch-start read said the key was unused. Without this, a retry
             // later in the batch ran again and its second reply failed the whole batch.
-            for (scope, key, reply) in rows.replies() {
-                let read = Some(reply.clone());
-                self.replies_read.insert((scope, key.to_owned()), read);
-            }
+            // (h5-writer fixes the same, for a job's own rows too: keep its version.)
+            self.replies_read.extend(rows.replies().map(|(k, r)| (k, Some(r))));
         }
         let written = ledger::write_pending(&mut self.conn, &mut rows).await;
         if written.is_err() {
