@@ -516,7 +516,8 @@ impl WriteTx {
             // the batch; the batch-start read said the key was unused. Without this, a retry
             // later in the batch ran again and its second reply failed the whole batch.
             // (h5-writer fixes the same, for a job's own rows too: keep its version.)
-            self.replies_read.extend(rows.replies().map(|(k, r)| (k, Some(r))));
+            self.replies_read
+                .extend(rows.replies().map(|(k, r)| (k, Some(r))));
         }
         let written = ledger::write_pending(&mut self.conn, &mut rows).await;
         if written.is_err() {
