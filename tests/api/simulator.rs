@@ -1132,6 +1132,9 @@ impl Run<'_> {
     }
 }
 
+/// Per (account, asset): (credits, debits).
+type Flows = BTreeMap<(Uuid, String), (i64, i64)>;
+
 /// For every original transaction, per account and asset: what its refunds, returns and
 /// reversal moved back never exceeds what it moved the other way. Flows are gross per
 /// direction, because one original may move both ways on one account (a payment that spends
@@ -1148,7 +1151,7 @@ fn gave_back_at_most_the_original(l: &Ledger, steps: &HashMap<Uuid, usize>, seed
         None => kinds[t].to_owned(),
     };
     // Per transaction and (account, asset): (credits, debits).
-    let mut flows: HashMap<Uuid, BTreeMap<(Uuid, String), (i64, i64)>> = HashMap::new();
+    let mut flows: HashMap<Uuid, Flows> = HashMap::new();
     for (t, account, asset, amount) in &l.postings {
         let slot = flows
             .entry(*t)
@@ -1178,7 +1181,7 @@ fn gave_back_at_most_the_original(l: &Ledger, steps: &HashMap<Uuid, usize>, seed
     let empty = BTreeMap::new();
     for (original, givers) in &back {
         let moved = flows.get(original).unwrap_or(&empty);
-        let mut given: BTreeMap<(Uuid, String), (i64, i64)> = BTreeMap::new();
+        let mut given = Flows::new();
         for g in givers {
             for (leg, (credit, debit)) in flows.get(g).unwrap_or(&empty) {
                 let slot = given.entry(leg.clone()).or_insert((0, 0));
