@@ -566,7 +566,7 @@ pub async fn replace(
         .await
 }
 
-async fn replace_in(
+pub async fn replace_in(
     w: &mut Work,
     who: Principal,
     id: CardId,

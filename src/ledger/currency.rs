@@ -257,7 +257,7 @@ pub async fn buy_premium_sets(
         .await
 }
 
-async fn buy_in(
+pub async fn buy_in(
     w: &mut Work,
     who: Principal,
     program_id: ProgramId,

@@ -479,6 +479,19 @@ async fn expire_some(
     Reply::new(200, &done)
 }
 
+/// One expiry job for `program` (of `kind`, under `policy`) as of `as_of`, for callers that
+/// compose writer jobs themselves (the batch-partition simulator, tests/api/simulator.rs):
+/// what `expire` runs per job, without reading the settings outside the writer.
+pub async fn expire_program_in(
+    w: &mut Work,
+    program: ProgramId,
+    kind: ProgramKind,
+    policy: ExpiryPolicy,
+    as_of: NaiveDate,
+) -> Result<Reply, AppError> {
+    expire_some(w, program, kind, as_of, wallet_rule(kind, policy, as_of)).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -352,7 +352,7 @@ pub async fn transfer(
         .await
 }
 
-async fn transfer_in(
+pub async fn transfer_in(
     w: &mut Work,
     who: Principal,
     program_id: ProgramId,
@@ -434,7 +434,7 @@ pub async fn reverse(
         .await
 }
 
-async fn reverse_in(
+pub async fn reverse_in(
     w: &mut Work,
     who: Principal,
     original: TransactionId,

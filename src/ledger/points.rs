@@ -424,7 +424,7 @@ pub async fn return_points(
         .await
 }
 
-async fn return_in(
+pub async fn return_in(
     w: &mut Work,
     who: Principal,
     merchant: MerchantId,
@@ -760,7 +760,7 @@ pub async fn checkout(
         .await
 }
 
-async fn checkout_in(
+pub async fn checkout_in(
     w: &mut Work,
     who: Principal,
     merchant: MerchantId,

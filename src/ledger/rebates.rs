@@ -467,7 +467,7 @@ pub async fn grant_due(app: &App, as_of: NaiveDate) -> Result<GrantRun, AppError
     }
 }
 
-async fn grant_batch(w: &mut Work, as_of: NaiveDate) -> Result<Reply, AppError> {
+pub async fn grant_batch(w: &mut Work, as_of: NaiveDate) -> Result<Reply, AppError> {
     let due = store::due_accruals_tx(&mut w.tx, as_of, GRANTS_PER_JOB_MAX).await?;
     let (mut count, mut total) = (0i64, 0i64);
     for (a, program, expires_on) in due {
@@ -559,7 +559,7 @@ pub async fn refund(
         .await
 }
 
-async fn refund_in(
+pub async fn refund_in(
     w: &mut Work,
     who: Principal,
     merchant: MerchantId,

@@ -398,7 +398,7 @@ pub async fn confirm(
         .await
 }
 
-async fn confirm_in(
+pub async fn confirm_in(
     w: &mut Work,
     who: Principal,
     program: ProgramId,

@@ -111,7 +111,9 @@ impl Work {
     }
 }
 
-type JobFn = Box<dyn for<'a> FnOnce(&'a mut Work) -> BoxFuture<'a, Result<Reply, AppError>> + Send>;
+/// A job as the writer queues it.
+pub type JobFn =
+    Box<dyn for<'a> FnOnce(&'a mut Work) -> BoxFuture<'a, Result<Reply, AppError>> + Send>;
 
 struct Request {
     job: JobFn,
@@ -119,11 +121,18 @@ struct Request {
     reply: oneshot::Sender<Result<Reply, AppError>>,
 }
 
+/// What the queue carries: one job, batched with whatever else is queued, or a group the
+/// writer runs as exactly one batch of its own (`Writer::run_as_one_batch`).
+enum Queued {
+    One(Request),
+    Group(Vec<Request>),
+}
+
 /// The handle use-cases submit jobs through. Cheap to clone; when every handle is dropped the
 /// writer finishes what is queued and stops.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Request>,
+    tx: mpsc::Sender<Queued>,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
     #[cfg(feature = "faults")]
     faults: std::sync::Arc<crate::storage::faults::Faults>,
@@ -184,10 +193,43 @@ impl Writer {
             reply,
         };
         self.tx
-            .send(request)
+            .send(Queued::One(request))
             .await
             .map_err(|_| AppError::Unavailable)?;
         rx.await.map_err(|_| AppError::Unavailable)?
+    }
+
+    /// Runs `jobs` as exactly one batch of their own, in order, and answers each. Normal
+    /// traffic never needs this; the batch-partition simulator (tests/api/simulator.rs) uses
+    /// it to choose how a sequence of jobs is split into batches.
+    pub async fn run_as_one_batch(
+        &self,
+        jobs: Vec<(Option<Idempotency>, JobFn)>,
+    ) -> Vec<Result<Reply, AppError>> {
+        if jobs.is_empty() || jobs.len() > BATCH_SIZE_MAX {
+            let e = || AppError::Internal(format!("a group holds 1 to {BATCH_SIZE_MAX} jobs"));
+            return jobs.iter().map(|_| Err(e())).collect();
+        }
+        let (group, answers): (Vec<Request>, Vec<_>) = jobs
+            .into_iter()
+            .map(|(idempotency, job)| {
+                let (reply, rx) = oneshot::channel();
+                let request = Request {
+                    job,
+                    idempotency,
+                    reply,
+                };
+                (request, rx)
+            })
+            .unzip();
+        if self.tx.send(Queued::Group(group)).await.is_err() {
+            return answers.iter().map(|_| Err(AppError::Unavailable)).collect();
+        }
+        let mut out = Vec::with_capacity(answers.len());
+        for rx in answers {
+            out.push(rx.await.unwrap_or(Err(AppError::Unavailable)));
+        }
+        out
     }
 }
 
@@ -217,7 +259,7 @@ async fn warm(db: &Db, known: &mut Known) {
 
 /// SQLite's log checkpoints, off the writer's path (`Db::checkpoint`), for as long as the
 /// writer has handles.
-async fn checkpoints(db: Db, writer: mpsc::WeakSender<Request>) {
+async fn checkpoints(db: Db, writer: mpsc::WeakSender<Queued>) {
     let mut tick = tokio::time::interval(crate::storage::CHECKPOINT_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -233,30 +275,53 @@ async fn checkpoints(db: Db, writer: mpsc::WeakSender<Request>) {
 
 async fn run(
     db: Db,
-    mut rx: mpsc::Receiver<Request>,
+    mut rx: mpsc::Receiver<Queued>,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
     #[cfg(feature = "faults")] faults: std::sync::Arc<crate::storage::faults::Faults>,
 ) {
     // Rows remembered across batches; `storage::Known` says why that is safe.
     let mut known = Known::default();
     warm(&db, &mut known).await;
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
+    // A group met while gathering a batch waits here for the next round.
+    let mut held: Option<Queued> = None;
+    loop {
+        let first = match held.take() {
+            Some(q) => q,
+            None => match rx.recv().await {
+                Some(q) => q,
+                None => break,
+            },
+        };
         #[cfg(feature = "faults")]
         let plan = faults.take();
-        #[cfg(feature = "faults")]
-        while batch.len() < plan.jobs.min(BATCH_SIZE_MAX) {
-            match rx.recv().await {
-                Some(r) => batch.push(r),
-                None => break,
+        let batch = match first {
+            Queued::Group(group) => group,
+            Queued::One(first) => {
+                let mut batch = vec![first];
+                #[cfg(feature = "faults")]
+                while batch.len() < plan.jobs.min(BATCH_SIZE_MAX) {
+                    match rx.recv().await {
+                        Some(Queued::One(r)) => batch.push(r),
+                        Some(group) => {
+                            held = Some(group);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                while held.is_none() && batch.len() < BATCH_SIZE_MAX {
+                    match rx.try_recv() {
+                        Ok(Queued::One(r)) => batch.push(r),
+                        Ok(group) => {
+                            held = Some(group);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                batch
             }
-        }
-        while batch.len() < BATCH_SIZE_MAX {
-            match rx.try_recv() {
-                Ok(r) => batch.push(r),
-                Err(_) => break,
-            }
-        }
+        };
         #[cfg(feature = "faults")]
         let events_of_batch = run_batch(&db, batch, &mut known, plan.fault).await;
         #[cfg(not(feature = "faults"))]

@@ -19,6 +19,7 @@ mod rebates;
 mod registry;
 mod returns;
 mod settlement;
+mod simulator;
 mod system;
 mod web;
 mod writer_rules;
