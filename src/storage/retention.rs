@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use super::{WriteTx, write};
 
 /// Deletes at most `limit` stored replies created before `before`, oldest first; returns how
-/// many. The index `idempotency_keys_created` (migration 0013) finds them without a scan.
+/// many. The index `idempotency_keys_created` (migration 0009) finds them without a scan.
 pub async fn purge_replies(
     tx: &mut WriteTx,
     before: DateTime<Utc>,

@@ -390,9 +390,19 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "cf69c7f6430728e60529211a2055351afcc684e3e461df9f91843d080e826bf3aad1f81b4f3a4c7366c6a9e9d53aa676",
     ),
     (
-        "0013_idempotency_retention.sql",
+        "0008_returns.sql",
+        "5d2b74f76c67113a588ea37bf960ede386e69c928e5ff0da6a5d5eb6b623733eb333d248b784fdcda4ebf38dcd9c91bf",
+        "5d2b74f76c67113a588ea37bf960ede386e69c928e5ff0da6a5d5eb6b623733eb333d248b784fdcda4ebf38dcd9c91bf",
+    ),
+    (
+        "0009_idempotency_retention.sql",
         "dd46aa05b5ca8f937055b094d3aaff6c455824fd256ea1726ae3ed1e12be7760ec0470dadafef73d53476338a2a8c7f6",
         "dd46aa05b5ca8f937055b094d3aaff6c455824fd256ea1726ae3ed1e12be7760ec0470dadafef73d53476338a2a8c7f6",
+    ),
+    (
+        "0010_rebate_limits.sql",
+        "28166197fafdaa7f57a82496dbf40a80577e57c2710a3ea9d348d63867f0d8c60002961c3156aed180c7b1d75ffd18ba",
+        "c83aac3499fb4a528e4cb375725827344c9f01c672a299ef0fdb38c1d25b2429ee02404de5a3b6f5a9dde143e3ef0d69",
     ),
 ];
 

@@ -1,5 +1,5 @@
 -- Rebate cap and budget against spent refunds; one claw-back rounding rule.
--- Comments: ../postgres/0014_rebate_limits.sql. SQLite cannot add a table constraint, so the
+-- Comments: ../postgres/0010_rebate_limits.sql. SQLite cannot add a table constraint, so the
 -- "settled within points" check rides on the new column (SQLite column checks may name
 -- other columns).
 
