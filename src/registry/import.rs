@@ -242,7 +242,12 @@ async fn import_line(
         }
         None => {
             let issued = create_store(w, who, &l.record).await?;
-            (issued.item.id, Some(issued.token_id), Some(issued.token), false)
+            (
+                issued.item.id,
+                Some(issued.token_id),
+                Some(issued.token),
+                false,
+            )
         }
     };
     let (joined, participation) = match program {

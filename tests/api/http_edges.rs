@@ -78,7 +78,10 @@ async fn campaign_times_sent_with_nanoseconds_read_back_as_answered(app: &TestAp
     let op = app.operator().await;
     let currency = app.currency().await;
     let points = app.program("points", json!({})).await;
-    let (start, end) = ("2026-12-01T00:00:00.123456789Z", "2099-01-01T00:00:00.987654321Z");
+    let (start, end) = (
+        "2026-12-01T00:00:00.123456789Z",
+        "2099-01-01T00:00:00.987654321Z",
+    );
     let cases = [
         (
             format!("/api/v1/programs/{currency}/premium-campaigns"),
@@ -113,7 +116,11 @@ async fn campaign_times_sent_with_nanoseconds_read_back_as_answered(app: &TestAp
             assert_eq!(made[field], read[field], "{path} {field}: {made} vs {read}");
             let at: chrono::DateTime<chrono::Utc> =
                 serde_json::from_value(made[field].clone()).expect("time");
-            assert_eq!(at.timestamp_subsec_nanos() % 1_000, 0, "{path} {field}: {made}");
+            assert_eq!(
+                at.timestamp_subsec_nanos() % 1_000,
+                0,
+                "{path} {field}: {made}"
+            );
         }
     }
     // The cut is a truncation, not a rounding: .123456789 is .123456.
