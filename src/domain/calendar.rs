@@ -29,6 +29,15 @@ pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// Serde `deserialize_with` for an instant a request sends: read as RFC 3339 and truncated to
+/// whole microseconds, for the reason `now` gives (a stored `starts_at` with nanoseconds would
+/// be answered one way at creation and another way when read back from PostgreSQL).
+pub fn deserialize_micros<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<DateTime<Utc>, D::Error> {
+    DateTime::<Utc>::deserialize(deserializer).map(|at| at.trunc_subsecs(6))
+}
+
 /// The Japan-time calendar date on which the instant `at` falls.
 pub fn jst_date(at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&jst()).date_naive()

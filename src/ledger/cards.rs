@@ -668,7 +668,9 @@ pub struct NewPointCampaignRequest {
     /// Above 1 and at most 10, e.g. "2" for double points.
     #[schema(value_type = String, example = "2")]
     pub multiplier: Decimal,
+    #[serde(deserialize_with = "crate::domain::calendar::deserialize_micros")]
     pub starts_at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::domain::calendar::deserialize_micros")]
     pub ends_at: DateTime<Utc>,
     /// Only this store; every store when omitted.
     pub merchant_id: Option<MerchantId>,

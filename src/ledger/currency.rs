@@ -127,7 +127,9 @@ pub struct NewCampaignRequest {
     pub units_per_person_max: i32,
     /// Most premium granted over the campaign.
     pub budget_yen: Amount,
+    #[serde(deserialize_with = "crate::domain::calendar::deserialize_micros")]
     pub sale_starts_at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::domain::calendar::deserialize_micros")]
     pub sale_ends_at: DateTime<Utc>,
     /// Last JST date the premium can be spent; the program's policy applies if omitted.
     pub premium_expires_on: Option<NaiveDate>,

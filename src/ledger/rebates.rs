@@ -65,7 +65,9 @@ pub struct NewRebateCampaignRequest {
     pub tiers: Vec<Tier>,
     pub monthly_cap_points: Amount,
     pub budget_points: Amount,
+    #[serde(deserialize_with = "crate::domain::calendar::deserialize_micros")]
     pub starts_at: DateTime<Utc>,
+    #[serde(deserialize_with = "crate::domain::calendar::deserialize_micros")]
     pub ends_at: DateTime<Utc>,
     pub grant_mode: GrantMode,
     /// Required for batch campaigns: the JST date the points are granted.

@@ -134,6 +134,9 @@ pub struct ImportedStore {
     pub participation: Option<ParticipationKind>,
     /// The file's 店舗名 replaced the store's name.
     pub renamed: bool,
+    /// The id of the new store's owner token (created stores only), for
+    /// `DELETE /api/v1/tokens/{id}`.
+    pub token_id: Option<TokenId>,
     /// The new store's owner token, shown once (created stores only).
     pub token: Option<String>,
 }
@@ -232,14 +235,19 @@ async fn import_line(
     on: NaiveDate,
 ) -> Result<ImportedStore, AppError> {
     let existing = store::merchant_by_ref_tx(&mut w.tx, who.city(), &l.external_ref).await?;
-    let (merchant, token, renamed) = match existing {
+    let (merchant, token_id, token, renamed) = match existing {
         Some(id) => {
             let renamed = update_store(w, who, id, &l.record).await?;
-            (id, None, renamed)
+            (id, None, None, renamed)
         }
         None => {
             let issued = create_store(w, who, &l.record).await?;
-            (issued.item.id, Some(issued.token), false)
+            (
+                issued.item.id,
+                Some(issued.token_id),
+                Some(issued.token),
+                false,
+            )
         }
     };
     let (joined, participation) = match program {
@@ -254,6 +262,7 @@ async fn import_line(
         joined,
         participation,
         renamed,
+        token_id,
         token,
     })
 }

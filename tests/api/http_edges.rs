@@ -14,6 +14,7 @@ both_backends!(
     reissuing_and_revoking_respect_who_manages_whom,
     one_store_is_one_idempotency_scope,
     a_key_belongs_to_one_request_of_one_account,
+    campaign_times_sent_with_nanoseconds_read_back_as_answered,
 );
 
 /// Enrolls a cashier terminal for `merchant`; returns its answer (id, token, token_id...).
@@ -69,6 +70,66 @@ async fn a_payment_has_one_time_in_its_reply_and_when_read_back(app: &TestApp) {
         assert_eq!(answered, read, "reply {reply} vs stored {stored}");
         assert_eq!(answered.timestamp_subsec_nanos() % 1_000, 0);
     }
+}
+
+/// Times a request sends are stored to the microsecond (PostgreSQL's precision), so the
+/// creation reply and every later read give a campaign the same start and end.
+async fn campaign_times_sent_with_nanoseconds_read_back_as_answered(app: &TestApp) {
+    let op = app.operator().await;
+    let currency = app.currency().await;
+    let points = app.program("points", json!({})).await;
+    let (start, end) = (
+        "2026-12-01T00:00:00.123456789Z",
+        "2099-01-01T00:00:00.987654321Z",
+    );
+    let cases = [
+        (
+            format!("/api/v1/programs/{currency}/premium-campaigns"),
+            ["sale_starts_at", "sale_ends_at"],
+            json!({"name": "第1弾", "price_yen": 10_000, "premium_yen": 3_000, "units_per_person_max": 2,
+                "budget_yen": 9_000, "sale_starts_at": start, "sale_ends_at": end}),
+        ),
+        (
+            format!("/api/v1/programs/{currency}/rebate-campaigns"),
+            ["starts_at", "ends_at"],
+            json!({"name": "還元", "tiers": [{"category": "member", "rate": "0.1"}], "monthly_cap_points": 100,
+                "budget_points": 1_000, "starts_at": start, "ends_at": end, "grant_mode": "immediate"}),
+        ),
+        (
+            format!("/api/v1/programs/{points}/point-campaigns"),
+            ["starts_at", "ends_at"],
+            json!({"name": "倍", "multiplier": "2", "starts_at": start, "ends_at": end}),
+        ),
+    ];
+    for (path, fields, body) in cases {
+        let (s, made) = app.post_money(&path, &op, body).await;
+        assert_eq!(s, StatusCode::CREATED, "{path}: {made}");
+        let (s, list) = app.get(&path, &op).await;
+        assert_eq!(s, StatusCode::OK, "{list}");
+        let read = list
+            .as_array()
+            .expect("list")
+            .iter()
+            .find(|c| c["id"] == made["id"])
+            .unwrap_or_else(|| panic!("{path}: {} not in {list}", made["id"]));
+        for field in fields {
+            assert_eq!(made[field], read[field], "{path} {field}: {made} vs {read}");
+            let at: chrono::DateTime<chrono::Utc> =
+                serde_json::from_value(made[field].clone()).expect("time");
+            assert_eq!(
+                at.timestamp_subsec_nanos() % 1_000,
+                0,
+                "{path} {field}: {made}"
+            );
+        }
+    }
+    // The cut is a truncation, not a rounding: .123456789 is .123456.
+    let (_, list) = app
+        .get(&format!("/api/v1/programs/{points}/point-campaigns"), &op)
+        .await;
+    let at: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(list[0]["starts_at"].clone()).expect("time");
+    assert_eq!(at.timestamp_subsec_micros(), 123_456, "{list}");
 }
 
 async fn wrong_methods_answer_the_envelope_and_the_scheme_ignores_case(app: &TestApp) {

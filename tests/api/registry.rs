@@ -417,6 +417,19 @@ async fn csv_import_is_all_or_nothing_and_idempotent(app: &TestApp) {
             .all(|s| s["joined"] == true && s["token"].is_string())
     );
     let first = r["stores"][0]["merchant_id"].as_str().unwrap().to_owned();
+    // A new store's owner token comes with its id, the one GET /me names for that token
+    // (so DELETE /api/v1/tokens/{id} can revoke it).
+    for st in r["stores"].as_array().unwrap() {
+        let token = st["token"].as_str().expect("token");
+        let token_id = st["token_id"].as_str().expect("token_id");
+        let (s, me) = app.get("/api/v1/me", token).await;
+        assert_eq!(s, StatusCode::OK, "{me}");
+        assert_eq!(
+            (me["token_id"].as_str(), me["merchant_id"].as_str()),
+            (Some(token_id), st["merchant_id"].as_str()),
+            "{me}"
+        );
+    }
     // The same list saved as Shift_JIS (no BOM) is the same file: nothing new.
     let (sjis, _, bad_chars) = encoding_rs::SHIFT_JIS.encode(good.trim_start_matches('\u{feff}'));
     assert!(!bad_chars);
@@ -431,7 +444,7 @@ async fn csv_import_is_all_or_nothing_and_idempotent(app: &TestApp) {
             .as_array()
             .unwrap()
             .iter()
-            .all(|s| s["joined"] == false)
+            .all(|s| s["joined"] == false && s["token_id"].is_null())
     );
     assert_eq!(r["stores"][0]["merchant_id"], first.as_str());
     assert_eq!(merchant_count(app).await, before + 2);
