@@ -8,10 +8,10 @@ pub mod city_report;
 pub mod currency;
 pub mod directory;
 pub mod expiry;
-pub mod guard;
-pub mod known_check;
 #[cfg(feature = "faults")]
 pub mod faults;
+pub mod guard;
+pub mod known_check;
 pub mod ledger;
 pub mod points;
 pub mod qr;
@@ -411,14 +411,12 @@ macro_rules! guarded {
             let known = &mut tx.known;
             match &mut tx.conn {
                 $crate::storage::TxConn::Pg(t) => {
-                    let mut guard =
-                        $crate::storage::guard::Guard::new(&mut **t, known, $read_only);
+                    let mut guard = $crate::storage::guard::Guard::new(&mut **t, known, $read_only);
                     let $c = &mut guard;
                     $body
                 }
                 $crate::storage::TxConn::Lite(t) => {
-                    let mut guard =
-                        $crate::storage::guard::Guard::new(&mut **t, known, $read_only);
+                    let mut guard = $crate::storage::guard::Guard::new(&mut **t, known, $read_only);
                     let $c = &mut guard;
                     $body
                 }

@@ -22,5 +22,5 @@ mod settlement;
 mod simulator;
 mod system;
 mod web;
-mod writer_rules;
 mod writer_faults;
+mod writer_rules;

@@ -181,8 +181,9 @@ impl Town {
             )
             .await;
         assert_eq!(s.as_u16(), 201, "{paid}");
+        // `post_money` sends an Idempotency-Key: campaigns need one, other routes ignore it.
         let created = |path: String, token: String, body: Value| async move {
-            let (s, v) = app.post(&path, &token, body).await;
+            let (s, v) = app.post_money(&path, &token, body).await;
             assert_eq!(s.as_u16(), 201, "{path}: {v}");
             v
         };

@@ -276,7 +276,7 @@ async fn charges_premium_sales_and_transfers_are_reversed_once(app: &TestApp) {
     let charge = id(&app.charge(&op, &p, &s, 2_000).await);
     let campaigns = format!("/api/v1/programs/{p}/premium-campaigns");
     let (status, c) = app
-        .post(
+        .post_money(
             &campaigns,
             &op,
             json!({"name": "第1弾", "price_yen": 1_000, "premium_yen": 300, "units_per_person_max": 2,
@@ -373,7 +373,7 @@ async fn a_rebate_grant_comes_back_once(app: &TestApp) {
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     let (status, v) = app
-        .post(
+        .post_money(
             &format!("/api/v1/programs/{p}/rebate-campaigns"),
             &op,
             json!({"name": "10%還元", "tiers": [{"category": "member", "rate": "0.1"}],

@@ -1047,7 +1047,7 @@ async fn rebate_campaigns(app: &TestApp, op: &str, program: &str, start: DateTim
             "starts_at": start - Duration::days(1), "ends_at": start + Duration::days(60),
             "grant_mode": mode, "grant_on": grant_on});
         let (s, v) = app
-            .post(
+            .post_money(
                 &format!("/api/v1/programs/{program}/rebate-campaigns"),
                 op,
                 body,
@@ -1064,7 +1064,7 @@ async fn premium_campaign(app: &TestApp, op: &str, program: &str) -> Uuid {
         "units_per_person_max": 2, "budget_yen": 12_000,
         "sale_starts_at": "2020-01-01T00:00:00Z", "sale_ends_at": "2099-01-01T00:00:00Z"});
     let path = format!("/api/v1/programs/{program}/premium-campaigns");
-    let (s, v) = app.post(&path, op, body).await;
+    let (s, v) = app.post_money(&path, op, body).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     Uuid::parse_str(v["id"].as_str().expect("id")).expect("id")
 }

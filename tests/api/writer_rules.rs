@@ -214,7 +214,7 @@ async fn new_shoppers_stores_and_purchases_keep_the_remembered_facts(app: &TestA
     let open = json!({"name": "第1弾", "price_yen": 10_000, "premium_yen": 3_000,
         "units_per_person_max": 2, "budget_yen": 9_000,
         "sale_starts_at": "2020-01-01T00:00:00Z", "sale_ends_at": "2099-01-01T00:00:00Z"});
-    let (status, c) = app.post(&campaigns, &op, open).await;
+    let (status, c) = app.post_money(&campaigns, &op, open).await;
     assert_eq!(status, StatusCode::CREATED, "{c}");
     let with_campaign = known_facts(app).await;
     let buy = format!("{campaigns}/{}/purchases", c["id"].as_str().expect("id"));
