@@ -339,7 +339,7 @@ fn validator(doc: &Value, schema: &Value) -> jsonschema::Validator {
 }
 
 /// The declared response for `status`: exact, else its class ("4XX"), else `default`.
-fn declared<'a>(op: &'a Value, status: u16) -> Option<&'a Value> {
+fn declared(op: &Value, status: u16) -> Option<&Value> {
     let r = &op["responses"];
     r.get(status.to_string())
         .or_else(|| r.get(format!("{}XX", status / 100)))
