@@ -1,7 +1,9 @@
 //! The batch-partition simulator, in the spirit of TigerBeetle's VOPR: a seeded random
 //! sequence of writer jobs of every kind runs twice on two identical fresh databases, once
 //! one job per batch and once split into random batches (`Writer::run_as_one_batch`), with
-//! injected failures. Each job's answer (status and body, modulo generated ids and wall-clock
+//! injected failures: jobs that refuse or panic after doing their work, and (batched run only)
+//! storage faults that fail a whole batch, which is then re-submitted with the same keys until
+//! it goes through, as a client retrying a 503 would. Each job's answer (status and body, modulo generated ids and wall-clock
 //! times) and the books (every account's balance, every transaction's postings, every lot's
 //! remainder) must come out identical, and the invariants must hold on both: the library's
 //! ledger check (balanced, balances = postings = lots, no negative wallet) and, per original
@@ -10,13 +12,17 @@
 //! Why it holds: the writer promises that batching is invisible. A job sees exactly what it
 //! would have seen alone (pending rows are laid over reads, a failed job is undone whole,
 //! remembered facts are dropped with it), so where the split changes nothing, nothing may
-//! differ. The clock is fixed per job (`Work::now`), so the two runs are comparable.
+//! differ. The clock is fixed per job (`Work::now`), so the two runs are comparable. A batch
+//! that meets a storage fault answers every job 503 and changes nothing (or, its commit's
+//! acknowledgement lost, commits and answers 503: the retry must replay the stored replies and
+//! move nothing again), so its successful retry answers what the sequential run did.
 //!
 //! A fixed set of seeds runs in CI on both backends. A longer random run:
 //! `SIM_SEED=random SIM_STEPS=3000 cargo test --test api simulator_seed_1::sqlite -- --nocapture`
 //! prints its seed; `SIM_SEED=<n>` replays it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -32,6 +38,7 @@ use machipay::error::AppError;
 use machipay::ledger::writer::{Idempotency, JobFn, Reply, Work};
 use machipay::ledger::{cards, currency, expiry, money, points, rebates, settlement};
 use machipay::storage::Db;
+use machipay::storage::faults::Fault as StorageFault;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
@@ -154,11 +161,15 @@ async fn simulate(sequential: &TestApp, fixed_seed: u64) {
     let plan = Plan::generate(seed, steps);
     let one = Run::new(sequential).await;
     let two = Run::new(&batched).await;
-    let seq_outcomes = one
-        .play(&plan, &mut StdRng::seed_from_u64(seed), false)
-        .await;
-    let mut split = StdRng::seed_from_u64(seed ^ 0xba7c_4ed0);
-    let bat_outcomes = two.play(&plan, &mut split, true).await;
+    let seq_outcomes = one.play(&plan, None).await;
+    let mut split = Split {
+        seed,
+        sizes: StdRng::seed_from_u64(seed ^ 0xba7c_4ed0),
+        // Apart from the sizes' stream, so a seed splits its plan as it did before faults.
+        faults: StdRng::seed_from_u64(seed ^ 0xfa17_5eed),
+        injected: BTreeMap::new(),
+    };
+    let bat_outcomes = two.play(&plan, Some(&mut split)).await;
     let (mut n1, mut n2) = (one.interner(), two.interner());
     for (i, (a, b)) in seq_outcomes.iter().zip(&bat_outcomes).enumerate() {
         let (a, b) = (n1.normalize(a), n2.normalize(b));
@@ -177,6 +188,12 @@ async fn simulate(sequential: &TestApp, fixed_seed: u64) {
     one.check_invariants(seed).await;
     two.check_invariants(seed).await;
     println!("simulator: seed {seed} ok; {}", tally(&plan, &seq_outcomes));
+    let injected: Vec<String> = split
+        .injected
+        .iter()
+        .map(|(k, n)| format!("{k}×{n}"))
+        .collect();
+    println!("simulator: storage faults: {}", injected.join(", "));
     batched.cleanup().await;
 }
 
@@ -289,9 +306,58 @@ enum Fault {
     RefuseAfter,
     /// The job does its work, then panics: rolled back, answered 500, nothing stored.
     PanicAfter,
-    // Storage faults (a failing read, flush or commit) fail the whole batch, so they change
-    // which jobs answer 503 with the split: plug the writer's failpoints in here once they
-    // exist, and compare after re-submitting every 503 with its key in both runs.
+}
+// Storage faults (`StorageFault`) belong to a batch, not a job: `Split::storage_fault`.
+
+/// How the batched run splits the plan, and the storage faults its batches meet.
+struct Split {
+    seed: u64,
+    sizes: StdRng,
+    faults: StdRng,
+    /// Faults armed, by kind and whether they fired, for the summary line.
+    injected: BTreeMap<String, usize>,
+}
+
+/// Attempts of one batch that may meet a storage fault; the next one goes through.
+const FAULTED_ATTEMPTS_MAX: usize = 3;
+
+impl Split {
+    /// The storage fault an attempt of steps `range` meets, if any: a quarter of attempts, at
+    /// most `FAULTED_ATTEMPTS_MAX` per batch. A lost commit acknowledgement only where the
+    /// retry must replay every answer: each job keyed and none panicking (a 500 is not stored,
+    /// so its retry would run the job again, after the rest of its batch, and may rightly
+    /// answer otherwise than it did alone; a job without a key would run twice).
+    fn storage_fault(
+        &mut self,
+        plan: &Plan,
+        range: Range<usize>,
+        attempt: usize,
+    ) -> Option<StorageFault> {
+        if attempt >= FAULTED_ATTEMPTS_MAX || !self.faults.random_bool(0.25) {
+            return None;
+        }
+        let jobs = u32::try_from(range.len()).expect("a small batch");
+        let replayable = range
+            .into_iter()
+            .all(|k| plan.keyed(k) && plan.steps[k].fault != Fault::PanicAfter);
+        let kinds = if replayable { 4 } else { 3 };
+        Some(match self.faults.random_range(0..kinds) {
+            // A job runs a few statements, or none (a payment leaves its rows pending).
+            0 => StorageFault::Statement(self.faults.random_range(1..=2 * jobs + 1)),
+            1 => StorageFault::Flush,
+            2 => StorageFault::Commit,
+            _ => StorageFault::CommitLost,
+        })
+    }
+
+    fn note(&mut self, fault: StorageFault, fired: bool) {
+        let kind = match fault {
+            StorageFault::Statement(_) => "Statement".to_owned(),
+            other => format!("{other:?}"),
+        };
+        let kind = if fired { kind } else { kind + " (missed)" };
+        *self.injected.entry(kind).or_insert(0) += 1;
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -331,6 +397,14 @@ impl Plan {
             });
         }
         Plan { steps }
+    }
+
+    /// Whether step `k`'s job carries an idempotency key (a replay carries its original's).
+    fn keyed(&self, k: usize) -> bool {
+        match self.steps[k].op {
+            Op::Replay { of, .. } => self.steps[of].op.keyed(),
+            ref op => op.keyed(),
+        }
     }
 
     /// A recent earlier step matching `want`, if any.
@@ -504,7 +578,7 @@ struct World {
 }
 
 /// What earlier jobs of this run created, by plan position.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Made {
     transactions: HashMap<usize, Uuid>,
     /// The current id and number of each card (a replacement moves it on).
@@ -553,27 +627,97 @@ impl<'a> Run<'a> {
         n
     }
 
-    /// Plays the plan: one job per batch, or (`split`) in random groups of 1..=GROUP_MAX.
-    async fn play(&self, plan: &Plan, rng: &mut StdRng, split: bool) -> Vec<Outcome> {
+    /// Plays the plan: one job per batch, or (`split`) in random groups of 1..=GROUP_MAX that
+    /// may meet storage faults.
+    async fn play(&self, plan: &Plan, mut split: Option<&mut Split>) -> Vec<Outcome> {
         let mut out = Vec::with_capacity(plan.steps.len());
         let mut i = 0;
         while i < plan.steps.len() {
-            let size = if split {
-                rng.random_range(1..=GROUP_MAX).min(plan.steps.len() - i)
-            } else {
-                1
+            let results = match split.as_deref_mut() {
+                Some(split) => {
+                    let size = split.sizes.random_range(1..=GROUP_MAX);
+                    let range = i..(i + size).min(plan.steps.len());
+                    self.batch_until_through(plan, range, split).await
+                }
+                None => {
+                    let (idem, job) = self.job(plan, i);
+                    vec![self.app.app.writer.run(idem, job).await]
+                }
             };
-            let jobs = (i..i + size).map(|k| self.job(plan, k)).collect::<Vec<_>>();
-            let results = if split {
-                self.app.app.writer.run_as_one_batch(jobs).await
-            } else {
-                let (idem, job) = jobs.into_iter().next().expect("one job");
-                vec![self.app.app.writer.run(idem, job).await]
-            };
+            i += results.len();
             out.extend(results.iter().map(outcome));
-            i += size;
         }
         out
+    }
+
+    /// Runs steps `range` as one batch, which may meet a storage fault, and re-submits it with
+    /// the same keys until it goes through, as clients retrying their 503s would. A faulted
+    /// attempt must answer every job 503 and change nothing; once a commit went through with
+    /// its acknowledgement lost, no retry may change anything.
+    async fn batch_until_through(
+        &self,
+        plan: &Plan,
+        range: Range<usize>,
+        split: &mut Split,
+    ) -> Vec<Result<Reply, AppError>> {
+        let writer = &self.app.app.writer;
+        let seed = split.seed;
+        let steps = || format!("seed {seed}: steps {range:?}");
+        // The books as the lost commit left them.
+        let mut committed: Option<Vec<String>> = None;
+        let mut attempt = 0;
+        loop {
+            let jobs: Vec<_> = range.clone().map(|k| self.job(plan, k)).collect();
+            let fault = split.storage_fault(plan, range.clone(), attempt);
+            // What the jobs remember is undone with them (a replaced card's new number).
+            let made = self.made.lock().expect("made").clone();
+            let before = match (fault, &committed) {
+                (Some(_), None) => Some(self.snapshot().await),
+                _ => None,
+            };
+            if let Some(fault) = fault {
+                writer.faults().arm(jobs.len(), Some(fault));
+            }
+            let results = writer.run_as_one_batch(jobs).await;
+            let unavailable = results
+                .iter()
+                .filter(|r| matches!(r, Err(AppError::Unavailable)))
+                .count();
+            if let Some(c) = &committed {
+                let what = format!("{}: attempt {attempt} after a lost commit", steps());
+                assert_unchanged(c, &self.snapshot().await, &what);
+            }
+            let Some(fault) = fault else {
+                assert_eq!(unavailable, 0, "{}: 503 without a fault", steps());
+                return results;
+            };
+            // A batch may run fewer statements than the fault's number, or have no pending
+            // rows to write: then it went through.
+            let missed = unavailable == 0
+                && matches!(fault, StorageFault::Statement(_) | StorageFault::Flush);
+            split.note(fault, !missed);
+            attempt += 1;
+            if missed {
+                return results;
+            }
+            assert_eq!(
+                unavailable,
+                results.len(),
+                "{}: met {fault:?}, so every job must answer 503: {:?}",
+                steps(),
+                results.iter().map(outcome).collect::<Vec<_>>()
+            );
+            match (fault, before) {
+                (StorageFault::CommitLost, Some(_)) => committed = Some(self.snapshot().await),
+                (_, Some(before)) => {
+                    let what = format!("{}: met {fault:?}", steps());
+                    assert_unchanged(&before, &self.snapshot().await, &what);
+                    *self.made.lock().expect("made") = made;
+                }
+                // After the lost commit: checked above; nothing new to remember.
+                (_, None) => *self.made.lock().expect("made") = made,
+            }
+        }
     }
 
     /// The writer job for step `k`, with its idempotency.
@@ -1056,6 +1200,26 @@ impl Run<'_> {
         }
     }
 
+    /// What a batch may change, as sorted lines of raw rows: the ledger and the stored
+    /// replies.
+    async fn snapshot(&self) -> Vec<String> {
+        let l = self.ledger().await;
+        let replies = fetch!(
+            &self.app.app.db,
+            (String, i32, String),
+            "SELECT key, status_code, response_body FROM idempotency_keys"
+        );
+        let mut lines: Vec<String> = (l.accounts.iter().map(|r| format!("{r:?}")))
+            .chain(l.transactions.iter().map(|r| format!("{r:?}")))
+            .chain(l.postings.iter().map(|r| format!("{r:?}")))
+            .chain(l.lots.iter().map(|r| format!("{r:?}")))
+            .chain(l.gives_back.iter().map(|r| format!("{r:?}")))
+            .chain(replies.iter().map(|r| format!("{r:?}")))
+            .collect();
+        lines.sort();
+        lines
+    }
+
     /// The books as sorted lines, ids named: every account's balance, every transaction with
     /// its postings, every lot with its remainder.
     async fn books(&self, names: &mut Interner) -> Vec<String> {
@@ -1130,6 +1294,20 @@ impl Run<'_> {
             "seed {seed}: points left on replaced cards: {stranded:?}"
         );
     }
+}
+
+/// Two snapshots (`Run::snapshot`) must be the same; says which rows differ.
+fn assert_unchanged(before: &[String], after: &[String], what: &str) {
+    let gone: Vec<&String> = (before.iter())
+        .filter(|l| after.binary_search(l).is_err())
+        .collect();
+    let new: Vec<&String> = (after.iter())
+        .filter(|l| before.binary_search(l).is_err())
+        .collect();
+    assert!(
+        gone.is_empty() && new.is_empty() && before.len() == after.len(),
+        "{what}: the books changed; gone {gone:?}, new {new:?}"
+    );
 }
 
 /// Per (account, asset): (credits, debits).
