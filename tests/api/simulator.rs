@@ -1160,6 +1160,9 @@ struct Ledger {
     lots: Vec<LotRow>,
     /// (give-back, original): refunds of payments and point returns of earns and spends.
     gives_back: Vec<(Uuid, Uuid)>,
+    /// (payment, grant transaction, shopper, points): batch rebates granted for a payment in a
+    /// transaction of their own, which its refunds may claw back.
+    grants: Vec<(Uuid, Uuid, Uuid, i64)>,
 }
 
 impl Run<'_> {
@@ -1197,6 +1200,12 @@ impl Run<'_> {
                 "SELECT account_id, amount, remaining, expires_on FROM lots"
             ),
             gives_back,
+            grants: fetch!(
+                db,
+                (Uuid, Uuid, Uuid, i64),
+                "SELECT payment_transaction_id, granted_transaction_id, shopper_id, points \
+                 FROM rebate_accruals WHERE granted_transaction_id IS NOT NULL"
+            ),
         }
     }
 
@@ -1214,6 +1223,7 @@ impl Run<'_> {
             .chain(l.postings.iter().map(|r| format!("{r:?}")))
             .chain(l.lots.iter().map(|r| format!("{r:?}")))
             .chain(l.gives_back.iter().map(|r| format!("{r:?}")))
+            .chain(l.grants.iter().map(|r| format!("{r:?}")))
             .chain(replies.iter().map(|r| format!("{r:?}")))
             .collect();
         lines.sort();
@@ -1341,6 +1351,26 @@ fn gave_back_at_most_the_original(l: &Ledger, steps: &HashMap<Uuid, usize>, seed
         } else {
             slot.1 -= amount;
         }
+    }
+    // A batch rebate is part of what its payment moved: the points its grant put on the
+    // shopper's wallet for that payment (a refund claws them back).
+    for (payment, grant, shopper, points) in &l.grants {
+        let Some(wallet) = flows.get(grant).and_then(|legs| {
+            legs.keys().find(|(account, _)| {
+                l.accounts
+                    .iter()
+                    .any(|a| a.0 == *account && a.2 == "shopper_wallet" && a.4 == Some(*shopper))
+            })
+        }) else {
+            continue;
+        };
+        let leg = wallet.clone();
+        flows
+            .entry(*payment)
+            .or_default()
+            .entry(leg)
+            .or_insert((0, 0))
+            .0 += points;
     }
     let reversal_of: HashMap<Uuid, Uuid> = l
         .transactions
