@@ -889,25 +889,10 @@ async fn openapi_routes(app: &TestApp) -> BTreeSet<(String, String)> {
 
 /// Enrolls a cashier terminal for `merchant` and returns its token.
 async fn enroll(app: &TestApp, merchant: &str, owner: &str) -> String {
-    let (s, v) = app
-        .post(
-            &format!("/api/v1/merchants/{merchant}/enrollment-codes"),
-            owner,
-            json!({"device_name": "レジ1"}),
-        )
-        .await;
-    assert_eq!(s.as_u16(), 201, "{v}");
-    let (s, v) = app
-        .request(
-            "POST",
-            "/api/v1/devices/enroll",
-            None,
-            None,
-            Some(&json!({"code": v["code"]})),
-        )
-        .await;
-    assert_eq!(s.as_u16(), 201, "{v}");
-    let token = v["token"].as_str().expect("token").to_owned();
+    let token = app.enroll_device(merchant, owner).await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
     let (_, me) = app.get("/api/v1/me", &token).await;
     assert_eq!(
         (me["kind"].as_str(), me["merchant_id"].as_str()),

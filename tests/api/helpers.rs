@@ -312,6 +312,30 @@ impl TestApp {
         )
     }
 
+    /// Enrolls a cashier terminal for `merchant` with a one-time code from its `owner`;
+    /// returns the enrolment's answer (device id, token, token_id).
+    pub async fn enroll_device(&self, merchant: &str, owner: &str) -> Value {
+        let (s, v) = self
+            .post(
+                &format!("/api/v1/merchants/{merchant}/enrollment-codes"),
+                owner,
+                json!({"device_name": "レジ1"}),
+            )
+            .await;
+        assert_eq!(s.as_u16(), 201, "{v}");
+        let (s, v) = self
+            .request(
+                "POST",
+                "/api/v1/devices/enroll",
+                None,
+                None,
+                Some(&json!({"code": v["code"]})),
+            )
+            .await;
+        assert_eq!(s.as_u16(), 201, "{v}");
+        v
+    }
+
     /// A shopper; returns (id, token).
     pub async fn shopper(&self, op: &str) -> (String, String) {
         let (s, v) = self

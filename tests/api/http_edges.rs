@@ -19,25 +19,7 @@ both_backends!(
 
 /// Enrolls a cashier terminal for `merchant`; returns its answer (id, token, token_id...).
 async fn enroll(app: &TestApp, merchant: &str, owner: &str) -> Value {
-    let (s, v) = app
-        .post(
-            &format!("/api/v1/merchants/{merchant}/enrollment-codes"),
-            owner,
-            json!({"device_name": "レジ1"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let (s, v) = app
-        .request(
-            "POST",
-            "/api/v1/devices/enroll",
-            None,
-            None,
-            Some(&json!({"code": v["code"]})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    v
+    app.enroll_device(merchant, owner).await
 }
 
 async fn a_payment_has_one_time_in_its_reply_and_when_read_back(app: &TestApp) {

@@ -65,25 +65,10 @@ async fn setup(app: &TestApp, settings: Value) -> Setup {
 }
 
 async fn enroll(app: &TestApp, merchant: &str, owner: &str) -> String {
-    let (s, v) = app
-        .post(
-            &format!("/api/v1/merchants/{merchant}/enrollment-codes"),
-            owner,
-            json!({"device_name": "レジ"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let (s, v) = app
-        .request(
-            "POST",
-            "/api/v1/devices/enroll",
-            None,
-            None,
-            Some(&json!({"code": v["code"]})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    v["token"].as_str().expect("token").to_owned()
+    app.enroll_device(merchant, owner).await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
 }
 
 /// Issues a card; returns (id, number).

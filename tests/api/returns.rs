@@ -159,25 +159,10 @@ async fn a_refunded_payment_is_not_reversed_and_a_reversed_one_is_not_refunded(a
 }
 
 async fn enroll(app: &TestApp, merchant: &str, owner: &str) -> String {
-    let (s, v) = app
-        .post(
-            &format!("/api/v1/merchants/{merchant}/enrollment-codes"),
-            owner,
-            json!({"device_name": "レジ"}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    let (s, v) = app
-        .request(
-            "POST",
-            "/api/v1/devices/enroll",
-            None,
-            None,
-            Some(&json!({"code": v["code"]})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
-    v["token"].as_str().expect("token").to_owned()
+    app.enroll_device(merchant, owner).await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
 }
 
 /// Payments by a static store code, a dynamic request and a shopper's code: each refunded
