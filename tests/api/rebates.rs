@@ -134,14 +134,7 @@ async fn rebates_follow_tiers_caps_and_budget(app: &TestApp) {
     set_category(app, &op, &conbini, "convenience").await;
     let tiers =
         json!([{"category": "member", "rate": "0.2"}, {"category": "convenience", "rate": "0.05"}]);
-    let (status, c) = app
-        .post_money(
-            &format!("/api/v1/programs/{p}/rebate-campaigns"),
-            &op,
-            campaign(tiers, 300, 450, "immediate", None),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{c}");
+    open_campaign(app, &op, &p, campaign(tiers, 300, 450, "immediate", None)).await;
     let (a, at) = app.shopper(&op).await;
     let (b, bt) = app.shopper(&op).await;
     app.charge(&op, &p, &a, 10_000).await;
@@ -178,14 +171,13 @@ async fn batch_rebates_are_granted_once_on_their_date(app: &TestApp) {
     let (m, _) = app.merchant(&op).await;
     set_category(app, &op, &m, "member").await;
     let tiers = json!([{"category": "member", "rate": "0.1"}]);
-    let (status, c) = app
-        .post_money(
-            &format!("/api/v1/programs/{p}/rebate-campaigns"),
-            &op,
-            campaign(tiers, 10_000, 100_000, "batch", Some("2030-01-10")),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{c}");
+    open_campaign(
+        app,
+        &op,
+        &p,
+        campaign(tiers, 10_000, 100_000, "batch", Some("2030-01-10")),
+    )
+    .await;
     let (s, st) = app.shopper(&op).await;
     app.charge(&op, &p, &s, 5_000).await;
     pay(app, &p, &st, &m, 2_000).await;
@@ -220,9 +212,10 @@ async fn refunds_are_bounded_and_take_back_the_rebate_in_proportion(app: &TestAp
     let (other, other_owner) = app.merchant(&op).await;
     set_category(app, &op, &m, "member").await;
     let tiers = json!([{"category": "member", "rate": "0.2"}]);
-    app.post_money(
-        &format!("/api/v1/programs/{p}/rebate-campaigns"),
+    open_campaign(
+        app,
         &op,
+        &p,
         campaign(tiers, 10_000, 100_000, "immediate", None),
     )
     .await;
