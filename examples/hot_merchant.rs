@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use machipay::app::App;
-use machipay::ledger::writer::Writer;
-use machipay::storage::Db;
+use machipay::db::Db;
+use machipay::writer::Writer;
 use serde_json::{Value, json};
 
 #[tokio::main]
@@ -21,10 +21,11 @@ async fn main() {
     let (db, pg_name) = connect(backend, &dir).await;
     let (writer, _) = Writer::start(db.clone());
     let app = App::new(db.clone(), writer);
-    let admin = machipay::directory::bootstrap_city(&app, "ベンチ市".into(), "admin".into())
-        .await
-        .expect("bootstrap")
-        .token;
+    let admin =
+        machipay::features::directory::bootstrap_city(&app, "ベンチ市".into(), "admin".into())
+            .await
+            .expect("bootstrap")
+            .token;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -129,10 +130,10 @@ async fn main() {
         pct(0.50).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3,
     );
-    let check = machipay::ledger::reads::merchant_balances(
+    let check = machipay::features::payments::reads::merchant_balances(
         &app,
         who_admin(&app, &admin).await,
-        machipay::domain::ids::MerchantId(merchant.parse().expect("uuid")),
+        machipay_domain::ids::MerchantId(merchant.parse().expect("uuid")),
     )
     .await
     .expect("balances");
@@ -176,10 +177,10 @@ async fn connect(backend: &str, dir: &tempfile::TempDir) -> (Db, Option<String>)
     }
 }
 
-async fn who_admin(app: &App, token: &str) -> machipay::domain::auth::Principal {
-    machipay::storage::directory::principal_for_token(
+async fn who_admin(app: &App, token: &str) -> machipay_domain::auth::Principal {
+    machipay::features::directory::store::principal_for_token(
         &app.db,
-        &machipay::domain::auth::hash_secret(token),
+        &machipay_domain::auth::hash_secret(token),
     )
     .await
     .expect("query")

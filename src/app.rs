@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::domain::auth::Principal;
-use crate::domain::ids::TokenId;
-use crate::ledger::writer::Writer;
-use crate::storage::Db;
+use crate::db::Db;
+use crate::writer::Writer;
+use machipay_domain::auth::Principal;
+use machipay_domain::ids::TokenId;
 
 #[derive(Clone)]
 pub struct App {
@@ -85,7 +85,7 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::{CityId, ShopperId};
+    use machipay_domain::ids::{CityId, ShopperId};
 
     #[test]
     fn a_lookup_that_started_before_a_revocation_is_not_remembered() {

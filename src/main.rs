@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use machipay::app::App;
-use machipay::domain::calendar::jst_date;
-use machipay::ledger::expiry;
-use machipay::ledger::writer::Writer;
-use machipay::storage::Db;
+use machipay::db::Db;
+use machipay::features::expiry;
+use machipay::writer::Writer;
+use machipay_domain::calendar::jst_date;
 
 const DEFAULT_DATABASE_URL: &str = "sqlite:machipay.db";
 /// The demo town's own SQLite file, recreated by every `serve --demo` without a database.
@@ -49,7 +49,7 @@ enum Command {
         /// batches of 1,000) and behaves as new. Default 30: tills may send a queued payment
         /// days after a power cut (see `ledger::retention`).
         #[arg(long, env = "MACHIPAY_IDEMPOTENCY_RETENTION_DAYS",
-              default_value_t = machipay::ledger::retention::RETENTION_DAYS_DEFAULT,
+              default_value_t = machipay::writer::retention::RETENTION_DAYS_DEFAULT,
               value_parser = clap::value_parser!(u32).range(1..=3_650))]
         idempotency_retention_days: u32,
     },
@@ -132,10 +132,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 expiry::EXPIRY_INTERVAL,
                 stopped,
             ));
-            let purge_task = tokio::spawn(machipay::ledger::retention::run_periodically(
+            let purge_task = tokio::spawn(machipay::writer::retention::run_periodically(
                 app.clone(),
                 idempotency_retention_days,
-                machipay::ledger::retention::PURGE_INTERVAL,
+                machipay::writer::retention::PURGE_INTERVAL,
                 stop_expiry.subscribe(),
             ));
             let shutdown = async move {
@@ -150,7 +150,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             tracing::info!("stopped taking requests; draining the writer");
         }
         Command::BootstrapCity { name, admin_name } => {
-            let b = machipay::directory::bootstrap_city(&app, name, admin_name)
+            let b = machipay::features::directory::bootstrap_city(&app, name, admin_name)
                 .await
                 .map_err(|e| e.to_string())?;
             drop(app);
@@ -177,7 +177,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::GrantRebates { as_of } => {
             let as_of = as_of.unwrap_or_else(|| jst_date(chrono::Utc::now()));
-            let run = machipay::ledger::rebates::grant_due(&app, as_of)
+            let run = machipay::features::campaigns::rebates::grant_due(&app, as_of)
                 .await
                 .map_err(|e| e.to_string())?;
             drop(app);
@@ -216,7 +216,7 @@ fn database_url(given: Option<String>, demo: bool) -> Result<String, String> {
 /// Seeds the demo town (refusing a database that already holds a city) and prints the URLs
 /// and sign-in codes.
 async fn seed_demo(app: &App, addr: SocketAddr) -> Result<(), String> {
-    let cities = machipay::storage::directory::city_count(&app.db)
+    let cities = machipay::features::directory::store::city_count(&app.db)
         .await
         .map_err(|e| e.to_string())?;
     if cities > 0 {

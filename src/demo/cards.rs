@@ -6,14 +6,14 @@ use futures::future::join_all;
 use rust_decimal::Decimal;
 use serde_json::json;
 
-use super::{CONCURRENCY, Store, field, idem, internal};
 use crate::app::App;
-use crate::directory::{self, NewProgramRequest};
-use crate::domain::auth::Principal;
-use crate::domain::card::CardNumber;
-use crate::domain::ids::{ProgramId, ShopperId};
+use crate::demo::{CONCURRENCY, Store, field, idem, internal};
 use crate::error::AppError;
-use crate::ledger::cards::{self, NewCardRequest, NewPointCampaignRequest, RateRequest};
+use crate::features::directory::{self, NewProgramRequest};
+use crate::features::points::cards::{self, NewCardRequest, NewPointCampaignRequest, RateRequest};
+use machipay_domain::auth::Principal;
+use machipay_domain::card::CardNumber;
+use machipay_domain::ids::{ProgramId, ShopperId};
 
 /// Stores with their own earn rate (2 or 3 points per ¥100) instead of the program's 1.
 const RATE_OVERRIDES: [(usize, i64); 4] = [(2, 2), (9, 2), (17, 3), (30, 2)];

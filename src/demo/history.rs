@@ -5,15 +5,15 @@
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use futures::future::join_all;
 
-use super::{CONCURRENCY, Dice, Store, amount, check_all, town};
 use crate::app::App;
-use crate::domain::auth::Principal;
-use crate::domain::card::CardNumber;
-use crate::domain::ids::{CityId, MerchantId, ProgramId, ShopperId};
+use crate::demo::{CONCURRENCY, Dice, Store, amount, check_all, town};
 use crate::error::AppError;
-use crate::ledger::money::{self, CounterChargeRequest, PaymentRequest};
-use crate::ledger::points::{self, EarnRequest, SpendRequest};
-use crate::ledger::writer::Reply;
+use crate::features::payments::{CounterChargeRequest, PaymentRequest};
+use crate::features::points::{self, EarnRequest, SpendRequest};
+use crate::writer::Reply;
+use machipay_domain::auth::Principal;
+use machipay_domain::card::CardNumber;
+use machipay_domain::ids::{CityId, MerchantId, ProgramId, ShopperId};
 
 /// The first 年度 of the demo's history (令和5).
 const FIRST_YEAR: i32 = 2023;
@@ -61,7 +61,7 @@ pub struct Ctx {
 /// A moment during opening hours (10:00–18:59 JST) of `day`.
 fn during(day: NaiveDate, dice: &mut Dice) -> DateTime<Utc> {
     let minutes = dice.next(9 * 60) as i64;
-    let start = crate::domain::calendar::jst_start_of_day_utc(day).unwrap_or_default();
+    let start = machipay_domain::calendar::jst_start_of_day_utc(day).unwrap_or_default();
     start + chrono::Duration::minutes(10 * 60 + minutes)
 }
 
@@ -210,7 +210,13 @@ async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
                             shopper_id: shopper,
                             amount: amount(yen)?,
                         };
-                        money::counter_charge_in(w, ctx.admin, ctx.currency, req).await
+                        crate::features::payments::counter_charge_in(
+                            w,
+                            ctx.admin,
+                            ctx.currency,
+                            req,
+                        )
+                        .await
                     }
                     Move::Pay {
                         shopper,
@@ -225,7 +231,7 @@ async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
                             merchant_id: store,
                             amount: amount(yen)?,
                         };
-                        money::pay_in(w, who, ctx.currency, req).await
+                        crate::features::payments::pay_in(w, who, ctx.currency, req).await
                     }
                     Move::Earn { store, card, yen } => {
                         let req = EarnRequest {

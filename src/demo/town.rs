@@ -5,13 +5,13 @@
 use chrono::{Days, NaiveDate};
 use futures::future::join_all;
 
-use super::{CONCURRENCY, Store, check_all, internal};
 use crate::app::App;
-use crate::domain::auth::Principal;
-use crate::domain::ids::ProgramId;
-use crate::domain::registry::{BankAccountInput, ParticipationKind, Profile, SizeClass};
+use crate::demo::{CONCURRENCY, Store, check_all, internal};
 use crate::error::AppError;
-use crate::registry::{self, EventRequest, TargetRequest};
+use crate::features::merchants::{EventRequest, TargetRequest};
+use machipay_domain::auth::Principal;
+use machipay_domain::ids::ProgramId;
+use machipay_domain::registry::{BankAccountInput, ParticipationKind, Profile, SizeClass};
 
 /// Store-count targets per 年度 (令和5–8), set on both programs.
 pub const TARGETS: [(&str, i64); 4] = [
@@ -165,9 +165,12 @@ pub async fn profiles(app: &App, admin: Principal, stores: &[Store]) -> Result<(
     let all: Vec<(usize, &Store)> = stores.iter().enumerate().collect();
     for chunk in all.chunks(CONCURRENCY) {
         let done = join_all(chunk.iter().map(|(i, s)| async move {
-            let reply = registry::put_profile(app, admin, s.id, profile(*i, s)).await?;
+            let reply =
+                crate::features::merchants::put_profile(app, admin, s.id, profile(*i, s)).await?;
             match bank_account(*i, s) {
-                Some(bank) => registry::put_bank_account(app, admin, s.id, bank).await,
+                Some(bank) => {
+                    crate::features::merchants::put_bank_account(app, admin, s.id, bank).await
+                }
                 None => Ok(reply),
             }
         }))
@@ -184,7 +187,7 @@ pub async fn joins(
     programs: &[ProgramId],
     stores: &[Store],
 ) -> Result<(), AppError> {
-    let today = super::yesterday();
+    let today = crate::demo::yesterday();
     let mut events = Vec::new();
     for program in programs {
         for (i, s) in stores.iter().enumerate() {
@@ -202,7 +205,7 @@ pub async fn departures(
     programs: &[ProgramId],
     stores: &[Store],
 ) -> Result<(), AppError> {
-    let today = super::yesterday();
+    let today = crate::demo::yesterday();
     let mut events = Vec::new();
     for program in programs {
         for (i, s) in stores.iter().enumerate() {
@@ -232,7 +235,7 @@ pub async fn departures(
 
 type Event = (
     ProgramId,
-    crate::domain::ids::MerchantId,
+    machipay_domain::ids::MerchantId,
     ParticipationKind,
     NaiveDate,
     Option<&'static str>,
@@ -246,7 +249,7 @@ async fn record_all(app: &App, admin: Principal, events: Vec<Event>) -> Result<(
                 effective_on: Some(*on),
                 reason: why.map(str::to_owned),
             };
-            registry::record_event(app, admin, *program, *merchant, req)
+            crate::features::merchants::record_event(app, admin, *program, *merchant, req)
         }))
         .await;
         check_all(done)?;
@@ -258,8 +261,14 @@ async fn record_all(app: &App, admin: Principal, events: Vec<Event>) -> Result<(
 pub async fn targets(app: &App, admin: Principal, programs: &[ProgramId]) -> Result<(), AppError> {
     for program in programs {
         for (year, stores) in TARGETS {
-            let reply =
-                registry::set_target(app, admin, *program, year, TargetRequest { stores }).await?;
+            let reply = crate::features::merchants::set_target(
+                app,
+                admin,
+                *program,
+                year,
+                TargetRequest { stores },
+            )
+            .await?;
             if reply.status != 200 {
                 return Err(internal(format!("demo target refused: {}", reply.body)));
             }

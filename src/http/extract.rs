@@ -8,11 +8,11 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::app::App;
-use crate::domain::auth::{Principal, hash_secret};
-use crate::domain::ids::TokenId;
 use crate::error::AppError;
-use crate::ledger::writer::Idempotency;
-use crate::storage::directory::principal_for_token;
+use crate::features::directory::store::principal_for_token;
+use crate::writer::Idempotency;
+use machipay_domain::auth::{Principal, hash_secret};
+use machipay_domain::ids::TokenId;
 
 /// Longest accepted bearer token; anything longer is not one of ours.
 const TOKEN_LEN_MAX: usize = 128;

@@ -1,20 +1,10 @@
 //! The HTTP edge: routes, OpenAPI, middleware and the server loop. Handlers parse, call one
 //! use-case and map its result; they never touch SQL.
 
-pub mod activity;
-pub mod city_report;
-pub mod currency;
-pub mod directory;
 pub mod extract;
-pub mod money;
 pub mod params;
-pub mod points;
-pub mod qr;
-pub mod rebates;
-pub mod registry;
-pub mod reports;
+pub mod render;
 pub mod response;
-pub mod settlement;
 pub mod web;
 
 use std::time::Duration;
@@ -30,12 +20,12 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use self::extract::Caller;
 use crate::app::App;
-use crate::domain::auth::Principal;
-use crate::domain::ids::{CityId, TokenId};
+use crate::db::Backend;
 use crate::error::{AppError, ErrorEnvelope};
-use crate::storage::Backend;
+use crate::http::extract::Caller;
+use machipay_domain::auth::Principal;
+use machipay_domain::ids::{CityId, TokenId};
 
 /// Largest request body accepted; every request of this API is a few hundred bytes.
 pub const BODY_SIZE_MAX_BYTES: usize = 64 * 1024;
@@ -52,9 +42,9 @@ pub const CARD_IMPORT_TIMEOUT_MS: u64 = 600_000;
     // Types only parameters name: utoipa registers what bodies use, not what parameters use.
     components(schemas(
         ErrorEnvelope,
-        crate::domain::ids::TokenId,
-        crate::ledger::qr::ImageFormat,
-        crate::storage::directory::PrincipalKind,
+        machipay_domain::ids::TokenId,
+        crate::features::qr::ImageFormat,
+        crate::features::directory::store::PrincipalKind,
         params::JsonOrCsv,
         params::ReportFormat,
         params::PngOrSvg,
@@ -122,17 +112,17 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
     let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(me))
-        .merge(directory::router())
-        .merge(money::router())
-        .merge(currency::router())
-        .merge(qr::router())
-        .merge(rebates::router())
-        .merge(points::router())
-        .merge(reports::router())
-        .merge(registry::router())
-        .merge(settlement::router())
-        .merge(city_report::router())
-        .merge(activity::router())
+        .merge(crate::features::directory::http::router())
+        .merge(crate::features::payments::http::router())
+        .merge(crate::features::campaigns::premium::http::router())
+        .merge(crate::features::qr::http::router())
+        .merge(crate::features::campaigns::rebates::http::router())
+        .merge(crate::features::points::http::router())
+        .merge(crate::features::reports::http::router())
+        .merge(crate::features::merchants::http::router())
+        .merge(crate::features::settlement::http::router())
+        .merge(crate::features::city_report::http::router())
+        .merge(crate::features::activity::http::router())
         .split_for_parts();
     // After the routes are in: `modifiers(...)` run before any path exists.
     KeyConstraints.modify(&mut doc);
@@ -259,8 +249,8 @@ enum Me {
     Staff {
         id: uuid::Uuid,
         city_id: CityId,
-        staff_kind: crate::domain::auth::StaffKind,
-        role: crate::domain::auth::Role,
+        staff_kind: machipay_domain::auth::StaffKind,
+        role: machipay_domain::auth::Role,
         /// The token this request came with (to revoke it).
         token_id: TokenId,
     },

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::AppError;
-use crate::ledger::writer::Reply;
+use crate::writer::Reply;
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {

@@ -9,8 +9,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use machipay::domain::auth::hash_secret;
-use machipay::storage::directory::principal_for_token;
+use machipay::features::directory::store::principal_for_token;
+use machipay_domain::auth::hash_secret;
 use serde_json::{Value, json};
 
 use crate::both_backends;
@@ -526,11 +526,14 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
     let payment_x_at_a = pay["transaction_id"].as_str().expect("id").to_owned();
 
     // Another city, set up by its own admin.
-    let foreign_admin =
-        machipay::directory::bootstrap_city(&app.app, "よその町".into(), "よその管理者".into())
-            .await
-            .expect("bootstrap")
-            .token;
+    let foreign_admin = machipay::features::directory::bootstrap_city(
+        &app.app,
+        "よその町".into(),
+        "よその管理者".into(),
+    )
+    .await
+    .expect("bootstrap")
+    .token;
     let created = |path: &'static str, body: Value| {
         let token = foreign_admin.clone();
         async move {
@@ -614,7 +617,7 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
         point_spend_at_a: points[4].clone(),
         import_csv: format!(
             "card_number,balance,last_used_on\n{},10,\n",
-            machipay::domain::card::CardNumber::generate().as_str()
+            machipay_domain::card::CardNumber::generate().as_str()
         ),
     };
     let tokens: HashMap<P, Option<String>> = [

@@ -5,18 +5,18 @@
 //! `expire` directly, as the scheduled job and `machipay expire --as-of` do.
 
 use chrono::{Days, NaiveDate, Utc};
-use machipay::domain::calendar::{
-    add_months_to_month_end, is_reference_date, jst_date, latest_closed_reference_date,
-};
-use machipay::domain::ids::ProgramId;
-use machipay::domain::ledger::{AccountKind, Asset};
-use machipay::domain::prepaid_law::half_year_start;
 use machipay::error::AppError;
-use machipay::ledger::expiry::{
+use machipay::features::expiry::{
     Expired, ExpiryRun, WALLETS_PER_JOB_MAX, check_as_of, expire, plan,
 };
-use machipay::storage::ledger::system_accounts;
-use machipay::storage::reports::wallet_totals_before;
+use machipay::features::reports::store::wallet_totals_before;
+use machipay::writer::rows::system_accounts;
+use machipay_domain::calendar::{
+    add_months_to_month_end, is_reference_date, jst_date, latest_closed_reference_date,
+};
+use machipay_domain::ids::ProgramId;
+use machipay_domain::ledger::{AccountKind, Asset};
+use machipay_domain::prepaid_law::half_year_start;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -572,7 +572,7 @@ async fn unused_balance_report_is_for_staff_and_reproducible(app: &TestApp) {
     let (_, owner) = app.merchant(&op).await;
     assert_eq!(app.get(&path, &owner).await.0, StatusCode::FORBIDDEN);
     let foreign_admin =
-        machipay::directory::bootstrap_city(&app.app, "よその町".into(), "管理者".into())
+        machipay::features::directory::bootstrap_city(&app.app, "よその町".into(), "管理者".into())
             .await
             .expect("bootstrap")
             .token;

@@ -5,9 +5,9 @@ use std::io::Write;
 use std::sync::Once;
 
 use machipay::app::App;
-use machipay::directory::bootstrap_city;
-use machipay::ledger::writer::Writer;
-use machipay::storage::Db;
+use machipay::db::Db;
+use machipay::features::directory::bootstrap_city;
+use machipay::writer::Writer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -197,17 +197,17 @@ impl TestApp {
         merchant: &str,
         amount: i64,
         at: &str,
-    ) -> machipay::ledger::writer::Reply {
-        let (_, who) = machipay::storage::directory::principal_for_token(
+    ) -> machipay::writer::Reply {
+        let (_, who) = machipay::features::directory::store::principal_for_token(
             &self.app.db,
-            &machipay::domain::auth::hash_secret(shopper_token),
+            &machipay_domain::auth::hash_secret(shopper_token),
         )
         .await
         .expect("query")
         .expect("live token");
-        let program: machipay::domain::ids::ProgramId =
+        let program: machipay_domain::ids::ProgramId =
             uuid::Uuid::parse_str(program).expect("program id").into();
-        let req: machipay::ledger::money::PaymentRequest =
+        let req: machipay::features::payments::PaymentRequest =
             serde_json::from_value(json!({"merchant_id": merchant, "amount": amount}))
                 .expect("request");
         let at: chrono::DateTime<chrono::Utc> = at.parse().expect("RFC 3339 instant");
@@ -216,7 +216,7 @@ impl TestApp {
             .run(None, move |w| {
                 Box::pin(async move {
                     w.now = at;
-                    machipay::ledger::money::pay_in(w, who, program, req).await
+                    machipay::features::payments::pay_in(w, who, program, req).await
                 })
             })
             .await
@@ -226,16 +226,16 @@ impl TestApp {
     /// A counter charge posted as if made at `at` (RFC 3339), by the city admin: see
     /// `backdated_payment`.
     pub async fn backdated_charge(&self, program: &str, shopper: &str, amount: i64, at: &str) {
-        let (_, who) = machipay::storage::directory::principal_for_token(
+        let (_, who) = machipay::features::directory::store::principal_for_token(
             &self.app.db,
-            &machipay::domain::auth::hash_secret(&self.admin),
+            &machipay_domain::auth::hash_secret(&self.admin),
         )
         .await
         .expect("query")
         .expect("live token");
-        let program: machipay::domain::ids::ProgramId =
+        let program: machipay_domain::ids::ProgramId =
             uuid::Uuid::parse_str(program).expect("program id").into();
-        let req: machipay::ledger::money::CounterChargeRequest =
+        let req: machipay::features::payments::CounterChargeRequest =
             serde_json::from_value(json!({"shopper_id": shopper, "amount": amount}))
                 .expect("request");
         let at: chrono::DateTime<chrono::Utc> = at.parse().expect("RFC 3339 instant");
@@ -244,7 +244,7 @@ impl TestApp {
             .run(None, move |w| {
                 Box::pin(async move {
                     w.now = at;
-                    machipay::ledger::money::counter_charge_in(w, who, program, req).await
+                    machipay::features::payments::counter_charge_in(w, who, program, req).await
                 })
             })
             .await

@@ -245,9 +245,10 @@ async fn token_ids_are_returned_and_staff_manage_a_principals_tokens(app: &TestA
     assert_eq!(list[0]["id"], merchant["token_id"]);
 
     // Another city's shopper is not found, for listing and for issuing.
-    let other = machipay::directory::bootstrap_city(&app.app, "別の市".into(), "admin".into())
-        .await
-        .expect("bootstrap");
+    let other =
+        machipay::features::directory::bootstrap_city(&app.app, "別の市".into(), "admin".into())
+            .await
+            .expect("bootstrap");
     let (_, me) = app.get("/api/v1/me", &other.token).await;
     assert_eq!(
         me["token_id"],

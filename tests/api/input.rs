@@ -189,8 +189,8 @@ async fn revoked_tokens_stop_working_at_once(app: &TestApp) {
 
 /// The token id is not shown to clients other than through the database; read it there.
 async fn token_id_of(app: &TestApp, token: &str) -> uuid::Uuid {
-    let hash = machipay::domain::auth::hash_secret(token);
-    let (id, _) = machipay::storage::directory::principal_for_token(&app.app.db, &hash)
+    let hash = machipay_domain::auth::hash_secret(token);
+    let (id, _) = machipay::features::directory::store::principal_for_token(&app.app.db, &hash)
         .await
         .expect("query")
         .expect("token exists");

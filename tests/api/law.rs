@@ -4,9 +4,9 @@
 //! under the settings of its closing date, and no report is made of days that have not come.
 
 use chrono::{Datelike, Days, NaiveDate, Utc, Weekday};
-use machipay::domain::calendar::{FiscalYear, jst_date};
-use machipay::domain::prepaid_law::half_year_start;
-use machipay::domain::settlement::{holiday_calendar, is_business_day};
+use machipay_domain::calendar::{FiscalYear, jst_date};
+use machipay_domain::prepaid_law::half_year_start;
+use machipay_domain::settlement::{holiday_calendar, is_business_day};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -340,7 +340,7 @@ async fn transfer_dates_in_the_past_are_refused_and_late_runs_pay_the_next_busin
         )
         .await;
     assert_eq!(s, StatusCode::OK);
-    let parsed = machipay::domain::zengin::parse_sogo_furikomi(&file).expect("parses");
+    let parsed = machipay_domain::zengin::parse_sogo_furikomi(&file).expect("parses");
     assert_eq!(
         (parsed.header.transfer_month, parsed.header.transfer_day),
         (expected.month(), expected.day())
@@ -451,7 +451,7 @@ async fn a_past_cycle_settles_under_the_settings_of_its_closing_date(app: &TestA
         )
         .await;
     assert_eq!(s, StatusCode::OK);
-    let parsed = machipay::domain::zengin::parse_sogo_furikomi(&file).expect("parses");
+    let parsed = machipay_domain::zengin::parse_sogo_furikomi(&file).expect("parses");
     let sender = format!("{:?}", parsed.header.sender.code);
     assert!(
         sender.contains("9876543210"),

@@ -221,7 +221,7 @@ impl Town {
         .await;
         let (_, throwaway) = app.shopper(&op).await;
         let (_, me) = app.get("/api/v1/me", &throwaway).await;
-        let today = machipay::domain::calendar::jst_date(chrono::Utc::now()).to_string();
+        let today = machipay_domain::calendar::jst_date(chrono::Utc::now()).to_string();
         let id = |v: &Value, k: &str| {
             v[k].as_str()
                 .unwrap_or_else(|| panic!("{k} in {v}"))

@@ -3,12 +3,12 @@
 //! and the liability always equal to what the cards hold.
 
 use chrono::{Days, Utc};
-use machipay::domain::calendar::jst_date;
-use machipay::domain::card::CardNumber;
-use machipay::domain::ids::ProgramId;
-use machipay::domain::ledger::{AccountKind, Asset};
-use machipay::ledger::expiry::expire;
-use machipay::storage::ledger::system_accounts;
+use machipay::features::expiry::expire;
+use machipay::writer::rows::system_accounts;
+use machipay_domain::calendar::jst_date;
+use machipay_domain::card::CardNumber;
+use machipay_domain::ids::ProgramId;
+use machipay_domain::ledger::{AccountKind, Asset};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

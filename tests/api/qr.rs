@@ -1,7 +1,7 @@
 //! QR payments: store codes, forged and altered codes, the payee from the server, revocation,
 //! dynamic requests, shopper-presented codes, images, and the store's live events.
 
-use machipay::domain::jpqr::{
+use machipay_domain::jpqr::{
     self, CodeId, Initiation, JpqrPayload, LocalLanguage, LocalName, Mcc, MerchantCity,
     MerchantName,
 };
@@ -104,10 +104,11 @@ async fn a_store_code_pays_and_the_payee_comes_from_the_server(app: &TestApp) {
     assert_eq!(r["merchant_name"], "スーパー");
     // A code that says another name in its text (signed with the real key, so it passes
     // every check) still shows the store's registered name.
-    let key = machipay::storage::qr::secret(&app.app.db, machipay::storage::qr::QR_KEY)
-        .await
-        .expect("q")
-        .expect("key");
+    let key =
+        machipay::features::qr::store::secret(&app.app.db, machipay::features::qr::store::QR_KEY)
+            .await
+            .expect("q")
+            .expect("key");
     let code_id = code["code_id"].as_str().expect("code id");
     let lying = JpqrPayload {
         initiation: Initiation::Static,
@@ -322,7 +323,7 @@ async fn a_dynamic_request_is_paid_once_and_expires(app: &TestApp) {
     let past = chrono::Utc::now() - chrono::Duration::minutes(6);
     let id = uuid::Uuid::parse_str(r2["id"].as_str().expect("id")).expect("uuid");
     match &app.app.db {
-        machipay::storage::Db::Pg(p, _) => {
+        machipay::db::Db::Pg(p, _) => {
             sqlx::query("UPDATE payment_requests SET expires_at = $1 WHERE id = $2")
                 .bind(past)
                 .bind(id)
@@ -330,7 +331,7 @@ async fn a_dynamic_request_is_paid_once_and_expires(app: &TestApp) {
                 .await
                 .map(|_| ())
         }
-        machipay::storage::Db::Lite { write, .. } => {
+        machipay::db::Db::Lite { write, .. } => {
             sqlx::query("UPDATE payment_requests SET expires_at = $1 WHERE id = $2")
                 .bind(past)
                 .bind(id)
@@ -405,17 +406,17 @@ async fn a_shopper_code_works_once_for_its_store(app: &TestApp) {
             json!({}),
         )
         .await;
-    let hash = machipay::domain::auth::hash_secret(late["code"].as_str().expect("code"));
+    let hash = machipay_domain::auth::hash_secret(late["code"].as_str().expect("code"));
     let past = chrono::Utc::now() - chrono::Duration::minutes(2);
     let sql = "UPDATE shopper_codes SET expires_at = $1 WHERE code_hash = $2";
     match &app.app.db {
-        machipay::storage::Db::Pg(p, _) => sqlx::query(sql)
+        machipay::db::Db::Pg(p, _) => sqlx::query(sql)
             .bind(past)
             .bind(&hash)
             .execute(p)
             .await
             .map(|_| ()),
-        machipay::storage::Db::Lite { write, .. } => sqlx::query(sql)
+        machipay::db::Db::Lite { write, .. } => sqlx::query(sql)
             .bind(past)
             .bind(&hash)
             .execute(write)
@@ -545,10 +546,11 @@ async fn store_codes_scan_in_zxing_and_rqrr_with_ascii_names_and_cities(app: &Te
         .expect("sent");
     assert_eq!(resp.status(), StatusCode::OK);
     let imported: Value = resp.json().await.expect("json");
-    let key = machipay::storage::qr::secret(&app.app.db, machipay::storage::qr::QR_KEY)
-        .await
-        .expect("read")
-        .expect("key");
+    let key =
+        machipay::features::qr::store::secret(&app.app.db, machipay::features::qr::store::QR_KEY)
+            .await
+            .expect("read")
+            .expect("key");
     for (i, (_, name, _, ascii)) in stores.iter().enumerate() {
         let merchant = imported["stores"][i]["merchant_id"].as_str().expect("id");
         let owner = imported["stores"][i]["token"].as_str().expect("token");

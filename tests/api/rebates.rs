@@ -4,9 +4,9 @@
 //! grants.
 
 use chrono::{Days, Utc};
-use machipay::domain::calendar::{jst_date, jst_end_of_day_utc};
-use machipay::domain::ids::ProgramId;
-use machipay::domain::ledger::{AccountKind, Asset};
+use machipay_domain::calendar::{jst_date, jst_end_of_day_utc};
+use machipay_domain::ids::ProgramId;
+use machipay_domain::ledger::{AccountKind, Asset};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -84,7 +84,7 @@ async fn campaigns(app: &TestApp, p: &str, token: &str) -> Vec<Value> {
 }
 
 async fn book(app: &TestApp, p: &str, kind: AccountKind, asset: Asset) -> i64 {
-    machipay::storage::ledger::system_accounts(&app.app.db, ProgramId(p.parse().expect("id")))
+    machipay::writer::rows::system_accounts(&app.app.db, ProgramId(p.parse().expect("id")))
         .await
         .expect("accounts")
         .iter()
@@ -187,16 +187,16 @@ async fn batch_rebates_are_granted_once_on_their_date(app: &TestApp) {
         "accrued, not yet granted"
     );
     let day = |d: &str| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").expect("date");
-    let early = machipay::ledger::rebates::grant_due(&app.app, day("2030-01-09"))
+    let early = machipay::features::campaigns::rebates::grant_due(&app.app, day("2030-01-09"))
         .await
         .expect("grant");
     assert_eq!(early.accruals, 0);
-    let run = machipay::ledger::rebates::grant_due(&app.app, day("2030-01-10"))
+    let run = machipay::features::campaigns::rebates::grant_due(&app.app, day("2030-01-10"))
         .await
         .expect("grant");
     assert_eq!((run.accruals, run.points), (1, 200));
     assert_eq!(app.wallet(&p, &s, "points").await, 200);
-    let again = machipay::ledger::rebates::grant_due(&app.app, day("2030-01-10"))
+    let again = machipay::features::campaigns::rebates::grant_due(&app.app, day("2030-01-10"))
         .await
         .expect("grant");
     assert_eq!(again.accruals, 0);
@@ -894,7 +894,7 @@ async fn expired_rebate_points_go_back_to_the_city(app: &TestApp) {
         -200
     );
     let tomorrow = today.checked_add_days(Days::new(1)).expect("date");
-    let run = machipay::ledger::expiry::expire(&app.app, tomorrow)
+    let run = machipay::features::expiry::expire(&app.app, tomorrow)
         .await
         .expect("expiry");
     assert_eq!(
@@ -1055,21 +1055,24 @@ async fn prop_case(app: &TestApp, op: &str, ops: &[Op]) -> Result<(), TestCaseEr
             }
             Op::Refund { .. } => {}
             Op::Grant => {
-                machipay::ledger::rebates::grant_due(&app.app, jst_date(Utc::now()))
+                machipay::features::campaigns::rebates::grant_due(&app.app, jst_date(Utc::now()))
                     .await
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
             }
         }
     }
-    machipay::ledger::rebates::grant_due(&app.app, jst_date(Utc::now()))
+    machipay::features::campaigns::rebates::grant_due(&app.app, jst_date(Utc::now()))
         .await
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
     // Per shopper per month, and per campaign, what was granted net of claw-backs (spent points
     // a refund could not take back included) stays within the cap and the budget.
     let program_id = ProgramId(p.parse().expect("id"));
-    let rows = machipay::storage::rebates::live_points_by_shopper_month(&app.app.db, program_id)
-        .await
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let rows = machipay::features::campaigns::rebates::store::live_points_by_shopper_month(
+        &app.app.db,
+        program_id,
+    )
+    .await
+    .map_err(|e| TestCaseError::fail(e.to_string()))?;
     let mut per_campaign = [0i64; 2];
     for (campaign, _, _, points) in rows {
         let k = ids

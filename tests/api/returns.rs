@@ -4,13 +4,13 @@
 //! catches a return beyond its original; a replaced card keeps each grant's expiry.
 
 use chrono::{Days, NaiveDate, Utc};
-use machipay::domain::calendar::jst_date;
-use machipay::domain::card::CardNumber;
-use machipay::domain::ids::{ProgramId, TransactionId};
-use machipay::ledger::expiry::expire;
-use machipay::ledger::posting::{Lots, Posting, post};
-use machipay::ledger::writer::Reply;
-use machipay::storage::ledger::{get_account_tx, get_transaction_tx};
+use machipay::features::expiry::expire;
+use machipay::writer::Reply;
+use machipay::writer::posting::{Lots, Posting, post};
+use machipay::writer::rows::{get_account_tx, get_transaction_tx};
+use machipay_domain::calendar::jst_date;
+use machipay_domain::card::CardNumber;
+use machipay_domain::ids::{ProgramId, TransactionId};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -373,7 +373,7 @@ async fn a_rebate_grant_comes_back_once(app: &TestApp) {
     let grant_on = NaiveDate::from_ymd_opt(2030, 1, 10).expect("date");
     // Refunded first, then the grant's reversal is refused: the refund already took part.
     let first = pay(app, &p, &st, &m, 1_000).await;
-    machipay::ledger::rebates::grant_due(&app.app, grant_on)
+    machipay::features::campaigns::rebates::grant_due(&app.app, grant_on)
         .await
         .expect("grant");
     let grant = latest_of_kind(app, &s, "rebate_grant").await;
@@ -389,7 +389,7 @@ async fn a_rebate_grant_comes_back_once(app: &TestApp) {
     assert_eq!(app.wallet(&p, &s, "points").await, clawed);
     // Reversed first, then the payment's refunds take nothing more of the rebate.
     let second = pay(app, &p, &st, &m, 2_000).await;
-    machipay::ledger::rebates::grant_due(&app.app, grant_on)
+    machipay::features::campaigns::rebates::grant_due(&app.app, grant_on)
         .await
         .expect("grant");
     let grant = latest_of_kind(app, &s, "rebate_grant").await;
@@ -408,7 +408,7 @@ async fn a_rebate_grant_comes_back_once(app: &TestApp) {
     assert_eq!(app.wallet(&p, &s, "coin").await, 5_000 - 1_000 + 400);
     // A payment outlives no rebate: its granted rebate is reversed first.
     let third = pay(app, &p, &st, &m, 1_000).await;
-    machipay::ledger::rebates::grant_due(&app.app, grant_on)
+    machipay::features::campaigns::rebates::grant_due(&app.app, grant_on)
         .await
         .expect("grant");
     let grant = latest_of_kind(app, &s, "rebate_grant").await;
@@ -750,13 +750,13 @@ async fn ledger_check_catches_a_return_beyond_its_original(app: &TestApp) {
                 let mut legs = Vec::new();
                 for p in &postings {
                     accounts.push(get_account_tx(&mut w.tx, p.account_id).await?.expect("a"));
-                    legs.push(machipay::domain::ledger::Leg {
+                    legs.push(machipay_domain::ledger::Leg {
                         account: p.account_id,
                         asset: p.asset,
                         amount: p.amount,
                     });
                 }
-                let entry = machipay::domain::ledger::Entry::new(legs)
+                let entry = machipay_domain::ledger::Entry::new(legs)
                     .expect("balanced")
                     .reversed();
                 let posting = Posting {
@@ -855,7 +855,7 @@ async fn a_replaced_card_keeps_each_grants_expiry(app: &TestApp) {
     for n in [&kept, &replaced] {
         created(&till(app, &x, "point-earns", n.as_str(), 10_000).await);
     }
-    let cards = machipay::storage::points::cards_of_program(
+    let cards = machipay::features::points::store::cards_of_program(
         &app.app.db,
         ProgramId(x.program.parse().expect("id")),
         None,

@@ -3,7 +3,7 @@
 //! payouts once.
 
 use chrono::{Datelike, Days, Utc};
-use machipay::domain::zengin::{RECORD_LEN, RECORD_LEN_WITH_CRLF, parse_sogo_furikomi};
+use machipay_domain::zengin::{RECORD_LEN, RECORD_LEN_WITH_CRLF, parse_sogo_furikomi};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -89,24 +89,24 @@ async fn a_cycle_run_twice_at_once_is_one_run(app: &TestApp) {
 /// the run job of the real path with the job's clock set forward, so till actions made now
 /// can be settled (transactions are immutable, so they cannot be backdated).
 async fn run_after(app: &TestApp, program: &str, op: &str, closing: chrono::NaiveDate) -> Value {
-    let (_, who) = machipay::storage::directory::principal_for_token(
+    let (_, who) = machipay::features::directory::store::principal_for_token(
         &app.app.db,
-        &machipay::domain::auth::hash_secret(op),
+        &machipay_domain::auth::hash_secret(op),
     )
     .await
     .expect("query")
     .expect("live token");
-    let program: machipay::domain::ids::ProgramId =
+    let program: machipay_domain::ids::ProgramId =
         uuid::Uuid::parse_str(program).expect("program id").into();
-    let now = machipay::domain::calendar::jst_end_of_day_utc(closing) + chrono::Duration::hours(1);
-    let transfer = machipay::domain::settlement::add_business_days(closing, 5).expect("date");
+    let now = machipay_domain::calendar::jst_end_of_day_utc(closing) + chrono::Duration::hours(1);
+    let transfer = machipay_domain::settlement::add_business_days(closing, 5).expect("date");
     let reply = app
         .app
         .writer
         .run(None, move |w| {
             Box::pin(async move {
                 w.now = now;
-                machipay::ledger::settlement::run_in(w, who, program, closing, transfer).await
+                machipay::features::settlement::run_in(w, who, program, closing, transfer).await
             })
         })
         .await
@@ -328,7 +328,7 @@ async fn transfer_dates_are_business_days(app: &TestApp) {
     let r = run(app, &w, "2025-12-25").await;
     let next = (1..=14)
         .map(|n| today + Days::new(n))
-        .find(|d| machipay::domain::settlement::is_business_day(*d) == Ok(true))
+        .find(|d| machipay_domain::settlement::is_business_day(*d) == Ok(true))
         .expect("a business day within two weeks");
     assert_eq!(r["transfer_date"], next.to_string(), "{r}");
 }

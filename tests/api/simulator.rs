@@ -27,18 +27,21 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::future::BoxFuture;
-use machipay::domain::auth::Principal;
-use machipay::domain::calendar::jst_date;
-use machipay::domain::card::CardNumber;
-use machipay::domain::expiry::ExpiryPolicy;
-use machipay::domain::ids::{CardId, CityId, MerchantId, ProgramId, SettlementRunId, ShopperId};
-use machipay::domain::money::Amount;
-use machipay::domain::program::ProgramKind;
+use machipay::db::Db;
+use machipay::db::faults::Fault as StorageFault;
 use machipay::error::AppError;
-use machipay::ledger::writer::{Idempotency, JobFn, Reply, Work};
-use machipay::ledger::{cards, currency, expiry, money, points, rebates, settlement};
-use machipay::storage::Db;
-use machipay::storage::faults::Fault as StorageFault;
+use machipay::features::campaigns::{premium as currency, rebates};
+use machipay::features::payments as money;
+use machipay::features::points::cards;
+use machipay::features::{expiry, points, settlement};
+use machipay::writer::{Idempotency, JobFn, Reply, Work};
+use machipay_domain::auth::Principal;
+use machipay_domain::calendar::jst_date;
+use machipay_domain::card::CardNumber;
+use machipay_domain::expiry::ExpiryPolicy;
+use machipay_domain::ids::{CardId, CityId, MerchantId, ProgramId, SettlementRunId, ShopperId};
+use machipay_domain::money::Amount;
+use machipay_domain::program::ProgramKind;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
@@ -217,8 +220,8 @@ fn tally(plan: &Plan, outcomes: &[Outcome]) -> String {
 /// A second fresh database on the same backend.
 async fn twin(app: &TestApp) -> TestApp {
     match app.app.db.backend() {
-        machipay::storage::Backend::Sqlite => TestApp::sqlite().await,
-        machipay::storage::Backend::Postgres => TestApp::postgres()
+        machipay::db::Backend::Sqlite => TestApp::sqlite().await,
+        machipay::db::Backend::Postgres => TestApp::postgres()
             .await
             .expect("PostgreSQL answered a moment ago"),
     }
@@ -913,8 +916,8 @@ async fn run_op(
         Op::Grant => rebates::grant_batch(w, today).await,
         Op::Settle => {
             let closing = today.pred_opt().expect("a day before");
-            let transfer = machipay::domain::settlement::add_business_days(closing, 5)
-                .expect("a business day");
+            let transfer =
+                machipay_domain::settlement::add_business_days(closing, 5).expect("a business day");
             settlement::run_in(w, by, world.currency, closing, transfer).await
         }
         Op::Confirm => {
@@ -1070,9 +1073,9 @@ async fn premium_campaign(app: &TestApp, op: &str, program: &str) -> Uuid {
 }
 
 async fn principal(app: &TestApp, token: &str) -> Principal {
-    machipay::storage::directory::principal_for_token(
+    machipay::features::directory::store::principal_for_token(
         &app.app.db,
-        &machipay::domain::auth::hash_secret(token),
+        &machipay_domain::auth::hash_secret(token),
     )
     .await
     .expect("query")
@@ -1272,10 +1275,13 @@ impl Run<'_> {
 
     async fn check_invariants(&self, seed: u64) {
         for program in [self.world.currency, self.world.points] {
-            let check =
-                machipay::ledger::reads::ledger_check(&self.app.app, self.world.operator, program)
-                    .await
-                    .expect("ledger check");
+            let check = machipay::features::payments::reads::ledger_check(
+                &self.app.app,
+                self.world.operator,
+                program,
+            )
+            .await
+            .expect("ledger check");
             assert!(check.ok, "seed {seed}: ledger check failed: {check:?}");
         }
         let l = self.ledger().await;

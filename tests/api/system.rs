@@ -11,8 +11,8 @@ async fn health_names_the_backend(app: &TestApp) {
     let (s, v) = app.request("GET", "/healthz", None, None, None).await;
     assert_eq!(s, StatusCode::OK);
     let expected = match app.app.db.backend() {
-        machipay::storage::Backend::Sqlite => "sqlite",
-        machipay::storage::Backend::Postgres => "postgres",
+        machipay::db::Backend::Sqlite => "sqlite",
+        machipay::db::Backend::Postgres => "postgres",
     };
     assert_eq!(v["database"], expected);
 }
@@ -69,16 +69,16 @@ async fn bootstrap_city_cli_prints_a_working_token() {
         .expect("token line")
         .trim()
         .to_owned();
-    let db = machipay::storage::Db::connect(&url).await.expect("db");
-    let found = machipay::storage::directory::principal_for_token(
+    let db = machipay::db::Db::connect(&url).await.expect("db");
+    let found = machipay::features::directory::store::principal_for_token(
         &db,
-        &machipay::domain::auth::hash_secret(&token),
+        &machipay_domain::auth::hash_secret(&token),
     )
     .await
     .expect("query");
     assert!(matches!(
         found,
-        Some((_, machipay::domain::auth::Principal::Staff { .. }))
+        Some((_, machipay_domain::auth::Principal::Staff { .. }))
     ));
 }
 
@@ -104,7 +104,7 @@ async fn refuses_postgres_without_durable_commits() {
     .execute(&pool)
     .await
     .expect("alter");
-    let err = machipay::storage::Db::connect(&crate::helpers::with_database(&admin_url, &name))
+    let err = machipay::db::Db::connect(&crate::helpers::with_database(&admin_url, &name))
         .await
         .expect_err("must refuse");
     assert!(err.to_string().contains("synchronous_commit"), "{err}");

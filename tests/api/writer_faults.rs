@@ -6,8 +6,8 @@
 //! get the first one's answer without failing anyone else's payment.
 
 use futures::future::join_all;
-use machipay::storage::Db;
-use machipay::storage::faults::Fault;
+use machipay::db::Db;
+use machipay::db::faults::Fault;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

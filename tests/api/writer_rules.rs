@@ -6,8 +6,8 @@
 use std::path::Path;
 
 use machipay::app::App;
-use machipay::ledger::writer::{Reply, Writer};
-use machipay::storage::{Db, StartError};
+use machipay::db::{Db, StartError};
+use machipay::writer::{Reply, Writer};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -148,7 +148,8 @@ async fn dead_writer_fails_health_and_stops_the_server(url: &str) {
     let dead = client.get(&health).send().await.expect("health");
     assert_eq!(dead.status(), StatusCode::SERVICE_UNAVAILABLE);
     // A write is refused too, not left waiting.
-    let refused = machipay::directory::bootstrap_city(&app, "市".into(), "admin".into()).await;
+    let refused =
+        machipay::features::directory::bootstrap_city(&app, "市".into(), "admin".into()).await;
     assert!(refused.is_err());
     db.close().await;
 }
@@ -411,8 +412,8 @@ fn every_migration_checksum_is_pinned() {
     use sha2::Digest;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
     for (backend, column, migrator) in [
-        ("postgres", 1, &machipay::storage::schema::POSTGRES),
-        ("sqlite", 2, &machipay::storage::schema::SQLITE),
+        ("postgres", 1, &machipay::db::schema::POSTGRES),
+        ("sqlite", 2, &machipay::db::schema::SQLITE),
     ] {
         let pinned = |file: &str| {
             MIGRATIONS
@@ -508,8 +509,8 @@ async fn upgrade_from_the_first_0007(url: &str, backend: &str) {
     // The real start: repairs 0007, then applies everything newer.
     let db = Db::connect(url).await.expect("an old database upgrades");
     let newest = match backend {
-        "sqlite" => &machipay::storage::schema::SQLITE,
-        _ => &machipay::storage::schema::POSTGRES,
+        "sqlite" => &machipay::db::schema::SQLITE,
+        _ => &machipay::db::schema::POSTGRES,
     };
     let (applied, index, seven): (i64, String, Vec<u8>) = match &db {
         Db::Lite { read, .. } => (
@@ -551,7 +552,7 @@ async fn upgrade_from_the_first_0007(url: &str, backend: &str) {
     // The upgraded database serves: a city is made through the writer.
     let (writer, _task) = Writer::start(db.clone());
     let app = App::new(db.clone(), writer);
-    machipay::directory::bootstrap_city(&app, "旧市".into(), "admin".into())
+    machipay::features::directory::bootstrap_city(&app, "旧市".into(), "admin".into())
         .await
         .expect("bootstrap on the upgraded database");
     db.close().await;
@@ -600,7 +601,7 @@ async fn expired_replies_are_purged_in_batches_and_their_keys_act_new(app: &Test
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     // A purge of everything older than the cutoff (the charge's key and three payments'),
     // one row per writer job.
-    let purged = machipay::ledger::retention::purge_before(&app.app, cutoff, 1)
+    let purged = machipay::writer::retention::purge_before(&app.app, cutoff, 1)
         .await
         .expect("purge");
     assert_eq!(purged, 4);
@@ -612,7 +613,7 @@ async fn expired_replies_are_purged_in_batches_and_their_keys_act_new(app: &Test
     let (code, v) = send("young", 300).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     // Nothing is left to purge before the cutoff.
-    let again = machipay::ledger::retention::purge_before(&app.app, cutoff, 1_000)
+    let again = machipay::writer::retention::purge_before(&app.app, cutoff, 1_000)
         .await
         .expect("purge");
     assert_eq!(again, 0);

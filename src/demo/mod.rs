@@ -1,0 +1,443 @@
+//! The demo town (`machipay serve --demo`): a believable city seeded through the library's
+//! own use-cases, so every row is one the API could have written. It prints where to open
+//! each page and the sign-in codes to use.
+//!
+//! Seeded: a currency program and a point card, 117 stores across six 商店会 in four 業種
+//! with profiles, bank accounts and participation histories over 令和5–8 (registered at each
+//! 年度 end: 96, 104, 111, 112 against targets 100/105/110/115), 300 shoppers with linked
+//! cards and history replayed with backdated writer jobs, and today's takings.
+
+mod cards;
+mod history;
+mod town;
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use serde_json::json;
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::features::directory::{self, NewMerchantRequest, NewProgramRequest, NewShopperRequest};
+use crate::features::payments::{CounterChargeRequest, PaymentRequest};
+use crate::writer::{Idempotency, Reply};
+use machipay_domain::auth::{Principal, Role, StaffKind};
+use machipay_domain::calendar::jst_date;
+use machipay_domain::card::CardNumber;
+use machipay_domain::ids::*;
+use machipay_domain::money::Amount;
+
+/// The demo's shopping associations (商店会).
+const ASSOCIATIONS: [&str; 6] = [
+    "駅前商店会",
+    "本町商店街",
+    "みなみ銀座",
+    "中央通り商店会",
+    "緑ヶ丘商店会",
+    "港町商店街",
+];
+/// Trades (業種) with the kinds of store in each; the trade is the store's category.
+const TRADES: [(&str, &[&str]); 4] = [
+    (
+        "飲食",
+        &["食堂", "カフェ", "ラーメン", "寿司", "そば", "パン屋"],
+    ),
+    (
+        "小売",
+        &["八百屋", "鮮魚店", "精肉店", "書店", "酒店", "菓子店"],
+    ),
+    ("サービス", &["理容室", "美容室", "クリーニング", "整骨院"]),
+    ("生活", &["薬局", "金物店", "花屋", "電器店"]),
+];
+const STORE_PREFIXES: [&str; 20] = [
+    "まるや",
+    "さくら",
+    "やまだ",
+    "ひかり",
+    "たなか",
+    "こだま",
+    "みどり",
+    "かめや",
+    "つるや",
+    "ふじ",
+    "あおば",
+    "いろは",
+    "はなや",
+    "きくや",
+    "まつや",
+    "たけや",
+    "うめや",
+    "なかや",
+    "しらかば",
+    "ともえ",
+];
+const SURNAMES: [&str; 20] = [
+    "佐藤",
+    "鈴木",
+    "高橋",
+    "田中",
+    "伊藤",
+    "渡辺",
+    "山本",
+    "中村",
+    "小林",
+    "加藤",
+    "吉田",
+    "山田",
+    "佐々木",
+    "山口",
+    "松本",
+    "井上",
+    "木村",
+    "林",
+    "斎藤",
+    "清水",
+];
+/// Stores: 112 registered today, five that closed over the years.
+pub const STORES: usize = 117;
+const SHOPPERS: usize = 300;
+/// Jobs submitted to the writer at once (they commit together in its batches).
+const CONCURRENCY: usize = 64;
+
+/// A store of the demo town.
+pub struct Store {
+    pub id: MerchantId,
+    pub name: String,
+    /// The name's parts: a hiragana prefix and the kind of store.
+    pub prefix: &'static str,
+    pub kind: &'static str,
+    /// The 商店会 (also in the store's registry profile).
+    pub association: &'static str,
+    pub trade: &'static str,
+    pub owner_token: String,
+}
+
+/// What `seed` made and prints.
+pub struct DemoTown {
+    pub city: CityId,
+    pub admin_token: String,
+    pub program: ProgramId,
+    /// The point card program.
+    pub points_program: ProgramId,
+    pub stores: Vec<Store>,
+    pub shopper_tokens: Vec<String>,
+    /// The card linked to the first shopper.
+    pub card_number: CardNumber,
+    pub enrollment_code: String,
+    /// Backdated history moves replayed (charges, payments, earns, spends).
+    pub history_moves: usize,
+    pub seeded_in: Duration,
+}
+
+/// A small deterministic generator, so every demo town is the same town.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+fn field<T: serde::de::DeserializeOwned>(reply: &Reply, name: &str) -> Result<T, AppError> {
+    serde_json::from_value(reply.body[name].clone())
+        .map_err(|_| AppError::Internal(format!("demo: reply without {name}: {}", reply.body)))
+}
+
+pub(crate) fn idem(scope: uuid::Uuid, what: &str) -> Idempotency {
+    Idempotency {
+        scope,
+        key: format!("demo-{what}-{}", uuid::Uuid::now_v7()),
+        request_hash: what.as_bytes().to_vec(),
+    }
+}
+
+pub(crate) fn internal(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(format!("demo: {e}"))
+}
+
+/// The last day the history may fill (JST): events never lie in the future.
+pub(crate) fn yesterday() -> chrono::NaiveDate {
+    jst_date(chrono::Utc::now()) - chrono::Days::new(1)
+}
+
+fn amount(yen: i64) -> Result<Amount, AppError> {
+    Amount::new(yen).map_err(|e| AppError::Internal(format!("demo amount: {e}")))
+}
+
+/// Seeds the town into an empty database.
+pub async fn seed(app: &App) -> Result<DemoTown, AppError> {
+    let started = Instant::now();
+    let boot = directory::bootstrap_city(app, "みなみ町".into(), "デモ管理者".into()).await?;
+    let admin = Principal::Staff {
+        id: boot.admin.id,
+        city: boot.city.id,
+        kind: StaffKind::City,
+        role: Role::Admin,
+    };
+    let program = currency_program(app, admin).await?;
+    let points_program = cards::program(app, admin).await?;
+    let programs = [program, points_program];
+    let mut dice = Dice(20_260_401);
+    let stores = seed_stores(app, admin).await?;
+    town::profiles(app, admin, &stores).await?;
+    town::joins(app, admin, &programs, &stores).await?;
+    town::targets(app, admin, &programs).await?;
+    let shoppers = seed_shoppers(app, admin).await?;
+    let card_numbers = cards::issue(app, admin, points_program, &shoppers).await?;
+    cards::promotions(app, admin, points_program, &stores).await?;
+    let ctx = history::Ctx {
+        city: boot.city.id,
+        admin,
+        currency: program,
+        points: points_program,
+    };
+    let past = history::plan(&stores, &shoppers, &card_numbers, &mut dice, yesterday());
+    let history_moves = past.len();
+    history::replay(app, ctx, past).await?;
+    town::departures(app, admin, &programs, &stores).await?;
+    seed_history(app, admin, program, &stores, &shoppers, &mut dice).await?;
+    let (enrollment_code, _) = till_codes(app, boot.city.id, &stores[0], program).await?;
+    Ok(DemoTown {
+        city: boot.city.id,
+        admin_token: boot.token,
+        program,
+        points_program,
+        enrollment_code,
+        stores,
+        card_number: card_numbers[0]
+            .clone()
+            .ok_or_else(|| internal("the first shopper has no card"))?,
+        shopper_tokens: shoppers.into_iter().take(3).map(|(_, t)| t).collect(),
+        history_moves,
+        seeded_in: started.elapsed(),
+    })
+}
+
+/// A fresh one-time enrollment code for a till of `store`, and its static QR code.
+async fn till_codes(
+    app: &App,
+    city: CityId,
+    store: &Store,
+    program: ProgramId,
+) -> Result<(String, Reply), AppError> {
+    let owner = Principal::MerchantOwner {
+        merchant: store.id,
+        city,
+    };
+    let code = directory::create_enrollment_code(
+        app,
+        owner,
+        store.id,
+        directory::NewEnrollmentCodeRequest {
+            device_name: "レジ1".into(),
+        },
+    )
+    .await?;
+    let store_code = crate::features::qr::issue_store_code(
+        app,
+        owner,
+        store.id,
+        crate::features::qr::NewStoreCodeRequest {
+            program_id: program,
+        },
+    )
+    .await?;
+    Ok((field(&code, "code")?, store_code))
+}
+
+async fn currency_program(app: &App, admin: Principal) -> Result<ProgramId, AppError> {
+    let req: NewProgramRequest = serde_json::from_value(json!({
+        "kind": "currency",
+        "name": "みなみ町コイン",
+        // The city's ASCII name goes into field 60 of every store code.
+        "settings": {"p2p_transfers": true, "merchant_city_ascii": "MINAMI"},
+    }))
+    .map_err(|e| AppError::Internal(format!("demo program: {e}")))?;
+    field(&directory::create_program(app, admin, req).await?, "id")
+}
+
+async fn seed_stores(app: &App, admin: Principal) -> Result<Vec<Store>, AppError> {
+    let mut plans = Vec::with_capacity(STORES);
+    // Prefix, then trade, then kind vary slowest: distinct names for the first 400 stores.
+    let p = STORE_PREFIXES.len();
+    for i in 0..STORES {
+        let (trade, kinds) = TRADES[(i / p) % TRADES.len()];
+        let kind = kinds[(i / (p * TRADES.len())) % kinds.len()];
+        let prefix = STORE_PREFIXES[i % p];
+        let association = ASSOCIATIONS[i % ASSOCIATIONS.len()];
+        plans.push((format!("{prefix}{kind}"), trade, association, prefix, kind));
+    }
+    let mut stores = Vec::new();
+    for chunk in plans.chunks(CONCURRENCY) {
+        let made = join_all(chunk.iter().map(
+            |(name, trade, association, prefix, kind)| async move {
+                let reply = directory::create_merchant(
+                    app,
+                    admin,
+                    NewMerchantRequest { name: name.clone() },
+                )
+                .await?;
+                let id: MerchantId = field(&reply, "id")?;
+                crate::features::campaigns::rebates::set_category(
+                    app,
+                    admin,
+                    id,
+                    crate::features::campaigns::rebates::CategoryRequest {
+                        category: Some((*trade).to_owned()),
+                    },
+                )
+                .await?;
+                Ok::<_, AppError>(Store {
+                    id,
+                    name: name.clone(),
+                    prefix,
+                    kind,
+                    association,
+                    trade,
+                    owner_token: field(&reply, "token")?,
+                })
+            },
+        ))
+        .await;
+        stores.extend(made.into_iter().collect::<Result<Vec<_>, _>>()?);
+    }
+    Ok(stores)
+}
+
+async fn seed_shoppers(app: &App, admin: Principal) -> Result<Vec<(ShopperId, String)>, AppError> {
+    let mut out = Vec::with_capacity(SHOPPERS);
+    let names: Vec<String> = (0..SHOPPERS)
+        .map(|i| format!("{}{}", SURNAMES[i % SURNAMES.len()], i / SURNAMES.len() + 1))
+        .collect();
+    for chunk in names.chunks(CONCURRENCY) {
+        let made = join_all(chunk.iter().map(|name| async move {
+            let req = NewShopperRequest {
+                display_name: name.clone(),
+            };
+            let reply = directory::create_shopper(app, admin, req).await?;
+            Ok::<_, AppError>((field(&reply, "id")?, field(&reply, "token")?))
+        }))
+        .await;
+        out.extend(made.into_iter().collect::<Result<Vec<_>, _>>()?);
+    }
+    Ok(out)
+}
+
+/// Today's takings: every shopper charges at the counter and pays at a few open stores.
+async fn seed_history(
+    app: &App,
+    admin: Principal,
+    program: ProgramId,
+    stores: &[Store],
+    shoppers: &[(ShopperId, String)],
+    dice: &mut Dice,
+) -> Result<(), AppError> {
+    let city = admin.city();
+    let mut charges = Vec::new();
+    let mut payments = Vec::new();
+    for (shopper, _) in shoppers {
+        let charged = 1_000 * (5 + dice.next(16) as i64);
+        charges.push((*shopper, charged));
+        let mut left = charged;
+        for _ in 0..(1 + dice.next(3)) {
+            let yen = 100 * (3 + dice.next(28) as i64);
+            if yen > left {
+                break;
+            }
+            left -= yen;
+            let today = jst_date(chrono::Utc::now());
+            let open = (0..12)
+                .map(|_| dice.next(stores.len()))
+                .find(|&i| town::open_on(i, today));
+            if let Some(i) = open {
+                payments.push((*shopper, stores[i].id, yen));
+            }
+        }
+    }
+    for chunk in charges.chunks(CONCURRENCY) {
+        let done = join_all(chunk.iter().map(|(shopper, yen)| async move {
+            let req = CounterChargeRequest {
+                shopper_id: *shopper,
+                amount: amount(*yen)?,
+            };
+            crate::features::payments::counter_charge(
+                app,
+                admin,
+                program,
+                req,
+                idem(admin.scope_id(), "charge"),
+            )
+            .await
+        }))
+        .await;
+        check_all(done)?;
+    }
+    for chunk in payments.chunks(CONCURRENCY) {
+        let done = join_all(chunk.iter().map(|(shopper, merchant, yen)| async move {
+            let who = Principal::Shopper { id: *shopper, city };
+            let req = PaymentRequest {
+                merchant_id: *merchant,
+                amount: amount(*yen)?,
+            };
+            crate::features::payments::pay(app, who, program, req, idem(who.scope_id(), "payment"))
+                .await
+        }))
+        .await;
+        check_all(done)?;
+    }
+    Ok(())
+}
+
+fn check_all(replies: Vec<Result<Reply, AppError>>) -> Result<(), AppError> {
+    for r in replies {
+        let r = r?;
+        if !(200..300).contains(&r.status) {
+            return Err(AppError::Internal(format!("demo: refused: {}", r.body)));
+        }
+    }
+    Ok(())
+}
+
+/// What to print after seeding: where each page is, how to sign in, and what to try.
+pub fn instructions(town: &DemoTown, base: &str) -> String {
+    let first = &town.stores[0];
+    let shoppers = town.shopper_tokens.join("  ");
+    format!(
+        "\n=== machipay demo: みなみ町 ({} stores, {} shoppers; {} past moves; seeded in {:.1} s) ===\n\
+         Start page:        {base}/app/\n\
+         Store app:         {base}/app/merchant.html\n\
+         \x20 one-time code:   {}   (enrolls this browser as a till of {} / {} / {}; 15 minutes)\n\
+         \x20 owner token:     {}\n\
+         \x20 try: enroll with the code, take a payment, show the store's QR poster, see today's sales.\n\
+         Shopper wallet:    {base}/app/wallet.html\n\
+         \x20 shopper tokens:  {}\n\
+         \x20 point card:      {} (linked to the first shopper)\n\
+         \x20 try: sign in with the first token, see the balance and history since 令和5, show the\n\
+         \x20      shopper code, pay a store's poster.\n\
+         City dashboard:    {base}/app/city.html\n\
+         \x20 staff token:     {}   (city admin)\n\
+         \x20 currency program: {}\n\
+         \x20 point program:    {}\n\
+         \x20 try: the store report per 年度 (令和5–8: 96, 104, 111, 112 registered against\n\
+         \x20      100/105/110/115), usage, the point report per 年度, the ledger check.\n\
+         API:               {base}/api/openapi.json\n",
+        town.stores.len(),
+        SHOPPERS,
+        town.history_moves,
+        town.seeded_in.as_secs_f64(),
+        town.enrollment_code,
+        first.name,
+        first.association,
+        first.trade,
+        first.owner_token,
+        shoppers,
+        town.card_number.as_str(),
+        town.admin_token,
+        town.program.0,
+        town.points_program.0,
+    )
+}

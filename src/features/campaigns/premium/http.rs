@@ -1,0 +1,113 @@
+//! Routes of currency programs: settings and their history, premium-set campaigns and sales,
+//! bank charges, the premium reconciliation.
+
+use axum::Json;
+use axum::extract::State;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::error::{AppError, ErrorEnvelope};
+use crate::features::campaigns::premium::store::{PremiumCampaign, PremiumFigures};
+use crate::features::campaigns::premium::{self as uc, *};
+use crate::features::payments::MovementResponse;
+use crate::http::extract::{Body, Caller, Fingerprinted, Money, Path};
+use crate::writer::Reply;
+use machipay_domain::ids::*;
+
+pub fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(change_settings, settings_history))
+        .routes(routes!(create_campaign, list_campaigns))
+        .routes(routes!(buy_premium_sets))
+        .routes(routes!(bank_charge))
+        .routes(routes!(premium_reconciliation))
+}
+
+/// Change a program's settings from a date on (operator staff or city admins). Audited.
+#[utoipa::path(post, path = "/api/v1/programs/{program_id}/settings", tag = "currency", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path)), request_body = SettingsChangeRequest,
+    responses((status = 201, body = SettingsVersionView), (status = "4XX", body = ErrorEnvelope)))]
+async fn change_settings(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ProgramId>,
+    Body(req): Body<SettingsChangeRequest>,
+) -> Result<Reply, AppError> {
+    uc::change_settings(&app, c.who, id, req).await
+}
+
+/// Every settings version with its effective date and author (staff).
+#[utoipa::path(get, path = "/api/v1/programs/{program_id}/settings", tag = "currency", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path)),
+    responses((status = 200, body = Vec<SettingsVersionView>), (status = "4XX", body = ErrorEnvelope)))]
+async fn settings_history(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ProgramId>,
+) -> Result<Json<Vec<SettingsVersionView>>, AppError> {
+    uc::settings_history(&app, c.who, id).await.map(Json)
+}
+
+/// Open a premium-set campaign (operator staff or city admins). Idempotent (Idempotency-Key).
+#[utoipa::path(post, path = "/api/v1/programs/{program_id}/premium-campaigns", tag = "currency", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path), ("Idempotency-Key" = String, Header)), request_body = NewCampaignRequest,
+    responses((status = 201, body = PremiumCampaign), (status = "4XX", body = ErrorEnvelope)))]
+async fn create_campaign(
+    State(app): State<App>,
+    Path(id): Path<ProgramId>,
+    m: Money<NewCampaignRequest>,
+) -> Result<Reply, AppError> {
+    uc::create_campaign(&app, m.caller.who, id, m.body, m.idempotency).await
+}
+
+/// The program's premium-set campaigns (anyone in the city).
+#[utoipa::path(get, path = "/api/v1/programs/{program_id}/premium-campaigns", tag = "currency", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path)),
+    responses((status = 200, body = Vec<PremiumCampaign>), (status = "4XX", body = ErrorEnvelope)))]
+async fn list_campaigns(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ProgramId>,
+) -> Result<Json<Vec<PremiumCampaign>>, AppError> {
+    uc::list_campaigns(&app, c.who, id).await.map(Json)
+}
+
+/// Sell premium sets to a shopper at the counter (operator staff or city admins).
+#[utoipa::path(post, path = "/api/v1/programs/{program_id}/premium-campaigns/{campaign_id}/purchases", tag = "currency", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path), ("campaign_id" = Uuid, Path), ("Idempotency-Key" = String, Header)),
+    request_body = PurchaseRequest,
+    responses((status = 201, body = MovementResponse), (status = "4XX", body = ErrorEnvelope)))]
+async fn buy_premium_sets(
+    State(app): State<App>,
+    Path((program, campaign)): Path<(ProgramId, Uuid)>,
+    m: Money<PurchaseRequest>,
+) -> Result<Reply, AppError> {
+    uc::buy_premium_sets(&app, m.caller.who, program, campaign, m.body, m.idempotency).await
+}
+
+/// A charge paid by bank transfer (the bank integration's operator token). The bank's
+/// reference is the idempotency key: no Idempotency-Key header is needed.
+#[utoipa::path(post, path = "/api/v1/programs/{program_id}/bank-charges", tag = "currency", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path)), request_body = BankChargeRequest,
+    responses((status = 201, body = MovementResponse), (status = "4XX", body = ErrorEnvelope)))]
+async fn bank_charge(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ProgramId>,
+    f: Fingerprinted<BankChargeRequest>,
+) -> Result<Reply, AppError> {
+    uc::bank_charge(&app, c.who, id, f.body, f.hash).await
+}
+
+/// Premium sold, granted, spent, expired and outstanding, for the city's reconciliation (staff).
+#[utoipa::path(get, path = "/api/v1/programs/{program_id}/premium-reconciliation", tag = "currency", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path)),
+    responses((status = 200, body = PremiumFigures), (status = "4XX", body = ErrorEnvelope)))]
+async fn premium_reconciliation(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ProgramId>,
+) -> Result<Json<PremiumFigures>, AppError> {
+    uc::premium_reconciliation(&app, c.who, id).await.map(Json)
+}

@@ -1,0 +1,551 @@
+//! Currency-program use-cases: versioned settings, premium-set campaigns and their sale at
+//! the counter, and charges arriving from the bank keyed by the bank's own reference.
+
+pub mod http;
+pub mod store;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::features::campaigns::premium::store::{
+    PremiumCampaign, PremiumFigures, Purchase, SettingsVersion,
+};
+use crate::features::payments::{
+    charge_wallet, credit_expiry, internal, movement_reply, shopper_in_city, wallet, yen_held,
+};
+use crate::features::program_in_city;
+use crate::writer::posting::{Lots, Posting, post};
+use crate::writer::rows::{self as ledger_store, Account};
+use crate::writer::{Idempotency, Reply, Work};
+use machipay_domain::auth::{Capability, Principal};
+use machipay_domain::calendar::{jst_date, jst_end_of_day_utc};
+use machipay_domain::ids::*;
+use machipay_domain::ledger::{AccountKind, Asset, Entry, Leg};
+use machipay_domain::money::{AMOUNT_MAX, Amount};
+use machipay_domain::program::{ProgramKind, ProgramSettings};
+
+/// Most units of one campaign one person may be allowed.
+pub const UNITS_PER_PERSON_MAX: i32 = 100;
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsChangeRequest {
+    /// The complete new settings (fields left out take their defaults).
+    pub settings: ProgramSettings,
+    /// First JST date the settings apply; today if omitted. Never in the past: what applied
+    /// on a past day is history and stays as it was.
+    pub effective_from: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SettingsVersionView {
+    pub effective_from: NaiveDate,
+    pub settings: ProgramSettings,
+    #[schema(value_type = String, format = Uuid)]
+    pub changed_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<SettingsVersion> for SettingsVersionView {
+    type Error = AppError;
+    fn try_from(v: SettingsVersion) -> Result<Self, AppError> {
+        Ok(Self {
+            effective_from: v.effective_from,
+            settings: serde_json::from_str(&v.settings).map_err(internal)?,
+            changed_by: v.changed_by,
+            created_at: v.created_at,
+        })
+    }
+}
+
+/// Records a settings change (operator staff or city admins), effective from a date.
+pub async fn change_settings(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    req: SettingsChangeRequest,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    req.settings
+        .validate()
+        .map_err(|e| AppError::bad_request("invalid_settings", e.to_string()))?;
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                program_in_city(&mut w.tx, &who, program).await?;
+                let today = jst_date(w.now);
+                let effective_from = req.effective_from.unwrap_or(today);
+                if effective_from < today {
+                    return Err(AppError::unprocessable(
+                        "effective_date_in_past",
+                        "a settings change cannot apply to a past date",
+                    ));
+                }
+                let version = SettingsVersion {
+                    id: Uuid::now_v7(),
+                    program_id: program,
+                    effective_from,
+                    settings: serde_json::to_string(&req.settings).map_err(internal)?,
+                    changed_by: who.scope_id(),
+                    created_at: w.now,
+                };
+                store::insert_settings_version(&mut w.tx, &version).await?;
+                Reply::new(201, &SettingsVersionView::try_from(version)?)
+            })
+        })
+        .await
+}
+
+/// Every settings version of a program, oldest first: the audit trail (staff).
+pub async fn settings_history(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+) -> Result<Vec<SettingsVersionView>, AppError> {
+    if !who.can(Capability::ViewCity) {
+        return Err(AppError::forbidden());
+    }
+    crate::features::directory::get_program(app, who, program).await?;
+    store::settings_history(&app.db, program)
+        .await?
+        .into_iter()
+        .map(SettingsVersionView::try_from)
+        .collect()
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCampaignRequest {
+    pub name: String,
+    /// Paid part of one unit, e.g. 10000.
+    pub price_yen: Amount,
+    /// City-funded part of one unit, e.g. 3000.
+    pub premium_yen: Amount,
+    pub units_per_person_max: i32,
+    /// Most premium granted over the campaign.
+    pub budget_yen: Amount,
+    #[serde(deserialize_with = "machipay_domain::calendar::deserialize_micros")]
+    pub sale_starts_at: DateTime<Utc>,
+    #[serde(deserialize_with = "machipay_domain::calendar::deserialize_micros")]
+    pub sale_ends_at: DateTime<Utc>,
+    /// Last JST date the premium can be spent; the program's policy applies if omitted.
+    pub premium_expires_on: Option<NaiveDate>,
+}
+
+/// A campaign must not sell premium that is taken back before it can be spent: an expiry in
+/// the past, or whose last day ends before the sale does, is refused.
+fn check_premium_expiry(req: &NewCampaignRequest, now: DateTime<Utc>) -> Result<(), AppError> {
+    let Some(expires) = req.premium_expires_on else {
+        return Ok(());
+    };
+    let too_early = |m: String| Err(AppError::unprocessable("expiry_too_early", m));
+    if expires < jst_date(now) {
+        return too_early(format!("premium_expires_on {expires} is in the past"));
+    }
+    if jst_end_of_day_utc(expires) < req.sale_ends_at {
+        return too_early(format!(
+            "premium_expires_on {expires} is before the sale ends: sets sold later would lose their premium at once"
+        ));
+    }
+    Ok(())
+}
+
+/// Opens a premium-set campaign (operator staff or city admins). Idempotent: the same key
+/// and body answer the first reply and open nothing more.
+pub async fn create_campaign(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    req: NewCampaignRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    crate::features::directory::check_name("name", &req.name)?;
+    if !(1..=UNITS_PER_PERSON_MAX).contains(&req.units_per_person_max) {
+        return Err(AppError::bad_request(
+            "invalid_units",
+            "units_per_person_max must be 1 to 100",
+        ));
+    }
+    if req.sale_ends_at <= req.sale_starts_at {
+        return Err(AppError::bad_request(
+            "invalid_sale_period",
+            "sale_ends_at must be after sale_starts_at",
+        ));
+    }
+    if req.premium_yen.get() > req.budget_yen.get() {
+        return Err(AppError::bad_request(
+            "invalid_budget",
+            "the budget must cover at least one unit's premium",
+        ));
+    }
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(async move {
+                let (p, _) = program_in_city(&mut w.tx, &who, program).await?;
+                if p.kind != ProgramKind::Currency {
+                    return Err(AppError::unprocessable(
+                        "wrong_program_kind",
+                        "premium sets are for currency programs",
+                    ));
+                }
+                check_premium_expiry(&req, w.now)?;
+                let campaign = PremiumCampaign {
+                    id: Uuid::now_v7(),
+                    program_id: program,
+                    name: req.name,
+                    price_yen: req.price_yen.get(),
+                    premium_yen: req.premium_yen.get(),
+                    units_per_person_max: req.units_per_person_max,
+                    budget_yen: req.budget_yen.get(),
+                    sale_starts_at: req.sale_starts_at,
+                    sale_ends_at: req.sale_ends_at,
+                    premium_expires_on: req.premium_expires_on,
+                    created_by: who.scope_id(),
+                    created_at: w.now,
+                };
+                store::insert_campaign(&mut w.tx, &campaign).await?;
+                Reply::new(201, &campaign)
+            })
+        })
+        .await
+}
+
+/// The program's campaigns (any principal of the city: shoppers see what is on sale).
+pub async fn list_campaigns(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+) -> Result<Vec<PremiumCampaign>, AppError> {
+    crate::features::directory::get_program(app, who, program).await?;
+    Ok(store::list_campaigns(&app.db, program).await?)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseRequest {
+    pub shopper_id: ShopperId,
+    pub units: i32,
+}
+
+/// Sells premium sets at the counter (operator staff take the cash): the paid part comes from
+/// the issuer float as coin, the premium from the city subsidy as premium, each in its own lot.
+pub async fn buy_premium_sets(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    campaign: Uuid,
+    req: PurchaseRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    if !(1..=UNITS_PER_PERSON_MAX).contains(&req.units) {
+        return Err(AppError::bad_request(
+            "invalid_units",
+            "units must be 1 to 100",
+        ));
+    }
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(buy_in(w, who, program, campaign, req))
+        })
+        .await
+}
+
+pub async fn buy_in(
+    w: &mut Work,
+    who: Principal,
+    program_id: ProgramId,
+    campaign_id: Uuid,
+    req: PurchaseRequest,
+) -> Result<Reply, AppError> {
+    let (_, settings) = program_in_city(&mut w.tx, &who, program_id).await?;
+    let campaign = store::get_campaign_tx(&mut w.tx, campaign_id)
+        .await?
+        .filter(|c| c.program_id == program_id)
+        .ok_or_else(|| AppError::not_found("campaign"))?;
+    shopper_in_city(w, &who, req.shopper_id).await?;
+    if w.now < campaign.sale_starts_at || w.now >= campaign.sale_ends_at {
+        return Err(AppError::unprocessable(
+            "campaign_not_on_sale",
+            "the campaign is not on sale now",
+        ));
+    }
+    let units = i64::from(req.units);
+    let (held_units, granted) =
+        store::campaign_usage(&mut w.tx, campaign_id, req.shopper_id).await?;
+    if held_units + units > i64::from(campaign.units_per_person_max) {
+        return Err(AppError::unprocessable(
+            "set_limit_reached",
+            format!(
+                "at most {} units per person; {} already bought",
+                campaign.units_per_person_max, held_units
+            ),
+        ));
+    }
+    let price = campaign
+        .price_yen
+        .checked_mul(units)
+        .filter(|v| *v <= AMOUNT_MAX)
+        .ok_or_else(|| internal("price overflow"))?;
+    let premium = campaign
+        .premium_yen
+        .checked_mul(units)
+        .filter(|v| *v <= AMOUNT_MAX)
+        .ok_or_else(|| internal("premium overflow"))?;
+    if granted + premium > campaign.budget_yen {
+        return Err(AppError::unprocessable(
+            "campaign_budget_exhausted",
+            "the campaign's premium budget is used up",
+        ));
+    }
+    let held = yen_held(w, program_id, req.shopper_id).await?;
+    if held + price + premium > settings.holding_cap_yen {
+        return Err(AppError::unprocessable(
+            "holding_cap_exceeded",
+            format!("the wallet may hold at most ¥{}", settings.holding_cap_yen),
+        ));
+    }
+    let mut expiry = credit_expiry(&settings, w.now)?;
+    if let Some(d) = campaign.premium_expires_on {
+        expiry.premium = Some(d);
+    }
+    let coin = wallet(w, program_id, req.shopper_id, Asset::Coin).await?;
+    let prem = wallet(w, program_id, req.shopper_id, Asset::Premium).await?;
+    let float = ledger_store::ensure_account(
+        &mut w.tx,
+        program_id,
+        AccountKind::IssuerFloat,
+        Asset::Coin,
+        None,
+    )
+    .await?;
+    let subsidy = ledger_store::ensure_account(
+        &mut w.tx,
+        program_id,
+        AccountKind::CitySubsidy,
+        Asset::Premium,
+        None,
+    )
+    .await?;
+    let entry = Entry::new(vec![
+        Leg {
+            account: float.id,
+            asset: Asset::Coin,
+            amount: -price,
+        },
+        Leg {
+            account: coin.id,
+            asset: Asset::Coin,
+            amount: price,
+        },
+        Leg {
+            account: subsidy.id,
+            asset: Asset::Premium,
+            amount: -premium,
+        },
+        Leg {
+            account: prem.id,
+            asset: Asset::Premium,
+            amount: premium,
+        },
+    ])
+    .map_err(internal)?;
+    let posting = Posting {
+        program: program_id,
+        kind: "premium_sale",
+        initiated_by: who.scope_id(),
+        memo: Some(&campaign.name),
+        reverses: None,
+        lots: Lots::Normal(expiry),
+    };
+    let accounts: [&Account; 4] = [&float, &coin, &subsidy, &prem];
+    let id = post(w, &posting, &entry, &accounts).await?;
+    let purchase = Purchase {
+        transaction_id: id,
+        campaign_id,
+        shopper_id: req.shopper_id,
+        units: req.units,
+        price_yen: price,
+        premium_yen: premium,
+        created_at: w.now,
+    };
+    store::insert_purchase(&mut w.tx, &purchase).await?;
+    movement_reply(
+        w,
+        id,
+        "premium_sale",
+        program_id,
+        req.shopper_id,
+        price + premium,
+    )
+    .await
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BankChargeRequest {
+    pub shopper_id: ShopperId,
+    pub amount: Amount,
+    /// The bank's own reference for the transfer (振込受付番号). It is the idempotency key:
+    /// one reference charges once, whoever delivers it and however often.
+    pub bank_reference: String,
+}
+
+/// A charge paid by bank transfer, delivered by the bank integration (operator staff token).
+pub async fn bank_charge(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    req: BankChargeRequest,
+    body_hash: Vec<u8>,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    let reference = req.bank_reference.trim();
+    if reference.is_empty()
+        || reference.len() > 64
+        || !reference.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(AppError::bad_request(
+            "invalid_bank_reference",
+            "bank_reference must be 1 to 64 visible ASCII characters",
+        ));
+    }
+    // Scoped to the program, not the caller: a reference is the bank's, unique per account.
+    let idem = Idempotency {
+        scope: program.0,
+        key: format!("bank:{reference}"),
+        request_hash: body_hash,
+    };
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(async move {
+                let (p, settings) = program_in_city(&mut w.tx, &who, program).await?;
+                if p.kind != ProgramKind::Currency {
+                    return Err(AppError::unprocessable(
+                        "wrong_program_kind",
+                        "charges are for currency programs",
+                    ));
+                }
+                shopper_in_city(w, &who, req.shopper_id).await?;
+                settings
+                    .check_charge(req.amount.get())
+                    .map_err(|m| AppError::unprocessable("invalid_charge_amount", m))?;
+                charge_wallet(
+                    w,
+                    who.scope_id(),
+                    program,
+                    &settings,
+                    req.shopper_id,
+                    req.amount.get(),
+                    "bank_charge",
+                )
+                .await
+            })
+        })
+        .await
+}
+
+/// Premium reconciliation for the city: sold, granted, spent, expired, outstanding (staff).
+pub async fn premium_reconciliation(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+) -> Result<PremiumFigures, AppError> {
+    if !who.can(Capability::ViewCity) {
+        return Err(AppError::forbidden());
+    }
+    crate::features::directory::get_program(app, who, program).await?;
+    Ok(store::premium_figures(&app.db, program).await?)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CashOutRequest {
+    pub shopper_id: ShopperId,
+    /// Paid coin handed back in cash; premium is never cashed out.
+    pub amount: Amount,
+    /// The approved ground (moving away, a tiny remainder ...), kept with the transaction.
+    pub reason: String,
+}
+
+/// 払戻し: handing a shopper's paid balance back in cash is banned in principle; the exceptions
+/// are approved by an operator admin (or city admin), and each is logged as a `cash_out`
+/// transaction carrying the reason and the approver.
+pub async fn cash_out_exception(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    req: CashOutRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
+    let approver = matches!(
+        who,
+        Principal::Staff {
+            role: machipay_domain::auth::Role::Admin,
+            ..
+        }
+    ) && who.can(Capability::OperateProgram);
+    if !approver {
+        return Err(AppError::rejected(
+            403,
+            "cash_out_not_allowed",
+            "cash-out of a balance needs an operator admin's approved exception",
+        ));
+    }
+    let len = req.reason.trim().chars().count();
+    if len == 0 || req.reason.chars().count() > 200 {
+        return Err(AppError::bad_request(
+            "invalid_reason",
+            "reason must be 1 to 200 characters",
+        ));
+    }
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(async move {
+                let (p, _) = program_in_city(&mut w.tx, &who, program).await?;
+                if p.kind != ProgramKind::Currency {
+                    return Err(AppError::unprocessable(
+                        "wrong_program_kind",
+                        "cash-out is for currency programs",
+                    ));
+                }
+                shopper_in_city(w, &who, req.shopper_id).await?;
+                let coin = wallet(w, program, req.shopper_id, Asset::Coin).await?;
+                let float = ledger_store::ensure_account(
+                    &mut w.tx,
+                    program,
+                    AccountKind::IssuerFloat,
+                    Asset::Coin,
+                    None,
+                )
+                .await?;
+                let entry = Entry::transfer(coin.id, float.id, Asset::Coin, req.amount.get())
+                    .map_err(internal)?;
+                let memo = format!("払戻し (approved exception): {}", req.reason.trim());
+                let posting = Posting {
+                    program,
+                    kind: "cash_out",
+                    initiated_by: who.scope_id(),
+                    memo: Some(&memo),
+                    reverses: None,
+                    lots: Lots::Normal(crate::writer::posting::CreditExpiry::NEVER),
+                };
+                let id = post(w, &posting, &entry, &[&coin, &float]).await?;
+                movement_reply(w, id, "cash_out", program, req.shopper_id, req.amount.get()).await
+            })
+        })
+        .await
+}

@@ -1,0 +1,274 @@
+//! Currency-program rows: versioned settings, premium campaigns and their sales.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::db::{Db, WriteTx, read, read_flushed, write};
+use machipay_domain::ids::*;
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SettingsVersion {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub program_id: ProgramId,
+    pub effective_from: NaiveDate,
+    /// The settings as JSON text (see ProgramSettings).
+    pub settings: String,
+    #[schema(value_type = String, format = Uuid)]
+    pub changed_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert_settings_version(
+    tx: &mut WriteTx,
+    v: &SettingsVersion,
+) -> Result<(), sqlx::Error> {
+    write!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO program_settings_versions (id, program_id, effective_from, settings, changed_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+    .bind(v.id)
+    .bind(v.program_id.0)
+    .bind(v.effective_from)
+    .bind(&v.settings)
+    .bind(v.changed_by)
+    .bind(v.created_at)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })
+}
+
+const SETTINGS_AT: &str = "SELECT settings FROM program_settings_versions \
+     WHERE program_id = $1 AND effective_from <= $2 ORDER BY effective_from DESC, created_at DESC LIMIT 1";
+
+/// The settings text in effect on `date`, if any version is.
+pub async fn settings_at_tx(
+    tx: &mut WriteTx,
+    program: ProgramId,
+    date: NaiveDate,
+) -> Result<Option<String>, sqlx::Error> {
+    read_flushed!(tx, |c| sqlx::query_scalar(SETTINGS_AT)
+        .bind(program.0)
+        .bind(date)
+        .fetch_optional(c)
+        .await)
+}
+
+pub async fn settings_at(
+    db: &Db,
+    program: ProgramId,
+    date: NaiveDate,
+) -> Result<Option<String>, sqlx::Error> {
+    read!(db, |c| sqlx::query_scalar(SETTINGS_AT)
+        .bind(program.0)
+        .bind(date)
+        .fetch_optional(c)
+        .await)
+}
+
+pub async fn settings_history(
+    db: &Db,
+    program: ProgramId,
+) -> Result<Vec<SettingsVersion>, sqlx::Error> {
+    read!(db, |c| {
+        sqlx::query_as(
+        "SELECT id, program_id, effective_from, settings, changed_by, created_at FROM program_settings_versions \
+         WHERE program_id = $1 ORDER BY effective_from, created_at"
+    )
+    .bind(program.0)
+    .fetch_all(c)
+    .await
+    })
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PremiumCampaign {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub program_id: ProgramId,
+    pub name: String,
+    /// What the shopper pays for one unit.
+    pub price_yen: i64,
+    /// What the city adds to one unit.
+    pub premium_yen: i64,
+    pub units_per_person_max: i32,
+    /// Most premium the campaign grants in all.
+    pub budget_yen: i64,
+    pub sale_starts_at: DateTime<Utc>,
+    pub sale_ends_at: DateTime<Utc>,
+    pub premium_expires_on: Option<NaiveDate>,
+    #[schema(value_type = String, format = Uuid)]
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+const CAMPAIGN_COLUMNS: &str = "SELECT id, program_id, name, price_yen, premium_yen, units_per_person_max, budget_yen, \
+     sale_starts_at, sale_ends_at, premium_expires_on, created_by, created_at FROM premium_campaigns";
+
+pub async fn insert_campaign(tx: &mut WriteTx, c: &PremiumCampaign) -> Result<(), sqlx::Error> {
+    write!(tx, |conn| {
+        sqlx::query(
+        "INSERT INTO premium_campaigns (id, program_id, name, price_yen, premium_yen, units_per_person_max, budget_yen, \
+         sale_starts_at, sale_ends_at, premium_expires_on, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    )
+    .bind(c.id)
+    .bind(c.program_id.0)
+    .bind(&c.name)
+    .bind(c.price_yen)
+    .bind(c.premium_yen)
+    .bind(c.units_per_person_max)
+    .bind(c.budget_yen)
+    .bind(c.sale_starts_at)
+    .bind(c.sale_ends_at)
+    .bind(c.premium_expires_on)
+    .bind(c.created_by)
+    .bind(c.created_at)
+    .execute(conn)
+    .await
+    .map(|_| ())
+    })
+}
+
+pub async fn get_campaign_tx(
+    tx: &mut WriteTx,
+    id: Uuid,
+) -> Result<Option<PremiumCampaign>, sqlx::Error> {
+    let sql = format!("{CAMPAIGN_COLUMNS} WHERE id = $1");
+    read_flushed!(tx, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)
+}
+
+pub async fn list_campaigns(
+    db: &Db,
+    program: ProgramId,
+) -> Result<Vec<PremiumCampaign>, sqlx::Error> {
+    let sql = format!("{CAMPAIGN_COLUMNS} WHERE program_id = $1 ORDER BY id");
+    read!(db, |c| sqlx::query_as(&sql)
+        .bind(program.0)
+        .fetch_all(c)
+        .await)
+}
+
+/// Units a shopper holds of a campaign and premium granted by it in all, counting only sales
+/// that were not reversed.
+pub async fn campaign_usage(
+    tx: &mut WriteTx,
+    campaign: Uuid,
+    shopper: ShopperId,
+) -> Result<(i64, i64), sqlx::Error> {
+    let live = "FROM premium_purchases p WHERE p.campaign_id = $1 \
+                AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = p.transaction_id)";
+    let units_sql =
+        format!("SELECT CAST(coalesce(sum(p.units), 0) AS BIGINT) {live} AND p.shopper_id = $2");
+    let granted_sql = format!("SELECT CAST(coalesce(sum(p.premium_yen), 0) AS BIGINT) {live}");
+    let units: i64 = read_flushed!(tx, |c| sqlx::query_scalar(&units_sql)
+        .bind(campaign)
+        .bind(shopper.0)
+        .fetch_one(c)
+        .await)?;
+    let granted: i64 = read_flushed!(tx, |c| sqlx::query_scalar(&granted_sql)
+        .bind(campaign)
+        .fetch_one(c)
+        .await)?;
+    Ok((units, granted))
+}
+
+pub struct Purchase {
+    pub transaction_id: TransactionId,
+    pub campaign_id: Uuid,
+    pub shopper_id: ShopperId,
+    pub units: i32,
+    pub price_yen: i64,
+    pub premium_yen: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert_purchase(tx: &mut WriteTx, p: &Purchase) -> Result<(), sqlx::Error> {
+    write!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO premium_purchases (transaction_id, campaign_id, shopper_id, units, price_yen, premium_yen, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    )
+    .bind(p.transaction_id.0)
+    .bind(p.campaign_id)
+    .bind(p.shopper_id.0)
+    .bind(p.units)
+    .bind(p.price_yen)
+    .bind(p.premium_yen)
+    .bind(p.created_at)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })
+}
+
+/// Premium reconciliation figures of a program, from postings: what the city is asked to fund.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PremiumFigures {
+    /// Paid yen taken for premium sets (live sales).
+    pub sold_yen: i64,
+    /// Premium granted to wallets (live sales).
+    pub granted_yen: i64,
+    /// Premium spent at stores (net of refunds).
+    pub spent_yen: i64,
+    /// Premium that expired and went back to the subsidy account.
+    pub expired_yen: i64,
+    /// Premium still held in wallets.
+    pub outstanding_yen: i64,
+    /// Rebate points granted to wallets from the city's budget, net of what refunds took
+    /// back (points refunds could not take back, having been spent, stay in).
+    pub rebate_points_granted: i64,
+    /// Rebate points that expired and went back to the city's subsidy account (not breakage).
+    pub rebate_points_expired: i64,
+    /// Points still held in wallets.
+    pub rebate_points_outstanding: i64,
+}
+
+pub async fn premium_figures(db: &Db, program: ProgramId) -> Result<PremiumFigures, sqlx::Error> {
+    let q = |sql: &'static str| async move {
+        read!(db, |c| sqlx::query_scalar::<_, i64>(sql)
+            .bind(program.0)
+            .fetch_one(c)
+            .await)
+    };
+    Ok(PremiumFigures {
+        sold_yen: q("SELECT CAST(coalesce(sum(p.price_yen), 0) AS BIGINT) FROM premium_purchases p \
+             JOIN premium_campaigns c ON c.id = p.campaign_id WHERE c.program_id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = p.transaction_id)")
+        .await?,
+        granted_yen: q("SELECT CAST(coalesce(sum(p.premium_yen), 0) AS BIGINT) FROM premium_purchases p \
+             JOIN premium_campaigns c ON c.id = p.campaign_id WHERE c.program_id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = p.transaction_id)")
+        .await?,
+        spent_yen: q("SELECT CAST(coalesce(sum(p.amount), 0) AS BIGINT) FROM postings p JOIN accounts a ON a.id = p.account_id \
+             JOIN transactions t ON t.id = p.transaction_id \
+             WHERE a.program_id = $1 AND a.kind = 'merchant' AND p.asset = 'premium' AND t.kind <> 'payout'")
+        .await?,
+        expired_yen: q("SELECT CAST(coalesce(sum(-p.amount), 0) AS BIGINT) FROM postings p JOIN accounts a ON a.id = p.account_id \
+             JOIN transactions t ON t.id = p.transaction_id \
+             WHERE a.program_id = $1 AND a.kind = 'shopper_wallet' AND p.asset = 'premium' AND t.kind = 'expiry'")
+        .await?,
+        outstanding_yen: q("SELECT CAST(coalesce(sum(balance), 0) AS BIGINT) FROM accounts \
+             WHERE program_id = $1 AND kind = 'shopper_wallet' AND asset = 'premium'")
+        .await?,
+        rebate_points_granted: q("SELECT CAST(coalesce(sum(a.points - a.clawed_back_points), 0) AS BIGINT) FROM rebate_accruals a \
+             JOIN rebate_campaigns k ON k.id = a.campaign_id WHERE k.program_id = $1 AND a.granted_transaction_id IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = a.payment_transaction_id)")
+        .await?,
+        rebate_points_expired: q("SELECT CAST(coalesce(sum(-p.amount), 0) AS BIGINT) FROM postings p JOIN accounts a ON a.id = p.account_id \
+             JOIN transactions t ON t.id = p.transaction_id \
+             WHERE a.program_id = $1 AND a.kind = 'shopper_wallet' AND p.asset = 'points' AND t.kind = 'expiry'")
+        .await?,
+        rebate_points_outstanding: q("SELECT CAST(coalesce(sum(balance), 0) AS BIGINT) FROM accounts \
+             WHERE program_id = $1 AND kind = 'shopper_wallet' AND asset = 'points'")
+        .await?,
+    })
+}

@@ -1,0 +1,93 @@
+//! Routes for rebate campaigns, store categories, store refunds and approved cash-outs.
+
+use axum::Json;
+use axum::extract::State;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::app::App;
+use crate::error::{AppError, ErrorEnvelope};
+use crate::features::campaigns::premium::CashOutRequest;
+use crate::features::campaigns::rebates::{self as uc, *};
+use crate::features::payments::MovementResponse;
+use crate::http::extract::{Body, Caller, Money, Path};
+use crate::writer::Reply;
+use machipay_domain::ids::*;
+
+pub fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(create_campaign, list_campaigns))
+        .routes(routes!(set_category))
+        .routes(routes!(refund))
+        .routes(routes!(cash_out_exception))
+}
+
+/// Open a rebate campaign (operator staff or city admins). Idempotent (Idempotency-Key);
+/// a campaign overlapping another for one of its store categories is `campaign_overlaps`.
+#[utoipa::path(post, path = "/api/v1/programs/{program_id}/rebate-campaigns", tag = "currency", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path), ("Idempotency-Key" = String, Header)), request_body = NewRebateCampaignRequest,
+    responses((status = 201, body = RebateCampaignView), (status = "4XX", body = ErrorEnvelope)))]
+async fn create_campaign(
+    State(app): State<App>,
+    Path(id): Path<ProgramId>,
+    m: Money<NewRebateCampaignRequest>,
+) -> Result<Reply, AppError> {
+    uc::create_campaign(&app, m.caller.who, id, m.body, m.idempotency).await
+}
+
+/// The program's rebate campaigns with their status and remaining budget (anyone in the city).
+#[utoipa::path(get, path = "/api/v1/programs/{program_id}/rebate-campaigns", tag = "currency", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path)),
+    responses((status = 200, body = Vec<RebateCampaignView>), (status = "4XX", body = ErrorEnvelope)))]
+async fn list_campaigns(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ProgramId>,
+) -> Result<Json<Vec<RebateCampaignView>>, AppError> {
+    uc::list_campaigns(&app, c.who, id).await.map(Json)
+}
+
+/// Set a store's rebate category (operator staff or city admins).
+#[utoipa::path(put, path = "/api/v1/merchants/{merchant_id}/category", tag = "currency", security(("bearer" = [])),
+    params(("merchant_id" = MerchantId, Path)), request_body = CategoryRequest,
+    responses((status = 200, body = serde_json::Value), (status = "4XX", body = ErrorEnvelope)))]
+async fn set_category(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<MerchantId>,
+    Body(req): Body<CategoryRequest>,
+) -> Result<Reply, AppError> {
+    uc::set_category(&app, c.who, id, req).await
+}
+
+/// Refund a payment the store received, fully or partly, within the program's window (the
+/// store's devices and owner). The rebate it earned is taken back in proportion.
+#[utoipa::path(post, path = "/api/v1/merchants/{merchant_id}/refunds", tag = "currency", security(("bearer" = [])),
+    params(("merchant_id" = MerchantId, Path), ("Idempotency-Key" = String, Header)), request_body = RefundRequest,
+    responses((status = 201, body = RefundResponse), (status = "4XX", body = ErrorEnvelope)))]
+async fn refund(
+    State(app): State<App>,
+    Path(id): Path<MerchantId>,
+    m: Money<RefundRequest>,
+) -> Result<Reply, AppError> {
+    uc::refund(&app, m.caller.who, id, m.body, m.idempotency).await
+}
+
+/// Hand a shopper's paid coin back in cash under an approved, logged exception (operator
+/// admins or city admins; everyone else is refused with `cash_out_not_allowed`).
+#[utoipa::path(post, path = "/api/v1/programs/{program_id}/cash-out-exceptions", tag = "currency", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path), ("Idempotency-Key" = String, Header)), request_body = CashOutRequest,
+    responses((status = 201, body = MovementResponse), (status = "4XX", body = ErrorEnvelope)))]
+async fn cash_out_exception(
+    State(app): State<App>,
+    Path(id): Path<ProgramId>,
+    m: Money<CashOutRequest>,
+) -> Result<Reply, AppError> {
+    crate::features::campaigns::premium::cash_out_exception(
+        &app,
+        m.caller.who,
+        id,
+        m.body,
+        m.idempotency,
+    )
+    .await
+}

@@ -1,0 +1,872 @@
+//! Rebate campaigns and store refunds.
+//!
+//! A rebate returns a percentage of the yen part of a payment (coin and premium; never the
+//! part paid with points) as points, by the store's category tier, within a per-person
+//! monthly cap and a campaign budget that ends the campaign early when spent. Fractions round
+//! down. Immediate campaigns post the points in the payment's own transaction; batch campaigns
+//! accrue them and `grant_due` posts them on the grant date. A refund gives yen back to the
+//! shopper (never more than was paid, within the program's window) and takes back the rebate
+//! down to the tier rate on what is still paid (`domain::money::points_kept`). Points a refund
+//! cannot take back because they were spent are refused (`clawback_shortfall = refuse`) or
+//! recorded as a shortfall that keeps counting against the cap and the budget.
+//!
+//! Campaigns do not stack: two campaigns of a program whose periods overlap may not name the
+//! same store category (`campaign_overlaps`), so a payment earns from one campaign at most.
+
+pub mod http;
+pub mod store;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::features::campaigns::rebates::store::{Accrual, NewRefund, RebateCampaignRow};
+use crate::features::payments::{Spend, internal, wallet};
+use crate::features::program_in_city;
+use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
+use crate::writer::rows::{self as ledger_store, Account};
+use crate::writer::{Idempotency, Reply, StoreEvent, Work};
+use machipay_domain::auth::{Capability, Principal};
+use machipay_domain::calendar::{jst_date, jst_end_of_day_utc};
+use machipay_domain::ids::*;
+use machipay_domain::ledger::{AccountKind, Asset, Entry, Leg};
+use machipay_domain::money::{Amount, apply_rate_round_down, points_kept};
+use machipay_domain::program::{ClawbackShortfall, ProgramKind};
+
+/// Accruals granted per writer job at most.
+pub const GRANTS_PER_JOB_MAX: i64 = 200;
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// Store category, e.g. "member", "non_member", "convenience", "large".
+    pub category: String,
+    /// Fraction of the yen paid returned as points: "0.2" is 20 %; "0" states a category the
+    /// campaign leaves out (e.g. large stores 0 %).
+    #[schema(value_type = String, example = "0.2")]
+    pub rate: Decimal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantMode {
+    /// Points arrive with the payment.
+    Immediate,
+    /// Points accrue and are granted on `grant_on`.
+    Batch,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRebateCampaignRequest {
+    pub name: String,
+    pub tiers: Vec<Tier>,
+    pub monthly_cap_points: Amount,
+    pub budget_points: Amount,
+    #[serde(deserialize_with = "machipay_domain::calendar::deserialize_micros")]
+    pub starts_at: DateTime<Utc>,
+    #[serde(deserialize_with = "machipay_domain::calendar::deserialize_micros")]
+    pub ends_at: DateTime<Utc>,
+    pub grant_mode: GrantMode,
+    /// Required for batch campaigns: the JST date the points are granted.
+    pub grant_on: Option<NaiveDate>,
+    /// Last JST date the points may be spent; never if omitted.
+    pub points_expire_on: Option<NaiveDate>,
+}
+
+fn validate_campaign(req: &NewRebateCampaignRequest) -> Result<(), AppError> {
+    let bad = |m: &str| Err(AppError::bad_request("invalid_campaign", m));
+    let name_len = req.name.trim().chars().count();
+    if name_len == 0 || req.name.chars().count() > 100 {
+        return bad("name must be 1 to 100 characters");
+    }
+    if req.tiers.is_empty() || req.tiers.len() > 20 {
+        return bad("a campaign has 1 to 20 tiers");
+    }
+    for (i, t) in req.tiers.iter().enumerate() {
+        if t.category.trim().is_empty() || t.category.chars().count() > 40 {
+            return bad("a tier category is 1 to 40 characters");
+        }
+        if t.rate < Decimal::ZERO || t.rate > Decimal::ONE {
+            return bad("a tier rate is 0 to 1");
+        }
+        if req.tiers[..i].iter().any(|u| u.category == t.category) {
+            return bad("a category has one tier in a campaign");
+        }
+    }
+    if req.ends_at <= req.starts_at {
+        return bad("ends_at must be after starts_at");
+    }
+    if (req.grant_mode == GrantMode::Batch) != req.grant_on.is_some() {
+        return bad("grant_on is required for batch campaigns and only for them");
+    }
+    Ok(())
+}
+
+/// Points must be spendable from the day they are granted: an expiry in the past, before the
+/// batch grant date, or (immediate campaigns) before the last payment that can earn them is
+/// refused.
+fn check_expiry(req: &NewRebateCampaignRequest, now: DateTime<Utc>) -> Result<(), AppError> {
+    let Some(expires) = req.points_expire_on else {
+        return Ok(());
+    };
+    let too_early = |m: String| Err(AppError::unprocessable("expiry_too_early", m));
+    if expires < jst_date(now) {
+        return too_early(format!("points_expire_on {expires} is in the past"));
+    }
+    match req.grant_on {
+        Some(grant_on) if expires < grant_on => too_early(format!(
+            "points_expire_on {expires} is before grant_on {grant_on}"
+        )),
+        None if jst_end_of_day_utc(expires) < req.ends_at => too_early(format!(
+            "points_expire_on {expires} is before the campaign ends: points granted after it would expire at once"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn tiers_of(c: &RebateCampaignRow) -> Result<Vec<Tier>, AppError> {
+    serde_json::from_str(&c.tiers).map_err(internal)
+}
+
+/// Campaigns do not stack: refuses a campaign whose period overlaps another of the program
+/// that names one of the same store categories (a 0 % tier included: it is a stated term).
+fn check_overlap(
+    req: &NewRebateCampaignRequest,
+    existing: &[RebateCampaignRow],
+) -> Result<(), AppError> {
+    for c in existing {
+        if c.starts_at >= req.ends_at || req.starts_at >= c.ends_at {
+            continue;
+        }
+        let theirs = tiers_of(c)?;
+        if let Some(t) = req
+            .tiers
+            .iter()
+            .find(|t| theirs.iter().any(|u| u.category == t.category))
+        {
+            return Err(AppError::conflict(
+                "campaign_overlaps",
+                format!(
+                    "campaign {} ({}) already rebates category {} in part of this period; campaigns do not stack",
+                    c.id, c.name, t.category
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Opens a rebate campaign (operator staff or city admins). Idempotent: the same key and
+/// body answer the first reply and open nothing more.
+pub async fn create_campaign(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    req: NewRebateCampaignRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    validate_campaign(&req)?;
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(async move {
+                let (p, _) = program_in_city(&mut w.tx, &who, program).await?;
+                if p.kind != ProgramKind::Currency {
+                    return Err(AppError::unprocessable(
+                        "wrong_program_kind",
+                        "rebate campaigns are for currency programs",
+                    ));
+                }
+                check_expiry(&req, w.now)?;
+                check_overlap(&req, &store::campaigns_tx(&mut w.tx, program).await?)?;
+                let row = RebateCampaignRow {
+                    id: Uuid::now_v7(),
+                    program_id: program,
+                    name: req.name,
+                    tiers: serde_json::to_string(&req.tiers).map_err(internal)?,
+                    monthly_cap_points: req.monthly_cap_points.get(),
+                    budget_points: req.budget_points.get(),
+                    starts_at: req.starts_at,
+                    ends_at: req.ends_at,
+                    grant_mode: match req.grant_mode {
+                        GrantMode::Immediate => "immediate".into(),
+                        GrantMode::Batch => "batch".into(),
+                    },
+                    grant_on: req.grant_on,
+                    points_expire_on: req.points_expire_on,
+                    created_by: who.scope_id(),
+                    created_at: w.now,
+                };
+                store::insert_campaign(&mut w.tx, &row).await?;
+                Reply::new(201, &RebateCampaignView::new(row, 0, w.now))
+            })
+        })
+        .await
+}
+
+/// Where a campaign stands, as the shopper should read its terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStatus {
+    /// Not started yet.
+    Scheduled,
+    /// Rebating payments now.
+    Running,
+    /// Within its period, but the budget is spent: payments earn nothing more.
+    BudgetExhausted,
+    /// Past its end.
+    Ended,
+}
+
+/// A campaign with where it stands and what is left of its budget.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RebateCampaignView {
+    #[serde(flatten)]
+    pub campaign: RebateCampaignRow,
+    pub status: CampaignStatus,
+    /// Points given so far, net of claw-backs (points refunds could not take back count).
+    pub points_used: i64,
+    pub budget_remaining_points: i64,
+}
+
+impl RebateCampaignView {
+    fn new(campaign: RebateCampaignRow, used: i64, now: DateTime<Utc>) -> Self {
+        let remaining = (campaign.budget_points - used).max(0);
+        let status = if now < campaign.starts_at {
+            CampaignStatus::Scheduled
+        } else if now >= campaign.ends_at {
+            CampaignStatus::Ended
+        } else if remaining == 0 {
+            CampaignStatus::BudgetExhausted
+        } else {
+            CampaignStatus::Running
+        };
+        Self {
+            campaign,
+            status,
+            points_used: used,
+            budget_remaining_points: remaining,
+        }
+    }
+}
+
+pub async fn list_campaigns(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+) -> Result<Vec<RebateCampaignView>, AppError> {
+    crate::features::directory::get_program(app, who, program).await?;
+    let used: HashMap<Uuid, i64> = store::campaign_usage(&app.db, program)
+        .await?
+        .into_iter()
+        .collect();
+    let now = Utc::now();
+    Ok(store::list_campaigns(&app.db, program)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let n = used.get(&c.id).copied().unwrap_or(0);
+            RebateCampaignView::new(c, n, now)
+        })
+        .collect())
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryRequest {
+    /// The store's rebate category; null clears it.
+    pub category: Option<String>,
+}
+
+/// Sets a store's category for rebate tiers (operator staff or city admins).
+pub async fn set_category(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+    req: CategoryRequest,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    if req
+        .category
+        .as_ref()
+        .is_some_and(|c| c.trim().is_empty() || c.chars().count() > 40)
+    {
+        return Err(AppError::bad_request(
+            "invalid_category",
+            "category is 1 to 40 characters",
+        ));
+    }
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                crate::features::directory::store::get_merchant_tx(&mut w.tx, merchant)
+                    .await?
+                    .filter(|m| m.city_id == who.city())
+                    .ok_or_else(|| AppError::not_found("merchant"))?;
+                store::set_category(&mut w.tx, merchant, req.category.as_deref()).await?;
+                Reply::new(
+                    200,
+                    &serde_json::json!({"merchant_id": merchant, "category": req.category}),
+                )
+            })
+        })
+        .await
+}
+
+/// The rebate part of a payment, planned before it is posted.
+#[derive(Default)]
+pub(crate) struct RebatePlan {
+    pub legs: Vec<Leg>,
+    pub accounts: Vec<Account>,
+    /// Expiry of the points lot the payment opens (earliest among the campaigns applied).
+    pub expires_on: Option<NaiveDate>,
+    /// (campaign, points, granted with the payment, tier rate).
+    accruals: Vec<(Uuid, i64, bool, Decimal)>,
+    base_yen: i64,
+    month: String,
+}
+
+/// Works out the rebates a payment earns: `yen_part` is what was paid in coin and premium.
+pub(crate) async fn plan(
+    w: &mut Work,
+    spend: &Spend<'_>,
+    yen_part: i64,
+) -> Result<RebatePlan, AppError> {
+    let mut plan = RebatePlan {
+        base_yen: yen_part,
+        month: jst_date(w.now).format("%Y-%m").to_string(),
+        ..Default::default()
+    };
+    if yen_part <= 0 {
+        return Ok(plan);
+    }
+    let campaigns = store::active_campaigns_tx(&mut w.tx, spend.program.id, w.now).await?;
+    if campaigns.is_empty() {
+        return Ok(plan);
+    }
+    let Some(category) = store::category_tx(&mut w.tx, spend.merchant).await? else {
+        return Ok(plan);
+    };
+    // Campaigns do not stack (creation refuses overlaps); should older overlapping ones exist,
+    // the best rate that still has room applies, alone.
+    let mut offers = Vec::new();
+    for c in campaigns {
+        if let Some(tier) = tiers_of(&c)?.into_iter().find(|t| t.category == category) {
+            offers.push((tier.rate, c));
+        }
+    }
+    offers.sort_by_key(|o| std::cmp::Reverse(o.0));
+    let mut immediate_total = 0i64;
+    for (rate, c) in offers {
+        let earned = apply_rate_round_down(yen_part, rate).map_err(internal)?;
+        if earned <= 0 {
+            continue;
+        }
+        let month_used =
+            store::points_used_tx(&mut w.tx, c.id, Some((spend.shopper, &plan.month))).await?;
+        let used = store::points_used_tx(&mut w.tx, c.id, None).await?;
+        let points = earned
+            .min(c.monthly_cap_points - month_used)
+            .min(c.budget_points - used);
+        if points <= 0 {
+            continue;
+        }
+        let immediate = c.grant_mode == "immediate";
+        if immediate {
+            immediate_total += points;
+            plan.expires_on = c.points_expire_on;
+        }
+        plan.accruals.push((c.id, points, immediate, rate));
+        break;
+    }
+    if immediate_total > 0 {
+        let program = spend.program.id;
+        let subsidy = ledger_store::ensure_account(
+            &mut w.tx,
+            program,
+            AccountKind::CitySubsidy,
+            Asset::Points,
+            None,
+        )
+        .await?;
+        let points_wallet = wallet(w, program, spend.shopper, Asset::Points).await?;
+        plan.legs.push(Leg {
+            account: subsidy.id,
+            asset: Asset::Points,
+            amount: -immediate_total,
+        });
+        plan.legs.push(Leg {
+            account: points_wallet.id,
+            asset: Asset::Points,
+            amount: immediate_total,
+        });
+        plan.accounts.push(subsidy);
+        plan.accounts.push(points_wallet);
+    }
+    Ok(plan)
+}
+
+/// Records the accruals of a posted payment.
+pub(crate) async fn record(
+    w: &mut Work,
+    payment: TransactionId,
+    shopper: ShopperId,
+    plan: &RebatePlan,
+) -> Result<(), AppError> {
+    for &(campaign, points, immediate, rate) in &plan.accruals {
+        let accrual = Accrual {
+            campaign_id: campaign,
+            payment_transaction_id: payment.0,
+            shopper_id: shopper.0,
+            month: plan.month.clone(),
+            base_yen: plan.base_yen,
+            points,
+            clawed_back_points: 0,
+            shortfall_points: 0,
+            granted_transaction_id: immediate.then_some(payment.0),
+            rate: Some(rate.normalize().to_string()),
+        };
+        store::insert_accrual(&mut w.tx, &accrual, w.now).await?;
+    }
+    Ok(())
+}
+
+/// What a grant run did.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct GrantRun {
+    pub as_of: Option<NaiveDate>,
+    pub accruals: i64,
+    pub points: i64,
+}
+
+/// Grants batch rebates due on or before `as_of`. Running it again grants nothing twice.
+pub async fn grant_due(app: &App, as_of: NaiveDate) -> Result<GrantRun, AppError> {
+    let mut run = GrantRun {
+        as_of: Some(as_of),
+        ..Default::default()
+    };
+    loop {
+        let reply = app
+            .writer
+            .run(None, move |w| Box::pin(grant_batch(w, as_of)))
+            .await?;
+        let (n, p) = (
+            reply.body["accruals"].as_i64().unwrap_or(0),
+            reply.body["points"].as_i64().unwrap_or(0),
+        );
+        run.accruals += n;
+        run.points += p;
+        if n < GRANTS_PER_JOB_MAX {
+            return Ok(run);
+        }
+    }
+}
+
+pub async fn grant_batch(w: &mut Work, as_of: NaiveDate) -> Result<Reply, AppError> {
+    let due = store::due_accruals_tx(&mut w.tx, as_of, GRANTS_PER_JOB_MAX).await?;
+    let (mut count, mut total) = (0i64, 0i64);
+    for (a, program, expires_on) in due {
+        let program = ProgramId(program);
+        let points = a.points - a.clawed_back_points;
+        let subsidy = ledger_store::ensure_account(
+            &mut w.tx,
+            program,
+            AccountKind::CitySubsidy,
+            Asset::Points,
+            None,
+        )
+        .await?;
+        let target = wallet(w, program, ShopperId(a.shopper_id), Asset::Points).await?;
+        let entry =
+            Entry::transfer(subsidy.id, target.id, Asset::Points, points).map_err(internal)?;
+        let posting = Posting {
+            program,
+            kind: "rebate_grant",
+            initiated_by: Uuid::nil(),
+            memo: None,
+            reverses: None,
+            lots: Lots::Normal(CreditExpiry {
+                points: expires_on,
+                ..CreditExpiry::NEVER
+            }),
+        };
+        let id = post(w, &posting, &entry, &[&subsidy, &target]).await?;
+        store::mark_granted(&mut w.tx, a.campaign_id, a.payment_transaction_id, id).await?;
+        count += 1;
+        total += points;
+    }
+    Ok(Reply {
+        status: 200,
+        body: serde_json::json!({"accruals": count, "points": total}),
+    })
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// The payment to refund.
+    pub transaction_id: TransactionId,
+    pub amount: Amount,
+    /// Why (kept with the refund; 1–200 characters).
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RefundResponse {
+    pub transaction_id: TransactionId,
+    pub payment_transaction_id: TransactionId,
+    pub amount: i64,
+    /// Rebate points taken back.
+    pub points_clawed_back: i64,
+    /// Rebate points that could not be taken back because the shopper had spent them.
+    pub shortfall_points: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A store refunds a payment it received, in full or in part (its devices and owner).
+pub async fn refund(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+    req: RefundRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
+    if !matches!(
+        who,
+        Principal::MerchantOwner { .. } | Principal::Device { .. }
+    ) {
+        return Err(AppError::forbidden());
+    }
+    if !who.acts_for_merchant(merchant) {
+        return Err(AppError::not_found("merchant"));
+    }
+    let len = req.reason.trim().chars().count();
+    if len == 0 || req.reason.chars().count() > 200 {
+        return Err(AppError::bad_request(
+            "invalid_reason",
+            "reason must be 1 to 200 characters",
+        ));
+    }
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(refund_in(w, who, merchant, req))
+        })
+        .await
+}
+
+pub async fn refund_in(
+    w: &mut Work,
+    who: Principal,
+    merchant: MerchantId,
+    req: RefundRequest,
+) -> Result<Reply, AppError> {
+    let payment = req.transaction_id;
+    let (txn, postings) = ledger_store::get_transaction_tx(&mut w.tx, payment)
+        .await?
+        .ok_or_else(|| AppError::not_found("payment"))?;
+    crate::features::payments::returns::check_refund_target(&txn, &postings, merchant)?;
+    // The payment must have been made to this store; anyone else's answers "not found".
+    let store_legs: Vec<_> = postings
+        .iter()
+        .filter(|p| {
+            p.account_kind == AccountKind::Merchant
+                && p.owner_id == Some(merchant.0)
+                && p.amount > 0
+        })
+        .collect();
+    if store_legs.is_empty() {
+        return Err(AppError::not_found("payment"));
+    }
+    let (program, settings) = program_in_city(&mut w.tx, &who, txn.program_id).await?;
+    if txn.reversed_by.is_some() {
+        return Err(AppError::conflict(
+            "already_reversed",
+            "this payment was reversed",
+        ));
+    }
+    if w.now > txn.created_at + Duration::days(settings.refund_window_days) {
+        return Err(AppError::unprocessable(
+            "refund_window_closed",
+            format!(
+                "refunds are accepted for {} days after a payment",
+                settings.refund_window_days
+            ),
+        ));
+    }
+    let shopper = postings
+        .iter()
+        .find(|p| p.account_kind == AccountKind::ShopperWallet && p.amount < 0)
+        .and_then(|p| p.owner_id)
+        .map(ShopperId)
+        .ok_or_else(|| internal("payment without a paying wallet"))?;
+    let refunded = store::refunded_by_asset_tx(&mut w.tx, payment).await?;
+    let already = |asset: Asset| {
+        refunded
+            .iter()
+            .filter(|(a, _)| a == asset.as_str())
+            .map(|(_, n)| *n)
+            .sum::<i64>()
+    };
+    let paid = |asset: Asset| {
+        store_legs
+            .iter()
+            .filter(|p| p.asset == asset)
+            .map(|p| p.amount)
+            .sum::<i64>()
+    };
+    let amount = req.amount.get();
+    let refundable: i64 = [Asset::Coin, Asset::Premium, Asset::Points]
+        .iter()
+        .map(|&a| paid(a) - already(a))
+        .sum();
+    if amount > refundable {
+        return Err(AppError::unprocessable(
+            "refund_exceeds_payment",
+            format!("at most ¥{refundable} of this payment can still be refunded"),
+        ));
+    }
+    // Give back what was spent last first: paid coin, then premium, then points.
+    let mut left = amount;
+    let mut legs = Vec::new();
+    let mut accounts = Vec::new();
+    let (mut yen_refunded, mut points_back) = (0i64, 0i64);
+    for asset in [Asset::Coin, Asset::Premium, Asset::Points] {
+        let take = left.min(paid(asset) - already(asset));
+        if take <= 0 {
+            continue;
+        }
+        let store_account = ledger_store::ensure_account(
+            &mut w.tx,
+            program.id,
+            AccountKind::Merchant,
+            asset,
+            Some(merchant.0),
+        )
+        .await?;
+        legs.push(Leg {
+            account: store_account.id,
+            asset,
+            amount: -take,
+        });
+        accounts.push(store_account);
+        left -= take;
+        if asset == Asset::Points {
+            // The shopper's points leg is posted net of the claw-back, below.
+            points_back = take;
+            continue;
+        }
+        let target = wallet(w, program.id, shopper, asset).await?;
+        legs.push(Leg {
+            account: target.id,
+            asset,
+            amount: take,
+        });
+        accounts.push(target);
+        yen_refunded += take;
+    }
+    let claw = clawback(
+        w,
+        Refunded {
+            payment,
+            program: program.id,
+            shopper,
+            yen: yen_refunded,
+            points_back,
+            rule: settings.clawback_shortfall,
+        },
+    )
+    .await?;
+    let (clawed, shortfall) = (claw.clawed, claw.shortfall);
+    legs.extend(claw.legs);
+    accounts.extend(claw.accounts);
+    let expiry = refund_expiry(w, payment).await?;
+    let entry = Entry::new(legs).map_err(internal)?;
+    let posting = Posting {
+        program: program.id,
+        kind: "refund",
+        initiated_by: who.scope_id(),
+        memo: Some(&req.reason),
+        reverses: None,
+        lots: Lots::Normal(expiry),
+    };
+    let refs: Vec<&Account> = accounts.iter().collect();
+    let id = post(w, &posting, &entry, &refs).await?;
+    store::insert_refund(
+        &mut w.tx,
+        &NewRefund {
+            transaction_id: id,
+            payment,
+            merchant,
+            amount,
+            shortfall_points: shortfall,
+            reason: &req.reason,
+            created_at: w.now,
+        },
+    )
+    .await?;
+    w.notify(StoreEvent {
+        kind: "refund".into(),
+        merchant_id: merchant,
+        program_id: program.id,
+        transaction_id: id,
+        amount,
+        payment_request_id: None,
+        created_at: w.now,
+    });
+    Reply::new(
+        201,
+        &RefundResponse {
+            transaction_id: id,
+            payment_transaction_id: payment,
+            amount,
+            points_clawed_back: clawed,
+            shortfall_points: shortfall,
+            created_at: w.now,
+        },
+    )
+}
+
+/// Refunded yen keep the expiry of the lots they were paid from.
+async fn refund_expiry(w: &mut Work, payment: TransactionId) -> Result<CreditExpiry, AppError> {
+    let mut e = CreditExpiry::NEVER;
+    for (asset, date) in store::consumed_lot_expiry_tx(&mut w.tx, payment).await? {
+        match Asset::parse(&asset) {
+            Some(Asset::Coin) => e.coin = date,
+            Some(Asset::Premium) => e.premium = date,
+            Some(Asset::Points) => e.points = date,
+            None => {}
+        }
+    }
+    Ok(e)
+}
+
+/// What a refund gives back, as the claw-back needs it.
+struct Refunded {
+    payment: TransactionId,
+    program: ProgramId,
+    shopper: ShopperId,
+    /// Coin and premium this refund gives back (what rebates were earned on).
+    yen: i64,
+    /// Points this refund gives back (the part of the payment paid with points).
+    points_back: i64,
+    rule: ClawbackShortfall,
+}
+
+/// The shopper's points leg of a refund and the city's, and what they settled.
+struct Clawback {
+    legs: Vec<Leg>,
+    accounts: Vec<Account>,
+    clawed: i64,
+    shortfall: i64,
+}
+
+/// Takes back rebate points so that, after this refund, each campaign has left the shopper
+/// `points_kept` (the tier rate on what is still paid, never more than was granted). Points
+/// not yet granted are simply cancelled. Granted points come first out of the points this
+/// refund gives back, then out of the wallet; what the shopper already spent is refused
+/// (`refuse`) or recorded as a shortfall (`take_remaining`) that keeps counting against the
+/// cap and the budget. The shopper's points leg is posted net: refunded points minus claw-back.
+async fn clawback(w: &mut Work, r: Refunded) -> Result<Clawback, AppError> {
+    let refunded_after = refunded_yen_before(w, r.payment).await? + r.yen;
+    let mut due = Vec::new();
+    let mut from_wallet = 0i64;
+    let mut cancelled = 0i64;
+    for a in store::accruals_of_payment_tx(&mut w.tx, r.payment).await? {
+        let rate = a
+            .rate
+            .as_deref()
+            .map(str::parse::<Decimal>)
+            .transpose()
+            .map_err(internal)?;
+        let keep = points_kept(a.points, rate, a.base_yen, refunded_after).map_err(internal)?;
+        let take = (a.points - keep - a.clawed_back_points - a.shortfall_points).max(0);
+        if take == 0 {
+            continue;
+        }
+        if a.granted_transaction_id.is_some() {
+            from_wallet += take;
+            due.push((a.campaign_id, take));
+        } else {
+            store::add_clawback(&mut w.tx, a.campaign_id, r.payment, take, 0).await?;
+            cancelled += take;
+        }
+    }
+    let points_wallet = if from_wallet > 0 || r.points_back > 0 {
+        Some(wallet(w, r.program, r.shopper, Asset::Points).await?)
+    } else {
+        None
+    };
+    let available = points_wallet.as_ref().map_or(0, |p| p.balance) + r.points_back;
+    let possible = from_wallet.min(available);
+    let shortfall = from_wallet - possible;
+    if shortfall > 0 && r.rule == ClawbackShortfall::Refuse {
+        return Err(AppError::unprocessable(
+            "points_already_spent",
+            format!(
+                "the refund takes back {from_wallet} rebate points but the shopper holds {available}"
+            ),
+        ));
+    }
+    // The shortfall is spread over the accruals in order (one, under the no-stacking rule).
+    let mut short_left = shortfall;
+    for (campaign, take) in due {
+        let short = short_left.min(take);
+        short_left -= short;
+        store::add_clawback(&mut w.tx, campaign, r.payment, take - short, short).await?;
+    }
+    let mut out = Clawback {
+        legs: Vec::new(),
+        accounts: Vec::new(),
+        clawed: cancelled + possible,
+        shortfall,
+    };
+    let Some(points_wallet) = points_wallet else {
+        return Ok(out);
+    };
+    let net = r.points_back - possible;
+    if net != 0 {
+        out.legs.push(Leg {
+            account: points_wallet.id,
+            asset: Asset::Points,
+            amount: net,
+        });
+        out.accounts.push(points_wallet);
+    }
+    if possible > 0 {
+        let subsidy = ledger_store::ensure_account(
+            &mut w.tx,
+            r.program,
+            AccountKind::CitySubsidy,
+            Asset::Points,
+            None,
+        )
+        .await?;
+        out.legs.push(Leg {
+            account: subsidy.id,
+            asset: Asset::Points,
+            amount: possible,
+        });
+        out.accounts.push(subsidy);
+    }
+    Ok(out)
+}
+
+/// Yen (coin and premium) given back by earlier refunds of a payment.
+async fn refunded_yen_before(w: &mut Work, payment: TransactionId) -> Result<i64, AppError> {
+    let rows = store::refunded_by_asset_tx(&mut w.tx, payment).await?;
+    Ok(rows
+        .iter()
+        .filter(|(a, _)| a != "points")
+        .map(|(_, n)| *n)
+        .sum())
+}

@@ -1,0 +1,483 @@
+//! The city's reports on a program: participating stores against the yearly target (達成率),
+//! with breakdowns and the trend across 年度, and the usage report beside it. Both are
+//! recomputed from the participation history and postings, so any past period gives the same
+//! answer however late it is asked. Rendered as JSON, as CSV for Excel (UTF-8 with BOM,
+//! Japanese headers) and, for the store report, as an SVG chart.
+
+pub mod http;
+pub mod store;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::features::city_report::store::Usage;
+use crate::features::merchants::store::{self as registry_store, ParticipationEvent};
+use machipay_domain::auth::{Capability, Principal};
+use machipay_domain::calendar::{FiscalYear, jst_end_of_day_utc, jst_start_of_day_utc};
+use machipay_domain::ids::*;
+use machipay_domain::registry::{ParticipationKind, Profile, achievement_permille, permille_text};
+
+/// Fiscal years a trend shows at most.
+pub const TREND_YEARS_MAX: usize = 10;
+/// Longest period a report covers, in days (ten years).
+pub const PERIOD_DAYS_MAX: i64 = 3_660;
+
+/// The period a report covers: JST dates, both inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Set when the period is exactly one 年度.
+    pub fiscal_year: Option<FiscalYear>,
+}
+
+impl Period {
+    /// From query parameters: `fiscal_year`, or `from` and `to`, or `date` alone (the 年度 up
+    /// to that date); none of them: the 年度 of `today` (JST). A period starting after today
+    /// is `period_in_future`; a `date` or `to` after today is `date_in_future` (no report is
+    /// made of days that have not come; the running 年度 is asked by `fiscal_year`).
+    pub fn parse(
+        fiscal_year: Option<&str>,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        date: Option<NaiveDate>,
+        today: NaiveDate,
+    ) -> Result<Self, AppError> {
+        let date = match (fiscal_year, from, to, date) {
+            (None, None, None, None) => Some(today),
+            _ => date,
+        };
+        let period = match (fiscal_year, from, to, date) {
+            (Some(fy), None, None, None) => {
+                let fy: FiscalYear = fy.parse().map_err(|e| {
+                    AppError::bad_request("invalid_fiscal_year", format!("{fy:?}: {e}"))
+                })?;
+                Period {
+                    from: fy.start(),
+                    to: fy.end(),
+                    fiscal_year: Some(fy),
+                }
+            }
+            (None, Some(from), Some(to), None) => Period {
+                from,
+                to,
+                fiscal_year: None,
+            },
+            (None, None, None, Some(date)) => {
+                let fy = FiscalYear::of(date)
+                    .map_err(|e| AppError::bad_request("invalid_date", e.to_string()))?;
+                let whole = (date == fy.end()).then_some(fy);
+                Period {
+                    from: fy.start(),
+                    to: date,
+                    fiscal_year: whole,
+                }
+            }
+            _ => {
+                return Err(AppError::bad_request(
+                    "invalid_period",
+                    "give fiscal_year, or from and to, or date",
+                ));
+            }
+        };
+        if period.from > today {
+            return Err(AppError::bad_request(
+                "period_in_future",
+                format!("the period starts ({}) after today ({today})", period.from),
+            ));
+        }
+        if let Some(asked) = date.or(to).filter(|d| *d > today) {
+            return Err(AppError::bad_request(
+                "date_in_future",
+                format!("{asked} has not come yet (today is {today} JST)"),
+            ));
+        }
+        if period.to < period.from {
+            return Err(AppError::bad_request(
+                "period_ends_before_start",
+                format!(
+                    "the period ends ({}) before it starts ({})",
+                    period.to, period.from
+                ),
+            ));
+        }
+        if (period.to - period.from).num_days() > PERIOD_DAYS_MAX {
+            return Err(AppError::bad_request(
+                "invalid_period",
+                "a period is ten years at most",
+            ));
+        }
+        FiscalYear::of(period.from)
+            .and(FiscalYear::of(period.to))
+            .map_err(|e| AppError::bad_request("invalid_period", e.to_string()))?;
+        Ok(period)
+    }
+
+    /// "令和7年度 (2025)" for a 年度, "令和7年4月1日〜令和7年9月30日 (2025-04-01〜2025-09-30)"
+    /// otherwise.
+    pub fn label(&self) -> String {
+        match self.fiscal_year {
+            Some(fy) => year_label(fy),
+            None => format!(
+                "{}〜{} ({}〜{})",
+                wareki_date(self.from),
+                wareki_date(self.to),
+                self.from,
+                self.to
+            ),
+        }
+    }
+}
+
+/// A date in the Japanese calendar: 令和 from 2019-05-01 (元年 for its first year), 平成 before.
+pub fn wareki_date(d: NaiveDate) -> String {
+    use chrono::Datelike;
+    let reiwa_starts = NaiveDate::from_ymd_opt(2019, 5, 1).expect("a valid date");
+    let (era, year) = if d >= reiwa_starts {
+        ("令和", d.year() - 2018)
+    } else {
+        ("平成", d.year() - 1988)
+    };
+    let year = if year == 1 {
+        "元".to_owned()
+    } else {
+        year.to_string()
+    };
+    format!("{era}{year}年{}月{}日", d.month(), d.day())
+}
+
+/// "令和7年度 (2025)".
+pub fn year_label(fy: FiscalYear) -> String {
+    format!("{} ({})", fy.reiwa_label(), fy.start_year())
+}
+
+/// Counts of one period.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StoreCounts {
+    /// Stores participating (joined, not left; suspended included) at the end of the period.
+    pub registered_at_end: i64,
+    /// Stores with at least one transaction in the period.
+    pub active: i64,
+    /// Stores that joined in the period.
+    pub joined: i64,
+    /// Stores that left in the period.
+    pub left: i64,
+    /// The target of the 年度 the period ends in, if set.
+    pub target: Option<i64>,
+    /// 達成率 = registered_at_end ÷ target × 100, one decimal, rounded half up ("101.8").
+    pub achievement_rate: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct YearRow {
+    pub fiscal_year: i32,
+    /// "令和7年度".
+    pub label: String,
+    /// "2025年度".
+    pub western_label: String,
+    #[serde(flatten)]
+    pub counts: StoreCounts,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupRow {
+    /// The group (商店会, 業種, 地区 or size); "なし" for no 商店会, "未登録" without a profile.
+    pub key: String,
+    pub registered_at_end: i64,
+    pub active: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Breakdowns {
+    pub association: Vec<GroupRow>,
+    pub industry: Vec<GroupRow>,
+    pub district: Vec<GroupRow>,
+    pub size_class: Vec<GroupRow>,
+}
+
+/// The store report of a program for a period.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StoreReport {
+    pub program_id: ProgramId,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub fiscal_year: Option<i32>,
+    /// "令和7年度 (2025)" or the date range.
+    pub label: String,
+    #[serde(flatten)]
+    pub counts: StoreCounts,
+    pub breakdowns: Breakdowns,
+    /// Each 年度 from the first with a target or an event to the period's, oldest first.
+    pub trend: Vec<YearRow>,
+    /// How the breakdowns were made (profiles are not versioned).
+    pub note: &'static str,
+}
+
+/// The report's note on its breakdowns.
+pub const BREAKDOWN_NOTE: &str = "内訳（商店会・業種・地区・規模）は各店舗の現在の登録情報による。\
+    Breakdowns use each store's current profile, not the profile it had during the period.";
+
+/// What the history says about a period: stores registered at its end, joins and leaves.
+struct HistoryFacts {
+    registered: HashSet<MerchantId>,
+    joined: i64,
+    left: i64,
+}
+
+fn history_facts(events: &[ParticipationEvent], from: NaiveDate, to: NaiveDate) -> HistoryFacts {
+    let mut latest: HashMap<MerchantId, ParticipationKind> = HashMap::new();
+    let mut joined = HashSet::new();
+    let mut left = HashSet::new();
+    // Events come oldest first, so the last one seen per store is its state at `to`.
+    for e in events.iter().filter(|e| e.effective_on <= to) {
+        latest.insert(e.merchant_id, e.kind);
+        if e.effective_on >= from {
+            match e.kind {
+                ParticipationKind::Joined => joined.insert(e.merchant_id),
+                ParticipationKind::Left => left.insert(e.merchant_id),
+                _ => false,
+            };
+        }
+    }
+    HistoryFacts {
+        registered: latest
+            .into_iter()
+            .filter(|(_, k)| k.is_registered())
+            .map(|(m, _)| m)
+            .collect(),
+        joined: joined.len() as i64,
+        left: left.len() as i64,
+    }
+}
+
+/// Everything one computation of counts needs.
+struct Inputs {
+    events: Vec<ParticipationEvent>,
+    /// Target in force per fiscal year.
+    targets: BTreeMap<i32, i64>,
+}
+
+async fn counts(
+    app: &App,
+    program: ProgramId,
+    inputs: &Inputs,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<(StoreCounts, HashSet<MerchantId>, HashSet<MerchantId>), AppError> {
+    let facts = history_facts(&inputs.events, from, to);
+    let start =
+        jst_start_of_day_utc(from).ok_or_else(|| AppError::Internal("date out of range".into()))?;
+    let active: HashSet<MerchantId> =
+        store::active_merchants(&app.db, program, start, jst_end_of_day_utc(to))
+            .await?
+            .into_iter()
+            .collect();
+    let target = FiscalYear::of(to)
+        .ok()
+        .and_then(|fy| inputs.targets.get(&fy.start_year()).copied());
+    let registered = facts.registered.len() as i64;
+    let counts = StoreCounts {
+        registered_at_end: registered,
+        active: active.len() as i64,
+        joined: facts.joined,
+        left: facts.left,
+        target,
+        achievement_rate: target
+            .and_then(|t| achievement_permille(registered, t))
+            .map(permille_text),
+    };
+    Ok((counts, facts.registered, active))
+}
+
+/// The store report (staff of the program's city).
+pub async fn store_report(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    period: Period,
+) -> Result<StoreReport, AppError> {
+    if !who.can(Capability::ViewCity) {
+        return Err(AppError::forbidden());
+    }
+    crate::features::merchants::program_of_city(app, &who, program).await?;
+    let inputs = Inputs {
+        events: registry_store::events_until(&app.db, program, period.to).await?,
+        targets: registry_store::targets(&app.db, program)
+            .await?
+            .into_iter()
+            .map(|t| (t.fiscal_year, t.stores))
+            .collect(),
+    };
+    let (counts, registered, active) =
+        counts(app, program, &inputs, period.from, period.to).await?;
+    let profiles: HashMap<MerchantId, Profile> = registry_store::city_profiles(&app.db, who.city())
+        .await?
+        .into_iter()
+        .collect();
+    Ok(StoreReport {
+        program_id: program,
+        from: period.from,
+        to: period.to,
+        fiscal_year: period.fiscal_year.map(FiscalYear::start_year),
+        label: period.label(),
+        breakdowns: breakdowns(&profiles, &registered, &active),
+        trend: trend(app, program, &inputs, period.to).await?,
+        counts,
+        note: BREAKDOWN_NOTE,
+    })
+}
+
+async fn trend(
+    app: &App,
+    program: ProgramId,
+    inputs: &Inputs,
+    to: NaiveDate,
+) -> Result<Vec<YearRow>, AppError> {
+    let last = FiscalYear::of(to).map_err(|e| AppError::Internal(e.to_string()))?;
+    let first_event = inputs
+        .events
+        .first()
+        .and_then(|e| FiscalYear::of(e.effective_on).ok());
+    let first_target = inputs
+        .targets
+        .keys()
+        .next()
+        .and_then(|y| FiscalYear::new(*y).ok());
+    let first = [first_event, first_target, Some(last)]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(last);
+    let mut years = Vec::new();
+    let mut fy = Some(last);
+    while let Some(y) = fy.filter(|y| *y >= first && years.len() < TREND_YEARS_MAX) {
+        years.push(y);
+        fy = y.previous();
+    }
+    years.reverse();
+    let mut rows = Vec::with_capacity(years.len());
+    for y in years {
+        let end = y.end().min(to);
+        let (counts, _, _) = counts(app, program, inputs, y.start(), end).await?;
+        rows.push(YearRow {
+            fiscal_year: y.start_year(),
+            label: y.reiwa_label(),
+            western_label: format!("{}年度", y.start_year()),
+            counts,
+        });
+    }
+    Ok(rows)
+}
+
+fn breakdowns(
+    profiles: &HashMap<MerchantId, Profile>,
+    registered: &HashSet<MerchantId>,
+    active: &HashSet<MerchantId>,
+) -> Breakdowns {
+    let group = |key: &dyn Fn(&Profile) -> String| {
+        let mut rows: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        let key_of = |m: &MerchantId| profiles.get(m).map_or_else(|| "未登録".to_owned(), key);
+        for m in registered {
+            rows.entry(key_of(m)).or_default().0 += 1;
+        }
+        for m in active {
+            rows.entry(key_of(m)).or_default().1 += 1;
+        }
+        rows.into_iter()
+            .map(|(key, (registered_at_end, active))| GroupRow {
+                key,
+                registered_at_end,
+                active,
+            })
+            .collect()
+    };
+    Breakdowns {
+        association: group(&|p| p.association.clone().unwrap_or_else(|| "なし".to_owned())),
+        industry: group(&|p| p.industry.clone()),
+        district: group(&|p| p.district.clone()),
+        size_class: group(&|p| p.size_class.as_str().to_owned()),
+    }
+}
+
+/// Usage of one month or one 年度.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UsageRow {
+    /// "2025-04" for a month, "令和7年度 (2025)" for a 年度, "合計" for the period.
+    pub key: String,
+    pub transactions: i64,
+    pub value_yen: i64,
+    pub active_shoppers: i64,
+    pub points_issued: i64,
+    pub points_redeemed: i64,
+}
+
+impl UsageRow {
+    fn new(key: String, u: Usage) -> Self {
+        Self {
+            key,
+            transactions: u.transactions,
+            value_yen: u.value,
+            active_shoppers: u.active_shoppers,
+            points_issued: u.points_issued,
+            points_redeemed: u.points_redeemed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UsageReport {
+    pub program_id: ProgramId,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub label: String,
+    pub months: Vec<UsageRow>,
+    pub fiscal_years: Vec<UsageRow>,
+    pub total: UsageRow,
+}
+
+/// Usage per month and per 年度 of a period (staff).
+pub async fn usage_report(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    period: Period,
+) -> Result<UsageReport, AppError> {
+    if !who.can(Capability::ViewCity) {
+        return Err(AppError::forbidden());
+    }
+    crate::features::merchants::program_of_city(app, &who, program).await?;
+    let whole = |from: NaiveDate, to: NaiveDate| async move {
+        let start = jst_start_of_day_utc(from)
+            .ok_or_else(|| AppError::Internal("date out of range".into()))?;
+        let rows = store::usage(&app.db, program, start, jst_end_of_day_utc(to), false).await?;
+        Ok::<_, AppError>(rows.into_iter().next().map(|r| r.1).unwrap_or_default())
+    };
+    let start = jst_start_of_day_utc(period.from)
+        .ok_or_else(|| AppError::Internal("date out of range".into()))?;
+    let months = store::usage(&app.db, program, start, jst_end_of_day_utc(period.to), true)
+        .await?
+        .into_iter()
+        .map(|(k, u)| UsageRow::new(k, u))
+        .collect();
+    let mut fiscal_years = Vec::new();
+    let mut fy = FiscalYear::of(period.from).ok();
+    while let Some(y) = fy.filter(|y| y.start() <= period.to) {
+        let u = whole(y.start().max(period.from), y.end().min(period.to)).await?;
+        fiscal_years.push(UsageRow::new(year_label(y), u));
+        fy = y.next();
+    }
+    Ok(UsageReport {
+        program_id: program,
+        from: period.from,
+        to: period.to,
+        label: period.label(),
+        months,
+        fiscal_years,
+        total: UsageRow::new("合計".into(), whole(period.from, period.to).await?),
+    })
+}

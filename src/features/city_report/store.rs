@@ -1,0 +1,115 @@
+//! Queries of the city's reports: which stores transacted in a period, and the usage figures
+//! per JST month. Recomputed from postings, so a past period's figures never change.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::{Db, read};
+use machipay_domain::ids::*;
+
+/// Transaction kind never counted as store activity (a payout is the operator's, not a sale).
+const PAYOUT_KIND: &str = crate::features::settlement::store::PAYOUT_KIND;
+
+/// Stores with at least one posting on their Merchant accounts of the program from
+/// transactions created in [from, to).
+pub async fn active_merchants(
+    db: &Db,
+    program: ProgramId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<MerchantId>, sqlx::Error> {
+    let ids: Vec<Uuid> = read!(db, |c| sqlx::query_scalar(
+        "SELECT DISTINCT a.owner_id FROM postings p JOIN accounts a ON a.id = p.account_id \
+         JOIN transactions t ON t.id = p.transaction_id \
+         WHERE a.program_id = $1 AND a.kind = 'merchant' AND t.created_at >= $2 \
+         AND t.created_at < $3 AND t.kind <> $4"
+    )
+    .bind(program.0)
+    .bind(from)
+    .bind(to)
+    .bind(PAYOUT_KIND)
+    .fetch_all(c)
+    .await)?;
+    Ok(ids.into_iter().map(MerchantId).collect())
+}
+
+/// Usage figures of one month (or of a whole period).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Transactions paying a store.
+    pub transactions: i64,
+    /// What stores were paid (coin, premium and points).
+    pub value: i64,
+    pub active_shoppers: i64,
+    /// Points credited to shoppers (rebates, earnings), reversals excluded.
+    pub points_issued: i64,
+    /// Points shoppers spent at stores.
+    pub points_redeemed: i64,
+}
+
+/// A transaction's JST month ("2025-04"), per dialect.
+fn month_expr(db: &Db) -> &'static str {
+    match db {
+        Db::Pg(..) => "to_char((t.created_at AT TIME ZONE 'UTC') + interval '9 hours', 'YYYY-MM')",
+        Db::Lite { .. } => "strftime('%Y-%m', t.created_at, '+9 hours')",
+    }
+}
+
+/// A payment to a store: the transaction credits some Merchant account.
+const PAYS_STORE: &str = "EXISTS (SELECT 1 FROM postings mp JOIN accounts ma ON ma.id = mp.account_id \
+     WHERE mp.transaction_id = t.id AND ma.kind = 'merchant' AND mp.amount > 0)";
+
+/// Usage per JST month of transactions created in [from, to), months in order. With
+/// `by_month` false, one row for the whole period (key "").
+pub async fn usage(
+    db: &Db,
+    program: ProgramId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    by_month: bool,
+) -> Result<Vec<(String, Usage)>, sqlx::Error> {
+    let key = if by_month { month_expr(db) } else { "''" };
+    let base = "FROM postings p JOIN accounts a ON a.id = p.account_id \
+         JOIN transactions t ON t.id = p.transaction_id \
+         WHERE a.program_id = $1 AND t.created_at >= $2 AND t.created_at < $3 AND t.kind <> $4";
+    let queries = [
+        format!(
+            "SELECT {key}, count(DISTINCT t.id), CAST(coalesce(sum(p.amount), 0) AS BIGINT) {base} \
+             AND a.kind = 'merchant' AND p.amount > 0 GROUP BY 1"
+        ),
+        format!(
+            "SELECT {key}, count(DISTINCT a.owner_id), CAST(0 AS BIGINT) {base} \
+             AND a.kind = 'shopper_wallet' AND p.amount < 0 AND {PAYS_STORE} GROUP BY 1"
+        ),
+        format!(
+            "SELECT {key}, CAST(0 AS BIGINT), CAST(coalesce(sum(p.amount), 0) AS BIGINT) {base} \
+             AND a.kind = 'shopper_wallet' AND a.asset = 'points' AND p.amount > 0 \
+             AND t.reverses_id IS NULL GROUP BY 1"
+        ),
+        format!(
+            "SELECT {key}, CAST(0 AS BIGINT), CAST(coalesce(sum(-p.amount), 0) AS BIGINT) {base} \
+             AND a.kind = 'shopper_wallet' AND a.asset = 'points' AND p.amount < 0 \
+             AND {PAYS_STORE} GROUP BY 1"
+        ),
+    ];
+    let mut out: std::collections::BTreeMap<String, Usage> = Default::default();
+    for (i, sql) in queries.iter().enumerate() {
+        let rows: Vec<(String, i64, i64)> = read!(db, |c| sqlx::query_as(sql)
+            .bind(program.0)
+            .bind(from)
+            .bind(to)
+            .bind(PAYOUT_KIND)
+            .fetch_all(c)
+            .await)?;
+        for (month, a, b) in rows {
+            let u = out.entry(month).or_default();
+            match i {
+                0 => (u.transactions, u.value) = (a, b),
+                1 => u.active_shoppers = a,
+                2 => u.points_issued = b,
+                _ => u.points_redeemed = b,
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}

@@ -1,0 +1,215 @@
+//! Routes for staff, programs, merchants, devices, shoppers and tokens.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::app::App;
+use crate::error::{AppError, ErrorEnvelope};
+use crate::features::directory::store::{
+    Device, Merchant, PrincipalKind, Shopper, Staff, TokenInfo,
+};
+use crate::features::directory::{self as uc, *};
+use crate::http::extract::{Body, Caller, Path};
+use crate::writer::Reply;
+use machipay_domain::ids::*;
+
+pub fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(create_staff))
+        .routes(routes!(create_program, list_programs))
+        .routes(routes!(get_program))
+        .routes(routes!(create_merchant, list_merchants))
+        .routes(routes!(get_merchant))
+        .routes(routes!(create_enrollment_code))
+        .routes(routes!(enroll_device))
+        .routes(routes!(create_shopper))
+        .routes(routes!(get_shopper))
+        .routes(routes!(revoke_token))
+        .routes(routes!(list_tokens, reissue_token))
+}
+
+/// Create a staff member (city admins). The token in the answer is shown once.
+#[utoipa::path(post, path = "/api/v1/staff", tag = "directory", security(("bearer" = [])),
+    request_body = NewStaffRequest,
+    responses((status = 201, body = Issued<Staff>), (status = "4XX", body = ErrorEnvelope)))]
+async fn create_staff(
+    State(app): State<App>,
+    c: Caller,
+    Body(req): Body<NewStaffRequest>,
+) -> Result<Reply, AppError> {
+    uc::create_staff(&app, c.who, req).await
+}
+
+/// Create a program (city admins).
+#[utoipa::path(post, path = "/api/v1/programs", tag = "directory", security(("bearer" = [])),
+    request_body = NewProgramRequest,
+    responses((status = 201, body = Program), (status = "4XX", body = ErrorEnvelope)))]
+async fn create_program(
+    State(app): State<App>,
+    c: Caller,
+    Body(req): Body<NewProgramRequest>,
+) -> Result<Reply, AppError> {
+    uc::create_program(&app, c.who, req).await
+}
+
+/// The city's programs (any principal of the city).
+#[utoipa::path(get, path = "/api/v1/programs", tag = "directory", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Program>), (status = "4XX", body = ErrorEnvelope)))]
+async fn list_programs(State(app): State<App>, c: Caller) -> Result<Json<Vec<Program>>, AppError> {
+    uc::list_programs(&app, c.who).await.map(Json)
+}
+
+/// One program of the caller's city.
+#[utoipa::path(get, path = "/api/v1/programs/{program_id}", tag = "directory", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path)),
+    responses((status = 200, body = Program), (status = "4XX", body = ErrorEnvelope)))]
+async fn get_program(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ProgramId>,
+) -> Result<Json<Program>, AppError> {
+    uc::get_program(&app, c.who, id).await.map(Json)
+}
+
+/// Register a store (operator staff). The answer carries the owner's token, shown once.
+#[utoipa::path(post, path = "/api/v1/merchants", tag = "directory", security(("bearer" = [])),
+    request_body = NewMerchantRequest,
+    responses((status = 201, body = Issued<Merchant>), (status = "4XX", body = ErrorEnvelope)))]
+async fn create_merchant(
+    State(app): State<App>,
+    c: Caller,
+    Body(req): Body<NewMerchantRequest>,
+) -> Result<Reply, AppError> {
+    uc::create_merchant(&app, c.who, req).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    /// Seek pagination: the last id of the previous page.
+    #[param(value_type = Option<String>, format = Uuid)]
+    after: Option<MerchantId>,
+    /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+}
+
+/// The city's stores, in id order (staff).
+#[utoipa::path(get, path = "/api/v1/merchants", tag = "directory", security(("bearer" = [])),
+    params(Page),
+    responses((status = 200, body = Vec<Merchant>), (status = "4XX", body = ErrorEnvelope)))]
+async fn list_merchants(
+    State(app): State<App>,
+    c: Caller,
+    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<Merchant>>, AppError> {
+    let Query(page) = page.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+    uc::list_merchants(&app, c.who, page.after, page.limit)
+        .await
+        .map(Json)
+}
+
+/// One store (staff, or the store's owner and devices).
+#[utoipa::path(get, path = "/api/v1/merchants/{merchant_id}", tag = "directory", security(("bearer" = [])),
+    params(("merchant_id" = MerchantId, Path)),
+    responses((status = 200, body = Merchant), (status = "4XX", body = ErrorEnvelope)))]
+async fn get_merchant(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<MerchantId>,
+) -> Result<Json<Merchant>, AppError> {
+    uc::get_merchant(&app, c.who, id).await.map(Json)
+}
+
+/// Mint a one-time code to enroll a cashier terminal (the store's owner).
+#[utoipa::path(post, path = "/api/v1/merchants/{merchant_id}/enrollment-codes", tag = "directory", security(("bearer" = [])),
+    params(("merchant_id" = MerchantId, Path)), request_body = NewEnrollmentCodeRequest,
+    responses((status = 201, body = EnrollmentCode), (status = "4XX", body = ErrorEnvelope)))]
+async fn create_enrollment_code(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<MerchantId>,
+    Body(req): Body<NewEnrollmentCodeRequest>,
+) -> Result<Reply, AppError> {
+    uc::create_enrollment_code(&app, c.who, id, req).await
+}
+
+/// A terminal trades its one-time code for a device token (no bearer token: the code is
+/// the credential).
+#[utoipa::path(post, path = "/api/v1/devices/enroll", tag = "directory",
+    request_body = EnrollRequest,
+    responses((status = 201, body = Issued<Device>), (status = "4XX", body = ErrorEnvelope)))]
+async fn enroll_device(
+    State(app): State<App>,
+    Body(req): Body<EnrollRequest>,
+) -> Result<Reply, AppError> {
+    uc::enroll_device(&app, req).await
+}
+
+/// Register a shopper (operator staff). The answer carries the shopper's token, shown once.
+#[utoipa::path(post, path = "/api/v1/shoppers", tag = "directory", security(("bearer" = [])),
+    request_body = NewShopperRequest,
+    responses((status = 201, body = Issued<Shopper>), (status = "4XX", body = ErrorEnvelope)))]
+async fn create_shopper(
+    State(app): State<App>,
+    c: Caller,
+    Body(req): Body<NewShopperRequest>,
+) -> Result<Reply, AppError> {
+    uc::create_shopper(&app, c.who, req).await
+}
+
+/// One shopper (staff, or the shopper themself).
+#[utoipa::path(get, path = "/api/v1/shoppers/{shopper_id}", tag = "directory", security(("bearer" = [])),
+    params(("shopper_id" = ShopperId, Path)),
+    responses((status = 200, body = Shopper), (status = "4XX", body = ErrorEnvelope)))]
+async fn get_shopper(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ShopperId>,
+) -> Result<Json<Shopper>, AppError> {
+    uc::get_shopper(&app, c.who, id).await.map(Json)
+}
+
+/// Revoke a token at once (its holder, or a city admin).
+#[utoipa::path(delete, path = "/api/v1/tokens/{token_id}", tag = "directory", security(("bearer" = [])),
+    params(("token_id" = TokenId, Path)),
+    responses((status = 200, body = serde_json::Value), (status = "4XX", body = ErrorEnvelope)))]
+async fn revoke_token(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<TokenId>,
+) -> Result<Reply, AppError> {
+    uc::revoke_token(&app, c.who, c.token, id).await
+}
+
+/// A principal's tokens, newest first, revoked ones included (staff of the city). A store
+/// owner's id is its store's.
+#[utoipa::path(get, path = "/api/v1/principals/{principal_kind}/{principal_id}/tokens", tag = "directory",
+    security(("bearer" = [])),
+    params(("principal_kind" = PrincipalKind, Path), ("principal_id" = String, Path, format = Uuid)),
+    responses((status = 200, body = Vec<TokenInfo>), (status = "4XX", body = ErrorEnvelope)))]
+async fn list_tokens(
+    State(app): State<App>,
+    c: Caller,
+    Path((kind, id)): Path<(PrincipalKind, uuid::Uuid)>,
+) -> Result<Json<Vec<TokenInfo>>, AppError> {
+    uc::list_tokens(&app, c.who, kind, id).await.map(Json)
+}
+
+/// Issue a new token for an existing shopper or store owner (operators) or staff member (city
+/// admins); shown once. Devices are enrolled again instead (422 `device_token_not_reissued`).
+#[utoipa::path(post, path = "/api/v1/principals/{principal_kind}/{principal_id}/tokens", tag = "directory",
+    security(("bearer" = [])),
+    params(("principal_kind" = PrincipalKind, Path), ("principal_id" = String, Path, format = Uuid)),
+    responses((status = 201, body = NewToken), (status = "4XX", body = ErrorEnvelope)))]
+async fn reissue_token(
+    State(app): State<App>,
+    c: Caller,
+    Path((kind, id)): Path<(PrincipalKind, uuid::Uuid)>,
+) -> Result<Reply, AppError> {
+    uc::reissue_token(&app, c.who, kind, id).await
+}

@@ -1,0 +1,599 @@
+//! Directory use-cases: cities, staff, programs, merchants, cashier devices, shoppers and
+//! their tokens. Every write goes through the writer like money does; tokens are minted
+//! here, returned once, and stored only as hashes.
+
+pub mod http;
+pub mod store;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::features::directory::store::{
+    City, Device, Merchant, PrincipalKind, ProgramRow, Shopper, Staff,
+};
+use crate::writer::{Reply, Work};
+use machipay_domain::auth::{self, Capability, Principal, Role, StaffKind};
+use machipay_domain::ids::*;
+use machipay_domain::program::{ProgramKind, ProgramSettings};
+
+/// How long a device enrollment code stays usable.
+pub const ENROLLMENT_CODE_TTL_MINUTES: i64 = 15;
+/// Page size for listings.
+pub const PAGE_SIZE_MAX: i64 = 200;
+
+/// Names of people, stores, programs and campaigns: 1 to 100 characters, not blank.
+pub(crate) fn check_name(what: &'static str, name: &str) -> Result<(), AppError> {
+    let len = name.trim().chars().count();
+    if len == 0 || name.chars().count() > 100 {
+        return Err(AppError::bad_request(
+            "invalid_name",
+            format!("{what} must be 1 to 100 characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// What a new city's bootstrap prints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bootstrapped {
+    pub city: City,
+    pub admin: Staff,
+    /// The admin token's id (to revoke it with `DELETE /api/v1/tokens/{id}`).
+    pub token_id: TokenId,
+    pub token: String,
+}
+
+/// Creates a city and its first admin (city staff, role admin) and returns the admin's
+/// token. Used by `machipay bootstrap-city`; there is no HTTP route for it on purpose.
+pub async fn bootstrap_city(
+    app: &App,
+    city_name: String,
+    admin_name: String,
+) -> Result<Bootstrapped, AppError> {
+    check_name("city name", &city_name)?;
+    check_name("admin name", &admin_name)?;
+    let reply = app
+        .writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                let city = City {
+                    id: CityId::new(),
+                    name: city_name,
+                    created_at: w.now,
+                };
+                store::insert_city(&mut w.tx, &city).await?;
+                let issued =
+                    new_staff(w, city.id, admin_name, StaffKind::City, Role::Admin).await?;
+                Reply::new(
+                    201,
+                    &serde_json::json!({
+                        "city": city,
+                        "admin": issued.item,
+                        "token_id": issued.token_id,
+                        "token": issued.token,
+                    }),
+                )
+            })
+        })
+        .await?;
+    serde_json::from_value(reply.body).map_err(internal)
+}
+
+async fn new_staff(
+    w: &mut Work,
+    city: CityId,
+    name: String,
+    kind: StaffKind,
+    role: Role,
+) -> Result<Issued<Staff>, AppError> {
+    let staff = Staff {
+        id: StaffId::new(),
+        city_id: city,
+        kind,
+        role,
+        name,
+        created_at: w.now,
+    };
+    store::insert_staff(&mut w.tx, &staff).await?;
+    let token = issue_token(w, city, PrincipalKind::Staff, staff.id.0).await?;
+    Ok(token.with(staff))
+}
+
+/// A freshly minted bearer token: its id (to list and revoke it) and its secret, shown once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NewToken {
+    pub token_id: TokenId,
+    /// The bearer token itself. Shown here once and never again.
+    pub token: String,
+}
+
+impl NewToken {
+    /// The answer of a route that made a principal and its first token.
+    pub fn with<T>(self, item: T) -> Issued<T> {
+        Issued {
+            item,
+            token_id: self.token_id,
+            token: self.token,
+        }
+    }
+}
+
+/// Mints a token for a principal of `city` and stores its hash. Every token is made here.
+pub(crate) async fn issue_token(
+    w: &mut Work,
+    city: CityId,
+    kind: PrincipalKind,
+    principal_id: uuid::Uuid,
+) -> Result<NewToken, AppError> {
+    let secret = auth::new_token();
+    store::insert_token(&mut w.tx, &secret, city, kind, principal_id, w.now).await?;
+    Ok(NewToken {
+        token_id: secret.id,
+        token: secret.plaintext,
+    })
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewStaffRequest {
+    pub name: String,
+    pub kind: StaffKind,
+    pub role: Role,
+}
+
+/// A new principal and its bearer token. The token is shown here once and never again.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Issued<T> {
+    #[serde(flatten)]
+    pub item: T,
+    /// The token's id (to list and revoke it; `GET /api/v1/me` answers it too).
+    pub token_id: TokenId,
+    pub token: String,
+}
+
+pub async fn create_staff(
+    app: &App,
+    who: Principal,
+    req: NewStaffRequest,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::AdministerCity) {
+        return Err(AppError::forbidden());
+    }
+    check_name("name", &req.name)?;
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                let issued = new_staff(w, who.city(), req.name, req.kind, req.role).await?;
+                Reply::new(201, &issued)
+            })
+        })
+        .await
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewProgramRequest {
+    pub kind: ProgramKind,
+    pub name: String,
+    #[serde(default)]
+    pub settings: ProgramSettings,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Program {
+    pub id: ProgramId,
+    pub city_id: CityId,
+    pub kind: ProgramKind,
+    pub name: String,
+    pub settings: ProgramSettings,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<ProgramRow> for Program {
+    type Error = AppError;
+    fn try_from(row: ProgramRow) -> Result<Self, AppError> {
+        Ok(Program {
+            id: row.id,
+            city_id: row.city_id,
+            kind: row.kind,
+            name: row.name,
+            settings: serde_json::from_str(&row.settings).map_err(internal)?,
+            created_at: row.created_at,
+        })
+    }
+}
+
+pub async fn create_program(
+    app: &App,
+    who: Principal,
+    req: NewProgramRequest,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::AdministerCity) {
+        return Err(AppError::forbidden());
+    }
+    check_name("name", &req.name)?;
+    req.settings
+        .validate()
+        .map_err(|e| AppError::bad_request("invalid_settings", e.to_string()))?;
+    let settings = serde_json::to_string(&req.settings).map_err(internal)?;
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                let row = ProgramRow {
+                    id: ProgramId::new(),
+                    city_id: who.city(),
+                    kind: req.kind,
+                    name: req.name,
+                    settings,
+                    created_at: w.now,
+                };
+                store::insert_program(&mut w.tx, &row).await?;
+                let version = crate::features::campaigns::premium::store::SettingsVersion {
+                    id: uuid::Uuid::now_v7(),
+                    program_id: row.id,
+                    effective_from: machipay_domain::calendar::jst_date(w.now),
+                    settings: row.settings.clone(),
+                    changed_by: who.scope_id(),
+                    created_at: w.now,
+                };
+                crate::features::campaigns::premium::store::insert_settings_version(
+                    &mut w.tx, &version,
+                )
+                .await?;
+                Reply::new(201, &Program::try_from(row)?)
+            })
+        })
+        .await
+}
+
+/// Every principal of the city may see its programs (shoppers need to know where to pay).
+pub async fn list_programs(app: &App, who: Principal) -> Result<Vec<Program>, AppError> {
+    let mut out = Vec::new();
+    for row in store::list_programs(&app.db, who.city()).await? {
+        out.push(with_current_settings(app, row).await?);
+    }
+    Ok(out)
+}
+
+/// A program as it stands today: its settings are the version in effect on today's JST date.
+async fn with_current_settings(app: &App, mut row: ProgramRow) -> Result<Program, AppError> {
+    let today = machipay_domain::calendar::jst_date(Utc::now());
+    if let Some(current) =
+        crate::features::campaigns::premium::store::settings_at(&app.db, row.id, today).await?
+    {
+        row.settings = current;
+    }
+    Program::try_from(row)
+}
+
+pub async fn get_program(app: &App, who: Principal, id: ProgramId) -> Result<Program, AppError> {
+    let row = store::get_program(&app.db, id)
+        .await?
+        .filter(|p| p.city_id == who.city())
+        .ok_or_else(|| AppError::not_found("program"))?;
+    with_current_settings(app, row).await
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMerchantRequest {
+    pub name: String,
+}
+
+/// Registers a store and returns its owner token.
+pub async fn create_merchant(
+    app: &App,
+    who: Principal,
+    req: NewMerchantRequest,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    check_name("name", &req.name)?;
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                let merchant = Merchant {
+                    id: MerchantId::new(),
+                    city_id: who.city(),
+                    name: req.name,
+                    created_at: w.now,
+                };
+                store::insert_merchant(&mut w.tx, &merchant).await?;
+                let token = issue_token(
+                    w,
+                    merchant.city_id,
+                    PrincipalKind::MerchantOwner,
+                    merchant.id.0,
+                )
+                .await?;
+                Reply::new(201, &token.with(merchant))
+            })
+        })
+        .await
+}
+
+/// Staff of the city, the store's owner and the store's devices may read a store.
+pub async fn get_merchant(app: &App, who: Principal, id: MerchantId) -> Result<Merchant, AppError> {
+    let merchant = store::get_merchant(&app.db, id)
+        .await?
+        .filter(|m| m.city_id == who.city())
+        .ok_or_else(|| AppError::not_found("merchant"))?;
+    if who.can(Capability::ViewCity) || who.acts_for_merchant(id) {
+        Ok(merchant)
+    } else {
+        Err(AppError::not_found("merchant"))
+    }
+}
+
+pub async fn list_merchants(
+    app: &App,
+    who: Principal,
+    after: Option<MerchantId>,
+    limit: Option<i64>,
+) -> Result<Vec<Merchant>, AppError> {
+    if !who.can(Capability::ViewCity) {
+        return Err(AppError::forbidden());
+    }
+    let limit = limit.unwrap_or(50);
+    if !(1..=PAGE_SIZE_MAX).contains(&limit) {
+        return Err(AppError::bad_request(
+            "invalid_limit",
+            format!("limit must be 1 to {PAGE_SIZE_MAX}"),
+        ));
+    }
+    Ok(store::list_merchants(&app.db, who.city(), after, limit).await?)
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEnrollmentCodeRequest {
+    /// What the terminal will be called (e.g. "レジ1").
+    pub device_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EnrollmentCode {
+    /// Type this into the terminal once; it works once, for 15 minutes.
+    pub code: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A store owner mints a one-time code for a cashier terminal.
+pub async fn create_enrollment_code(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+    req: NewEnrollmentCodeRequest,
+) -> Result<Reply, AppError> {
+    match who {
+        Principal::MerchantOwner { merchant: m, .. } if m == merchant => {}
+        Principal::MerchantOwner { .. } => return Err(AppError::not_found("merchant")),
+        _ => return Err(AppError::forbidden()),
+    }
+    check_name("device_name", &req.device_name)?;
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                let secret = auth::new_enrollment_code();
+                let expires_at = w.now + Duration::minutes(ENROLLMENT_CODE_TTL_MINUTES);
+                store::insert_enrollment_code(
+                    &mut w.tx,
+                    &secret.hash,
+                    merchant,
+                    &req.device_name,
+                    expires_at,
+                    w.now,
+                )
+                .await?;
+                Reply::new(
+                    201,
+                    &EnrollmentCode {
+                        code: secret.plaintext,
+                        expires_at,
+                    },
+                )
+            })
+        })
+        .await
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    pub code: String,
+}
+
+/// A terminal trades a one-time code for its own token, scoped to one store.
+pub async fn enroll_device(app: &App, req: EnrollRequest) -> Result<Reply, AppError> {
+    if req.code.len() > 64 {
+        return Err(AppError::rejected(
+            401,
+            "invalid_enrollment_code",
+            "the code is unknown, used or expired",
+        ));
+    }
+    let hash = auth::hash_secret(&req.code);
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                let (merchant_id, name) = store::take_enrollment_code(&mut w.tx, &hash, w.now)
+                    .await?
+                    .ok_or_else(|| {
+                        AppError::rejected(
+                            401,
+                            "invalid_enrollment_code",
+                            "the code is unknown, used or expired",
+                        )
+                    })?;
+                let merchant = store::get_merchant_tx(&mut w.tx, merchant_id)
+                    .await?
+                    .ok_or_else(|| AppError::Internal("enrollment code without merchant".into()))?;
+                let device = Device {
+                    id: DeviceId::new(),
+                    merchant_id,
+                    name,
+                    created_at: w.now,
+                };
+                store::insert_device(&mut w.tx, &device).await?;
+                let token =
+                    issue_token(w, merchant.city_id, PrincipalKind::Device, device.id.0).await?;
+                Reply::new(201, &token.with(device))
+            })
+        })
+        .await
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewShopperRequest {
+    pub display_name: String,
+}
+
+/// Registers a shopper (at the counter, or by the app's sign-up) and returns its token.
+pub async fn create_shopper(
+    app: &App,
+    who: Principal,
+    req: NewShopperRequest,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    check_name("display_name", &req.display_name)?;
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                let shopper = Shopper {
+                    id: ShopperId::new(),
+                    city_id: who.city(),
+                    display_name: req.display_name,
+                    created_at: w.now,
+                };
+                store::insert_shopper(&mut w.tx, &shopper).await?;
+                let token =
+                    issue_token(w, shopper.city_id, PrincipalKind::Shopper, shopper.id.0).await?;
+                Reply::new(201, &token.with(shopper))
+            })
+        })
+        .await
+}
+
+/// Staff of the city and the shopper themself may read a shopper.
+pub async fn get_shopper(app: &App, who: Principal, id: ShopperId) -> Result<Shopper, AppError> {
+    let shopper = store::get_shopper(&app.db, id)
+        .await?
+        .filter(|s| s.city_id == who.city())
+        .ok_or_else(|| AppError::not_found("shopper"))?;
+    if who.can(Capability::ViewCity) || who.is_shopper(id) {
+        Ok(shopper)
+    } else {
+        Err(AppError::not_found("shopper"))
+    }
+}
+
+/// Whether `who` may manage (revoke, re-issue) the tokens of a principal of `kind` in its
+/// city: a city admin any; operators those of shoppers, store owners and devices, never a
+/// staff member's (a staff token would let an operator act as, say, a city admin).
+fn manages_tokens_of(who: &Principal, kind: PrincipalKind) -> bool {
+    who.can(Capability::AdministerCity)
+        || (kind != PrincipalKind::Staff && who.can(Capability::OperateProgram))
+}
+
+/// Revokes a token at once. A principal may revoke its own tokens; staff the tokens they
+/// manage (`manages_tokens_of`). Others' tokens answer 404.
+pub async fn revoke_token(
+    app: &App,
+    who: Principal,
+    caller_token: TokenId,
+    token: TokenId,
+) -> Result<Reply, AppError> {
+    let reply = app
+        .writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                let (_, kind, owner) = store::token_owner(&mut w.tx, token)
+                    .await?
+                    .filter(|(city, _, _)| *city == who.city())
+                    .ok_or_else(|| AppError::not_found("token"))?;
+                let own = owner == who.scope_id() || token == caller_token;
+                if !(own || manages_tokens_of(&who, kind)) {
+                    return Err(AppError::not_found("token"));
+                }
+                store::revoke_token(&mut w.tx, token, w.now).await?;
+                Reply::new(200, &serde_json::json!({"revoked": token}))
+            })
+        })
+        .await;
+    // Committed (or not): either way no remembered token may outlive this point.
+    app.tokens.forget_all();
+    reply
+}
+
+/// The principal of `kind` and `id` if it is in `who`'s city; 404 otherwise, so ids of
+/// another city cannot be probed.
+async fn principal_in_city(
+    app: &App,
+    who: &Principal,
+    kind: PrincipalKind,
+    id: uuid::Uuid,
+) -> Result<(), AppError> {
+    match store::principal_city(&app.db, kind, id).await? {
+        Some(city) if city == who.city() => Ok(()),
+        _ => Err(AppError::not_found("principal")),
+    }
+}
+
+/// A principal's tokens, newest first, revoked ones included (staff of the city).
+pub async fn list_tokens(
+    app: &App,
+    who: Principal,
+    kind: PrincipalKind,
+    id: uuid::Uuid,
+) -> Result<Vec<store::TokenInfo>, AppError> {
+    if !who.can(Capability::ViewCity) {
+        return Err(AppError::forbidden());
+    }
+    principal_in_city(app, &who, kind, id).await?;
+    Ok(store::list_tokens(&app.db, who.city(), kind, id).await?)
+}
+
+/// Issues a new token for an existing shopper, store owner (operators) or staff member
+/// (city admins), e.g. after the holder revoked or lost theirs. Earlier tokens keep working
+/// until revoked. A device is enrolled again with a new code instead: its token is the
+/// terminal's, and a fresh enrollment names the terminal.
+pub async fn reissue_token(
+    app: &App,
+    who: Principal,
+    kind: PrincipalKind,
+    id: uuid::Uuid,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    principal_in_city(app, &who, kind, id).await?;
+    if !manages_tokens_of(&who, kind) {
+        return Err(AppError::forbidden());
+    }
+    if kind == PrincipalKind::Device {
+        return Err(AppError::unprocessable(
+            "device_token_not_reissued",
+            "a cashier terminal is enrolled again with a new enrollment code",
+        ));
+    }
+    let city = who.city();
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                let token = issue_token(w, city, kind, id).await?;
+                Reply::new(201, &token)
+            })
+        })
+        .await
+}
+
+fn internal(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(e.to_string())
+}

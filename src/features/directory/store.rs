@@ -1,0 +1,595 @@
+//! Cities, programs, staff, merchants, devices, shoppers and their tokens: who exists and
+//! who may call. Rows decode straight into typed ids and enums.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use sqlx::{FromRow, Row};
+
+use crate::db::{Db, WriteTx, read, read_flushed, read_tx, write};
+use machipay_domain::auth::{Principal, Role, Secret, StaffKind};
+use machipay_domain::ids::*;
+use machipay_domain::program::ProgramKind;
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct City {
+    #[sqlx(try_from = "Uuid")]
+    pub id: CityId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProgramRow {
+    #[sqlx(try_from = "Uuid")]
+    pub id: ProgramId,
+    #[sqlx(try_from = "Uuid")]
+    pub city_id: CityId,
+    #[sqlx(try_from = "String")]
+    pub kind: ProgramKind,
+    pub name: String,
+    pub settings: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Staff {
+    #[sqlx(try_from = "Uuid")]
+    pub id: StaffId,
+    #[sqlx(try_from = "Uuid")]
+    pub city_id: CityId,
+    #[sqlx(try_from = "String")]
+    pub kind: StaffKind,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Merchant {
+    #[sqlx(try_from = "Uuid")]
+    pub id: MerchantId,
+    #[sqlx(try_from = "Uuid")]
+    pub city_id: CityId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Device {
+    #[sqlx(try_from = "Uuid")]
+    pub id: DeviceId,
+    #[sqlx(try_from = "Uuid")]
+    pub merchant_id: MerchantId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Shopper {
+    #[sqlx(try_from = "Uuid")]
+    pub id: ShopperId,
+    #[sqlx(try_from = "Uuid")]
+    pub city_id: CityId,
+    pub display_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Which table a token's principal lives in (a store owner's id is its store's id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    Staff,
+    MerchantOwner,
+    Device,
+    Shopper,
+}
+
+impl PrincipalKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "staff" => Some(Self::Staff),
+            "merchant_owner" => Some(Self::MerchantOwner),
+            "device" => Some(Self::Device),
+            "shopper" => Some(Self::Shopper),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Staff => "staff",
+            Self::MerchantOwner => "merchant_owner",
+            Self::Device => "device",
+            Self::Shopper => "shopper",
+        }
+    }
+}
+
+pub async fn insert_city(tx: &mut WriteTx, city: &City) -> Result<(), sqlx::Error> {
+    write!(tx, |c| sqlx::query(
+        "INSERT INTO cities (id, name, created_at) VALUES ($1, $2, $3)"
+    )
+    .bind(city.id.0)
+    .bind(&city.name)
+    .bind(city.created_at)
+    .execute(c)
+    .await
+    .map(|_| ()))
+}
+
+/// How many cities the database holds (the demo seeds only an empty one).
+pub async fn city_count(db: &Db) -> Result<i64, sqlx::Error> {
+    read!(db, |c| sqlx::query_scalar("SELECT count(*) FROM cities")
+        .fetch_one(c)
+        .await)
+}
+
+pub async fn get_city(db: &Db, id: CityId) -> Result<Option<City>, sqlx::Error> {
+    read!(db, |c| sqlx::query_as(
+        "SELECT id, name, created_at FROM cities WHERE id = $1"
+    )
+    .bind(id.0)
+    .fetch_optional(c)
+    .await)
+}
+
+pub async fn insert_staff(tx: &mut WriteTx, s: &Staff) -> Result<(), sqlx::Error> {
+    write!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO staff (id, city_id, kind, role, name, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+    .bind(s.id.0)
+    .bind(s.city_id.0)
+    .bind(s.kind.as_str())
+    .bind(s.role.as_str())
+    .bind(&s.name)
+    .bind(s.created_at)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })
+}
+
+pub async fn get_staff(db: &Db, id: StaffId) -> Result<Option<Staff>, sqlx::Error> {
+    read!(db, |c| sqlx::query_as(
+        "SELECT id, city_id, kind, role, name, created_at FROM staff WHERE id = $1"
+    )
+    .bind(id.0)
+    .fetch_optional(c)
+    .await)
+}
+
+pub async fn insert_token(
+    tx: &mut WriteTx,
+    secret: &Secret,
+    city: CityId,
+    kind: PrincipalKind,
+    principal_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    write!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO api_tokens (id, token_hash, city_id, principal_kind, principal_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+    .bind(secret.id.0)
+    .bind(&secret.hash)
+    .bind(city.0)
+    .bind(kind.as_str())
+    .bind(principal_id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })
+}
+
+/// The city, principal kind and principal of an unrevoked token, for revocation checks.
+pub async fn token_owner(
+    tx: &mut WriteTx,
+    id: TokenId,
+) -> Result<Option<(CityId, PrincipalKind, Uuid)>, sqlx::Error> {
+    let row: Option<(Uuid, String, Uuid)> = read_flushed!(tx, |c| sqlx::query_as(
+        "SELECT city_id, principal_kind, principal_id FROM api_tokens \
+         WHERE id = $1 AND revoked_at IS NULL"
+    )
+    .bind(id.0)
+    .fetch_optional(c)
+    .await)?;
+    Ok(row.and_then(|(city, kind, p)| Some((CityId(city), PrincipalKind::parse(&kind)?, p))))
+}
+
+/// A token as staff see it: never its secret or hash.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct TokenInfo {
+    #[sqlx(try_from = "Uuid")]
+    pub id: TokenId,
+    pub created_at: DateTime<Utc>,
+    /// When it stopped working; absent while it works.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Tokens kept per principal at most in a listing (a principal gets one per issue).
+pub const TOKENS_LISTED_MAX: i64 = 200;
+
+/// A principal's tokens, newest first (at most `TOKENS_LISTED_MAX`).
+pub async fn list_tokens(
+    db: &Db,
+    city: CityId,
+    kind: PrincipalKind,
+    principal_id: Uuid,
+) -> Result<Vec<TokenInfo>, sqlx::Error> {
+    read!(db, |c| sqlx::query_as(
+        "SELECT id, created_at, revoked_at FROM api_tokens \
+         WHERE principal_id = $1 AND principal_kind = $2 AND city_id = $3 \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+    )
+    .bind(principal_id)
+    .bind(kind.as_str())
+    .bind(city.0)
+    .bind(TOKENS_LISTED_MAX)
+    .fetch_all(c)
+    .await)
+}
+
+/// The city of a principal of `kind`, if it exists (a device's is its store's).
+pub async fn principal_city(
+    db: &Db,
+    kind: PrincipalKind,
+    id: Uuid,
+) -> Result<Option<CityId>, sqlx::Error> {
+    let sql = match kind {
+        PrincipalKind::Staff => "SELECT city_id FROM staff WHERE id = $1",
+        PrincipalKind::MerchantOwner => "SELECT city_id FROM merchants WHERE id = $1",
+        PrincipalKind::Device => {
+            "SELECT m.city_id FROM devices d JOIN merchants m ON m.id = d.merchant_id WHERE d.id = $1"
+        }
+        PrincipalKind::Shopper => "SELECT city_id FROM shoppers WHERE id = $1",
+    };
+    let city: Option<Uuid> = read!(db, |c| sqlx::query_scalar(sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+    Ok(city.map(CityId))
+}
+
+pub async fn revoke_token(
+    tx: &mut WriteTx,
+    id: TokenId,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = write!(tx, |c| sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
+    )
+    .bind(id.0)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Resolves a bearer token's hash to the principal it stands for; revoked tokens resolve to
+/// nothing. One query per request, joined so a staff role change takes effect at once.
+pub async fn principal_for_token(
+    db: &Db,
+    hash: &[u8],
+) -> Result<Option<(TokenId, Principal)>, sqlx::Error> {
+    type Row = (
+        Uuid,
+        Uuid,
+        String,
+        Uuid,
+        Option<String>,
+        Option<String>,
+        Option<Uuid>,
+    );
+    let row: Option<Row> = read!(db, |c| {
+        sqlx::query_as(
+        "SELECT t.id, t.city_id, t.principal_kind, t.principal_id, s.kind, s.role, d.merchant_id \
+         FROM api_tokens t \
+         LEFT JOIN staff s ON t.principal_kind = 'staff' AND s.id = t.principal_id \
+         LEFT JOIN devices d ON t.principal_kind = 'device' AND d.id = t.principal_id \
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
+    )
+    .bind(hash)
+    .fetch_optional(c)
+    .await
+    })?;
+    let Some((token, city, kind, pid, staff_kind, role, device_merchant)) = row else {
+        return Ok(None);
+    };
+    let city = CityId(city);
+    let principal = match kind.as_str() {
+        "staff" => {
+            let kind = staff_kind.as_deref().and_then(StaffKind::parse);
+            let role = role.as_deref().and_then(Role::parse);
+            match (kind, role) {
+                (Some(kind), Some(role)) => Principal::Staff {
+                    id: StaffId(pid),
+                    city,
+                    kind,
+                    role,
+                },
+                _ => return Ok(None),
+            }
+        }
+        "merchant_owner" => Principal::MerchantOwner {
+            merchant: MerchantId(pid),
+            city,
+        },
+        "device" => match device_merchant {
+            Some(m) => Principal::Device {
+                id: DeviceId(pid),
+                merchant: MerchantId(m),
+                city,
+            },
+            None => return Ok(None),
+        },
+        "shopper" => Principal::Shopper {
+            id: ShopperId(pid),
+            city,
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some((TokenId(token), principal)))
+}
+
+pub async fn insert_program(tx: &mut WriteTx, p: &ProgramRow) -> Result<(), sqlx::Error> {
+    write!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO programs (id, city_id, kind, name, settings, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+    .bind(p.id.0)
+    .bind(p.city_id.0)
+    .bind(p.kind.as_str())
+    .bind(&p.name)
+    .bind(&p.settings)
+    .bind(p.created_at)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })
+}
+
+const PROGRAM_COLUMNS: &str = "SELECT id, city_id, kind, name, settings, created_at FROM programs";
+
+pub async fn get_program(db: &Db, id: ProgramId) -> Result<Option<ProgramRow>, sqlx::Error> {
+    let sql = format!("{PROGRAM_COLUMNS} WHERE id = $1");
+    read!(db, |c| sqlx::query_as(&sql)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)
+}
+
+/// The same read inside a write transaction, so a job sees the settings it acts under.
+pub async fn get_program_tx(
+    tx: &mut WriteTx,
+    id: ProgramId,
+) -> Result<Option<ProgramRow>, sqlx::Error> {
+    let sql = format!("{PROGRAM_COLUMNS} WHERE id = $1");
+    read_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)
+}
+
+/// A program and the settings text in effect on `date` (JST), in one read inside the write
+/// transaction. The writer remembers the pair per (program, date) (`storage::Known`: settings
+/// versions are only ever inserted, through `write!`, which forgets it).
+pub async fn program_with_settings_tx(
+    tx: &mut WriteTx,
+    id: ProgramId,
+    date: chrono::NaiveDate,
+) -> Result<Option<(ProgramRow, Option<String>)>, sqlx::Error> {
+    if let Some(found) = tx.known.get(|f| f.programs.get(&(id, date))) {
+        return Ok(Some(found));
+    }
+    let found: Option<(ProgramRow, Option<String>)> = read_tx!(tx, |c| {
+        let row = sqlx::query(
+            "SELECT id, city_id, kind, name, settings, created_at, \
+             (SELECT v.settings FROM program_settings_versions v \
+              WHERE v.program_id = programs.id AND v.effective_from <= $2 \
+              ORDER BY v.effective_from DESC, v.created_at DESC LIMIT 1) AS current_settings \
+             FROM programs WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(date)
+        .fetch_optional(c)
+        .await?;
+        match row {
+            Some(row) => {
+                let program = ProgramRow::from_row(&row)?;
+                let current: Option<String> = row.try_get("current_settings")?;
+                Ok::<_, sqlx::Error>(Some((program, current)))
+            }
+            None => Ok(None),
+        }
+    })?;
+    if let Some(pair) = &found {
+        tx.known.stage(|f| {
+            f.programs.insert((id, date), pair.clone());
+        });
+    }
+    Ok(found)
+}
+
+pub async fn list_programs(db: &Db, city: CityId) -> Result<Vec<ProgramRow>, sqlx::Error> {
+    let sql = format!("{PROGRAM_COLUMNS} WHERE city_id = $1 ORDER BY id");
+    read!(db, |c| sqlx::query_as(&sql).bind(city.0).fetch_all(c).await)
+}
+
+pub async fn insert_merchant(tx: &mut WriteTx, m: &Merchant) -> Result<(), sqlx::Error> {
+    write!(tx, |c| sqlx::query(
+        "INSERT INTO merchants (id, city_id, name, created_at) VALUES ($1, $2, $3, $4)"
+    )
+    .bind(m.id.0)
+    .bind(m.city_id.0)
+    .bind(&m.name)
+    .bind(m.created_at)
+    .execute(c)
+    .await
+    .map(|_| ()))
+}
+
+pub async fn get_merchant(db: &Db, id: MerchantId) -> Result<Option<Merchant>, sqlx::Error> {
+    read!(db, |c| sqlx::query_as(
+        "SELECT id, city_id, name, created_at FROM merchants WHERE id = $1"
+    )
+    .bind(id.0)
+    .fetch_optional(c)
+    .await)
+}
+
+/// A merchant, read in the write transaction; the writer remembers it (`storage::Known`:
+/// a statement that changes a merchant runs through `write!`, which forgets it).
+pub async fn get_merchant_tx(
+    tx: &mut WriteTx,
+    id: MerchantId,
+) -> Result<Option<Merchant>, sqlx::Error> {
+    if let Some(m) = tx.known.get(|f| f.merchants.get(&id)) {
+        return Ok(Some(m));
+    }
+    let found: Option<Merchant> = read_tx!(tx, |c| sqlx::query_as(
+        "SELECT id, city_id, name, created_at FROM merchants WHERE id = $1"
+    )
+    .bind(id.0)
+    .fetch_optional(c)
+    .await)?;
+    if let Some(m) = &found {
+        tx.known.stage(|f| {
+            f.merchants.insert(id, m.clone());
+        });
+    }
+    Ok(found)
+}
+
+/// Seek pagination: merchants after `after` in id order, at most `limit`.
+pub async fn list_merchants(
+    db: &Db,
+    city: CityId,
+    after: Option<MerchantId>,
+    limit: i64,
+) -> Result<Vec<Merchant>, sqlx::Error> {
+    let after = after.map(|m| m.0).unwrap_or(Uuid::nil());
+    read!(db, |c| {
+        sqlx::query_as(
+        "SELECT id, city_id, name, created_at FROM merchants WHERE city_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+    )
+    .bind(city.0)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(c)
+    .await
+    })
+}
+
+pub async fn insert_enrollment_code(
+    tx: &mut WriteTx,
+    hash: &[u8],
+    merchant: MerchantId,
+    device_name: &str,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    write!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO enrollment_codes (code_hash, merchant_id, device_name, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5)"
+    )
+    .bind(hash)
+    .bind(merchant.0)
+    .bind(device_name)
+    .bind(expires_at)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })
+}
+
+/// Marks an unused, unexpired code used and returns what it was for. A code works once.
+pub async fn take_enrollment_code(
+    tx: &mut WriteTx,
+    hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<(MerchantId, String)>, sqlx::Error> {
+    let row: Option<(Uuid, String)> = write!(tx, |c| sqlx::query_as(
+        "UPDATE enrollment_codes SET used_at = $2 \
+         WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+         RETURNING merchant_id, device_name"
+    )
+    .bind(hash)
+    .bind(now)
+    .fetch_optional(c)
+    .await)?;
+    Ok(row.map(|(m, name)| (MerchantId(m), name)))
+}
+
+pub async fn insert_device(tx: &mut WriteTx, d: &Device) -> Result<(), sqlx::Error> {
+    write!(tx, |c| sqlx::query(
+        "INSERT INTO devices (id, merchant_id, name, created_at) VALUES ($1, $2, $3, $4)"
+    )
+    .bind(d.id.0)
+    .bind(d.merchant_id.0)
+    .bind(&d.name)
+    .bind(d.created_at)
+    .execute(c)
+    .await
+    .map(|_| ()))
+}
+
+pub async fn insert_shopper(tx: &mut WriteTx, s: &Shopper) -> Result<(), sqlx::Error> {
+    write!(tx, |c| sqlx::query(
+        "INSERT INTO shoppers (id, city_id, display_name, created_at) VALUES ($1, $2, $3, $4)"
+    )
+    .bind(s.id.0)
+    .bind(s.city_id.0)
+    .bind(&s.display_name)
+    .bind(s.created_at)
+    .execute(c)
+    .await
+    .map(|_| ()))
+}
+
+const SHOPPER_COLUMNS: &str =
+    "SELECT id, city_id, display_name, created_at FROM shoppers WHERE id = $1";
+
+pub async fn get_shopper(db: &Db, id: ShopperId) -> Result<Option<Shopper>, sqlx::Error> {
+    read!(db, |c| sqlx::query_as(SHOPPER_COLUMNS)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)
+}
+
+/// A shopper, read in the write transaction; the writer remembers it (`storage::Known`).
+pub async fn get_shopper_tx(
+    tx: &mut WriteTx,
+    id: ShopperId,
+) -> Result<Option<Shopper>, sqlx::Error> {
+    if let Some(s) = tx.known.get(|f| f.shoppers.get(&id)) {
+        return Ok(Some(s));
+    }
+    let found: Option<Shopper> = read_tx!(tx, |c| sqlx::query_as(SHOPPER_COLUMNS)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)?;
+    if let Some(s) = &found {
+        tx.known.stage(|f| {
+            f.shoppers.insert(id, s.clone());
+        });
+    }
+    Ok(found)
+}
+
+pub async fn get_city_tx(tx: &mut WriteTx, id: CityId) -> Result<Option<City>, sqlx::Error> {
+    read_tx!(tx, |c| sqlx::query_as(
+        "SELECT id, name, created_at FROM cities WHERE id = $1"
+    )
+    .bind(id.0)
+    .fetch_optional(c)
+    .await)
+}

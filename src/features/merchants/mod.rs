@@ -1,0 +1,650 @@
+//! Merchant registry use-cases: applications and their approval, store profiles and bank
+//! accounts, participation history per program, bulk import of a city's store list, and the
+//! city's store-count targets. Every write goes through the writer.
+
+pub mod http;
+pub mod import;
+pub mod participation;
+pub mod store;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::features::directory::store::{self as dir, Merchant, PrincipalKind};
+use crate::features::directory::{Issued, check_name};
+use crate::features::merchants::store::{ApplicationRow, ParticipationEvent, TargetRow};
+use crate::writer::{Reply, Work};
+use machipay_domain::auth::{Capability, Principal};
+use machipay_domain::calendar::{FiscalYear, jst_date};
+use machipay_domain::ids::*;
+use machipay_domain::registry::{
+    BankAccountInput, BankAccountView, ParticipationKind, Profile, REASON_LEN_MAX, RegistryError,
+    TARGET_STORES_MAX, check_event,
+};
+
+/// Applications listed at most.
+pub const APPLICATIONS_LIST_MAX: i64 = 200;
+
+pub(crate) fn invalid(e: RegistryError) -> AppError {
+    AppError::bad_request(e.code(), e.to_string())
+}
+
+fn check_reason(reason: Option<&str>) -> Result<(), AppError> {
+    match reason {
+        Some(r) if r.trim().is_empty() || r.chars().count() > REASON_LEN_MAX => Err(
+            AppError::bad_request("invalid_reason", "reason must be 1 to 200 characters"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Parses a bank account at the edge into its stored (Zengin) form.
+pub fn bank_view(input: &BankAccountInput) -> Result<BankAccountView, AppError> {
+    input
+        .parse()
+        .map(|a| BankAccountView::from(&a))
+        .map_err(invalid)
+}
+
+/// A store of the caller's city, read in the write transaction; otherwise 404.
+pub(crate) async fn merchant_in_city(
+    w: &mut Work,
+    who: &Principal,
+    id: MerchantId,
+) -> Result<Merchant, AppError> {
+    dir::get_merchant_tx(&mut w.tx, id)
+        .await?
+        .filter(|m| m.city_id == who.city())
+        .ok_or_else(|| AppError::not_found("merchant"))
+}
+
+/// A program of the caller's city, read outside the writer; otherwise 404.
+pub(crate) async fn program_of_city(
+    app: &App,
+    who: &Principal,
+    id: ProgramId,
+) -> Result<dir::ProgramRow, AppError> {
+    dir::get_program(&app.db, id)
+        .await?
+        .filter(|p| p.city_id == who.city())
+        .ok_or_else(|| AppError::not_found("program"))
+}
+
+/// Staff of the city, or the store's own owner and devices, may read a store's records.
+async fn readable_merchant(app: &App, who: &Principal, id: MerchantId) -> Result<(), AppError> {
+    let visible = dir::get_merchant(&app.db, id)
+        .await?
+        .is_some_and(|m| m.city_id == who.city());
+    if visible && (who.can(Capability::ViewCity) || who.acts_for_merchant(id)) {
+        Ok(())
+    } else {
+        Err(AppError::not_found("merchant"))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationRequest {
+    pub name: String,
+    pub profile: Profile,
+    #[serde(default)]
+    pub bank_account: Option<BankAccountInput>,
+    /// The program the store applies to join; approval records it as joined.
+    #[serde(default)]
+    pub program_id: Option<ProgramId>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApplicationView {
+    pub id: ApplicationId,
+    pub name: String,
+    pub profile: Profile,
+    pub bank_account: Option<BankAccountView>,
+    pub program_id: Option<ProgramId>,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    pub reason: Option<String>,
+    /// The store approval created.
+    pub merchant_id: Option<MerchantId>,
+    pub created_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<ApplicationRow> for ApplicationView {
+    type Error = AppError;
+    fn try_from(r: ApplicationRow) -> Result<Self, AppError> {
+        let bank_account = match &r.bank_account {
+            Some(text) => Some(serde_json::from_str(text).map_err(internal)?),
+            None => None,
+        };
+        Ok(Self {
+            id: r.id,
+            name: r.name,
+            profile: serde_json::from_str(&r.profile).map_err(internal)?,
+            bank_account,
+            program_id: r.program_id.map(ProgramId),
+            status: r.status,
+            reason: r.reason,
+            merchant_id: r.merchant_id.map(MerchantId),
+            created_at: r.created_at,
+            decided_at: r.decided_at,
+        })
+    }
+}
+
+/// An operator enters a store's application (from its form); nothing can pay it until approved.
+pub async fn submit_application(
+    app: &App,
+    who: Principal,
+    req: ApplicationRequest,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    check_name("name", &req.name)?;
+    req.profile.validate().map_err(invalid)?;
+    let bank = req.bank_account.as_ref().map(bank_view).transpose()?;
+    if let Some(p) = req.program_id {
+        program_of_city(app, &who, p).await?;
+    }
+    let row = ApplicationRow {
+        id: ApplicationId::new(),
+        city_id: who.city(),
+        name: req.name,
+        profile: serde_json::to_string(&req.profile).map_err(internal)?,
+        bank_account: bank
+            .map(|b| serde_json::to_string(&b))
+            .transpose()
+            .map_err(internal)?,
+        program_id: req.program_id.map(|p| p.0),
+        status: "pending".into(),
+        reason: None,
+        merchant_id: None,
+        created_at: machipay_domain::calendar::now(),
+        decided_at: None,
+    };
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                let row = ApplicationRow {
+                    created_at: w.now,
+                    ..row
+                };
+                store::insert_application(&mut w.tx, &row, who.scope_id()).await?;
+                Reply::new(201, &ApplicationView::try_from(row)?)
+            })
+        })
+        .await
+}
+
+pub async fn list_applications(
+    app: &App,
+    who: Principal,
+) -> Result<Vec<ApplicationView>, AppError> {
+    if !who.can(Capability::ViewCity) {
+        return Err(AppError::forbidden());
+    }
+    store::list_applications(&app.db, who.city(), APPLICATIONS_LIST_MAX)
+        .await?
+        .into_iter()
+        .map(ApplicationView::try_from)
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    pub decision: Decision,
+    /// Required to reject; kept with the application.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// When the store joins the applied-for program (JST date, default today).
+    #[serde(default)]
+    pub joined_on: Option<NaiveDate>,
+}
+
+/// The decided application; on approval, the new store and its owner token (shown once).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DecisionResponse {
+    pub application: ApplicationView,
+    pub merchant: Option<Issued<Merchant>>,
+}
+
+/// An operator approves (creating the store, its profile, bank account and program join)
+/// or rejects a pending application. A decided application answers 409.
+pub async fn decide_application(
+    app: &App,
+    who: Principal,
+    id: ApplicationId,
+    req: DecisionRequest,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    check_reason(req.reason.as_deref())?;
+    if req.decision == Decision::Reject && req.reason.is_none() {
+        return Err(AppError::bad_request(
+            "missing_reason",
+            "a rejection needs a reason",
+        ));
+    }
+    app.writer
+        .run(None, move |w| Box::pin(decide_in(w, who, id, req)))
+        .await
+}
+
+async fn decide_in(
+    w: &mut Work,
+    who: Principal,
+    id: ApplicationId,
+    req: DecisionRequest,
+) -> Result<Reply, AppError> {
+    let row = store::get_application_tx(&mut w.tx, id)
+        .await?
+        .filter(|a| a.city_id == who.city())
+        .ok_or_else(|| AppError::not_found("application"))?;
+    if row.status != "pending" {
+        return Err(AppError::conflict(
+            "application_decided",
+            format!("this application was already {}", row.status),
+        ));
+    }
+    let view = ApplicationView::try_from(row)?;
+    let (status, merchant) = match req.decision {
+        Decision::Reject => ("rejected", None),
+        Decision::Approve => {
+            let store = StoreRecord {
+                name: view.name.clone(),
+                profile: view.profile.clone(),
+                bank: view.bank_account.clone(),
+            };
+            let issued = create_store(w, &who, &store).await?;
+            if let Some(program) = view.program_id {
+                let joined_on = req.joined_on.unwrap_or_else(|| jst_date(w.now));
+                join(w, &who, program, issued.item.id, joined_on).await?;
+            }
+            ("approved", Some(issued))
+        }
+    };
+    let merchant_id = merchant.as_ref().map(|m| m.item.id);
+    store::decide_application(
+        &mut w.tx,
+        id,
+        status,
+        req.reason.as_deref(),
+        merchant_id,
+        who.scope_id(),
+        w.now,
+    )
+    .await?;
+    let application = ApplicationView {
+        status: status.into(),
+        reason: req.reason,
+        merchant_id,
+        decided_at: Some(w.now),
+        ..view
+    };
+    Reply::new(
+        200,
+        &DecisionResponse {
+            application,
+            merchant,
+        },
+    )
+}
+
+/// What a new store is made of.
+struct StoreRecord {
+    name: String,
+    profile: Profile,
+    bank: Option<BankAccountView>,
+}
+
+/// Creates an approved store with its profile, bank account and owner token.
+async fn create_store(
+    w: &mut Work,
+    who: &Principal,
+    s: &StoreRecord,
+) -> Result<Issued<Merchant>, AppError> {
+    if let Some(r) = &s.profile.external_ref
+        && store::merchant_by_ref_tx(&mut w.tx, who.city(), r)
+            .await?
+            .is_some()
+    {
+        return Err(AppError::conflict(
+            "external_ref_taken",
+            format!("store number {r} belongs to another store"),
+        ));
+    }
+    let merchant = Merchant {
+        id: MerchantId::new(),
+        city_id: who.city(),
+        name: s.name.clone(),
+        created_at: w.now,
+    };
+    dir::insert_merchant(&mut w.tx, &merchant).await?;
+    store::upsert_profile(&mut w.tx, merchant.id, merchant.city_id, &s.profile, w.now).await?;
+    if let Some(bank) = &s.bank {
+        store::insert_bank_account(&mut w.tx, merchant.id, bank, who.scope_id(), w.now).await?;
+    }
+    let token = crate::features::directory::issue_token(
+        w,
+        merchant.city_id,
+        PrincipalKind::MerchantOwner,
+        merchant.id.0,
+    )
+    .await?;
+    Ok(token.with(merchant))
+}
+
+/// Records a join unless the store already participates (an approved store is new, so it
+/// joins; imports use `import::join_if_new`, which never rejoins a store that left).
+async fn join(
+    w: &mut Work,
+    who: &Principal,
+    program: ProgramId,
+    merchant: MerchantId,
+    on: NaiveDate,
+) -> Result<bool, AppError> {
+    let latest = store::latest_event_tx(&mut w.tx, program, merchant).await?;
+    if latest
+        .as_ref()
+        .is_some_and(|e| e.kind != ParticipationKind::Left)
+    {
+        return Ok(false);
+    }
+    record(
+        w,
+        who,
+        program,
+        merchant,
+        ParticipationKind::Joined,
+        on,
+        None,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Checks and inserts one participation event.
+async fn record(
+    w: &mut Work,
+    who: &Principal,
+    program: ProgramId,
+    merchant: MerchantId,
+    kind: ParticipationKind,
+    effective_on: NaiveDate,
+    reason: Option<String>,
+) -> Result<ParticipationEvent, AppError> {
+    let latest = store::latest_event_tx(&mut w.tx, program, merchant).await?;
+    check_event(
+        kind,
+        effective_on,
+        latest.map(|e| (e.kind, e.effective_on)),
+        jst_date(w.now),
+    )
+    .map_err(|e| AppError::unprocessable("invalid_participation_event", e.to_string()))?;
+    let event = ParticipationEvent {
+        id: uuid::Uuid::now_v7(),
+        program_id: program,
+        merchant_id: merchant,
+        kind,
+        effective_on,
+        reason,
+        created_at: w.now,
+    };
+    store::insert_event(&mut w.tx, &event, who.scope_id()).await?;
+    Ok(event)
+}
+
+/// Replaces a store's profile (operators).
+pub async fn put_profile(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+    profile: Profile,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    profile.validate().map_err(invalid)?;
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                let m = merchant_in_city(w, &who, merchant).await?;
+                if let Some(r) = &profile.external_ref
+                    && let Some(other) = store::merchant_by_ref_tx(&mut w.tx, m.city_id, r).await?
+                    && other != merchant
+                {
+                    return Err(AppError::conflict(
+                        "external_ref_taken",
+                        format!("store number {r} belongs to another store"),
+                    ));
+                }
+                store::upsert_profile(&mut w.tx, merchant, m.city_id, &profile, w.now).await?;
+                Reply::new(200, &profile)
+            })
+        })
+        .await
+}
+
+pub async fn get_profile(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+) -> Result<Profile, AppError> {
+    readable_merchant(app, &who, merchant).await?;
+    store::get_profile(&app.db, merchant)
+        .await?
+        .ok_or_else(|| AppError::not_found("profile"))
+}
+
+/// Sets a store's bank account (operators): a new version; statements keep the old one.
+pub async fn put_bank_account(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+    input: BankAccountInput,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    let view = bank_view(&input)?;
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                merchant_in_city(w, &who, merchant).await?;
+                store::insert_bank_account(&mut w.tx, merchant, &view, who.scope_id(), w.now)
+                    .await?;
+                Reply::new(200, &view)
+            })
+        })
+        .await
+}
+
+/// The account in force: staff and the store's owner (not its cashier devices).
+pub async fn get_bank_account(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+) -> Result<BankAccountView, AppError> {
+    readable_merchant(app, &who, merchant).await?;
+    if matches!(who, Principal::Device { .. }) {
+        return Err(AppError::forbidden());
+    }
+    store::current_bank_account(&app.db, merchant)
+        .await?
+        .ok_or_else(|| AppError::not_found("bank account"))
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventRequest {
+    pub kind: ParticipationKind,
+    /// JST date the event takes effect (default today); never before the store's latest
+    /// event, never in the future.
+    #[serde(default)]
+    pub effective_on: Option<NaiveDate>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Records a store joining, being suspended, resuming or leaving a program (operators).
+pub async fn record_event(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    merchant: MerchantId,
+    req: EventRequest,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    check_reason(req.reason.as_deref())?;
+    program_of_city(app, &who, program).await?;
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                merchant_in_city(w, &who, merchant).await?;
+                let on = req.effective_on.unwrap_or_else(|| jst_date(w.now));
+                let event = record(w, &who, program, merchant, req.kind, on, req.reason).await?;
+                Reply::new(201, &event)
+            })
+        })
+        .await
+}
+
+/// A store's participation history in a program (staff, and the store itself).
+pub async fn history(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    merchant: MerchantId,
+) -> Result<Vec<ParticipationEvent>, AppError> {
+    program_of_city(app, &who, program).await?;
+    readable_merchant(app, &who, merchant).await?;
+    Ok(store::history(&app.db, program, merchant).await?)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetRequest {
+    /// Participating stores targeted by the end of the 年度.
+    pub stores: i64,
+}
+
+/// How many 年度 ahead of the current one a target may be set.
+pub const TARGET_YEARS_AHEAD_MAX: i32 = 10;
+
+/// Sets the store-count target of a 年度 (city admins). `fiscal_year` is "2025", "令和7年度",
+/// "R7" and the like; anything else is `invalid_fiscal_year`. Every change is kept.
+pub async fn set_target(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    fiscal_year: &str,
+    req: TargetRequest,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::AdministerCity) {
+        return Err(AppError::forbidden());
+    }
+    let year: FiscalYear = fiscal_year.parse().map_err(|e| {
+        AppError::bad_request("invalid_fiscal_year", format!("{fiscal_year:?}: {e}"))
+    })?;
+    let this_year = FiscalYear::of(machipay_domain::calendar::jst_date(chrono::Utc::now()))
+        .map(FiscalYear::start_year)
+        .unwrap_or(i32::MAX);
+    if year.start_year() > this_year.saturating_add(TARGET_YEARS_AHEAD_MAX) {
+        return Err(AppError::bad_request(
+            "target_year_out_of_range",
+            format!("targets are set at most {TARGET_YEARS_AHEAD_MAX} 年度 ahead"),
+        ));
+    }
+    if !(0..=TARGET_STORES_MAX).contains(&req.stores) {
+        return Err(AppError::bad_request(
+            "invalid_target",
+            format!("stores must be 0 to {TARGET_STORES_MAX}"),
+        ));
+    }
+    program_of_city(app, &who, program).await?;
+    app.writer
+        .run(None, move |w| {
+            Box::pin(async move {
+                let row = TargetRow {
+                    fiscal_year: year.start_year(),
+                    stores: req.stores,
+                    set_by: who.scope_id(),
+                    created_at: w.now,
+                };
+                store::insert_target(&mut w.tx, program, &row).await?;
+                Reply::new(200, &TargetView::new(&row)?)
+            })
+        })
+        .await
+}
+
+/// A target in force, labelled both ways.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TargetView {
+    pub fiscal_year: i32,
+    /// "令和7年度".
+    pub label: String,
+    pub stores: i64,
+    #[schema(value_type = String, format = Uuid)]
+    pub set_by: uuid::Uuid,
+    pub set_at: DateTime<Utc>,
+}
+
+impl TargetView {
+    fn new(t: &TargetRow) -> Result<Self, AppError> {
+        let fy = FiscalYear::new(t.fiscal_year).map_err(internal)?;
+        Ok(Self {
+            fiscal_year: t.fiscal_year,
+            label: fy.reiwa_label(),
+            stores: t.stores,
+            set_by: t.set_by,
+            set_at: t.created_at,
+        })
+    }
+}
+
+/// The targets in force per 年度 and every change ever made (the audit trail).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Targets {
+    pub current: Vec<TargetView>,
+    pub history: Vec<TargetView>,
+}
+
+pub async fn targets(app: &App, who: Principal, program: ProgramId) -> Result<Targets, AppError> {
+    if !who.can(Capability::ViewCity) {
+        return Err(AppError::forbidden());
+    }
+    program_of_city(app, &who, program).await?;
+    let rows = store::targets(&app.db, program).await?;
+    let history = rows
+        .iter()
+        .map(TargetView::new)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut current: Vec<TargetView> = Vec::new();
+    for t in &history {
+        match current.last_mut() {
+            Some(last) if last.fiscal_year == t.fiscal_year => *last = t.clone(),
+            _ => current.push(t.clone()),
+        }
+    }
+    Ok(Targets { current, history })
+}
+
+pub(crate) fn internal(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(e.to_string())
+}

@@ -1,0 +1,63 @@
+//! The business capabilities, one folder each: its use-cases (`mod.rs`), its SQL (`store.rs`)
+//! and its routes (`http.rs`). What they share lives here: the program lookup every write
+//! starts with.
+
+pub mod activity;
+pub mod campaigns;
+pub mod city_report;
+pub mod directory;
+pub mod expiry;
+pub mod merchants;
+pub mod payments;
+pub mod points;
+pub mod qr;
+pub mod reports;
+pub mod settlement;
+
+use crate::db::WriteTx;
+use crate::error::AppError;
+use crate::features::directory::store::{ProgramRow, program_with_settings_tx};
+use machipay_domain::auth::Principal;
+use machipay_domain::ids::ProgramId;
+use machipay_domain::program::ProgramSettings;
+
+/// The program, if it exists and belongs to the caller's city; another city's program is
+/// "not found". One read at most: the writer remembers programs and their settings per JST
+/// date (`storage::Known` says why that is safe).
+pub(crate) async fn program_in_city(
+    tx: &mut WriteTx,
+    who: &Principal,
+    id: ProgramId,
+) -> Result<(ProgramRow, ProgramSettings), AppError> {
+    // The settings in effect today (JST).
+    let today = machipay_domain::calendar::jst_date(chrono::Utc::now());
+    program_in_city_on(tx, who, id, today).await
+}
+
+/// [`program_in_city`] with the settings in force on `date` (JST), e.g. a past cycle's
+/// closing date; the row's own text is the version the program was created with.
+pub(crate) async fn program_in_city_on(
+    tx: &mut WriteTx,
+    who: &Principal,
+    id: ProgramId,
+    date: chrono::NaiveDate,
+) -> Result<(ProgramRow, ProgramSettings), AppError> {
+    let (program, current) = program_with_settings_tx(tx, id, date)
+        .await?
+        .filter(|(p, _)| p.city_id == who.city())
+        .ok_or_else(|| AppError::not_found("program"))?;
+    let settings = serde_json::from_str(current.as_deref().unwrap_or(&program.settings))
+        .map_err(|e| AppError::Internal(format!("stored settings: {e}")))?;
+    Ok((program, settings))
+}
+
+/// Shows a lookup's refusal as `shown` (another city's program is "transaction not found",
+/// so ids cannot be probed), and nothing else: a storage or internal failure stays what it
+/// is, so a transient failure fails its batch (503, retried with the same key) instead of
+/// being stored as a permanent 404.
+pub(crate) fn refusal_as(shown: AppError) -> impl FnOnce(AppError) -> AppError {
+    move |e| match e {
+        AppError::Rejected { .. } => shown,
+        other => other,
+    }
+}

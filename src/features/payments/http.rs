@@ -1,0 +1,126 @@
+//! Routes that move money, and the ledger reads (balances, transactions, integrity check).
+//! Every POST here takes an Idempotency-Key.
+
+use axum::Json;
+use axum::extract::State;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::app::App;
+use crate::error::{AppError, ErrorEnvelope};
+use crate::features::payments::reads::{self, AccountBalance, LedgerCheck, TransactionView};
+use crate::features::payments::{self as uc, *};
+use crate::http::extract::{Caller, Money, Path};
+use crate::writer::Reply;
+use machipay_domain::ids::*;
+
+pub fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(counter_charge))
+        .routes(routes!(pay))
+        .routes(routes!(transfer))
+        .routes(routes!(reverse))
+        .routes(routes!(get_transaction))
+        .routes(routes!(shopper_balances))
+        .routes(routes!(merchant_balances))
+        .routes(routes!(ledger_check))
+}
+
+/// Charge a shopper's wallet with yen paid at the counter (operator staff).
+#[utoipa::path(post, path = "/api/v1/programs/{program_id}/charges", tag = "money", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path), ("Idempotency-Key" = String, Header)),
+    request_body = CounterChargeRequest,
+    responses((status = 201, body = MovementResponse), (status = "4XX", body = ErrorEnvelope)))]
+async fn counter_charge(
+    State(app): State<App>,
+    Path(program): Path<ProgramId>,
+    m: Money<CounterChargeRequest>,
+) -> Result<Reply, AppError> {
+    uc::counter_charge(&app, m.caller.who, program, m.body, m.idempotency).await
+}
+
+/// Pay a store from the caller's wallet (shoppers). Premium is spent before paid coin.
+#[utoipa::path(post, path = "/api/v1/programs/{program_id}/payments", tag = "money", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path), ("Idempotency-Key" = String, Header)),
+    request_body = PaymentRequest,
+    responses((status = 201, body = MovementResponse), (status = "4XX", body = ErrorEnvelope)))]
+async fn pay(
+    State(app): State<App>,
+    Path(program): Path<ProgramId>,
+    m: Money<PaymentRequest>,
+) -> Result<Reply, AppError> {
+    uc::pay(&app, m.caller.who, program, m.body, m.idempotency).await
+}
+
+/// Send paid coin to another shopper (shoppers; only where the program allows it).
+#[utoipa::path(post, path = "/api/v1/programs/{program_id}/transfers", tag = "money", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path), ("Idempotency-Key" = String, Header)),
+    request_body = TransferRequest,
+    responses((status = 201, body = MovementResponse), (status = "4XX", body = ErrorEnvelope)))]
+async fn transfer(
+    State(app): State<App>,
+    Path(program): Path<ProgramId>,
+    m: Money<TransferRequest>,
+) -> Result<Reply, AppError> {
+    uc::transfer(&app, m.caller.who, program, m.body, m.idempotency).await
+}
+
+/// Reverse a transaction with an exactly opposite one (operator staff). Once per transaction.
+#[utoipa::path(post, path = "/api/v1/transactions/{transaction_id}/reversals", tag = "money", security(("bearer" = [])),
+    params(("transaction_id" = TransactionId, Path), ("Idempotency-Key" = String, Header)),
+    request_body = ReversalRequest,
+    responses((status = 201, body = ReversalResponse), (status = "4XX", body = ErrorEnvelope)))]
+async fn reverse(
+    State(app): State<App>,
+    Path(id): Path<TransactionId>,
+    m: Money<ReversalRequest>,
+) -> Result<Reply, AppError> {
+    uc::reverse(&app, m.caller.who, id, m.body, m.idempotency).await
+}
+
+/// One transaction with its postings (staff of the city, or a shopper or store it touches).
+#[utoipa::path(get, path = "/api/v1/transactions/{transaction_id}", tag = "money", security(("bearer" = [])),
+    params(("transaction_id" = TransactionId, Path)),
+    responses((status = 200, body = TransactionView), (status = "4XX", body = ErrorEnvelope)))]
+async fn get_transaction(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<TransactionId>,
+) -> Result<Json<TransactionView>, AppError> {
+    reads::transaction(&app, c.who, id).await.map(Json)
+}
+
+/// A shopper's balances in every program (the shopper, or staff).
+#[utoipa::path(get, path = "/api/v1/shoppers/{shopper_id}/balances", tag = "money", security(("bearer" = [])),
+    params(("shopper_id" = ShopperId, Path)),
+    responses((status = 200, body = Vec<AccountBalance>), (status = "4XX", body = ErrorEnvelope)))]
+async fn shopper_balances(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ShopperId>,
+) -> Result<Json<Vec<AccountBalance>>, AppError> {
+    reads::shopper_balances(&app, c.who, id).await.map(Json)
+}
+
+/// What the program owes a store, per asset (the store's owner and devices, or staff).
+#[utoipa::path(get, path = "/api/v1/merchants/{merchant_id}/balances", tag = "money", security(("bearer" = [])),
+    params(("merchant_id" = MerchantId, Path)),
+    responses((status = 200, body = Vec<AccountBalance>), (status = "4XX", body = ErrorEnvelope)))]
+async fn merchant_balances(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<MerchantId>,
+) -> Result<Json<Vec<AccountBalance>>, AppError> {
+    reads::merchant_balances(&app, c.who, id).await.map(Json)
+}
+
+/// Recompute every balance from postings and lots and report disagreements (staff).
+#[utoipa::path(get, path = "/api/v1/programs/{program_id}/ledger-check", tag = "money", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path)),
+    responses((status = 200, body = LedgerCheck), (status = "4XX", body = ErrorEnvelope)))]
+async fn ledger_check(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ProgramId>,
+) -> Result<Json<LedgerCheck>, AppError> {
+    reads::ledger_check(&app, c.who, id).await.map(Json)
+}

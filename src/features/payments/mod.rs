@@ -1,0 +1,579 @@
+//! Money use-cases: counter charges, payments, shopper-to-shopper transfers and reversals.
+//! Each checks who may act, reads what it needs inside the batch transaction, builds one
+//! balanced `Entry`, and posts it.
+
+pub mod http;
+pub mod reads;
+pub mod returns;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::features::directory::store::{ProgramRow, get_merchant_tx, get_shopper_tx};
+use crate::features::program_in_city;
+use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
+use crate::writer::rows::{self as store, Account};
+use crate::writer::{Idempotency, Reply, StoreEvent, Work};
+use machipay_domain::auth::{Capability, Principal};
+use machipay_domain::calendar::jst_date;
+use machipay_domain::ids::*;
+use machipay_domain::ledger::{AccountKind, Asset, Entry, Leg};
+use machipay_domain::money::Amount;
+use machipay_domain::program::{ProgramKind, ProgramSettings, SpendOrder};
+
+/// Longest memo or reason kept with a transaction.
+pub const MEMO_LEN_MAX: usize = 200;
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CounterChargeRequest {
+    pub shopper_id: ShopperId,
+    /// Yen paid in at the counter.
+    pub amount: Amount,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    pub merchant_id: MerchantId,
+    pub amount: Amount,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    pub to_shopper_id: ShopperId,
+    pub amount: Amount,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReversalRequest {
+    /// Why the transaction is reversed; kept on the reversing transaction (1–200 chars).
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BalanceView {
+    pub asset: Asset,
+    pub balance: i64,
+}
+
+/// What a money movement answers.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MovementResponse {
+    pub transaction_id: TransactionId,
+    pub kind: String,
+    pub program_id: ProgramId,
+    /// Total yen or points moved.
+    pub amount: i64,
+    pub created_at: DateTime<Utc>,
+    /// The shopper's wallet balances in this program after the movement.
+    pub balances: Vec<BalanceView>,
+}
+
+pub async fn counter_charge(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    req: CounterChargeRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(counter_charge_in(w, who, program, req))
+        })
+        .await
+}
+
+/// The counter-charge job itself (see `pay_in`: tests compose it with a backdated clock).
+pub async fn counter_charge_in(
+    w: &mut Work,
+    who: Principal,
+    program_id: ProgramId,
+    req: CounterChargeRequest,
+) -> Result<Reply, AppError> {
+    let (program, settings) = program_in_city(&mut w.tx, &who, program_id).await?;
+    if program.kind != ProgramKind::Currency {
+        return Err(AppError::unprocessable(
+            "wrong_program_kind",
+            "charges are for currency programs",
+        ));
+    }
+    shopper_in_city(w, &who, req.shopper_id).await?;
+    let amount = req.amount.get();
+    settings
+        .check_charge(amount)
+        .map_err(|m| AppError::unprocessable("invalid_charge_amount", m))?;
+    charge_wallet(
+        w,
+        who.scope_id(),
+        program_id,
+        &settings,
+        req.shopper_id,
+        amount,
+        "charge",
+    )
+    .await
+}
+
+/// Moves `amount` of paid coin from the issuer float into a shopper's wallet, within the
+/// holding cap, opening a lot that expires as the program's policy says.
+pub(crate) async fn charge_wallet(
+    w: &mut Work,
+    initiated_by: uuid::Uuid,
+    program_id: ProgramId,
+    settings: &ProgramSettings,
+    shopper: ShopperId,
+    amount: i64,
+    kind: &'static str,
+) -> Result<Reply, AppError> {
+    let req = CounterChargeRequest {
+        shopper_id: shopper,
+        amount: Amount::new(amount).map_err(internal)?,
+    };
+    let expiry = credit_expiry(settings, w.now)?;
+    let held = yen_held(w, program_id, req.shopper_id).await?;
+    if held
+        .checked_add(amount)
+        .is_none_or(|total| total > settings.holding_cap_yen)
+    {
+        return Err(AppError::unprocessable(
+            "holding_cap_exceeded",
+            format!("the wallet may hold at most ¥{}", settings.holding_cap_yen),
+        ));
+    }
+    let wallet = wallet(w, program_id, req.shopper_id, Asset::Coin).await?;
+    let float = store::ensure_account(
+        &mut w.tx,
+        program_id,
+        AccountKind::IssuerFloat,
+        Asset::Coin,
+        None,
+    )
+    .await?;
+    let entry = Entry::transfer(float.id, wallet.id, Asset::Coin, amount).map_err(internal)?;
+    let posting = Posting {
+        program: program_id,
+        kind,
+        initiated_by,
+        memo: None,
+        reverses: None,
+        lots: Lots::Normal(expiry),
+    };
+    let id = post(w, &posting, &entry, &[&wallet, &float]).await?;
+    movement_reply(w, id, kind, program_id, req.shopper_id, amount).await
+}
+
+/// Expiry of lots issued now under the program's policy. A fixed expiry date already past
+/// means the program no longer issues.
+pub(crate) fn credit_expiry(
+    settings: &ProgramSettings,
+    now: chrono::DateTime<Utc>,
+) -> Result<CreditExpiry, AppError> {
+    let today = jst_date(now);
+    let expires_on = settings.expiry.lot_expires_on(today);
+    if expires_on.is_some_and(|d| d < today) {
+        return Err(AppError::unprocessable(
+            "program_expired",
+            "this program's balances expired; it no longer issues",
+        ));
+    }
+    Ok(CreditExpiry {
+        coin: expires_on,
+        premium: expires_on,
+        points: None,
+    })
+}
+
+pub async fn pay(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    req: PaymentRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
+    if !matches!(who, Principal::Shopper { .. }) {
+        return Err(AppError::forbidden());
+    }
+    app.writer
+        .run(Some(idem), move |w| Box::pin(pay_in(w, who, program, req)))
+        .await
+}
+
+/// The payment job itself. Public so callers composing writer jobs can run it; the tests
+/// set `Work::now` back to build fixtures of past years.
+pub async fn pay_in(
+    w: &mut Work,
+    who: Principal,
+    program_id: ProgramId,
+    req: PaymentRequest,
+) -> Result<Reply, AppError> {
+    let Principal::Shopper { id: shopper, .. } = who else {
+        return Err(AppError::forbidden());
+    };
+    let (program, settings) = program_in_city(&mut w.tx, &who, program_id).await?;
+    get_merchant_tx(&mut w.tx, req.merchant_id)
+        .await?
+        .filter(|m| m.city_id == who.city())
+        .ok_or_else(|| AppError::not_found("merchant"))?;
+    let spend = Spend {
+        program: &program,
+        settings: &settings,
+        shopper,
+        merchant: req.merchant_id,
+        amount: req.amount.get(),
+    };
+    let id = pay_merchant(w, &spend, None).await?;
+    movement_reply(w, id, "payment", program_id, shopper, spend.amount).await
+}
+
+/// A payment to post: who pays whom how much, under which program.
+pub(crate) struct Spend<'a> {
+    pub program: &'a ProgramRow,
+    pub settings: &'a ProgramSettings,
+    pub shopper: ShopperId,
+    pub merchant: MerchantId,
+    pub amount: i64,
+}
+
+/// Posts a payment from a shopper's wallet to a store, drawing on the assets in spend order,
+/// and tells the store's devices once it commits. The caller has checked the parties.
+pub(crate) async fn pay_merchant(
+    w: &mut Work,
+    spend: &Spend<'_>,
+    payment_request: Option<uuid::Uuid>,
+) -> Result<TransactionId, AppError> {
+    let program_id = spend.program.id;
+    crate::features::merchants::participation::ensure_participating(
+        &mut w.tx,
+        program_id,
+        spend.merchant,
+    )
+    .await?;
+    let mut left = spend.amount;
+    let mut legs = Vec::new();
+    let mut accounts = Vec::new();
+    // What was paid in yen (coin and premium): the base of rebates; points earn none.
+    let mut yen_part = 0i64;
+    // The wallets the shopper holds (one read); an asset never held has nothing to spend,
+    // and paying does not open an empty wallet for it.
+    let held = store::shopper_wallets(&mut w.tx, program_id, spend.shopper.0).await?;
+    for &asset in spend_order(spend.program.kind, spend.settings.spend_order) {
+        let Some(wallet) = held.iter().find(|a| a.asset == asset).cloned() else {
+            continue;
+        };
+        let take = left.min(wallet.balance);
+        if take > 0 {
+            let merchant = store::ensure_account(
+                &mut w.tx,
+                program_id,
+                AccountKind::Merchant,
+                asset,
+                Some(spend.merchant.0),
+            )
+            .await?;
+            legs.push(Leg {
+                account: wallet.id,
+                asset,
+                amount: -take,
+            });
+            legs.push(Leg {
+                account: merchant.id,
+                asset,
+                amount: take,
+            });
+            accounts.push(merchant);
+            left -= take;
+            if asset != Asset::Points {
+                yen_part += take;
+            }
+        }
+        accounts.push(wallet);
+    }
+    if left > 0 {
+        return Err(AppError::insufficient_funds());
+    }
+    let rebate = crate::features::campaigns::rebates::plan(w, spend, yen_part).await?;
+    legs.extend(rebate.legs.iter().copied());
+    accounts.extend(rebate.accounts.iter().cloned());
+    let entry = Entry::new(legs).map_err(internal)?;
+    let posting = Posting {
+        program: program_id,
+        kind: "payment",
+        initiated_by: spend.shopper.0,
+        memo: None,
+        reverses: None,
+        lots: Lots::Normal(CreditExpiry {
+            points: rebate.expires_on,
+            ..CreditExpiry::NEVER
+        }),
+    };
+    let refs: Vec<&Account> = accounts.iter().collect();
+    let id = post(w, &posting, &entry, &refs).await?;
+    crate::features::campaigns::rebates::record(w, id, spend.shopper, &rebate).await?;
+    w.notify(StoreEvent {
+        kind: "payment".into(),
+        merchant_id: spend.merchant,
+        program_id,
+        transaction_id: id,
+        amount: spend.amount,
+        payment_request_id: payment_request,
+        created_at: w.now,
+    });
+    Ok(id)
+}
+
+/// Which assets a payment draws on, in order. Within yen the city-funded premium goes first:
+/// it is the part that usually expires first and the part the city wants spent in town.
+fn spend_order(kind: ProgramKind, order: SpendOrder) -> &'static [Asset] {
+    match (kind, order) {
+        (ProgramKind::Currency, SpendOrder::PointsFirst) => {
+            &[Asset::Points, Asset::Premium, Asset::Coin]
+        }
+        (ProgramKind::Currency, SpendOrder::CoinFirst) => {
+            &[Asset::Premium, Asset::Coin, Asset::Points]
+        }
+        (ProgramKind::Points, _) => &[Asset::Points],
+    }
+}
+
+pub async fn transfer(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    req: TransferRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
+    if !matches!(who, Principal::Shopper { .. }) {
+        return Err(AppError::forbidden());
+    }
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(transfer_in(w, who, program, req))
+        })
+        .await
+}
+
+pub async fn transfer_in(
+    w: &mut Work,
+    who: Principal,
+    program_id: ProgramId,
+    req: TransferRequest,
+) -> Result<Reply, AppError> {
+    let Principal::Shopper { id: from, .. } = who else {
+        return Err(AppError::forbidden());
+    };
+    let (program, settings) = program_in_city(&mut w.tx, &who, program_id).await?;
+    if program.kind != ProgramKind::Currency || !settings.p2p_transfers {
+        return Err(AppError::unprocessable(
+            "transfers_disabled",
+            "this program does not allow transfers between shoppers",
+        ));
+    }
+    if req.to_shopper_id == from {
+        return Err(AppError::unprocessable(
+            "same_wallet",
+            "a transfer needs two different shoppers",
+        ));
+    }
+    shopper_in_city(w, &who, req.to_shopper_id).await?;
+    let amount = req.amount.get();
+    // Only paid coin moves between people; the city's premium stays with whom it was granted.
+    let source = wallet(w, program_id, from, Asset::Coin).await?;
+    let target = wallet(w, program_id, req.to_shopper_id, Asset::Coin).await?;
+    if source.balance < amount {
+        return Err(AppError::insufficient_funds());
+    }
+    let held = yen_held(w, program_id, req.to_shopper_id).await?;
+    if held + amount > settings.holding_cap_yen {
+        return Err(AppError::unprocessable(
+            "holding_cap_exceeded",
+            "the recipient's wallet would exceed its holding cap",
+        ));
+    }
+    let entry = Entry::transfer(source.id, target.id, Asset::Coin, amount).map_err(internal)?;
+    let posting = Posting {
+        program: program_id,
+        kind: "transfer",
+        initiated_by: who.scope_id(),
+        memo: None,
+        reverses: None,
+        lots: Lots::Normal(credit_expiry(&settings, w.now)?),
+    };
+    let id = post(w, &posting, &entry, &[&source, &target]).await?;
+    movement_reply(w, id, "transfer", program_id, from, amount).await
+}
+
+/// What a reversal answers: the reversing transaction.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReversalResponse {
+    pub transaction_id: TransactionId,
+    pub reverses_id: TransactionId,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn reverse(
+    app: &App,
+    who: Principal,
+    original: TransactionId,
+    req: ReversalRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    let reason_len = req.reason.chars().count();
+    if reason_len == 0 || reason_len > MEMO_LEN_MAX {
+        return Err(AppError::bad_request(
+            "invalid_reason",
+            "reason must be 1 to 200 characters",
+        ));
+    }
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(reverse_in(w, who, original, req))
+        })
+        .await
+}
+
+pub async fn reverse_in(
+    w: &mut Work,
+    who: Principal,
+    original: TransactionId,
+    req: ReversalRequest,
+) -> Result<Reply, AppError> {
+    let (txn, postings) = store::get_transaction_tx(&mut w.tx, original)
+        .await?
+        .ok_or_else(|| AppError::not_found("transaction"))?;
+    program_in_city(&mut w.tx, &who, txn.program_id)
+        .await
+        .map_err(crate::features::refusal_as(AppError::not_found(
+            "transaction",
+        )))?;
+    if txn.reverses_id.is_some() {
+        return Err(AppError::conflict(
+            "is_a_reversal",
+            "a reversal cannot itself be reversed; post a new transaction",
+        ));
+    }
+    if txn.reversed_by.is_some() {
+        return Err(AppError::conflict(
+            "already_reversed",
+            "this transaction has already been reversed",
+        ));
+    }
+    // Only an original from which nothing has come back is reversed (ledger::returns).
+    crate::features::payments::returns::check_reversible(w, &txn, &postings).await?;
+    let mut accounts = Vec::with_capacity(postings.len());
+    let mut legs = Vec::with_capacity(postings.len());
+    for p in &postings {
+        let account = store::get_account_tx(&mut w.tx, p.account_id)
+            .await?
+            .ok_or_else(|| AppError::Internal("posting without account".into()))?;
+        legs.push(Leg {
+            account: p.account_id,
+            asset: p.asset,
+            amount: p.amount,
+        });
+        accounts.push(account);
+    }
+    let entry = Entry::new(legs).map_err(internal)?.reversed();
+    let posting = Posting {
+        program: txn.program_id,
+        kind: "reversal",
+        initiated_by: who.scope_id(),
+        memo: Some(&req.reason),
+        reverses: Some(original),
+        lots: Lots::Reverse(original),
+    };
+    let refs: Vec<&Account> = accounts.iter().collect();
+    let id = post(w, &posting, &entry, &refs).await?;
+    Reply::new(
+        201,
+        &ReversalResponse {
+            transaction_id: id,
+            reverses_id: original,
+            created_at: w.now,
+        },
+    )
+}
+
+pub(crate) async fn shopper_in_city(
+    w: &mut Work,
+    who: &Principal,
+    shopper: ShopperId,
+) -> Result<(), AppError> {
+    get_shopper_tx(&mut w.tx, shopper)
+        .await?
+        .filter(|s| s.city_id == who.city())
+        .map(|_| ())
+        .ok_or_else(|| AppError::not_found("shopper"))
+}
+
+pub(crate) async fn wallet(
+    w: &mut Work,
+    program: ProgramId,
+    shopper: ShopperId,
+    asset: Asset,
+) -> Result<Account, AppError> {
+    Ok(store::ensure_account(
+        &mut w.tx,
+        program,
+        AccountKind::ShopperWallet,
+        asset,
+        Some(shopper.0),
+    )
+    .await?)
+}
+
+/// Coin plus premium a shopper holds: what the holding cap limits.
+pub(crate) async fn yen_held(
+    w: &mut Work,
+    program: ProgramId,
+    shopper: ShopperId,
+) -> Result<i64, AppError> {
+    let coin = wallet(w, program, shopper, Asset::Coin).await?.balance;
+    let premium = wallet(w, program, shopper, Asset::Premium).await?.balance;
+    Ok(coin + premium)
+}
+
+pub(crate) async fn movement_reply(
+    w: &mut Work,
+    id: TransactionId,
+    kind: &str,
+    program: ProgramId,
+    shopper: ShopperId,
+    amount: i64,
+) -> Result<Reply, AppError> {
+    // The job's own view of the wallets when it has one (no read), else one read for all.
+    let held = store::shopper_wallets(&mut w.tx, program, shopper.0).await?;
+    let mut balances = Vec::new();
+    for asset in [Asset::Coin, Asset::Premium, Asset::Points] {
+        if let Some(a) = held.iter().find(|a| a.asset == asset) {
+            balances.push(BalanceView {
+                asset,
+                balance: a.balance,
+            });
+        }
+    }
+    let body = MovementResponse {
+        transaction_id: id,
+        kind: kind.into(),
+        program_id: program,
+        amount,
+        created_at: w.now,
+        balances,
+    };
+    Reply::new(201, &body)
+}
+
+pub(crate) fn internal(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(e.to_string())
+}

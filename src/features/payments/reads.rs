@@ -1,0 +1,150 @@
+//! Read-side use-cases: balances, one transaction, the integrity check. Reads go straight to
+//! the database, never through the writer.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::features::directory::store::{get_merchant, get_shopper, list_programs};
+use crate::writer::rows::{self as store, IntegrityReport, PostingRecord, TransactionRecord};
+use machipay_domain::auth::{Capability, Principal};
+use machipay_domain::ids::*;
+use machipay_domain::ledger::{AccountKind, Asset};
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AccountBalance {
+    pub program_id: ProgramId,
+    pub account_id: AccountId,
+    pub kind: AccountKind,
+    pub asset: Asset,
+    pub balance: i64,
+}
+
+/// Balances of every account an owner (a shopper or a store) holds, across the city's programs.
+async fn balances_of(
+    app: &App,
+    city: CityId,
+    owner: uuid::Uuid,
+) -> Result<Vec<AccountBalance>, AppError> {
+    let mut out = Vec::new();
+    for program in list_programs(&app.db, city).await? {
+        for a in store::accounts_of_owner(&app.db, program.id, owner).await? {
+            out.push(AccountBalance {
+                program_id: a.program_id,
+                account_id: a.id,
+                kind: a.kind,
+                asset: a.asset,
+                balance: a.balance,
+            });
+        }
+    }
+    Ok(out)
+}
+
+pub async fn shopper_balances(
+    app: &App,
+    who: Principal,
+    shopper: ShopperId,
+) -> Result<Vec<AccountBalance>, AppError> {
+    let visible = who.is_shopper(shopper) || who.can(Capability::ViewCity);
+    let exists = get_shopper(&app.db, shopper)
+        .await?
+        .is_some_and(|s| s.city_id == who.city());
+    if !(visible && exists) {
+        return Err(AppError::not_found("shopper"));
+    }
+    balances_of(app, who.city(), shopper.0).await
+}
+
+pub async fn merchant_balances(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+) -> Result<Vec<AccountBalance>, AppError> {
+    let visible = who.acts_for_merchant(merchant) || who.can(Capability::ViewCity);
+    let exists = get_merchant(&app.db, merchant)
+        .await?
+        .is_some_and(|m| m.city_id == who.city());
+    if !(visible && exists) {
+        return Err(AppError::not_found("merchant"));
+    }
+    balances_of(app, who.city(), merchant.0).await
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TransactionView {
+    #[serde(flatten)]
+    pub transaction: TransactionRecord,
+    pub postings: Vec<PostingRecord>,
+}
+
+/// A transaction is visible to staff of its city and to the shoppers and stores it touches.
+pub async fn transaction(
+    app: &App,
+    who: Principal,
+    id: TransactionId,
+) -> Result<TransactionView, AppError> {
+    let (t, postings) = store::get_transaction(&app.db, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("transaction"))?;
+    let program = crate::features::directory::store::get_program(&app.db, t.program_id).await?;
+    let in_city = program.is_some_and(|p| p.city_id == who.city());
+    let party = postings.iter().any(|p| match (who, p.owner_id) {
+        (_, None) => false,
+        (Principal::Shopper { id, .. }, Some(o)) => o == id.0,
+        (
+            Principal::MerchantOwner { merchant, .. } | Principal::Device { merchant, .. },
+            Some(o),
+        ) => o == merchant.0,
+        (Principal::Staff { .. }, Some(_)) => false,
+    });
+    if !(in_city && (party || who.can(Capability::ViewCity))) {
+        return Err(AppError::not_found("transaction"));
+    }
+    Ok(TransactionView {
+        transaction: t,
+        postings,
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LedgerCheck {
+    pub program_id: ProgramId,
+    /// True when every count below that should be zero is zero.
+    pub ok: bool,
+    #[serde(flatten)]
+    pub report: IntegrityReport,
+    /// Sum of all balances per asset; double entry makes each zero.
+    pub net_by_asset: Vec<(Asset, i64)>,
+}
+
+/// Recomputes balances from postings and lots, checks that nothing gave back more than its
+/// original moved, and reports any disagreement. Staff only.
+pub async fn ledger_check(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+) -> Result<LedgerCheck, AppError> {
+    if !who.can(Capability::ViewCity) {
+        return Err(AppError::forbidden());
+    }
+    let p = crate::features::directory::store::get_program(&app.db, program)
+        .await?
+        .filter(|p| p.city_id == who.city())
+        .ok_or_else(|| AppError::not_found("program"))?;
+    let report = store::integrity(&app.db, p.id).await?;
+    let net_by_asset = store::net_by_asset(&app.db, p.id).await?;
+    let ok = report.unbalanced_transactions == 0
+        && report.balance_mismatches == 0
+        && report.lot_mismatches == 0
+        && report.negative_balances == 0
+        && report.over_returned == 0
+        && net_by_asset.iter().all(|(_, n)| *n == 0);
+    Ok(LedgerCheck {
+        program_id: p.id,
+        ok,
+        report,
+        net_by_asset,
+    })
+}

@@ -1,0 +1,876 @@
+//! Point card use-cases at the till: earning on a purchase, spending points at any member
+//! store, returns (earned points clawed back, spent points restored), a store buying prepaid
+//! point stock, and a checkout that combines points with the same person's currency wallet.
+//!
+//! Ledger shape (shared with settlement): points a store issues come out of its prepaid
+//! `MerchantPointStock` or, when billed, its `Merchant` account (points asset, negative =
+//! owed by the store); points a shopper spends at a store credit that store's `Merchant`
+//! account (the operator reimburses it at settlement). A card's balance is a `ShopperWallet`
+//! owned by the card id, so it can never go negative.
+
+pub mod cards;
+pub mod http;
+pub mod reports;
+pub mod store;
+
+use crate::features::merchants::participation::ensure_participating;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::features::directory::store::ProgramRow;
+use crate::features::payments::{Spend, credit_expiry, internal, pay_merchant};
+use crate::features::points::store::{CardRow, Movement};
+use crate::features::program_in_city;
+use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
+use crate::writer::rows::{self as ledger_store, Account};
+use crate::writer::{Idempotency, Reply, Work};
+use machipay_domain::auth::{Capability, Principal};
+use machipay_domain::card::{CardNumber, EARN_PURCHASE_YEN_MAX};
+use machipay_domain::ids::*;
+use machipay_domain::ledger::{AccountKind, Asset, Entry};
+use machipay_domain::money::{Amount, apply_rate_round_down, points_kept};
+use machipay_domain::program::{ClawbackShortfall, ProgramKind, ProgramSettings, SpendOrder};
+
+pub const EARN_KIND: &str = "point_earn";
+pub const SPEND_KIND: &str = "point_spend";
+pub const EARN_RETURN_KIND: &str = "point_earn_return";
+pub const SPEND_REFUND_KIND: &str = "point_spend_refund";
+pub const STOCK_KIND: &str = "point_stock_purchase";
+
+/// The program, which must be a point card program of the caller's city.
+pub(crate) async fn points_program(
+    w: &mut Work,
+    who: &Principal,
+    program: ProgramId,
+) -> Result<(ProgramRow, ProgramSettings), AppError> {
+    let (row, settings) = program_in_city(&mut w.tx, who, program).await?;
+    if row.kind != ProgramKind::Points {
+        return Err(AppError::unprocessable(
+            "wrong_program_kind",
+            "this is not a point card program",
+        ));
+    }
+    Ok((row, settings))
+}
+
+/// A card a till may use: known in the program, neither blocked nor replaced.
+pub(crate) async fn usable_card(
+    w: &mut Work,
+    program: ProgramId,
+    number: &CardNumber,
+) -> Result<CardRow, AppError> {
+    let card = store::card_by_number_tx(&mut w.tx, program, number.as_str())
+        .await?
+        .ok_or_else(|| AppError::rejected(404, "unknown_card", "no such card in this program"))?;
+    match card.status.as_str() {
+        "active" => Ok(card),
+        "blocked" => Err(AppError::unprocessable(
+            "card_blocked",
+            "this card is blocked",
+        )),
+        _ => Err(AppError::unprocessable(
+            "card_replaced",
+            "this card was replaced; use the new card",
+        )),
+    }
+}
+
+pub(crate) async fn card_wallet(
+    w: &mut Work,
+    program: ProgramId,
+    card: CardId,
+) -> Result<Account, AppError> {
+    Ok(ledger_store::ensure_account(
+        &mut w.tx,
+        program,
+        AccountKind::ShopperWallet,
+        Asset::Points,
+        Some(card.0),
+    )
+    .await?)
+}
+
+async fn store_account(
+    w: &mut Work,
+    program: ProgramId,
+    kind: AccountKind,
+    merchant: MerchantId,
+) -> Result<Account, AppError> {
+    Ok(
+        ledger_store::ensure_account(&mut w.tx, program, kind, Asset::Points, Some(merchant.0))
+            .await?,
+    )
+}
+
+/// Till routes: the store's own devices and owner; another store's answers "not found".
+fn check_till(who: &Principal, merchant: MerchantId) -> Result<(), AppError> {
+    if !matches!(
+        who,
+        Principal::MerchantOwner { .. } | Principal::Device { .. }
+    ) {
+        return Err(AppError::forbidden());
+    }
+    if !who.acts_for_merchant(merchant) {
+        return Err(AppError::not_found("merchant"));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EarnRequest {
+    pub program_id: ProgramId,
+    /// The 16 digits scanned or typed at the till.
+    #[schema(value_type = String, example = "4111111111111111")]
+    pub card_number: CardNumber,
+    /// The purchase before tax, in yen.
+    pub amount: Amount,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CardMovementResponse {
+    /// None when nothing moved (a purchase too small to earn a point).
+    pub transaction_id: Option<TransactionId>,
+    pub kind: String,
+    pub card_id: CardId,
+    pub points: i64,
+    /// Points earned per yen, with any campaign multiplier applied (earning only).
+    #[schema(value_type = Option<String>)]
+    pub effective_rate: Option<Decimal>,
+    /// Yen value of the points (spending and refunds).
+    pub yen_value: Option<i64>,
+    /// Points the return could not take back because the card had spent them.
+    pub shortfall_points: i64,
+    /// The card's balance after the movement.
+    pub balance: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A store awards points for a purchase (its devices and owner).
+pub async fn earn(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+    req: EarnRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
+    check_till(&who, merchant)?;
+    if req.amount.get() > EARN_PURCHASE_YEN_MAX {
+        return Err(AppError::unprocessable(
+            "purchase_too_large",
+            format!("a purchase earns points up to ¥{EARN_PURCHASE_YEN_MAX}"),
+        ));
+    }
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(earn_in(w, who, merchant, req))
+        })
+        .await
+}
+
+/// Points per yen at this store now: its own rate or the program's, times the largest
+/// running campaign multiplier (campaigns do not compound).
+async fn effective_rate(
+    w: &mut Work,
+    settings: &ProgramSettings,
+    program: ProgramId,
+    merchant: MerchantId,
+) -> Result<Decimal, AppError> {
+    let rate = match store::rate_tx(&mut w.tx, program, merchant).await? {
+        Some(text) => text.parse::<Decimal>().map_err(internal)?,
+        None => settings.earn_rate,
+    };
+    let mut multiplier = Decimal::ONE;
+    for text in store::active_multipliers_tx(&mut w.tx, program, merchant, w.now).await? {
+        multiplier = multiplier.max(text.parse::<Decimal>().map_err(internal)?);
+    }
+    rate.checked_mul(multiplier)
+        .ok_or_else(|| internal("earn rate overflow"))
+}
+
+pub async fn earn_in(
+    w: &mut Work,
+    who: Principal,
+    merchant: MerchantId,
+    req: EarnRequest,
+) -> Result<Reply, AppError> {
+    let program = req.program_id;
+    let (_, settings) = points_program(w, &who, program).await?;
+    ensure_participating(&mut w.tx, program, merchant).await?;
+    let card = usable_card(w, program, &req.card_number).await?;
+    let rate = effective_rate(w, &settings, program, merchant).await?;
+    let points = apply_rate_round_down(req.amount.get(), rate).map_err(internal)?;
+    let wallet = card_wallet(w, program, card.id).await?;
+    let mut reply = CardMovementResponse {
+        transaction_id: None,
+        kind: EARN_KIND.into(),
+        card_id: card.id,
+        points,
+        effective_rate: Some(rate),
+        yen_value: None,
+        shortfall_points: 0,
+        balance: wallet.balance,
+        created_at: w.now,
+    };
+    if points == 0 {
+        return Reply::new(201, &reply);
+    }
+    let source = funding_account(w, &settings, program, merchant, points).await?;
+    let expiry = credit_expiry(&settings, w.now)?;
+    let entry = Entry::transfer(source.id, wallet.id, Asset::Points, points).map_err(internal)?;
+    let posting = Posting {
+        program,
+        kind: EARN_KIND,
+        initiated_by: who.scope_id(),
+        memo: None,
+        reverses: None,
+        lots: Lots::Normal(CreditExpiry {
+            points: expiry.coin,
+            ..CreditExpiry::NEVER
+        }),
+    };
+    let id = post(w, &posting, &entry, &[&source, &wallet]).await?;
+    let moved = Moved {
+        purchase_yen: Some(req.amount.get()),
+        ..Moved::new(&card, merchant, EARN_KIND, points)
+    };
+    record(w, id, moved).await?;
+    // Kept for the claw-back rule of later returns (see `return_in`).
+    store::insert_earn_rate(&mut w.tx, id, &rate.normalize().to_string()).await?;
+    reply.transaction_id = Some(id);
+    reply.balance = wallet.balance + points;
+    Reply::new(201, &reply)
+}
+
+/// Where the points a store issues come from: its prepaid stock (which must hold them) or,
+/// when billed, its own account.
+async fn funding_account(
+    w: &mut Work,
+    settings: &ProgramSettings,
+    program: ProgramId,
+    merchant: MerchantId,
+    points: i64,
+) -> Result<Account, AppError> {
+    use machipay_domain::program::PointsFunding;
+    match settings.points_funding {
+        PointsFunding::Billed => store_account(w, program, AccountKind::Merchant, merchant).await,
+        PointsFunding::PrepaidStock => {
+            let stock =
+                store_account(w, program, AccountKind::MerchantPointStock, merchant).await?;
+            if stock.balance < points {
+                return Err(AppError::unprocessable(
+                    "point_stock_insufficient",
+                    format!(
+                        "the store's prepaid point stock holds {} points",
+                        stock.balance
+                    ),
+                ));
+            }
+            Ok(stock)
+        }
+    }
+}
+
+/// What a card movement at a store records next to its transaction.
+struct Moved<'a> {
+    card: &'a CardRow,
+    merchant: MerchantId,
+    kind: &'static str,
+    purchase_yen: Option<i64>,
+    points: i64,
+    shortfall: i64,
+    original: Option<TransactionId>,
+}
+
+impl<'a> Moved<'a> {
+    fn new(card: &'a CardRow, merchant: MerchantId, kind: &'static str, points: i64) -> Self {
+        Self {
+            card,
+            merchant,
+            kind,
+            purchase_yen: None,
+            points,
+            shortfall: 0,
+            original: None,
+        }
+    }
+}
+
+async fn record(w: &mut Work, id: TransactionId, m: Moved<'_>) -> Result<(), AppError> {
+    let row = Movement {
+        transaction_id: id,
+        program_id: m.card.program_id,
+        card_id: m.card.id,
+        merchant_id: m.merchant,
+        // The table's kinds drop the "point_" of the transaction kinds.
+        kind: m.kind.trim_start_matches("point_").into(),
+        purchase_yen: m.purchase_yen,
+        points: m.points,
+        shortfall_points: m.shortfall,
+        original_id: m.original.map(|o| o.0),
+        created_at: w.now,
+    };
+    Ok(store::insert_movement(&mut w.tx, &row).await?)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpendRequest {
+    pub program_id: ProgramId,
+    #[schema(value_type = String, example = "4111111111111111")]
+    pub card_number: CardNumber,
+    /// Points to pay with.
+    pub amount: Amount,
+}
+
+/// A shopper pays with points at this store (its devices and owner).
+pub async fn spend(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+    req: SpendRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
+    check_till(&who, merchant)?;
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(spend_in(w, who, merchant, req))
+        })
+        .await
+}
+
+pub async fn spend_in(
+    w: &mut Work,
+    who: Principal,
+    merchant: MerchantId,
+    req: SpendRequest,
+) -> Result<Reply, AppError> {
+    let (_, settings) = points_program(w, &who, req.program_id).await?;
+    let card = usable_card(w, req.program_id, &req.card_number).await?;
+    let body = spend_points(w, &who, &settings, &card, merchant, req.amount.get()).await?;
+    Reply::new(201, &body)
+}
+
+/// Posts a spend of `points` from the card to the store.
+async fn spend_points(
+    w: &mut Work,
+    who: &Principal,
+    settings: &ProgramSettings,
+    card: &CardRow,
+    merchant: MerchantId,
+    points: i64,
+) -> Result<CardMovementResponse, AppError> {
+    let program = card.program_id;
+    ensure_participating(&mut w.tx, program, merchant).await?;
+    let wallet = card_wallet(w, program, card.id).await?;
+    if wallet.balance < points {
+        return Err(AppError::unprocessable(
+            "insufficient_points",
+            format!("the card holds {} points", wallet.balance),
+        ));
+    }
+    let target = store_account(w, program, AccountKind::Merchant, merchant).await?;
+    let entry = Entry::transfer(wallet.id, target.id, Asset::Points, points).map_err(internal)?;
+    let posting = Posting {
+        program,
+        kind: SPEND_KIND,
+        initiated_by: who.scope_id(),
+        memo: None,
+        reverses: None,
+        lots: Lots::Normal(CreditExpiry::NEVER),
+    };
+    let id = post(w, &posting, &entry, &[&wallet, &target]).await?;
+    record(w, id, Moved::new(card, merchant, SPEND_KIND, points)).await?;
+    Ok(CardMovementResponse {
+        transaction_id: Some(id),
+        kind: SPEND_KIND.into(),
+        card_id: card.id,
+        points,
+        effective_rate: None,
+        yen_value: Some(points_to_yen(settings, points)?),
+        shortfall_points: 0,
+        balance: wallet.balance - points,
+        created_at: w.now,
+    })
+}
+
+fn points_to_yen(settings: &ProgramSettings, points: i64) -> Result<i64, AppError> {
+    apply_rate_round_down(points, settings.point_value_yen).map_err(internal)
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointReturnRequest {
+    /// The earn or spend transaction at this store being returned.
+    pub transaction_id: TransactionId,
+    /// For an earn: the yen of the purchase returned; for a spend: the points refunded.
+    pub amount: Amount,
+}
+
+/// A purchase is returned (earned points are taken back in proportion) or a points payment is
+/// refunded (spent points come back), in full or in part, never above the original in total
+/// (the store's devices and owner).
+pub async fn return_points(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+    req: PointReturnRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
+    check_till(&who, merchant)?;
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(return_in(w, who, merchant, req))
+        })
+        .await
+}
+
+pub async fn return_in(
+    w: &mut Work,
+    who: Principal,
+    merchant: MerchantId,
+    req: PointReturnRequest,
+) -> Result<Reply, AppError> {
+    let original = match store::movement_tx(&mut w.tx, req.transaction_id)
+        .await?
+        .filter(|m| m.merchant_id == merchant)
+    {
+        Some(m) if m.original_id.is_none() => m,
+        // A return of a return: refused by name (ledger::returns).
+        Some(_) => return Err(crate::features::payments::returns::not_refundable()),
+        None => {
+            return Err(crate::features::payments::returns::point_return_refusal(
+                w,
+                req.transaction_id,
+                merchant,
+            )
+            .await?);
+        }
+    };
+    // An operator's reversal already undid it entirely; nothing is left to return.
+    let reversed = ledger_store::get_transaction_tx(&mut w.tx, original.transaction_id)
+        .await?
+        .is_some_and(|(t, _)| t.reversed_by.is_some());
+    if reversed {
+        return Err(AppError::conflict(
+            "already_reversed",
+            "this transaction has been reversed",
+        ));
+    }
+    let (_, settings) =
+        points_program(w, &who, original.program_id)
+            .await
+            .map_err(crate::features::refusal_as(AppError::not_found(
+                "transaction",
+            )))?;
+    let card = store::card_tx(&mut w.tx, original.card_id)
+        .await?
+        .ok_or_else(|| internal("movement without card"))?;
+    // A replaced card's balance lives on its successor: returns follow it.
+    let card = current_card(w, card).await?;
+    let (yen_before, points_before, shortfall_before) =
+        store::returned_tx(&mut w.tx, original.transaction_id).await?;
+    let amount = req.amount.get();
+    let body = if original.kind == "earn" {
+        let purchase = original.purchase_yen.unwrap_or(0);
+        if yen_before + amount > purchase {
+            return Err(over_return(purchase - yen_before));
+        }
+        // Cumulative, by the rule rebates share (`points_kept`): after this return the card
+        // keeps floor(earn rate × what is still paid), never more than was earned; the rest
+        // has been taken back (or recorded as shortfall) in all.
+        let rate = store::earn_rate_tx(&mut w.tx, original.transaction_id)
+            .await?
+            .map(|r| r.parse::<Decimal>())
+            .transpose()
+            .map_err(internal)?;
+        let kept =
+            points_kept(original.points, rate, purchase, yen_before + amount).map_err(internal)?;
+        let due = original.points - kept - points_before - shortfall_before;
+        claw_back(w, &who, &settings, &card, &original, amount, due).await?
+    } else {
+        if points_before + amount > original.points {
+            return Err(over_return(original.points - points_before));
+        }
+        restore(w, &who, &settings, &card, &original, amount).await?
+    };
+    Reply::new(201, &body)
+}
+
+fn over_return(left: i64) -> AppError {
+    AppError::unprocessable(
+        "return_exceeds_original",
+        format!("at most {left} more can be returned against this transaction"),
+    )
+}
+
+/// Follows `replaced_by` to the card that now holds the balance.
+async fn current_card(w: &mut Work, mut card: CardRow) -> Result<CardRow, AppError> {
+    for _ in 0..100 {
+        let Some(next) = card.replaced_by else {
+            return Ok(card);
+        };
+        card = store::card_tx(&mut w.tx, CardId(next))
+            .await?
+            .ok_or_else(|| internal("replacement card missing"))?;
+    }
+    Err(internal("replacement chain too long"))
+}
+
+async fn claw_back(
+    w: &mut Work,
+    who: &Principal,
+    settings: &ProgramSettings,
+    card: &CardRow,
+    original: &Movement,
+    yen: i64,
+    due: i64,
+) -> Result<CardMovementResponse, AppError> {
+    let program = card.program_id;
+    let wallet = card_wallet(w, program, card.id).await?;
+    let (take, shortfall) = match (due <= wallet.balance, settings.clawback_shortfall) {
+        (true, _) => (due, 0),
+        (false, ClawbackShortfall::Refuse) => {
+            return Err(AppError::unprocessable(
+                "points_already_spent",
+                format!(
+                    "the return takes back {due} points but the card holds {}",
+                    wallet.balance
+                ),
+            ));
+        }
+        (false, ClawbackShortfall::TakeRemaining) => (wallet.balance, due - wallet.balance),
+    };
+    let mut id = None;
+    if take > 0 {
+        // Back where they came from: the store's stock or its billed account.
+        let source = earn_source(w, original).await?;
+        let entry = Entry::transfer(wallet.id, source.id, Asset::Points, take).map_err(internal)?;
+        let posting = Posting {
+            program,
+            kind: EARN_RETURN_KIND,
+            initiated_by: who.scope_id(),
+            memo: None,
+            reverses: None,
+            lots: Lots::Normal(CreditExpiry::NEVER),
+        };
+        id = Some(post(w, &posting, &entry, &[&wallet, &source]).await?);
+    }
+    // A return that moves nothing (nothing due, or nothing left to take) still counts toward
+    // the original, so it is recorded on a transaction of its own with no postings.
+    let tid = match id {
+        Some(id) => id,
+        None => empty_transaction(w, who, program).await?,
+    };
+    let moved = Moved {
+        purchase_yen: Some(yen),
+        shortfall,
+        original: Some(original.transaction_id),
+        ..Moved::new(card, original.merchant_id, EARN_RETURN_KIND, take)
+    };
+    record(w, tid, moved).await?;
+    Ok(CardMovementResponse {
+        transaction_id: Some(tid),
+        kind: EARN_RETURN_KIND.into(),
+        card_id: card.id,
+        points: take,
+        effective_rate: None,
+        yen_value: None,
+        shortfall_points: shortfall,
+        balance: wallet.balance - take,
+        created_at: w.now,
+    })
+}
+
+/// A transaction row without postings, so a return that moved nothing is still on record.
+async fn empty_transaction(
+    w: &mut Work,
+    who: &Principal,
+    program: ProgramId,
+) -> Result<TransactionId, AppError> {
+    let id = TransactionId::new();
+    let row = ledger_store::NewTransaction {
+        id,
+        program,
+        kind: EARN_RETURN_KIND,
+        reverses: None,
+        initiated_by: who.scope_id(),
+        memo: Some("nothing left to take back"),
+        created_at: w.now,
+    };
+    ledger_store::insert_entry(&mut w.tx, &row, &[]).await?;
+    Ok(id)
+}
+
+/// The store account an earn drew its points from.
+async fn earn_source(w: &mut Work, original: &Movement) -> Result<Account, AppError> {
+    let (_, postings) = ledger_store::get_transaction_tx(&mut w.tx, original.transaction_id)
+        .await?
+        .ok_or_else(|| internal("earn transaction missing"))?;
+    let leg = postings
+        .iter()
+        .find(|p| p.amount < 0)
+        .ok_or_else(|| internal("earn without a debit"))?;
+    ledger_store::get_account_tx(&mut w.tx, leg.account_id)
+        .await?
+        .ok_or_else(|| internal("earn account missing"))
+}
+
+async fn restore(
+    w: &mut Work,
+    who: &Principal,
+    settings: &ProgramSettings,
+    card: &CardRow,
+    original: &Movement,
+    points: i64,
+) -> Result<CardMovementResponse, AppError> {
+    let program = card.program_id;
+    let wallet = card_wallet(w, program, card.id).await?;
+    let source = store_account(w, program, AccountKind::Merchant, original.merchant_id).await?;
+    let expiry = credit_expiry(settings, w.now)?;
+    let entry = Entry::transfer(source.id, wallet.id, Asset::Points, points).map_err(internal)?;
+    let posting = Posting {
+        program,
+        kind: SPEND_REFUND_KIND,
+        initiated_by: who.scope_id(),
+        memo: None,
+        reverses: None,
+        lots: Lots::Normal(CreditExpiry {
+            points: expiry.coin,
+            ..CreditExpiry::NEVER
+        }),
+    };
+    let id = post(w, &posting, &entry, &[&source, &wallet]).await?;
+    let moved = Moved {
+        original: Some(original.transaction_id),
+        ..Moved::new(card, original.merchant_id, SPEND_REFUND_KIND, points)
+    };
+    record(w, id, moved).await?;
+    Ok(CardMovementResponse {
+        transaction_id: Some(id),
+        kind: SPEND_REFUND_KIND.into(),
+        card_id: card.id,
+        points,
+        effective_rate: None,
+        yen_value: Some(points_to_yen(settings, points)?),
+        shortfall_points: 0,
+        balance: wallet.balance + points,
+        created_at: w.now,
+    })
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StockPurchaseRequest {
+    pub program_id: ProgramId,
+    /// Points bought.
+    pub amount: Amount,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StockPurchaseResponse {
+    pub transaction_id: TransactionId,
+    pub points: i64,
+    /// The store's prepaid stock after the purchase.
+    pub stock: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Records a store's purchase of prepaid point stock (operators); the price is deducted at
+/// settlement: Merchant(points) −N, MerchantPointStock +N.
+pub async fn buy_stock(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+    req: StockPurchaseRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(AppError::forbidden());
+    }
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(async move {
+                let program = req.program_id;
+                points_program(w, &who, program).await?;
+                crate::features::directory::store::get_merchant_tx(&mut w.tx, merchant)
+                    .await?
+                    .filter(|m| m.city_id == who.city())
+                    .ok_or_else(|| AppError::not_found("merchant"))?;
+                let account = store_account(w, program, AccountKind::Merchant, merchant).await?;
+                let stock =
+                    store_account(w, program, AccountKind::MerchantPointStock, merchant).await?;
+                let points = req.amount.get();
+                let entry = Entry::transfer(account.id, stock.id, Asset::Points, points)
+                    .map_err(internal)?;
+                let posting = Posting {
+                    program,
+                    kind: STOCK_KIND,
+                    initiated_by: who.scope_id(),
+                    memo: None,
+                    reverses: None,
+                    lots: Lots::Normal(CreditExpiry::NEVER),
+                };
+                let id = post(w, &posting, &entry, &[&account, &stock]).await?;
+                Reply::new(
+                    201,
+                    &StockPurchaseResponse {
+                        transaction_id: id,
+                        points,
+                        stock: stock.balance + points,
+                        created_at: w.now,
+                    },
+                )
+            })
+        })
+        .await
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    /// The point card program.
+    pub program_id: ProgramId,
+    #[schema(value_type = String, example = "4111111111111111")]
+    pub card_number: CardNumber,
+    /// The currency program whose wallet pays the rest.
+    pub currency_program_id: ProgramId,
+    /// The whole bill in yen.
+    pub amount: Amount,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CheckoutResponse {
+    /// The points part, if any.
+    pub points: Option<CardMovementResponse>,
+    /// The currency payment, if any.
+    pub payment_transaction_id: Option<TransactionId>,
+    /// Yen paid from the currency wallet.
+    pub wallet_yen: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One bill paid with a linked card's points and the same person's currency wallet, in the
+/// currency program's spend order; both parts commit together or neither (one writer job).
+pub async fn checkout(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+    req: CheckoutRequest,
+    idem: Idempotency,
+) -> Result<Reply, AppError> {
+    check_till(&who, merchant)?;
+    app.writer
+        .run(Some(idem), move |w| {
+            Box::pin(checkout_in(w, who, merchant, req))
+        })
+        .await
+}
+
+pub async fn checkout_in(
+    w: &mut Work,
+    who: Principal,
+    merchant: MerchantId,
+    req: CheckoutRequest,
+) -> Result<Reply, AppError> {
+    let (_, point_settings) = points_program(w, &who, req.program_id).await?;
+    let (currency, settings) = program_in_city(&mut w.tx, &who, req.currency_program_id).await?;
+    if currency.kind != ProgramKind::Currency {
+        return Err(AppError::unprocessable(
+            "wrong_program_kind",
+            "currency_program_id must name a currency program",
+        ));
+    }
+    let card = usable_card(w, req.program_id, &req.card_number).await?;
+    let shopper = card.shopper_id.map(ShopperId).ok_or_else(|| {
+        AppError::unprocessable(
+            "card_not_linked",
+            "a combined checkout needs a card linked to a shopper",
+        )
+    })?;
+    let bill = req.amount.get();
+    let held = card_wallet(w, req.program_id, card.id).await?.balance;
+    let split = split_bill(
+        &point_settings,
+        &settings,
+        bill,
+        held,
+        w,
+        req.currency_program_id,
+        shopper,
+    )
+    .await?;
+    let mut points = None;
+    if split.points > 0 {
+        points = Some(spend_points(w, &who, &point_settings, &card, merchant, split.points).await?);
+    }
+    let mut payment = None;
+    if split.wallet_yen > 0 {
+        let spend = Spend {
+            program: &currency,
+            settings: &settings,
+            shopper,
+            merchant,
+            amount: split.wallet_yen,
+        };
+        payment = Some(pay_merchant(w, &spend, None).await?);
+    }
+    Reply::new(
+        201,
+        &CheckoutResponse {
+            points,
+            payment_transaction_id: payment,
+            wallet_yen: split.wallet_yen,
+            created_at: w.now,
+        },
+    )
+}
+
+struct Split {
+    points: i64,
+    wallet_yen: i64,
+}
+
+/// How a bill divides between points and the wallet. Points first: as many whole points as
+/// the bill and the card allow (their yen value rounded down), the wallet the rest. Coin
+/// first: the wallet as much as it holds in yen, points the rest (refused if they fall short).
+async fn split_bill(
+    point_settings: &ProgramSettings,
+    settings: &ProgramSettings,
+    bill: i64,
+    held: i64,
+    w: &mut Work,
+    currency: ProgramId,
+    shopper: ShopperId,
+) -> Result<Split, AppError> {
+    let value = point_settings.point_value_yen;
+    // Points needed to cover `yen`, rounded up (a point is never worth a fraction less).
+    let points_for = |yen: i64| -> Result<i64, AppError> {
+        let exact = Decimal::from(yen) / value;
+        i64::try_from(exact.ceil()).map_err(internal)
+    };
+    let (points, wallet_yen) = match settings.spend_order {
+        SpendOrder::PointsFirst => {
+            let points = held.min(points_for(bill)?);
+            let covered = points_to_yen(point_settings, points)?.min(bill);
+            (points, bill - covered)
+        }
+        SpendOrder::CoinFirst => {
+            let yen_held = crate::features::payments::yen_held(w, currency, shopper).await?;
+            let wallet_yen = yen_held.min(bill);
+            let points = points_for(bill - wallet_yen)?;
+            if points > held {
+                return Err(AppError::unprocessable(
+                    "insufficient_points",
+                    format!("the card holds {held} points"),
+                ));
+            }
+            (points, wallet_yen)
+        }
+    };
+    Ok(Split { points, wallet_yen })
+}

@@ -1,0 +1,357 @@
+//! Point card reports per 年度 (April–March, JST): per store and in total the points issued,
+//! clawed back, redeemed, refunded, expired and imported, the outstanding liability (what the
+//! cards hold) and the redemption rate (回収率); and a store's point statement. Every figure
+//! is recomputed from postings, so a closed year's report never changes.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::features::expiry::EXPIRY_KIND;
+use crate::features::points::cards::IMPORT_KIND;
+use crate::features::points::store;
+use crate::features::reports::store::wallet_totals_before;
+use machipay_domain::auth::{Capability, Principal};
+use machipay_domain::calendar::{FiscalYear, jst_start_of_day_utc};
+use machipay_domain::ids::*;
+use machipay_domain::ledger::Asset;
+use machipay_domain::program::ProgramKind;
+
+/// Statement lines at most (a year of a busy store's card movements fits).
+pub const STATEMENT_LINES_MAX: i64 = 50_000;
+
+/// One store's card movements in the year (all points, all positive).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct StoreFigures {
+    #[schema(value_type = String, format = Uuid)]
+    pub merchant_id: Uuid,
+    pub issued: i64,
+    pub clawed_back: i64,
+    pub redeemed: i64,
+    pub refunded: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PointsReport {
+    pub program_id: ProgramId,
+    pub fiscal_year: FiscalYear,
+    /// e.g. 令和8年度.
+    pub label: String,
+    pub from: NaiveDate,
+    /// Last day included (31 March, or today for the running year).
+    pub to: NaiveDate,
+    pub issued: i64,
+    pub clawed_back: i64,
+    pub redeemed: i64,
+    pub refunded: i64,
+    pub expired: i64,
+    /// Balances carried in from plastic cards.
+    pub imported: i64,
+    /// Points the cards held at the start and at the end of the period (the liability).
+    pub liability_start: i64,
+    pub liability_end: i64,
+    /// 回収率 (redemption rate) of the 年度: points redeemed net of refunds over points issued
+    /// net of claw-backs, both within the year (4 decimals; none if nothing was issued).
+    /// Expired points count as not redeemed (they lower nothing but the liability) and
+    /// balances imported from plastic cards are not "issued" in the year; both have columns.
+    #[schema(value_type = Option<String>)]
+    pub redemption_rate: Option<Decimal>,
+    pub stores: Vec<StoreFigures>,
+}
+
+impl PointsReport {
+    /// Japanese headers, as the currency and city reports (a shopping association opens the
+    /// file in Excel).
+    pub fn csv_header() -> [&'static str; 11] {
+        [
+            "年度",
+            "店舗ID",
+            "付与ポイント",
+            "付与取消ポイント",
+            "利用ポイント",
+            "利用取消ポイント",
+            "失効ポイント",
+            "移行ポイント",
+            "期首未使用ポイント",
+            "期末未使用ポイント",
+            "回収率",
+        ]
+    }
+
+    /// One record per store, then the total.
+    pub fn csv_rows(&self) -> Vec<Vec<String>> {
+        let mut rows: Vec<Vec<String>> = self
+            .stores
+            .iter()
+            .map(|s| {
+                let rate = rate(s.issued - s.clawed_back, s.redeemed - s.refunded);
+                vec![
+                    self.label.clone(),
+                    s.merchant_id.to_string(),
+                    s.issued.to_string(),
+                    s.clawed_back.to_string(),
+                    s.redeemed.to_string(),
+                    s.refunded.to_string(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    rate.map(|r| r.to_string()).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        rows.push(vec![
+            self.label.clone(),
+            "TOTAL".into(),
+            self.issued.to_string(),
+            self.clawed_back.to_string(),
+            self.redeemed.to_string(),
+            self.refunded.to_string(),
+            self.expired.to_string(),
+            self.imported.to_string(),
+            self.liability_start.to_string(),
+            self.liability_end.to_string(),
+            self.redemption_rate
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+        ]);
+        rows
+    }
+}
+
+fn rate(issued: i64, redeemed: i64) -> Option<Decimal> {
+    (issued > 0).then(|| {
+        (Decimal::from(redeemed) / Decimal::from(issued))
+            .round_dp(4)
+            .normalize()
+    })
+}
+
+/// The period of a fiscal year: its first instant and the end (the year's end, or now). A
+/// 年度 that has not started is `period_in_future`, as for the store report.
+fn period(fy: FiscalYear, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), AppError> {
+    let today = machipay_domain::calendar::jst_date(now);
+    if fy.start() > today {
+        return Err(AppError::bad_request(
+            "period_in_future",
+            format!(
+                "{} starts on {} (today is {today} JST)",
+                fy.reiwa_label(),
+                fy.start()
+            ),
+        ));
+    }
+    let start =
+        jst_start_of_day_utc(fy.start()).ok_or_else(|| AppError::Internal("date".into()))?;
+    let next = fy
+        .end()
+        .succ_opt()
+        .and_then(jst_start_of_day_utc)
+        .ok_or_else(|| AppError::Internal("date".into()))?;
+    Ok((start, next.min(now)))
+}
+
+async fn points_program_visible(
+    app: &App,
+    who: &Principal,
+    program: ProgramId,
+) -> Result<(), AppError> {
+    let row = crate::features::directory::store::get_program(&app.db, program)
+        .await?
+        .filter(|p| p.city_id == who.city())
+        .ok_or_else(|| AppError::not_found("program"))?;
+    if row.kind != ProgramKind::Points {
+        return Err(AppError::unprocessable(
+            "wrong_program_kind",
+            "this is not a point card program",
+        ));
+    }
+    Ok(())
+}
+
+/// The program's point report for a fiscal year (staff).
+pub async fn report(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    fy: FiscalYear,
+    now: DateTime<Utc>,
+) -> Result<PointsReport, AppError> {
+    if !who.can(Capability::ViewCity) {
+        return Err(AppError::forbidden());
+    }
+    points_program_visible(app, &who, program).await?;
+    let (from, to) = period(fy, now)?;
+    let mut stores: BTreeMap<Uuid, StoreFigures> = BTreeMap::new();
+    for (merchant, kind, sum) in store::card_postings_by_store(&app.db, program, from, to).await? {
+        let s = stores.entry(merchant).or_insert_with(|| StoreFigures {
+            merchant_id: merchant,
+            ..Default::default()
+        });
+        match kind.as_str() {
+            "earn" => s.issued += sum,
+            "earn_return" => s.clawed_back -= sum,
+            "spend" => s.redeemed -= sum,
+            _ => s.refunded += sum,
+        }
+    }
+    let by_kind: BTreeMap<String, i64> = store::card_postings_by_kind(&app.db, program, from, to)
+        .await?
+        .into_iter()
+        .collect();
+    let held = |v: Vec<(Asset, i64)>| {
+        v.into_iter()
+            .filter(|(a, _)| *a == Asset::Points)
+            .map(|(_, n)| n)
+            .sum::<i64>()
+    };
+    let stores: Vec<StoreFigures> = stores.into_values().collect();
+    let sum = |f: fn(&StoreFigures) -> i64| stores.iter().map(f).sum::<i64>();
+    let (issued, clawed_back, redeemed, refunded) = (
+        sum(|s| s.issued),
+        sum(|s| s.clawed_back),
+        sum(|s| s.redeemed),
+        sum(|s| s.refunded),
+    );
+    Ok(PointsReport {
+        program_id: program,
+        fiscal_year: fy,
+        label: fy.reiwa_label(),
+        from: fy.start(),
+        to: machipay_domain::calendar::jst_date(to - chrono::Duration::nanoseconds(1)),
+        issued,
+        clawed_back,
+        redeemed,
+        refunded,
+        expired: -by_kind.get(EXPIRY_KIND).copied().unwrap_or(0),
+        imported: by_kind.get(IMPORT_KIND).copied().unwrap_or(0),
+        liability_start: held(wallet_totals_before(&app.db, program, from).await?),
+        liability_end: held(wallet_totals_before(&app.db, program, to).await?),
+        redemption_rate: rate(issued - clawed_back, redeemed - refunded),
+        stores,
+    })
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StatementLine {
+    pub transaction_id: TransactionId,
+    /// earn, spend, earn_return or spend_refund; `reversal_of_<kind>` for an operator's
+    /// reversal of one of those (its points are the original's).
+    pub kind: String,
+    pub card_id: CardId,
+    /// The purchase (earn) or the yen returned (earn_return).
+    pub purchase_yen: Option<i64>,
+    pub points: i64,
+    pub shortfall_points: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PointStatement {
+    pub program_id: ProgramId,
+    pub merchant_id: MerchantId,
+    pub fiscal_year: FiscalYear,
+    pub label: String,
+    /// Points the store issued, net of claw-backs (it pays for these).
+    pub issued_net: i64,
+    /// Points shoppers spent at the store, net of refunds (it is reimbursed for these).
+    pub redeemed_net: i64,
+    pub lines: Vec<StatementLine>,
+}
+
+impl PointStatement {
+    pub fn csv_header() -> [&'static str; 8] {
+        [
+            "年度",
+            "日時",
+            "取引ID",
+            "種別",
+            "カードID",
+            "購入金額",
+            "ポイント",
+            "不足ポイント",
+        ]
+    }
+
+    pub fn csv_rows(&self) -> Vec<Vec<String>> {
+        self.lines
+            .iter()
+            .map(|l| {
+                vec![
+                    self.label.clone(),
+                    l.created_at.to_rfc3339(),
+                    l.transaction_id.to_string(),
+                    l.kind.clone(),
+                    l.card_id.to_string(),
+                    l.purchase_yen.map(|y| y.to_string()).unwrap_or_default(),
+                    l.points.to_string(),
+                    l.shortfall_points.to_string(),
+                ]
+            })
+            .collect()
+    }
+}
+
+/// A store's point statement for a fiscal year (the store's owner and devices, or staff).
+pub async fn statement(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+    program: ProgramId,
+    fy: FiscalYear,
+    now: DateTime<Utc>,
+) -> Result<PointStatement, AppError> {
+    crate::features::directory::get_merchant(app, who, merchant).await?;
+    points_program_visible(app, &who, program).await?;
+    let (from, to) = period(fy, now)?;
+    let mut rows =
+        store::movements_of_merchant(&app.db, program, merchant, from, to, STATEMENT_LINES_MAX)
+            .await?;
+    // An operator's reversal of a movement is a line of its own, so the statement's net
+    // figures agree with what settlement charges and reimburses.
+    rows.extend(
+        store::reversals_of_merchant(&app.db, program, merchant, from, to, STATEMENT_LINES_MAX)
+            .await?,
+    );
+    rows.sort_by_key(|m| (m.created_at, m.transaction_id.0));
+    rows.truncate(usize::try_from(STATEMENT_LINES_MAX).unwrap_or(usize::MAX));
+    let signed = |kind: &str| match kind {
+        "earn" | "reversal_of_earn_return" => (1, 0),
+        "earn_return" | "reversal_of_earn" => (-1, 0),
+        "spend" | "reversal_of_spend_refund" => (0, 1),
+        _ => (0, -1),
+    };
+    let (mut issued_net, mut redeemed_net) = (0, 0);
+    let lines = rows
+        .into_iter()
+        .map(|m| {
+            let (i, r) = signed(&m.kind);
+            issued_net += i * m.points;
+            redeemed_net += r * m.points;
+            StatementLine {
+                transaction_id: m.transaction_id,
+                kind: m.kind,
+                card_id: m.card_id,
+                purchase_yen: m.purchase_yen,
+                points: m.points,
+                shortfall_points: m.shortfall_points,
+                created_at: m.created_at,
+            }
+        })
+        .collect();
+    Ok(PointStatement {
+        program_id: program,
+        merchant_id: merchant,
+        fiscal_year: fy,
+        label: fy.reiwa_label(),
+        issued_net,
+        redeemed_net,
+        lines,
+    })
+}

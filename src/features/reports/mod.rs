@@ -1,0 +1,123 @@
+//! Regulatory reports for city staff. The unused-balance report (未使用残高) of the
+//! prepaid-instrument law is recomputed from postings for the end of the asked JST date, with
+//! the half-year's issued and used figures, so a past date's figures never change, whatever
+//! happened since. The rules are in `domain::prepaid_law`.
+
+pub mod http;
+pub mod store;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::app::App;
+use crate::error::AppError;
+use machipay_domain::auth::{Capability, Principal};
+use machipay_domain::calendar::{
+    is_reference_date, jst_date, jst_end_of_day_utc, latest_closed_reference_date,
+};
+use machipay_domain::ids::ProgramId;
+use machipay_domain::ledger::Asset;
+use machipay_domain::prepaid_law::{
+    PeriodFlows, UnusedBalanceReport, UnusedBalances, WalletFlow, half_year_start,
+};
+
+/// The unused-balance report of one program at the end of one JST date.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UnusedBalanceView {
+    pub program_id: ProgramId,
+    /// Whether the date is a 基準日 (31 March or 30 September), i.e. a report to file.
+    pub is_reference_date: bool,
+    #[serde(flatten)]
+    pub report: UnusedBalanceReport,
+}
+
+impl UnusedBalanceView {
+    /// Japanese CSV column names (Excel): the program, the report's own columns, then
+    /// whether the date is a 基準日.
+    pub fn csv_header() -> Vec<&'static str> {
+        let mut header = vec!["プログラムID"];
+        header.extend(UnusedBalanceReport::csv_header());
+        header.push("基準日該当");
+        header
+    }
+
+    /// One CSV record in `csv_header` order.
+    pub fn csv_row(&self) -> Vec<String> {
+        let mut row = vec![self.program_id.to_string()];
+        row.extend(self.report.csv_cells());
+        row.push(
+            if self.is_reference_date {
+                "はい"
+            } else {
+                "いいえ"
+            }
+            .to_owned(),
+        );
+        row
+    }
+}
+
+/// The unused balance of `program` at the end of `date` (JST), staff of the program's city
+/// only. Without a date, the latest 基準日 that has ended at `now`. A date after today (JST)
+/// is refused: its figures do not exist yet. Today's figures are those so far.
+pub async fn unused_balance(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    date: Option<NaiveDate>,
+    now: DateTime<Utc>,
+) -> Result<UnusedBalanceView, AppError> {
+    if !who.can(Capability::ViewCity) {
+        return Err(AppError::forbidden());
+    }
+    let program = crate::features::directory::store::get_program(&app.db, program)
+        .await?
+        .filter(|p| p.city_id == who.city())
+        .ok_or_else(|| AppError::not_found("program"))?;
+    let date = match date {
+        Some(d) => d,
+        None => latest_closed_reference_date(now)
+            .ok_or_else(|| AppError::Internal("no reference date before now".into()))?,
+    };
+    let today = jst_date(now);
+    if date > today {
+        return Err(AppError::bad_request(
+            "date_in_future",
+            format!("{date} has not begun yet (today is {today} JST)"),
+        ));
+    }
+    // The half-year runs from the end of the previous 基準日 to the end of `date`.
+    let from = jst_end_of_day_utc(half_year_start(date) - chrono::Days::new(1));
+    let to = jst_end_of_day_utc(date);
+    let rows = store::wallet_flows_before(&app.db, program.id, from, to).await?;
+    let (period, before): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(p, _)| *p);
+    let opening = balances(before.iter().map(|(_, f)| f))?;
+    let flows: Vec<_> = period.into_iter().map(|(_, f)| f).collect();
+    let closing = balances(before.iter().map(|(_, f)| f).chain(&flows))?;
+    let flows = PeriodFlows::from_flows(&flows)
+        .map_err(|e| AppError::Internal(format!("unused balance flows: {e}")))?;
+    let report = UnusedBalanceReport::compute(date, opening, closing, flows)
+        .map_err(|e| AppError::Internal(format!("unused balance report: {e}")))?;
+    Ok(UnusedBalanceView {
+        program_id: program.id,
+        is_reference_date: is_reference_date(date),
+        report,
+    })
+}
+
+/// What the wallets held: the sum of the given postings per asset.
+fn balances<'a>(flows: impl Iterator<Item = &'a WalletFlow>) -> Result<UnusedBalances, AppError> {
+    let mut b = UnusedBalances::default();
+    for f in flows {
+        let slot = match f.asset {
+            Asset::Coin => &mut b.paid_yen,
+            Asset::Premium => &mut b.premium_yen,
+            Asset::Points => &mut b.free_points,
+        };
+        *slot = slot
+            .checked_add(f.amount)
+            .ok_or_else(|| AppError::Internal("unused balance overflow".into()))?;
+    }
+    Ok(b)
+}

@@ -1,0 +1,533 @@
+//! The single writer. Every write goes through one task that takes jobs off a queue, runs up
+//! to `BATCH_SIZE_MAX` of them in one database transaction and commits once: group commit. A
+//! job takes a savepoint only when it runs a statement that needs one (`WriteTx::barrier`).
+//!
+//! Why: a town's supermarket takes hundreds of payments a minute. If each payment were its
+//! own transaction updating the merchant's balance row, every one would wait for the
+//! previous one's row lock and its own fsync. Here the merchant row is touched once per
+//! batch: legs on accounts that may go negative (merchant, issuer float, subsidy...) are
+//! folded into one delta per account and applied just before commit, in account order.
+//! Legs on shopper wallets are applied at once with a guard (`balance + delta >= 0`), so a
+//! later job in the same batch sees the earlier one's debit and an overdraft is impossible.
+//! One writer also means crossing transfers cannot deadlock and idempotency keys are checked
+//! and stored in the same transaction as the postings they describe.
+//!
+//! A job's replies are sent only after its batch commits. Failure rules:
+//! - A job's refusal (`AppError::Rejected`) is its answer: the job is undone (its pending rows
+//!   dropped, its savepoint rolled back) and the refusal stored under its idempotency key.
+//! - An internal error (a bug in pure code, a panic) is that job's 500, not stored; the job is
+//!   undone and the batch goes on.
+//! - A storage error (any statement of the transaction failing: a read, a write, a statement
+//!   timeout, SQLITE_FULL, IOERR), whether the job passed it on or not (`WriteTx::failed`),
+//!   fails the whole batch: it is rolled back, every job of it answers 503 `unavailable` and
+//!   no reply is stored, so each may retry with the same key. The transaction cannot go on:
+//!   PostgreSQL has aborted it (its COMMIT would be a silent ROLLBACK) and SQLite may have
+//!   rolled it back by itself (later savepoints would then run, and commit, outside it).
+//! - If writing the pending rows or the commit fails, the same: every job 503, nothing of the
+//!   batch in the database.
+//! - A duplicate in flight (the same key twice in one batch) gets the first one's answer,
+//!   found among the batch's pending or written replies (`storage::ledger::find_reply`).
+
+pub mod known_check;
+pub mod posting;
+pub mod retention;
+pub mod retention_store;
+pub mod rows;
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+
+use chrono::{DateTime, Utc};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::db::{Db, Known, WriteTx};
+use crate::error::AppError;
+use crate::writer::rows::apply_unguarded;
+use crate::writer::rows::{StoredReply, find_reply, read_replies, store_reply};
+use machipay_domain::ids::AccountId;
+
+/// Jobs committed together at most. Bounds the time one commit holds replies back.
+pub const BATCH_SIZE_MAX: usize = 256;
+/// Jobs waiting for the writer at most; further callers wait for room.
+pub const QUEUE_SIZE_MAX: usize = 4_096;
+/// Events a slow subscriber may lag behind before it misses some (it is told how many).
+pub const EVENTS_BUFFER_MAX: usize = 4_096;
+
+/// Something a store's devices should learn at once: published only after the commit.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct StoreEvent {
+    /// "payment" or "refund".
+    pub kind: String,
+    pub merchant_id: machipay_domain::ids::MerchantId,
+    pub program_id: machipay_domain::ids::ProgramId,
+    pub transaction_id: machipay_domain::ids::TransactionId,
+    pub amount: i64,
+    /// The payment request this settles, for dynamic codes.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub payment_request_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a job answers: an HTTP status and a JSON body, stored verbatim for idempotent replays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    pub fn new(status: u16, body: &impl serde::Serialize) -> Result<Self, AppError> {
+        let body = serde_json::to_value(body).map_err(|e| AppError::Internal(e.to_string()))?;
+        Ok(Self { status, body })
+    }
+}
+
+/// Scope, key and request fingerprint of an idempotent request.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub scope: Uuid,
+    pub key: String,
+    pub request_hash: Vec<u8>,
+}
+
+/// A job's view of the batch: the open transaction and the deltas it defers.
+pub struct Work {
+    pub tx: WriteTx,
+    /// The time every row a job writes is stamped with.
+    pub now: DateTime<Utc>,
+    job_deltas: BTreeMap<AccountId, i64>,
+    job_events: Vec<StoreEvent>,
+}
+
+impl Work {
+    /// Queues an event to publish if (and only if) this job's batch commits.
+    pub fn notify(&mut self, event: StoreEvent) {
+        self.job_events.push(event);
+    }
+
+    /// Adds a delta to an account that may go negative; applied at batch end.
+    pub fn defer(&mut self, account: AccountId, delta: i64) -> Result<(), AppError> {
+        let slot = self.job_deltas.entry(account).or_insert(0);
+        *slot = slot
+            .checked_add(delta)
+            .ok_or_else(|| AppError::Internal("deferred delta overflow".into()))?;
+        Ok(())
+    }
+}
+
+/// A job as the writer queues it.
+pub type JobFn =
+    Box<dyn for<'a> FnOnce(&'a mut Work) -> BoxFuture<'a, Result<Reply, AppError>> + Send>;
+
+struct Request {
+    job: JobFn,
+    idempotency: Option<Idempotency>,
+    reply: oneshot::Sender<Result<Reply, AppError>>,
+}
+
+/// What the queue carries: one job, batched with whatever else is queued, or a group the
+/// writer runs as exactly one batch of its own (`Writer::run_as_one_batch`).
+enum Queued {
+    One(Request),
+    Group(Vec<Request>),
+}
+
+/// The handle use-cases submit jobs through. Cheap to clone; when every handle is dropped the
+/// writer finishes what is queued and stops.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Queued>,
+    events: tokio::sync::broadcast::Sender<StoreEvent>,
+    #[cfg(feature = "faults")]
+    faults: std::sync::Arc<crate::db::faults::Faults>,
+}
+
+impl Writer {
+    pub fn start(db: Db) -> (Writer, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE_SIZE_MAX);
+        let (events, _) = tokio::sync::broadcast::channel(EVENTS_BUFFER_MAX);
+        if db.backend() == crate::db::Backend::Sqlite {
+            tokio::spawn(checkpoints(db.clone(), tx.downgrade()));
+        }
+        #[cfg(feature = "faults")]
+        let faults = std::sync::Arc::new(crate::db::faults::Faults::default());
+        let handle = tokio::spawn(run(
+            db,
+            rx,
+            events.clone(),
+            #[cfg(feature = "faults")]
+            faults.clone(),
+        ));
+        let writer = Writer {
+            tx,
+            events,
+            #[cfg(feature = "faults")]
+            faults,
+        };
+        (writer, handle)
+    }
+
+    /// The fault plan of this writer's next batch (tests only).
+    #[cfg(feature = "faults")]
+    pub fn faults(&self) -> &crate::db::faults::Faults {
+        &self.faults
+    }
+
+    /// The writer task is still taking jobs. False once it has ended, which while handles
+    /// exist means it died (a panic, or its loop ended): `/healthz` then fails and `serve`
+    /// exits (`http::serve_with_writer`).
+    pub fn is_running(&self) -> bool {
+        !self.tx.is_closed()
+    }
+
+    /// Committed store events, from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StoreEvent> {
+        self.events.subscribe()
+    }
+
+    /// Runs `job` in the next batch and waits for the commit.
+    pub async fn run<F>(&self, idempotency: Option<Idempotency>, job: F) -> Result<Reply, AppError>
+    where
+        F: for<'a> FnOnce(&'a mut Work) -> BoxFuture<'a, Result<Reply, AppError>> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let request = Request {
+            job: Box::new(job),
+            idempotency,
+            reply,
+        };
+        self.tx
+            .send(Queued::One(request))
+            .await
+            .map_err(|_| AppError::Unavailable)?;
+        rx.await.map_err(|_| AppError::Unavailable)?
+    }
+
+    /// Runs `jobs` as exactly one batch of their own, in order, and answers each. Normal
+    /// traffic never needs this; the batch-partition simulator (tests/api/simulator.rs) uses
+    /// it to choose how a sequence of jobs is split into batches.
+    pub async fn run_as_one_batch(
+        &self,
+        jobs: Vec<(Option<Idempotency>, JobFn)>,
+    ) -> Vec<Result<Reply, AppError>> {
+        if jobs.is_empty() || jobs.len() > BATCH_SIZE_MAX {
+            let e = || AppError::Internal(format!("a group holds 1 to {BATCH_SIZE_MAX} jobs"));
+            return jobs.iter().map(|_| Err(e())).collect();
+        }
+        let (group, answers): (Vec<Request>, Vec<_>) = jobs
+            .into_iter()
+            .map(|(idempotency, job)| {
+                let (reply, rx) = oneshot::channel();
+                let request = Request {
+                    job,
+                    idempotency,
+                    reply,
+                };
+                (request, rx)
+            })
+            .unzip();
+        if self.tx.send(Queued::Group(group)).await.is_err() {
+            return answers.iter().map(|_| Err(AppError::Unavailable)).collect();
+        }
+        let mut out = Vec::with_capacity(answers.len());
+        for rx in answers {
+            out.push(rx.await.unwrap_or(Err(AppError::Unavailable)));
+        }
+        out
+    }
+}
+
+/// Loads the facts `storage::warm` knows before the first batch; a failure only means a
+/// colder start.
+async fn warm(db: &Db, known: &mut Known) {
+    let mut tx = match db.begin_write().await {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::warn!(error = %e, "writer warm-up skipped");
+            return;
+        }
+    };
+    match crate::db::warm(&mut tx).await {
+        Ok(n) => {
+            let mut loaded = std::mem::take(&mut tx.known);
+            if tx.commit().await.is_ok() {
+                loaded.end_job(true);
+                loaded.end_batch(true);
+                *known = loaded;
+                tracing::debug!(rows = n, "writer warmed up");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "writer warm-up skipped"),
+    }
+}
+
+/// SQLite's log checkpoints, off the writer's path (`Db::checkpoint`), for as long as the
+/// writer has handles.
+async fn checkpoints(db: Db, writer: mpsc::WeakSender<Queued>) {
+    let mut tick = tokio::time::interval(crate::db::CHECKPOINT_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if writer.upgrade().is_none() {
+            return;
+        }
+        if let Err(e) = db.checkpoint().await {
+            tracing::warn!(error = %e, "log checkpoint failed; the writer's own will catch up");
+        }
+    }
+}
+
+async fn run(
+    db: Db,
+    mut rx: mpsc::Receiver<Queued>,
+    events: tokio::sync::broadcast::Sender<StoreEvent>,
+    #[cfg(feature = "faults")] faults: std::sync::Arc<crate::db::faults::Faults>,
+) {
+    // Rows remembered across batches; `storage::Known` says why that is safe.
+    let mut known = Known::default();
+    warm(&db, &mut known).await;
+    // A group met while gathering a batch waits here for the next round.
+    let mut held: Option<Queued> = None;
+    loop {
+        let first = match held.take() {
+            Some(q) => q,
+            None => match rx.recv().await {
+                Some(q) => q,
+                None => break,
+            },
+        };
+        #[cfg(feature = "faults")]
+        let plan = faults.take();
+        let batch = match first {
+            Queued::Group(group) => group,
+            Queued::One(first) => {
+                let mut batch = vec![first];
+                #[cfg(feature = "faults")]
+                while batch.len() < plan.jobs.min(BATCH_SIZE_MAX) {
+                    match rx.recv().await {
+                        Some(Queued::One(r)) => batch.push(r),
+                        Some(group) => {
+                            held = Some(group);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                while held.is_none() && batch.len() < BATCH_SIZE_MAX {
+                    match rx.try_recv() {
+                        Ok(Queued::One(r)) => batch.push(r),
+                        Ok(group) => {
+                            held = Some(group);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                batch
+            }
+        };
+        #[cfg(feature = "faults")]
+        let events_of_batch = run_batch(&db, batch, &mut known, plan.fault).await;
+        #[cfg(not(feature = "faults"))]
+        let events_of_batch = run_batch(&db, batch, &mut known).await;
+        for event in events_of_batch {
+            // No subscriber is not an error: nobody is watching that store right now.
+            let _ = events.send(event);
+        }
+        // Debug and test builds: every remembered fact must still be true.
+        crate::writer::known_check::verify_after_batch(&db, &mut known).await;
+    }
+}
+
+/// Runs one batch; returns the events of its committed jobs.
+async fn run_batch(
+    db: &Db,
+    batch: Vec<Request>,
+    known: &mut Known,
+    #[cfg(feature = "faults")] fault: Option<crate::db::faults::Fault>,
+) -> Vec<StoreEvent> {
+    let keys: Vec<(Uuid, String)> = batch
+        .iter()
+        .filter_map(|r| r.idempotency.as_ref())
+        .map(|i| (i.scope, i.key.clone()))
+        .collect();
+    let begun = match db.begin_write().await {
+        Ok(mut tx) => read_replies(&mut tx, keys).await.map(|()| tx),
+        Err(e) => Err(e),
+    };
+    let tx = match begun {
+        Ok(mut tx) => {
+            tx.known = std::mem::take(known);
+            #[cfg(feature = "faults")]
+            {
+                tx.fault = crate::db::faults::Armed::new(fault);
+            }
+            tx
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not open a write transaction");
+            fail_all(batch.into_iter().map(|r| r.reply));
+            return Vec::new();
+        }
+    };
+    let mut work = Work {
+        tx,
+        now: machipay_domain::calendar::now(),
+        job_deltas: BTreeMap::new(),
+        job_events: Vec::new(),
+    };
+    let mut batch_deltas: BTreeMap<AccountId, i64> = BTreeMap::new();
+    let mut batch_events = Vec::new();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for request in batch {
+        work.now = machipay_domain::calendar::now();
+        let outcome = run_one(&mut work, request.job, request.idempotency.as_ref()).await;
+        match outcome {
+            Ok(result) => {
+                // What a rolled-back job read may be its own undone writes: dropped.
+                work.tx.known.end_job(result.is_ok());
+                if result.is_ok() {
+                    merge(&mut batch_deltas, &mut work.job_deltas);
+                    batch_events.append(&mut work.job_events);
+                }
+                work.job_deltas.clear();
+                work.job_events.clear();
+                outcomes.push((request.reply, result));
+            }
+            Err(e) => {
+                // A statement failed: the transaction cannot go on (see the module's
+                // failure rules). Give up on the whole batch.
+                tracing::error!(error = %e, "write batch aborted");
+                // `known` keeps only what earlier batches committed.
+                let mut left = std::mem::take(&mut work.tx.known);
+                left.end_batch(false);
+                *known = left;
+                work.tx.rollback().await;
+                fail_all(outcomes.into_iter().map(|(r, _)| r).chain([request.reply]));
+                return Vec::new();
+            }
+        }
+    }
+    let mut tx = work.tx;
+    *known = std::mem::take(&mut tx.known);
+    let committed = finish(tx, batch_deltas).await;
+    // The batch's reads become committed knowledge only if the batch committed.
+    known.end_batch(committed.is_ok());
+    match committed {
+        Ok(()) => {
+            for (reply, result) in outcomes {
+                let _ = reply.send(result);
+            }
+            batch_events
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "write batch commit failed");
+            fail_all(outcomes.into_iter().map(|(r, _)| r));
+            Vec::new()
+        }
+    }
+}
+
+fn merge(into: &mut BTreeMap<AccountId, i64>, from: &mut BTreeMap<AccountId, i64>) {
+    for (account, delta) in std::mem::take(from) {
+        // Each delta is bounded by AMOUNT_MAX and a batch by BATCH_SIZE_MAX jobs, so the sum
+        // cannot overflow i64.
+        *into.entry(account).or_insert(0) += delta;
+    }
+}
+
+async fn finish(mut tx: WriteTx, deltas: BTreeMap<AccountId, i64>) -> Result<(), sqlx::Error> {
+    for (account, delta) in deltas {
+        if delta != 0 {
+            apply_unguarded(&mut tx, account, delta);
+        }
+    }
+    // Writes every pending row of the batch, then commits.
+    tx.commit().await
+}
+
+fn fail_all(replies: impl Iterator<Item = oneshot::Sender<Result<Reply, AppError>>>) {
+    for reply in replies {
+        let _ = reply.send(Err(AppError::Unavailable));
+    }
+}
+
+/// Runs one job. The outer Result is the batch's health (an error fails the whole batch); the
+/// inner one is the job's answer.
+async fn run_one(
+    work: &mut Work,
+    job: JobFn,
+    idem: Option<&Idempotency>,
+) -> Result<Result<Reply, AppError>, AppError> {
+    // No savepoint yet: the job takes one only if it runs a statement that needs it
+    // (`WriteTx::barrier`); a payment leaves its rows pending and takes none.
+    work.tx.begin_job();
+    if let Some(idem) = idem
+        && let Some(stored) = find_reply(&mut work.tx, idem.scope, &idem.key).await?
+    {
+        work.tx.end_job().await?;
+        return Ok(replay(idem, stored));
+    }
+    let result = match AssertUnwindSafe(job(work)).catch_unwind().await {
+        Ok(result) => result,
+        Err(_) => Err(AppError::Internal("a write job panicked".into())),
+    };
+    match result {
+        // A storage failure is the batch's, never the job's answer (nor a stored reply).
+        Err(e @ (AppError::Db(_) | AppError::Unavailable)) => Err(e),
+        // A statement failed and the job answered something else: the failure still stands.
+        _ if work.tx.failed() => Err(AppError::Internal(
+            "a statement of the job failed and the job went on".into(),
+        )),
+        Ok(reply) => {
+            if let Some(idem) = idem {
+                store(work, idem, &reply);
+            }
+            work.tx.end_job().await?;
+            Ok(Ok(reply))
+        }
+        Err(err) => {
+            work.tx.undo_job().await?;
+            work.job_deltas.clear();
+            work.job_events.clear();
+            // A refusal is the request's answer and is replayed like a success (a retry of a
+            // payment refused for funds stays refused). Internal failures are not stored, so
+            // a retry can still succeed.
+            if let (Some(idem), AppError::Rejected { .. }) = (idem, &err) {
+                let (status, envelope) = err.status_and_body();
+                let body = serde_json::json!({
+                    "error": { "code": envelope.error.code, "message": envelope.error.message }
+                });
+                store(work, idem, &Reply { status, body });
+            }
+            work.tx.end_job().await?;
+            Ok(Err(err))
+        }
+    }
+}
+
+fn store(work: &mut Work, idem: &Idempotency, reply: &Reply) {
+    let stored = StoredReply {
+        request_hash: idem.request_hash.clone(),
+        status_code: i32::from(reply.status),
+        response_body: reply.body.to_string(),
+    };
+    store_reply(&mut work.tx, idem.scope, &idem.key, &stored, work.now);
+}
+
+fn replay(idem: &Idempotency, stored: StoredReply) -> Result<Reply, AppError> {
+    if stored.request_hash != idem.request_hash {
+        return Err(AppError::unprocessable(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used with a different request",
+        ));
+    }
+    let body = serde_json::from_str(&stored.response_body)
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let status =
+        u16::try_from(stored.status_code).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(Reply { status, body })
+}
