@@ -1,15 +1,198 @@
-//! The one error type use-cases return, and the one JSON envelope every error is shown in:
-//! `{"error": {"code": "...", "message": "..."}}`. Client errors carry a named code; storage
-//! and internal errors are logged once by the HTTP layer and shown opaque.
+//! Errors: what use-cases refuse and what fails under them, and the one JSON envelope every
+//! error is shown in: `{"error": {"code": "...", "message": "..."}}`.
+//!
+//! Each capability names its refusals in its own enum, declared with [`refusals!`]: a variant,
+//! the kind of refusal ([`Refused`]), a stable code and the message. [`Refused::http_status`] is
+//! the one place a kind becomes an HTTP status. `http::error_codes` gathers every enum's codes
+//! into the published list (`GET /api/v1/error-codes`), which the web app's translations are
+//! tested against. Storage and internal failures are logged once by the HTTP layer and shown
+//! opaque.
 
 use serde::Serialize;
 
+/// What kind of refusal a code is. The client sees it as the HTTP status
+/// ([`Refused::http_status`]); use-cases never pick a status themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Refused {
+    /// The request is malformed: a parameter, a header or a body field (400).
+    BadRequest,
+    /// No valid credentials (401).
+    Unauthenticated,
+    /// The caller may not call this route (403).
+    Forbidden,
+    /// The object does not exist, or belongs to another city, store or shopper (404).
+    NotFound,
+    /// The request took too long (408).
+    Timeout,
+    /// The request clashes with the current state: a duplicate, a state that forbids it (409).
+    Conflict,
+    /// The object existed and was withdrawn: a revoked code, an expired request (410).
+    Gone,
+    /// The body is larger than allowed (413).
+    TooLarge,
+    /// The body's media type is not accepted (415).
+    UnsupportedMediaType,
+    /// Well-formed, understood and refused by a business rule (422).
+    Unprocessable,
+    /// Too many requests (429).
+    TooMany,
+}
+
+impl Refused {
+    /// The HTTP status a refusal of this kind answers with: the one mapping.
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Self::BadRequest => 400,
+            Self::Unauthenticated => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::Timeout => 408,
+            Self::Conflict => 409,
+            Self::Gone => 410,
+            Self::TooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::Unprocessable => 422,
+            Self::TooMany => 429,
+        }
+    }
+
+    /// The kind an HTTP status stands for (the framework's own errors: 405, 408, 413, 415).
+    pub const fn from_http_status(status: u16) -> Option<Self> {
+        Some(match status {
+            400 => Self::BadRequest,
+            401 => Self::Unauthenticated,
+            403 => Self::Forbidden,
+            404 => Self::NotFound,
+            408 => Self::Timeout,
+            409 => Self::Conflict,
+            410 => Self::Gone,
+            413 => Self::TooLarge,
+            415 => Self::UnsupportedMediaType,
+            422 => Self::Unprocessable,
+            429 => Self::TooMany,
+            _ => return None,
+        })
+    }
+}
+
+/// One entry of the published list of error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ErrorCode {
+    /// Stable, machine-readable, e.g. `insufficient_funds`.
+    pub code: &'static str,
+    /// What kind of refusal it is.
+    pub kind: Refused,
+    /// The HTTP status it answers with.
+    pub status: u16,
+}
+
+impl ErrorCode {
+    pub const fn new(code: &'static str, kind: Refused) -> Self {
+        Self {
+            code,
+            kind,
+            status: kind.http_status(),
+        }
+    }
+}
+
+/// A capability's refusal: its kind and its stable code. Implemented by [`refusals!`].
+pub trait Refusal: std::error::Error {
+    fn kind(&self) -> Refused;
+    fn code(&self) -> &'static str;
+}
+
+/// Declares a capability's refusals: an enum, its messages (thiserror), its kinds and codes,
+/// the list of its codes (`CODES`) and its conversion into [`AppError`].
+///
+/// ```ignore
+/// refusals! {
+///     /// What a payment refuses.
+///     pub enum PaymentRefusal {
+///         /// The balance does not cover the amount.
+///         InsufficientFunds => Unprocessable, "insufficient_funds", "the balance does not cover this amount";
+///         InvalidChargeAmount(String) => Unprocessable, "invalid_charge_amount", "{0}";
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! refusals {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident {
+            $(
+                $(#[$vmeta:meta])*
+                $variant:ident $( ( $($field:ty),* $(,)? ) )? => $kind:ident, $code:literal, $message:literal;
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+        $vis enum $name {
+            $(
+                $(#[$vmeta])*
+                #[error($message)]
+                $variant $( ( $($field),* ) )?,
+            )*
+        }
+
+        impl $name {
+            /// Every code this enum can answer with, and its kind.
+            pub const CODES: &'static [$crate::error::ErrorCode] = &[
+                $( $crate::error::ErrorCode::new($code, $crate::error::Refused::$kind), )*
+            ];
+        }
+
+        impl $crate::error::Refusal for $name {
+            fn kind(&self) -> $crate::error::Refused {
+                match self {
+                    $( Self::$variant { .. } => $crate::error::Refused::$kind, )*
+                }
+            }
+            fn code(&self) -> &'static str {
+                match self {
+                    $( Self::$variant { .. } => $code, )*
+                }
+            }
+        }
+
+        impl From<$name> for $crate::error::AppError {
+            fn from(refusal: $name) -> Self {
+                $crate::error::AppError::refused(&refusal)
+            }
+        }
+    };
+}
+
+refusals! {
+    /// Refusals every capability shares: who may call, what exists, what a request must hold.
+    pub enum Common {
+        /// No valid bearer token or session.
+        Unauthenticated => Unauthenticated, "unauthorized", "a valid bearer token is required";
+        /// The caller's role may not call this route.
+        Forbidden => Forbidden, "forbidden", "this principal may not call this route";
+        /// Also what another city's, store's or shopper's object answers, so ids cannot be
+        /// probed. The text names what was looked for.
+        NotFound(&'static str) => NotFound, "not_found", "{0} not found";
+        /// An amount outside 1 to 10^12 (or not a whole number).
+        InvalidAmount(String) => BadRequest, "invalid_amount", "{0}";
+        /// A wallet or stock does not cover the amount.
+        InsufficientFunds => Unprocessable, "insufficient_funds", "the balance does not cover this amount";
+        /// The same Idempotency-Key with another route or body.
+        IdempotencyKeyReused => Unprocessable, "idempotency_key_reused", "this Idempotency-Key was used with a different request";
+        /// The program is of the other kind (currency vs point card).
+        WrongProgramKind(&'static str) => Unprocessable, "wrong_program_kind", "{0}";
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// The request was understood and refused; nothing changed.
+    /// The request was understood and refused; nothing changed. Made from a capability's
+    /// refusal enum (`?` converts), never by hand.
     #[error("{message}")]
     Rejected {
-        status: u16,
+        kind: Refused,
         code: &'static str,
         message: String,
     },
@@ -24,9 +207,19 @@ pub enum AppError {
 }
 
 impl AppError {
+    /// A capability's refusal as the error use-cases pass on.
+    pub fn refused(refusal: &impl Refusal) -> Self {
+        Self::Rejected {
+            kind: refusal.kind(),
+            code: refusal.code(),
+            message: refusal.to_string(),
+        }
+    }
+
+    /// Until every capability names its refusals in an enum: a refusal by HTTP status.
     pub fn rejected(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         Self::Rejected {
-            status,
+            kind: Refused::from_http_status(status).unwrap_or(Refused::Unprocessable),
             code,
             message: message.into(),
         }
@@ -35,14 +228,14 @@ impl AppError {
         Self::rejected(400, code, message)
     }
     pub fn unauthorized() -> Self {
-        Self::rejected(401, "unauthorized", "a valid bearer token is required")
+        Common::Unauthenticated.into()
     }
     pub fn forbidden() -> Self {
-        Self::rejected(403, "forbidden", "this principal may not call this route")
+        Common::Forbidden.into()
     }
     /// Also what another city's, store's or shopper's object answers, so ids cannot be probed.
-    pub fn not_found(what: &str) -> Self {
-        Self::rejected(404, "not_found", format!("{what} not found"))
+    pub fn not_found(what: &'static str) -> Self {
+        Common::NotFound(what).into()
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::rejected(409, code, message)
@@ -51,40 +244,50 @@ impl AppError {
         Self::rejected(422, code, message)
     }
     pub fn insufficient_funds() -> Self {
-        Self::unprocessable(
-            "insufficient_funds",
-            "the balance does not cover this amount",
-        )
+        Common::InsufficientFunds.into()
+    }
+
+    /// The refusal's code, if this is one.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            Self::Rejected { code, .. } => Some(code),
+            _ => None,
+        }
     }
 
     /// Status and envelope as shown to the client.
     pub fn status_and_body(&self) -> (u16, ErrorEnvelope) {
         match self {
             Self::Rejected {
-                status,
+                kind,
                 code,
                 message,
-            } => (*status, ErrorEnvelope::new(code, message)),
+            } => (kind.http_status(), ErrorEnvelope::new(code, message)),
             Self::Unavailable => (
                 503,
                 ErrorEnvelope::new(
-                    "unavailable",
+                    UNAVAILABLE,
                     "the service could not commit; retry with the same Idempotency-Key",
                 ),
             ),
             Self::Db(e) if is_busy(e) => (
                 503,
                 ErrorEnvelope::new(
-                    "unavailable",
+                    UNAVAILABLE,
                     "the database is busy; retry with the same Idempotency-Key",
                 ),
             ),
             Self::Db(_) | Self::Internal(_) => {
-                (500, ErrorEnvelope::new("internal", "internal error"))
+                (500, ErrorEnvelope::new(INTERNAL, "internal error"))
             }
         }
     }
 }
+
+/// The code of a 503: nothing was written, retry with the same Idempotency-Key.
+pub const UNAVAILABLE: &str = "unavailable";
+/// The code of a 500: a bug; logged, shown opaque.
+pub const INTERNAL: &str = "internal";
 
 fn is_busy(e: &sqlx::Error) -> bool {
     matches!(
@@ -101,8 +304,9 @@ pub struct ErrorEnvelope {
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Stable, machine-readable: e.g. `insufficient_funds`, `invalid_amount`, `not_found`.
+    /// `GET /api/v1/error-codes` lists them all.
     pub code: String,
-    /// For people; may change.
+    /// For people; may change. Apps show their own text for the code.
     pub message: String,
 }
 
@@ -114,5 +318,24 @@ impl ErrorEnvelope {
                 message: message.to_owned(),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_keeps_its_kind_code_and_message() {
+        let e: AppError = Common::NotFound("program").into();
+        let (status, body) = e.status_and_body();
+        assert_eq!(status, 404);
+        assert_eq!(body.error.code, "not_found");
+        assert_eq!(body.error.message, "program not found");
+        assert!(
+            Common::CODES
+                .iter()
+                .any(|c| c.code == "insufficient_funds" && c.status == 422)
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP edge: routes, OpenAPI, middleware and the server loop. Handlers parse, call one
 //! use-case and map its result; they never touch SQL.
 
+pub mod error_codes;
 pub mod extract;
 pub mod params;
 pub mod render;
@@ -112,6 +113,7 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
     let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(me))
+        .merge(error_codes::router())
         .merge(crate::features::directory::http::router())
         .merge(crate::features::payments::http::router())
         .merge(crate::features::campaigns::premium::http::router())

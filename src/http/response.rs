@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::AppError;
-use crate::writer::Reply;
+use crate::writer::{Answer, Done, Reply};
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
@@ -23,5 +23,25 @@ impl IntoResponse for Reply {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, Json(self.body)).into_response()
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for Done<T> {
+    fn into_response(self) -> Response {
+        let status = if self.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        (status, Json(self.value)).into_response()
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for Answer<T> {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Fresh(done) => done.into_response(),
+            Self::Replay(reply) => reply.into_response(),
+        }
     }
 }

@@ -36,6 +36,7 @@ pub mod rows;
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
@@ -82,6 +83,72 @@ impl Reply {
     pub fn new(status: u16, body: &impl serde::Serialize) -> Result<Self, AppError> {
         let body = serde_json::to_value(body).map_err(|e| AppError::Internal(e.to_string()))?;
         Ok(Self { status, body })
+    }
+}
+
+/// A use-case's typed answer: the value, and whether the request created something (201) or
+/// read or repeated it (200).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Done<T> {
+    pub created: bool,
+    pub value: T,
+}
+
+impl<T> Done<T> {
+    /// The request created something (201).
+    pub fn created(value: T) -> Self {
+        Self {
+            created: true,
+            value,
+        }
+    }
+    /// The request read, changed or repeated something (200).
+    pub fn ok(value: T) -> Self {
+        Self {
+            created: false,
+            value,
+        }
+    }
+    pub fn status(&self) -> u16 {
+        if self.created { 201 } else { 200 }
+    }
+}
+
+/// What a use-case run through the writer answers: computed now (typed), or the stored reply
+/// of an earlier request with the same Idempotency-Key (a success or a refusal), verbatim.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer<T> {
+    Fresh(Done<T>),
+    Replay(Reply),
+}
+
+impl<T: serde::de::DeserializeOwned> Answer<T> {
+    /// The value, for Rust callers (the demo, bootstrap): a replayed success is read back
+    /// from its stored body; a replayed refusal is the refusal again.
+    pub fn into_value(self) -> Result<T, AppError> {
+        match self {
+            Self::Fresh(done) => Ok(done.value),
+            Self::Replay(reply) if reply.status < 300 => serde_json::from_value(reply.body)
+                .map_err(|e| AppError::Internal(format!("stored reply: {e}"))),
+            Self::Replay(reply) => Err(replayed_refusal(&reply)),
+        }
+    }
+}
+
+/// A stored refusal as the error it was.
+fn replayed_refusal(reply: &Reply) -> AppError {
+    let code = reply.body["error"]["code"]
+        .as_str()
+        .unwrap_or(crate::error::INTERNAL);
+    let message = reply.body["error"]["message"].as_str().unwrap_or_default();
+    match crate::error::Refused::from_http_status(reply.status) {
+        Some(kind) => AppError::Rejected {
+            kind,
+            // Codes are 'static in the running code; a stored one is looked up in the list.
+            code: crate::http::error_codes::intern(code),
+            message: message.to_owned(),
+        },
+        None => AppError::Internal(format!("stored reply {}: {code}", reply.status)),
     }
 }
 
@@ -204,6 +271,49 @@ impl Writer {
             .await
             .map_err(|_| AppError::Unavailable)?;
         rx.await.map_err(|_| AppError::Unavailable)?
+    }
+
+    /// Runs a typed `job` in the next batch and waits for the commit. Its value is stored as
+    /// the request's reply (status and JSON) when there is an Idempotency-Key, and handed
+    /// back typed; a replay hands back the stored reply.
+    pub async fn answer<T, F>(
+        &self,
+        idempotency: Option<Idempotency>,
+        job: F,
+    ) -> Result<Answer<T>, AppError>
+    where
+        T: serde::Serialize + Send + 'static,
+        F: for<'a> FnOnce(&'a mut Work) -> BoxFuture<'a, Result<Done<T>, AppError>>
+            + Send
+            + 'static,
+    {
+        let slot: Arc<Mutex<Option<Done<T>>>> = Arc::default();
+        let fresh = slot.clone();
+        let stored = idempotency.is_some();
+        let reply = self
+            .run(idempotency, move |w| {
+                Box::pin(async move {
+                    let done = job(w).await?;
+                    let body = if stored {
+                        serde_json::to_value(&done.value)
+                            .map_err(|e| AppError::Internal(e.to_string()))?
+                    } else {
+                        serde_json::Value::Null
+                    };
+                    let reply = Reply {
+                        status: done.status(),
+                        body,
+                    };
+                    *fresh.lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
+                    Ok(reply)
+                })
+            })
+            .await?;
+        let done = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        Ok(match done {
+            Some(done) => Answer::Fresh(done),
+            None => Answer::Replay(reply),
+        })
     }
 
     /// Runs `jobs` as exactly one batch of their own, in order, and answers each. Normal
@@ -520,10 +630,7 @@ fn store(work: &mut Work, idem: &Idempotency, reply: &Reply) {
 
 fn replay(idem: &Idempotency, stored: StoredReply) -> Result<Reply, AppError> {
     if stored.request_hash != idem.request_hash {
-        return Err(AppError::unprocessable(
-            "idempotency_key_reused",
-            "this Idempotency-Key was used with a different request",
-        ));
+        return Err(crate::error::Common::IdempotencyKeyReused.into());
     }
     let body = serde_json::from_str(&stored.response_body)
         .map_err(|e| AppError::Internal(e.to_string()))?;

@@ -243,6 +243,7 @@ fn rows(w: &World) -> Vec<Row> {
         // System.
         row("GET", "/healthz", Arg::None, Body::None, any(&[EVERYONE]), vec![]),
         row("GET", "/api/openapi.json", Arg::None, Body::None, any(&[EVERYONE]), vec![]),
+        row("GET", "/api/v1/error-codes", Arg::None, Body::None, any(&[EVERYONE]), vec![]),
         row("GET", "/api/v1/me", Arg::None, Body::None, any(&[AUTHENTICATED]), vec![]),
         // Staff and programs: city admins create; every principal of the city reads programs.
         row("POST", "/api/v1/staff", Arg::None, Body::Json(json!({"name": "新人", "kind": "operator", "role": "viewer"})), vec![CityAdmin], vec![]),

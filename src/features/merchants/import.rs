@@ -288,11 +288,11 @@ async fn join_if_new(
 fn at_line(line: u64, e: AppError) -> AppError {
     match e {
         AppError::Rejected {
-            status,
+            kind,
             code,
             message,
         } => AppError::Rejected {
-            status,
+            kind,
             code,
             message: format!("line {line}: {message}; nothing was imported"),
         },

@@ -1,0 +1,63 @@
+//! The published list of error codes: every code the API can answer with, gathered from each
+//! capability's refusal enum (`refusals!`) and the framework's own. Served at
+//! `GET /api/v1/error-codes` (no sign-in needed); the web app's translations are tested
+//! against it, so the API cannot gain a code the apps cannot say.
+
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::app::App;
+use crate::error::{self, Common, ErrorCode, Refused};
+
+/// The framework's own codes: malformed requests the extractors refuse, and failures.
+pub const FRAMEWORK: &[ErrorCode] = &[
+    ErrorCode::new("method_not_allowed", Refused::BadRequest),
+    ErrorCode::new("request_timeout", Refused::Timeout),
+    ErrorCode::new("body_too_large", Refused::TooLarge),
+    ErrorCode::new("unsupported_media_type", Refused::UnsupportedMediaType),
+];
+
+/// Every enum's codes, in one list. A capability that declares a refusal enum adds it here.
+pub fn catalogue() -> Vec<ErrorCode> {
+    let lists: &[&[ErrorCode]] = &[Common::CODES, FRAMEWORK];
+    let mut all: Vec<ErrorCode> = lists.iter().flat_map(|l| l.iter().copied()).collect();
+    all.sort_by_key(|c| c.code);
+    all.dedup_by_key(|c| c.code);
+    all
+}
+
+/// The `'static` code of a stored reply's code text (replays of refusals stored before a
+/// restart); an unknown one reads as `internal`.
+pub fn intern(code: &str) -> &'static str {
+    catalogue()
+        .into_iter()
+        .map(|c| c.code)
+        .find(|c| *c == code)
+        .unwrap_or(error::INTERNAL)
+}
+
+/// The list as served: each code, its kind and status, plus `unavailable` (503) and
+/// `internal` (500).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorCodeList {
+    pub codes: Vec<ErrorCode>,
+    /// Answered with 503 when nothing was written: retry with the same Idempotency-Key.
+    pub unavailable: &'static str,
+    /// Answered with 500: a bug, logged.
+    pub internal: &'static str,
+}
+
+/// Every error code the API can answer with (no sign-in needed).
+#[utoipa::path(get, path = "/api/v1/error-codes", tag = "meta",
+    responses((status = 200, body = ErrorCodeList)))]
+async fn error_codes() -> Json<ErrorCodeList> {
+    Json(ErrorCodeList {
+        codes: catalogue(),
+        unavailable: error::UNAVAILABLE,
+        internal: error::INTERNAL,
+    })
+}
+
+pub fn router() -> OpenApiRouter<App> {
+    OpenApiRouter::new().routes(routes!(error_codes))
+}
