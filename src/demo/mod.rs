@@ -223,7 +223,7 @@ async fn till_codes(
     city: CityId,
     store: &Store,
     program: ProgramId,
-) -> Result<(String, Reply), AppError> {
+) -> Result<(String, crate::features::qr::StoreCode), AppError> {
     let owner = Principal::MerchantOwner {
         merchant: store.id,
         city,
@@ -245,7 +245,8 @@ async fn till_codes(
             program_id: program,
         },
     )
-    .await?;
+    .await?
+    .into_value()?;
     Ok((field(&code, "code")?, store_code))
 }
 
