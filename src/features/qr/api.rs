@@ -70,7 +70,7 @@ pub struct NewPaymentRequest {
 }
 
 /// A cashier's request for an amount: a single-use dynamic code, and whether it was paid.
-/// (Shown under its old schema name, which the document has always used.)
+// Shown under the schema name the document has always used.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(as = PaymentRequestRow)]
 pub struct PaymentRequest {
