@@ -651,3 +651,41 @@ async fn charge_shopper_code_in(
         created_at: w.now,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_keep_their_codes_and_statuses() {
+        let cases = [
+            (QrRefusal::ForgedCode, 422, "forged_code"),
+            (QrRefusal::UnknownCode, 422, "unknown_code"),
+            (QrRefusal::UnreadableCode("x".into()), 422, "invalid_code"),
+            (QrRefusal::CodeTooLong, 422, "invalid_code"),
+            (QrRefusal::UnknownShopperCode, 422, "invalid_code"),
+            (QrRefusal::StoreCodeRevoked, 422, "code_revoked"),
+            (QrRefusal::StoreCodeImageRevoked, 410, "code_revoked"),
+            (QrRefusal::RequestPaid, 409, "code_already_used"),
+            (QrRefusal::ShopperCodeUsed, 409, "code_already_used"),
+            (QrRefusal::RequestExpired, 422, "code_expired"),
+            (QrRefusal::ShopperCodeExpired, 422, "code_expired"),
+            (QrRefusal::AmountMismatch, 422, "amount_mismatch"),
+            (QrRefusal::MissingAmount, 400, "missing_amount"),
+            (
+                QrRefusal::InvalidOrderReference,
+                400,
+                "invalid_order_reference",
+            ),
+            (QrRefusal::InvalidFormat, 400, "invalid_format"),
+            (QrRefusal::InvalidQuery("x".into()), 400, "invalid_query"),
+        ];
+        for (refusal, status, code) in cases {
+            let (s, body) = AppError::from(refusal.clone()).status_and_body();
+            assert_eq!((s, body.error.code.as_str()), (status, code), "{refusal:?}");
+        }
+        let (_, body) =
+            AppError::from(QrRefusal::UnreadableCode("bad CRC".into())).status_and_body();
+        assert_eq!(body.error.message, "the code cannot be read: bad CRC");
+    }
+}
