@@ -89,7 +89,13 @@ async fn import_cards(
     let text = String::from_utf8(body.to_vec()).map_err(|_| CardRefusal::NotUtf8)?;
     Ok(match cards::import(&app, c.who, id, text).await? {
         Ok(report) => Done::created(report).into_response(),
-        Err(rejection) => (StatusCode::UNPROCESSABLE_ENTITY, Json(rejection)).into_response(),
+        Err(rejection) => {
+            // The status of the refusal's kind (422), with every bad row beside the envelope.
+            let kind = crate::error::Refusal::kind(&CardRefusal::ImportRejected(0));
+            let status = StatusCode::from_u16(kind.http_status())
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            (status, Json(rejection)).into_response()
+        }
     })
 }
 
