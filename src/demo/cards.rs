@@ -52,8 +52,8 @@ pub async fn issue(
             let req = NewCardRequest {
                 shopper_id: Some(*shopper),
             };
-            let reply = cards::issue(app, admin, program, req).await?;
-            Ok::<_, AppError>(Some(field::<CardNumber>(&reply, "number")?))
+            let card = cards::issue(app, admin, program, req).await?.into_value()?;
+            Ok::<_, AppError>(Some(CardNumber::parse(&card.number).map_err(internal)?))
         }))
         .await;
         out.extend(made.into_iter().collect::<Result<Vec<_>, _>>()?);

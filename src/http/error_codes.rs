@@ -23,6 +23,8 @@ pub fn catalogue() -> Vec<ErrorCode> {
         Common::CODES,
         FRAMEWORK,
         crate::features::qr::QrRefusal::CODES,
+        crate::features::points::refusals::PointRefusal::CODES,
+        crate::features::points::refusals::CardRefusal::CODES,
     ];
     let mut all: Vec<ErrorCode> = lists.iter().flat_map(|l| l.iter().copied()).collect();
     all.sort_by_key(|c| c.code);

@@ -855,7 +855,9 @@ async fn run_op(
                 currency_program_id: world.currency,
                 amount: amount(yen)?,
             };
-            points::checkout_in(w, by, world.stores[store], req).await
+            points::checkout_in(w, by, world.stores[store], req)
+                .await
+                .and_then(|d| Reply::new(d.status(), &d.value))
         }
         Op::Refund { store, yen, .. } => {
             let req = rebates::RefundRequest {
@@ -877,7 +879,9 @@ async fn run_op(
                 card_number: card.expect("a card").1,
                 amount: amount(yen)?,
             };
-            points::earn_in(w, by, world.stores[store], req).await
+            points::earn_in(w, by, world.stores[store], req)
+                .await
+                .and_then(|d| Reply::new(d.status(), &d.value))
         }
         Op::Spend {
             store, points: n, ..
@@ -887,7 +891,9 @@ async fn run_op(
                 card_number: card.expect("a card").1,
                 amount: amount(n)?,
             };
-            points::spend_in(w, by, world.stores[store], req).await
+            points::spend_in(w, by, world.stores[store], req)
+                .await
+                .and_then(|d| Reply::new(d.status(), &d.value))
         }
         Op::Return {
             store, amount: n, ..
@@ -896,13 +902,17 @@ async fn run_op(
                 transaction_id: made_tx.into(),
                 amount: amount(n)?,
             };
-            points::return_in(w, by, world.stores[store], req).await
+            points::return_in(w, by, world.stores[store], req)
+                .await
+                .and_then(|d| Reply::new(d.status(), &d.value))
         }
         Op::Replace { .. } => {
             let req = cards::ReplacementRequest {
                 reason: "紛失".into(),
             };
-            cards::replace_in(w, by, card.expect("a card").0, req).await
+            cards::replace_in(w, by, card.expect("a card").0, req)
+                .await
+                .and_then(|d| Reply::new(d.status(), &d.value))
         }
         Op::Expire { points: true } => {
             let policy = ExpiryPolicy::MonthsAfterLastChange { months: 1 };

@@ -56,3 +56,5 @@ id_type!(ApplicationId, SettlementRunId, StatementId);
 id_type!(CardId);
 // QR: a store's static codes and a cashier's dynamic payment requests.
 id_type!(StoreCodeId, PaymentRequestId);
+// Point card campaigns (multipliers).
+id_type!(PointCampaignId);
