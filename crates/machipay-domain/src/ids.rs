@@ -54,3 +54,5 @@ id_type!(
 id_type!(ApplicationId, SettlementRunId, StatementId);
 // Point cards (a card's balance is a wallet account owned by the card id).
 id_type!(CardId);
+// Campaigns: premium-set sales and rebates.
+id_type!(PremiumCampaignId, RebateCampaignId);
