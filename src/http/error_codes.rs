@@ -25,6 +25,8 @@ pub fn catalogue() -> Vec<ErrorCode> {
         crate::features::qr::QrRefusal::CODES,
         crate::features::points::refusals::PointRefusal::CODES,
         crate::features::points::refusals::CardRefusal::CODES,
+        crate::features::campaigns::premium::PremiumRefusal::CODES,
+        crate::features::campaigns::rebates::RebateRefusal::CODES,
     ];
     let mut all: Vec<ErrorCode> = lists.iter().flat_map(|l| l.iter().copied()).collect();
     all.sort_by_key(|c| c.code);

@@ -846,7 +846,9 @@ async fn run_op(
                 shopper_id: world.shoppers[shopper],
                 units,
             };
-            currency::buy_in(w, by, world.currency, world.premium_campaign, req).await
+            let campaign = world.premium_campaign.into();
+            let done = currency::buy_in(w, by, world.currency, campaign, req).await?;
+            Reply::new(done.status(), &done.value)
         }
         Op::Checkout { store, yen, .. } => {
             let req = points::CheckoutRequest {
@@ -865,7 +867,8 @@ async fn run_op(
                 amount: amount(yen)?,
                 reason: "返品".into(),
             };
-            rebates::refund_in(w, by, world.stores[store], req).await
+            let done = rebates::refund_in(w, by, world.stores[store], req).await?;
+            Reply::new(done.status(), &done.value)
         }
         Op::Reverse { .. } => {
             let req = money::ReversalRequest {
@@ -923,7 +926,10 @@ async fn run_op(
             let (p, kind) = (world.currency, ProgramKind::Currency);
             expiry::expire_program_in(w, p, kind, policy, today).await
         }
-        Op::Grant => rebates::grant_batch(w, today).await,
+        Op::Grant => {
+            let done = rebates::grant_batch(w, today).await?;
+            Reply::new(done.status(), &done.value)
+        }
         Op::Settle => {
             let closing = today.pred_opt().expect("a day before");
             let transfer =

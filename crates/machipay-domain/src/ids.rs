@@ -58,3 +58,5 @@ id_type!(CardId);
 id_type!(StoreCodeId, PaymentRequestId);
 // Point card campaigns (multipliers).
 id_type!(PointCampaignId);
+// Campaigns: premium-set sales and rebates.
+id_type!(PremiumCampaignId, RebateCampaignId);
