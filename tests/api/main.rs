@@ -6,6 +6,7 @@ mod helpers;
 mod access;
 mod city_report;
 mod currency;
+mod error_codes;
 mod expiry;
 mod http_edges;
 mod input;
