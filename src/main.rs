@@ -1,5 +1,7 @@
 //! The `machipay` binary: a thin CLI over the library (serve, bootstrap-city, expire).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! Behaviour tests over the real HTTP API, each on a fresh SQLite and a fresh PostgreSQL
 //! database (see helpers.rs).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod helpers;
 
 mod access;
