@@ -28,13 +28,19 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![root().join(dir)];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else { continue };
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
         for entry in entries {
             let path = entry.expect("read a directory entry").path();
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path.strip_prefix(root()).expect("under the root").to_path_buf());
+                out.push(
+                    path.strip_prefix(root())
+                        .expect("under the root")
+                        .to_path_buf(),
+                );
             }
         }
     }
@@ -63,7 +69,10 @@ fn module_of(rel: &str) -> Vec<String> {
     let inner = rel.strip_prefix("src/").expect("a file under src/");
     let inner = inner.strip_suffix(".rs").expect("a .rs file");
     let mut parts: Vec<String> = inner.split('/').map(str::to_owned).collect();
-    if matches!(parts.last().map(String::as_str), Some("mod" | "lib" | "main")) {
+    if matches!(
+        parts.last().map(String::as_str),
+        Some("mod" | "lib" | "main")
+    ) {
         parts.pop();
     }
     parts
@@ -170,12 +179,19 @@ fn capabilities() -> BTreeSet<String> {
         if !path.is_dir() {
             continue;
         }
-        let name = path.file_name().expect("a name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("a name")
+            .to_string_lossy()
+            .into_owned();
         if name == "campaigns" {
             for sub in fs::read_dir(&path).expect("src/features/campaigns") {
                 let sub = sub.expect("entry").path();
                 if sub.is_dir() {
-                    caps.insert(format!("campaigns/{}", sub.file_name().expect("a name").to_string_lossy()));
+                    caps.insert(format!(
+                        "campaigns/{}",
+                        sub.file_name().expect("a name").to_string_lossy()
+                    ));
                 }
             }
         } else {
@@ -187,7 +203,10 @@ fn capabilities() -> BTreeSet<String> {
 
 /// The capability a module path (without `crate::`) lies in, and the rest of the path in it:
 /// `[features, campaigns, rebates, store, X]` is `("campaigns/rebates", [store, X])`.
-fn capability_of<'a>(path: &'a [String], caps: &BTreeSet<String>) -> Option<(String, &'a [String])> {
+fn capability_of<'a>(
+    path: &'a [String],
+    caps: &BTreeSet<String>,
+) -> Option<(String, &'a [String])> {
     if path.first().map(String::as_str) != Some("features") {
         return None;
     }
@@ -265,8 +284,10 @@ const FOREIGN_STORE_ALLOWED: &[(&str, &str)] = &[
 #[test]
 fn capabilities_use_only_their_own_store() {
     let caps = capabilities();
-    let allowed: BTreeSet<(String, String)> =
-        FOREIGN_STORE_ALLOWED.iter().map(|(f, c)| (f.to_string(), c.to_string())).collect();
+    let allowed: BTreeSet<(String, String)> = FOREIGN_STORE_ALLOWED
+        .iter()
+        .map(|(f, c)| (f.to_string(), c.to_string()))
+        .collect();
     let mut found = BTreeSet::new();
     for (rel, text) in main_crate_sources() {
         let own = module_of(&rel);
@@ -277,7 +298,9 @@ fn capabilities_use_only_their_own_store() {
             paths.extend(machipay_paths(&text));
         }
         for path in paths {
-            let Some((cap, rest)) = capability_of(&path, &caps) else { continue };
+            let Some((cap, rest)) = capability_of(&path, &caps) else {
+                continue;
+            };
             if rest.first().map(String::as_str) == Some("store") && own_cap.as_ref() != Some(&cap) {
                 found.insert((rel.clone(), cap));
             }
@@ -317,24 +340,32 @@ fn machipay_paths(text: &str) -> Vec<Vec<String>> {
 // b. The domain crate does no I/O
 
 /// Crates that do I/O or bring a runtime: never a dependency of the domain.
-const DOMAIN_FORBIDDEN: &[&str] = &["axum", "sqlx", "tokio", "hyper", "tower", "tower-http", "reqwest"];
+const DOMAIN_FORBIDDEN: &[&str] = &[
+    "axum",
+    "sqlx",
+    "tokio",
+    "hyper",
+    "tower",
+    "tower-http",
+    "reqwest",
+];
 
 /// Today's dependencies of `machipay-domain`. A new one is a decision: add it here, with a
 /// word on why the pure domain needs it.
 const DOMAIN_DEPENDENCIES: &[&str] = &[
-    "chrono",        // dates, the JST calendar
-    "csv",           // the bank and registry file formats
-    "encoding_rs",   // Shift_JIS for the Zengin transfer file
-    "hex",           // digests shown as text
-    "hmac",          // signed QR payloads and tokens
-    "rand",          // codes, tokens and ids
-    "rust_decimal",  // rates (never money)
-    "serde",         // the types the API shows
-    "serde_json",    // ditto
-    "sha2",          // digests of tokens and PINs
-    "thiserror",     // domain errors
-    "utoipa",        // schema derives only (no server)
-    "uuid",          // ids
+    "chrono",       // dates, the JST calendar
+    "csv",          // the bank and registry file formats
+    "encoding_rs",  // Shift_JIS for the Zengin transfer file
+    "hex",          // digests shown as text
+    "hmac",         // signed QR payloads and tokens
+    "rand",         // codes, tokens and ids
+    "rust_decimal", // rates (never money)
+    "serde",        // the types the API shows
+    "serde_json",   // ditto
+    "sha2",         // digests of tokens and PINs
+    "thiserror",    // domain errors
+    "utoipa",       // schema derives only (no server)
+    "uuid",         // ids
 ];
 
 /// Names of the crates in `[dependencies]` (and `[target.*.dependencies]`) of a Cargo.toml.
@@ -368,13 +399,22 @@ fn dependencies(toml: &str) -> Vec<String> {
 fn domain_crate_has_no_io_dependencies() {
     let toml = read(Path::new("crates/machipay-domain/Cargo.toml"));
     let deps = dependencies(&toml);
-    assert!(deps.contains(&"chrono".to_owned()), "parsed no dependencies: {deps:?}");
-    let forbidden: Vec<_> = deps.iter().filter(|d| DOMAIN_FORBIDDEN.contains(&d.as_str())).collect();
+    assert!(
+        deps.contains(&"chrono".to_owned()),
+        "parsed no dependencies: {deps:?}"
+    );
+    let forbidden: Vec<_> = deps
+        .iter()
+        .filter(|d| DOMAIN_FORBIDDEN.contains(&d.as_str()))
+        .collect();
     assert!(
         forbidden.is_empty(),
         "the domain crate must not depend on I/O crates (they belong to the service): {forbidden:?}"
     );
-    let unknown: Vec<_> = deps.iter().filter(|d| !DOMAIN_DEPENDENCIES.contains(&d.as_str())).collect();
+    let unknown: Vec<_> = deps
+        .iter()
+        .filter(|d| !DOMAIN_DEPENDENCIES.contains(&d.as_str()))
+        .collect();
     assert!(
         unknown.is_empty(),
         "new dependencies of the domain crate: {unknown:?}. If the pure domain really needs \
@@ -387,10 +427,18 @@ fn domain_crate_has_no_io_dependencies() {
 
 #[test]
 fn every_rust_file_opens_with_a_module_doc() {
-    let mut dirs = vec![PathBuf::from("src"), PathBuf::from("tests"), PathBuf::from("examples")];
+    let mut dirs = vec![
+        PathBuf::from("src"),
+        PathBuf::from("tests"),
+        PathBuf::from("examples"),
+    ];
     for entry in fs::read_dir(root().join("crates")).expect("crates/") {
         let path = entry.expect("entry").path();
-        dirs.push(path.strip_prefix(root()).expect("under the root").join("src"));
+        dirs.push(
+            path.strip_prefix(root())
+                .expect("under the root")
+                .join("src"),
+        );
     }
     let mut missing = Vec::new();
     for dir in dirs {
@@ -526,8 +574,10 @@ fn assert_acyclic(
     edges: &BTreeMap<(String, String), BTreeSet<String>>,
     allowed: &[(&str, &str)],
 ) {
-    let allowed: BTreeSet<(String, String)> =
-        allowed.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+    let allowed: BTreeSet<(String, String)> = allowed
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (from, to) in edges.keys() {
         if !allowed.contains(&(from.clone(), to.clone())) {
@@ -561,16 +611,29 @@ fn top_level_modules_form_no_new_cycles() {
     let mut edges: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for (rel, text) in main_crate_sources() {
         let here = module_of(&rel);
-        let Some(from) = here.first().cloned() else { continue }; // lib.rs, main.rs
+        let Some(from) = here.first().cloned() else {
+            continue;
+        }; // lib.rs, main.rs
         for path in paths_in(&rel, &text) {
             let Some(to) = path.first() else { continue };
             if *to != from {
-                edges.entry((from.clone(), to.clone())).or_default().insert(rel.clone());
+                edges
+                    .entry((from.clone(), to.clone()))
+                    .or_default()
+                    .insert(rel.clone());
             }
         }
     }
-    assert!(edges.contains_key(&("features".into(), "db".into())), "parsed no paths: {edges:?}");
-    assert_acyclic("top-level modules", "TOP_LEVEL_CYCLE_EDGES", &edges, TOP_LEVEL_CYCLE_EDGES);
+    assert!(
+        edges.contains_key(&("features".into(), "db".into())),
+        "parsed no paths: {edges:?}"
+    );
+    assert_acyclic(
+        "top-level modules",
+        "TOP_LEVEL_CYCLE_EDGES",
+        &edges,
+        TOP_LEVEL_CYCLE_EDGES,
+    );
 }
 
 #[test]
@@ -578,16 +641,28 @@ fn capabilities_form_no_new_cycles() {
     let caps = capabilities();
     let mut edges: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for (rel, text) in main_crate_sources() {
-        let Some((from, _)) = capability_of(&module_of(&rel), &caps) else { continue };
+        let Some((from, _)) = capability_of(&module_of(&rel), &caps) else {
+            continue;
+        };
         for path in paths_in(&rel, &text) {
-            let Some((to, _)) = capability_of(&path, &caps) else { continue };
+            let Some((to, _)) = capability_of(&path, &caps) else {
+                continue;
+            };
             if to != from {
-                edges.entry((from.clone(), to)).or_default().insert(rel.clone());
+                edges
+                    .entry((from.clone(), to))
+                    .or_default()
+                    .insert(rel.clone());
             }
         }
     }
     assert!(!edges.is_empty(), "parsed no paths between capabilities");
-    assert_acyclic("capabilities", "CAPABILITY_CYCLE_EDGES", &edges, CAPABILITY_CYCLE_EDGES);
+    assert_acyclic(
+        "capabilities",
+        "CAPABILITY_CYCLE_EDGES",
+        &edges,
+        CAPABILITY_CYCLE_EDGES,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -600,8 +675,10 @@ fn paths_are_found_in_use_groups_and_super() {
         use crate::features::{directory::store::{self as dir, Merchant}, qr};\n\
         use super::store::Row;\n\
         fn f() { crate::db::Db::open(); }\n";
-    let paths: Vec<String> =
-        paths_in("src/features/points/mod.rs", text).iter().map(|p| p.join("::")).collect();
+    let paths: Vec<String> = paths_in("src/features/points/mod.rs", text)
+        .iter()
+        .map(|p| p.join("::"))
+        .collect();
     assert_eq!(
         paths,
         [
@@ -612,7 +689,9 @@ fn paths_are_found_in_use_groups_and_super() {
             "db::Db::open",
         ]
     );
-    let paths: Vec<String> =
-        paths_in("src/features/points/cards.rs", "use super::store::Row;").iter().map(|p| p.join("::")).collect();
+    let paths: Vec<String> = paths_in("src/features/points/cards.rs", "use super::store::Row;")
+        .iter()
+        .map(|p| p.join("::"))
+        .collect();
     assert_eq!(paths, ["features::points::store::Row"]);
 }

@@ -16,7 +16,10 @@ fn app_texts(js: &str) -> BTreeMap<String, (String, String)> {
         .split_once("export const ERROR_MESSAGES = {")
         .expect("error-messages.js declares ERROR_MESSAGES")
         .1;
-    let body = body.split_once("\n};").expect("ERROR_MESSAGES ends with `};`").0;
+    let body = body
+        .split_once("\n};")
+        .expect("ERROR_MESSAGES ends with `};`")
+        .0;
     let text_of = |line: &str, key: &str| -> String {
         line.split_once(&format!("{key}: \""))
             .and_then(|(_, rest)| rest.split_once('"'))
@@ -31,7 +34,10 @@ fn app_texts(js: &str) -> BTreeMap<String, (String, String)> {
         let (code, entry) = line
             .split_once(": {")
             .unwrap_or_else(|| panic!("not `code: {{ ja: \"...\", en: \"...\" }},`: {line}"));
-        out.insert(code.trim().to_owned(), (text_of(entry, "ja"), text_of(entry, "en")));
+        out.insert(
+            code.trim().to_owned(),
+            (text_of(entry, "ja"), text_of(entry, "en")),
+        );
     }
     out
 }
@@ -39,7 +45,9 @@ fn app_texts(js: &str) -> BTreeMap<String, (String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_error_code_has_texts_for_people() {
     let app = TestApp::sqlite().await;
-    let (status, list) = app.request("GET", "/api/v1/error-codes", None, None, None).await;
+    let (status, list) = app
+        .request("GET", "/api/v1/error-codes", None, None, None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{list}");
     let mut codes: Vec<String> = list["codes"]
         .as_array()
