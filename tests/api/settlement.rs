@@ -106,7 +106,10 @@ async fn run_after(app: &TestApp, program: &str, op: &str, closing: chrono::Naiv
         .run(None, move |w| {
             Box::pin(async move {
                 w.now = now;
-                machipay::features::settlement::run_in(w, who, program, closing, transfer).await
+                let done =
+                    machipay::features::settlement::run_in(w, who, program, closing, transfer)
+                        .await?;
+                machipay::writer::Reply::new(done.status(), &done.value)
             })
         })
         .await

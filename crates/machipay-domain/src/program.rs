@@ -120,7 +120,7 @@ pub struct ProgramSettings {
     /// The rule: a point card values its points at this everywhere (the till, settlement,
     /// reports). A currency program's points are spent 1:1 with yen at stores, so a currency
     /// program must leave this at "1": another value is refused with 422
-    /// `point_value_fixed` ([`ProgramSettings::validate_for`]).
+    /// `point_value_fixed` ([`ProgramSettings::fits_kind`]).
     #[schema(value_type = String, example = "1")]
     pub point_value_yen: Decimal,
     /// The operator's side of the 全銀 総合振込 file (依頼人). Settlement files need it.
@@ -244,10 +244,9 @@ impl PayoutSender {
 }
 
 impl ProgramSettings {
-    /// [`ProgramSettings::validate`], plus what the program's kind requires: a currency
-    /// program's `point_value_yen` is 1 ([`SettingsError::PointValueFixed`]).
-    pub fn validate_for(&self, kind: ProgramKind) -> Result<(), SettingsError> {
-        self.validate()?;
+    /// What the program's kind requires of settings [`ProgramSettings::validate`] accepts:
+    /// a currency program's `point_value_yen` is 1 ([`SettingsError::PointValueFixed`]).
+    pub fn fits_kind(&self, kind: ProgramKind) -> Result<(), SettingsError> {
         if kind == ProgramKind::Currency && self.point_value_yen != Decimal::ONE {
             return Err(SettingsError::PointValueFixed);
         }
@@ -402,10 +401,10 @@ mod tests {
         };
         assert_eq!(two.validate(), Ok(()));
         assert_eq!(
-            two.validate_for(ProgramKind::Currency),
+            two.fits_kind(ProgramKind::Currency),
             Err(SettingsError::PointValueFixed)
         );
-        assert_eq!(two.validate_for(ProgramKind::Points), Ok(()));
+        assert_eq!(two.fits_kind(ProgramKind::Points), Ok(()));
         assert_eq!(two.point_value(ProgramKind::Currency), PointValue::ONE_YEN);
         assert_eq!(
             two.point_value(ProgramKind::Points),
@@ -415,6 +414,6 @@ mod tests {
             point_value_yen: Decimal::new(10, 1),
             ..ProgramSettings::default()
         };
-        assert_eq!(one_point_zero.validate_for(ProgramKind::Currency), Ok(()));
+        assert_eq!(one_point_zero.fits_kind(ProgramKind::Currency), Ok(()));
     }
 }
