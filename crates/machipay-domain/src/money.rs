@@ -277,7 +277,10 @@ mod tests {
     fn points_become_yen_only_at_a_point_value_rounded_down() {
         let half = PointValue::new(Decimal::from_str("0.5").expect("literal"));
         assert_eq!(Points::new(301).value_at(half), Ok(Yen::new(150)));
-        assert_eq!(Points::new(7).value_at(PointValue::ONE_YEN), Ok(Yen::new(7)));
+        assert_eq!(
+            Points::new(7).value_at(PointValue::ONE_YEN),
+            Ok(Yen::new(7))
+        );
         assert_eq!(
             Yen::new(i64::MAX).checked_add(Yen::new(1)),
             Err(AmountError::Overflow)

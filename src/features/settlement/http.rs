@@ -106,9 +106,9 @@ impl TryFrom<StatementRow> for StatementView {
     type Error = AppError;
     fn try_from(s: StatementRow) -> Result<Self, AppError> {
         let bank_account = match &s.bank_account {
-            Some(text) => Some(
-                serde_json::from_str(text).map_err(|e| AppError::Internal(e.to_string()))?,
-            ),
+            Some(text) => {
+                Some(serde_json::from_str(text).map_err(|e| AppError::Internal(e.to_string()))?)
+            }
             None => None,
         };
         Ok(Self {

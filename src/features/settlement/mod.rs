@@ -498,9 +498,7 @@ fn transfer_date_error(e: TransferDateError) -> SettlementRefusal {
     let text = e.to_string();
     match e {
         TransferDateError::NotAfterClosing { .. } => SettlementRefusal::InvalidTransferDate(text),
-        TransferDateError::NotBusinessDay(_) => {
-            SettlementRefusal::TransferDateNotBusinessDay(text)
-        }
+        TransferDateError::NotBusinessDay(_) => SettlementRefusal::TransferDateNotBusinessDay(text),
         TransferDateError::InPast { .. } => SettlementRefusal::TransferDateInPast(text),
         TransferDateError::NotCovered(_) => SettlementRefusal::HolidayDataNotCovered(text),
     }
