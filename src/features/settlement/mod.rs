@@ -22,7 +22,7 @@ use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{jst_date, jst_end_of_day_utc};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset, Entry, Leg};
-use machipay_domain::money::{PointValue, Rate, Yen};
+use machipay_domain::money::{PointValue, Points, Rate, Yen};
 use machipay_domain::program::PayoutSender;
 use machipay_domain::registry::BankAccountView;
 use machipay_domain::settlement::{
@@ -132,7 +132,6 @@ pub async fn run_with_default_in(
     let rules = CycleRules {
         fee: settings.cashout_fee(),
         point_value: settings.point_value(row.kind),
-        point_value_text: settings.point_value_yen.to_string(),
         hold_days: u64::try_from(settings.payout_hold_days).unwrap_or(0),
     };
     let today = jst_date(w.now);
@@ -172,10 +171,8 @@ pub async fn run_with_default_in(
 /// The rules of a cycle, from the settings in force on its closing date.
 struct CycleRules {
     fee: Rate,
-    /// ¥1 in a currency program (`ProgramSettings::point_value`).
+    /// ¥1 in a currency program (`ProgramSettings::point_value`); the statement records it.
     point_value: PointValue,
-    /// As the statement records it.
-    point_value_text: String,
     hold_days: u64,
 }
 
@@ -235,7 +232,7 @@ fn row(
         premium_net: t.premium_net.get(),
         points_received: f.points_received.get(),
         points_charged: f.points_charged.get(),
-        point_value_yen: rules.point_value_text.clone(),
+        point_value_yen: rules.point_value.get().to_string(),
         points_reimbursed_yen: f.points_reimbursed_yen.get(),
         points_charged_yen: f.points_charged_yen.get(),
         fee_yen: f.fee_yen.get(),
@@ -405,15 +402,17 @@ async fn pay_out(
     memo: &str,
 ) -> Result<(), AppError> {
     let owner = Some(s.merchant_id.0);
-    let points_net = s.points_received - s.points_charged;
+    let points_net = Points::new(s.points_received)
+        .checked_sub(Points::new(s.points_charged))
+        .map_err(internal)?
+        .get();
+    let float_yen = Yen::new(s.coin_net)
+        .checked_sub(Yen::new(s.fee_yen))
+        .map_err(internal)?
+        .get();
     let plan: [(AccountKind, Asset, Option<uuid::Uuid>, i64); 7] = [
         (AccountKind::Merchant, Asset::Coin, owner, -s.coin_net),
-        (
-            AccountKind::IssuerFloat,
-            Asset::Coin,
-            None,
-            s.coin_net - s.fee_yen,
-        ),
+        (AccountKind::IssuerFloat, Asset::Coin, None, float_yen),
         (AccountKind::FeeIncome, Asset::Coin, None, s.fee_yen),
         (AccountKind::Merchant, Asset::Premium, owner, -s.premium_net),
         (
