@@ -201,6 +201,9 @@ pub(crate) struct Facts {
             Option<String>,
         ),
     >,
+    /// The settings of `programs`, parsed once (`features::program_in_city_on`); forgotten
+    /// with them.
+    pub settings: HashMap<(ProgramId, NaiveDate), machipay_domain::program::ProgramSettings>,
     pub merchants: HashMap<MerchantId, crate::features::directory::store::Merchant>,
     pub shoppers: HashMap<ShopperId, crate::features::directory::store::Shopper>,
     /// Accounts that may go negative, by (program, kind, asset, owner).
@@ -235,6 +238,7 @@ impl Facts {
         use guard::FactSet as F;
         if set.contains(F::PROGRAMS) {
             self.programs.clear();
+            self.settings.clear();
         }
         if set.contains(F::MERCHANTS) {
             self.merchants.clear();
@@ -258,6 +262,7 @@ impl Facts {
     fn absorb(&mut self, other: &mut Facts) {
         let other = std::mem::take(other);
         self.programs.extend(other.programs);
+        self.settings.extend(other.settings);
         self.merchants.extend(other.merchants);
         self.shoppers.extend(other.shoppers);
         self.accounts.extend(other.accounts);

@@ -1,6 +1,6 @@
 //! The business capabilities, one folder each: its use-cases (`mod.rs`), its SQL (`store.rs`)
 //! and its routes (`http.rs`). What they share lives here: the program lookup every write
-//! starts with.
+//! starts with, and what program settings refuse whatever route changes them.
 
 pub mod activity;
 pub mod campaigns;
@@ -19,7 +19,25 @@ use crate::error::AppError;
 use crate::features::directory::store::{ProgramRow, program_with_settings_tx};
 use machipay_domain::auth::Principal;
 use machipay_domain::ids::ProgramId;
-use machipay_domain::program::ProgramSettings;
+use machipay_domain::program::{ProgramKind, ProgramSettings, SettingsError};
+
+crate::refusals! {
+    /// What program settings refuse because of the program's kind (the settings routes check
+    /// the rest with `invalid_settings`).
+    pub enum SettingsRefusal {
+        /// A currency program's points are spent 1:1 with yen, so their value is fixed at ¥1
+        /// (README, "Units").
+        PointValueFixed => Unprocessable, "point_value_fixed", "a currency program's points are spent 1:1 with yen: point_value_yen must be 1";
+    }
+}
+
+/// Whether valid `settings` fit a program of `kind` (see [`SettingsRefusal`]).
+pub(crate) fn settings_fit(kind: ProgramKind, settings: &ProgramSettings) -> Result<(), AppError> {
+    settings.fits_kind(kind).map_err(|e| match e {
+        SettingsError::PointValueFixed => SettingsRefusal::PointValueFixed.into(),
+        other => AppError::Internal(format!("settings: {other}")),
+    })
+}
 
 /// The program, if it exists and belongs to the caller's city; another city's program is
 /// "not found". One read at most: the writer remembers programs and their settings per JST
@@ -35,7 +53,8 @@ pub(crate) async fn program_in_city(
 }
 
 /// [`program_in_city`] with the settings in force on `date` (JST), e.g. a past cycle's
-/// closing date; the row's own text is the version the program was created with.
+/// closing date; the row's own text is the version the program was created with. The
+/// settings are parsed once per (program, date) while the writer remembers the row.
 pub(crate) async fn program_in_city_on(
     tx: &mut WriteTx,
     who: &Principal,
@@ -46,8 +65,16 @@ pub(crate) async fn program_in_city_on(
         .await?
         .filter(|(p, _)| p.city_id == who.city())
         .ok_or_else(|| AppError::not_found("program"))?;
-    let settings = serde_json::from_str(current.as_deref().unwrap_or(&program.settings))
-        .map_err(|e| AppError::Internal(format!("stored settings: {e}")))?;
+    if let Some(parsed) = tx.known.get(|f| f.settings.get(&(id, date))) {
+        return Ok((program, parsed));
+    }
+    let settings: ProgramSettings =
+        serde_json::from_str(current.as_deref().unwrap_or(&program.settings))
+            .map_err(|e| AppError::Internal(format!("stored settings: {e}")))?;
+    let parsed = settings.clone();
+    tx.known.stage(|f| {
+        f.settings.insert((id, date), parsed);
+    });
     Ok((program, settings))
 }
 

@@ -27,6 +27,8 @@ pub fn catalogue() -> Vec<ErrorCode> {
         crate::features::points::refusals::CardRefusal::CODES,
         crate::features::campaigns::premium::PremiumRefusal::CODES,
         crate::features::campaigns::rebates::RebateRefusal::CODES,
+        crate::features::SettingsRefusal::CODES,
+        crate::features::settlement::SettlementRefusal::CODES,
     ];
     let mut all: Vec<ErrorCode> = lists.iter().flat_map(|l| l.iter().copied()).collect();
     all.sort_by_key(|c| c.code);

@@ -14,7 +14,7 @@ use crate::helpers::TestApp;
 both_backends!(
     settlement_runs_pay_each_transaction_once,
     settlement_refuses_open_cycles_and_odd_dates,
-    points_spent_at_a_store_are_reimbursed_at_the_point_value,
+    a_currency_programs_points_are_worth_one_yen,
     a_refund_after_a_payout_lands_in_the_next_statement,
     card_points_are_reimbursed_and_billed_with_their_signs,
     transfer_dates_are_business_days,
@@ -106,7 +106,10 @@ async fn run_after(app: &TestApp, program: &str, op: &str, closing: chrono::Naiv
         .run(None, move |w| {
             Box::pin(async move {
                 w.now = now;
-                machipay::features::settlement::run_in(w, who, program, closing, transfer).await
+                let done =
+                    machipay::features::settlement::run_in(w, who, program, closing, transfer)
+                        .await?;
+                machipay::writer::Reply::new(done.status(), &done.value)
             })
         })
         .await
@@ -737,14 +740,50 @@ async fn settlement_refuses_open_cycles_and_odd_dates(app: &TestApp) {
     let _ = (&w.m1, &w.m2, &w.m3, &w.m4, &w.m1_owner, &w.shopper_token);
 }
 
-/// A shopper spends rebate points at a store: the operator reimburses them at
-/// `point_value_yen` (¥0.5 here), and the payout empties the store's points account.
-async fn points_spent_at_a_store_are_reimbursed_at_the_point_value(app: &TestApp) {
+/// A currency program's points are spent 1:1 with yen, so their value is fixed at ¥1: a
+/// currency program with `point_value_yen` 2 is refused (422 `point_value_fixed`), at
+/// creation and as a settings change. A shopper spends rebate points at a store: the operator
+/// reimburses them at ¥1 each, and the payout empties the store's points account.
+async fn a_currency_programs_points_are_worth_one_yen(app: &TestApp) {
     let op = app.operator().await;
     let mut s = settings();
-    s["point_value_yen"] = json!("0.5");
     s["cashout_fee_rate"] = json!("0");
+    let mut two = s.clone();
+    two["point_value_yen"] = json!("2");
+    let (status, e) = app
+        .post(
+            "/api/v1/programs",
+            &app.admin,
+            json!({"kind": "currency", "name": "テスト", "settings": two}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("point_value_fixed")),
+        "{e}"
+    );
     let p = app.program("currency", s).await;
+    let (status, e) = app
+        .post(
+            &format!("/api/v1/programs/{p}/settings"),
+            &op,
+            json!({"settings": two}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("point_value_fixed")),
+        "{e}"
+    );
+    // A point card may value its points at 2.
+    let (status, v) = app
+        .post(
+            "/api/v1/programs",
+            &app.admin,
+            json!({"kind": "points", "name": "テスト", "settings": two}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
     let (m, _) = store(app, &op, &p, Some("ハナヤ"), "2025-11-01").await;
     let (status, v) = app
         .put(
@@ -797,7 +836,7 @@ async fn points_spent_at_a_store_are_reimbursed_at_the_point_value(app: &TestApp
             s["points_reimbursed_yen"].as_i64(),
             s["net_payable_yen"].as_i64()
         ),
-        (Some(1_400), Some(100), Some(50), Some(1_450)),
+        (Some(1_400), Some(100), Some(100), Some(1_500)),
         "{s}"
     );
     let confirm = format!(

@@ -934,11 +934,13 @@ async fn run_op(
             let closing = today.pred_opt().expect("a day before");
             let transfer =
                 machipay_domain::settlement::add_business_days(closing, 5).expect("a business day");
-            settlement::run_in(w, by, world.currency, closing, transfer).await
+            let done = settlement::run_in(w, by, world.currency, closing, transfer).await?;
+            Reply::new(done.status(), &done.value)
         }
         Op::Confirm => {
             let run = run.unwrap_or(SettlementRunId(Uuid::nil()));
-            settlement::confirm_in(w, by, world.currency, run).await
+            let done = settlement::confirm_in(w, by, world.currency, run).await?;
+            Reply::new(done.status(), &done.value)
         }
         Op::Replay { .. } => unreachable!("a replay runs the step it repeats"),
     }

@@ -1,4 +1,10 @@
 //! Whole-yen and whole-point amounts, with checked arithmetic and one rounding rule.
+//!
+//! Yen and points are different units: [`Yen`] and [`Points`] never add to each other, and
+//! the one way from points to yen is [`Points::value_at`] a program's [`PointValue`]
+//! (rounded down, as every conversion is: [`apply_rate_round_down`]). A currency program's
+//! points are worth ¥1 each (its settings refuse another value, `program::ProgramSettings`);
+//! a point card's are worth its `point_value_yen`.
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -73,6 +79,117 @@ pub fn apply_rate_round_down(amount: i64, rate: Decimal) -> Result<i64, AmountEr
         .checked_mul(rate)
         .ok_or(AmountError::Overflow)?;
     product.floor().to_i64().ok_or(AmountError::Overflow)
+}
+
+/// A rate applied to an amount: a fee rate, an earn rate, a rebate rate ("0.01" is 1 %).
+/// Applying it rounds down ([`apply_rate_round_down`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Rate(Decimal);
+
+impl Rate {
+    pub const ZERO: Self = Self(Decimal::ZERO);
+
+    pub const fn new(rate: Decimal) -> Self {
+        Self(rate)
+    }
+
+    pub fn get(self) -> Decimal {
+        self.0
+    }
+
+    /// The rate's share of `yen`, rounded down.
+    pub fn of_yen(self, yen: Yen) -> Result<Yen, AmountError> {
+        apply_rate_round_down(yen.get(), self.0).map(Yen::new)
+    }
+}
+
+/// What one point is worth in yen (`point_value_yen`): above 0, at most ¥1,000. Always ¥1 in
+/// a currency program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PointValue(Decimal);
+
+impl PointValue {
+    /// 1 pt = ¥1: a currency program's points, and the default of a point card.
+    pub const ONE_YEN: Self = Self(Decimal::ONE);
+
+    pub const fn new(yen_per_point: Decimal) -> Self {
+        Self(yen_per_point)
+    }
+
+    /// Yen per point.
+    pub fn get(self) -> Decimal {
+        self.0
+    }
+}
+
+macro_rules! whole_units {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize,
+            Deserialize, utoipa::ToSchema,
+        )]
+        #[serde(transparent)]
+        #[schema(value_type = i64)]
+        pub struct $name(i64);
+
+        impl $name {
+            pub const ZERO: Self = Self(0);
+
+            pub const fn new(value: i64) -> Self {
+                Self(value)
+            }
+
+            pub const fn get(self) -> i64 {
+                self.0
+            }
+
+            pub fn checked_add(self, other: Self) -> Result<Self, AmountError> {
+                self.0.checked_add(other.0).map(Self).ok_or(AmountError::Overflow)
+            }
+
+            pub fn checked_sub(self, other: Self) -> Result<Self, AmountError> {
+                self.0.checked_sub(other.0).map(Self).ok_or(AmountError::Overflow)
+            }
+
+            pub fn checked_neg(self) -> Result<Self, AmountError> {
+                self.0.checked_neg().map(Self).ok_or(AmountError::Overflow)
+            }
+
+            /// The larger of this and zero.
+            pub fn at_least_zero(self) -> Self {
+                Self(self.0.max(0))
+            }
+
+            /// Checked sum.
+            pub fn sum(values: impl IntoIterator<Item = Self>) -> Result<Self, AmountError> {
+                values.into_iter().try_fold(Self::ZERO, Self::checked_add)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+whole_units!(
+    /// Whole yen, signed (a net, a refund as a negative movement). Serialised as a number.
+    Yen
+);
+whole_units!(
+    /// Whole points, signed. Serialised as a number. Worth yen only through
+    /// [`Points::value_at`].
+    Points
+);
+
+impl Points {
+    /// The one conversion from points to yen: at `value` yen per point, rounded down.
+    pub fn value_at(self, value: PointValue) -> Result<Yen, AmountError> {
+        apply_rate_round_down(self.0, value.0).map(Yen)
+    }
 }
 
 /// Points a grant (a rebate, a point card earn) keeps once `refunded` of the `paid` it was
@@ -154,6 +271,27 @@ mod tests {
                 assert_eq!(points_kept(granted, Some(r), paid, refunded), Ok(floor));
             }
         }
+    }
+
+    #[test]
+    fn points_become_yen_only_at_a_point_value_rounded_down() {
+        let half = PointValue::new(Decimal::from_str("0.5").expect("literal"));
+        assert_eq!(Points::new(301).value_at(half), Ok(Yen::new(150)));
+        assert_eq!(
+            Points::new(7).value_at(PointValue::ONE_YEN),
+            Ok(Yen::new(7))
+        );
+        assert_eq!(
+            Yen::new(i64::MAX).checked_add(Yen::new(1)),
+            Err(AmountError::Overflow)
+        );
+        assert_eq!(
+            Points::sum([Points::new(5), Points::new(-3)]),
+            Ok(Points::new(2))
+        );
+        let fee = Rate::new(Decimal::from_str("0.015").expect("literal"));
+        assert_eq!(fee.of_yen(Yen::new(10_000)), Ok(Yen::new(150)));
+        assert_eq!(serde_json::to_string(&Yen::new(12)).expect("json"), "12");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::expiry::ExpiryPolicy;
 use super::ledger::Asset;
+use super::money::{PointValue, Rate};
 use super::settlement::ClosingDays;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -114,7 +115,12 @@ pub struct ProgramSettings {
     /// payout held to a later run (new stores are where QR fraud shows up first).
     pub payout_hold_days: i64,
     /// What one point is worth in yen when stores are reimbursed or charged for points
-    /// ("1" is 1 pt = ¥1). Conversions round down.
+    /// ("1" is 1 pt = ¥1). Conversions round down (`money::Points::value_at`).
+    ///
+    /// The rule: a point card values its points at this everywhere (the till, settlement,
+    /// reports). A currency program's points are spent 1:1 with yen at stores, so a currency
+    /// program must leave this at "1": another value is refused with 422
+    /// `point_value_fixed` ([`ProgramSettings::fits_kind`]).
     #[schema(value_type = String, example = "1")]
     pub point_value_yen: Decimal,
     /// The operator's side of the 全銀 総合振込 file (依頼人). Settlement files need it.
@@ -181,6 +187,9 @@ pub enum SettingsError {
     EarnRate,
     #[error("point_value_yen must be above 0 and at most 1000")]
     PointValue,
+    /// A currency program's points are spent 1:1 with yen; their value is fixed at ¥1.
+    #[error("a currency program's points are spent 1:1 with yen: point_value_yen must be 1")]
+    PointValueFixed,
     #[error("expiry: {0}")]
     Expiry(String),
     #[error("closing_days must be days of the month 1 to 31 ([] for daily)")]
@@ -235,6 +244,29 @@ impl PayoutSender {
 }
 
 impl ProgramSettings {
+    /// What the program's kind requires of settings [`ProgramSettings::validate`] accepts:
+    /// a currency program's `point_value_yen` is 1 ([`SettingsError::PointValueFixed`]).
+    pub fn fits_kind(&self, kind: ProgramKind) -> Result<(), SettingsError> {
+        if kind == ProgramKind::Currency && self.point_value_yen != Decimal::ONE {
+            return Err(SettingsError::PointValueFixed);
+        }
+        Ok(())
+    }
+
+    /// What one point of a program of `kind` is worth: ¥1 in a currency program (whatever
+    /// older stored settings say), `point_value_yen` on a point card.
+    pub fn point_value(&self, kind: ProgramKind) -> PointValue {
+        match kind {
+            ProgramKind::Currency => PointValue::ONE_YEN,
+            ProgramKind::Points => PointValue::new(self.point_value_yen),
+        }
+    }
+
+    /// The fee on a store's cash-out, as a rate.
+    pub fn cashout_fee(&self) -> Rate {
+        Rate::new(self.cashout_fee_rate)
+    }
+
     pub fn validate(&self) -> Result<(), SettingsError> {
         if !(1..=100_000_000).contains(&self.holding_cap_yen) {
             return Err(SettingsError::HoldingCap);
@@ -359,5 +391,29 @@ mod tests {
             ..ProgramSettings::default()
         };
         assert_eq!(value.validate(), Err(SettingsError::PointValue));
+    }
+
+    #[test]
+    fn a_currency_programs_points_are_worth_one_yen() {
+        let two = ProgramSettings {
+            point_value_yen: Decimal::TWO,
+            ..ProgramSettings::default()
+        };
+        assert_eq!(two.validate(), Ok(()));
+        assert_eq!(
+            two.fits_kind(ProgramKind::Currency),
+            Err(SettingsError::PointValueFixed)
+        );
+        assert_eq!(two.fits_kind(ProgramKind::Points), Ok(()));
+        assert_eq!(two.point_value(ProgramKind::Currency), PointValue::ONE_YEN);
+        assert_eq!(
+            two.point_value(ProgramKind::Points),
+            PointValue::new(Decimal::TWO)
+        );
+        let one_point_zero = ProgramSettings {
+            point_value_yen: Decimal::new(10, 1),
+            ..ProgramSettings::default()
+        };
+        assert_eq!(one_point_zero.fits_kind(ProgramKind::Currency), Ok(()));
     }
 }

@@ -2,12 +2,11 @@
 //! statement arithmetic (payments, refunds, fee, points reimbursed and charged, net payable).
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::calendar::end_of_month;
-use super::money::{AmountError, apply_rate_round_down};
+use super::money::{AmountError, PointValue, Points, Rate, Yen};
 
 /// How far back a previous closing date is looked for (two months of days).
 const LOOKBACK_DAYS_MAX: u64 = 62;
@@ -136,47 +135,51 @@ pub fn transfer_date(
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Takings {
     /// Positive yen postings (coin and premium): payments received.
-    pub payments_yen: i64,
+    pub payments_yen: Yen,
     /// Negative yen postings, as a positive number: refunds and reversals.
-    pub refunds_yen: i64,
+    pub refunds_yen: Yen,
     /// Net coin and premium (what the Merchant accounts hold of these transactions).
-    pub coin_net: i64,
-    pub premium_net: i64,
+    pub coin_net: Yen,
+    pub premium_net: Yen,
     /// Points shoppers spent at the store (the operator reimburses them).
-    pub points_received: i64,
+    pub points_received: Points,
     /// Points the store issued or bought (it pays for them).
-    pub points_charged: i64,
+    pub points_charged: Points,
     pub transactions: i64,
 }
 
 /// A statement's figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StatementFigures {
-    pub payments_yen: i64,
-    pub refunds_yen: i64,
+    pub payments_yen: Yen,
+    pub refunds_yen: Yen,
     /// 換金手数料: the rate times the net yen (payments less refunds), rounded down.
-    pub fee_yen: i64,
-    pub points_received: i64,
-    pub points_charged: i64,
-    /// Points received times the point value, rounded down.
-    pub points_reimbursed_yen: i64,
-    /// Points charged times the point value, rounded down.
-    pub points_charged_yen: i64,
+    pub fee_yen: Yen,
+    pub points_received: Points,
+    pub points_charged: Points,
+    /// Points received at the point value, rounded down.
+    pub points_reimbursed_yen: Yen,
+    /// Points charged at the point value, rounded down.
+    pub points_charged_yen: Yen,
     /// Payments − refunds − fee + points reimbursed − points charged.
-    pub net_payable_yen: i64,
+    pub net_payable_yen: Yen,
 }
 
-/// Computes a statement. Each conversion rounds down with the one rounding rule.
+/// Computes a statement. Points become yen only at `point_value` ([`Points::value_at`]);
+/// each conversion rounds down with the one rounding rule.
 pub fn statement(
     t: &Takings,
-    fee_rate: Decimal,
-    point_value_yen: Decimal,
+    fee_rate: Rate,
+    point_value: PointValue,
 ) -> Result<StatementFigures, AmountError> {
-    let net_yen = t.payments_yen - t.refunds_yen;
-    let fee_yen = apply_rate_round_down(net_yen.max(0), fee_rate)?;
-    let points_reimbursed_yen = apply_rate_round_down(t.points_received, point_value_yen)?;
-    let points_charged_yen = apply_rate_round_down(t.points_charged, point_value_yen)?;
-    let net_payable_yen = net_yen - fee_yen + points_reimbursed_yen - points_charged_yen;
+    let net_yen = t.payments_yen.checked_sub(t.refunds_yen)?;
+    let fee_yen = fee_rate.of_yen(net_yen.at_least_zero())?;
+    let points_reimbursed_yen = t.points_received.value_at(point_value)?;
+    let points_charged_yen = t.points_charged.value_at(point_value)?;
+    let net_payable_yen = net_yen
+        .checked_sub(fee_yen)?
+        .checked_add(points_reimbursed_yen)?
+        .checked_sub(points_charged_yen)?;
     Ok(StatementFigures {
         payments_yen: t.payments_yen,
         refunds_yen: t.refunds_yen,
@@ -192,6 +195,7 @@ pub fn statement(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rust_decimal::Decimal;
     use std::str::FromStr;
 
     fn d(s: &str) -> NaiveDate {
@@ -296,19 +300,21 @@ mod tests {
     #[test]
     fn statement_arithmetic_rounds_down() {
         let t = Takings {
-            payments_yen: 10_050,
-            refunds_yen: 50,
-            points_received: 301,
-            points_charged: 100,
+            payments_yen: Yen::new(10_050),
+            refunds_yen: Yen::new(50),
+            points_received: Points::new(301),
+            points_charged: Points::new(100),
             ..Takings::default()
         };
-        let s = statement(&t, Decimal::from_str("0.015").unwrap(), Decimal::ONE).unwrap();
-        assert_eq!(s.fee_yen, 150);
-        assert_eq!(s.net_payable_yen, 10_000 - 150 + 301 - 100);
-        let half = statement(&t, Decimal::ZERO, Decimal::from_str("0.5").unwrap()).unwrap();
+        let fee = Rate::new(Decimal::from_str("0.015").unwrap());
+        let s = statement(&t, fee, PointValue::ONE_YEN).unwrap();
+        assert_eq!(s.fee_yen, Yen::new(150));
+        assert_eq!(s.net_payable_yen, Yen::new(10_000 - 150 + 301 - 100));
+        let half = PointValue::new(Decimal::from_str("0.5").unwrap());
+        let half = statement(&t, Rate::ZERO, half).unwrap();
         assert_eq!(
             (half.points_reimbursed_yen, half.points_charged_yen),
-            (150, 50)
+            (Yen::new(150), Yen::new(50))
         );
     }
 }

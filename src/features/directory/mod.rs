@@ -218,6 +218,7 @@ pub async fn create_program(
     req.settings
         .validate()
         .map_err(|e| AppError::bad_request("invalid_settings", e.to_string()))?;
+    crate::features::settings_fit(req.kind, &req.settings)?;
     let settings = serde_json::to_string(&req.settings).map_err(internal)?;
     app.writer
         .run(None, move |w| {

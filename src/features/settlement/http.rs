@@ -1,21 +1,139 @@
 //! Settlement routes: run a cycle, read runs and statements (JSON or CSV), download the run's
-//! 全銀 総合振込 file, confirm a run as paid, and a store's own statements.
+//! 全銀 総合振込 file, confirm a run as paid, and a store's own statements; and the request
+//! and response types they show.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
-use crate::features::settlement::{self as uc, RunRequest, RunView, StatementView};
+use crate::features::settlement::store::{RunRow, StatementRow};
+use crate::features::settlement::{self as uc, SettlementRefusal};
 use crate::http::extract::{Body, Caller, Money, Path};
-use crate::writer::Reply;
+use crate::writer::Answer;
 use machipay_domain::ids::*;
+use machipay_domain::money::{Points, Yen};
+use machipay_domain::registry::BankAccountView;
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// The cycle's closing date (a closing day under the program's settings, already ended in
+    /// JST).
+    pub closing_date: NaiveDate,
+    /// 振込指定日: a business day (no weekend, public holiday or 12/31–1/3) after the closing
+    /// date and after today (JST). Default: the fifth business day after the closing date,
+    /// or for a late run that finds that day come, the next business day after today.
+    #[serde(default)]
+    pub transfer_date: Option<NaiveDate>,
+}
+
+/// A run and its totals.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunView {
+    pub id: SettlementRunId,
+    pub program_id: ProgramId,
+    pub closing_date: NaiveDate,
+    pub transfer_date: NaiveDate,
+    /// `calculated`, or `paid` once confirmed.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub payable_statements: usize,
+    pub held_statements: usize,
+    pub total_payable_yen: Yen,
+}
+
+impl RunView {
+    /// The run with the totals of its statements.
+    pub fn new(run: RunRow, statements: &[StatementRow]) -> Result<Self, AppError> {
+        let payable: Vec<_> = statements
+            .iter()
+            .filter(|s| s.status == "payable")
+            .collect();
+        let total_payable_yen = Yen::sum(payable.iter().map(|s| Yen::new(s.net_payable_yen)))
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        Ok(Self {
+            id: run.id,
+            program_id: run.program_id,
+            closing_date: run.closing_date,
+            transfer_date: run.transfer_date,
+            status: run.status,
+            created_at: run.created_at,
+            confirmed_at: run.confirmed_at,
+            payable_statements: payable.len(),
+            held_statements: statements.len() - payable.len(),
+            total_payable_yen,
+        })
+    }
+}
+
+/// A store's statement in a run (immutable), with the account it pays to.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StatementView {
+    pub id: StatementId,
+    pub run_id: SettlementRunId,
+    pub merchant_id: MerchantId,
+    /// `payable` (in the transfer file) or `held` (settles nothing; see hold_reason).
+    pub status: String,
+    /// `new_store`, `no_bank_account` or `nothing_payable`.
+    pub hold_reason: Option<String>,
+    pub transactions: i64,
+    pub payments_yen: Yen,
+    pub refunds_yen: Yen,
+    pub coin_net: Yen,
+    pub premium_net: Yen,
+    pub points_received: Points,
+    pub points_charged: Points,
+    /// What a point was worth in yen for this statement ("1" in a currency program).
+    pub point_value_yen: String,
+    pub points_reimbursed_yen: Yen,
+    pub points_charged_yen: Yen,
+    pub fee_yen: Yen,
+    pub net_payable_yen: Yen,
+    pub created_at: DateTime<Utc>,
+    pub bank_account: Option<BankAccountView>,
+}
+
+impl TryFrom<StatementRow> for StatementView {
+    type Error = AppError;
+    fn try_from(s: StatementRow) -> Result<Self, AppError> {
+        let bank_account = match &s.bank_account {
+            Some(text) => {
+                Some(serde_json::from_str(text).map_err(|e| AppError::Internal(e.to_string()))?)
+            }
+            None => None,
+        };
+        Ok(Self {
+            id: s.id,
+            run_id: s.run_id,
+            merchant_id: s.merchant_id,
+            status: s.status,
+            hold_reason: s.hold_reason,
+            transactions: s.transactions,
+            payments_yen: Yen::new(s.payments_yen),
+            refunds_yen: Yen::new(s.refunds_yen),
+            coin_net: Yen::new(s.coin_net),
+            premium_net: Yen::new(s.premium_net),
+            points_received: Points::new(s.points_received),
+            points_charged: Points::new(s.points_charged),
+            point_value_yen: s.point_value_yen,
+            points_reimbursed_yen: Yen::new(s.points_reimbursed_yen),
+            points_charged_yen: Yen::new(s.points_charged_yen),
+            fee_yen: Yen::new(s.fee_yen),
+            net_payable_yen: Yen::new(s.net_payable_yen),
+            created_at: s.created_at,
+            bank_account,
+        })
+    }
+}
 
 pub fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -39,7 +157,7 @@ async fn run_cycle(
     c: Caller,
     Path(program): Path<ProgramId>,
     Body(req): Body<RunRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<RunView>, AppError> {
     uc::run_cycle(&app, c.who, program, req).await
 }
 
@@ -75,7 +193,7 @@ async fn statements(
     Path((program, run)): Path<(ProgramId, SettlementRunId)>,
     query: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
-    let Query(q) = query.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+    let Query(q) = query.map_err(|e| SettlementRefusal::InvalidQuery(e.body_text()))?;
     let csv = wants_csv(q.format.as_deref())?;
     let rows = uc::statements(&app, c.who, program, run).await?;
     if !csv {
@@ -126,7 +244,7 @@ async fn confirm(
     State(app): State<App>,
     Path((program, run)): Path<(ProgramId, SettlementRunId)>,
     m: Money<serde_json::Value>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<RunView>, AppError> {
     uc::confirm(&app, m.caller.who, program, run, m.idempotency).await
 }
 
@@ -141,7 +259,7 @@ async fn merchant_statements(
     Path(merchant): Path<MerchantId>,
     query: Result<Query<FormatQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
-    let Query(q) = query.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+    let Query(q) = query.map_err(|e| SettlementRefusal::InvalidQuery(e.body_text()))?;
     let csv = wants_csv(q.format.as_deref())?;
     let rows = uc::merchant_statements(&app, c.who, merchant).await?;
     if !csv {
@@ -164,9 +282,6 @@ fn wants_csv(format: Option<&str>) -> Result<bool, AppError> {
     match format {
         None | Some("json") => Ok(false),
         Some("csv") => Ok(true),
-        Some(_) => Err(AppError::bad_request(
-            "invalid_format",
-            "format must be json or csv",
-        )),
+        Some(_) => Err(SettlementRefusal::InvalidFormat.into()),
     }
 }

@@ -7,8 +7,8 @@ pub mod http;
 pub mod store;
 
 use chrono::{Days, NaiveDate};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+
+pub use crate::features::settlement::http::{RunRequest, RunView, StatementView};
 
 use crate::app::App;
 use crate::error::AppError;
@@ -17,12 +17,13 @@ use crate::features::settlement::store::{PAYOUT_KIND, RunRow, StatementRow};
 use crate::features::{program_in_city, program_in_city_on};
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
 use crate::writer::rows::{Account, ensure_account};
-use crate::writer::{Idempotency, Reply, Work};
+use crate::writer::{Answer, Done, Idempotency, Work};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{jst_date, jst_end_of_day_utc};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset, Entry, Leg};
-use machipay_domain::program::{PayoutSender, ProgramSettings};
+use machipay_domain::money::{PointValue, Points, Rate, Yen};
+use machipay_domain::program::PayoutSender;
 use machipay_domain::registry::BankAccountView;
 use machipay_domain::settlement::{
     self as settlement_rules, StatementFigures, Takings, TransferDateError, statement,
@@ -34,63 +35,33 @@ pub const TRANSFER_DAYS_DEFAULT: u32 = 5;
 /// Runs and statements listed at most.
 pub const LIST_MAX: i64 = 200;
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RunRequest {
-    /// The cycle's closing date (a closing day under the program's settings, already ended in
-    /// JST).
-    pub closing_date: NaiveDate,
-    /// 振込指定日: a business day (no weekend, public holiday or 12/31–1/3) after the closing
-    /// date and after today (JST). Default: the fifth business day after the closing date,
-    /// or for a late run that finds that day come, the next business day after today.
-    #[serde(default)]
-    pub transfer_date: Option<NaiveDate>,
-}
-
-/// A run and its totals.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct RunView {
-    #[serde(flatten)]
-    pub run: RunRow,
-    pub payable_statements: usize,
-    pub held_statements: usize,
-    pub total_payable_yen: i64,
-}
-
-impl RunView {
-    fn new(run: RunRow, statements: &[StatementRow]) -> Self {
-        let payable: Vec<_> = statements
-            .iter()
-            .filter(|s| s.status == "payable")
-            .collect();
-        Self {
-            payable_statements: payable.len(),
-            held_statements: statements.len() - payable.len(),
-            total_payable_yen: payable.iter().map(|s| s.net_payable_yen).sum(),
-            run,
-        }
-    }
-}
-
-/// A statement with the account it pays to.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct StatementView {
-    #[serde(flatten)]
-    pub statement: StatementRow,
-    pub bank_account: Option<BankAccountView>,
-}
-
-impl TryFrom<StatementRow> for StatementView {
-    type Error = AppError;
-    fn try_from(s: StatementRow) -> Result<Self, AppError> {
-        let bank_account = match &s.bank_account {
-            Some(text) => Some(serde_json::from_str(text).map_err(internal)?),
-            None => None,
-        };
-        Ok(Self {
-            statement: s,
-            bank_account,
-        })
+crate::refusals! {
+    /// What settlement refuses.
+    pub enum SettlementRefusal {
+        /// The date is not a closing day under the settings in force on it.
+        NotAClosingDay(NaiveDate) => Unprocessable, "not_a_closing_day", "{0} is not a closing day of this program";
+        /// The cycle's closing date has not ended yet (JST).
+        CycleStillOpen(NaiveDate) => Conflict, "cycle_still_open", "the cycle closing {0} has not ended yet (JST)";
+        /// A later cycle has been run: (the later closing date, the one asked for).
+        CycleAlreadyPassed(NaiveDate, NaiveDate) => Conflict, "cycle_already_passed", "the cycle closing {0} has already been run; {1} is before it";
+        /// The transfer date is not after the closing date.
+        InvalidTransferDate(String) => BadRequest, "invalid_transfer_date", "{0}";
+        /// The transfer date is a weekend, public holiday or bank holiday.
+        TransferDateNotBusinessDay(String) => BadRequest, "transfer_date_not_business_day", "{0}";
+        /// The transfer date is not after today (JST).
+        TransferDateInPast(String) => Unprocessable, "transfer_date_in_past", "{0}";
+        /// The dates fall in a year the holiday data does not cover.
+        HolidayDataNotCovered(String) => Unprocessable, "holiday_data_not_covered", "{0}";
+        /// The run was made without a payout_sender setting: no transfer file.
+        PayoutSenderMissing => Unprocessable, "payout_sender_missing", "the program had no payout_sender setting when this run was made";
+        /// The run has no payable statement: no transfer file.
+        NothingToPay => Unprocessable, "nothing_to_pay", "this run has no payable statement";
+        /// The transfer file cannot hold a field (the text says which).
+        ZenginRefused(String) => Unprocessable, "zengin_refused", "{0}";
+        /// The query string does not parse (shared with other capabilities' list routes).
+        InvalidQuery(String) => BadRequest, "invalid_query", "{0}";
+        /// `format` is neither `json` nor `csv` (shared with other capabilities' reports).
+        InvalidFormat => BadRequest, "invalid_format", "format must be json or csv";
     }
 }
 
@@ -101,12 +72,12 @@ pub async fn run_cycle(
     who: Principal,
     program: ProgramId,
     req: RunRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<RunView>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(run_with_default_in(
                 w,
                 who,
@@ -126,7 +97,7 @@ pub async fn run_in(
     program: ProgramId,
     closing: NaiveDate,
     transfer_date: NaiveDate,
-) -> Result<Reply, AppError> {
+) -> Result<Done<RunView>, AppError> {
     run_with_default_in(w, who, program, closing, Some(transfer_date)).await
 }
 
@@ -140,36 +111,29 @@ pub async fn run_with_default_in(
     program: ProgramId,
     closing: NaiveDate,
     asked_transfer_date: Option<NaiveDate>,
-) -> Result<Reply, AppError> {
-    let (_, settings) = program_in_city_on(&mut w.tx, &who, program, closing).await?;
+) -> Result<Done<RunView>, AppError> {
+    let (row, settings) = program_in_city_on(&mut w.tx, &who, program, closing).await?;
     if !settings.closing().closes_on(closing) {
-        return Err(AppError::unprocessable(
-            "not_a_closing_day",
-            format!("{closing} is not a closing day of this program"),
-        ));
+        return Err(SettlementRefusal::NotAClosingDay(closing).into());
     }
     let before = jst_end_of_day_utc(closing);
     if before > w.now {
-        return Err(AppError::conflict(
-            "cycle_still_open",
-            format!("the cycle closing {closing} has not ended yet (JST)"),
-        ));
+        return Err(SettlementRefusal::CycleStillOpen(closing).into());
     }
     if let Some(run) = store::find_run_tx(&mut w.tx, program, closing).await? {
         let statements = store::statements_tx(&mut w.tx, run.id).await?;
-        return Reply::new(200, &RunView::new(run, &statements));
+        return Ok(Done::ok(RunView::new(run, &statements)?));
     }
     if let Some(later) = store::latest_run_tx(&mut w.tx, program).await?
         && later.closing_date > closing
     {
-        return Err(AppError::conflict(
-            "cycle_already_passed",
-            format!(
-                "the cycle closing {} has already been run; {closing} is before it",
-                later.closing_date
-            ),
-        ));
+        return Err(SettlementRefusal::CycleAlreadyPassed(later.closing_date, closing).into());
     }
+    let rules = CycleRules {
+        fee: settings.cashout_fee(),
+        point_value: settings.point_value(row.kind),
+        hold_days: u64::try_from(settings.payout_hold_days).unwrap_or(0),
+    };
     let today = jst_date(w.now);
     let transfer_date =
         settlement_rules::transfer_date(closing, asked_transfer_date, today, TRANSFER_DAYS_DEFAULT)
@@ -194,14 +158,22 @@ pub async fn run_with_default_in(
     store::insert_run(&mut w.tx, &run, who.scope_id()).await?;
     let mut statements = Vec::new();
     for (merchant, takings) in store::unsettled_takings_tx(&mut w.tx, program, before).await? {
-        let s = statement_for(w, &run, &settings, merchant, &takings).await?;
+        let s = statement_for(w, &run, &rules, merchant, &takings).await?;
         store::insert_statement(&mut w.tx, &s).await?;
         if s.status == "payable" {
             store::settle_transactions(&mut w.tx, run.id, program, merchant, before).await?;
         }
         statements.push(s);
     }
-    Reply::new(200, &RunView::new(run, &statements))
+    Ok(Done::ok(RunView::new(run, &statements)?))
+}
+
+/// The rules of a cycle, from the settings in force on its closing date.
+struct CycleRules {
+    fee: Rate,
+    /// ¥1 in a currency program (`ProgramSettings::point_value`); the statement records it.
+    point_value: PointValue,
+    hold_days: u64,
 }
 
 /// A store's statement in a run; held (settling nothing) for a new store within the hold
@@ -209,15 +181,14 @@ pub async fn run_with_default_in(
 async fn statement_for(
     w: &mut Work,
     run: &RunRow,
-    settings: &ProgramSettings,
+    rules: &CycleRules,
     merchant: MerchantId,
     t: &Takings,
 ) -> Result<StatementRow, AppError> {
-    let figures =
-        statement(t, settings.cashout_fee_rate, settings.point_value_yen).map_err(internal)?;
+    let figures = statement(t, rules.fee, rules.point_value).map_err(internal)?;
     let joined = registry_store::first_joined_tx(&mut w.tx, run.program_id, merchant).await?;
     let bank = registry_store::current_bank_account_tx(&mut w.tx, merchant).await?;
-    let hold_days = u64::try_from(settings.payout_hold_days).unwrap_or(0);
+    let hold_days = rules.hold_days;
     let is_new = joined.is_some_and(|j| {
         j.checked_add_days(Days::new(hold_days))
             .is_some_and(|release| release > run.closing_date)
@@ -226,12 +197,12 @@ async fn statement_for(
         Some("new_store")
     } else if bank.is_none() {
         Some("no_bank_account")
-    } else if figures.net_payable_yen <= 0 {
+    } else if figures.net_payable_yen <= Yen::ZERO {
         Some("nothing_payable")
     } else {
         None
     };
-    row(run, merchant, t, &figures, settings, hold_reason, bank)
+    row(run, merchant, t, &figures, rules, hold_reason, bank)
 }
 
 fn row(
@@ -239,7 +210,7 @@ fn row(
     merchant: MerchantId,
     t: &Takings,
     f: &StatementFigures,
-    settings: &ProgramSettings,
+    rules: &CycleRules,
     hold_reason: Option<&str>,
     bank: Option<BankAccountView>,
 ) -> Result<StatementRow, AppError> {
@@ -255,17 +226,17 @@ fn row(
         .into(),
         hold_reason: hold_reason.map(str::to_owned),
         transactions: t.transactions,
-        payments_yen: f.payments_yen,
-        refunds_yen: f.refunds_yen,
-        coin_net: t.coin_net,
-        premium_net: t.premium_net,
-        points_received: f.points_received,
-        points_charged: f.points_charged,
-        point_value_yen: settings.point_value_yen.to_string(),
-        points_reimbursed_yen: f.points_reimbursed_yen,
-        points_charged_yen: f.points_charged_yen,
-        fee_yen: f.fee_yen,
-        net_payable_yen: f.net_payable_yen,
+        payments_yen: f.payments_yen.get(),
+        refunds_yen: f.refunds_yen.get(),
+        coin_net: t.coin_net.get(),
+        premium_net: t.premium_net.get(),
+        points_received: f.points_received.get(),
+        points_charged: f.points_charged.get(),
+        point_value_yen: rules.point_value.get().to_string(),
+        points_reimbursed_yen: f.points_reimbursed_yen.get(),
+        points_charged_yen: f.points_charged_yen.get(),
+        fee_yen: f.fee_yen.get(),
+        net_payable_yen: f.net_payable_yen.get(),
         bank_account: bank
             .map(|b| serde_json::to_string(&b))
             .transpose()
@@ -300,7 +271,7 @@ pub async fn list_runs(
     let mut out = Vec::new();
     for run in store::list_runs(&app.db, program, LIST_MAX).await? {
         let statements = store::statements(&app.db, run.id).await?;
-        out.push(RunView::new(run, &statements));
+        out.push(RunView::new(run, &statements)?);
     }
     Ok(out)
 }
@@ -350,12 +321,7 @@ pub async fn zengin_file(
     let run = run_of(app, &who, program, run).await?;
     let sender: PayoutSender = match &run.sender {
         Some(text) => serde_json::from_str(text).map_err(internal)?,
-        None => {
-            return Err(AppError::unprocessable(
-                "payout_sender_missing",
-                "the program had no payout_sender setting when this run was made",
-            ));
-        }
+        None => return Err(SettlementRefusal::PayoutSenderMissing.into()),
     };
     let sender = sender.parse().map_err(internal)?;
     let mut payees = Vec::new();
@@ -369,16 +335,13 @@ pub async fn zengin_file(
             .ok_or_else(|| AppError::Internal("payable statement without account".into()))?
             .to_account()
             .map_err(internal)?;
-        payees.push((account, view.statement.net_payable_yen, None));
+        payees.push((account, view.net_payable_yen.get(), None));
     }
     if payees.is_empty() {
-        return Err(AppError::unprocessable(
-            "nothing_to_pay",
-            "this run has no payable statement",
-        ));
+        return Err(SettlementRefusal::NothingToPay.into());
     }
     let file = build_sogo_furikomi(&sender, run.transfer_date, &payees)
-        .map_err(|e| AppError::unprocessable("zengin_refused", e.to_string()))?;
+        .map_err(|e| SettlementRefusal::ZenginRefused(e.to_string()))?;
     Ok((run, file))
 }
 
@@ -390,12 +353,12 @@ pub async fn confirm(
     program: ProgramId,
     run: SettlementRunId,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<RunView>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(confirm_in(w, who, program, run))
         })
         .await
@@ -406,7 +369,7 @@ pub async fn confirm_in(
     who: Principal,
     program: ProgramId,
     id: SettlementRunId,
-) -> Result<Reply, AppError> {
+) -> Result<Done<RunView>, AppError> {
     program_in_city(&mut w.tx, &who, program).await?;
     let run = store::get_run_tx(&mut w.tx, id)
         .await?
@@ -414,7 +377,7 @@ pub async fn confirm_in(
         .ok_or_else(|| AppError::not_found("settlement run"))?;
     let statements = store::statements_tx(&mut w.tx, id).await?;
     if run.status == "paid" {
-        return Reply::new(200, &RunView::new(run, &statements));
+        return Ok(Done::ok(RunView::new(run, &statements)?));
     }
     let memo = format!("settlement run {id}");
     for s in statements.iter().filter(|s| s.status == "payable") {
@@ -426,7 +389,7 @@ pub async fn confirm_in(
         confirmed_at: Some(w.now),
         ..run
     };
-    Reply::new(200, &RunView::new(run, &statements))
+    Ok(Done::ok(RunView::new(run, &statements)?))
 }
 
 /// Posts one store's payout: its settled coin to the issuer float (less the fee, to fee
@@ -439,15 +402,17 @@ async fn pay_out(
     memo: &str,
 ) -> Result<(), AppError> {
     let owner = Some(s.merchant_id.0);
-    let points_net = s.points_received - s.points_charged;
+    let points_net = Points::new(s.points_received)
+        .checked_sub(Points::new(s.points_charged))
+        .map_err(internal)?
+        .get();
+    let float_yen = Yen::new(s.coin_net)
+        .checked_sub(Yen::new(s.fee_yen))
+        .map_err(internal)?
+        .get();
     let plan: [(AccountKind, Asset, Option<uuid::Uuid>, i64); 7] = [
         (AccountKind::Merchant, Asset::Coin, owner, -s.coin_net),
-        (
-            AccountKind::IssuerFloat,
-            Asset::Coin,
-            None,
-            s.coin_net - s.fee_yen,
-        ),
+        (AccountKind::IssuerFloat, Asset::Coin, None, float_yen),
         (AccountKind::FeeIncome, Asset::Coin, None, s.fee_yen),
         (AccountKind::Merchant, Asset::Premium, owner, -s.premium_net),
         (
@@ -507,8 +472,7 @@ pub fn statements_csv(rows: &[StatementView]) -> Result<Vec<u8>, AppError> {
         "ポイント負担額",
         "振込額",
     ];
-    let records = rows.iter().map(|v| {
-        let s = &v.statement;
+    let records = rows.iter().map(|s| {
         vec![
             s.id.to_string(),
             s.merchant_id.to_string(),
@@ -529,18 +493,14 @@ pub fn statements_csv(rows: &[StatementView]) -> Result<Vec<u8>, AppError> {
 }
 
 /// Each refusal of a transfer date by name.
-fn transfer_date_error(e: TransferDateError) -> AppError {
-    let code = match e {
-        TransferDateError::NotAfterClosing { .. } => {
-            return AppError::bad_request("invalid_transfer_date", e.to_string());
-        }
-        TransferDateError::NotBusinessDay(_) => {
-            return AppError::bad_request("transfer_date_not_business_day", e.to_string());
-        }
-        TransferDateError::InPast { .. } => "transfer_date_in_past",
-        TransferDateError::NotCovered(_) => "holiday_data_not_covered",
-    };
-    AppError::unprocessable(code, e.to_string())
+fn transfer_date_error(e: TransferDateError) -> SettlementRefusal {
+    let text = e.to_string();
+    match e {
+        TransferDateError::NotAfterClosing { .. } => SettlementRefusal::InvalidTransferDate(text),
+        TransferDateError::NotBusinessDay(_) => SettlementRefusal::TransferDateNotBusinessDay(text),
+        TransferDateError::InPast { .. } => SettlementRefusal::TransferDateInPast(text),
+        TransferDateError::NotCovered(_) => SettlementRefusal::HolidayDataNotCovered(text),
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> AppError {

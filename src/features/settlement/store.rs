@@ -5,18 +5,19 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::db::{Db, WriteTx, read, write_vetted};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::Asset;
+use machipay_domain::money::{Points, Yen};
 use machipay_domain::settlement::Takings;
 
 /// The transaction kind of a payout; never itself settled.
 pub const PAYOUT_KIND: &str = "settlement_payout";
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+/// A settlement run, as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RunRow {
     #[sqlx(try_from = "Uuid")]
     pub id: SettlementRunId,
@@ -26,7 +27,7 @@ pub struct RunRow {
     pub transfer_date: NaiveDate,
     /// `calculated`, or `paid` once confirmed.
     pub status: String,
-    #[serde(skip)]
+    /// The payout sender (JSON) in force when the run was made.
     pub sender: Option<String>,
     pub created_at: DateTime<Utc>,
     pub confirmed_at: Option<DateTime<Utc>>,
@@ -167,18 +168,22 @@ pub async fn unsettled_takings_tx(
     for (owner, asset, credit, debit) in rows {
         let t = out.entry(MerchantId(owner)).or_default();
         match Asset::parse(&asset) {
-            Some(Asset::Coin) | Some(Asset::Premium) => {
-                t.payments_yen += credit;
-                t.refunds_yen += debit;
-                if asset == "coin" {
-                    t.coin_net += credit - debit;
+            Some(yen @ (Asset::Coin | Asset::Premium)) => {
+                let (credit, debit) = (Yen::new(credit), Yen::new(debit));
+                t.payments_yen = t.payments_yen.checked_add(credit).map_err(overflow)?;
+                t.refunds_yen = t.refunds_yen.checked_add(debit).map_err(overflow)?;
+                let net = credit.checked_sub(debit).map_err(overflow)?;
+                let held = if yen == Asset::Coin {
+                    &mut t.coin_net
                 } else {
-                    t.premium_net += credit - debit;
-                }
+                    &mut t.premium_net
+                };
+                *held = held.checked_add(net).map_err(overflow)?;
             }
             Some(Asset::Points) => {
-                t.points_received += credit;
-                t.points_charged += debit;
+                let (credit, debit) = (Points::new(credit), Points::new(debit));
+                t.points_received = t.points_received.checked_add(credit).map_err(overflow)?;
+                t.points_charged = t.points_charged.checked_add(debit).map_err(overflow)?;
             }
             None => {}
         }
@@ -187,6 +192,11 @@ pub async fn unsettled_takings_tx(
         out.entry(MerchantId(owner)).or_default().transactions = count;
     }
     Ok(out)
+}
+
+/// A sum past i64 (impossible with amounts bounded by `AMOUNT_MAX`) fails the query.
+fn overflow(e: machipay_domain::money::AmountError) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(e))
 }
 
 /// Marks a store's unsettled transactions before `before` as settled by `run`. The primary
@@ -214,7 +224,7 @@ pub async fn settle_transactions(
 }
 
 /// A store's statement in a run, as stored (immutable).
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StatementRow {
     #[sqlx(try_from = "Uuid")]
     pub id: StatementId,
@@ -239,7 +249,6 @@ pub struct StatementRow {
     pub fee_yen: i64,
     pub net_payable_yen: i64,
     /// The account paid to (JSON of the bank account), copied when the run was made.
-    #[serde(skip)]
     pub bank_account: Option<String>,
     pub created_at: DateTime<Utc>,
 }

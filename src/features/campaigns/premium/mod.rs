@@ -85,7 +85,8 @@ pub async fn change_settings(
     app.writer
         .answer(None, move |w| {
             Box::pin(async move {
-                program_in_city(&mut w.tx, &who, program).await?;
+                let (row, _) = program_in_city(&mut w.tx, &who, program).await?;
+                crate::features::settings_fit(row.kind, &req.settings)?;
                 let today = jst_date(w.now);
                 let effective_from = req.effective_from.unwrap_or(today);
                 if effective_from < today {
