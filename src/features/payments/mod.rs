@@ -59,7 +59,9 @@ pub async fn counter_charge_in(
 ) -> Result<Done<MovementResponse>, AppError> {
     let (program, settings) = program_in_city(&mut w.tx, &who, program_id).await?;
     if program.kind != ProgramKind::Currency {
-        Err(Common::WrongProgramKind("charges are for currency programs"))?;
+        Err(Common::WrongProgramKind(
+            "charges are for currency programs",
+        ))?;
     }
     shopper_in_city(w, &who, req.shopper_id).await?;
     let amount = req.amount.get();

@@ -33,3 +33,30 @@ crate::refusals! {
         NotRefundable => Conflict, "not_refundable", "a refund, return or reversal cannot itself be refunded or returned; name the original";
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::AppError;
+
+    #[test]
+    fn refusals_keep_their_codes_statuses_and_texts() {
+        let e: AppError = PaymentRefusal::HoldingCapExceeded(100_000).into();
+        let (status, body) = e.status_and_body();
+        assert_eq!(status, 422);
+        assert_eq!(body.error.code, "holding_cap_exceeded");
+        assert_eq!(body.error.message, "the wallet may hold at most ¥100000");
+        let e: AppError = PaymentRefusal::InvalidReason.into();
+        assert_eq!(e.status_and_body().0, 400);
+        let e: AppError = PaymentRefusal::AlreadyReversed.into();
+        assert_eq!(e.status_and_body().0, 409);
+        let e: AppError = PaymentRefusal::PartiallyReturned("refund it").into();
+        assert_eq!(
+            e.status_and_body().1.error.message,
+            "part of this transaction has already come back, so it cannot be reversed whole; \
+             refund it"
+        );
+        let text = PaymentRefusal::CardReplaced.to_string();
+        assert!(text.contains("new card, so return the purchase"), "{text}");
+    }
+}
