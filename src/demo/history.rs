@@ -210,13 +210,14 @@ async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
                             shopper_id: shopper,
                             amount: amount(yen)?,
                         };
-                        crate::features::payments::counter_charge_in(
+                        let done = crate::features::payments::counter_charge_in(
                             w,
                             ctx.admin,
                             ctx.currency,
                             req,
                         )
-                        .await
+                        .await?;
+                        Reply::new(done.status(), &done.value)
                     }
                     Move::Pay {
                         shopper,
@@ -231,7 +232,9 @@ async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
                             merchant_id: store,
                             amount: amount(yen)?,
                         };
-                        crate::features::payments::pay_in(w, who, ctx.currency, req).await
+                        let done =
+                            crate::features::payments::pay_in(w, who, ctx.currency, req).await?;
+                        Reply::new(done.status(), &done.value)
                     }
                     Move::Earn { store, card, yen } => {
                         let req = EarnRequest {

@@ -372,10 +372,11 @@ async fn seed_history(
                 req,
                 idem(admin.scope_id(), "charge"),
             )
-            .await
+            .await?
+            .into_value()
         }))
         .await;
-        check_all(done)?;
+        done.into_iter().collect::<Result<Vec<_>, _>>()?;
     }
     for chunk in payments.chunks(CONCURRENCY) {
         let done = join_all(chunk.iter().map(|(shopper, merchant, yen)| async move {
@@ -385,10 +386,11 @@ async fn seed_history(
                 amount: amount(*yen)?,
             };
             crate::features::payments::pay(app, who, program, req, idem(who.scope_id(), "payment"))
-                .await
+                .await?
+                .into_value()
         }))
         .await;
-        check_all(done)?;
+        done.into_iter().collect::<Result<Vec<_>, _>>()?;
     }
     Ok(())
 }

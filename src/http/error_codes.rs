@@ -29,6 +29,9 @@ pub fn catalogue() -> Vec<ErrorCode> {
         crate::features::campaigns::rebates::RebateRefusal::CODES,
         crate::features::SettingsRefusal::CODES,
         crate::features::settlement::SettlementRefusal::CODES,
+        crate::features::payments::PaymentRefusal::CODES,
+        crate::features::expiry::ExpiryRefusal::CODES,
+        crate::features::activity::ActivityRefusal::CODES,
     ];
     let mut all: Vec<ErrorCode> = lists.iter().flat_map(|l| l.iter().copied()).collect();
     all.sort_by_key(|c| c.code);

@@ -448,28 +448,25 @@ pub async fn lot_movements_of(
         .collect())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize)]
 pub struct TransactionRecord {
     #[sqlx(try_from = "Uuid")]
     pub id: TransactionId,
     #[sqlx(try_from = "Uuid")]
     pub program_id: ProgramId,
     pub kind: String,
-    #[schema(value_type = Option<String>, format = Uuid)]
     pub reverses_id: Option<Uuid>,
-    #[schema(value_type = Option<String>, format = Uuid)]
     pub reversed_by: Option<Uuid>,
     pub memo: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize)]
 pub struct PostingRecord {
     #[sqlx(try_from = "Uuid")]
     pub account_id: AccountId,
     #[sqlx(try_from = "String")]
     pub account_kind: AccountKind,
-    #[schema(value_type = Option<String>, format = Uuid)]
     pub owner_id: Option<Uuid>,
     #[sqlx(try_from = "String")]
     pub asset: Asset,
@@ -655,7 +652,7 @@ pub fn store_reply(
 }
 
 /// What the integrity check found; every number should be zero.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct IntegrityReport {
     /// Transactions of the program whose postings do not sum to zero for some asset.
     pub unbalanced_transactions: i64,
@@ -675,7 +672,7 @@ pub struct IntegrityReport {
 }
 
 /// One account on which what came back from an original exceeds what it moved.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, sqlx::FromRow)]
 pub struct OverReturn {
     #[sqlx(try_from = "Uuid")]
     pub original_id: TransactionId,

@@ -216,7 +216,8 @@ impl TestApp {
             .run(None, move |w| {
                 Box::pin(async move {
                     w.now = at;
-                    machipay::features::payments::pay_in(w, who, program, req).await
+                    let done = machipay::features::payments::pay_in(w, who, program, req).await?;
+                    machipay::writer::Reply::new(done.status(), &done.value)
                 })
             })
             .await
@@ -244,7 +245,10 @@ impl TestApp {
             .run(None, move |w| {
                 Box::pin(async move {
                     w.now = at;
-                    machipay::features::payments::counter_charge_in(w, who, program, req).await
+                    let done =
+                        machipay::features::payments::counter_charge_in(w, who, program, req)
+                            .await?;
+                    machipay::writer::Reply::new(done.status(), &done.value)
                 })
             })
             .await

@@ -94,7 +94,10 @@ async fn a_retry_after_a_flush_in_its_batch_gets_the_first_answer(app: &TestApp)
             amount: Amount::new(1_000).expect("amount"),
         };
         Box::new(move |w: &mut Work| -> BoxFuture<'_, _> {
-            Box::pin(money::counter_charge_in(w, operator, program_id, req))
+            Box::pin(async move {
+                let done = money::counter_charge_in(w, operator, program_id, req).await?;
+                Reply::new(done.status(), &done.value)
+            })
         })
     };
     let key = || Idempotency {
@@ -825,21 +828,24 @@ async fn run_op(
                 shopper_id: world.shoppers[shopper],
                 amount: amount(yen)?,
             };
-            money::counter_charge_in(w, by, world.currency, req).await
+            let done = money::counter_charge_in(w, by, world.currency, req).await?;
+            Reply::new(done.status(), &done.value)
         }
         Op::Pay { store, yen, .. } => {
             let req = money::PaymentRequest {
                 merchant_id: world.stores[store],
                 amount: amount(yen)?,
             };
-            money::pay_in(w, by, world.currency, req).await
+            let done = money::pay_in(w, by, world.currency, req).await?;
+            Reply::new(done.status(), &done.value)
         }
         Op::Transfer { to, yen, .. } => {
             let req = money::TransferRequest {
                 to_shopper_id: world.shoppers[to],
                 amount: amount(yen)?,
             };
-            money::transfer_in(w, by, world.currency, req).await
+            let done = money::transfer_in(w, by, world.currency, req).await?;
+            Reply::new(done.status(), &done.value)
         }
         Op::Premium { shopper, units } => {
             let req = currency::PurchaseRequest {
@@ -874,7 +880,8 @@ async fn run_op(
             let req = money::ReversalRequest {
                 reason: "誤操作".into(),
             };
-            money::reverse_in(w, by, made_tx.into(), req).await
+            let done = money::reverse_in(w, by, made_tx.into(), req).await?;
+            Reply::new(done.status(), &done.value)
         }
         Op::Earn { store, yen, .. } => {
             let req = points::EarnRequest {
@@ -919,12 +926,16 @@ async fn run_op(
         }
         Op::Expire { points: true } => {
             let policy = ExpiryPolicy::MonthsAfterLastChange { months: 1 };
-            expiry::expire_program_in(w, world.points, ProgramKind::Points, policy, today).await
+            let done =
+                expiry::expire_program_in(w, world.points, ProgramKind::Points, policy, today)
+                    .await?;
+            Reply::new(done.status(), &done.value)
         }
         Op::Expire { points: false } => {
             let policy = ExpiryPolicy::MonthsFromIssueToMonthEnd { months: 1 };
             let (p, kind) = (world.currency, ProgramKind::Currency);
-            expiry::expire_program_in(w, p, kind, policy, today).await
+            let done = expiry::expire_program_in(w, p, kind, policy, today).await?;
+            Reply::new(done.status(), &done.value)
         }
         Op::Grant => {
             let done = rebates::grant_batch(w, today).await?;

@@ -11,7 +11,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
-use crate::features::activity::{self as uc, Activity};
+use crate::features::activity::{self as uc, Activity, ActivityRefusal};
 use crate::http::extract::{Caller, Path};
 use machipay_domain::ids::*;
 
@@ -32,7 +32,7 @@ struct ActivityQuery {
 
 fn query(q: Result<Query<ActivityQuery>, QueryRejection>) -> Result<ActivityQuery, AppError> {
     q.map(|Query(q)| q)
-        .map_err(|e| AppError::bad_request("invalid_query", e.body_text()))
+        .map_err(|e| ActivityRefusal::InvalidQuery(e.body_text()).into())
 }
 
 /// A store's latest entries and today's takings (the store's owner and devices, or staff).

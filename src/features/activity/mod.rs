@@ -2,21 +2,21 @@
 //! a store's takings for the current JST day, and a shopper's nearest expiring value.
 //! Reads only; who may see what is the balances' rule (the owner, its devices, city staff).
 
+pub mod api;
 pub mod http;
 pub mod store;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
+use chrono::{DateTime, Utc};
+
+pub use api::{Activity, ActivityEntry, Expiring, Takings};
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::features::activity::store::ActivityEntry;
 use crate::features::payments::reads::{AccountBalance, merchant_balances, shopper_balances};
 use machipay_domain::auth::Principal;
 use machipay_domain::calendar::{jst_date, jst_start_of_day_utc};
 use machipay_domain::ids::*;
-use machipay_domain::ledger::{AccountKind, Asset};
+use machipay_domain::ledger::AccountKind;
 
 /// Entries returned when the caller does not ask for a number.
 pub const ACTIVITY_LIMIT_DEFAULT: i64 = 50;
@@ -25,46 +25,19 @@ pub const ACTIVITY_LIMIT_MAX: i64 = 200;
 /// Transaction kinds that count towards a store's takings (payments less refunds).
 const TAKINGS_KINDS: [&str; 2] = ["payment", "refund"];
 
-/// A store's takings today on one of its accounts.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Takings {
-    pub program_id: ProgramId,
-    pub asset: Asset,
-    /// Payments less refunds since midnight JST.
-    pub amount: i64,
-    /// Payment and refund transactions counted.
-    pub transactions: i64,
-}
-
-/// The nearest expiry of a shopper's wallet.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Expiring {
-    pub program_id: ProgramId,
-    pub asset: Asset,
-    /// The last JST date on which it can be spent.
-    pub date: NaiveDate,
-    pub amount: i64,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Activity {
-    /// The JST business date `today` refers to.
-    pub date: NaiveDate,
-    /// Stores only: takings per program and asset since midnight JST (empty for shoppers).
-    pub today: Vec<Takings>,
-    /// Shoppers only: per wallet, the earliest date on which value expires (empty for stores).
-    pub expiring: Vec<Expiring>,
-    /// The latest entries on the owner's accounts, newest first.
-    pub entries: Vec<ActivityEntry>,
+crate::refusals! {
+    /// What the activity reads refuse.
+    pub enum ActivityRefusal {
+        /// The query string does not parse (the text says why).
+        InvalidQuery(String) => BadRequest, "invalid_query", "{0}";
+        InvalidLimit => BadRequest, "invalid_limit", "limit must be 1 to 200";
+    }
 }
 
 fn check_limit(limit: Option<i64>) -> Result<i64, AppError> {
     let limit = limit.unwrap_or(ACTIVITY_LIMIT_DEFAULT);
     if !(1..=ACTIVITY_LIMIT_MAX).contains(&limit) {
-        return Err(AppError::bad_request(
-            "invalid_limit",
-            "limit must be 1 to 200",
-        ));
+        return Err(ActivityRefusal::InvalidLimit.into());
     }
     Ok(limit)
 }
@@ -75,13 +48,13 @@ async fn entries_of(
     accounts: &[AccountBalance],
     limit: i64,
 ) -> Result<Vec<ActivityEntry>, AppError> {
-    let mut out = Vec::new();
+    let mut rows = Vec::new();
     for a in accounts {
-        out.extend(store::recent_postings(&app.db, a.account_id, limit).await?);
+        rows.extend(store::recent_postings(&app.db, a.account_id, limit).await?);
     }
-    out.sort_by_key(|e| std::cmp::Reverse(e.posting_id));
-    out.truncate(usize::try_from(limit).unwrap_or(0));
-    Ok(out)
+    rows.sort_by_key(|e| std::cmp::Reverse(e.posting_id));
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(rows.into_iter().map(ActivityEntry::from).collect())
 }
 
 /// A store's activity (its owner and devices, or city staff).

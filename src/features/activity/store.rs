@@ -3,7 +3,6 @@
 //! expiring lots. All are bounded: by a LIMIT, by one account, or by one date.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::db::{Db, read};
@@ -11,10 +10,9 @@ use machipay_domain::ids::*;
 use machipay_domain::ledger::Asset;
 
 /// One posting on an owner's account, with what its transaction was.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
-pub struct ActivityEntry {
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ActivityRow {
     /// Orders entries newest first across accounts (not shown to people).
-    #[serde(skip)]
     pub posting_id: i64,
     #[sqlx(try_from = "Uuid")]
     pub transaction_id: TransactionId,
@@ -34,7 +32,7 @@ pub async fn recent_postings(
     db: &Db,
     account: AccountId,
     limit: i64,
-) -> Result<Vec<ActivityEntry>, sqlx::Error> {
+) -> Result<Vec<ActivityRow>, sqlx::Error> {
     read!(db, |c| {
         sqlx::query_as(
         "SELECT p.id AS posting_id, p.transaction_id, t.program_id, t.kind, p.asset, p.amount, t.created_at \

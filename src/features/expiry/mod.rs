@@ -33,7 +33,7 @@ use crate::error::AppError;
 use crate::features::campaigns::premium::store::settings_at;
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
 use crate::writer::rows::{Account, ensure_account, get_account_tx};
-use crate::writer::{Reply, Work};
+use crate::writer::{Done, Work};
 use machipay_domain::calendar::{end_of_month, jst_date, jst_end_of_day_utc};
 use machipay_domain::expiry::ExpiryPolicy;
 use machipay_domain::ids::{AccountId, ProgramId};
@@ -46,6 +46,15 @@ pub const WALLETS_PER_JOB_MAX: usize = 200;
 pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// The transaction kind of an expiry.
 pub const EXPIRY_KIND: &str = "expiry";
+
+crate::refusals! {
+    /// What an expiry run refuses (the `machipay expire` command's input).
+    pub enum ExpiryRefusal {
+        /// `--as-of` (the first date) is after today in Japan (the second).
+        AsOfInFuture(NaiveDate, NaiveDate) => BadRequest, "as_of_in_future", "--as-of {0} is after today in Japan ({1}): expiring as of a future date \
+                 would take balances that are still spendable; use today or an earlier date";
+    }
+}
 
 /// What expired of one asset.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,15 +161,14 @@ pub async fn expire(app: &App, as_of: NaiveDate) -> Result<ExpiryRun, AppError> 
         let (kind, wallet_rule) = rule_of(app, &program, as_of).await?;
         loop {
             let program_id = program.id;
-            let reply = app
+            let done = app
                 .writer
-                .run(None, move |w| {
+                .answer(None, move |w| {
                     Box::pin(expire_some(w, program_id, kind, as_of, wallet_rule))
                 })
-                .await?;
+                .await?
+                .into_value()?;
             run.jobs += 1;
-            let done: Vec<(Asset, i64)> = serde_json::from_value(reply.body)
-                .map_err(|e| AppError::Internal(e.to_string()))?;
             if done.is_empty() {
                 break;
             }
@@ -197,13 +205,7 @@ async fn rule_of(
 /// (`as_of_in_future`); nothing is read or moved before this check.
 pub fn check_as_of(as_of: NaiveDate, today: NaiveDate) -> Result<NaiveDate, AppError> {
     if as_of > today {
-        return Err(AppError::bad_request(
-            "as_of_in_future",
-            format!(
-                "--as-of {as_of} is after today in Japan ({today}): expiring as of a future date \
-                 would take balances that are still spendable; use today or an earlier date"
-            ),
-        ));
+        return Err(ExpiryRefusal::AsOfInFuture(as_of, today).into());
     }
     Ok(as_of)
 }
@@ -409,7 +411,7 @@ async fn expire_some(
     kind: ProgramKind,
     as_of: NaiveDate,
     wallet_rule: Option<WalletRule>,
-) -> Result<Reply, AppError> {
+) -> Result<Done<Vec<(Asset, i64)>>, AppError> {
     let limit = WALLETS_PER_JOB_MAX as i64;
     // Whole wallets first (they take every lot), then wallets with lots past their date.
     let mut whole: Vec<AccountId> = Vec::new();
@@ -477,7 +479,7 @@ async fn expire_some(
         post(w, &posting, &entry, &[&wallet, to]).await?;
         done.push((asset, amount));
     }
-    Reply::new(200, &done)
+    Ok(Done::ok(done))
 }
 
 /// One expiry job for `program` (of `kind`, under `policy`) as of `as_of`, for callers that
@@ -489,7 +491,7 @@ pub async fn expire_program_in(
     kind: ProgramKind,
     policy: ExpiryPolicy,
     as_of: NaiveDate,
-) -> Result<Reply, AppError> {
+) -> Result<Done<Vec<(Asset, i64)>>, AppError> {
     expire_some(w, program, kind, as_of, wallet_rule(kind, policy, as_of)).await
 }
 

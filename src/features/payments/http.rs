@@ -10,7 +10,7 @@ use crate::error::{AppError, ErrorEnvelope};
 use crate::features::payments::reads::{self, AccountBalance, LedgerCheck, TransactionView};
 use crate::features::payments::{self as uc, *};
 use crate::http::extract::{Caller, Money, Path};
-use crate::writer::Reply;
+use crate::writer::Answer;
 use machipay_domain::ids::*;
 
 pub fn router() -> OpenApiRouter<App> {
@@ -34,7 +34,7 @@ async fn counter_charge(
     State(app): State<App>,
     Path(program): Path<ProgramId>,
     m: Money<CounterChargeRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<MovementResponse>, AppError> {
     uc::counter_charge(&app, m.caller.who, program, m.body, m.idempotency).await
 }
 
@@ -47,7 +47,7 @@ async fn pay(
     State(app): State<App>,
     Path(program): Path<ProgramId>,
     m: Money<PaymentRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<MovementResponse>, AppError> {
     uc::pay(&app, m.caller.who, program, m.body, m.idempotency).await
 }
 
@@ -60,7 +60,7 @@ async fn transfer(
     State(app): State<App>,
     Path(program): Path<ProgramId>,
     m: Money<TransferRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<MovementResponse>, AppError> {
     uc::transfer(&app, m.caller.who, program, m.body, m.idempotency).await
 }
 
@@ -73,7 +73,7 @@ async fn reverse(
     State(app): State<App>,
     Path(id): Path<TransactionId>,
     m: Money<ReversalRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<ReversalResponse>, AppError> {
     uc::reverse(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 

@@ -2,21 +2,27 @@
 //! Each checks who may act, reads what it needs inside the batch transaction, builds one
 //! balanced `Entry`, and posts it.
 
+pub mod api;
 pub mod http;
 pub mod reads;
+pub mod refusals;
 pub mod returns;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use chrono::Utc;
+
+pub use api::{
+    BalanceView, CounterChargeRequest, MovementResponse, PaymentRequest, ReversalRequest,
+    ReversalResponse, TransferRequest,
+};
+pub use refusals::PaymentRefusal;
 
 use crate::app::App;
-use crate::error::AppError;
+use crate::error::{AppError, Common};
 use crate::features::directory::store::{ProgramRow, get_merchant_tx, get_shopper_tx};
 use crate::features::program_in_city;
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
 use crate::writer::rows::{self as store, Account};
-use crate::writer::{Idempotency, Reply, StoreEvent, Work};
+use crate::writer::{Answer, Done, Idempotency, Reply, StoreEvent, Work};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::jst_date;
 use machipay_domain::ids::*;
@@ -27,66 +33,18 @@ use machipay_domain::program::{ProgramKind, ProgramSettings, SpendOrder};
 /// Longest memo or reason kept with a transaction.
 pub const MEMO_LEN_MAX: usize = 200;
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CounterChargeRequest {
-    pub shopper_id: ShopperId,
-    /// Yen paid in at the counter.
-    pub amount: Amount,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PaymentRequest {
-    pub merchant_id: MerchantId,
-    pub amount: Amount,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TransferRequest {
-    pub to_shopper_id: ShopperId,
-    pub amount: Amount,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReversalRequest {
-    /// Why the transaction is reversed; kept on the reversing transaction (1–200 chars).
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct BalanceView {
-    pub asset: Asset,
-    pub balance: i64,
-}
-
-/// What a money movement answers.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct MovementResponse {
-    pub transaction_id: TransactionId,
-    pub kind: String,
-    pub program_id: ProgramId,
-    /// Total yen or points moved.
-    pub amount: i64,
-    pub created_at: DateTime<Utc>,
-    /// The shopper's wallet balances in this program after the movement.
-    pub balances: Vec<BalanceView>,
-}
-
 pub async fn counter_charge(
     app: &App,
     who: Principal,
     program: ProgramId,
     req: CounterChargeRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<MovementResponse>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(counter_charge_in(w, who, program, req))
         })
         .await
@@ -98,20 +56,19 @@ pub async fn counter_charge_in(
     who: Principal,
     program_id: ProgramId,
     req: CounterChargeRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Done<MovementResponse>, AppError> {
     let (program, settings) = program_in_city(&mut w.tx, &who, program_id).await?;
     if program.kind != ProgramKind::Currency {
-        return Err(AppError::unprocessable(
-            "wrong_program_kind",
+        Err(Common::WrongProgramKind(
             "charges are for currency programs",
-        ));
+        ))?;
     }
     shopper_in_city(w, &who, req.shopper_id).await?;
     let amount = req.amount.get();
     settings
         .check_charge(amount)
-        .map_err(|m| AppError::unprocessable("invalid_charge_amount", m))?;
-    charge_wallet(
+        .map_err(PaymentRefusal::InvalidChargeAmount)?;
+    charge_wallet_done(
         w,
         who.scope_id(),
         program_id,
@@ -123,8 +80,7 @@ pub async fn counter_charge_in(
     .await
 }
 
-/// Moves `amount` of paid coin from the issuer float into a shopper's wallet, within the
-/// holding cap, opening a lot that expires as the program's policy says.
+/// `charge_wallet_done` as a stored-reply `Reply`, for jobs not yet typed.
 pub(crate) async fn charge_wallet(
     w: &mut Work,
     initiated_by: uuid::Uuid,
@@ -134,6 +90,22 @@ pub(crate) async fn charge_wallet(
     amount: i64,
     kind: &'static str,
 ) -> Result<Reply, AppError> {
+    let done =
+        charge_wallet_done(w, initiated_by, program_id, settings, shopper, amount, kind).await?;
+    Reply::new(done.status(), &done.value)
+}
+
+/// Moves `amount` of paid coin from the issuer float into a shopper's wallet, within the
+/// holding cap, opening a lot that expires as the program's policy says.
+pub(crate) async fn charge_wallet_done(
+    w: &mut Work,
+    initiated_by: uuid::Uuid,
+    program_id: ProgramId,
+    settings: &ProgramSettings,
+    shopper: ShopperId,
+    amount: i64,
+    kind: &'static str,
+) -> Result<Done<MovementResponse>, AppError> {
     let req = CounterChargeRequest {
         shopper_id: shopper,
         amount: Amount::new(amount).map_err(internal)?,
@@ -144,10 +116,7 @@ pub(crate) async fn charge_wallet(
         .checked_add(amount)
         .is_none_or(|total| total > settings.holding_cap_yen)
     {
-        return Err(AppError::unprocessable(
-            "holding_cap_exceeded",
-            format!("the wallet may hold at most ¥{}", settings.holding_cap_yen),
-        ));
+        Err(PaymentRefusal::HoldingCapExceeded(settings.holding_cap_yen))?;
     }
     let wallet = wallet(w, program_id, req.shopper_id, Asset::Coin).await?;
     let float = store::ensure_account(
@@ -168,7 +137,7 @@ pub(crate) async fn charge_wallet(
         lots: Lots::Normal(expiry),
     };
     let id = post(w, &posting, &entry, &[&wallet, &float]).await?;
-    movement_reply(w, id, kind, program_id, req.shopper_id, amount).await
+    movement_done(w, id, kind, program_id, req.shopper_id, amount).await
 }
 
 /// Expiry of lots issued now under the program's policy. A fixed expiry date already past
@@ -180,10 +149,7 @@ pub(crate) fn credit_expiry(
     let today = jst_date(now);
     let expires_on = settings.expiry.lot_expires_on(today);
     if expires_on.is_some_and(|d| d < today) {
-        return Err(AppError::unprocessable(
-            "program_expired",
-            "this program's balances expired; it no longer issues",
-        ));
+        Err(PaymentRefusal::ProgramExpired)?;
     }
     Ok(CreditExpiry {
         coin: expires_on,
@@ -198,12 +164,12 @@ pub async fn pay(
     program: ProgramId,
     req: PaymentRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<MovementResponse>, AppError> {
     if !matches!(who, Principal::Shopper { .. }) {
         return Err(AppError::forbidden());
     }
     app.writer
-        .run(Some(idem), move |w| Box::pin(pay_in(w, who, program, req)))
+        .answer(Some(idem), move |w| Box::pin(pay_in(w, who, program, req)))
         .await
 }
 
@@ -214,7 +180,7 @@ pub async fn pay_in(
     who: Principal,
     program_id: ProgramId,
     req: PaymentRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Done<MovementResponse>, AppError> {
     let Principal::Shopper { id: shopper, .. } = who else {
         return Err(AppError::forbidden());
     };
@@ -231,7 +197,7 @@ pub async fn pay_in(
         amount: req.amount.get(),
     };
     let id = pay_merchant(w, &spend, None).await?;
-    movement_reply(w, id, "payment", program_id, shopper, spend.amount).await
+    movement_done(w, id, "payment", program_id, shopper, spend.amount).await
 }
 
 /// A payment to post: who pays whom how much, under which program.
@@ -350,12 +316,12 @@ pub async fn transfer(
     program: ProgramId,
     req: TransferRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<MovementResponse>, AppError> {
     if !matches!(who, Principal::Shopper { .. }) {
         return Err(AppError::forbidden());
     }
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(transfer_in(w, who, program, req))
         })
         .await
@@ -366,22 +332,16 @@ pub async fn transfer_in(
     who: Principal,
     program_id: ProgramId,
     req: TransferRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Done<MovementResponse>, AppError> {
     let Principal::Shopper { id: from, .. } = who else {
         return Err(AppError::forbidden());
     };
     let (program, settings) = program_in_city(&mut w.tx, &who, program_id).await?;
     if program.kind != ProgramKind::Currency || !settings.p2p_transfers {
-        return Err(AppError::unprocessable(
-            "transfers_disabled",
-            "this program does not allow transfers between shoppers",
-        ));
+        Err(PaymentRefusal::TransfersDisabled)?;
     }
     if req.to_shopper_id == from {
-        return Err(AppError::unprocessable(
-            "same_wallet",
-            "a transfer needs two different shoppers",
-        ));
+        Err(PaymentRefusal::SameWallet)?;
     }
     shopper_in_city(w, &who, req.to_shopper_id).await?;
     let amount = req.amount.get();
@@ -393,10 +353,7 @@ pub async fn transfer_in(
     }
     let held = yen_held(w, program_id, req.to_shopper_id).await?;
     if held + amount > settings.holding_cap_yen {
-        return Err(AppError::unprocessable(
-            "holding_cap_exceeded",
-            "the recipient's wallet would exceed its holding cap",
-        ));
+        Err(PaymentRefusal::RecipientHoldingCapExceeded)?;
     }
     let entry = Entry::transfer(source.id, target.id, Asset::Coin, amount).map_err(internal)?;
     let posting = Posting {
@@ -408,15 +365,7 @@ pub async fn transfer_in(
         lots: Lots::Normal(credit_expiry(&settings, w.now)?),
     };
     let id = post(w, &posting, &entry, &[&source, &target]).await?;
-    movement_reply(w, id, "transfer", program_id, from, amount).await
-}
-
-/// What a reversal answers: the reversing transaction.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ReversalResponse {
-    pub transaction_id: TransactionId,
-    pub reverses_id: TransactionId,
-    pub created_at: DateTime<Utc>,
+    movement_done(w, id, "transfer", program_id, from, amount).await
 }
 
 pub async fn reverse(
@@ -425,19 +374,16 @@ pub async fn reverse(
     original: TransactionId,
     req: ReversalRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<ReversalResponse>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     let reason_len = req.reason.chars().count();
     if reason_len == 0 || reason_len > MEMO_LEN_MAX {
-        return Err(AppError::bad_request(
-            "invalid_reason",
-            "reason must be 1 to 200 characters",
-        ));
+        Err(PaymentRefusal::InvalidReason)?;
     }
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(reverse_in(w, who, original, req))
         })
         .await
@@ -448,7 +394,7 @@ pub async fn reverse_in(
     who: Principal,
     original: TransactionId,
     req: ReversalRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Done<ReversalResponse>, AppError> {
     let (txn, postings) = store::get_transaction_tx(&mut w.tx, original)
         .await?
         .ok_or_else(|| AppError::not_found("transaction"))?;
@@ -458,16 +404,10 @@ pub async fn reverse_in(
             "transaction",
         )))?;
     if txn.reverses_id.is_some() {
-        return Err(AppError::conflict(
-            "is_a_reversal",
-            "a reversal cannot itself be reversed; post a new transaction",
-        ));
+        Err(PaymentRefusal::IsAReversal)?;
     }
     if txn.reversed_by.is_some() {
-        return Err(AppError::conflict(
-            "already_reversed",
-            "this transaction has already been reversed",
-        ));
+        Err(PaymentRefusal::AlreadyReversed)?;
     }
     // Only an original from which nothing has come back is reversed (ledger::returns).
     crate::features::payments::returns::check_reversible(w, &txn, &postings).await?;
@@ -495,14 +435,11 @@ pub async fn reverse_in(
     };
     let refs: Vec<&Account> = accounts.iter().collect();
     let id = post(w, &posting, &entry, &refs).await?;
-    Reply::new(
-        201,
-        &ReversalResponse {
-            transaction_id: id,
-            reverses_id: original,
-            created_at: w.now,
-        },
-    )
+    Ok(Done::created(ReversalResponse {
+        transaction_id: id,
+        reverses_id: original,
+        created_at: w.now,
+    }))
 }
 
 pub(crate) async fn shopper_in_city(
@@ -544,6 +481,7 @@ pub(crate) async fn yen_held(
     Ok(coin + premium)
 }
 
+/// `movement_done` as a stored-reply `Reply`, for jobs not yet typed.
 pub(crate) async fn movement_reply(
     w: &mut Work,
     id: TransactionId,
@@ -552,6 +490,19 @@ pub(crate) async fn movement_reply(
     shopper: ShopperId,
     amount: i64,
 ) -> Result<Reply, AppError> {
+    let done = movement_done(w, id, kind, program, shopper, amount).await?;
+    Reply::new(done.status(), &done.value)
+}
+
+/// What a movement answers (201): the transaction and the shopper's balances after it.
+pub(crate) async fn movement_done(
+    w: &mut Work,
+    id: TransactionId,
+    kind: &str,
+    program: ProgramId,
+    shopper: ShopperId,
+    amount: i64,
+) -> Result<Done<MovementResponse>, AppError> {
     // The job's own view of the wallets when it has one (no read), else one read for all.
     let held = store::shopper_wallets(&mut w.tx, program, shopper.0).await?;
     let mut balances = Vec::new();
@@ -571,7 +522,7 @@ pub(crate) async fn movement_reply(
         created_at: w.now,
         balances,
     };
-    Reply::new(201, &body)
+    Ok(Done::created(body))
 }
 
 pub(crate) fn internal(e: impl std::fmt::Display) -> AppError {

@@ -1,25 +1,14 @@
 //! Read-side use-cases: balances, one transaction, the integrity check. Reads go straight to
 //! the database, never through the writer.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
 use crate::app::App;
 use crate::error::AppError;
 use crate::features::directory::store::{get_merchant, get_shopper, list_programs};
-use crate::writer::rows::{self as store, IntegrityReport, PostingRecord, TransactionRecord};
+use crate::writer::rows as store;
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::ids::*;
-use machipay_domain::ledger::{AccountKind, Asset};
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct AccountBalance {
-    pub program_id: ProgramId,
-    pub account_id: AccountId,
-    pub kind: AccountKind,
-    pub asset: Asset,
-    pub balance: i64,
-}
+pub use crate::features::payments::api::{AccountBalance, LedgerCheck, TransactionView};
 
 /// Balances of every account an owner (a shopper or a store) holds, across the city's programs.
 async fn balances_of(
@@ -29,15 +18,8 @@ async fn balances_of(
 ) -> Result<Vec<AccountBalance>, AppError> {
     let mut out = Vec::new();
     for program in list_programs(&app.db, city).await? {
-        for a in store::accounts_of_owner(&app.db, program.id, owner).await? {
-            out.push(AccountBalance {
-                program_id: a.program_id,
-                account_id: a.id,
-                kind: a.kind,
-                asset: a.asset,
-                balance: a.balance,
-            });
-        }
+        let accounts = store::accounts_of_owner(&app.db, program.id, owner).await?;
+        out.extend(accounts.into_iter().map(AccountBalance::from));
     }
     Ok(out)
 }
@@ -72,13 +54,6 @@ pub async fn merchant_balances(
     balances_of(app, who.city(), merchant.0).await
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct TransactionView {
-    #[serde(flatten)]
-    pub transaction: TransactionRecord,
-    pub postings: Vec<PostingRecord>,
-}
-
 /// A transaction is visible to staff of its city and to the shoppers and stores it touches.
 pub async fn transaction(
     app: &App,
@@ -103,20 +78,9 @@ pub async fn transaction(
         return Err(AppError::not_found("transaction"));
     }
     Ok(TransactionView {
-        transaction: t,
-        postings,
+        transaction: t.into(),
+        postings: postings.into_iter().map(Into::into).collect(),
     })
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct LedgerCheck {
-    pub program_id: ProgramId,
-    /// True when every count below that should be zero is zero.
-    pub ok: bool,
-    #[serde(flatten)]
-    pub report: IntegrityReport,
-    /// Sum of all balances per asset; double entry makes each zero.
-    pub net_by_asset: Vec<(Asset, i64)>,
 }
 
 /// Recomputes balances from postings and lots, checks that nothing gave back more than its
@@ -144,7 +108,7 @@ pub async fn ledger_check(
     Ok(LedgerCheck {
         program_id: p.id,
         ok,
-        report,
+        report: report.into(),
         net_by_asset,
     })
 }

@@ -19,6 +19,7 @@
 
 use crate::error::AppError;
 use crate::features::expiry::EXPIRY_KIND;
+use crate::features::payments::PaymentRefusal;
 use crate::features::points::cards::REPLACEMENT_KIND;
 use crate::features::points::store as cards;
 use crate::features::points::{EARN_RETURN_KIND, SPEND_REFUND_KIND};
@@ -61,7 +62,7 @@ pub(crate) async fn check_reversible(
     postings: &[PostingRecord],
 ) -> Result<(), AppError> {
     if let Some(why) = not_reversible(&txn.kind) {
-        return Err(AppError::conflict("not_reversible", why));
+        return Err(PaymentRefusal::NotReversible(why).into());
     }
     let rebate_grant = txn.kind == REBATE_GRANT_KIND;
     if store::returns_of_tx(&mut w.tx, txn.id, rebate_grant).await? > 0 {
@@ -70,20 +71,12 @@ pub(crate) async fn check_reversible(
         } else {
             "refund or return the rest through the store, as the earlier return was made"
         };
-        return Err(AppError::conflict(
-            "partially_returned",
-            format!(
-                "part of this transaction has already come back, so it cannot be reversed whole; {how}"
-            ),
-        ));
+        return Err(PaymentRefusal::PartiallyReturned(how).into());
     }
     if txn.kind == "payment"
         && let Some(grant) = store::live_rebate_grant_tx(&mut w.tx, txn.id).await?
     {
-        return Err(AppError::conflict(
-            "rebate_granted",
-            format!("this payment's rebate was granted by {grant}; reverse that grant first"),
-        ));
+        return Err(PaymentRefusal::RebateGranted(grant).into());
     }
     for p in postings
         .iter()
@@ -94,11 +87,7 @@ pub(crate) async fn check_reversible(
             .await?
             .is_some_and(|c| c.status == "replaced");
         if replaced {
-            return Err(AppError::unprocessable(
-                "card_replaced",
-                "the card was replaced since; its balance is on the new card, so return the \
-                 purchase or refund the points at the store (returns follow the new card)",
-            ));
+            return Err(PaymentRefusal::CardReplaced.into());
         }
     }
     Ok(())
@@ -106,10 +95,7 @@ pub(crate) async fn check_reversible(
 
 /// The refusal of a refund or return of something that is itself a way back.
 pub(crate) fn not_refundable() -> AppError {
-    AppError::conflict(
-        "not_refundable",
-        "a refund, return or reversal cannot itself be refunded or returned; name the original",
-    )
+    PaymentRefusal::NotRefundable.into()
 }
 
 /// A store refund names a payment: anything else the store took part in that is a way back
