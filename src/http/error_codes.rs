@@ -19,7 +19,14 @@ pub const FRAMEWORK: &[ErrorCode] = &[
 
 /// Every enum's codes, in one list. A capability that declares a refusal enum adds it here.
 pub fn catalogue() -> Vec<ErrorCode> {
-    let lists: &[&[ErrorCode]] = &[Common::CODES, FRAMEWORK];
+    let lists: &[&[ErrorCode]] = &[
+        Common::CODES,
+        FRAMEWORK,
+        crate::features::merchants::MerchantRefusal::CODES,
+        crate::features::merchants::import::ImportLineRefusal::CODES,
+        crate::features::reports::ReportRefusal::CODES,
+        crate::features::city_report::CityReportRefusal::CODES,
+    ];
     let mut all: Vec<ErrorCode> = lists.iter().flat_map(|l| l.iter().copied()).collect();
     all.sort_by_key(|c| c.code);
     all.dedup_by_key(|c| c.code);

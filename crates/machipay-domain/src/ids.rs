@@ -54,3 +54,5 @@ id_type!(
 id_type!(ApplicationId, SettlementRunId, StatementId);
 // Point cards (a card's balance is a wallet account owned by the card id).
 id_type!(CardId);
+// The merchant registry: a store's participation events.
+id_type!(ParticipationEventId);

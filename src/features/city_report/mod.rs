@@ -16,11 +16,32 @@ use utoipa::ToSchema;
 use crate::app::App;
 use crate::error::AppError;
 use crate::features::city_report::store::Usage;
-use crate::features::merchants::store::{self as registry_store, ParticipationEvent};
+use crate::features::merchants::MerchantRefusal;
+use crate::features::merchants::store::{self as registry_store, ParticipationEventRow};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{FiscalYear, jst_end_of_day_utc, jst_start_of_day_utc};
 use machipay_domain::ids::*;
 use machipay_domain::registry::{ParticipationKind, Profile, achievement_permille, permille_text};
+
+crate::refusals! {
+    /// What the city's reports refuse about the period asked (the query's other refusals are
+    /// `ReportRefusal`'s, an unknown 年度 `MerchantRefusal::InvalidFiscalYear`).
+    pub enum CityReportRefusal {
+        /// A date no 年度 holds (the calendar's text).
+        DateOutOfRange(String) => BadRequest, "invalid_date", "{0}";
+        /// Parameters that name no period.
+        NoPeriod => BadRequest, "invalid_period", "give fiscal_year, or from and to, or date";
+        PeriodTooLong => BadRequest, "invalid_period", "a period is ten years at most";
+        /// A period outside the calendar (its text).
+        PeriodOutOfRange(String) => BadRequest, "invalid_period", "{0}";
+        /// The period's first day, today.
+        PeriodInFuture(NaiveDate, NaiveDate) => BadRequest, "period_in_future", "the period starts ({0}) after today ({1})";
+        /// The date asked, today (JST).
+        DateInFuture(NaiveDate, NaiveDate) => BadRequest, "date_in_future", "{0} has not come yet (today is {1} JST)";
+        /// The period's last day, its first.
+        PeriodEndsBeforeStart(NaiveDate, NaiveDate) => BadRequest, "period_ends_before_start", "the period ends ({0}) before it starts ({1})";
+    }
+}
 
 /// Fiscal years a trend shows at most.
 pub const TREND_YEARS_MAX: usize = 10;
@@ -54,9 +75,9 @@ impl Period {
         };
         let period = match (fiscal_year, from, to, date) {
             (Some(fy), None, None, None) => {
-                let fy: FiscalYear = fy.parse().map_err(|e| {
-                    AppError::bad_request("invalid_fiscal_year", format!("{fy:?}: {e}"))
-                })?;
+                let fy: FiscalYear = fy
+                    .parse()
+                    .map_err(|e| MerchantRefusal::InvalidFiscalYear(format!("{fy:?}: {e}")))?;
                 Period {
                     from: fy.start(),
                     to: fy.end(),
@@ -70,7 +91,7 @@ impl Period {
             },
             (None, None, None, Some(date)) => {
                 let fy = FiscalYear::of(date)
-                    .map_err(|e| AppError::bad_request("invalid_date", e.to_string()))?;
+                    .map_err(|e| CityReportRefusal::DateOutOfRange(e.to_string()))?;
                 let whole = (date == fy.end()).then_some(fy);
                 Period {
                     from: fy.start(),
@@ -78,43 +99,23 @@ impl Period {
                     fiscal_year: whole,
                 }
             }
-            _ => {
-                return Err(AppError::bad_request(
-                    "invalid_period",
-                    "give fiscal_year, or from and to, or date",
-                ));
-            }
+            _ => return Err(CityReportRefusal::NoPeriod.into()),
         };
         if period.from > today {
-            return Err(AppError::bad_request(
-                "period_in_future",
-                format!("the period starts ({}) after today ({today})", period.from),
-            ));
+            return Err(CityReportRefusal::PeriodInFuture(period.from, today).into());
         }
         if let Some(asked) = date.or(to).filter(|d| *d > today) {
-            return Err(AppError::bad_request(
-                "date_in_future",
-                format!("{asked} has not come yet (today is {today} JST)"),
-            ));
+            return Err(CityReportRefusal::DateInFuture(asked, today).into());
         }
         if period.to < period.from {
-            return Err(AppError::bad_request(
-                "period_ends_before_start",
-                format!(
-                    "the period ends ({}) before it starts ({})",
-                    period.to, period.from
-                ),
-            ));
+            return Err(CityReportRefusal::PeriodEndsBeforeStart(period.to, period.from).into());
         }
         if (period.to - period.from).num_days() > PERIOD_DAYS_MAX {
-            return Err(AppError::bad_request(
-                "invalid_period",
-                "a period is ten years at most",
-            ));
+            return Err(CityReportRefusal::PeriodTooLong.into());
         }
         FiscalYear::of(period.from)
             .and(FiscalYear::of(period.to))
-            .map_err(|e| AppError::bad_request("invalid_period", e.to_string()))?;
+            .map_err(|e| CityReportRefusal::PeriodOutOfRange(e.to_string()))?;
         Ok(period)
     }
 
@@ -229,7 +230,7 @@ struct HistoryFacts {
     left: i64,
 }
 
-fn history_facts(events: &[ParticipationEvent], from: NaiveDate, to: NaiveDate) -> HistoryFacts {
+fn history_facts(events: &[ParticipationEventRow], from: NaiveDate, to: NaiveDate) -> HistoryFacts {
     let mut latest: HashMap<MerchantId, ParticipationKind> = HashMap::new();
     let mut joined = HashSet::new();
     let mut left = HashSet::new();
@@ -257,7 +258,7 @@ fn history_facts(events: &[ParticipationEvent], from: NaiveDate, to: NaiveDate) 
 
 /// Everything one computation of counts needs.
 struct Inputs {
-    events: Vec<ParticipationEvent>,
+    events: Vec<ParticipationEventRow>,
     /// Target in force per fiscal year.
     targets: BTreeMap<i32, i64>,
 }

@@ -32,29 +32,17 @@ pub struct UnusedBalanceView {
     pub report: UnusedBalanceReport,
 }
 
-impl UnusedBalanceView {
-    /// Japanese CSV column names (Excel): the program, the report's own columns, then
-    /// whether the date is a 基準日.
-    pub fn csv_header() -> Vec<&'static str> {
-        let mut header = vec!["プログラムID"];
-        header.extend(UnusedBalanceReport::csv_header());
-        header.push("基準日該当");
-        header
-    }
-
-    /// One CSV record in `csv_header` order.
-    pub fn csv_row(&self) -> Vec<String> {
-        let mut row = vec![self.program_id.to_string()];
-        row.extend(self.report.csv_cells());
-        row.push(
-            if self.is_reference_date {
-                "はい"
-            } else {
-                "いいえ"
-            }
-            .to_owned(),
-        );
-        row
+crate::refusals! {
+    /// What the reports refuse: their query (shared by the city's reports).
+    pub enum ReportRefusal {
+        /// The query string (the parser's text).
+        InvalidQuery(String) => BadRequest, "invalid_query", "{0}";
+        /// A date parameter (its name) that is not YYYY-MM-DD.
+        InvalidDate(&'static str) => BadRequest, "invalid_date", "{0} must be a date as YYYY-MM-DD";
+        /// A `format` the route does not answer in (the message).
+        InvalidFormat(&'static str) => BadRequest, "invalid_format", "{0}";
+        /// A report date after today (the date, today in JST).
+        DateInFuture(NaiveDate, NaiveDate) => BadRequest, "date_in_future", "{0} has not begun yet (today is {1} JST)";
     }
 }
 
@@ -82,10 +70,7 @@ pub async fn unused_balance(
     };
     let today = jst_date(now);
     if date > today {
-        return Err(AppError::bad_request(
-            "date_in_future",
-            format!("{date} has not begun yet (today is {today} JST)"),
-        ));
+        return Err(ReportRefusal::DateInFuture(date, today).into());
     }
     // The half-year runs from the end of the previous 基準日 to the end of `date`.
     let from = jst_end_of_day_utc(half_year_start(date) - chrono::Days::new(1));
@@ -121,3 +106,4 @@ fn balances<'a>(flows: impl Iterator<Item = &'a WalletFlow>) -> Result<UnusedBal
     }
     Ok(b)
 }
+
