@@ -49,8 +49,11 @@ enum Format {
 }
 
 fn parse_date(name: &'static str, s: Option<&str>) -> Result<Option<NaiveDate>, AppError> {
-    s.map(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ReportRefusal::InvalidDate(name).into()))
-        .transpose()
+    s.map(|s| {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| ReportRefusal::InvalidDate(name).into())
+    })
+    .transpose()
 }
 
 fn parse(

@@ -342,7 +342,10 @@ fn parse(text: &str) -> Result<Vec<Line>, Vec<LineError>> {
     for (index, record) in reader.records().enumerate() {
         let line = index as u64 + 2;
         if index >= IMPORT_LINES_MAX {
-            errors.push(fail(line, ImportLineRefusal::TooManyLines(IMPORT_LINES_MAX)));
+            errors.push(fail(
+                line,
+                ImportLineRefusal::TooManyLines(IMPORT_LINES_MAX),
+            ));
             break;
         }
         let record = match record {

@@ -3,12 +3,13 @@
 //! the half-year's issued and used figures, so a past date's figures never change, whatever
 //! happened since. The rules are in `domain::prepaid_law`.
 
+pub mod api;
 pub mod http;
 pub mod store;
 
+pub use api::*;
+
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::app::App;
 use crate::error::AppError;
@@ -21,16 +22,6 @@ use machipay_domain::ledger::Asset;
 use machipay_domain::prepaid_law::{
     PeriodFlows, UnusedBalanceReport, UnusedBalances, WalletFlow, half_year_start,
 };
-
-/// The unused-balance report of one program at the end of one JST date.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct UnusedBalanceView {
-    pub program_id: ProgramId,
-    /// Whether the date is a 基準日 (31 March or 30 September), i.e. a report to file.
-    pub is_reference_date: bool,
-    #[serde(flatten)]
-    pub report: UnusedBalanceReport,
-}
 
 crate::refusals! {
     /// What the reports refuse: their query (shared by the city's reports).
@@ -106,4 +97,3 @@ fn balances<'a>(flows: impl Iterator<Item = &'a WalletFlow>) -> Result<UnusedBal
     }
     Ok(b)
 }
-
