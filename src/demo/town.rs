@@ -6,7 +6,7 @@ use chrono::{Days, NaiveDate};
 use futures::future::join_all;
 
 use crate::app::App;
-use crate::demo::{CONCURRENCY, Store, check_all, internal};
+use crate::demo::{CONCURRENCY, Store};
 use crate::error::AppError;
 use crate::features::merchants::{EventRequest, TargetRequest};
 use machipay_domain::auth::Principal;
@@ -165,17 +165,18 @@ pub async fn profiles(app: &App, admin: Principal, stores: &[Store]) -> Result<(
     let all: Vec<(usize, &Store)> = stores.iter().enumerate().collect();
     for chunk in all.chunks(CONCURRENCY) {
         let done = join_all(chunk.iter().map(|(i, s)| async move {
-            let reply =
-                crate::features::merchants::put_profile(app, admin, s.id, profile(*i, s)).await?;
-            match bank_account(*i, s) {
-                Some(bank) => {
-                    crate::features::merchants::put_bank_account(app, admin, s.id, bank).await
-                }
-                None => Ok(reply),
+            crate::features::merchants::put_profile(app, admin, s.id, profile(*i, s))
+                .await?
+                .into_value()?;
+            if let Some(bank) = bank_account(*i, s) {
+                crate::features::merchants::put_bank_account(app, admin, s.id, bank)
+                    .await?
+                    .into_value()?;
             }
+            Ok::<_, AppError>(())
         }))
         .await;
-        check_all(done)?;
+        done.into_iter().collect::<Result<(), AppError>>()?;
     }
     Ok(())
 }
@@ -249,10 +250,16 @@ async fn record_all(app: &App, admin: Principal, events: Vec<Event>) -> Result<(
                 effective_on: Some(*on),
                 reason: why.map(str::to_owned),
             };
-            crate::features::merchants::record_event(app, admin, *program, *merchant, req)
+            async move {
+                crate::features::merchants::record_event(app, admin, *program, *merchant, req)
+                    .await?
+                    .into_value()
+            }
         }))
         .await;
-        check_all(done)?;
+        for event in done {
+            event?;
+        }
     }
     Ok(())
 }
@@ -261,17 +268,15 @@ async fn record_all(app: &App, admin: Principal, events: Vec<Event>) -> Result<(
 pub async fn targets(app: &App, admin: Principal, programs: &[ProgramId]) -> Result<(), AppError> {
     for program in programs {
         for (year, stores) in TARGETS {
-            let reply = crate::features::merchants::set_target(
+            crate::features::merchants::set_target(
                 app,
                 admin,
                 *program,
                 year,
                 TargetRequest { stores },
             )
-            .await?;
-            if reply.status != 200 {
-                return Err(internal(format!("demo target refused: {}", reply.body)));
-            }
+            .await?
+            .into_value()?;
         }
     }
     Ok(())

@@ -60,3 +60,5 @@ id_type!(StoreCodeId, PaymentRequestId);
 id_type!(PointCampaignId);
 // Campaigns: premium-set sales and rebates.
 id_type!(PremiumCampaignId, RebateCampaignId);
+// The merchant registry: a store's participation events.
+id_type!(ParticipationEventId);

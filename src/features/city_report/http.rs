@@ -14,6 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::features::city_report::{self as uc, Period, StoreReport, UsageReport};
+use crate::features::reports::ReportRefusal;
 use crate::http::extract::{Caller, Path};
 use crate::http::render::city_report as render;
 use machipay_domain::ids::ProgramId;
@@ -47,14 +48,10 @@ enum Format {
     Svg,
 }
 
-fn parse_date(name: &str, s: Option<&str>) -> Result<Option<NaiveDate>, AppError> {
+fn parse_date(name: &'static str, s: Option<&str>) -> Result<Option<NaiveDate>, AppError> {
     s.map(|s| {
-        NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-            AppError::bad_request(
-                "invalid_date",
-                format!("{name} must be a date as YYYY-MM-DD"),
-            )
-        })
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| ReportRefusal::InvalidDate(name).into())
     })
     .transpose()
 }
@@ -63,12 +60,12 @@ fn parse(
     query: Result<Query<ReportQuery>, QueryRejection>,
     svg_allowed: bool,
 ) -> Result<(Period, Format), AppError> {
-    let Query(q) = query.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+    let Query(q) = query.map_err(|e| ReportRefusal::InvalidQuery(e.body_text()))?;
     let format = match q.format.as_deref() {
         None | Some("json") => Format::Json,
         Some("csv") => Format::Csv,
         Some("svg") if svg_allowed => Format::Svg,
-        Some(_) => return Err(AppError::bad_request("invalid_format", "unknown format")),
+        Some(_) => return Err(ReportRefusal::InvalidFormat("unknown format").into()),
     };
     let period = Period::parse(
         q.fiscal_year.as_deref(),

@@ -4,23 +4,44 @@
 //! answer however late it is asked. Rendered as JSON, as CSV for Excel (UTF-8 with BOM,
 //! Japanese headers) and, for the store report, as an SVG chart.
 
+pub mod api;
 pub mod http;
 pub mod store;
+
+pub use api::*;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::features::city_report::store::Usage;
-use crate::features::merchants::store::{self as registry_store, ParticipationEvent};
+use crate::features::merchants::MerchantRefusal;
+use crate::features::merchants::store::{self as registry_store, ParticipationEventRow};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{FiscalYear, jst_end_of_day_utc, jst_start_of_day_utc};
 use machipay_domain::ids::*;
 use machipay_domain::registry::{ParticipationKind, Profile, achievement_permille, permille_text};
+
+crate::refusals! {
+    /// What the city's reports refuse about the period asked (the query's other refusals are
+    /// `ReportRefusal`'s, an unknown 年度 `MerchantRefusal::InvalidFiscalYear`).
+    pub enum CityReportRefusal {
+        /// A date no 年度 holds (the calendar's text).
+        DateOutOfRange(String) => BadRequest, "invalid_date", "{0}";
+        /// Parameters that name no period.
+        NoPeriod => BadRequest, "invalid_period", "give fiscal_year, or from and to, or date";
+        PeriodTooLong => BadRequest, "invalid_period", "a period is ten years at most";
+        /// A period outside the calendar (its text).
+        PeriodOutOfRange(String) => BadRequest, "invalid_period", "{0}";
+        /// The period's first day, today.
+        PeriodInFuture(NaiveDate, NaiveDate) => BadRequest, "period_in_future", "the period starts ({0}) after today ({1})";
+        /// The date asked, today (JST).
+        DateInFuture(NaiveDate, NaiveDate) => BadRequest, "date_in_future", "{0} has not come yet (today is {1} JST)";
+        /// The period's last day, its first.
+        PeriodEndsBeforeStart(NaiveDate, NaiveDate) => BadRequest, "period_ends_before_start", "the period ends ({0}) before it starts ({1})";
+    }
+}
 
 /// Fiscal years a trend shows at most.
 pub const TREND_YEARS_MAX: usize = 10;
@@ -54,9 +75,9 @@ impl Period {
         };
         let period = match (fiscal_year, from, to, date) {
             (Some(fy), None, None, None) => {
-                let fy: FiscalYear = fy.parse().map_err(|e| {
-                    AppError::bad_request("invalid_fiscal_year", format!("{fy:?}: {e}"))
-                })?;
+                let fy: FiscalYear = fy
+                    .parse()
+                    .map_err(|e| MerchantRefusal::InvalidFiscalYear(format!("{fy:?}: {e}")))?;
                 Period {
                     from: fy.start(),
                     to: fy.end(),
@@ -70,7 +91,7 @@ impl Period {
             },
             (None, None, None, Some(date)) => {
                 let fy = FiscalYear::of(date)
-                    .map_err(|e| AppError::bad_request("invalid_date", e.to_string()))?;
+                    .map_err(|e| CityReportRefusal::DateOutOfRange(e.to_string()))?;
                 let whole = (date == fy.end()).then_some(fy);
                 Period {
                     from: fy.start(),
@@ -78,43 +99,23 @@ impl Period {
                     fiscal_year: whole,
                 }
             }
-            _ => {
-                return Err(AppError::bad_request(
-                    "invalid_period",
-                    "give fiscal_year, or from and to, or date",
-                ));
-            }
+            _ => return Err(CityReportRefusal::NoPeriod.into()),
         };
         if period.from > today {
-            return Err(AppError::bad_request(
-                "period_in_future",
-                format!("the period starts ({}) after today ({today})", period.from),
-            ));
+            return Err(CityReportRefusal::PeriodInFuture(period.from, today).into());
         }
         if let Some(asked) = date.or(to).filter(|d| *d > today) {
-            return Err(AppError::bad_request(
-                "date_in_future",
-                format!("{asked} has not come yet (today is {today} JST)"),
-            ));
+            return Err(CityReportRefusal::DateInFuture(asked, today).into());
         }
         if period.to < period.from {
-            return Err(AppError::bad_request(
-                "period_ends_before_start",
-                format!(
-                    "the period ends ({}) before it starts ({})",
-                    period.to, period.from
-                ),
-            ));
+            return Err(CityReportRefusal::PeriodEndsBeforeStart(period.to, period.from).into());
         }
         if (period.to - period.from).num_days() > PERIOD_DAYS_MAX {
-            return Err(AppError::bad_request(
-                "invalid_period",
-                "a period is ten years at most",
-            ));
+            return Err(CityReportRefusal::PeriodTooLong.into());
         }
         FiscalYear::of(period.from)
             .and(FiscalYear::of(period.to))
-            .map_err(|e| AppError::bad_request("invalid_period", e.to_string()))?;
+            .map_err(|e| CityReportRefusal::PeriodOutOfRange(e.to_string()))?;
         Ok(period)
     }
 
@@ -156,68 +157,6 @@ pub fn year_label(fy: FiscalYear) -> String {
     format!("{} ({})", fy.reiwa_label(), fy.start_year())
 }
 
-/// Counts of one period.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct StoreCounts {
-    /// Stores participating (joined, not left; suspended included) at the end of the period.
-    pub registered_at_end: i64,
-    /// Stores with at least one transaction in the period.
-    pub active: i64,
-    /// Stores that joined in the period.
-    pub joined: i64,
-    /// Stores that left in the period.
-    pub left: i64,
-    /// The target of the 年度 the period ends in, if set.
-    pub target: Option<i64>,
-    /// 達成率 = registered_at_end ÷ target × 100, one decimal, rounded half up ("101.8").
-    pub achievement_rate: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct YearRow {
-    pub fiscal_year: i32,
-    /// "令和7年度".
-    pub label: String,
-    /// "2025年度".
-    pub western_label: String,
-    #[serde(flatten)]
-    pub counts: StoreCounts,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct GroupRow {
-    /// The group (商店会, 業種, 地区 or size); "なし" for no 商店会, "未登録" without a profile.
-    pub key: String,
-    pub registered_at_end: i64,
-    pub active: i64,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Breakdowns {
-    pub association: Vec<GroupRow>,
-    pub industry: Vec<GroupRow>,
-    pub district: Vec<GroupRow>,
-    pub size_class: Vec<GroupRow>,
-}
-
-/// The store report of a program for a period.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct StoreReport {
-    pub program_id: ProgramId,
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-    pub fiscal_year: Option<i32>,
-    /// "令和7年度 (2025)" or the date range.
-    pub label: String,
-    #[serde(flatten)]
-    pub counts: StoreCounts,
-    pub breakdowns: Breakdowns,
-    /// Each 年度 from the first with a target or an event to the period's, oldest first.
-    pub trend: Vec<YearRow>,
-    /// How the breakdowns were made (profiles are not versioned).
-    pub note: &'static str,
-}
-
 /// The report's note on its breakdowns.
 pub const BREAKDOWN_NOTE: &str = "内訳（商店会・業種・地区・規模）は各店舗の現在の登録情報による。\
     Breakdowns use each store's current profile, not the profile it had during the period.";
@@ -229,7 +168,7 @@ struct HistoryFacts {
     left: i64,
 }
 
-fn history_facts(events: &[ParticipationEvent], from: NaiveDate, to: NaiveDate) -> HistoryFacts {
+fn history_facts(events: &[ParticipationEventRow], from: NaiveDate, to: NaiveDate) -> HistoryFacts {
     let mut latest: HashMap<MerchantId, ParticipationKind> = HashMap::new();
     let mut joined = HashSet::new();
     let mut left = HashSet::new();
@@ -257,7 +196,7 @@ fn history_facts(events: &[ParticipationEvent], from: NaiveDate, to: NaiveDate) 
 
 /// Everything one computation of counts needs.
 struct Inputs {
-    events: Vec<ParticipationEvent>,
+    events: Vec<ParticipationEventRow>,
     /// Target in force per fiscal year.
     targets: BTreeMap<i32, i64>,
 }
@@ -402,42 +341,6 @@ fn breakdowns(
         district: group(&|p| p.district.clone()),
         size_class: group(&|p| p.size_class.as_str().to_owned()),
     }
-}
-
-/// Usage of one month or one 年度.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct UsageRow {
-    /// "2025-04" for a month, "令和7年度 (2025)" for a 年度, "合計" for the period.
-    pub key: String,
-    pub transactions: i64,
-    pub value_yen: i64,
-    pub active_shoppers: i64,
-    pub points_issued: i64,
-    pub points_redeemed: i64,
-}
-
-impl UsageRow {
-    fn new(key: String, u: Usage) -> Self {
-        Self {
-            key,
-            transactions: u.transactions,
-            value_yen: u.value,
-            active_shoppers: u.active_shoppers,
-            points_issued: u.points_issued,
-            points_redeemed: u.points_redeemed,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct UsageReport {
-    pub program_id: ProgramId,
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-    pub label: String,
-    pub months: Vec<UsageRow>,
-    pub fiscal_years: Vec<UsageRow>,
-    pub total: UsageRow,
 }
 
 /// Usage per month and per 年度 of a period (staff).

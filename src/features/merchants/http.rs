@@ -5,16 +5,16 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
-use crate::features::merchants::import::{IMPORT_BODY_MAX_BYTES, ImportRequest, ImportResult};
-use crate::features::merchants::store::ParticipationEvent;
+use crate::features::merchants::import::{IMPORT_BODY_MAX_BYTES, Imported};
 use crate::features::merchants::{self as uc, *};
 use crate::http::extract::{Body, Caller, Path};
-use crate::writer::Reply;
+use crate::writer::Answer;
 use machipay_domain::ids::*;
 use machipay_domain::registry::{BankAccountInput, BankAccountView, Profile};
 
@@ -43,7 +43,7 @@ async fn submit_application(
     State(app): State<App>,
     c: Caller,
     Body(req): Body<ApplicationRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<ApplicationView>, AppError> {
     uc::submit_application(&app, c.who, req).await
 }
 
@@ -67,7 +67,7 @@ async fn decide_application(
     c: Caller,
     Path(id): Path<ApplicationId>,
     Body(req): Body<DecisionRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<DecisionResponse>, AppError> {
     uc::decide_application(&app, c.who, id, req).await
 }
 
@@ -80,7 +80,7 @@ async fn put_profile(
     c: Caller,
     Path(id): Path<MerchantId>,
     Body(req): Body<Profile>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<Profile>, AppError> {
     uc::put_profile(&app, c.who, id, req).await
 }
 
@@ -106,7 +106,7 @@ async fn put_bank_account(
     c: Caller,
     Path(id): Path<MerchantId>,
     Body(req): Body<BankAccountInput>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<BankAccountView>, AppError> {
     uc::put_bank_account(&app, c.who, id, req).await
 }
 
@@ -132,7 +132,7 @@ async fn record_event(
     c: Caller,
     Path((program, merchant)): Path<(ProgramId, MerchantId)>,
     Body(req): Body<EventRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<ParticipationEvent>, AppError> {
     uc::record_event(&app, c.who, program, merchant, req).await
 }
 
@@ -168,20 +168,21 @@ async fn import_stores(
     query: Result<Query<ImportRequest>, QueryRejection>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Reply, AppError> {
-    let Query(req) = query.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+) -> Result<Response, AppError> {
+    let Query(req) = query.map_err(|e| MerchantRefusal::InvalidQuery(e.body_text()))?;
     let is_csv = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/csv"));
     if !is_csv {
-        return Err(AppError::rejected(
-            415,
-            "unsupported_media_type",
-            "send the file with Content-Type: text/csv",
-        ));
+        return Err(MerchantRefusal::NotCsv.into());
     }
-    uc::import::import(&app, c.who, req, &body).await
+    Ok(match uc::import::import(&app, c.who, req, &body).await? {
+        Imported::Done(answer) => answer.into_response(),
+        Imported::Rejected(rejection) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(rejection)).into_response()
+        }
+    })
 }
 
 /// Set the store-count target of a 年度 ("2025", "令和7年度", "R7"; city admins). Every change
@@ -194,7 +195,7 @@ async fn set_target(
     c: Caller,
     Path((program, fiscal_year)): Path<(ProgramId, String)>,
     Body(req): Body<TargetRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<TargetView>, AppError> {
     uc::set_target(&app, c.who, program, &fiscal_year, req).await
 }
 

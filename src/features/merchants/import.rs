@@ -14,15 +14,18 @@
 use std::collections::HashSet;
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::app::App;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorBody, Refusal};
 use crate::features::directory::check_name;
+use crate::features::merchants::api::{
+    ImportRejection, ImportRequest, ImportResult, ImportedStore, LineError,
+};
 use crate::features::merchants::store;
-use crate::features::merchants::{StoreRecord, bank_view, create_store, program_of_city, record};
-use crate::writer::{Reply, Work};
+use crate::features::merchants::{
+    MerchantRefusal, StoreRecord, bank_view, create_store, program_of_city, record,
+};
+use crate::writer::{Answer, Done, Work};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::jst_date;
 use machipay_domain::ids::*;
@@ -81,17 +84,36 @@ const REQUIRED: [usize; 8] = [0, 1, 2, 3, 5, 6, 7, 8];
 /// The bank columns.
 const BANK: std::ops::Range<usize> = 9..16;
 
-/// The query of an import (the body is the CSV file itself).
-#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ImportRequest {
-    /// Stores new to this program (no participation event in it yet) join it. Stores it
-    /// already knows keep their participation as it is, left and suspended ones included.
-    #[serde(default)]
-    pub program_id: Option<ProgramId>,
-    /// The join date of stores new to the program (JST, default today; not in the future).
-    #[serde(default)]
-    pub joined_on: Option<NaiveDate>,
+crate::refusals! {
+    /// What is wrong with one line of an import (shown in its `lines`, the file answering
+    /// 422 `import_rejected`); a line's other refusals keep their own codes.
+    pub enum ImportLineRefusal {
+        /// The CSV reader's text.
+        InvalidCsv(String) => Unprocessable, "invalid_csv", "{0}";
+        /// The missing headers, in Japanese.
+        MissingColumn(String) => Unprocessable, "missing_column", "missing columns: {0}";
+        TooManyLines(usize) => Unprocessable, "too_many_lines", "at most {0} lines";
+        DuplicateExternalRef(String) => Unprocessable, "duplicate_external_ref", "store number {0} appears twice in the file";
+        /// A line failing otherwise than by a refusal.
+        InvalidLine(String) => Unprocessable, "invalid_line", "{0}";
+    }
+}
+
+impl LineError {
+    fn new(line: u64, refusal: &impl Refusal) -> Self {
+        Self {
+            line,
+            code: refusal.code().into(),
+            message: refusal.to_string(),
+        }
+    }
+}
+
+/// What an import answers: the stores written, or the file refused with each bad line.
+#[derive(Debug)]
+pub enum Imported {
+    Done(Answer<ImportResult>),
+    Rejected(ImportRejection),
 }
 
 /// The file's text: UTF-8 (a BOM is dropped) or else Shift_JIS; anything else is
@@ -104,48 +126,7 @@ pub fn decode(bytes: &[u8]) -> Result<String, AppError> {
     encoding_rs::SHIFT_JIS
         .decode_without_bom_handling_and_without_replacement(bytes)
         .map(|t| t.into_owned())
-        .ok_or_else(|| {
-            AppError::bad_request(
-                "invalid_encoding",
-                "the file must be UTF-8 (with or without BOM) or Shift_JIS",
-            )
-        })
-}
-
-/// What was wrong with one line.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct LineError {
-    /// 1-based line of the file (the header is line 1).
-    pub line: u64,
-    pub code: String,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ImportedStore {
-    pub line: u64,
-    pub external_ref: String,
-    pub merchant_id: MerchantId,
-    pub created: bool,
-    /// This import recorded the store's join (it was new to the program).
-    pub joined: bool,
-    /// The store's participation in the program after the import (its latest event's kind);
-    /// absent without `program_id`, or for a known store with no history in the program.
-    pub participation: Option<ParticipationKind>,
-    /// The file's 店舗名 replaced the store's name.
-    pub renamed: bool,
-    /// The id of the new store's owner token (created stores only), for
-    /// `DELETE /api/v1/tokens/{id}`.
-    pub token_id: Option<TokenId>,
-    /// The new store's owner token, shown once (created stores only).
-    pub token: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ImportResult {
-    pub created: usize,
-    pub updated: usize,
-    pub stores: Vec<ImportedStore>,
+        .ok_or_else(|| MerchantRefusal::InvalidEncoding.into())
 }
 
 /// One checked line.
@@ -160,7 +141,7 @@ pub async fn import(
     who: Principal,
     req: ImportRequest,
     file: &[u8],
-) -> Result<Reply, AppError> {
+) -> Result<Imported, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
@@ -171,32 +152,31 @@ pub async fn import(
     if let Some(on) = req.joined_on
         && on > today
     {
-        return Err(AppError::bad_request(
-            "invalid_joined_on",
-            format!("joined_on {on} is in the future (today is {today} in Japan)"),
-        ));
+        return Err(MerchantRefusal::InvalidJoinedOn(on, today).into());
     }
     let text = decode(file)?;
     let lines = match parse(&text) {
         Ok(lines) => lines,
-        Err(errors) => return rejected(errors),
+        Err(errors) => return Ok(Imported::Rejected(rejected(errors))),
     };
-    app.writer
-        .run(None, move |w| {
+    let answer = app
+        .writer
+        .answer(None, move |w| {
             Box::pin(import_in(w, who, lines, req.program_id, req.joined_on))
         })
-        .await
+        .await?;
+    Ok(Imported::Done(answer))
 }
 
-fn rejected(errors: Vec<LineError>) -> Result<Reply, AppError> {
-    let message = format!("{} line(s) have errors; nothing was imported", errors.len());
-    Reply::new(
-        422,
-        &serde_json::json!({
-            "error": {"code": "import_rejected", "message": message},
-            "lines": errors,
-        }),
-    )
+fn rejected(lines: Vec<LineError>) -> ImportRejection {
+    let refusal = MerchantRefusal::ImportRejected(lines.len());
+    ImportRejection {
+        error: ErrorBody {
+            code: refusal.code().into(),
+            message: refusal.to_string(),
+        },
+        lines,
+    }
 }
 
 async fn import_in(
@@ -205,7 +185,7 @@ async fn import_in(
     lines: Vec<Line>,
     program: Option<ProgramId>,
     joined_on: Option<NaiveDate>,
-) -> Result<Reply, AppError> {
+) -> Result<Done<ImportResult>, AppError> {
     let on = joined_on.unwrap_or_else(|| jst_date(w.now));
     let mut stores = Vec::with_capacity(lines.len());
     for l in lines {
@@ -222,7 +202,7 @@ async fn import_in(
         updated: stores.len() - created,
         stores,
     };
-    Reply::new(200, &result)
+    Ok(Done::ok(result))
 }
 
 /// Writes one checked line: creates or updates the store, and joins it to `program` only if
@@ -333,14 +313,10 @@ fn parse(text: &str) -> Result<Vec<Line>, Vec<LineError>> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(text.as_bytes());
-    let fail = |line: u64, code: &str, message: String| LineError {
-        line,
-        code: code.into(),
-        message,
-    };
+    let fail = |line: u64, refusal: ImportLineRefusal| LineError::new(line, &refusal);
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
-        Err(e) => return Err(vec![fail(1, "invalid_csv", e.to_string())]),
+        Err(e) => return Err(vec![fail(1, ImportLineRefusal::InvalidCsv(e.to_string()))]),
     };
     let at: Vec<Option<usize>> = (0..COLUMNS.len())
         .map(|c| {
@@ -357,8 +333,7 @@ fn parse(text: &str) -> Result<Vec<Line>, Vec<LineError>> {
     if !missing.is_empty() {
         return Err(vec![fail(
             1,
-            "missing_column",
-            format!("missing columns: {}", missing.join(", ")),
+            ImportLineRefusal::MissingColumn(missing.join(", ")),
         )]);
     }
     let mut lines = Vec::new();
@@ -369,15 +344,14 @@ fn parse(text: &str) -> Result<Vec<Line>, Vec<LineError>> {
         if index >= IMPORT_LINES_MAX {
             errors.push(fail(
                 line,
-                "too_many_lines",
-                format!("at most {IMPORT_LINES_MAX} lines"),
+                ImportLineRefusal::TooManyLines(IMPORT_LINES_MAX),
             ));
             break;
         }
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                errors.push(fail(line, "invalid_csv", e.to_string()));
+                errors.push(fail(line, ImportLineRefusal::InvalidCsv(e.to_string())));
                 continue;
             }
         };
@@ -394,8 +368,7 @@ fn parse(text: &str) -> Result<Vec<Line>, Vec<LineError>> {
         match check_line(line, &get) {
             Ok(l) if !seen.insert(l.external_ref.clone()) => errors.push(fail(
                 line,
-                "duplicate_external_ref",
-                format!("store number {} appears twice in the file", l.external_ref),
+                ImportLineRefusal::DuplicateExternalRef(l.external_ref),
             )),
             Ok(l) => lines.push(l),
             Err(e) => errors.push(e),
@@ -415,18 +388,11 @@ fn check_line(line: u64, get: &dyn Fn(&str) -> String) -> Result<Line, LineError
             code: code.into(),
             message,
         },
-        other => LineError {
-            line,
-            code: "invalid_line".into(),
-            message: other.to_string(),
-        },
+        other => LineError::new(line, &ImportLineRefusal::InvalidLine(other.to_string())),
     };
     let external_ref = get("external_ref");
     if external_ref.is_empty() {
-        return Err(err(AppError::bad_request(
-            "missing_external_ref",
-            "external_ref is required",
-        )));
+        return Err(err(MerchantRefusal::MissingExternalRef.into()));
     }
     let name = get("name");
     check_name("name", &name).map_err(err)?;
@@ -440,10 +406,10 @@ fn check_line(line: u64, get: &dyn Fn(&str) -> String) -> Result<Line, LineError
         association: optional(get("association")),
         district: get("district"),
         size_class: size_class.ok_or_else(|| {
-            err(AppError::bad_request(
-                "invalid_profile",
-                format!("規模 {size:?} is not 小, 中, 大 (small, medium, large)"),
+            err(MerchantRefusal::InvalidProfile(format!(
+                "規模 {size:?} is not 小, 中, 大 (small, medium, large)"
             ))
+            .into())
         })?,
         address: get("address"),
         contact: get("contact"),

@@ -2,21 +2,20 @@
 //! accounts, participation history per program, bulk import of a city's store list, and the
 //! city's store-count targets. Every write goes through the writer.
 
+pub mod api;
 pub mod http;
 pub mod import;
 pub mod participation;
 pub mod store;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use chrono::NaiveDate;
 
 use crate::app::App;
 use crate::error::AppError;
 use crate::features::directory::store::{self as dir, Merchant, PrincipalKind};
 use crate::features::directory::{Issued, check_name};
-use crate::features::merchants::store::{ApplicationRow, ParticipationEvent, TargetRow};
-use crate::writer::{Reply, Work};
+use crate::features::merchants::store::{ApplicationRow, ParticipationEventRow, TargetRow};
+use crate::writer::{Answer, Done, Work};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{FiscalYear, jst_date};
 use machipay_domain::ids::*;
@@ -25,18 +24,61 @@ use machipay_domain::registry::{
     TARGET_STORES_MAX, check_event,
 };
 
+pub use api::*;
+
+crate::refusals! {
+    /// What the merchant registry refuses.
+    pub enum MerchantRefusal {
+        /// A profile field out of its limits (or a 規模 the import does not know).
+        InvalidProfile(String) => BadRequest, "invalid_profile", "{0}";
+        /// A bank account a bank would refuse.
+        InvalidBankAccount(String) => BadRequest, "invalid_bank_account", "{0}";
+        InvalidReason => BadRequest, "invalid_reason", "reason must be 1 to 200 characters";
+        MissingReason => BadRequest, "missing_reason", "a rejection needs a reason";
+        /// The application was approved or rejected already (its status).
+        ApplicationDecided(String) => Conflict, "application_decided", "this application was already {0}";
+        /// The city's store number is another store's.
+        ExternalRefTaken(String) => Conflict, "external_ref_taken", "store number {0} belongs to another store";
+        /// The event does not follow the store's history (domain `check_event`).
+        InvalidParticipationEvent(String) => Unprocessable, "invalid_participation_event", "{0}";
+        /// The store is suspended or has left the program (the kind).
+        NotParticipating(&'static str) => Unprocessable, "merchant_not_participating", "this store is {0} in this program";
+        /// Not a 年度 ("2025", "令和7年度", "R7").
+        InvalidFiscalYear(String) => BadRequest, "invalid_fiscal_year", "{0}";
+        /// A target too many 年度 ahead (the most).
+        TargetYearOutOfRange(i32) => BadRequest, "target_year_out_of_range", "targets are set at most {0} 年度 ahead";
+        /// A store count out of range (the most).
+        InvalidTarget(i64) => BadRequest, "invalid_target", "stores must be 0 to {0}";
+        /// An import's join date after today (the date, today in Japan).
+        InvalidJoinedOn(NaiveDate, NaiveDate) => BadRequest, "invalid_joined_on", "joined_on {0} is in the future (today is {1} in Japan)";
+        InvalidEncoding => BadRequest, "invalid_encoding", "the file must be UTF-8 (with or without BOM) or Shift_JIS";
+        /// An import with bad lines (how many); the answer lists each line's errors.
+        ImportRejected(usize) => Unprocessable, "import_rejected", "{0} line(s) have errors; nothing was imported";
+        MissingExternalRef => BadRequest, "missing_external_ref", "external_ref is required";
+        /// The import's query string (the parser's text).
+        InvalidQuery(String) => BadRequest, "invalid_query", "{0}";
+        NotCsv => UnsupportedMediaType, "unsupported_media_type", "send the file with Content-Type: text/csv";
+    }
+}
+
 /// Applications listed at most.
 pub const APPLICATIONS_LIST_MAX: i64 = 200;
 
 pub(crate) fn invalid(e: RegistryError) -> AppError {
-    AppError::bad_request(e.code(), e.to_string())
+    match e {
+        RegistryError::Text { .. } => MerchantRefusal::InvalidProfile(e.to_string()),
+        RegistryError::Bank(_) | RegistryError::AccountType(_) => {
+            MerchantRefusal::InvalidBankAccount(e.to_string())
+        }
+    }
+    .into()
 }
 
 fn check_reason(reason: Option<&str>) -> Result<(), AppError> {
     match reason {
-        Some(r) if r.trim().is_empty() || r.chars().count() > REASON_LEN_MAX => Err(
-            AppError::bad_request("invalid_reason", "reason must be 1 to 200 characters"),
-        ),
+        Some(r) if r.trim().is_empty() || r.chars().count() > REASON_LEN_MAX => {
+            Err(MerchantRefusal::InvalidReason.into())
+        }
         _ => Ok(()),
     }
 }
@@ -85,62 +127,12 @@ async fn readable_merchant(app: &App, who: &Principal, id: MerchantId) -> Result
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApplicationRequest {
-    pub name: String,
-    pub profile: Profile,
-    #[serde(default)]
-    pub bank_account: Option<BankAccountInput>,
-    /// The program the store applies to join; approval records it as joined.
-    #[serde(default)]
-    pub program_id: Option<ProgramId>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ApplicationView {
-    pub id: ApplicationId,
-    pub name: String,
-    pub profile: Profile,
-    pub bank_account: Option<BankAccountView>,
-    pub program_id: Option<ProgramId>,
-    /// `pending`, `approved` or `rejected`.
-    pub status: String,
-    pub reason: Option<String>,
-    /// The store approval created.
-    pub merchant_id: Option<MerchantId>,
-    pub created_at: DateTime<Utc>,
-    pub decided_at: Option<DateTime<Utc>>,
-}
-
-impl TryFrom<ApplicationRow> for ApplicationView {
-    type Error = AppError;
-    fn try_from(r: ApplicationRow) -> Result<Self, AppError> {
-        let bank_account = match &r.bank_account {
-            Some(text) => Some(serde_json::from_str(text).map_err(internal)?),
-            None => None,
-        };
-        Ok(Self {
-            id: r.id,
-            name: r.name,
-            profile: serde_json::from_str(&r.profile).map_err(internal)?,
-            bank_account,
-            program_id: r.program_id.map(ProgramId),
-            status: r.status,
-            reason: r.reason,
-            merchant_id: r.merchant_id.map(MerchantId),
-            created_at: r.created_at,
-            decided_at: r.decided_at,
-        })
-    }
-}
-
 /// An operator enters a store's application (from its form); nothing can pay it until approved.
 pub async fn submit_application(
     app: &App,
     who: Principal,
     req: ApplicationRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<ApplicationView>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
@@ -167,14 +159,14 @@ pub async fn submit_application(
         decided_at: None,
     };
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let row = ApplicationRow {
                     created_at: w.now,
                     ..row
                 };
                 store::insert_application(&mut w.tx, &row, who.scope_id()).await?;
-                Reply::new(201, &ApplicationView::try_from(row)?)
+                Ok(Done::created(ApplicationView::try_from(row)?))
             })
         })
         .await
@@ -194,32 +186,6 @@ pub async fn list_applications(
         .collect()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Decision {
-    Approve,
-    Reject,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionRequest {
-    pub decision: Decision,
-    /// Required to reject; kept with the application.
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// When the store joins the applied-for program (JST date, default today).
-    #[serde(default)]
-    pub joined_on: Option<NaiveDate>,
-}
-
-/// The decided application; on approval, the new store and its owner token (shown once).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct DecisionResponse {
-    pub application: ApplicationView,
-    pub merchant: Option<Issued<Merchant>>,
-}
-
 /// An operator approves (creating the store, its profile, bank account and program join)
 /// or rejects a pending application. A decided application answers 409.
 pub async fn decide_application(
@@ -227,19 +193,16 @@ pub async fn decide_application(
     who: Principal,
     id: ApplicationId,
     req: DecisionRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<DecisionResponse>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     check_reason(req.reason.as_deref())?;
     if req.decision == Decision::Reject && req.reason.is_none() {
-        return Err(AppError::bad_request(
-            "missing_reason",
-            "a rejection needs a reason",
-        ));
+        return Err(MerchantRefusal::MissingReason.into());
     }
     app.writer
-        .run(None, move |w| Box::pin(decide_in(w, who, id, req)))
+        .answer(None, move |w| Box::pin(decide_in(w, who, id, req)))
         .await
 }
 
@@ -248,16 +211,13 @@ async fn decide_in(
     who: Principal,
     id: ApplicationId,
     req: DecisionRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Done<DecisionResponse>, AppError> {
     let row = store::get_application_tx(&mut w.tx, id)
         .await?
         .filter(|a| a.city_id == who.city())
         .ok_or_else(|| AppError::not_found("application"))?;
     if row.status != "pending" {
-        return Err(AppError::conflict(
-            "application_decided",
-            format!("this application was already {}", row.status),
-        ));
+        return Err(MerchantRefusal::ApplicationDecided(row.status).into());
     }
     let view = ApplicationView::try_from(row)?;
     let (status, merchant) = match req.decision {
@@ -294,13 +254,10 @@ async fn decide_in(
         decided_at: Some(w.now),
         ..view
     };
-    Reply::new(
-        200,
-        &DecisionResponse {
-            application,
-            merchant,
-        },
-    )
+    Ok(Done::ok(DecisionResponse {
+        application,
+        merchant,
+    }))
 }
 
 /// What a new store is made of.
@@ -321,10 +278,7 @@ async fn create_store(
             .await?
             .is_some()
     {
-        return Err(AppError::conflict(
-            "external_ref_taken",
-            format!("store number {r} belongs to another store"),
-        ));
+        return Err(MerchantRefusal::ExternalRefTaken(r.clone()).into());
     }
     let merchant = Merchant {
         id: MerchantId::new(),
@@ -385,7 +339,7 @@ async fn record(
     kind: ParticipationKind,
     effective_on: NaiveDate,
     reason: Option<String>,
-) -> Result<ParticipationEvent, AppError> {
+) -> Result<ParticipationEventRow, AppError> {
     let latest = store::latest_event_tx(&mut w.tx, program, merchant).await?;
     check_event(
         kind,
@@ -393,9 +347,9 @@ async fn record(
         latest.map(|e| (e.kind, e.effective_on)),
         jst_date(w.now),
     )
-    .map_err(|e| AppError::unprocessable("invalid_participation_event", e.to_string()))?;
-    let event = ParticipationEvent {
-        id: uuid::Uuid::now_v7(),
+    .map_err(|e| MerchantRefusal::InvalidParticipationEvent(e.to_string()))?;
+    let event = ParticipationEventRow {
+        id: ParticipationEventId::new(),
         program_id: program,
         merchant_id: merchant,
         kind,
@@ -413,26 +367,23 @@ pub async fn put_profile(
     who: Principal,
     merchant: MerchantId,
     profile: Profile,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<Profile>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     profile.validate().map_err(invalid)?;
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let m = merchant_in_city(w, &who, merchant).await?;
                 if let Some(r) = &profile.external_ref
                     && let Some(other) = store::merchant_by_ref_tx(&mut w.tx, m.city_id, r).await?
                     && other != merchant
                 {
-                    return Err(AppError::conflict(
-                        "external_ref_taken",
-                        format!("store number {r} belongs to another store"),
-                    ));
+                    return Err(MerchantRefusal::ExternalRefTaken(r.clone()).into());
                 }
                 store::upsert_profile(&mut w.tx, merchant, m.city_id, &profile, w.now).await?;
-                Reply::new(200, &profile)
+                Ok(Done::ok(profile))
             })
         })
         .await
@@ -455,18 +406,18 @@ pub async fn put_bank_account(
     who: Principal,
     merchant: MerchantId,
     input: BankAccountInput,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<BankAccountView>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     let view = bank_view(&input)?;
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 merchant_in_city(w, &who, merchant).await?;
                 store::insert_bank_account(&mut w.tx, merchant, &view, who.scope_id(), w.now)
                     .await?;
-                Reply::new(200, &view)
+                Ok(Done::ok(view))
             })
         })
         .await
@@ -487,18 +438,6 @@ pub async fn get_bank_account(
         .ok_or_else(|| AppError::not_found("bank account"))
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EventRequest {
-    pub kind: ParticipationKind,
-    /// JST date the event takes effect (default today); never before the store's latest
-    /// event, never in the future.
-    #[serde(default)]
-    pub effective_on: Option<NaiveDate>,
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
 /// Records a store joining, being suspended, resuming or leaving a program (operators).
 pub async fn record_event(
     app: &App,
@@ -506,19 +445,19 @@ pub async fn record_event(
     program: ProgramId,
     merchant: MerchantId,
     req: EventRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<ParticipationEvent>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     check_reason(req.reason.as_deref())?;
     program_of_city(app, &who, program).await?;
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 merchant_in_city(w, &who, merchant).await?;
                 let on = req.effective_on.unwrap_or_else(|| jst_date(w.now));
                 let event = record(w, &who, program, merchant, req.kind, on, req.reason).await?;
-                Reply::new(201, &event)
+                Ok(Done::created(ParticipationEvent::from(event)))
             })
         })
         .await
@@ -533,14 +472,8 @@ pub async fn history(
 ) -> Result<Vec<ParticipationEvent>, AppError> {
     program_of_city(app, &who, program).await?;
     readable_merchant(app, &who, merchant).await?;
-    Ok(store::history(&app.db, program, merchant).await?)
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TargetRequest {
-    /// Participating stores targeted by the end of the 年度.
-    pub stores: i64,
+    let rows = store::history(&app.db, program, merchant).await?;
+    Ok(rows.into_iter().map(ParticipationEvent::from).collect())
 }
 
 /// How many 年度 ahead of the current one a target may be set.
@@ -554,31 +487,25 @@ pub async fn set_target(
     program: ProgramId,
     fiscal_year: &str,
     req: TargetRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<TargetView>, AppError> {
     if !who.can(Capability::AdministerCity) {
         return Err(AppError::forbidden());
     }
-    let year: FiscalYear = fiscal_year.parse().map_err(|e| {
-        AppError::bad_request("invalid_fiscal_year", format!("{fiscal_year:?}: {e}"))
-    })?;
+    let year: FiscalYear = fiscal_year
+        .parse()
+        .map_err(|e| MerchantRefusal::InvalidFiscalYear(format!("{fiscal_year:?}: {e}")))?;
     let this_year = FiscalYear::of(machipay_domain::calendar::jst_date(chrono::Utc::now()))
         .map(FiscalYear::start_year)
         .unwrap_or(i32::MAX);
     if year.start_year() > this_year.saturating_add(TARGET_YEARS_AHEAD_MAX) {
-        return Err(AppError::bad_request(
-            "target_year_out_of_range",
-            format!("targets are set at most {TARGET_YEARS_AHEAD_MAX} 年度 ahead"),
-        ));
+        return Err(MerchantRefusal::TargetYearOutOfRange(TARGET_YEARS_AHEAD_MAX).into());
     }
     if !(0..=TARGET_STORES_MAX).contains(&req.stores) {
-        return Err(AppError::bad_request(
-            "invalid_target",
-            format!("stores must be 0 to {TARGET_STORES_MAX}"),
-        ));
+        return Err(MerchantRefusal::InvalidTarget(TARGET_STORES_MAX).into());
     }
     program_of_city(app, &who, program).await?;
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let row = TargetRow {
                     fiscal_year: year.start_year(),
@@ -587,42 +514,10 @@ pub async fn set_target(
                     created_at: w.now,
                 };
                 store::insert_target(&mut w.tx, program, &row).await?;
-                Reply::new(200, &TargetView::new(&row)?)
+                Ok(Done::ok(TargetView::try_from(&row)?))
             })
         })
         .await
-}
-
-/// A target in force, labelled both ways.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct TargetView {
-    pub fiscal_year: i32,
-    /// "令和7年度".
-    pub label: String,
-    pub stores: i64,
-    #[schema(value_type = String, format = Uuid)]
-    pub set_by: uuid::Uuid,
-    pub set_at: DateTime<Utc>,
-}
-
-impl TargetView {
-    fn new(t: &TargetRow) -> Result<Self, AppError> {
-        let fy = FiscalYear::new(t.fiscal_year).map_err(internal)?;
-        Ok(Self {
-            fiscal_year: t.fiscal_year,
-            label: fy.reiwa_label(),
-            stores: t.stores,
-            set_by: t.set_by,
-            set_at: t.created_at,
-        })
-    }
-}
-
-/// The targets in force per 年度 and every change ever made (the audit trail).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Targets {
-    pub current: Vec<TargetView>,
-    pub history: Vec<TargetView>,
 }
 
 pub async fn targets(app: &App, who: Principal, program: ProgramId) -> Result<Targets, AppError> {
@@ -633,7 +528,7 @@ pub async fn targets(app: &App, who: Principal, program: ProgramId) -> Result<Ta
     let rows = store::targets(&app.db, program).await?;
     let history = rows
         .iter()
-        .map(TargetView::new)
+        .map(TargetView::try_from)
         .collect::<Result<Vec<_>, _>>()?;
     let mut current: Vec<TargetView> = Vec::new();
     for t in &history {

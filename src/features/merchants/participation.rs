@@ -4,6 +4,7 @@
 
 use crate::db::WriteTx;
 use crate::error::AppError;
+use crate::features::merchants::MerchantRefusal;
 use crate::features::merchants::store::participation_tx;
 use machipay_domain::ids::{MerchantId, ProgramId};
 
@@ -15,10 +16,9 @@ pub async fn ensure_participating(
     merchant: MerchantId,
 ) -> Result<(), AppError> {
     match participation_tx(tx, program, merchant).await? {
-        Some(kind) if !kind.takes_payments() => Err(AppError::unprocessable(
-            "merchant_not_participating",
-            format!("this store is {} in this program", kind.as_str()),
-        )),
+        Some(kind) if !kind.takes_payments() => {
+            Err(MerchantRefusal::NotParticipating(kind.as_str()).into())
+        }
         _ => Ok(()),
     }
 }

@@ -2,7 +2,6 @@
 //! participation events and store-count targets. Events and targets are only ever inserted.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::db::{Db, WriteTx, read, read_tx, write, write_vetted};
@@ -290,10 +289,10 @@ pub async fn list_applications(
         .await)
 }
 
-/// One participation event.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct ParticipationEvent {
-    pub id: Uuid,
+/// One participation event as stored.
+#[derive(Debug, Clone)]
+pub struct ParticipationEventRow {
+    pub id: ParticipationEventId,
     pub program_id: ProgramId,
     pub merchant_id: MerchantId,
     pub kind: ParticipationKind,
@@ -312,9 +311,9 @@ type EventRow = (
     DateTime<Utc>,
 );
 
-fn event_of(r: EventRow) -> Option<ParticipationEvent> {
-    Some(ParticipationEvent {
-        id: r.0,
+fn event_of(r: EventRow) -> Option<ParticipationEventRow> {
+    Some(ParticipationEventRow {
+        id: ParticipationEventId(r.0),
         program_id: ProgramId(r.1),
         merchant_id: MerchantId(r.2),
         kind: ParticipationKind::parse(&r.3)?,
@@ -330,14 +329,14 @@ const EVENT_COLUMNS: &str = "SELECT id, program_id, merchant_id, kind, effective
 /// Inserts an event. Through `write!`: the writer remembers the latest event per store.
 pub async fn insert_event(
     tx: &mut WriteTx,
-    e: &ParticipationEvent,
+    e: &ParticipationEventRow,
     by: Uuid,
 ) -> Result<(), sqlx::Error> {
     write!(tx, |c| sqlx::query(
         "INSERT INTO participation_events (id, program_id, merchant_id, kind, effective_on, \
          reason, recorded_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     )
-    .bind(e.id)
+    .bind(e.id.0)
     .bind(e.program_id.0)
     .bind(e.merchant_id.0)
     .bind(e.kind.as_str())
@@ -355,7 +354,7 @@ pub async fn latest_event_tx(
     tx: &mut WriteTx,
     program: ProgramId,
     merchant: MerchantId,
-) -> Result<Option<ParticipationEvent>, sqlx::Error> {
+) -> Result<Option<ParticipationEventRow>, sqlx::Error> {
     let sql = format!(
         "{EVENT_COLUMNS} WHERE program_id = $1 AND merchant_id = $2 \
          ORDER BY effective_on DESC, created_at DESC, id DESC LIMIT 1"
@@ -392,7 +391,7 @@ pub async fn history(
     db: &Db,
     program: ProgramId,
     merchant: MerchantId,
-) -> Result<Vec<ParticipationEvent>, sqlx::Error> {
+) -> Result<Vec<ParticipationEventRow>, sqlx::Error> {
     let sql = format!(
         "{EVENT_COLUMNS} WHERE program_id = $1 AND merchant_id = $2 \
          ORDER BY effective_on, created_at, id"
@@ -410,7 +409,7 @@ pub async fn events_until(
     db: &Db,
     program: ProgramId,
     until: NaiveDate,
-) -> Result<Vec<ParticipationEvent>, sqlx::Error> {
+) -> Result<Vec<ParticipationEventRow>, sqlx::Error> {
     let sql = format!(
         "{EVENT_COLUMNS} WHERE program_id = $1 AND effective_on <= $2 \
          ORDER BY effective_on, created_at, id"
@@ -440,11 +439,10 @@ pub async fn first_joined_tx(
 }
 
 /// A target as set, with who set it and when.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone)]
 pub struct TargetRow {
     pub fiscal_year: i32,
     pub stores: i64,
-    #[schema(value_type = String, format = Uuid)]
     pub set_by: Uuid,
     pub created_at: DateTime<Utc>,
 }

@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
-use crate::features::reports::{self as uc, UnusedBalanceView};
+use crate::features::reports::{self as uc, ReportRefusal, UnusedBalanceView};
 use crate::http::extract::{Caller, Path};
 use machipay_domain::ids::ProgramId;
 
@@ -51,34 +51,24 @@ async fn unused_balance(
     Path(id): Path<ProgramId>,
     query: Result<Query<UnusedBalanceQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
-    let Query(q) = query.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+    let Query(q) = query.map_err(|e| ReportRefusal::InvalidQuery(e.body_text()))?;
     let date = q
         .date
         .as_deref()
         .map(|s| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-                AppError::bad_request("invalid_date", "date must be a date as YYYY-MM-DD")
-            })
+            NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ReportRefusal::InvalidDate("date"))
         })
         .transpose()?;
     let csv = match q.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,
-        Some(_) => {
-            return Err(AppError::bad_request(
-                "invalid_format",
-                "format must be json or csv",
-            ));
-        }
+        Some(_) => return Err(ReportRefusal::InvalidFormat("format must be json or csv").into()),
     };
     let view = uc::unused_balance(&app, c.who, id, date, Utc::now()).await?;
     if !csv {
         return Ok(Json(view).into_response());
     }
-    let body = crate::http::render::city_report::excel_csv(
-        &UnusedBalanceView::csv_header(),
-        [view.csv_row()],
-    )?;
+    let body = crate::http::render::reports::unused_balance_csv(&view)?;
     let filename = format!(
         "attachment; filename=\"unused-balance-{}.csv\"",
         view.report.reference_date()

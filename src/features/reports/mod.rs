@@ -3,12 +3,13 @@
 //! the half-year's issued and used figures, so a past date's figures never change, whatever
 //! happened since. The rules are in `domain::prepaid_law`.
 
+pub mod api;
 pub mod http;
 pub mod store;
 
+pub use api::*;
+
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::app::App;
 use crate::error::AppError;
@@ -22,39 +23,17 @@ use machipay_domain::prepaid_law::{
     PeriodFlows, UnusedBalanceReport, UnusedBalances, WalletFlow, half_year_start,
 };
 
-/// The unused-balance report of one program at the end of one JST date.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct UnusedBalanceView {
-    pub program_id: ProgramId,
-    /// Whether the date is a 基準日 (31 March or 30 September), i.e. a report to file.
-    pub is_reference_date: bool,
-    #[serde(flatten)]
-    pub report: UnusedBalanceReport,
-}
-
-impl UnusedBalanceView {
-    /// Japanese CSV column names (Excel): the program, the report's own columns, then
-    /// whether the date is a 基準日.
-    pub fn csv_header() -> Vec<&'static str> {
-        let mut header = vec!["プログラムID"];
-        header.extend(UnusedBalanceReport::csv_header());
-        header.push("基準日該当");
-        header
-    }
-
-    /// One CSV record in `csv_header` order.
-    pub fn csv_row(&self) -> Vec<String> {
-        let mut row = vec![self.program_id.to_string()];
-        row.extend(self.report.csv_cells());
-        row.push(
-            if self.is_reference_date {
-                "はい"
-            } else {
-                "いいえ"
-            }
-            .to_owned(),
-        );
-        row
+crate::refusals! {
+    /// What the reports refuse: their query (shared by the city's reports).
+    pub enum ReportRefusal {
+        /// The query string (the parser's text).
+        InvalidQuery(String) => BadRequest, "invalid_query", "{0}";
+        /// A date parameter (its name) that is not YYYY-MM-DD.
+        InvalidDate(&'static str) => BadRequest, "invalid_date", "{0} must be a date as YYYY-MM-DD";
+        /// A `format` the route does not answer in (the message).
+        InvalidFormat(&'static str) => BadRequest, "invalid_format", "{0}";
+        /// A report date after today (the date, today in JST).
+        DateInFuture(NaiveDate, NaiveDate) => BadRequest, "date_in_future", "{0} has not begun yet (today is {1} JST)";
     }
 }
 
@@ -82,10 +61,7 @@ pub async fn unused_balance(
     };
     let today = jst_date(now);
     if date > today {
-        return Err(AppError::bad_request(
-            "date_in_future",
-            format!("{date} has not begun yet (today is {today} JST)"),
-        ));
+        return Err(ReportRefusal::DateInFuture(date, today).into());
     }
     // The half-year runs from the end of the previous 基準日 to the end of `date`.
     let from = jst_end_of_day_utc(half_year_start(date) - chrono::Days::new(1));

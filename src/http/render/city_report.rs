@@ -1,40 +1,15 @@
-//! The city reports as files: CSV for Excel (UTF-8 with a BOM so Excel reads the Japanese
-//! headers, CRLF line ends) and the store report's SVG chart of actual against target per 年度,
-//! drawn by hand (bars for stores registered at year end, a line for the target).
+//! The city reports as files: CSV for Excel (through [`csv_for_excel`]) and the store report's
+//! SVG chart of actual against target per 年度, drawn by hand (bars for stores registered at
+//! year end, a line for the target).
 
 use std::fmt::Write;
 
+use super::csv::csv_for_excel;
 use crate::error::AppError;
 use crate::features::city_report::{StoreCounts, StoreReport, UsageReport};
 
-/// The byte order mark Excel needs to open UTF-8 CSV as UTF-8.
-pub const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// The one CSV convention of every report file (city, points, unused balance, settlement
-/// statements): UTF-8 with a BOM, CRLF line ends, Japanese headers.
-pub fn writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(BOM.to_vec())
-}
-
-/// A whole CSV file for Excel (see [`writer`]): the header, then the records.
-pub fn excel_csv<R, F>(header: &[&str], records: R) -> Result<Vec<u8>, AppError>
-where
-    R: IntoIterator<Item = Vec<F>>,
-    F: AsRef<[u8]>,
-{
-    let mut out = writer();
-    out.write_record(header).map_err(csv_err)?;
-    for record in records {
-        out.write_record(&record).map_err(csv_err)?;
-    }
-    out.into_inner().map_err(csv_err)
-}
-
-fn csv_err(e: impl std::fmt::Display) -> AppError {
-    AppError::Internal(format!("csv: {e}"))
-}
+/// Until settlement statements and points reports call [`csv_for_excel`] by its own path.
+pub use super::csv::csv_for_excel as excel_csv;
 
 fn opt(v: Option<i64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
@@ -53,28 +28,17 @@ fn counts_cells(c: &StoreCounts) -> [String; 6] {
 
 /// One table: the period, then each 年度 of the trend, then the breakdowns.
 pub fn store_csv(r: &StoreReport) -> Result<Vec<u8>, AppError> {
-    let mut out = writer();
-    out.write_record([
-        "区分",
-        "項目",
-        "登録店舗数(期末)",
-        "取引店舗数",
-        "新規加盟",
-        "脱退",
-        "目標",
-        "達成率(%)",
-    ])
-    .map_err(csv_err)?;
+    let mut records = Vec::new();
     let mut row = |section: &str, key: &str, cells: &[String]| {
         let mut record = vec![section.to_owned(), key.to_owned()];
         record.extend_from_slice(cells);
         record.resize(8, String::new());
-        out.write_record(&record).map_err(csv_err)
+        records.push(record);
     };
-    row("期間", &r.label, &counts_cells(&r.counts))?;
+    row("期間", &r.label, &counts_cells(&r.counts));
     for y in &r.trend {
         let key = format!("{} ({})", y.label, y.fiscal_year);
-        row("年度推移", &key, &counts_cells(&y.counts))?;
+        row("年度推移", &key, &counts_cells(&y.counts));
     }
     let b = &r.breakdowns;
     for (section, groups) in [
@@ -88,32 +52,33 @@ pub fn store_csv(r: &StoreReport) -> Result<Vec<u8>, AppError> {
                 section,
                 &g.key,
                 &[g.registered_at_end.to_string(), g.active.to_string()],
-            )?;
+            );
         }
     }
-    out.into_inner().map_err(csv_err)
+    csv_for_excel(
+        &[
+            "区分",
+            "項目",
+            "登録店舗数(期末)",
+            "取引店舗数",
+            "新規加盟",
+            "脱退",
+            "目標",
+            "達成率(%)",
+        ],
+        records,
+    )
 }
 
 pub fn usage_csv(r: &UsageReport) -> Result<Vec<u8>, AppError> {
-    let mut out = writer();
-    out.write_record([
-        "区分",
-        "期間",
-        "取引件数",
-        "取引金額",
-        "利用者数",
-        "付与ポイント",
-        "利用ポイント",
-    ])
-    .map_err(csv_err)?;
     let rows = r
         .months
         .iter()
         .map(|m| ("月別", m))
         .chain(r.fiscal_years.iter().map(|y| ("年度別", y)))
         .chain(std::iter::once(("合計", &r.total)));
-    for (section, u) in rows {
-        out.write_record([
+    let records = rows.map(|(section, u)| {
+        vec![
             section.to_owned(),
             u.key.clone(),
             u.transactions.to_string(),
@@ -121,10 +86,20 @@ pub fn usage_csv(r: &UsageReport) -> Result<Vec<u8>, AppError> {
             u.active_shoppers.to_string(),
             u.points_issued.to_string(),
             u.points_redeemed.to_string(),
-        ])
-        .map_err(csv_err)?;
-    }
-    out.into_inner().map_err(csv_err)
+        ]
+    });
+    csv_for_excel(
+        &[
+            "区分",
+            "期間",
+            "取引件数",
+            "取引金額",
+            "利用者数",
+            "付与ポイント",
+            "利用ポイント",
+        ],
+        records,
+    )
 }
 
 const WIDTH: i64 = 720;

@@ -2,4 +2,6 @@
 //! QR codes as PNG, SVG and a printable poster.
 
 pub mod city_report;
+pub mod csv;
 pub mod qr;
+pub mod reports;
