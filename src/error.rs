@@ -284,6 +284,20 @@ impl AppError {
     }
 }
 
+/// The `'static` text of a code read back from a stored reply (a replayed refusal handed to a
+/// Rust caller). Codes are `'static` in the running code; a stored one is kept once per
+/// distinct text, so memory is bounded by the number of codes there are.
+pub fn intern(code: &str) -> &'static str {
+    static CODES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut codes = CODES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = codes.iter().find(|c| **c == code) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(code.to_owned().into_boxed_str());
+    codes.push(leaked);
+    leaked
+}
+
 /// The code of a 503: nothing was written, retry with the same Idempotency-Key.
 pub const UNAVAILABLE: &str = "unavailable";
 /// The code of a 500: a bug; logged, shown opaque.

@@ -135,7 +135,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 stopped,
             ));
             let purge_task = tokio::spawn(machipay::writer::retention::run_periodically(
-                app.clone(),
+                app.writer.clone(),
                 idempotency_retention_days,
                 machipay::writer::retention::PURGE_INTERVAL,
                 stop_expiry.subscribe(),

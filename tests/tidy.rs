@@ -473,12 +473,6 @@ const TOP_LEVEL_CYCLE_EDGES: &[(&str, &str)] = &[
     // The writer's `Known` self-check reads the tables of the capabilities it caches
     // (writer/known_check.rs) (cycle writer -> features -> writer).
     ("writer", "features"),
-    // A stored reply's error code is interned through `http::error_codes::intern`
-    // (writer/mod.rs) (cycle writer -> http -> writer).
-    ("writer", "http"),
-    // The retention sweep runs as a job on the `App` (writer/retention.rs)
-    // (cycle writer -> app -> writer).
-    ("writer", "app"),
     // The server mounts every capability's router (http/mod.rs), the bearer extractor
     // looks up tokens in the directory (http/extract.rs), and the city report is rendered
     // from its use-case's types (http/render/city_report.rs) (cycle http -> features -> http).

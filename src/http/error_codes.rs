@@ -38,19 +38,10 @@ pub fn catalogue() -> Vec<ErrorCode> {
         crate::features::city_report::CityReportRefusal::CODES,
     ];
     let mut all: Vec<ErrorCode> = lists.iter().flat_map(|l| l.iter().copied()).collect();
-    all.sort_by_key(|c| c.code);
-    all.dedup_by_key(|c| c.code);
+    // A code shared by capabilities is listed once per status it answers with.
+    all.sort_by_key(|c| (c.code, c.status));
+    all.dedup_by_key(|c| (c.code, c.status));
     all
-}
-
-/// The `'static` code of a stored reply's code text (replays of refusals stored before a
-/// restart); an unknown one reads as `internal`.
-pub fn intern(code: &str) -> &'static str {
-    catalogue()
-        .into_iter()
-        .map(|c| c.code)
-        .find(|c| *c == code)
-        .unwrap_or(error::INTERNAL)
 }
 
 /// The list as served: each code, its kind and status, plus `unavailable` (503) and

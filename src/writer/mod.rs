@@ -144,8 +144,7 @@ fn replayed_refusal(reply: &Reply) -> AppError {
     match crate::error::Refused::from_http_status(reply.status) {
         Some(kind) => AppError::Rejected {
             kind,
-            // Codes are 'static in the running code; a stored one is looked up in the list.
-            code: crate::http::error_codes::intern(code),
+            code: crate::error::intern(code),
             message: message.to_owned(),
         },
         None => AppError::Internal(format!("stored reply {}: {code}", reply.status)),

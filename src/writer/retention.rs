@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::app::App;
 use crate::error::AppError;
-use crate::writer::Reply;
 use crate::writer::retention_store::purge_replies;
+use crate::writer::{Done, Writer};
 
 /// Default retention window in days (see the module).
 pub const RETENTION_DAYS_DEFAULT: u32 = 30;
@@ -28,23 +27,22 @@ pub const PURGE_INTERVAL: Duration = Duration::from_secs(3_600);
 /// Purges every stored reply created before `before`, in writer jobs of at most `batch_rows`
 /// rows each; returns how many.
 pub async fn purge_before(
-    app: &App,
+    writer: &Writer,
     before: DateTime<Utc>,
     batch_rows: i64,
 ) -> Result<u64, AppError> {
     let batch_rows = batch_rows.max(1);
     let mut total = 0;
     loop {
-        let reply = app
-            .writer
-            .run(None, move |w| {
+        let n = writer
+            .answer(None, move |w| {
                 Box::pin(async move {
                     let n = purge_replies(&mut w.tx, before, batch_rows).await?;
-                    Reply::new(200, &n)
+                    Ok(Done::ok(n))
                 })
             })
-            .await?;
-        let n = reply.body.as_u64().unwrap_or(0);
+            .await?
+            .into_value()?;
         total += n;
         if n < batch_rows.unsigned_abs() {
             return Ok(total);
@@ -54,7 +52,7 @@ pub async fn purge_before(
 
 /// Purges replies older than `retention_days`, now and then every `interval`, until `stop`.
 pub async fn run_periodically(
-    app: App,
+    writer: Writer,
     retention_days: u32,
     interval: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -69,7 +67,7 @@ pub async fn run_periodically(
         let before = Utc::now() - chrono::Duration::days(i64::from(retention_days));
         tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => break,
-            result = purge_before(&app, before, PURGE_BATCH_ROWS) => match result {
+            result = purge_before(&writer, before, PURGE_BATCH_ROWS) => match result {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(purged = n, %before, "expired idempotency keys purged"),
                 Err(e) => tracing::error!(error = %e, "idempotency key purge failed; retrying next interval"),

@@ -601,7 +601,7 @@ async fn expired_replies_are_purged_in_batches_and_their_keys_act_new(app: &Test
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     // A purge of everything older than the cutoff (the charge's key and three payments'),
     // one row per writer job.
-    let purged = machipay::writer::retention::purge_before(&app.app, cutoff, 1)
+    let purged = machipay::writer::retention::purge_before(&app.app.writer, cutoff, 1)
         .await
         .expect("purge");
     assert_eq!(purged, 4);
@@ -613,7 +613,7 @@ async fn expired_replies_are_purged_in_batches_and_their_keys_act_new(app: &Test
     let (code, v) = send("young", 300).await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     // Nothing is left to purge before the cutoff.
-    let again = machipay::writer::retention::purge_before(&app.app, cutoff, 1_000)
+    let again = machipay::writer::retention::purge_before(&app.app.writer, cutoff, 1_000)
         .await
         .expect("purge");
     assert_eq!(again, 0);
