@@ -32,7 +32,8 @@ pub async fn program(app: &App, admin: Principal) -> Result<ProgramId, AppError>
         },
     }))
     .map_err(internal)?;
-    field(&directory::create_program(app, admin, req).await?, "id")
+    let program = directory::create_program(app, admin, req).await?.into_value()?;
+    Ok(program.id)
 }
 
 /// A linked card for every shopper but each tenth; `None` for those without one.

@@ -236,7 +236,8 @@ async fn till_codes(
             device_name: "レジ1".into(),
         },
     )
-    .await?;
+    .await?
+    .into_value()?;
     let store_code = crate::features::qr::issue_store_code(
         app,
         owner,
@@ -246,7 +247,7 @@ async fn till_codes(
         },
     )
     .await?;
-    Ok((field(&code, "code")?, store_code))
+    Ok((code.code, store_code))
 }
 
 async fn currency_program(app: &App, admin: Principal) -> Result<ProgramId, AppError> {
@@ -257,7 +258,8 @@ async fn currency_program(app: &App, admin: Principal) -> Result<ProgramId, AppE
         "settings": {"p2p_transfers": true, "merchant_city_ascii": "MINAMI"},
     }))
     .map_err(|e| AppError::Internal(format!("demo program: {e}")))?;
-    field(&directory::create_program(app, admin, req).await?, "id")
+    let program = directory::create_program(app, admin, req).await?.into_value()?;
+    Ok(program.id)
 }
 
 async fn seed_stores(app: &App, admin: Principal) -> Result<Vec<Store>, AppError> {
@@ -275,13 +277,14 @@ async fn seed_stores(app: &App, admin: Principal) -> Result<Vec<Store>, AppError
     for chunk in plans.chunks(CONCURRENCY) {
         let made = join_all(chunk.iter().map(
             |(name, trade, association, prefix, kind)| async move {
-                let reply = directory::create_merchant(
+                let issued = directory::create_merchant(
                     app,
                     admin,
                     NewMerchantRequest { name: name.clone() },
                 )
-                .await?;
-                let id: MerchantId = field(&reply, "id")?;
+                .await?
+                .into_value()?;
+                let id = issued.item.id;
                 crate::features::campaigns::rebates::set_category(
                     app,
                     admin,
@@ -298,7 +301,7 @@ async fn seed_stores(app: &App, admin: Principal) -> Result<Vec<Store>, AppError
                     kind,
                     association,
                     trade,
-                    owner_token: field(&reply, "token")?,
+                    owner_token: issued.token,
                 })
             },
         ))
@@ -318,8 +321,8 @@ async fn seed_shoppers(app: &App, admin: Principal) -> Result<Vec<(ShopperId, St
             let req = NewShopperRequest {
                 display_name: name.clone(),
             };
-            let reply = directory::create_shopper(app, admin, req).await?;
-            Ok::<_, AppError>((field(&reply, "id")?, field(&reply, "token")?))
+            let issued = directory::create_shopper(app, admin, req).await?.into_value()?;
+            Ok::<_, AppError>((issued.item.id, issued.token))
         }))
         .await;
         out.extend(made.into_iter().collect::<Result<Vec<_>, _>>()?);

@@ -217,7 +217,7 @@ pub struct DecisionRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DecisionResponse {
     pub application: ApplicationView,
-    pub merchant: Option<Issued<Merchant>>,
+    pub merchant: Option<Issued<crate::features::directory::Merchant>>,
 }
 
 /// An operator approves (creating the store, its profile, bank account and program join)
@@ -315,7 +315,7 @@ async fn create_store(
     w: &mut Work,
     who: &Principal,
     s: &StoreRecord,
-) -> Result<Issued<Merchant>, AppError> {
+) -> Result<Issued<crate::features::directory::Merchant>, AppError> {
     if let Some(r) = &s.profile.external_ref
         && store::merchant_by_ref_tx(&mut w.tx, who.city(), r)
             .await?
@@ -344,7 +344,7 @@ async fn create_store(
         merchant.id.0,
     )
     .await?;
-    Ok(token.with(merchant))
+    Ok(token.with(merchant.into()))
 }
 
 /// Records a join unless the store already participates (an approved store is new, so it
