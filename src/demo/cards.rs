@@ -32,7 +32,9 @@ pub async fn program(app: &App, admin: Principal) -> Result<ProgramId, AppError>
         },
     }))
     .map_err(internal)?;
-    let program = directory::create_program(app, admin, req).await?.into_value()?;
+    let program = directory::create_program(app, admin, req)
+        .await?
+        .into_value()?;
     Ok(program.id)
 }
 

@@ -258,7 +258,9 @@ async fn currency_program(app: &App, admin: Principal) -> Result<ProgramId, AppE
         "settings": {"p2p_transfers": true, "merchant_city_ascii": "MINAMI"},
     }))
     .map_err(|e| AppError::Internal(format!("demo program: {e}")))?;
-    let program = directory::create_program(app, admin, req).await?.into_value()?;
+    let program = directory::create_program(app, admin, req)
+        .await?
+        .into_value()?;
     Ok(program.id)
 }
 
@@ -321,7 +323,9 @@ async fn seed_shoppers(app: &App, admin: Principal) -> Result<Vec<(ShopperId, St
             let req = NewShopperRequest {
                 display_name: name.clone(),
             };
-            let issued = directory::create_shopper(app, admin, req).await?.into_value()?;
+            let issued = directory::create_shopper(app, admin, req)
+                .await?
+                .into_value()?;
             Ok::<_, AppError>((issued.item.id, issued.token))
         }))
         .await;

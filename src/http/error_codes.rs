@@ -13,7 +13,11 @@ use crate::http::refusals::RequestRefusal;
 
 /// Every enum's codes, in one list. A capability that declares a refusal enum adds it here.
 pub fn catalogue() -> Vec<ErrorCode> {
-    let lists: &[&[ErrorCode]] = &[Common::CODES, RequestRefusal::CODES, DirectoryRefusal::CODES];
+    let lists: &[&[ErrorCode]] = &[
+        Common::CODES,
+        RequestRefusal::CODES,
+        DirectoryRefusal::CODES,
+    ];
     let mut all: Vec<ErrorCode> = lists.iter().flat_map(|l| l.iter().copied()).collect();
     all.sort_by_key(|c| c.code);
     all.dedup_by_key(|c| c.code);

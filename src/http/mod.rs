@@ -24,8 +24,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::db::Backend;
-use crate::error::{AppError, ErrorEnvelope};
 use crate::error::Refusal;
+use crate::error::{AppError, ErrorEnvelope};
 use crate::http::extract::Caller;
 use crate::http::refusals::RequestRefusal;
 use machipay_domain::auth::Principal;

@@ -194,7 +194,9 @@ async fn list_tokens(
     c: Caller,
     Path((kind, id)): Path<(PrincipalKind, uuid::Uuid)>,
 ) -> Result<Json<Vec<TokenInfo>>, AppError> {
-    uc::list_tokens(&app, c.who, kind.into(), id).await.map(Json)
+    uc::list_tokens(&app, c.who, kind.into(), id)
+        .await
+        .map(Json)
 }
 
 /// Issue a new token for an existing shopper or store owner (operators) or staff member (city

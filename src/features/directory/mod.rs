@@ -18,8 +18,8 @@ use machipay_domain::ids::*;
 
 pub use api::{
     City, Device, EnrollRequest, EnrollmentCode, Issued, Merchant, NewEnrollmentCodeRequest,
-    NewMerchantRequest, NewProgramRequest, NewShopperRequest, NewStaffRequest, NewToken,
-    Program, RevokedToken, Shopper, Staff, TokenInfo,
+    NewMerchantRequest, NewProgramRequest, NewShopperRequest, NewStaffRequest, NewToken, Program,
+    RevokedToken, Shopper, Staff, TokenInfo,
 };
 
 /// How long a device enrollment code stays usable.
