@@ -32,14 +32,14 @@ impl FromRequestParts<App> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, AppError> {
-        let token = bearer(&parts.headers).ok_or_else(AppError::unauthorized)?;
+        let token = bearer(&parts.headers).ok_or(Common::Unauthenticated)?;
         let hash = hash_secret(token);
         let (token, who) = match app.tokens.get(&hash) {
             (Some(found), _) => found,
             (None, generation) => {
                 let found = principal_for_token(&app.db, &hash)
                     .await?
-                    .ok_or_else(AppError::unauthorized)?;
+                    .ok_or(Common::Unauthenticated)?;
                 app.tokens.put(hash, found, generation);
                 found
             }
@@ -95,7 +95,7 @@ async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
 /// Parses JSON and names what was wrong with it.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| -> AppError {
         let path = e.path().to_string();
         let inner = e.inner();
         let message = inner.to_string();
@@ -115,7 +115,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         } else if message.starts_with("missing field") {
             RequestRefusal::MissingField(text).into()
         } else {
-            AppError::from(RequestRefusal::InvalidField(text))
+            RequestRefusal::InvalidField(text).into()
         }
     })?;
     de.end().map_err(|_| {
