@@ -49,7 +49,7 @@ const TRADES: [(&str, &[&str]); 4] = [
     ("サービス", &["理容室", "美容室", "クリーニング", "整骨院"]),
     ("生活", &["薬局", "金物店", "花屋", "電器店"]),
 ];
-const STORE_PREFIXES: [&str; 20] = [
+const NAME_PREFIXES: [&str; 20] = [
     "まるや",
     "さくら",
     "やまだ",
@@ -182,7 +182,7 @@ pub async fn seed(app: &App) -> Result<DemoTown, AppError> {
     let points_program = cards::program(app, admin).await?;
     let programs = [program, points_program];
     let mut dice = Dice(20_260_401);
-    let stores = seed_stores(app, admin).await?;
+    let stores = seed_merchants(app, admin).await?;
     town::profiles(app, admin, &stores).await?;
     town::joins(app, admin, &programs, &stores).await?;
     town::targets(app, admin, &programs).await?;
@@ -264,14 +264,14 @@ async fn currency_program(app: &App, admin: Principal) -> Result<ProgramId, AppE
     Ok(program.id)
 }
 
-async fn seed_stores(app: &App, admin: Principal) -> Result<Vec<Store>, AppError> {
+async fn seed_merchants(app: &App, admin: Principal) -> Result<Vec<Store>, AppError> {
     let mut plans = Vec::with_capacity(STORES);
     // Prefix, then trade, then kind vary slowest: distinct names for the first 400 stores.
-    let p = STORE_PREFIXES.len();
+    let p = NAME_PREFIXES.len();
     for i in 0..STORES {
         let (trade, kinds) = TRADES[(i / p) % TRADES.len()];
         let kind = kinds[(i / (p * TRADES.len())) % kinds.len()];
-        let prefix = STORE_PREFIXES[i % p];
+        let prefix = NAME_PREFIXES[i % p];
         let association = ASSOCIATIONS[i % ASSOCIATIONS.len()];
         plans.push((format!("{prefix}{kind}"), trade, association, prefix, kind));
     }
