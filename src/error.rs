@@ -1,7 +1,7 @@
 //! Errors: what use-cases refuse and what fails under them, and the one JSON envelope every
 //! error is shown in: `{"error": {"code": "...", "message": "..."}}`.
 //!
-//! Each capability names its refusals in its own enum, declared with [`refusals!`]: a variant,
+//! Each capability names its refusals in its own enum, declared with [`refusals!`](crate::refusals!): a variant,
 //! the kind of refusal ([`Refused`]), a stable code and the message. [`Refused::http_status`] is
 //! the one place a kind becomes an HTTP status. `http::error_codes` gathers every enum's codes
 //! into the published list (`GET /api/v1/error-codes`), which the web app's translations are
@@ -97,7 +97,7 @@ impl ErrorCode {
     }
 }
 
-/// A capability's refusal: its kind and its stable code. Implemented by [`refusals!`].
+/// A capability's refusal: its kind and its stable code. Implemented by [`refusals!`](crate::refusals!).
 pub trait Refusal: std::error::Error {
     fn kind(&self) -> Refused;
     fn code(&self) -> &'static str;

@@ -7,6 +7,8 @@
 //! - `http/`: the server, extractors, responses and rendered files;
 //! - the pure domain is its own crate, `machipay_domain` (`crates/machipay-domain`).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod app;
 pub mod db;
 pub mod demo;

@@ -1,5 +1,7 @@
 //! The `machipay` binary: a thin CLI over the library (serve, bootstrap-city, expire).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -47,7 +49,7 @@ enum Command {
         demo: bool,
         /// Days a stored idempotent reply is kept; after that its key is purged (hourly, in
         /// batches of 1,000) and behaves as new. Default 30: tills may send a queued payment
-        /// days after a power cut (see `ledger::retention`).
+        /// days after a power cut (see `writer::retention`).
         #[arg(long, env = "MACHIPAY_IDEMPOTENCY_RETENTION_DAYS",
               default_value_t = machipay::writer::retention::RETENTION_DAYS_DEFAULT,
               value_parser = clap::value_parser!(u32).range(1..=3_650))]

@@ -1,7 +1,7 @@
 // The city dashboard: staff sign-in, the stores-against-targets section (js/city-targets.js),
 // the unused-balance report (未使用残高) as a table and as a CSV download.
 
-import { api, tokens } from "./api.js";
+import { ApiError, api, tokens } from "./api.js";
 import { t, yen } from "./i18n.js";
 import { errorText, say, shell } from "./shell.js";
 import { startTargets } from "./city-targets.js";
@@ -25,7 +25,7 @@ async function start() {
   if (!state.token) return showSignin();
   try {
     const me = await api("GET", "/me", { token: state.token });
-    if (me.kind !== "staff") throw new Error("not a staff token");
+    if (me.kind !== "staff") throw new ApiError(403, "not_staff_token", "not a staff token");
     programs = await api("GET", "/programs", { token: state.token });
     $("program").replaceChildren(...programs.filter((p) => p.kind === "currency").map((p) => {
       const o = document.createElement("option");

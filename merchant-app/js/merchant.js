@@ -3,7 +3,7 @@
 // points by card number (award, take as payment), settlement statements with CSV,
 // today's takings, recent activity and the store poster.
 
-import { api, download, imageUrl, listen, moneyPost, tokens } from "./api.js";
+import { ApiError, api, download, imageUrl, listen, moneyPost, tokens } from "./api.js";
 import { kindLabel, money, pts, t, when, yen } from "./i18n.js";
 import { errorText, say, shell } from "./shell.js";
 import { attachScanner } from "./scan.js";
@@ -25,7 +25,7 @@ async function start() {
   if (!state.token) return showEnroll();
   try {
     const me = await api("GET", "/me", { token: state.token });
-    if (!me.merchant_id) throw new Error("not a store token");
+    if (!me.merchant_id) throw new ApiError(403, "not_store_token", "not a store token");
     state.merchantId = me.merchant_id;
   } catch (e) {
     if (e.status === 401) { tokens.clear(ROLE); return showEnroll(); }

@@ -1,6 +1,7 @@
 // The page frame every screen shares: header with the language switch, and the page list.
 // A new page slots in by adding one line to PAGES and its own html + js module.
 
+import { errorMessage } from "./error-messages.js";
 import { apply, lang, setLang, t } from "./i18n.js";
 
 export const PAGES = [
@@ -40,7 +41,9 @@ export function say(el, text, kind = "err") {
   if (text) el.setAttribute("role", kind === "err" ? "alert" : "status");
 }
 
-/** The text to show for an API error. */
+/** The text to show for an error: the app's own words for its code (error-messages.js) in the
+ * current language, or a generic text; never the server's message, which is for developers. */
 export function errorText(e) {
-  return `${t("error")}: ${e.message || e}`;
+  const code = e && typeof e === "object" && e.code ? e.code : "";
+  return `${t("error")}: ${errorMessage(code, lang())}`;
 }

@@ -3,7 +3,7 @@
 // (resolved by the server first, then confirmed with one Idempotency-Key per confirmation),
 // history, and the shopper's own one-time code as a QR image.
 
-import { api, imageUrl, moneyPost, tokens } from "./api.js";
+import { ApiError, api, imageUrl, moneyPost, tokens } from "./api.js";
 import { kindLabel, money, t, when } from "./i18n.js";
 import { errorText, say, shell } from "./shell.js";
 import { attachScanner } from "./scan.js";
@@ -21,7 +21,7 @@ async function start() {
   if (!state.token) return showSignin();
   try {
     const me = await api("GET", "/me", { token: state.token });
-    if (me.kind !== "shopper") throw new Error("not a shopper token");
+    if (me.kind !== "shopper") throw new ApiError(403, "not_shopper_token", "not a shopper token");
     state.shopperId = me.id;
     state.programs = await api("GET", "/programs", { token: state.token });
   } catch (e) {

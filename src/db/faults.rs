@@ -1,6 +1,6 @@
 //! Fault injection into the single writer, for tests only (cargo feature `faults`, which only
 //! this package's own tests turn on): the next batch fails at a chosen point, in the database
-//! itself where it can, so the tests prove the writer's failure rules (`ledger::writer`) on
+//! itself where it can, so the tests prove the writer's failure rules (`writer`) on
 //! both backends. Each writer has its own plan, so tests running side by side never meet each
 //! other's faults.
 

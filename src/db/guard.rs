@@ -2,7 +2,7 @@
 //! `read_tx!`, `read_flushed!`): it reads each statement's SQL before sending it, so
 //! - a read (`read_tx!`, `read_flushed!`) cannot write: anything but a plain `SELECT` is
 //!   refused (a panic in debug builds, an error in release);
-//! - a write forgets exactly the facts of `storage::Known` its target table and columns can
+//! - a write forgets exactly the facts of `db::Known` its target table and columns can
 //!   change (`touched`), mechanically, instead of trusting a hand-written label. A statement
 //!   whose shape is not recognised forgets everything.
 
@@ -64,7 +64,7 @@ struct TableFacts {
 }
 
 /// Every table a fact of `Known` is read from. Keep in step with the lookups that stage
-/// facts (the debug check after each batch, `known_check::verify_after_batch`, catches a
+/// facts (the debug check after each batch, `writer::known_check::verify_after_batch`, catches a
 /// missed one in tests).
 const TABLES: &[TableFacts] = &[
     TableFacts {

@@ -149,7 +149,7 @@ impl<T> Statement for Result<T, sqlx::Error> {
 ///
 /// Why it is safe:
 /// - Only the writer writes (it is the one task holding the write transaction; readers never
-///   write, and the single-writer lock keeps other processes out: `storage::single_writer`).
+///   write, and the single-writer lock keeps other processes out: `db::single_writer`).
 /// - Every statement inside the write transaction runs through `guard::Guard`, which reads its
 ///   SQL: the read macros (`read_tx!`, `read_flushed!`) refuse anything but one SELECT, and
 ///   `write!` forgets, before the statement runs, the facts of the table it writes
@@ -159,7 +159,7 @@ impl<T> Statement for Result<T, sqlx::Error> {
 ///   read forgets everything. The pending ledger rows (`crate::writer::rows::Pending`) are written beside
 ///   the guard and touch only ledger tables and balances, which are not facts.
 /// - Debug and test builds check all of it: after every batch the writer re-reads each
-///   remembered fact and panics on a difference (`known_check::verify_after_batch`).
+///   remembered fact and panics on a difference (`writer::known_check::verify_after_batch`).
 /// - The settings in effect are remembered per (program, JST date), the key they are a
 ///   function of (given the versions, which only `write!` statements insert).
 /// - Nothing uncommitted leaks: a row read by a job is staged with that job and dropped if the
@@ -376,7 +376,7 @@ macro_rules! write_vetted {
 
 /// A read inside the write transaction that does not wait for pending ledger rows: only for
 /// tables `crate::writer::rows::Pending` never writes (programs, stores, codes, campaigns...), or for the
-/// ledger reads in `storage::ledger` that lay the pending rows over what they read. It cannot
+/// ledger reads in `writer::rows` that lay the pending rows over what they read. It cannot
 /// write: the guard refuses anything but one SELECT.
 macro_rules! read_tx {
     ($tx:expr, |$c:ident| $body:expr) => {

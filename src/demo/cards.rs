@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use crate::app::App;
-use crate::demo::{CONCURRENCY, Store, field, idem, internal};
+use crate::demo::{CONCURRENCY, Store, idem, internal};
 use crate::error::AppError;
 use crate::features::directory::{self, NewProgramRequest};
 use crate::features::points::cards::{self, NewCardRequest, NewPointCampaignRequest, RateRequest};
@@ -55,8 +55,8 @@ pub async fn issue(
             let req = NewCardRequest {
                 shopper_id: Some(*shopper),
             };
-            let reply = cards::issue(app, admin, program, req).await?;
-            Ok::<_, AppError>(Some(field::<CardNumber>(&reply, "number")?))
+            let card = cards::issue(app, admin, program, req).await?.into_value()?;
+            Ok::<_, AppError>(Some(CardNumber::parse(&card.number).map_err(internal)?))
         }))
         .await;
         out.extend(made.into_iter().collect::<Result<Vec<_>, _>>()?);

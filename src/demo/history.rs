@@ -239,7 +239,9 @@ async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
                             card_number: card,
                             amount: amount(yen)?,
                         };
-                        points::earn_in(w, owner(store), store, req).await
+                        points::earn_in(w, owner(store), store, req)
+                            .await
+                            .and_then(|d| Reply::new(d.status(), &d.value))
                     }
                     Move::Spend {
                         store,
@@ -251,7 +253,9 @@ async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
                             card_number: card,
                             amount: amount(n)?,
                         };
-                        points::spend_in(w, owner(store), store, req).await
+                        points::spend_in(w, owner(store), store, req)
+                            .await
+                            .and_then(|d| Reply::new(d.status(), &d.value))
                     }
                 }
             })

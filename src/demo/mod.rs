@@ -142,11 +142,6 @@ impl Dice {
     }
 }
 
-fn field<T: serde::de::DeserializeOwned>(reply: &Reply, name: &str) -> Result<T, AppError> {
-    serde_json::from_value(reply.body[name].clone())
-        .map_err(|_| AppError::Internal(format!("demo: reply without {name}: {}", reply.body)))
-}
-
 pub(crate) fn idem(scope: uuid::Uuid, what: &str) -> Idempotency {
     Idempotency {
         scope,
@@ -223,7 +218,7 @@ async fn till_codes(
     city: CityId,
     store: &Store,
     program: ProgramId,
-) -> Result<(String, Reply), AppError> {
+) -> Result<(String, crate::features::qr::StoreCode), AppError> {
     let owner = Principal::MerchantOwner {
         merchant: store.id,
         city,
@@ -246,7 +241,8 @@ async fn till_codes(
             program_id: program,
         },
     )
-    .await?;
+    .await?
+    .into_value()?;
     Ok((code.code, store_code))
 }
 

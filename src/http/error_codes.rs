@@ -17,6 +17,11 @@ pub fn catalogue() -> Vec<ErrorCode> {
         Common::CODES,
         RequestRefusal::CODES,
         DirectoryRefusal::CODES,
+        crate::features::qr::QrRefusal::CODES,
+        crate::features::points::refusals::PointRefusal::CODES,
+        crate::features::points::refusals::CardRefusal::CODES,
+        crate::features::campaigns::premium::PremiumRefusal::CODES,
+        crate::features::campaigns::rebates::RebateRefusal::CODES,
     ];
     let mut all: Vec<ErrorCode> = lists.iter().flat_map(|l| l.iter().copied()).collect();
     all.sort_by_key(|c| c.code);

@@ -1,11 +1,14 @@
 //! Behaviour tests over the real HTTP API, each on a fresh SQLite and a fresh PostgreSQL
 //! database (see helpers.rs).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod helpers;
 
 mod access;
 mod city_report;
 mod currency;
+mod error_codes;
 mod expiry;
 mod http_edges;
 mod input;

@@ -846,7 +846,9 @@ async fn run_op(
                 shopper_id: world.shoppers[shopper],
                 units,
             };
-            currency::buy_in(w, by, world.currency, world.premium_campaign, req).await
+            let campaign = world.premium_campaign.into();
+            let done = currency::buy_in(w, by, world.currency, campaign, req).await?;
+            Reply::new(done.status(), &done.value)
         }
         Op::Checkout { store, yen, .. } => {
             let req = points::CheckoutRequest {
@@ -855,7 +857,9 @@ async fn run_op(
                 currency_program_id: world.currency,
                 amount: amount(yen)?,
             };
-            points::checkout_in(w, by, world.stores[store], req).await
+            points::checkout_in(w, by, world.stores[store], req)
+                .await
+                .and_then(|d| Reply::new(d.status(), &d.value))
         }
         Op::Refund { store, yen, .. } => {
             let req = rebates::RefundRequest {
@@ -863,7 +867,8 @@ async fn run_op(
                 amount: amount(yen)?,
                 reason: "返品".into(),
             };
-            rebates::refund_in(w, by, world.stores[store], req).await
+            let done = rebates::refund_in(w, by, world.stores[store], req).await?;
+            Reply::new(done.status(), &done.value)
         }
         Op::Reverse { .. } => {
             let req = money::ReversalRequest {
@@ -877,7 +882,9 @@ async fn run_op(
                 card_number: card.expect("a card").1,
                 amount: amount(yen)?,
             };
-            points::earn_in(w, by, world.stores[store], req).await
+            points::earn_in(w, by, world.stores[store], req)
+                .await
+                .and_then(|d| Reply::new(d.status(), &d.value))
         }
         Op::Spend {
             store, points: n, ..
@@ -887,7 +894,9 @@ async fn run_op(
                 card_number: card.expect("a card").1,
                 amount: amount(n)?,
             };
-            points::spend_in(w, by, world.stores[store], req).await
+            points::spend_in(w, by, world.stores[store], req)
+                .await
+                .and_then(|d| Reply::new(d.status(), &d.value))
         }
         Op::Return {
             store, amount: n, ..
@@ -896,13 +905,17 @@ async fn run_op(
                 transaction_id: made_tx.into(),
                 amount: amount(n)?,
             };
-            points::return_in(w, by, world.stores[store], req).await
+            points::return_in(w, by, world.stores[store], req)
+                .await
+                .and_then(|d| Reply::new(d.status(), &d.value))
         }
         Op::Replace { .. } => {
             let req = cards::ReplacementRequest {
                 reason: "紛失".into(),
             };
-            cards::replace_in(w, by, card.expect("a card").0, req).await
+            cards::replace_in(w, by, card.expect("a card").0, req)
+                .await
+                .and_then(|d| Reply::new(d.status(), &d.value))
         }
         Op::Expire { points: true } => {
             let policy = ExpiryPolicy::MonthsAfterLastChange { months: 1 };
@@ -913,7 +926,10 @@ async fn run_op(
             let (p, kind) = (world.currency, ProgramKind::Currency);
             expiry::expire_program_in(w, p, kind, policy, today).await
         }
-        Op::Grant => rebates::grant_batch(w, today).await,
+        Op::Grant => {
+            let done = rebates::grant_batch(w, today).await?;
+            Reply::new(done.status(), &done.value)
+        }
         Op::Settle => {
             let closing = today.pred_opt().expect("a day before");
             let transfer =

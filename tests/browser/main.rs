@@ -9,6 +9,8 @@
 //! Without chromium and chromedriver the suite prints a loud banner and passes; under
 //! CI=true that is a failure.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;

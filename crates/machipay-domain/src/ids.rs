@@ -54,3 +54,9 @@ id_type!(
 id_type!(ApplicationId, SettlementRunId, StatementId);
 // Point cards (a card's balance is a wallet account owned by the card id).
 id_type!(CardId);
+// QR: a store's static codes and a cashier's dynamic payment requests.
+id_type!(StoreCodeId, PaymentRequestId);
+// Point card campaigns (multipliers).
+id_type!(PointCampaignId);
+// Campaigns: premium-set sales and rebates.
+id_type!(PremiumCampaignId, RebateCampaignId);

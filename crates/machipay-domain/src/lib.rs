@@ -1,6 +1,8 @@
 //! Pure types and rules of the field: money, ids, the double-entry shape, principals,
 //! programs. Nothing here imports axum or sqlx; everything here is testable without I/O.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod auth;
 pub mod calendar;
 pub mod card;

@@ -54,8 +54,8 @@ mod holidays;
 pub use holidays::{HolidayCalendar, HolidayDataNotCovered, calendar as holiday_calendar};
 
 /// Whether banks transfer on `date`: not a Saturday, Sunday, public holiday (the Cabinet
-/// Office's list, see [`holidays`]) or the banks' new-year closing (12/31 to 1/3). A date
-/// whose year the holiday data does not cover is an error, never a guess.
+/// Office's list, see `settlement::holidays`) or the banks' new-year closing (12/31 to 1/3).
+/// A date whose year the holiday data does not cover is an error, never a guess.
 pub fn is_business_day(date: NaiveDate) -> Result<bool, HolidayDataNotCovered> {
     let holiday = holidays::calendar().is_holiday(date)?;
     let (m, d) = (date.month(), date.day());

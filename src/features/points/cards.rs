@@ -6,8 +6,6 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::app::App;
@@ -15,14 +13,19 @@ use crate::error::AppError;
 use crate::features::directory::store::get_merchant_tx;
 use crate::features::payments::internal;
 use crate::features::points::store::{self as store, CardRow, PointCampaignRow};
-use crate::features::points::{card_wallet, points_program, usable_card};
+use crate::features::points::{CardRefusal, NOT_POINTS, card_wallet, points_program, usable_card};
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
 use crate::writer::rows::{self as ledger_store, accounts_of_owner};
-use crate::writer::{Idempotency, Reply, Work};
+use crate::writer::{Answer, Done, Idempotency, Work};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{jst_date, jst_end_of_day_utc};
 use machipay_domain::card::{
     CardNumber, IMPORT_ROWS_PER_JOB, ImportProblem, ImportRow, parse_import_rows,
+};
+
+pub use crate::features::points::api::{
+    CardView, ImportRejection, ImportReport, LinkRequest, NewCardRequest, NewPointCampaignRequest,
+    PointCampaign, PointRate, RateRequest, ReplacementRequest, ReplacementResponse,
 };
 use machipay_domain::expiry::ExpiryScope;
 use machipay_domain::ids::*;
@@ -34,34 +37,8 @@ pub const REPLACEMENT_KIND: &str = "card_replacement";
 /// Largest campaign multiplier (10× points).
 pub const MULTIPLIER_MAX: i64 = 10;
 
-/// A card as shown to staff and to its shopper.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct CardView {
-    pub id: CardId,
-    pub program_id: ProgramId,
-    /// 16 digits, the last the Luhn check digit: what the till scans or types.
-    pub number: String,
-    #[schema(value_type = Option<String>, format = Uuid)]
-    pub shopper_id: Option<Uuid>,
-    /// "active", "blocked" or "replaced".
-    pub status: String,
-    #[schema(value_type = Option<String>, format = Uuid)]
-    pub replaced_by: Option<Uuid>,
-    pub balance: i64,
-    pub created_at: DateTime<Utc>,
-}
-
 fn view(card: CardRow, balance: i64) -> CardView {
-    CardView {
-        id: card.id,
-        program_id: card.program_id,
-        number: card.number,
-        shopper_id: card.shopper_id,
-        status: card.status,
-        replaced_by: card.replaced_by,
-        balance,
-        created_at: card.created_at,
-    }
+    CardView::new(card, balance)
 }
 
 async fn view_tx(w: &mut Work, card: CardRow) -> Result<CardView, AppError> {
@@ -82,30 +59,23 @@ fn operator(who: &Principal) -> Result<(), AppError> {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewCardRequest {
-    /// Link the new card to this shopper at once.
-    pub shopper_id: Option<ShopperId>,
-}
-
 /// Issues a new card with a fresh number (operators).
 pub async fn issue(
     app: &App,
     who: Principal,
     program: ProgramId,
     req: NewCardRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<CardView>, AppError> {
     operator(&who)?;
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 points_program(w, &who, program).await?;
                 if let Some(s) = req.shopper_id {
                     crate::features::payments::shopper_in_city(w, &who, s).await?;
                 }
                 let card = new_card(w, program, req.shopper_id.map(|s| s.0), None).await?;
-                Reply::new(201, &view(card, 0))
+                Ok(Done::created(view(card, 0)))
             })
         })
         .await
@@ -181,14 +151,12 @@ pub async fn image(
 ) -> Result<(String, Vec<u8>), AppError> {
     let card = visible_card(app, &who, id).await?;
     if card.status != "active" {
-        return Err(AppError::unprocessable(
-            if card.status == "blocked" {
-                "card_blocked"
-            } else {
-                "card_replaced"
-            },
-            "only an active card is shown for scanning",
-        ));
+        return Err(if card.status == "blocked" {
+            CardRefusal::BlockedNotShown
+        } else {
+            CardRefusal::ReplacedNotShown
+        }
+        .into());
     }
     let qr = |e: crate::http::render::qr::QrImageError| internal(e);
     if svg {
@@ -202,34 +170,19 @@ pub async fn image(
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ImportReport {
-    /// Cards created by this file.
-    pub imported: u64,
-    /// Cards of this file already imported earlier with the same balance (left alone).
-    pub already_imported: u64,
-    /// Points carried in by the cards created.
-    pub points: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ImportRejection {
-    pub error: crate::error::ErrorBody,
-    /// Every bad row, by line of the file (the header is line 1). Absent when the refusal is
-    /// not about rows (e.g. `wrong_program_kind`), so the 422 is this or the plain envelope.
-    #[serde(default)]
-    pub problems: Vec<ImportProblem>,
-}
-
-fn rejection(problems: Vec<ImportProblem>) -> Result<Reply, AppError> {
-    let body = ImportRejection {
+/// A file with bad rows: the refusal with every bad row.
+fn rejection(
+    problems: Vec<ImportProblem>,
+) -> Result<Result<ImportReport, ImportRejection>, AppError> {
+    use crate::error::Refusal;
+    let refusal = CardRefusal::ImportRejected(problems.len());
+    Ok(Err(ImportRejection {
         error: crate::error::ErrorBody {
-            code: "import_rejected".into(),
-            message: format!("{} bad rows; nothing was imported", problems.len()),
+            code: refusal.code().into(),
+            message: refusal.to_string(),
         },
         problems,
-    };
-    Reply::new(422, &body)
+    }))
 }
 
 /// One import at a time in this process: two files racing over the same numbers could
@@ -243,13 +196,14 @@ static IMPORT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// file is then written in writer jobs of `IMPORT_ROWS_PER_JOB` rows, so a city's tens of
 /// thousands of cards never hold the writer for long. Idempotent: a card already imported with
 /// the same balance is left alone, so sending the same file again changes nothing, and a file
-/// whose writing stopped half-way (a crash) is completed by sending it again.
+/// whose writing stopped half-way (a crash) is completed by sending it again. A file with
+/// bad rows answers `Ok(Err(rejection))` (`CardRefusal::ImportRejected` with every row).
 pub async fn import(
     app: &App,
     who: Principal,
     program: ProgramId,
     csv: String,
-) -> Result<Reply, AppError> {
+) -> Result<Result<ImportReport, ImportRejection>, AppError> {
     operator(&who)?;
     let (rows, bad_rows) = parse_import_rows(&csv, jst_date(Utc::now()));
     drop(csv);
@@ -257,10 +211,7 @@ pub async fn import(
     // nothing and would never reach the writer's check.
     let found = crate::features::directory::get_program(app, who, program).await?;
     if found.kind != machipay_domain::program::ProgramKind::Points {
-        return Err(AppError::unprocessable(
-            "wrong_program_kind",
-            "this is not a point card program",
-        ));
+        return Err(NOT_POINTS.into());
     }
     // The writing runs on its own task: a client that hangs up (or the request timeout) does
     // not stop it half-way through a job.
@@ -278,7 +229,9 @@ pub async fn import(
                 return rejection(problems);
             }
         };
-        write_import(&app, who, program, fresh, already).await
+        write_import(&app, who, program, fresh, already)
+            .await
+            .map(Ok)
     })
     .await
     .map_err(|e| internal(format!("import task: {e}")))?
@@ -328,7 +281,7 @@ async fn write_import(
     program: ProgramId,
     fresh: Vec<ImportRow>,
     already: u64,
-) -> Result<Reply, AppError> {
+) -> Result<ImportReport, AppError> {
     let mut report = ImportReport {
         imported: 0,
         already_imported: already,
@@ -337,17 +290,17 @@ async fn write_import(
     let mut rows = fresh;
     while !rows.is_empty() {
         let rest = rows.split_off(rows.len().min(IMPORT_ROWS_PER_JOB));
-        let reply = app
+        let part = app
             .writer
-            .run(None, move |w| Box::pin(import_in(w, who, program, rows)))
-            .await?;
-        let part: ImportReport = serde_json::from_value(reply.body).map_err(internal)?;
+            .answer(None, move |w| Box::pin(import_in(w, who, program, rows)))
+            .await?
+            .into_value()?;
         report.imported += part.imported;
         report.already_imported += part.already_imported;
         report.points += part.points;
         rows = rest;
     }
-    Reply::new(201, &report)
+    Ok(report)
 }
 
 /// One job of an import: the rows are checked again inside the job (the file was checked
@@ -357,7 +310,7 @@ async fn import_in(
     who: Principal,
     program: ProgramId,
     rows: Vec<ImportRow>,
-) -> Result<Reply, AppError> {
+) -> Result<Done<ImportReport>, AppError> {
     let (_, settings) = points_program(w, &who, program).await?;
     let mut report = ImportReport {
         imported: 0,
@@ -381,20 +334,14 @@ async fn import_in(
             }
             // Only another writer of cards between the check and this job gets here.
             Some(_) => {
-                return Err(AppError::conflict(
-                    "import_conflict",
-                    format!(
-                        "line {}: a card with this number was created meanwhile; send the file again",
-                        row.line
-                    ),
-                ));
+                return Err(CardRefusal::ImportConflict(row.line).into());
             }
         }
         import_card(w, &who, &settings, program, &issuance, &row).await?;
         report.imported += 1;
         report.points += row.balance;
     }
-    Reply::new(201, &report)
+    Ok(Done::created(report))
 }
 
 async fn import_card(
@@ -444,15 +391,6 @@ async fn import_card(
     Ok(())
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LinkRequest {
-    #[schema(value_type = String, example = "4111111111111111")]
-    pub card_number: CardNumber,
-    /// Operators name the shopper; a shopper links the card to themself (omit it).
-    pub shopper_id: Option<ShopperId>,
-}
-
 /// Links a card to a shopper account: a shopper links an unlinked card to themself,
 /// operators link any card to any shopper of the city.
 pub async fn link(
@@ -460,17 +398,17 @@ pub async fn link(
     who: Principal,
     program: ProgramId,
     req: LinkRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<CardView>, AppError> {
     let shopper = match who {
         Principal::Shopper { id, .. } if req.shopper_id.is_none_or(|s| s == id) => id,
         Principal::Shopper { .. } => return Err(AppError::forbidden()),
-        _ if who.can(Capability::OperateProgram) => req
-            .shopper_id
-            .ok_or_else(|| AppError::bad_request("missing_field", "shopper_id is required"))?,
+        _ if who.can(Capability::OperateProgram) => {
+            req.shopper_id.ok_or(CardRefusal::ShopperIdRequired)?
+        }
         _ => return Err(AppError::forbidden()),
     };
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 points_program(w, &who, program).await?;
                 crate::features::payments::shopper_in_city(w, &who, shopper).await?;
@@ -478,41 +416,35 @@ pub async fn link(
                 // Nobody, operators included, silently takes a linked card (and its points)
                 // away from its shopper: the link is refused and the card left as it was.
                 if card.shopper_id.is_some_and(|s| s != shopper.0) {
-                    return Err(AppError::conflict(
-                        "card_linked_elsewhere",
-                        "this card is linked to another account",
-                    ));
+                    return Err(CardRefusal::LinkedElsewhere.into());
                 }
                 store::set_card_shopper(&mut w.tx, card.id, Some(shopper)).await?;
                 let card = CardRow {
                     shopper_id: Some(shopper.0),
                     ..card
                 };
-                Reply::new(201, &view_tx(w, card).await?)
+                Ok(Done::created(view_tx(w, card).await?))
             })
         })
         .await
 }
 
 /// Blocks a card (lost or stolen): the till refuses it from now on (operators).
-pub async fn block(app: &App, who: Principal, id: CardId) -> Result<Reply, AppError> {
+pub async fn block(app: &App, who: Principal, id: CardId) -> Result<Answer<CardView>, AppError> {
     operator(&who)?;
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let card = card_in_city(w, &who, id).await?;
                 if card.status == "replaced" {
-                    return Err(AppError::unprocessable(
-                        "card_replaced",
-                        "this card was replaced",
-                    ));
+                    return Err(CardRefusal::ReplacedNotBlocked.into());
                 }
                 store::set_card_status(&mut w.tx, id, "blocked", None).await?;
                 let card = CardRow {
                     status: "blocked".into(),
                     ..card
                 };
-                Reply::new(200, &view_tx(w, card).await?)
+                Ok(Done::ok(view_tx(w, card).await?))
             })
         })
         .await
@@ -528,21 +460,6 @@ async fn card_in_city(w: &mut Work, who: &Principal, id: CardId) -> Result<CardR
     Ok(card)
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReplacementRequest {
-    /// Why (1–200 characters), e.g. "紛失".
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ReplacementResponse {
-    pub old_card: CardView,
-    pub new_card: CardView,
-    /// The transfer of the balance; none when the old card held nothing.
-    pub transaction_id: Option<TransactionId>,
-}
-
 /// Replaces a card (active or blocked) with a new number; its balance (lot by lot, each
 /// with its own expiry), shopper and expiry clock move to the new card, and the old one is
 /// refused from then on (operators). A replacement is not reversed: replace the card again.
@@ -552,17 +469,14 @@ pub async fn replace(
     id: CardId,
     req: ReplacementRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<ReplacementResponse>, AppError> {
     operator(&who)?;
     let len = req.reason.trim().chars().count();
     if len == 0 || req.reason.chars().count() > 200 {
-        return Err(AppError::bad_request(
-            "invalid_reason",
-            "reason must be 1 to 200 characters",
-        ));
+        return Err(CardRefusal::InvalidReason.into());
     }
     app.writer
-        .run(Some(idem), move |w| Box::pin(replace_in(w, who, id, req)))
+        .answer(Some(idem), move |w| Box::pin(replace_in(w, who, id, req)))
         .await
 }
 
@@ -571,13 +485,10 @@ pub async fn replace_in(
     who: Principal,
     id: CardId,
     req: ReplacementRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Done<ReplacementResponse>, AppError> {
     let old = card_in_city(w, &who, id).await?;
     if old.status == "replaced" {
-        return Err(AppError::unprocessable(
-            "card_replaced",
-            "this card was already replaced",
-        ));
+        return Err(CardRefusal::AlreadyReplaced.into());
     }
     let program = old.program_id;
     let from = card_wallet(w, program, old.id).await?;
@@ -615,16 +526,7 @@ pub async fn replace_in(
         new_card: view(new, from.balance),
         transaction_id,
     };
-    Reply::new(201, &body)
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RateRequest {
-    /// Points per yen at this store ("0.02": 2 pt per ¥100), 0 to 1; null returns the store
-    /// to the program's rate.
-    #[schema(value_type = Option<String>, example = "0.02")]
-    pub earn_rate: Option<Decimal>,
+    Ok(Done::created(body))
 }
 
 /// Sets or clears a store's own earn rate (operators).
@@ -634,19 +536,16 @@ pub async fn set_rate(
     program: ProgramId,
     merchant: MerchantId,
     req: RateRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<PointRate>, AppError> {
     operator(&who)?;
     if req
         .earn_rate
         .is_some_and(|r| r < Decimal::ZERO || r > Decimal::ONE)
     {
-        return Err(AppError::bad_request(
-            "invalid_rate",
-            "earn_rate must be between 0 and 1",
-        ));
+        return Err(CardRefusal::InvalidRate.into());
     }
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 points_program(w, &who, program).await?;
                 get_merchant_tx(&mut w.tx, merchant)
@@ -655,25 +554,14 @@ pub async fn set_rate(
                     .ok_or_else(|| AppError::not_found("merchant"))?;
                 let text = req.earn_rate.map(|r| r.normalize().to_string());
                 store::set_rate(&mut w.tx, program, merchant, text.as_deref(), w.now).await?;
-                Reply::new(200, &serde_json::json!({"program_id": program, "merchant_id": merchant, "earn_rate": text}))
+                Ok(Done::ok(PointRate {
+                    program_id: program,
+                    merchant_id: merchant,
+                    earn_rate: text,
+                }))
             })
         })
         .await
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewPointCampaignRequest {
-    pub name: String,
-    /// Above 1 and at most 10, e.g. "2" for double points.
-    #[schema(value_type = String, example = "2")]
-    pub multiplier: Decimal,
-    #[serde(deserialize_with = "machipay_domain::calendar::deserialize_micros")]
-    pub starts_at: DateTime<Utc>,
-    #[serde(deserialize_with = "machipay_domain::calendar::deserialize_micros")]
-    pub ends_at: DateTime<Utc>,
-    /// Only this store; every store when omitted.
-    pub merchant_id: Option<MerchantId>,
 }
 
 /// Opens a time-boxed multiplier campaign (operators). Idempotent: the same key and body
@@ -684,9 +572,9 @@ pub async fn create_campaign(
     program: ProgramId,
     req: NewPointCampaignRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<PointCampaign>, AppError> {
     operator(&who)?;
-    let bad = |m: &str| Err(AppError::bad_request("invalid_campaign", m));
+    let bad = |m: &'static str| Err(CardRefusal::InvalidCampaign(m).into());
     if req.name.trim().is_empty() || req.name.chars().count() > 100 {
         return bad("name must be 1 to 100 characters");
     }
@@ -697,7 +585,7 @@ pub async fn create_campaign(
         return bad("ends_at must be after starts_at");
     }
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(async move {
                 points_program(w, &who, program).await?;
                 if let Some(m) = req.merchant_id {
@@ -707,7 +595,7 @@ pub async fn create_campaign(
                         .ok_or_else(|| AppError::not_found("merchant"))?;
                 }
                 let row = PointCampaignRow {
-                    id: Uuid::now_v7(),
+                    id: PointCampaignId::new(),
                     program_id: program,
                     merchant_id: req.merchant_id.map(|m| m.0),
                     name: req.name,
@@ -718,7 +606,7 @@ pub async fn create_campaign(
                     created_at: w.now,
                 };
                 store::insert_campaign(&mut w.tx, &row).await?;
-                Reply::new(201, &row)
+                Ok(Done::created(PointCampaign::from(row)))
             })
         })
         .await
@@ -728,17 +616,16 @@ pub async fn list_campaigns(
     app: &App,
     who: Principal,
     program: ProgramId,
-) -> Result<Vec<PointCampaignRow>, AppError> {
-    // The program is checked before the file: a file of cards all imported already writes
-    // nothing and would never reach the writer's check.
+) -> Result<Vec<PointCampaign>, AppError> {
     let found = crate::features::directory::get_program(app, who, program).await?;
     if found.kind != machipay_domain::program::ProgramKind::Points {
-        return Err(AppError::unprocessable(
-            "wrong_program_kind",
-            "this is not a point card program",
-        ));
+        return Err(NOT_POINTS.into());
     }
-    Ok(store::list_campaigns(&app.db, program).await?)
+    Ok(store::list_campaigns(&app.db, program)
+        .await?
+        .into_iter()
+        .map(PointCampaign::from)
+        .collect())
 }
 
 /// The cards linked to a shopper (the shopper, or staff).

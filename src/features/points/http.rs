@@ -6,7 +6,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
@@ -17,10 +17,9 @@ use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::features::points::cards::{self, *};
 use crate::features::points::reports::{self as reports, PointStatement, PointsReport};
-use crate::features::points::store::PointCampaignRow;
 use crate::features::points::{self as till, *};
 use crate::http::extract::{Body, Caller, Money, Path};
-use crate::writer::Reply;
+use crate::writer::{Answer, Done};
 use machipay_domain::calendar::{FiscalYear, jst_date};
 use machipay_domain::card::IMPORT_BYTES_MAX;
 use machipay_domain::ids::*;
@@ -63,7 +62,7 @@ async fn issue_card(
     c: Caller,
     Path(id): Path<ProgramId>,
     Body(req): Body<NewCardRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<CardView>, AppError> {
     cards::issue(&app, c.who, id, req).await
 }
 
@@ -78,22 +77,26 @@ async fn import_cards(
     Path(id): Path<ProgramId>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Reply, AppError> {
+) -> Result<Response, AppError> {
     cards::may_import(&c.who)?;
     let is_csv = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/csv"));
     if !is_csv {
-        return Err(AppError::rejected(
-            415,
-            "unsupported_media_type",
-            "send Content-Type: text/csv",
-        ));
+        return Err(CardRefusal::NotCsv.into());
     }
-    let text = String::from_utf8(body.to_vec())
-        .map_err(|_| AppError::bad_request("invalid_encoding", "the file must be UTF-8"))?;
-    cards::import(&app, c.who, id, text).await
+    let text = String::from_utf8(body.to_vec()).map_err(|_| CardRefusal::NotUtf8)?;
+    Ok(match cards::import(&app, c.who, id, text).await? {
+        Ok(report) => Done::created(report).into_response(),
+        Err(rejection) => {
+            // The status of the refusal's kind (422), with every bad row beside the envelope.
+            let kind = crate::error::Refusal::kind(&CardRefusal::ImportRejected(0));
+            let status = StatusCode::from_u16(kind.http_status())
+                .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            (status, Json(rejection)).into_response()
+        }
+    })
 }
 
 /// Link a card to a shopper: a shopper links a card to themself; operators name the shopper.
@@ -105,7 +108,7 @@ async fn link_card(
     c: Caller,
     Path(id): Path<ProgramId>,
     Body(req): Body<LinkRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<CardView>, AppError> {
     cards::link(&app, c.who, id, req).await
 }
 
@@ -140,16 +143,11 @@ async fn card_image(
     Path(id): Path<CardId>,
     q: Result<Query<CardImageQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
-    let Query(q) = q.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+    let Query(q) = q.map_err(|e| PointRefusal::InvalidQuery(e.body_text()))?;
     let svg = match q.format.as_deref() {
         None | Some("png") => false,
         Some("svg") => true,
-        Some(_) => {
-            return Err(AppError::bad_request(
-                "invalid_format",
-                "format must be png or svg",
-            ));
-        }
+        Some(_) => return Err(CardRefusal::InvalidImageFormat.into()),
     };
     let (content_type, bytes) = cards::image(&app, c.who, id, svg).await?;
     Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
@@ -163,7 +161,7 @@ async fn block_card(
     State(app): State<App>,
     c: Caller,
     Path(id): Path<CardId>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<CardView>, AppError> {
     cards::block(&app, c.who, id).await
 }
 
@@ -175,7 +173,7 @@ async fn replace_card(
     State(app): State<App>,
     Path(id): Path<CardId>,
     m: Money<ReplacementRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<ReplacementResponse>, AppError> {
     cards::replace(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
@@ -194,37 +192,37 @@ async fn shopper_cards(
 /// Set or clear a store's own earn rate (operators).
 #[utoipa::path(put, path = "/api/v1/programs/{program_id}/merchants/{merchant_id}/point-rate", tag = "points", security(("bearer" = [])),
     params(("program_id" = ProgramId, Path), ("merchant_id" = MerchantId, Path)), request_body = RateRequest,
-    responses((status = 200, body = serde_json::Value), (status = "4XX", body = ErrorEnvelope)))]
+    responses((status = 200, body = PointRate), (status = "4XX", body = ErrorEnvelope)))]
 async fn set_rate(
     State(app): State<App>,
     c: Caller,
     Path((p, m)): Path<(ProgramId, MerchantId)>,
     Body(req): Body<RateRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<PointRate>, AppError> {
     cards::set_rate(&app, c.who, p, m, req).await
 }
 
 /// Open a time-boxed points multiplier campaign (operators). Idempotent (Idempotency-Key).
 #[utoipa::path(post, path = "/api/v1/programs/{program_id}/point-campaigns", tag = "points", security(("bearer" = [])),
     params(("program_id" = ProgramId, Path), ("Idempotency-Key" = String, Header)), request_body = NewPointCampaignRequest,
-    responses((status = 201, body = PointCampaignRow), (status = "4XX", body = ErrorEnvelope)))]
+    responses((status = 201, body = PointCampaign), (status = "4XX", body = ErrorEnvelope)))]
 async fn create_campaign(
     State(app): State<App>,
     Path(id): Path<ProgramId>,
     m: Money<NewPointCampaignRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<PointCampaign>, AppError> {
     cards::create_campaign(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
 /// The program's multiplier campaigns (anyone in the city).
 #[utoipa::path(get, path = "/api/v1/programs/{program_id}/point-campaigns", tag = "points", security(("bearer" = [])),
     params(("program_id" = ProgramId, Path)),
-    responses((status = 200, body = Vec<PointCampaignRow>), (status = "4XX", body = ErrorEnvelope)))]
+    responses((status = 200, body = Vec<PointCampaign>), (status = "4XX", body = ErrorEnvelope)))]
 async fn list_campaigns(
     State(app): State<App>,
     c: Caller,
     Path(id): Path<ProgramId>,
-) -> Result<Json<Vec<PointCampaignRow>>, AppError> {
+) -> Result<Json<Vec<PointCampaign>>, AppError> {
     cards::list_campaigns(&app, c.who, id).await.map(Json)
 }
 
@@ -236,7 +234,7 @@ async fn buy_stock(
     State(app): State<App>,
     Path(id): Path<MerchantId>,
     m: Money<StockPurchaseRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<StockPurchaseResponse>, AppError> {
     till::buy_stock(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
@@ -248,7 +246,7 @@ async fn earn(
     State(app): State<App>,
     Path(id): Path<MerchantId>,
     m: Money<EarnRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<CardMovementResponse>, AppError> {
     till::earn(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
@@ -260,7 +258,7 @@ async fn spend(
     State(app): State<App>,
     Path(id): Path<MerchantId>,
     m: Money<SpendRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<CardMovementResponse>, AppError> {
     till::spend(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
@@ -273,7 +271,7 @@ async fn return_points(
     State(app): State<App>,
     Path(id): Path<MerchantId>,
     m: Money<PointReturnRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<CardMovementResponse>, AppError> {
     till::return_points(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
@@ -286,7 +284,7 @@ async fn checkout(
     State(app): State<App>,
     Path(id): Path<MerchantId>,
     m: Money<CheckoutRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<CheckoutResponse>, AppError> {
     till::checkout(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
@@ -314,12 +312,7 @@ struct StatementQuery {
 }
 
 fn fiscal_year(text: Option<&str>) -> Result<FiscalYear, AppError> {
-    let bad = |_| {
-        AppError::bad_request(
-            "invalid_fiscal_year",
-            "fiscal_year must be a 年度 such as 2026 or 令和8年度",
-        )
-    };
+    let bad = |_| AppError::from(PointRefusal::InvalidFiscalYear);
     match text {
         Some(t) => t.parse::<FiscalYear>().map_err(bad),
         None => FiscalYear::of(jst_date(Utc::now())).map_err(bad),
@@ -330,10 +323,7 @@ fn wants_csv(format: Option<&str>) -> Result<bool, AppError> {
     match format {
         None | Some("json") => Ok(false),
         Some("csv") => Ok(true),
-        Some(_) => Err(AppError::bad_request(
-            "invalid_format",
-            "format must be json or csv",
-        )),
+        Some(_) => Err(PointRefusal::InvalidReportFormat.into()),
     }
 }
 
@@ -369,7 +359,7 @@ async fn points_report(
     Path(id): Path<ProgramId>,
     q: Result<Query<ReportQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
-    let Query(q) = q.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+    let Query(q) = q.map_err(|e| PointRefusal::InvalidQuery(e.body_text()))?;
     let fy = fiscal_year(q.fiscal_year.as_deref())?;
     let csv = wants_csv(q.format.as_deref())?;
     let report = reports::report(&app, c.who, id, fy, Utc::now()).await?;
@@ -395,7 +385,7 @@ async fn point_statement(
     Path((program, id)): Path<(ProgramId, MerchantId)>,
     q: Result<Query<StatementQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
-    let Query(q) = q.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+    let Query(q) = q.map_err(|e| PointRefusal::InvalidQuery(e.body_text()))?;
     let fy = fiscal_year(q.fiscal_year.as_deref())?;
     let csv = wants_csv(q.format.as_deref())?;
     let s = reports::statement(&app, c.who, id, program, fy, Utc::now()).await?;

@@ -8,31 +8,36 @@
 //! account (the operator reimburses it at settlement). A card's balance is a `ShopperWallet`
 //! owned by the card id, so it can never go negative.
 
+pub mod api;
 pub mod cards;
 pub mod http;
+pub mod refusals;
 pub mod reports;
 pub mod store;
 
+pub use api::{
+    CardMovementResponse, CheckoutRequest, CheckoutResponse, EarnRequest, PointReturnRequest,
+    SpendRequest, StockPurchaseRequest, StockPurchaseResponse,
+};
+pub use refusals::{CardRefusal, PointRefusal};
+
 use crate::features::merchants::participation::ensure_participating;
-use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::app::App;
-use crate::error::AppError;
+use crate::error::{AppError, Common};
 use crate::features::directory::store::ProgramRow;
 use crate::features::payments::{Spend, credit_expiry, internal, pay_merchant};
 use crate::features::points::store::{CardRow, Movement};
 use crate::features::program_in_city;
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
 use crate::writer::rows::{self as ledger_store, Account};
-use crate::writer::{Idempotency, Reply, Work};
+use crate::writer::{Answer, Done, Idempotency, Work};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::card::{CardNumber, EARN_PURCHASE_YEN_MAX};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset, Entry};
-use machipay_domain::money::{Amount, apply_rate_round_down, points_kept};
+use machipay_domain::money::{apply_rate_round_down, points_kept};
 use machipay_domain::program::{ClawbackShortfall, ProgramKind, ProgramSettings, SpendOrder};
 
 pub const EARN_KIND: &str = "point_earn";
@@ -40,6 +45,9 @@ pub const SPEND_KIND: &str = "point_spend";
 pub const EARN_RETURN_KIND: &str = "point_earn_return";
 pub const SPEND_REFUND_KIND: &str = "point_spend_refund";
 pub const STOCK_KIND: &str = "point_stock_purchase";
+
+/// What a program of the other kind answers where a point card program is needed.
+pub(crate) const NOT_POINTS: Common = Common::WrongProgramKind("this is not a point card program");
 
 /// The program, which must be a point card program of the caller's city.
 pub(crate) async fn points_program(
@@ -49,10 +57,7 @@ pub(crate) async fn points_program(
 ) -> Result<(ProgramRow, ProgramSettings), AppError> {
     let (row, settings) = program_in_city(&mut w.tx, who, program).await?;
     if row.kind != ProgramKind::Points {
-        return Err(AppError::unprocessable(
-            "wrong_program_kind",
-            "this is not a point card program",
-        ));
+        return Err(NOT_POINTS.into());
     }
     Ok((row, settings))
 }
@@ -65,17 +70,11 @@ pub(crate) async fn usable_card(
 ) -> Result<CardRow, AppError> {
     let card = store::card_by_number_tx(&mut w.tx, program, number.as_str())
         .await?
-        .ok_or_else(|| AppError::rejected(404, "unknown_card", "no such card in this program"))?;
+        .ok_or(CardRefusal::UnknownCard)?;
     match card.status.as_str() {
         "active" => Ok(card),
-        "blocked" => Err(AppError::unprocessable(
-            "card_blocked",
-            "this card is blocked",
-        )),
-        _ => Err(AppError::unprocessable(
-            "card_replaced",
-            "this card was replaced; use the new card",
-        )),
+        "blocked" => Err(CardRefusal::Blocked.into()),
+        _ => Err(CardRefusal::Replaced.into()),
     }
 }
 
@@ -120,36 +119,6 @@ fn check_till(who: &Principal, merchant: MerchantId) -> Result<(), AppError> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EarnRequest {
-    pub program_id: ProgramId,
-    /// The 16 digits scanned or typed at the till.
-    #[schema(value_type = String, example = "4111111111111111")]
-    pub card_number: CardNumber,
-    /// The purchase before tax, in yen.
-    pub amount: Amount,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct CardMovementResponse {
-    /// None when nothing moved (a purchase too small to earn a point).
-    pub transaction_id: Option<TransactionId>,
-    pub kind: String,
-    pub card_id: CardId,
-    pub points: i64,
-    /// Points earned per yen, with any campaign multiplier applied (earning only).
-    #[schema(value_type = Option<String>)]
-    pub effective_rate: Option<Decimal>,
-    /// Yen value of the points (spending and refunds).
-    pub yen_value: Option<i64>,
-    /// Points the return could not take back because the card had spent them.
-    pub shortfall_points: i64,
-    /// The card's balance after the movement.
-    pub balance: i64,
-    pub created_at: DateTime<Utc>,
-}
-
 /// A store awards points for a purchase (its devices and owner).
 pub async fn earn(
     app: &App,
@@ -157,16 +126,13 @@ pub async fn earn(
     merchant: MerchantId,
     req: EarnRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<CardMovementResponse>, AppError> {
     check_till(&who, merchant)?;
     if req.amount.get() > EARN_PURCHASE_YEN_MAX {
-        return Err(AppError::unprocessable(
-            "purchase_too_large",
-            format!("a purchase earns points up to ¥{EARN_PURCHASE_YEN_MAX}"),
-        ));
+        return Err(PointRefusal::PurchaseTooLarge(EARN_PURCHASE_YEN_MAX).into());
     }
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(earn_in(w, who, merchant, req))
         })
         .await
@@ -197,7 +163,7 @@ pub async fn earn_in(
     who: Principal,
     merchant: MerchantId,
     req: EarnRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Done<CardMovementResponse>, AppError> {
     let program = req.program_id;
     let (_, settings) = points_program(w, &who, program).await?;
     ensure_participating(&mut w.tx, program, merchant).await?;
@@ -217,7 +183,7 @@ pub async fn earn_in(
         created_at: w.now,
     };
     if points == 0 {
-        return Reply::new(201, &reply);
+        return Ok(Done::created(reply));
     }
     let source = funding_account(w, &settings, program, merchant, points).await?;
     let expiry = credit_expiry(&settings, w.now)?;
@@ -243,7 +209,7 @@ pub async fn earn_in(
     store::insert_earn_rate(&mut w.tx, id, &rate.normalize().to_string()).await?;
     reply.transaction_id = Some(id);
     reply.balance = wallet.balance + points;
-    Reply::new(201, &reply)
+    Ok(Done::created(reply))
 }
 
 /// Where the points a store issues come from: its prepaid stock (which must hold them) or,
@@ -262,13 +228,7 @@ async fn funding_account(
             let stock =
                 store_account(w, program, AccountKind::MerchantPointStock, merchant).await?;
             if stock.balance < points {
-                return Err(AppError::unprocessable(
-                    "point_stock_insufficient",
-                    format!(
-                        "the store's prepaid point stock holds {} points",
-                        stock.balance
-                    ),
-                ));
+                return Err(PointRefusal::PointStockInsufficient(stock.balance).into());
             }
             Ok(stock)
         }
@@ -317,16 +277,6 @@ async fn record(w: &mut Work, id: TransactionId, m: Moved<'_>) -> Result<(), App
     Ok(store::insert_movement(&mut w.tx, &row).await?)
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SpendRequest {
-    pub program_id: ProgramId,
-    #[schema(value_type = String, example = "4111111111111111")]
-    pub card_number: CardNumber,
-    /// Points to pay with.
-    pub amount: Amount,
-}
-
 /// A shopper pays with points at this store (its devices and owner).
 pub async fn spend(
     app: &App,
@@ -334,10 +284,10 @@ pub async fn spend(
     merchant: MerchantId,
     req: SpendRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<CardMovementResponse>, AppError> {
     check_till(&who, merchant)?;
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(spend_in(w, who, merchant, req))
         })
         .await
@@ -348,11 +298,11 @@ pub async fn spend_in(
     who: Principal,
     merchant: MerchantId,
     req: SpendRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Done<CardMovementResponse>, AppError> {
     let (_, settings) = points_program(w, &who, req.program_id).await?;
     let card = usable_card(w, req.program_id, &req.card_number).await?;
     let body = spend_points(w, &who, &settings, &card, merchant, req.amount.get()).await?;
-    Reply::new(201, &body)
+    Ok(Done::created(body))
 }
 
 /// Posts a spend of `points` from the card to the store.
@@ -368,10 +318,7 @@ async fn spend_points(
     ensure_participating(&mut w.tx, program, merchant).await?;
     let wallet = card_wallet(w, program, card.id).await?;
     if wallet.balance < points {
-        return Err(AppError::unprocessable(
-            "insufficient_points",
-            format!("the card holds {} points", wallet.balance),
-        ));
+        return Err(PointRefusal::InsufficientPoints(wallet.balance).into());
     }
     let target = store_account(w, program, AccountKind::Merchant, merchant).await?;
     let entry = Entry::transfer(wallet.id, target.id, Asset::Points, points).map_err(internal)?;
@@ -402,15 +349,6 @@ fn points_to_yen(settings: &ProgramSettings, points: i64) -> Result<i64, AppErro
     apply_rate_round_down(points, settings.point_value_yen).map_err(internal)
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PointReturnRequest {
-    /// The earn or spend transaction at this store being returned.
-    pub transaction_id: TransactionId,
-    /// For an earn: the yen of the purchase returned; for a spend: the points refunded.
-    pub amount: Amount,
-}
-
 /// A purchase is returned (earned points are taken back in proportion) or a points payment is
 /// refunded (spent points come back), in full or in part, never above the original in total
 /// (the store's devices and owner).
@@ -420,10 +358,10 @@ pub async fn return_points(
     merchant: MerchantId,
     req: PointReturnRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<CardMovementResponse>, AppError> {
     check_till(&who, merchant)?;
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(return_in(w, who, merchant, req))
         })
         .await
@@ -434,7 +372,7 @@ pub async fn return_in(
     who: Principal,
     merchant: MerchantId,
     req: PointReturnRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Done<CardMovementResponse>, AppError> {
     let original = match store::movement_tx(&mut w.tx, req.transaction_id)
         .await?
         .filter(|m| m.merchant_id == merchant)
@@ -456,10 +394,7 @@ pub async fn return_in(
         .await?
         .is_some_and(|(t, _)| t.reversed_by.is_some());
     if reversed {
-        return Err(AppError::conflict(
-            "already_reversed",
-            "this transaction has been reversed",
-        ));
+        return Err(PointRefusal::AlreadyReversed.into());
     }
     let (_, settings) =
         points_program(w, &who, original.program_id)
@@ -498,14 +433,11 @@ pub async fn return_in(
         }
         restore(w, &who, &settings, &card, &original, amount).await?
     };
-    Reply::new(201, &body)
+    Ok(Done::created(body))
 }
 
 fn over_return(left: i64) -> AppError {
-    AppError::unprocessable(
-        "return_exceeds_original",
-        format!("at most {left} more can be returned against this transaction"),
-    )
+    PointRefusal::ReturnExceedsOriginal(left).into()
 }
 
 /// Follows `replaced_by` to the card that now holds the balance.
@@ -535,13 +467,7 @@ async fn claw_back(
     let (take, shortfall) = match (due <= wallet.balance, settings.clawback_shortfall) {
         (true, _) => (due, 0),
         (false, ClawbackShortfall::Refuse) => {
-            return Err(AppError::unprocessable(
-                "points_already_spent",
-                format!(
-                    "the return takes back {due} points but the card holds {}",
-                    wallet.balance
-                ),
-            ));
+            return Err(PointRefusal::PointsAlreadySpent(due, wallet.balance).into());
         }
         (false, ClawbackShortfall::TakeRemaining) => (wallet.balance, due - wallet.balance),
     };
@@ -663,23 +589,6 @@ async fn restore(
     })
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StockPurchaseRequest {
-    pub program_id: ProgramId,
-    /// Points bought.
-    pub amount: Amount,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct StockPurchaseResponse {
-    pub transaction_id: TransactionId,
-    pub points: i64,
-    /// The store's prepaid stock after the purchase.
-    pub stock: i64,
-    pub created_at: DateTime<Utc>,
-}
-
 /// Records a store's purchase of prepaid point stock (operators); the price is deducted at
 /// settlement: Merchant(points) −N, MerchantPointStock +N.
 pub async fn buy_stock(
@@ -688,12 +597,12 @@ pub async fn buy_stock(
     merchant: MerchantId,
     req: StockPurchaseRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<StockPurchaseResponse>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(async move {
                 let program = req.program_id;
                 points_program(w, &who, program).await?;
@@ -716,42 +625,15 @@ pub async fn buy_stock(
                     lots: Lots::Normal(CreditExpiry::NEVER),
                 };
                 let id = post(w, &posting, &entry, &[&account, &stock]).await?;
-                Reply::new(
-                    201,
-                    &StockPurchaseResponse {
-                        transaction_id: id,
-                        points,
-                        stock: stock.balance + points,
-                        created_at: w.now,
-                    },
-                )
+                Ok(Done::created(StockPurchaseResponse {
+                    transaction_id: id,
+                    points,
+                    stock: stock.balance + points,
+                    created_at: w.now,
+                }))
             })
         })
         .await
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CheckoutRequest {
-    /// The point card program.
-    pub program_id: ProgramId,
-    #[schema(value_type = String, example = "4111111111111111")]
-    pub card_number: CardNumber,
-    /// The currency program whose wallet pays the rest.
-    pub currency_program_id: ProgramId,
-    /// The whole bill in yen.
-    pub amount: Amount,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct CheckoutResponse {
-    /// The points part, if any.
-    pub points: Option<CardMovementResponse>,
-    /// The currency payment, if any.
-    pub payment_transaction_id: Option<TransactionId>,
-    /// Yen paid from the currency wallet.
-    pub wallet_yen: i64,
-    pub created_at: DateTime<Utc>,
 }
 
 /// One bill paid with a linked card's points and the same person's currency wallet, in the
@@ -762,10 +644,10 @@ pub async fn checkout(
     merchant: MerchantId,
     req: CheckoutRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<CheckoutResponse>, AppError> {
     check_till(&who, merchant)?;
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(checkout_in(w, who, merchant, req))
         })
         .await
@@ -776,22 +658,19 @@ pub async fn checkout_in(
     who: Principal,
     merchant: MerchantId,
     req: CheckoutRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Done<CheckoutResponse>, AppError> {
     let (_, point_settings) = points_program(w, &who, req.program_id).await?;
     let (currency, settings) = program_in_city(&mut w.tx, &who, req.currency_program_id).await?;
     if currency.kind != ProgramKind::Currency {
-        return Err(AppError::unprocessable(
-            "wrong_program_kind",
-            "currency_program_id must name a currency program",
-        ));
+        return Err(
+            Common::WrongProgramKind("currency_program_id must name a currency program").into(),
+        );
     }
     let card = usable_card(w, req.program_id, &req.card_number).await?;
-    let shopper = card.shopper_id.map(ShopperId).ok_or_else(|| {
-        AppError::unprocessable(
-            "card_not_linked",
-            "a combined checkout needs a card linked to a shopper",
-        )
-    })?;
+    let shopper = card
+        .shopper_id
+        .map(ShopperId)
+        .ok_or(PointRefusal::CardNotLinked)?;
     let bill = req.amount.get();
     let held = card_wallet(w, req.program_id, card.id).await?.balance;
     let split = split_bill(
@@ -819,15 +698,12 @@ pub async fn checkout_in(
         };
         payment = Some(pay_merchant(w, &spend, None).await?);
     }
-    Reply::new(
-        201,
-        &CheckoutResponse {
-            points,
-            payment_transaction_id: payment,
-            wallet_yen: split.wallet_yen,
-            created_at: w.now,
-        },
-    )
+    Ok(Done::created(CheckoutResponse {
+        points,
+        payment_transaction_id: payment,
+        wallet_yen: split.wallet_yen,
+        created_at: w.now,
+    }))
 }
 
 struct Split {
@@ -864,10 +740,7 @@ async fn split_bill(
             let wallet_yen = yen_held.min(bill);
             let points = points_for(bill - wallet_yen)?;
             if points > held {
-                return Err(AppError::unprocessable(
-                    "insufficient_points",
-                    format!("the card holds {held} points"),
-                ));
+                return Err(PointRefusal::InsufficientPoints(held).into());
             }
             (points, wallet_yen)
         }

@@ -5,17 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::app::App;
 use crate::error::AppError;
 use crate::features::expiry::EXPIRY_KIND;
 use crate::features::points::cards::IMPORT_KIND;
-use crate::features::points::store;
+use crate::features::points::{NOT_POINTS, PointRefusal, store};
 use crate::features::reports::store::wallet_totals_before;
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{FiscalYear, jst_start_of_day_utc};
@@ -23,47 +20,10 @@ use machipay_domain::ids::*;
 use machipay_domain::ledger::Asset;
 use machipay_domain::program::ProgramKind;
 
+pub use crate::features::points::api::{PointStatement, PointsReport, StatementLine, StoreFigures};
+
 /// Statement lines at most (a year of a busy store's card movements fits).
 pub const STATEMENT_LINES_MAX: i64 = 50_000;
-
-/// One store's card movements in the year (all points, all positive).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-pub struct StoreFigures {
-    #[schema(value_type = String, format = Uuid)]
-    pub merchant_id: Uuid,
-    pub issued: i64,
-    pub clawed_back: i64,
-    pub redeemed: i64,
-    pub refunded: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PointsReport {
-    pub program_id: ProgramId,
-    pub fiscal_year: FiscalYear,
-    /// e.g. 令和8年度.
-    pub label: String,
-    pub from: NaiveDate,
-    /// Last day included (31 March, or today for the running year).
-    pub to: NaiveDate,
-    pub issued: i64,
-    pub clawed_back: i64,
-    pub redeemed: i64,
-    pub refunded: i64,
-    pub expired: i64,
-    /// Balances carried in from plastic cards.
-    pub imported: i64,
-    /// Points the cards held at the start and at the end of the period (the liability).
-    pub liability_start: i64,
-    pub liability_end: i64,
-    /// 回収率 (redemption rate) of the 年度: points redeemed net of refunds over points issued
-    /// net of claw-backs, both within the year (4 decimals; none if nothing was issued).
-    /// Expired points count as not redeemed (they lower nothing but the liability) and
-    /// balances imported from plastic cards are not "issued" in the year; both have columns.
-    #[schema(value_type = Option<String>)]
-    pub redemption_rate: Option<Decimal>,
-    pub stores: Vec<StoreFigures>,
-}
 
 impl PointsReport {
     /// Japanese headers, as the currency and city reports (a shopping association opens the
@@ -138,14 +98,7 @@ fn rate(issued: i64, redeemed: i64) -> Option<Decimal> {
 fn period(fy: FiscalYear, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), AppError> {
     let today = machipay_domain::calendar::jst_date(now);
     if fy.start() > today {
-        return Err(AppError::bad_request(
-            "period_in_future",
-            format!(
-                "{} starts on {} (today is {today} JST)",
-                fy.reiwa_label(),
-                fy.start()
-            ),
-        ));
+        return Err(PointRefusal::PeriodInFuture(fy.reiwa_label(), fy.start(), today).into());
     }
     let start =
         jst_start_of_day_utc(fy.start()).ok_or_else(|| AppError::Internal("date".into()))?;
@@ -167,10 +120,7 @@ async fn points_program_visible(
         .filter(|p| p.city_id == who.city())
         .ok_or_else(|| AppError::not_found("program"))?;
     if row.kind != ProgramKind::Points {
-        return Err(AppError::unprocessable(
-            "wrong_program_kind",
-            "this is not a point card program",
-        ));
+        return Err(NOT_POINTS.into());
     }
     Ok(())
 }
@@ -188,8 +138,9 @@ pub async fn report(
     }
     points_program_visible(app, &who, program).await?;
     let (from, to) = period(fy, now)?;
-    let mut stores: BTreeMap<Uuid, StoreFigures> = BTreeMap::new();
+    let mut stores: BTreeMap<MerchantId, StoreFigures> = BTreeMap::new();
     for (merchant, kind, sum) in store::card_postings_by_store(&app.db, program, from, to).await? {
+        let merchant = MerchantId(merchant);
         let s = stores.entry(merchant).or_insert_with(|| StoreFigures {
             merchant_id: merchant,
             ..Default::default()
@@ -236,33 +187,6 @@ pub async fn report(
         redemption_rate: rate(issued - clawed_back, redeemed - refunded),
         stores,
     })
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct StatementLine {
-    pub transaction_id: TransactionId,
-    /// earn, spend, earn_return or spend_refund; `reversal_of_<kind>` for an operator's
-    /// reversal of one of those (its points are the original's).
-    pub kind: String,
-    pub card_id: CardId,
-    /// The purchase (earn) or the yen returned (earn_return).
-    pub purchase_yen: Option<i64>,
-    pub points: i64,
-    pub shortfall_points: i64,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct PointStatement {
-    pub program_id: ProgramId,
-    pub merchant_id: MerchantId,
-    pub fiscal_year: FiscalYear,
-    pub label: String,
-    /// Points the store issued, net of claw-backs (it pays for these).
-    pub issued_net: i64,
-    /// Points shoppers spent at the store, net of refunds (it is reimbursed for these).
-    pub redeemed_net: i64,
-    pub lines: Vec<StatementLine>,
 }
 
 impl PointStatement {
@@ -334,15 +258,7 @@ pub async fn statement(
             let (i, r) = signed(&m.kind);
             issued_net += i * m.points;
             redeemed_net += r * m.points;
-            StatementLine {
-                transaction_id: m.transaction_id,
-                kind: m.kind,
-                card_id: m.card_id,
-                purchase_yen: m.purchase_yen,
-                points: m.points,
-                shortfall_points: m.shortfall_points,
-                created_at: m.created_at,
-            }
+            StatementLine::from(m)
         })
         .collect();
     Ok(PointStatement {

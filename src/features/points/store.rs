@@ -3,24 +3,21 @@
 //! remembers (`storage::Known`), so their statements run through `write_vetted!`.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::{Db, WriteTx, read, read_tx, write_vetted};
 use machipay_domain::ids::*;
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CardRow {
     #[sqlx(try_from = "Uuid")]
     pub id: CardId,
     #[sqlx(try_from = "Uuid")]
     pub program_id: ProgramId,
     pub number: String,
-    #[schema(value_type = Option<String>, format = Uuid)]
     pub shopper_id: Option<Uuid>,
     /// "active", "blocked" or "replaced".
     pub status: String,
-    #[schema(value_type = Option<String>, format = Uuid)]
     pub replaced_by: Option<Uuid>,
     pub imported_balance: Option<i64>,
     pub last_used_at: Option<DateTime<Utc>>,
@@ -180,21 +177,19 @@ pub async fn rate_tx(
     .await)
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PointCampaignRow {
-    #[schema(value_type = String, format = Uuid)]
-    pub id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub id: PointCampaignId,
     #[sqlx(try_from = "Uuid")]
     pub program_id: ProgramId,
     /// The one store it applies to; every store when null.
-    #[schema(value_type = Option<String>, format = Uuid)]
     pub merchant_id: Option<Uuid>,
     pub name: String,
     /// Decimal text, e.g. "2" (double points).
     pub multiplier: String,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
-    #[schema(value_type = String, format = Uuid)]
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
 }
@@ -208,7 +203,7 @@ pub async fn insert_campaign(tx: &mut WriteTx, k: &PointCampaignRow) -> Result<(
         "INSERT INTO point_campaigns (id, program_id, merchant_id, name, multiplier, starts_at, ends_at, created_by, \
          created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     )
-    .bind(k.id)
+    .bind(k.id.0)
     .bind(k.program_id.0)
     .bind(k.merchant_id)
     .bind(&k.name)

@@ -13,15 +13,13 @@ use futures::Stream;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::features::payments::MovementResponse;
-use crate::features::qr::store::{PaymentRequestRow, StoreCode};
 use crate::features::qr::{self as uc, *};
 use crate::http::extract::{Body, Caller, Money, Path};
-use crate::writer::{Reply, StoreEvent};
+use crate::writer::{Answer, StoreEvent};
 use machipay_domain::auth::Principal;
 use machipay_domain::ids::*;
 
@@ -52,7 +50,7 @@ async fn issue_store_code(
     c: Caller,
     Path(id): Path<MerchantId>,
     Body(req): Body<NewStoreCodeRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<StoreCode>, AppError> {
     uc::issue_store_code(&app, c.who, id, req).await
 }
 
@@ -70,13 +68,13 @@ async fn list_store_codes(
 
 /// Revoke a store code at once (the store's owner, or operator staff).
 #[utoipa::path(delete, path = "/api/v1/merchants/{merchant_id}/codes/{code_id}", tag = "qr", security(("bearer" = [])),
-    params(("merchant_id" = MerchantId, Path), ("code_id" = Uuid, Path)),
-    responses((status = 200, body = serde_json::Value), (status = "4XX", body = ErrorEnvelope)))]
+    params(("merchant_id" = MerchantId, Path), ("code_id" = StoreCodeId, Path)),
+    responses((status = 200, body = RevokedStoreCode), (status = "4XX", body = ErrorEnvelope)))]
 async fn revoke_store_code(
     State(app): State<App>,
     c: Caller,
-    Path((m, code)): Path<(MerchantId, Uuid)>,
-) -> Result<Reply, AppError> {
+    Path((m, code)): Path<(MerchantId, StoreCodeId)>,
+) -> Result<Answer<RevokedStoreCode>, AppError> {
     uc::revoke_store_code(&app, c.who, m, code).await
 }
 
@@ -90,15 +88,15 @@ struct ImageQuery {
 
 /// A store code as PNG, SVG, or a printable A4 poster (the store's owner and devices, or staff).
 #[utoipa::path(get, path = "/api/v1/merchants/{merchant_id}/codes/{code_id}/image", tag = "qr", security(("bearer" = [])),
-    params(("merchant_id" = MerchantId, Path), ("code_id" = Uuid, Path), ImageQuery),
+    params(("merchant_id" = MerchantId, Path), ("code_id" = StoreCodeId, Path), ImageQuery),
     responses((status = 200, description = "image/png, or image/svg+xml for svg and poster", content_type = "image/png"), (status = "4XX", body = ErrorEnvelope)))]
 async fn store_code_image(
     State(app): State<App>,
     c: Caller,
-    Path((m, code)): Path<(MerchantId, Uuid)>,
+    Path((m, code)): Path<(MerchantId, StoreCodeId)>,
     q: Result<Query<ImageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
-    let Query(q) = q.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+    let Query(q) = q.map_err(|e| QrRefusal::InvalidQuery(e.body_text()))?;
     let (content_type, bytes) =
         uc::store_code_image(&app, c.who, m, code, q.format.unwrap_or(ImageFormat::Png)).await?;
     Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
@@ -107,40 +105,40 @@ async fn store_code_image(
 /// Ask for an amount with a single-use code that expires in five minutes (the store's devices or owner).
 #[utoipa::path(post, path = "/api/v1/merchants/{merchant_id}/payment-requests", tag = "qr", security(("bearer" = [])),
     params(("merchant_id" = MerchantId, Path)), request_body = NewPaymentRequest,
-    responses((status = 201, body = PaymentRequestRow), (status = "4XX", body = ErrorEnvelope)))]
+    responses((status = 201, body = PaymentRequest), (status = "4XX", body = ErrorEnvelope)))]
 async fn create_payment_request(
     State(app): State<App>,
     c: Caller,
     Path(id): Path<MerchantId>,
     Body(req): Body<NewPaymentRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<PaymentRequest>, AppError> {
     uc::create_payment_request(&app, c.who, id, req).await
 }
 
 /// A payment request and whether it has been paid (the store's devices or owner).
 #[utoipa::path(get, path = "/api/v1/merchants/{merchant_id}/payment-requests/{request_id}", tag = "qr", security(("bearer" = [])),
-    params(("merchant_id" = MerchantId, Path), ("request_id" = Uuid, Path)),
-    responses((status = 200, body = PaymentRequestRow), (status = "4XX", body = ErrorEnvelope)))]
+    params(("merchant_id" = MerchantId, Path), ("request_id" = PaymentRequestId, Path)),
+    responses((status = 200, body = PaymentRequest), (status = "4XX", body = ErrorEnvelope)))]
 async fn get_payment_request(
     State(app): State<App>,
     c: Caller,
-    Path((m, id)): Path<(MerchantId, Uuid)>,
-) -> Result<Json<PaymentRequestRow>, AppError> {
+    Path((m, id)): Path<(MerchantId, PaymentRequestId)>,
+) -> Result<Json<PaymentRequest>, AppError> {
     uc::get_payment_request(&app, c.who, m, id).await.map(Json)
 }
 
 /// A payment request's code as PNG (default) or SVG, for the till's screen (the store's
 /// devices or owner).
 #[utoipa::path(get, path = "/api/v1/merchants/{merchant_id}/payment-requests/{request_id}/image", tag = "qr", security(("bearer" = [])),
-    params(("merchant_id" = MerchantId, Path), ("request_id" = Uuid, Path), ImageQuery),
+    params(("merchant_id" = MerchantId, Path), ("request_id" = PaymentRequestId, Path), ImageQuery),
     responses((status = 200, description = "image/png, or image/svg+xml for svg", content_type = "image/png"), (status = "4XX", body = ErrorEnvelope)))]
 async fn payment_request_image(
     State(app): State<App>,
     c: Caller,
-    Path((m, id)): Path<(MerchantId, Uuid)>,
+    Path((m, id)): Path<(MerchantId, PaymentRequestId)>,
     q: Result<Query<ImageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
-    let Query(q) = q.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
+    let Query(q) = q.map_err(|e| QrRefusal::InvalidQuery(e.body_text()))?;
     let (content_type, bytes) =
         uc::payment_request_image(&app, c.who, m, id, q.format.unwrap_or(ImageFormat::Png)).await?;
     Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
@@ -149,12 +147,12 @@ async fn payment_request_image(
 /// Take a payment by scanning a shopper's one-time code (the store's devices or owner).
 #[utoipa::path(post, path = "/api/v1/merchants/{merchant_id}/shopper-code-payments", tag = "qr", security(("bearer" = [])),
     params(("merchant_id" = MerchantId, Path), ("Idempotency-Key" = String, Header)), request_body = ShopperCodePaymentRequest,
-    responses((status = 201, body = MovementResponse), (status = "4XX", body = ErrorEnvelope)))]
+    responses((status = 201, body = ShopperCodePayment), (status = "4XX", body = ErrorEnvelope)))]
 async fn charge_shopper_code(
     State(app): State<App>,
     Path(id): Path<MerchantId>,
     m: Money<ShopperCodePaymentRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<ShopperCodePayment>, AppError> {
     uc::charge_shopper_code(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
@@ -209,7 +207,7 @@ async fn create_shopper_code(
     State(app): State<App>,
     c: Caller,
     Path(id): Path<ProgramId>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<ShopperCode>, AppError> {
     uc::create_shopper_code(&app, c.who, id).await
 }
 
@@ -222,7 +220,7 @@ async fn resolve(
     State(app): State<App>,
     c: Caller,
     Body(req): Body<ResolveRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<ResolvedCode>, AppError> {
     uc::resolve(&app, c.who, req).await
 }
 
@@ -233,6 +231,6 @@ async fn resolve(
 async fn pay_by_code(
     State(app): State<App>,
     m: Money<CodePaymentRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<MovementResponse>, AppError> {
     uc::pay_by_code(&app, m.caller.who, m.body, m.idempotency).await
 }

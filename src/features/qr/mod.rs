@@ -5,28 +5,26 @@
 //! resolves on the server; the payee shown to the shopper is the store as the server knows
 //! it, never the name printed in the code.
 
+pub mod api;
 pub mod http;
 pub mod store;
 
-use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use uuid::Uuid;
+use chrono::Duration;
 
+pub use self::api::*;
 use crate::app::App;
-use crate::error::AppError;
+use crate::error::{AppError, Common};
 use crate::features::directory::store::{self as dir, Merchant};
-use crate::features::payments::{Spend, internal, movement_reply, pay_merchant};
+use crate::features::payments::{MovementResponse, Spend, internal, movement_reply, pay_merchant};
 use crate::features::program_in_city;
-use crate::features::qr::store::{PaymentRequestRow, QR_KEY, StoreCode};
-use crate::writer::{Idempotency, Reply, Work};
+use crate::features::qr::store::{PaymentRequestRow, QR_KEY};
+use crate::writer::{Answer, Done, Idempotency, Work};
 use machipay_domain::auth::{self, Capability, Principal};
 use machipay_domain::ids::*;
 use machipay_domain::jpqr::{
     self, CodeId, Initiation, JpqrError, JpqrPayload, LocalCity, LocalLanguage, LocalName, Mcc,
     MerchantCity, MerchantName,
 };
-use machipay_domain::money::Amount;
 use machipay_domain::program::ProgramKind;
 
 /// How long a cashier's dynamic code stays payable.
@@ -38,17 +36,45 @@ pub const ORDER_REFERENCE_LEN_MAX: usize = 64;
 /// The MCC printed in store codes (miscellaneous retail); the server never relies on it.
 const DEFAULT_MCC: &str = "5999";
 
+crate::refusals! {
+    /// What the QR use-cases refuse.
+    pub enum QrRefusal {
+        /// The signature does not check out.
+        ForgedCode => Unprocessable, "forged_code", "this code was not issued by machipay";
+        /// A well-formed JPQR code of another payment scheme.
+        UnknownCode => Unprocessable, "unknown_code", "this is not a machipay code";
+        /// The scanned text is no JPQR code (the reason given).
+        UnreadableCode(String) => Unprocessable, "invalid_code", "the code cannot be read: {0}";
+        /// The scanned text is longer than any code.
+        CodeTooLong => Unprocessable, "invalid_code", "the code is too long";
+        /// No such shopper code, or one of another city.
+        UnknownShopperCode => Unprocessable, "invalid_code", "unknown shopper code";
+        /// A revoked store code, scanned.
+        StoreCodeRevoked => Unprocessable, "code_revoked", "this store code was revoked; ask the store for its new code";
+        /// A revoked store code's image, asked for: gone, never printed again.
+        StoreCodeImageRevoked => Gone, "code_revoked", "this store code was revoked; issue a new code and print that one";
+        RequestPaid => Conflict, "code_already_used", "this payment request has been paid";
+        ShopperCodeUsed => Conflict, "code_already_used", "this shopper code has been used";
+        RequestExpired => Unprocessable, "code_expired", "this payment request expired; ask the cashier for a new one";
+        ShopperCodeExpired => Unprocessable, "code_expired", "this shopper code expired; ask for a new one";
+        /// A dynamic code paid with another amount than the cashier asked.
+        AmountMismatch => Unprocessable, "amount_mismatch", "the amount differs from the cashier's request";
+        /// A static code paid without an amount.
+        MissingAmount => BadRequest, "missing_amount", "a store code needs the amount to pay";
+        InvalidOrderReference => BadRequest, "invalid_order_reference", "order_reference is at most 64 characters";
+        /// A poster asked of a payment request.
+        InvalidFormat => BadRequest, "invalid_format", "a payment request's image is png or svg";
+        /// A query string that does not parse (the parser's words). Shared with other
+        /// capabilities' routes: a candidate for `error::Common`.
+        InvalidQuery(String) => BadRequest, "invalid_query", "{0}";
+    }
+}
+
 fn code_error(e: JpqrError) -> AppError {
     match e {
-        JpqrError::BadSignature => {
-            AppError::unprocessable("forged_code", "this code was not issued by machipay")
-        }
-        JpqrError::NotOurs => {
-            AppError::unprocessable("unknown_code", "this is not a machipay code")
-        }
-        other => {
-            AppError::unprocessable("invalid_code", format!("the code cannot be read: {other}"))
-        }
+        JpqrError::BadSignature => QrRefusal::ForgedCode.into(),
+        JpqrError::NotOurs => QrRefusal::UnknownCode.into(),
+        other => QrRefusal::UnreadableCode(other.to_string()).into(),
     }
 }
 
@@ -94,10 +120,10 @@ async fn code_names(
 ) -> Result<CodeNames, AppError> {
     let (p, settings) = program_in_city(&mut w.tx, who, program).await?;
     if p.kind != ProgramKind::Currency {
-        return Err(AppError::unprocessable(
-            "wrong_program_kind",
+        return Err(Common::WrongProgramKind(
             "QR codes are for currency programs; a point card program takes cards at the till",
-        ));
+        )
+        .into());
     }
     let city = dir::get_city_tx(&mut w.tx, m.city_id)
         .await?
@@ -140,35 +166,29 @@ fn build_payload(
     Ok(jpqr::encode(&payload, key))
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewStoreCodeRequest {
-    pub program_id: ProgramId,
-}
-
 /// Issues a static store code (the store's owner, or operator staff).
 pub async fn issue_store_code(
     app: &App,
     who: Principal,
     merchant: MerchantId,
     req: NewStoreCodeRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<StoreCode>, AppError> {
     if !manages(&who, merchant) && !matches!(who, Principal::MerchantOwner { .. }) {
         return Err(AppError::forbidden());
     }
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let m = merchant_in_city(w, &who, merchant).await?;
                 if !manages(&who, merchant) {
                     return Err(AppError::not_found("merchant"));
                 }
                 let names = code_names(w, &who, &m, req.program_id).await?;
-                let id = Uuid::now_v7();
-                let code_id = CodeId::from_uuid(id);
+                let id = StoreCodeId::new();
+                let code_id = CodeId::from_uuid(id.0);
                 let key = qr_key_tx(w).await?;
                 let payload = build_payload(Initiation::Static, code_id.clone(), &names, &key)?;
-                let code = StoreCode {
+                let code = store::StoreCode {
                     id,
                     code_id: code_id.as_str().to_owned(),
                     merchant_id: merchant,
@@ -178,7 +198,7 @@ pub async fn issue_store_code(
                     revoked_at: None,
                 };
                 store::insert_store_code(&mut w.tx, &code).await?;
-                Reply::new(201, &code)
+                Ok(Done::created(StoreCode::from(code)))
             })
         })
         .await
@@ -191,7 +211,8 @@ pub async fn list_store_codes(
     merchant: MerchantId,
 ) -> Result<Vec<StoreCode>, AppError> {
     crate::features::directory::get_merchant(app, who, merchant).await?;
-    Ok(store::list_store_codes(&app.db, merchant).await?)
+    let codes = store::list_store_codes(&app.db, merchant).await?;
+    Ok(codes.into_iter().map(StoreCode::from).collect())
 }
 
 /// Revokes a store code at once; a new one can be issued (the store's owner, or operator staff).
@@ -199,13 +220,13 @@ pub async fn revoke_store_code(
     app: &App,
     who: Principal,
     merchant: MerchantId,
-    code: Uuid,
-) -> Result<Reply, AppError> {
+    code: StoreCodeId,
+) -> Result<Answer<RevokedStoreCode>, AppError> {
     if !manages(&who, merchant) && !matches!(who, Principal::MerchantOwner { .. }) {
         return Err(AppError::forbidden());
     }
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 merchant_in_city(w, &who, merchant).await?;
                 if !manages(&who, merchant)
@@ -213,20 +234,10 @@ pub async fn revoke_store_code(
                 {
                     return Err(AppError::not_found("store code"));
                 }
-                Reply::new(200, &serde_json::json!({"revoked": code}))
+                Ok(Done::ok(RevokedStoreCode { revoked: code }))
             })
         })
         .await
-}
-
-/// Image formats of a store code.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ImageFormat {
-    Png,
-    Svg,
-    /// A printable A4 poster with the store's name.
-    Poster,
 }
 
 /// A store code's image: (content type, bytes).
@@ -234,7 +245,7 @@ pub async fn store_code_image(
     app: &App,
     who: Principal,
     merchant: MerchantId,
-    code: Uuid,
+    code: StoreCodeId,
     format: ImageFormat,
 ) -> Result<(&'static str, Vec<u8>), AppError> {
     let m = crate::features::directory::get_merchant(app, who, merchant).await?;
@@ -245,11 +256,7 @@ pub async fn store_code_image(
     // A revoked code's picture is never handed out again: printed, it would take shoppers to
     // a code that is refused (and a sticker is what a fraudster would reprint).
     if c.revoked_at.is_some() {
-        return Err(AppError::rejected(
-            410,
-            "code_revoked",
-            "this store code was revoked; issue a new code and print that one",
-        ));
+        return Err(QrRefusal::StoreCodeImageRevoked.into());
     }
     let image = |e: crate::http::render::qr::QrImageError| internal(e.to_string());
     Ok(match format {
@@ -287,15 +294,6 @@ pub async fn store_code_image(
     })
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewPaymentRequest {
-    pub program_id: ProgramId,
-    pub amount: Amount,
-    /// The till's own reference for the sale (≤ 64 characters).
-    pub order_reference: Option<String>,
-}
-
 /// A cashier terminal (or the owner) asks for an amount: a single-use dynamic code that
 /// expires after five minutes.
 pub async fn create_payment_request(
@@ -303,7 +301,7 @@ pub async fn create_payment_request(
     who: Principal,
     merchant: MerchantId,
     req: NewPaymentRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<PaymentRequest>, AppError> {
     if !matches!(
         who,
         Principal::MerchantOwner { .. } | Principal::Device { .. }
@@ -315,21 +313,18 @@ pub async fn create_payment_request(
         .as_ref()
         .is_some_and(|r| r.chars().count() > ORDER_REFERENCE_LEN_MAX)
     {
-        return Err(AppError::bad_request(
-            "invalid_order_reference",
-            "order_reference is at most 64 characters",
-        ));
+        return Err(QrRefusal::InvalidOrderReference.into());
     }
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let m = merchant_in_city(w, &who, merchant).await?;
                 if !who.acts_for_merchant(merchant) {
                     return Err(AppError::not_found("merchant"));
                 }
                 let names = code_names(w, &who, &m, req.program_id).await?;
-                let id = Uuid::now_v7();
-                let code_id = CodeId::from_uuid(id);
+                let id = PaymentRequestId::new();
+                let code_id = CodeId::from_uuid(id.0);
                 let key = qr_key_tx(w).await?;
                 let payload = build_payload(
                     Initiation::Dynamic { amount: req.amount },
@@ -355,7 +350,7 @@ pub async fn create_payment_request(
                     created_at: w.now,
                 };
                 store::insert_payment_request(&mut w.tx, &row).await?;
-                Reply::new(201, &row)
+                Ok(Done::created(PaymentRequest::from(row)))
             })
         })
         .await
@@ -366,7 +361,18 @@ pub async fn get_payment_request(
     app: &App,
     who: Principal,
     merchant: MerchantId,
-    id: Uuid,
+    id: PaymentRequestId,
+) -> Result<PaymentRequest, AppError> {
+    payment_request_row(app, who, merchant, id)
+        .await
+        .map(PaymentRequest::from)
+}
+
+async fn payment_request_row(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+    id: PaymentRequestId,
 ) -> Result<PaymentRequestRow, AppError> {
     if !who.acts_for_merchant(merchant) {
         return Err(AppError::not_found("payment request"));
@@ -383,10 +389,10 @@ pub async fn payment_request_image(
     app: &App,
     who: Principal,
     merchant: MerchantId,
-    id: Uuid,
+    id: PaymentRequestId,
     format: ImageFormat,
 ) -> Result<(&'static str, Vec<u8>), AppError> {
-    let r = get_payment_request(app, who, merchant, id).await?;
+    let r = payment_request_row(app, who, merchant, id).await?;
     let image = |e: crate::http::render::qr::QrImageError| internal(e.to_string());
     match format {
         ImageFormat::Png => Ok((
@@ -399,21 +405,8 @@ pub async fn payment_request_image(
                 .map_err(image)?
                 .into_bytes(),
         )),
-        ImageFormat::Poster => Err(AppError::bad_request(
-            "invalid_format",
-            "a payment request's image is png or svg",
-        )),
+        ImageFormat::Poster => Err(QrRefusal::InvalidFormat.into()),
     }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ShopperCode {
-    /// Show this as a QR code or barcode; it works once, for a minute.
-    pub code: String,
-    pub program_id: ProgramId,
-    pub expires_at: DateTime<Utc>,
-    /// The code as an SVG QR image, for the shopper's app to show.
-    pub qr_svg: String,
 }
 
 /// A shopper asks for a one-time code to show at the till.
@@ -421,12 +414,12 @@ pub async fn create_shopper_code(
     app: &App,
     who: Principal,
     program: ProgramId,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<ShopperCode>, AppError> {
     let Principal::Shopper { id: shopper, .. } = who else {
         return Err(AppError::forbidden());
     };
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 program_in_city(&mut w.tx, &who, program).await?;
                 let secret = auth::new_enrollment_code();
@@ -443,40 +436,15 @@ pub async fn create_shopper_code(
                 .await?;
                 let qr_svg =
                     crate::http::render::qr::svg(&code).map_err(|e| internal(e.to_string()))?;
-                Reply::new(
-                    201,
-                    &ShopperCode {
-                        code,
-                        program_id: program,
-                        expires_at,
-                        qr_svg,
-                    },
-                )
+                Ok(Done::created(ShopperCode {
+                    code,
+                    program_id: program,
+                    expires_at,
+                    qr_svg,
+                }))
             })
         })
         .await
-}
-
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResolveRequest {
-    /// The scanned text.
-    pub payload: String,
-}
-
-/// What a scanned code means, as the server knows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ResolvedCode {
-    /// "static" (the shopper types the amount) or "dynamic" (the amount is set).
-    pub kind: String,
-    pub merchant_id: MerchantId,
-    /// The store's registered name: show this, not what the sticker says.
-    pub merchant_name: String,
-    pub program_id: ProgramId,
-    pub amount: Option<i64>,
-    #[schema(value_type = Option<String>, format = Uuid)]
-    pub payment_request_id: Option<Uuid>,
-    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// The payee of a code, checked: signature, revocation, expiry, use, city.
@@ -494,10 +462,7 @@ async fn resolve_in(
                 .await?
                 .ok_or_else(|| AppError::not_found("store code"))?;
             if c.revoked_at.is_some() {
-                return Err(AppError::unprocessable(
-                    "code_revoked",
-                    "this store code was revoked; ask the store for its new code",
-                ));
+                return Err(QrRefusal::StoreCodeRevoked.into());
             }
             (
                 ResolvedCode {
@@ -517,16 +482,10 @@ async fn resolve_in(
                 .await?
                 .ok_or_else(|| AppError::not_found("payment request"))?;
             if r.paid_transaction_id.is_some() {
-                return Err(AppError::conflict(
-                    "code_already_used",
-                    "this payment request has been paid",
-                ));
+                return Err(QrRefusal::RequestPaid.into());
             }
             if r.expires_at <= w.now {
-                return Err(AppError::unprocessable(
-                    "code_expired",
-                    "this payment request expired; ask the cashier for a new one",
-                ));
+                return Err(QrRefusal::RequestExpired.into());
             }
             let resolved = ResolvedCode {
                 kind: "dynamic".into(),
@@ -546,17 +505,21 @@ async fn resolve_in(
 }
 
 /// A shopper's app resolves a scanned code before asking the shopper to confirm.
-pub async fn resolve(app: &App, who: Principal, req: ResolveRequest) -> Result<Reply, AppError> {
+pub async fn resolve(
+    app: &App,
+    who: Principal,
+    req: ResolveRequest,
+) -> Result<Answer<ResolvedCode>, AppError> {
     if !matches!(who, Principal::Shopper { .. }) {
         return Err(AppError::forbidden());
     }
     check_payload_len(&req.payload)?;
     // Runs on the writer so it sees exactly what a payment would see; it writes nothing.
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let (resolved, _) = resolve_in(w, &who, &req.payload).await?;
-                Reply::new(200, &resolved)
+                Ok(Done::ok(resolved))
             })
         })
         .await
@@ -564,22 +527,9 @@ pub async fn resolve(app: &App, who: Principal, req: ResolveRequest) -> Result<R
 
 fn check_payload_len(payload: &str) -> Result<(), AppError> {
     if payload.chars().count() > jpqr::PAYLOAD_CHARS_MAX {
-        return Err(AppError::unprocessable(
-            "invalid_code",
-            "the code is too long",
-        ));
+        return Err(QrRefusal::CodeTooLong.into());
     }
     Ok(())
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CodePaymentRequest {
-    /// The scanned text.
-    pub payload: String,
-    /// Required for a store's static code; for a dynamic code, omit it or repeat the
-    /// requested amount.
-    pub amount: Option<Amount>,
 }
 
 /// A shopper pays by a scanned store code (static or dynamic).
@@ -588,13 +538,13 @@ pub async fn pay_by_code(
     who: Principal,
     req: CodePaymentRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<MovementResponse>, AppError> {
     if !matches!(who, Principal::Shopper { .. }) {
         return Err(AppError::forbidden());
     }
     check_payload_len(&req.payload)?;
     app.writer
-        .run(Some(idem), move |w| Box::pin(pay_by_code_in(w, who, req)))
+        .answer(Some(idem), move |w| Box::pin(pay_by_code_in(w, who, req)))
         .await
 }
 
@@ -602,7 +552,7 @@ async fn pay_by_code_in(
     w: &mut Work,
     who: Principal,
     req: CodePaymentRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Done<MovementResponse>, AppError> {
     let Principal::Shopper { id: shopper, .. } = who else {
         return Err(AppError::forbidden());
     };
@@ -610,19 +560,9 @@ async fn pay_by_code_in(
     let amount = match (resolved.amount, req.amount) {
         (Some(asked), None) => asked,
         (Some(asked), Some(given)) if given.get() == asked => asked,
-        (Some(_), Some(_)) => {
-            return Err(AppError::unprocessable(
-                "amount_mismatch",
-                "the amount differs from the cashier's request",
-            ));
-        }
+        (Some(_), Some(_)) => return Err(QrRefusal::AmountMismatch.into()),
         (None, Some(given)) => given.get(),
-        (None, None) => {
-            return Err(AppError::bad_request(
-                "missing_amount",
-                "a store code needs the amount to pay",
-            ));
-        }
+        (None, None) => return Err(QrRefusal::MissingAmount.into()),
     };
     let (program, settings) = program_in_city(&mut w.tx, &who, resolved.program_id).await?;
     let spend = Spend {
@@ -632,24 +572,16 @@ async fn pay_by_code_in(
         merchant: merchant.id,
         amount,
     };
-    let id = pay_merchant(w, &spend, resolved.payment_request_id).await?;
-    if let Some(request) = resolved.payment_request_id
+    let request = resolved.payment_request_id;
+    let id = pay_merchant(w, &spend, request.map(|r| r.0)).await?;
+    if let Some(request) = request
         && !store::mark_request_paid(&mut w.tx, request, id).await?
     {
-        return Err(AppError::conflict(
-            "code_already_used",
-            "this payment request has been paid",
-        ));
+        return Err(QrRefusal::RequestPaid.into());
     }
-    movement_reply(w, id, "payment", program.id, shopper, amount).await
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShopperCodePaymentRequest {
-    /// The code the shopper's app shows.
-    pub code: String,
-    pub amount: Amount,
+    let reply = movement_reply(w, id, "payment", program.id, shopper, amount).await?;
+    let movement = serde_json::from_value(reply.body).map_err(internal)?;
+    Ok(Done::created(movement))
 }
 
 /// A till scans a shopper's one-time code and takes the amount (the store's devices or owner).
@@ -659,7 +591,7 @@ pub async fn charge_shopper_code(
     merchant: MerchantId,
     req: ShopperCodePaymentRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<ShopperCodePayment>, AppError> {
     if !matches!(
         who,
         Principal::MerchantOwner { .. } | Principal::Device { .. }
@@ -667,67 +599,93 @@ pub async fn charge_shopper_code(
         return Err(AppError::forbidden());
     }
     if req.code.len() > 64 {
-        return Err(AppError::unprocessable(
-            "invalid_code",
-            "unknown shopper code",
-        ));
+        return Err(QrRefusal::UnknownShopperCode.into());
     }
     app.writer
-        .run(Some(idem), move |w| {
-            Box::pin(async move {
-                merchant_in_city(w, &who, merchant).await?;
-                if !who.acts_for_merchant(merchant) {
-                    return Err(AppError::not_found("merchant"));
-                }
-                let hash = auth::hash_secret(&req.code);
-                let (shopper, program_id, expires_at, used) =
-                    store::shopper_code_tx(&mut w.tx, &hash)
-                        .await?
-                        .ok_or_else(|| {
-                            AppError::unprocessable("invalid_code", "unknown shopper code")
-                        })?;
-                if used.is_some() {
-                    return Err(AppError::conflict(
-                        "code_already_used",
-                        "this shopper code has been used",
-                    ));
-                }
-                if expires_at <= w.now {
-                    return Err(AppError::unprocessable(
-                        "code_expired",
-                        "this shopper code expired; ask for a new one",
-                    ));
-                }
-                let (program, settings) = program_in_city(&mut w.tx, &who, ProgramId(program_id))
-                    .await
-                    .map_err(crate::features::refusal_as(AppError::unprocessable(
-                        "invalid_code",
-                        "unknown shopper code",
-                    )))?;
-                let spend = Spend {
-                    program: &program,
-                    settings: &settings,
-                    shopper: ShopperId(shopper),
-                    merchant,
-                    amount: req.amount.get(),
-                };
-                let id = pay_merchant(w, &spend, None).await?;
-                store::mark_shopper_code_used(&mut w.tx, &hash, id).await?;
-                let mut reply = movement_reply(
-                    w,
-                    id,
-                    "payment",
-                    program.id,
-                    ShopperId(shopper),
-                    spend.amount,
-                )
-                .await?;
-                // The till sees the payment, not the shopper's balances.
-                if let Some(obj) = reply.body.as_object_mut() {
-                    obj.remove("balances");
-                }
-                Ok(reply)
-            })
+        .answer(Some(idem), move |w| {
+            Box::pin(charge_shopper_code_in(w, who, merchant, req))
         })
         .await
+}
+
+async fn charge_shopper_code_in(
+    w: &mut Work,
+    who: Principal,
+    merchant: MerchantId,
+    req: ShopperCodePaymentRequest,
+) -> Result<Done<ShopperCodePayment>, AppError> {
+    merchant_in_city(w, &who, merchant).await?;
+    if !who.acts_for_merchant(merchant) {
+        return Err(AppError::not_found("merchant"));
+    }
+    let hash = auth::hash_secret(&req.code);
+    let code = store::shopper_code_tx(&mut w.tx, &hash)
+        .await?
+        .ok_or(QrRefusal::UnknownShopperCode)?;
+    if code.used_transaction_id.is_some() {
+        return Err(QrRefusal::ShopperCodeUsed.into());
+    }
+    if code.expires_at <= w.now {
+        return Err(QrRefusal::ShopperCodeExpired.into());
+    }
+    let (program, settings) = program_in_city(&mut w.tx, &who, code.program_id)
+        .await
+        .map_err(crate::features::refusal_as(
+            QrRefusal::UnknownShopperCode.into(),
+        ))?;
+    let spend = Spend {
+        program: &program,
+        settings: &settings,
+        shopper: code.shopper_id,
+        merchant,
+        amount: req.amount.get(),
+    };
+    let id = pay_merchant(w, &spend, None).await?;
+    store::mark_shopper_code_used(&mut w.tx, &hash, id).await?;
+    // The till sees the payment, not the shopper's balances.
+    Ok(Done::created(ShopperCodePayment {
+        transaction_id: id,
+        kind: "payment".into(),
+        program_id: program.id,
+        amount: spend.amount,
+        created_at: w.now,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_keep_their_codes_and_statuses() {
+        let cases = [
+            (QrRefusal::ForgedCode, 422, "forged_code"),
+            (QrRefusal::UnknownCode, 422, "unknown_code"),
+            (QrRefusal::UnreadableCode("x".into()), 422, "invalid_code"),
+            (QrRefusal::CodeTooLong, 422, "invalid_code"),
+            (QrRefusal::UnknownShopperCode, 422, "invalid_code"),
+            (QrRefusal::StoreCodeRevoked, 422, "code_revoked"),
+            (QrRefusal::StoreCodeImageRevoked, 410, "code_revoked"),
+            (QrRefusal::RequestPaid, 409, "code_already_used"),
+            (QrRefusal::ShopperCodeUsed, 409, "code_already_used"),
+            (QrRefusal::RequestExpired, 422, "code_expired"),
+            (QrRefusal::ShopperCodeExpired, 422, "code_expired"),
+            (QrRefusal::AmountMismatch, 422, "amount_mismatch"),
+            (QrRefusal::MissingAmount, 400, "missing_amount"),
+            (
+                QrRefusal::InvalidOrderReference,
+                400,
+                "invalid_order_reference",
+            ),
+            (QrRefusal::InvalidFormat, 400, "invalid_format"),
+            (QrRefusal::InvalidQuery("x".into()), 400, "invalid_query"),
+        ];
+        for (refusal, status, code) in cases {
+            let (s, body) = AppError::from(refusal.clone()).status_and_body();
+            assert_eq!((s, body.error.code.as_str()), (status, code), "{refusal:?}");
+        }
+        let (_, body) =
+            AppError::from(QrRefusal::UnreadableCode("bad CRC".into())).status_and_body();
+        assert_eq!(body.error.message, "the code cannot be read: bad CRC");
+    }
 }

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::{Db, WriteTx, read, read_tx, write, write_vetted};
@@ -61,10 +60,11 @@ pub async fn secret_tx(tx: &mut WriteTx, name: &str) -> Result<Option<Vec<u8>>, 
     Ok(value)
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize, utoipa::ToSchema)]
+/// A store's static code as stored; the API shows it as `api::StoreCode`.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoreCode {
-    #[schema(value_type = String, format = Uuid)]
-    pub id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub id: StoreCodeId,
     /// The opaque id inside the payload.
     pub code_id: String,
     #[sqlx(try_from = "Uuid")]
@@ -85,7 +85,7 @@ pub async fn insert_store_code(tx: &mut WriteTx, c: &StoreCode) -> Result<(), sq
         sqlx::query(
         "INSERT INTO store_codes (id, code_id, merchant_id, program_id, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
     )
-    .bind(c.id)
+    .bind(c.id.0)
     .bind(&c.code_id)
     .bind(c.merchant_id.0)
     .bind(c.program_id.0)
@@ -128,10 +128,10 @@ pub async fn store_code_by_code_id(
         .await)
 }
 
-pub async fn get_store_code(db: &Db, id: Uuid) -> Result<Option<StoreCode>, sqlx::Error> {
+pub async fn get_store_code(db: &Db, id: StoreCodeId) -> Result<Option<StoreCode>, sqlx::Error> {
     let sql = format!("{STORE_CODE_COLUMNS} WHERE id = $1");
     read!(db, |c| sqlx::query_as(&sql)
-        .bind(id)
+        .bind(id.0)
         .fetch_optional(c)
         .await)
 }
@@ -164,7 +164,7 @@ pub async fn name_kana_tx(
 /// Revokes a store's code; false if it is not that store's or already revoked.
 pub async fn revoke_store_code(
     tx: &mut WriteTx,
-    id: Uuid,
+    id: StoreCodeId,
     merchant: MerchantId,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
@@ -173,7 +173,7 @@ pub async fn revoke_store_code(
         sqlx::query(
         "UPDATE store_codes SET revoked_at = $3 WHERE id = $1 AND merchant_id = $2 AND revoked_at IS NULL"
     )
-    .bind(id)
+    .bind(id.0)
     .bind(merchant.0)
     .bind(now)
     .execute(c)
@@ -183,14 +183,15 @@ pub async fn revoke_store_code(
     Ok(n == 1)
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize, utoipa::ToSchema)]
+/// A cashier's payment request as stored; the API shows it as `api::PaymentRequest`.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PaymentRequestRow {
-    #[schema(value_type = String, format = Uuid)]
-    pub id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub id: PaymentRequestId,
     pub code_id: String,
     #[sqlx(try_from = "Uuid")]
     pub merchant_id: MerchantId,
-    #[schema(value_type = Option<String>, format = Uuid)]
+    /// The till that asked (none when the owner did).
     pub device_id: Option<Uuid>,
     #[sqlx(try_from = "Uuid")]
     pub program_id: ProgramId,
@@ -198,7 +199,6 @@ pub struct PaymentRequestRow {
     pub order_reference: Option<String>,
     pub payload: String,
     pub expires_at: DateTime<Utc>,
-    #[schema(value_type = Option<String>, format = Uuid)]
     pub paid_transaction_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
 }
@@ -215,7 +215,7 @@ pub async fn insert_payment_request(
         "INSERT INTO payment_requests (id, code_id, merchant_id, device_id, program_id, amount, order_reference, payload, expires_at, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
     )
-    .bind(r.id)
+    .bind(r.id.0)
     .bind(&r.code_id)
     .bind(r.merchant_id.0)
     .bind(r.device_id)
@@ -255,11 +255,11 @@ pub async fn payment_request_by_code_id(
 
 pub async fn get_payment_request(
     db: &Db,
-    id: Uuid,
+    id: PaymentRequestId,
 ) -> Result<Option<PaymentRequestRow>, sqlx::Error> {
     let sql = format!("{REQUEST_COLUMNS} WHERE id = $1");
     read!(db, |c| sqlx::query_as(&sql)
-        .bind(id)
+        .bind(id.0)
         .fetch_optional(c)
         .await)
 }
@@ -267,14 +267,14 @@ pub async fn get_payment_request(
 /// Marks a request paid by `txn`; false if it was paid already.
 pub async fn mark_request_paid(
     tx: &mut WriteTx,
-    id: Uuid,
+    id: PaymentRequestId,
     txn: TransactionId,
 ) -> Result<bool, sqlx::Error> {
     let n = write_vetted!(tx, |c| {
         sqlx::query(
         "UPDATE payment_requests SET paid_transaction_id = $2 WHERE id = $1 AND paid_transaction_id IS NULL"
     )
-    .bind(id)
+    .bind(id.0)
     .bind(txn.0)
     .execute(c)
     .await
@@ -306,8 +306,17 @@ pub async fn insert_shopper_code(
     })
 }
 
-/// A shopper code row: (shopper, program, expires_at, used transaction).
-pub type ShopperCodeRow = (Uuid, Uuid, DateTime<Utc>, Option<Uuid>);
+/// A shopper-presented code as stored (found by the hash of its text).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ShopperCodeRow {
+    #[sqlx(try_from = "Uuid")]
+    pub shopper_id: ShopperId,
+    #[sqlx(try_from = "Uuid")]
+    pub program_id: ProgramId,
+    pub expires_at: DateTime<Utc>,
+    /// The payment it was used for, once used.
+    pub used_transaction_id: Option<Uuid>,
+}
 
 pub async fn shopper_code_tx(
     tx: &mut WriteTx,

@@ -2,7 +2,7 @@
 //! kept as a data file, and the years that list covers.
 //!
 //! Source: 内閣府「国民の祝日」について, the CSV `syukujitsu.csv`
-//! (https://www8.cao.go.jp/chosei/shukujitsu/syukujitsu.csv), stored as
+//! (<https://www8.cao.go.jp/chosei/shukujitsu/syukujitsu.csv>), stored as
 //! `crates/machipay-domain/data/syukujitsu.csv` in the same layout (header `国民の祝日・休日月日,国民の祝日・休日名称`,
 //! one `YYYY/M/D,名称` line per holiday) but in UTF-8 instead of Shift_JIS. The Cabinet Office
 //! adds the next year every February, when 春分の日 and 秋分の日 are announced; replace the

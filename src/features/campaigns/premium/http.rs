@@ -4,15 +4,13 @@
 use axum::Json;
 use axum::extract::State;
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
-use crate::features::campaigns::premium::store::{PremiumCampaign, PremiumFigures};
 use crate::features::campaigns::premium::{self as uc, *};
 use crate::features::payments::MovementResponse;
 use crate::http::extract::{Body, Caller, Fingerprinted, Money, Path};
-use crate::writer::Reply;
+use crate::writer::Answer;
 use machipay_domain::ids::*;
 
 pub fn router() -> OpenApiRouter<App> {
@@ -33,7 +31,7 @@ async fn change_settings(
     c: Caller,
     Path(id): Path<ProgramId>,
     Body(req): Body<SettingsChangeRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<SettingsVersionView>, AppError> {
     uc::change_settings(&app, c.who, id, req).await
 }
 
@@ -57,7 +55,7 @@ async fn create_campaign(
     State(app): State<App>,
     Path(id): Path<ProgramId>,
     m: Money<NewCampaignRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<PremiumCampaign>, AppError> {
     uc::create_campaign(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
@@ -75,14 +73,14 @@ async fn list_campaigns(
 
 /// Sell premium sets to a shopper at the counter (operator staff or city admins).
 #[utoipa::path(post, path = "/api/v1/programs/{program_id}/premium-campaigns/{campaign_id}/purchases", tag = "currency", security(("bearer" = [])),
-    params(("program_id" = ProgramId, Path), ("campaign_id" = Uuid, Path), ("Idempotency-Key" = String, Header)),
+    params(("program_id" = ProgramId, Path), ("campaign_id" = PremiumCampaignId, Path), ("Idempotency-Key" = String, Header)),
     request_body = PurchaseRequest,
     responses((status = 201, body = MovementResponse), (status = "4XX", body = ErrorEnvelope)))]
 async fn buy_premium_sets(
     State(app): State<App>,
-    Path((program, campaign)): Path<(ProgramId, Uuid)>,
+    Path((program, campaign)): Path<(ProgramId, PremiumCampaignId)>,
     m: Money<PurchaseRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<MovementResponse>, AppError> {
     uc::buy_premium_sets(&app, m.caller.who, program, campaign, m.body, m.idempotency).await
 }
 
@@ -96,7 +94,7 @@ async fn bank_charge(
     c: Caller,
     Path(id): Path<ProgramId>,
     f: Fingerprinted<BankChargeRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<MovementResponse>, AppError> {
     uc::bank_charge(&app, c.who, id, f.body, f.hash).await
 }
 

@@ -1,65 +1,72 @@
 //! Currency-program use-cases: versioned settings, premium-set campaigns and their sale at
 //! the counter, and charges arriving from the bank keyed by the bank's own reference.
 
+pub mod api;
 pub mod http;
 pub mod store;
 
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+pub use api::*;
+
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::error::AppError;
-use crate::features::campaigns::premium::store::{
-    PremiumCampaign, PremiumFigures, Purchase, SettingsVersion,
-};
+use crate::error::{AppError, Common};
+use crate::features::campaigns::premium::store::{PremiumCampaignRow, Purchase, SettingsVersion};
 use crate::features::payments::{
-    charge_wallet, credit_expiry, internal, movement_reply, shopper_in_city, wallet, yen_held,
+    MovementResponse, charge_wallet, credit_expiry, internal, movement_reply, shopper_in_city,
+    wallet, yen_held,
 };
 use crate::features::program_in_city;
 use crate::writer::posting::{Lots, Posting, post};
 use crate::writer::rows::{self as ledger_store, Account};
-use crate::writer::{Idempotency, Reply, Work};
+use crate::writer::{Answer, Done, Idempotency, Reply, Work};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{jst_date, jst_end_of_day_utc};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset, Entry, Leg};
-use machipay_domain::money::{AMOUNT_MAX, Amount};
-use machipay_domain::program::{ProgramKind, ProgramSettings};
+use machipay_domain::money::AMOUNT_MAX;
+use machipay_domain::program::ProgramKind;
 
 /// Most units of one campaign one person may be allowed.
 pub const UNITS_PER_PERSON_MAX: i32 = 100;
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsChangeRequest {
-    /// The complete new settings (fields left out take their defaults).
-    pub settings: ProgramSettings,
-    /// First JST date the settings apply; today if omitted. Never in the past: what applied
-    /// on a past day is history and stays as it was.
-    pub effective_from: Option<NaiveDate>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct SettingsVersionView {
-    pub effective_from: NaiveDate,
-    pub settings: ProgramSettings,
-    #[schema(value_type = String, format = Uuid)]
-    pub changed_by: Uuid,
-    pub created_at: DateTime<Utc>,
-}
-
-impl TryFrom<SettingsVersion> for SettingsVersionView {
-    type Error = AppError;
-    fn try_from(v: SettingsVersion) -> Result<Self, AppError> {
-        Ok(Self {
-            effective_from: v.effective_from,
-            settings: serde_json::from_str(&v.settings).map_err(internal)?,
-            changed_by: v.changed_by,
-            created_at: v.created_at,
-        })
+crate::refusals! {
+    /// What settings changes, premium-set campaigns and their sale, bank charges and
+    /// cash-outs refuse.
+    pub enum PremiumRefusal {
+        /// The settings do not validate.
+        InvalidSettings(String) => BadRequest, "invalid_settings", "{0}";
+        /// What applied on a past day is history.
+        EffectiveDateInPast => Unprocessable, "effective_date_in_past", "a settings change cannot apply to a past date";
+        /// Units (per person, or bought) outside 1 to 100; names the field.
+        InvalidUnits(&'static str) => BadRequest, "invalid_units", "{0} must be 1 to 100";
+        InvalidSalePeriod => BadRequest, "invalid_sale_period", "sale_ends_at must be after sale_starts_at";
+        InvalidBudget => BadRequest, "invalid_budget", "the budget must cover at least one unit's premium";
+        /// A campaign's expiry (premium or rebate points) before they can be spent.
+        ExpiryTooEarly(String) => Unprocessable, "expiry_too_early", "{0}";
+        CampaignNotOnSale => Unprocessable, "campaign_not_on_sale", "the campaign is not on sale now";
+        /// (units allowed per person, units already bought).
+        SetLimitReached(i32, i64) => Unprocessable, "set_limit_reached", "at most {0} units per person; {1} already bought";
+        CampaignBudgetExhausted => Unprocessable, "campaign_budget_exhausted", "the campaign's premium budget is used up";
+        /// The same code as payments' charges: the wallet's cap in yen.
+        HoldingCapExceeded(i64) => Unprocessable, "holding_cap_exceeded", "the wallet may hold at most ¥{0}";
+        InvalidBankReference => BadRequest, "invalid_bank_reference", "bank_reference must be 1 to 64 visible ASCII characters";
+        /// The same code as payments' charges: outside the program's charge rules.
+        InvalidChargeAmount(String) => Unprocessable, "invalid_charge_amount", "{0}";
+        CashOutNotAllowed => Forbidden, "cash_out_not_allowed", "cash-out of a balance needs an operator admin's approved exception";
+        /// The same code as other reasons (refunds, reversals): 1 to 200 characters.
+        InvalidReason => BadRequest, "invalid_reason", "reason must be 1 to 200 characters";
     }
+}
+
+/// A movement answered by payments' shared jobs, as its typed value.
+fn movement(reply: Reply) -> Result<Done<MovementResponse>, AppError> {
+    let value = serde_json::from_value(reply.body).map_err(internal)?;
+    Ok(match reply.status {
+        201 => Done::created(value),
+        _ => Done::ok(value),
+    })
 }
 
 /// Records a settings change (operator staff or city admins), effective from a date.
@@ -68,24 +75,21 @@ pub async fn change_settings(
     who: Principal,
     program: ProgramId,
     req: SettingsChangeRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<SettingsVersionView>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     req.settings
         .validate()
-        .map_err(|e| AppError::bad_request("invalid_settings", e.to_string()))?;
+        .map_err(|e| PremiumRefusal::InvalidSettings(e.to_string()))?;
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 program_in_city(&mut w.tx, &who, program).await?;
                 let today = jst_date(w.now);
                 let effective_from = req.effective_from.unwrap_or(today);
                 if effective_from < today {
-                    return Err(AppError::unprocessable(
-                        "effective_date_in_past",
-                        "a settings change cannot apply to a past date",
-                    ));
+                    return Err(PremiumRefusal::EffectiveDateInPast.into());
                 }
                 let version = SettingsVersion {
                     id: Uuid::now_v7(),
@@ -96,7 +100,7 @@ pub async fn change_settings(
                     created_at: w.now,
                 };
                 store::insert_settings_version(&mut w.tx, &version).await?;
-                Reply::new(201, &SettingsVersionView::try_from(version)?)
+                Ok(Done::created(SettingsVersionView::try_from(version)?))
             })
         })
         .await
@@ -119,32 +123,13 @@ pub async fn settings_history(
         .collect()
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewCampaignRequest {
-    pub name: String,
-    /// Paid part of one unit, e.g. 10000.
-    pub price_yen: Amount,
-    /// City-funded part of one unit, e.g. 3000.
-    pub premium_yen: Amount,
-    pub units_per_person_max: i32,
-    /// Most premium granted over the campaign.
-    pub budget_yen: Amount,
-    #[serde(deserialize_with = "machipay_domain::calendar::deserialize_micros")]
-    pub sale_starts_at: DateTime<Utc>,
-    #[serde(deserialize_with = "machipay_domain::calendar::deserialize_micros")]
-    pub sale_ends_at: DateTime<Utc>,
-    /// Last JST date the premium can be spent; the program's policy applies if omitted.
-    pub premium_expires_on: Option<NaiveDate>,
-}
-
 /// A campaign must not sell premium that is taken back before it can be spent: an expiry in
 /// the past, or whose last day ends before the sale does, is refused.
 fn check_premium_expiry(req: &NewCampaignRequest, now: DateTime<Utc>) -> Result<(), AppError> {
     let Some(expires) = req.premium_expires_on else {
         return Ok(());
     };
-    let too_early = |m: String| Err(AppError::unprocessable("expiry_too_early", m));
+    let too_early = |m: String| Err(PremiumRefusal::ExpiryTooEarly(m).into());
     if expires < jst_date(now) {
         return too_early(format!("premium_expires_on {expires} is in the past"));
     }
@@ -164,42 +149,32 @@ pub async fn create_campaign(
     program: ProgramId,
     req: NewCampaignRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<PremiumCampaign>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     crate::features::directory::check_name("name", &req.name)?;
     if !(1..=UNITS_PER_PERSON_MAX).contains(&req.units_per_person_max) {
-        return Err(AppError::bad_request(
-            "invalid_units",
-            "units_per_person_max must be 1 to 100",
-        ));
+        return Err(PremiumRefusal::InvalidUnits("units_per_person_max").into());
     }
     if req.sale_ends_at <= req.sale_starts_at {
-        return Err(AppError::bad_request(
-            "invalid_sale_period",
-            "sale_ends_at must be after sale_starts_at",
-        ));
+        return Err(PremiumRefusal::InvalidSalePeriod.into());
     }
     if req.premium_yen.get() > req.budget_yen.get() {
-        return Err(AppError::bad_request(
-            "invalid_budget",
-            "the budget must cover at least one unit's premium",
-        ));
+        return Err(PremiumRefusal::InvalidBudget.into());
     }
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(async move {
                 let (p, _) = program_in_city(&mut w.tx, &who, program).await?;
                 if p.kind != ProgramKind::Currency {
-                    return Err(AppError::unprocessable(
-                        "wrong_program_kind",
-                        "premium sets are for currency programs",
-                    ));
+                    return Err(
+                        Common::WrongProgramKind("premium sets are for currency programs").into(),
+                    );
                 }
                 check_premium_expiry(&req, w.now)?;
-                let campaign = PremiumCampaign {
-                    id: Uuid::now_v7(),
+                let campaign = PremiumCampaignRow {
+                    id: PremiumCampaignId::new(),
                     program_id: program,
                     name: req.name,
                     price_yen: req.price_yen.get(),
@@ -213,7 +188,7 @@ pub async fn create_campaign(
                     created_at: w.now,
                 };
                 store::insert_campaign(&mut w.tx, &campaign).await?;
-                Reply::new(201, &campaign)
+                Ok(Done::created(PremiumCampaign::from(campaign)))
             })
         })
         .await
@@ -226,14 +201,8 @@ pub async fn list_campaigns(
     program: ProgramId,
 ) -> Result<Vec<PremiumCampaign>, AppError> {
     crate::features::directory::get_program(app, who, program).await?;
-    Ok(store::list_campaigns(&app.db, program).await?)
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PurchaseRequest {
-    pub shopper_id: ShopperId,
-    pub units: i32,
+    let rows = store::list_campaigns(&app.db, program).await?;
+    Ok(rows.into_iter().map(PremiumCampaign::from).collect())
 }
 
 /// Sells premium sets at the counter (operator staff take the cash): the paid part comes from
@@ -242,21 +211,18 @@ pub async fn buy_premium_sets(
     app: &App,
     who: Principal,
     program: ProgramId,
-    campaign: Uuid,
+    campaign: PremiumCampaignId,
     req: PurchaseRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<MovementResponse>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     if !(1..=UNITS_PER_PERSON_MAX).contains(&req.units) {
-        return Err(AppError::bad_request(
-            "invalid_units",
-            "units must be 1 to 100",
-        ));
+        return Err(PremiumRefusal::InvalidUnits("units").into());
     }
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(buy_in(w, who, program, campaign, req))
         })
         .await
@@ -266,9 +232,9 @@ pub async fn buy_in(
     w: &mut Work,
     who: Principal,
     program_id: ProgramId,
-    campaign_id: Uuid,
+    campaign_id: PremiumCampaignId,
     req: PurchaseRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Done<MovementResponse>, AppError> {
     let (_, settings) = program_in_city(&mut w.tx, &who, program_id).await?;
     let campaign = store::get_campaign_tx(&mut w.tx, campaign_id)
         .await?
@@ -276,22 +242,14 @@ pub async fn buy_in(
         .ok_or_else(|| AppError::not_found("campaign"))?;
     shopper_in_city(w, &who, req.shopper_id).await?;
     if w.now < campaign.sale_starts_at || w.now >= campaign.sale_ends_at {
-        return Err(AppError::unprocessable(
-            "campaign_not_on_sale",
-            "the campaign is not on sale now",
-        ));
+        return Err(PremiumRefusal::CampaignNotOnSale.into());
     }
     let units = i64::from(req.units);
     let (held_units, granted) =
         store::campaign_usage(&mut w.tx, campaign_id, req.shopper_id).await?;
     if held_units + units > i64::from(campaign.units_per_person_max) {
-        return Err(AppError::unprocessable(
-            "set_limit_reached",
-            format!(
-                "at most {} units per person; {} already bought",
-                campaign.units_per_person_max, held_units
-            ),
-        ));
+        let allowed = campaign.units_per_person_max;
+        return Err(PremiumRefusal::SetLimitReached(allowed, held_units).into());
     }
     let price = campaign
         .price_yen
@@ -304,17 +262,11 @@ pub async fn buy_in(
         .filter(|v| *v <= AMOUNT_MAX)
         .ok_or_else(|| internal("premium overflow"))?;
     if granted + premium > campaign.budget_yen {
-        return Err(AppError::unprocessable(
-            "campaign_budget_exhausted",
-            "the campaign's premium budget is used up",
-        ));
+        return Err(PremiumRefusal::CampaignBudgetExhausted.into());
     }
     let held = yen_held(w, program_id, req.shopper_id).await?;
     if held + price + premium > settings.holding_cap_yen {
-        return Err(AppError::unprocessable(
-            "holding_cap_exceeded",
-            format!("the wallet may hold at most ¥{}", settings.holding_cap_yen),
-        ));
+        return Err(PremiumRefusal::HoldingCapExceeded(settings.holding_cap_yen).into());
     }
     let mut expiry = credit_expiry(&settings, w.now)?;
     if let Some(d) = campaign.premium_expires_on {
@@ -381,25 +333,8 @@ pub async fn buy_in(
         created_at: w.now,
     };
     store::insert_purchase(&mut w.tx, &purchase).await?;
-    movement_reply(
-        w,
-        id,
-        "premium_sale",
-        program_id,
-        req.shopper_id,
-        price + premium,
-    )
-    .await
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BankChargeRequest {
-    pub shopper_id: ShopperId,
-    pub amount: Amount,
-    /// The bank's own reference for the transfer (振込受付番号). It is the idempotency key:
-    /// one reference charges once, whoever delivers it and however often.
-    pub bank_reference: String,
+    let total = price + premium;
+    movement(movement_reply(w, id, "premium_sale", program_id, req.shopper_id, total).await?)
 }
 
 /// A charge paid by bank transfer, delivered by the bank integration (operator staff token).
@@ -409,7 +344,7 @@ pub async fn bank_charge(
     program: ProgramId,
     req: BankChargeRequest,
     body_hash: Vec<u8>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<MovementResponse>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
@@ -418,10 +353,7 @@ pub async fn bank_charge(
         || reference.len() > 64
         || !reference.bytes().all(|b| b.is_ascii_graphic())
     {
-        return Err(AppError::bad_request(
-            "invalid_bank_reference",
-            "bank_reference must be 1 to 64 visible ASCII characters",
-        ));
+        return Err(PremiumRefusal::InvalidBankReference.into());
     }
     // Scoped to the program, not the caller: a reference is the bank's, unique per account.
     let idem = Idempotency {
@@ -430,20 +362,19 @@ pub async fn bank_charge(
         request_hash: body_hash,
     };
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(async move {
                 let (p, settings) = program_in_city(&mut w.tx, &who, program).await?;
                 if p.kind != ProgramKind::Currency {
-                    return Err(AppError::unprocessable(
-                        "wrong_program_kind",
-                        "charges are for currency programs",
-                    ));
+                    return Err(
+                        Common::WrongProgramKind("charges are for currency programs").into(),
+                    );
                 }
                 shopper_in_city(w, &who, req.shopper_id).await?;
                 settings
                     .check_charge(req.amount.get())
-                    .map_err(|m| AppError::unprocessable("invalid_charge_amount", m))?;
-                charge_wallet(
+                    .map_err(|m| PremiumRefusal::InvalidChargeAmount(m.to_string()))?;
+                let reply = charge_wallet(
                     w,
                     who.scope_id(),
                     program,
@@ -452,7 +383,8 @@ pub async fn bank_charge(
                     req.amount.get(),
                     "bank_charge",
                 )
-                .await
+                .await?;
+                movement(reply)
             })
         })
         .await
@@ -468,17 +400,7 @@ pub async fn premium_reconciliation(
         return Err(AppError::forbidden());
     }
     crate::features::directory::get_program(app, who, program).await?;
-    Ok(store::premium_figures(&app.db, program).await?)
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CashOutRequest {
-    pub shopper_id: ShopperId,
-    /// Paid coin handed back in cash; premium is never cashed out.
-    pub amount: Amount,
-    /// The approved ground (moving away, a tiny remainder ...), kept with the transaction.
-    pub reason: String,
+    Ok(store::premium_figures(&app.db, program).await?.into())
 }
 
 /// 払戻し: handing a shopper's paid balance back in cash is banned in principle; the exceptions
@@ -490,7 +412,7 @@ pub async fn cash_out_exception(
     program: ProgramId,
     req: CashOutRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<MovementResponse>, AppError> {
     let approver = matches!(
         who,
         Principal::Staff {
@@ -499,28 +421,20 @@ pub async fn cash_out_exception(
         }
     ) && who.can(Capability::OperateProgram);
     if !approver {
-        return Err(AppError::rejected(
-            403,
-            "cash_out_not_allowed",
-            "cash-out of a balance needs an operator admin's approved exception",
-        ));
+        return Err(PremiumRefusal::CashOutNotAllowed.into());
     }
     let len = req.reason.trim().chars().count();
     if len == 0 || req.reason.chars().count() > 200 {
-        return Err(AppError::bad_request(
-            "invalid_reason",
-            "reason must be 1 to 200 characters",
-        ));
+        return Err(PremiumRefusal::InvalidReason.into());
     }
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(async move {
                 let (p, _) = program_in_city(&mut w.tx, &who, program).await?;
                 if p.kind != ProgramKind::Currency {
-                    return Err(AppError::unprocessable(
-                        "wrong_program_kind",
-                        "cash-out is for currency programs",
-                    ));
+                    return Err(
+                        Common::WrongProgramKind("cash-out is for currency programs").into(),
+                    );
                 }
                 shopper_in_city(w, &who, req.shopper_id).await?;
                 let coin = wallet(w, program, req.shopper_id, Asset::Coin).await?;
@@ -544,7 +458,8 @@ pub async fn cash_out_exception(
                     lots: Lots::Normal(crate::writer::posting::CreditExpiry::NEVER),
                 };
                 let id = post(w, &posting, &entry, &[&coin, &float]).await?;
-                movement_reply(w, id, "cash_out", program, req.shopper_id, req.amount.get()).await
+                let amount = req.amount.get();
+                movement(movement_reply(w, id, "cash_out", program, req.shopper_id, amount).await?)
             })
         })
         .await

@@ -1,22 +1,19 @@
 //! Currency-program rows: versioned settings, premium campaigns and their sales.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::{Db, WriteTx, read, read_flushed, write};
 use machipay_domain::ids::*;
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SettingsVersion {
-    #[schema(value_type = String, format = Uuid)]
     pub id: Uuid,
     #[sqlx(try_from = "Uuid")]
     pub program_id: ProgramId,
     pub effective_from: NaiveDate,
     /// The settings as JSON text (see ProgramSettings).
     pub settings: String,
-    #[schema(value_type = String, format = Uuid)]
     pub changed_by: Uuid,
     pub created_at: DateTime<Utc>,
 }
@@ -85,10 +82,10 @@ pub async fn settings_history(
     })
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct PremiumCampaign {
-    #[schema(value_type = String, format = Uuid)]
-    pub id: Uuid,
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PremiumCampaignRow {
+    #[sqlx(try_from = "Uuid")]
+    pub id: PremiumCampaignId,
     #[sqlx(try_from = "Uuid")]
     pub program_id: ProgramId,
     pub name: String,
@@ -102,7 +99,6 @@ pub struct PremiumCampaign {
     pub sale_starts_at: DateTime<Utc>,
     pub sale_ends_at: DateTime<Utc>,
     pub premium_expires_on: Option<NaiveDate>,
-    #[schema(value_type = String, format = Uuid)]
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
 }
@@ -110,14 +106,14 @@ pub struct PremiumCampaign {
 const CAMPAIGN_COLUMNS: &str = "SELECT id, program_id, name, price_yen, premium_yen, units_per_person_max, budget_yen, \
      sale_starts_at, sale_ends_at, premium_expires_on, created_by, created_at FROM premium_campaigns";
 
-pub async fn insert_campaign(tx: &mut WriteTx, c: &PremiumCampaign) -> Result<(), sqlx::Error> {
+pub async fn insert_campaign(tx: &mut WriteTx, c: &PremiumCampaignRow) -> Result<(), sqlx::Error> {
     write!(tx, |conn| {
         sqlx::query(
         "INSERT INTO premium_campaigns (id, program_id, name, price_yen, premium_yen, units_per_person_max, budget_yen, \
          sale_starts_at, sale_ends_at, premium_expires_on, created_by, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
     )
-    .bind(c.id)
+    .bind(c.id.0)
     .bind(c.program_id.0)
     .bind(&c.name)
     .bind(c.price_yen)
@@ -137,11 +133,11 @@ pub async fn insert_campaign(tx: &mut WriteTx, c: &PremiumCampaign) -> Result<()
 
 pub async fn get_campaign_tx(
     tx: &mut WriteTx,
-    id: Uuid,
-) -> Result<Option<PremiumCampaign>, sqlx::Error> {
+    id: PremiumCampaignId,
+) -> Result<Option<PremiumCampaignRow>, sqlx::Error> {
     let sql = format!("{CAMPAIGN_COLUMNS} WHERE id = $1");
     read_flushed!(tx, |c| sqlx::query_as(&sql)
-        .bind(id)
+        .bind(id.0)
         .fetch_optional(c)
         .await)
 }
@@ -149,7 +145,7 @@ pub async fn get_campaign_tx(
 pub async fn list_campaigns(
     db: &Db,
     program: ProgramId,
-) -> Result<Vec<PremiumCampaign>, sqlx::Error> {
+) -> Result<Vec<PremiumCampaignRow>, sqlx::Error> {
     let sql = format!("{CAMPAIGN_COLUMNS} WHERE program_id = $1 ORDER BY id");
     read!(db, |c| sqlx::query_as(&sql)
         .bind(program.0)
@@ -161,7 +157,7 @@ pub async fn list_campaigns(
 /// that were not reversed.
 pub async fn campaign_usage(
     tx: &mut WriteTx,
-    campaign: Uuid,
+    campaign: PremiumCampaignId,
     shopper: ShopperId,
 ) -> Result<(i64, i64), sqlx::Error> {
     let live = "FROM premium_purchases p WHERE p.campaign_id = $1 \
@@ -170,12 +166,12 @@ pub async fn campaign_usage(
         format!("SELECT CAST(coalesce(sum(p.units), 0) AS BIGINT) {live} AND p.shopper_id = $2");
     let granted_sql = format!("SELECT CAST(coalesce(sum(p.premium_yen), 0) AS BIGINT) {live}");
     let units: i64 = read_flushed!(tx, |c| sqlx::query_scalar(&units_sql)
-        .bind(campaign)
+        .bind(campaign.0)
         .bind(shopper.0)
         .fetch_one(c)
         .await)?;
     let granted: i64 = read_flushed!(tx, |c| sqlx::query_scalar(&granted_sql)
-        .bind(campaign)
+        .bind(campaign.0)
         .fetch_one(c)
         .await)?;
     Ok((units, granted))
@@ -183,7 +179,7 @@ pub async fn campaign_usage(
 
 pub struct Purchase {
     pub transaction_id: TransactionId,
-    pub campaign_id: Uuid,
+    pub campaign_id: PremiumCampaignId,
     pub shopper_id: ShopperId,
     pub units: i32,
     pub price_yen: i64,
@@ -198,7 +194,7 @@ pub async fn insert_purchase(tx: &mut WriteTx, p: &Purchase) -> Result<(), sqlx:
          VALUES ($1, $2, $3, $4, $5, $6, $7)"
     )
     .bind(p.transaction_id.0)
-    .bind(p.campaign_id)
+    .bind(p.campaign_id.0)
     .bind(p.shopper_id.0)
     .bind(p.units)
     .bind(p.price_yen)
@@ -210,9 +206,9 @@ pub async fn insert_purchase(tx: &mut WriteTx, p: &Purchase) -> Result<(), sqlx:
     })
 }
 
-/// Premium reconciliation figures of a program, from postings: what the city is asked to fund.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct PremiumFigures {
+/// Premium reconciliation totals of a program, from postings: what the city is asked to fund.
+#[derive(Debug, Clone, Default)]
+pub struct PremiumTotals {
     /// Paid yen taken for premium sets (live sales).
     pub sold_yen: i64,
     /// Premium granted to wallets (live sales).
@@ -232,14 +228,14 @@ pub struct PremiumFigures {
     pub rebate_points_outstanding: i64,
 }
 
-pub async fn premium_figures(db: &Db, program: ProgramId) -> Result<PremiumFigures, sqlx::Error> {
+pub async fn premium_figures(db: &Db, program: ProgramId) -> Result<PremiumTotals, sqlx::Error> {
     let q = |sql: &'static str| async move {
         read!(db, |c| sqlx::query_scalar::<_, i64>(sql)
             .bind(program.0)
             .fetch_one(c)
             .await)
     };
-    Ok(PremiumFigures {
+    Ok(PremiumTotals {
         sold_yen: q("SELECT CAST(coalesce(sum(p.price_yen), 0) AS BIGINT) FROM premium_purchases p \
              JOIN premium_campaigns c ON c.id = p.campaign_id WHERE c.program_id = $1 \
              AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = p.transaction_id)")

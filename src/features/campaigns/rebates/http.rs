@@ -10,7 +10,7 @@ use crate::features::campaigns::premium::CashOutRequest;
 use crate::features::campaigns::rebates::{self as uc, *};
 use crate::features::payments::MovementResponse;
 use crate::http::extract::{Body, Caller, Money, Path};
-use crate::writer::Reply;
+use crate::writer::Answer;
 use machipay_domain::ids::*;
 
 pub fn router() -> OpenApiRouter<App> {
@@ -30,7 +30,7 @@ async fn create_campaign(
     State(app): State<App>,
     Path(id): Path<ProgramId>,
     m: Money<NewRebateCampaignRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<RebateCampaignView>, AppError> {
     uc::create_campaign(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
@@ -49,13 +49,13 @@ async fn list_campaigns(
 /// Set a store's rebate category (operator staff or city admins).
 #[utoipa::path(put, path = "/api/v1/merchants/{merchant_id}/category", tag = "currency", security(("bearer" = [])),
     params(("merchant_id" = MerchantId, Path)), request_body = CategoryRequest,
-    responses((status = 200, body = serde_json::Value), (status = "4XX", body = ErrorEnvelope)))]
+    responses((status = 200, body = CategoryResponse), (status = "4XX", body = ErrorEnvelope)))]
 async fn set_category(
     State(app): State<App>,
     c: Caller,
     Path(id): Path<MerchantId>,
     Body(req): Body<CategoryRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<CategoryResponse>, AppError> {
     uc::set_category(&app, c.who, id, req).await
 }
 
@@ -68,7 +68,7 @@ async fn refund(
     State(app): State<App>,
     Path(id): Path<MerchantId>,
     m: Money<RefundRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<RefundResponse>, AppError> {
     uc::refund(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
@@ -81,7 +81,7 @@ async fn cash_out_exception(
     State(app): State<App>,
     Path(id): Path<ProgramId>,
     m: Money<CashOutRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<MovementResponse>, AppError> {
     crate::features::campaigns::premium::cash_out_exception(
         &app,
         m.caller.who,

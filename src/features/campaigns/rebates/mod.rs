@@ -13,74 +13,60 @@
 //! Campaigns do not stack: two campaigns of a program whose periods overlap may not name the
 //! same store category (`campaign_overlaps`), so a payment earns from one campaign at most.
 
+pub mod api;
 pub mod http;
 pub mod store;
 
+pub use api::*;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::error::AppError;
+use crate::error::{AppError, Common};
+use crate::features::campaigns::premium::PremiumRefusal;
 use crate::features::campaigns::rebates::store::{Accrual, NewRefund, RebateCampaignRow};
 use crate::features::payments::{Spend, internal, wallet};
 use crate::features::program_in_city;
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
 use crate::writer::rows::{self as ledger_store, Account};
-use crate::writer::{Idempotency, Reply, StoreEvent, Work};
+use crate::writer::{Answer, Done, Idempotency, StoreEvent, Work};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{jst_date, jst_end_of_day_utc};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset, Entry, Leg};
-use machipay_domain::money::{Amount, apply_rate_round_down, points_kept};
+use machipay_domain::money::{apply_rate_round_down, points_kept};
 use machipay_domain::program::{ClawbackShortfall, ProgramKind};
 
 /// Accruals granted per writer job at most.
 pub const GRANTS_PER_JOB_MAX: i64 = 200;
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Tier {
-    /// Store category, e.g. "member", "non_member", "convenience", "large".
-    pub category: String,
-    /// Fraction of the yen paid returned as points: "0.2" is 20 %; "0" states a category the
-    /// campaign leaves out (e.g. large stores 0 %).
-    #[schema(value_type = String, example = "0.2")]
-    pub rate: Decimal,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum GrantMode {
-    /// Points arrive with the payment.
-    Immediate,
-    /// Points accrue and are granted on `grant_on`.
-    Batch,
-}
-
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewRebateCampaignRequest {
-    pub name: String,
-    pub tiers: Vec<Tier>,
-    pub monthly_cap_points: Amount,
-    pub budget_points: Amount,
-    #[serde(deserialize_with = "machipay_domain::calendar::deserialize_micros")]
-    pub starts_at: DateTime<Utc>,
-    #[serde(deserialize_with = "machipay_domain::calendar::deserialize_micros")]
-    pub ends_at: DateTime<Utc>,
-    pub grant_mode: GrantMode,
-    /// Required for batch campaigns: the JST date the points are granted.
-    pub grant_on: Option<NaiveDate>,
-    /// Last JST date the points may be spent; never if omitted.
-    pub points_expire_on: Option<NaiveDate>,
+crate::refusals! {
+    /// What rebate campaigns, store categories and store refunds refuse. (A campaign's
+    /// expiry too early is `PremiumRefusal::ExpiryTooEarly`, shared by both campaigns.)
+    pub enum RebateRefusal {
+        /// The campaign's terms do not hold; says which.
+        InvalidCampaign(&'static str) => BadRequest, "invalid_campaign", "{0}";
+        /// (campaign, its name, the category both name): campaigns do not stack.
+        CampaignOverlaps(RebateCampaignId, String, String) => Conflict, "campaign_overlaps", "campaign {0} ({1}) already rebates category {2} in part of this period; campaigns do not stack";
+        InvalidCategory => BadRequest, "invalid_category", "category is 1 to 40 characters";
+        /// The same code as other reasons (reversals, cash-outs): 1 to 200 characters.
+        InvalidReason => BadRequest, "invalid_reason", "reason must be 1 to 200 characters";
+        /// The same code as payments' reversals.
+        AlreadyReversed => Conflict, "already_reversed", "this payment was reversed";
+        /// The program's refund window in days.
+        RefundWindowClosed(i64) => Unprocessable, "refund_window_closed", "refunds are accepted for {0} days after a payment";
+        /// Yen of the payment that can still be refunded.
+        RefundExceedsPayment(i64) => Unprocessable, "refund_exceeds_payment", "at most ¥{0} of this payment can still be refunded";
+        /// (points to take back, points the shopper holds).
+        PointsAlreadySpent(i64, i64) => Unprocessable, "points_already_spent", "the refund takes back {0} rebate points but the shopper holds {1}";
+    }
 }
 
 fn validate_campaign(req: &NewRebateCampaignRequest) -> Result<(), AppError> {
-    let bad = |m: &str| Err(AppError::bad_request("invalid_campaign", m));
+    let bad = |m: &'static str| Err(RebateRefusal::InvalidCampaign(m).into());
     let name_len = req.name.trim().chars().count();
     if name_len == 0 || req.name.chars().count() > 100 {
         return bad("name must be 1 to 100 characters");
@@ -115,7 +101,7 @@ fn check_expiry(req: &NewRebateCampaignRequest, now: DateTime<Utc>) -> Result<()
     let Some(expires) = req.points_expire_on else {
         return Ok(());
     };
-    let too_early = |m: String| Err(AppError::unprocessable("expiry_too_early", m));
+    let too_early = |m: String| Err(PremiumRefusal::ExpiryTooEarly(m).into());
     if expires < jst_date(now) {
         return too_early(format!("points_expire_on {expires} is in the past"));
     }
@@ -150,13 +136,8 @@ fn check_overlap(
             .iter()
             .find(|t| theirs.iter().any(|u| u.category == t.category))
         {
-            return Err(AppError::conflict(
-                "campaign_overlaps",
-                format!(
-                    "campaign {} ({}) already rebates category {} in part of this period; campaigns do not stack",
-                    c.id, c.name, t.category
-                ),
-            ));
+            let (name, category) = (c.name.clone(), t.category.clone());
+            return Err(RebateRefusal::CampaignOverlaps(c.id, name, category).into());
         }
     }
     Ok(())
@@ -170,25 +151,23 @@ pub async fn create_campaign(
     program: ProgramId,
     req: NewRebateCampaignRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<RebateCampaignView>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
     validate_campaign(&req)?;
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(async move {
                 let (p, _) = program_in_city(&mut w.tx, &who, program).await?;
                 if p.kind != ProgramKind::Currency {
-                    return Err(AppError::unprocessable(
-                        "wrong_program_kind",
-                        "rebate campaigns are for currency programs",
-                    ));
+                    let kind = "rebate campaigns are for currency programs";
+                    return Err(Common::WrongProgramKind(kind).into());
                 }
                 check_expiry(&req, w.now)?;
                 check_overlap(&req, &store::campaigns_tx(&mut w.tx, program).await?)?;
                 let row = RebateCampaignRow {
-                    id: Uuid::now_v7(),
+                    id: RebateCampaignId::new(),
                     program_id: program,
                     name: req.name,
                     tiers: serde_json::to_string(&req.tiers).map_err(internal)?,
@@ -206,56 +185,10 @@ pub async fn create_campaign(
                     created_at: w.now,
                 };
                 store::insert_campaign(&mut w.tx, &row).await?;
-                Reply::new(201, &RebateCampaignView::new(row, 0, w.now))
+                Ok(Done::created(RebateCampaignView::new(row, 0, w.now)))
             })
         })
         .await
-}
-
-/// Where a campaign stands, as the shopper should read its terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CampaignStatus {
-    /// Not started yet.
-    Scheduled,
-    /// Rebating payments now.
-    Running,
-    /// Within its period, but the budget is spent: payments earn nothing more.
-    BudgetExhausted,
-    /// Past its end.
-    Ended,
-}
-
-/// A campaign with where it stands and what is left of its budget.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct RebateCampaignView {
-    #[serde(flatten)]
-    pub campaign: RebateCampaignRow,
-    pub status: CampaignStatus,
-    /// Points given so far, net of claw-backs (points refunds could not take back count).
-    pub points_used: i64,
-    pub budget_remaining_points: i64,
-}
-
-impl RebateCampaignView {
-    fn new(campaign: RebateCampaignRow, used: i64, now: DateTime<Utc>) -> Self {
-        let remaining = (campaign.budget_points - used).max(0);
-        let status = if now < campaign.starts_at {
-            CampaignStatus::Scheduled
-        } else if now >= campaign.ends_at {
-            CampaignStatus::Ended
-        } else if remaining == 0 {
-            CampaignStatus::BudgetExhausted
-        } else {
-            CampaignStatus::Running
-        };
-        Self {
-            campaign,
-            status,
-            points_used: used,
-            budget_remaining_points: remaining,
-        }
-    }
 }
 
 pub async fn list_campaigns(
@@ -264,7 +197,7 @@ pub async fn list_campaigns(
     program: ProgramId,
 ) -> Result<Vec<RebateCampaignView>, AppError> {
     crate::features::directory::get_program(app, who, program).await?;
-    let used: HashMap<Uuid, i64> = store::campaign_usage(&app.db, program)
+    let used: HashMap<RebateCampaignId, i64> = store::campaign_usage(&app.db, program)
         .await?
         .into_iter()
         .collect();
@@ -279,20 +212,13 @@ pub async fn list_campaigns(
         .collect())
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CategoryRequest {
-    /// The store's rebate category; null clears it.
-    pub category: Option<String>,
-}
-
 /// Sets a store's category for rebate tiers (operator staff or city admins).
 pub async fn set_category(
     app: &App,
     who: Principal,
     merchant: MerchantId,
     req: CategoryRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<CategoryResponse>, AppError> {
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
@@ -301,23 +227,20 @@ pub async fn set_category(
         .as_ref()
         .is_some_and(|c| c.trim().is_empty() || c.chars().count() > 40)
     {
-        return Err(AppError::bad_request(
-            "invalid_category",
-            "category is 1 to 40 characters",
-        ));
+        return Err(RebateRefusal::InvalidCategory.into());
     }
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 crate::features::directory::store::get_merchant_tx(&mut w.tx, merchant)
                     .await?
                     .filter(|m| m.city_id == who.city())
                     .ok_or_else(|| AppError::not_found("merchant"))?;
                 store::set_category(&mut w.tx, merchant, req.category.as_deref()).await?;
-                Reply::new(
-                    200,
-                    &serde_json::json!({"merchant_id": merchant, "category": req.category}),
-                )
+                Ok(Done::ok(CategoryResponse {
+                    category: req.category,
+                    merchant_id: merchant,
+                }))
             })
         })
         .await
@@ -331,7 +254,7 @@ pub(crate) struct RebatePlan {
     /// Expiry of the points lot the payment opens (earliest among the campaigns applied).
     pub expires_on: Option<NaiveDate>,
     /// (campaign, points, granted with the payment, tier rate).
-    accruals: Vec<(Uuid, i64, bool, Decimal)>,
+    accruals: Vec<(RebateCampaignId, i64, bool, Decimal)>,
     base_yen: i64,
     month: String,
 }
@@ -426,8 +349,8 @@ pub(crate) async fn record(
     for &(campaign, points, immediate, rate) in &plan.accruals {
         let accrual = Accrual {
             campaign_id: campaign,
-            payment_transaction_id: payment.0,
-            shopper_id: shopper.0,
+            payment_transaction_id: payment,
+            shopper_id: shopper,
             month: plan.month.clone(),
             base_yen: plan.base_yen,
             points,
@@ -441,14 +364,6 @@ pub(crate) async fn record(
     Ok(())
 }
 
-/// What a grant run did.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-pub struct GrantRun {
-    pub as_of: Option<NaiveDate>,
-    pub accruals: i64,
-    pub points: i64,
-}
-
 /// Grants batch rebates due on or before `as_of`. Running it again grants nothing twice.
 pub async fn grant_due(app: &App, as_of: NaiveDate) -> Result<GrantRun, AppError> {
     let mut run = GrantRun {
@@ -456,14 +371,12 @@ pub async fn grant_due(app: &App, as_of: NaiveDate) -> Result<GrantRun, AppError
         ..Default::default()
     };
     loop {
-        let reply = app
+        let batch = app
             .writer
-            .run(None, move |w| Box::pin(grant_batch(w, as_of)))
-            .await?;
-        let (n, p) = (
-            reply.body["accruals"].as_i64().unwrap_or(0),
-            reply.body["points"].as_i64().unwrap_or(0),
-        );
+            .answer(None, move |w| Box::pin(grant_batch(w, as_of)))
+            .await?
+            .into_value()?;
+        let (n, p) = (batch.accruals, batch.points);
         run.accruals += n;
         run.points += p;
         if n < GRANTS_PER_JOB_MAX {
@@ -472,11 +385,10 @@ pub async fn grant_due(app: &App, as_of: NaiveDate) -> Result<GrantRun, AppError
     }
 }
 
-pub async fn grant_batch(w: &mut Work, as_of: NaiveDate) -> Result<Reply, AppError> {
+pub async fn grant_batch(w: &mut Work, as_of: NaiveDate) -> Result<Done<GrantBatch>, AppError> {
     let due = store::due_accruals_tx(&mut w.tx, as_of, GRANTS_PER_JOB_MAX).await?;
     let (mut count, mut total) = (0i64, 0i64);
     for (a, program, expires_on) in due {
-        let program = ProgramId(program);
         let points = a.points - a.clawed_back_points;
         let subsidy = ledger_store::ensure_account(
             &mut w.tx,
@@ -486,7 +398,7 @@ pub async fn grant_batch(w: &mut Work, as_of: NaiveDate) -> Result<Reply, AppErr
             None,
         )
         .await?;
-        let target = wallet(w, program, ShopperId(a.shopper_id), Asset::Points).await?;
+        let target = wallet(w, program, a.shopper_id, Asset::Points).await?;
         let entry =
             Entry::transfer(subsidy.id, target.id, Asset::Points, points).map_err(internal)?;
         let posting = Posting {
@@ -505,32 +417,10 @@ pub async fn grant_batch(w: &mut Work, as_of: NaiveDate) -> Result<Reply, AppErr
         count += 1;
         total += points;
     }
-    Ok(Reply {
-        status: 200,
-        body: serde_json::json!({"accruals": count, "points": total}),
-    })
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RefundRequest {
-    /// The payment to refund.
-    pub transaction_id: TransactionId,
-    pub amount: Amount,
-    /// Why (kept with the refund; 1–200 characters).
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct RefundResponse {
-    pub transaction_id: TransactionId,
-    pub payment_transaction_id: TransactionId,
-    pub amount: i64,
-    /// Rebate points taken back.
-    pub points_clawed_back: i64,
-    /// Rebate points that could not be taken back because the shopper had spent them.
-    pub shortfall_points: i64,
-    pub created_at: DateTime<Utc>,
+    Ok(Done::ok(GrantBatch {
+        accruals: count,
+        points: total,
+    }))
 }
 
 /// A store refunds a payment it received, in full or in part (its devices and owner).
@@ -540,7 +430,7 @@ pub async fn refund(
     merchant: MerchantId,
     req: RefundRequest,
     idem: Idempotency,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<RefundResponse>, AppError> {
     if !matches!(
         who,
         Principal::MerchantOwner { .. } | Principal::Device { .. }
@@ -552,13 +442,10 @@ pub async fn refund(
     }
     let len = req.reason.trim().chars().count();
     if len == 0 || req.reason.chars().count() > 200 {
-        return Err(AppError::bad_request(
-            "invalid_reason",
-            "reason must be 1 to 200 characters",
-        ));
+        return Err(RebateRefusal::InvalidReason.into());
     }
     app.writer
-        .run(Some(idem), move |w| {
+        .answer(Some(idem), move |w| {
             Box::pin(refund_in(w, who, merchant, req))
         })
         .await
@@ -569,7 +456,7 @@ pub async fn refund_in(
     who: Principal,
     merchant: MerchantId,
     req: RefundRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Done<RefundResponse>, AppError> {
     let payment = req.transaction_id;
     let (txn, postings) = ledger_store::get_transaction_tx(&mut w.tx, payment)
         .await?
@@ -589,19 +476,10 @@ pub async fn refund_in(
     }
     let (program, settings) = program_in_city(&mut w.tx, &who, txn.program_id).await?;
     if txn.reversed_by.is_some() {
-        return Err(AppError::conflict(
-            "already_reversed",
-            "this payment was reversed",
-        ));
+        return Err(RebateRefusal::AlreadyReversed.into());
     }
     if w.now > txn.created_at + Duration::days(settings.refund_window_days) {
-        return Err(AppError::unprocessable(
-            "refund_window_closed",
-            format!(
-                "refunds are accepted for {} days after a payment",
-                settings.refund_window_days
-            ),
-        ));
+        return Err(RebateRefusal::RefundWindowClosed(settings.refund_window_days).into());
     }
     let shopper = postings
         .iter()
@@ -630,10 +508,7 @@ pub async fn refund_in(
         .map(|&a| paid(a) - already(a))
         .sum();
     if amount > refundable {
-        return Err(AppError::unprocessable(
-            "refund_exceeds_payment",
-            format!("at most ¥{refundable} of this payment can still be refunded"),
-        ));
+        return Err(RebateRefusal::RefundExceedsPayment(refundable).into());
     }
     // Give back what was spent last first: paid coin, then premium, then points.
     let mut left = amount;
@@ -723,17 +598,14 @@ pub async fn refund_in(
         payment_request_id: None,
         created_at: w.now,
     });
-    Reply::new(
-        201,
-        &RefundResponse {
-            transaction_id: id,
-            payment_transaction_id: payment,
-            amount,
-            points_clawed_back: clawed,
-            shortfall_points: shortfall,
-            created_at: w.now,
-        },
-    )
+    Ok(Done::created(RefundResponse {
+        transaction_id: id,
+        payment_transaction_id: payment,
+        amount,
+        points_clawed_back: clawed,
+        shortfall_points: shortfall,
+        created_at: w.now,
+    }))
 }
 
 /// Refunded yen keep the expiry of the lots they were paid from.
@@ -810,12 +682,7 @@ async fn clawback(w: &mut Work, r: Refunded) -> Result<Clawback, AppError> {
     let possible = from_wallet.min(available);
     let shortfall = from_wallet - possible;
     if shortfall > 0 && r.rule == ClawbackShortfall::Refuse {
-        return Err(AppError::unprocessable(
-            "points_already_spent",
-            format!(
-                "the refund takes back {from_wallet} rebate points but the shopper holds {available}"
-            ),
-        ));
+        return Err(RebateRefusal::PointsAlreadySpent(from_wallet, available).into());
     }
     // The shortfall is spread over the accruals in order (one, under the no-stacking rule).
     let mut short_left = shortfall;

@@ -3,7 +3,6 @@
 //! program's list (`storage::guard`); the category is not a remembered merchant column.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::db::{Db, WriteTx, read, read_tx, write, write_vetted};
@@ -38,10 +37,10 @@ pub async fn category_tx(
     Ok(row.flatten())
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RebateCampaignRow {
-    #[schema(value_type = String, format = Uuid)]
-    pub id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub id: RebateCampaignId,
     #[sqlx(try_from = "Uuid")]
     pub program_id: ProgramId,
     pub name: String,
@@ -54,7 +53,6 @@ pub struct RebateCampaignRow {
     pub grant_mode: String,
     pub grant_on: Option<NaiveDate>,
     pub points_expire_on: Option<NaiveDate>,
-    #[schema(value_type = String, format = Uuid)]
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
 }
@@ -69,7 +67,7 @@ pub async fn insert_campaign(tx: &mut WriteTx, c: &RebateCampaignRow) -> Result<
         "INSERT INTO rebate_campaigns (id, program_id, name, tiers, monthly_cap_points, budget_points, starts_at, ends_at, \
          grant_mode, grant_on, points_expire_on, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
     )
-    .bind(c.id)
+    .bind(c.id.0)
     .bind(c.program_id.0)
     .bind(&c.name)
     .bind(&c.tiers)
@@ -132,8 +130,11 @@ pub async fn active_campaigns_tx(
 
 /// Per campaign of a program, the points it has given (net of what refunds took back; a
 /// shortfall stays given), for the campaign list.
-pub async fn campaign_usage(db: &Db, program: ProgramId) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
-    read!(db, |c| {
+pub async fn campaign_usage(
+    db: &Db,
+    program: ProgramId,
+) -> Result<Vec<(RebateCampaignId, i64)>, sqlx::Error> {
+    let rows: Vec<(Uuid, i64)> = read!(db, |c| {
         sqlx::query_as(
         "SELECT a.campaign_id, CAST(sum(a.points - a.clawed_back_points) AS BIGINT) FROM rebate_accruals a \
          JOIN rebate_campaigns k ON k.id = a.campaign_id WHERE k.program_id = $1 \
@@ -143,7 +144,8 @@ pub async fn campaign_usage(db: &Db, program: ProgramId) -> Result<Vec<(Uuid, i6
     .bind(program.0)
     .fetch_all(c)
     .await
-    })
+    })?;
+    Ok(rows.into_iter().map(|(id, n)| (id.into(), n)).collect())
 }
 
 /// Live points of a campaign (net of claw-backs and of reversed payments), in all or for one
@@ -151,20 +153,20 @@ pub async fn campaign_usage(db: &Db, program: ProgramId) -> Result<Vec<(Uuid, i6
 /// it keeps counting, so a refund of spent points never frees cap or budget.
 pub async fn points_used_tx(
     tx: &mut WriteTx,
-    campaign: Uuid,
+    campaign: RebateCampaignId,
     shopper_month: Option<(ShopperId, &str)>,
 ) -> Result<i64, sqlx::Error> {
     let base = "SELECT CAST(coalesce(sum(a.points - a.clawed_back_points), 0) AS BIGINT) FROM rebate_accruals a \
                 WHERE a.campaign_id = $1 AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = a.payment_transaction_id)";
     match shopper_month {
         None => write_vetted!(tx, |c| sqlx::query_scalar(base)
-            .bind(campaign)
+            .bind(campaign.0)
             .fetch_one(c)
             .await),
         Some((shopper, month)) => {
             let sql = format!("{base} AND a.shopper_id = $2 AND a.month = $3");
             write_vetted!(tx, |c| sqlx::query_scalar(&sql)
-                .bind(campaign)
+                .bind(campaign.0)
                 .bind(shopper.0)
                 .bind(month)
                 .fetch_one(c)
@@ -175,9 +177,12 @@ pub async fn points_used_tx(
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Accrual {
-    pub campaign_id: Uuid,
-    pub payment_transaction_id: Uuid,
-    pub shopper_id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub campaign_id: RebateCampaignId,
+    #[sqlx(try_from = "Uuid")]
+    pub payment_transaction_id: TransactionId,
+    #[sqlx(try_from = "Uuid")]
+    pub shopper_id: ShopperId,
     pub month: String,
     pub base_yen: i64,
     pub points: i64,
@@ -200,9 +205,9 @@ pub async fn insert_accrual(
         "INSERT INTO rebate_accruals (campaign_id, payment_transaction_id, shopper_id, month, base_yen, points, \
          clawed_back_points, granted_transaction_id, created_at, rate) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9)"
     )
-    .bind(a.campaign_id)
-    .bind(a.payment_transaction_id)
-    .bind(a.shopper_id)
+    .bind(a.campaign_id.0)
+    .bind(a.payment_transaction_id.0)
+    .bind(a.shopper_id.0)
     .bind(&a.month)
     .bind(a.base_yen)
     .bind(a.points)
@@ -239,7 +244,7 @@ pub async fn accruals_of_payment_tx(
 /// Records what a refund settled of an accrual: `clawed` taken back, `shortfall` due but spent.
 pub async fn add_clawback(
     tx: &mut WriteTx,
-    campaign: Uuid,
+    campaign: RebateCampaignId,
     payment: TransactionId,
     clawed: i64,
     shortfall: i64,
@@ -249,7 +254,7 @@ pub async fn add_clawback(
         "UPDATE rebate_accruals SET clawed_back_points = clawed_back_points + $3, shortfall_points = shortfall_points + $4 \
          WHERE campaign_id = $1 AND payment_transaction_id = $2"
     )
-    .bind(campaign)
+    .bind(campaign.0)
     .bind(payment.0)
     .bind(clawed)
     .bind(shortfall)
@@ -264,7 +269,7 @@ pub async fn due_accruals_tx(
     tx: &mut WriteTx,
     as_of: NaiveDate,
     limit: i64,
-) -> Result<Vec<(Accrual, Uuid, Option<NaiveDate>)>, sqlx::Error> {
+) -> Result<Vec<(Accrual, ProgramId, Option<NaiveDate>)>, sqlx::Error> {
     type Row = (
         Uuid,
         Uuid,
@@ -311,9 +316,9 @@ pub async fn due_accruals_tx(
             )| {
                 (
                     Accrual {
-                        campaign_id,
-                        payment_transaction_id,
-                        shopper_id,
+                        campaign_id: campaign_id.into(),
+                        payment_transaction_id: payment_transaction_id.into(),
+                        shopper_id: shopper_id.into(),
                         month,
                         base_yen,
                         points,
@@ -322,7 +327,7 @@ pub async fn due_accruals_tx(
                         granted_transaction_id,
                         rate,
                     },
-                    program,
+                    program.into(),
                     expiry,
                 )
             },
@@ -332,16 +337,16 @@ pub async fn due_accruals_tx(
 
 pub async fn mark_granted(
     tx: &mut WriteTx,
-    campaign: Uuid,
-    payment: Uuid,
+    campaign: RebateCampaignId,
+    payment: TransactionId,
     txn: TransactionId,
 ) -> Result<(), sqlx::Error> {
     write_vetted!(tx, |c| {
         sqlx::query(
         "UPDATE rebate_accruals SET granted_transaction_id = $3 WHERE campaign_id = $1 AND payment_transaction_id = $2"
     )
-    .bind(campaign)
-    .bind(payment)
+    .bind(campaign.0)
+    .bind(payment.0)
     .bind(txn.0)
     .execute(c)
     .await

@@ -1,0 +1,170 @@
+//! What the API of currency programs shows: requests and responses of settings, premium-set
+//! campaigns and sales, bank charges, cash-out exceptions and the premium reconciliation.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::features::campaigns::premium::store::{
+    PremiumCampaignRow, PremiumTotals, SettingsVersion,
+};
+use crate::features::payments::internal;
+use machipay_domain::ids::*;
+use machipay_domain::money::Amount;
+use machipay_domain::program::ProgramSettings;
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsChangeRequest {
+    /// The complete new settings (fields left out take their defaults).
+    pub settings: ProgramSettings,
+    /// First JST date the settings apply; today if omitted. Never in the past: what applied
+    /// on a past day is history and stays as it was.
+    pub effective_from: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SettingsVersionView {
+    pub effective_from: NaiveDate,
+    pub settings: ProgramSettings,
+    #[schema(value_type = String, format = Uuid)]
+    pub changed_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<SettingsVersion> for SettingsVersionView {
+    type Error = AppError;
+    fn try_from(v: SettingsVersion) -> Result<Self, AppError> {
+        Ok(Self {
+            effective_from: v.effective_from,
+            settings: serde_json::from_str(&v.settings).map_err(internal)?,
+            changed_by: v.changed_by,
+            created_at: v.created_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCampaignRequest {
+    pub name: String,
+    /// Paid part of one unit, e.g. 10000.
+    pub price_yen: Amount,
+    /// City-funded part of one unit, e.g. 3000.
+    pub premium_yen: Amount,
+    pub units_per_person_max: i32,
+    /// Most premium granted over the campaign.
+    pub budget_yen: Amount,
+    #[serde(deserialize_with = "machipay_domain::calendar::deserialize_micros")]
+    pub sale_starts_at: DateTime<Utc>,
+    #[serde(deserialize_with = "machipay_domain::calendar::deserialize_micros")]
+    pub sale_ends_at: DateTime<Utc>,
+    /// Last JST date the premium can be spent; the program's policy applies if omitted.
+    pub premium_expires_on: Option<NaiveDate>,
+}
+
+/// A premium-set campaign.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PremiumCampaign {
+    pub id: PremiumCampaignId,
+    pub program_id: ProgramId,
+    pub name: String,
+    /// What the shopper pays for one unit.
+    pub price_yen: i64,
+    /// What the city adds to one unit.
+    pub premium_yen: i64,
+    pub units_per_person_max: i32,
+    /// Most premium the campaign grants in all.
+    pub budget_yen: i64,
+    pub sale_starts_at: DateTime<Utc>,
+    pub sale_ends_at: DateTime<Utc>,
+    pub premium_expires_on: Option<NaiveDate>,
+    #[schema(value_type = String, format = Uuid)]
+    pub created_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<PremiumCampaignRow> for PremiumCampaign {
+    fn from(c: PremiumCampaignRow) -> Self {
+        Self {
+            id: c.id,
+            program_id: c.program_id,
+            name: c.name,
+            price_yen: c.price_yen,
+            premium_yen: c.premium_yen,
+            units_per_person_max: c.units_per_person_max,
+            budget_yen: c.budget_yen,
+            sale_starts_at: c.sale_starts_at,
+            sale_ends_at: c.sale_ends_at,
+            premium_expires_on: c.premium_expires_on,
+            created_by: c.created_by,
+            created_at: c.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseRequest {
+    pub shopper_id: ShopperId,
+    pub units: i32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BankChargeRequest {
+    pub shopper_id: ShopperId,
+    pub amount: Amount,
+    /// The bank's own reference for the transfer (振込受付番号). It is the idempotency key:
+    /// one reference charges once, whoever delivers it and however often.
+    pub bank_reference: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CashOutRequest {
+    pub shopper_id: ShopperId,
+    /// Paid coin handed back in cash; premium is never cashed out.
+    pub amount: Amount,
+    /// The approved ground (moving away, a tiny remainder ...), kept with the transaction.
+    pub reason: String,
+}
+
+/// Premium reconciliation figures of a program, from postings: what the city is asked to fund.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct PremiumFigures {
+    /// Paid yen taken for premium sets (live sales).
+    pub sold_yen: i64,
+    /// Premium granted to wallets (live sales).
+    pub granted_yen: i64,
+    /// Premium spent at stores (net of refunds).
+    pub spent_yen: i64,
+    /// Premium that expired and went back to the subsidy account.
+    pub expired_yen: i64,
+    /// Premium still held in wallets.
+    pub outstanding_yen: i64,
+    /// Rebate points granted to wallets from the city's budget, net of what refunds took
+    /// back (points refunds could not take back, having been spent, stay in).
+    pub rebate_points_granted: i64,
+    /// Rebate points that expired and went back to the city's subsidy account (not breakage).
+    pub rebate_points_expired: i64,
+    /// Points still held in wallets.
+    pub rebate_points_outstanding: i64,
+}
+
+impl From<PremiumTotals> for PremiumFigures {
+    fn from(t: PremiumTotals) -> Self {
+        Self {
+            sold_yen: t.sold_yen,
+            granted_yen: t.granted_yen,
+            spent_yen: t.spent_yen,
+            expired_yen: t.expired_yen,
+            outstanding_yen: t.outstanding_yen,
+            rebate_points_granted: t.rebate_points_granted,
+            rebate_points_expired: t.rebate_points_expired,
+            rebate_points_outstanding: t.rebate_points_outstanding,
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! What the point card refuses: at the till and in its reports (`PointRefusal`), and on
+//! cards as objects, their import, rates and campaigns (`CardRefusal`). A program of the
+//! wrong kind is `error::Common::WrongProgramKind`.
+
+use chrono::NaiveDate;
+
+crate::refusals! {
+    /// What the till (earn, spend, returns, checkout, stock) and the point reports refuse.
+    pub enum PointRefusal {
+        /// An earn names a purchase above the largest that earns points (the yen limit).
+        PurchaseTooLarge(i64) => Unprocessable, "purchase_too_large", "a purchase earns points up to ¥{0}";
+        /// The store's prepaid stock does not cover the points it would issue (what it holds).
+        PointStockInsufficient(i64) => Unprocessable, "point_stock_insufficient", "the store's prepaid point stock holds {0} points";
+        /// The card does not hold the points to spend (what it holds).
+        InsufficientPoints(i64) => Unprocessable, "insufficient_points", "the card holds {0} points";
+        /// An operator's reversal already undid the movement returned.
+        AlreadyReversed => Conflict, "already_reversed", "this transaction has been reversed";
+        /// Returns add up to more than the original (what is left to return).
+        ReturnExceedsOriginal(i64) => Unprocessable, "return_exceeds_original", "at most {0} more can be returned against this transaction";
+        /// The return would take back points the card has spent, and the program refuses
+        /// shortfalls (points due, points held).
+        PointsAlreadySpent(i64, i64) => Unprocessable, "points_already_spent", "the return takes back {0} points but the card holds {1}";
+        /// A combined checkout with a card no shopper is linked to.
+        CardNotLinked => Unprocessable, "card_not_linked", "a combined checkout needs a card linked to a shopper";
+        /// The query string does not parse (the extractor's text).
+        InvalidQuery(String) => BadRequest, "invalid_query", "{0}";
+        /// A report's `format` other than json or csv.
+        InvalidReportFormat => BadRequest, "invalid_format", "format must be json or csv";
+        /// A `fiscal_year` that is not a 年度.
+        InvalidFiscalYear => BadRequest, "invalid_fiscal_year", "fiscal_year must be a 年度 such as 2026 or 令和8年度";
+        /// A 年度 that has not started (its label, its first day, today in JST).
+        PeriodInFuture(String, NaiveDate, NaiveDate) => BadRequest, "period_in_future", "{0} starts on {1} (today is {2} JST)";
+    }
+}
+
+crate::refusals! {
+    /// What cards as objects refuse: the till's card checks, the QR image, import, link,
+    /// block, replacement, store rates and campaigns.
+    pub enum CardRefusal {
+        /// No card with this number in the program.
+        UnknownCard => NotFound, "unknown_card", "no such card in this program";
+        /// The card is blocked (lost or stolen).
+        Blocked => Unprocessable, "card_blocked", "this card is blocked";
+        /// The card was replaced; the till takes the new one.
+        Replaced => Unprocessable, "card_replaced", "this card was replaced; use the new card";
+        /// The QR image of a blocked card.
+        BlockedNotShown => Unprocessable, "card_blocked", "only an active card is shown for scanning";
+        /// The QR image of a replaced card.
+        ReplacedNotShown => Unprocessable, "card_replaced", "only an active card is shown for scanning";
+        /// Blocking a card that was replaced.
+        ReplacedNotBlocked => Unprocessable, "card_replaced", "this card was replaced";
+        /// Replacing a card that was replaced already.
+        AlreadyReplaced => Unprocessable, "card_replaced", "this card was already replaced";
+        /// An import's file has bad rows (how many); the answer lists them.
+        ImportRejected(usize) => Unprocessable, "import_rejected", "{0} bad rows; nothing was imported";
+        /// Another writer of cards created this number between the check and the write (line).
+        ImportConflict(u64) => Conflict, "import_conflict", "line {0}: a card with this number was created meanwhile; send the file again";
+        /// An import not sent as text/csv.
+        NotCsv => UnsupportedMediaType, "unsupported_media_type", "send Content-Type: text/csv";
+        /// An import file that is not UTF-8.
+        NotUtf8 => BadRequest, "invalid_encoding", "the file must be UTF-8";
+        /// An operator's link without the shopper.
+        ShopperIdRequired => BadRequest, "missing_field", "shopper_id is required";
+        /// The card is linked to another shopper.
+        LinkedElsewhere => Conflict, "card_linked_elsewhere", "this card is linked to another account";
+        /// A replacement's reason empty or above 200 characters.
+        InvalidReason => BadRequest, "invalid_reason", "reason must be 1 to 200 characters";
+        /// A store earn rate outside 0 to 1.
+        InvalidRate => BadRequest, "invalid_rate", "earn_rate must be between 0 and 1";
+        /// A campaign's name, multiplier or period out of bounds (which).
+        InvalidCampaign(&'static str) => BadRequest, "invalid_campaign", "{0}";
+        /// The QR image's `format` other than png or svg.
+        InvalidImageFormat => BadRequest, "invalid_format", "format must be png or svg";
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::AppError;
+
+    #[test]
+    fn refusals_keep_their_codes_statuses_and_messages() {
+        let (status, body) =
+            AppError::from(PointRefusal::PointsAlreadySpent(5, 3)).status_and_body();
+        assert_eq!(status, 422);
+        assert_eq!(body.error.code, "points_already_spent");
+        assert_eq!(
+            body.error.message,
+            "the return takes back 5 points but the card holds 3"
+        );
+        let (status, body) = AppError::from(CardRefusal::UnknownCard).status_and_body();
+        assert_eq!((status, body.error.code.as_str()), (404, "unknown_card"));
+        let (status, _) = AppError::from(CardRefusal::NotCsv).status_and_body();
+        assert_eq!(status, 415);
+    }
+}
