@@ -35,7 +35,7 @@ const TOKENS_CACHED_MAX: usize = 200_000;
 
 /// Resolved tokens by the SHA-256 of their secret.
 ///
-/// Why it is safe: what a token stands for never changes (staff roles and a device's store
+/// Why it is safe: what a token stands for never changes (staff roles and a device's merchant
 /// are fixed; a new role is a new token), and the only change to a token is its revocation,
 /// which goes through `directory::revoke_token` and calls `forget_all` once it has committed.
 /// A lookup that read the database before that commit could put back a stale entry after

@@ -249,9 +249,8 @@ const FOREIGN_STORE_ALLOWED: &[(&str, &str)] = &[
     ("src/writer/known_check.rs", "qr"),
     ("src/writer/known_check.rs", "merchants"),
     ("src/writer/known_check.rs", "campaigns/rebates"),
-    // Authentication: the bearer extractor and the server's principal kinds.
+    // Authentication: the bearer extractor.
     ("src/http/extract.rs", "directory"),
-    ("src/http/mod.rs", "directory"),
     // `machipay serve` logs how many cities the database holds.
     ("src/main.rs", "directory"),
     // Inside features/: capabilities reading another's rows directly.

@@ -33,6 +33,7 @@ export const ERROR_MESSAGES = {
   unsupported_media_type: { ja: "この形式のデータは受け付けていません。", en: "This kind of data is not accepted." },
   method_not_allowed: { ja: "この操作はできません。アプリを再読み込みしてください。", en: "This action is not possible. Please reload the app." },
   no_such_route: { ja: "この操作はできません。アプリを再読み込みしてください。", en: "This action is not possible. Please reload the app." },
+  bad_request: { ja: "送信内容に不備があります。アプリを再読み込みしてください。", en: "The request is incomplete. Please reload the app." },
   request_timeout: { ja: "時間がかかりすぎたため中断しました。もう一度お試しください。", en: "It took too long and was stopped. Please try again." },
   missing_idempotency_key: { ja: "送信内容に不備があります。アプリを再読み込みしてください。", en: "The request is incomplete. Please reload the app." },
   invalid_idempotency_key: { ja: "送信内容に不備があります。アプリを再読み込みしてください。", en: "The request is incomplete. Please reload the app." },

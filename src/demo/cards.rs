@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use crate::app::App;
-use crate::demo::{CONCURRENCY, Store, field, idem, internal};
+use crate::demo::{CONCURRENCY, Store, idem, internal};
 use crate::error::AppError;
 use crate::features::directory::{self, NewProgramRequest};
 use crate::features::points::cards::{self, NewCardRequest, NewPointCampaignRequest, RateRequest};
@@ -32,7 +32,10 @@ pub async fn program(app: &App, admin: Principal) -> Result<ProgramId, AppError>
         },
     }))
     .map_err(internal)?;
-    field(&directory::create_program(app, admin, req).await?, "id")
+    let program = directory::create_program(app, admin, req)
+        .await?
+        .into_value()?;
+    Ok(program.id)
 }
 
 /// A linked card for every shopper but each tenth; `None` for those without one.

@@ -49,7 +49,7 @@ const TRADES: [(&str, &[&str]); 4] = [
     ("サービス", &["理容室", "美容室", "クリーニング", "整骨院"]),
     ("生活", &["薬局", "金物店", "花屋", "電器店"]),
 ];
-const STORE_PREFIXES: [&str; 20] = [
+const NAME_PREFIXES: [&str; 20] = [
     "まるや",
     "さくら",
     "やまだ",
@@ -142,11 +142,6 @@ impl Dice {
     }
 }
 
-fn field<T: serde::de::DeserializeOwned>(reply: &Reply, name: &str) -> Result<T, AppError> {
-    serde_json::from_value(reply.body[name].clone())
-        .map_err(|_| AppError::Internal(format!("demo: reply without {name}: {}", reply.body)))
-}
-
 pub(crate) fn idem(scope: uuid::Uuid, what: &str) -> Idempotency {
     Idempotency {
         scope,
@@ -182,7 +177,7 @@ pub async fn seed(app: &App) -> Result<DemoTown, AppError> {
     let points_program = cards::program(app, admin).await?;
     let programs = [program, points_program];
     let mut dice = Dice(20_260_401);
-    let stores = seed_stores(app, admin).await?;
+    let stores = seed_merchants(app, admin).await?;
     town::profiles(app, admin, &stores).await?;
     town::joins(app, admin, &programs, &stores).await?;
     town::targets(app, admin, &programs).await?;
@@ -236,7 +231,8 @@ async fn till_codes(
             device_name: "レジ1".into(),
         },
     )
-    .await?;
+    .await?
+    .into_value()?;
     let store_code = crate::features::qr::issue_store_code(
         app,
         owner,
@@ -247,7 +243,7 @@ async fn till_codes(
     )
     .await?
     .into_value()?;
-    Ok((field(&code, "code")?, store_code))
+    Ok((code.code, store_code))
 }
 
 async fn currency_program(app: &App, admin: Principal) -> Result<ProgramId, AppError> {
@@ -258,17 +254,20 @@ async fn currency_program(app: &App, admin: Principal) -> Result<ProgramId, AppE
         "settings": {"p2p_transfers": true, "merchant_city_ascii": "MINAMI"},
     }))
     .map_err(|e| AppError::Internal(format!("demo program: {e}")))?;
-    field(&directory::create_program(app, admin, req).await?, "id")
+    let program = directory::create_program(app, admin, req)
+        .await?
+        .into_value()?;
+    Ok(program.id)
 }
 
-async fn seed_stores(app: &App, admin: Principal) -> Result<Vec<Store>, AppError> {
+async fn seed_merchants(app: &App, admin: Principal) -> Result<Vec<Store>, AppError> {
     let mut plans = Vec::with_capacity(STORES);
     // Prefix, then trade, then kind vary slowest: distinct names for the first 400 stores.
-    let p = STORE_PREFIXES.len();
+    let p = NAME_PREFIXES.len();
     for i in 0..STORES {
         let (trade, kinds) = TRADES[(i / p) % TRADES.len()];
         let kind = kinds[(i / (p * TRADES.len())) % kinds.len()];
-        let prefix = STORE_PREFIXES[i % p];
+        let prefix = NAME_PREFIXES[i % p];
         let association = ASSOCIATIONS[i % ASSOCIATIONS.len()];
         plans.push((format!("{prefix}{kind}"), trade, association, prefix, kind));
     }
@@ -276,13 +275,14 @@ async fn seed_stores(app: &App, admin: Principal) -> Result<Vec<Store>, AppError
     for chunk in plans.chunks(CONCURRENCY) {
         let made = join_all(chunk.iter().map(
             |(name, trade, association, prefix, kind)| async move {
-                let reply = directory::create_merchant(
+                let issued = directory::create_merchant(
                     app,
                     admin,
                     NewMerchantRequest { name: name.clone() },
                 )
-                .await?;
-                let id: MerchantId = field(&reply, "id")?;
+                .await?
+                .into_value()?;
+                let id = issued.item.id;
                 crate::features::campaigns::rebates::set_category(
                     app,
                     admin,
@@ -299,7 +299,7 @@ async fn seed_stores(app: &App, admin: Principal) -> Result<Vec<Store>, AppError
                     kind,
                     association,
                     trade,
-                    owner_token: field(&reply, "token")?,
+                    owner_token: issued.token,
                 })
             },
         ))
@@ -319,8 +319,10 @@ async fn seed_shoppers(app: &App, admin: Principal) -> Result<Vec<(ShopperId, St
             let req = NewShopperRequest {
                 display_name: name.clone(),
             };
-            let reply = directory::create_shopper(app, admin, req).await?;
-            Ok::<_, AppError>((field(&reply, "id")?, field(&reply, "token")?))
+            let issued = directory::create_shopper(app, admin, req)
+                .await?
+                .into_value()?;
+            Ok::<_, AppError>((issued.item.id, issued.token))
         }))
         .await;
         out.extend(made.into_iter().collect::<Result<Vec<_>, _>>()?);

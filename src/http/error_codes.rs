@@ -7,21 +7,16 @@ use axum::Json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
-use crate::error::{self, Common, ErrorCode, Refused};
-
-/// The framework's own codes: malformed requests the extractors refuse, and failures.
-pub const FRAMEWORK: &[ErrorCode] = &[
-    ErrorCode::new("method_not_allowed", Refused::BadRequest),
-    ErrorCode::new("request_timeout", Refused::Timeout),
-    ErrorCode::new("body_too_large", Refused::TooLarge),
-    ErrorCode::new("unsupported_media_type", Refused::UnsupportedMediaType),
-];
+use crate::error::{self, Common, ErrorCode};
+use crate::features::directory::DirectoryRefusal;
+use crate::http::refusals::RequestRefusal;
 
 /// Every enum's codes, in one list. A capability that declares a refusal enum adds it here.
 pub fn catalogue() -> Vec<ErrorCode> {
     let lists: &[&[ErrorCode]] = &[
         Common::CODES,
-        FRAMEWORK,
+        RequestRefusal::CODES,
+        DirectoryRefusal::CODES,
         crate::features::qr::QrRefusal::CODES,
         crate::features::points::refusals::PointRefusal::CODES,
         crate::features::points::refusals::CardRefusal::CODES,

@@ -8,8 +8,9 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use crate::app::App;
-use crate::error::AppError;
+use crate::error::{AppError, Common};
 use crate::features::directory::store::principal_for_token;
+use crate::http::refusals::RequestRefusal;
 use crate::writer::Idempotency;
 use machipay_domain::auth::{Principal, hash_secret};
 use machipay_domain::ids::TokenId;
@@ -31,14 +32,14 @@ impl FromRequestParts<App> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, AppError> {
-        let token = bearer(&parts.headers).ok_or_else(AppError::unauthorized)?;
+        let token = bearer(&parts.headers).ok_or(Common::Unauthenticated)?;
         let hash = hash_secret(token);
         let (token, who) = match app.tokens.get(&hash) {
             (Some(found), _) => found,
             (None, generation) => {
                 let found = principal_for_token(&app.db, &hash)
                     .await?
-                    .ok_or_else(AppError::unauthorized)?;
+                    .ok_or(Common::Unauthenticated)?;
                 app.tokens.put(hash, found, generation);
                 found
             }
@@ -80,17 +81,13 @@ async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if !is_json {
-        return Err(AppError::rejected(
-            415,
-            "unsupported_media_type",
-            "send Content-Type: application/json",
-        ));
+        return Err(RequestRefusal::UnsupportedMediaType.into());
     }
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            AppError::rejected(413, "body_too_large", "the request body is too large")
+            RequestRefusal::BodyTooLarge.into()
         } else {
-            AppError::bad_request("unreadable_body", "the request body could not be read")
+            RequestRefusal::UnreadableBody.into()
         }
     })
 }
@@ -98,34 +95,31 @@ async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
 /// Parses JSON and names what was wrong with it.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| -> AppError {
         let path = e.path().to_string();
         let inner = e.inner();
         let message = inner.to_string();
-        let code = if inner.is_syntax() || inner.is_eof() {
-            "malformed_json"
-        } else if message.starts_with("unknown field") {
-            "unknown_field"
-        } else if path.ends_with("amount") {
-            "invalid_amount"
-        } else if path.ends_with("card_number") {
-            "invalid_card_number"
-        } else if message.starts_with("missing field") {
-            "missing_field"
+        let text = if path == "." {
+            message.clone()
         } else {
-            "invalid_field"
+            format!("{path}: {message}")
         };
-        AppError::bad_request(
-            code,
-            if path == "." {
-                message
-            } else {
-                format!("{path}: {message}")
-            },
-        )
+        if inner.is_syntax() || inner.is_eof() {
+            RequestRefusal::MalformedJson(text).into()
+        } else if message.starts_with("unknown field") {
+            RequestRefusal::UnknownField(text).into()
+        } else if path.ends_with("amount") {
+            Common::InvalidAmount(text).into()
+        } else if path.ends_with("card_number") {
+            RequestRefusal::InvalidCardNumber(text).into()
+        } else if message.starts_with("missing field") {
+            RequestRefusal::MissingField(text).into()
+        } else {
+            RequestRefusal::InvalidField(text).into()
+        }
     })?;
     de.end().map_err(|_| {
-        AppError::bad_request("malformed_json", "trailing characters after the JSON body")
+        RequestRefusal::MalformedJson("trailing characters after the JSON body".into())
     })?;
     Ok(value)
 }
@@ -168,21 +162,15 @@ impl<T: DeserializeOwned> FromRequest<App> for Money<T> {
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<String, AppError> {
-    let value = headers.get("idempotency-key").ok_or_else(|| {
-        AppError::bad_request(
-            "missing_idempotency_key",
-            "money-moving requests need an Idempotency-Key header",
-        )
-    })?;
+    let value = headers
+        .get("idempotency-key")
+        .ok_or(RequestRefusal::MissingIdempotencyKey)?;
     let key = value.to_str().unwrap_or_default();
     let valid = !key.is_empty()
         && key.len() <= IDEMPOTENCY_KEY_LEN_MAX
         && key.bytes().all(|b| b.is_ascii_graphic());
     if !valid {
-        return Err(AppError::bad_request(
-            "invalid_idempotency_key",
-            "Idempotency-Key must be 1 to 255 visible ASCII characters",
-        ));
+        return Err(RequestRefusal::InvalidIdempotencyKey.into());
     }
     Ok(key.to_owned())
 }
@@ -197,7 +185,22 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Path(p.0))
-            .map_err(|e| AppError::bad_request("invalid_path", e.body_text()))
+            .map_err(|e| RequestRefusal::InvalidPath(e.body_text()).into())
+    }
+}
+
+/// Query parameters; a malformed or unknown one answers a named 400 (`invalid_query`) in the
+/// shared envelope.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| RequestRefusal::InvalidQuery(e.body_text()).into())
     }
 }
 

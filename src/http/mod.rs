@@ -4,6 +4,7 @@
 pub mod error_codes;
 pub mod extract;
 pub mod params;
+pub mod refusals;
 pub mod render;
 pub mod response;
 pub mod web;
@@ -23,8 +24,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::db::Backend;
+use crate::error::Refusal;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::http::extract::Caller;
+use crate::http::refusals::RequestRefusal;
 use machipay_domain::auth::Principal;
 use machipay_domain::ids::{CityId, TokenId};
 
@@ -45,7 +48,7 @@ pub const CARD_IMPORT_TIMEOUT_MS: u64 = 600_000;
         ErrorEnvelope,
         machipay_domain::ids::TokenId,
         crate::features::qr::ImageFormat,
-        crate::features::directory::store::PrincipalKind,
+        crate::features::directory::api::PrincipalKind,
         params::JsonOrCsv,
         params::ReportFormat,
         params::PngOrSvg,
@@ -167,12 +170,7 @@ async fn timeout(
     };
     match tokio::time::timeout(Duration::from_millis(ms), next.run(req)).await {
         Ok(response) => response,
-        Err(_) => AppError::rejected(
-            408,
-            "request_timeout",
-            format!("the request took longer than {ms} ms"),
-        )
-        .into_response_boxed(),
+        Err(_) => AppError::from(RequestRefusal::RequestTimeout(ms)).into_response_boxed(),
     }
 }
 
@@ -186,22 +184,21 @@ async fn envelope_bare_errors(response: axum::response::Response) -> axum::respo
     if !(status.is_client_error() || status.is_server_error()) || !bare {
         return response;
     }
-    let (code, message) = match status.as_u16() {
-        405 => (
-            "method_not_allowed",
-            "this route does not take that method (see the Allow header)",
-        ),
-        408 => ("request_timeout", "the request took too long"),
-        413 => ("body_too_large", "the request body is too large"),
-        415 => (
-            "unsupported_media_type",
-            "this content type is not accepted",
-        ),
-        _ if status.is_server_error() => ("internal", "internal error"),
-        _ => ("bad_request", "the request was refused"),
+    // The status stays axum's (405 is no refusal kind); the refusal gives code and message.
+    let refusal = match status.as_u16() {
+        405 => RequestRefusal::MethodNotAllowed,
+        408 => RequestRefusal::TookTooLong,
+        413 => RequestRefusal::BodyTooLarge,
+        415 => RequestRefusal::ContentTypeNotAccepted,
+        _ => RequestRefusal::Refused,
+    };
+    let envelope = if status.is_server_error() {
+        ErrorEnvelope::new(crate::error::INTERNAL, "internal error")
+    } else {
+        ErrorEnvelope::new(refusal.code(), &refusal.to_string())
     };
     let (mut parts, _) = response.into_parts();
-    let body = serde_json::to_vec(&ErrorEnvelope::new(code, message)).unwrap_or_default();
+    let body = serde_json::to_vec(&envelope).unwrap_or_default();
     parts.headers.insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
@@ -217,11 +214,7 @@ impl AppError {
 }
 
 async fn not_found(method: Method, uri: Uri) -> AppError {
-    AppError::rejected(
-        404,
-        "no_such_route",
-        format!("no route for {method} {}", uri.path()),
-    )
+    RequestRefusal::NoSuchRoute(method.to_string(), uri.path().to_owned()).into()
 }
 
 #[derive(Serialize, ToSchema)]

@@ -1,19 +1,17 @@
 //! Routes for staff, programs, merchants, devices, shoppers and tokens.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
-use crate::features::directory::store::{
-    Device, Merchant, PrincipalKind, Shopper, Staff, TokenInfo,
-};
-use crate::features::directory::{self as uc, *};
-use crate::http::extract::{Body, Caller, Path};
-use crate::writer::Reply;
+use crate::features::directory::api::*;
+use crate::features::directory::{self as uc};
+use crate::http::extract::{Body, Caller, Path, Query};
+use crate::writer::Answer;
 use machipay_domain::ids::*;
 
 pub fn router() -> OpenApiRouter<App> {
@@ -39,7 +37,7 @@ async fn create_staff(
     State(app): State<App>,
     c: Caller,
     Body(req): Body<NewStaffRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<Issued<Staff>>, AppError> {
     uc::create_staff(&app, c.who, req).await
 }
 
@@ -51,7 +49,7 @@ async fn create_program(
     State(app): State<App>,
     c: Caller,
     Body(req): Body<NewProgramRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<Program>, AppError> {
     uc::create_program(&app, c.who, req).await
 }
 
@@ -82,7 +80,7 @@ async fn create_merchant(
     State(app): State<App>,
     c: Caller,
     Body(req): Body<NewMerchantRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<Issued<Merchant>>, AppError> {
     uc::create_merchant(&app, c.who, req).await
 }
 
@@ -105,9 +103,8 @@ struct Page {
 async fn list_merchants(
     State(app): State<App>,
     c: Caller,
-    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+    Query(page): Query<Page>,
 ) -> Result<Json<Vec<Merchant>>, AppError> {
-    let Query(page) = page.map_err(|e| AppError::bad_request("invalid_query", e.body_text()))?;
     uc::list_merchants(&app, c.who, page.after, page.limit)
         .await
         .map(Json)
@@ -134,7 +131,7 @@ async fn create_enrollment_code(
     c: Caller,
     Path(id): Path<MerchantId>,
     Body(req): Body<NewEnrollmentCodeRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<EnrollmentCode>, AppError> {
     uc::create_enrollment_code(&app, c.who, id, req).await
 }
 
@@ -146,7 +143,7 @@ async fn create_enrollment_code(
 async fn enroll_device(
     State(app): State<App>,
     Body(req): Body<EnrollRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<Issued<Device>>, AppError> {
     uc::enroll_device(&app, req).await
 }
 
@@ -158,7 +155,7 @@ async fn create_shopper(
     State(app): State<App>,
     c: Caller,
     Body(req): Body<NewShopperRequest>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<Issued<Shopper>>, AppError> {
     uc::create_shopper(&app, c.who, req).await
 }
 
@@ -177,12 +174,12 @@ async fn get_shopper(
 /// Revoke a token at once (its holder, or a city admin).
 #[utoipa::path(delete, path = "/api/v1/tokens/{token_id}", tag = "directory", security(("bearer" = [])),
     params(("token_id" = TokenId, Path)),
-    responses((status = 200, body = serde_json::Value), (status = "4XX", body = ErrorEnvelope)))]
+    responses((status = 200, body = RevokedToken), (status = "4XX", body = ErrorEnvelope)))]
 async fn revoke_token(
     State(app): State<App>,
     c: Caller,
     Path(id): Path<TokenId>,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<RevokedToken>, AppError> {
     uc::revoke_token(&app, c.who, c.token, id).await
 }
 
@@ -197,7 +194,9 @@ async fn list_tokens(
     c: Caller,
     Path((kind, id)): Path<(PrincipalKind, uuid::Uuid)>,
 ) -> Result<Json<Vec<TokenInfo>>, AppError> {
-    uc::list_tokens(&app, c.who, kind, id).await.map(Json)
+    uc::list_tokens(&app, c.who, kind.into(), id)
+        .await
+        .map(Json)
 }
 
 /// Issue a new token for an existing shopper or store owner (operators) or staff member (city
@@ -210,6 +209,6 @@ async fn reissue_token(
     State(app): State<App>,
     c: Caller,
     Path((kind, id)): Path<(PrincipalKind, uuid::Uuid)>,
-) -> Result<Reply, AppError> {
-    uc::reissue_token(&app, c.who, kind, id).await
+) -> Result<Answer<NewToken>, AppError> {
+    uc::reissue_token(&app, c.who, kind.into(), id).await
 }

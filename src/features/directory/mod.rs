@@ -2,36 +2,53 @@
 //! their tokens. Every write goes through the writer like money does; tokens are minted
 //! here, returned once, and stored only as hashes.
 
+pub mod api;
 pub mod http;
 pub mod store;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::app::App;
-use crate::error::AppError;
-use crate::features::directory::store::{
-    City, Device, Merchant, PrincipalKind, ProgramRow, Shopper, Staff,
-};
-use crate::writer::{Reply, Work};
+use crate::error::{AppError, Common};
+use crate::features::directory::store::{PrincipalKind, ProgramRow};
+use crate::writer::{Answer, Done, Work};
 use machipay_domain::auth::{self, Capability, Principal, Role, StaffKind};
 use machipay_domain::ids::*;
-use machipay_domain::program::{ProgramKind, ProgramSettings};
+
+pub use api::{
+    City, Device, EnrollRequest, EnrollmentCode, Issued, Merchant, NewEnrollmentCodeRequest,
+    NewMerchantRequest, NewProgramRequest, NewShopperRequest, NewStaffRequest, NewToken, Program,
+    RevokedToken, Shopper, Staff, TokenInfo,
+};
 
 /// How long a device enrollment code stays usable.
 pub const ENROLLMENT_CODE_TTL_MINUTES: i64 = 15;
 /// Page size for listings.
 pub const PAGE_SIZE_MAX: i64 = 200;
 
-/// Names of people, stores, programs and campaigns: 1 to 100 characters, not blank.
+crate::refusals! {
+    /// What the directory refuses.
+    pub enum DirectoryRefusal {
+        /// A name of a person, merchant, program or campaign that is blank or too long. The
+        /// text names the field.
+        InvalidName(&'static str) => BadRequest, "invalid_name", "{0} must be 1 to 100 characters";
+        /// Program settings that break a rule (`ProgramSettings::validate`).
+        InvalidSettings(String) => BadRequest, "invalid_settings", "{0}";
+        /// A page size outside 1 to the maximum given.
+        InvalidLimit(i64) => BadRequest, "invalid_limit", "limit must be 1 to {0}";
+        /// The enrollment code is the credential: a bad one is a failed sign-in.
+        InvalidEnrollmentCode => Unauthenticated, "invalid_enrollment_code", "the code is unknown, used or expired";
+        /// A device's token is never re-issued: the terminal is enrolled again.
+        DeviceTokenNotReissued => Unprocessable, "device_token_not_reissued", "a cashier terminal is enrolled again with a new enrollment code";
+    }
+}
+
+/// Names of people, merchants, programs and campaigns: 1 to 100 characters, not blank.
 pub(crate) fn check_name(what: &'static str, name: &str) -> Result<(), AppError> {
     let len = name.trim().chars().count();
     if len == 0 || name.chars().count() > 100 {
-        return Err(AppError::bad_request(
-            "invalid_name",
-            format!("{what} must be 1 to 100 characters"),
-        ));
+        return Err(DirectoryRefusal::InvalidName(what).into());
     }
     Ok(())
 }
@@ -55,11 +72,10 @@ pub async fn bootstrap_city(
 ) -> Result<Bootstrapped, AppError> {
     check_name("city name", &city_name)?;
     check_name("admin name", &admin_name)?;
-    let reply = app
-        .writer
-        .run(None, move |w| {
+    app.writer
+        .answer(None, move |w| {
             Box::pin(async move {
-                let city = City {
+                let city = store::City {
                     id: CityId::new(),
                     name: city_name,
                     created_at: w.now,
@@ -67,19 +83,16 @@ pub async fn bootstrap_city(
                 store::insert_city(&mut w.tx, &city).await?;
                 let issued =
                     new_staff(w, city.id, admin_name, StaffKind::City, Role::Admin).await?;
-                Reply::new(
-                    201,
-                    &serde_json::json!({
-                        "city": city,
-                        "admin": issued.item,
-                        "token_id": issued.token_id,
-                        "token": issued.token,
-                    }),
-                )
+                Ok(Done::created(Bootstrapped {
+                    city: city.into(),
+                    admin: issued.item,
+                    token_id: issued.token_id,
+                    token: issued.token,
+                }))
             })
         })
-        .await?;
-    serde_json::from_value(reply.body).map_err(internal)
+        .await?
+        .into_value()
 }
 
 async fn new_staff(
@@ -89,7 +102,7 @@ async fn new_staff(
     kind: StaffKind,
     role: Role,
 ) -> Result<Issued<Staff>, AppError> {
-    let staff = Staff {
+    let staff = store::Staff {
         id: StaffId::new(),
         city_id: city,
         kind,
@@ -99,26 +112,7 @@ async fn new_staff(
     };
     store::insert_staff(&mut w.tx, &staff).await?;
     let token = issue_token(w, city, PrincipalKind::Staff, staff.id.0).await?;
-    Ok(token.with(staff))
-}
-
-/// A freshly minted bearer token: its id (to list and revoke it) and its secret, shown once.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct NewToken {
-    pub token_id: TokenId,
-    /// The bearer token itself. Shown here once and never again.
-    pub token: String,
-}
-
-impl NewToken {
-    /// The answer of a route that made a principal and its first token.
-    pub fn with<T>(self, item: T) -> Issued<T> {
-        Issued {
-            item,
-            token_id: self.token_id,
-            token: self.token,
-        }
-    }
+    Ok(token.with(staff.into()))
 }
 
 /// Mints a token for a principal of `city` and stores its hash. Every token is made here.
@@ -136,92 +130,41 @@ pub(crate) async fn issue_token(
     })
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewStaffRequest {
-    pub name: String,
-    pub kind: StaffKind,
-    pub role: Role,
-}
-
-/// A new principal and its bearer token. The token is shown here once and never again.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Issued<T> {
-    #[serde(flatten)]
-    pub item: T,
-    /// The token's id (to list and revoke it; `GET /api/v1/me` answers it too).
-    pub token_id: TokenId,
-    pub token: String,
-}
-
 pub async fn create_staff(
     app: &App,
     who: Principal,
     req: NewStaffRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<Issued<Staff>>, AppError> {
     if !who.can(Capability::AdministerCity) {
-        return Err(AppError::forbidden());
+        return Err(Common::Forbidden.into());
     }
     check_name("name", &req.name)?;
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let issued = new_staff(w, who.city(), req.name, req.kind, req.role).await?;
-                Reply::new(201, &issued)
+                Ok(Done::created(issued))
             })
         })
         .await
-}
-
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewProgramRequest {
-    pub kind: ProgramKind,
-    pub name: String,
-    #[serde(default)]
-    pub settings: ProgramSettings,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct Program {
-    pub id: ProgramId,
-    pub city_id: CityId,
-    pub kind: ProgramKind,
-    pub name: String,
-    pub settings: ProgramSettings,
-    pub created_at: DateTime<Utc>,
-}
-
-impl TryFrom<ProgramRow> for Program {
-    type Error = AppError;
-    fn try_from(row: ProgramRow) -> Result<Self, AppError> {
-        Ok(Program {
-            id: row.id,
-            city_id: row.city_id,
-            kind: row.kind,
-            name: row.name,
-            settings: serde_json::from_str(&row.settings).map_err(internal)?,
-            created_at: row.created_at,
-        })
-    }
 }
 
 pub async fn create_program(
     app: &App,
     who: Principal,
     req: NewProgramRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<Program>, AppError> {
     if !who.can(Capability::AdministerCity) {
-        return Err(AppError::forbidden());
+        return Err(Common::Forbidden.into());
     }
     check_name("name", &req.name)?;
     req.settings
         .validate()
-        .map_err(|e| AppError::bad_request("invalid_settings", e.to_string()))?;
+        .map_err(|e| DirectoryRefusal::InvalidSettings(e.to_string()))?;
     crate::features::settings_fit(req.kind, &req.settings)?;
     let settings = serde_json::to_string(&req.settings).map_err(internal)?;
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let row = ProgramRow {
                     id: ProgramId::new(),
@@ -244,7 +187,7 @@ pub async fn create_program(
                     &mut w.tx, &version,
                 )
                 .await?;
-                Reply::new(201, &Program::try_from(row)?)
+                Ok(Done::created(Program::try_from(row)?))
             })
         })
         .await
@@ -274,30 +217,24 @@ pub async fn get_program(app: &App, who: Principal, id: ProgramId) -> Result<Pro
     let row = store::get_program(&app.db, id)
         .await?
         .filter(|p| p.city_id == who.city())
-        .ok_or_else(|| AppError::not_found("program"))?;
+        .ok_or(Common::NotFound("program"))?;
     with_current_settings(app, row).await
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewMerchantRequest {
-    pub name: String,
-}
-
-/// Registers a store and returns its owner token.
+/// Registers a merchant and returns its owner token.
 pub async fn create_merchant(
     app: &App,
     who: Principal,
     req: NewMerchantRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<Issued<Merchant>>, AppError> {
     if !who.can(Capability::OperateProgram) {
-        return Err(AppError::forbidden());
+        return Err(Common::Forbidden.into());
     }
     check_name("name", &req.name)?;
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
-                let merchant = Merchant {
+                let merchant = store::Merchant {
                     id: MerchantId::new(),
                     city_id: who.city(),
                     name: req.name,
@@ -311,22 +248,22 @@ pub async fn create_merchant(
                     merchant.id.0,
                 )
                 .await?;
-                Reply::new(201, &token.with(merchant))
+                Ok(Done::created(token.with(merchant.into())))
             })
         })
         .await
 }
 
-/// Staff of the city, the store's owner and the store's devices may read a store.
+/// Staff of the city, the merchant's owner and the merchant's devices may read a merchant.
 pub async fn get_merchant(app: &App, who: Principal, id: MerchantId) -> Result<Merchant, AppError> {
     let merchant = store::get_merchant(&app.db, id)
         .await?
         .filter(|m| m.city_id == who.city())
-        .ok_or_else(|| AppError::not_found("merchant"))?;
+        .ok_or(Common::NotFound("merchant"))?;
     if who.can(Capability::ViewCity) || who.acts_for_merchant(id) {
-        Ok(merchant)
+        Ok(merchant.into())
     } else {
-        Err(AppError::not_found("merchant"))
+        Err(Common::NotFound("merchant").into())
     }
 }
 
@@ -337,47 +274,31 @@ pub async fn list_merchants(
     limit: Option<i64>,
 ) -> Result<Vec<Merchant>, AppError> {
     if !who.can(Capability::ViewCity) {
-        return Err(AppError::forbidden());
+        return Err(Common::Forbidden.into());
     }
     let limit = limit.unwrap_or(50);
     if !(1..=PAGE_SIZE_MAX).contains(&limit) {
-        return Err(AppError::bad_request(
-            "invalid_limit",
-            format!("limit must be 1 to {PAGE_SIZE_MAX}"),
-        ));
+        return Err(DirectoryRefusal::InvalidLimit(PAGE_SIZE_MAX).into());
     }
-    Ok(store::list_merchants(&app.db, who.city(), after, limit).await?)
+    let rows = store::list_merchants(&app.db, who.city(), after, limit).await?;
+    Ok(rows.into_iter().map(Merchant::from).collect())
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewEnrollmentCodeRequest {
-    /// What the terminal will be called (e.g. "レジ1").
-    pub device_name: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct EnrollmentCode {
-    /// Type this into the terminal once; it works once, for 15 minutes.
-    pub code: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// A store owner mints a one-time code for a cashier terminal.
+/// A merchant's owner mints a one-time code for a cashier terminal.
 pub async fn create_enrollment_code(
     app: &App,
     who: Principal,
     merchant: MerchantId,
     req: NewEnrollmentCodeRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<EnrollmentCode>, AppError> {
     match who {
         Principal::MerchantOwner { merchant: m, .. } if m == merchant => {}
-        Principal::MerchantOwner { .. } => return Err(AppError::not_found("merchant")),
-        _ => return Err(AppError::forbidden()),
+        Principal::MerchantOwner { .. } => return Err(Common::NotFound("merchant").into()),
+        _ => return Err(Common::Forbidden.into()),
     }
     check_name("device_name", &req.device_name)?;
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let secret = auth::new_enrollment_code();
                 let expires_at = w.now + Duration::minutes(ENROLLMENT_CODE_TTL_MINUTES);
@@ -390,50 +311,34 @@ pub async fn create_enrollment_code(
                     w.now,
                 )
                 .await?;
-                Reply::new(
-                    201,
-                    &EnrollmentCode {
-                        code: secret.plaintext,
-                        expires_at,
-                    },
-                )
+                Ok(Done::created(EnrollmentCode {
+                    code: secret.plaintext,
+                    expires_at,
+                }))
             })
         })
         .await
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EnrollRequest {
-    pub code: String,
-}
-
-/// A terminal trades a one-time code for its own token, scoped to one store.
-pub async fn enroll_device(app: &App, req: EnrollRequest) -> Result<Reply, AppError> {
+/// A terminal trades a one-time code for its own token, scoped to one merchant.
+pub async fn enroll_device(
+    app: &App,
+    req: EnrollRequest,
+) -> Result<Answer<Issued<Device>>, AppError> {
     if req.code.len() > 64 {
-        return Err(AppError::rejected(
-            401,
-            "invalid_enrollment_code",
-            "the code is unknown, used or expired",
-        ));
+        return Err(DirectoryRefusal::InvalidEnrollmentCode.into());
     }
     let hash = auth::hash_secret(&req.code);
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let (merchant_id, name) = store::take_enrollment_code(&mut w.tx, &hash, w.now)
                     .await?
-                    .ok_or_else(|| {
-                        AppError::rejected(
-                            401,
-                            "invalid_enrollment_code",
-                            "the code is unknown, used or expired",
-                        )
-                    })?;
+                    .ok_or(DirectoryRefusal::InvalidEnrollmentCode)?;
                 let merchant = store::get_merchant_tx(&mut w.tx, merchant_id)
                     .await?
                     .ok_or_else(|| AppError::Internal("enrollment code without merchant".into()))?;
-                let device = Device {
+                let device = store::Device {
                     id: DeviceId::new(),
                     merchant_id,
                     name,
@@ -442,16 +347,10 @@ pub async fn enroll_device(app: &App, req: EnrollRequest) -> Result<Reply, AppEr
                 store::insert_device(&mut w.tx, &device).await?;
                 let token =
                     issue_token(w, merchant.city_id, PrincipalKind::Device, device.id.0).await?;
-                Reply::new(201, &token.with(device))
+                Ok(Done::created(token.with(device.into())))
             })
         })
         .await
-}
-
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NewShopperRequest {
-    pub display_name: String,
 }
 
 /// Registers a shopper (at the counter, or by the app's sign-up) and returns its token.
@@ -459,15 +358,15 @@ pub async fn create_shopper(
     app: &App,
     who: Principal,
     req: NewShopperRequest,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<Issued<Shopper>>, AppError> {
     if !who.can(Capability::OperateProgram) {
-        return Err(AppError::forbidden());
+        return Err(Common::Forbidden.into());
     }
     check_name("display_name", &req.display_name)?;
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
-                let shopper = Shopper {
+                let shopper = store::Shopper {
                     id: ShopperId::new(),
                     city_id: who.city(),
                     display_name: req.display_name,
@@ -476,7 +375,7 @@ pub async fn create_shopper(
                 store::insert_shopper(&mut w.tx, &shopper).await?;
                 let token =
                     issue_token(w, shopper.city_id, PrincipalKind::Shopper, shopper.id.0).await?;
-                Reply::new(201, &token.with(shopper))
+                Ok(Done::created(token.with(shopper.into())))
             })
         })
         .await
@@ -487,16 +386,16 @@ pub async fn get_shopper(app: &App, who: Principal, id: ShopperId) -> Result<Sho
     let shopper = store::get_shopper(&app.db, id)
         .await?
         .filter(|s| s.city_id == who.city())
-        .ok_or_else(|| AppError::not_found("shopper"))?;
+        .ok_or(Common::NotFound("shopper"))?;
     if who.can(Capability::ViewCity) || who.is_shopper(id) {
-        Ok(shopper)
+        Ok(shopper.into())
     } else {
-        Err(AppError::not_found("shopper"))
+        Err(Common::NotFound("shopper").into())
     }
 }
 
 /// Whether `who` may manage (revoke, re-issue) the tokens of a principal of `kind` in its
-/// city: a city admin any; operators those of shoppers, store owners and devices, never a
+/// city: a city admin any; operators those of shoppers, merchant owners and devices, never a
 /// staff member's (a staff token would let an operator act as, say, a city admin).
 fn manages_tokens_of(who: &Principal, kind: PrincipalKind) -> bool {
     who.can(Capability::AdministerCity)
@@ -510,27 +409,27 @@ pub async fn revoke_token(
     who: Principal,
     caller_token: TokenId,
     token: TokenId,
-) -> Result<Reply, AppError> {
-    let reply = app
+) -> Result<Answer<RevokedToken>, AppError> {
+    let answer = app
         .writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let (_, kind, owner) = store::token_owner(&mut w.tx, token)
                     .await?
                     .filter(|(city, _, _)| *city == who.city())
-                    .ok_or_else(|| AppError::not_found("token"))?;
+                    .ok_or(Common::NotFound("token"))?;
                 let own = owner == who.scope_id() || token == caller_token;
                 if !(own || manages_tokens_of(&who, kind)) {
-                    return Err(AppError::not_found("token"));
+                    return Err(Common::NotFound("token").into());
                 }
                 store::revoke_token(&mut w.tx, token, w.now).await?;
-                Reply::new(200, &serde_json::json!({"revoked": token}))
+                Ok(Done::ok(RevokedToken { revoked: token }))
             })
         })
         .await;
     // Committed (or not): either way no remembered token may outlive this point.
     app.tokens.forget_all();
-    reply
+    answer
 }
 
 /// The principal of `kind` and `id` if it is in `who`'s city; 404 otherwise, so ids of
@@ -543,7 +442,7 @@ async fn principal_in_city(
 ) -> Result<(), AppError> {
     match store::principal_city(&app.db, kind, id).await? {
         Some(city) if city == who.city() => Ok(()),
-        _ => Err(AppError::not_found("principal")),
+        _ => Err(Common::NotFound("principal").into()),
     }
 }
 
@@ -553,15 +452,16 @@ pub async fn list_tokens(
     who: Principal,
     kind: PrincipalKind,
     id: uuid::Uuid,
-) -> Result<Vec<store::TokenInfo>, AppError> {
+) -> Result<Vec<TokenInfo>, AppError> {
     if !who.can(Capability::ViewCity) {
-        return Err(AppError::forbidden());
+        return Err(Common::Forbidden.into());
     }
     principal_in_city(app, &who, kind, id).await?;
-    Ok(store::list_tokens(&app.db, who.city(), kind, id).await?)
+    let rows = store::list_tokens(&app.db, who.city(), kind, id).await?;
+    Ok(rows.into_iter().map(TokenInfo::from).collect())
 }
 
-/// Issues a new token for an existing shopper, store owner (operators) or staff member
+/// Issues a new token for an existing shopper, merchant owner (operators) or staff member
 /// (city admins), e.g. after the holder revoked or lost theirs. Earlier tokens keep working
 /// until revoked. A device is enrolled again with a new code instead: its token is the
 /// terminal's, and a fresh enrollment names the terminal.
@@ -570,26 +470,23 @@ pub async fn reissue_token(
     who: Principal,
     kind: PrincipalKind,
     id: uuid::Uuid,
-) -> Result<Reply, AppError> {
+) -> Result<Answer<NewToken>, AppError> {
     if !who.can(Capability::OperateProgram) {
-        return Err(AppError::forbidden());
+        return Err(Common::Forbidden.into());
     }
     principal_in_city(app, &who, kind, id).await?;
     if !manages_tokens_of(&who, kind) {
-        return Err(AppError::forbidden());
+        return Err(Common::Forbidden.into());
     }
     if kind == PrincipalKind::Device {
-        return Err(AppError::unprocessable(
-            "device_token_not_reissued",
-            "a cashier terminal is enrolled again with a new enrollment code",
-        ));
+        return Err(DirectoryRefusal::DeviceTokenNotReissued.into());
     }
     let city = who.city();
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let token = issue_token(w, city, kind, id).await?;
-                Reply::new(201, &token)
+                Ok(Done::created(token))
             })
         })
         .await

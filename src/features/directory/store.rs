@@ -2,7 +2,6 @@
 //! who may call. Rows decode straight into typed ids and enums.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use uuid::Uuid;
 
 use sqlx::{FromRow, Row};
@@ -12,7 +11,7 @@ use machipay_domain::auth::{Principal, Role, Secret, StaffKind};
 use machipay_domain::ids::*;
 use machipay_domain::program::ProgramKind;
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct City {
     #[sqlx(try_from = "Uuid")]
     pub id: CityId,
@@ -33,7 +32,7 @@ pub struct ProgramRow {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Staff {
     #[sqlx(try_from = "Uuid")]
     pub id: StaffId,
@@ -47,7 +46,7 @@ pub struct Staff {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Merchant {
     #[sqlx(try_from = "Uuid")]
     pub id: MerchantId,
@@ -57,7 +56,7 @@ pub struct Merchant {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Device {
     #[sqlx(try_from = "Uuid")]
     pub id: DeviceId,
@@ -67,7 +66,7 @@ pub struct Device {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Shopper {
     #[sqlx(try_from = "Uuid")]
     pub id: ShopperId,
@@ -77,9 +76,8 @@ pub struct Shopper {
     pub created_at: DateTime<Utc>,
 }
 
-/// Which table a token's principal lives in (a store owner's id is its store's id).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
+/// Which table a token's principal lives in (a merchant owner's id is its merchant's id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrincipalKind {
     Staff,
     MerchantOwner,
@@ -202,8 +200,8 @@ pub async fn token_owner(
     Ok(row.and_then(|(city, kind, p)| Some((CityId(city), PrincipalKind::parse(&kind)?, p))))
 }
 
-/// A token as staff see it: never its secret or hash.
-#[derive(Debug, Clone, sqlx::FromRow, Serialize, serde::Deserialize, utoipa::ToSchema)]
+/// A token's row as listed: never its secret or hash.
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TokenInfo {
     #[sqlx(try_from = "Uuid")]
     pub id: TokenId,
@@ -235,7 +233,7 @@ pub async fn list_tokens(
     .await)
 }
 
-/// The city of a principal of `kind`, if it exists (a device's is its store's).
+/// The city of a principal of `kind`, if it exists (a device's is its merchant's).
 pub async fn principal_city(
     db: &Db,
     kind: PrincipalKind,

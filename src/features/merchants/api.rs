@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::error::AppError;
 use crate::features::directory::Issued;
-use crate::features::directory::store::Merchant;
+use crate::features::directory::Merchant;
 use crate::features::merchants::internal;
 use crate::features::merchants::store::{ApplicationRow, ParticipationEventRow, TargetRow};
 use machipay_domain::calendar::FiscalYear;

@@ -272,7 +272,7 @@ async fn create_store(
     w: &mut Work,
     who: &Principal,
     s: &StoreRecord,
-) -> Result<Issued<Merchant>, AppError> {
+) -> Result<Issued<crate::features::directory::Merchant>, AppError> {
     if let Some(r) = &s.profile.external_ref
         && store::merchant_by_ref_tx(&mut w.tx, who.city(), r)
             .await?
@@ -298,7 +298,7 @@ async fn create_store(
         merchant.id.0,
     )
     .await?;
-    Ok(token.with(merchant))
+    Ok(token.with(merchant.into()))
 }
 
 /// Records a join unless the store already participates (an approved store is new, so it
