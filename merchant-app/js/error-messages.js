@@ -96,6 +96,7 @@ export const ERROR_MESSAGES = {
   invalid_sale_period: { ja: "販売終了日時は販売開始日時より後にしてください。", en: "The sale must end after it starts." },
   invalid_category: { ja: "業種は1文字から40文字で入力してください。", en: "The category must be 1 to 40 characters." },
   invalid_settings: { ja: "設定内容に誤りがあります。", en: "The settings are not valid." },
+  point_value_fixed: { ja: "地域通貨のポイントは1ポイント1円です。別の値には設定できません。", en: "A currency program’s points are worth ¥1 each; no other value can be set." },
   effective_date_in_past: { ja: "設定の変更は過去の日付には適用できません。", en: "A settings change cannot apply to a past date." },
   expiry_too_early: { ja: "有効期限が早すぎます。", en: "The expiry is too early." },
   invalid_bank_reference: { ja: "銀行の参照番号が正しくありません。", en: "The bank reference is not valid." },
