@@ -216,17 +216,6 @@ impl AppError {
         }
     }
 
-    /// Until every capability names its refusals in an enum: a refusal by HTTP status.
-    pub fn rejected(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self::Rejected {
-            kind: Refused::from_http_status(status).unwrap_or(Refused::Unprocessable),
-            code,
-            message: message.into(),
-        }
-    }
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::rejected(400, code, message)
-    }
     pub fn unauthorized() -> Self {
         Common::Unauthenticated.into()
     }
@@ -236,12 +225,6 @@ impl AppError {
     /// Also what another city's, store's or shopper's object answers, so ids cannot be probed.
     pub fn not_found(what: &'static str) -> Self {
         Common::NotFound(what).into()
-    }
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::rejected(409, code, message)
-    }
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        Self::rejected(422, code, message)
     }
     pub fn insufficient_funds() -> Self {
         Common::InsufficientFunds.into()
