@@ -754,10 +754,11 @@ impl<'a> Run<'a> {
                 match fault {
                     Fault::None => {}
                     Fault::RefuseAfter => {
-                        return Err(AppError::conflict(
-                            "sim_injected_refusal",
-                            "refused after doing the work (simulator)",
-                        ));
+                        return Err(AppError::Rejected {
+                            kind: machipay::error::Refused::Conflict,
+                            code: "sim_injected_refusal",
+                            message: "refused after doing the work (simulator)".into(),
+                        });
                     }
                     Fault::PanicAfter => std::panic::panic_any(INJECTED_PANIC),
                 }
@@ -792,7 +793,7 @@ fn who(world: &World, op: &Op) -> Principal {
 }
 
 fn amount(n: i64) -> Result<Amount, AppError> {
-    Amount::new(n).map_err(|e| AppError::bad_request("invalid_amount", e.to_string()))
+    Amount::new(n).map_err(|e| machipay::error::Common::InvalidAmount(e.to_string()).into())
 }
 
 /// Runs one step's use-case inside the writer job, exactly as its route does.
