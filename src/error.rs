@@ -23,6 +23,8 @@ pub enum Refused {
     Forbidden,
     /// The object does not exist, or belongs to another city, store or shopper (404).
     NotFound,
+    /// The path exists with other methods (405, with an `Allow` header).
+    MethodNotAllowed,
     /// The request took too long (408).
     Timeout,
     /// The request clashes with the current state: a duplicate, a state that forbids it (409).
@@ -47,6 +49,7 @@ impl Refused {
             Self::Unauthenticated => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
             Self::Timeout => 408,
             Self::Conflict => 409,
             Self::Gone => 410,
@@ -64,6 +67,7 @@ impl Refused {
             401 => Self::Unauthenticated,
             403 => Self::Forbidden,
             404 => Self::NotFound,
+            405 => Self::MethodNotAllowed,
             408 => Self::Timeout,
             409 => Self::Conflict,
             410 => Self::Gone,
@@ -138,6 +142,8 @@ macro_rules! refusals {
         }
 
         impl $name {
+            /// The enum's name, as the published list's declarations show it.
+            pub const NAME: &'static str = stringify!($name);
             /// Every code this enum can answer with, and its kind.
             pub const CODES: &'static [$crate::error::ErrorCode] = &[
                 $( $crate::error::ErrorCode::new($code, $crate::error::Refused::$kind), )*
@@ -183,6 +189,20 @@ refusals! {
         IdempotencyKeyReused => Unprocessable, "idempotency_key_reused", "this Idempotency-Key was used with a different request";
         /// The program is of the other kind (currency vs point card).
         WrongProgramKind(&'static str) => Unprocessable, "wrong_program_kind", "{0}";
+        /// A reason (reversal, refund, replacement, cash-out, withdrawal) empty or too long.
+        InvalidReason => BadRequest, "invalid_reason", "reason must be 1 to 200 characters";
+        /// A campaign's terms out of bounds (points' and rebates' campaigns); says which.
+        InvalidCampaign(&'static str) => BadRequest, "invalid_campaign", "{0}";
+        /// A card import's file has bad rows (how many); the answer lists them.
+        CardImportRejected(usize) => Unprocessable, "import_rejected", "{0} bad rows; nothing was imported";
+        /// A store import with bad lines (how many); the answer lists each line's errors.
+        MerchantImportRejected(usize) => Unprocessable, "import_rejected", "{0} line(s) have errors; nothing was imported";
+        /// A card return would take back points the card has spent, and the program refuses
+        /// shortfalls (points due, points held).
+        CardPointsAlreadySpent(i64, i64) => Unprocessable, "points_already_spent", "the return takes back {0} points but the card holds {1}";
+        /// A refund would take back rebate points the shopper has spent (points to take
+        /// back, points held).
+        RebatePointsAlreadySpent(i64, i64) => Unprocessable, "points_already_spent", "the refund takes back {0} rebate points but the shopper holds {1}";
     }
 }
 

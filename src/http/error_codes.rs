@@ -26,10 +26,8 @@ pub fn catalogue() -> Vec<ErrorCode> {
         crate::features::settlement::SettlementRefusal::CODES,
         crate::features::payments::PaymentRefusal::CODES,
         crate::features::expiry::ExpiryRefusal::CODES,
-        crate::features::activity::ActivityRefusal::CODES,
         crate::features::merchants::MerchantRefusal::CODES,
         crate::features::merchants::import::ImportLineRefusal::CODES,
-        crate::features::reports::ReportRefusal::CODES,
         crate::features::city_report::CityReportRefusal::CODES,
     ];
     let mut all: Vec<ErrorCode> = lists.iter().flat_map(|l| l.iter().copied()).collect();

@@ -184,7 +184,7 @@ async fn envelope_bare_errors(response: axum::response::Response) -> axum::respo
     if !(status.is_client_error() || status.is_server_error()) || !bare {
         return response;
     }
-    // The status stays axum's (405 is no refusal kind); the refusal gives code and message.
+    // The status stays axum's; the refusal gives code and message.
     let refusal = match status.as_u16() {
         405 => RequestRefusal::MethodNotAllowed,
         408 => RequestRefusal::TookTooLong,

@@ -2,8 +2,7 @@
 //! store's takings today and a shopper's nearest expiry.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::Utc;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -11,8 +10,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
-use crate::features::activity::{self as uc, Activity, ActivityRefusal};
-use crate::http::extract::{Caller, Path};
+use crate::features::activity::{self as uc, Activity};
+use crate::http::extract::{Caller, Path, Query};
 use machipay_domain::ids::*;
 
 pub fn router() -> OpenApiRouter<App> {
@@ -30,11 +29,6 @@ struct ActivityQuery {
     limit: Option<i64>,
 }
 
-fn query(q: Result<Query<ActivityQuery>, QueryRejection>) -> Result<ActivityQuery, AppError> {
-    q.map(|Query(q)| q)
-        .map_err(|e| ActivityRefusal::InvalidQuery(e.body_text()).into())
-}
-
 /// A store's latest entries and today's takings (the store's owner and devices, or staff).
 #[utoipa::path(get, path = "/api/v1/merchants/{merchant_id}/activity", tag = "activity", security(("bearer" = [])),
     params(("merchant_id" = MerchantId, Path), ActivityQuery),
@@ -43,9 +37,8 @@ async fn merchant_activity(
     State(app): State<App>,
     c: Caller,
     Path(id): Path<MerchantId>,
-    q: Result<Query<ActivityQuery>, QueryRejection>,
+    Query(q): Query<ActivityQuery>,
 ) -> Result<Json<Activity>, AppError> {
-    let q = query(q)?;
     uc::merchant_activity(&app, c.who, id, q.limit, Utc::now())
         .await
         .map(Json)
@@ -59,9 +52,8 @@ async fn shopper_activity(
     State(app): State<App>,
     c: Caller,
     Path(id): Path<ShopperId>,
-    q: Result<Query<ActivityQuery>, QueryRejection>,
+    Query(q): Query<ActivityQuery>,
 ) -> Result<Json<Activity>, AppError> {
-    let q = query(q)?;
     uc::shopper_activity(&app, c.who, id, q.limit, Utc::now())
         .await
         .map(Json)

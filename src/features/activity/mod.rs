@@ -13,6 +13,7 @@ pub use api::{Activity, ActivityEntry, Expiring, Takings};
 use crate::app::App;
 use crate::error::AppError;
 use crate::features::payments::reads::{AccountBalance, merchant_balances, shopper_balances};
+use crate::http::refusals::RequestRefusal;
 use machipay_domain::auth::Principal;
 use machipay_domain::calendar::{jst_date, jst_start_of_day_utc};
 use machipay_domain::ids::*;
@@ -25,19 +26,10 @@ pub const ACTIVITY_LIMIT_MAX: i64 = 200;
 /// Transaction kinds that count towards a store's takings (payments less refunds).
 const TAKINGS_KINDS: [&str; 2] = ["payment", "refund"];
 
-crate::refusals! {
-    /// What the activity reads refuse.
-    pub enum ActivityRefusal {
-        /// The query string does not parse (the text says why).
-        InvalidQuery(String) => BadRequest, "invalid_query", "{0}";
-        InvalidLimit => BadRequest, "invalid_limit", "limit must be 1 to 200";
-    }
-}
-
 fn check_limit(limit: Option<i64>) -> Result<i64, AppError> {
     let limit = limit.unwrap_or(ACTIVITY_LIMIT_DEFAULT);
     if !(1..=ACTIVITY_LIMIT_MAX).contains(&limit) {
-        return Err(ActivityRefusal::InvalidLimit.into());
+        return Err(RequestRefusal::InvalidLimit(ACTIVITY_LIMIT_MAX).into());
     }
     Ok(limit)
 }

@@ -2,8 +2,7 @@
 //! chart) and usage (JSON or CSV), for a 年度, a date range or up to a past date.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
@@ -14,8 +13,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::features::city_report::{self as uc, Period, StoreReport, UsageReport};
-use crate::features::reports::ReportRefusal;
-use crate::http::extract::{Caller, Path};
+use crate::http::extract::{Caller, Path, Query};
+use crate::http::refusals::RequestRefusal;
 use crate::http::render::city_report as render;
 use machipay_domain::ids::ProgramId;
 
@@ -51,21 +50,17 @@ enum Format {
 fn parse_date(name: &'static str, s: Option<&str>) -> Result<Option<NaiveDate>, AppError> {
     s.map(|s| {
         NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map_err(|_| ReportRefusal::InvalidDate(name).into())
+            .map_err(|_| RequestRefusal::InvalidDate(name).into())
     })
     .transpose()
 }
 
-fn parse(
-    query: Result<Query<ReportQuery>, QueryRejection>,
-    svg_allowed: bool,
-) -> Result<(Period, Format), AppError> {
-    let Query(q) = query.map_err(|e| ReportRefusal::InvalidQuery(e.body_text()))?;
+fn parse(q: ReportQuery, svg_allowed: bool) -> Result<(Period, Format), AppError> {
     let format = match q.format.as_deref() {
         None | Some("json") => Format::Json,
         Some("csv") => Format::Csv,
         Some("svg") if svg_allowed => Format::Svg,
-        Some(_) => return Err(ReportRefusal::InvalidFormat("unknown format").into()),
+        Some(_) => return Err(RequestRefusal::InvalidFormat("unknown format").into()),
     };
     let period = Period::parse(
         q.fiscal_year.as_deref(),
@@ -104,9 +99,9 @@ async fn stores(
     State(app): State<App>,
     c: Caller,
     Path(id): Path<ProgramId>,
-    query: Result<Query<ReportQuery>, QueryRejection>,
+    Query(q): Query<ReportQuery>,
 ) -> Result<Response, AppError> {
-    let (period, format) = parse(query, true)?;
+    let (period, format) = parse(q, true)?;
     let report = uc::store_report(&app, c.who, id, period).await?;
     Ok(match format {
         Format::Json => Json(report).into_response(),
@@ -134,9 +129,9 @@ async fn usage(
     State(app): State<App>,
     c: Caller,
     Path(id): Path<ProgramId>,
-    query: Result<Query<ReportQuery>, QueryRejection>,
+    Query(q): Query<ReportQuery>,
 ) -> Result<Response, AppError> {
-    let (period, format) = parse(query, false)?;
+    let (period, format) = parse(q, false)?;
     let report = uc::usage_report(&app, c.who, id, period).await?;
     Ok(match format {
         Format::Csv => file(

@@ -16,7 +16,7 @@ use chrono::NaiveDate;
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::features::merchants::MerchantRefusal;
+use crate::http::refusals::RequestRefusal;
 use crate::features::merchants::store::{self as registry_store, ParticipationEventRow};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{FiscalYear, jst_end_of_day_utc, jst_start_of_day_utc};
@@ -24,20 +24,14 @@ use machipay_domain::ids::*;
 use machipay_domain::registry::{ParticipationKind, Profile, achievement_permille, permille_text};
 
 crate::refusals! {
-    /// What the city's reports refuse about the period asked (the query's other refusals are
-    /// `ReportRefusal`'s, an unknown 年度 `MerchantRefusal::InvalidFiscalYear`).
+    /// What the city's reports refuse about the period asked (the query's other refusals,
+    /// dates and 年度 are `RequestRefusal`'s).
     pub enum CityReportRefusal {
-        /// A date no 年度 holds (the calendar's text).
-        DateOutOfRange(String) => BadRequest, "invalid_date", "{0}";
         /// Parameters that name no period.
         NoPeriod => BadRequest, "invalid_period", "give fiscal_year, or from and to, or date";
         PeriodTooLong => BadRequest, "invalid_period", "a period is ten years at most";
         /// A period outside the calendar (its text).
         PeriodOutOfRange(String) => BadRequest, "invalid_period", "{0}";
-        /// The period's first day, today.
-        PeriodInFuture(NaiveDate, NaiveDate) => BadRequest, "period_in_future", "the period starts ({0}) after today ({1})";
-        /// The date asked, today (JST).
-        DateInFuture(NaiveDate, NaiveDate) => BadRequest, "date_in_future", "{0} has not come yet (today is {1} JST)";
         /// The period's last day, its first.
         PeriodEndsBeforeStart(NaiveDate, NaiveDate) => BadRequest, "period_ends_before_start", "the period ends ({0}) before it starts ({1})";
     }
@@ -77,7 +71,7 @@ impl Period {
             (Some(fy), None, None, None) => {
                 let fy: FiscalYear = fy
                     .parse()
-                    .map_err(|e| MerchantRefusal::InvalidFiscalYear(format!("{fy:?}: {e}")))?;
+                    .map_err(|e| RequestRefusal::InvalidFiscalYear(format!("{fy:?}: {e}")))?;
                 Period {
                     from: fy.start(),
                     to: fy.end(),
@@ -91,7 +85,7 @@ impl Period {
             },
             (None, None, None, Some(date)) => {
                 let fy = FiscalYear::of(date)
-                    .map_err(|e| CityReportRefusal::DateOutOfRange(e.to_string()))?;
+                    .map_err(|e| RequestRefusal::DateOutOfRange(e.to_string()))?;
                 let whole = (date == fy.end()).then_some(fy);
                 Period {
                     from: fy.start(),
@@ -102,10 +96,10 @@ impl Period {
             _ => return Err(CityReportRefusal::NoPeriod.into()),
         };
         if period.from > today {
-            return Err(CityReportRefusal::PeriodInFuture(period.from, today).into());
+            return Err(RequestRefusal::PeriodInFuture(period.from, today).into());
         }
         if let Some(asked) = date.or(to).filter(|d| *d > today) {
-            return Err(CityReportRefusal::DateInFuture(asked, today).into());
+            return Err(RequestRefusal::DateNotCome(asked, today).into());
         }
         if period.to < period.from {
             return Err(CityReportRefusal::PeriodEndsBeforeStart(period.to, period.from).into());

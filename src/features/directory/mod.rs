@@ -35,8 +35,6 @@ crate::refusals! {
         InvalidName(&'static str) => BadRequest, "invalid_name", "{0} must be 1 to 100 characters";
         /// Program settings that break a rule (`ProgramSettings::validate`).
         InvalidSettings(String) => BadRequest, "invalid_settings", "{0}";
-        /// A page size outside 1 to the maximum given.
-        InvalidLimit(i64) => BadRequest, "invalid_limit", "limit must be 1 to {0}";
         /// The enrollment code is the credential: a bad one is a failed sign-in.
         InvalidEnrollmentCode => Unauthenticated, "invalid_enrollment_code", "the code is unknown, used or expired";
         /// A device's token is never re-issued: the terminal is enrolled again.
@@ -278,7 +276,7 @@ pub async fn list_merchants(
     }
     let limit = limit.unwrap_or(50);
     if !(1..=PAGE_SIZE_MAX).contains(&limit) {
-        return Err(DirectoryRefusal::InvalidLimit(PAGE_SIZE_MAX).into());
+        return Err(crate::http::refusals::RequestRefusal::InvalidLimit(PAGE_SIZE_MAX).into());
     }
     let rows = store::list_merchants(&app.db, who.city(), after, limit).await?;
     Ok(rows.into_iter().map(Merchant::from).collect())

@@ -3,8 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -13,7 +12,8 @@ use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::features::merchants::import::{IMPORT_BODY_MAX_BYTES, Imported};
 use crate::features::merchants::{self as uc, *};
-use crate::http::extract::{Body, Caller, Path};
+use crate::http::extract::{Body, Caller, Path, Query};
+use crate::http::refusals::RequestRefusal;
 use crate::writer::Answer;
 use machipay_domain::ids::*;
 use machipay_domain::registry::{BankAccountInput, BankAccountView, Profile};
@@ -165,17 +165,16 @@ async fn history(
 async fn import_stores(
     State(app): State<App>,
     c: Caller,
-    query: Result<Query<ImportRequest>, QueryRejection>,
+    Query(req): Query<ImportRequest>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let Query(req) = query.map_err(|e| MerchantRefusal::InvalidQuery(e.body_text()))?;
     let is_csv = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/csv"));
     if !is_csv {
-        return Err(MerchantRefusal::NotCsv.into());
+        return Err(RequestRefusal::FileNotCsv.into());
     }
     Ok(match uc::import::import(&app, c.who, req, &body).await? {
         Imported::Done(answer) => answer.into_response(),

@@ -126,7 +126,7 @@ pub fn decode(bytes: &[u8]) -> Result<String, AppError> {
     encoding_rs::SHIFT_JIS
         .decode_without_bom_handling_and_without_replacement(bytes)
         .map(|t| t.into_owned())
-        .ok_or_else(|| MerchantRefusal::InvalidEncoding.into())
+        .ok_or_else(|| crate::http::refusals::RequestRefusal::NotUtf8OrShiftJis.into())
 }
 
 /// One checked line.
@@ -169,7 +169,7 @@ pub async fn import(
 }
 
 fn rejected(lines: Vec<LineError>) -> ImportRejection {
-    let refusal = MerchantRefusal::ImportRejected(lines.len());
+    let refusal = crate::error::Common::MerchantImportRejected(lines.len());
     ImportRejection {
         error: ErrorBody {
             code: refusal.code().into(),

@@ -33,7 +33,6 @@ crate::refusals! {
         InvalidProfile(String) => BadRequest, "invalid_profile", "{0}";
         /// A bank account a bank would refuse.
         InvalidBankAccount(String) => BadRequest, "invalid_bank_account", "{0}";
-        InvalidReason => BadRequest, "invalid_reason", "reason must be 1 to 200 characters";
         MissingReason => BadRequest, "missing_reason", "a rejection needs a reason";
         /// The application was approved or rejected already (its status).
         ApplicationDecided(String) => Conflict, "application_decided", "this application was already {0}";
@@ -43,21 +42,13 @@ crate::refusals! {
         InvalidParticipationEvent(String) => Unprocessable, "invalid_participation_event", "{0}";
         /// The store is suspended or has left the program (the kind).
         NotParticipating(&'static str) => Unprocessable, "merchant_not_participating", "this store is {0} in this program";
-        /// Not a 年度 ("2025", "令和7年度", "R7").
-        InvalidFiscalYear(String) => BadRequest, "invalid_fiscal_year", "{0}";
         /// A target too many 年度 ahead (the most).
         TargetYearOutOfRange(i32) => BadRequest, "target_year_out_of_range", "targets are set at most {0} 年度 ahead";
         /// A store count out of range (the most).
         InvalidTarget(i64) => BadRequest, "invalid_target", "stores must be 0 to {0}";
         /// An import's join date after today (the date, today in Japan).
         InvalidJoinedOn(NaiveDate, NaiveDate) => BadRequest, "invalid_joined_on", "joined_on {0} is in the future (today is {1} in Japan)";
-        InvalidEncoding => BadRequest, "invalid_encoding", "the file must be UTF-8 (with or without BOM) or Shift_JIS";
-        /// An import with bad lines (how many); the answer lists each line's errors.
-        ImportRejected(usize) => Unprocessable, "import_rejected", "{0} line(s) have errors; nothing was imported";
         MissingExternalRef => BadRequest, "missing_external_ref", "external_ref is required";
-        /// The import's query string (the parser's text).
-        InvalidQuery(String) => BadRequest, "invalid_query", "{0}";
-        NotCsv => UnsupportedMediaType, "unsupported_media_type", "send the file with Content-Type: text/csv";
     }
 }
 
@@ -77,7 +68,7 @@ pub(crate) fn invalid(e: RegistryError) -> AppError {
 fn check_reason(reason: Option<&str>) -> Result<(), AppError> {
     match reason {
         Some(r) if r.trim().is_empty() || r.chars().count() > REASON_LEN_MAX => {
-            Err(MerchantRefusal::InvalidReason.into())
+            Err(crate::error::Common::InvalidReason.into())
         }
         _ => Ok(()),
     }
@@ -493,7 +484,7 @@ pub async fn set_target(
     }
     let year: FiscalYear = fiscal_year
         .parse()
-        .map_err(|e| MerchantRefusal::InvalidFiscalYear(format!("{fiscal_year:?}: {e}")))?;
+        .map_err(|e| crate::http::refusals::RequestRefusal::InvalidFiscalYear(format!("{fiscal_year:?}: {e}")))?;
     let this_year = FiscalYear::of(machipay_domain::calendar::jst_date(chrono::Utc::now()))
         .map(FiscalYear::start_year)
         .unwrap_or(i32::MAX);

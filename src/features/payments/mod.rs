@@ -380,7 +380,7 @@ pub async fn reverse(
     }
     let reason_len = req.reason.chars().count();
     if reason_len == 0 || reason_len > MEMO_LEN_MAX {
-        Err(PaymentRefusal::InvalidReason)?;
+        Err(Common::InvalidReason)?;
     }
     app.writer
         .answer(Some(idem), move |w| {

@@ -16,19 +16,18 @@ crate::refusals! {
         ProgramExpired => Unprocessable, "program_expired", "this program's balances expired; it no longer issues";
         TransfersDisabled => Unprocessable, "transfers_disabled", "this program does not allow transfers between shoppers";
         SameWallet => Unprocessable, "same_wallet", "a transfer needs two different shoppers";
-        /// A reversal's reason is empty or longer than `MEMO_LEN_MAX`.
-        InvalidReason => BadRequest, "invalid_reason", "reason must be 1 to 200 characters";
         IsAReversal => Conflict, "is_a_reversal", "a reversal cannot itself be reversed; post a new transaction";
         AlreadyReversed => Conflict, "already_reversed", "this transaction has already been reversed";
+        /// A point-card return of a movement an operator's reversal already undid.
+        ReturnOfReversed => Conflict, "already_reversed", "this transaction has been reversed";
+        /// A rebate refund of a payment that was reversed.
+        RefundOfReversed => Conflict, "already_reversed", "this payment was reversed";
         /// The kind is never reversed; the text says what to do instead.
         NotReversible(&'static str) => Conflict, "not_reversible", "{0}";
         /// Part of the original came back another way; the text says how the rest goes back.
         PartiallyReturned(&'static str) => Conflict, "partially_returned", "part of this transaction has already come back, so it cannot be reversed whole; {0}";
         /// The payment's batch rebate was granted (by this transaction) and not reversed.
         RebateGranted(TransactionId) => Conflict, "rebate_granted", "this payment's rebate was granted by {0}; reverse that grant first";
-        /// A reversal would credit a replaced card.
-        CardReplaced => Unprocessable, "card_replaced", "the card was replaced since; its balance is on the new card, so return the \
-                 purchase or refund the points at the store (returns follow the new card)";
         /// A refund or return names something that is itself a way back.
         NotRefundable => Conflict, "not_refundable", "a refund, return or reversal cannot itself be refunded or returned; name the original";
     }
@@ -46,7 +45,7 @@ mod tests {
         assert_eq!(status, 422);
         assert_eq!(body.error.code, "holding_cap_exceeded");
         assert_eq!(body.error.message, "the wallet may hold at most ¥100000");
-        let e: AppError = PaymentRefusal::InvalidReason.into();
+        let e: AppError = crate::error::Common::InvalidReason.into();
         assert_eq!(e.status_and_body().0, 400);
         let e: AppError = PaymentRefusal::AlreadyReversed.into();
         assert_eq!(e.status_and_body().0, 409);
@@ -56,7 +55,7 @@ mod tests {
             "part of this transaction has already come back, so it cannot be reversed whole; \
              refund it"
         );
-        let text = PaymentRefusal::CardReplaced.to_string();
+        let text = crate::features::points::refusals::CardRefusal::ReplacedSince.to_string();
         assert!(text.contains("new card, so return the purchase"), "{text}");
     }
 }

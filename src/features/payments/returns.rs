@@ -87,7 +87,7 @@ pub(crate) async fn check_reversible(
             .await?
             .is_some_and(|c| c.status == "replaced");
         if replaced {
-            return Err(PaymentRefusal::CardReplaced.into());
+            return Err(crate::features::points::refusals::CardRefusal::ReplacedSince.into());
         }
     }
     Ok(())

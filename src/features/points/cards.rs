@@ -9,11 +9,12 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::error::AppError;
+use crate::error::{AppError, Common};
 use crate::features::directory::store::get_merchant_tx;
 use crate::features::payments::internal;
 use crate::features::points::store::{self as store, CardRow, PointCampaignRow};
 use crate::features::points::{CardRefusal, NOT_POINTS, card_wallet, points_program, usable_card};
+use crate::http::refusals::RequestRefusal;
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
 use crate::writer::rows::{self as ledger_store, accounts_of_owner};
 use crate::writer::{Answer, Done, Idempotency, Work};
@@ -175,7 +176,7 @@ fn rejection(
     problems: Vec<ImportProblem>,
 ) -> Result<Result<ImportReport, ImportRejection>, AppError> {
     use crate::error::Refusal;
-    let refusal = CardRefusal::ImportRejected(problems.len());
+    let refusal = crate::error::Common::CardImportRejected(problems.len());
     Ok(Err(ImportRejection {
         error: crate::error::ErrorBody {
             code: refusal.code().into(),
@@ -403,7 +404,9 @@ pub async fn link(
         Principal::Shopper { id, .. } if req.shopper_id.is_none_or(|s| s == id) => id,
         Principal::Shopper { .. } => return Err(AppError::forbidden()),
         _ if who.can(Capability::OperateProgram) => {
-            req.shopper_id.ok_or(CardRefusal::ShopperIdRequired)?
+            req.shopper_id.ok_or_else(|| {
+                RequestRefusal::MissingField("shopper_id is required".into())
+            })?
         }
         _ => return Err(AppError::forbidden()),
     };
@@ -473,7 +476,7 @@ pub async fn replace(
     operator(&who)?;
     let len = req.reason.trim().chars().count();
     if len == 0 || req.reason.chars().count() > 200 {
-        return Err(CardRefusal::InvalidReason.into());
+        return Err(Common::InvalidReason.into());
     }
     app.writer
         .answer(Some(idem), move |w| Box::pin(replace_in(w, who, id, req)))
@@ -574,7 +577,7 @@ pub async fn create_campaign(
     idem: Idempotency,
 ) -> Result<Answer<PointCampaign>, AppError> {
     operator(&who)?;
-    let bad = |m: &'static str| Err(CardRefusal::InvalidCampaign(m).into());
+    let bad = |m: &'static str| Err(Common::InvalidCampaign(m).into());
     if req.name.trim().is_empty() || req.name.chars().count() > 100 {
         return bad("name must be 1 to 100 characters");
     }

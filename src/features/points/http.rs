@@ -4,8 +4,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -18,7 +17,8 @@ use crate::error::{AppError, ErrorEnvelope};
 use crate::features::points::cards::{self, *};
 use crate::features::points::reports::{self as reports, PointStatement, PointsReport};
 use crate::features::points::{self as till, *};
-use crate::http::extract::{Body, Caller, Money, Path};
+use crate::http::extract::{Body, Caller, Money, Path, Query};
+use crate::http::refusals::RequestRefusal;
 use crate::writer::{Answer, Done};
 use machipay_domain::calendar::{FiscalYear, jst_date};
 use machipay_domain::card::IMPORT_BYTES_MAX;
@@ -84,14 +84,14 @@ async fn import_cards(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/csv"));
     if !is_csv {
-        return Err(CardRefusal::NotCsv.into());
+        return Err(RequestRefusal::NotCsv.into());
     }
-    let text = String::from_utf8(body.to_vec()).map_err(|_| CardRefusal::NotUtf8)?;
+    let text = String::from_utf8(body.to_vec()).map_err(|_| RequestRefusal::NotUtf8)?;
     Ok(match cards::import(&app, c.who, id, text).await? {
         Ok(report) => Done::created(report).into_response(),
         Err(rejection) => {
             // The status of the refusal's kind (422), with every bad row beside the envelope.
-            let kind = crate::error::Refusal::kind(&CardRefusal::ImportRejected(0));
+            let kind = crate::error::Refusal::kind(&crate::error::Common::CardImportRejected(0));
             let status = StatusCode::from_u16(kind.http_status())
                 .unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
             (status, Json(rejection)).into_response()
@@ -141,13 +141,12 @@ async fn card_image(
     State(app): State<App>,
     c: Caller,
     Path(id): Path<CardId>,
-    q: Result<Query<CardImageQuery>, QueryRejection>,
+    Query(q): Query<CardImageQuery>,
 ) -> Result<Response, AppError> {
-    let Query(q) = q.map_err(|e| PointRefusal::InvalidQuery(e.body_text()))?;
     let svg = match q.format.as_deref() {
         None | Some("png") => false,
         Some("svg") => true,
-        Some(_) => return Err(CardRefusal::InvalidImageFormat.into()),
+        Some(_) => return Err(RequestRefusal::FormatNotPngOrSvg.into()),
     };
     let (content_type, bytes) = cards::image(&app, c.who, id, svg).await?;
     Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
@@ -312,7 +311,7 @@ struct StatementQuery {
 }
 
 fn fiscal_year(text: Option<&str>) -> Result<FiscalYear, AppError> {
-    let bad = |_| AppError::from(PointRefusal::InvalidFiscalYear);
+    let bad = |_| AppError::from(RequestRefusal::NotAFiscalYear);
     match text {
         Some(t) => t.parse::<FiscalYear>().map_err(bad),
         None => FiscalYear::of(jst_date(Utc::now())).map_err(bad),
@@ -323,7 +322,7 @@ fn wants_csv(format: Option<&str>) -> Result<bool, AppError> {
     match format {
         None | Some("json") => Ok(false),
         Some("csv") => Ok(true),
-        Some(_) => Err(PointRefusal::InvalidReportFormat.into()),
+        Some(_) => Err(RequestRefusal::FormatNotJsonOrCsv.into()),
     }
 }
 
@@ -357,9 +356,8 @@ async fn points_report(
     State(app): State<App>,
     c: Caller,
     Path(id): Path<ProgramId>,
-    q: Result<Query<ReportQuery>, QueryRejection>,
+    Query(q): Query<ReportQuery>,
 ) -> Result<Response, AppError> {
-    let Query(q) = q.map_err(|e| PointRefusal::InvalidQuery(e.body_text()))?;
     let fy = fiscal_year(q.fiscal_year.as_deref())?;
     let csv = wants_csv(q.format.as_deref())?;
     let report = reports::report(&app, c.who, id, fy, Utc::now()).await?;
@@ -383,9 +381,8 @@ async fn point_statement(
     State(app): State<App>,
     c: Caller,
     Path((program, id)): Path<(ProgramId, MerchantId)>,
-    q: Result<Query<StatementQuery>, QueryRejection>,
+    Query(q): Query<StatementQuery>,
 ) -> Result<Response, AppError> {
-    let Query(q) = q.map_err(|e| PointRefusal::InvalidQuery(e.body_text()))?;
     let fy = fiscal_year(q.fiscal_year.as_deref())?;
     let csv = wants_csv(q.format.as_deref())?;
     let s = reports::statement(&app, c.who, id, program, fy, Utc::now()).await?;

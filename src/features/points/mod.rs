@@ -394,7 +394,7 @@ pub async fn return_in(
         .await?
         .is_some_and(|(t, _)| t.reversed_by.is_some());
     if reversed {
-        return Err(PointRefusal::AlreadyReversed.into());
+        return Err(crate::features::payments::PaymentRefusal::ReturnOfReversed.into());
     }
     let (_, settings) =
         points_program(w, &who, original.program_id)
@@ -467,7 +467,7 @@ async fn claw_back(
     let (take, shortfall) = match (due <= wallet.balance, settings.clawback_shortfall) {
         (true, _) => (due, 0),
         (false, ClawbackShortfall::Refuse) => {
-            return Err(PointRefusal::PointsAlreadySpent(due, wallet.balance).into());
+            return Err(Common::CardPointsAlreadySpent(due, wallet.balance).into());
         }
         (false, ClawbackShortfall::TakeRemaining) => (wallet.balance, due - wallet.balance),
     };

@@ -1,8 +1,9 @@
 //! What the point card refuses: at the till and in its reports (`PointRefusal`), and on
 //! cards as objects, their import, rates and campaigns (`CardRefusal`). A program of the
-//! wrong kind is `error::Common::WrongProgramKind`.
+//! wrong kind is `error::Common::WrongProgramKind`; codes other capabilities share (a
+//! reason, a campaign's terms, an import's bad rows, spent points) are `error::Common`'s,
+//! a query's or an upload's shape `http::refusals::RequestRefusal`'s.
 
-use chrono::NaiveDate;
 
 crate::refusals! {
     /// What the till (earn, spend, returns, checkout, stock) and the point reports refuse.
@@ -13,23 +14,10 @@ crate::refusals! {
         PointStockInsufficient(i64) => Unprocessable, "point_stock_insufficient", "the store's prepaid point stock holds {0} points";
         /// The card does not hold the points to spend (what it holds).
         InsufficientPoints(i64) => Unprocessable, "insufficient_points", "the card holds {0} points";
-        /// An operator's reversal already undid the movement returned.
-        AlreadyReversed => Conflict, "already_reversed", "this transaction has been reversed";
         /// Returns add up to more than the original (what is left to return).
         ReturnExceedsOriginal(i64) => Unprocessable, "return_exceeds_original", "at most {0} more can be returned against this transaction";
-        /// The return would take back points the card has spent, and the program refuses
-        /// shortfalls (points due, points held).
-        PointsAlreadySpent(i64, i64) => Unprocessable, "points_already_spent", "the return takes back {0} points but the card holds {1}";
         /// A combined checkout with a card no shopper is linked to.
         CardNotLinked => Unprocessable, "card_not_linked", "a combined checkout needs a card linked to a shopper";
-        /// The query string does not parse (the extractor's text).
-        InvalidQuery(String) => BadRequest, "invalid_query", "{0}";
-        /// A report's `format` other than json or csv.
-        InvalidReportFormat => BadRequest, "invalid_format", "format must be json or csv";
-        /// A `fiscal_year` that is not a 年度.
-        InvalidFiscalYear => BadRequest, "invalid_fiscal_year", "fiscal_year must be a 年度 such as 2026 or 令和8年度";
-        /// A 年度 that has not started (its label, its first day, today in JST).
-        PeriodInFuture(String, NaiveDate, NaiveDate) => BadRequest, "period_in_future", "{0} starts on {1} (today is {2} JST)";
     }
 }
 
@@ -51,26 +39,15 @@ crate::refusals! {
         ReplacedNotBlocked => Unprocessable, "card_replaced", "this card was replaced";
         /// Replacing a card that was replaced already.
         AlreadyReplaced => Unprocessable, "card_replaced", "this card was already replaced";
-        /// An import's file has bad rows (how many); the answer lists them.
-        ImportRejected(usize) => Unprocessable, "import_rejected", "{0} bad rows; nothing was imported";
+        /// A reversal would credit a card replaced since the payment.
+        ReplacedSince => Unprocessable, "card_replaced", "the card was replaced since; its balance is on the new card, so return the \
+                 purchase or refund the points at the store (returns follow the new card)";
         /// Another writer of cards created this number between the check and the write (line).
         ImportConflict(u64) => Conflict, "import_conflict", "line {0}: a card with this number was created meanwhile; send the file again";
-        /// An import not sent as text/csv.
-        NotCsv => UnsupportedMediaType, "unsupported_media_type", "send Content-Type: text/csv";
-        /// An import file that is not UTF-8.
-        NotUtf8 => BadRequest, "invalid_encoding", "the file must be UTF-8";
-        /// An operator's link without the shopper.
-        ShopperIdRequired => BadRequest, "missing_field", "shopper_id is required";
         /// The card is linked to another shopper.
         LinkedElsewhere => Conflict, "card_linked_elsewhere", "this card is linked to another account";
-        /// A replacement's reason empty or above 200 characters.
-        InvalidReason => BadRequest, "invalid_reason", "reason must be 1 to 200 characters";
         /// A store earn rate outside 0 to 1.
         InvalidRate => BadRequest, "invalid_rate", "earn_rate must be between 0 and 1";
-        /// A campaign's name, multiplier or period out of bounds (which).
-        InvalidCampaign(&'static str) => BadRequest, "invalid_campaign", "{0}";
-        /// The QR image's `format` other than png or svg.
-        InvalidImageFormat => BadRequest, "invalid_format", "format must be png or svg";
     }
 }
 
@@ -82,7 +59,7 @@ mod tests {
     #[test]
     fn refusals_keep_their_codes_statuses_and_messages() {
         let (status, body) =
-            AppError::from(PointRefusal::PointsAlreadySpent(5, 3)).status_and_body();
+            AppError::from(crate::error::Common::CardPointsAlreadySpent(5, 3)).status_and_body();
         assert_eq!(status, 422);
         assert_eq!(body.error.code, "points_already_spent");
         assert_eq!(
@@ -91,7 +68,7 @@ mod tests {
         );
         let (status, body) = AppError::from(CardRefusal::UnknownCard).status_and_body();
         assert_eq!((status, body.error.code.as_str()), (404, "unknown_card"));
-        let (status, _) = AppError::from(CardRefusal::NotCsv).status_and_body();
-        assert_eq!(status, 415);
+        let (status, _) = AppError::from(CardRefusal::Blocked).status_and_body();
+        assert_eq!(status, 422);
     }
 }

@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::error::AppError;
 use crate::features::expiry::EXPIRY_KIND;
 use crate::features::points::cards::IMPORT_KIND;
-use crate::features::points::{NOT_POINTS, PointRefusal, store};
+use crate::features::points::{NOT_POINTS, store};
 use crate::features::reports::store::wallet_totals_before;
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{FiscalYear, jst_start_of_day_utc};
@@ -98,7 +98,11 @@ fn rate(issued: i64, redeemed: i64) -> Option<Decimal> {
 fn period(fy: FiscalYear, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime<Utc>), AppError> {
     let today = machipay_domain::calendar::jst_date(now);
     if fy.start() > today {
-        return Err(PointRefusal::PeriodInFuture(fy.reiwa_label(), fy.start(), today).into());
+        return Err(crate::http::refusals::RequestRefusal::FiscalYearInFuture(
+            fy.reiwa_label(),
+            fy.start(),
+            today,
+        ).into());
     }
     let start =
         jst_start_of_day_utc(fy.start()).ok_or_else(|| AppError::Internal("date".into()))?;

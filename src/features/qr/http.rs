@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +18,7 @@ use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::features::payments::MovementResponse;
 use crate::features::qr::{self as uc, *};
-use crate::http::extract::{Body, Caller, Money, Path};
+use crate::http::extract::{Body, Caller, Money, Path, Query};
 use crate::writer::{Answer, StoreEvent};
 use machipay_domain::auth::Principal;
 use machipay_domain::ids::*;
@@ -94,9 +94,8 @@ async fn store_code_image(
     State(app): State<App>,
     c: Caller,
     Path((m, code)): Path<(MerchantId, StoreCodeId)>,
-    q: Result<Query<ImageQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<ImageQuery>,
 ) -> Result<Response, AppError> {
-    let Query(q) = q.map_err(|e| QrRefusal::InvalidQuery(e.body_text()))?;
     let (content_type, bytes) =
         uc::store_code_image(&app, c.who, m, code, q.format.unwrap_or(ImageFormat::Png)).await?;
     Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
@@ -136,9 +135,8 @@ async fn payment_request_image(
     State(app): State<App>,
     c: Caller,
     Path((m, id)): Path<(MerchantId, PaymentRequestId)>,
-    q: Result<Query<ImageQuery>, axum::extract::rejection::QueryRejection>,
+    Query(q): Query<ImageQuery>,
 ) -> Result<Response, AppError> {
-    let Query(q) = q.map_err(|e| QrRefusal::InvalidQuery(e.body_text()))?;
     let (content_type, bytes) =
         uc::payment_request_image(&app, c.who, m, id, q.format.unwrap_or(ImageFormat::Png)).await?;
     Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())

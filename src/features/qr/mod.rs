@@ -62,11 +62,6 @@ crate::refusals! {
         /// A static code paid without an amount.
         MissingAmount => BadRequest, "missing_amount", "a store code needs the amount to pay";
         InvalidOrderReference => BadRequest, "invalid_order_reference", "order_reference is at most 64 characters";
-        /// A poster asked of a payment request.
-        InvalidFormat => BadRequest, "invalid_format", "a payment request's image is png or svg";
-        /// A query string that does not parse (the parser's words). Shared with other
-        /// capabilities' routes: a candidate for `error::Common`.
-        InvalidQuery(String) => BadRequest, "invalid_query", "{0}";
     }
 }
 
@@ -405,7 +400,10 @@ pub async fn payment_request_image(
                 .map_err(image)?
                 .into_bytes(),
         )),
-        ImageFormat::Poster => Err(QrRefusal::InvalidFormat.into()),
+        ImageFormat::Poster => Err(crate::http::refusals::RequestRefusal::InvalidFormat(
+            "a payment request's image is png or svg",
+        )
+        .into()),
     }
 }
 
@@ -677,8 +675,6 @@ mod tests {
                 400,
                 "invalid_order_reference",
             ),
-            (QrRefusal::InvalidFormat, 400, "invalid_format"),
-            (QrRefusal::InvalidQuery("x".into()), 400, "invalid_query"),
         ];
         for (refusal, status, code) in cases {
             let (s, body) = AppError::from(refusal.clone()).status_and_body();

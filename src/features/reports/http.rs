@@ -2,8 +2,7 @@
 //! JSON or CSV.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
@@ -13,8 +12,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
-use crate::features::reports::{self as uc, ReportRefusal, UnusedBalanceView};
-use crate::http::extract::{Caller, Path};
+use crate::features::reports::{self as uc, UnusedBalanceView};
+use crate::http::extract::{Caller, Path, Query};
+use crate::http::refusals::RequestRefusal;
 use machipay_domain::ids::ProgramId;
 
 pub fn router() -> OpenApiRouter<App> {
@@ -49,20 +49,19 @@ async fn unused_balance(
     State(app): State<App>,
     c: Caller,
     Path(id): Path<ProgramId>,
-    query: Result<Query<UnusedBalanceQuery>, QueryRejection>,
+    Query(q): Query<UnusedBalanceQuery>,
 ) -> Result<Response, AppError> {
-    let Query(q) = query.map_err(|e| ReportRefusal::InvalidQuery(e.body_text()))?;
     let date = q
         .date
         .as_deref()
         .map(|s| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| ReportRefusal::InvalidDate("date"))
+            NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| RequestRefusal::InvalidDate("date"))
         })
         .transpose()?;
     let csv = match q.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,
-        Some(_) => return Err(ReportRefusal::InvalidFormat("format must be json or csv").into()),
+        Some(_) => return Err(RequestRefusal::FormatNotJsonOrCsv.into()),
     };
     let view = uc::unused_balance(&app, c.who, id, date, Utc::now()).await?;
     if !csv {

@@ -23,20 +23,6 @@ use machipay_domain::prepaid_law::{
     PeriodFlows, UnusedBalanceReport, UnusedBalances, WalletFlow, half_year_start,
 };
 
-crate::refusals! {
-    /// What the reports refuse: their query (shared by the city's reports).
-    pub enum ReportRefusal {
-        /// The query string (the parser's text).
-        InvalidQuery(String) => BadRequest, "invalid_query", "{0}";
-        /// A date parameter (its name) that is not YYYY-MM-DD.
-        InvalidDate(&'static str) => BadRequest, "invalid_date", "{0} must be a date as YYYY-MM-DD";
-        /// A `format` the route does not answer in (the message).
-        InvalidFormat(&'static str) => BadRequest, "invalid_format", "{0}";
-        /// A report date after today (the date, today in JST).
-        DateInFuture(NaiveDate, NaiveDate) => BadRequest, "date_in_future", "{0} has not begun yet (today is {1} JST)";
-    }
-}
-
 /// The unused balance of `program` at the end of `date` (JST), staff of the program's city
 /// only. Without a date, the latest 基準日 that has ended at `now`. A date after today (JST)
 /// is refused: its figures do not exist yet. Today's figures are those so far.
@@ -61,7 +47,7 @@ pub async fn unused_balance(
     };
     let today = jst_date(now);
     if date > today {
-        return Err(ReportRefusal::DateInFuture(date, today).into());
+        return Err(crate::http::refusals::RequestRefusal::DateNotBegun(date, today).into());
     }
     // The half-year runs from the end of the previous 基準日 to the end of `date`.
     let from = jst_end_of_day_utc(half_year_start(date) - chrono::Days::new(1));

@@ -3,8 +3,7 @@
 //! and response types they show.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -15,8 +14,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::features::settlement::store::{RunRow, StatementRow};
-use crate::features::settlement::{self as uc, SettlementRefusal};
-use crate::http::extract::{Body, Caller, Money, Path};
+use crate::features::settlement as uc;
+use crate::http::extract::{Body, Caller, Money, Path, Query};
+use crate::http::refusals::RequestRefusal;
 use crate::writer::Answer;
 use machipay_domain::ids::*;
 use machipay_domain::money::{Points, Yen};
@@ -191,9 +191,8 @@ async fn statements(
     State(app): State<App>,
     c: Caller,
     Path((program, run)): Path<(ProgramId, SettlementRunId)>,
-    query: Result<Query<FormatQuery>, QueryRejection>,
+    Query(q): Query<FormatQuery>,
 ) -> Result<Response, AppError> {
-    let Query(q) = query.map_err(|e| SettlementRefusal::InvalidQuery(e.body_text()))?;
     let csv = wants_csv(q.format.as_deref())?;
     let rows = uc::statements(&app, c.who, program, run).await?;
     if !csv {
@@ -257,9 +256,8 @@ async fn merchant_statements(
     State(app): State<App>,
     c: Caller,
     Path(merchant): Path<MerchantId>,
-    query: Result<Query<FormatQuery>, QueryRejection>,
+    Query(q): Query<FormatQuery>,
 ) -> Result<Response, AppError> {
-    let Query(q) = query.map_err(|e| SettlementRefusal::InvalidQuery(e.body_text()))?;
     let csv = wants_csv(q.format.as_deref())?;
     let rows = uc::merchant_statements(&app, c.who, merchant).await?;
     if !csv {
@@ -282,6 +280,6 @@ fn wants_csv(format: Option<&str>) -> Result<bool, AppError> {
     match format {
         None | Some("json") => Ok(false),
         Some("csv") => Ok(true),
-        Some(_) => Err(SettlementRefusal::InvalidFormat.into()),
+        Some(_) => Err(RequestRefusal::FormatNotJsonOrCsv.into()),
     }
 }

@@ -58,10 +58,6 @@ crate::refusals! {
         NothingToPay => Unprocessable, "nothing_to_pay", "this run has no payable statement";
         /// The transfer file cannot hold a field (the text says which).
         ZenginRefused(String) => Unprocessable, "zengin_refused", "{0}";
-        /// The query string does not parse (shared with other capabilities' list routes).
-        InvalidQuery(String) => BadRequest, "invalid_query", "{0}";
-        /// `format` is neither `json` nor `csv` (shared with other capabilities' reports).
-        InvalidFormat => BadRequest, "invalid_format", "format must be json or csv";
     }
 }
 

@@ -35,8 +35,6 @@ crate::refusals! {
     /// What settings changes, premium-set campaigns and their sale, bank charges and
     /// cash-outs refuse.
     pub enum PremiumRefusal {
-        /// The settings do not validate.
-        InvalidSettings(String) => BadRequest, "invalid_settings", "{0}";
         /// What applied on a past day is history.
         EffectiveDateInPast => Unprocessable, "effective_date_in_past", "a settings change cannot apply to a past date";
         /// Units (per person, or bought) outside 1 to 100; names the field.
@@ -49,14 +47,8 @@ crate::refusals! {
         /// (units allowed per person, units already bought).
         SetLimitReached(i32, i64) => Unprocessable, "set_limit_reached", "at most {0} units per person; {1} already bought";
         CampaignBudgetExhausted => Unprocessable, "campaign_budget_exhausted", "the campaign's premium budget is used up";
-        /// The same code as payments' charges: the wallet's cap in yen.
-        HoldingCapExceeded(i64) => Unprocessable, "holding_cap_exceeded", "the wallet may hold at most ¥{0}";
         InvalidBankReference => BadRequest, "invalid_bank_reference", "bank_reference must be 1 to 64 visible ASCII characters";
-        /// The same code as payments' charges: outside the program's charge rules.
-        InvalidChargeAmount(String) => Unprocessable, "invalid_charge_amount", "{0}";
         CashOutNotAllowed => Forbidden, "cash_out_not_allowed", "cash-out of a balance needs an operator admin's approved exception";
-        /// The same code as other reasons (refunds, reversals): 1 to 200 characters.
-        InvalidReason => BadRequest, "invalid_reason", "reason must be 1 to 200 characters";
     }
 }
 
@@ -81,7 +73,7 @@ pub async fn change_settings(
     }
     req.settings
         .validate()
-        .map_err(|e| PremiumRefusal::InvalidSettings(e.to_string()))?;
+        .map_err(|e| crate::features::directory::DirectoryRefusal::InvalidSettings(e.to_string()))?;
     app.writer
         .answer(None, move |w| {
             Box::pin(async move {
@@ -267,7 +259,7 @@ pub async fn buy_in(
     }
     let held = yen_held(w, program_id, req.shopper_id).await?;
     if held + price + premium > settings.holding_cap_yen {
-        return Err(PremiumRefusal::HoldingCapExceeded(settings.holding_cap_yen).into());
+        return Err(crate::features::payments::PaymentRefusal::HoldingCapExceeded(settings.holding_cap_yen).into());
     }
     let mut expiry = credit_expiry(&settings, w.now)?;
     if let Some(d) = campaign.premium_expires_on {
@@ -374,7 +366,7 @@ pub async fn bank_charge(
                 shopper_in_city(w, &who, req.shopper_id).await?;
                 settings
                     .check_charge(req.amount.get())
-                    .map_err(|m| PremiumRefusal::InvalidChargeAmount(m.to_string()))?;
+                    .map_err(|m| crate::features::payments::PaymentRefusal::InvalidChargeAmount(m.to_string()))?;
                 let reply = charge_wallet(
                     w,
                     who.scope_id(),
@@ -426,7 +418,7 @@ pub async fn cash_out_exception(
     }
     let len = req.reason.trim().chars().count();
     if len == 0 || req.reason.chars().count() > 200 {
-        return Err(PremiumRefusal::InvalidReason.into());
+        return Err(Common::InvalidReason.into());
     }
     app.writer
         .answer(Some(idem), move |w| {

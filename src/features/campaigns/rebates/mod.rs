@@ -47,26 +47,18 @@ crate::refusals! {
     /// What rebate campaigns, store categories and store refunds refuse. (A campaign's
     /// expiry too early is `PremiumRefusal::ExpiryTooEarly`, shared by both campaigns.)
     pub enum RebateRefusal {
-        /// The campaign's terms do not hold; says which.
-        InvalidCampaign(&'static str) => BadRequest, "invalid_campaign", "{0}";
         /// (campaign, its name, the category both name): campaigns do not stack.
         CampaignOverlaps(RebateCampaignId, String, String) => Conflict, "campaign_overlaps", "campaign {0} ({1}) already rebates category {2} in part of this period; campaigns do not stack";
         InvalidCategory => BadRequest, "invalid_category", "category is 1 to 40 characters";
-        /// The same code as other reasons (reversals, cash-outs): 1 to 200 characters.
-        InvalidReason => BadRequest, "invalid_reason", "reason must be 1 to 200 characters";
-        /// The same code as payments' reversals.
-        AlreadyReversed => Conflict, "already_reversed", "this payment was reversed";
         /// The program's refund window in days.
         RefundWindowClosed(i64) => Unprocessable, "refund_window_closed", "refunds are accepted for {0} days after a payment";
         /// Yen of the payment that can still be refunded.
         RefundExceedsPayment(i64) => Unprocessable, "refund_exceeds_payment", "at most ¥{0} of this payment can still be refunded";
-        /// (points to take back, points the shopper holds).
-        PointsAlreadySpent(i64, i64) => Unprocessable, "points_already_spent", "the refund takes back {0} rebate points but the shopper holds {1}";
     }
 }
 
 fn validate_campaign(req: &NewRebateCampaignRequest) -> Result<(), AppError> {
-    let bad = |m: &'static str| Err(RebateRefusal::InvalidCampaign(m).into());
+    let bad = |m: &'static str| Err(Common::InvalidCampaign(m).into());
     let name_len = req.name.trim().chars().count();
     if name_len == 0 || req.name.chars().count() > 100 {
         return bad("name must be 1 to 100 characters");
@@ -442,7 +434,7 @@ pub async fn refund(
     }
     let len = req.reason.trim().chars().count();
     if len == 0 || req.reason.chars().count() > 200 {
-        return Err(RebateRefusal::InvalidReason.into());
+        return Err(Common::InvalidReason.into());
     }
     app.writer
         .answer(Some(idem), move |w| {
@@ -476,7 +468,7 @@ pub async fn refund_in(
     }
     let (program, settings) = program_in_city(&mut w.tx, &who, txn.program_id).await?;
     if txn.reversed_by.is_some() {
-        return Err(RebateRefusal::AlreadyReversed.into());
+        return Err(crate::features::payments::PaymentRefusal::RefundOfReversed.into());
     }
     if w.now > txn.created_at + Duration::days(settings.refund_window_days) {
         return Err(RebateRefusal::RefundWindowClosed(settings.refund_window_days).into());
@@ -682,7 +674,7 @@ async fn clawback(w: &mut Work, r: Refunded) -> Result<Clawback, AppError> {
     let possible = from_wallet.min(available);
     let shortfall = from_wallet - possible;
     if shortfall > 0 && r.rule == ClawbackShortfall::Refuse {
-        return Err(RebateRefusal::PointsAlreadySpent(from_wallet, available).into());
+        return Err(Common::RebatePointsAlreadySpent(from_wallet, available).into());
     }
     // The shortfall is spread over the accruals in order (one, under the no-stacking rule).
     let mut short_left = shortfall;
