@@ -11,27 +11,75 @@ use crate::error::{self, Common, ErrorCode};
 use crate::features::directory::DirectoryRefusal;
 use crate::http::refusals::RequestRefusal;
 
-/// Every enum's codes, in one list. A capability that declares a refusal enum adds it here.
-pub fn catalogue() -> Vec<ErrorCode> {
-    let lists: &[&[ErrorCode]] = &[
-        Common::CODES,
-        RequestRefusal::CODES,
-        DirectoryRefusal::CODES,
-        crate::features::qr::QrRefusal::CODES,
-        crate::features::points::refusals::PointRefusal::CODES,
-        crate::features::points::refusals::CardRefusal::CODES,
-        crate::features::campaigns::premium::PremiumRefusal::CODES,
-        crate::features::campaigns::rebates::RebateRefusal::CODES,
-        crate::features::SettingsRefusal::CODES,
-        crate::features::settlement::SettlementRefusal::CODES,
-        crate::features::payments::PaymentRefusal::CODES,
-        crate::features::expiry::ExpiryRefusal::CODES,
-        crate::features::merchants::MerchantRefusal::CODES,
-        crate::features::merchants::import::ImportLineRefusal::CODES,
-        crate::features::city_report::CityReportRefusal::CODES,
+/// Every refusal enum's codes with the enum that declares them. A capability that declares a
+/// refusal enum adds it here. Each code is declared by one enum only (tested): the others use
+/// that enum's variant.
+pub fn declarations() -> Vec<(&'static str, ErrorCode)> {
+    use crate::features::{campaigns, merchants, points};
+    let enums: &[(&str, &[ErrorCode])] = &[
+        (Common::NAME, Common::CODES),
+        (RequestRefusal::NAME, RequestRefusal::CODES),
+        (DirectoryRefusal::NAME, DirectoryRefusal::CODES),
+        (
+            crate::features::qr::QrRefusal::NAME,
+            crate::features::qr::QrRefusal::CODES,
+        ),
+        (
+            points::refusals::PointRefusal::NAME,
+            points::refusals::PointRefusal::CODES,
+        ),
+        (
+            points::refusals::CardRefusal::NAME,
+            points::refusals::CardRefusal::CODES,
+        ),
+        (
+            campaigns::premium::PremiumRefusal::NAME,
+            campaigns::premium::PremiumRefusal::CODES,
+        ),
+        (
+            campaigns::rebates::RebateRefusal::NAME,
+            campaigns::rebates::RebateRefusal::CODES,
+        ),
+        (
+            crate::features::SettingsRefusal::NAME,
+            crate::features::SettingsRefusal::CODES,
+        ),
+        (
+            crate::features::settlement::SettlementRefusal::NAME,
+            crate::features::settlement::SettlementRefusal::CODES,
+        ),
+        (
+            crate::features::payments::PaymentRefusal::NAME,
+            crate::features::payments::PaymentRefusal::CODES,
+        ),
+        (
+            crate::features::expiry::ExpiryRefusal::NAME,
+            crate::features::expiry::ExpiryRefusal::CODES,
+        ),
+        (
+            merchants::MerchantRefusal::NAME,
+            merchants::MerchantRefusal::CODES,
+        ),
+        (
+            merchants::import::ImportLineRefusal::NAME,
+            merchants::import::ImportLineRefusal::CODES,
+        ),
+        (
+            crate::features::city_report::CityReportRefusal::NAME,
+            crate::features::city_report::CityReportRefusal::CODES,
+        ),
     ];
-    let mut all: Vec<ErrorCode> = lists.iter().flat_map(|l| l.iter().copied()).collect();
-    // A code shared by capabilities is listed once per status it answers with.
+    enums
+        .iter()
+        .flat_map(|(name, codes)| codes.iter().map(move |c| (*name, *c)))
+        .collect()
+}
+
+/// Every enum's codes, in one list.
+pub fn catalogue() -> Vec<ErrorCode> {
+    let mut all: Vec<ErrorCode> = declarations().into_iter().map(|(_, c)| c).collect();
+    // A code answering with two statuses (`code_revoked`: 422 scanned, 410 for its image) is
+    // listed once per status.
     all.sort_by_key(|c| (c.code, c.status));
     all.dedup_by_key(|c| (c.code, c.status));
     all

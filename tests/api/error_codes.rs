@@ -98,3 +98,109 @@ fn the_format_is_read_as_documented() {
     assert_eq!(texts["a_b"], ("日本語。".to_owned(), "Text.".to_owned()));
     assert_eq!(texts["c"], (String::new(), "x".to_owned()));
 }
+
+/// `(enum, code, kind)` of every variant declared with `refusals!` under `src/`, read from the
+/// source: the macro's invocations (not its definition or its doc example).
+fn declared_in_source() -> Vec<(String, String, String)> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("readable src") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        let (mut inside, mut name) = (false, String::new());
+        for line in text.lines() {
+            let trimmed = line.trim();
+            if !inside {
+                inside = !trimmed.starts_with("//") && trimmed.ends_with("refusals! {");
+                continue;
+            }
+            if line == "}" {
+                inside = false;
+            } else if let Some(rest) = trimmed.strip_prefix("pub enum ") {
+                name = rest.trim_end_matches(" {").to_owned();
+            } else if let (false, Some((_, after))) =
+                (trimmed.starts_with("//"), trimmed.split_once("=> "))
+            {
+                let (kind, rest) = after.split_once(',').expect("`=> Kind, \"code\"`");
+                let code = rest.split('"').nth(1).expect("a quoted code");
+                out.push((name.clone(), code.to_owned(), kind.trim().to_owned()));
+            }
+        }
+    }
+    out
+}
+
+/// Each code has one owner: it is declared by one refusal enum only (other capabilities use
+/// that enum's variant), and answers with one status, `code_revoked` aside (422 when scanned,
+/// 410 for the image of a revoked code). Every enum declared in `src/` is in the published
+/// list, with every variant.
+#[test]
+fn every_code_is_declared_once_and_listed() {
+    use machipay::http::error_codes::{catalogue, declarations};
+    use std::collections::BTreeSet;
+
+    let declared = declarations();
+    let mut owners: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    let mut statuses: BTreeMap<&str, BTreeSet<u16>> = BTreeMap::new();
+    for (owner, c) in &declared {
+        owners.entry(c.code).or_default().insert(owner);
+        statuses.entry(c.code).or_default().insert(c.status);
+    }
+    let shared: Vec<_> = owners.iter().filter(|(_, o)| o.len() > 1).collect();
+    assert!(
+        shared.is_empty(),
+        "codes declared by more than one enum (keep the owner's, use its variant elsewhere): \
+         {shared:#?}"
+    );
+    let two_statuses = |code: &str| code == "code_revoked";
+    let mixed: Vec<_> = statuses
+        .iter()
+        .filter(|(code, s)| s.len() > 1 && !two_statuses(code))
+        .collect();
+    assert!(
+        mixed.is_empty(),
+        "codes with more than one status: {mixed:#?}"
+    );
+    assert_eq!(statuses["code_revoked"], BTreeSet::from([410, 422]));
+    assert_eq!(statuses["method_not_allowed"], BTreeSet::from([405]));
+
+    // The list as source declares it: no enum left out of `declarations()`, none stale.
+    let in_source: BTreeSet<(String, String, String)> = declared_in_source().into_iter().collect();
+    let listed: BTreeSet<(String, String, String)> = declared
+        .iter()
+        .map(|(owner, c)| {
+            (
+                owner.to_string(),
+                c.code.to_owned(),
+                format!("{:?}", c.kind),
+            )
+        })
+        .collect();
+    assert!(in_source.len() > 100, "parsed too few: {in_source:?}");
+    let unlisted: Vec<_> = in_source.difference(&listed).collect();
+    let stale: Vec<_> = listed.difference(&in_source).collect();
+    assert!(
+        unlisted.is_empty() && stale.is_empty(),
+        "declared in src/ but not in http::error_codes::declarations(): {unlisted:#?}\n\
+         listed but not declared: {stale:#?}"
+    );
+
+    // The published list: each code once per status.
+    let published: Vec<(&str, u16)> = catalogue().iter().map(|c| (c.code, c.status)).collect();
+    let expected: BTreeSet<(&str, u16)> =
+        declared.iter().map(|(_, c)| (c.code, c.status)).collect();
+    assert_eq!(published, expected.into_iter().collect::<Vec<_>>());
+}

@@ -16,8 +16,8 @@ use chrono::NaiveDate;
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::http::refusals::RequestRefusal;
 use crate::features::merchants::store::{self as registry_store, ParticipationEventRow};
+use crate::http::refusals::RequestRefusal;
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{FiscalYear, jst_end_of_day_utc, jst_start_of_day_utc};
 use machipay_domain::ids::*;

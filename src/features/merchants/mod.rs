@@ -482,9 +482,9 @@ pub async fn set_target(
     if !who.can(Capability::AdministerCity) {
         return Err(AppError::forbidden());
     }
-    let year: FiscalYear = fiscal_year
-        .parse()
-        .map_err(|e| crate::http::refusals::RequestRefusal::InvalidFiscalYear(format!("{fiscal_year:?}: {e}")))?;
+    let year: FiscalYear = fiscal_year.parse().map_err(|e| {
+        crate::http::refusals::RequestRefusal::InvalidFiscalYear(format!("{fiscal_year:?}: {e}"))
+    })?;
     let this_year = FiscalYear::of(machipay_domain::calendar::jst_date(chrono::Utc::now()))
         .map(FiscalYear::start_year)
         .unwrap_or(i32::MAX);

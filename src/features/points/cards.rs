@@ -403,11 +403,9 @@ pub async fn link(
     let shopper = match who {
         Principal::Shopper { id, .. } if req.shopper_id.is_none_or(|s| s == id) => id,
         Principal::Shopper { .. } => return Err(AppError::forbidden()),
-        _ if who.can(Capability::OperateProgram) => {
-            req.shopper_id.ok_or_else(|| {
-                RequestRefusal::MissingField("shopper_id is required".into())
-            })?
-        }
+        _ if who.can(Capability::OperateProgram) => req
+            .shopper_id
+            .ok_or_else(|| RequestRefusal::MissingField("shopper_id is required".into()))?,
         _ => return Err(AppError::forbidden()),
     };
     app.writer

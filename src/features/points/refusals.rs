@@ -4,7 +4,6 @@
 //! reason, a campaign's terms, an import's bad rows, spent points) are `error::Common`'s,
 //! a query's or an upload's shape `http::refusals::RequestRefusal`'s.
 
-
 crate::refusals! {
     /// What the till (earn, spend, returns, checkout, stock) and the point reports refuse.
     pub enum PointRefusal {

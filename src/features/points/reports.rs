@@ -102,7 +102,8 @@ fn period(fy: FiscalYear, now: DateTime<Utc>) -> Result<(DateTime<Utc>, DateTime
             fy.reiwa_label(),
             fy.start(),
             today,
-        ).into());
+        )
+        .into());
     }
     let start =
         jst_start_of_day_utc(fy.start()).ok_or_else(|| AppError::Internal("date".into()))?;

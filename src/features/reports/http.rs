@@ -55,7 +55,8 @@ async fn unused_balance(
         .date
         .as_deref()
         .map(|s| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| RequestRefusal::InvalidDate("date"))
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| RequestRefusal::InvalidDate("date"))
         })
         .transpose()?;
     let csv = match q.format.as_deref() {

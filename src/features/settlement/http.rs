@@ -13,8 +13,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
-use crate::features::settlement::store::{RunRow, StatementRow};
 use crate::features::settlement as uc;
+use crate::features::settlement::store::{RunRow, StatementRow};
 use crate::http::extract::{Body, Caller, Money, Path, Query};
 use crate::http::refusals::RequestRefusal;
 use crate::writer::Answer;

@@ -71,9 +71,9 @@ pub async fn change_settings(
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
-    req.settings
-        .validate()
-        .map_err(|e| crate::features::directory::DirectoryRefusal::InvalidSettings(e.to_string()))?;
+    req.settings.validate().map_err(|e| {
+        crate::features::directory::DirectoryRefusal::InvalidSettings(e.to_string())
+    })?;
     app.writer
         .answer(None, move |w| {
             Box::pin(async move {
@@ -259,7 +259,10 @@ pub async fn buy_in(
     }
     let held = yen_held(w, program_id, req.shopper_id).await?;
     if held + price + premium > settings.holding_cap_yen {
-        return Err(crate::features::payments::PaymentRefusal::HoldingCapExceeded(settings.holding_cap_yen).into());
+        return Err(
+            crate::features::payments::PaymentRefusal::HoldingCapExceeded(settings.holding_cap_yen)
+                .into(),
+        );
     }
     let mut expiry = credit_expiry(&settings, w.now)?;
     if let Some(d) = campaign.premium_expires_on {
@@ -364,9 +367,9 @@ pub async fn bank_charge(
                     );
                 }
                 shopper_in_city(w, &who, req.shopper_id).await?;
-                settings
-                    .check_charge(req.amount.get())
-                    .map_err(|m| crate::features::payments::PaymentRefusal::InvalidChargeAmount(m.to_string()))?;
+                settings.check_charge(req.amount.get()).map_err(|m| {
+                    crate::features::payments::PaymentRefusal::InvalidChargeAmount(m.to_string())
+                })?;
                 let reply = charge_wallet(
                     w,
                     who.scope_id(),
