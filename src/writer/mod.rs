@@ -256,7 +256,7 @@ impl Writer {
 
     /// The writer task is still taking jobs. False once it has ended, which while handles
     /// exist means it died (a panic, or its loop ended): `/healthz` then fails and `serve`
-    /// exits (`http::serve_with_writer`).
+    /// exits (`server::serve_with_writer`).
     pub fn is_running(&self) -> bool {
         !self.tx.is_closed()
     }

@@ -12,7 +12,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::features::activity::{self as uc, Activity, ActivityRefusal};
-use crate::http::extract::{Caller, Path};
+use crate::features::directory::caller::Caller;
+use crate::http::extract::Path;
 use machipay_domain::ids::*;
 
 pub fn router() -> OpenApiRouter<App> {

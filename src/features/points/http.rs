@@ -15,10 +15,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
+use crate::features::directory::caller::{Caller, Money};
 use crate::features::points::cards::{self, *};
 use crate::features::points::reports::{self as reports, PointStatement, PointsReport};
 use crate::features::points::{self as till, *};
-use crate::http::extract::{Body, Caller, Money, Path};
+use crate::http::extract::{Body, Path};
 use crate::writer::{Answer, Done};
 use machipay_domain::calendar::{FiscalYear, jst_date};
 use machipay_domain::card::IMPORT_BYTES_MAX;
@@ -333,7 +334,7 @@ fn csv_response(
     filename: String,
 ) -> Result<Response, AppError> {
     // For Excel, as the currency and city reports: the one CSV convention.
-    let body = crate::http::render::city_report::excel_csv(header, rows)?;
+    let body = crate::http::render::csv::csv_for_excel(header, rows)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

@@ -14,9 +14,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
+use crate::features::directory::caller::{Caller, Money};
 use crate::features::settlement::store::{RunRow, StatementRow};
 use crate::features::settlement::{self as uc, SettlementRefusal};
-use crate::http::extract::{Body, Caller, Money, Path};
+use crate::http::extract::{Body, Path};
 use crate::writer::Answer;
 use machipay_domain::ids::*;
 use machipay_domain::money::{Points, Yen};
