@@ -30,7 +30,7 @@ async fn main() {
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(machipay::http::serve(
+    tokio::spawn(machipay::server::serve(
         listener,
         app.clone(),
         std::future::pending(),

@@ -3,7 +3,7 @@
 //!
 //! Each capability names its refusals in its own enum, declared with [`refusals!`](crate::refusals!): a variant,
 //! the kind of refusal ([`Refused`]), a stable code and the message. [`Refused::http_status`] is
-//! the one place a kind becomes an HTTP status. `http::error_codes` gathers every enum's codes
+//! the one place a kind becomes an HTTP status. `server::error_codes` gathers every enum's codes
 //! into the published list (`GET /api/v1/error-codes`), which the web app's translations are
 //! tested against. Storage and internal failures are logged once by the HTTP layer and shown
 //! opaque.

@@ -2,9 +2,12 @@
 //! card. See README.md for the bird's-eye view and the code map.
 //!
 //! - `features/`: one folder per business capability (use-cases, SQL, routes);
-//! - `writer/`: the single batching writer every write goes through;
-//! - `db/`: pools, the write transaction, migrations, durability;
-//! - `http/`: the server, extractors, responses and rendered files;
+//! - `writer/`: the single batching writer every write goes through, its write transaction
+//!   (`WriteTx`) and what it remembers (`Known`);
+//! - `db/`: pools, migrations, durability, the single-writer lock;
+//! - `server`: the server: mounts every capability's routes, the OpenAPI document,
+//!   middleware, the serve loop;
+//! - `http/`: what routes are built with: extractors, responses and rendered files;
 //! - the pure domain is its own crate, `machipay_domain` (`crates/machipay-domain`).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -15,4 +18,5 @@ pub mod demo;
 pub mod error;
 pub mod features;
 pub mod http;
+pub mod server;
 pub mod writer;

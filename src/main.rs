@@ -145,7 +145,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 let _ = stop_expiry.send(true);
             };
             // A dead writer ends the process with an error (exit status 1).
-            machipay::http::serve_with_writer(listener, app, &mut writer_task, shutdown).await?;
+            machipay::server::serve_with_writer(listener, app, &mut writer_task, shutdown).await?;
             // The schedules hold writer handles: wait for them before draining the writer.
             let _ = expiry_task.await;
             let _ = purge_task.await;

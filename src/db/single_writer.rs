@@ -1,4 +1,4 @@
-//! One writer per database. The writer remembers rows between batches (`db::Known`) and
+//! One writer per database. The writer remembers rows between batches (`writer::Known`) and
 //! the server remembers tokens (`app::TokenCache`); a second process writing the same
 //! database would keep its own copies and go on accepting what the first has revoked. So a
 //! process that opens the database for writing first takes a lock, and a second one is

@@ -14,9 +14,9 @@ pub mod qr;
 pub mod reports;
 pub mod settlement;
 
-use crate::db::WriteTx;
 use crate::error::AppError;
 use crate::features::directory::store::{ProgramRow, program_with_settings_tx};
+use crate::writer::WriteTx;
 use machipay_domain::auth::Principal;
 use machipay_domain::ids::ProgramId;
 use machipay_domain::program::{ProgramKind, ProgramSettings, SettingsError};

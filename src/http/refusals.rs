@@ -11,7 +11,7 @@ crate::refusals! {
         UnsupportedMediaType => UnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json";
         /// What axum answered with an empty body for an unaccepted content type.
         ContentTypeNotAccepted => UnsupportedMediaType, "unsupported_media_type", "this content type is not accepted";
-        /// The body is over `http::BODY_SIZE_MAX_BYTES`.
+        /// The body is over `server::BODY_SIZE_MAX_BYTES`.
         BodyTooLarge => TooLarge, "body_too_large", "the request body is too large";
         /// The body stopped arriving or broke off.
         UnreadableBody => BadRequest, "unreadable_body", "the request body could not be read";
@@ -69,7 +69,7 @@ crate::refusals! {
         NoSuchRoute(String, String) => NotFound, "no_such_route", "no route for {0} {1}";
         /// The path exists with other methods; answered 405 with an `Allow` header.
         MethodNotAllowed => MethodNotAllowed, "method_not_allowed", "this route does not take that method (see the Allow header)";
-        /// Cut off after this many milliseconds (`http::REQUEST_TIMEOUT_MS`).
+        /// Cut off after this many milliseconds (`server::REQUEST_TIMEOUT_MS`).
         RequestTimeout(u64) => Timeout, "request_timeout", "the request took longer than {0} ms";
         /// What axum answered with an empty 408.
         TookTooLong => Timeout, "request_timeout", "the request took too long";

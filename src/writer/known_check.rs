@@ -4,12 +4,12 @@
 
 use std::fmt::Debug;
 
-use crate::db::{Facts, Known, TxConn, WriteTx};
 use crate::features::campaigns::rebates::store as rebates;
 use crate::features::directory::store as directory;
 use crate::features::merchants::store as registry;
 use crate::features::qr::store as qr;
 use crate::writer::rows as ledger;
+use crate::writer::{Facts, Known, TxConn, WriteTx};
 
 impl WriteTx {
     /// Re-reads, in this transaction, every fact `Known` holds as committed, through the same
@@ -56,7 +56,7 @@ pub async fn verify_after_batch(db: &crate::db::Db, known: &mut Known) {
     if !cfg!(debug_assertions) || known.committed.len() == 0 {
         return;
     }
-    let Ok(mut tx) = db.begin_write().await else {
+    let Ok(mut tx) = WriteTx::begin(db).await else {
         // The next batch will meet the same trouble and answer for it.
         return;
     };

@@ -28,11 +28,23 @@
 //! - A duplicate in flight (the same key twice in one batch) gets the first one's answer,
 //!   found among the batch's pending or written replies (`storage::ledger::find_reply`).
 
+#[cfg(feature = "faults")]
+pub mod faults;
+pub mod guard;
+pub mod known;
 pub mod known_check;
+mod macros;
 pub mod posting;
 pub mod retention;
 pub mod retention_store;
 pub mod rows;
+pub mod tx;
+
+pub(crate) use known::Facts;
+pub use known::Known;
+pub(crate) use macros::{checked, guarded, read_flushed, read_tx, write, write_vetted};
+pub use tx::WriteTx;
+pub(crate) use tx::{Statement, TxConn};
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -44,7 +56,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::db::{Db, Known, WriteTx};
+use crate::db::Db;
 use crate::error::AppError;
 use crate::writer::rows::apply_unguarded;
 use crate::writer::rows::{StoredReply, find_reply, read_replies, store_reply};
@@ -208,7 +220,7 @@ pub struct Writer {
     tx: mpsc::Sender<Queued>,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
     #[cfg(feature = "faults")]
-    faults: std::sync::Arc<crate::db::faults::Faults>,
+    faults: std::sync::Arc<crate::writer::faults::Faults>,
 }
 
 impl Writer {
@@ -219,7 +231,7 @@ impl Writer {
             tokio::spawn(checkpoints(db.clone(), tx.downgrade()));
         }
         #[cfg(feature = "faults")]
-        let faults = std::sync::Arc::new(crate::db::faults::Faults::default());
+        let faults = std::sync::Arc::new(crate::writer::faults::Faults::default());
         let handle = tokio::spawn(run(
             db,
             rx,
@@ -238,13 +250,13 @@ impl Writer {
 
     /// The fault plan of this writer's next batch (tests only).
     #[cfg(feature = "faults")]
-    pub fn faults(&self) -> &crate::db::faults::Faults {
+    pub fn faults(&self) -> &crate::writer::faults::Faults {
         &self.faults
     }
 
     /// The writer task is still taking jobs. False once it has ended, which while handles
     /// exist means it died (a panic, or its loop ended): `/healthz` then fails and `serve`
-    /// exits (`http::serve_with_writer`).
+    /// exits (`server::serve_with_writer`).
     pub fn is_running(&self) -> bool {
         !self.tx.is_closed()
     }
@@ -352,14 +364,14 @@ impl Writer {
 /// Loads the facts `storage::warm` knows before the first batch; a failure only means a
 /// colder start.
 async fn warm(db: &Db, known: &mut Known) {
-    let mut tx = match db.begin_write().await {
+    let mut tx = match WriteTx::begin(db).await {
         Ok(tx) => tx,
         Err(e) => {
             tracing::warn!(error = %e, "writer warm-up skipped");
             return;
         }
     };
-    match crate::db::warm(&mut tx).await {
+    match known::warm(&mut tx).await {
         Ok(n) => {
             let mut loaded = std::mem::take(&mut tx.known);
             if tx.commit().await.is_ok() {
@@ -393,7 +405,7 @@ async fn run(
     db: Db,
     mut rx: mpsc::Receiver<Queued>,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
-    #[cfg(feature = "faults")] faults: std::sync::Arc<crate::db::faults::Faults>,
+    #[cfg(feature = "faults")] faults: std::sync::Arc<crate::writer::faults::Faults>,
 ) {
     // Rows remembered across batches; `storage::Known` says why that is safe.
     let mut known = Known::default();
@@ -456,14 +468,14 @@ async fn run_batch(
     db: &Db,
     batch: Vec<Request>,
     known: &mut Known,
-    #[cfg(feature = "faults")] fault: Option<crate::db::faults::Fault>,
+    #[cfg(feature = "faults")] fault: Option<crate::writer::faults::Fault>,
 ) -> Vec<StoreEvent> {
     let keys: Vec<(Uuid, String)> = batch
         .iter()
         .filter_map(|r| r.idempotency.as_ref())
         .map(|i| (i.scope, i.key.clone()))
         .collect();
-    let begun = match db.begin_write().await {
+    let begun = match WriteTx::begin(db).await {
         Ok(mut tx) => read_replies(&mut tx, keys).await.map(|()| tx),
         Err(e) => Err(e),
     };
@@ -472,7 +484,7 @@ async fn run_batch(
             tx.known = std::mem::take(known);
             #[cfg(feature = "faults")]
             {
-                tx.fault = crate::db::faults::Armed::new(fault);
+                tx.fault = crate::writer::faults::Armed::new(fault);
             }
             tx
         }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::db::{WriteTx, write};
+use crate::writer::{WriteTx, write};
 
 /// Deletes at most `limit` stored replies created before `before`, oldest first; returns how
 /// many. The index `idempotency_keys_created` (migration 0009) finds them without a scan.

@@ -6,7 +6,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::db::{Db, TxConn, WriteTx, read, read_tx, write_vetted};
+use crate::db::{Db, read};
+use crate::writer::{TxConn, WriteTx, read_tx, write_vetted};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset, Leg};
 

@@ -149,7 +149,7 @@ fn declared_in_source() -> Vec<(String, String, String)> {
 /// list, with every variant.
 #[test]
 fn every_code_is_declared_once_and_listed() {
-    use machipay::http::error_codes::{catalogue, declarations};
+    use machipay::server::error_codes::{catalogue, declarations};
     use std::collections::BTreeSet;
 
     let declared = declarations();
@@ -194,7 +194,7 @@ fn every_code_is_declared_once_and_listed() {
     let stale: Vec<_> = listed.difference(&in_source).collect();
     assert!(
         unlisted.is_empty() && stale.is_empty(),
-        "declared in src/ but not in http::error_codes::declarations(): {unlisted:#?}\n\
+        "declared in src/ but not in server::error_codes::declarations(): {unlisted:#?}\n\
          listed but not declared: {stale:#?}"
     );
 

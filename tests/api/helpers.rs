@@ -103,7 +103,7 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let served = app.clone();
         tokio::spawn(async move {
-            let _ = machipay::http::serve(listener, served, std::future::pending()).await;
+            let _ = machipay::server::serve(listener, served, std::future::pending()).await;
         });
         TestApp {
             base,

@@ -15,7 +15,7 @@ both_backends!(every_operation_answers_as_the_document_says);
 const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
 
 fn document() -> Value {
-    serde_json::to_value(machipay::http::openapi()).expect("the document serialises")
+    serde_json::to_value(machipay::server::openapi()).expect("the document serialises")
 }
 
 /// The value a local `$ref` ("#/components/schemas/X") points at, if any.

@@ -1,5 +1,5 @@
 //! The single writer's failure rules, driven through the API with faults injected into the
-//! writer's transaction (`db::faults`, on in tests only): a storage failure anywhere in a
+//! writer's transaction (`writer::faults`, on in tests only): a storage failure anywhere in a
 //! batch (a read, the write of pending rows, the commit, a full database) fails all of it with
 //! 503 and leaves the books as they were, a retry with the same keys moves the money once,
 //! a transient failure is never stored as a refusal, and duplicates of a request in flight
@@ -7,7 +7,7 @@
 
 use futures::future::join_all;
 use machipay::db::Db;
-use machipay::db::faults::Fault;
+use machipay::writer::faults::Fault;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -128,14 +128,15 @@ async fn dead_writer_fails_health_and_stops_the_server(url: &str) {
         .await
         .expect("bind");
     let health = format!("http://{}/healthz", plain.local_addr().expect("addr"));
-    tokio::spawn(machipay::http::serve(
+    tokio::spawn(machipay::server::serve(
         plain,
         app.clone(),
         std::future::pending(),
     ));
     let served = app.clone();
     let server = tokio::spawn(async move {
-        machipay::http::serve_with_writer(watched, served, &mut task, std::future::pending()).await
+        machipay::server::serve_with_writer(watched, served, &mut task, std::future::pending())
+            .await
     });
     let client = reqwest::Client::new();
     let ok = client.get(&health).send().await.expect("health");

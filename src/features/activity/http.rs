@@ -11,7 +11,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::features::activity::{self as uc, Activity};
-use crate::http::extract::{Caller, Path, Query};
+use crate::features::directory::caller::Caller;
+use crate::http::extract::{Path, Query};
 use machipay_domain::ids::*;
 
 pub fn router() -> OpenApiRouter<App> {

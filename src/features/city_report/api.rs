@@ -1,6 +1,6 @@
 //! What the city's report routes answer as JSON: the store report (counts, breakdowns, the
 //! trend across 年度) and the usage report. The CSV and SVG forms are rendered from these in
-//! `http::render::city_report`.
+//! `city_report::render`.
 
 use chrono::NaiveDate;
 use serde::Serialize;

@@ -12,10 +12,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
+use crate::features::city_report::render;
 use crate::features::city_report::{self as uc, Period, StoreReport, UsageReport};
-use crate::http::extract::{Caller, Path, Query};
+use crate::features::directory::caller::Caller;
+use crate::http::extract::{Path, Query};
 use crate::http::refusals::RequestRefusal;
-use crate::http::render::city_report as render;
 use machipay_domain::ids::ProgramId;
 
 pub fn router() -> OpenApiRouter<App> {

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod http;
+pub mod render;
 pub mod store;
 
 pub use api::*;

@@ -9,8 +9,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::features::directory::api::*;
+use crate::features::directory::caller::Caller;
 use crate::features::directory::{self as uc};
-use crate::http::extract::{Body, Caller, Path, Query};
+use crate::http::extract::{Body, Path, Query};
 use crate::writer::Answer;
 use machipay_domain::ids::*;
 

@@ -3,6 +3,7 @@
 //! here, returned once, and stored only as hashes.
 
 pub mod api;
+pub mod caller;
 pub mod http;
 pub mod store;
 

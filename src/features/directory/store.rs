@@ -6,7 +6,8 @@ use uuid::Uuid;
 
 use sqlx::{FromRow, Row};
 
-use crate::db::{Db, WriteTx, read, read_flushed, read_tx, write};
+use crate::db::{Db, read};
+use crate::writer::{WriteTx, read_flushed, read_tx, write};
 use machipay_domain::auth::{Principal, Role, Secret, StaffKind};
 use machipay_domain::ids::*;
 use machipay_domain::program::ProgramKind;

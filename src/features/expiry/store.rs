@@ -5,7 +5,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use crate::db::{Db, WriteTx, read, read_flushed};
+use crate::db::{Db, read};
+use crate::writer::{WriteTx, read_flushed};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::Asset;
 

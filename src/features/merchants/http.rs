@@ -10,9 +10,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
+use crate::features::directory::caller::Caller;
 use crate::features::merchants::import::{IMPORT_BODY_MAX_BYTES, Imported};
 use crate::features::merchants::{self as uc, *};
-use crate::http::extract::{Body, Caller, Path, Query};
+use crate::http::extract::{Body, Path, Query};
 use crate::http::refusals::RequestRefusal;
 use crate::writer::Answer;
 use machipay_domain::ids::*;

@@ -2,10 +2,10 @@
 //! program is `suspended` or `left` takes no payments. A store with no history in the program
 //! is allowed (stores registered before the registry existed have none).
 
-use crate::db::WriteTx;
 use crate::error::AppError;
 use crate::features::merchants::MerchantRefusal;
 use crate::features::merchants::store::participation_tx;
+use crate::writer::WriteTx;
 use machipay_domain::ids::{MerchantId, ProgramId};
 
 /// Refuses with `merchant_not_participating` unless the store may take payments in the

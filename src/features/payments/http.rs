@@ -7,9 +7,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
+use crate::features::directory::caller::{Caller, Money};
 use crate::features::payments::reads::{self, AccountBalance, LedgerCheck, TransactionView};
 use crate::features::payments::{self as uc, *};
-use crate::http::extract::{Caller, Money, Path};
+use crate::http::extract::Path;
 use crate::writer::Answer;
 use machipay_domain::ids::*;
 

@@ -14,10 +14,11 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
+use crate::features::directory::caller::{Caller, Money};
 use crate::features::points::cards::{self, *};
 use crate::features::points::reports::{self as reports, PointStatement, PointsReport};
 use crate::features::points::{self as till, *};
-use crate::http::extract::{Body, Caller, Money, Path, Query};
+use crate::http::extract::{Body, Path, Query};
 use crate::http::refusals::RequestRefusal;
 use crate::writer::{Answer, Done};
 use machipay_domain::calendar::{FiscalYear, jst_date};
@@ -332,7 +333,7 @@ fn csv_response(
     filename: String,
 ) -> Result<Response, AppError> {
     // For Excel, as the currency and city reports: the one CSV convention.
-    let body = crate::http::render::city_report::excel_csv(header, rows)?;
+    let body = crate::http::render::csv::csv_for_excel(header, rows)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

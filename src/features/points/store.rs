@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::db::{Db, WriteTx, read, read_tx, write_vetted};
+use crate::db::{Db, read};
+use crate::writer::{WriteTx, read_tx, write_vetted};
 use machipay_domain::ids::*;
 
 #[derive(Debug, Clone, sqlx::FromRow)]

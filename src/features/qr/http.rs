@@ -16,9 +16,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
+use crate::features::directory::caller::{Caller, Money};
 use crate::features::payments::MovementResponse;
 use crate::features::qr::{self as uc, *};
-use crate::http::extract::{Body, Caller, Money, Path, Query};
+use crate::http::extract::{Body, Path, Query};
 use crate::writer::{Answer, StoreEvent};
 use machipay_domain::auth::Principal;
 use machipay_domain::ids::*;

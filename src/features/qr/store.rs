@@ -2,38 +2,14 @@
 //! these tables is among the rows the writer remembers (`storage::Known`), hence `write_vetted!`.
 
 use chrono::{DateTime, Utc};
-use rand::RngCore;
 use uuid::Uuid;
 
-use crate::db::{Db, WriteTx, read, read_tx, write, write_vetted};
+use crate::db::{Db, read};
+use crate::writer::{WriteTx, read_tx, write, write_vetted};
 use machipay_domain::ids::*;
 
 /// Name of the HMAC key that signs QR payloads.
-pub const QR_KEY: &str = "qr_signing_key";
-
-/// Creates the named 32-byte secret if it does not exist yet. Runs at start, before the
-/// writer, so it uses the pools directly.
-pub async fn ensure_secret(db: &Db, name: &str) -> Result<(), sqlx::Error> {
-    let mut value = vec![0u8; 32];
-    rand::rng().fill_bytes(&mut value);
-    let sql = "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING";
-    match db {
-        Db::Pg(pool, _) => sqlx::query(sql)
-            .bind(name)
-            .bind(&value)
-            .bind(machipay_domain::calendar::now())
-            .execute(pool)
-            .await
-            .map(|_| ()),
-        Db::Lite { write, .. } => sqlx::query(sql)
-            .bind(name)
-            .bind(&value)
-            .bind(machipay_domain::calendar::now())
-            .execute(write)
-            .await
-            .map(|_| ()),
-    }
-}
+pub use crate::db::QR_SIGNING_KEY as QR_KEY;
 
 pub async fn secret(db: &Db, name: &str) -> Result<Option<Vec<u8>>, sqlx::Error> {
     read!(db, |c| sqlx::query_scalar(

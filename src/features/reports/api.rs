@@ -1,5 +1,5 @@
 //! What the report routes answer as JSON: the unused-balance report. Its CSV form is rendered
-//! from this in `http::render::reports`.
+//! from this in `reports::render`.
 
 use serde::Serialize;
 use utoipa::ToSchema;

@@ -12,8 +12,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
+use crate::features::directory::caller::Caller;
 use crate::features::reports::{self as uc, UnusedBalanceView};
-use crate::http::extract::{Caller, Path, Query};
+use crate::http::extract::{Path, Query};
 use crate::http::refusals::RequestRefusal;
 use machipay_domain::ids::ProgramId;
 
@@ -68,7 +69,7 @@ async fn unused_balance(
     if !csv {
         return Ok(Json(view).into_response());
     }
-    let body = crate::http::render::reports::unused_balance_csv(&view)?;
+    let body = crate::features::reports::render::unused_balance_csv(&view)?;
     let filename = format!(
         "attachment; filename=\"unused-balance-{}.csv\"",
         view.report.reference_date()

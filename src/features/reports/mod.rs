@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod http;
+pub mod render;
 pub mod store;
 
 pub use api::*;

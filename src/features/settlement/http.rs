@@ -13,9 +13,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
+use crate::features::directory::caller::{Caller, Money};
 use crate::features::settlement as uc;
 use crate::features::settlement::store::{RunRow, StatementRow};
-use crate::http::extract::{Body, Caller, Money, Path, Query};
+use crate::http::extract::{Body, Path, Query};
 use crate::http::refusals::RequestRefusal;
 use crate::writer::Answer;
 use machipay_domain::ids::*;

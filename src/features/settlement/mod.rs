@@ -485,7 +485,7 @@ pub fn statements_csv(rows: &[StatementView]) -> Result<Vec<u8>, AppError> {
             s.net_payable_yen.to_string(),
         ]
     });
-    crate::http::render::city_report::excel_csv(&header, records)
+    crate::http::render::csv::csv_for_excel(&header, records)
 }
 
 /// Each refusal of a transfer date by name.

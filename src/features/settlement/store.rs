@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use crate::db::{Db, WriteTx, read, write_vetted};
+use crate::db::{Db, read};
+use crate::writer::{WriteTx, write_vetted};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::Asset;
 use machipay_domain::money::{Points, Yen};

@@ -1,7 +1,6 @@
-//! Files the API answers with besides JSON: CSV for Excel, the store report's SVG chart, and
-//! QR codes as PNG, SVG and a printable poster.
+//! Files the API answers with besides JSON: CSV for Excel and QR codes as PNG, SVG and a
+//! printable poster. A capability's own files (the city reports' CSV and SVG chart, the
+//! unused-balance CSV) are drawn in its `render.rs` with these.
 
-pub mod city_report;
 pub mod csv;
 pub mod qr;
-pub mod reports;

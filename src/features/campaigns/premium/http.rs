@@ -8,8 +8,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::features::campaigns::premium::{self as uc, *};
+use crate::features::directory::caller::{Caller, Money};
 use crate::features::payments::MovementResponse;
-use crate::http::extract::{Body, Caller, Fingerprinted, Money, Path};
+use crate::http::extract::{Body, Fingerprinted, Path};
 use crate::writer::Answer;
 use machipay_domain::ids::*;
 

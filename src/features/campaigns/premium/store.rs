@@ -3,7 +3,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use crate::db::{Db, WriteTx, read, read_flushed, write};
+use crate::db::{Db, read};
+use crate::writer::{WriteTx, read_flushed, write};
 use machipay_domain::ids::*;
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -8,8 +8,9 @@ use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::features::campaigns::premium::CashOutRequest;
 use crate::features::campaigns::rebates::{self as uc, *};
+use crate::features::directory::caller::{Caller, Money};
 use crate::features::payments::MovementResponse;
-use crate::http::extract::{Body, Caller, Money, Path};
+use crate::http::extract::{Body, Path};
 use crate::writer::Answer;
 use machipay_domain::ids::*;
 

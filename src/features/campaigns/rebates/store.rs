@@ -5,7 +5,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use crate::db::{Db, WriteTx, read, read_tx, write, write_vetted};
+use crate::db::{Db, read};
+use crate::writer::{WriteTx, read_tx, write, write_vetted};
 use machipay_domain::ids::*;
 
 pub async fn set_category(

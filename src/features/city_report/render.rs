@@ -4,12 +4,9 @@
 
 use std::fmt::Write;
 
-use super::csv::csv_for_excel;
 use crate::error::AppError;
 use crate::features::city_report::{StoreCounts, StoreReport, UsageReport};
-
-/// Until settlement statements and points reports call [`csv_for_excel`] by its own path.
-pub use super::csv::csv_for_excel as excel_csv;
+use crate::http::render::csv::csv_for_excel;
 
 fn opt(v: Option<i64>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()

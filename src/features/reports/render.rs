@@ -1,9 +1,9 @@
 //! The unused-balance report (未使用残高) as CSV for Excel: a header row of Japanese column
 //! names and one record.
 
-use super::csv::csv_for_excel;
 use crate::error::AppError;
 use crate::features::reports::UnusedBalanceView;
+use crate::http::render::csv::csv_for_excel;
 use machipay_domain::prepaid_law::UnusedBalanceReport;
 
 /// The program, the report's own columns, then whether the date is a 基準日.

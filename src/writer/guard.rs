@@ -2,7 +2,7 @@
 //! `read_tx!`, `read_flushed!`): it reads each statement's SQL before sending it, so
 //! - a read (`read_tx!`, `read_flushed!`) cannot write: anything but a plain `SELECT` is
 //!   refused (a panic in debug builds, an error in release);
-//! - a write forgets exactly the facts of `db::Known` its target table and columns can
+//! - a write forgets exactly the facts of `writer::Known` its target table and columns can
 //!   change (`touched`), mechanically, instead of trusting a hand-written label. A statement
 //!   whose shape is not recognised forgets everything.
 
@@ -13,7 +13,7 @@ use futures::stream::BoxStream;
 use futures::{FutureExt, StreamExt};
 use sqlx::{Database, Describe, Either, Execute, Executor};
 
-use crate::db::Known;
+use crate::writer::Known;
 
 /// Groups of facts `Known` remembers, one per table (or pair of tables) they are read from.
 /// A set of them is a bit mask.

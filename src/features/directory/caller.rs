@@ -1,0 +1,90 @@
+//! Who is calling: the bearer-token `Caller` of a route (its token looked up in the directory,
+//! through the server's token cache) and the `Money<T>` bundle (caller + Idempotency-Key +
+//! body) every money-moving POST takes.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{HeaderMap, header, request::Parts};
+use serde::de::DeserializeOwned;
+
+use crate::app::App;
+use crate::error::{AppError, Common};
+use crate::features::directory::store::principal_for_token;
+use crate::http::extract::{Fingerprinted, idempotency_key};
+use crate::writer::Idempotency;
+use machipay_domain::auth::{Principal, hash_secret};
+use machipay_domain::ids::TokenId;
+
+/// Longest accepted bearer token; anything longer is not one of ours.
+const TOKEN_LEN_MAX: usize = 128;
+
+/// The authenticated caller of a route.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub who: Principal,
+    /// The token this request came with (so a caller can revoke it).
+    pub token: TokenId,
+}
+
+impl FromRequestParts<App> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, AppError> {
+        let token = bearer(&parts.headers).ok_or(Common::Unauthenticated)?;
+        let hash = hash_secret(token);
+        let (token, who) = match app.tokens.get(&hash) {
+            (Some(found), _) => found,
+            (None, generation) => {
+                let found = principal_for_token(&app.db, &hash)
+                    .await?
+                    .ok_or(Common::Unauthenticated)?;
+                app.tokens.put(hash, found, generation);
+                found
+            }
+        };
+        tracing::Span::current().record("principal", tracing::field::debug(who.scope_id()));
+        Ok(Caller { who, token })
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header. The scheme is matched without
+/// regard to case (RFC 9110 §11.1: `bearer`, `BEARER` and `Bearer` are one scheme).
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    (!token.is_empty() && token.len() <= TOKEN_LEN_MAX).then_some(token)
+}
+
+/// What a money-moving POST needs: who calls, their Idempotency-Key, and the body.
+pub struct Money<T> {
+    pub caller: Caller,
+    pub idempotency: Idempotency,
+    pub body: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<App> for Money<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, app: &App) -> Result<Self, AppError> {
+        let (mut parts, body) = req.into_parts();
+        let caller = Caller::from_request_parts(&mut parts, app).await?;
+        let key = idempotency_key(&parts.headers)?;
+        // The request hash covers the route and the body's meaning, not its whitespace or
+        // key order (`Fingerprinted`).
+        let Fingerprinted { body, hash } =
+            Fingerprinted::<T>::from_request(Request::from_parts(parts, body), app).await?;
+        let idempotency = Idempotency {
+            scope: caller.who.idempotency_scope(),
+            key,
+            request_hash: hash,
+        };
+        Ok(Money {
+            caller,
+            idempotency,
+            body,
+        })
+    }
+}
