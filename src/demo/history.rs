@@ -6,11 +6,11 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use futures::future::join_all;
 
 use crate::app::App;
-use crate::demo::{CONCURRENCY, Dice, Store, amount, check_all, town};
+use crate::demo::{CONCURRENCY, Dice, Store, amount, town};
 use crate::error::AppError;
 use crate::features::payments::{CounterChargeRequest, PaymentRequest};
 use crate::features::points::{self, EarnRequest, SpendRequest};
-use crate::writer::Reply;
+use crate::writer::Done;
 use machipay_domain::auth::Principal;
 use machipay_domain::card::CardNumber;
 use machipay_domain::ids::{CityId, MerchantId, ProgramId, ShopperId};
@@ -190,14 +190,15 @@ fn card_year(
 pub async fn replay(app: &App, ctx: Ctx, plan: Vec<Dated>) -> Result<(), AppError> {
     for chunk in plan.chunks(CONCURRENCY) {
         let done = join_all(chunk.iter().cloned().map(|d| apply(app, ctx, d))).await;
-        check_all(done)?;
+        done.into_iter().collect::<Result<(), _>>()?;
     }
     Ok(())
 }
 
-async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
+/// Applies one dated move at its own time; what it answers is not needed, only that it went.
+async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<(), AppError> {
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 w.now = d.at;
                 let owner = |merchant| Principal::MerchantOwner {
@@ -210,14 +211,14 @@ async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
                             shopper_id: shopper,
                             amount: amount(yen)?,
                         };
-                        let done = crate::features::payments::counter_charge_in(
+                        crate::features::payments::counter_charge_in(
                             w,
                             ctx.admin,
                             ctx.currency,
                             req,
                         )
                         .await?;
-                        Reply::new(done.status(), &done.value)
+                        Ok(Done::ok(()))
                     }
                     Move::Pay {
                         shopper,
@@ -232,9 +233,8 @@ async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
                             merchant_id: store,
                             amount: amount(yen)?,
                         };
-                        let done =
-                            crate::features::payments::pay_in(w, who, ctx.currency, req).await?;
-                        Reply::new(done.status(), &done.value)
+                        crate::features::payments::pay_in(w, who, ctx.currency, req).await?;
+                        Ok(Done::ok(()))
                     }
                     Move::Earn { store, card, yen } => {
                         let req = EarnRequest {
@@ -244,7 +244,7 @@ async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
                         };
                         points::earn_in(w, owner(store), store, req)
                             .await
-                            .and_then(|d| Reply::new(d.status(), &d.value))
+                            .map(|_| Done::ok(()))
                     }
                     Move::Spend {
                         store,
@@ -258,10 +258,11 @@ async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
                         };
                         points::spend_in(w, owner(store), store, req)
                             .await
-                            .and_then(|d| Reply::new(d.status(), &d.value))
+                            .map(|_| Done::ok(()))
                     }
                 }
             })
         })
-        .await
+        .await?
+        .into_value()
 }

@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::error::AppError;
 use crate::features::directory::{self, NewMerchantRequest, NewProgramRequest, NewShopperRequest};
 use crate::features::payments::{CounterChargeRequest, PaymentRequest};
-use crate::writer::{Idempotency, Reply};
+use crate::writer::Idempotency;
 use machipay_domain::auth::{Principal, Role, StaffKind};
 use machipay_domain::calendar::jst_date;
 use machipay_domain::card::CardNumber;
@@ -393,16 +393,6 @@ async fn seed_history(
         }))
         .await;
         done.into_iter().collect::<Result<Vec<_>, _>>()?;
-    }
-    Ok(())
-}
-
-fn check_all(replies: Vec<Result<Reply, AppError>>) -> Result<(), AppError> {
-    for r in replies {
-        let r = r?;
-        if !(200..300).contains(&r.status) {
-            return Err(AppError::Internal(format!("demo: refused: {}", r.body)));
-        }
     }
     Ok(())
 }
