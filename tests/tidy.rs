@@ -272,12 +272,8 @@ const FOREIGN_STORE_ALLOWED: &[(&str, &str)] = &[
     // Participation and targets of the merchant registry.
     ("src/features/settlement/mod.rs", "merchants"),
     ("src/features/city_report/mod.rs", "merchants"),
-    // The payout kind of settlement's ledger transactions.
-    ("src/features/city_report/store.rs", "settlement"),
     // Wallet totals before a date, for the points report.
     ("src/features/points/reports.rs", "reports"),
-    // A return takes back the points a payment earned.
-    ("src/features/payments/returns.rs", "points"),
 ];
 
 #[test]
@@ -490,12 +486,6 @@ const CAPABILITY_CYCLE_EDGES: &[(&str, &str)] = &[
     // A payment plans and records its rebate (payments/mod.rs)
     // (cycle payments -> campaigns/rebates -> payments).
     ("payments", "campaigns/rebates"),
-    // A return recognises expiry's transaction kind (payments/returns.rs)
-    // (cycle payments -> expiry -> campaigns/rebates -> payments).
-    ("payments", "expiry"),
-    // A return takes back the points the payment earned: the point card's kinds and store
-    // (payments/returns.rs) (cycle payments -> points -> payments).
-    ("payments", "points"),
 ];
 
 /// Strongly connected components with more than one node (or a self-loop), by Tarjan.

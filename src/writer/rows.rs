@@ -553,6 +553,18 @@ pub async fn live_rebate_grant_tx(
     Ok(found.map(TransactionId))
 }
 
+/// Whether the wallet owner `card` is a point card that was replaced: a reversal never lands
+/// on one, where no number could spend it.
+pub async fn replaced_card_tx(tx: &mut WriteTx, card: CardId) -> Result<bool, sqlx::Error> {
+    let status: Option<String> = read_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT status FROM point_cards WHERE id = $1"
+    )
+    .bind(card.0)
+    .fetch_optional(c)
+    .await)?;
+    Ok(status.as_deref() == Some("replaced"))
+}
+
 /// A stored reply to an idempotent request.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredReply {

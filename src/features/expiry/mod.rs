@@ -37,6 +37,7 @@ use crate::writer::{Done, Work};
 use machipay_domain::calendar::{end_of_month, jst_date, jst_end_of_day_utc};
 use machipay_domain::expiry::ExpiryPolicy;
 use machipay_domain::ids::{AccountId, ProgramId};
+use machipay_domain::ledger::kinds::EXPIRY_KIND;
 use machipay_domain::ledger::{AccountKind, Asset, Entry};
 use machipay_domain::program::{ProgramKind, ProgramSettings};
 
@@ -44,8 +45,6 @@ use machipay_domain::program::{ProgramKind, ProgramSettings};
 pub const WALLETS_PER_JOB_MAX: usize = 200;
 /// How often `serve` runs the expiry (it also runs once at start).
 pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(60 * 60);
-/// The transaction kind of an expiry.
-pub const EXPIRY_KIND: &str = "expiry";
 
 crate::refusals! {
     /// What an expiry run refuses (the `machipay expire` command's input).

@@ -29,11 +29,10 @@ pub use crate::features::points::api::{
 };
 use machipay_domain::expiry::ExpiryScope;
 use machipay_domain::ids::*;
+use machipay_domain::ledger::kinds::{IMPORT_KIND, REPLACEMENT_KIND};
 use machipay_domain::ledger::{AccountKind, Asset, Entry};
 use machipay_domain::program::ProgramSettings;
 
-pub const IMPORT_KIND: &str = "card_import";
-pub const REPLACEMENT_KIND: &str = "card_replacement";
 /// Largest campaign multiplier (10× points).
 pub const MULTIPLIER_MAX: i64 = 10;
 
