@@ -30,7 +30,6 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::features::campaigns::premium::store::settings_at;
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
 use crate::writer::rows::{Account, ensure_account, get_account_tx};
 use crate::writer::{Done, Work};
@@ -192,7 +191,7 @@ async fn rule_of(
 ) -> Result<(ProgramKind, Option<WalletRule>), AppError> {
     let kind = ProgramKind::parse(&program.kind)
         .ok_or_else(|| AppError::Internal(format!("stored program kind {}", program.kind)))?;
-    let text = settings_at(&app.db, program.id, as_of).await?;
+    let text = crate::features::directory::settings_at(&app.db, program.id, as_of).await?;
     let settings: ProgramSettings =
         serde_json::from_str(text.as_deref().unwrap_or(&program.settings))
             .map_err(|e| AppError::Internal(format!("stored settings: {e}")))?;

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::error::{AppError, Common};
-use crate::features::campaigns::premium::store::{PremiumCampaignRow, Purchase, SettingsVersion};
+use crate::features::campaigns::premium::store::{PremiumCampaignRow, Purchase};
+use crate::features::directory::store::{self as programs, SettingsVersion};
 use crate::features::payments::{
     MovementResponse, charge_wallet_done, credit_expiry, internal, movement_done, shopper_in_city,
     wallet, yen_held,
@@ -91,7 +92,7 @@ pub async fn change_settings(
                     changed_by: who.scope_id(),
                     created_at: w.now,
                 };
-                store::insert_settings_version(&mut w.tx, &version).await?;
+                programs::insert_settings_version(&mut w.tx, &version).await?;
                 Ok(Done::created(SettingsVersionView::try_from(version)?))
             })
         })
@@ -108,7 +109,7 @@ pub async fn settings_history(
         return Err(AppError::forbidden());
     }
     crate::features::directory::get_program(app, who, program).await?;
-    store::settings_history(&app.db, program)
+    programs::settings_history(&app.db, program)
         .await?
         .into_iter()
         .map(SettingsVersionView::try_from)
