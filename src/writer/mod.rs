@@ -26,7 +26,7 @@
 //! - If writing the pending rows or the commit fails, the same: every job 503, nothing of the
 //!   batch in the database.
 //! - A duplicate in flight (the same key twice in one batch) gets the first one's answer,
-//!   found among the batch's pending or written replies (`storage::ledger::find_reply`).
+//!   found among the batch's pending or written replies (`writer::rows::find_reply`).
 
 pub mod known_check;
 pub mod posting;
@@ -349,7 +349,7 @@ impl Writer {
     }
 }
 
-/// Loads the facts `storage::warm` knows before the first batch; a failure only means a
+/// Loads the facts `db::warm` knows before the first batch; a failure only means a
 /// colder start.
 async fn warm(db: &Db, known: &mut Known) {
     let mut tx = match db.begin_write().await {
@@ -395,7 +395,7 @@ async fn run(
     events: tokio::sync::broadcast::Sender<StoreEvent>,
     #[cfg(feature = "faults")] faults: std::sync::Arc<crate::db::faults::Faults>,
 ) {
-    // Rows remembered across batches; `storage::Known` says why that is safe.
+    // Rows remembered across batches; `Known` says why that is safe.
     let mut known = Known::default();
     warm(&db, &mut known).await;
     // A group met while gathering a batch waits here for the next round.

@@ -376,7 +376,7 @@ pub async fn get_program_tx(
 }
 
 /// A program and the settings text in effect on `date` (JST), in one read inside the write
-/// transaction. The writer remembers the pair per (program, date) (`storage::Known`: settings
+/// transaction. The writer remembers the pair per (program, date) (`Known`: settings
 /// versions are only ever inserted, through `write!`, which forgets it).
 pub async fn program_with_settings_tx(
     tx: &mut WriteTx,
@@ -442,7 +442,7 @@ pub async fn get_merchant(db: &Db, id: MerchantId) -> Result<Option<Merchant>, s
     .await)
 }
 
-/// A merchant, read in the write transaction; the writer remembers it (`storage::Known`:
+/// A merchant, read in the write transaction; the writer remembers it (`Known`:
 /// a statement that changes a merchant runs through `write!`, which forgets it).
 pub async fn get_merchant_tx(
     tx: &mut WriteTx,
@@ -563,7 +563,7 @@ pub async fn get_shopper(db: &Db, id: ShopperId) -> Result<Option<Shopper>, sqlx
         .await)
 }
 
-/// A shopper, read in the write transaction; the writer remembers it (`storage::Known`).
+/// A shopper, read in the write transaction; the writer remembers it (`Known`).
 pub async fn get_shopper_tx(
     tx: &mut WriteTx,
     id: ShopperId,

@@ -1,6 +1,6 @@
 //! Expiry (失効): moving value that can no longer be spent out of shoppers' wallets.
 //!
-//! Two rules, both from the program's settings (`domain::expiry::ExpiryPolicy`):
+//! Two rules, both from the program's settings (`machipay_domain::expiry::ExpiryPolicy`):
 //! - per lot: every open lot whose last spendable day is before the run's date, whatever the
 //!   program's settings are now (a lot keeps the date it was issued with);
 //! - per wallet: where the settings in effect on the run's date are `MonthsAfterLastChange`,

@@ -394,7 +394,7 @@ pub async fn reverse_in(
     if txn.reversed_by.is_some() {
         Err(PaymentRefusal::AlreadyReversed)?;
     }
-    // Only an original from which nothing has come back is reversed (ledger::returns).
+    // Only an original from which nothing has come back is reversed (`returns`).
     crate::features::payments::returns::check_reversible(w, &txn, &postings).await?;
     let mut accounts = Vec::with_capacity(postings.len());
     let mut legs = Vec::with_capacity(postings.len());

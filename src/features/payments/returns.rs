@@ -15,7 +15,7 @@
 //!   (`already_reversed`, checked on their own paths) and refuse to return a refund, a return
 //!   or a reversal: `not_refundable`.
 //!
-//! `ledger-check` verifies the outcome (`storage::ledger::over_returned`).
+//! `ledger-check` verifies the outcome (`writer::rows::over_returned`).
 
 use crate::error::AppError;
 use crate::features::payments::PaymentRefusal;

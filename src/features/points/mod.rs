@@ -396,7 +396,7 @@ pub async fn return_in(
         .filter(|m| m.merchant_id == merchant)
     {
         Some(m) if m.original_id.is_none() => m,
-        // A return of a return: refused by name (ledger::returns).
+        // A return of a return: refused by name (`payments::returns`).
         Some(_) => return Err(crate::features::payments::returns::not_refundable()),
         None => {
             return Err(point_return_refusal(w, req.transaction_id, merchant).await?);

@@ -105,7 +105,7 @@ pub async fn run_in(
 /// The run on the writer. The cycle's rules (closing days, fee rate, hold days, point value)
 /// are the settings in force on the closing date, so a late run computes what an on-time
 /// run would have; the payout sender (whose account pays) is today's. The transfer date is
-/// decided at the job's clock: see `domain::settlement::transfer_date`.
+/// decided at the job's clock: see `machipay_domain::settlement::transfer_date`.
 pub async fn run_with_default_in(
     w: &mut Work,
     who: Principal,
