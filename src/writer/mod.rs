@@ -254,8 +254,13 @@ impl Writer {
         self.events.subscribe()
     }
 
-    /// Runs `job` in the next batch and waits for the commit.
-    pub async fn run<F>(&self, idempotency: Option<Idempotency>, job: F) -> Result<Reply, AppError>
+    /// Runs `job` in the next batch and waits for the commit. Untyped: use-cases and callers
+    /// outside the writer use [`Writer::answer`].
+    pub(crate) async fn run<F>(
+        &self,
+        idempotency: Option<Idempotency>,
+        job: F,
+    ) -> Result<Reply, AppError>
     where
         F: for<'a> FnOnce(&'a mut Work) -> BoxFuture<'a, Result<Reply, AppError>> + Send + 'static,
     {
