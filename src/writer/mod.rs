@@ -80,6 +80,8 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A reply built by hand: for jobs handed to `Writer::run_as_one_batch` (the batch
+    /// simulator), which answer untyped.
     pub fn new(status: u16, body: &impl serde::Serialize) -> Result<Self, AppError> {
         let body = serde_json::to_value(body).map_err(|e| AppError::Internal(e.to_string()))?;
         Ok(Self { status, body })
