@@ -187,6 +187,9 @@ refusals! {
         InsufficientFunds => Unprocessable, "insufficient_funds", "the balance does not cover this amount";
         /// The same Idempotency-Key with another route or body.
         IdempotencyKeyReused => Unprocessable, "idempotency_key_reused", "this Idempotency-Key was used with a different request";
+        /// The point card was replaced (the text says what to do instead). Shared: a reversal
+        /// of a payment meets it as well as the card's own routes.
+        CardReplaced(&'static str) => Unprocessable, "card_replaced", "{0}";
         /// The program is of the other kind (currency vs point card).
         WrongProgramKind(&'static str) => Unprocessable, "wrong_program_kind", "{0}";
         /// A reason (reversal, refund, replacement, cash-out, withdrawal) empty or too long.

@@ -263,18 +263,14 @@ const FOREIGN_STORE_ALLOWED: &[(&str, &str)] = &[
     ("src/features/qr/mod.rs", "directory"),
     ("src/features/reports/mod.rs", "directory"),
     ("src/features/campaigns/rebates/mod.rs", "directory"),
-    // A program's premium settings, versioned by the premium campaigns' store.
-    ("src/features/directory/mod.rs", "campaigns/premium"),
-    ("src/features/expiry/mod.rs", "campaigns/premium"),
+    // A settings change (premium's use-case) records a version of the program's settings.
+    ("src/features/campaigns/premium/api.rs", "directory"),
+    ("src/features/campaigns/premium/mod.rs", "directory"),
     // Participation and targets of the merchant registry.
     ("src/features/settlement/mod.rs", "merchants"),
     ("src/features/city_report/mod.rs", "merchants"),
-    // The payout kind of settlement's ledger transactions.
-    ("src/features/city_report/store.rs", "settlement"),
     // Wallet totals before a date, for the points report.
     ("src/features/points/reports.rs", "reports"),
-    // A return takes back the points a payment earned.
-    ("src/features/payments/returns.rs", "points"),
 ];
 
 #[test]
@@ -473,19 +469,9 @@ const TOP_LEVEL_CYCLE_EDGES: &[(&str, &str)] = &[
 /// merchants < payments < campaigns/premium < campaigns/rebates < expiry < points`: payments
 /// is the core the campaigns and the point card build on.
 const CAPABILITY_CYCLE_EDGES: &[(&str, &str)] = &[
-    // A program's premium settings are versioned in premium's store; creating a program
-    // writes the first version and reading one looks it up (directory/mod.rs)
-    // (cycle directory -> campaigns/premium -> directory).
-    ("directory", "campaigns/premium"),
     // A payment plans and records its rebate (payments/mod.rs)
     // (cycle payments -> campaigns/rebates -> payments).
     ("payments", "campaigns/rebates"),
-    // A return recognises expiry's transaction kind (payments/returns.rs)
-    // (cycle payments -> expiry -> campaigns/rebates -> payments).
-    ("payments", "expiry"),
-    // A return takes back the points the payment earned: the point card's kinds and store
-    // (payments/returns.rs) (cycle payments -> points -> payments).
-    ("payments", "points"),
 ];
 
 /// Strongly connected components with more than one node (or a self-loop), by Tarjan.

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 
 use crate::app::App;
-use crate::demo::{CONCURRENCY, Store, idem, internal};
+use crate::demo::{CONCURRENCY, Merchant, idem, internal};
 use crate::error::AppError;
 use crate::features::directory::{self, NewProgramRequest};
 use crate::features::points::cards::{self, NewCardRequest, NewPointCampaignRequest, RateRequest};
@@ -69,13 +69,13 @@ pub async fn promotions(
     app: &App,
     admin: Principal,
     program: ProgramId,
-    stores: &[Store],
+    merchants: &[Merchant],
 ) -> Result<(), AppError> {
     for (i, per_100) in RATE_OVERRIDES {
         let req = RateRequest {
             earn_rate: Some(Decimal::new(per_100, 2)),
         };
-        cards::set_rate(app, admin, program, stores[i].id, req).await?;
+        cards::set_rate(app, admin, program, merchants[i].id, req).await?;
     }
     let at = |s: &str| s.parse::<DateTime<Utc>>().map_err(internal);
     let req = NewPointCampaignRequest {

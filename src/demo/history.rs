@@ -6,11 +6,11 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use futures::future::join_all;
 
 use crate::app::App;
-use crate::demo::{CONCURRENCY, Dice, Store, amount, check_all, town};
+use crate::demo::{CONCURRENCY, Dice, Merchant, amount, town};
 use crate::error::AppError;
 use crate::features::payments::{CounterChargeRequest, PaymentRequest};
 use crate::features::points::{self, EarnRequest, SpendRequest};
-use crate::writer::Reply;
+use crate::writer::Done;
 use machipay_domain::auth::Principal;
 use machipay_domain::card::CardNumber;
 use machipay_domain::ids::{CityId, MerchantId, ProgramId, ShopperId};
@@ -27,16 +27,16 @@ pub enum Move {
     },
     Pay {
         shopper: ShopperId,
-        store: MerchantId,
+        merchant: MerchantId,
         yen: i64,
     },
     Earn {
-        store: MerchantId,
+        merchant: MerchantId,
         card: CardNumber,
         yen: i64,
     },
     Spend {
-        store: MerchantId,
+        merchant: MerchantId,
         card: CardNumber,
         points: i64,
     },
@@ -66,11 +66,11 @@ fn during(day: NaiveDate, dice: &mut Dice) -> DateTime<Utc> {
 }
 
 /// An open store on `day`, if a few throws find one.
-fn open_store(stores: &[Store], day: NaiveDate, dice: &mut Dice) -> Option<MerchantId> {
+fn open_merchant(merchants: &[Merchant], day: NaiveDate, dice: &mut Dice) -> Option<MerchantId> {
     (0..12)
-        .map(|_| dice.next(stores.len()))
+        .map(|_| dice.next(merchants.len()))
         .find(|&i| town::open_on(i, day))
-        .map(|i| stores[i].id)
+        .map(|i| merchants[i].id)
 }
 
 /// A 年度's days for the history: 1 April to 31 March, or to yesterday for the current one.
@@ -83,7 +83,7 @@ fn window(year: i32, yesterday: NaiveDate) -> Option<(NaiveDate, u64)> {
 
 /// Everything every shopper did, in date order.
 pub fn plan(
-    stores: &[Store],
+    merchants: &[Merchant],
     shoppers: &[(ShopperId, String)],
     cards: &[Option<CardNumber>],
     dice: &mut Dice,
@@ -98,9 +98,9 @@ pub fn plan(
             let Some((start, days)) = window(year, yesterday) else {
                 continue;
             };
-            wallet_year(&mut out, stores, *shopper, (start, days), dice);
+            wallet_year(&mut out, merchants, *shopper, (start, days), dice);
             if let Some(card) = &cards[i] {
-                card_year(&mut out, stores, card, (start, days), &mut points, dice);
+                card_year(&mut out, merchants, card, (start, days), &mut points, dice);
             }
         }
     }
@@ -111,7 +111,7 @@ pub fn plan(
 /// One charge early in the 年度, then payments from it while it lasts.
 fn wallet_year(
     out: &mut Vec<Dated>,
-    stores: &[Store],
+    merchants: &[Merchant],
     shopper: ShopperId,
     (start, days): (NaiveDate, u64),
     dice: &mut Dice,
@@ -129,7 +129,7 @@ fn wallet_year(
         if pay > left {
             break;
         }
-        let Some(store) = open_store(stores, day, dice) else {
+        let Some(merchant) = open_merchant(merchants, day, dice) else {
             continue;
         };
         left -= pay;
@@ -137,7 +137,7 @@ fn wallet_year(
             at: during(day, dice),
             mv: Move::Pay {
                 shopper,
-                store,
+                merchant,
                 yen: pay,
             },
         });
@@ -147,7 +147,7 @@ fn wallet_year(
 /// Earns in the first two thirds of the 年度, then maybe one spend of half the points.
 fn card_year(
     out: &mut Vec<Dated>,
-    stores: &[Store],
+    merchants: &[Merchant],
     card: &CardNumber,
     (start, days): (NaiveDate, u64),
     points: &mut i64,
@@ -157,28 +157,32 @@ fn card_year(
     for _ in 0..(2 + dice.next(5)) {
         let day = start + Days::new(dice.next(earning) as u64);
         let yen = 100 * (5 + dice.next(46) as i64);
-        if let Some(store) = open_store(stores, day, dice) {
+        if let Some(merchant) = open_merchant(merchants, day, dice) {
             // At least the program's 1 pt per ¥100: overrides and campaigns only add.
             *points += yen / 100;
             let card = card.clone();
             let at = during(day, dice);
             out.push(Dated {
                 at,
-                mv: Move::Earn { store, card, yen },
+                mv: Move::Earn {
+                    merchant,
+                    card,
+                    yen,
+                },
             });
         }
     }
     let day = start + Days::new((earning + dice.next(days as usize - earning)) as u64);
     if *points >= 20
         && dice.next(3) != 0
-        && let Some(store) = open_store(stores, day, dice)
+        && let Some(merchant) = open_merchant(merchants, day, dice)
     {
         let spent = *points / 2;
         *points -= spent;
         out.push(Dated {
             at: during(day, dice),
             mv: Move::Spend {
-                store,
+                merchant,
                 card: card.clone(),
                 points: spent,
             },
@@ -190,14 +194,15 @@ fn card_year(
 pub async fn replay(app: &App, ctx: Ctx, plan: Vec<Dated>) -> Result<(), AppError> {
     for chunk in plan.chunks(CONCURRENCY) {
         let done = join_all(chunk.iter().cloned().map(|d| apply(app, ctx, d))).await;
-        check_all(done)?;
+        done.into_iter().collect::<Result<(), _>>()?;
     }
     Ok(())
 }
 
-async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
+/// Applies one dated move at its own time; what it answers is not needed, only that it went.
+async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<(), AppError> {
     app.writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 w.now = d.at;
                 let owner = |merchant| Principal::MerchantOwner {
@@ -210,18 +215,18 @@ async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
                             shopper_id: shopper,
                             amount: amount(yen)?,
                         };
-                        let done = crate::features::payments::counter_charge_in(
+                        crate::features::payments::counter_charge_in(
                             w,
                             ctx.admin,
                             ctx.currency,
                             req,
                         )
                         .await?;
-                        Reply::new(done.status(), &done.value)
+                        Ok(Done::ok(()))
                     }
                     Move::Pay {
                         shopper,
-                        store,
+                        merchant,
                         yen,
                     } => {
                         let who = Principal::Shopper {
@@ -229,25 +234,28 @@ async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
                             city: ctx.city,
                         };
                         let req = PaymentRequest {
-                            merchant_id: store,
+                            merchant_id: merchant,
                             amount: amount(yen)?,
                         };
-                        let done =
-                            crate::features::payments::pay_in(w, who, ctx.currency, req).await?;
-                        Reply::new(done.status(), &done.value)
+                        crate::features::payments::pay_in(w, who, ctx.currency, req).await?;
+                        Ok(Done::ok(()))
                     }
-                    Move::Earn { store, card, yen } => {
+                    Move::Earn {
+                        merchant,
+                        card,
+                        yen,
+                    } => {
                         let req = EarnRequest {
                             program_id: ctx.points,
                             card_number: card,
                             amount: amount(yen)?,
                         };
-                        points::earn_in(w, owner(store), store, req)
+                        points::earn_in(w, owner(merchant), merchant, req)
                             .await
-                            .and_then(|d| Reply::new(d.status(), &d.value))
+                            .map(|_| Done::ok(()))
                     }
                     Move::Spend {
-                        store,
+                        merchant,
                         card,
                         points: n,
                     } => {
@@ -256,12 +264,13 @@ async fn apply(app: &App, ctx: Ctx, d: Dated) -> Result<Reply, AppError> {
                             card_number: card,
                             amount: amount(n)?,
                         };
-                        points::spend_in(w, owner(store), store, req)
+                        points::spend_in(w, owner(merchant), merchant, req)
                             .await
-                            .and_then(|d| Reply::new(d.status(), &d.value))
+                            .map(|_| Done::ok(()))
                     }
                 }
             })
         })
-        .await
+        .await?
+        .into_value()
 }

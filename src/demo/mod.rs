@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::error::AppError;
 use crate::features::directory::{self, NewMerchantRequest, NewProgramRequest, NewShopperRequest};
 use crate::features::payments::{CounterChargeRequest, PaymentRequest};
-use crate::writer::{Idempotency, Reply};
+use crate::writer::Idempotency;
 use machipay_domain::auth::{Principal, Role, StaffKind};
 use machipay_domain::calendar::jst_date;
 use machipay_domain::card::CardNumber;
@@ -93,14 +93,14 @@ const SURNAMES: [&str; 20] = [
     "斎藤",
     "清水",
 ];
-/// Stores: 112 registered today, five that closed over the years.
-pub const STORES: usize = 117;
+/// Merchants: 112 registered today, five that closed over the years.
+pub const MERCHANTS: usize = 117;
 const SHOPPERS: usize = 300;
 /// Jobs submitted to the writer at once (they commit together in its batches).
 const CONCURRENCY: usize = 64;
 
-/// A store of the demo town.
-pub struct Store {
+/// A merchant (a store) of the demo town.
+pub struct Merchant {
     pub id: MerchantId,
     pub name: String,
     /// The name's parts: a hiragana prefix and the kind of store.
@@ -119,7 +119,7 @@ pub struct DemoTown {
     pub program: ProgramId,
     /// The point card program.
     pub points_program: ProgramId,
-    pub stores: Vec<Store>,
+    pub merchants: Vec<Merchant>,
     pub shopper_tokens: Vec<String>,
     /// The card linked to the first shopper.
     pub card_number: CardNumber,
@@ -177,32 +177,32 @@ pub async fn seed(app: &App) -> Result<DemoTown, AppError> {
     let points_program = cards::program(app, admin).await?;
     let programs = [program, points_program];
     let mut dice = Dice(20_260_401);
-    let stores = seed_merchants(app, admin).await?;
-    town::profiles(app, admin, &stores).await?;
-    town::joins(app, admin, &programs, &stores).await?;
+    let merchants = seed_merchants(app, admin).await?;
+    town::profiles(app, admin, &merchants).await?;
+    town::joins(app, admin, &programs, &merchants).await?;
     town::targets(app, admin, &programs).await?;
     let shoppers = seed_shoppers(app, admin).await?;
     let card_numbers = cards::issue(app, admin, points_program, &shoppers).await?;
-    cards::promotions(app, admin, points_program, &stores).await?;
+    cards::promotions(app, admin, points_program, &merchants).await?;
     let ctx = history::Ctx {
         city: boot.city.id,
         admin,
         currency: program,
         points: points_program,
     };
-    let past = history::plan(&stores, &shoppers, &card_numbers, &mut dice, yesterday());
+    let past = history::plan(&merchants, &shoppers, &card_numbers, &mut dice, yesterday());
     let history_moves = past.len();
     history::replay(app, ctx, past).await?;
-    town::departures(app, admin, &programs, &stores).await?;
-    seed_history(app, admin, program, &stores, &shoppers, &mut dice).await?;
-    let (enrollment_code, _) = till_codes(app, boot.city.id, &stores[0], program).await?;
+    town::departures(app, admin, &programs, &merchants).await?;
+    seed_history(app, admin, program, &merchants, &shoppers, &mut dice).await?;
+    let (enrollment_code, _) = till_codes(app, boot.city.id, &merchants[0], program).await?;
     Ok(DemoTown {
         city: boot.city.id,
         admin_token: boot.token,
         program,
         points_program,
         enrollment_code,
-        stores,
+        merchants,
         card_number: card_numbers[0]
             .clone()
             .ok_or_else(|| internal("the first shopper has no card"))?,
@@ -212,21 +212,21 @@ pub async fn seed(app: &App) -> Result<DemoTown, AppError> {
     })
 }
 
-/// A fresh one-time enrollment code for a till of `store`, and its static QR code.
+/// A fresh one-time enrollment code for a till of `merchant`, and its static QR code.
 async fn till_codes(
     app: &App,
     city: CityId,
-    store: &Store,
+    merchant: &Merchant,
     program: ProgramId,
 ) -> Result<(String, crate::features::qr::StoreCode), AppError> {
     let owner = Principal::MerchantOwner {
-        merchant: store.id,
+        merchant: merchant.id,
         city,
     };
     let code = directory::create_enrollment_code(
         app,
         owner,
-        store.id,
+        merchant.id,
         directory::NewEnrollmentCodeRequest {
             device_name: "レジ1".into(),
         },
@@ -236,7 +236,7 @@ async fn till_codes(
     let store_code = crate::features::qr::issue_store_code(
         app,
         owner,
-        store.id,
+        merchant.id,
         crate::features::qr::NewStoreCodeRequest {
             program_id: program,
         },
@@ -260,18 +260,18 @@ async fn currency_program(app: &App, admin: Principal) -> Result<ProgramId, AppE
     Ok(program.id)
 }
 
-async fn seed_merchants(app: &App, admin: Principal) -> Result<Vec<Store>, AppError> {
-    let mut plans = Vec::with_capacity(STORES);
+async fn seed_merchants(app: &App, admin: Principal) -> Result<Vec<Merchant>, AppError> {
+    let mut plans = Vec::with_capacity(MERCHANTS);
     // Prefix, then trade, then kind vary slowest: distinct names for the first 400 stores.
     let p = NAME_PREFIXES.len();
-    for i in 0..STORES {
+    for i in 0..MERCHANTS {
         let (trade, kinds) = TRADES[(i / p) % TRADES.len()];
         let kind = kinds[(i / (p * TRADES.len())) % kinds.len()];
         let prefix = NAME_PREFIXES[i % p];
         let association = ASSOCIATIONS[i % ASSOCIATIONS.len()];
         plans.push((format!("{prefix}{kind}"), trade, association, prefix, kind));
     }
-    let mut stores = Vec::new();
+    let mut merchants = Vec::new();
     for chunk in plans.chunks(CONCURRENCY) {
         let made = join_all(chunk.iter().map(
             |(name, trade, association, prefix, kind)| async move {
@@ -292,7 +292,7 @@ async fn seed_merchants(app: &App, admin: Principal) -> Result<Vec<Store>, AppEr
                     },
                 )
                 .await?;
-                Ok::<_, AppError>(Store {
+                Ok::<_, AppError>(Merchant {
                     id,
                     name: name.clone(),
                     prefix,
@@ -304,9 +304,9 @@ async fn seed_merchants(app: &App, admin: Principal) -> Result<Vec<Store>, AppEr
             },
         ))
         .await;
-        stores.extend(made.into_iter().collect::<Result<Vec<_>, _>>()?);
+        merchants.extend(made.into_iter().collect::<Result<Vec<_>, _>>()?);
     }
-    Ok(stores)
+    Ok(merchants)
 }
 
 async fn seed_shoppers(app: &App, admin: Principal) -> Result<Vec<(ShopperId, String)>, AppError> {
@@ -335,7 +335,7 @@ async fn seed_history(
     app: &App,
     admin: Principal,
     program: ProgramId,
-    stores: &[Store],
+    merchants: &[Merchant],
     shoppers: &[(ShopperId, String)],
     dice: &mut Dice,
 ) -> Result<(), AppError> {
@@ -354,10 +354,10 @@ async fn seed_history(
             left -= yen;
             let today = jst_date(chrono::Utc::now());
             let open = (0..12)
-                .map(|_| dice.next(stores.len()))
+                .map(|_| dice.next(merchants.len()))
                 .find(|&i| town::open_on(i, today));
             if let Some(i) = open {
-                payments.push((*shopper, stores[i].id, yen));
+                payments.push((*shopper, merchants[i].id, yen));
             }
         }
     }
@@ -397,19 +397,9 @@ async fn seed_history(
     Ok(())
 }
 
-fn check_all(replies: Vec<Result<Reply, AppError>>) -> Result<(), AppError> {
-    for r in replies {
-        let r = r?;
-        if !(200..300).contains(&r.status) {
-            return Err(AppError::Internal(format!("demo: refused: {}", r.body)));
-        }
-    }
-    Ok(())
-}
-
 /// What to print after seeding: where each page is, how to sign in, and what to try.
 pub fn instructions(town: &DemoTown, base: &str) -> String {
-    let first = &town.stores[0];
+    let first = &town.merchants[0];
     let shoppers = town.shopper_tokens.join("  ");
     format!(
         "\n=== machipay demo: みなみ町 ({} stores, {} shoppers; {} past moves; seeded in {:.1} s) ===\n\
@@ -430,7 +420,7 @@ pub fn instructions(town: &DemoTown, base: &str) -> String {
          \x20 try: the store report per 年度 (令和5–8: 96, 104, 111, 112 registered against\n\
          \x20      100/105/110/115), usage, the point report per 年度, the ledger check.\n\
          API:               {base}/api/openapi.json\n",
-        town.stores.len(),
+        town.merchants.len(),
         SHOPPERS,
         town.history_moves,
         town.seeded_in.as_secs_f64(),

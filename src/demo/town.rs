@@ -6,7 +6,7 @@ use chrono::{Days, NaiveDate};
 use futures::future::join_all;
 
 use crate::app::App;
-use crate::demo::{CONCURRENCY, Store};
+use crate::demo::{CONCURRENCY, Merchant};
 use crate::error::AppError;
 use crate::features::merchants::{EventRequest, TargetRequest};
 use machipay_domain::auth::Principal;
@@ -117,13 +117,13 @@ fn kana_name(prefix: &str, kind: &str) -> String {
     format!("{head}{tail}")
 }
 
-fn profile(i: usize, store: &Store) -> Profile {
+fn profile(i: usize, merchant: &Merchant) -> Profile {
     let district = DISTRICTS[i % DISTRICTS.len()];
     Profile {
         external_ref: Some(format!("MN-{:04}", i + 1)),
-        name_kana: kana_name(store.prefix, store.kind),
-        industry: store.trade.to_owned(),
-        association: Some(store.association.to_owned()),
+        name_kana: kana_name(merchant.prefix, merchant.kind),
+        industry: merchant.trade.to_owned(),
+        association: Some(merchant.association.to_owned()),
         district: district.to_owned(),
         size_class: match i % 10 {
             0..6 => SizeClass::Small,
@@ -142,7 +142,7 @@ fn profile(i: usize, store: &Store) -> Profile {
 }
 
 /// Most stores have a bank account for payouts; every ninth has none yet.
-fn bank_account(i: usize, store: &Store) -> Option<BankAccountInput> {
+fn bank_account(i: usize, merchant: &Merchant) -> Option<BankAccountInput> {
     const BRANCHES: [(&str, &str); 3] =
         [("001", "ホンテン"), ("002", "エキマエ"), ("003", "ミナト")];
     if i % 9 == 4 {
@@ -156,13 +156,13 @@ fn bank_account(i: usize, store: &Store) -> Option<BankAccountInput> {
         branch_name_kana: branch.into(),
         account_type: "ordinary".into(),
         account_number: format!("{:07}", 1_000_000 + (i * 7_919) % 8_999_999),
-        holder_kana: kana_name(store.prefix, store.kind),
+        holder_kana: kana_name(merchant.prefix, merchant.kind),
     })
 }
 
 /// Profiles and bank accounts of every store.
-pub async fn profiles(app: &App, admin: Principal, stores: &[Store]) -> Result<(), AppError> {
-    let all: Vec<(usize, &Store)> = stores.iter().enumerate().collect();
+pub async fn profiles(app: &App, admin: Principal, merchants: &[Merchant]) -> Result<(), AppError> {
+    let all: Vec<(usize, &Merchant)> = merchants.iter().enumerate().collect();
     for chunk in all.chunks(CONCURRENCY) {
         let done = join_all(chunk.iter().map(|(i, s)| async move {
             crate::features::merchants::put_profile(app, admin, s.id, profile(*i, s))
@@ -186,12 +186,12 @@ pub async fn joins(
     app: &App,
     admin: Principal,
     programs: &[ProgramId],
-    stores: &[Store],
+    merchants: &[Merchant],
 ) -> Result<(), AppError> {
     let today = crate::demo::yesterday();
     let mut events = Vec::new();
     for program in programs {
-        for (i, s) in stores.iter().enumerate() {
+        for (i, s) in merchants.iter().enumerate() {
             let on = joined_on(i).min(today);
             events.push((*program, s.id, ParticipationKind::Joined, on, None));
         }
@@ -204,12 +204,12 @@ pub async fn departures(
     app: &App,
     admin: Principal,
     programs: &[ProgramId],
-    stores: &[Store],
+    merchants: &[Merchant],
 ) -> Result<(), AppError> {
     let today = crate::demo::yesterday();
     let mut events = Vec::new();
     for program in programs {
-        for (i, s) in stores.iter().enumerate() {
+        for (i, s) in merchants.iter().enumerate() {
             if let Some(d) = left_on(i) {
                 events.push((
                     *program,

@@ -41,7 +41,7 @@ pub(crate) fn settings_fit(kind: ProgramKind, settings: &ProgramSettings) -> Res
 
 /// The program, if it exists and belongs to the caller's city; another city's program is
 /// "not found". One read at most: the writer remembers programs and their settings per JST
-/// date (`storage::Known` says why that is safe).
+/// date (`Known` says why that is safe).
 pub(crate) async fn program_in_city(
     tx: &mut WriteTx,
     who: &Principal,

@@ -1,5 +1,5 @@
-//! The check behind `storage::Known`'s promise: every remembered fact equals what the
-//! database holds. Debug and test builds run it after every batch (`ledger::writer`), so a
+//! The check behind `Known`'s promise: every remembered fact equals what the
+//! database holds. Debug and test builds run it after every batch (`writer`), so a
 //! statement that changes a remembered row without forgetting it fails the test that ran it.
 
 use std::fmt::Debug;
@@ -65,9 +65,7 @@ pub async fn verify_after_batch(db: &crate::db::Db, known: &mut Known) {
     *known = std::mem::take(&mut tx.known);
     tx.rollback().await;
     if let Err(difference) = checked {
-        panic!(
-            "the writer's remembered facts (storage::Known) differ from the database: {difference}"
-        );
+        panic!("the writer's remembered facts (Known) differ from the database: {difference}");
     }
 }
 

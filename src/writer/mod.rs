@@ -26,7 +26,7 @@
 //! - If writing the pending rows or the commit fails, the same: every job 503, nothing of the
 //!   batch in the database.
 //! - A duplicate in flight (the same key twice in one batch) gets the first one's answer,
-//!   found among the batch's pending or written replies (`storage::ledger::find_reply`).
+//!   found among the batch's pending or written replies (`writer::rows::find_reply`).
 
 #[cfg(feature = "faults")]
 pub mod faults;
@@ -92,6 +92,8 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// A reply built by hand: for jobs handed to `Writer::run_as_one_batch` (the batch
+    /// simulator), which answer untyped.
     pub fn new(status: u16, body: &impl serde::Serialize) -> Result<Self, AppError> {
         let body = serde_json::to_value(body).map_err(|e| AppError::Internal(e.to_string()))?;
         Ok(Self { status, body })
@@ -266,8 +268,13 @@ impl Writer {
         self.events.subscribe()
     }
 
-    /// Runs `job` in the next batch and waits for the commit.
-    pub async fn run<F>(&self, idempotency: Option<Idempotency>, job: F) -> Result<Reply, AppError>
+    /// Runs `job` in the next batch and waits for the commit. Untyped: use-cases and callers
+    /// outside the writer use [`Writer::answer`].
+    pub(crate) async fn run<F>(
+        &self,
+        idempotency: Option<Idempotency>,
+        job: F,
+    ) -> Result<Reply, AppError>
     where
         F: for<'a> FnOnce(&'a mut Work) -> BoxFuture<'a, Result<Reply, AppError>> + Send + 'static,
     {
@@ -361,7 +368,7 @@ impl Writer {
     }
 }
 
-/// Loads the facts `storage::warm` knows before the first batch; a failure only means a
+/// Loads the facts `db::warm` knows before the first batch; a failure only means a
 /// colder start.
 async fn warm(db: &Db, known: &mut Known) {
     let mut tx = match WriteTx::begin(db).await {
@@ -407,7 +414,7 @@ async fn run(
     events: tokio::sync::broadcast::Sender<StoreEvent>,
     #[cfg(feature = "faults")] faults: std::sync::Arc<crate::writer::faults::Faults>,
 ) {
-    // Rows remembered across batches; `storage::Known` says why that is safe.
+    // Rows remembered across batches; `Known` says why that is safe.
     let mut known = Known::default();
     warm(&db, &mut known).await;
     // A group met while gathering a batch waits here for the next round.

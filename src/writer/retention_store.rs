@@ -1,4 +1,4 @@
-//! Purging stored idempotent replies past their retention window (`ledger::retention`).
+//! Purging stored idempotent replies past their retention window (`writer::retention`).
 
 use chrono::{DateTime, Utc};
 

@@ -106,7 +106,7 @@ async fn create_account(
 
 /// Every wallet a shopper holds in a program, with exact balances, in one read that also
 /// brings their open lots (a payment spends them next). Within a job the answer is
-/// remembered and kept current by `apply_guarded` and `ensure_account` (`storage::Known`);
+/// remembered and kept current by `apply_guarded` and `ensure_account` (`Known`);
 /// it is dropped when the job ends.
 pub async fn shopper_wallets(
     tx: &mut WriteTx,
@@ -314,7 +314,7 @@ pub async fn apply_guarded(
     Ok(true)
 }
 
-/// Applies a folded delta to an account that may go negative (see ledger::writer): left
+/// Applies a folded delta to an account that may go negative (see `writer`): left
 /// pending like the rest, written with the batch.
 pub fn apply_unguarded(tx: &mut WriteTx, account: AccountId, delta: i64) {
     tx.pending_mut().balances.push((account, delta));
@@ -552,6 +552,18 @@ pub async fn live_rebate_grant_tx(
     .fetch_optional(c)
     .await)?;
     Ok(found.map(TransactionId))
+}
+
+/// Whether the wallet owner `card` is a point card that was replaced: a reversal never lands
+/// on one, where no number could spend it.
+pub async fn replaced_card_tx(tx: &mut WriteTx, card: CardId) -> Result<bool, sqlx::Error> {
+    let status: Option<String> = read_tx!(tx, |c| sqlx::query_scalar(
+        "SELECT status FROM point_cards WHERE id = $1"
+    )
+    .bind(card.0)
+    .fetch_optional(c)
+    .await)?;
+    Ok(status.as_deref() == Some("replaced"))
 }
 
 /// A stored reply to an idempotent request.
@@ -828,7 +840,7 @@ pub async fn net_by_asset(db: &Db, program: ProgramId) -> Result<Vec<(Asset, i64
 /// - A failing job's rows are dropped (`WriteTx::undo_job`); if it had to write rows early it
 ///   had taken its savepoint first, and is rolled back to it.
 /// - If writing the rows fails, the batch's transaction fails and no job of it is answered
-///   as done (`ledger::writer`).
+///   as done (`writer`).
 #[derive(Default)]
 pub struct Pending {
     transactions: Vec<PendingTransaction>,

@@ -197,7 +197,7 @@ impl TestApp {
         merchant: &str,
         amount: i64,
         at: &str,
-    ) -> machipay::writer::Reply {
+    ) -> machipay::features::payments::MovementResponse {
         let (_, who) = machipay::features::directory::store::principal_for_token(
             &self.app.db,
             &machipay_domain::auth::hash_secret(shopper_token),
@@ -213,14 +213,14 @@ impl TestApp {
         let at: chrono::DateTime<chrono::Utc> = at.parse().expect("RFC 3339 instant");
         self.app
             .writer
-            .run(None, move |w| {
+            .answer(None, move |w| {
                 Box::pin(async move {
                     w.now = at;
-                    let done = machipay::features::payments::pay_in(w, who, program, req).await?;
-                    machipay::writer::Reply::new(done.status(), &done.value)
+                    machipay::features::payments::pay_in(w, who, program, req).await
                 })
             })
             .await
+            .and_then(|answer| answer.into_value())
             .expect("backdated payment")
     }
 
@@ -242,13 +242,10 @@ impl TestApp {
         let at: chrono::DateTime<chrono::Utc> = at.parse().expect("RFC 3339 instant");
         self.app
             .writer
-            .run(None, move |w| {
+            .answer(None, move |w| {
                 Box::pin(async move {
                     w.now = at;
-                    let done =
-                        machipay::features::payments::counter_charge_in(w, who, program, req)
-                            .await?;
-                    machipay::writer::Reply::new(done.status(), &done.value)
+                    machipay::features::payments::counter_charge_in(w, who, program, req).await
                 })
             })
             .await

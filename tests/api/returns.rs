@@ -5,7 +5,7 @@
 
 use chrono::{Days, NaiveDate, Utc};
 use machipay::features::expiry::expire;
-use machipay::writer::Reply;
+use machipay::writer::Done;
 use machipay::writer::posting::{Lots, Posting, post};
 use machipay::writer::rows::{get_account_tx, get_transaction_tx};
 use machipay_domain::calendar::jst_date;
@@ -741,7 +741,7 @@ async fn ledger_check_catches_a_return_beyond_its_original(app: &TestApp) {
     let original = TransactionId(paid.parse().expect("uuid"));
     app.app
         .writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let (txn, postings) = get_transaction_tx(&mut w.tx, original)
                     .await?
@@ -769,10 +769,7 @@ async fn ledger_check_catches_a_return_beyond_its_original(app: &TestApp) {
                 };
                 let refs: Vec<_> = accounts.iter().collect();
                 post(w, &posting, &entry, &refs).await?;
-                Ok(Reply {
-                    status: 201,
-                    body: json!({}),
-                })
+                Ok(Done::created(()))
             })
         })
         .await

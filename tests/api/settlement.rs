@@ -100,22 +100,22 @@ async fn run_after(app: &TestApp, program: &str, op: &str, closing: chrono::Naiv
         uuid::Uuid::parse_str(program).expect("program id").into();
     let now = machipay_domain::calendar::jst_end_of_day_utc(closing) + chrono::Duration::hours(1);
     let transfer = machipay_domain::settlement::add_business_days(closing, 5).expect("date");
-    let reply = app
+    let answer = app
         .app
         .writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 w.now = now;
-                let done =
-                    machipay::features::settlement::run_in(w, who, program, closing, transfer)
-                        .await?;
-                machipay::writer::Reply::new(done.status(), &done.value)
+                machipay::features::settlement::run_in(w, who, program, closing, transfer).await
             })
         })
         .await
         .expect("run");
-    assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.body
+    let machipay::writer::Answer::Fresh(done) = answer else {
+        panic!("no key, so never a replay");
+    };
+    assert_eq!(done.status(), 200);
+    serde_json::to_value(&done.value).expect("JSON")
 }
 
 fn jst_today() -> chrono::NaiveDate {
@@ -144,7 +144,7 @@ async fn a_refund_after_a_payout_lands_in_the_next_statement(app: &TestApp) {
     let paid = app
         .backdated_payment(p, &w.shopper_token, &w.m1, 10_000, &now)
         .await;
-    let payment = paid.body["transaction_id"].as_str().expect("id").to_owned();
+    let payment = paid.transaction_id.to_string();
     // Daily closing for this test: today's cycle, run after it ends, pays the ¥10,000.
     let first = run_after(app, p, &w.op, today).await;
     let st = statements(app, &w, &first).await;

@@ -647,7 +647,8 @@ impl<'a> Run<'a> {
                 }
                 None => {
                     let (idem, job) = self.job(plan, i);
-                    vec![self.app.app.writer.run(idem, job).await]
+                    let one = vec![(idem, job)];
+                    self.app.app.writer.run_as_one_batch(one).await
                 }
             };
             i += results.len();

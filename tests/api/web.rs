@@ -228,7 +228,7 @@ async fn the_demo_town_is_seeded(app: &TestApp) {
     let town = machipay::demo::seed(&app.app)
         .await
         .expect("the demo seeds");
-    assert_eq!(town.stores.len(), machipay::demo::STORES);
+    assert_eq!(town.merchants.len(), machipay::demo::MERCHANTS);
     let (s, me) = app.get("/api/v1/me", &town.admin_token).await;
     assert_eq!(s, StatusCode::OK, "{me}");
     let (s, stores) = app
@@ -237,7 +237,7 @@ async fn the_demo_town_is_seeded(app: &TestApp) {
     assert_eq!(s, StatusCode::OK, "{stores}");
     assert_eq!(
         stores.as_array().expect("list").len(),
-        machipay::demo::STORES,
+        machipay::demo::MERCHANTS,
         "only the demo city's stores"
     );
     let program = town.program.0.to_string();

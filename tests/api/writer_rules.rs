@@ -7,7 +7,7 @@ use std::path::Path;
 
 use machipay::app::App;
 use machipay::db::{Db, StartError};
-use machipay::writer::{Reply, Writer};
+use machipay::writer::{Done, Writer};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -176,15 +176,16 @@ async fn a_dead_writer_fails_health_and_stops_the_server_postgres() {
 
 /// Facts the writer remembers right now, asked inside a writer job.
 async fn known_facts(app: &TestApp) -> u64 {
-    let reply = app
+    let facts = app
         .app
         .writer
-        .run(None, |w| {
-            Box::pin(async move { Reply::new(200, &w.tx.known_facts()) })
+        .answer(None, |w| {
+            Box::pin(async move { Ok(Done::ok(w.tx.known_facts())) })
         })
         .await
+        .and_then(|answer| answer.into_value())
         .expect("job runs");
-    reply.body.as_u64().expect("count")
+    u64::try_from(facts).expect("count")
 }
 
 async fn new_shoppers_stores_and_purchases_keep_the_remembered_facts(app: &TestApp) {
@@ -234,15 +235,16 @@ async fn new_shoppers_stores_and_purchases_keep_the_remembered_facts(app: &TestA
     let checked = app
         .app
         .writer
-        .run(None, |w| {
+        .answer(None, |w| {
             Box::pin(async move {
                 let checked = w.tx.verify_known().await;
-                Reply::new(200, &checked.map_err(|e| e.to_string()))
+                Ok(Done::ok(checked.map_err(|e| e.to_string())))
             })
         })
         .await
+        .and_then(|answer| answer.into_value())
         .expect("job runs");
-    assert!(checked.body.get("Ok").is_some(), "{}", checked.body);
+    assert!(checked.is_ok(), "{checked:?}");
     app.assert_ledger_ok(&p).await;
 }
 
@@ -261,10 +263,10 @@ async fn a_row_changed_behind_the_writers_back_is_caught(app: &TestApp) {
         .await;
     assert_eq!(code, StatusCode::CREATED, "{v}");
     let rename = rename_sql(app, &m);
-    let reply = app
+    let checked = app
         .app
         .writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let renamed = w.tx.execute_past_the_guard(&rename).await?;
                 assert_eq!(renamed, 1, "the store was renamed");
@@ -272,16 +274,16 @@ async fn a_row_changed_behind_the_writers_back_is_caught(app: &TestApp) {
                 // Forgotten so the check after this batch does not stop the writer (see the
                 // next test).
                 w.tx.forget_known();
-                Reply::new(200, &checked.map_err(|e| e.to_string()))
+                Ok(Done::ok(checked.map_err(|e| e.to_string())))
             })
         })
         .await
+        .and_then(|answer| answer.into_value())
         .expect("job runs");
-    let difference = reply.body["Err"].as_str().unwrap_or_default();
+    let difference = checked.clone().err().unwrap_or_default();
     assert!(
         difference.contains("merchant") && difference.contains("こっそり"),
-        "the stale store name went unnoticed: {}",
-        reply.body
+        "the stale store name went unnoticed: {checked:?}"
     );
 }
 
@@ -304,22 +306,21 @@ async fn a_stale_fact_stops_the_writer_after_its_batch(app: &TestApp) {
     let renamed = app
         .app
         .writer
-        .run(None, move |w| {
+        .answer(None, move |w| {
             Box::pin(async move {
                 let renamed = w.tx.execute_past_the_guard(&rename).await?;
-                Reply::new(200, &renamed)
+                Ok(Done::ok(renamed))
             })
         })
         .await
+        .and_then(|answer| answer.into_value())
         .expect("the batch itself commits");
-    assert_eq!(renamed.body, 1);
+    assert_eq!(renamed, 1);
     // A job sent now finds the writer gone, or is dropped with its queue when it goes.
     let after = app
         .app
         .writer
-        .run(None, |_| {
-            Box::pin(async move { Reply::new(200, &"too late") })
-        })
+        .answer(None, |_| Box::pin(async move { Ok(Done::ok("too late")) }))
         .await;
     assert!(
         after.is_err(),

@@ -1,6 +1,8 @@
 //! The double-entry shape: assets, account kinds, and `Entry`, a set of legs that is
 //! balanced per asset by construction. Storage writes only entries built here.
 
+pub mod kinds;
+
 use serde::{Deserialize, Serialize};
 
 use super::ids::AccountId;

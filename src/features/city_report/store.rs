@@ -6,9 +6,8 @@ use uuid::Uuid;
 
 use crate::db::{Db, read};
 use machipay_domain::ids::*;
-
-/// Transaction kind never counted as store activity (a payout is the operator's, not a sale).
-const PAYOUT_KIND: &str = crate::features::settlement::store::PAYOUT_KIND;
+// A payout (`PAYOUT_KIND`) is never counted as store activity: it is the operator's, not a sale.
+use machipay_domain::ledger::kinds::PAYOUT_KIND;
 
 /// Stores with at least one posting on their Merchant accounts of the program from
 /// transactions created in [from, to).

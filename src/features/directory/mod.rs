@@ -174,7 +174,7 @@ pub async fn create_program(
                     created_at: w.now,
                 };
                 store::insert_program(&mut w.tx, &row).await?;
-                let version = crate::features::campaigns::premium::store::SettingsVersion {
+                let version = store::SettingsVersion {
                     id: uuid::Uuid::now_v7(),
                     program_id: row.id,
                     effective_from: machipay_domain::calendar::jst_date(w.now),
@@ -182,10 +182,7 @@ pub async fn create_program(
                     changed_by: who.scope_id(),
                     created_at: w.now,
                 };
-                crate::features::campaigns::premium::store::insert_settings_version(
-                    &mut w.tx, &version,
-                )
-                .await?;
+                store::insert_settings_version(&mut w.tx, &version).await?;
                 Ok(Done::created(Program::try_from(row)?))
             })
         })
@@ -201,12 +198,20 @@ pub async fn list_programs(app: &App, who: Principal) -> Result<Vec<Program>, Ap
     Ok(out)
 }
 
+/// The settings text of `program` in effect on `date`, if any version is (the first version
+/// is written with the program; premium's settings changes add the later ones).
+pub async fn settings_at(
+    db: &crate::db::Db,
+    program: ProgramId,
+    date: chrono::NaiveDate,
+) -> Result<Option<String>, AppError> {
+    Ok(store::settings_at(db, program, date).await?)
+}
+
 /// A program as it stands today: its settings are the version in effect on today's JST date.
 async fn with_current_settings(app: &App, mut row: ProgramRow) -> Result<Program, AppError> {
     let today = machipay_domain::calendar::jst_date(Utc::now());
-    if let Some(current) =
-        crate::features::campaigns::premium::store::settings_at(&app.db, row.id, today).await?
-    {
+    if let Some(current) = settings_at(&app.db, row.id, today).await? {
         row.settings = current;
     }
     Program::try_from(row)

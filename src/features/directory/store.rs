@@ -1,7 +1,7 @@
 //! Cities, programs, staff, merchants, devices, shoppers and their tokens: who exists and
 //! who may call. Rows decode straight into typed ids and enums.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use sqlx::{FromRow, Row};
@@ -377,7 +377,7 @@ pub async fn get_program_tx(
 }
 
 /// A program and the settings text in effect on `date` (JST), in one read inside the write
-/// transaction. The writer remembers the pair per (program, date) (`storage::Known`: settings
+/// transaction. The writer remembers the pair per (program, date) (`Known`: settings
 /// versions are only ever inserted, through `write!`, which forgets it).
 pub async fn program_with_settings_tx(
     tx: &mut WriteTx,
@@ -443,7 +443,7 @@ pub async fn get_merchant(db: &Db, id: MerchantId) -> Result<Option<Merchant>, s
     .await)
 }
 
-/// A merchant, read in the write transaction; the writer remembers it (`storage::Known`:
+/// A merchant, read in the write transaction; the writer remembers it (`Known`:
 /// a statement that changes a merchant runs through `write!`, which forgets it).
 pub async fn get_merchant_tx(
     tx: &mut WriteTx,
@@ -564,7 +564,7 @@ pub async fn get_shopper(db: &Db, id: ShopperId) -> Result<Option<Shopper>, sqlx
         .await)
 }
 
-/// A shopper, read in the write transaction; the writer remembers it (`storage::Known`).
+/// A shopper, read in the write transaction; the writer remembers it (`Known`).
 pub async fn get_shopper_tx(
     tx: &mut WriteTx,
     id: ShopperId,
@@ -591,4 +591,82 @@ pub async fn get_city_tx(tx: &mut WriteTx, id: CityId) -> Result<Option<City>, s
     .bind(id.0)
     .fetch_optional(c)
     .await)
+}
+
+/// One version of a program's settings, in effect from a JST date (changed by premium's
+/// settings change; the first is written with the program).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SettingsVersion {
+    pub id: Uuid,
+    #[sqlx(try_from = "Uuid")]
+    pub program_id: ProgramId,
+    pub effective_from: NaiveDate,
+    /// The settings as JSON text (see ProgramSettings).
+    pub settings: String,
+    pub changed_by: Uuid,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert_settings_version(
+    tx: &mut WriteTx,
+    v: &SettingsVersion,
+) -> Result<(), sqlx::Error> {
+    write!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO program_settings_versions (id, program_id, effective_from, settings, changed_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+    .bind(v.id)
+    .bind(v.program_id.0)
+    .bind(v.effective_from)
+    .bind(&v.settings)
+    .bind(v.changed_by)
+    .bind(v.created_at)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })
+}
+
+const SETTINGS_AT: &str = "SELECT settings FROM program_settings_versions \
+     WHERE program_id = $1 AND effective_from <= $2 ORDER BY effective_from DESC, created_at DESC LIMIT 1";
+
+/// The settings text in effect on `date`, if any version is.
+pub async fn settings_at_tx(
+    tx: &mut WriteTx,
+    program: ProgramId,
+    date: NaiveDate,
+) -> Result<Option<String>, sqlx::Error> {
+    read_flushed!(tx, |c| sqlx::query_scalar(SETTINGS_AT)
+        .bind(program.0)
+        .bind(date)
+        .fetch_optional(c)
+        .await)
+}
+
+pub async fn settings_at(
+    db: &Db,
+    program: ProgramId,
+    date: NaiveDate,
+) -> Result<Option<String>, sqlx::Error> {
+    read!(db, |c| sqlx::query_scalar(SETTINGS_AT)
+        .bind(program.0)
+        .bind(date)
+        .fetch_optional(c)
+        .await)
+}
+
+pub async fn settings_history(
+    db: &Db,
+    program: ProgramId,
+) -> Result<Vec<SettingsVersion>, sqlx::Error> {
+    read!(db, |c| {
+        sqlx::query_as(
+        "SELECT id, program_id, effective_from, settings, changed_by, created_at FROM program_settings_versions \
+         WHERE program_id = $1 ORDER BY effective_from, created_at"
+    )
+    .bind(program.0)
+    .fetch_all(c)
+    .await
+    })
 }

@@ -1,6 +1,6 @@
 //! Expiry (失効): moving value that can no longer be spent out of shoppers' wallets.
 //!
-//! Two rules, both from the program's settings (`domain::expiry::ExpiryPolicy`):
+//! Two rules, both from the program's settings (`machipay_domain::expiry::ExpiryPolicy`):
 //! - per lot: every open lot whose last spendable day is before the run's date, whatever the
 //!   program's settings are now (a lot keeps the date it was issued with);
 //! - per wallet: where the settings in effect on the run's date are `MonthsAfterLastChange`,
@@ -30,13 +30,13 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::features::campaigns::premium::store::settings_at;
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
 use crate::writer::rows::{Account, ensure_account, get_account_tx};
 use crate::writer::{Done, Work};
 use machipay_domain::calendar::{end_of_month, jst_date, jst_end_of_day_utc};
 use machipay_domain::expiry::ExpiryPolicy;
 use machipay_domain::ids::{AccountId, ProgramId};
+use machipay_domain::ledger::kinds::EXPIRY_KIND;
 use machipay_domain::ledger::{AccountKind, Asset, Entry};
 use machipay_domain::program::{ProgramKind, ProgramSettings};
 
@@ -44,8 +44,6 @@ use machipay_domain::program::{ProgramKind, ProgramSettings};
 pub const WALLETS_PER_JOB_MAX: usize = 200;
 /// How often `serve` runs the expiry (it also runs once at start).
 pub const EXPIRY_INTERVAL: Duration = Duration::from_secs(60 * 60);
-/// The transaction kind of an expiry.
-pub const EXPIRY_KIND: &str = "expiry";
 
 crate::refusals! {
     /// What an expiry run refuses (the `machipay expire` command's input).
@@ -193,7 +191,7 @@ async fn rule_of(
 ) -> Result<(ProgramKind, Option<WalletRule>), AppError> {
     let kind = ProgramKind::parse(&program.kind)
         .ok_or_else(|| AppError::Internal(format!("stored program kind {}", program.kind)))?;
-    let text = settings_at(&app.db, program.id, as_of).await?;
+    let text = crate::features::directory::settings_at(&app.db, program.id, as_of).await?;
     let settings: ProgramSettings =
         serde_json::from_str(text.as_deref().unwrap_or(&program.settings))
             .map_err(|e| AppError::Internal(format!("stored settings: {e}")))?;

@@ -368,7 +368,7 @@ pub async fn latest_event_tx(
     Ok(row.and_then(event_of))
 }
 
-/// The kind of the store's latest event, remembered by the writer (`storage::Known`): the
+/// The kind of the store's latest event, remembered by the writer (`Known`): the
 /// payment path asks this on every payment.
 pub async fn participation_tx(
     tx: &mut WriteTx,

@@ -22,7 +22,7 @@ use crate::features::directory::store::{ProgramRow, get_merchant_tx, get_shopper
 use crate::features::program_in_city;
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
 use crate::writer::rows::{self as store, Account};
-use crate::writer::{Answer, Done, Idempotency, Reply, StoreEvent, Work};
+use crate::writer::{Answer, Done, Idempotency, StoreEvent, Work};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::jst_date;
 use machipay_domain::ids::*;
@@ -78,21 +78,6 @@ pub async fn counter_charge_in(
         "charge",
     )
     .await
-}
-
-/// `charge_wallet_done` as a stored-reply `Reply`, for jobs not yet typed.
-pub(crate) async fn charge_wallet(
-    w: &mut Work,
-    initiated_by: uuid::Uuid,
-    program_id: ProgramId,
-    settings: &ProgramSettings,
-    shopper: ShopperId,
-    amount: i64,
-    kind: &'static str,
-) -> Result<Reply, AppError> {
-    let done =
-        charge_wallet_done(w, initiated_by, program_id, settings, shopper, amount, kind).await?;
-    Reply::new(done.status(), &done.value)
 }
 
 /// Moves `amount` of paid coin from the issuer float into a shopper's wallet, within the
@@ -409,7 +394,7 @@ pub async fn reverse_in(
     if txn.reversed_by.is_some() {
         Err(PaymentRefusal::AlreadyReversed)?;
     }
-    // Only an original from which nothing has come back is reversed (ledger::returns).
+    // Only an original from which nothing has come back is reversed (`returns`).
     crate::features::payments::returns::check_reversible(w, &txn, &postings).await?;
     let mut accounts = Vec::with_capacity(postings.len());
     let mut legs = Vec::with_capacity(postings.len());
@@ -479,19 +464,6 @@ pub(crate) async fn yen_held(
     let coin = wallet(w, program, shopper, Asset::Coin).await?.balance;
     let premium = wallet(w, program, shopper, Asset::Premium).await?.balance;
     Ok(coin + premium)
-}
-
-/// `movement_done` as a stored-reply `Reply`, for jobs not yet typed.
-pub(crate) async fn movement_reply(
-    w: &mut Work,
-    id: TransactionId,
-    kind: &str,
-    program: ProgramId,
-    shopper: ShopperId,
-    amount: i64,
-) -> Result<Reply, AppError> {
-    let done = movement_done(w, id, kind, program, shopper, amount).await?;
-    Reply::new(done.status(), &done.value)
 }
 
 /// What a movement answers (201): the transaction and the shopper's balances after it.

@@ -55,7 +55,10 @@ mod tests {
             "part of this transaction has already come back, so it cannot be reversed whole; \
              refund it"
         );
-        let text = crate::features::points::refusals::CardRefusal::ReplacedSince.to_string();
+        let text = crate::error::Common::CardReplaced(
+            crate::features::payments::returns::CARD_REPLACED_SINCE,
+        )
+        .to_string();
         assert!(text.contains("new card, so return the purchase"), "{text}");
     }
 }

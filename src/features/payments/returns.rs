@@ -15,23 +15,18 @@
 //!   (`already_reversed`, checked on their own paths) and refuse to return a refund, a return
 //!   or a reversal: `not_refundable`.
 //!
-//! `ledger-check` verifies the outcome (`storage::ledger::over_returned`).
+//! `ledger-check` verifies the outcome (`writer::rows::over_returned`).
 
-use crate::error::AppError;
-use crate::features::expiry::EXPIRY_KIND;
+use crate::error::{AppError, Common};
 use crate::features::payments::PaymentRefusal;
-use crate::features::points::cards::REPLACEMENT_KIND;
-use crate::features::points::store as cards;
-use crate::features::points::{EARN_RETURN_KIND, SPEND_REFUND_KIND};
 use crate::writer::Work;
 use crate::writer::rows::{self as store, PostingRecord, TransactionRecord};
-use machipay_domain::ids::{CardId, MerchantId, TransactionId};
+use machipay_domain::ids::{CardId, MerchantId};
 use machipay_domain::ledger::AccountKind;
-
-/// The kind of a store refund of a payment.
-pub const REFUND_KIND: &str = "refund";
-/// The kind of a batch rebate grant.
-pub const REBATE_GRANT_KIND: &str = "rebate_grant";
+use machipay_domain::ledger::kinds::{
+    EARN_RETURN_KIND, EXPIRY_KIND, REBATE_GRANT_KIND, REFUND_KIND, REPLACEMENT_KIND,
+    SPEND_REFUND_KIND,
+};
 
 /// Kinds that are themselves a way back from an original.
 const WAYS_BACK: [&str; 3] = [REFUND_KIND, EARN_RETURN_KIND, SPEND_REFUND_KIND];
@@ -83,11 +78,8 @@ pub(crate) async fn check_reversible(
         .filter(|p| p.account_kind == AccountKind::ShopperWallet)
     {
         let Some(owner) = p.owner_id else { continue };
-        let replaced = cards::card_tx(&mut w.tx, CardId(owner))
-            .await?
-            .is_some_and(|c| c.status == "replaced");
-        if replaced {
-            return Err(crate::features::points::refusals::CardRefusal::ReplacedSince.into());
+        if store::replaced_card_tx(&mut w.tx, CardId(owner)).await? {
+            return Err(Common::CardReplaced(CARD_REPLACED_SINCE).into());
         }
     }
     Ok(())
@@ -118,23 +110,6 @@ pub(crate) fn check_refund_target(
     Err(AppError::not_found("payment"))
 }
 
-/// Why a point return naming `id` finds no original at `merchant`: a reversal of one of the
-/// store's movements is `not_refundable`; anything else is "not found".
-pub(crate) async fn point_return_refusal(
-    w: &mut Work,
-    id: TransactionId,
-    merchant: MerchantId,
-) -> Result<AppError, AppError> {
-    let reversed = store::get_transaction_tx(&mut w.tx, id)
-        .await?
-        .and_then(|(t, _)| t.reverses_id);
-    if let Some(original) = reversed {
-        let at_store = cards::movement_tx(&mut w.tx, TransactionId(original))
-            .await?
-            .is_some_and(|m| m.merchant_id == merchant);
-        if at_store {
-            return Ok(not_refundable());
-        }
-    }
-    Ok(AppError::not_found("transaction"))
-}
+/// The `card_replaced` text of a reversal that would credit a card replaced since the payment.
+pub(crate) const CARD_REPLACED_SINCE: &str = "the card was replaced since; its balance is on the new card, so return the \
+                 purchase or refund the points at the store (returns follow the new card)";

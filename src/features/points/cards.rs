@@ -30,11 +30,10 @@ pub use crate::features::points::api::{
 };
 use machipay_domain::expiry::ExpiryScope;
 use machipay_domain::ids::*;
+use machipay_domain::ledger::kinds::{IMPORT_KIND, REPLACEMENT_KIND};
 use machipay_domain::ledger::{AccountKind, Asset, Entry};
 use machipay_domain::program::ProgramSettings;
 
-pub const IMPORT_KIND: &str = "card_import";
-pub const REPLACEMENT_KIND: &str = "card_replacement";
 /// Largest campaign multiplier (10× points).
 pub const MULTIPLIER_MAX: i64 = 10;
 
@@ -153,11 +152,10 @@ pub async fn image(
     let card = visible_card(app, &who, id).await?;
     if card.status != "active" {
         return Err(if card.status == "blocked" {
-            CardRefusal::BlockedNotShown
+            CardRefusal::BlockedNotShown.into()
         } else {
-            CardRefusal::ReplacedNotShown
-        }
-        .into());
+            Common::CardReplaced(super::refusals::CARD_REPLACED_NOT_SHOWN).into()
+        });
     }
     let qr = |e: crate::http::render::qr::QrImageError| internal(e);
     if svg {
@@ -438,7 +436,9 @@ pub async fn block(app: &App, who: Principal, id: CardId) -> Result<Answer<CardV
             Box::pin(async move {
                 let card = card_in_city(w, &who, id).await?;
                 if card.status == "replaced" {
-                    return Err(CardRefusal::ReplacedNotBlocked.into());
+                    return Err(
+                        Common::CardReplaced(super::refusals::CARD_REPLACED_NOT_BLOCKED).into(),
+                    );
                 }
                 store::set_card_status(&mut w.tx, id, "blocked", None).await?;
                 let card = CardRow {
@@ -489,7 +489,7 @@ pub async fn replace_in(
 ) -> Result<Done<ReplacementResponse>, AppError> {
     let old = card_in_city(w, &who, id).await?;
     if old.status == "replaced" {
-        return Err(CardRefusal::AlreadyReplaced.into());
+        return Err(Common::CardReplaced(super::refusals::CARD_ALREADY_REPLACED).into());
     }
     let program = old.program_id;
     let from = card_wallet(w, program, old.id).await?;

@@ -36,15 +36,12 @@ use crate::writer::{Answer, Done, Idempotency, Work};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::card::{CardNumber, EARN_PURCHASE_YEN_MAX};
 use machipay_domain::ids::*;
+use machipay_domain::ledger::kinds::{
+    EARN_KIND, EARN_RETURN_KIND, SPEND_KIND, SPEND_REFUND_KIND, STOCK_KIND,
+};
 use machipay_domain::ledger::{AccountKind, Asset, Entry};
 use machipay_domain::money::{apply_rate_round_down, points_kept};
 use machipay_domain::program::{ClawbackShortfall, ProgramKind, ProgramSettings, SpendOrder};
-
-pub const EARN_KIND: &str = "point_earn";
-pub const SPEND_KIND: &str = "point_spend";
-pub const EARN_RETURN_KIND: &str = "point_earn_return";
-pub const SPEND_REFUND_KIND: &str = "point_spend_refund";
-pub const STOCK_KIND: &str = "point_stock_purchase";
 
 /// What a program of the other kind answers where a point card program is needed.
 pub(crate) const NOT_POINTS: Common = Common::WrongProgramKind("this is not a point card program");
@@ -74,7 +71,7 @@ pub(crate) async fn usable_card(
     match card.status.as_str() {
         "active" => Ok(card),
         "blocked" => Err(CardRefusal::Blocked.into()),
-        _ => Err(CardRefusal::Replaced.into()),
+        _ => Err(Common::CardReplaced(refusals::CARD_REPLACED).into()),
     }
 }
 
@@ -367,6 +364,27 @@ pub async fn return_points(
         .await
 }
 
+/// Why a point return naming `id` finds no original at `merchant`: a reversal of one of the
+/// store's movements is `not_refundable`; anything else is "not found".
+async fn point_return_refusal(
+    w: &mut Work,
+    id: TransactionId,
+    merchant: MerchantId,
+) -> Result<AppError, AppError> {
+    let reversed = ledger_store::get_transaction_tx(&mut w.tx, id)
+        .await?
+        .and_then(|(t, _)| t.reverses_id);
+    if let Some(original) = reversed {
+        let at_store = store::movement_tx(&mut w.tx, TransactionId(original))
+            .await?
+            .is_some_and(|m| m.merchant_id == merchant);
+        if at_store {
+            return Ok(crate::features::payments::returns::not_refundable());
+        }
+    }
+    Ok(AppError::not_found("transaction"))
+}
+
 pub async fn return_in(
     w: &mut Work,
     who: Principal,
@@ -378,15 +396,10 @@ pub async fn return_in(
         .filter(|m| m.merchant_id == merchant)
     {
         Some(m) if m.original_id.is_none() => m,
-        // A return of a return: refused by name (ledger::returns).
+        // A return of a return: refused by name (`payments::returns`).
         Some(_) => return Err(crate::features::payments::returns::not_refundable()),
         None => {
-            return Err(crate::features::payments::returns::point_return_refusal(
-                w,
-                req.transaction_id,
-                merchant,
-            )
-            .await?);
+            return Err(point_return_refusal(w, req.transaction_id, merchant).await?);
         }
     };
     // An operator's reversal already undid it entirely; nothing is left to return.

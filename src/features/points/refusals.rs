@@ -28,19 +28,8 @@ crate::refusals! {
         UnknownCard => NotFound, "unknown_card", "no such card in this program";
         /// The card is blocked (lost or stolen).
         Blocked => Unprocessable, "card_blocked", "this card is blocked";
-        /// The card was replaced; the till takes the new one.
-        Replaced => Unprocessable, "card_replaced", "this card was replaced; use the new card";
         /// The QR image of a blocked card.
         BlockedNotShown => Unprocessable, "card_blocked", "only an active card is shown for scanning";
-        /// The QR image of a replaced card.
-        ReplacedNotShown => Unprocessable, "card_replaced", "only an active card is shown for scanning";
-        /// Blocking a card that was replaced.
-        ReplacedNotBlocked => Unprocessable, "card_replaced", "this card was replaced";
-        /// Replacing a card that was replaced already.
-        AlreadyReplaced => Unprocessable, "card_replaced", "this card was already replaced";
-        /// A reversal would credit a card replaced since the payment.
-        ReplacedSince => Unprocessable, "card_replaced", "the card was replaced since; its balance is on the new card, so return the \
-                 purchase or refund the points at the store (returns follow the new card)";
         /// Another writer of cards created this number between the check and the write (line).
         ImportConflict(u64) => Conflict, "import_conflict", "line {0}: a card with this number was created meanwhile; send the file again";
         /// The card is linked to another shopper.
@@ -71,3 +60,14 @@ mod tests {
         assert_eq!(status, 422);
     }
 }
+
+// The texts of `card_replaced`, declared once in `error::Common` (a reversal in payments meets it
+// too, with its own text).
+/// A `card_replaced` text (`Common::CardReplaced`).
+pub const CARD_REPLACED: &str = "this card was replaced; use the new card";
+/// A `card_replaced` text (`Common::CardReplaced`).
+pub const CARD_REPLACED_NOT_SHOWN: &str = "only an active card is shown for scanning";
+/// A `card_replaced` text (`Common::CardReplaced`).
+pub const CARD_REPLACED_NOT_BLOCKED: &str = "this card was replaced";
+/// A `card_replaced` text (`Common::CardReplaced`).
+pub const CARD_ALREADY_REPLACED: &str = "this card was already replaced";

@@ -10,14 +10,13 @@ use rust_decimal::Decimal;
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::features::expiry::EXPIRY_KIND;
-use crate::features::points::cards::IMPORT_KIND;
 use crate::features::points::{NOT_POINTS, store};
 use crate::features::reports::store::wallet_totals_before;
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{FiscalYear, jst_start_of_day_utc};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::Asset;
+use machipay_domain::ledger::kinds::{EXPIRY_KIND, IMPORT_KIND};
 use machipay_domain::program::ProgramKind;
 
 pub use crate::features::points::api::{PointStatement, PointsReport, StatementLine, StoreFigures};

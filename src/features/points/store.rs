@@ -1,6 +1,6 @@
 //! Point card rows: cards, store earn rates, campaign multipliers, card movements at stores,
 //! and the report queries over them. None of these tables is among the rows the writer
-//! remembers (`storage::Known`), so their statements run through `write_vetted!`.
+//! remembers (`Known`), so their statements run through `write_vetted!`.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

@@ -15,7 +15,7 @@ pub use self::api::*;
 use crate::app::App;
 use crate::error::{AppError, Common};
 use crate::features::directory::store::{self as dir, Merchant};
-use crate::features::payments::{MovementResponse, Spend, internal, movement_reply, pay_merchant};
+use crate::features::payments::{MovementResponse, Spend, internal, movement_done, pay_merchant};
 use crate::features::program_in_city;
 use crate::features::qr::store::{PaymentRequestRow, QR_KEY};
 use crate::writer::{Answer, Done, Idempotency, Work};
@@ -577,9 +577,7 @@ async fn pay_by_code_in(
     {
         return Err(QrRefusal::RequestPaid.into());
     }
-    let reply = movement_reply(w, id, "payment", program.id, shopper, amount).await?;
-    let movement = serde_json::from_value(reply.body).map_err(internal)?;
-    Ok(Done::created(movement))
+    movement_done(w, id, "payment", program.id, shopper, amount).await
 }
 
 /// A till scans a shopper's one-time code and takes the amount (the store's devices or owner).

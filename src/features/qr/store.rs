@@ -1,5 +1,5 @@
 //! QR rows: the server's signing key, store codes, payment requests and shopper codes. None of
-//! these tables is among the rows the writer remembers (`storage::Known`), hence `write_vetted!`.
+//! these tables is among the rows the writer remembers (`Known`), hence `write_vetted!`.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

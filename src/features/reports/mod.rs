@@ -1,7 +1,7 @@
 //! Regulatory reports for city staff. The unused-balance report (未使用残高) of the
 //! prepaid-instrument law is recomputed from postings for the end of the asked JST date, with
 //! the half-year's issued and used figures, so a past date's figures never change, whatever
-//! happened since. The rules are in `domain::prepaid_law`.
+//! happened since. The rules are in `machipay_domain::prepaid_law`.
 
 pub mod api;
 pub mod http;

@@ -13,7 +13,7 @@ pub use crate::features::settlement::http::{RunRequest, RunView, StatementView};
 use crate::app::App;
 use crate::error::AppError;
 use crate::features::merchants::store as registry_store;
-use crate::features::settlement::store::{PAYOUT_KIND, RunRow, StatementRow};
+use crate::features::settlement::store::{RunRow, StatementRow};
 use crate::features::{program_in_city, program_in_city_on};
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
 use crate::writer::rows::{Account, ensure_account};
@@ -21,6 +21,7 @@ use crate::writer::{Answer, Done, Idempotency, Work};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{jst_date, jst_end_of_day_utc};
 use machipay_domain::ids::*;
+use machipay_domain::ledger::kinds::PAYOUT_KIND;
 use machipay_domain::ledger::{AccountKind, Asset, Entry, Leg};
 use machipay_domain::money::{PointValue, Points, Rate, Yen};
 use machipay_domain::program::PayoutSender;
@@ -100,7 +101,7 @@ pub async fn run_in(
 /// The run on the writer. The cycle's rules (closing days, fee rate, hold days, point value)
 /// are the settings in force on the closing date, so a late run computes what an on-time
 /// run would have; the payout sender (whose account pays) is today's. The transfer date is
-/// decided at the job's clock: see `domain::settlement::transfer_date`.
+/// decided at the job's clock: see `machipay_domain::settlement::transfer_date`.
 pub async fn run_with_default_in(
     w: &mut Work,
     who: Principal,

@@ -11,11 +11,9 @@ use crate::db::{Db, read};
 use crate::writer::{WriteTx, write_vetted};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::Asset;
+use machipay_domain::ledger::kinds::PAYOUT_KIND;
 use machipay_domain::money::{Points, Yen};
 use machipay_domain::settlement::Takings;
-
-/// The transaction kind of a payout; never itself settled.
-pub const PAYOUT_KIND: &str = "settlement_payout";
 
 /// A settlement run, as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -7,9 +7,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::AppError;
-use crate::features::campaigns::premium::store::{
-    PremiumCampaignRow, PremiumTotals, SettingsVersion,
-};
+use crate::features::campaigns::premium::store::{PremiumCampaignRow, PremiumTotals};
+use crate::features::directory::store::SettingsVersion;
 use crate::features::payments::internal;
 use machipay_domain::ids::*;
 use machipay_domain::money::Amount;

@@ -12,15 +12,16 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::error::{AppError, Common};
-use crate::features::campaigns::premium::store::{PremiumCampaignRow, Purchase, SettingsVersion};
+use crate::features::campaigns::premium::store::{PremiumCampaignRow, Purchase};
+use crate::features::directory::store::{self as programs, SettingsVersion};
 use crate::features::payments::{
-    MovementResponse, charge_wallet, credit_expiry, internal, movement_reply, shopper_in_city,
+    MovementResponse, charge_wallet_done, credit_expiry, internal, movement_done, shopper_in_city,
     wallet, yen_held,
 };
 use crate::features::program_in_city;
 use crate::writer::posting::{Lots, Posting, post};
 use crate::writer::rows::{self as ledger_store, Account};
-use crate::writer::{Answer, Done, Idempotency, Reply, Work};
+use crate::writer::{Answer, Done, Idempotency, Work};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{jst_date, jst_end_of_day_utc};
 use machipay_domain::ids::*;
@@ -50,15 +51,6 @@ crate::refusals! {
         InvalidBankReference => BadRequest, "invalid_bank_reference", "bank_reference must be 1 to 64 visible ASCII characters";
         CashOutNotAllowed => Forbidden, "cash_out_not_allowed", "cash-out of a balance needs an operator admin's approved exception";
     }
-}
-
-/// A movement answered by payments' shared jobs, as its typed value.
-fn movement(reply: Reply) -> Result<Done<MovementResponse>, AppError> {
-    let value = serde_json::from_value(reply.body).map_err(internal)?;
-    Ok(match reply.status {
-        201 => Done::created(value),
-        _ => Done::ok(value),
-    })
 }
 
 /// Records a settings change (operator staff or city admins), effective from a date.
@@ -92,7 +84,7 @@ pub async fn change_settings(
                     changed_by: who.scope_id(),
                     created_at: w.now,
                 };
-                store::insert_settings_version(&mut w.tx, &version).await?;
+                programs::insert_settings_version(&mut w.tx, &version).await?;
                 Ok(Done::created(SettingsVersionView::try_from(version)?))
             })
         })
@@ -109,7 +101,7 @@ pub async fn settings_history(
         return Err(AppError::forbidden());
     }
     crate::features::directory::get_program(app, who, program).await?;
-    store::settings_history(&app.db, program)
+    programs::settings_history(&app.db, program)
         .await?
         .into_iter()
         .map(SettingsVersionView::try_from)
@@ -330,7 +322,7 @@ pub async fn buy_in(
     };
     store::insert_purchase(&mut w.tx, &purchase).await?;
     let total = price + premium;
-    movement(movement_reply(w, id, "premium_sale", program_id, req.shopper_id, total).await?)
+    movement_done(w, id, "premium_sale", program_id, req.shopper_id, total).await
 }
 
 /// A charge paid by bank transfer, delivered by the bank integration (operator staff token).
@@ -370,7 +362,7 @@ pub async fn bank_charge(
                 settings.check_charge(req.amount.get()).map_err(|m| {
                     crate::features::payments::PaymentRefusal::InvalidChargeAmount(m.to_string())
                 })?;
-                let reply = charge_wallet(
+                charge_wallet_done(
                     w,
                     who.scope_id(),
                     program,
@@ -379,8 +371,7 @@ pub async fn bank_charge(
                     req.amount.get(),
                     "bank_charge",
                 )
-                .await?;
-                movement(reply)
+                .await
             })
         })
         .await
@@ -455,7 +446,7 @@ pub async fn cash_out_exception(
                 };
                 let id = post(w, &posting, &entry, &[&coin, &float]).await?;
                 let amount = req.amount.get();
-                movement(movement_reply(w, id, "cash_out", program, req.shopper_id, amount).await?)
+                movement_done(w, id, "cash_out", program, req.shopper_id, amount).await
             })
         })
         .await

@@ -1,4 +1,5 @@
-//! Currency-program rows: versioned settings, premium campaigns and their sales.
+//! Currency-program rows: premium campaigns and their sales (a program's versioned settings
+//! are the program's, in the directory's store).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
@@ -6,82 +7,6 @@ use uuid::Uuid;
 use crate::db::{Db, read};
 use crate::writer::{WriteTx, read_flushed, write};
 use machipay_domain::ids::*;
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct SettingsVersion {
-    pub id: Uuid,
-    #[sqlx(try_from = "Uuid")]
-    pub program_id: ProgramId,
-    pub effective_from: NaiveDate,
-    /// The settings as JSON text (see ProgramSettings).
-    pub settings: String,
-    pub changed_by: Uuid,
-    pub created_at: DateTime<Utc>,
-}
-
-pub async fn insert_settings_version(
-    tx: &mut WriteTx,
-    v: &SettingsVersion,
-) -> Result<(), sqlx::Error> {
-    write!(tx, |c| {
-        sqlx::query(
-        "INSERT INTO program_settings_versions (id, program_id, effective_from, settings, changed_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)"
-    )
-    .bind(v.id)
-    .bind(v.program_id.0)
-    .bind(v.effective_from)
-    .bind(&v.settings)
-    .bind(v.changed_by)
-    .bind(v.created_at)
-    .execute(c)
-    .await
-    .map(|_| ())
-    })
-}
-
-const SETTINGS_AT: &str = "SELECT settings FROM program_settings_versions \
-     WHERE program_id = $1 AND effective_from <= $2 ORDER BY effective_from DESC, created_at DESC LIMIT 1";
-
-/// The settings text in effect on `date`, if any version is.
-pub async fn settings_at_tx(
-    tx: &mut WriteTx,
-    program: ProgramId,
-    date: NaiveDate,
-) -> Result<Option<String>, sqlx::Error> {
-    read_flushed!(tx, |c| sqlx::query_scalar(SETTINGS_AT)
-        .bind(program.0)
-        .bind(date)
-        .fetch_optional(c)
-        .await)
-}
-
-pub async fn settings_at(
-    db: &Db,
-    program: ProgramId,
-    date: NaiveDate,
-) -> Result<Option<String>, sqlx::Error> {
-    read!(db, |c| sqlx::query_scalar(SETTINGS_AT)
-        .bind(program.0)
-        .bind(date)
-        .fetch_optional(c)
-        .await)
-}
-
-pub async fn settings_history(
-    db: &Db,
-    program: ProgramId,
-) -> Result<Vec<SettingsVersion>, sqlx::Error> {
-    read!(db, |c| {
-        sqlx::query_as(
-        "SELECT id, program_id, effective_from, settings, changed_by, created_at FROM program_settings_versions \
-         WHERE program_id = $1 ORDER BY effective_from, created_at"
-    )
-    .bind(program.0)
-    .fetch_all(c)
-    .await
-    })
-}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PremiumCampaignRow {

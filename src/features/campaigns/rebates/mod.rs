@@ -6,7 +6,7 @@
 //! down. Immediate campaigns post the points in the payment's own transaction; batch campaigns
 //! accrue them and `grant_due` posts them on the grant date. A refund gives yen back to the
 //! shopper (never more than was paid, within the program's window) and takes back the rebate
-//! down to the tier rate on what is still paid (`domain::money::points_kept`). Points a refund
+//! down to the tier rate on what is still paid (`machipay_domain::money::points_kept`). Points a refund
 //! cannot take back because they were spent are refused (`clawback_shortfall = refuse`) or
 //! recorded as a shortfall that keeps counting against the cap and the budget.
 //!

@@ -1,6 +1,6 @@
 //! Rebate campaigns and their accruals, store categories, and refunds. Of these, only the
-//! campaigns are remembered by the writer (`storage::Known`): a new one forgets each
-//! program's list (`storage::guard`); the category is not a remembered merchant column.
+//! campaigns are remembered by the writer (`Known`): a new one forgets each
+//! program's list (`db::guard`); the category is not a remembered merchant column.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
