@@ -27,7 +27,7 @@ use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::jst_date;
 use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset, Entry, Leg};
-use machipay_domain::money::Amount;
+use machipay_domain::money::{Amount, PointValue, Points, Yen};
 use machipay_domain::program::{ProgramKind, ProgramSettings, SpendOrder};
 
 /// Longest memo or reason kept with a transaction.
@@ -194,10 +194,10 @@ pub async fn pay_in(
         settings: &settings,
         shopper,
         merchant: req.merchant_id,
-        amount: req.amount.get(),
+        amount: Yen::new(req.amount.get()),
     };
     let id = pay_merchant(w, &spend, None).await?;
-    movement_done(w, id, "payment", program_id, shopper, spend.amount).await
+    movement_done(w, id, "payment", program_id, shopper, spend.amount.get()).await
 }
 
 /// A payment to post: who pays whom how much, under which program.
@@ -206,11 +206,17 @@ pub(crate) struct Spend<'a> {
     pub settings: &'a ProgramSettings,
     pub shopper: ShopperId,
     pub merchant: MerchantId,
-    pub amount: i64,
+    /// The price, in yen.
+    pub amount: Yen,
 }
 
 /// Posts a payment from a shopper's wallet to a store, drawing on the assets in spend order,
 /// and tells the store's devices once it commits. The caller has checked the parties.
+///
+/// The price is in yen; coin and premium pay it yen for yen, points at the program's point
+/// value: ¥1 a point in a currency program (`ProgramSettings::point_value`), so ¥n of the
+/// price takes n points, through the one named conversion (`PointValue::points_covering`,
+/// whose way back is `Points::value_at`).
 pub(crate) async fn pay_merchant(
     w: &mut Work,
     spend: &Spend<'_>,
@@ -227,7 +233,8 @@ pub(crate) async fn pay_merchant(
     let mut legs = Vec::new();
     let mut accounts = Vec::new();
     // What was paid in yen (coin and premium): the base of rebates; points earn none.
-    let mut yen_part = 0i64;
+    let mut yen_part = Yen::ZERO;
+    let point_value = spent_point_value(spend.program.kind, spend.settings);
     // The wallets the shopper holds (one read); an asset never held has nothing to spend,
     // and paying does not open an empty wallet for it.
     let held = store::shopper_wallets(&mut w.tx, program_id, spend.shopper.0).await?;
@@ -235,7 +242,19 @@ pub(crate) async fn pay_merchant(
         let Some(wallet) = held.iter().find(|a| a.asset == asset).cloned() else {
             continue;
         };
-        let take = left.min(wallet.balance);
+        // What this asset takes, in its own unit (the ledger's), and the yen of the price
+        // it covers.
+        let (take, covered) = if asset == Asset::Points {
+            let points = point_value
+                .points_covering(left)
+                .map_err(internal)?
+                .min(Points::new(wallet.balance));
+            let worth = points.value_at(point_value).map_err(internal)?;
+            (points.get(), worth.min(left))
+        } else {
+            let yen = left.min(Yen::new(wallet.balance));
+            (yen.get(), yen)
+        };
         if take > 0 {
             let merchant = store::ensure_account(
                 &mut w.tx,
@@ -256,14 +275,14 @@ pub(crate) async fn pay_merchant(
                 amount: take,
             });
             accounts.push(merchant);
-            left -= take;
+            left = left.checked_sub(covered).map_err(internal)?;
             if asset != Asset::Points {
-                yen_part += take;
+                yen_part = yen_part.checked_add(covered).map_err(internal)?;
             }
         }
         accounts.push(wallet);
     }
-    if left > 0 {
+    if left > Yen::ZERO {
         return Err(AppError::insufficient_funds());
     }
     let rebate = crate::features::campaigns::rebates::plan(w, spend, yen_part).await?;
@@ -289,11 +308,22 @@ pub(crate) async fn pay_merchant(
         merchant_id: spend.merchant,
         program_id,
         transaction_id: id,
-        amount: spend.amount,
+        amount: spend.amount.get(),
         payment_request_id: payment_request,
         created_at: w.now,
     });
     Ok(id)
+}
+
+/// What a point spent in a payment (and given back by its refund) is worth: a currency
+/// program's points are worth ¥1 (`ProgramSettings::point_value`). A point card never pays
+/// here (its wallets belong to cards; `points::checkout` splits its bills), so its points
+/// count 1:1 with the amount, as they always have.
+pub(crate) fn spent_point_value(kind: ProgramKind, settings: &ProgramSettings) -> PointValue {
+    match kind {
+        ProgramKind::Currency => settings.point_value(ProgramKind::Currency),
+        ProgramKind::Points => PointValue::ONE_YEN,
+    }
 }
 
 /// Which assets a payment draws on, in order. Within yen the city-funded premium goes first:
