@@ -384,7 +384,7 @@ pub async fn grant_due(app: &App, as_of: NaiveDate) -> Result<GrantRun, AppError
             .into_value()?;
         let (n, p) = (batch.accruals, batch.points);
         run.accruals += n;
-        run.points += p;
+        run.points = run.points.checked_add(p).map_err(internal)?;
         if n < GRANTS_PER_JOB_MAX {
             return Ok(run);
         }
@@ -393,7 +393,7 @@ pub async fn grant_due(app: &App, as_of: NaiveDate) -> Result<GrantRun, AppError
 
 pub async fn grant_batch(w: &mut Work, as_of: NaiveDate) -> Result<Done<GrantBatch>, AppError> {
     let due = store::due_accruals_tx(&mut w.tx, as_of, GRANTS_PER_JOB_MAX).await?;
-    let (mut count, mut total) = (0i64, 0i64);
+    let (mut count, mut total) = (0i64, Points::ZERO);
     for (a, program, expires_on) in due {
         let points = a.points - a.clawed_back_points;
         let subsidy = ledger_store::ensure_account(
@@ -421,7 +421,7 @@ pub async fn grant_batch(w: &mut Work, as_of: NaiveDate) -> Result<Done<GrantBat
         let id = post(w, &posting, &entry, &[&subsidy, &target]).await?;
         store::mark_granted(&mut w.tx, a.campaign_id, a.payment_transaction_id, id).await?;
         count += 1;
-        total += points;
+        total = total.checked_add(Points::new(points)).map_err(internal)?;
     }
     Ok(Done::ok(GrantBatch {
         accruals: count,
@@ -628,9 +628,9 @@ pub async fn refund_in(
     Ok(Done::created(RefundResponse {
         transaction_id: id,
         payment_transaction_id: payment,
-        amount,
-        points_clawed_back: clawed,
-        shortfall_points: shortfall,
+        amount: Yen::new(amount),
+        points_clawed_back: Points::new(clawed),
+        shortfall_points: Points::new(shortfall),
         created_at: w.now,
     }))
 }
