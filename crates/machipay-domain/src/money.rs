@@ -335,10 +335,7 @@ mod tests {
             Yen::sum([Yen::new(i64::MAX), Yen::new(1)]),
             Err(AmountError::Overflow)
         );
-        assert_eq!(
-            Yen::new(5).checked_sub(Yen::new(8)),
-            Ok(Yen::new(-3))
-        );
+        assert_eq!(Yen::new(5).checked_sub(Yen::new(8)), Ok(Yen::new(-3)));
         assert_eq!(Yen::new(-3).at_least_zero(), Yen::ZERO);
         assert_eq!(
             Points::new(i64::MAX).value_at(PointValue::new(Decimal::from(2))),
@@ -363,7 +360,9 @@ mod tests {
                 let points = value.points_covering(Yen::new(yen)).expect("small");
                 let worth = points.value_at(value).expect("small");
                 assert!(worth >= Yen::new(yen), "{yen}");
-                let one_less = Points::new(points.get() - 1).value_at(value).expect("small");
+                let one_less = Points::new(points.get() - 1)
+                    .value_at(value)
+                    .expect("small");
                 assert!(points == Points::ZERO || one_less < Yen::new(yen), "{yen}");
             }
         }

@@ -112,10 +112,10 @@ pub(crate) async fn charge_wallet_done(
     };
     let expiry = credit_expiry(settings, w.now)?;
     let held = yen_held(w, program_id, req.shopper_id).await?;
-    if held
-        .checked_add(amount)
-        .is_none_or(|total| total > settings.holding_cap_yen)
-    {
+    let fits = held
+        .checked_add(Yen::new(amount))
+        .is_ok_and(|total| total <= Yen::new(settings.holding_cap_yen));
+    if !fits {
         Err(PaymentRefusal::HoldingCapExceeded(settings.holding_cap_yen))?;
     }
     let wallet = wallet(w, program_id, req.shopper_id, Asset::Coin).await?;
@@ -137,7 +137,7 @@ pub(crate) async fn charge_wallet_done(
         lots: Lots::Normal(expiry),
     };
     let id = post(w, &posting, &entry, &[&wallet, &float]).await?;
-    movement_done(w, id, kind, program_id, req.shopper_id, amount).await
+    movement_done(w, id, kind, program_id, req.shopper_id, Yen::new(amount)).await
 }
 
 /// Expiry of lots issued now under the program's policy. A fixed expiry date already past
@@ -197,7 +197,7 @@ pub async fn pay_in(
         amount: Yen::new(req.amount.get()),
     };
     let id = pay_merchant(w, &spend, None).await?;
-    movement_done(w, id, "payment", program_id, shopper, spend.amount.get()).await
+    movement_done(w, id, "payment", program_id, shopper, spend.amount).await
 }
 
 /// A payment to post: who pays whom how much, under which program.
@@ -382,7 +382,8 @@ pub async fn transfer_in(
         return Err(AppError::insufficient_funds());
     }
     let held = yen_held(w, program_id, req.to_shopper_id).await?;
-    if held + amount > settings.holding_cap_yen {
+    let after = held.checked_add(Yen::new(amount)).map_err(internal)?;
+    if after > Yen::new(settings.holding_cap_yen) {
         Err(PaymentRefusal::RecipientHoldingCapExceeded)?;
     }
     let entry = Entry::transfer(source.id, target.id, Asset::Coin, amount).map_err(internal)?;
@@ -395,7 +396,7 @@ pub async fn transfer_in(
         lots: Lots::Normal(credit_expiry(&settings, w.now)?),
     };
     let id = post(w, &posting, &entry, &[&source, &target]).await?;
-    movement_done(w, id, "transfer", program_id, from, amount).await
+    movement_done(w, id, "transfer", program_id, from, Yen::new(amount)).await
 }
 
 pub async fn reverse(
@@ -505,10 +506,12 @@ pub(crate) async fn yen_held(
     w: &mut Work,
     program: ProgramId,
     shopper: ShopperId,
-) -> Result<i64, AppError> {
+) -> Result<Yen, AppError> {
     let coin = wallet(w, program, shopper, Asset::Coin).await?.balance;
     let premium = wallet(w, program, shopper, Asset::Premium).await?.balance;
-    Ok(coin + premium)
+    Yen::new(coin)
+        .checked_add(Yen::new(premium))
+        .map_err(internal)
 }
 
 /// `movement_done` as a stored-reply `Reply`, for jobs not yet typed.
@@ -518,7 +521,7 @@ pub(crate) async fn movement_reply(
     kind: &str,
     program: ProgramId,
     shopper: ShopperId,
-    amount: i64,
+    amount: Yen,
 ) -> Result<Reply, AppError> {
     let done = movement_done(w, id, kind, program, shopper, amount).await?;
     Reply::new(done.status(), &done.value)
@@ -531,7 +534,7 @@ pub(crate) async fn movement_done(
     kind: &str,
     program: ProgramId,
     shopper: ShopperId,
-    amount: i64,
+    amount: Yen,
 ) -> Result<Done<MovementResponse>, AppError> {
     // The job's own view of the wallets when it has one (no read), else one read for all.
     let held = store::shopper_wallets(&mut w.tx, program, shopper.0).await?;

@@ -347,12 +347,9 @@ async fn spend_points(
 
 /// What `points` of a point card are worth in yen, at its `point_value_yen` (rounded down:
 /// `Points::value_at`, the one conversion).
-fn points_to_yen(settings: &ProgramSettings, points: i64) -> Result<i64, AppError> {
+fn points_to_yen(settings: &ProgramSettings, points: i64) -> Result<Yen, AppError> {
     let value = settings.point_value(ProgramKind::Points);
-    let yen = Points::new(points)
-        .value_at(value)
-        .map_err(internal)?;
-    Ok(yen.get())
+    Points::new(points).value_at(value).map_err(internal)
 }
 
 /// A purchase is returned (earned points are taken back in proportion) or a points payment is
@@ -708,7 +705,7 @@ pub async fn checkout_in(
     Ok(Done::created(CheckoutResponse {
         points,
         payment_transaction_id: payment,
-        wallet_yen: split.wallet_yen.get(),
+        wallet_yen: split.wallet_yen,
         created_at: w.now,
     }))
 }
@@ -742,7 +739,7 @@ async fn split_bill(
         }
         SpendOrder::CoinFirst => {
             let yen_held = crate::features::payments::yen_held(w, currency, shopper).await?;
-            let wallet_yen = Yen::new(yen_held).min(bill);
+            let wallet_yen = yen_held.min(bill);
             let rest = bill.checked_sub(wallet_yen).map_err(internal)?;
             let points = value.points_covering(rest).map_err(internal)?;
             if points > held {

@@ -579,7 +579,7 @@ async fn pay_by_code_in(
     {
         return Err(QrRefusal::RequestPaid.into());
     }
-    let reply = movement_reply(w, id, "payment", program.id, shopper, amount).await?;
+    let reply = movement_reply(w, id, "payment", program.id, shopper, spend.amount).await?;
     let movement = serde_json::from_value(reply.body).map_err(internal)?;
     Ok(Done::created(movement))
 }

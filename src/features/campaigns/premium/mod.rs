@@ -25,7 +25,7 @@ use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{jst_date, jst_end_of_day_utc};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset, Entry, Leg};
-use machipay_domain::money::AMOUNT_MAX;
+use machipay_domain::money::{AMOUNT_MAX, Yen};
 use machipay_domain::program::ProgramKind;
 
 /// Most units of one campaign one person may be allowed.
@@ -266,7 +266,8 @@ pub async fn buy_in(
         return Err(PremiumRefusal::CampaignBudgetExhausted.into());
     }
     let held = yen_held(w, program_id, req.shopper_id).await?;
-    if held + price + premium > settings.holding_cap_yen {
+    let after = Yen::sum([held, Yen::new(price), Yen::new(premium)]).map_err(internal)?;
+    if after > Yen::new(settings.holding_cap_yen) {
         return Err(PremiumRefusal::HoldingCapExceeded(settings.holding_cap_yen).into());
     }
     let mut expiry = credit_expiry(&settings, w.now)?;
@@ -335,7 +336,17 @@ pub async fn buy_in(
     };
     store::insert_purchase(&mut w.tx, &purchase).await?;
     let total = price + premium;
-    movement(movement_reply(w, id, "premium_sale", program_id, req.shopper_id, total).await?)
+    movement(
+        movement_reply(
+            w,
+            id,
+            "premium_sale",
+            program_id,
+            req.shopper_id,
+            Yen::new(total),
+        )
+        .await?,
+    )
 }
 
 /// A charge paid by bank transfer, delivered by the bank integration (operator staff token).
@@ -460,7 +471,10 @@ pub async fn cash_out_exception(
                 };
                 let id = post(w, &posting, &entry, &[&coin, &float]).await?;
                 let amount = req.amount.get();
-                movement(movement_reply(w, id, "cash_out", program, req.shopper_id, amount).await?)
+                movement(
+                    movement_reply(w, id, "cash_out", program, req.shopper_id, Yen::new(amount))
+                        .await?,
+                )
             })
         })
         .await

@@ -690,7 +690,8 @@ async fn clawback(w: &mut Work, r: Refunded) -> Result<Clawback, AppError> {
             .map(str::parse::<Decimal>)
             .transpose()
             .map_err(internal)?;
-        let keep = points_kept(a.points, rate, a.base_yen, refunded_after.get()).map_err(internal)?;
+        let keep =
+            points_kept(a.points, rate, a.base_yen, refunded_after.get()).map_err(internal)?;
         let take = (a.points - keep - a.clawed_back_points - a.shortfall_points).max(0);
         if take == 0 {
             continue;
