@@ -335,18 +335,8 @@ pub async fn buy_in(
         created_at: w.now,
     };
     store::insert_purchase(&mut w.tx, &purchase).await?;
-    let total = price + premium;
-    movement(
-        movement_reply(
-            w,
-            id,
-            "premium_sale",
-            program_id,
-            req.shopper_id,
-            Yen::new(total),
-        )
-        .await?,
-    )
+    let total = Yen::new(price + premium);
+    movement(movement_reply(w, id, "premium_sale", program_id, req.shopper_id, total).await?)
 }
 
 /// A charge paid by bank transfer, delivered by the bank integration (operator staff token).
@@ -470,11 +460,8 @@ pub async fn cash_out_exception(
                     lots: Lots::Normal(crate::writer::posting::CreditExpiry::NEVER),
                 };
                 let id = post(w, &posting, &entry, &[&coin, &float]).await?;
-                let amount = req.amount.get();
-                movement(
-                    movement_reply(w, id, "cash_out", program, req.shopper_id, Yen::new(amount))
-                        .await?,
-                )
+                let amount = Yen::new(req.amount.get());
+                movement(movement_reply(w, id, "cash_out", program, req.shopper_id, amount).await?)
             })
         })
         .await
