@@ -194,7 +194,7 @@ async fn batch_rebates_are_granted_once_on_their_date(app: &TestApp) {
     let run = machipay::features::campaigns::rebates::grant_due(&app.app, day("2030-01-10"))
         .await
         .expect("grant");
-    assert_eq!((run.accruals, run.points), (1, 200));
+    assert_eq!((run.accruals, run.points.get()), (1, 200));
     assert_eq!(app.wallet(&p, &s, "points").await, 200);
     let again = machipay::features::campaigns::rebates::grant_due(&app.app, day("2030-01-10"))
         .await

@@ -101,6 +101,11 @@ impl Rate {
     pub fn of_yen(self, yen: Yen) -> Result<Yen, AmountError> {
         apply_rate_round_down(yen.get(), self.0).map(Yen::new)
     }
+
+    /// Points earned on `yen` at this earn or rebate rate (points per yen), rounded down.
+    pub fn points_on(self, yen: Yen) -> Result<Points, AmountError> {
+        apply_rate_round_down(yen.get(), self.0).map(Points::new)
+    }
 }
 
 /// What one point is worth in yen (`point_value_yen`): above 0, at most ¥1,000. Always ¥1 in
@@ -119,6 +124,24 @@ impl PointValue {
     /// Yen per point.
     pub fn get(self) -> Decimal {
         self.0
+    }
+
+    /// The fewest whole points worth at least `yen` at this value (rounded up: a bill is
+    /// never covered by a fraction of a point). The way back of [`Points::value_at`]; at
+    /// [`PointValue::ONE_YEN`] it is exact: ¥n takes n points. A value of zero or below
+    /// (never valid in settings) is an overflow.
+    pub fn points_covering(self, yen: Yen) -> Result<Points, AmountError> {
+        if self.0 <= Decimal::ZERO {
+            return Err(AmountError::Overflow);
+        }
+        let exact = Decimal::from(yen.get())
+            .checked_div(self.0)
+            .ok_or(AmountError::Overflow)?;
+        exact
+            .ceil()
+            .to_i64()
+            .map(Points::new)
+            .ok_or(AmountError::Overflow)
     }
 }
 
@@ -292,6 +315,63 @@ mod tests {
         let fee = Rate::new(Decimal::from_str("0.015").expect("literal"));
         assert_eq!(fee.of_yen(Yen::new(10_000)), Ok(Yen::new(150)));
         assert_eq!(serde_json::to_string(&Yen::new(12)).expect("json"), "12");
+    }
+
+    #[test]
+    fn checked_arithmetic_never_wraps() {
+        assert_eq!(
+            Yen::new(i64::MIN).checked_sub(Yen::new(1)),
+            Err(AmountError::Overflow)
+        );
+        assert_eq!(
+            Points::new(i64::MIN).checked_neg(),
+            Err(AmountError::Overflow)
+        );
+        assert_eq!(
+            Points::new(i64::MAX).checked_add(Points::new(1)),
+            Err(AmountError::Overflow)
+        );
+        assert_eq!(
+            Yen::sum([Yen::new(i64::MAX), Yen::new(1)]),
+            Err(AmountError::Overflow)
+        );
+        assert_eq!(Yen::new(5).checked_sub(Yen::new(8)), Ok(Yen::new(-3)));
+        assert_eq!(Yen::new(-3).at_least_zero(), Yen::ZERO);
+        assert_eq!(
+            Points::new(i64::MAX).value_at(PointValue::new(Decimal::from(2))),
+            Err(AmountError::Overflow)
+        );
+    }
+
+    #[test]
+    fn points_covering_a_bill_round_up_and_invert_value_at() {
+        let half = PointValue::new(Decimal::from_str("0.5").expect("literal"));
+        let three = PointValue::new(Decimal::from(3));
+        // At ¥1 a point (a currency program's), ¥n takes exactly n points.
+        assert_eq!(
+            PointValue::ONE_YEN.points_covering(Yen::new(777)),
+            Ok(Points::new(777))
+        );
+        assert_eq!(half.points_covering(Yen::new(5)), Ok(Points::new(10)));
+        // ¥10 at ¥3 a point: 3 points cover ¥9, so 4 are needed.
+        assert_eq!(three.points_covering(Yen::new(10)), Ok(Points::new(4)));
+        for yen in 0..200i64 {
+            for value in [PointValue::ONE_YEN, half, three] {
+                let points = value.points_covering(Yen::new(yen)).expect("small");
+                let worth = points.value_at(value).expect("small");
+                assert!(worth >= Yen::new(yen), "{yen}");
+                let one_less = Points::new(points.get() - 1)
+                    .value_at(value)
+                    .expect("small");
+                assert!(points == Points::ZERO || one_less < Yen::new(yen), "{yen}");
+            }
+        }
+        assert_eq!(
+            PointValue::new(Decimal::ZERO).points_covering(Yen::new(1)),
+            Err(AmountError::Overflow)
+        );
+        let rebate = Rate::new(Decimal::from_str("0.05").expect("literal"));
+        assert_eq!(rebate.points_on(Yen::new(999)), Ok(Points::new(49)));
     }
 
     #[test]

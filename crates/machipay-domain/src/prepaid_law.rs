@@ -31,11 +31,14 @@ use serde::Serialize;
 
 use super::calendar::is_reference_date;
 use super::ledger::Asset;
+use super::money::{Points, Yen};
 
 /// The unused balance above which the issuer owes a deposit: ¥10,000,000 (基準額).
-pub const THRESHOLD_YEN: i64 = 10_000_000;
+pub const THRESHOLD_YEN: Yen = Yen::new(10_000_000);
 
-/// The balances held in shopper wallets at one instant.
+/// The balances held in shopper wallets at one instant: sums of the ledger's per-asset
+/// amounts (coin and premium in yen, points in points), as the ledger stores them. The
+/// report below counts them as [`Yen`] and [`Points`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UnusedBalances {
     /// Unused coin bought with money (有償), in yen.
@@ -47,10 +50,10 @@ pub struct UnusedBalances {
 }
 
 impl UnusedBalances {
-    fn total_yen(&self) -> Result<i64, PrepaidLawError> {
-        self.paid_yen
-            .checked_add(self.premium_yen)
-            .ok_or(PrepaidLawError::Overflow)
+    fn total_yen(&self) -> Result<Yen, PrepaidLawError> {
+        Yen::new(self.paid_yen)
+            .checked_add(Yen::new(self.premium_yen))
+            .map_err(|_| PrepaidLawError::Overflow)
     }
 }
 
@@ -175,34 +178,34 @@ pub struct UnusedBalanceReport {
     /// First day of the half-year ending on the reference date (1 April or 1 October).
     period_from: NaiveDate,
     /// Unused paid coin, in yen.
-    unused_paid_yen: i64,
+    unused_paid_yen: Yen,
     /// Unused premium, in yen.
-    unused_premium_yen: i64,
+    unused_premium_yen: Yen,
     /// 基準日未使用残高: paid plus premium, in yen.
-    unused_total_yen: i64,
+    unused_total_yen: Yen,
     /// 基準額, ¥10,000,000.
-    threshold_yen: i64,
+    threshold_yen: Yen,
     /// 要供託額: half of the whole unused total, rounded up, when the total exceeds the
     /// threshold; 0 otherwise (資金決済法 第14条1項).
-    required_deposit_yen: i64,
+    required_deposit_yen: Yen,
     /// The unused total at the end of the day before `period_from` (the previous 基準日).
-    opening_unused_yen: i64,
+    opening_unused_yen: Yen,
     /// 発行額: charges and premium-set sales (paid and premium) in the half-year.
-    issued_yen: i64,
+    issued_yen: Yen,
     /// 回収額: payments net of refunds, and 払戻し, in the half-year.
-    used_yen: i64,
+    used_yen: Yen,
     /// 失効額: expired balances in the half-year.
-    expired_yen: i64,
+    expired_yen: Yen,
     /// Other movements (zero unless a new kind of movement appears).
-    other_yen: i64,
+    other_yen: Yen,
     /// Unused free points, outside the law and not in the total.
-    free_points: i64,
+    free_points: Points,
     /// Free points granted in the half-year (rebates, less claw-backs).
-    free_points_granted: i64,
+    free_points_granted: Points,
     /// Free points spent in the half-year, net of refunds.
-    free_points_used: i64,
+    free_points_used: Points,
     /// Free points expired in the half-year.
-    free_points_expired: i64,
+    free_points_expired: Points,
 }
 
 impl UnusedBalanceReport {
@@ -234,7 +237,12 @@ impl UnusedBalanceReport {
             -flows.expired_yen,
             flows.other_yen,
         ])?;
-        ties("unused_total_yen", opening_total, yen_moved, total)?;
+        ties(
+            "unused_total_yen",
+            opening_total.get(),
+            yen_moved,
+            total.get(),
+        )?;
         let points_moved = checked_sum(&[
             flows.free_points_granted,
             -flows.free_points_used,
@@ -250,20 +258,20 @@ impl UnusedBalanceReport {
         Ok(Self {
             reference_date,
             period_from: half_year_start(reference_date),
-            unused_paid_yen: closing.paid_yen,
-            unused_premium_yen: closing.premium_yen,
+            unused_paid_yen: Yen::new(closing.paid_yen),
+            unused_premium_yen: Yen::new(closing.premium_yen),
             unused_total_yen: total,
             threshold_yen: THRESHOLD_YEN,
             required_deposit_yen: required_deposit(total),
             opening_unused_yen: opening_total,
-            issued_yen: flows.issued_yen,
-            used_yen: flows.used_yen,
-            expired_yen: flows.expired_yen,
-            other_yen: flows.other_yen,
-            free_points: closing.free_points,
-            free_points_granted: flows.free_points_granted,
-            free_points_used: flows.free_points_used,
-            free_points_expired: flows.free_points_expired,
+            issued_yen: Yen::new(flows.issued_yen),
+            used_yen: Yen::new(flows.used_yen),
+            expired_yen: Yen::new(flows.expired_yen),
+            other_yen: Yen::new(flows.other_yen),
+            free_points: Points::new(closing.free_points),
+            free_points_granted: Points::new(flows.free_points_granted),
+            free_points_used: Points::new(flows.free_points_used),
+            free_points_expired: Points::new(flows.free_points_expired),
         })
     }
 
@@ -290,25 +298,25 @@ impl UnusedBalanceReport {
         self.period_from
     }
 
-    pub fn unused_total_yen(&self) -> i64 {
+    pub fn unused_total_yen(&self) -> Yen {
         self.unused_total_yen
     }
 
-    pub fn required_deposit_yen(&self) -> i64 {
+    pub fn required_deposit_yen(&self) -> Yen {
         self.required_deposit_yen
     }
 
-    pub fn issued_yen(&self) -> i64 {
+    pub fn issued_yen(&self) -> Yen {
         self.issued_yen
     }
 
-    pub fn used_yen(&self) -> i64 {
+    pub fn used_yen(&self) -> Yen {
         self.used_yen
     }
 
     /// Whether the issuer owes a deposit for this date.
     pub fn deposit_required(&self) -> bool {
-        self.required_deposit_yen > 0
+        self.required_deposit_yen > Yen::ZERO
     }
 
     /// Japanese column names for Excel, in [`Self::csv_cells`] order.
@@ -365,12 +373,13 @@ impl UnusedBalanceReport {
 
 /// 要供託額: at least half of the whole unused balance once it exceeds the threshold, as the
 /// least whole yen that is (an odd total of ¥10,000,001 needs ¥5,000,001).
-pub fn required_deposit(unused_total_yen: i64) -> i64 {
+pub fn required_deposit(unused_total_yen: Yen) -> Yen {
     if unused_total_yen <= THRESHOLD_YEN {
-        return 0;
+        return Yen::ZERO;
     }
     // Written without `+ 1` so it cannot overflow.
-    unused_total_yen / 2 + unused_total_yen % 2
+    let total = unused_total_yen.get();
+    Yen::new(total / 2 + total % 2)
 }
 
 fn checked_sum(terms: &[i64]) -> Result<i64, PrepaidLawError> {
@@ -428,14 +437,26 @@ mod tests {
     #[test]
     fn the_deposit_is_half_of_the_whole_balance_above_ten_million() {
         // The figure: ¥10,104,067 unused → ¥5,052,034 (not ¥52,034).
-        assert_eq!(report(10_104_067, 0).required_deposit_yen(), 5_052_034);
-        assert_eq!(report(10_000_001, 0).required_deposit_yen(), 5_000_001);
-        assert_eq!(report(10_000_002, 0).required_deposit_yen(), 5_000_001);
-        assert_eq!(report(20_000_000, 0).required_deposit_yen(), 10_000_000);
+        assert_eq!(
+            report(10_104_067, 0).required_deposit_yen().get(),
+            5_052_034
+        );
+        assert_eq!(
+            report(10_000_001, 0).required_deposit_yen().get(),
+            5_000_001
+        );
+        assert_eq!(
+            report(10_000_002, 0).required_deposit_yen().get(),
+            5_000_001
+        );
+        assert_eq!(
+            report(20_000_000, 0).required_deposit_yen().get(),
+            10_000_000
+        );
         // Premium is value of the instrument too: it can push the total over.
         let r = report(9_000_000, 1_000_001);
         assert_eq!(
-            (r.unused_total_yen(), r.required_deposit_yen()),
+            (r.unused_total_yen().get(), r.required_deposit_yen().get()),
             (10_000_001, 5_000_001)
         );
         assert!(r.deposit_required());
@@ -445,7 +466,7 @@ mod tests {
     fn at_or_below_the_threshold_nothing_is_owed() {
         for (paid, premium) in [(0, 0), (9_999_999, 0), (7_000_000, 3_000_000)] {
             let r = report(paid, premium);
-            assert_eq!(r.required_deposit_yen(), 0, "{paid} + {premium}");
+            assert_eq!(r.required_deposit_yen().get(), 0, "{paid} + {premium}");
             assert!(!r.deposit_required());
         }
     }
@@ -530,7 +551,7 @@ mod tests {
         let r = UnusedBalanceReport::compute(d(2026, 2, 1), opening, balances(3_800, 100), flows)
             .expect("ties");
         assert_eq!(r.period_from(), d(2025, 10, 1));
-        assert_eq!((r.issued_yen(), r.used_yen()), (5_000, 2_000));
+        assert_eq!((r.issued_yen().get(), r.used_yen().get()), (5_000, 2_000));
         assert_eq!(
             UnusedBalanceReport::compute(d(2026, 2, 1), opening, balances(3_901, 0), flows),
             Err(PrepaidLawError::Unbalanced {
@@ -577,7 +598,10 @@ mod tests {
             UnusedBalanceReport::compute(d(2026, 3, 31), zero, balances(i64::MAX, 1), flows),
             Err(PrepaidLawError::Overflow)
         );
-        assert_eq!(required_deposit(i64::MAX), i64::MAX / 2 + 1);
+        assert_eq!(
+            required_deposit(Yen::new(i64::MAX)),
+            Yen::new(i64::MAX / 2 + 1)
+        );
     }
 
     #[test]
@@ -612,12 +636,12 @@ mod tests {
         ) {
             let r = report(paid, premium);
             let total = paid + premium;
-            prop_assert_eq!(r.unused_total_yen(), total);
-            if total <= THRESHOLD_YEN {
-                prop_assert_eq!(r.required_deposit_yen(), 0);
+            prop_assert_eq!(r.unused_total_yen().get(), total);
+            if total <= THRESHOLD_YEN.get() {
+                prop_assert_eq!(r.required_deposit_yen().get(), 0);
             } else {
-                prop_assert!(2 * r.required_deposit_yen() >= total);
-                prop_assert!(2 * (r.required_deposit_yen() - 1) < total);
+                prop_assert!(2 * r.required_deposit_yen().get() >= total);
+                prop_assert!(2 * (r.required_deposit_yen().get() - 1) < total);
             }
         }
     }

@@ -340,7 +340,7 @@ pub async fn run_periodically(
         // Batch rebates due today are granted on the same schedule.
         match crate::features::campaigns::rebates::grant_due(&app, as_of).await {
             Ok(g) if g.accruals > 0 => {
-                tracing::info!(%as_of, accruals = g.accruals, points = g.points, "rebates granted")
+                tracing::info!(%as_of, accruals = g.accruals, points = g.points.get(), "rebates granted")
             }
             Ok(_) => {}
             Err(e) => {

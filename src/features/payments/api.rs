@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::writer::rows;
 use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset};
-use machipay_domain::money::Amount;
+use machipay_domain::money::{Amount, Yen};
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -53,8 +53,8 @@ pub struct MovementResponse {
     pub transaction_id: TransactionId,
     pub kind: String,
     pub program_id: ProgramId,
-    /// Total yen or points moved.
-    pub amount: i64,
+    /// Yen moved (charges, payments, transfers, premium sales and cash-outs are in yen).
+    pub amount: Yen,
     pub created_at: DateTime<Utc>,
     /// The shopper's wallet balances in this program after the movement.
     pub balances: Vec<BalanceView>,

@@ -27,7 +27,7 @@ use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::jst_date;
 use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset, Entry, Leg};
-use machipay_domain::money::Amount;
+use machipay_domain::money::{Amount, PointValue, Points, Yen};
 use machipay_domain::program::{ProgramKind, ProgramSettings, SpendOrder};
 
 /// Longest memo or reason kept with a transaction.
@@ -97,10 +97,10 @@ pub(crate) async fn charge_wallet_done(
     };
     let expiry = credit_expiry(settings, w.now)?;
     let held = yen_held(w, program_id, req.shopper_id).await?;
-    if held
-        .checked_add(amount)
-        .is_none_or(|total| total > settings.holding_cap_yen)
-    {
+    let fits = held
+        .checked_add(Yen::new(amount))
+        .is_ok_and(|total| total <= Yen::new(settings.holding_cap_yen));
+    if !fits {
         Err(PaymentRefusal::HoldingCapExceeded(settings.holding_cap_yen))?;
     }
     let wallet = wallet(w, program_id, req.shopper_id, Asset::Coin).await?;
@@ -122,7 +122,7 @@ pub(crate) async fn charge_wallet_done(
         lots: Lots::Normal(expiry),
     };
     let id = post(w, &posting, &entry, &[&wallet, &float]).await?;
-    movement_done(w, id, kind, program_id, req.shopper_id, amount).await
+    movement_done(w, id, kind, program_id, req.shopper_id, Yen::new(amount)).await
 }
 
 /// Expiry of lots issued now under the program's policy. A fixed expiry date already past
@@ -179,7 +179,7 @@ pub async fn pay_in(
         settings: &settings,
         shopper,
         merchant: req.merchant_id,
-        amount: req.amount.get(),
+        amount: Yen::new(req.amount.get()),
     };
     let id = pay_merchant(w, &spend, None).await?;
     movement_done(w, id, "payment", program_id, shopper, spend.amount).await
@@ -191,11 +191,17 @@ pub(crate) struct Spend<'a> {
     pub settings: &'a ProgramSettings,
     pub shopper: ShopperId,
     pub merchant: MerchantId,
-    pub amount: i64,
+    /// The price, in yen.
+    pub amount: Yen,
 }
 
 /// Posts a payment from a shopper's wallet to a store, drawing on the assets in spend order,
 /// and tells the store's devices once it commits. The caller has checked the parties.
+///
+/// The price is in yen; coin and premium pay it yen for yen, points at the program's point
+/// value: ¥1 a point in a currency program (`ProgramSettings::point_value`), so ¥n of the
+/// price takes n points, through the one named conversion (`PointValue::points_covering`,
+/// whose way back is `Points::value_at`).
 pub(crate) async fn pay_merchant(
     w: &mut Work,
     spend: &Spend<'_>,
@@ -212,7 +218,8 @@ pub(crate) async fn pay_merchant(
     let mut legs = Vec::new();
     let mut accounts = Vec::new();
     // What was paid in yen (coin and premium): the base of rebates; points earn none.
-    let mut yen_part = 0i64;
+    let mut yen_part = Yen::ZERO;
+    let point_value = spent_point_value(spend.program.kind, spend.settings);
     // The wallets the shopper holds (one read); an asset never held has nothing to spend,
     // and paying does not open an empty wallet for it.
     let held = store::shopper_wallets(&mut w.tx, program_id, spend.shopper.0).await?;
@@ -220,7 +227,19 @@ pub(crate) async fn pay_merchant(
         let Some(wallet) = held.iter().find(|a| a.asset == asset).cloned() else {
             continue;
         };
-        let take = left.min(wallet.balance);
+        // What this asset takes, in its own unit (the ledger's), and the yen of the price
+        // it covers.
+        let (take, covered) = if asset == Asset::Points {
+            let points = point_value
+                .points_covering(left)
+                .map_err(internal)?
+                .min(Points::new(wallet.balance));
+            let worth = points.value_at(point_value).map_err(internal)?;
+            (points.get(), worth.min(left))
+        } else {
+            let yen = left.min(Yen::new(wallet.balance));
+            (yen.get(), yen)
+        };
         if take > 0 {
             let merchant = store::ensure_account(
                 &mut w.tx,
@@ -241,14 +260,14 @@ pub(crate) async fn pay_merchant(
                 amount: take,
             });
             accounts.push(merchant);
-            left -= take;
+            left = left.checked_sub(covered).map_err(internal)?;
             if asset != Asset::Points {
-                yen_part += take;
+                yen_part = yen_part.checked_add(covered).map_err(internal)?;
             }
         }
         accounts.push(wallet);
     }
-    if left > 0 {
+    if left > Yen::ZERO {
         return Err(AppError::insufficient_funds());
     }
     let rebate = crate::features::campaigns::rebates::plan(w, spend, yen_part).await?;
@@ -274,11 +293,22 @@ pub(crate) async fn pay_merchant(
         merchant_id: spend.merchant,
         program_id,
         transaction_id: id,
-        amount: spend.amount,
+        amount: spend.amount.get(),
         payment_request_id: payment_request,
         created_at: w.now,
     });
     Ok(id)
+}
+
+/// What a point spent in a payment (and given back by its refund) is worth: a currency
+/// program's points are worth ¥1 (`ProgramSettings::point_value`). A point card never pays
+/// here (its wallets belong to cards; `points::checkout` splits its bills), so its points
+/// count 1:1 with the amount, as they always have.
+pub(crate) fn spent_point_value(kind: ProgramKind, settings: &ProgramSettings) -> PointValue {
+    match kind {
+        ProgramKind::Currency => settings.point_value(ProgramKind::Currency),
+        ProgramKind::Points => PointValue::ONE_YEN,
+    }
 }
 
 /// Which assets a payment draws on, in order. Within yen the city-funded premium goes first:
@@ -337,7 +367,8 @@ pub async fn transfer_in(
         return Err(AppError::insufficient_funds());
     }
     let held = yen_held(w, program_id, req.to_shopper_id).await?;
-    if held + amount > settings.holding_cap_yen {
+    let after = held.checked_add(Yen::new(amount)).map_err(internal)?;
+    if after > Yen::new(settings.holding_cap_yen) {
         Err(PaymentRefusal::RecipientHoldingCapExceeded)?;
     }
     let entry = Entry::transfer(source.id, target.id, Asset::Coin, amount).map_err(internal)?;
@@ -350,7 +381,7 @@ pub async fn transfer_in(
         lots: Lots::Normal(credit_expiry(&settings, w.now)?),
     };
     let id = post(w, &posting, &entry, &[&source, &target]).await?;
-    movement_done(w, id, "transfer", program_id, from, amount).await
+    movement_done(w, id, "transfer", program_id, from, Yen::new(amount)).await
 }
 
 pub async fn reverse(
@@ -460,10 +491,12 @@ pub(crate) async fn yen_held(
     w: &mut Work,
     program: ProgramId,
     shopper: ShopperId,
-) -> Result<i64, AppError> {
+) -> Result<Yen, AppError> {
     let coin = wallet(w, program, shopper, Asset::Coin).await?.balance;
     let premium = wallet(w, program, shopper, Asset::Premium).await?.balance;
-    Ok(coin + premium)
+    Yen::new(coin)
+        .checked_add(Yen::new(premium))
+        .map_err(internal)
 }
 
 /// What a movement answers (201): the transaction and the shopper's balances after it.
@@ -473,7 +506,7 @@ pub(crate) async fn movement_done(
     kind: &str,
     program: ProgramId,
     shopper: ShopperId,
-    amount: i64,
+    amount: Yen,
 ) -> Result<Done<MovementResponse>, AppError> {
     // The job's own view of the wallets when it has one (no read), else one read for all.
     let held = store::shopper_wallets(&mut w.tx, program, shopper.0).await?;

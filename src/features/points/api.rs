@@ -11,7 +11,7 @@ use crate::features::points::store::{CardRow, Movement, PointCampaignRow};
 use machipay_domain::calendar::FiscalYear;
 use machipay_domain::card::{CardNumber, ImportProblem};
 use machipay_domain::ids::*;
-use machipay_domain::money::Amount;
+use machipay_domain::money::{Amount, Yen};
 
 // ---- The till ----
 
@@ -37,7 +37,7 @@ pub struct CardMovementResponse {
     #[schema(value_type = Option<String>)]
     pub effective_rate: Option<Decimal>,
     /// Yen value of the points (spending and refunds).
-    pub yen_value: Option<i64>,
+    pub yen_value: Option<Yen>,
     /// Points the return could not take back because the card had spent them.
     pub shortfall_points: i64,
     /// The card's balance after the movement.
@@ -101,7 +101,7 @@ pub struct CheckoutResponse {
     /// The currency payment, if any.
     pub payment_transaction_id: Option<TransactionId>,
     /// Yen paid from the currency wallet.
-    pub wallet_yen: i64,
+    pub wallet_yen: Yen,
     pub created_at: DateTime<Utc>,
 }
 

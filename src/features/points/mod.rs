@@ -40,7 +40,7 @@ use machipay_domain::ledger::kinds::{
     EARN_KIND, EARN_RETURN_KIND, SPEND_KIND, SPEND_REFUND_KIND, STOCK_KIND,
 };
 use machipay_domain::ledger::{AccountKind, Asset, Entry};
-use machipay_domain::money::{apply_rate_round_down, points_kept};
+use machipay_domain::money::{Points, Yen, apply_rate_round_down, points_kept};
 use machipay_domain::program::{ClawbackShortfall, ProgramKind, ProgramSettings, SpendOrder};
 
 /// What a program of the other kind answers where a point card program is needed.
@@ -342,8 +342,11 @@ async fn spend_points(
     })
 }
 
-fn points_to_yen(settings: &ProgramSettings, points: i64) -> Result<i64, AppError> {
-    apply_rate_round_down(points, settings.point_value_yen).map_err(internal)
+/// What `points` of a point card are worth in yen, at its `point_value_yen` (rounded down:
+/// `Points::value_at`, the one conversion).
+fn points_to_yen(settings: &ProgramSettings, points: i64) -> Result<Yen, AppError> {
+    let value = settings.point_value(ProgramKind::Points);
+    Points::new(points).value_at(value).map_err(internal)
 }
 
 /// A purchase is returned (earned points are taken back in proportion) or a points payment is
@@ -697,11 +700,12 @@ pub async fn checkout_in(
     )
     .await?;
     let mut points = None;
-    if split.points > 0 {
-        points = Some(spend_points(w, &who, &point_settings, &card, merchant, split.points).await?);
+    if split.points > Points::ZERO {
+        let spent = split.points.get();
+        points = Some(spend_points(w, &who, &point_settings, &card, merchant, spent).await?);
     }
     let mut payment = None;
-    if split.wallet_yen > 0 {
+    if split.wallet_yen > Yen::ZERO {
         let spend = Spend {
             program: &currency,
             settings: &settings,
@@ -720,13 +724,15 @@ pub async fn checkout_in(
 }
 
 struct Split {
-    points: i64,
-    wallet_yen: i64,
+    points: Points,
+    wallet_yen: Yen,
 }
 
 /// How a bill divides between points and the wallet. Points first: as many whole points as
 /// the bill and the card allow (their yen value rounded down), the wallet the rest. Coin
 /// first: the wallet as much as it holds in yen, points the rest (refused if they fall short).
+/// Points meet yen only through the card's point value: `PointValue::points_covering` (the
+/// points a yen figure takes, rounded up) and `Points::value_at` (what points are worth).
 async fn split_bill(
     point_settings: &ProgramSettings,
     settings: &ProgramSettings,
@@ -736,24 +742,21 @@ async fn split_bill(
     currency: ProgramId,
     shopper: ShopperId,
 ) -> Result<Split, AppError> {
-    let value = point_settings.point_value_yen;
-    // Points needed to cover `yen`, rounded up (a point is never worth a fraction less).
-    let points_for = |yen: i64| -> Result<i64, AppError> {
-        let exact = Decimal::from(yen) / value;
-        i64::try_from(exact.ceil()).map_err(internal)
-    };
+    let value = point_settings.point_value(ProgramKind::Points);
+    let (bill, held) = (Yen::new(bill), Points::new(held));
     let (points, wallet_yen) = match settings.spend_order {
         SpendOrder::PointsFirst => {
-            let points = held.min(points_for(bill)?);
-            let covered = points_to_yen(point_settings, points)?.min(bill);
-            (points, bill - covered)
+            let points = held.min(value.points_covering(bill).map_err(internal)?);
+            let covered = points.value_at(value).map_err(internal)?.min(bill);
+            (points, bill.checked_sub(covered).map_err(internal)?)
         }
         SpendOrder::CoinFirst => {
             let yen_held = crate::features::payments::yen_held(w, currency, shopper).await?;
             let wallet_yen = yen_held.min(bill);
-            let points = points_for(bill - wallet_yen)?;
+            let rest = bill.checked_sub(wallet_yen).map_err(internal)?;
+            let points = value.points_covering(rest).map_err(internal)?;
             if points > held {
-                return Err(PointRefusal::InsufficientPoints(held).into());
+                return Err(PointRefusal::InsufficientPoints(held.get()).into());
             }
             (points, wallet_yen)
         }

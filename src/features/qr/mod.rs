@@ -568,7 +568,7 @@ async fn pay_by_code_in(
         settings: &settings,
         shopper,
         merchant: merchant.id,
-        amount,
+        amount: machipay_domain::money::Yen::new(amount),
     };
     let request = resolved.payment_request_id;
     let id = pay_merchant(w, &spend, request.map(|r| r.0)).await?;
@@ -577,7 +577,7 @@ async fn pay_by_code_in(
     {
         return Err(QrRefusal::RequestPaid.into());
     }
-    movement_done(w, id, "payment", program.id, shopper, amount).await
+    movement_done(w, id, "payment", program.id, shopper, spend.amount).await
 }
 
 /// A till scans a shopper's one-time code and takes the amount (the store's devices or owner).
@@ -634,7 +634,7 @@ async fn charge_shopper_code_in(
         settings: &settings,
         shopper: code.shopper_id,
         merchant,
-        amount: req.amount.get(),
+        amount: machipay_domain::money::Yen::new(req.amount.get()),
     };
     let id = pay_merchant(w, &spend, None).await?;
     store::mark_shopper_code_used(&mut w.tx, &hash, id).await?;
@@ -643,7 +643,7 @@ async fn charge_shopper_code_in(
         transaction_id: id,
         kind: "payment".into(),
         program_id: program.id,
-        amount: spend.amount,
+        amount: spend.amount.get(),
         created_at: w.now,
     }))
 }

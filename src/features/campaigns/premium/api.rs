@@ -11,7 +11,7 @@ use crate::features::campaigns::premium::store::{PremiumCampaignRow, PremiumTota
 use crate::features::directory::store::SettingsVersion;
 use crate::features::payments::internal;
 use machipay_domain::ids::*;
-use machipay_domain::money::Amount;
+use machipay_domain::money::{Amount, Points, Yen};
 use machipay_domain::program::ProgramSettings;
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -71,12 +71,12 @@ pub struct PremiumCampaign {
     pub program_id: ProgramId,
     pub name: String,
     /// What the shopper pays for one unit.
-    pub price_yen: i64,
+    pub price_yen: Yen,
     /// What the city adds to one unit.
-    pub premium_yen: i64,
+    pub premium_yen: Yen,
     pub units_per_person_max: i32,
     /// Most premium the campaign grants in all.
-    pub budget_yen: i64,
+    pub budget_yen: Yen,
     pub sale_starts_at: DateTime<Utc>,
     pub sale_ends_at: DateTime<Utc>,
     pub premium_expires_on: Option<NaiveDate>,
@@ -91,10 +91,10 @@ impl From<PremiumCampaignRow> for PremiumCampaign {
             id: c.id,
             program_id: c.program_id,
             name: c.name,
-            price_yen: c.price_yen,
-            premium_yen: c.premium_yen,
+            price_yen: Yen::new(c.price_yen),
+            premium_yen: Yen::new(c.premium_yen),
             units_per_person_max: c.units_per_person_max,
-            budget_yen: c.budget_yen,
+            budget_yen: Yen::new(c.budget_yen),
             sale_starts_at: c.sale_starts_at,
             sale_ends_at: c.sale_ends_at,
             premium_expires_on: c.premium_expires_on,
@@ -135,35 +135,35 @@ pub struct CashOutRequest {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct PremiumFigures {
     /// Paid yen taken for premium sets (live sales).
-    pub sold_yen: i64,
+    pub sold_yen: Yen,
     /// Premium granted to wallets (live sales).
-    pub granted_yen: i64,
+    pub granted_yen: Yen,
     /// Premium spent at stores (net of refunds).
-    pub spent_yen: i64,
+    pub spent_yen: Yen,
     /// Premium that expired and went back to the subsidy account.
-    pub expired_yen: i64,
+    pub expired_yen: Yen,
     /// Premium still held in wallets.
-    pub outstanding_yen: i64,
+    pub outstanding_yen: Yen,
     /// Rebate points granted to wallets from the city's budget, net of what refunds took
     /// back (points refunds could not take back, having been spent, stay in).
-    pub rebate_points_granted: i64,
+    pub rebate_points_granted: Points,
     /// Rebate points that expired and went back to the city's subsidy account (not breakage).
-    pub rebate_points_expired: i64,
+    pub rebate_points_expired: Points,
     /// Points still held in wallets.
-    pub rebate_points_outstanding: i64,
+    pub rebate_points_outstanding: Points,
 }
 
 impl From<PremiumTotals> for PremiumFigures {
     fn from(t: PremiumTotals) -> Self {
         Self {
-            sold_yen: t.sold_yen,
-            granted_yen: t.granted_yen,
-            spent_yen: t.spent_yen,
-            expired_yen: t.expired_yen,
-            outstanding_yen: t.outstanding_yen,
-            rebate_points_granted: t.rebate_points_granted,
-            rebate_points_expired: t.rebate_points_expired,
-            rebate_points_outstanding: t.rebate_points_outstanding,
+            sold_yen: Yen::new(t.sold_yen),
+            granted_yen: Yen::new(t.granted_yen),
+            spent_yen: Yen::new(t.spent_yen),
+            expired_yen: Yen::new(t.expired_yen),
+            outstanding_yen: Yen::new(t.outstanding_yen),
+            rebate_points_granted: Points::new(t.rebate_points_granted),
+            rebate_points_expired: Points::new(t.rebate_points_expired),
+            rebate_points_outstanding: Points::new(t.rebate_points_outstanding),
         }
     }
 }

@@ -26,7 +26,7 @@ use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{jst_date, jst_end_of_day_utc};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset, Entry, Leg};
-use machipay_domain::money::AMOUNT_MAX;
+use machipay_domain::money::{AMOUNT_MAX, Yen};
 use machipay_domain::program::ProgramKind;
 
 /// Most units of one campaign one person may be allowed.
@@ -250,7 +250,8 @@ pub async fn buy_in(
         return Err(PremiumRefusal::CampaignBudgetExhausted.into());
     }
     let held = yen_held(w, program_id, req.shopper_id).await?;
-    if held + price + premium > settings.holding_cap_yen {
+    let after = Yen::sum([held, Yen::new(price), Yen::new(premium)]).map_err(internal)?;
+    if after > Yen::new(settings.holding_cap_yen) {
         return Err(
             crate::features::payments::PaymentRefusal::HoldingCapExceeded(settings.holding_cap_yen)
                 .into(),
@@ -321,7 +322,7 @@ pub async fn buy_in(
         created_at: w.now,
     };
     store::insert_purchase(&mut w.tx, &purchase).await?;
-    let total = price + premium;
+    let total = Yen::new(price + premium);
     movement_done(w, id, "premium_sale", program_id, req.shopper_id, total).await
 }
 
@@ -445,7 +446,7 @@ pub async fn cash_out_exception(
                     lots: Lots::Normal(crate::writer::posting::CreditExpiry::NEVER),
                 };
                 let id = post(w, &posting, &entry, &[&coin, &float]).await?;
-                let amount = req.amount.get();
+                let amount = Yen::new(req.amount.get());
                 movement_done(w, id, "cash_out", program, req.shopper_id, amount).await
             })
         })

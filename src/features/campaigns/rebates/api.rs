@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::features::campaigns::rebates::store::RebateCampaignRow;
 use machipay_domain::ids::*;
-use machipay_domain::money::Amount;
+use machipay_domain::money::{Amount, Points, Yen};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -71,8 +71,8 @@ pub struct RebateCampaignView {
     pub name: String,
     /// JSON text of the tiers.
     pub tiers: String,
-    pub monthly_cap_points: i64,
-    pub budget_points: i64,
+    pub monthly_cap_points: Points,
+    pub budget_points: Points,
     pub starts_at: DateTime<Utc>,
     pub ends_at: DateTime<Utc>,
     pub grant_mode: String,
@@ -83,8 +83,8 @@ pub struct RebateCampaignView {
     pub created_at: DateTime<Utc>,
     pub status: CampaignStatus,
     /// Points given so far, net of claw-backs (points refunds could not take back count).
-    pub points_used: i64,
-    pub budget_remaining_points: i64,
+    pub points_used: Points,
+    pub budget_remaining_points: Points,
 }
 
 impl RebateCampaignView {
@@ -105,8 +105,8 @@ impl RebateCampaignView {
             program_id: c.program_id,
             name: c.name,
             tiers: c.tiers,
-            monthly_cap_points: c.monthly_cap_points,
-            budget_points: c.budget_points,
+            monthly_cap_points: Points::new(c.monthly_cap_points),
+            budget_points: Points::new(c.budget_points),
             starts_at: c.starts_at,
             ends_at: c.ends_at,
             grant_mode: c.grant_mode,
@@ -115,8 +115,8 @@ impl RebateCampaignView {
             created_by: c.created_by,
             created_at: c.created_at,
             status,
-            points_used: used,
-            budget_remaining_points: remaining,
+            points_used: Points::new(used),
+            budget_remaining_points: Points::new(remaining),
         }
     }
 }
@@ -141,14 +141,14 @@ pub struct CategoryResponse {
 pub struct GrantRun {
     pub as_of: Option<NaiveDate>,
     pub accruals: i64,
-    pub points: i64,
+    pub points: Points,
 }
 
 /// What one grant job did: accruals granted and points posted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantBatch {
     pub accruals: i64,
-    pub points: i64,
+    pub points: Points,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
@@ -165,10 +165,11 @@ pub struct RefundRequest {
 pub struct RefundResponse {
     pub transaction_id: TransactionId,
     pub payment_transaction_id: TransactionId,
-    pub amount: i64,
+    /// Yen given back.
+    pub amount: Yen,
     /// Rebate points taken back.
-    pub points_clawed_back: i64,
+    pub points_clawed_back: Points,
     /// Rebate points that could not be taken back because the shopper had spent them.
-    pub shortfall_points: i64,
+    pub shortfall_points: Points,
     pub created_at: DateTime<Utc>,
 }

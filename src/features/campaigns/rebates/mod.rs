@@ -37,7 +37,7 @@ use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{jst_date, jst_end_of_day_utc};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset, Entry, Leg};
-use machipay_domain::money::{apply_rate_round_down, points_kept};
+use machipay_domain::money::{Points, Rate, Yen, points_kept};
 use machipay_domain::program::{ClawbackShortfall, ProgramKind};
 
 /// Accruals granted per writer job at most.
@@ -246,8 +246,8 @@ pub(crate) struct RebatePlan {
     /// Expiry of the points lot the payment opens (earliest among the campaigns applied).
     pub expires_on: Option<NaiveDate>,
     /// (campaign, points, granted with the payment, tier rate).
-    accruals: Vec<(RebateCampaignId, i64, bool, Decimal)>,
-    base_yen: i64,
+    accruals: Vec<(RebateCampaignId, Points, bool, Decimal)>,
+    base_yen: Yen,
     month: String,
 }
 
@@ -255,14 +255,14 @@ pub(crate) struct RebatePlan {
 pub(crate) async fn plan(
     w: &mut Work,
     spend: &Spend<'_>,
-    yen_part: i64,
+    yen_part: Yen,
 ) -> Result<RebatePlan, AppError> {
     let mut plan = RebatePlan {
         base_yen: yen_part,
         month: jst_date(w.now).format("%Y-%m").to_string(),
         ..Default::default()
     };
-    if yen_part <= 0 {
+    if yen_part <= Yen::ZERO {
         return Ok(plan);
     }
     let campaigns = store::active_campaigns_tx(&mut w.tx, spend.program.id, w.now).await?;
@@ -281,30 +281,36 @@ pub(crate) async fn plan(
         }
     }
     offers.sort_by_key(|o| std::cmp::Reverse(o.0));
-    let mut immediate_total = 0i64;
+    let mut immediate_total = Points::ZERO;
     for (rate, c) in offers {
-        let earned = apply_rate_round_down(yen_part, rate).map_err(internal)?;
-        if earned <= 0 {
+        // The tier rate earns points on the yen part (points per yen, rounded down).
+        let earned = Rate::new(rate).points_on(yen_part).map_err(internal)?;
+        if earned <= Points::ZERO {
             continue;
         }
         let month_used =
             store::points_used_tx(&mut w.tx, c.id, Some((spend.shopper, &plan.month))).await?;
         let used = store::points_used_tx(&mut w.tx, c.id, None).await?;
-        let points = earned
-            .min(c.monthly_cap_points - month_used)
-            .min(c.budget_points - used);
-        if points <= 0 {
+        let month_room = Points::new(c.monthly_cap_points)
+            .checked_sub(Points::new(month_used))
+            .map_err(internal)?;
+        let budget_room = Points::new(c.budget_points)
+            .checked_sub(Points::new(used))
+            .map_err(internal)?;
+        let points = earned.min(month_room).min(budget_room);
+        if points <= Points::ZERO {
             continue;
         }
         let immediate = c.grant_mode == "immediate";
         if immediate {
-            immediate_total += points;
+            immediate_total = immediate_total.checked_add(points).map_err(internal)?;
             plan.expires_on = c.points_expire_on;
         }
         plan.accruals.push((c.id, points, immediate, rate));
         break;
     }
-    if immediate_total > 0 {
+    if immediate_total > Points::ZERO {
+        let immediate_total = immediate_total.get();
         let program = spend.program.id;
         let subsidy = ledger_store::ensure_account(
             &mut w.tx,
@@ -344,8 +350,8 @@ pub(crate) async fn record(
             payment_transaction_id: payment,
             shopper_id: shopper,
             month: plan.month.clone(),
-            base_yen: plan.base_yen,
-            points,
+            base_yen: plan.base_yen.get(),
+            points: points.get(),
             clawed_back_points: 0,
             shortfall_points: 0,
             granted_transaction_id: immediate.then_some(payment.0),
@@ -370,7 +376,7 @@ pub async fn grant_due(app: &App, as_of: NaiveDate) -> Result<GrantRun, AppError
             .into_value()?;
         let (n, p) = (batch.accruals, batch.points);
         run.accruals += n;
-        run.points += p;
+        run.points = run.points.checked_add(p).map_err(internal)?;
         if n < GRANTS_PER_JOB_MAX {
             return Ok(run);
         }
@@ -379,7 +385,7 @@ pub async fn grant_due(app: &App, as_of: NaiveDate) -> Result<GrantRun, AppError
 
 pub async fn grant_batch(w: &mut Work, as_of: NaiveDate) -> Result<Done<GrantBatch>, AppError> {
     let due = store::due_accruals_tx(&mut w.tx, as_of, GRANTS_PER_JOB_MAX).await?;
-    let (mut count, mut total) = (0i64, 0i64);
+    let (mut count, mut total) = (0i64, Points::ZERO);
     for (a, program, expires_on) in due {
         let points = a.points - a.clawed_back_points;
         let subsidy = ledger_store::ensure_account(
@@ -407,7 +413,7 @@ pub async fn grant_batch(w: &mut Work, as_of: NaiveDate) -> Result<Done<GrantBat
         let id = post(w, &posting, &entry, &[&subsidy, &target]).await?;
         store::mark_granted(&mut w.tx, a.campaign_id, a.payment_transaction_id, id).await?;
         count += 1;
-        total += points;
+        total = total.checked_add(Points::new(points)).map_err(internal)?;
     }
     Ok(Done::ok(GrantBatch {
         accruals: count,
@@ -494,21 +500,42 @@ pub async fn refund_in(
             .map(|p| p.amount)
             .sum::<i64>()
     };
-    let amount = req.amount.get();
-    let refundable: i64 = [Asset::Coin, Asset::Premium, Asset::Points]
-        .iter()
-        .map(|&a| paid(a) - already(a))
-        .sum();
+    // What of each asset can still come back, in the ledger's unit of that asset.
+    let open = |asset: Asset| paid(asset) - already(asset);
+    // A refund is in yen, as the price was: the coin and premium still open yen for yen, the
+    // points still open at what the payment spent them at, ¥1 a point in a currency program
+    // (`payments::pay_merchant`).
+    let point_value = crate::features::payments::spent_point_value(program.kind, &settings);
+    let yen_open = Yen::new(open(Asset::Coin))
+        .checked_add(Yen::new(open(Asset::Premium)))
+        .map_err(internal)?;
+    let points_open = Points::new(open(Asset::Points));
+    let amount = Yen::new(req.amount.get());
+    let refundable = yen_open
+        .checked_add(points_open.value_at(point_value).map_err(internal)?)
+        .map_err(internal)?;
     if amount > refundable {
-        return Err(RebateRefusal::RefundExceedsPayment(refundable).into());
+        return Err(RebateRefusal::RefundExceedsPayment(refundable.get()).into());
     }
+    let amount = amount.get();
     // Give back what was spent last first: paid coin, then premium, then points.
-    let mut left = amount;
+    let mut left = Yen::new(amount);
     let mut legs = Vec::new();
     let mut accounts = Vec::new();
-    let (mut yen_refunded, mut points_back) = (0i64, 0i64);
+    let (mut yen_refunded, mut points_back) = (Yen::ZERO, Points::ZERO);
     for asset in [Asset::Coin, Asset::Premium, Asset::Points] {
-        let take = left.min(paid(asset) - already(asset));
+        // What this asset gives back, in its own unit, and the yen of the refund it covers.
+        let (take, covered) = if asset == Asset::Points {
+            let points = point_value
+                .points_covering(left)
+                .map_err(internal)?
+                .min(points_open);
+            let worth = points.value_at(point_value).map_err(internal)?;
+            (points.get(), worth.min(left))
+        } else {
+            let yen = left.min(Yen::new(open(asset)));
+            (yen.get(), yen)
+        };
         if take <= 0 {
             continue;
         }
@@ -526,10 +553,10 @@ pub async fn refund_in(
             amount: -take,
         });
         accounts.push(store_account);
-        left -= take;
+        left = left.checked_sub(covered).map_err(internal)?;
         if asset == Asset::Points {
             // The shopper's points leg is posted net of the claw-back, below.
-            points_back = take;
+            points_back = Points::new(take);
             continue;
         }
         let target = wallet(w, program.id, shopper, asset).await?;
@@ -539,7 +566,7 @@ pub async fn refund_in(
             amount: take,
         });
         accounts.push(target);
-        yen_refunded += take;
+        yen_refunded = yen_refunded.checked_add(covered).map_err(internal)?;
     }
     let claw = clawback(
         w,
@@ -593,9 +620,9 @@ pub async fn refund_in(
     Ok(Done::created(RefundResponse {
         transaction_id: id,
         payment_transaction_id: payment,
-        amount,
-        points_clawed_back: clawed,
-        shortfall_points: shortfall,
+        amount: Yen::new(amount),
+        points_clawed_back: Points::new(clawed),
+        shortfall_points: Points::new(shortfall),
         created_at: w.now,
     }))
 }
@@ -620,9 +647,9 @@ struct Refunded {
     program: ProgramId,
     shopper: ShopperId,
     /// Coin and premium this refund gives back (what rebates were earned on).
-    yen: i64,
+    yen: Yen,
     /// Points this refund gives back (the part of the payment paid with points).
-    points_back: i64,
+    points_back: Points,
     rule: ClawbackShortfall,
 }
 
@@ -641,7 +668,10 @@ struct Clawback {
 /// (`refuse`) or recorded as a shortfall (`take_remaining`) that keeps counting against the
 /// cap and the budget. The shopper's points leg is posted net: refunded points minus claw-back.
 async fn clawback(w: &mut Work, r: Refunded) -> Result<Clawback, AppError> {
-    let refunded_after = refunded_yen_before(w, r.payment).await? + r.yen;
+    let refunded_after = refunded_yen_before(w, r.payment)
+        .await?
+        .checked_add(r.yen)
+        .map_err(internal)?;
     let mut due = Vec::new();
     let mut from_wallet = 0i64;
     let mut cancelled = 0i64;
@@ -652,7 +682,8 @@ async fn clawback(w: &mut Work, r: Refunded) -> Result<Clawback, AppError> {
             .map(str::parse::<Decimal>)
             .transpose()
             .map_err(internal)?;
-        let keep = points_kept(a.points, rate, a.base_yen, refunded_after).map_err(internal)?;
+        let keep =
+            points_kept(a.points, rate, a.base_yen, refunded_after.get()).map_err(internal)?;
         let take = (a.points - keep - a.clawed_back_points - a.shortfall_points).max(0);
         if take == 0 {
             continue;
@@ -665,12 +696,13 @@ async fn clawback(w: &mut Work, r: Refunded) -> Result<Clawback, AppError> {
             cancelled += take;
         }
     }
-    let points_wallet = if from_wallet > 0 || r.points_back > 0 {
+    let points_back = r.points_back.get();
+    let points_wallet = if from_wallet > 0 || points_back > 0 {
         Some(wallet(w, r.program, r.shopper, Asset::Points).await?)
     } else {
         None
     };
-    let available = points_wallet.as_ref().map_or(0, |p| p.balance) + r.points_back;
+    let available = points_wallet.as_ref().map_or(0, |p| p.balance) + points_back;
     let possible = from_wallet.min(available);
     let shortfall = from_wallet - possible;
     if shortfall > 0 && r.rule == ClawbackShortfall::Refuse {
@@ -692,7 +724,7 @@ async fn clawback(w: &mut Work, r: Refunded) -> Result<Clawback, AppError> {
     let Some(points_wallet) = points_wallet else {
         return Ok(out);
     };
-    let net = r.points_back - possible;
+    let net = points_back - possible;
     if net != 0 {
         out.legs.push(Leg {
             account: points_wallet.id,
@@ -721,11 +753,12 @@ async fn clawback(w: &mut Work, r: Refunded) -> Result<Clawback, AppError> {
 }
 
 /// Yen (coin and premium) given back by earlier refunds of a payment.
-async fn refunded_yen_before(w: &mut Work, payment: TransactionId) -> Result<i64, AppError> {
+async fn refunded_yen_before(w: &mut Work, payment: TransactionId) -> Result<Yen, AppError> {
     let rows = store::refunded_by_asset_tx(&mut w.tx, payment).await?;
-    Ok(rows
-        .iter()
-        .filter(|(a, _)| a != "points")
-        .map(|(_, n)| *n)
-        .sum())
+    Yen::sum(
+        rows.iter()
+            .filter(|(a, _)| a != "points")
+            .map(|(_, n)| Yen::new(*n)),
+    )
+    .map_err(internal)
 }
