@@ -39,6 +39,17 @@ crate::refusals! {
     }
 }
 
+// The texts of `card_replaced`, declared once in `error::Common` (a reversal in payments meets it
+// too, with its own text).
+/// A `card_replaced` text (`Common::CardReplaced`).
+pub const CARD_REPLACED: &str = "this card was replaced; use the new card";
+/// A `card_replaced` text (`Common::CardReplaced`).
+pub const CARD_REPLACED_NOT_SHOWN: &str = "only an active card is shown for scanning";
+/// A `card_replaced` text (`Common::CardReplaced`).
+pub const CARD_REPLACED_NOT_BLOCKED: &str = "this card was replaced";
+/// A `card_replaced` text (`Common::CardReplaced`).
+pub const CARD_ALREADY_REPLACED: &str = "this card was already replaced";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,14 +71,3 @@ mod tests {
         assert_eq!(status, 422);
     }
 }
-
-// The texts of `card_replaced`, declared once in `error::Common` (a reversal in payments meets it
-// too, with its own text).
-/// A `card_replaced` text (`Common::CardReplaced`).
-pub const CARD_REPLACED: &str = "this card was replaced; use the new card";
-/// A `card_replaced` text (`Common::CardReplaced`).
-pub const CARD_REPLACED_NOT_SHOWN: &str = "only an active card is shown for scanning";
-/// A `card_replaced` text (`Common::CardReplaced`).
-pub const CARD_REPLACED_NOT_BLOCKED: &str = "this card was replaced";
-/// A `card_replaced` text (`Common::CardReplaced`).
-pub const CARD_ALREADY_REPLACED: &str = "this card was already replaced";
