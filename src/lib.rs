@@ -17,6 +17,6 @@ pub mod db;
 pub mod demo;
 pub mod error;
 pub mod features;
-pub mod http;
+pub(crate) mod http;
 pub mod server;
 pub mod writer;

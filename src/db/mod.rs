@@ -5,7 +5,7 @@
 //! expand the same code for each backend's connection type.
 
 pub mod schema;
-pub mod single_writer;
+pub(crate) mod single_writer;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -26,12 +26,12 @@ use crate::db::StartError;
 /// per database, so servers of different databases on one PostgreSQL do not meet.
 /// `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = 1768972665` shows who
 /// holds it (the key's low 32 bits).
-pub const WRITER_LOCK_KEY: i64 = 0x6d61_6368_6970_6179;
+pub(crate) const WRITER_LOCK_KEY: i64 = 0x6d61_6368_6970_6179;
 
 /// The `after_connect` hook of the PostgreSQL writer pool: takes the lock on every new
 /// writer connection. `refused` records a refusal, since the pool retries until its acquire
 /// timeout and then reports only a timeout.
-pub fn pg_take_lock(
+pub(crate) fn pg_take_lock(
     refused: Arc<AtomicBool>,
 ) -> impl for<'c> Fn(
     &'c mut PgConnection,
@@ -61,7 +61,7 @@ pub fn pg_take_lock(
 }
 
 /// What a failed writer pool start means: the lock was refused, or the error itself.
-pub fn pg_start_error(e: sqlx::Error, refused: &AtomicBool) -> StartError {
+pub(crate) fn pg_start_error(e: sqlx::Error, refused: &AtomicBool) -> StartError {
     if refused.load(Ordering::Relaxed) {
         StartError::WriterRunning {
             database: "this PostgreSQL database".into(),
@@ -74,7 +74,7 @@ pub fn pg_start_error(e: sqlx::Error, refused: &AtomicBool) -> StartError {
 /// The SQLite lock: `<database file>.lock`, created if missing and never removed (removing
 /// it while another process waits on it would let two hold "the" lock). None for an
 /// in-memory database, which no other process can open.
-pub fn lock_sqlite(database: &Path) -> Result<Option<Arc<File>>, StartError> {
+pub(crate) fn lock_sqlite(database: &Path) -> Result<Option<Arc<File>>, StartError> {
     let name = database.to_string_lossy();
     if name.is_empty() || name == ":memory:" {
         return Ok(None);

@@ -20,7 +20,7 @@ const RATE_OVERRIDES: [(usize, i64); 4] = [(2, 2), (9, 2), (17, 3), (30, 2)];
 
 /// The point card program: billed funding, 1 pt per ¥100, 1 pt = ¥1, an idle card expires
 /// at the end of the 12th month after its last earn or spend.
-pub async fn program(app: &App, admin: Principal) -> Result<ProgramId, AppError> {
+pub(super) async fn program(app: &App, admin: Principal) -> Result<ProgramId, AppError> {
     let req: NewProgramRequest = serde_json::from_value(json!({
         "kind": "points",
         "name": "みなみかーど",
@@ -39,7 +39,7 @@ pub async fn program(app: &App, admin: Principal) -> Result<ProgramId, AppError>
 }
 
 /// A linked card for every shopper but each tenth; `None` for those without one.
-pub async fn issue(
+pub(super) async fn issue(
     app: &App,
     admin: Principal,
     program: ProgramId,
@@ -65,7 +65,7 @@ pub async fn issue(
 }
 
 /// A few stores' own rates and the 令和6 summer double-points campaign.
-pub async fn promotions(
+pub(super) async fn promotions(
     app: &App,
     admin: Principal,
     program: ProgramId,

@@ -20,7 +20,7 @@ const FIRST_YEAR: i32 = 2023;
 
 /// One thing that happened in town.
 #[derive(Debug, Clone)]
-pub enum Move {
+pub(super) enum Move {
     Charge {
         shopper: ShopperId,
         yen: i64,
@@ -44,14 +44,14 @@ pub enum Move {
 
 /// A move and when it happened.
 #[derive(Debug, Clone)]
-pub struct Dated {
+pub(super) struct Dated {
     pub at: DateTime<Utc>,
     pub mv: Move,
 }
 
 /// Who acts, and in which programs.
 #[derive(Debug, Clone, Copy)]
-pub struct Ctx {
+pub(super) struct Ctx {
     pub city: CityId,
     pub admin: Principal,
     pub currency: ProgramId,
@@ -82,7 +82,7 @@ fn window(year: i32, yesterday: NaiveDate) -> Option<(NaiveDate, u64)> {
 }
 
 /// Everything every shopper did, in date order.
-pub fn plan(
+pub(super) fn plan(
     merchants: &[Merchant],
     shoppers: &[(ShopperId, String)],
     cards: &[Option<CardNumber>],
@@ -191,7 +191,7 @@ fn card_year(
 }
 
 /// Replays the plan through the writer, `CONCURRENCY` jobs at a time, in date order.
-pub async fn replay(app: &App, ctx: Ctx, plan: Vec<Dated>) -> Result<(), AppError> {
+pub(super) async fn replay(app: &App, ctx: Ctx, plan: Vec<Dated>) -> Result<(), AppError> {
     for chunk in plan.chunks(CONCURRENCY) {
         let done = join_all(chunk.iter().cloned().map(|d| apply(app, ctx, d))).await;
         done.into_iter().collect::<Result<(), _>>()?;

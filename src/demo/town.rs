@@ -14,7 +14,7 @@ use machipay_domain::ids::ProgramId;
 use machipay_domain::registry::{BankAccountInput, ParticipationKind, Profile, SizeClass};
 
 /// Store-count targets per 年度 (令和5–8), set on both programs.
-pub const TARGETS: [(&str, i64); 4] = [
+pub(super) const TARGETS: [(&str, i64); 4] = [
     ("令和5年度", 100),
     ("令和6年度", 105),
     ("令和7年度", 110),
@@ -39,9 +39,9 @@ const LEAVERS: [(usize, (i32, u32, u32)); 5] = [
     (88, (2026, 9, 15)),
 ];
 /// The store suspended (still registered, takes no payments) and since when.
-pub const SUSPENDED: (usize, (i32, u32, u32)) = (45, (2026, 10, 1));
+pub(super) const SUSPENDED: (usize, (i32, u32, u32)) = (45, (2026, 10, 1));
 /// Stores that joined lately and have not taken a payment yet.
-pub const QUIET: [usize; 2] = [115, 116];
+pub(super) const QUIET: [usize; 2] = [115, 116];
 
 fn date((y, m, d): (i32, u32, u32)) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("a valid demo date")
@@ -49,7 +49,7 @@ fn date((y, m, d): (i32, u32, u32)) -> NaiveDate {
 
 /// When store `i` joined: 97 stores in 令和5 (90 at the April launch), 9 in 令和6, 8 in 令和7
 /// and 3 so far in 令和8. Registered at each 年度 end: 96, 104, 111, 112 (with `LEAVERS`).
-pub fn joined_on(i: usize) -> NaiveDate {
+pub(super) fn joined_on(i: usize) -> NaiveDate {
     let (start, step, first) = match i {
         0..90 => ((2023, 4, 1), 1, 0),
         90..97 => ((2023, 6, 1), 35, 90),
@@ -66,17 +66,17 @@ pub fn joined_on(i: usize) -> NaiveDate {
 }
 
 /// The day store `i` left, if it did.
-pub fn left_on(i: usize) -> Option<NaiveDate> {
+pub(super) fn left_on(i: usize) -> Option<NaiveDate> {
     LEAVERS.iter().find(|(s, _)| *s == i).map(|(_, d)| date(*d))
 }
 
 /// The day store `i` was suspended, if it was.
-pub fn suspended_on(i: usize) -> Option<NaiveDate> {
+pub(super) fn suspended_on(i: usize) -> Option<NaiveDate> {
     (SUSPENDED.0 == i).then(|| date(SUSPENDED.1))
 }
 
 /// Whether store `i` takes payments on `day` (joined, not yet left or suspended).
-pub fn open_on(i: usize, day: NaiveDate) -> bool {
+pub(super) fn open_on(i: usize, day: NaiveDate) -> bool {
     joined_on(i) <= day
         && left_on(i).is_none_or(|d| day < d)
         && suspended_on(i).is_none_or(|d| day < d)
@@ -161,7 +161,11 @@ fn bank_account(i: usize, merchant: &Merchant) -> Option<BankAccountInput> {
 }
 
 /// Profiles and bank accounts of every store.
-pub async fn profiles(app: &App, admin: Principal, merchants: &[Merchant]) -> Result<(), AppError> {
+pub(super) async fn profiles(
+    app: &App,
+    admin: Principal,
+    merchants: &[Merchant],
+) -> Result<(), AppError> {
     let all: Vec<(usize, &Merchant)> = merchants.iter().enumerate().collect();
     for chunk in all.chunks(CONCURRENCY) {
         let done = join_all(chunk.iter().map(|(i, s)| async move {
@@ -182,7 +186,7 @@ pub async fn profiles(app: &App, admin: Principal, merchants: &[Merchant]) -> Re
 }
 
 /// Every store's join in both programs (history before any payment is replayed).
-pub async fn joins(
+pub(super) async fn joins(
     app: &App,
     admin: Principal,
     programs: &[ProgramId],
@@ -200,7 +204,7 @@ pub async fn joins(
 }
 
 /// Withdrawals and the suspension, recorded once the history before them is in.
-pub async fn departures(
+pub(super) async fn departures(
     app: &App,
     admin: Principal,
     programs: &[ProgramId],
@@ -265,7 +269,11 @@ async fn record_all(app: &App, admin: Principal, events: Vec<Event>) -> Result<(
 }
 
 /// The city admin sets 100/105/110/115 stores for 令和5–8 on each program.
-pub async fn targets(app: &App, admin: Principal, programs: &[ProgramId]) -> Result<(), AppError> {
+pub(super) async fn targets(
+    app: &App,
+    admin: Principal,
+    programs: &[ProgramId],
+) -> Result<(), AppError> {
     for program in programs {
         for (year, stores) in TARGETS {
             crate::features::merchants::set_target(

@@ -2,12 +2,12 @@
 //! and its routes (`http.rs`). What they share lives here: the program lookup every write
 //! starts with, and what program settings refuse whatever route changes them.
 
-pub mod activity;
+pub(crate) mod activity;
 pub mod campaigns;
-pub mod city_report;
+pub(crate) mod city_report;
 pub mod directory;
 pub mod expiry;
-pub mod merchants;
+pub(crate) mod merchants;
 pub mod payments;
 pub mod points;
 pub mod qr;

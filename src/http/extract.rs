@@ -12,11 +12,11 @@ use crate::error::{AppError, Common};
 use crate::http::refusals::RequestRefusal;
 
 /// Idempotency keys are 1 to 255 visible ASCII characters (a UUID is typical).
-pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
+pub(crate) const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
 
 /// A JSON body parsed strictly: unknown fields, bad amounts and malformed JSON each get a
 /// named 400; a body over the limit gets 413.
-pub struct Body<T>(pub T);
+pub(crate) struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = AppError;
@@ -46,7 +46,7 @@ async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
 }
 
 /// Parses JSON and names what was wrong with it.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| -> AppError {
         let path = e.path().to_string();
@@ -78,7 +78,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
 }
 
 /// The `Idempotency-Key` header: 1 to `IDEMPOTENCY_KEY_LEN_MAX` visible ASCII characters.
-pub fn idempotency_key(headers: &HeaderMap) -> Result<String, AppError> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, AppError> {
     let value = headers
         .get("idempotency-key")
         .ok_or(RequestRefusal::MissingIdempotencyKey)?;
@@ -93,7 +93,7 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<String, AppError> {
 }
 
 /// Path parameters; a malformed id answers a named 400 in the shared envelope.
-pub struct Path<T>(pub T);
+pub(crate) struct Path<T>(pub T);
 
 impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
     type Rejection = AppError;
@@ -108,7 +108,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
 
 /// Query parameters; a malformed or unknown one answers a named 400 (`invalid_query`) in the
 /// shared envelope.
-pub struct Query<T>(pub T);
+pub(crate) struct Query<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = AppError;
@@ -124,7 +124,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 /// A JSON body and the SHA-256 of its route and canonical form: the request hash of an
 /// idempotency key (`Money`'s, or one the body itself carries: bank charges carry the bank's
 /// reference).
-pub struct Fingerprinted<T> {
+pub(crate) struct Fingerprinted<T> {
     pub body: T,
     pub hash: Vec<u8>,
 }

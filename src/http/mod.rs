@@ -4,9 +4,9 @@
 //! images) and the embedded web app (`web`). It names no capability: the server that mounts
 //! them all is `crate::server`, and the bearer caller is `features::directory::caller`.
 
-pub mod extract;
-pub mod params;
-pub mod refusals;
-pub mod render;
-pub mod response;
-pub mod web;
+pub(crate) mod extract;
+pub(crate) mod params;
+pub(crate) mod refusals;
+pub(crate) mod render;
+pub(crate) mod response;
+pub(crate) mod web;

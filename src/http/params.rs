@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
 #[allow(dead_code)]
-pub enum JsonOrCsv {
+pub(crate) enum JsonOrCsv {
     Json,
     Csv,
 }
@@ -17,7 +17,7 @@ pub enum JsonOrCsv {
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
 #[allow(dead_code)]
-pub enum ReportFormat {
+pub(crate) enum ReportFormat {
     Json,
     Csv,
     Svg,
@@ -27,7 +27,7 @@ pub enum ReportFormat {
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
 #[allow(dead_code)]
-pub enum PngOrSvg {
+pub(crate) enum PngOrSvg {
     Png,
     Svg,
 }

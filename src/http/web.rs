@@ -21,7 +21,7 @@ struct Files;
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data: blob:; \
     media-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
-pub fn router() -> Router<App> {
+pub(crate) fn router() -> Router<App> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/app/") }))
         .route("/app", get(|| async { Redirect::to("/app/") }))

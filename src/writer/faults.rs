@@ -58,7 +58,7 @@ pub(crate) struct Armed {
 }
 
 impl Armed {
-    pub fn new(fault: Option<Fault>) -> Armed {
+    pub(crate) fn new(fault: Option<Fault>) -> Armed {
         Armed {
             fault,
             statements: 0,
@@ -66,7 +66,7 @@ impl Armed {
     }
 
     /// A job is about to run a statement: fail it?
-    pub fn fails_statement(&mut self, in_job: bool) -> bool {
+    pub(crate) fn fails_statement(&mut self, in_job: bool) -> bool {
         let Some(Fault::Statement(n)) = self.fault else {
             return false;
         };
@@ -77,7 +77,7 @@ impl Armed {
         self.statements == n
     }
 
-    pub fn fails(&self, fault: Fault) -> bool {
+    pub(crate) fn fails(&self, fault: Fault) -> bool {
         self.fault == Some(fault)
     }
 }

@@ -18,27 +18,27 @@ use crate::writer::Known;
 /// Groups of facts `Known` remembers, one per table (or pair of tables) they are read from.
 /// A set of them is a bit mask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FactSet(u8);
+pub(crate) struct FactSet(u8);
 
 impl FactSet {
-    pub const NONE: FactSet = FactSet(0);
+    pub(crate) const NONE: FactSet = FactSet(0);
     /// Programs with the settings in effect per date (`programs`, `program_settings_versions`).
-    pub const PROGRAMS: FactSet = FactSet(1);
-    pub const MERCHANTS: FactSet = FactSet(1 << 1);
-    pub const SHOPPERS: FactSet = FactSet(1 << 2);
+    pub(crate) const PROGRAMS: FactSet = FactSet(1);
+    pub(crate) const MERCHANTS: FactSet = FactSet(1 << 1);
+    pub(crate) const SHOPPERS: FactSet = FactSet(1 << 2);
     /// Accounts that may go negative, for their identity (not their balance).
-    pub const ACCOUNTS: FactSet = FactSet(1 << 3);
+    pub(crate) const ACCOUNTS: FactSet = FactSet(1 << 3);
     /// A store's latest participation event, including "none" (`participation_events`).
-    pub const PARTICIPATION: FactSet = FactSet(1 << 4);
-    pub const STORE_CODES: FactSet = FactSet(1 << 5);
+    pub(crate) const PARTICIPATION: FactSet = FactSet(1 << 4);
+    pub(crate) const STORE_CODES: FactSet = FactSet(1 << 5);
     /// Every rebate campaign of a program (`rebate_campaigns`).
-    pub const REBATE_CAMPAIGNS: FactSet = FactSet(1 << 6);
-    pub const ALL: FactSet = FactSet(0x7f);
+    pub(crate) const REBATE_CAMPAIGNS: FactSet = FactSet(1 << 6);
+    pub(crate) const ALL: FactSet = FactSet(0x7f);
 
-    pub fn contains(self, other: FactSet) -> bool {
+    pub(crate) fn contains(self, other: FactSet) -> bool {
         self.0 & other.0 == other.0 && other.0 != 0
     }
-    pub fn is_empty(self) -> bool {
+    pub(crate) fn is_empty(self) -> bool {
         self.0 == 0
     }
 }
@@ -128,7 +128,7 @@ const TABLES: &[TableFacts] = &[
 /// The facts a statement may change, from its SQL: its verb, its target table and, for an
 /// UPDATE, the columns it sets. Anything not recognised (several statements, CTEs, DDL...)
 /// may change everything.
-pub fn touched(sql: &str) -> FactSet {
+pub(crate) fn touched(sql: &str) -> FactSet {
     let lower = sql.trim().trim_end_matches(';').to_ascii_lowercase();
     if lower.contains(';') {
         return FactSet::ALL;
@@ -170,7 +170,7 @@ pub fn touched(sql: &str) -> FactSet {
 }
 
 /// A read may run this statement: one plain SELECT.
-pub fn is_read(sql: &str) -> bool {
+pub(crate) fn is_read(sql: &str) -> bool {
     let lower = sql.trim().trim_end_matches(';').to_ascii_lowercase();
     !lower.contains(';') && lower.starts_with("select") && !has_word(&lower, "into")
 }

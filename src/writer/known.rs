@@ -211,7 +211,7 @@ impl Known {
 /// negative (identity only). Without it, the first payment at each store after a restart
 /// read them one by one inside the writer, and every payment of that first second waited
 /// (measured: spread p99 58 ms over 10 s after a restart against 38 ms over 30 s).
-pub async fn warm(tx: &mut WriteTx) -> Result<usize, sqlx::Error> {
+pub(crate) async fn warm(tx: &mut WriteTx) -> Result<usize, sqlx::Error> {
     let merchants: Vec<crate::features::directory::store::Merchant> =
         read_tx!(tx, |c| sqlx::query_as(
             "SELECT id, city_id, name, created_at FROM merchants LIMIT $1"

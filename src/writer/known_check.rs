@@ -52,7 +52,7 @@ impl WriteTx {
 
 /// Debug and test builds: re-reads every committed fact after a batch and panics on a
 /// difference (a stale fact would let a payment through a closed store or a revoked code).
-pub async fn verify_after_batch(db: &crate::db::Db, known: &mut Known) {
+pub(crate) async fn verify_after_batch(db: &crate::db::Db, known: &mut Known) {
     if !cfg!(debug_assertions) || known.committed.len() == 0 {
         return;
     }

@@ -30,15 +30,15 @@
 
 #[cfg(feature = "faults")]
 pub mod faults;
-pub mod guard;
-pub mod known;
-pub mod known_check;
+pub(crate) mod guard;
+pub(crate) mod known;
+pub(crate) mod known_check;
 mod macros;
 pub mod posting;
 pub mod retention;
-pub mod retention_store;
+pub(crate) mod retention_store;
 pub mod rows;
-pub mod tx;
+pub(crate) mod tx;
 
 pub(crate) use known::Facts;
 pub use known::Known;

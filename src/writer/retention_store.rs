@@ -6,7 +6,7 @@ use crate::writer::{WriteTx, write};
 
 /// Deletes at most `limit` stored replies created before `before`, oldest first; returns how
 /// many. The index `idempotency_keys_created` (migration 0009) finds them without a scan.
-pub async fn purge_replies(
+pub(crate) async fn purge_replies(
     tx: &mut WriteTx,
     before: DateTime<Utc>,
     limit: i64,

@@ -32,7 +32,7 @@ macro_rules! both_backends {
     )*};
 }
 
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub app: App,
@@ -44,7 +44,7 @@ pub struct TestApp {
     _dir: Option<tempfile::TempDir>,
 }
 
-pub fn pg_admin_url() -> String {
+pub(crate) fn pg_admin_url() -> String {
     std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@localhost:5432/postgres".into())
 }
@@ -52,7 +52,7 @@ pub fn pg_admin_url() -> String {
 static PG_MISSING: Once = Once::new();
 
 impl TestApp {
-    pub async fn sqlite() -> TestApp {
+    pub(crate) async fn sqlite() -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite:{}", dir.path().join("test.db").display());
         let db = Db::connect(&url).await.expect("sqlite connects");
@@ -61,7 +61,7 @@ impl TestApp {
 
     /// A fresh PostgreSQL database, or None (with a loud note) when no server is reachable.
     /// Under CI=true an unreachable server fails the test instead.
-    pub async fn postgres() -> Option<TestApp> {
+    pub(crate) async fn postgres() -> Option<TestApp> {
         let (admin_url, name) = match create_pg_database().await {
             Ok(x) => x,
             Err(e) => {
@@ -116,7 +116,7 @@ impl TestApp {
         }
     }
 
-    pub async fn cleanup(self) {
+    pub(crate) async fn cleanup(self) {
         self.app.db.close().await;
         if let Some(name) = self.pg_database
             && let Ok(pool) = sqlx::PgPool::connect(&pg_admin_url()).await
@@ -127,7 +127,7 @@ impl TestApp {
         }
     }
 
-    pub async fn request(
+    pub(crate) async fn request(
         &self,
         method: &str,
         path: &str,
@@ -153,22 +153,22 @@ impl TestApp {
         (status, value)
     }
 
-    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
         self.request("GET", path, Some(token), None, None).await
     }
 
-    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         self.request("POST", path, Some(token), None, Some(&body))
             .await
     }
 
-    pub async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn put(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
         self.request("PUT", path, Some(token), None, Some(&body))
             .await
     }
 
     /// A GET answered with bytes (files): status, content type and body.
-    pub async fn get_bytes(&self, path: &str, token: &str) -> (StatusCode, String, Vec<u8>) {
+    pub(crate) async fn get_bytes(&self, path: &str, token: &str) -> (StatusCode, String, Vec<u8>) {
         let resp = self
             .client
             .get(format!("{}{path}", self.base))
@@ -190,7 +190,7 @@ impl TestApp {
     /// A payment posted as if made at `at` (RFC 3339), for fixtures of past periods: the
     /// payment job runs on the writer with the job's clock set back. Everything else about
     /// it (participation check, wallet guard, postings) is the real payment path.
-    pub async fn backdated_payment(
+    pub(crate) async fn backdated_payment(
         &self,
         program: &str,
         shopper_token: &str,
@@ -226,7 +226,13 @@ impl TestApp {
 
     /// A counter charge posted as if made at `at` (RFC 3339), by the city admin: see
     /// `backdated_payment`.
-    pub async fn backdated_charge(&self, program: &str, shopper: &str, amount: i64, at: &str) {
+    pub(crate) async fn backdated_charge(
+        &self,
+        program: &str,
+        shopper: &str,
+        amount: i64,
+        at: &str,
+    ) {
         let (_, who) = machipay::features::directory::store::principal_for_token(
             &self.app.db,
             &machipay_domain::auth::hash_secret(&self.admin),
@@ -253,14 +259,19 @@ impl TestApp {
     }
 
     /// A money POST with a fresh Idempotency-Key.
-    pub async fn post_money(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+    pub(crate) async fn post_money(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
         let key = uuid::Uuid::now_v7().to_string();
         self.request("POST", path, Some(token), Some(&key), Some(&body))
             .await
     }
 
     /// Creates a staff member and returns (id, token).
-    pub async fn staff(&self, kind: &str, role: &str) -> (String, String) {
+    pub(crate) async fn staff(&self, kind: &str, role: &str) -> (String, String) {
         let (s, v) = self
             .post(
                 "/api/v1/staff",
@@ -275,12 +286,12 @@ impl TestApp {
         )
     }
 
-    pub async fn operator(&self) -> String {
+    pub(crate) async fn operator(&self) -> String {
         self.staff("operator", "operator").await.1
     }
 
     /// A program of `kind` with `settings`; returns its id.
-    pub async fn program(&self, kind: &str, settings: Value) -> String {
+    pub(crate) async fn program(&self, kind: &str, settings: Value) -> String {
         let (s, v) = self
             .post(
                 "/api/v1/programs",
@@ -292,7 +303,7 @@ impl TestApp {
         v["id"].as_str().expect("id").into()
     }
 
-    pub async fn currency(&self) -> String {
+    pub(crate) async fn currency(&self) -> String {
         // Step and minimum of ¥1 so tests can charge any amount; the charge rules have their own tests.
         self.program(
             "currency",
@@ -302,7 +313,7 @@ impl TestApp {
     }
 
     /// A store; returns (id, owner token).
-    pub async fn merchant(&self, op: &str) -> (String, String) {
+    pub(crate) async fn merchant(&self, op: &str) -> (String, String) {
         let (s, v) = self
             .post("/api/v1/merchants", op, json!({"name": "スーパー"}))
             .await;
@@ -315,7 +326,7 @@ impl TestApp {
 
     /// Enrolls a cashier terminal for `merchant` with a one-time code from its `owner`;
     /// returns the enrolment's answer (device id, token, token_id).
-    pub async fn enroll_device(&self, merchant: &str, owner: &str) -> Value {
+    pub(crate) async fn enroll_device(&self, merchant: &str, owner: &str) -> Value {
         let (s, v) = self
             .post(
                 &format!("/api/v1/merchants/{merchant}/enrollment-codes"),
@@ -338,7 +349,7 @@ impl TestApp {
     }
 
     /// A shopper; returns (id, token).
-    pub async fn shopper(&self, op: &str) -> (String, String) {
+    pub(crate) async fn shopper(&self, op: &str) -> (String, String) {
         let (s, v) = self
             .post("/api/v1/shoppers", op, json!({"display_name": "山田"}))
             .await;
@@ -349,7 +360,13 @@ impl TestApp {
         )
     }
 
-    pub async fn charge(&self, op: &str, program: &str, shopper: &str, amount: i64) -> Value {
+    pub(crate) async fn charge(
+        &self,
+        op: &str,
+        program: &str,
+        shopper: &str,
+        amount: i64,
+    ) -> Value {
         let (s, v) = self
             .post_money(
                 &format!("/api/v1/programs/{program}/charges"),
@@ -362,7 +379,13 @@ impl TestApp {
     }
 
     /// One balance of an owner's account (0 if the account does not exist yet).
-    pub async fn balance_of(&self, who: &str, owner_path: &str, program: &str, asset: &str) -> i64 {
+    pub(crate) async fn balance_of(
+        &self,
+        who: &str,
+        owner_path: &str,
+        program: &str,
+        asset: &str,
+    ) -> i64 {
         let (s, v) = self
             .get(&format!("/api/v1/{owner_path}/balances"), who)
             .await;
@@ -375,12 +398,12 @@ impl TestApp {
             .sum()
     }
 
-    pub async fn wallet(&self, program: &str, shopper: &str, asset: &str) -> i64 {
+    pub(crate) async fn wallet(&self, program: &str, shopper: &str, asset: &str) -> i64 {
         self.balance_of(&self.admin, &format!("shoppers/{shopper}"), program, asset)
             .await
     }
 
-    pub async fn merchant_balance(&self, program: &str, merchant: &str, asset: &str) -> i64 {
+    pub(crate) async fn merchant_balance(&self, program: &str, merchant: &str, asset: &str) -> i64 {
         self.balance_of(
             &self.admin,
             &format!("merchants/{merchant}"),
@@ -391,7 +414,7 @@ impl TestApp {
     }
 
     /// Asserts the ledger of `program` is consistent: balanced, caches equal postings and lots.
-    pub async fn assert_ledger_ok(&self, program: &str) -> Value {
+    pub(crate) async fn assert_ledger_ok(&self, program: &str) -> Value {
         let (s, v) = self
             .get(
                 &format!("/api/v1/programs/{program}/ledger-check"),
@@ -404,7 +427,7 @@ impl TestApp {
     }
 }
 
-pub async fn create_pg_database() -> Result<(String, String), String> {
+pub(crate) async fn create_pg_database() -> Result<(String, String), String> {
     let admin_url = pg_admin_url();
     let pool = tokio::time::timeout(
         std::time::Duration::from_secs(5),
@@ -423,7 +446,7 @@ pub async fn create_pg_database() -> Result<(String, String), String> {
 }
 
 /// The admin URL with its database name replaced.
-pub fn with_database(url: &str, name: &str) -> String {
+pub(crate) fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url
         .split_once('?')
         .map_or((url, None), |(b, q)| (b, Some(q)));

@@ -19,7 +19,7 @@ both_backends!(
     targets_are_set_per_fiscal_year_and_audited,
 );
 
-pub fn profile(
+pub(crate) fn profile(
     external_ref: &str,
     association: Option<&str>,
     industry: &str,
@@ -31,7 +31,7 @@ pub fn profile(
         "address": "東京都あきる野市1-1", "contact": "042-000-0000"})
 }
 
-pub fn bank(holder: &str) -> Value {
+pub(crate) fn bank(holder: &str) -> Value {
     json!({"bank_code": "0009", "bank_name_kana": "ミツイスミトモ", "branch_code": "123",
         "branch_name_kana": "シブヤ", "account_type": "ordinary", "account_number": "1234567",
         "holder_kana": holder})

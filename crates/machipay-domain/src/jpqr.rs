@@ -54,18 +54,18 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Top-level field ids.
 mod id {
-    pub const FORMAT: u8 = 0;
-    pub const INITIATION: u8 = 1;
-    pub const MACHIPAY: u8 = 26;
-    pub const MCC: u8 = 52;
-    pub const CURRENCY: u8 = 53;
-    pub const AMOUNT: u8 = 54;
-    pub const COUNTRY: u8 = 58;
-    pub const NAME: u8 = 59;
-    pub const CITY: u8 = 60;
-    pub const POSTAL: u8 = 61;
-    pub const CRC: u8 = 63;
-    pub const LOCAL: u8 = 64;
+    pub(super) const FORMAT: u8 = 0;
+    pub(super) const INITIATION: u8 = 1;
+    pub(super) const MACHIPAY: u8 = 26;
+    pub(super) const MCC: u8 = 52;
+    pub(super) const CURRENCY: u8 = 53;
+    pub(super) const AMOUNT: u8 = 54;
+    pub(super) const COUNTRY: u8 = 58;
+    pub(super) const NAME: u8 = 59;
+    pub(super) const CITY: u8 = 60;
+    pub(super) const POSTAL: u8 = 61;
+    pub(super) const CRC: u8 = 63;
+    pub(super) const LOCAL: u8 = 64;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

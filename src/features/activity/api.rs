@@ -10,7 +10,7 @@ use machipay_domain::ledger::Asset;
 
 /// A store's takings today on one of its accounts.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Takings {
+pub(crate) struct Takings {
     pub program_id: ProgramId,
     pub asset: Asset,
     /// Payments less refunds since midnight JST.
@@ -21,7 +21,7 @@ pub struct Takings {
 
 /// The nearest expiry of a shopper's wallet.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Expiring {
+pub(crate) struct Expiring {
     pub program_id: ProgramId,
     pub asset: Asset,
     /// The last JST date on which it can be spent.
@@ -31,7 +31,7 @@ pub struct Expiring {
 
 /// One posting on an owner's account, with what its transaction was.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ActivityEntry {
+pub(crate) struct ActivityEntry {
     pub transaction_id: TransactionId,
     pub program_id: ProgramId,
     /// payment, refund, charge, transfer, ...
@@ -56,7 +56,7 @@ impl From<ActivityRow> for ActivityEntry {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Activity {
+pub(crate) struct Activity {
     /// The JST business date `today` refers to.
     pub date: NaiveDate,
     /// Stores only: takings per program and asset since midnight JST (empty for shoppers).

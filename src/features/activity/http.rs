@@ -15,7 +15,7 @@ use crate::features::directory::caller::Caller;
 use crate::http::extract::{Path, Query};
 use machipay_domain::ids::*;
 
-pub fn router() -> OpenApiRouter<App> {
+pub(crate) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(merchant_activity))
         .routes(routes!(shopper_activity))

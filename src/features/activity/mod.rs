@@ -2,13 +2,13 @@
 //! a store's takings for the current JST day, and a shopper's nearest expiring value.
 //! Reads only; who may see what is the balances' rule (the owner, its devices, city staff).
 
-pub mod api;
-pub mod http;
-pub mod store;
+pub(crate) mod api;
+pub(crate) mod http;
+pub(crate) mod store;
 
 use chrono::{DateTime, Utc};
 
-pub use api::{Activity, ActivityEntry, Expiring, Takings};
+pub(crate) use api::{Activity, ActivityEntry, Expiring, Takings};
 
 use crate::app::App;
 use crate::error::AppError;
@@ -20,9 +20,9 @@ use machipay_domain::ids::*;
 use machipay_domain::ledger::AccountKind;
 
 /// Entries returned when the caller does not ask for a number.
-pub const ACTIVITY_LIMIT_DEFAULT: i64 = 50;
+pub(crate) const ACTIVITY_LIMIT_DEFAULT: i64 = 50;
 /// Most entries one request returns.
-pub const ACTIVITY_LIMIT_MAX: i64 = 200;
+pub(crate) const ACTIVITY_LIMIT_MAX: i64 = 200;
 /// Transaction kinds that count towards a store's takings (payments less refunds).
 const TAKINGS_KINDS: [&str; 2] = ["payment", "refund"];
 
@@ -50,7 +50,7 @@ async fn entries_of(
 }
 
 /// A store's activity (its owner and devices, or city staff).
-pub async fn merchant_activity(
+pub(crate) async fn merchant_activity(
     app: &App,
     who: Principal,
     merchant: MerchantId,
@@ -82,7 +82,7 @@ pub async fn merchant_activity(
 }
 
 /// A shopper's activity (the shopper, or city staff).
-pub async fn shopper_activity(
+pub(crate) async fn shopper_activity(
     app: &App,
     who: Principal,
     shopper: ShopperId,

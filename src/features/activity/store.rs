@@ -11,7 +11,7 @@ use machipay_domain::ledger::Asset;
 
 /// One posting on an owner's account, with what its transaction was.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ActivityRow {
+pub(crate) struct ActivityRow {
     /// Orders entries newest first across accounts (not shown to people).
     pub posting_id: i64,
     #[sqlx(try_from = "Uuid")]
@@ -28,7 +28,7 @@ pub struct ActivityRow {
 }
 
 /// The latest `limit` postings of one account, newest first (the postings_account index).
-pub async fn recent_postings(
+pub(crate) async fn recent_postings(
     db: &Db,
     account: AccountId,
     limit: i64,
@@ -48,7 +48,7 @@ pub async fn recent_postings(
 
 /// The net of one account's postings made by transactions of `kinds` created at or after
 /// `since`, and how many such transactions there were.
-pub async fn net_since(
+pub(crate) async fn net_since(
     db: &Db,
     account: AccountId,
     since: DateTime<Utc>,
@@ -70,7 +70,7 @@ pub async fn net_since(
 }
 
 /// The earliest expiry date among an account's open lots and what remains on it.
-pub async fn nearest_expiry(
+pub(crate) async fn nearest_expiry(
     db: &Db,
     account: AccountId,
 ) -> Result<Option<(NaiveDate, i64)>, sqlx::Error> {

@@ -19,7 +19,7 @@ use crate::http::extract::{Path, Query};
 use crate::http::refusals::RequestRefusal;
 use machipay_domain::ids::ProgramId;
 
-pub fn router() -> OpenApiRouter<App> {
+pub(crate) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(stores))
         .routes(routes!(usage))

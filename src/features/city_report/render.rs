@@ -24,7 +24,7 @@ fn counts_cells(c: &StoreCounts) -> [String; 6] {
 }
 
 /// One table: the period, then each 年度 of the trend, then the breakdowns.
-pub fn store_csv(r: &StoreReport) -> Result<Vec<u8>, AppError> {
+pub(crate) fn store_csv(r: &StoreReport) -> Result<Vec<u8>, AppError> {
     let mut records = Vec::new();
     let mut row = |section: &str, key: &str, cells: &[String]| {
         let mut record = vec![section.to_owned(), key.to_owned()];
@@ -67,7 +67,7 @@ pub fn store_csv(r: &StoreReport) -> Result<Vec<u8>, AppError> {
     )
 }
 
-pub fn usage_csv(r: &UsageReport) -> Result<Vec<u8>, AppError> {
+pub(crate) fn usage_csv(r: &UsageReport) -> Result<Vec<u8>, AppError> {
     let rows = r
         .months
         .iter()
@@ -107,7 +107,7 @@ const PLOT_HEIGHT: i64 = 260;
 
 /// Bars of stores registered at each 年度's end, the target as a line with a marker per year,
 /// labelled "令和N年度 (YYYY)". Every number the chart shows is also in a data attribute.
-pub fn store_svg(r: &StoreReport) -> String {
+pub(crate) fn store_svg(r: &StoreReport) -> String {
     let years = &r.trend;
     let max = years
         .iter()

@@ -11,7 +11,7 @@ use machipay_domain::ledger::kinds::PAYOUT_KIND;
 
 /// Stores with at least one posting on their Merchant accounts of the program from
 /// transactions created in [from, to).
-pub async fn active_merchants(
+pub(crate) async fn active_merchants(
     db: &Db,
     program: ProgramId,
     from: DateTime<Utc>,
@@ -34,7 +34,7 @@ pub async fn active_merchants(
 
 /// Usage figures of one month (or of a whole period).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Usage {
+pub(crate) struct Usage {
     /// Transactions paying a store.
     pub transactions: i64,
     /// What stores were paid (coin, premium and points).
@@ -60,7 +60,7 @@ const PAYS_STORE: &str = "EXISTS (SELECT 1 FROM postings mp JOIN accounts ma ON 
 
 /// Usage per JST month of transactions created in [from, to), months in order. With
 /// `by_month` false, one row for the whole period (key "").
-pub async fn usage(
+pub(crate) async fn usage(
     db: &Db,
     program: ProgramId,
     from: DateTime<Utc>,

@@ -15,7 +15,7 @@ use crate::http::extract::{Body, Path, Query};
 use crate::writer::Answer;
 use machipay_domain::ids::*;
 
-pub fn router() -> OpenApiRouter<App> {
+pub(crate) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(create_staff))
         .routes(routes!(create_program, list_programs))

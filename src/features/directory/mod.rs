@@ -4,7 +4,7 @@
 
 pub mod api;
 pub mod caller;
-pub mod http;
+pub(crate) mod http;
 pub mod store;
 
 use chrono::{Duration, Utc};

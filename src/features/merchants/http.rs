@@ -19,7 +19,7 @@ use crate::writer::Answer;
 use machipay_domain::ids::*;
 use machipay_domain::registry::{BankAccountInput, BankAccountView, Profile};
 
-pub fn router() -> OpenApiRouter<App> {
+pub(crate) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(submit_application, list_applications))
         .routes(routes!(decide_application))

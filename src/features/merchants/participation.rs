@@ -10,7 +10,7 @@ use machipay_domain::ids::{MerchantId, ProgramId};
 
 /// Refuses with `merchant_not_participating` unless the store may take payments in the
 /// program. One read at most per store and program: the writer remembers the answer.
-pub async fn ensure_participating(
+pub(crate) async fn ensure_participating(
     tx: &mut WriteTx,
     program: ProgramId,
     merchant: MerchantId,

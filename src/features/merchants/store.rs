@@ -42,7 +42,7 @@ fn profile_of(r: ProfileRow) -> (MerchantId, Profile) {
 
 /// Renames a store (the name shown to shoppers and printed on its posters). Through `write!`:
 /// the writer remembers stores, names included, so it forgets what it knew.
-pub async fn rename_merchant(
+pub(crate) async fn rename_merchant(
     tx: &mut WriteTx,
     merchant: MerchantId,
     name: &str,
@@ -59,7 +59,7 @@ pub async fn rename_merchant(
 
 /// Creates or replaces a store's profile. Vetted: profiles are not among the rows the writer
 /// remembers.
-pub async fn upsert_profile(
+pub(crate) async fn upsert_profile(
     tx: &mut WriteTx,
     merchant: MerchantId,
     city: CityId,
@@ -92,7 +92,10 @@ pub async fn upsert_profile(
     .map(|_| ()))
 }
 
-pub async fn get_profile(db: &Db, merchant: MerchantId) -> Result<Option<Profile>, sqlx::Error> {
+pub(crate) async fn get_profile(
+    db: &Db,
+    merchant: MerchantId,
+) -> Result<Option<Profile>, sqlx::Error> {
     let sql = format!("{PROFILE_COLUMNS} WHERE merchant_id = $1");
     let row: Option<ProfileRow> = read!(db, |c| sqlx::query_as(&sql)
         .bind(merchant.0)
@@ -102,7 +105,7 @@ pub async fn get_profile(db: &Db, merchant: MerchantId) -> Result<Option<Profile
 }
 
 /// Every profile of a city's stores (a city has thousands of stores at most).
-pub async fn city_profiles(
+pub(crate) async fn city_profiles(
     db: &Db,
     city: CityId,
 ) -> Result<Vec<(MerchantId, Profile)>, sqlx::Error> {
@@ -113,7 +116,7 @@ pub async fn city_profiles(
 }
 
 /// The store holding `external_ref` in the city, read in the write transaction.
-pub async fn merchant_by_ref_tx(
+pub(crate) async fn merchant_by_ref_tx(
     tx: &mut WriteTx,
     city: CityId,
     external_ref: &str,
@@ -129,7 +132,7 @@ pub async fn merchant_by_ref_tx(
 }
 
 /// A new version of a store's bank account. Vetted: not a remembered row.
-pub async fn insert_bank_account(
+pub(crate) async fn insert_bank_account(
     tx: &mut WriteTx,
     merchant: MerchantId,
     a: &BankAccountView,
@@ -175,7 +178,7 @@ fn bank_of(r: BankRow) -> BankAccountView {
     }
 }
 
-pub async fn current_bank_account(
+pub(crate) async fn current_bank_account(
     db: &Db,
     merchant: MerchantId,
 ) -> Result<Option<BankAccountView>, sqlx::Error> {
@@ -186,7 +189,7 @@ pub async fn current_bank_account(
     Ok(row.map(bank_of))
 }
 
-pub async fn current_bank_account_tx(
+pub(crate) async fn current_bank_account_tx(
     tx: &mut WriteTx,
     merchant: MerchantId,
 ) -> Result<Option<BankAccountView>, sqlx::Error> {
@@ -199,7 +202,7 @@ pub async fn current_bank_account_tx(
 
 /// An application as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ApplicationRow {
+pub(crate) struct ApplicationRow {
     #[sqlx(try_from = "Uuid")]
     pub id: ApplicationId,
     #[sqlx(try_from = "Uuid")]
@@ -218,7 +221,7 @@ pub struct ApplicationRow {
 const APPLICATION_COLUMNS: &str = "SELECT id, city_id, name, profile, bank_account, program_id, \
      status, reason, merchant_id, created_at, decided_at FROM merchant_applications";
 
-pub async fn insert_application(
+pub(crate) async fn insert_application(
     tx: &mut WriteTx,
     a: &ApplicationRow,
     by: Uuid,
@@ -240,7 +243,7 @@ pub async fn insert_application(
     .map(|_| ()))
 }
 
-pub async fn get_application_tx(
+pub(crate) async fn get_application_tx(
     tx: &mut WriteTx,
     id: ApplicationId,
 ) -> Result<Option<ApplicationRow>, sqlx::Error> {
@@ -252,7 +255,7 @@ pub async fn get_application_tx(
 }
 
 /// Records the decision on a pending application; false if it was no longer pending.
-pub async fn decide_application(
+pub(crate) async fn decide_application(
     tx: &mut WriteTx,
     id: ApplicationId,
     status: &str,
@@ -277,7 +280,7 @@ pub async fn decide_application(
     Ok(done == 1)
 }
 
-pub async fn list_applications(
+pub(crate) async fn list_applications(
     db: &Db,
     city: CityId,
     limit: i64,
@@ -292,7 +295,7 @@ pub async fn list_applications(
 
 /// One participation event as stored.
 #[derive(Debug, Clone)]
-pub struct ParticipationEventRow {
+pub(crate) struct ParticipationEventRow {
     pub id: ParticipationEventId,
     pub program_id: ProgramId,
     pub merchant_id: MerchantId,
@@ -328,7 +331,7 @@ const EVENT_COLUMNS: &str = "SELECT id, program_id, merchant_id, kind, effective
      created_at FROM participation_events";
 
 /// Inserts an event. Through `write!`: the writer remembers the latest event per store.
-pub async fn insert_event(
+pub(crate) async fn insert_event(
     tx: &mut WriteTx,
     e: &ParticipationEventRow,
     by: Uuid,
@@ -351,7 +354,7 @@ pub async fn insert_event(
 }
 
 /// The store's latest event in the program, read in the write transaction.
-pub async fn latest_event_tx(
+pub(crate) async fn latest_event_tx(
     tx: &mut WriteTx,
     program: ProgramId,
     merchant: MerchantId,
@@ -370,7 +373,7 @@ pub async fn latest_event_tx(
 
 /// The kind of the store's latest event, remembered by the writer (`Known`): the
 /// payment path asks this on every payment.
-pub async fn participation_tx(
+pub(crate) async fn participation_tx(
     tx: &mut WriteTx,
     program: ProgramId,
     merchant: MerchantId,
@@ -388,7 +391,7 @@ pub async fn participation_tx(
 }
 
 /// A store's history in a program, oldest first.
-pub async fn history(
+pub(crate) async fn history(
     db: &Db,
     program: ProgramId,
     merchant: MerchantId,
@@ -406,7 +409,7 @@ pub async fn history(
 }
 
 /// Every event of a program effective on or before `until`, oldest first.
-pub async fn events_until(
+pub(crate) async fn events_until(
     db: &Db,
     program: ProgramId,
     until: NaiveDate,
@@ -424,7 +427,7 @@ pub async fn events_until(
 }
 
 /// The date a store first joined the program, read in the write transaction.
-pub async fn first_joined_tx(
+pub(crate) async fn first_joined_tx(
     tx: &mut WriteTx,
     program: ProgramId,
     merchant: MerchantId,
@@ -441,7 +444,7 @@ pub async fn first_joined_tx(
 
 /// A target as set, with who set it and when.
 #[derive(Debug, Clone)]
-pub struct TargetRow {
+pub(crate) struct TargetRow {
     pub fiscal_year: i32,
     pub stores: i64,
     pub set_by: Uuid,
@@ -449,7 +452,7 @@ pub struct TargetRow {
 }
 
 /// Records a target. Vetted: not a remembered row.
-pub async fn insert_target(
+pub(crate) async fn insert_target(
     tx: &mut WriteTx,
     program: ProgramId,
     t: &TargetRow,
@@ -470,7 +473,7 @@ pub async fn insert_target(
 }
 
 /// Every target change of a program, oldest first (the last per year is in force).
-pub async fn targets(db: &Db, program: ProgramId) -> Result<Vec<TargetRow>, sqlx::Error> {
+pub(crate) async fn targets(db: &Db, program: ProgramId) -> Result<Vec<TargetRow>, sqlx::Error> {
     let rows: Vec<(i32, i64, Uuid, DateTime<Utc>)> = read!(db, |c| sqlx::query_as(
         "SELECT fiscal_year, stores, set_by, created_at FROM program_targets \
          WHERE program_id = $1 ORDER BY fiscal_year, created_at, id"

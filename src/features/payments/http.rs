@@ -14,7 +14,7 @@ use crate::http::extract::Path;
 use crate::writer::Answer;
 use machipay_domain::ids::*;
 
-pub fn router() -> OpenApiRouter<App> {
+pub(crate) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(counter_charge))
         .routes(routes!(pay))

@@ -3,7 +3,7 @@
 //! balanced `Entry`, and posts it.
 
 pub mod api;
-pub mod http;
+pub(crate) mod http;
 pub mod reads;
 pub mod refusals;
 pub mod returns;

@@ -25,7 +25,7 @@ use machipay_domain::calendar::{FiscalYear, jst_date};
 use machipay_domain::card::IMPORT_BYTES_MAX;
 use machipay_domain::ids::*;
 
-pub fn router() -> OpenApiRouter<App> {
+pub(crate) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(issue_card))
         .merge(import_router())

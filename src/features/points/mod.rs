@@ -10,7 +10,7 @@
 
 pub mod api;
 pub mod cards;
-pub mod http;
+pub(crate) mod http;
 pub mod refusals;
 pub mod reports;
 pub mod store;

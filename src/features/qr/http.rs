@@ -27,7 +27,7 @@ use machipay_domain::ids::*;
 /// Keep-alive comments on the event stream, so proxies do not close an idle connection.
 const EVENTS_KEEPALIVE_MS: u64 = 15_000;
 
-pub fn router() -> OpenApiRouter<App> {
+pub(crate) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(issue_store_code, list_store_codes))
         .routes(routes!(revoke_store_code))

@@ -6,7 +6,7 @@
 //! it, never the name printed in the code.
 
 pub mod api;
-pub mod http;
+pub(crate) mod http;
 pub mod store;
 
 use chrono::Duration;

@@ -4,8 +4,8 @@
 //! happened since. The rules are in `machipay_domain::prepaid_law`.
 
 pub mod api;
-pub mod http;
-pub mod render;
+pub(crate) mod http;
+pub(crate) mod render;
 pub mod store;
 
 pub use api::*;

@@ -7,7 +7,7 @@ use crate::http::render::csv::csv_for_excel;
 use machipay_domain::prepaid_law::UnusedBalanceReport;
 
 /// The program, the report's own columns, then whether the date is a 基準日.
-pub fn unused_balance_csv(view: &UnusedBalanceView) -> Result<Vec<u8>, AppError> {
+pub(crate) fn unused_balance_csv(view: &UnusedBalanceView) -> Result<Vec<u8>, AppError> {
     let mut header = vec!["プログラムID"];
     header.extend(UnusedBalanceReport::csv_header());
     header.push("基準日該当");

@@ -136,7 +136,7 @@ impl TryFrom<StatementRow> for StatementView {
     }
 }
 
-pub fn router() -> OpenApiRouter<App> {
+pub(crate) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(run_cycle, list_runs))
         .routes(routes!(statements))

@@ -3,8 +3,8 @@
 //! settled by the run (exactly once, by a primary key), and yields the 全銀 総合振込 file.
 //! Confirming the run as paid posts the payouts through the writer.
 
-pub mod http;
-pub mod store;
+pub(crate) mod http;
+pub(crate) mod store;
 
 use chrono::{Days, NaiveDate};
 

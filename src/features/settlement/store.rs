@@ -35,7 +35,7 @@ pub struct RunRow {
 const RUN_COLUMNS: &str = "SELECT id, program_id, closing_date, transfer_date, status, sender, \
      created_at, confirmed_at FROM settlement_runs";
 
-pub async fn find_run_tx(
+pub(crate) async fn find_run_tx(
     tx: &mut WriteTx,
     program: ProgramId,
     closing: NaiveDate,
@@ -49,7 +49,7 @@ pub async fn find_run_tx(
 }
 
 /// The program's run with the latest closing date, if any.
-pub async fn latest_run_tx(
+pub(crate) async fn latest_run_tx(
     tx: &mut WriteTx,
     program: ProgramId,
 ) -> Result<Option<RunRow>, sqlx::Error> {
@@ -60,7 +60,7 @@ pub async fn latest_run_tx(
         .await)
 }
 
-pub async fn get_run_tx(
+pub(crate) async fn get_run_tx(
     tx: &mut WriteTx,
     id: SettlementRunId,
 ) -> Result<Option<RunRow>, sqlx::Error> {
@@ -71,7 +71,7 @@ pub async fn get_run_tx(
         .await)
 }
 
-pub async fn get_run(db: &Db, id: SettlementRunId) -> Result<Option<RunRow>, sqlx::Error> {
+pub(crate) async fn get_run(db: &Db, id: SettlementRunId) -> Result<Option<RunRow>, sqlx::Error> {
     let sql = format!("{RUN_COLUMNS} WHERE id = $1");
     read!(db, |c| sqlx::query_as(&sql)
         .bind(id.0)
@@ -79,7 +79,7 @@ pub async fn get_run(db: &Db, id: SettlementRunId) -> Result<Option<RunRow>, sql
         .await)
 }
 
-pub async fn list_runs(
+pub(crate) async fn list_runs(
     db: &Db,
     program: ProgramId,
     limit: i64,
@@ -92,7 +92,7 @@ pub async fn list_runs(
         .await)
 }
 
-pub async fn insert_run(tx: &mut WriteTx, r: &RunRow, by: Uuid) -> Result<(), sqlx::Error> {
+pub(crate) async fn insert_run(tx: &mut WriteTx, r: &RunRow, by: Uuid) -> Result<(), sqlx::Error> {
     write_vetted!(tx, |c| sqlx::query(
         "INSERT INTO settlement_runs (id, program_id, closing_date, transfer_date, sender, status, \
          created_by, created_at) VALUES ($1, $2, $3, $4, $5, 'calculated', $6, $7)"
@@ -110,7 +110,7 @@ pub async fn insert_run(tx: &mut WriteTx, r: &RunRow, by: Uuid) -> Result<(), sq
 }
 
 /// Marks a run paid; false if it already was.
-pub async fn mark_paid(
+pub(crate) async fn mark_paid(
     tx: &mut WriteTx,
     id: SettlementRunId,
     by: Uuid,
@@ -137,7 +137,7 @@ const UNSETTLED: &str = "FROM postings p JOIN accounts a ON a.id = p.account_id 
      AND NOT EXISTS (SELECT 1 FROM settled_transactions s WHERE s.transaction_id = t.id)";
 
 /// What each store took and has not been settled for, from transactions before `before`.
-pub async fn unsettled_takings_tx(
+pub(crate) async fn unsettled_takings_tx(
     tx: &mut WriteTx,
     program: ProgramId,
     before: DateTime<Utc>,
@@ -200,7 +200,7 @@ fn overflow(e: machipay_domain::money::AmountError) -> sqlx::Error {
 
 /// Marks a store's unsettled transactions before `before` as settled by `run`. The primary
 /// key on the transaction makes settling one twice fail.
-pub async fn settle_transactions(
+pub(crate) async fn settle_transactions(
     tx: &mut WriteTx,
     run: SettlementRunId,
     program: ProgramId,
@@ -257,7 +257,10 @@ const STATEMENT_COLUMNS: &str = "SELECT id, run_id, merchant_id, status, hold_re
      points_charged, point_value_yen, points_reimbursed_yen, points_charged_yen, fee_yen, \
      net_payable_yen, bank_account, created_at FROM settlement_statements";
 
-pub async fn insert_statement(tx: &mut WriteTx, s: &StatementRow) -> Result<(), sqlx::Error> {
+pub(crate) async fn insert_statement(
+    tx: &mut WriteTx,
+    s: &StatementRow,
+) -> Result<(), sqlx::Error> {
     write_vetted!(tx, |c| sqlx::query(
         "INSERT INTO settlement_statements (id, run_id, merchant_id, status, hold_reason, \
          transactions, payments_yen, refunds_yen, coin_net, premium_net, points_received, \
@@ -289,12 +292,15 @@ pub async fn insert_statement(tx: &mut WriteTx, s: &StatementRow) -> Result<(), 
     .map(|_| ()))
 }
 
-pub async fn statements(db: &Db, run: SettlementRunId) -> Result<Vec<StatementRow>, sqlx::Error> {
+pub(crate) async fn statements(
+    db: &Db,
+    run: SettlementRunId,
+) -> Result<Vec<StatementRow>, sqlx::Error> {
     let sql = format!("{STATEMENT_COLUMNS} WHERE run_id = $1 ORDER BY merchant_id");
     read!(db, |c| sqlx::query_as(&sql).bind(run.0).fetch_all(c).await)
 }
 
-pub async fn statements_tx(
+pub(crate) async fn statements_tx(
     tx: &mut WriteTx,
     run: SettlementRunId,
 ) -> Result<Vec<StatementRow>, sqlx::Error> {
@@ -303,7 +309,7 @@ pub async fn statements_tx(
 }
 
 /// A store's statements, newest first.
-pub async fn merchant_statements(
+pub(crate) async fn merchant_statements(
     db: &Db,
     merchant: MerchantId,
     limit: i64,

@@ -6,10 +6,10 @@
 use crate::error::AppError;
 
 /// The byte order mark Excel needs to open UTF-8 CSV as UTF-8.
-pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// A whole CSV file for Excel: the header, then the records.
-pub fn csv_for_excel<R, F>(header: &[&str], records: R) -> Result<Vec<u8>, AppError>
+pub(crate) fn csv_for_excel<R, F>(header: &[&str], records: R) -> Result<Vec<u8>, AppError>
 where
     R: IntoIterator<Item = Vec<F>>,
     F: AsRef<[u8]>,

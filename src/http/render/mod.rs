@@ -2,5 +2,5 @@
 //! printable poster. A capability's own files (the city reports' CSV and SVG chart, the
 //! unused-balance CSV) are drawn in its `render.rs` with these.
 
-pub mod csv;
-pub mod qr;
+pub(crate) mod csv;
+pub(crate) mod qr;

@@ -25,18 +25,18 @@ use qrcode::{Color, EcLevel, QrCode, Version};
 use machipay_domain::jpqr::{self, Initiation, JpqrError, PAYLOAD_CHARS_MAX};
 
 /// Pixels per QR module in PNGs and per user unit in the plain SVG.
-pub const MODULE_PX: u32 = 8;
+pub(crate) const MODULE_PX: u32 = 8;
 /// The quiet zone the QR standard requires around a (non-micro) code, in modules.
-pub const QUIET_ZONE_MODULES: usize = 4;
+pub(crate) const QUIET_ZONE_MODULES: usize = 4;
 /// Bound on the store and city names printed on a poster, in characters.
-pub const POSTER_TEXT_CHARS_MAX: usize = 60;
+pub(crate) const POSTER_TEXT_CHARS_MAX: usize = 60;
 /// The ECI assignment number of UTF-8 (ISO/IEC 18004, AIM ECI).
-pub const ECI_UTF8: u32 = 26;
+pub(crate) const ECI_UTF8: u32 = 26;
 /// The error-correction level of every picture.
 const EC_LEVEL: EcLevel = EcLevel::M;
 
 #[derive(Debug, thiserror::Error)]
-pub enum QrImageError {
+pub(crate) enum QrImageError {
     #[error("payload is longer than {PAYLOAD_CHARS_MAX} characters")]
     TooLong,
     #[error("payload does not fit in a QR code: {0}")]
@@ -53,7 +53,7 @@ pub enum QrImageError {
 }
 
 /// The code as a greyscale PNG, `MODULE_PX` pixels per module, quiet zone included.
-pub fn png(payload: &str) -> Result<Vec<u8>, QrImageError> {
+pub(crate) fn png(payload: &str) -> Result<Vec<u8>, QrImageError> {
     let picture = qr_code(payload)?
         .render::<Luma<u8>>()
         .quiet_zone(true)
@@ -65,7 +65,7 @@ pub fn png(payload: &str) -> Result<Vec<u8>, QrImageError> {
 }
 
 /// The code as a standalone SVG document, `MODULE_PX` user units per module.
-pub fn svg(payload: &str) -> Result<String, QrImageError> {
+pub(crate) fn svg(payload: &str) -> Result<String, QrImageError> {
     Ok(qr_code(payload)?
         .render::<svg::Color>()
         .quiet_zone(true)
@@ -78,7 +78,7 @@ pub fn svg(payload: &str) -> Result<String, QrImageError> {
 /// An A4 poster (210 mm × 297 mm) for a store's static code: the store's name, how to pay,
 /// the code, a reminder to check the payee name the app shows (so a code pasted over this
 /// one is noticed), and the code id in small print for support calls.
-pub fn poster_svg(
+pub(crate) fn poster_svg(
     payload: &str,
     store_name: &str,
     city_name: &str,

@@ -14,7 +14,7 @@ use crate::http::extract::{Body, Fingerprinted, Path};
 use crate::writer::Answer;
 use machipay_domain::ids::*;
 
-pub fn router() -> OpenApiRouter<App> {
+pub(crate) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(change_settings, settings_history))
         .routes(routes!(create_campaign, list_campaigns))

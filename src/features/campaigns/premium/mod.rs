@@ -2,8 +2,8 @@
 //! the counter, and charges arriving from the bank keyed by the bank's own reference.
 
 pub mod api;
-pub mod http;
-pub mod store;
+pub(crate) mod http;
+pub(crate) mod store;
 
 pub use api::*;
 

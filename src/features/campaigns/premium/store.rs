@@ -32,7 +32,10 @@ pub struct PremiumCampaignRow {
 const CAMPAIGN_COLUMNS: &str = "SELECT id, program_id, name, price_yen, premium_yen, units_per_person_max, budget_yen, \
      sale_starts_at, sale_ends_at, premium_expires_on, created_by, created_at FROM premium_campaigns";
 
-pub async fn insert_campaign(tx: &mut WriteTx, c: &PremiumCampaignRow) -> Result<(), sqlx::Error> {
+pub(crate) async fn insert_campaign(
+    tx: &mut WriteTx,
+    c: &PremiumCampaignRow,
+) -> Result<(), sqlx::Error> {
     write!(tx, |conn| {
         sqlx::query(
         "INSERT INTO premium_campaigns (id, program_id, name, price_yen, premium_yen, units_per_person_max, budget_yen, \
@@ -57,7 +60,7 @@ pub async fn insert_campaign(tx: &mut WriteTx, c: &PremiumCampaignRow) -> Result
     })
 }
 
-pub async fn get_campaign_tx(
+pub(crate) async fn get_campaign_tx(
     tx: &mut WriteTx,
     id: PremiumCampaignId,
 ) -> Result<Option<PremiumCampaignRow>, sqlx::Error> {
@@ -68,7 +71,7 @@ pub async fn get_campaign_tx(
         .await)
 }
 
-pub async fn list_campaigns(
+pub(crate) async fn list_campaigns(
     db: &Db,
     program: ProgramId,
 ) -> Result<Vec<PremiumCampaignRow>, sqlx::Error> {
@@ -81,7 +84,7 @@ pub async fn list_campaigns(
 
 /// Units a shopper holds of a campaign and premium granted by it in all, counting only sales
 /// that were not reversed.
-pub async fn campaign_usage(
+pub(crate) async fn campaign_usage(
     tx: &mut WriteTx,
     campaign: PremiumCampaignId,
     shopper: ShopperId,
@@ -103,7 +106,7 @@ pub async fn campaign_usage(
     Ok((units, granted))
 }
 
-pub struct Purchase {
+pub(crate) struct Purchase {
     pub transaction_id: TransactionId,
     pub campaign_id: PremiumCampaignId,
     pub shopper_id: ShopperId,
@@ -113,7 +116,7 @@ pub struct Purchase {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn insert_purchase(tx: &mut WriteTx, p: &Purchase) -> Result<(), sqlx::Error> {
+pub(crate) async fn insert_purchase(tx: &mut WriteTx, p: &Purchase) -> Result<(), sqlx::Error> {
     write!(tx, |c| {
         sqlx::query(
         "INSERT INTO premium_purchases (transaction_id, campaign_id, shopper_id, units, price_yen, premium_yen, created_at) \
@@ -154,7 +157,10 @@ pub struct PremiumTotals {
     pub rebate_points_outstanding: i64,
 }
 
-pub async fn premium_figures(db: &Db, program: ProgramId) -> Result<PremiumTotals, sqlx::Error> {
+pub(crate) async fn premium_figures(
+    db: &Db,
+    program: ProgramId,
+) -> Result<PremiumTotals, sqlx::Error> {
     let q = |sql: &'static str| async move {
         read!(db, |c| sqlx::query_scalar::<_, i64>(sql)
             .bind(program.0)

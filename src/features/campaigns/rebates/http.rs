@@ -14,7 +14,7 @@ use crate::http::extract::{Body, Path};
 use crate::writer::Answer;
 use machipay_domain::ids::*;
 
-pub fn router() -> OpenApiRouter<App> {
+pub(crate) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(create_campaign, list_campaigns))
         .routes(routes!(set_category))

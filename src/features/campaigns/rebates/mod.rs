@@ -14,7 +14,7 @@
 //! same store category (`campaign_overlaps`), so a payment earns from one campaign at most.
 
 pub mod api;
-pub mod http;
+pub(crate) mod http;
 pub mod store;
 
 pub use api::*;
