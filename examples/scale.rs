@@ -57,6 +57,8 @@ const POINT_EXPIRY: ExpiryPolicy = ExpiryPolicy::MonthsAfterLastChange { months:
 const SETUP_CONCURRENCY: usize = 512;
 /// Payments remembered as refund or reversal targets.
 const RECENT_PAYMENTS_MAX: usize = 50_000;
+/// Refunds and reversals take payments of the last this many days (stores refund within 30).
+const REFUND_DAYS: u64 = 25;
 
 #[derive(Parser)]
 #[command(about = "Scale fixture: fill a database with a multi-year town, measure reports")]
@@ -194,7 +196,7 @@ impl Town {
 #[derive(Debug, Clone)]
 enum Op {
     Charge { shopper: usize, yen: i64 },
-    Pay { shopper: usize, store: usize, yen: i64 },
+    Pay { shopper: usize, store: usize, yen: i64, day: NaiveDate },
     Refund { store: usize, shopper: usize, payment: TransactionId, yen: i64 },
     Reverse { shopper: usize, payment: TransactionId },
     Earn { store: usize, shopper: usize, yen: i64 },
@@ -218,8 +220,9 @@ impl Op {
 struct Model {
     coin: Vec<i64>,
     points: Vec<i64>,
-    /// Recent payments not yet refunded or reversed: (transaction, store, shopper, yen).
-    recent: VecDeque<(TransactionId, usize, usize, i64)>,
+    /// Recent payments not yet refunded or reversed, oldest first: (day, transaction, store,
+    /// shopper, yen).
+    recent: VecDeque<(NaiveDate, TransactionId, usize, usize, i64)>,
 }
 
 #[derive(Default)]
@@ -365,8 +368,14 @@ fn plan_day(
                 points,
             }
         } else if (180..200).contains(&roll) && !model.recent.is_empty() {
-            let k = rng.random_range(0..model.recent.len());
-            let (payment, paid_to, payer, yen) = model.recent.swap_remove_back(k).unwrap_or_default();
+            // A store refunds within 30 days: take one of the last 25 days' payments.
+            let since = day - Days::new(REFUND_DAYS);
+            let first = model.recent.partition_point(|p| p.0 < since);
+            let k = rng.random_range(first.min(model.recent.len() - 1)..model.recent.len());
+            let (_, payment, paid_to, payer, yen) = model
+                .recent
+                .remove(k)
+                .unwrap_or((day, TransactionId(uuid::Uuid::nil()), 0, 0, 0));
             if roll < 195 {
                 let back = (yen / 2).max(1);
                 model.coin[payer] += back;
@@ -398,6 +407,7 @@ fn plan_day(
                     shopper,
                     store,
                     yen,
+                    day,
                 }
             }
         };
@@ -558,13 +568,14 @@ async fn settle(p: Option<Pending>, model: &mut Model, tally: &mut Tally) -> Fal
                     shopper,
                     store,
                     yen,
+                    day,
                 } = op
                     && let Some(id) = reply.body.as_str().and_then(|s| s.parse().ok())
                 {
                     if model.recent.len() >= RECENT_PAYMENTS_MAX {
                         model.recent.pop_front();
                     }
-                    model.recent.push_back((TransactionId(id), store, shopper, yen));
+                    model.recent.push_back((day, TransactionId(id), store, shopper, yen));
                 }
             }
             Err(AppError::Unavailable) => return Err("the writer is unavailable".into()),
@@ -573,7 +584,14 @@ async fn settle(p: Option<Pending>, model: &mut Model, tally: &mut Tally) -> Fal
                 tally.refused += 1;
                 *tally
                     .refusals
-                    .entry(format!("{} {e}", op.name()).chars().take(80).collect())
+                    .entry(
+                        // One line per kind of refusal: the figures in its message dropped.
+                        format!("{} {e}", op.name())
+                            .chars()
+                            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+                            .take(80)
+                            .collect(),
+                    )
                     .or_default() += 1;
                 // What the model thought was there was not: start that shopper afresh.
                 match op {
