@@ -34,10 +34,14 @@ use machipay::db::Db;
 use machipay::error::AppError;
 use machipay::features::campaigns::rebates::{self, RefundRequest};
 use machipay::features::city_report::{self, Period};
-use machipay::features::directory::{self, NewMerchantRequest, NewProgramRequest, NewShopperRequest};
+use machipay::features::directory::{
+    self, NewMerchantRequest, NewProgramRequest, NewShopperRequest,
+};
 use machipay::features::expiry;
 use machipay::features::merchants::{self, EventRequest, TargetRequest};
-use machipay::features::payments::{self as money, CounterChargeRequest, PaymentRequest, ReversalRequest};
+use machipay::features::payments::{
+    self as money, CounterChargeRequest, PaymentRequest, ReversalRequest,
+};
 use machipay::features::points::{self, EarnRequest, SpendRequest, cards};
 use machipay::writer::{JobFn, Reply, Work, Writer};
 use machipay_domain::auth::{Principal, Role, StaffKind};
@@ -195,12 +199,36 @@ impl Town {
 /// One operation of the history.
 #[derive(Debug, Clone)]
 enum Op {
-    Charge { shopper: usize, yen: i64 },
-    Pay { shopper: usize, store: usize, yen: i64, day: NaiveDate },
-    Refund { store: usize, shopper: usize, payment: TransactionId, yen: i64 },
-    Reverse { shopper: usize, payment: TransactionId },
-    Earn { store: usize, shopper: usize, yen: i64 },
-    Spend { store: usize, shopper: usize, points: i64 },
+    Charge {
+        shopper: usize,
+        yen: i64,
+    },
+    Pay {
+        shopper: usize,
+        store: usize,
+        yen: i64,
+        day: NaiveDate,
+    },
+    Refund {
+        store: usize,
+        shopper: usize,
+        payment: TransactionId,
+        yen: i64,
+    },
+    Reverse {
+        shopper: usize,
+        payment: TransactionId,
+    },
+    Earn {
+        store: usize,
+        shopper: usize,
+        yen: i64,
+    },
+    Spend {
+        store: usize,
+        shopper: usize,
+        points: i64,
+    },
 }
 
 impl Op {
@@ -372,10 +400,11 @@ fn plan_day(
             let since = day - Days::new(REFUND_DAYS);
             let first = model.recent.partition_point(|p| p.0 < since);
             let k = rng.random_range(first.min(model.recent.len() - 1)..model.recent.len());
-            let (_, payment, paid_to, payer, yen) = model
-                .recent
-                .remove(k)
-                .unwrap_or((day, TransactionId(uuid::Uuid::nil()), 0, 0, 0));
+            let (_, payment, paid_to, payer, yen) =
+                model
+                    .recent
+                    .remove(k)
+                    .unwrap_or((day, TransactionId(uuid::Uuid::nil()), 0, 0, 0));
             if roll < 195 {
                 let back = (yen / 2).max(1);
                 model.coin[payer] += back;
@@ -416,7 +445,10 @@ fn plan_day(
     out
 }
 
-type Pending = (Vec<Op>, tokio::task::JoinHandle<Vec<Result<Reply, AppError>>>);
+type Pending = (
+    Vec<Op>,
+    tokio::task::JoinHandle<Vec<Result<Reply, AppError>>>,
+);
 
 /// Queues `ops` as one writer batch.
 fn submit(app: &App, town: &Town, ops: Vec<(DateTime<Utc>, Op)>) -> Pending {
@@ -575,7 +607,9 @@ async fn settle(p: Option<Pending>, model: &mut Model, tally: &mut Tally) -> Fal
                     if model.recent.len() >= RECENT_PAYMENTS_MAX {
                         model.recent.pop_front();
                     }
-                    model.recent.push_back((day, TransactionId(id), store, shopper, yen));
+                    model
+                        .recent
+                        .push_back((day, TransactionId(id), store, shopper, yen));
                 }
             }
             Err(AppError::Unavailable) => return Err("the writer is unavailable".into()),
@@ -605,7 +639,11 @@ async fn settle(p: Option<Pending>, model: &mut Model, tally: &mut Tally) -> Fal
     Ok(())
 }
 
-async fn drain(pending: &mut VecDeque<Pending>, model: &mut Model, tally: &mut Tally) -> Fallible<()> {
+async fn drain(
+    pending: &mut VecDeque<Pending>,
+    model: &mut Model,
+    tally: &mut Tally,
+) -> Fallible<()> {
     while let Some(p) = pending.pop_front() {
         settle(Some(p), model, tally).await?;
     }
@@ -730,7 +768,9 @@ async fn setup(
                 address: format!("スケール市{}丁目{}", 1 + i % 9, 1 + i % 40),
                 contact: format!("0999-00-{:04}", i % 10_000),
             };
-            merchants::put_profile(app, admin, m, profile).await?.into_value()?;
+            merchants::put_profile(app, admin, m, profile)
+                .await?
+                .into_value()?;
             Ok::<_, AppError>(m)
         }))
         .await;
@@ -739,11 +779,17 @@ async fn setup(
         }
     }
     for p in [currency, points_program] {
-        let events: Vec<_> = (0..a.stores).map(|i| (p, stores[i], ParticipationKind::Joined, joined[i])).collect();
+        let events: Vec<_> = (0..a.stores)
+            .map(|i| (p, stores[i], ParticipationKind::Joined, joined[i]))
+            .collect();
         record_all(app, admin, events).await?;
         for (k, fy) in (start.year()..=end.year() - 1).enumerate() {
             let label = city_report::year_label(FiscalYear::new(fy).map_err(err)?);
-            let label = label.split_whitespace().next().unwrap_or_default().to_owned();
+            let label = label
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
             let target = (a.stores as i64 * (70 + 10 * k as i64)) / 100;
             merchants::set_target(app, admin, p, &label, TargetRequest { stores: target })
                 .await
@@ -796,7 +842,11 @@ async fn setup(
             cards_out.push(card);
         }
         if shoppers.len() % 20_000 < SETUP_CONCURRENCY {
-            println!("  {} shoppers ({:.1} s)", shoppers.len(), t.elapsed().as_secs_f64());
+            println!(
+                "  {} shoppers ({:.1} s)",
+                shoppers.len(),
+                t.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(Town {
@@ -817,21 +867,25 @@ type Event = (ProgramId, MerchantId, ParticipationKind, NaiveDate);
 
 async fn record_all(app: &App, admin: Principal, events: Vec<Event>) -> Fallible<()> {
     for chunk in events.chunks(SETUP_CONCURRENCY) {
-        let done = join_all(chunk.iter().map(|&(program, merchant, kind, on)| async move {
-            let reason = match kind {
-                ParticipationKind::Joined => None,
-                ParticipationKind::Suspended => Some("規約確認のため一時停止".to_owned()),
-                _ => Some("閉店".to_owned()),
-            };
-            let req = EventRequest {
-                kind,
-                effective_on: Some(on),
-                reason,
-            };
-            merchants::record_event(app, admin, program, merchant, req)
-                .await?
-                .into_value()
-        }))
+        let done = join_all(
+            chunk
+                .iter()
+                .map(|&(program, merchant, kind, on)| async move {
+                    let reason = match kind {
+                        ParticipationKind::Joined => None,
+                        ParticipationKind::Suspended => Some("規約確認のため一時停止".to_owned()),
+                        _ => Some("閉店".to_owned()),
+                    };
+                    let req = EventRequest {
+                        kind,
+                        effective_on: Some(on),
+                        reason,
+                    };
+                    merchants::record_event(app, admin, program, merchant, req)
+                        .await?
+                        .into_value()
+                }),
+        )
         .await;
         for d in done {
             d.map_err(err)?;
@@ -921,19 +975,31 @@ async fn measure(a: MeasureArgs) -> Fallible<()> {
     let started = Instant::now();
     rows.push((
         format!("reports/stores {fy_label}"),
-        time(a.runs, || city_report::store_report(app, who, currency, year)).await?,
+        time(a.runs, || {
+            city_report::store_report(app, who, currency, year)
+        })
+        .await?,
     ));
     rows.push((
         format!("reports/stores {}..{}", range.from, range.to),
-        time(a.runs, || city_report::store_report(app, who, currency, range)).await?,
+        time(a.runs, || {
+            city_report::store_report(app, who, currency, range)
+        })
+        .await?,
     ));
     rows.push((
         format!("reports/stores date={past}"),
-        time(a.runs, || city_report::store_report(app, who, currency, to_date)).await?,
+        time(a.runs, || {
+            city_report::store_report(app, who, currency, to_date)
+        })
+        .await?,
     ));
     rows.push((
         format!("reports/usage {fy_label}"),
-        time(a.runs, || city_report::usage_report(app, who, currency, year)).await?,
+        time(a.runs, || {
+            city_report::usage_report(app, who, currency, year)
+        })
+        .await?,
     ));
     rows.push((
         format!("reports/unused-balance {reference}"),
@@ -944,7 +1010,10 @@ async fn measure(a: MeasureArgs) -> Fallible<()> {
     ));
     rows.push((
         format!("reports/points {fy_label}"),
-        time(a.runs, || points::reports::report(app, who, points_program, fy, now)).await?,
+        time(a.runs, || {
+            points::reports::report(app, who, points_program, fy, now)
+        })
+        .await?,
     ));
     rows.push((
         "ledger-check currency".into(),
@@ -952,13 +1021,21 @@ async fn measure(a: MeasureArgs) -> Fallible<()> {
     ));
     rows.push((
         "ledger-check points".into(),
-        time(a.runs, || money::reads::ledger_check(app, who, points_program)).await?,
+        time(a.runs, || {
+            money::reads::ledger_check(app, who, points_program)
+        })
+        .await?,
     ));
     println!("| measured | run 1 ms | run 2 ms | run 3 ms | peak MiB |");
     println!("|---|---:|---:|---:|---:|");
     for (name, (ms, peak)) in &rows {
         let cell = |i: usize| ms.get(i).map_or("-".into(), |m| format!("{m:.0}"));
-        println!("| {name} | {} | {} | {} | {peak:.0} |", cell(0), cell(1), cell(2));
+        println!(
+            "| {name} | {} | {} | {} | {peak:.0} |",
+            cell(0),
+            cell(1),
+            cell(2)
+        );
     }
     println!(
         "measured in {:.1} s; process peak (VmHWM) {:.0} MiB",
@@ -967,4 +1044,3 @@ async fn measure(a: MeasureArgs) -> Fallible<()> {
     );
     Ok(())
 }
-
