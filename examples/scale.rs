@@ -1026,6 +1026,12 @@ async fn measure(a: MeasureArgs) -> Fallible<()> {
         })
         .await?,
     ));
+    for (name, program) in [("currency", currency), ("points", points_program)] {
+        let check = money::reads::ledger_check(app, who, program)
+            .await
+            .map_err(err)?;
+        println!("ledger-check {name}: ok={}", check.ok);
+    }
     println!("| measured | run 1 ms | run 2 ms | run 3 ms | peak MiB |");
     println!("|---|---:|---:|---:|---:|");
     for (name, (ms, peak)) in &rows {
