@@ -4,10 +4,10 @@
 
 pub(crate) mod activity;
 pub mod campaigns;
-pub(crate) mod city_report;
+pub mod city_report;
 pub mod directory;
 pub mod expiry;
-pub(crate) mod merchants;
+pub mod merchants;
 pub mod payments;
 pub mod points;
 pub mod qr;

@@ -11,7 +11,7 @@ use machipay_domain::ids::ProgramId;
 
 /// Counts of one period.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub(crate) struct StoreCounts {
+pub struct StoreCounts {
     /// Stores participating (joined, not left; suspended included) at the end of the period.
     pub registered_at_end: i64,
     /// Stores with at least one transaction in the period.
@@ -27,7 +27,7 @@ pub(crate) struct StoreCounts {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub(crate) struct YearRow {
+pub struct YearRow {
     pub fiscal_year: i32,
     /// "令和7年度".
     pub label: String,
@@ -38,7 +38,7 @@ pub(crate) struct YearRow {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub(crate) struct GroupRow {
+pub struct GroupRow {
     /// The group (商店会, 業種, 地区 or size); "なし" for no 商店会, "未登録" without a profile.
     pub key: String,
     pub registered_at_end: i64,
@@ -46,7 +46,7 @@ pub(crate) struct GroupRow {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub(crate) struct Breakdowns {
+pub struct Breakdowns {
     pub association: Vec<GroupRow>,
     pub industry: Vec<GroupRow>,
     pub district: Vec<GroupRow>,
@@ -55,7 +55,7 @@ pub(crate) struct Breakdowns {
 
 /// The store report of a program for a period.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub(crate) struct StoreReport {
+pub struct StoreReport {
     pub program_id: ProgramId,
     pub from: NaiveDate,
     pub to: NaiveDate,
@@ -73,7 +73,7 @@ pub(crate) struct StoreReport {
 
 /// Usage of one month or one 年度.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub(crate) struct UsageRow {
+pub struct UsageRow {
     /// "2025-04" for a month, "令和7年度 (2025)" for a 年度, "合計" for the period.
     pub key: String,
     pub transactions: i64,
@@ -97,7 +97,7 @@ impl UsageRow {
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub(crate) struct UsageReport {
+pub struct UsageReport {
     pub program_id: ProgramId,
     pub from: NaiveDate,
     pub to: NaiveDate,

@@ -4,12 +4,12 @@
 //! answer however late it is asked. Rendered as JSON, as CSV for Excel (UTF-8 with BOM,
 //! Japanese headers) and, for the store report, as an SVG chart.
 
-pub(crate) mod api;
+pub mod api;
 pub(crate) mod http;
 pub(crate) mod render;
 pub(crate) mod store;
 
-pub(crate) use api::*;
+pub use api::*;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -39,13 +39,13 @@ crate::refusals! {
 }
 
 /// Fiscal years a trend shows at most.
-pub(crate) const TREND_YEARS_MAX: usize = 10;
+pub const TREND_YEARS_MAX: usize = 10;
 /// Longest period a report covers, in days (ten years).
-pub(crate) const PERIOD_DAYS_MAX: i64 = 3_660;
+pub const PERIOD_DAYS_MAX: i64 = 3_660;
 
 /// The period a report covers: JST dates, both inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Period {
+pub struct Period {
     pub from: NaiveDate,
     pub to: NaiveDate,
     /// Set when the period is exactly one 年度.
@@ -57,7 +57,7 @@ impl Period {
     /// to that date); none of them: the 年度 of `today` (JST). A period starting after today
     /// is `period_in_future`; a `date` or `to` after today is `date_in_future` (no report is
     /// made of days that have not come; the running 年度 is asked by `fiscal_year`).
-    pub(crate) fn parse(
+    pub fn parse(
         fiscal_year: Option<&str>,
         from: Option<NaiveDate>,
         to: Option<NaiveDate>,
@@ -116,7 +116,7 @@ impl Period {
 
     /// "令和7年度 (2025)" for a 年度, "令和7年4月1日〜令和7年9月30日 (2025-04-01〜2025-09-30)"
     /// otherwise.
-    pub(crate) fn label(&self) -> String {
+    pub fn label(&self) -> String {
         match self.fiscal_year {
             Some(fy) => year_label(fy),
             None => format!(
@@ -131,7 +131,7 @@ impl Period {
 }
 
 /// A date in the Japanese calendar: 令和 from 2019-05-01 (元年 for its first year), 平成 before.
-pub(crate) fn wareki_date(d: NaiveDate) -> String {
+pub fn wareki_date(d: NaiveDate) -> String {
     use chrono::Datelike;
     let reiwa_starts = NaiveDate::from_ymd_opt(2019, 5, 1).expect("a valid date");
     let (era, year) = if d >= reiwa_starts {
@@ -148,12 +148,12 @@ pub(crate) fn wareki_date(d: NaiveDate) -> String {
 }
 
 /// "令和7年度 (2025)".
-pub(crate) fn year_label(fy: FiscalYear) -> String {
+pub fn year_label(fy: FiscalYear) -> String {
     format!("{} ({})", fy.reiwa_label(), fy.start_year())
 }
 
 /// The report's note on its breakdowns.
-pub(crate) const BREAKDOWN_NOTE: &str = "内訳（商店会・業種・地区・規模）は各店舗の現在の登録情報による。\
+pub const BREAKDOWN_NOTE: &str = "内訳（商店会・業種・地区・規模）は各店舗の現在の登録情報による。\
     Breakdowns use each store's current profile, not the profile it had during the period.";
 
 /// What the history says about a period: stores registered at its end, joins and leaves.
@@ -229,7 +229,7 @@ async fn counts(
 }
 
 /// The store report (staff of the program's city).
-pub(crate) async fn store_report(
+pub async fn store_report(
     app: &App,
     who: Principal,
     program: ProgramId,
@@ -339,7 +339,7 @@ fn breakdowns(
 }
 
 /// Usage per month and per 年度 of a period (staff).
-pub(crate) async fn usage_report(
+pub async fn usage_report(
     app: &App,
     who: Principal,
     program: ProgramId,

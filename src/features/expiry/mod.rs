@@ -18,7 +18,7 @@
 //! `WALLETS_PER_JOB_MAX` wallets, so payments queued behind it wait for one small job, never
 //! for the whole run.
 
-pub(crate) mod store;
+pub mod store;
 
 use std::collections::{BTreeMap, btree_map};
 use std::fmt;

@@ -13,7 +13,7 @@ use machipay_domain::ledger::Asset;
 /// A program as the expiry run needs it: its id, kind and the settings text it was created with
 /// (the dated versions are read apart, see `directory::store::settings_at`).
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub(crate) struct ProgramForExpiry {
+pub struct ProgramForExpiry {
     #[sqlx(try_from = "Uuid")]
     pub id: ProgramId,
     pub kind: String,
@@ -22,7 +22,7 @@ pub(crate) struct ProgramForExpiry {
 }
 
 /// Every program of every city, in id order.
-pub(crate) async fn all_programs(db: &Db) -> Result<Vec<ProgramForExpiry>, sqlx::Error> {
+pub async fn all_programs(db: &Db) -> Result<Vec<ProgramForExpiry>, sqlx::Error> {
     read!(db, |c| sqlx::query_as(
         "SELECT id, kind, name, settings FROM programs ORDER BY id"
     )
@@ -35,7 +35,7 @@ pub(crate) async fn all_programs(db: &Db) -> Result<Vec<ProgramForExpiry>, sqlx:
 /// most `limit`, in id order. A point card's clock is its last use: an import or a card
 /// replacement is not a use, and the last use the plastic system knew (carried over by
 /// both, `point_cards.last_used_at`) counts as one.
-pub(crate) async fn wallets_unchanged_since(
+pub async fn wallets_unchanged_since(
     tx: &mut WriteTx,
     program: ProgramId,
     assets: &[Asset],
@@ -82,7 +82,7 @@ fn unchanged_since_clause(assets: &[Asset]) -> String {
 /// wallet-level rule empties (`unchanged`: its assets and instant) count with their whole
 /// balance; the others with what remains in their lots past their date, as the run does.
 /// A read of committed rows: what the writer commits meanwhile may change the real run.
-pub(crate) async fn preview(
+pub async fn preview(
     db: &Db,
     program: ProgramId,
     as_of: NaiveDate,
@@ -133,7 +133,7 @@ pub(crate) async fn preview(
 
 /// Shopper wallets of `program` with an open lot whose last spendable day is before `as_of`.
 /// At most `limit`, in id order.
-pub(crate) async fn wallets_with_expired_lots(
+pub async fn wallets_with_expired_lots(
     tx: &mut WriteTx,
     program: ProgramId,
     as_of: NaiveDate,
@@ -154,7 +154,7 @@ pub(crate) async fn wallets_with_expired_lots(
 }
 
 /// What remains in an account's lots whose last spendable day is before `as_of`.
-pub(crate) async fn expired_remaining(
+pub async fn expired_remaining(
     tx: &mut WriteTx,
     account: AccountId,
     as_of: NaiveDate,

@@ -17,7 +17,7 @@ use machipay_domain::registry::{BankAccountInput, BankAccountView, Participation
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ApplicationRequest {
+pub struct ApplicationRequest {
     pub name: String,
     pub profile: Profile,
     #[serde(default)]
@@ -28,7 +28,7 @@ pub(crate) struct ApplicationRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub(crate) struct ApplicationView {
+pub struct ApplicationView {
     pub id: ApplicationId,
     pub name: String,
     pub profile: Profile,
@@ -67,14 +67,14 @@ impl TryFrom<ApplicationRow> for ApplicationView {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-pub(crate) enum Decision {
+pub enum Decision {
     Approve,
     Reject,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct DecisionRequest {
+pub struct DecisionRequest {
     pub decision: Decision,
     /// Required to reject; kept with the application.
     #[serde(default)]
@@ -86,14 +86,14 @@ pub(crate) struct DecisionRequest {
 
 /// The decided application; on approval, the new store and its owner token (shown once).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub(crate) struct DecisionResponse {
+pub struct DecisionResponse {
     pub application: ApplicationView,
     pub merchant: Option<Issued<Merchant>>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct EventRequest {
+pub struct EventRequest {
     pub kind: ParticipationKind,
     /// JST date the event takes effect (default today); never before the store's latest
     /// event, never in the future.
@@ -105,7 +105,7 @@ pub(crate) struct EventRequest {
 
 /// One participation event.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub(crate) struct ParticipationEvent {
+pub struct ParticipationEvent {
     pub id: ParticipationEventId,
     pub program_id: ProgramId,
     pub merchant_id: MerchantId,
@@ -131,14 +131,14 @@ impl From<ParticipationEventRow> for ParticipationEvent {
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct TargetRequest {
+pub struct TargetRequest {
     /// Participating stores targeted by the end of the 年度.
     pub stores: i64,
 }
 
 /// A target in force, labelled both ways.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub(crate) struct TargetView {
+pub struct TargetView {
     pub fiscal_year: i32,
     /// "令和7年度".
     pub label: String,
@@ -164,7 +164,7 @@ impl TryFrom<&TargetRow> for TargetView {
 
 /// The targets in force per 年度 and every change ever made (the audit trail).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub(crate) struct Targets {
+pub struct Targets {
     pub current: Vec<TargetView>,
     pub history: Vec<TargetView>,
 }
@@ -172,7 +172,7 @@ pub(crate) struct Targets {
 /// The query of an import (the body is the CSV file itself).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ImportRequest {
+pub struct ImportRequest {
     /// Stores new to this program (no participation event in it yet) join it. Stores it
     /// already knows keep their participation as it is, left and suspended ones included.
     #[serde(default)]
@@ -184,7 +184,7 @@ pub(crate) struct ImportRequest {
 
 /// What was wrong with one line.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub(crate) struct LineError {
+pub struct LineError {
     /// 1-based line of the file (the header is line 1).
     pub line: u64,
     pub code: String,
@@ -192,7 +192,7 @@ pub(crate) struct LineError {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub(crate) struct ImportedStore {
+pub struct ImportedStore {
     pub line: u64,
     pub external_ref: String,
     pub merchant_id: MerchantId,
@@ -212,7 +212,7 @@ pub(crate) struct ImportedStore {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub(crate) struct ImportResult {
+pub struct ImportResult {
     pub created: usize,
     pub updated: usize,
     pub stores: Vec<ImportedStore>,
@@ -220,7 +220,7 @@ pub(crate) struct ImportResult {
 
 /// A file refused because of its lines: 422 `import_rejected` with every line's errors.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct ImportRejection {
+pub struct ImportRejection {
     pub error: crate::error::ErrorBody,
     pub lines: Vec<LineError>,
 }

@@ -34,13 +34,13 @@ use machipay_domain::registry::{
 };
 
 /// Lines a file may hold (the route's body limit, `IMPORT_BODY_MAX_BYTES`, bounds it too).
-pub(crate) const IMPORT_LINES_MAX: usize = 5_000;
+pub const IMPORT_LINES_MAX: usize = 5_000;
 /// The largest file accepted (this route only; every other route keeps the 64 KiB limit).
-pub(crate) const IMPORT_BODY_MAX_BYTES: usize = 4 * 1024 * 1024;
+pub const IMPORT_BODY_MAX_BYTES: usize = 4 * 1024 * 1024;
 
 /// The columns (canonical names), in any order; the bank columns may be left out or left
 /// empty together, and 商店会 may be left out.
-pub(crate) const COLUMNS: [&str; 16] = [
+pub const COLUMNS: [&str; 16] = [
     "external_ref",
     "name",
     "name_kana",
@@ -60,7 +60,7 @@ pub(crate) const COLUMNS: [&str; 16] = [
 ];
 
 /// The Japanese header of each column, in the order of `COLUMNS`.
-pub(crate) const COLUMNS_JA: [&str; 16] = [
+pub const COLUMNS_JA: [&str; 16] = [
     "店舗番号",
     "店舗名",
     "店舗名カナ",
@@ -111,14 +111,14 @@ impl LineError {
 
 /// What an import answers: the stores written, or the file refused with each bad line.
 #[derive(Debug)]
-pub(crate) enum Imported {
+pub enum Imported {
     Done(Answer<ImportResult>),
     Rejected(ImportRejection),
 }
 
 /// The file's text: UTF-8 (a BOM is dropped) or else Shift_JIS; anything else is
 /// `invalid_encoding`.
-pub(crate) fn decode(bytes: &[u8]) -> Result<String, AppError> {
+pub fn decode(bytes: &[u8]) -> Result<String, AppError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     if let Ok(text) = std::str::from_utf8(bytes) {
         return Ok(text.to_owned());
@@ -136,7 +136,7 @@ struct Line {
     record: StoreRecord,
 }
 
-pub(crate) async fn import(
+pub async fn import(
     app: &App,
     who: Principal,
     req: ImportRequest,

@@ -2,9 +2,9 @@
 //! accounts, participation history per program, bulk import of a city's store list, and the
 //! city's store-count targets. Every write goes through the writer.
 
-pub(crate) mod api;
+pub mod api;
 pub(crate) mod http;
-pub(crate) mod import;
+pub mod import;
 pub(crate) mod participation;
 pub(crate) mod store;
 
@@ -24,7 +24,7 @@ use machipay_domain::registry::{
     TARGET_STORES_MAX, check_event,
 };
 
-pub(crate) use api::*;
+pub use api::*;
 
 crate::refusals! {
     /// What the merchant registry refuses.
@@ -53,7 +53,7 @@ crate::refusals! {
 }
 
 /// Applications listed at most.
-pub(crate) const APPLICATIONS_LIST_MAX: i64 = 200;
+pub const APPLICATIONS_LIST_MAX: i64 = 200;
 
 pub(crate) fn invalid(e: RegistryError) -> AppError {
     match e {
@@ -75,7 +75,7 @@ fn check_reason(reason: Option<&str>) -> Result<(), AppError> {
 }
 
 /// Parses a bank account at the edge into its stored (Zengin) form.
-pub(crate) fn bank_view(input: &BankAccountInput) -> Result<BankAccountView, AppError> {
+pub fn bank_view(input: &BankAccountInput) -> Result<BankAccountView, AppError> {
     input
         .parse()
         .map(|a| BankAccountView::from(&a))
@@ -119,7 +119,7 @@ async fn readable_merchant(app: &App, who: &Principal, id: MerchantId) -> Result
 }
 
 /// An operator enters a store's application (from its form); nothing can pay it until approved.
-pub(crate) async fn submit_application(
+pub async fn submit_application(
     app: &App,
     who: Principal,
     req: ApplicationRequest,
@@ -163,7 +163,7 @@ pub(crate) async fn submit_application(
         .await
 }
 
-pub(crate) async fn list_applications(
+pub async fn list_applications(
     app: &App,
     who: Principal,
 ) -> Result<Vec<ApplicationView>, AppError> {
@@ -179,7 +179,7 @@ pub(crate) async fn list_applications(
 
 /// An operator approves (creating the store, its profile, bank account and program join)
 /// or rejects a pending application. A decided application answers 409.
-pub(crate) async fn decide_application(
+pub async fn decide_application(
     app: &App,
     who: Principal,
     id: ApplicationId,
@@ -353,7 +353,7 @@ async fn record(
 }
 
 /// Replaces a store's profile (operators).
-pub(crate) async fn put_profile(
+pub async fn put_profile(
     app: &App,
     who: Principal,
     merchant: MerchantId,
@@ -380,7 +380,7 @@ pub(crate) async fn put_profile(
         .await
 }
 
-pub(crate) async fn get_profile(
+pub async fn get_profile(
     app: &App,
     who: Principal,
     merchant: MerchantId,
@@ -392,7 +392,7 @@ pub(crate) async fn get_profile(
 }
 
 /// Sets a store's bank account (operators): a new version; statements keep the old one.
-pub(crate) async fn put_bank_account(
+pub async fn put_bank_account(
     app: &App,
     who: Principal,
     merchant: MerchantId,
@@ -415,7 +415,7 @@ pub(crate) async fn put_bank_account(
 }
 
 /// The account in force: staff and the store's owner (not its cashier devices).
-pub(crate) async fn get_bank_account(
+pub async fn get_bank_account(
     app: &App,
     who: Principal,
     merchant: MerchantId,
@@ -430,7 +430,7 @@ pub(crate) async fn get_bank_account(
 }
 
 /// Records a store joining, being suspended, resuming or leaving a program (operators).
-pub(crate) async fn record_event(
+pub async fn record_event(
     app: &App,
     who: Principal,
     program: ProgramId,
@@ -455,7 +455,7 @@ pub(crate) async fn record_event(
 }
 
 /// A store's participation history in a program (staff, and the store itself).
-pub(crate) async fn history(
+pub async fn history(
     app: &App,
     who: Principal,
     program: ProgramId,
@@ -468,11 +468,11 @@ pub(crate) async fn history(
 }
 
 /// How many 年度 ahead of the current one a target may be set.
-pub(crate) const TARGET_YEARS_AHEAD_MAX: i32 = 10;
+pub const TARGET_YEARS_AHEAD_MAX: i32 = 10;
 
 /// Sets the store-count target of a 年度 (city admins). `fiscal_year` is "2025", "令和7年度",
 /// "R7" and the like; anything else is `invalid_fiscal_year`. Every change is kept.
-pub(crate) async fn set_target(
+pub async fn set_target(
     app: &App,
     who: Principal,
     program: ProgramId,
@@ -511,11 +511,7 @@ pub(crate) async fn set_target(
         .await
 }
 
-pub(crate) async fn targets(
-    app: &App,
-    who: Principal,
-    program: ProgramId,
-) -> Result<Targets, AppError> {
+pub async fn targets(app: &App, who: Principal, program: ProgramId) -> Result<Targets, AppError> {
     if !who.can(Capability::ViewCity) {
         return Err(AppError::forbidden());
     }

@@ -202,7 +202,7 @@ pub(crate) async fn current_bank_account_tx(
 
 /// An application as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub(crate) struct ApplicationRow {
+pub struct ApplicationRow {
     #[sqlx(try_from = "Uuid")]
     pub id: ApplicationId,
     #[sqlx(try_from = "Uuid")]
@@ -295,7 +295,7 @@ pub(crate) async fn list_applications(
 
 /// One participation event as stored.
 #[derive(Debug, Clone)]
-pub(crate) struct ParticipationEventRow {
+pub struct ParticipationEventRow {
     pub id: ParticipationEventId,
     pub program_id: ProgramId,
     pub merchant_id: MerchantId,
@@ -444,7 +444,7 @@ pub(crate) async fn first_joined_tx(
 
 /// A target as set, with who set it and when.
 #[derive(Debug, Clone)]
-pub(crate) struct TargetRow {
+pub struct TargetRow {
     pub fiscal_year: i32,
     pub stores: i64,
     pub set_by: Uuid,
