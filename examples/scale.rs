@@ -32,7 +32,6 @@ use serde_json::json;
 use machipay::app::App;
 use machipay::db::Db;
 use machipay::error::AppError;
-use machipay::features::campaigns::rebates::{self, RefundRequest};
 use machipay::features::city_report::{self, Period};
 use machipay::features::directory::{
     self, NewMerchantRequest, NewProgramRequest, NewShopperRequest,
@@ -40,7 +39,7 @@ use machipay::features::directory::{
 use machipay::features::expiry;
 use machipay::features::merchants::{self, EventRequest, TargetRequest};
 use machipay::features::payments::{
-    self as money, CounterChargeRequest, PaymentRequest, ReversalRequest,
+    self as money, CounterChargeRequest, PaymentRequest, RefundRequest, ReversalRequest,
 };
 use machipay::features::points::{self, EarnRequest, SpendRequest, cards};
 use machipay::writer::{JobFn, Reply, Work, Writer};
@@ -552,7 +551,7 @@ async fn run_op(
                 amount: amount(yen)?,
                 reason: "返品".into(),
             };
-            rebates::refund_in(w, owner(m), m, req).await?;
+            money::refund_in(w, owner(m), m, req).await?;
             Ok(ok())
         }
         Op::Reverse { payment, .. } => {

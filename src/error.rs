@@ -196,6 +196,8 @@ refusals! {
         InvalidReason => BadRequest, "invalid_reason", "reason must be 1 to 200 characters";
         /// A campaign's terms out of bounds (points' and rebates' campaigns); says which.
         InvalidCampaign(&'static str) => BadRequest, "invalid_campaign", "{0}";
+        /// A campaign's expiry (premium or rebate points) before they can be spent.
+        ExpiryTooEarly(String) => Unprocessable, "expiry_too_early", "{0}";
         /// A card import's file has bad rows (how many); the answer lists them.
         CardImportRejected(usize) => Unprocessable, "import_rejected", "{0} bad rows; nothing was imported";
         /// A store import with bad lines (how many); the answer lists each line's errors.

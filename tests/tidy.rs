@@ -467,12 +467,8 @@ const TOP_LEVEL_CYCLE_EDGES: &[(&str, &str)] = &[
 /// Edges between capabilities that close today's cycles, as `(from, to)`, checked the same
 /// way as [`TOP_LEVEL_CYCLE_EDGES`]. The order they break is `directory < reports <
 /// merchants < payments < campaigns/premium < campaigns/rebates < expiry < points`: payments
-/// is the core the campaigns and the point card build on.
-const CAPABILITY_CYCLE_EDGES: &[(&str, &str)] = &[
-    // A payment plans and records its rebate (payments/mod.rs)
-    // (cycle payments -> campaigns/rebates -> payments).
-    ("payments", "campaigns/rebates"),
-];
+/// is the core the campaigns and the point card build on. None is left: keep it so.
+const CAPABILITY_CYCLE_EDGES: &[(&str, &str)] = &[];
 
 /// Strongly connected components with more than one node (or a self-loop), by Tarjan.
 fn cycles(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {

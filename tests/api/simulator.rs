@@ -870,12 +870,12 @@ async fn run_op(
                 .and_then(|d| Reply::new(d.status(), &d.value))
         }
         Op::Refund { store, yen, .. } => {
-            let req = rebates::RefundRequest {
+            let req = money::RefundRequest {
                 transaction_id: made_tx.into(),
                 amount: amount(yen)?,
                 reason: "返品".into(),
             };
-            let done = rebates::refund_in(w, by, world.stores[store], req).await?;
+            let done = money::refund_in(w, by, world.stores[store], req).await?;
             Reply::new(done.status(), &done.value)
         }
         Op::Reverse { .. } => {

@@ -1,4 +1,4 @@
-//! What the money routes take and answer: requests, movements, reversals, balances, one
+//! What the money routes take and answer: requests, movements, reversals, refunds, balances, one
 //! transaction with its postings, and the integrity check. Ledger rows (`writer::rows`) map
 //! into these; the JSON is what the apps and the OpenAPI document see.
 
@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::writer::rows;
 use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset};
-use machipay_domain::money::{Amount, Yen};
+use machipay_domain::money::{Amount, Points, Yen};
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -224,4 +224,27 @@ pub struct LedgerCheck {
     pub report: IntegrityReport,
     /// Sum of all balances per asset; double entry makes each zero.
     pub net_by_asset: Vec<(Asset, i64)>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// The payment to refund.
+    pub transaction_id: TransactionId,
+    pub amount: Amount,
+    /// Why (kept with the refund; 1–200 characters).
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RefundResponse {
+    pub transaction_id: TransactionId,
+    pub payment_transaction_id: TransactionId,
+    /// Yen given back.
+    pub amount: Yen,
+    /// Rebate points taken back.
+    pub points_clawed_back: Points,
+    /// Rebate points that could not be taken back because the shopper had spent them.
+    pub shortfall_points: Points,
+    pub created_at: DateTime<Utc>,
 }

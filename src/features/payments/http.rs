@@ -1,4 +1,4 @@
-//! Routes that move money, and the ledger reads (balances, transactions, integrity check).
+//! Routes that move money (store refunds included), and the ledger reads (balances, transactions, integrity check).
 //! Every POST here takes an Idempotency-Key.
 
 use axum::Json;
@@ -20,6 +20,7 @@ pub(crate) fn router() -> OpenApiRouter<App> {
         .routes(routes!(pay))
         .routes(routes!(transfer))
         .routes(routes!(reverse))
+        .routes(routes!(refund))
         .routes(routes!(get_transaction))
         .routes(routes!(shopper_balances))
         .routes(routes!(merchant_balances))
@@ -76,6 +77,19 @@ async fn reverse(
     m: Money<ReversalRequest>,
 ) -> Result<Answer<ReversalResponse>, AppError> {
     uc::reverse(&app, m.caller.who, id, m.body, m.idempotency).await
+}
+
+/// Refund a payment the store received, fully or partly, within the program's window (the
+/// store's devices and owner). The rebate it earned is taken back in proportion.
+#[utoipa::path(post, path = "/api/v1/merchants/{merchant_id}/refunds", tag = "money", security(("bearer" = [])),
+    params(("merchant_id" = MerchantId, Path), ("Idempotency-Key" = String, Header)), request_body = RefundRequest,
+    responses((status = 201, body = RefundResponse), (status = "4XX", body = ErrorEnvelope)))]
+async fn refund(
+    State(app): State<App>,
+    Path(id): Path<MerchantId>,
+    m: Money<RefundRequest>,
+) -> Result<Answer<RefundResponse>, AppError> {
+    uc::refund(&app, m.caller.who, id, m.body, m.idempotency).await
 }
 
 /// One transaction with its postings (staff of the city, or a shopper or store it touches).

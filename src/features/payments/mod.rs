@@ -1,19 +1,23 @@
-//! Money use-cases: counter charges, payments, shopper-to-shopper transfers and reversals.
+//! Money use-cases: counter charges, payments, shopper-to-shopper transfers, reversals and
+//! store refunds (`refunds`).
 //! Each checks who may act, reads what it needs inside the batch transaction, builds one
 //! balanced `Entry`, and posts it.
 
 pub mod api;
 pub(crate) mod http;
 pub mod reads;
+pub mod refunds;
 pub mod refusals;
 pub mod returns;
+pub mod store;
 
 use chrono::Utc;
 
 pub use api::{
-    BalanceView, CounterChargeRequest, MovementResponse, PaymentRequest, ReversalRequest,
-    ReversalResponse, TransferRequest,
+    BalanceView, CounterChargeRequest, MovementResponse, PaymentRequest, RefundRequest,
+    RefundResponse, ReversalRequest, ReversalResponse, TransferRequest,
 };
+pub use refunds::{refund, refund_in};
 pub use refusals::PaymentRefusal;
 
 use crate::app::App;
@@ -21,7 +25,7 @@ use crate::error::{AppError, Common};
 use crate::features::directory::store::{ProgramRow, get_merchant_tx, get_shopper_tx};
 use crate::features::program_in_city;
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
-use crate::writer::rows::{self as store, Account};
+use crate::writer::rows::{self as ledger_store, Account};
 use crate::writer::{Answer, Done, Idempotency, StoreEvent, Work};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::jst_date;
@@ -104,7 +108,7 @@ pub(crate) async fn charge_wallet_done(
         Err(PaymentRefusal::HoldingCapExceeded(settings.holding_cap_yen))?;
     }
     let wallet = wallet(w, program_id, req.shopper_id, Asset::Coin).await?;
-    let float = store::ensure_account(
+    let float = ledger_store::ensure_account(
         &mut w.tx,
         program_id,
         AccountKind::IssuerFloat,
@@ -222,7 +226,7 @@ pub(crate) async fn pay_merchant(
     let point_value = spent_point_value(spend.program.kind, spend.settings);
     // The wallets the shopper holds (one read); an asset never held has nothing to spend,
     // and paying does not open an empty wallet for it.
-    let held = store::shopper_wallets(&mut w.tx, program_id, spend.shopper.0).await?;
+    let held = ledger_store::shopper_wallets(&mut w.tx, program_id, spend.shopper.0).await?;
     for &asset in spend_order(spend.program.kind, spend.settings.spend_order) {
         let Some(wallet) = held.iter().find(|a| a.asset == asset).cloned() else {
             continue;
@@ -241,7 +245,7 @@ pub(crate) async fn pay_merchant(
             (yen.get(), yen)
         };
         if take > 0 {
-            let merchant = store::ensure_account(
+            let merchant = ledger_store::ensure_account(
                 &mut w.tx,
                 program_id,
                 AccountKind::Merchant,
@@ -270,7 +274,13 @@ pub(crate) async fn pay_merchant(
     if left > Yen::ZERO {
         return Err(AppError::insufficient_funds());
     }
-    let rebate = crate::features::campaigns::rebates::plan(w, spend, yen_part).await?;
+    let purchase = crate::features::campaigns::rebates::Purchase {
+        program: program_id,
+        shopper: spend.shopper,
+        merchant: spend.merchant,
+        yen_part,
+    };
+    let rebate = crate::features::campaigns::rebates::plan(w, &purchase).await?;
     legs.extend(rebate.legs.iter().copied());
     accounts.extend(rebate.accounts.iter().cloned());
     let entry = Entry::new(legs).map_err(internal)?;
@@ -411,7 +421,7 @@ pub async fn reverse_in(
     original: TransactionId,
     req: ReversalRequest,
 ) -> Result<Done<ReversalResponse>, AppError> {
-    let (txn, postings) = store::get_transaction_tx(&mut w.tx, original)
+    let (txn, postings) = ledger_store::get_transaction_tx(&mut w.tx, original)
         .await?
         .ok_or_else(|| AppError::not_found("transaction"))?;
     program_in_city(&mut w.tx, &who, txn.program_id)
@@ -430,7 +440,7 @@ pub async fn reverse_in(
     let mut accounts = Vec::with_capacity(postings.len());
     let mut legs = Vec::with_capacity(postings.len());
     for p in &postings {
-        let account = store::get_account_tx(&mut w.tx, p.account_id)
+        let account = ledger_store::get_account_tx(&mut w.tx, p.account_id)
             .await?
             .ok_or_else(|| AppError::Internal("posting without account".into()))?;
         legs.push(Leg {
@@ -476,7 +486,7 @@ pub(crate) async fn wallet(
     shopper: ShopperId,
     asset: Asset,
 ) -> Result<Account, AppError> {
-    Ok(store::ensure_account(
+    Ok(ledger_store::ensure_account(
         &mut w.tx,
         program,
         AccountKind::ShopperWallet,
@@ -509,7 +519,7 @@ pub(crate) async fn movement_done(
     amount: Yen,
 ) -> Result<Done<MovementResponse>, AppError> {
     // The job's own view of the wallets when it has one (no read), else one read for all.
-    let held = store::shopper_wallets(&mut w.tx, program, shopper.0).await?;
+    let held = ledger_store::shopper_wallets(&mut w.tx, program, shopper.0).await?;
     let mut balances = Vec::new();
     for asset in [Asset::Coin, Asset::Premium, Asset::Points] {
         if let Some(a) = held.iter().find(|a| a.asset == asset) {

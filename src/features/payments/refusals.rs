@@ -4,7 +4,7 @@
 use machipay_domain::ids::TransactionId;
 
 crate::refusals! {
-    /// What a charge, payment, transfer or reversal refuses.
+    /// What a charge, payment, transfer, reversal or store refund refuses.
     pub enum PaymentRefusal {
         /// The program's rules refuse the charged amount (minimum, step, maximum).
         InvalidChargeAmount(String) => Unprocessable, "invalid_charge_amount", "{0}";
@@ -20,7 +20,7 @@ crate::refusals! {
         AlreadyReversed => Conflict, "already_reversed", "this transaction has already been reversed";
         /// A point-card return of a movement an operator's reversal already undid.
         ReturnOfReversed => Conflict, "already_reversed", "this transaction has been reversed";
-        /// A rebate refund of a payment that was reversed.
+        /// A store refund of a payment that was reversed.
         RefundOfReversed => Conflict, "already_reversed", "this payment was reversed";
         /// The kind is never reversed; the text says what to do instead.
         NotReversible(&'static str) => Conflict, "not_reversible", "{0}";
@@ -28,6 +28,10 @@ crate::refusals! {
         PartiallyReturned(&'static str) => Conflict, "partially_returned", "part of this transaction has already come back, so it cannot be reversed whole; {0}";
         /// The payment's batch rebate was granted (by this transaction) and not reversed.
         RebateGranted(TransactionId) => Conflict, "rebate_granted", "this payment's rebate was granted by {0}; reverse that grant first";
+        /// The program's refund window in days.
+        RefundWindowClosed(i64) => Unprocessable, "refund_window_closed", "refunds are accepted for {0} days after a payment";
+        /// Yen of the payment that can still be refunded.
+        RefundExceedsPayment(i64) => Unprocessable, "refund_exceeds_payment", "at most ¥{0} of this payment can still be refunded";
         /// A refund or return names something that is itself a way back.
         NotRefundable => Conflict, "not_refundable", "a refund, return or reversal cannot itself be refunded or returned; name the original";
     }

@@ -1,5 +1,5 @@
 //! Routes of currency programs: settings and their history, premium-set campaigns and sales,
-//! bank charges, the premium reconciliation.
+//! bank charges, the premium reconciliation, approved cash-outs.
 
 use axum::Json;
 use axum::extract::State;
@@ -21,6 +21,7 @@ pub(crate) fn router() -> OpenApiRouter<App> {
         .routes(routes!(buy_premium_sets))
         .routes(routes!(bank_charge))
         .routes(routes!(premium_reconciliation))
+        .routes(routes!(cash_out_exception))
 }
 
 /// Change a program's settings from a date on (operator staff or city admins). Audited.
@@ -109,4 +110,17 @@ async fn premium_reconciliation(
     Path(id): Path<ProgramId>,
 ) -> Result<Json<PremiumFigures>, AppError> {
     uc::premium_reconciliation(&app, c.who, id).await.map(Json)
+}
+
+/// Hand a shopper's paid coin back in cash under an approved, logged exception (operator
+/// admins or city admins; everyone else is refused with `cash_out_not_allowed`).
+#[utoipa::path(post, path = "/api/v1/programs/{program_id}/cash-out-exceptions", tag = "currency", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path), ("Idempotency-Key" = String, Header)), request_body = CashOutRequest,
+    responses((status = 201, body = MovementResponse), (status = "4XX", body = ErrorEnvelope)))]
+async fn cash_out_exception(
+    State(app): State<App>,
+    Path(id): Path<ProgramId>,
+    m: Money<CashOutRequest>,
+) -> Result<Answer<MovementResponse>, AppError> {
+    uc::cash_out_exception(&app, m.caller.who, id, m.body, m.idempotency).await
 }

@@ -42,8 +42,6 @@ crate::refusals! {
         InvalidUnits(&'static str) => BadRequest, "invalid_units", "{0} must be 1 to 100";
         InvalidSalePeriod => BadRequest, "invalid_sale_period", "sale_ends_at must be after sale_starts_at";
         InvalidBudget => BadRequest, "invalid_budget", "the budget must cover at least one unit's premium";
-        /// A campaign's expiry (premium or rebate points) before they can be spent.
-        ExpiryTooEarly(String) => Unprocessable, "expiry_too_early", "{0}";
         CampaignNotOnSale => Unprocessable, "campaign_not_on_sale", "the campaign is not on sale now";
         /// (units allowed per person, units already bought).
         SetLimitReached(i32, i64) => Unprocessable, "set_limit_reached", "at most {0} units per person; {1} already bought";
@@ -114,7 +112,7 @@ fn check_premium_expiry(req: &NewCampaignRequest, now: DateTime<Utc>) -> Result<
     let Some(expires) = req.premium_expires_on else {
         return Ok(());
     };
-    let too_early = |m: String| Err(PremiumRefusal::ExpiryTooEarly(m).into());
+    let too_early = |m: String| Err(Common::ExpiryTooEarly(m).into());
     if expires < jst_date(now) {
         return too_early(format!("premium_expires_on {expires} is in the past"));
     }

@@ -1,5 +1,5 @@
 //! What the API of rebates shows: campaign terms and where a campaign stands, store
-//! categories, refunds, and what a grant run did.
+//! categories, and what a grant run did.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::features::campaigns::rebates::store::RebateCampaignRow;
 use machipay_domain::ids::*;
-use machipay_domain::money::{Amount, Points, Yen};
+use machipay_domain::money::{Amount, Points};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -149,27 +149,4 @@ pub struct GrantRun {
 pub struct GrantBatch {
     pub accruals: i64,
     pub points: Points,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RefundRequest {
-    /// The payment to refund.
-    pub transaction_id: TransactionId,
-    pub amount: Amount,
-    /// Why (kept with the refund; 1–200 characters).
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct RefundResponse {
-    pub transaction_id: TransactionId,
-    pub payment_transaction_id: TransactionId,
-    /// Yen given back.
-    pub amount: Yen,
-    /// Rebate points taken back.
-    pub points_clawed_back: Points,
-    /// Rebate points that could not be taken back because the shopper had spent them.
-    pub shortfall_points: Points,
-    pub created_at: DateTime<Utc>,
 }

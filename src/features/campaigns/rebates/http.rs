@@ -1,4 +1,4 @@
-//! Routes for rebate campaigns, store categories, store refunds and approved cash-outs.
+//! Routes for rebate campaigns and store categories.
 
 use axum::Json;
 use axum::extract::State;
@@ -6,10 +6,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
-use crate::features::campaigns::premium::CashOutRequest;
 use crate::features::campaigns::rebates::{self as uc, *};
 use crate::features::directory::caller::{Caller, Money};
-use crate::features::payments::MovementResponse;
 use crate::http::extract::{Body, Path};
 use crate::writer::Answer;
 use machipay_domain::ids::*;
@@ -18,8 +16,6 @@ pub(crate) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(create_campaign, list_campaigns))
         .routes(routes!(set_category))
-        .routes(routes!(refund))
-        .routes(routes!(cash_out_exception))
 }
 
 /// Open a rebate campaign (operator staff or city admins). Idempotent (Idempotency-Key);
@@ -58,37 +54,4 @@ async fn set_category(
     Body(req): Body<CategoryRequest>,
 ) -> Result<Answer<CategoryResponse>, AppError> {
     uc::set_category(&app, c.who, id, req).await
-}
-
-/// Refund a payment the store received, fully or partly, within the program's window (the
-/// store's devices and owner). The rebate it earned is taken back in proportion.
-#[utoipa::path(post, path = "/api/v1/merchants/{merchant_id}/refunds", tag = "currency", security(("bearer" = [])),
-    params(("merchant_id" = MerchantId, Path), ("Idempotency-Key" = String, Header)), request_body = RefundRequest,
-    responses((status = 201, body = RefundResponse), (status = "4XX", body = ErrorEnvelope)))]
-async fn refund(
-    State(app): State<App>,
-    Path(id): Path<MerchantId>,
-    m: Money<RefundRequest>,
-) -> Result<Answer<RefundResponse>, AppError> {
-    uc::refund(&app, m.caller.who, id, m.body, m.idempotency).await
-}
-
-/// Hand a shopper's paid coin back in cash under an approved, logged exception (operator
-/// admins or city admins; everyone else is refused with `cash_out_not_allowed`).
-#[utoipa::path(post, path = "/api/v1/programs/{program_id}/cash-out-exceptions", tag = "currency", security(("bearer" = [])),
-    params(("program_id" = ProgramId, Path), ("Idempotency-Key" = String, Header)), request_body = CashOutRequest,
-    responses((status = 201, body = MovementResponse), (status = "4XX", body = ErrorEnvelope)))]
-async fn cash_out_exception(
-    State(app): State<App>,
-    Path(id): Path<ProgramId>,
-    m: Money<CashOutRequest>,
-) -> Result<Answer<MovementResponse>, AppError> {
-    crate::features::campaigns::premium::cash_out_exception(
-        &app,
-        m.caller.who,
-        id,
-        m.body,
-        m.idempotency,
-    )
-    .await
 }

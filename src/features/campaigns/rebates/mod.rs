@@ -1,11 +1,11 @@
-//! Rebate campaigns and store refunds.
+//! Rebate campaigns, and the claw-back of a refunded payment's rebate.
 //!
 //! A rebate returns a percentage of the yen part of a payment (coin and premium; never the
 //! part paid with points) as points, by the store's category tier, within a per-person
 //! monthly cap and a campaign budget that ends the campaign early when spent. Fractions round
 //! down. Immediate campaigns post the points in the payment's own transaction; batch campaigns
-//! accrue them and `grant_due` posts them on the grant date. A refund gives yen back to the
-//! shopper (never more than was paid, within the program's window) and takes back the rebate
+//! accrue them and `grant_due` posts them on the grant date. A store refund
+//! (`payments::refunds`) gives yen back to the shopper and has `clawback` take back the rebate
 //! down to the tier rate on what is still paid (`machipay_domain::money::points_kept`). Points a refund
 //! cannot take back because they were spent are refused (`clawback_shortfall = refuse`) or
 //! recorded as a shortfall that keeps counting against the cap and the budget.
@@ -19,20 +19,18 @@ pub mod store;
 
 pub use api::*;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::app::App;
 use crate::error::{AppError, Common};
-use crate::features::campaigns::premium::PremiumRefusal;
-use crate::features::campaigns::rebates::store::{Accrual, NewRefund, RebateCampaignRow};
-use crate::features::payments::{Spend, internal, wallet};
+use crate::features::campaigns::rebates::store::{Accrual, RebateCampaignRow};
 use crate::features::program_in_city;
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
 use crate::writer::rows::{self as ledger_store, Account};
-use crate::writer::{Answer, Done, Idempotency, StoreEvent, Work};
+use crate::writer::{Answer, Done, Idempotency, Work};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{jst_date, jst_end_of_day_utc};
 use machipay_domain::ids::*;
@@ -44,17 +42,34 @@ use machipay_domain::program::{ClawbackShortfall, ProgramKind};
 pub const GRANTS_PER_JOB_MAX: i64 = 200;
 
 crate::refusals! {
-    /// What rebate campaigns, store categories and store refunds refuse. (A campaign's
-    /// expiry too early is `PremiumRefusal::ExpiryTooEarly`, shared by both campaigns.)
+    /// What rebate campaigns and store categories refuse. (A campaign's expiry too early is
+    /// `Common::ExpiryTooEarly`, shared by both campaigns.)
     pub enum RebateRefusal {
         /// (campaign, its name, the category both name): campaigns do not stack.
         CampaignOverlaps(RebateCampaignId, String, String) => Conflict, "campaign_overlaps", "campaign {0} ({1}) already rebates category {2} in part of this period; campaigns do not stack";
         InvalidCategory => BadRequest, "invalid_category", "category is 1 to 40 characters";
-        /// The program's refund window in days.
-        RefundWindowClosed(i64) => Unprocessable, "refund_window_closed", "refunds are accepted for {0} days after a payment";
-        /// Yen of the payment that can still be refunded.
-        RefundExceedsPayment(i64) => Unprocessable, "refund_exceeds_payment", "at most ¥{0} of this payment can still be refunded";
     }
+}
+
+fn internal(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(e.to_string())
+}
+
+/// A shopper's wallet of `asset` in a program (opened if need be).
+async fn wallet(
+    w: &mut Work,
+    program: ProgramId,
+    shopper: ShopperId,
+    asset: Asset,
+) -> Result<Account, AppError> {
+    Ok(ledger_store::ensure_account(
+        &mut w.tx,
+        program,
+        AccountKind::ShopperWallet,
+        asset,
+        Some(shopper.0),
+    )
+    .await?)
 }
 
 fn validate_campaign(req: &NewRebateCampaignRequest) -> Result<(), AppError> {
@@ -93,7 +108,7 @@ fn check_expiry(req: &NewRebateCampaignRequest, now: DateTime<Utc>) -> Result<()
     let Some(expires) = req.points_expire_on else {
         return Ok(());
     };
-    let too_early = |m: String| Err(PremiumRefusal::ExpiryTooEarly(m).into());
+    let too_early = |m: String| Err(Common::ExpiryTooEarly(m).into());
     if expires < jst_date(now) {
         return too_early(format!("points_expire_on {expires} is in the past"));
     }
@@ -251,12 +266,18 @@ pub(crate) struct RebatePlan {
     month: String,
 }
 
-/// Works out the rebates a payment earns: `yen_part` is what was paid in coin and premium.
-pub(crate) async fn plan(
-    w: &mut Work,
-    spend: &Spend<'_>,
-    yen_part: Yen,
-) -> Result<RebatePlan, AppError> {
+/// A payment as rebates see it: who pays which store, under which program.
+pub(crate) struct Purchase {
+    pub program: ProgramId,
+    pub shopper: ShopperId,
+    pub merchant: MerchantId,
+    /// What was paid in coin and premium (points earn no rebate).
+    pub yen_part: Yen,
+}
+
+/// Works out the rebates a payment earns on its yen part.
+pub(crate) async fn plan(w: &mut Work, spend: &Purchase) -> Result<RebatePlan, AppError> {
+    let yen_part = spend.yen_part;
     let mut plan = RebatePlan {
         base_yen: yen_part,
         month: jst_date(w.now).format("%Y-%m").to_string(),
@@ -265,7 +286,7 @@ pub(crate) async fn plan(
     if yen_part <= Yen::ZERO {
         return Ok(plan);
     }
-    let campaigns = store::active_campaigns_tx(&mut w.tx, spend.program.id, w.now).await?;
+    let campaigns = store::active_campaigns_tx(&mut w.tx, spend.program, w.now).await?;
     if campaigns.is_empty() {
         return Ok(plan);
     }
@@ -311,7 +332,7 @@ pub(crate) async fn plan(
     }
     if immediate_total > Points::ZERO {
         let immediate_total = immediate_total.get();
-        let program = spend.program.id;
+        let program = spend.program;
         let subsidy = ledger_store::ensure_account(
             &mut w.tx,
             program,
@@ -421,244 +442,25 @@ pub async fn grant_batch(w: &mut Work, as_of: NaiveDate) -> Result<Done<GrantBat
     }))
 }
 
-/// A store refunds a payment it received, in full or in part (its devices and owner).
-pub async fn refund(
-    app: &App,
-    who: Principal,
-    merchant: MerchantId,
-    req: RefundRequest,
-    idem: Idempotency,
-) -> Result<Answer<RefundResponse>, AppError> {
-    if !matches!(
-        who,
-        Principal::MerchantOwner { .. } | Principal::Device { .. }
-    ) {
-        return Err(AppError::forbidden());
-    }
-    if !who.acts_for_merchant(merchant) {
-        return Err(AppError::not_found("merchant"));
-    }
-    let len = req.reason.trim().chars().count();
-    if len == 0 || req.reason.chars().count() > 200 {
-        return Err(Common::InvalidReason.into());
-    }
-    app.writer
-        .answer(Some(idem), move |w| {
-            Box::pin(refund_in(w, who, merchant, req))
-        })
-        .await
-}
-
-pub async fn refund_in(
-    w: &mut Work,
-    who: Principal,
-    merchant: MerchantId,
-    req: RefundRequest,
-) -> Result<Done<RefundResponse>, AppError> {
-    let payment = req.transaction_id;
-    let (txn, postings) = ledger_store::get_transaction_tx(&mut w.tx, payment)
-        .await?
-        .ok_or_else(|| AppError::not_found("payment"))?;
-    crate::features::payments::returns::check_refund_target(&txn, &postings, merchant)?;
-    // The payment must have been made to this store; anyone else's answers "not found".
-    let store_legs: Vec<_> = postings
-        .iter()
-        .filter(|p| {
-            p.account_kind == AccountKind::Merchant
-                && p.owner_id == Some(merchant.0)
-                && p.amount > 0
-        })
-        .collect();
-    if store_legs.is_empty() {
-        return Err(AppError::not_found("payment"));
-    }
-    let (program, settings) = program_in_city(&mut w.tx, &who, txn.program_id).await?;
-    if txn.reversed_by.is_some() {
-        return Err(crate::features::payments::PaymentRefusal::RefundOfReversed.into());
-    }
-    if w.now > txn.created_at + Duration::days(settings.refund_window_days) {
-        return Err(RebateRefusal::RefundWindowClosed(settings.refund_window_days).into());
-    }
-    let shopper = postings
-        .iter()
-        .find(|p| p.account_kind == AccountKind::ShopperWallet && p.amount < 0)
-        .and_then(|p| p.owner_id)
-        .map(ShopperId)
-        .ok_or_else(|| internal("payment without a paying wallet"))?;
-    let refunded = store::refunded_by_asset_tx(&mut w.tx, payment).await?;
-    let already = |asset: Asset| {
-        refunded
-            .iter()
-            .filter(|(a, _)| a == asset.as_str())
-            .map(|(_, n)| *n)
-            .sum::<i64>()
-    };
-    let paid = |asset: Asset| {
-        store_legs
-            .iter()
-            .filter(|p| p.asset == asset)
-            .map(|p| p.amount)
-            .sum::<i64>()
-    };
-    // What of each asset can still come back, in the ledger's unit of that asset.
-    let open = |asset: Asset| paid(asset) - already(asset);
-    // A refund is in yen, as the price was: the coin and premium still open yen for yen, the
-    // points still open at what the payment spent them at, ¥1 a point in a currency program
-    // (`payments::pay_merchant`).
-    let point_value = crate::features::payments::spent_point_value(program.kind, &settings);
-    let yen_open = Yen::new(open(Asset::Coin))
-        .checked_add(Yen::new(open(Asset::Premium)))
-        .map_err(internal)?;
-    let points_open = Points::new(open(Asset::Points));
-    let amount = Yen::new(req.amount.get());
-    let refundable = yen_open
-        .checked_add(points_open.value_at(point_value).map_err(internal)?)
-        .map_err(internal)?;
-    if amount > refundable {
-        return Err(RebateRefusal::RefundExceedsPayment(refundable.get()).into());
-    }
-    let amount = amount.get();
-    // Give back what was spent last first: paid coin, then premium, then points.
-    let mut left = Yen::new(amount);
-    let mut legs = Vec::new();
-    let mut accounts = Vec::new();
-    let (mut yen_refunded, mut points_back) = (Yen::ZERO, Points::ZERO);
-    for asset in [Asset::Coin, Asset::Premium, Asset::Points] {
-        // What this asset gives back, in its own unit, and the yen of the refund it covers.
-        let (take, covered) = if asset == Asset::Points {
-            let points = point_value
-                .points_covering(left)
-                .map_err(internal)?
-                .min(points_open);
-            let worth = points.value_at(point_value).map_err(internal)?;
-            (points.get(), worth.min(left))
-        } else {
-            let yen = left.min(Yen::new(open(asset)));
-            (yen.get(), yen)
-        };
-        if take <= 0 {
-            continue;
-        }
-        let store_account = ledger_store::ensure_account(
-            &mut w.tx,
-            program.id,
-            AccountKind::Merchant,
-            asset,
-            Some(merchant.0),
-        )
-        .await?;
-        legs.push(Leg {
-            account: store_account.id,
-            asset,
-            amount: -take,
-        });
-        accounts.push(store_account);
-        left = left.checked_sub(covered).map_err(internal)?;
-        if asset == Asset::Points {
-            // The shopper's points leg is posted net of the claw-back, below.
-            points_back = Points::new(take);
-            continue;
-        }
-        let target = wallet(w, program.id, shopper, asset).await?;
-        legs.push(Leg {
-            account: target.id,
-            asset,
-            amount: take,
-        });
-        accounts.push(target);
-        yen_refunded = yen_refunded.checked_add(covered).map_err(internal)?;
-    }
-    let claw = clawback(
-        w,
-        Refunded {
-            payment,
-            program: program.id,
-            shopper,
-            yen: yen_refunded,
-            points_back,
-            rule: settings.clawback_shortfall,
-        },
-    )
-    .await?;
-    let (clawed, shortfall) = (claw.clawed, claw.shortfall);
-    legs.extend(claw.legs);
-    accounts.extend(claw.accounts);
-    let expiry = refund_expiry(w, payment).await?;
-    let entry = Entry::new(legs).map_err(internal)?;
-    let posting = Posting {
-        program: program.id,
-        kind: "refund",
-        initiated_by: who.scope_id(),
-        memo: Some(&req.reason),
-        reverses: None,
-        lots: Lots::Normal(expiry),
-    };
-    let refs: Vec<&Account> = accounts.iter().collect();
-    let id = post(w, &posting, &entry, &refs).await?;
-    store::insert_refund(
-        &mut w.tx,
-        &NewRefund {
-            transaction_id: id,
-            payment,
-            merchant,
-            amount,
-            shortfall_points: shortfall,
-            reason: &req.reason,
-            created_at: w.now,
-        },
-    )
-    .await?;
-    w.notify(StoreEvent {
-        kind: "refund".into(),
-        merchant_id: merchant,
-        program_id: program.id,
-        transaction_id: id,
-        amount,
-        payment_request_id: None,
-        created_at: w.now,
-    });
-    Ok(Done::created(RefundResponse {
-        transaction_id: id,
-        payment_transaction_id: payment,
-        amount: Yen::new(amount),
-        points_clawed_back: Points::new(clawed),
-        shortfall_points: Points::new(shortfall),
-        created_at: w.now,
-    }))
-}
-
-/// Refunded yen keep the expiry of the lots they were paid from.
-async fn refund_expiry(w: &mut Work, payment: TransactionId) -> Result<CreditExpiry, AppError> {
-    let mut e = CreditExpiry::NEVER;
-    for (asset, date) in store::consumed_lot_expiry_tx(&mut w.tx, payment).await? {
-        match Asset::parse(&asset) {
-            Some(Asset::Coin) => e.coin = date,
-            Some(Asset::Premium) => e.premium = date,
-            Some(Asset::Points) => e.points = date,
-            None => {}
-        }
-    }
-    Ok(e)
-}
-
 /// What a refund gives back, as the claw-back needs it.
-struct Refunded {
-    payment: TransactionId,
-    program: ProgramId,
-    shopper: ShopperId,
-    /// Coin and premium this refund gives back (what rebates were earned on).
-    yen: Yen,
+pub(crate) struct Refunded {
+    pub payment: TransactionId,
+    pub program: ProgramId,
+    pub shopper: ShopperId,
+    /// Coin and premium given back by all refunds of the payment, this one included (what
+    /// rebates were earned on).
+    pub yen_after: Yen,
     /// Points this refund gives back (the part of the payment paid with points).
-    points_back: Points,
-    rule: ClawbackShortfall,
+    pub points_back: Points,
+    pub rule: ClawbackShortfall,
 }
 
 /// The shopper's points leg of a refund and the city's, and what they settled.
-struct Clawback {
-    legs: Vec<Leg>,
-    accounts: Vec<Account>,
-    clawed: i64,
-    shortfall: i64,
+pub(crate) struct Clawback {
+    pub legs: Vec<Leg>,
+    pub accounts: Vec<Account>,
+    pub clawed: i64,
+    pub shortfall: i64,
 }
 
 /// Takes back rebate points so that, after this refund, each campaign has left the shopper
@@ -667,11 +469,8 @@ struct Clawback {
 /// refund gives back, then out of the wallet; what the shopper already spent is refused
 /// (`refuse`) or recorded as a shortfall (`take_remaining`) that keeps counting against the
 /// cap and the budget. The shopper's points leg is posted net: refunded points minus claw-back.
-async fn clawback(w: &mut Work, r: Refunded) -> Result<Clawback, AppError> {
-    let refunded_after = refunded_yen_before(w, r.payment)
-        .await?
-        .checked_add(r.yen)
-        .map_err(internal)?;
+pub(crate) async fn clawback(w: &mut Work, r: Refunded) -> Result<Clawback, AppError> {
+    let refunded_after = r.yen_after;
     let mut due = Vec::new();
     let mut from_wallet = 0i64;
     let mut cancelled = 0i64;
@@ -750,15 +549,4 @@ async fn clawback(w: &mut Work, r: Refunded) -> Result<Clawback, AppError> {
         out.accounts.push(subsidy);
     }
     Ok(out)
-}
-
-/// Yen (coin and premium) given back by earlier refunds of a payment.
-async fn refunded_yen_before(w: &mut Work, payment: TransactionId) -> Result<Yen, AppError> {
-    let rows = store::refunded_by_asset_tx(&mut w.tx, payment).await?;
-    Yen::sum(
-        rows.iter()
-            .filter(|(a, _)| a != "points")
-            .map(|(_, n)| Yen::new(*n)),
-    )
-    .map_err(internal)
 }
