@@ -250,27 +250,6 @@ const FOREIGN_STORE_ALLOWED: &[(&str, &str)] = &[
     ("src/writer/known_check.rs", "campaigns/rebates"),
     // `machipay serve` logs how many cities the database holds.
     ("src/main.rs", "directory"),
-    // Inside features/: capabilities reading another's rows directly.
-    // Programs, merchants and shoppers are read by everyone (a `directory` read API would
-    // replace these).
-    ("src/features/mod.rs", "directory"),
-    ("src/features/merchants/mod.rs", "directory"),
-    ("src/features/payments/mod.rs", "directory"),
-    ("src/features/payments/reads.rs", "directory"),
-    ("src/features/points/cards.rs", "directory"),
-    ("src/features/points/mod.rs", "directory"),
-    ("src/features/points/reports.rs", "directory"),
-    ("src/features/qr/mod.rs", "directory"),
-    ("src/features/reports/mod.rs", "directory"),
-    ("src/features/campaigns/rebates/mod.rs", "directory"),
-    // A settings change (premium's use-case) records a version of the program's settings.
-    ("src/features/campaigns/premium/api.rs", "directory"),
-    ("src/features/campaigns/premium/mod.rs", "directory"),
-    // Participation and targets of the merchant registry.
-    ("src/features/settlement/mod.rs", "merchants"),
-    ("src/features/city_report/mod.rs", "merchants"),
-    // Wallet totals before a date, for the points report.
-    ("src/features/points/reports.rs", "reports"),
 ];
 
 #[test]

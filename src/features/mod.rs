@@ -15,7 +15,7 @@ pub mod reports;
 pub mod settlement;
 
 use crate::error::AppError;
-use crate::features::directory::store::{ProgramRow, program_with_settings_tx};
+use crate::features::directory::{ProgramRow, program_with_settings_tx};
 use crate::writer::WriteTx;
 use machipay_domain::auth::Principal;
 use machipay_domain::ids::ProgramId;

@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::features::merchants::store::{self as registry_store, ParticipationEventRow};
+use crate::features::merchants::{self as registry, ParticipationEventRow};
 use crate::http::refusals::RequestRefusal;
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{FiscalYear, jst_end_of_day_utc, jst_start_of_day_utc};
@@ -240,8 +240,8 @@ pub async fn store_report(
     }
     crate::features::merchants::program_of_city(app, &who, program).await?;
     let inputs = Inputs {
-        events: registry_store::events_until(&app.db, program, period.to).await?,
-        targets: registry_store::targets(&app.db, program)
+        events: registry::participation_events_until(&app.db, program, period.to).await?,
+        targets: registry::program_targets(&app.db, program)
             .await?
             .into_iter()
             .map(|t| (t.fiscal_year, t.stores))
@@ -249,7 +249,7 @@ pub async fn store_report(
     };
     let (counts, registered, active) =
         counts(app, program, &inputs, period.from, period.to).await?;
-    let profiles: HashMap<MerchantId, Profile> = registry_store::city_profiles(&app.db, who.city())
+    let profiles: HashMap<MerchantId, Profile> = registry::city_profiles(&app.db, who.city())
         .await?
         .into_iter()
         .collect();

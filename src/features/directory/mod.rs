@@ -5,6 +5,7 @@
 pub mod api;
 pub mod caller;
 pub(crate) mod http;
+mod lookup;
 pub mod store;
 
 use chrono::{Duration, Utc};
@@ -12,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::error::{AppError, Common};
-use crate::features::directory::store::{PrincipalKind, ProgramRow};
 use crate::writer::{Answer, Done, Work};
 use machipay_domain::auth::{self, Capability, Principal, Role, StaffKind};
 use machipay_domain::ids::*;
@@ -22,6 +22,12 @@ pub use api::{
     NewMerchantRequest, NewProgramRequest, NewShopperRequest, NewStaffRequest, NewToken, Program,
     RevokedToken, Shopper, Staff, TokenInfo,
 };
+pub use lookup::{
+    CityRow, MerchantRow, PrincipalKind, ProgramRow, SettingsVersion, ShopperRow, city, city_tx,
+    merchant, merchant_tx, program, program_tx, program_with_settings_tx, programs_of_city,
+    settings_versions, shopper, shopper_tx,
+};
+pub(crate) use lookup::{add_merchant_tx, add_settings_version_tx};
 
 /// How long a device enrollment code stays usable.
 pub const ENROLLMENT_CODE_TTL_MINUTES: i64 = 15;

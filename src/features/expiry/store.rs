@@ -11,7 +11,7 @@ use machipay_domain::ids::*;
 use machipay_domain::ledger::Asset;
 
 /// A program as the expiry run needs it: its id, kind and the settings text it was created with
-/// (the dated versions are read apart, see `directory::store::settings_at`).
+/// (the dated versions are read apart, see `directory::settings_at`).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProgramForExpiry {
     #[sqlx(try_from = "Uuid")]

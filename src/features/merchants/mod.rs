@@ -11,11 +11,14 @@ pub(crate) mod store;
 use chrono::NaiveDate;
 
 use crate::app::App;
+use crate::db::Db;
 use crate::error::AppError;
-use crate::features::directory::store::{self as dir, Merchant, PrincipalKind};
-use crate::features::directory::{Issued, check_name};
-use crate::features::merchants::store::{ApplicationRow, ParticipationEventRow, TargetRow};
-use crate::writer::{Answer, Done, Work};
+use crate::features::directory::{
+    self as dir, Issued, MerchantRow as Merchant, PrincipalKind, check_name,
+};
+pub(crate) use crate::features::merchants::store::ParticipationEventRow;
+use crate::features::merchants::store::{ApplicationRow, TargetRow};
+use crate::writer::{Answer, Done, Work, WriteTx};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{FiscalYear, jst_date};
 use machipay_domain::ids::*;
@@ -88,7 +91,7 @@ pub(crate) async fn merchant_in_city(
     who: &Principal,
     id: MerchantId,
 ) -> Result<Merchant, AppError> {
-    dir::get_merchant_tx(&mut w.tx, id)
+    dir::merchant_tx(&mut w.tx, id)
         .await?
         .filter(|m| m.city_id == who.city())
         .ok_or_else(|| AppError::not_found("merchant"))
@@ -100,15 +103,58 @@ pub(crate) async fn program_of_city(
     who: &Principal,
     id: ProgramId,
 ) -> Result<dir::ProgramRow, AppError> {
-    dir::get_program(&app.db, id)
+    dir::program(&app.db, id)
         .await?
         .filter(|p| p.city_id == who.city())
         .ok_or_else(|| AppError::not_found("program"))
 }
 
+/// The first day `merchant` joined `program`, read in the write transaction (settlement's
+/// hold for new stores).
+pub(crate) async fn first_joined_tx(
+    tx: &mut WriteTx,
+    program: ProgramId,
+    merchant: MerchantId,
+) -> Result<Option<NaiveDate>, AppError> {
+    Ok(store::first_joined_tx(tx, program, merchant).await?)
+}
+
+/// The store's bank account in force, read in the write transaction (settlement's transfers).
+pub(crate) async fn current_bank_account_tx(
+    tx: &mut WriteTx,
+    merchant: MerchantId,
+) -> Result<Option<BankAccountView>, AppError> {
+    Ok(store::current_bank_account_tx(tx, merchant).await?)
+}
+
+/// The program's participation events effective on or before `until`.
+pub(crate) async fn participation_events_until(
+    db: &Db,
+    program: ProgramId,
+    until: NaiveDate,
+) -> Result<Vec<ParticipationEventRow>, AppError> {
+    Ok(store::events_until(db, program, until).await?)
+}
+
+/// The program's registration targets, every version.
+pub(crate) async fn program_targets(
+    db: &Db,
+    program: ProgramId,
+) -> Result<Vec<TargetRow>, AppError> {
+    Ok(store::targets(db, program).await?)
+}
+
+/// The store profiles of a city.
+pub(crate) async fn city_profiles(
+    db: &Db,
+    city: CityId,
+) -> Result<Vec<(MerchantId, Profile)>, AppError> {
+    Ok(store::city_profiles(db, city).await?)
+}
+
 /// Staff of the city, or the store's own owner and devices, may read a store's records.
 async fn readable_merchant(app: &App, who: &Principal, id: MerchantId) -> Result<(), AppError> {
-    let visible = dir::get_merchant(&app.db, id)
+    let visible = dir::merchant(&app.db, id)
         .await?
         .is_some_and(|m| m.city_id == who.city());
     if visible && (who.can(Capability::ViewCity) || who.acts_for_merchant(id)) {
@@ -277,7 +323,7 @@ async fn create_store(
         name: s.name.clone(),
         created_at: w.now,
     };
-    dir::insert_merchant(&mut w.tx, &merchant).await?;
+    dir::add_merchant_tx(&mut w.tx, &merchant).await?;
     store::upsert_profile(&mut w.tx, merchant.id, merchant.city_id, &s.profile, w.now).await?;
     if let Some(bank) = &s.bank {
         store::insert_bank_account(&mut w.tx, merchant.id, bank, who.scope_id(), w.now).await?;

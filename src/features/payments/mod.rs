@@ -22,7 +22,7 @@ pub use refusals::PaymentRefusal;
 
 use crate::app::App;
 use crate::error::{AppError, Common};
-use crate::features::directory::store::{ProgramRow, get_merchant_tx, get_shopper_tx};
+use crate::features::directory::{ProgramRow, merchant_tx, shopper_tx};
 use crate::features::program_in_city;
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
 use crate::writer::rows::{self as ledger_store, Account};
@@ -174,7 +174,7 @@ pub async fn pay_in(
         return Err(AppError::forbidden());
     };
     let (program, settings) = program_in_city(&mut w.tx, &who, program_id).await?;
-    get_merchant_tx(&mut w.tx, req.merchant_id)
+    merchant_tx(&mut w.tx, req.merchant_id)
         .await?
         .filter(|m| m.city_id == who.city())
         .ok_or_else(|| AppError::not_found("merchant"))?;
@@ -473,7 +473,7 @@ pub(crate) async fn shopper_in_city(
     who: &Principal,
     shopper: ShopperId,
 ) -> Result<(), AppError> {
-    get_shopper_tx(&mut w.tx, shopper)
+    shopper_tx(&mut w.tx, shopper)
         .await?
         .filter(|s| s.city_id == who.city())
         .map(|_| ())

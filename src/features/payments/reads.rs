@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::features::directory::store::{get_merchant, get_shopper, list_programs};
+use crate::features::directory;
 use crate::writer::rows as store;
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::ids::*;
@@ -17,7 +17,7 @@ async fn balances_of(
     owner: uuid::Uuid,
 ) -> Result<Vec<AccountBalance>, AppError> {
     let mut out = Vec::new();
-    for program in list_programs(&app.db, city).await? {
+    for program in directory::programs_of_city(&app.db, city).await? {
         let accounts = store::accounts_of_owner(&app.db, program.id, owner).await?;
         out.extend(accounts.into_iter().map(AccountBalance::from));
     }
@@ -30,7 +30,7 @@ pub async fn shopper_balances(
     shopper: ShopperId,
 ) -> Result<Vec<AccountBalance>, AppError> {
     let visible = who.is_shopper(shopper) || who.can(Capability::ViewCity);
-    let exists = get_shopper(&app.db, shopper)
+    let exists = directory::shopper(&app.db, shopper)
         .await?
         .is_some_and(|s| s.city_id == who.city());
     if !(visible && exists) {
@@ -45,7 +45,7 @@ pub async fn merchant_balances(
     merchant: MerchantId,
 ) -> Result<Vec<AccountBalance>, AppError> {
     let visible = who.acts_for_merchant(merchant) || who.can(Capability::ViewCity);
-    let exists = get_merchant(&app.db, merchant)
+    let exists = directory::merchant(&app.db, merchant)
         .await?
         .is_some_and(|m| m.city_id == who.city());
     if !(visible && exists) {
@@ -63,7 +63,7 @@ pub async fn transaction(
     let (t, postings) = store::get_transaction(&app.db, id)
         .await?
         .ok_or_else(|| AppError::not_found("transaction"))?;
-    let program = crate::features::directory::store::get_program(&app.db, t.program_id).await?;
+    let program = crate::features::directory::program(&app.db, t.program_id).await?;
     let in_city = program.is_some_and(|p| p.city_id == who.city());
     let party = postings.iter().any(|p| match (who, p.owner_id) {
         (_, None) => false,
@@ -93,7 +93,7 @@ pub async fn ledger_check(
     if !who.can(Capability::ViewCity) {
         return Err(AppError::forbidden());
     }
-    let p = crate::features::directory::store::get_program(&app.db, program)
+    let p = crate::features::directory::program(&app.db, program)
         .await?
         .filter(|p| p.city_id == who.city())
         .ok_or_else(|| AppError::not_found("program"))?;

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::error::{AppError, Common};
-use crate::features::directory::store::get_merchant_tx;
+use crate::features::directory::merchant_tx;
 use crate::features::payments::internal;
 use crate::features::points::store::{self as store, CardRow, PointCampaignRow};
 use crate::features::points::{CardRefusal, NOT_POINTS, card_wallet, points_program, usable_card};
@@ -129,7 +129,7 @@ async fn visible_card(app: &App, who: &Principal, id: CardId) -> Result<CardRow,
     let card = store::card(&app.db, id)
         .await?
         .ok_or_else(|| AppError::not_found("card"))?;
-    crate::features::directory::store::get_program(&app.db, card.program_id)
+    crate::features::directory::program(&app.db, card.program_id)
         .await?
         .filter(|p| p.city_id == who.city())
         .ok_or_else(|| AppError::not_found("card"))?;
@@ -549,7 +549,7 @@ pub async fn set_rate(
         .answer(None, move |w| {
             Box::pin(async move {
                 points_program(w, &who, program).await?;
-                get_merchant_tx(&mut w.tx, merchant)
+                merchant_tx(&mut w.tx, merchant)
                     .await?
                     .filter(|m| m.city_id == who.city())
                     .ok_or_else(|| AppError::not_found("merchant"))?;
@@ -590,7 +590,7 @@ pub async fn create_campaign(
             Box::pin(async move {
                 points_program(w, &who, program).await?;
                 if let Some(m) = req.merchant_id {
-                    get_merchant_tx(&mut w.tx, m)
+                    merchant_tx(&mut w.tx, m)
                         .await?
                         .filter(|m| m.city_id == who.city())
                         .ok_or_else(|| AppError::not_found("merchant"))?;

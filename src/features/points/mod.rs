@@ -26,7 +26,7 @@ use rust_decimal::Decimal;
 
 use crate::app::App;
 use crate::error::{AppError, Common};
-use crate::features::directory::store::ProgramRow;
+use crate::features::directory::ProgramRow;
 use crate::features::payments::{Spend, credit_expiry, internal, pay_merchant};
 use crate::features::points::store::{CardRow, Movement};
 use crate::features::program_in_city;
@@ -622,7 +622,7 @@ pub async fn buy_stock(
             Box::pin(async move {
                 let program = req.program_id;
                 points_program(w, &who, program).await?;
-                crate::features::directory::store::get_merchant_tx(&mut w.tx, merchant)
+                crate::features::directory::merchant_tx(&mut w.tx, merchant)
                     .await?
                     .filter(|m| m.city_id == who.city())
                     .ok_or_else(|| AppError::not_found("merchant"))?;

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use crate::app::App;
 use crate::error::AppError;
 use crate::features::points::{NOT_POINTS, store};
-use crate::features::reports::store::wallet_totals_before;
+use crate::features::reports::wallet_totals_before;
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{FiscalYear, jst_start_of_day_utc};
 use machipay_domain::ids::*;
@@ -119,7 +119,7 @@ async fn points_program_visible(
     who: &Principal,
     program: ProgramId,
 ) -> Result<(), AppError> {
-    let row = crate::features::directory::store::get_program(&app.db, program)
+    let row = crate::features::directory::program(&app.db, program)
         .await?
         .filter(|p| p.city_id == who.city())
         .ok_or_else(|| AppError::not_found("program"))?;

@@ -14,7 +14,7 @@ use chrono::Duration;
 pub use self::api::*;
 use crate::app::App;
 use crate::error::{AppError, Common};
-use crate::features::directory::store::{self as dir, Merchant};
+use crate::features::directory::{self as dir, MerchantRow as Merchant};
 use crate::features::payments::{MovementResponse, Spend, internal, movement_done, pay_merchant};
 use crate::features::program_in_city;
 use crate::features::qr::store::{PaymentRequestRow, QR_KEY};
@@ -90,7 +90,7 @@ async fn merchant_in_city(
     who: &Principal,
     id: MerchantId,
 ) -> Result<Merchant, AppError> {
-    dir::get_merchant_tx(&mut w.tx, id)
+    dir::merchant_tx(&mut w.tx, id)
         .await?
         .filter(|m| m.city_id == who.city())
         .ok_or_else(|| AppError::not_found("merchant"))
@@ -120,7 +120,7 @@ async fn code_names(
         )
         .into());
     }
-    let city = dir::get_city_tx(&mut w.tx, m.city_id)
+    let city = dir::city_tx(&mut w.tx, m.city_id)
         .await?
         .map(|c| c.name)
         .unwrap_or_default();
@@ -266,7 +266,7 @@ pub async fn store_code_image(
                 .into_bytes(),
         ),
         ImageFormat::Poster => {
-            let city = dir::get_city(&app.db, m.city_id)
+            let city = dir::city(&app.db, m.city_id)
                 .await?
                 .map(|c| c.name)
                 .unwrap_or_default();

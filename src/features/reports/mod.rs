@@ -24,6 +24,16 @@ use machipay_domain::prepaid_law::{
     PeriodFlows, UnusedBalanceReport, UnusedBalances, WalletFlow, half_year_start,
 };
 
+/// Sum per asset of what the program's shopper wallets held at `before` (the points report's
+/// opening and closing liability).
+pub(crate) async fn wallet_totals_before(
+    db: &crate::db::Db,
+    program: ProgramId,
+    before: DateTime<Utc>,
+) -> Result<Vec<(Asset, i64)>, AppError> {
+    Ok(store::wallet_totals_before(db, program, before).await?)
+}
+
 /// The unused balance of `program` at the end of `date` (JST), staff of the program's city
 /// only. Without a date, the latest 基準日 that has ended at `now`. A date after today (JST)
 /// is refused: its figures do not exist yet. Today's figures are those so far.
@@ -37,7 +47,7 @@ pub async fn unused_balance(
     if !who.can(Capability::ViewCity) {
         return Err(AppError::forbidden());
     }
-    let program = crate::features::directory::store::get_program(&app.db, program)
+    let program = crate::features::directory::program(&app.db, program)
         .await?
         .filter(|p| p.city_id == who.city())
         .ok_or_else(|| AppError::not_found("program"))?;

@@ -12,7 +12,6 @@ pub use crate::features::settlement::http::{RunRequest, RunView, StatementView};
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::features::merchants::store as registry_store;
 use crate::features::settlement::store::{RunRow, StatementRow};
 use crate::features::{program_in_city, program_in_city_on};
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
@@ -183,8 +182,9 @@ async fn statement_for(
     t: &Takings,
 ) -> Result<StatementRow, AppError> {
     let figures = statement(t, rules.fee, rules.point_value).map_err(internal)?;
-    let joined = registry_store::first_joined_tx(&mut w.tx, run.program_id, merchant).await?;
-    let bank = registry_store::current_bank_account_tx(&mut w.tx, merchant).await?;
+    let joined =
+        crate::features::merchants::first_joined_tx(&mut w.tx, run.program_id, merchant).await?;
+    let bank = crate::features::merchants::current_bank_account_tx(&mut w.tx, merchant).await?;
     let hold_days = rules.hold_days;
     let is_new = joined.is_some_and(|j| {
         j.checked_add_days(Days::new(hold_days))

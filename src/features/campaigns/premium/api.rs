@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::error::AppError;
 use crate::features::campaigns::premium::store::{PremiumCampaignRow, PremiumTotals};
-use crate::features::directory::store::SettingsVersion;
+use crate::features::directory::SettingsVersion;
 use crate::features::payments::internal;
 use machipay_domain::ids::*;
 use machipay_domain::money::{Amount, Points, Yen};

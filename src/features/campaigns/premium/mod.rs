@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::error::{AppError, Common};
 use crate::features::campaigns::premium::store::{PremiumCampaignRow, Purchase};
-use crate::features::directory::store::{self as programs, SettingsVersion};
+use crate::features::directory::{self as programs, SettingsVersion};
 use crate::features::payments::{
     MovementResponse, charge_wallet_done, credit_expiry, internal, movement_done, shopper_in_city,
     wallet, yen_held,
@@ -82,7 +82,7 @@ pub async fn change_settings(
                     changed_by: who.scope_id(),
                     created_at: w.now,
                 };
-                programs::insert_settings_version(&mut w.tx, &version).await?;
+                programs::add_settings_version_tx(&mut w.tx, &version).await?;
                 Ok(Done::created(SettingsVersionView::try_from(version)?))
             })
         })
@@ -99,7 +99,7 @@ pub async fn settings_history(
         return Err(AppError::forbidden());
     }
     crate::features::directory::get_program(app, who, program).await?;
-    programs::settings_history(&app.db, program)
+    programs::settings_versions(&app.db, program)
         .await?
         .into_iter()
         .map(SettingsVersionView::try_from)

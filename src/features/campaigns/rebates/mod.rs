@@ -239,7 +239,7 @@ pub async fn set_category(
     app.writer
         .answer(None, move |w| {
             Box::pin(async move {
-                crate::features::directory::store::get_merchant_tx(&mut w.tx, merchant)
+                crate::features::directory::merchant_tx(&mut w.tx, merchant)
                     .await?
                     .filter(|m| m.city_id == who.city())
                     .ok_or_else(|| AppError::not_found("merchant"))?;
