@@ -218,7 +218,7 @@ fn database_url(given: Option<String>, demo: bool) -> Result<String, String> {
 /// Seeds the demo town (refusing a database that already holds a city) and prints the URLs
 /// and sign-in codes.
 async fn seed_demo(app: &App, addr: SocketAddr) -> Result<(), String> {
-    let cities = machipay::features::directory::store::city_count(&app.db)
+    let cities = machipay::features::directory::city_count(&app.db)
         .await
         .map_err(|e| e.to_string())?;
     if cities > 0 {

@@ -94,3 +94,9 @@ pub async fn settings_versions(
 ) -> Result<Vec<SettingsVersion>, AppError> {
     Ok(store::settings_history(db, program).await?)
 }
+
+/// How many cities the database holds (`serve --demo` seeds an empty database only). The
+/// storage error is passed on as it is, so the CLI prints the database's own words.
+pub async fn city_count(db: &Db) -> Result<i64, sqlx::Error> {
+    store::city_count(db).await
+}

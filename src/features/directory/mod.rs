@@ -23,9 +23,9 @@ pub use api::{
     RevokedToken, Shopper, Staff, TokenInfo,
 };
 pub use lookup::{
-    CityRow, MerchantRow, PrincipalKind, ProgramRow, SettingsVersion, ShopperRow, city, city_tx,
-    merchant, merchant_tx, program, program_tx, program_with_settings_tx, programs_of_city,
-    settings_versions, shopper, shopper_tx,
+    CityRow, MerchantRow, PrincipalKind, ProgramRow, SettingsVersion, ShopperRow, city, city_count,
+    city_tx, merchant, merchant_tx, program, program_tx, program_with_settings_tx,
+    programs_of_city, settings_versions, shopper, shopper_tx,
 };
 pub(crate) use lookup::{add_merchant_tx, add_settings_version_tx};
 
