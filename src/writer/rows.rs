@@ -29,6 +29,23 @@ pub struct Account {
 const ACCOUNT_COLUMNS: &str =
     "SELECT id, program_id, kind, asset, owner_id, allow_negative, balance FROM accounts";
 
+/// A shopper's wallet of `asset` in a program (opened if need be).
+pub(crate) async fn shopper_wallet(
+    tx: &mut WriteTx,
+    program: ProgramId,
+    shopper: ShopperId,
+    asset: Asset,
+) -> Result<Account, sqlx::Error> {
+    ensure_account(
+        tx,
+        program,
+        AccountKind::ShopperWallet,
+        asset,
+        Some(shopper.0),
+    )
+    .await
+}
+
 /// Finds or creates the account of `kind` and `asset` for `owner` (None for the program's
 /// own books). Accounts are created on first use.
 ///

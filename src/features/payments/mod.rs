@@ -486,14 +486,7 @@ pub(crate) async fn wallet(
     shopper: ShopperId,
     asset: Asset,
 ) -> Result<Account, AppError> {
-    Ok(ledger_store::ensure_account(
-        &mut w.tx,
-        program,
-        AccountKind::ShopperWallet,
-        asset,
-        Some(shopper.0),
-    )
-    .await?)
+    Ok(ledger_store::shopper_wallet(&mut w.tx, program, shopper, asset).await?)
 }
 
 /// Coin plus premium a shopper holds: what the holding cap limits.

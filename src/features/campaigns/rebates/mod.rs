@@ -55,23 +55,6 @@ fn internal(e: impl std::fmt::Display) -> AppError {
     AppError::Internal(e.to_string())
 }
 
-/// A shopper's wallet of `asset` in a program (opened if need be).
-async fn wallet(
-    w: &mut Work,
-    program: ProgramId,
-    shopper: ShopperId,
-    asset: Asset,
-) -> Result<Account, AppError> {
-    Ok(ledger_store::ensure_account(
-        &mut w.tx,
-        program,
-        AccountKind::ShopperWallet,
-        asset,
-        Some(shopper.0),
-    )
-    .await?)
-}
-
 fn validate_campaign(req: &NewRebateCampaignRequest) -> Result<(), AppError> {
     let bad = |m: &'static str| Err(Common::InvalidCampaign(m).into());
     let name_len = req.name.trim().chars().count();
@@ -341,7 +324,8 @@ pub(crate) async fn plan(w: &mut Work, spend: &Purchase) -> Result<RebatePlan, A
             None,
         )
         .await?;
-        let points_wallet = wallet(w, program, spend.shopper, Asset::Points).await?;
+        let points_wallet =
+            ledger_store::shopper_wallet(&mut w.tx, program, spend.shopper, Asset::Points).await?;
         plan.legs.push(Leg {
             account: subsidy.id,
             asset: Asset::Points,
@@ -417,7 +401,8 @@ pub async fn grant_batch(w: &mut Work, as_of: NaiveDate) -> Result<Done<GrantBat
             None,
         )
         .await?;
-        let target = wallet(w, program, a.shopper_id, Asset::Points).await?;
+        let target =
+            ledger_store::shopper_wallet(&mut w.tx, program, a.shopper_id, Asset::Points).await?;
         let entry =
             Entry::transfer(subsidy.id, target.id, Asset::Points, points).map_err(internal)?;
         let posting = Posting {
@@ -497,7 +482,7 @@ pub(crate) async fn clawback(w: &mut Work, r: Refunded) -> Result<Clawback, AppE
     }
     let points_back = r.points_back.get();
     let points_wallet = if from_wallet > 0 || points_back > 0 {
-        Some(wallet(w, r.program, r.shopper, Asset::Points).await?)
+        Some(ledger_store::shopper_wallet(&mut w.tx, r.program, r.shopper, Asset::Points).await?)
     } else {
         None
     };
