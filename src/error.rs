@@ -306,6 +306,12 @@ pub fn intern(code: &str) -> &'static str {
     leaked
 }
 
+/// A failure that is a bug, not a refusal (a stored text that does not parse, an arithmetic
+/// overflow): answered 500 `internal` and logged.
+pub fn internal(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(e.to_string())
+}
+
 /// The code of a 503: nothing was written, retry with the same Idempotency-Key.
 pub const UNAVAILABLE: &str = "unavailable";
 /// The code of a 500: a bug; logged, shown opaque.

@@ -12,6 +12,7 @@ use chrono::{Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
+use crate::error::internal;
 use crate::error::{AppError, Common};
 use crate::writer::{Answer, Done, Work};
 use machipay_domain::auth::{self, Capability, Principal, Role, StaffKind};
@@ -500,8 +501,4 @@ pub async fn reissue_token(
             })
         })
         .await
-}
-
-fn internal(e: impl std::fmt::Display) -> AppError {
-    AppError::Internal(e.to_string())
 }

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::AppError;
+use crate::error::internal;
 use crate::features::directory::Issued;
 use crate::features::directory::Merchant;
-use crate::features::merchants::internal;
 use crate::features::merchants::store::{ApplicationRow, ParticipationEventRow, TargetRow};
 use machipay_domain::calendar::FiscalYear;
 use machipay_domain::ids::*;

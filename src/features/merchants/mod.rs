@@ -13,6 +13,7 @@ use chrono::NaiveDate;
 use crate::app::App;
 use crate::db::Db;
 use crate::error::AppError;
+use crate::error::internal;
 use crate::features::directory::{
     self as dir, Issued, MerchantRow as Merchant, PrincipalKind, check_name,
 };
@@ -575,8 +576,4 @@ pub async fn targets(app: &App, who: Principal, program: ProgramId) -> Result<Ta
         }
     }
     Ok(Targets { current, history })
-}
-
-pub(crate) fn internal(e: impl std::fmt::Display) -> AppError {
-    AppError::Internal(e.to_string())
 }

@@ -21,6 +21,7 @@ pub use refunds::{refund, refund_in};
 pub use refusals::PaymentRefusal;
 
 use crate::app::App;
+use crate::error::internal;
 use crate::error::{AppError, Common};
 use crate::features::directory::{ProgramRow, merchant_tx, shopper_tx};
 use crate::features::program_in_city;
@@ -531,8 +532,4 @@ pub(crate) async fn movement_done(
         balances,
     };
     Ok(Done::created(body))
-}
-
-pub(crate) fn internal(e: impl std::fmt::Display) -> AppError {
-    AppError::Internal(e.to_string())
 }

@@ -5,11 +5,12 @@
 use chrono::Duration;
 
 use crate::app::App;
+use crate::error::internal;
 use crate::error::{AppError, Common};
 use crate::features::campaigns::rebates;
 use crate::features::payments::store::{self, NewRefund};
 use crate::features::payments::{
-    PaymentRefusal, RefundRequest, RefundResponse, internal, returns, spent_point_value, wallet,
+    PaymentRefusal, RefundRequest, RefundResponse, returns, spent_point_value, wallet,
 };
 use crate::features::program_in_city;
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};

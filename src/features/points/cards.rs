@@ -9,9 +9,9 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::app::App;
+use crate::error::internal;
 use crate::error::{AppError, Common};
 use crate::features::directory::merchant_tx;
-use crate::features::payments::internal;
 use crate::features::points::store::{self as store, CardRow, PointCampaignRow};
 use crate::features::points::{CardRefusal, NOT_POINTS, card_wallet, points_program, usable_card};
 use crate::http::refusals::RequestRefusal;

@@ -25,9 +25,10 @@ use crate::features::merchants::participation::ensure_participating;
 use rust_decimal::Decimal;
 
 use crate::app::App;
+use crate::error::internal;
 use crate::error::{AppError, Common};
 use crate::features::directory::ProgramRow;
-use crate::features::payments::{Spend, credit_expiry, internal, pay_merchant};
+use crate::features::payments::{Spend, credit_expiry, pay_merchant};
 use crate::features::points::store::{CardRow, Movement};
 use crate::features::program_in_city;
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};

@@ -13,9 +13,10 @@ use chrono::Duration;
 
 pub use self::api::*;
 use crate::app::App;
+use crate::error::internal;
 use crate::error::{AppError, Common};
 use crate::features::directory::{self as dir, MerchantRow as Merchant};
-use crate::features::payments::{MovementResponse, Spend, internal, movement_done, pay_merchant};
+use crate::features::payments::{MovementResponse, Spend, movement_done, pay_merchant};
 use crate::features::program_in_city;
 use crate::features::qr::store::{PaymentRequestRow, QR_KEY};
 use crate::writer::{Answer, Done, Idempotency, Work};

@@ -12,6 +12,7 @@ pub use crate::features::settlement::http::{RunRequest, RunView, StatementView};
 
 use crate::app::App;
 use crate::error::AppError;
+use crate::error::internal;
 use crate::features::settlement::store::{RunRow, StatementRow};
 use crate::features::{program_in_city, program_in_city_on};
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
@@ -498,8 +499,4 @@ fn transfer_date_error(e: TransferDateError) -> SettlementRefusal {
         TransferDateError::InPast { .. } => SettlementRefusal::TransferDateInPast(text),
         TransferDateError::NotCovered(_) => SettlementRefusal::HolidayDataNotCovered(text),
     }
-}
-
-fn internal(e: impl std::fmt::Display) -> AppError {
-    AppError::Internal(e.to_string())
 }

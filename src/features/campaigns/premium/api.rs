@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::AppError;
+use crate::error::internal;
 use crate::features::campaigns::premium::store::{PremiumCampaignRow, PremiumTotals};
 use crate::features::directory::SettingsVersion;
-use crate::features::payments::internal;
 use machipay_domain::ids::*;
 use machipay_domain::money::{Amount, Points, Yen};
 use machipay_domain::program::ProgramSettings;

@@ -11,12 +11,13 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::app::App;
+use crate::error::internal;
 use crate::error::{AppError, Common};
 use crate::features::campaigns::premium::store::{PremiumCampaignRow, Purchase};
 use crate::features::directory::{self as programs, SettingsVersion};
 use crate::features::payments::{
-    MovementResponse, charge_wallet_done, credit_expiry, internal, movement_done, shopper_in_city,
-    wallet, yen_held,
+    MovementResponse, charge_wallet_done, credit_expiry, movement_done, shopper_in_city, wallet,
+    yen_held,
 };
 use crate::features::program_in_city;
 use crate::writer::posting::{Lots, Posting, post};

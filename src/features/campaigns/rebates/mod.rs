@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::app::App;
+use crate::error::internal;
 use crate::error::{AppError, Common};
 use crate::features::campaigns::rebates::store::{Accrual, RebateCampaignRow};
 use crate::features::program_in_city;
@@ -49,10 +50,6 @@ crate::refusals! {
         CampaignOverlaps(RebateCampaignId, String, String) => Conflict, "campaign_overlaps", "campaign {0} ({1}) already rebates category {2} in part of this period; campaigns do not stack";
         InvalidCategory => BadRequest, "invalid_category", "category is 1 to 40 characters";
     }
-}
-
-fn internal(e: impl std::fmt::Display) -> AppError {
-    AppError::Internal(e.to_string())
 }
 
 fn validate_campaign(req: &NewRebateCampaignRequest) -> Result<(), AppError> {
