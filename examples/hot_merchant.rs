@@ -19,7 +19,7 @@ async fn main() {
     let concurrency: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(64);
     let dir = tempfile::tempdir().expect("dir");
     let (db, pg_name) = connect(backend, &dir).await;
-    let (writer, _) = Writer::start(db.clone());
+    let (writer, _) = Writer::start(db.clone(), machipay::features::WARM_AT_START);
     let app = App::new(db.clone(), writer);
     let admin =
         machipay::features::directory::bootstrap_city(&app, "ベンチ市".into(), "admin".into())

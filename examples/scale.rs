@@ -139,7 +139,7 @@ fn err(e: impl std::fmt::Display) -> Box<dyn std::error::Error> {
 
 async fn open(url: &str) -> Fallible<App> {
     let db = Db::connect(url).await.map_err(err)?;
-    let (writer, _) = Writer::start(db.clone());
+    let (writer, _) = Writer::start(db.clone(), machipay::features::WARM_AT_START);
     Ok(App::new(db, writer))
 }
 

@@ -112,7 +112,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let db = Db::connect(&database_url)
         .await
         .map_err(|e| e.to_string())?;
-    let (writer, mut writer_task) = Writer::start(db.clone());
+    let (writer, mut writer_task) = Writer::start(db.clone(), machipay::features::WARM_AT_START);
     let app = App::new(db.clone(), writer);
     match cli.command {
         Command::Serve {

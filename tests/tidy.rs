@@ -232,23 +232,12 @@ fn main_crate_sources() -> Vec<(String, String)> {
 // ---------------------------------------------------------------------------------------------
 // a. A capability's storage is its own
 
-/// Files that reach into a capability's `store` from outside it, today, as
+/// Files that reach into a capability's `store` from outside it, as
 /// `(file, capability whose store it uses)`. A capability asks another capability's use-cases
-/// (its `mod.rs`), not its tables. Each line is a debt; the test fails on a new one and on a
-/// line no longer needed.
-const FOREIGN_STORE_ALLOWED: &[(&str, &str)] = &[
-    // Outside features/: the shared layers that hold cached rows.
-    // `Known` (writer/known.rs) caches programs, merchants, shoppers, store codes and rebate
-    // campaigns for the writer, so it names their row types and loads them (`warm`).
-    ("src/writer/known.rs", "directory"),
-    ("src/writer/known.rs", "qr"),
-    ("src/writer/known.rs", "campaigns/rebates"),
-    // The writer's self-check compares `Known` with the tables it caches.
-    ("src/writer/known_check.rs", "directory"),
-    ("src/writer/known_check.rs", "qr"),
-    ("src/writer/known_check.rs", "merchants"),
-    ("src/writer/known_check.rs", "campaigns/rebates"),
-];
+/// (its `mod.rs`), not its tables. Each line would be a debt; the test fails on a new one and
+/// on a line no longer needed. None is left (the writer's `Known` names no capability: each
+/// implements `writer::Fact` for the rows it wants remembered): keep it so.
+const FOREIGN_STORE_ALLOWED: &[(&str, &str)] = &[];
 
 #[test]
 fn capabilities_use_only_their_own_store() {
@@ -430,16 +419,10 @@ fn every_rust_file_opens_with_a_module_doc() {
 
 /// Edges between top-level modules of the main crate that close today's cycles, as
 /// `(from, to)`. The check removes them and requires what is left to be acyclic; an entry
-/// whose edge is gone fails too. The order they break is
-/// `error < db < writer < app < http < features < demo`.
-const TOP_LEVEL_CYCLE_EDGES: &[(&str, &str)] = &[
-    // The writer remembers rows of directory, qr and rebates (`Known`'s `Facts`, loaded by
-    // `warm`: writer/known.rs) and its self-check re-reads them (writer/known_check.rs)
-    // (cycle writer -> features -> writer). Next step: each capability registers the facts
-    // it wants remembered with the writer through a trait (how to load, key, forget and
-    // re-check them), so the writer names none.
-    ("writer", "features"),
-];
+/// whose edge is gone fails too. The modules stack up
+/// `error < db < writer < app < http < features < demo`. None is left (the writer's `Known`
+/// names no capability; each implements `writer::Fact` for its rows): keep it so.
+const TOP_LEVEL_CYCLE_EDGES: &[(&str, &str)] = &[];
 
 /// Edges between capabilities that close today's cycles, as `(from, to)`, checked the same
 /// way as [`TOP_LEVEL_CYCLE_EDGES`]. The order they break is `directory < reports <

@@ -16,7 +16,9 @@ pub mod settlement;
 
 use crate::error::AppError;
 use crate::features::directory::{ProgramRow, program_with_settings_tx};
-use crate::writer::WriteTx;
+use crate::writer::guard::FactSet;
+use crate::writer::{Fact, Warmer, WriteTx};
+use futures::future::BoxFuture;
 use machipay_domain::auth::Principal;
 use machipay_domain::ids::ProgramId;
 use machipay_domain::program::{ProgramKind, ProgramSettings, SettingsError};
@@ -65,18 +67,46 @@ pub(crate) async fn program_in_city_on(
         .await?
         .filter(|(p, _)| p.city_id == who.city())
         .ok_or_else(|| AppError::not_found("program"))?;
-    if let Some(parsed) = tx.known.get(|f| f.settings.get(&(id, date))) {
+    if let Some(parsed) = tx.known.get::<ProgramSettings, _>(&(id, date)) {
         return Ok((program, parsed));
     }
-    let settings: ProgramSettings =
-        serde_json::from_str(current.as_deref().unwrap_or(&program.settings))
-            .map_err(|e| AppError::Internal(format!("stored settings: {e}")))?;
-    let parsed = settings.clone();
-    tx.known.stage(|f| {
-        f.settings.insert((id, date), parsed);
-    });
+    let settings = parse_settings(&program, current.as_deref())?;
+    tx.known.stage((id, date), settings.clone());
     Ok((program, settings))
 }
+
+/// The settings in effect: the dated version's text, else the program row's own.
+fn parse_settings(
+    program: &ProgramRow,
+    current: Option<&str>,
+) -> Result<ProgramSettings, AppError> {
+    serde_json::from_str(current.unwrap_or(&program.settings))
+        .map_err(|e| AppError::Internal(format!("stored settings: {e}")))
+}
+
+/// The writer remembers the settings in effect per (program, JST date), parsed once
+/// ([`program_in_city_on`]); forgotten with the programs.
+impl Fact for ProgramSettings {
+    type Key = (ProgramId, chrono::NaiveDate);
+    const NAME: &'static str = "settings of";
+    const FORGOTTEN_BY: FactSet = FactSet::PROGRAMS;
+    fn reread<'a>(
+        tx: &'a mut WriteTx,
+        &(id, date): &'a Self::Key,
+    ) -> BoxFuture<'a, Result<Option<Self>, AppError>> {
+        Box::pin(async move {
+            match program_with_settings_tx(tx, id, date).await? {
+                Some((program, current)) => parse_settings(&program, current.as_deref()).map(Some),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+/// What the writer loads when it starts (`Writer::start`; besides the accounts that may go
+/// negative, its own): every store and every static code, so the first payment at each
+/// store after a restart reads nothing extra.
+pub const WARM_AT_START: &[Warmer] = &[directory::warm_merchants, qr::warm_store_codes];
 
 /// Shows a lookup's refusal as `shown` (another city's program is "transaction not found",
 /// so ids cannot be probed), and nothing else: a storage or internal failure stays what it

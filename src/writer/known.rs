@@ -1,19 +1,25 @@
-//! What the single writer remembers between jobs and batches (`Known`, its `Facts`), and
-//! the facts it loads when it starts (`warm`).
+//! What the single writer remembers between jobs and batches (`Known`, its `Facts`), what a
+//! remembered row promises (`Fact`), and the facts it loads when it starts (`warm`).
 
+use std::any::{Any, TypeId};
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::fmt::Debug;
+use std::hash::Hash;
 
-use chrono::NaiveDate;
+use futures::future::BoxFuture;
 use uuid::Uuid;
 
+use crate::error::AppError;
 use crate::writer::WriteTx;
 use crate::writer::guard;
 use crate::writer::read_tx;
-use machipay_domain::ids::{MerchantId, ProgramId, ShopperId};
-use machipay_domain::ledger::{AccountKind, Asset};
+use machipay_domain::ids::ProgramId;
 
 /// What the single writer remembers between jobs and batches, so a payment does not re-read
-/// rows it has already read.
+/// rows it has already read. The rows are the capabilities' (a store, a shopper, a program
+/// with its settings per date, a static code...): each kind implements [`Fact`] where it is
+/// read, and the writer keeps one table per kind without naming any.
 ///
 /// Why it is safe:
 /// - Only the writer writes (it is the one task holding the write transaction; readers never
@@ -22,12 +28,14 @@ use machipay_domain::ledger::{AccountKind, Asset};
 ///   SQL: the read macros (`read_tx!`, `read_flushed!`) refuse anything but one SELECT, and
 ///   `write!` forgets, before the statement runs, the facts of the table it writes
 ///   (`guard::touched`: per table, the columns the facts hold and whether a new row can
-///   change them). A new shopper, store, purchase or ledger row forgets nothing; a settings
-///   version forgets the programs' facts, a revoked code the codes'; SQL the guard cannot
-///   read forgets everything. The pending ledger rows (`crate::writer::rows::Pending`) are written beside
+///   change them; each kind of fact names the set that forgets it, `Fact::FORGOTTEN_BY`).
+///   A new shopper, store, purchase or ledger row forgets nothing; a settings version forgets
+///   the programs' facts, a revoked code the codes'; SQL the guard cannot read forgets
+///   everything. The pending ledger rows (`crate::writer::rows::Pending`) are written beside
 ///   the guard and touch only ledger tables and balances, which are not facts.
 /// - Debug and test builds check all of it: after every batch the writer re-reads each
-///   remembered fact and panics on a difference (`writer::known_check::verify_after_batch`).
+///   remembered fact (`Fact::reread`) and panics on a difference
+///   (`writer::known_check::verify_after_batch`).
 /// - The settings in effect are remembered per (program, JST date), the key they are a
 ///   function of (given the versions, which only `write!` statements insert).
 /// - Nothing uncommitted leaks: a row read by a job is staged with that job and dropped if the
@@ -58,99 +66,148 @@ pub struct Known {
 /// Committed facts kept at most; beyond this the writer starts afresh (bounds memory).
 const KNOWN_ROWS_MAX: usize = 100_000;
 
+/// A kind of row the writer may remember, implemented by the capability that reads it: its
+/// lookup inside the write transaction asks `Known::get` first and stages what it read with
+/// `Known::stage`.
+pub(crate) trait Fact: Clone + Debug + Send + Sync + 'static {
+    /// What the lookup is keyed by (the fact must be a function of it while nothing in
+    /// `FORGOTTEN_BY` is written).
+    type Key: Eq + Hash + Clone + Debug + Send + Sync + 'static;
+    /// What a difference calls it ("merchant").
+    const NAME: &'static str;
+    /// The writes that may change it (`guard::touched`).
+    const FORGOTTEN_BY: guard::FactSet;
+    /// The lookup that stages it, run again with nothing remembered (`known_check`).
+    fn reread<'a>(
+        tx: &'a mut WriteTx,
+        key: &'a Self::Key,
+    ) -> BoxFuture<'a, Result<Option<Self>, AppError>>;
+    /// What of it must equal the database (all of it unless it says otherwise).
+    fn compared(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// The remembered rows of one kind.
+struct Table<F: Fact>(HashMap<F::Key, F>);
+
+/// A [`Table`] of any kind, for what the writer does to all of them alike.
+pub(crate) trait AnyTable: Any + Send + Sync {
+    fn len(&self) -> usize;
+    fn forgotten_by(&self) -> guard::FactSet;
+    /// Adds `other`'s rows (a table of the same kind).
+    fn absorb(&mut self, other: Box<dyn AnyTable>);
+    /// Re-reads every row and compares (`known_check`): how many, or the first difference.
+    fn check<'a>(&'a self, tx: &'a mut WriteTx) -> BoxFuture<'a, Result<usize, String>>;
+}
+
+impl<F: Fact> AnyTable for Table<F> {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn forgotten_by(&self) -> guard::FactSet {
+        F::FORGOTTEN_BY
+    }
+    fn absorb(&mut self, other: Box<dyn AnyTable>) {
+        let other: Box<dyn Any> = other;
+        if let Ok(other) = other.downcast::<Table<F>>() {
+            if self.0.is_empty() {
+                self.0 = other.0;
+            } else {
+                self.0.extend(other.0);
+            }
+        }
+    }
+    fn check<'a>(&'a self, tx: &'a mut WriteTx) -> BoxFuture<'a, Result<usize, String>> {
+        Box::pin(crate::writer::known_check::compare(tx, &self.0))
+    }
+}
+
+/// The facts of one level (a job's, a batch's, the committed ones): one table per kind,
+/// found by the kind's `TypeId` (a handful of kinds, so a short list beats a map).
 #[derive(Default)]
 pub(crate) struct Facts {
-    /// (program, JST date) -> the program row and the settings text in effect that day.
-    /// The lookups that stage these facts are the ones `known_check` re-runs.
-    pub programs: HashMap<
-        (ProgramId, NaiveDate),
-        (
-            crate::features::directory::store::ProgramRow,
-            Option<String>,
-        ),
-    >,
-    /// The settings of `programs`, parsed once (`features::program_in_city_on`); forgotten
-    /// with them.
-    pub settings: HashMap<(ProgramId, NaiveDate), machipay_domain::program::ProgramSettings>,
-    pub merchants: HashMap<MerchantId, crate::features::directory::store::Merchant>,
-    pub shoppers: HashMap<ShopperId, crate::features::directory::store::Shopper>,
-    /// Accounts that may go negative, by (program, kind, asset, owner).
-    pub accounts:
-        HashMap<(ProgramId, AccountKind, Asset, Option<Uuid>), crate::writer::rows::Account>,
-    /// A store's latest participation event in a program (None: no history). Events are
-    /// inserted only through `write!`, which forgets this.
-    pub participation:
-        HashMap<(ProgramId, MerchantId), Option<machipay_domain::registry::ParticipationKind>>,
-    /// Static store codes by code id (revocation goes through `write!`).
-    pub store_codes: HashMap<String, crate::features::qr::store::StoreCode>,
-    /// Every rebate campaign of a program, whatever its dates (campaign rows are never
-    /// changed; a new one is inserted through `write!`).
-    pub rebate_campaigns:
-        HashMap<ProgramId, Vec<crate::features::campaigns::rebates::store::RebateCampaignRow>>,
+    tables: Vec<(TypeId, Box<dyn AnyTable>)>,
 }
 
 impl Facts {
+    fn table<F: Fact>(&self) -> Option<&HashMap<F::Key, F>> {
+        let kind = TypeId::of::<F>();
+        let (_, table) = self.tables.iter().find(|(k, _)| *k == kind)?;
+        let table: &dyn Any = table.as_ref();
+        table.downcast_ref::<Table<F>>().map(|t| &t.0)
+    }
+    fn table_mut<F: Fact>(&mut self) -> &mut HashMap<F::Key, F> {
+        let kind = TypeId::of::<F>();
+        let at = match self.tables.iter().position(|(k, _)| *k == kind) {
+            Some(at) => at,
+            None => {
+                self.tables
+                    .push((kind, Box::new(Table::<F>(HashMap::new()))));
+                self.tables.len() - 1
+            }
+        };
+        let table: &mut dyn Any = self.tables[at].1.as_mut();
+        &mut table
+            .downcast_mut::<Table<F>>()
+            .expect("a table is found by its own kind")
+            .0
+    }
+    /// Every table, whatever its kind.
+    pub(crate) fn tables(&self) -> impl Iterator<Item = &dyn AnyTable> {
+        self.tables.iter().map(|(_, t)| t.as_ref())
+    }
     pub(crate) fn len(&self) -> usize {
-        self.programs.len()
-            + self.merchants.len()
-            + self.shoppers.len()
-            + self.accounts.len()
-            + self.participation.len()
-            + self.store_codes.len()
-            + self.rebate_campaigns.len()
+        self.tables.iter().map(|(_, t)| t.len()).sum()
     }
     fn clear(&mut self) {
-        *self = Facts::default();
+        self.tables.clear();
     }
     fn forget(&mut self, set: guard::FactSet) {
-        use guard::FactSet as F;
-        if set.contains(F::PROGRAMS) {
-            self.programs.clear();
-            self.settings.clear();
-        }
-        if set.contains(F::MERCHANTS) {
-            self.merchants.clear();
-        }
-        if set.contains(F::SHOPPERS) {
-            self.shoppers.clear();
-        }
-        if set.contains(F::ACCOUNTS) {
-            self.accounts.clear();
-        }
-        if set.contains(F::PARTICIPATION) {
-            self.participation.clear();
-        }
-        if set.contains(F::STORE_CODES) {
-            self.store_codes.clear();
-        }
-        if set.contains(F::REBATE_CAMPAIGNS) {
-            self.rebate_campaigns.clear();
-        }
+        self.tables.retain(|(_, t)| !set.contains(t.forgotten_by()));
     }
     fn absorb(&mut self, other: &mut Facts) {
-        let other = std::mem::take(other);
-        self.programs.extend(other.programs);
-        self.settings.extend(other.settings);
-        self.merchants.extend(other.merchants);
-        self.shoppers.extend(other.shoppers);
-        self.accounts.extend(other.accounts);
-        self.participation.extend(other.participation);
-        self.store_codes.extend(other.store_codes);
-        self.rebate_campaigns.extend(other.rebate_campaigns);
+        for (kind, theirs) in std::mem::take(&mut other.tables) {
+            match self.tables.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, mine)) => mine.absorb(theirs),
+                None => self.tables.push((kind, theirs)),
+            }
+        }
     }
 }
 
 impl Known {
     /// Looks a fact up: the running job's, then the batch's, then committed ones.
-    pub(crate) fn get<T: Clone>(&self, pick: impl Fn(&Facts) -> Option<&T>) -> Option<T> {
-        pick(&self.job)
-            .or_else(|| pick(&self.batch))
-            .or_else(|| pick(&self.committed))
+    pub(crate) fn get<F: Fact, Q>(&self, key: &Q) -> Option<F>
+    where
+        F::Key: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        [&self.job, &self.batch, &self.committed]
+            .into_iter()
+            .find_map(|facts| facts.table::<F>()?.get(key))
             .cloned()
     }
     /// Stages a fact the running job read; it outlives the job only if the job succeeds.
-    pub(crate) fn stage(&mut self, put: impl FnOnce(&mut Facts)) {
-        put(&mut self.job);
+    pub(crate) fn stage<F: Fact>(&mut self, key: F::Key, fact: F) {
+        self.job.table_mut::<F>().insert(key, fact);
+    }
+    /// Stages the rows a warmer read (`warm`), unless there are more than `WARM_ROWS_MAX`
+    /// (a town too big to load whole): how many were staged.
+    pub(crate) fn stage_warm<F: Fact>(
+        &mut self,
+        rows: Vec<F>,
+        key: impl Fn(&F) -> F::Key,
+    ) -> usize {
+        if rows.len() > usize::try_from(WARM_ROWS_MAX).unwrap_or(usize::MAX) {
+            return 0;
+        }
+        let n = rows.len();
+        let table = self.job.table_mut::<F>();
+        for row in rows {
+            table.insert(key(&row), row);
+        }
+        n
     }
     /// Forgets the facts of `set` at every level (and the job's wallets, if accounts).
     pub(crate) fn forget_facts(&mut self, set: guard::FactSet) {
@@ -206,26 +263,22 @@ impl Known {
     }
 }
 
+/// Loads one kind of fact when the writer starts (`Writer::start`), staging it with
+/// `Known::stage_warm`: how many rows it staged. The capabilities list theirs; whoever
+/// starts the writer hands it the list.
+pub type Warmer = for<'a> fn(&'a mut WriteTx) -> BoxFuture<'a, Result<usize, sqlx::Error>>;
+
+/// Rows of each kind a warmer loads at most (a town has a few thousand stores); a warmer
+/// reads one more to tell (`Known::stage_warm` stages nothing past it).
+pub(crate) const WARM_ROWS_MAX: i64 = 20_000;
+
 /// Facts the writer loads when it starts, if a town is small enough for it
-/// (`WARM_ROWS_MAX` of each): the stores, their static codes and the accounts that may go
-/// negative (identity only). Without it, the first payment at each store after a restart
-/// read them one by one inside the writer, and every payment of that first second waited
-/// (measured: spread p99 58 ms over 10 s after a restart against 38 ms over 30 s).
-pub(crate) async fn warm(tx: &mut WriteTx) -> Result<usize, sqlx::Error> {
-    let merchants: Vec<crate::features::directory::store::Merchant> =
-        read_tx!(tx, |c| sqlx::query_as(
-            "SELECT id, city_id, name, created_at FROM merchants LIMIT $1"
-        )
-        .bind(WARM_ROWS_MAX + 1)
-        .fetch_all(c)
-        .await)?;
-    let codes: Vec<crate::features::qr::store::StoreCode> = read_tx!(tx, |c| sqlx::query_as(
-        "SELECT id, code_id, merchant_id, program_id, payload, created_at, revoked_at \
-         FROM store_codes LIMIT $1"
-    )
-    .bind(WARM_ROWS_MAX + 1)
-    .fetch_all(c)
-    .await)?;
+/// (`WARM_ROWS_MAX` of each kind): the accounts that may go negative (identity only, the
+/// writer's own), then what `warmers` load (the stores and their static codes). Without it,
+/// the first payment at each store after a restart read them one by one inside the writer,
+/// and every payment of that first second waited (measured: spread p99 58 ms over 10 s after
+/// a restart against 38 ms over 30 s).
+pub(crate) async fn warm(tx: &mut WriteTx, warmers: &[Warmer]) -> Result<usize, sqlx::Error> {
     let accounts: Vec<crate::writer::rows::Account> = read_tx!(tx, |c| sqlx::query_as(
         "SELECT id, program_id, kind, asset, owner_id, allow_negative, balance FROM accounts \
          WHERE allow_negative LIMIT $1"
@@ -233,25 +286,11 @@ pub(crate) async fn warm(tx: &mut WriteTx) -> Result<usize, sqlx::Error> {
     .bind(WARM_ROWS_MAX + 1)
     .fetch_all(c)
     .await)?;
-    let limit = usize::try_from(WARM_ROWS_MAX).unwrap_or(usize::MAX);
-    if merchants.len() > limit || codes.len() > limit || accounts.len() > limit {
-        return Ok(0);
+    let mut n = tx
+        .known
+        .stage_warm(accounts, |a| (a.program_id, a.kind, a.asset, a.owner_id));
+    for warmer in warmers {
+        n += warmer(tx).await?;
     }
-    let n = merchants.len() + codes.len() + accounts.len();
-    tx.known.stage(|f| {
-        for m in merchants {
-            f.merchants.insert(m.id, m);
-        }
-        for c in codes {
-            f.store_codes.insert(c.code_id.clone(), c);
-        }
-        for a in accounts {
-            f.accounts
-                .insert((a.program_id, a.kind, a.asset, a.owner_id), a);
-        }
-    });
     Ok(n)
 }
-
-/// Rows of each kind `warm` loads at most (a town has a few thousand stores).
-const WARM_ROWS_MAX: i64 = 20_000;

@@ -2,14 +2,10 @@
 //! database holds. Debug and test builds run it after every batch (`writer`), so a
 //! statement that changes a remembered row without forgetting it fails the test that ran it.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 
-use crate::features::campaigns::rebates::store as rebates;
-use crate::features::directory::store as directory;
-use crate::features::merchants::store as registry;
-use crate::features::qr::store as qr;
-use crate::writer::rows as ledger;
-use crate::writer::{Facts, Known, TxConn, WriteTx};
+use crate::writer::{Fact, Facts, Known, TxConn, WriteTx};
 
 impl WriteTx {
     /// Re-reads, in this transaction, every fact `Known` holds as committed, through the same
@@ -17,7 +13,7 @@ impl WriteTx {
     /// first difference.
     pub async fn verify_known(&mut self) -> Result<usize, String> {
         let remembered = std::mem::take(&mut self.known);
-        let checked = compare(self, &remembered.committed).await;
+        let checked = compare_all(self, &remembered.committed).await;
         self.known = remembered;
         checked
     }
@@ -78,79 +74,32 @@ fn same<T: Debug>(what: &str, remembered: &T, stored: &T) -> Result<(), String> 
     }
 }
 
-async fn compare(tx: &mut WriteTx, facts: &Facts) -> Result<usize, String> {
-    let e = |e: sqlx::Error| format!("re-reading a remembered fact: {e}");
-    // Each lookup runs with nothing remembered, so it reads the database.
-    for ((id, date), fact) in &facts.programs {
-        tx.known = Known::default();
-        let stored = directory::program_with_settings_tx(tx, *id, *date)
-            .await
-            .map_err(e)?;
-        same(
-            &format!("program {id:?} on {date}"),
-            &Some(fact.clone()),
-            &stored,
-        )?;
-    }
-    for (id, fact) in &facts.merchants {
-        tx.known = Known::default();
-        let stored = directory::get_merchant_tx(tx, *id).await.map_err(e)?;
-        same(&format!("merchant {id:?}"), &Some(fact.clone()), &stored)?;
-    }
-    for (id, fact) in &facts.shoppers {
-        tx.known = Known::default();
-        let stored = directory::get_shopper_tx(tx, *id).await.map_err(e)?;
-        same(&format!("shopper {id:?}"), &Some(fact.clone()), &stored)?;
-    }
-    for ((program, kind, asset, owner), fact) in &facts.accounts {
-        tx.known = Known::default();
-        let stored = ledger::find_account_tx(tx, *program, *kind, *asset, *owner)
-            .await
-            .map_err(e)?;
-        // Only the identity is remembered: balances move in every batch.
-        let identity = |a: &ledger::Account| ledger::Account {
-            balance: 0,
-            ..a.clone()
-        };
-        same(
-            &format!("account {program:?}/{kind:?}/{asset:?}/{owner:?}"),
-            &Some(identity(fact)),
-            &stored.as_ref().map(identity),
-        )?;
-    }
-    for ((program, merchant), fact) in &facts.participation {
-        tx.known = Known::default();
-        let stored = registry::participation_tx(tx, *program, *merchant)
-            .await
-            .map_err(e)?;
-        same(
-            &format!("participation of {merchant:?} in {program:?}"),
-            fact,
-            &stored,
-        )?;
-    }
-    for (code_id, fact) in &facts.store_codes {
-        tx.known = Known::default();
-        let stored = qr::store_code_by_code_id_tx(tx, code_id).await.map_err(e)?;
-        same(
-            &format!("store code {code_id}"),
-            &Some(fact.clone()),
-            &stored,
-        )?;
-    }
-    for (program, fact) in &facts.rebate_campaigns {
-        tx.known = Known::default();
-        // The lookup filters by date; what it stages is the whole list.
-        rebates::active_campaigns_tx(tx, *program, chrono::Utc::now())
-            .await
-            .map_err(e)?;
-        let stored = tx.known.job.rebate_campaigns.get(program).cloned();
-        same(
-            &format!("rebate campaigns of {program:?}"),
-            &Some(fact.clone()),
-            &stored,
-        )?;
+async fn compare_all(tx: &mut WriteTx, facts: &Facts) -> Result<usize, String> {
+    let mut checked = 0;
+    for table in facts.tables() {
+        checked += table.check(tx).await?;
     }
     tx.known = Known::default();
+    Ok(checked)
+}
+
+/// Re-reads every fact of one kind through its own lookup and compares (what the kind says
+/// is compared of it: `Fact::compared`).
+pub(crate) async fn compare<F: Fact>(
+    tx: &mut WriteTx,
+    facts: &HashMap<F::Key, F>,
+) -> Result<usize, String> {
+    for (key, fact) in facts {
+        // Each lookup runs with nothing remembered, so it reads the database.
+        tx.known = Known::default();
+        let stored = F::reread(tx, key)
+            .await
+            .map_err(|e| format!("re-reading a remembered {}: {e}", F::NAME))?;
+        same(
+            &format!("{} {key:?}", F::NAME),
+            &Some(fact.compared()),
+            &stored.as_ref().map(F::compared),
+        )?;
+    }
     Ok(facts.len())
 }

@@ -40,8 +40,8 @@ pub(crate) mod retention_store;
 pub mod rows;
 pub(crate) mod tx;
 
-pub(crate) use known::Facts;
-pub use known::Known;
+pub(crate) use known::{Fact, Facts, WARM_ROWS_MAX};
+pub use known::{Known, Warmer};
 pub(crate) use macros::{checked, guarded, read_flushed, read_tx, write, write_vetted};
 pub use tx::WriteTx;
 pub(crate) use tx::{Statement, TxConn};
@@ -226,7 +226,10 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(db: Db) -> (Writer, tokio::task::JoinHandle<()>) {
+    /// Starts the writer task on `db`. Before its first batch it loads the accounts that may
+    /// go negative and what each of `warm` loads (the capabilities' facts worth having at
+    /// once, listed beside the capabilities; `&[]` for a colder start).
+    pub fn start(db: Db, warm: &'static [Warmer]) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE_SIZE_MAX);
         let (events, _) = tokio::sync::broadcast::channel(EVENTS_BUFFER_MAX);
         if db.backend() == crate::db::Backend::Sqlite {
@@ -236,6 +239,7 @@ impl Writer {
         let faults = std::sync::Arc::new(crate::writer::faults::Faults::default());
         let handle = tokio::spawn(run(
             db,
+            warm,
             rx,
             events.clone(),
             #[cfg(feature = "faults")]
@@ -368,9 +372,9 @@ impl Writer {
     }
 }
 
-/// Loads the facts `db::warm` knows before the first batch; a failure only means a
-/// colder start.
-async fn warm(db: &Db, known: &mut Known) {
+/// Loads the facts `known::warm` and `warmers` load before the first batch; a failure only
+/// means a colder start.
+async fn warm(db: &Db, warmers: &[Warmer], known: &mut Known) {
     let mut tx = match WriteTx::begin(db).await {
         Ok(tx) => tx,
         Err(e) => {
@@ -378,7 +382,7 @@ async fn warm(db: &Db, known: &mut Known) {
             return;
         }
     };
-    match known::warm(&mut tx).await {
+    match known::warm(&mut tx, warmers).await {
         Ok(n) => {
             let mut loaded = std::mem::take(&mut tx.known);
             if tx.commit().await.is_ok() {
@@ -410,13 +414,14 @@ async fn checkpoints(db: Db, writer: mpsc::WeakSender<Queued>) {
 
 async fn run(
     db: Db,
+    warmers: &'static [Warmer],
     mut rx: mpsc::Receiver<Queued>,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
     #[cfg(feature = "faults")] faults: std::sync::Arc<crate::writer::faults::Faults>,
 ) {
     // Rows remembered across batches; `Known` says why that is safe.
     let mut known = Known::default();
-    warm(&db, &mut known).await;
+    warm(&db, warmers, &mut known).await;
     // A group met while gathering a batch waits here for the next round.
     let mut held: Option<Queued> = None;
     loop {

@@ -26,6 +26,27 @@ pub struct Account {
     pub balance: i64,
 }
 
+/// The writer remembers accounts that may go negative by (program, kind, asset, owner), for
+/// their identity only: their balance moves in every batch and no job reads it.
+impl crate::writer::Fact for Account {
+    type Key = (ProgramId, AccountKind, Asset, Option<Uuid>);
+    const NAME: &'static str = "account";
+    const FORGOTTEN_BY: crate::writer::guard::FactSet = crate::writer::guard::FactSet::ACCOUNTS;
+    fn reread<'a>(
+        tx: &'a mut WriteTx,
+        key: &'a Self::Key,
+    ) -> futures::future::BoxFuture<'a, Result<Option<Self>, crate::error::AppError>> {
+        let (program, kind, asset, owner) = *key;
+        Box::pin(async move { Ok(find_account_tx(tx, program, kind, asset, owner).await?) })
+    }
+    fn compared(&self) -> Self {
+        Account {
+            balance: 0,
+            ..self.clone()
+        }
+    }
+}
+
 const ACCOUNT_COLUMNS: &str =
     "SELECT id, program_id, kind, asset, owner_id, allow_negative, balance FROM accounts";
 
@@ -73,7 +94,7 @@ pub async fn ensure_account(
     }
     let key = (program, kind, asset, owner);
     if kind.allows_negative()
-        && let Some(found) = tx.known.get(|f| f.accounts.get(&key))
+        && let Some(found) = tx.known.get::<Account, _>(&key)
     {
         return Ok(found);
     }
@@ -82,9 +103,7 @@ pub async fn ensure_account(
         None => create_account(tx, program, kind, asset, owner).await?,
     };
     if found.allow_negative {
-        tx.known.stage(|f| {
-            f.accounts.insert(key, found.clone());
-        });
+        tx.known.stage(key, found.clone());
     }
     Ok(found)
 }

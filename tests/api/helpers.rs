@@ -91,7 +91,7 @@ impl TestApp {
         pg_database: Option<String>,
         dir: Option<tempfile::TempDir>,
     ) -> TestApp {
-        let (writer, _task) = Writer::start(db.clone());
+        let (writer, _task) = Writer::start(db.clone(), machipay::features::WARM_AT_START);
         let app = App::new(db, writer);
         let admin = bootstrap_city(&app, "テスト市".into(), "admin".into())
             .await

@@ -117,7 +117,7 @@ async fn a_second_writer_is_refused_postgres() {
 
 async fn dead_writer_fails_health_and_stops_the_server(url: &str) {
     let db = Db::connect(url).await.expect("connects");
-    let (writer, mut task) = Writer::start(db.clone());
+    let (writer, mut task) = Writer::start(db.clone(), machipay::features::WARM_AT_START);
     let kill = task.abort_handle();
     let app = App::new(db.clone(), writer);
     // One server watching the writer (what `serve` runs), one that only answers health.
@@ -552,7 +552,7 @@ async fn upgrade_from_the_first_0007(url: &str, backend: &str) {
         "0007's index is still the first one: {index}"
     );
     // The upgraded database serves: a city is made through the writer.
-    let (writer, _task) = Writer::start(db.clone());
+    let (writer, _task) = Writer::start(db.clone(), machipay::features::WARM_AT_START);
     let app = App::new(db.clone(), writer);
     machipay::features::directory::bootstrap_city(&app, "旧市".into(), "admin".into())
         .await

@@ -6,8 +6,12 @@ use uuid::Uuid;
 
 use sqlx::{FromRow, Row};
 
+use futures::future::BoxFuture;
+
 use crate::db::{Db, read};
-use crate::writer::{WriteTx, read_flushed, read_tx, write};
+use crate::error::AppError;
+use crate::writer::guard::FactSet;
+use crate::writer::{Fact, WARM_ROWS_MAX, WriteTx, read_flushed, read_tx, write};
 use machipay_domain::auth::{Principal, Role, Secret, StaffKind};
 use machipay_domain::ids::*;
 use machipay_domain::program::ProgramKind;
@@ -384,8 +388,8 @@ pub async fn program_with_settings_tx(
     id: ProgramId,
     date: chrono::NaiveDate,
 ) -> Result<Option<(ProgramRow, Option<String>)>, sqlx::Error> {
-    if let Some(found) = tx.known.get(|f| f.programs.get(&(id, date))) {
-        return Ok(Some(found));
+    if let Some(found) = tx.known.get::<ProgramOnDate, _>(&(id, date)) {
+        return Ok(Some((found.row, found.settings_then)));
     }
     let found: Option<(ProgramRow, Option<String>)> = read_tx!(tx, |c| {
         let row = sqlx::query(
@@ -408,10 +412,12 @@ pub async fn program_with_settings_tx(
             None => Ok(None),
         }
     })?;
-    if let Some(pair) = &found {
-        tx.known.stage(|f| {
-            f.programs.insert((id, date), pair.clone());
-        });
+    if let Some((row, settings_then)) = &found {
+        let fact = ProgramOnDate {
+            row: row.clone(),
+            settings_then: settings_then.clone(),
+        };
+        tx.known.stage((id, date), fact);
     }
     Ok(found)
 }
@@ -449,7 +455,7 @@ pub async fn get_merchant_tx(
     tx: &mut WriteTx,
     id: MerchantId,
 ) -> Result<Option<Merchant>, sqlx::Error> {
-    if let Some(m) = tx.known.get(|f| f.merchants.get(&id)) {
+    if let Some(m) = tx.known.get::<Merchant, _>(&id) {
         return Ok(Some(m));
     }
     let found: Option<Merchant> = read_tx!(tx, |c| sqlx::query_as(
@@ -459,9 +465,7 @@ pub async fn get_merchant_tx(
     .fetch_optional(c)
     .await)?;
     if let Some(m) = &found {
-        tx.known.stage(|f| {
-            f.merchants.insert(id, m.clone());
-        });
+        tx.known.stage(id, m.clone());
     }
     Ok(found)
 }
@@ -569,7 +573,7 @@ pub async fn get_shopper_tx(
     tx: &mut WriteTx,
     id: ShopperId,
 ) -> Result<Option<Shopper>, sqlx::Error> {
-    if let Some(s) = tx.known.get(|f| f.shoppers.get(&id)) {
+    if let Some(s) = tx.known.get::<Shopper, _>(&id) {
         return Ok(Some(s));
     }
     let found: Option<Shopper> = read_tx!(tx, |c| sqlx::query_as(SHOPPER_COLUMNS)
@@ -577,9 +581,7 @@ pub async fn get_shopper_tx(
         .fetch_optional(c)
         .await)?;
     if let Some(s) = &found {
-        tx.known.stage(|f| {
-            f.shoppers.insert(id, s.clone());
-        });
+        tx.known.stage(id, s.clone());
     }
     Ok(found)
 }
@@ -668,5 +670,69 @@ pub async fn settings_history(
     .bind(program.0)
     .fetch_all(c)
     .await
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// What the writer remembers of the directory (`writer::Known`).
+
+/// A program with the settings text in effect on a date (None: no version yet, the row's
+/// own text holds): what the writer remembers per (program, JST date).
+#[derive(Debug, Clone)]
+pub struct ProgramOnDate {
+    pub row: ProgramRow,
+    pub settings_then: Option<String>,
+}
+
+impl Fact for ProgramOnDate {
+    type Key = (ProgramId, NaiveDate);
+    const NAME: &'static str = "program";
+    const FORGOTTEN_BY: FactSet = FactSet::PROGRAMS;
+    fn reread<'a>(
+        tx: &'a mut WriteTx,
+        &(id, date): &'a Self::Key,
+    ) -> BoxFuture<'a, Result<Option<Self>, AppError>> {
+        Box::pin(async move {
+            let found = program_with_settings_tx(tx, id, date).await?;
+            Ok(found.map(|(row, settings_then)| ProgramOnDate { row, settings_then }))
+        })
+    }
+}
+
+impl Fact for Merchant {
+    type Key = MerchantId;
+    const NAME: &'static str = "merchant";
+    const FORGOTTEN_BY: FactSet = FactSet::MERCHANTS;
+    fn reread<'a>(
+        tx: &'a mut WriteTx,
+        id: &'a MerchantId,
+    ) -> BoxFuture<'a, Result<Option<Self>, AppError>> {
+        Box::pin(async move { Ok(get_merchant_tx(tx, *id).await?) })
+    }
+}
+
+impl Fact for Shopper {
+    type Key = ShopperId;
+    const NAME: &'static str = "shopper";
+    const FORGOTTEN_BY: FactSet = FactSet::SHOPPERS;
+    fn reread<'a>(
+        tx: &'a mut WriteTx,
+        id: &'a ShopperId,
+    ) -> BoxFuture<'a, Result<Option<Self>, AppError>> {
+        Box::pin(async move { Ok(get_shopper_tx(tx, *id).await?) })
+    }
+}
+
+/// Every merchant, for the writer to know when it starts (`features::WARM_AT_START`), if
+/// there are at most `WARM_ROWS_MAX`.
+pub(crate) fn warm_merchants(tx: &mut WriteTx) -> BoxFuture<'_, Result<usize, sqlx::Error>> {
+    Box::pin(async move {
+        let merchants: Vec<Merchant> = read_tx!(tx, |c| sqlx::query_as(
+            "SELECT id, city_id, name, created_at FROM merchants LIMIT $1"
+        )
+        .bind(WARM_ROWS_MAX + 1)
+        .fetch_all(c)
+        .await)?;
+        Ok(tx.known.stage_warm(merchants, |m| m.id))
     })
 }

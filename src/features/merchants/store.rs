@@ -4,8 +4,12 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
+use futures::future::BoxFuture;
+
 use crate::db::{Db, read};
-use crate::writer::{WriteTx, read_tx, write, write_vetted};
+use crate::error::AppError;
+use crate::writer::guard::FactSet;
+use crate::writer::{Fact, WriteTx, read_tx, write, write_vetted};
 use machipay_domain::ids::*;
 use machipay_domain::registry::{BankAccountView, ParticipationKind, Profile, SizeClass};
 
@@ -378,16 +382,36 @@ pub(crate) async fn participation_tx(
     program: ProgramId,
     merchant: MerchantId,
 ) -> Result<Option<ParticipationKind>, sqlx::Error> {
-    if let Some(kind) = tx.known.get(|f| f.participation.get(&(program, merchant))) {
+    if let Some(LatestParticipation(kind)) = tx.known.get(&(program, merchant)) {
         return Ok(kind);
     }
     let kind = latest_event_tx(tx, program, merchant)
         .await?
         .map(|e| e.kind);
-    tx.known.stage(|f| {
-        f.participation.insert((program, merchant), kind);
-    });
+    tx.known
+        .stage((program, merchant), LatestParticipation(kind));
     Ok(kind)
+}
+
+/// The kind of a store's latest participation event in a program (None: no history), as the
+/// writer remembers it per (program, store). Events are inserted only through `write!`,
+/// which forgets it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LatestParticipation(Option<ParticipationKind>);
+
+impl Fact for LatestParticipation {
+    type Key = (ProgramId, MerchantId);
+    const NAME: &'static str = "participation";
+    const FORGOTTEN_BY: FactSet = FactSet::PARTICIPATION;
+    fn reread<'a>(
+        tx: &'a mut WriteTx,
+        &(program, merchant): &'a Self::Key,
+    ) -> BoxFuture<'a, Result<Option<Self>, AppError>> {
+        Box::pin(async move {
+            let kind = participation_tx(tx, program, merchant).await?;
+            Ok(Some(LatestParticipation(kind)))
+        })
+    }
 }
 
 /// A store's history in a program, oldest first.

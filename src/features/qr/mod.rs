@@ -12,6 +12,7 @@ pub mod store;
 use chrono::Duration;
 
 pub use self::api::*;
+pub(crate) use self::store::warm_store_codes;
 use crate::app::App;
 use crate::error::internal;
 use crate::error::{AppError, Common};

@@ -4,8 +4,12 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use futures::future::BoxFuture;
+
 use crate::db::{Db, read};
-use crate::writer::{WriteTx, read_tx, write, write_vetted};
+use crate::error::AppError;
+use crate::writer::guard::FactSet;
+use crate::writer::{Fact, WARM_ROWS_MAX, WriteTx, read_tx, write, write_vetted};
 use machipay_domain::ids::*;
 
 /// Name of the HMAC key that signs QR payloads.
@@ -56,6 +60,32 @@ pub struct StoreCode {
 const STORE_CODE_COLUMNS: &str =
     "SELECT id, code_id, merchant_id, program_id, payload, created_at, revoked_at FROM store_codes";
 
+/// The writer remembers static codes by code id (revoking one goes through `write!`).
+impl Fact for StoreCode {
+    type Key = String;
+    const NAME: &'static str = "store code";
+    const FORGOTTEN_BY: FactSet = FactSet::STORE_CODES;
+    fn reread<'a>(
+        tx: &'a mut WriteTx,
+        code_id: &'a String,
+    ) -> BoxFuture<'a, Result<Option<Self>, AppError>> {
+        Box::pin(async move { Ok(store_code_by_code_id_tx(tx, code_id).await?) })
+    }
+}
+
+/// Every static code, for the writer to know when it starts (`features::WARM_AT_START`), if
+/// there are at most `WARM_ROWS_MAX`.
+pub(crate) fn warm_store_codes(tx: &mut WriteTx) -> BoxFuture<'_, Result<usize, sqlx::Error>> {
+    Box::pin(async move {
+        let sql = format!("{STORE_CODE_COLUMNS} LIMIT $1");
+        let codes: Vec<StoreCode> = read_tx!(tx, |c| sqlx::query_as(&sql)
+            .bind(WARM_ROWS_MAX + 1)
+            .fetch_all(c)
+            .await)?;
+        Ok(tx.known.stage_warm(codes, |c| c.code_id.clone()))
+    })
+}
+
 pub async fn insert_store_code(tx: &mut WriteTx, c: &StoreCode) -> Result<(), sqlx::Error> {
     write_vetted!(tx, |conn| {
         sqlx::query(
@@ -77,7 +107,7 @@ pub async fn store_code_by_code_id_tx(
     tx: &mut WriteTx,
     code_id: &str,
 ) -> Result<Option<StoreCode>, sqlx::Error> {
-    if let Some(found) = tx.known.get(|f| f.store_codes.get(code_id)) {
+    if let Some(found) = tx.known.get::<StoreCode, _>(code_id) {
         return Ok(Some(found));
     }
     let sql = format!("{STORE_CODE_COLUMNS} WHERE code_id = $1");
@@ -86,9 +116,7 @@ pub async fn store_code_by_code_id_tx(
         .fetch_optional(c)
         .await)?;
     if let Some(code) = &found {
-        tx.known.stage(|f| {
-            f.store_codes.insert(code_id.to_owned(), code.clone());
-        });
+        tx.known.stage(code_id.to_owned(), code.clone());
     }
     Ok(found)
 }

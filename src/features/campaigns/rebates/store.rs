@@ -5,8 +5,12 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
+use futures::future::BoxFuture;
+
 use crate::db::{Db, read};
-use crate::writer::{WriteTx, read_tx, write, write_vetted};
+use crate::error::AppError;
+use crate::writer::guard::FactSet;
+use crate::writer::{Fact, WriteTx, read_tx, write, write_vetted};
 use machipay_domain::ids::*;
 
 pub async fn set_category(
@@ -103,7 +107,7 @@ pub async fn campaigns_tx(
     tx: &mut WriteTx,
     program: ProgramId,
 ) -> Result<Vec<RebateCampaignRow>, sqlx::Error> {
-    if let Some(all) = tx.known.get(|f| f.rebate_campaigns.get(&program)) {
+    if let Some(all) = tx.known.get::<Vec<RebateCampaignRow>, _>(&program) {
         return Ok(all);
     }
     let sql = format!("{CAMPAIGN_COLUMNS} WHERE program_id = $1 ORDER BY id");
@@ -111,10 +115,22 @@ pub async fn campaigns_tx(
         .bind(program.0)
         .fetch_all(c)
         .await)?;
-    tx.known.stage(|f| {
-        f.rebate_campaigns.insert(program, all.clone());
-    });
+    tx.known.stage(program, all.clone());
     Ok(all)
+}
+
+/// The writer remembers every rebate campaign of a program, whatever its dates (campaign
+/// rows are never changed; a new one is inserted through `write!`).
+impl Fact for Vec<RebateCampaignRow> {
+    type Key = ProgramId;
+    const NAME: &'static str = "rebate campaigns of";
+    const FORGOTTEN_BY: FactSet = FactSet::REBATE_CAMPAIGNS;
+    fn reread<'a>(
+        tx: &'a mut WriteTx,
+        program: &'a ProgramId,
+    ) -> BoxFuture<'a, Result<Option<Self>, AppError>> {
+        Box::pin(async move { Ok(Some(campaigns_tx(tx, *program).await?)) })
+    }
 }
 
 pub async fn active_campaigns_tx(
