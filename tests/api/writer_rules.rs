@@ -18,6 +18,7 @@ both_backends!(
     new_shoppers_stores_and_purchases_keep_the_remembered_facts,
     a_row_changed_behind_the_writers_back_is_caught,
     a_stale_fact_stops_the_writer_after_its_batch,
+    a_starting_writer_loads_what_it_is_handed,
     expired_replies_are_purged_in_batches_and_their_keys_act_new,
 );
 
@@ -176,9 +177,11 @@ async fn a_dead_writer_fails_health_and_stops_the_server_postgres() {
 
 /// Facts the writer remembers right now, asked inside a writer job.
 async fn known_facts(app: &TestApp) -> u64 {
-    let facts = app
-        .app
-        .writer
+    known_facts_of(&app.app.writer).await
+}
+
+async fn known_facts_of(writer: &Writer) -> u64 {
+    let facts = writer
         .answer(None, |w| {
             Box::pin(async move { Ok(Done::ok(w.tx.known_facts())) })
         })
@@ -333,6 +336,47 @@ async fn a_stale_fact_stops_the_writer_after_its_batch(app: &TestApp) {
         .post_money(&pay, &st, json!({"merchant_id": m, "amount": 100}))
         .await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+}
+
+/// A writer loads, before its first batch, the accounts that may go negative and what it is
+/// handed (`features::WARM_AT_START`: the stores and their static codes), and what it loaded
+/// is true. Two writers on one database only here: the second reads, and writes nothing.
+async fn a_starting_writer_loads_what_it_is_handed(app: &TestApp) {
+    let op = app.operator().await;
+    let p = app.currency().await;
+    let (m, _) = app.merchant(&op).await;
+    app.merchant(&op).await;
+    let (s, st) = app.shopper(&op).await;
+    app.charge(&op, &p, &s, 1_000).await;
+    let (code, v) = app
+        .post_money(
+            &format!("/api/v1/programs/{p}/payments"),
+            &st,
+            json!({"merchant_id": m, "amount": 100}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{v}");
+    let (cold, _task) = Writer::start(app.app.db.clone(), &[]);
+    let accounts = known_facts_of(&cold).await;
+    assert!(accounts >= 1, "the store's account was not loaded");
+    drop(cold);
+    let (warm, _task) = Writer::start(app.app.db.clone(), machipay::features::WARM_AT_START);
+    let warmed = known_facts_of(&warm).await;
+    assert!(
+        warmed >= accounts + 2,
+        "the two stores were not loaded: {accounts} -> {warmed}"
+    );
+    let checked = warm
+        .answer(None, |w| {
+            Box::pin(async move {
+                let checked = w.tx.verify_known().await;
+                Ok(Done::ok(checked.map_err(|e| e.to_string())))
+            })
+        })
+        .await
+        .and_then(|answer| answer.into_value())
+        .expect("job runs");
+    assert_eq!(checked, Ok(usize::try_from(warmed).expect("count")));
 }
 
 /// SQL renaming a store, to run in a writer job past the statement guard
