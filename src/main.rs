@@ -203,7 +203,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             drop(app);
             let ms = started.elapsed().as_millis();
             if let Some(d) = diff {
-                let _ = tokio::time::timeout(Duration::from_millis(WRITER_DRAIN_TIMEOUT_MS), writer_task).await;
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(WRITER_DRAIN_TIMEOUT_MS),
+                    writer_task,
+                )
+                .await;
                 db.close().await;
                 return Err(format!(
                     "aggregates differ from postings ({ms} ms): {} {}: stored {}, postings {}",

@@ -1,5 +1,4 @@
--- Report aggregates (issue 15); comments in ../postgres/0011_report_aggregates.sql.
--- Report aggregates (issue 15): the figures the city's reports read, per JST day or month,
+-- Report aggregates (issue 15), the SQLite twin of ../postgres/0011_report_aggregates.sql:
 -- written by the writer in the same transaction as the postings they sum
 -- (src/writer/aggregates.rs holds the one definition of each, maintains, rebuilds and checks
 -- them). Derived data: `machipay rebuild-aggregates` recomputes them from postings and

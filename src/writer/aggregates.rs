@@ -26,10 +26,10 @@
 //! - `agg_point_store_months` (program, month, store, movement kind): card-wallet postings of
 //!   point movements and of their reversals (the point report per store).
 
-use serde::{Deserialize, Serialize};
 use crate::db::{Db, read};
 use crate::error::AppError;
 use crate::writer::{TxConn, Work, write};
+use serde::{Deserialize, Serialize};
 
 /// Where a report takes its figures from: the aggregates (what the API serves) or the postings
 /// themselves (the definition, for checks and tests).
@@ -405,7 +405,10 @@ pub async fn rebuild_in(w: &mut Work) -> Result<Rebuilt, AppError> {
     let mut rows = Vec::new();
     for (i, t) in TABLES.iter().enumerate() {
         let delete = format!("DELETE FROM {}", t.name);
-        write!(&mut w.tx, |c| sqlx::query(&delete).execute(c).await.map(|_| ()))?;
+        write!(&mut w.tx, |c| sqlx::query(&delete)
+            .execute(c)
+            .await
+            .map(|_| ()))?;
         let insert = format!(
             "INSERT INTO {name} ({cols}) {sql}",
             name = t.name,
@@ -424,7 +427,9 @@ pub async fn rebuild_in(w: &mut Work) -> Result<Rebuilt, AppError> {
 /// Rebuilds the aggregates through the writer (one job, one transaction).
 pub async fn rebuild(writer: &crate::writer::Writer) -> Result<Rebuilt, AppError> {
     writer
-        .answer(None, |w| Box::pin(async move { rebuild_in(w).await.map(crate::writer::Done::ok) }))
+        .answer(None, |w| {
+            Box::pin(async move { rebuild_in(w).await.map(crate::writer::Done::ok) })
+        })
         .await?
         .into_value()
 }

@@ -1272,7 +1272,11 @@ async fn maintain_aggregates(
                     lite.sql.push_str(&sql);
                     lite.sql.push_str(";\n");
                     let mut q = std::mem::take(lite);
-                    for id in chunk.iter().map(Some).chain(std::iter::repeat_n(None, n - chunk.len())) {
+                    for id in chunk
+                        .iter()
+                        .map(Some)
+                        .chain(std::iter::repeat_n(None, n - chunk.len()))
+                    {
                         q = q.bind(id.copied());
                     }
                     *lite = q;

@@ -127,23 +127,34 @@ pub(crate) async fn assert_reports_agree(
             )
             .await
             .expect("unused balance");
-            let b =
-                reports::unused_balance_from(&app.app, who, program, Some(date), now, Source::Postings)
-                    .await
-                    .expect("unused balance");
+            let b = reports::unused_balance_from(
+                &app.app,
+                who,
+                program,
+                Some(date),
+                now,
+                Source::Postings,
+            )
+            .await
+            .expect("unused balance");
             assert_eq!(json(&a), json(&b), "{what}: unused balance {date}");
         }
     }
     if let Some(program) = points_program {
         for at in nows.iter().chain([&now]) {
             let fy = FiscalYear::of(jst_date(*at)).expect("fiscal year");
-            let a = points::reports::report_from(&app.app, who, program, fy, *at, Source::Aggregates)
-                .await
-                .expect("points report");
+            let a =
+                points::reports::report_from(&app.app, who, program, fy, *at, Source::Aggregates)
+                    .await
+                    .expect("points report");
             let b = points::reports::report_from(&app.app, who, program, fy, *at, Source::Postings)
                 .await
                 .expect("points report");
-            assert_eq!(json(&a), json(&b), "{what}: points report {fy:?} as of {at}");
+            assert_eq!(
+                json(&a),
+                json(&b),
+                "{what}: points report {fy:?} as of {at}"
+            );
         }
     }
 }
@@ -230,9 +241,9 @@ async fn random_town(app: &TestApp, seed: u64) -> Town {
             )
             .expect("request");
             let store = *store;
-            at!(app, later, |w| machipay::features::payments::refunds::refund_in(
-                w, who, store, req
-            ))
+            at!(app, later, |w| {
+                machipay::features::payments::refunds::refund_in(w, who, store, req)
+            })
             .expect("refund");
         } else if i % 7 == 0 {
             let req: machipay::features::payments::ReversalRequest =
@@ -287,11 +298,21 @@ async fn reports_from_aggregates_equal_reports_from_postings(app: &TestApp) {
         .await
         .expect("stores");
     assert_eq!(stores.counts.active, 3, "{:?}", stores.counts);
-    let unused = reports::unused_balance(&app.app, town.who, town.program, Some(period.to), Utc::now())
-        .await
-        .expect("unused");
+    let unused = reports::unused_balance(
+        &app.app,
+        town.who,
+        town.program,
+        Some(period.to),
+        Utc::now(),
+    )
+    .await
+    .expect("unused");
     let paid = json(&unused)["unused_paid_yen"].as_i64();
-    assert!(paid > Some(100_000) && paid < Some(200_000), "{}", json(&unused));
+    assert!(
+        paid > Some(100_000) && paid < Some(200_000),
+        "{}",
+        json(&unused)
+    );
 }
 
 async fn a_rebuild_changes_nothing_and_a_corrupted_aggregate_is_named(app: &TestApp) {
@@ -306,16 +327,26 @@ async fn a_rebuild_changes_nothing_and_a_corrupted_aggregate_is_named(app: &Test
 
     // Behind the writer's back: one day's value is off by a yen.
     let day = fetch_int(db, "SELECT min(day) FROM agg_usage_days").await;
-    exec(db, &format!("UPDATE agg_usage_days SET value = value + 1 WHERE day = {day}")).await;
+    exec(
+        db,
+        &format!("UPDATE agg_usage_days SET value = value + 1 WHERE day = {day}"),
+    )
+    .await;
     let diff = aggregates::check(db, None)
         .await
         .expect("check")
         .expect("a difference");
     assert_eq!(diff.table, "agg_usage_days");
     assert!(diff.key.ends_with(&format!(" {day}")), "{diff:?}");
-    let (stored, derived) = (diff.stored.expect("stored"), diff.from_postings.expect("derived"));
+    let (stored, derived) = (
+        diff.stored.expect("stored"),
+        diff.from_postings.expect("derived"),
+    );
     assert_ne!(stored, derived);
-    assert!(stored.contains("value=") && derived.contains("value="), "{stored} / {derived}");
+    assert!(
+        stored.contains("value=") && derived.contains("value="),
+        "{stored} / {derived}"
+    );
     // The program's check over HTTP says so too.
     let path = format!("/api/v1/programs/{}/aggregates-check", town.program.0);
     let (s, v) = app.get(&path, &app.admin).await;
@@ -324,8 +355,16 @@ async fn a_rebuild_changes_nothing_and_a_corrupted_aggregate_is_named(app: &Test
     assert_eq!(v["first_difference"]["table"], "agg_usage_days", "{v}");
 
     // A row gone: the postings have it, the table not.
-    exec(db, "DELETE FROM agg_store_days WHERE day = (SELECT max(day) FROM agg_store_days)").await;
-    exec(db, &format!("UPDATE agg_usage_days SET value = value - 1 WHERE day = {day}")).await;
+    exec(
+        db,
+        "DELETE FROM agg_store_days WHERE day = (SELECT max(day) FROM agg_store_days)",
+    )
+    .await;
+    exec(
+        db,
+        &format!("UPDATE agg_usage_days SET value = value - 1 WHERE day = {day}"),
+    )
+    .await;
     let diff = aggregates::check(db, None)
         .await
         .expect("check")

@@ -1362,12 +1362,20 @@ impl Run<'_> {
         )
         .await;
         let db = &self.app.app.db;
-        let before = machipay::writer::aggregates::snapshot(db).await.expect("snapshot");
+        let before = machipay::writer::aggregates::snapshot(db)
+            .await
+            .expect("snapshot");
         machipay::writer::aggregates::rebuild(&self.app.app.writer)
             .await
             .expect("rebuild");
-        let after = machipay::writer::aggregates::snapshot(db).await.expect("snapshot");
-        assert_unchanged(&before, &after, &format!("seed {seed}: aggregates after a rebuild"));
+        let after = machipay::writer::aggregates::snapshot(db)
+            .await
+            .expect("snapshot");
+        assert_unchanged(
+            &before,
+            &after,
+            &format!("seed {seed}: aggregates after a rebuild"),
+        );
     }
 }
 

@@ -124,7 +124,8 @@ pub(crate) async fn active_merchants(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<MerchantId>, sqlx::Error> {
-    let ids: Vec<Uuid> = read!(db, |c| sqlx::query_scalar(
+    let ids: Vec<Uuid> = read!(db, |c| {
+        sqlx::query_scalar(
         "SELECT DISTINCT a.owner_id FROM accounts a WHERE a.program_id = $1 AND a.kind = 'merchant' \
          AND EXISTS (SELECT 1 FROM agg_store_days s WHERE s.program_id = $1 \
          AND s.merchant_id = a.owner_id AND s.day >= $2 AND s.day <= $3)"
@@ -133,7 +134,8 @@ pub(crate) async fn active_merchants(
     .bind(day_key(from))
     .bind(day_key(to))
     .fetch_all(c)
-    .await)?;
+    .await
+    })?;
     Ok(ids.into_iter().map(MerchantId).collect())
 }
 

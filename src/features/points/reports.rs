@@ -13,9 +13,9 @@ use crate::app::App;
 use crate::error::AppError;
 use crate::features::points::{NOT_POINTS, store};
 use crate::features::reports::wallet_totals_before;
-use machipay_domain::auth::{Capability, Principal};
 use crate::writer::aggregates::{Source, day_key, month_key};
 use chrono::Datelike;
+use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{FiscalYear, jst_date, jst_start_of_day_utc};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::Asset;
@@ -161,14 +161,18 @@ async fn card_figures(
     }
     let (first, last) = (jst_date(from), jst_date(to));
     let month_start = last.with_day(1).unwrap_or(last);
-    let month_start_at = jst_start_of_day_utc(month_start)
-        .ok_or_else(|| AppError::Internal("date".into()))?;
+    let month_start_at =
+        jst_start_of_day_utc(month_start).ok_or_else(|| AppError::Internal("date".into()))?;
     let day_start_at =
         jst_start_of_day_utc(last).ok_or_else(|| AppError::Internal("date".into()))?;
     let mut by_store: BTreeMap<(uuid::Uuid, String), i64> = BTreeMap::new();
-    let months =
-        store::card_postings_by_store_months(&app.db, program, month_key(first), month_key(month_start))
-            .await?;
+    let months = store::card_postings_by_store_months(
+        &app.db,
+        program,
+        month_key(first),
+        month_key(month_start),
+    )
+    .await?;
     let tail = if month_start_at < to {
         store::card_postings_by_store(&app.db, program, month_start_at.max(from), to).await?
     } else {
@@ -178,8 +182,8 @@ async fn card_figures(
         *by_store.entry((m, k)).or_insert(0) += n;
     }
     let mut by_kind: BTreeMap<String, i64> = BTreeMap::new();
-    let days = store::card_postings_by_kind_days(&app.db, program, day_key(first), day_key(last))
-        .await?;
+    let days =
+        store::card_postings_by_kind_days(&app.db, program, day_key(first), day_key(last)).await?;
     let tail = if day_start_at < to {
         store::card_postings_by_kind(&app.db, program, day_start_at.max(from), to).await?
     } else {

@@ -42,7 +42,10 @@ pub(crate) async fn wallet_totals_before(
     let day = jst_date(before);
     let day_start = jst_end_of_day_utc(day - chrono::Days::new(1));
     let mut totals: std::collections::BTreeMap<Asset, i64> =
-        store::wallet_totals_before_day(db, program, day).await?.into_iter().collect();
+        store::wallet_totals_before_day(db, program, day)
+            .await?
+            .into_iter()
+            .collect();
     if day_start < before {
         let tail =
             store::wallet_totals_between_from_postings(db, program, day_start, before).await?;
