@@ -1261,7 +1261,7 @@ async fn maintain_aggregates(
                 for chunk in ids.chunks(ROWS_PER_STATEMENT_MAX) {
                     let n = chunk.len().next_power_of_two();
                     if lite.used() + n > SQLITE_PARAMS_MAX {
-                        lite.run(&mut **tx).await?;
+                        lite.run(tx).await?;
                     }
                     let list = ids_text(n, lite.used() + 1);
                     let sql = if transactions {

@@ -1,8 +1,9 @@
 //! Point card reports per 年度 (April–March, JST): per store and in total the points issued,
 //! clawed back, redeemed, refunded, expired and imported, the outstanding liability (what the
-//! cards hold) and the redemption rate (回収率); and a store's point statement. Every figure
-//! is computed from the report aggregates (`writer::aggregates`; `report_from` with
-//! `Source::Postings` from postings), so a closed year's report never changes.
+//! cards hold) and the redemption rate (回収率); and a store's point statement. The report's
+//! figures come from the report aggregates (`writer::aggregates`; `report_from` with
+//! `Source::Postings` recomputes them from postings), a statement's lines from the movements
+//! and postings, so a closed year's report never changes.
 
 use std::collections::BTreeMap;
 
