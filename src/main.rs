@@ -1,4 +1,5 @@
-//! The `machipay` binary: a thin CLI over the library (serve, bootstrap-city, expire).
+//! The `machipay` binary: a thin CLI over the library (serve, bootstrap-city, expire,
+//! grant-rebates, rebuild-aggregates, check-aggregates).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -73,6 +74,12 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Recompute the report aggregates from postings (one writer transaction; like every
+    /// command here it refuses to run beside `serve`) and print the rows per table.
+    RebuildAggregates,
+    /// Compare the report aggregates with the postings; print the first row that differs
+    /// and exit 1 if one does.
+    CheckAggregates,
     /// Grant batch rebates due on or before a date (also done hourly by `serve`).
     GrantRebates {
         /// JST date (YYYY-MM-DD); default today in Japan.
@@ -176,6 +183,41 @@ async fn run(cli: Cli) -> Result<(), String> {
                 drop(app);
                 println!("{run}");
             }
+        }
+        Command::RebuildAggregates => {
+            let started = std::time::Instant::now();
+            let rebuilt = machipay::writer::aggregates::rebuild(&app.writer)
+                .await
+                .map_err(|e| e.to_string())?;
+            drop(app);
+            for (table, rows) in rebuilt.rows {
+                println!("{table}: {rows} rows");
+            }
+            println!("rebuilt in {} ms", started.elapsed().as_millis());
+        }
+        Command::CheckAggregates => {
+            let started = std::time::Instant::now();
+            let diff = machipay::writer::aggregates::check(&db, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            drop(app);
+            let ms = started.elapsed().as_millis();
+            if let Some(d) = diff {
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(WRITER_DRAIN_TIMEOUT_MS),
+                    writer_task,
+                )
+                .await;
+                db.close().await;
+                return Err(format!(
+                    "aggregates differ from postings ({ms} ms): {} {}: stored {}, postings {}",
+                    d.table,
+                    d.key,
+                    d.stored.as_deref().unwrap_or("(no row)"),
+                    d.from_postings.as_deref().unwrap_or("(no row)"),
+                ));
+            }
+            println!("aggregates = postings ({ms} ms)");
         }
         Command::GrantRebates { as_of } => {
             let as_of = as_of.unwrap_or_else(|| jst_date(chrono::Utc::now()));

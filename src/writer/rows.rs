@@ -886,6 +886,9 @@ pub struct Pending {
     /// Balance changes, guarded ones (checked when left here) and folded deltas alike.
     balances: Vec<(AccountId, i64)>,
     replies: Vec<PendingReply>,
+    /// Point movements written since the last write of pending rows (their transactions were
+    /// written before them): their card postings join `agg_point_store_months`.
+    movements: Vec<Uuid>,
 }
 
 struct PendingTransaction {
@@ -926,6 +929,7 @@ impl Pending {
             && self.lot_moves.is_empty()
             && self.balances.is_empty()
             && self.replies.is_empty()
+            && self.movements.is_empty()
     }
 
     pub fn clear(&mut self) {
@@ -935,6 +939,7 @@ impl Pending {
         self.lot_moves.clear();
         self.balances.clear();
         self.replies.clear();
+        self.movements.clear();
     }
 
     /// Moves `other`'s rows after this one's, leaving `other` empty.
@@ -945,6 +950,7 @@ impl Pending {
         self.lot_moves.append(&mut other.lot_moves);
         self.balances.append(&mut other.balances);
         self.replies.append(&mut other.replies);
+        self.movements.append(&mut other.movements);
     }
 
     /// The idempotency records among these rows, by (scope, key).
@@ -1237,11 +1243,73 @@ pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<
             .bind(r.map(|r| r.reply.response_body.as_str()))
             .bind(r.map(|r| r.created_at))
     );
+    maintain_aggregates(conn, &mut lite, p).await?;
     if let TxConn::Lite(tx) = conn {
         lite.run(tx).await?;
     }
     p.clear();
     Ok(())
+}
+
+/// The report aggregates of the transactions just written and of the point movements written
+/// since the last write (`writer::aggregates`): PostgreSQL one statement, SQLite five per
+/// chunk of 128 transactions, joining the batch's other statements.
+async fn maintain_aggregates(
+    conn: &mut TxConn,
+    lite: &mut LiteStatements<'_>,
+    p: &Pending,
+) -> Result<(), sqlx::Error> {
+    use crate::writer::aggregates::{ids_text, maintain_sql_lite, maintain_sql_pg};
+    static PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(maintain_sql_pg);
+    if p.transactions.is_empty() && p.movements.is_empty() {
+        return Ok(());
+    }
+    let tx_ids: Vec<Uuid> = p.transactions.iter().map(|t| t.id).collect();
+    match conn {
+        TxConn::Pg(tx) => {
+            sqlx::query(&PG)
+                .bind(&tx_ids)
+                .bind(&p.movements)
+                .execute(&mut **tx)
+                .await?;
+        }
+        TxConn::Lite(tx) => {
+            // Transactions (with no movement), then movements (with no transaction).
+            let lists = [(&tx_ids, true), (&p.movements, false)];
+            for (ids, transactions) in lists {
+                for chunk in ids.chunks(ROWS_PER_STATEMENT_MAX) {
+                    let n = chunk.len().next_power_of_two();
+                    if lite.used() + n > SQLITE_PARAMS_MAX {
+                        lite.run(tx).await?;
+                    }
+                    let list = ids_text(n, lite.used() + 1);
+                    let sql = if transactions {
+                        maintain_sql_lite(&list, "NULL")
+                    } else {
+                        maintain_sql_lite("NULL", &list)
+                    };
+                    lite.sql.push_str(&sql);
+                    lite.sql.push_str(";\n");
+                    let mut q = std::mem::take(lite);
+                    for id in chunk
+                        .iter()
+                        .map(Some)
+                        .chain(std::iter::repeat_n(None, n - chunk.len()))
+                    {
+                        q = q.bind(id.copied());
+                    }
+                    *lite = q;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A point movement was written (after its transaction): its card postings join the report
+/// aggregates with the next write of pending rows.
+pub fn count_point_movement(tx: &mut WriteTx, transaction: TransactionId) {
+    tx.pending_mut().movements.push(transaction.0);
 }
 
 /// Sums changes per row id, dropping those that cancel out; in id order.

@@ -9,7 +9,7 @@ use machipay::error::AppError;
 use machipay::features::expiry::{
     Expired, ExpiryRun, WALLETS_PER_JOB_MAX, check_as_of, expire, plan,
 };
-use machipay::features::reports::store::wallet_totals_before;
+use machipay::features::reports::store::wallet_totals_before_from_postings as wallet_totals_before;
 use machipay::writer::rows::system_accounts;
 use machipay_domain::calendar::{
     add_months_to_month_end, is_reference_date, jst_date, latest_closed_reference_date,

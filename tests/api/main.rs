@@ -6,6 +6,7 @@
 mod helpers;
 
 mod access;
+mod aggregates;
 mod city_report;
 mod currency;
 mod error_codes;

@@ -1340,6 +1340,42 @@ impl Run<'_> {
             stranded.is_empty(),
             "seed {seed}: points left on replaced cards: {stranded:?}"
         );
+        // The report aggregates the writer kept equal the postings, every report read from
+        // them equals the report over postings, and a rebuild changes nothing.
+        let start = self.world.start;
+        let days: Vec<chrono::NaiveDate> = [0, 20, 45, 80]
+            .iter()
+            .map(|n| machipay_domain::calendar::jst_date(start + Duration::days(*n)))
+            .collect();
+        let nows = [
+            start + Duration::days(10) + Duration::hours(5),
+            start + Duration::days(40) + Duration::minutes(13 * 60 + 7),
+        ];
+        crate::aggregates::assert_reports_agree(
+            self.app,
+            self.world.operator,
+            Some(self.world.currency),
+            Some(self.world.points),
+            &days,
+            &nows,
+            &format!("seed {seed}"),
+        )
+        .await;
+        let db = &self.app.app.db;
+        let before = machipay::writer::aggregates::snapshot(db)
+            .await
+            .expect("snapshot");
+        machipay::writer::aggregates::rebuild(&self.app.app.writer)
+            .await
+            .expect("rebuild");
+        let after = machipay::writer::aggregates::snapshot(db)
+            .await
+            .expect("snapshot");
+        assert_unchanged(
+            &before,
+            &after,
+            &format!("seed {seed}: aggregates after a rebuild"),
+        );
     }
 }
 

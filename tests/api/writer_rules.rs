@@ -451,6 +451,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "28166197fafdaa7f57a82496dbf40a80577e57c2710a3ea9d348d63867f0d8c60002961c3156aed180c7b1d75ffd18ba",
         "c83aac3499fb4a528e4cb375725827344c9f01c672a299ef0fdb38c1d25b2429ee02404de5a3b6f5a9dde143e3ef0d69",
     ),
+    (
+        "0011_report_aggregates.sql",
+        "72b8a5bff1fb01b37ead8d5d7b699ccc2ade57b889d33afa59458b3691b6f78ac0de915afaeb517332cac5bd09144d13",
+        "eadf6fa4ea6e115b1c55a51dee35e5574801eb22e02dcfd86cae324cbd4283131a435e126a3294dff0ddb3561e97798f",
+    ),
 ];
 
 #[test]

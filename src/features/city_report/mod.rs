@@ -1,7 +1,8 @@
 //! The city's reports on a program: participating stores against the yearly target (達成率),
 //! with breakdowns and the trend across 年度, and the usage report beside it. Both are
-//! recomputed from the participation history and postings, so any past period gives the same
-//! answer however late it is asked. Rendered as JSON, as CSV for Excel (UTF-8 with BOM,
+//! computed from the participation history and the report aggregates (per JST day, kept with
+//! the postings: `writer::aggregates`), so any past period gives the same answer however late
+//! it is asked; `*_from` with `Source::Postings` recomputes them from postings. Rendered as JSON, as CSV for Excel (UTF-8 with BOM,
 //! Japanese headers) and, for the store report, as an SVG chart.
 
 pub mod api;
@@ -19,6 +20,7 @@ use crate::app::App;
 use crate::error::AppError;
 use crate::features::merchants::{self as registry, ParticipationEventRow};
 use crate::http::refusals::RequestRefusal;
+pub use crate::writer::aggregates::Source;
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::{FiscalYear, jst_end_of_day_utc, jst_start_of_day_utc};
 use machipay_domain::ids::*;
@@ -194,6 +196,7 @@ struct Inputs {
     events: Vec<ParticipationEventRow>,
     /// Target in force per fiscal year.
     targets: BTreeMap<i32, i64>,
+    source: Source,
 }
 
 async fn counts(
@@ -204,13 +207,16 @@ async fn counts(
     to: NaiveDate,
 ) -> Result<(StoreCounts, HashSet<MerchantId>, HashSet<MerchantId>), AppError> {
     let facts = history_facts(&inputs.events, from, to);
-    let start =
-        jst_start_of_day_utc(from).ok_or_else(|| AppError::Internal("date out of range".into()))?;
-    let active: HashSet<MerchantId> =
-        store::active_merchants(&app.db, program, start, jst_end_of_day_utc(to))
-            .await?
-            .into_iter()
-            .collect();
+    let active = match inputs.source {
+        Source::Aggregates => store::active_merchants(&app.db, program, from, to).await?,
+        Source::Postings => {
+            let start = jst_start_of_day_utc(from)
+                .ok_or_else(|| AppError::Internal("date out of range".into()))?;
+            store::active_merchants_from_postings(&app.db, program, start, jst_end_of_day_utc(to))
+                .await?
+        }
+    };
+    let active: HashSet<MerchantId> = active.into_iter().collect();
     let target = FiscalYear::of(to)
         .ok()
         .and_then(|fy| inputs.targets.get(&fy.start_year()).copied());
@@ -228,12 +234,24 @@ async fn counts(
     Ok((counts, facts.registered, active))
 }
 
-/// The store report (staff of the program's city).
+/// The store report (staff of the program's city), from the report aggregates.
 pub async fn store_report(
     app: &App,
     who: Principal,
     program: ProgramId,
     period: Period,
+) -> Result<StoreReport, AppError> {
+    store_report_from(app, who, program, period, Source::Aggregates).await
+}
+
+/// The store report with its activity figures from `source` (the postings: the definition the
+/// aggregates are held to).
+pub async fn store_report_from(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    period: Period,
+    source: Source,
 ) -> Result<StoreReport, AppError> {
     if !who.can(Capability::ViewCity) {
         return Err(AppError::forbidden());
@@ -246,6 +264,7 @@ pub async fn store_report(
             .into_iter()
             .map(|t| (t.fiscal_year, t.stores))
             .collect(),
+        source,
     };
     let (counts, registered, active) =
         counts(app, program, &inputs, period.from, period.to).await?;
@@ -338,26 +357,53 @@ fn breakdowns(
     }
 }
 
-/// Usage per month and per 年度 of a period (staff).
+/// Usage per month and per 年度 of a period (staff), from the report aggregates.
 pub async fn usage_report(
     app: &App,
     who: Principal,
     program: ProgramId,
     period: Period,
 ) -> Result<UsageReport, AppError> {
+    usage_report_from(app, who, program, period, Source::Aggregates).await
+}
+
+/// Usage figures of the JST days `from..=to` from `source`, per month or whole.
+async fn usage_of(
+    app: &App,
+    program: ProgramId,
+    from: NaiveDate,
+    to: NaiveDate,
+    by_month: bool,
+    source: Source,
+) -> Result<Vec<(String, store::Usage)>, AppError> {
+    Ok(match source {
+        Source::Aggregates => store::usage(&app.db, program, from, to, by_month).await?,
+        Source::Postings => {
+            let start = jst_start_of_day_utc(from)
+                .ok_or_else(|| AppError::Internal("date out of range".into()))?;
+            store::usage_from_postings(&app.db, program, start, jst_end_of_day_utc(to), by_month)
+                .await?
+        }
+    })
+}
+
+/// The usage report with its figures from `source`.
+pub async fn usage_report_from(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    period: Period,
+    source: Source,
+) -> Result<UsageReport, AppError> {
     if !who.can(Capability::ViewCity) {
         return Err(AppError::forbidden());
     }
     crate::features::merchants::program_of_city(app, &who, program).await?;
     let whole = |from: NaiveDate, to: NaiveDate| async move {
-        let start = jst_start_of_day_utc(from)
-            .ok_or_else(|| AppError::Internal("date out of range".into()))?;
-        let rows = store::usage(&app.db, program, start, jst_end_of_day_utc(to), false).await?;
+        let rows = usage_of(app, program, from, to, false, source).await?;
         Ok::<_, AppError>(rows.into_iter().next().map(|r| r.1).unwrap_or_default())
     };
-    let start = jst_start_of_day_utc(period.from)
-        .ok_or_else(|| AppError::Internal("date out of range".into()))?;
-    let months = store::usage(&app.db, program, start, jst_end_of_day_utc(period.to), true)
+    let months = usage_of(app, program, period.from, period.to, true, source)
         .await?
         .into_iter()
         .map(|(k, u)| UsageRow::new(k, u))

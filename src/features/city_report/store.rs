@@ -1,17 +1,20 @@
 //! Queries of the city's reports: which stores transacted in a period, and the usage figures
-//! per JST month. Recomputed from postings, so a past period's figures never change.
+//! per JST month. Read from the report aggregates (`writer::aggregates`: per JST day, so a
+//! past period's figures never change); the `*_from_postings` twins recompute the same figures
+//! from postings (the definition, for checks and tests).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::db::{Db, read};
+use crate::writer::aggregates::{day_key, month_key};
 use machipay_domain::ids::*;
 // A payout (`PAYOUT_KIND`) is never counted as store activity: it is the operator's, not a sale.
 use machipay_domain::ledger::kinds::PAYOUT_KIND;
 
 /// Stores with at least one posting on their Merchant accounts of the program from
 /// transactions created in [from, to).
-pub(crate) async fn active_merchants(
+pub(crate) async fn active_merchants_from_postings(
     db: &Db,
     program: ProgramId,
     from: DateTime<Utc>,
@@ -60,7 +63,7 @@ const PAYS_STORE: &str = "EXISTS (SELECT 1 FROM postings mp JOIN accounts ma ON 
 
 /// Usage per JST month of transactions created in [from, to), months in order. With
 /// `by_month` false, one row for the whole period (key "").
-pub(crate) async fn usage(
+pub(crate) async fn usage_from_postings(
     db: &Db,
     program: ProgramId,
     from: DateTime<Utc>,
@@ -109,6 +112,88 @@ pub(crate) async fn usage(
                 _ => u.points_redeemed = b,
             }
         }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// `active_merchants_from_postings` for the JST days `from..=to`, from `agg_store_days`: one
+/// index probe per store account of the program.
+pub(crate) async fn active_merchants(
+    db: &Db,
+    program: ProgramId,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<MerchantId>, sqlx::Error> {
+    let ids: Vec<Uuid> = read!(db, |c| {
+        sqlx::query_scalar(
+        "SELECT DISTINCT a.owner_id FROM accounts a WHERE a.program_id = $1 AND a.kind = 'merchant' \
+         AND EXISTS (SELECT 1 FROM agg_store_days s WHERE s.program_id = $1 \
+         AND s.merchant_id = a.owner_id AND s.day >= $2 AND s.day <= $3)"
+    )
+    .bind(program.0)
+    .bind(day_key(from))
+    .bind(day_key(to))
+    .fetch_all(c)
+    .await
+    })?;
+    Ok(ids.into_iter().map(MerchantId).collect())
+}
+
+/// `usage_from_postings` for the JST days `from..=to`, from `agg_usage_days` and
+/// `agg_shopper_months` (a shopper is active in a range when a bit of a day in it is set).
+pub(crate) async fn usage(
+    db: &Db,
+    program: ProgramId,
+    from: NaiveDate,
+    to: NaiveDate,
+    by_month: bool,
+) -> Result<Vec<(String, Usage)>, sqlx::Error> {
+    let key = if by_month { "day / 100" } else { "0" };
+    let sums = format!(
+        "SELECT {key}, CAST(sum(transactions) AS BIGINT), CAST(sum(value) AS BIGINT), \
+         CAST(sum(points_issued) AS BIGINT), CAST(sum(points_redeemed) AS BIGINT) \
+         FROM agg_usage_days WHERE program_id = $1 AND day >= $2 AND day <= $3 GROUP BY 1"
+    );
+    let rows: Vec<(i32, i64, i64, i64, i64)> = read!(db, |c| sqlx::query_as(&sums)
+        .bind(program.0)
+        .bind(day_key(from))
+        .bind(day_key(to))
+        .fetch_all(c)
+        .await)?;
+    let (first, last) = (month_key(from), month_key(to));
+    // Days of the first month from `from` on, of the last up to `to`.
+    let first_days: i64 = -1i64 << (from.day() - 1);
+    let last_days: i64 = (1i64 << to.day()) - 1;
+    let key = if by_month { "month" } else { "0" };
+    let shoppers = format!(
+        "SELECT {key}, count(DISTINCT owner_id) FROM agg_shopper_months \
+         WHERE program_id = $1 AND month >= $2 AND month <= $3 \
+         AND (days & (CASE WHEN month = $2 THEN $4 ELSE -1 END) \
+             & (CASE WHEN month = $3 THEN $5 ELSE -1 END)) <> 0 GROUP BY 1"
+    );
+    let active: Vec<(i32, i64)> = read!(db, |c| sqlx::query_as(&shoppers)
+        .bind(program.0)
+        .bind(first)
+        .bind(last)
+        .bind(first_days)
+        .bind(last_days)
+        .fetch_all(c)
+        .await)?;
+    let label = |k: i32| {
+        if by_month {
+            format!("{:04}-{:02}", k / 100, k % 100)
+        } else {
+            String::new()
+        }
+    };
+    let mut out: std::collections::BTreeMap<String, Usage> = Default::default();
+    for (k, transactions, value, points_issued, points_redeemed) in rows {
+        let u = out.entry(label(k)).or_default();
+        (u.transactions, u.value) = (transactions, value);
+        (u.points_issued, u.points_redeemed) = (points_issued, points_redeemed);
+    }
+    for (k, n) in active {
+        out.entry(label(k)).or_default().active_shoppers = n;
     }
     Ok(out.into_iter().collect())
 }

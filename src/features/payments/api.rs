@@ -226,6 +226,16 @@ pub struct LedgerCheck {
     pub net_by_asset: Vec<(Asset, i64)>,
 }
 
+/// Whether the report aggregates equal what the postings say (`writer::aggregates`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AggregatesCheck {
+    pub program_id: ProgramId,
+    /// True when every aggregate row of the program equals its recomputation from postings.
+    pub ok: bool,
+    /// The first row that differs (table, key, stored and recomputed values).
+    pub first_difference: Option<crate::writer::aggregates::AggregateMismatch>,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {

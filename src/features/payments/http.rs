@@ -8,7 +8,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::app::App;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::features::directory::caller::{Caller, Money};
-use crate::features::payments::reads::{self, AccountBalance, LedgerCheck, TransactionView};
+use crate::features::payments::reads::{
+    self, AccountBalance, AggregatesCheck, LedgerCheck, TransactionView,
+};
 use crate::features::payments::{self as uc, *};
 use crate::http::extract::Path;
 use crate::writer::Answer;
@@ -25,6 +27,7 @@ pub(crate) fn router() -> OpenApiRouter<App> {
         .routes(routes!(shopper_balances))
         .routes(routes!(merchant_balances))
         .routes(routes!(ledger_check))
+        .routes(routes!(aggregates_check))
 }
 
 /// Charge a shopper's wallet with yen paid at the counter (operator staff).
@@ -138,4 +141,16 @@ async fn ledger_check(
     Path(id): Path<ProgramId>,
 ) -> Result<Json<LedgerCheck>, AppError> {
     reads::ledger_check(&app, c.who, id).await.map(Json)
+}
+
+/// Recompute the report aggregates from postings and name the first row that differs (staff).
+#[utoipa::path(get, path = "/api/v1/programs/{program_id}/aggregates-check", tag = "money", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path)),
+    responses((status = 200, body = AggregatesCheck), (status = "4XX", body = ErrorEnvelope)))]
+async fn aggregates_check(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ProgramId>,
+) -> Result<Json<AggregatesCheck>, AppError> {
+    reads::aggregates_check(&app, c.who, id).await.map(Json)
 }

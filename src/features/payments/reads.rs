@@ -8,7 +8,9 @@ use crate::writer::rows as store;
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::ids::*;
 
-pub use crate::features::payments::api::{AccountBalance, LedgerCheck, TransactionView};
+pub use crate::features::payments::api::{
+    AccountBalance, AggregatesCheck, LedgerCheck, TransactionView,
+};
 
 /// Balances of every account an owner (a shopper or a store) holds, across the city's programs.
 async fn balances_of(
@@ -110,5 +112,27 @@ pub async fn ledger_check(
         ok,
         report: report.into(),
         net_by_asset,
+    })
+}
+
+/// Recomputes the program's report aggregates from postings and names the first row that
+/// differs (staff). As costly as the reports over postings were: a check, not a report.
+pub async fn aggregates_check(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+) -> Result<AggregatesCheck, AppError> {
+    if !who.can(Capability::ViewCity) {
+        return Err(AppError::forbidden());
+    }
+    let p = crate::features::directory::program(&app.db, program)
+        .await?
+        .filter(|p| p.city_id == who.city())
+        .ok_or_else(|| AppError::not_found("program"))?;
+    let first_difference = crate::writer::aggregates::check(&app.db, Some(p.id)).await?;
+    Ok(AggregatesCheck {
+        program_id: p.id,
+        ok: first_difference.is_none(),
+        first_difference,
     })
 }

@@ -1,7 +1,9 @@
 //! Point card reports per 年度 (April–March, JST): per store and in total the points issued,
 //! clawed back, redeemed, refunded, expired and imported, the outstanding liability (what the
-//! cards hold) and the redemption rate (回収率); and a store's point statement. Every figure
-//! is recomputed from postings, so a closed year's report never changes.
+//! cards hold) and the redemption rate (回収率); and a store's point statement. The report's
+//! figures come from the report aggregates (`writer::aggregates`; `report_from` with
+//! `Source::Postings` recomputes them from postings), a statement's lines from the movements
+//! and postings, so a closed year's report never changes.
 
 use std::collections::BTreeMap;
 
@@ -12,8 +14,10 @@ use crate::app::App;
 use crate::error::AppError;
 use crate::features::points::{NOT_POINTS, store};
 use crate::features::reports::wallet_totals_before;
+use crate::writer::aggregates::{Source, day_key, month_key};
+use chrono::Datelike;
 use machipay_domain::auth::{Capability, Principal};
-use machipay_domain::calendar::{FiscalYear, jst_start_of_day_utc};
+use machipay_domain::calendar::{FiscalYear, jst_date, jst_start_of_day_utc};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::Asset;
 use machipay_domain::ledger::kinds::{EXPIRY_KIND, IMPORT_KIND};
@@ -129,7 +133,7 @@ async fn points_program_visible(
     Ok(())
 }
 
-/// The program's point report for a fiscal year (staff).
+/// The program's point report for a fiscal year (staff), from the report aggregates.
 pub async fn report(
     app: &App,
     who: Principal,
@@ -137,13 +141,81 @@ pub async fn report(
     fy: FiscalYear,
     now: DateTime<Utc>,
 ) -> Result<PointsReport, AppError> {
+    report_from(app, who, program, fy, now, Source::Aggregates).await
+}
+
+/// Card postings per (store, movement kind) and per transaction kind in [from, to): from the
+/// aggregates for whole JST months and days, and from postings for the rest of a running 年度
+/// (`to` is then now: the postings since the start of its month, and of its day).
+async fn card_figures(
+    app: &App,
+    program: ProgramId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    source: Source,
+) -> Result<(Vec<(uuid::Uuid, String, i64)>, Vec<(String, i64)>), AppError> {
+    if source == Source::Postings {
+        return Ok((
+            store::card_postings_by_store(&app.db, program, from, to).await?,
+            store::card_postings_by_kind(&app.db, program, from, to).await?,
+        ));
+    }
+    let (first, last) = (jst_date(from), jst_date(to));
+    let month_start = last.with_day(1).unwrap_or(last);
+    let month_start_at =
+        jst_start_of_day_utc(month_start).ok_or_else(|| AppError::Internal("date".into()))?;
+    let day_start_at =
+        jst_start_of_day_utc(last).ok_or_else(|| AppError::Internal("date".into()))?;
+    let mut by_store: BTreeMap<(uuid::Uuid, String), i64> = BTreeMap::new();
+    let months = store::card_postings_by_store_months(
+        &app.db,
+        program,
+        month_key(first),
+        month_key(month_start),
+    )
+    .await?;
+    let tail = if month_start_at < to {
+        store::card_postings_by_store(&app.db, program, month_start_at.max(from), to).await?
+    } else {
+        Vec::new()
+    };
+    for (m, k, n) in months.into_iter().chain(tail) {
+        *by_store.entry((m, k)).or_insert(0) += n;
+    }
+    let mut by_kind: BTreeMap<String, i64> = BTreeMap::new();
+    let days =
+        store::card_postings_by_kind_days(&app.db, program, day_key(first), day_key(last)).await?;
+    let tail = if day_start_at < to {
+        store::card_postings_by_kind(&app.db, program, day_start_at.max(from), to).await?
+    } else {
+        Vec::new()
+    };
+    for (k, n) in days.into_iter().chain(tail) {
+        *by_kind.entry(k).or_insert(0) += n;
+    }
+    Ok((
+        by_store.into_iter().map(|((m, k), n)| (m, k, n)).collect(),
+        by_kind.into_iter().collect(),
+    ))
+}
+
+/// The point report with its figures from `source`.
+pub async fn report_from(
+    app: &App,
+    who: Principal,
+    program: ProgramId,
+    fy: FiscalYear,
+    now: DateTime<Utc>,
+    source: Source,
+) -> Result<PointsReport, AppError> {
     if !who.can(Capability::ViewCity) {
         return Err(AppError::forbidden());
     }
     points_program_visible(app, &who, program).await?;
     let (from, to) = period(fy, now)?;
+    let (by_store, by_kind) = card_figures(app, program, from, to, source).await?;
     let mut stores: BTreeMap<MerchantId, StoreFigures> = BTreeMap::new();
-    for (merchant, kind, sum) in store::card_postings_by_store(&app.db, program, from, to).await? {
+    for (merchant, kind, sum) in by_store {
         let merchant = MerchantId(merchant);
         let s = stores.entry(merchant).or_insert_with(|| StoreFigures {
             merchant_id: merchant,
@@ -156,10 +228,7 @@ pub async fn report(
             _ => s.refunded += sum,
         }
     }
-    let by_kind: BTreeMap<String, i64> = store::card_postings_by_kind(&app.db, program, from, to)
-        .await?
-        .into_iter()
-        .collect();
+    let by_kind: BTreeMap<String, i64> = by_kind.into_iter().collect();
     let held = |v: Vec<(Asset, i64)>| {
         v.into_iter()
             .filter(|(a, _)| *a == Asset::Points)
@@ -186,8 +255,8 @@ pub async fn report(
         refunded,
         expired: -by_kind.get(EXPIRY_KIND).copied().unwrap_or(0),
         imported: by_kind.get(IMPORT_KIND).copied().unwrap_or(0),
-        liability_start: held(wallet_totals_before(&app.db, program, from).await?),
-        liability_end: held(wallet_totals_before(&app.db, program, to).await?),
+        liability_start: held(wallet_totals_before(&app.db, program, from, source).await?),
+        liability_end: held(wallet_totals_before(&app.db, program, to, source).await?),
         redemption_rate: rate(issued - clawed_back, redeemed - refunded),
         stores,
     })

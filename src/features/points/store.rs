@@ -291,7 +291,9 @@ pub async fn insert_movement(tx: &mut WriteTx, m: &Movement) -> Result<(), sqlx:
     .execute(c)
     .await
     .map(|_| ())
-    })
+    })?;
+    crate::writer::rows::count_point_movement(tx, m.transaction_id);
+    Ok(())
 }
 
 pub async fn movement_tx(
@@ -376,6 +378,45 @@ pub async fn card_postings_by_store(
     .fetch_all(c)
     .await
     })
+}
+
+/// `card_postings_by_store` for the JST months `from..to` (yyyymm, `to` excluded), from
+/// `agg_point_store_months`.
+pub async fn card_postings_by_store_months(
+    db: &Db,
+    program: ProgramId,
+    from: i32,
+    to: i32,
+) -> Result<Vec<(Uuid, String, i64)>, sqlx::Error> {
+    read!(db, |c| sqlx::query_as(
+        "SELECT merchant_id, kind, CAST(sum(amount) AS BIGINT) FROM agg_point_store_months \
+         WHERE program_id = $1 AND month >= $2 AND month < $3 \
+         GROUP BY merchant_id, kind ORDER BY merchant_id, kind"
+    )
+    .bind(program.0)
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await)
+}
+
+/// `card_postings_by_kind` for the JST days `from..to` (yyyymmdd, `to` excluded), from
+/// `agg_wallet_flows`.
+pub async fn card_postings_by_kind_days(
+    db: &Db,
+    program: ProgramId,
+    from: i32,
+    to: i32,
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    read!(db, |c| sqlx::query_as(
+        "SELECT kind, CAST(sum(amount) AS BIGINT) FROM agg_wallet_flows \
+         WHERE program_id = $1 AND day >= $2 AND day < $3 GROUP BY kind ORDER BY kind"
+    )
+    .bind(program.0)
+    .bind(from)
+    .bind(to)
+    .fetch_all(c)
+    .await)
 }
 
 /// Per transaction kind, the sum of postings on the program's card wallets between two

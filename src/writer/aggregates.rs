@@ -1,0 +1,467 @@
+//! Report aggregates: the figures the city's reports read (store activity, usage, wallet flows
+//! for 未使用残高, point card movements per store), kept per JST day or month in five tables
+//! the writer maintains in the same transaction as the postings they sum, and the one
+//! definition of each as a query over postings, used to maintain, rebuild and check them.
+//!
+//! Each table's figures are defined once, by `computed`: a GROUP BY over postings (with their
+//! accounts and transactions) keyed by the JST day of the transaction's `created_at` (its
+//! effective time: a backdated transaction lands on its own day, a reversal or refund on the
+//! day it was made, exactly where the reports' queries over postings count it).
+//! - maintained: `write_pending` (`writer::rows`) runs it restricted to the transactions it
+//!   has just written (and the point movements recorded since its last write) as one upsert
+//!   per table that adds to what is stored (`days` is OR-ed), in key order;
+//! - rebuilt: `rebuild_in` empties the tables and inserts it whole, in one writer job;
+//! - checked: `check` compares the stored rows with it and names the first row that differs.
+//!
+//! The tables:
+//! - `agg_store_days` (program, store, day): postings on the store's Merchant accounts, payouts
+//!   aside (the store report's "active" stores);
+//! - `agg_usage_days` (program, day): transactions paying a store and their value, points
+//!   credited to shoppers (reversals aside) and points spent at stores (the usage report);
+//! - `agg_shopper_months` (program, month, shopper): a bit per day of the month on which the
+//!   shopper paid a store (distinct active shoppers over any range of days);
+//! - `agg_wallet_flows` (program, day, kind, kind of the original, reversal, asset, sign): the
+//!   sum of shopper-wallet postings (未使用残高 at any date is a prefix sum; the half-year's
+//!   発行額 / 回収額 / 失効額; the point report's liabilities, expiry and imports);
+//! - `agg_point_store_months` (program, month, store, movement kind): card-wallet postings of
+//!   point movements and of their reversals (the point report per store).
+
+use crate::db::{Db, read};
+use crate::error::AppError;
+use crate::writer::{TxConn, Work, write};
+use serde::{Deserialize, Serialize};
+
+/// Where a report takes its figures from: the aggregates (what the API serves) or the postings
+/// themselves (the definition, for checks and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Aggregates,
+    Postings,
+}
+
+/// A column's type, to name a differing row in text.
+#[derive(Clone, Copy)]
+enum Ty {
+    Uuid,
+    Int,
+    Text,
+}
+
+/// How a stored value takes a new contribution.
+#[derive(Clone, Copy)]
+enum Combine {
+    Add,
+    Or,
+}
+
+pub(crate) struct Table {
+    pub name: &'static str,
+    keys: &'static [(&'static str, Ty)],
+    values: &'static [(&'static str, Combine)],
+}
+
+/// The five tables, in the order they are written.
+pub(crate) const TABLES: [Table; 5] = [
+    Table {
+        name: "agg_store_days",
+        keys: &[
+            ("program_id", Ty::Uuid),
+            ("merchant_id", Ty::Uuid),
+            ("day", Ty::Int),
+        ],
+        values: &[("postings", Combine::Add)],
+    },
+    Table {
+        name: "agg_usage_days",
+        keys: &[("program_id", Ty::Uuid), ("day", Ty::Int)],
+        values: &[
+            ("transactions", Combine::Add),
+            ("value", Combine::Add),
+            ("points_issued", Combine::Add),
+            ("points_redeemed", Combine::Add),
+        ],
+    },
+    Table {
+        name: "agg_shopper_months",
+        keys: &[
+            ("program_id", Ty::Uuid),
+            ("month", Ty::Int),
+            ("owner_id", Ty::Uuid),
+        ],
+        values: &[("days", Combine::Or)],
+    },
+    Table {
+        name: "agg_wallet_flows",
+        keys: &[
+            ("program_id", Ty::Uuid),
+            ("day", Ty::Int),
+            ("kind", Ty::Text),
+            ("original_kind", Ty::Text),
+            ("reversal", Ty::Int),
+            ("asset", Ty::Text),
+            ("credit", Ty::Int),
+        ],
+        values: &[("amount", Combine::Add)],
+    },
+    Table {
+        name: "agg_point_store_months",
+        keys: &[
+            ("program_id", Ty::Uuid),
+            ("month", Ty::Int),
+            ("merchant_id", Ty::Uuid),
+            ("kind", Ty::Text),
+        ],
+        values: &[("amount", Combine::Add)],
+    },
+];
+
+/// The JST day (yyyymmdd, an integer) of `t.created_at`, per dialect.
+pub(crate) fn day_expr(pg: bool) -> &'static str {
+    if pg {
+        "CAST(to_char((t.created_at AT TIME ZONE 'UTC') + interval '9 hours', 'YYYYMMDD') AS INTEGER)"
+    } else {
+        "CAST(strftime('%Y%m%d', t.created_at, '+9 hours') AS INTEGER)"
+    }
+}
+
+/// A JST date as the tables key it: yyyymmdd.
+pub fn day_key(d: chrono::NaiveDate) -> i32 {
+    use chrono::Datelike;
+    d.year() * 10_000 + d.month() as i32 * 100 + d.day() as i32
+}
+
+/// A JST month as the tables key it: yyyymm.
+pub fn month_key(d: chrono::NaiveDate) -> i32 {
+    day_key(d) / 100
+}
+
+/// A payment to a store: the transaction credits some Merchant account.
+const PAYS_STORE: &str = "EXISTS (SELECT 1 FROM postings mp JOIN accounts ma ON ma.id = mp.account_id \
+     WHERE mp.transaction_id = t.id AND ma.kind = 'merchant' AND mp.amount > 0)";
+
+/// Which postings a computation covers.
+pub(crate) struct Filter<'a> {
+    /// On `t` (the transaction of the posting), `a` (its account).
+    pub tx: &'a str,
+    /// On `m`, a point movement whose own postings are summed (the first half of
+    /// `agg_point_store_months`).
+    pub movement: &'a str,
+    /// On `m`, a point movement whose reversals' postings are summed (with `tx` on the
+    /// reversal `t`).
+    pub reversed: &'a str,
+}
+
+impl Filter<'static> {
+    const ALL: Filter<'static> = Filter {
+        tx: "1 = 1",
+        movement: "1 = 1",
+        reversed: "1 = 1",
+    };
+    /// One program, `$1`.
+    const PROGRAM: Filter<'static> = Filter {
+        tx: "a.program_id = $1",
+        movement: "m.program_id = $1",
+        reversed: "m.program_id = $1",
+    };
+}
+
+/// Table `i`'s rows computed from postings: its key columns then its values, named as the
+/// table names them. The definition every figure is held to.
+pub(crate) fn computed(i: usize, pg: bool, f: &Filter<'_>) -> String {
+    let day = day_expr(pg);
+    let payout = machipay_domain::ledger::kinds::PAYOUT_KIND;
+    let from = "FROM postings p JOIN accounts a ON a.id = p.account_id \
+                JOIN transactions t ON t.id = p.transaction_id";
+    let tx = f.tx;
+    match i {
+        0 => format!(
+            "SELECT a.program_id AS program_id, a.owner_id AS merchant_id, {day} AS day, \
+             count(*) AS postings {from} \
+             WHERE a.kind = 'merchant' AND t.kind <> '{payout}' AND {tx} GROUP BY 1, 2, 3"
+        ),
+        1 => format!(
+            "SELECT program_id, day, transactions, value, points_issued, points_redeemed FROM ( \
+             SELECT a.program_id AS program_id, {day} AS day, \
+             count(DISTINCT CASE WHEN a.kind = 'merchant' AND p.amount > 0 THEN t.id END) AS transactions, \
+             CAST(coalesce(sum(CASE WHEN a.kind = 'merchant' AND p.amount > 0 THEN p.amount ELSE 0 END), 0) AS BIGINT) AS value, \
+             CAST(coalesce(sum(CASE WHEN a.kind = 'shopper_wallet' AND a.asset = 'points' AND p.amount > 0 \
+                 AND t.reverses_id IS NULL THEN p.amount ELSE 0 END), 0) AS BIGINT) AS points_issued, \
+             CAST(coalesce(sum(CASE WHEN a.kind = 'shopper_wallet' AND a.asset = 'points' AND p.amount < 0 \
+                 AND {PAYS_STORE} THEN -p.amount ELSE 0 END), 0) AS BIGINT) AS points_redeemed {from} \
+             WHERE a.kind IN ('merchant', 'shopper_wallet') AND t.kind <> '{payout}' AND {tx} GROUP BY 1, 2) u \
+             WHERE transactions > 0 OR points_issued > 0 OR points_redeemed > 0"
+        ),
+        2 => format!(
+            "SELECT a.program_id AS program_id, {day} / 100 AS month, a.owner_id AS owner_id, \
+             CAST(sum(DISTINCT CAST(1 AS BIGINT) << ({day} % 100 - 1)) AS BIGINT) AS days {from} \
+             WHERE a.kind = 'shopper_wallet' AND p.amount < 0 AND t.kind <> '{payout}' \
+             AND {PAYS_STORE} AND {tx} GROUP BY 1, 2, 3"
+        ),
+        3 => format!(
+            "SELECT a.program_id AS program_id, {day} AS day, t.kind AS kind, \
+             coalesce(o.kind, t.kind) AS original_kind, \
+             CASE WHEN t.reverses_id IS NULL THEN 0 ELSE 1 END AS reversal, p.asset AS asset, \
+             CASE WHEN p.amount > 0 THEN 1 ELSE 0 END AS credit, \
+             CAST(sum(p.amount) AS BIGINT) AS amount {from} \
+             LEFT JOIN transactions o ON o.id = t.reverses_id \
+             WHERE a.kind = 'shopper_wallet' AND {tx} GROUP BY 1, 2, 3, 4, 5, 6, 7"
+        ),
+        _ => format!(
+            "SELECT program_id, month, merchant_id, kind, CAST(sum(amount) AS BIGINT) AS amount FROM ( \
+             SELECT m.program_id AS program_id, {day} / 100 AS month, m.merchant_id AS merchant_id, \
+             m.kind AS kind, p.amount AS amount FROM point_movements m \
+             JOIN transactions t ON t.id = m.transaction_id JOIN postings p ON p.transaction_id = t.id \
+             JOIN accounts a ON a.id = p.account_id \
+             WHERE a.program_id = m.program_id AND a.kind = 'shopper_wallet' AND a.owner_id = m.card_id \
+             AND {movement} \
+             UNION ALL \
+             SELECT m.program_id, {day} / 100, m.merchant_id, m.kind, p.amount FROM point_movements m \
+             JOIN transactions t ON t.reverses_id = m.transaction_id JOIN postings p ON p.transaction_id = t.id \
+             JOIN accounts a ON a.id = p.account_id \
+             WHERE a.program_id = m.program_id AND a.kind = 'shopper_wallet' AND {reversed} AND {tx} \
+             ) x GROUP BY 1, 2, 3, 4",
+            movement = f.movement,
+            reversed = f.reversed,
+        ),
+    }
+}
+
+fn columns(t: &Table) -> String {
+    let keys = t.keys.iter().map(|k| k.0);
+    let values = t.values.iter().map(|v| v.0);
+    keys.chain(values).collect::<Vec<_>>().join(", ")
+}
+
+/// Adds table `i`'s rows computed under `f` to what it holds, in key order.
+pub(crate) fn upsert_sql(i: usize, pg: bool, f: &Filter<'_>) -> String {
+    let t = &TABLES[i];
+    let keys: Vec<&str> = t.keys.iter().map(|k| k.0).collect();
+    let order: Vec<String> = (1..=keys.len()).map(|n| n.to_string()).collect();
+    let set: Vec<String> = t
+        .values
+        .iter()
+        .map(|(v, c)| match c {
+            Combine::Add => format!("{v} = {name}.{v} + excluded.{v}", name = t.name),
+            Combine::Or => format!("{v} = {name}.{v} | excluded.{v}", name = t.name),
+        })
+        .collect();
+    format!(
+        "INSERT INTO {name} ({cols}) SELECT * FROM ({sql}) g WHERE 1 = 1 ORDER BY {order} \
+         ON CONFLICT ({keys}) DO UPDATE SET {set}",
+        name = t.name,
+        cols = columns(t),
+        sql = computed(i, pg, f),
+        order = order.join(", "),
+        keys = keys.join(", "),
+        set = set.join(", "),
+    )
+}
+
+/// PostgreSQL: every table's upsert for the transactions `$1` and the movements `$2` (uuid
+/// arrays), as one statement (data-modifying CTEs).
+pub(crate) fn maintain_sql_pg() -> String {
+    let f = Filter {
+        tx: "t.id = ANY($1)",
+        movement: "m.transaction_id = ANY($2)",
+        reversed: "1 = 1",
+    };
+    let upserts: Vec<String> = (0..TABLES.len()).map(|i| upsert_sql(i, true, &f)).collect();
+    let (last, ctes) = upserts.split_last().expect("five tables");
+    let ctes: Vec<String> = ctes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("u{i} AS ({s})"))
+        .collect();
+    format!("WITH {} {last}", ctes.join(", "))
+}
+
+/// SQLite: every table's upsert for the transactions and movements listed (placeholders
+/// "$n, ..."; a list may hold NULLs, which match nothing).
+pub(crate) fn maintain_sql_lite(tx_ids: &str, movement_ids: &str) -> String {
+    let tx = format!("t.id IN ({tx_ids})");
+    let movement = format!("m.transaction_id IN ({movement_ids})");
+    let f = Filter {
+        tx: &tx,
+        movement: &movement,
+        reversed: "1 = 1",
+    };
+    (0..TABLES.len())
+        .map(|i| upsert_sql(i, false, &f))
+        .collect::<Vec<_>>()
+        .join(";\n")
+}
+
+/// A column as text, per dialect (a differing row is named in text).
+fn text_of(col: &str, ty: Ty, pg: bool) -> String {
+    match (ty, pg) {
+        (Ty::Text, _) => col.to_owned(),
+        (Ty::Int, _) | (Ty::Uuid, true) => format!("CAST({col} AS TEXT)"),
+        (Ty::Uuid, false) => format!(
+            "lower(substr(hex({col}), 1, 8) || '-' || substr(hex({col}), 9, 4) || '-' || \
+             substr(hex({col}), 13, 4) || '-' || substr(hex({col}), 17, 4) || '-' || substr(hex({col}), 21))"
+        ),
+    }
+}
+
+/// The first row of table `i` where the stored aggregates and the postings disagree, under `f`
+/// (the stored side filtered by `stored_where`).
+fn diff_sql(i: usize, pg: bool, f: &Filter<'_>, stored_where: &str) -> String {
+    let t = &TABLES[i];
+    let key = t
+        .keys
+        .iter()
+        .map(|(k, ty)| text_of(k, *ty, pg))
+        .collect::<Vec<_>>()
+        .join(" || ' ' || ");
+    let value = t
+        .values
+        .iter()
+        .map(|(v, _)| format!("'{v}=' || {}", text_of(v, Ty::Int, pg)))
+        .collect::<Vec<_>>()
+        .join(" || ' ' || ");
+    let stored = format!(
+        "SELECT {key} AS k, {value} AS v FROM {name} WHERE {stored_where}",
+        name = t.name
+    );
+    let derived = format!(
+        "SELECT {key} AS k, {value} AS v FROM ({sql}) c",
+        sql = computed(i, pg, f)
+    );
+    format!(
+        "SELECT side, k, v FROM ( \
+         SELECT 'stored' AS side, k, v FROM ({stored} EXCEPT {derived}) s \
+         UNION ALL SELECT 'postings' AS side, k, v FROM ({derived} EXCEPT {stored}) d \
+         ) x ORDER BY k, side LIMIT 2"
+    )
+}
+
+/// The first aggregate row that differs from what the postings say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AggregateMismatch {
+    /// The aggregate table.
+    pub table: String,
+    /// Its key, in the table's key order (ids, JST day yyyymmdd or month yyyymm, kinds).
+    pub key: String,
+    /// What the table holds (none: no row).
+    pub stored: Option<String>,
+    /// What the postings say (none: no row).
+    pub from_postings: Option<String>,
+}
+
+/// Compares every aggregate table with the postings (of one program, or all) and names the
+/// first differing row of the first table that has one. Reads only; at scale it costs what a
+/// report over postings costs.
+pub async fn check(
+    db: &Db,
+    program: Option<machipay_domain::ids::ProgramId>,
+) -> Result<Option<AggregateMismatch>, sqlx::Error> {
+    let pg = matches!(db, Db::Pg(..));
+    let (f, stored_where) = match program {
+        Some(_) => (Filter::PROGRAM, "program_id = $1"),
+        None => (Filter::ALL, "1 = 1"),
+    };
+    for (i, t) in TABLES.iter().enumerate() {
+        let sql = diff_sql(i, pg, &f, stored_where);
+        let rows: Vec<(String, String, String)> = read!(db, |c| {
+            let q = sqlx::query_as(&sql);
+            let q = match program {
+                Some(p) => q.bind(p.0),
+                None => q,
+            };
+            q.fetch_all(c).await
+        })?;
+        let Some((side, key, value)) = rows.first().cloned() else {
+            continue;
+        };
+        let other = rows.get(1).filter(|r| r.1 == key).map(|r| r.2.clone());
+        let (stored, from_postings) = if side == "stored" {
+            (Some(value), other)
+        } else {
+            (other, Some(value))
+        };
+        return Ok(Some(AggregateMismatch {
+            table: t.name.to_owned(),
+            key,
+            stored,
+            from_postings,
+        }));
+    }
+    Ok(None)
+}
+
+/// What a rebuild wrote: rows per table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rebuilt {
+    pub rows: Vec<(String, i64)>,
+}
+
+/// Recomputes every aggregate table from postings, inside a writer job: the tables are
+/// emptied and refilled in the job's transaction, so a reader sees the old figures or the new
+/// ones, never a half. Meant for the CLI (`machipay rebuild-aggregates`), with no server
+/// running (the single-writer lock keeps one out); on a large ledger it holds the writer for
+/// as long as a full report over postings takes.
+pub async fn rebuild_in(w: &mut Work) -> Result<Rebuilt, AppError> {
+    let pg = matches!(w.tx.conn, TxConn::Pg(..));
+    let mut rows = Vec::new();
+    for (i, t) in TABLES.iter().enumerate() {
+        let delete = format!("DELETE FROM {}", t.name);
+        write!(&mut w.tx, |c| sqlx::query(&delete)
+            .execute(c)
+            .await
+            .map(|_| ()))?;
+        let insert = format!(
+            "INSERT INTO {name} ({cols}) {sql}",
+            name = t.name,
+            cols = columns(t),
+            sql = computed(i, pg, &Filter::ALL)
+        );
+        let done = write!(&mut w.tx, |c| sqlx::query(&insert)
+            .execute(c)
+            .await
+            .map(|r| r.rows_affected()))?;
+        rows.push((t.name.to_owned(), i64::try_from(done).unwrap_or(i64::MAX)));
+    }
+    Ok(Rebuilt { rows })
+}
+
+/// Rebuilds the aggregates through the writer (one job, one transaction).
+pub async fn rebuild(writer: &crate::writer::Writer) -> Result<Rebuilt, AppError> {
+    writer
+        .answer(None, |w| {
+            Box::pin(async move { rebuild_in(w).await.map(crate::writer::Done::ok) })
+        })
+        .await?
+        .into_value()
+}
+
+/// The rows of the aggregate tables, in a stable order (tests compare them before and after
+/// a rebuild).
+pub async fn snapshot(db: &Db) -> Result<Vec<String>, sqlx::Error> {
+    let pg = matches!(db, Db::Pg(..));
+    let mut out = Vec::new();
+    for t in &TABLES {
+        let cols: Vec<String> = t
+            .keys
+            .iter()
+            .map(|(k, ty)| text_of(k, *ty, pg))
+            .chain(t.values.iter().map(|(v, _)| text_of(v, Ty::Int, pg)))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY 1",
+            cols.join(" || ' ' || "),
+            t.name
+        );
+        let rows: Vec<String> = read!(db, |c| sqlx::query_scalar(&sql).fetch_all(c).await)?;
+        out.extend(rows.into_iter().map(|r| format!("{} {r}", t.name)));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Ids of a batch, for `maintain` (see `writer::rows::write_pending`).
+pub(crate) fn ids_text(n: usize, first: usize) -> String {
+    (0..n)
+        .map(|k| format!("${}", first + k))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

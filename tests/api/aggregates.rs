@@ -1,0 +1,382 @@
+//! The report aggregates (`writer::aggregates`): every report read from them equals the same
+//! report recomputed from postings, for a random history of backdated payments (written out of
+//! time order, some a second either side of JST midnight), refunds and reversals; a rebuild
+//! changes nothing; a corrupted aggregate row is named by the check. The batch-partition
+//! simulator (simulator.rs) holds the same agreement over its random histories of every job
+//! kind, expiry included (`assert_reports_agree`).
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use reqwest::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+use machipay::features::city_report::{self, Period, Source};
+use machipay::features::{points, reports};
+use machipay::writer::aggregates;
+use machipay_domain::auth::Principal;
+use machipay_domain::calendar::{FiscalYear, jst_date, jst_start_of_day_utc};
+use machipay_domain::ids::{MerchantId, ProgramId, TransactionId};
+
+both_backends!(
+    reports_from_aggregates_equal_reports_from_postings,
+    a_rebuild_changes_nothing_and_a_corrupted_aggregate_is_named,
+);
+
+/// A statement past the writer (SQLite: on the write pool, between batches).
+async fn exec(db: &machipay::db::Db, sql: &str) {
+    match db {
+        machipay::db::Db::Pg(p, _) => sqlx::query(sql).execute(p).await.map(|_| ()),
+        machipay::db::Db::Lite { write, .. } => sqlx::query(sql).execute(write).await.map(|_| ()),
+    }
+    .expect("statement");
+}
+
+async fn fetch_int(db: &machipay::db::Db, sql: &str) -> i32 {
+    match db {
+        machipay::db::Db::Pg(p, _) => sqlx::query_scalar(sql).fetch_one(p).await,
+        machipay::db::Db::Lite { read, .. } => sqlx::query_scalar(sql).fetch_one(read).await,
+    }
+    .expect("query")
+}
+
+async fn principal(app: &TestApp, token: &str) -> Principal {
+    machipay::features::directory::store::principal_for_token(
+        &app.app.db,
+        &machipay_domain::auth::hash_secret(token),
+    )
+    .await
+    .expect("query")
+    .expect("live token")
+    .1
+}
+
+fn d(s: &str) -> NaiveDate {
+    s.parse().expect("date")
+}
+
+/// Every report of `currency` / `points` for the periods around `days` (年度, ranges between
+/// them, dates) and the point report as of each of `nows` (a running 年度's tail) must be the
+/// same from aggregates and from postings, and the aggregates must equal the postings.
+pub(crate) async fn assert_reports_agree(
+    app: &TestApp,
+    who: Principal,
+    currency: Option<ProgramId>,
+    points_program: Option<ProgramId>,
+    days: &[NaiveDate],
+    nows: &[DateTime<Utc>],
+    what: &str,
+) {
+    let diff = aggregates::check(&app.app.db, None).await.expect("check");
+    assert_eq!(diff, None, "{what}: aggregates differ from postings");
+    let now = Utc::now();
+    let today = jst_date(now);
+    let mut periods = Vec::new();
+    for (i, a) in days.iter().enumerate() {
+        let fy = FiscalYear::of(*a).expect("fiscal year");
+        periods.push(Period {
+            from: fy.start(),
+            to: fy.end().min(today),
+            fiscal_year: Some(fy),
+        });
+        periods.push(Period {
+            from: fy.start(),
+            to: *a,
+            fiscal_year: None,
+        });
+        for b in &days[i..] {
+            periods.push(Period {
+                from: *a,
+                to: *b,
+                fiscal_year: None,
+            });
+        }
+    }
+    for program in currency.iter().chain(&points_program) {
+        for p in &periods {
+            let a = city_report::store_report_from(&app.app, who, *program, *p, Source::Aggregates)
+                .await
+                .expect("store report");
+            let b = city_report::store_report_from(&app.app, who, *program, *p, Source::Postings)
+                .await
+                .expect("store report");
+            assert_eq!(json(&a), json(&b), "{what}: store report {p:?}");
+            let a = city_report::usage_report_from(&app.app, who, *program, *p, Source::Aggregates)
+                .await
+                .expect("usage report");
+            let b = city_report::usage_report_from(&app.app, who, *program, *p, Source::Postings)
+                .await
+                .expect("usage report");
+            assert_eq!(json(&a), json(&b), "{what}: usage report {p:?}");
+        }
+    }
+    if let Some(program) = currency {
+        let mut dates: Vec<NaiveDate> = days.to_vec();
+        dates.extend(days.iter().map(|d| *d - Duration::days(1)));
+        for date in dates.into_iter().filter(|d| *d <= today) {
+            let a = reports::unused_balance_from(
+                &app.app,
+                who,
+                program,
+                Some(date),
+                now,
+                Source::Aggregates,
+            )
+            .await
+            .expect("unused balance");
+            let b = reports::unused_balance_from(
+                &app.app,
+                who,
+                program,
+                Some(date),
+                now,
+                Source::Postings,
+            )
+            .await
+            .expect("unused balance");
+            assert_eq!(json(&a), json(&b), "{what}: unused balance {date}");
+        }
+    }
+    if let Some(program) = points_program {
+        for at in nows.iter().chain([&now]) {
+            let fy = FiscalYear::of(jst_date(*at)).expect("fiscal year");
+            let a =
+                points::reports::report_from(&app.app, who, program, fy, *at, Source::Aggregates)
+                    .await
+                    .expect("points report");
+            let b = points::reports::report_from(&app.app, who, program, fy, *at, Source::Postings)
+                .await
+                .expect("points report");
+            assert_eq!(
+                json(&a),
+                json(&b),
+                "{what}: points report {fy:?} as of {at}"
+            );
+        }
+    }
+}
+
+/// A report as a JSON value, to compare whole.
+fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("serializes")
+}
+
+/// A job on the writer with its clock set to `at`; a refusal is returned, not a failure.
+macro_rules! at {
+    ($app:expr, $at:expr, |$w:ident| $body:expr) => {{
+        let at: DateTime<Utc> = $at;
+        $app.app
+            .writer
+            .answer(None, move |$w| {
+                Box::pin(async move {
+                    $w.now = at;
+                    $body.await
+                })
+            })
+            .await
+            .and_then(|a| a.into_value())
+    }};
+}
+
+struct Town {
+    who: Principal,
+    program: ProgramId,
+    days: Vec<NaiveDate>,
+}
+
+/// A currency program, three stores, four shoppers charged in April 2024, then 60 payments
+/// at random instants from May 2024 to now written in random order (some a second before or
+/// at JST midnight), a refund of every fifth within its window and a reversal of every
+/// seventh, each made some hours after its payment.
+async fn random_town(app: &TestApp, seed: u64) -> Town {
+    let op = app.operator().await;
+    let program = app.currency().await;
+    let program_id = ProgramId(Uuid::parse_str(&program).expect("id"));
+    let operator = principal(app, &op).await;
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        let (m, owner) = app.merchant(&op).await;
+        stores.push((MerchantId(Uuid::parse_str(&m).expect("id")), owner));
+    }
+    let mut shoppers = Vec::new();
+    for _ in 0..4 {
+        let (s, token) = app.shopper(&op).await;
+        app.backdated_charge(&program, &s, 50_000, "2024-04-02T01:00:00Z")
+            .await;
+        shoppers.push(principal(app, &token).await);
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let first: DateTime<Utc> = "2024-05-01T00:00:00Z".parse().expect("instant");
+    let span = (Utc::now() - Duration::days(2) - first).num_seconds();
+    let mut payments = Vec::new();
+    for i in 0..60 {
+        let mut at = first + Duration::seconds(rng.random_range(0..span));
+        if i % 6 == 0 {
+            // A second either side of JST midnight (15:00 UTC).
+            let midnight = jst_start_of_day_utc(jst_date(at)).expect("day");
+            at = midnight + Duration::seconds(rng.random_range(-1..=0));
+        }
+        let who = shoppers[rng.random_range(0..shoppers.len())];
+        let (store, _) = &stores[rng.random_range(0..stores.len())];
+        let req: machipay::features::payments::PaymentRequest = serde_json::from_value(
+            json!({"merchant_id": store, "amount": rng.random_range(1..=2_000)}),
+        )
+        .expect("request");
+        let paid = at!(app, at, |w| machipay::features::payments::pay_in(
+            w, who, program_id, req
+        ))
+        .expect("payment");
+        payments.push((paid.transaction_id, *store, at));
+    }
+    for (i, (txn, store, at)) in payments.iter().enumerate() {
+        let later = *at + Duration::hours(rng.random_range(1..30));
+        if i % 5 == 0 {
+            let owner = &stores.iter().find(|s| s.0 == *store).expect("store").1;
+            let who = principal(app, owner).await;
+            let req: machipay::features::payments::RefundRequest = serde_json::from_value(
+                json!({"transaction_id": txn, "amount": 1, "reason": "返品"}),
+            )
+            .expect("request");
+            let store = *store;
+            at!(app, later, |w| {
+                machipay::features::payments::refunds::refund_in(w, who, store, req)
+            })
+            .expect("refund");
+        } else if i % 7 == 0 {
+            let req: machipay::features::payments::ReversalRequest =
+                serde_json::from_value(json!({"reason": "誤操作"})).expect("request");
+            let original: TransactionId = *txn;
+            at!(app, later, |w| machipay::features::payments::reverse_in(
+                w, operator, original, req
+            ))
+            .expect("reversal");
+        }
+    }
+    let mut days: Vec<NaiveDate> = payments
+        .iter()
+        .take(6)
+        .map(|(_, _, at)| jst_date(*at))
+        .collect();
+    days.extend([d("2024-09-30"), d("2025-03-31"), d("2025-04-01")]);
+    days.sort();
+    days.dedup();
+    Town {
+        who: operator,
+        program: program_id,
+        days,
+    }
+}
+
+async fn reports_from_aggregates_equal_reports_from_postings(app: &TestApp) {
+    let town = random_town(app, 15).await;
+    assert_reports_agree(
+        app,
+        town.who,
+        Some(town.program),
+        None,
+        &town.days,
+        &[],
+        "random town",
+    )
+    .await;
+    // The figures compared are the town's: payments, shoppers, stores and balances.
+    let period = Period {
+        from: d("2024-04-01"),
+        to: jst_date(Utc::now()),
+        fiscal_year: None,
+    };
+    let usage = city_report::usage_report(&app.app, town.who, town.program, period)
+        .await
+        .expect("usage");
+    let total = json(&usage)["total"].clone();
+    assert!(total["transactions"].as_i64() > Some(40), "{total}");
+    assert_eq!(total["active_shoppers"], 4, "{total}");
+    let stores = city_report::store_report(&app.app, town.who, town.program, period)
+        .await
+        .expect("stores");
+    assert_eq!(stores.counts.active, 3, "{:?}", stores.counts);
+    let unused = reports::unused_balance(
+        &app.app,
+        town.who,
+        town.program,
+        Some(period.to),
+        Utc::now(),
+    )
+    .await
+    .expect("unused");
+    let paid = json(&unused)["unused_paid_yen"].as_i64();
+    assert!(
+        paid > Some(100_000) && paid < Some(200_000),
+        "{}",
+        json(&unused)
+    );
+}
+
+async fn a_rebuild_changes_nothing_and_a_corrupted_aggregate_is_named(app: &TestApp) {
+    let town = random_town(app, 7).await;
+    let db = &app.app.db;
+    let before = aggregates::snapshot(db).await.expect("snapshot");
+    assert!(!before.is_empty());
+    let rebuilt = aggregates::rebuild(&app.app.writer).await.expect("rebuild");
+    assert_eq!(rebuilt.rows.len(), 5, "{rebuilt:?}");
+    assert_eq!(aggregates::snapshot(db).await.expect("snapshot"), before);
+    assert_eq!(aggregates::check(db, None).await.expect("check"), None);
+
+    // Behind the writer's back: one day's value is off by a yen.
+    let day = fetch_int(db, "SELECT min(day) FROM agg_usage_days").await;
+    exec(
+        db,
+        &format!("UPDATE agg_usage_days SET value = value + 1 WHERE day = {day}"),
+    )
+    .await;
+    let diff = aggregates::check(db, None)
+        .await
+        .expect("check")
+        .expect("a difference");
+    assert_eq!(diff.table, "agg_usage_days");
+    assert!(diff.key.ends_with(&format!(" {day}")), "{diff:?}");
+    let (stored, derived) = (
+        diff.stored.expect("stored"),
+        diff.from_postings.expect("derived"),
+    );
+    assert_ne!(stored, derived);
+    assert!(
+        stored.contains("value=") && derived.contains("value="),
+        "{stored} / {derived}"
+    );
+    // The program's check over HTTP says so too.
+    let path = format!("/api/v1/programs/{}/aggregates-check", town.program.0);
+    let (s, v) = app.get(&path, &app.admin).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["first_difference"]["table"], "agg_usage_days", "{v}");
+
+    // A row gone: the postings have it, the table not.
+    exec(
+        db,
+        "DELETE FROM agg_store_days WHERE day = (SELECT max(day) FROM agg_store_days)",
+    )
+    .await;
+    exec(
+        db,
+        &format!("UPDATE agg_usage_days SET value = value - 1 WHERE day = {day}"),
+    )
+    .await;
+    let diff = aggregates::check(db, None)
+        .await
+        .expect("check")
+        .expect("a difference");
+    assert_eq!(diff.table, "agg_store_days", "{diff:?}");
+    assert_eq!(diff.stored, None, "{diff:?}");
+    assert!(diff.from_postings.is_some(), "{diff:?}");
+
+    // A rebuild repairs it.
+    aggregates::rebuild(&app.app.writer).await.expect("rebuild");
+    assert_eq!(aggregates::snapshot(db).await.expect("snapshot"), before);
+    let (s, v) = app.get(&path, &app.admin).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["ok"], true, "{v}");
+}
