@@ -78,16 +78,13 @@ pub struct LotteryView {
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyRequest {
-    /// The shopper applying: a shopper applies for themselves (may be left out); operators
-    /// apply at the counter for the shopper named.
-    pub shopper_id: Option<ShopperId>,
     /// Sets wanted, 1 to the campaign's per-person limit; won whole or not at all.
     pub units: i32,
 }
 
 /// A shopper's application and its result (what the wallet shows).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ApplicationView {
+pub struct LotteryApplication {
     pub campaign_id: PremiumCampaignId,
     pub shopper_id: ShopperId,
     pub units: i32,

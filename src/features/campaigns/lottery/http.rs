@@ -57,17 +57,16 @@ async fn get_lottery(
     uc::get(&app, c.who, program, campaign).await.map(Json)
 }
 
-/// Apply to a lottery: once per shopper, within the window (a shopper for themselves;
-/// operators for a shopper at the counter).
+/// Apply to a lottery: once per shopper, within the window (shoppers, for themselves).
 #[utoipa::path(post, path = "/api/v1/programs/{program_id}/lotteries/{campaign_id}/applications", tag = "currency", security(("bearer" = [])),
     params(("program_id" = ProgramId, Path), ("campaign_id" = PremiumCampaignId, Path)), request_body = ApplyRequest,
-    responses((status = 201, body = ApplicationView), (status = "4XX", body = ErrorEnvelope)))]
+    responses((status = 201, body = LotteryApplication), (status = "4XX", body = ErrorEnvelope)))]
 async fn apply(
     State(app): State<App>,
     c: Caller,
     Path((program, campaign)): Path<(ProgramId, PremiumCampaignId)>,
     Body(req): Body<ApplyRequest>,
-) -> Result<Answer<ApplicationView>, AppError> {
+) -> Result<Answer<LotteryApplication>, AppError> {
     uc::apply(&app, c.who, program, campaign, req).await
 }
 
@@ -75,12 +74,12 @@ async fn apply(
 /// shopper (what the wallet shows), or staff.
 #[utoipa::path(get, path = "/api/v1/programs/{program_id}/lotteries/{campaign_id}/applications/{shopper_id}", tag = "currency", security(("bearer" = [])),
     params(("program_id" = ProgramId, Path), ("campaign_id" = PremiumCampaignId, Path), ("shopper_id" = ShopperId, Path)),
-    responses((status = 200, body = ApplicationView), (status = "4XX", body = ErrorEnvelope)))]
+    responses((status = 200, body = LotteryApplication), (status = "4XX", body = ErrorEnvelope)))]
 async fn application(
     State(app): State<App>,
     c: Caller,
     Path((program, campaign, shopper)): Path<(ProgramId, PremiumCampaignId, ShopperId)>,
-) -> Result<Json<ApplicationView>, AppError> {
+) -> Result<Json<LotteryApplication>, AppError> {
     uc::application(&app, c.who, program, campaign, shopper)
         .await
         .map(Json)

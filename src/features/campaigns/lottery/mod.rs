@@ -212,22 +212,16 @@ pub async fn get(
 }
 
 /// One application per shopper, within the window, for 1 to the per-person limit of sets
-/// (only residents checked by staff, if the lottery says so). A shopper applies for
-/// themselves; operators apply for a shopper at the counter.
+/// (only residents checked by staff, if the lottery says so). Shoppers apply for themselves.
 pub async fn apply(
     app: &App,
     who: Principal,
     program: ProgramId,
     campaign: PremiumCampaignId,
     req: ApplyRequest,
-) -> Result<Answer<ApplicationView>, AppError> {
-    let shopper = match who {
-        Principal::Shopper { id, .. } if req.shopper_id.is_none_or(|s| s == id) => id,
-        Principal::Shopper { .. } => return Err(AppError::forbidden()),
-        _ if who.can(Capability::OperateProgram) => req.shopper_id.ok_or_else(|| {
-            crate::http::refusals::RequestRefusal::MissingField("shopper_id is required".into())
-        })?,
-        _ => return Err(AppError::forbidden()),
+) -> Result<Answer<LotteryApplication>, AppError> {
+    let Principal::Shopper { id: shopper, .. } = who else {
+        return Err(AppError::forbidden());
     };
     app.writer
         .answer(None, move |w| {
@@ -244,7 +238,7 @@ pub async fn apply_in(
     campaign: PremiumCampaignId,
     shopper: ShopperId,
     units: i32,
-) -> Result<Done<ApplicationView>, AppError> {
+) -> Result<Done<LotteryApplication>, AppError> {
     let (c, l) = lottery_in(w, &who, program, campaign).await?;
     crate::features::payments::shopper_in_city(w, &who, shopper).await?;
     if w.now < l.applications_open_at || w.now >= l.applications_close_at {
@@ -265,7 +259,7 @@ pub async fn apply_in(
     if !store::insert_application(&mut w.tx, &row).await? {
         return Err(LotteryRefusal::AlreadyApplied.into());
     }
-    Ok(Done::created(ApplicationView {
+    Ok(Done::created(LotteryApplication {
         campaign_id: campaign,
         shopper_id: shopper,
         units,
@@ -285,7 +279,7 @@ pub async fn application(
     program: ProgramId,
     campaign: PremiumCampaignId,
     shopper: ShopperId,
-) -> Result<ApplicationView, AppError> {
+) -> Result<LotteryApplication, AppError> {
     let own = matches!(who, Principal::Shopper { id, .. } if id == shopper);
     if !own && !who.can(Capability::ViewCity) {
         return Err(AppError::not_found("application"));
@@ -308,7 +302,7 @@ pub async fn application(
         None if draws.is_empty() => ("pending", None, None),
         None => ("lost", None, None),
     };
-    Ok(ApplicationView {
+    Ok(LotteryApplication {
         campaign_id: campaign,
         shopper_id: shopper,
         units: a.units,
