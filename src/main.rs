@@ -1,5 +1,5 @@
 //! The `machipay` binary: a thin CLI over the library (serve, bootstrap-city, expire,
-//! grant-rebates, rebuild-aggregates, check-aggregates).
+//! grant-rebates, rebuild-aggregates, check-aggregates, lottery-verify).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -86,6 +86,17 @@ enum Command {
         #[arg(long)]
         as_of: Option<chrono::NaiveDate>,
     },
+    /// Re-run a lottery's draws from its revealed seed and its published draw report (the
+    /// JSON of `GET .../lotteries/{id}/report`) and print the winners; exits 1 if the seed
+    /// does not match the published hash or the winners differ. Opens no database.
+    LotteryVerify {
+        /// The seed the operator revealed at the draw.
+        #[arg(long)]
+        seed: String,
+        /// The published draw report (JSON).
+        #[arg(long)]
+        applications: std::path::PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -107,6 +118,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    if let Command::LotteryVerify { seed, applications } = &cli.command {
+        return lottery_verify(seed, applications);
+    }
     // A date in the future is refused before the database is even opened.
     if let Command::Expire {
         as_of: Some(as_of), ..
@@ -219,6 +233,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             println!("aggregates = postings ({ms} ms)");
         }
+        Command::LotteryVerify { .. } => unreachable!("handled before the database is opened"),
         Command::GrantRebates { as_of } => {
             let as_of = as_of.unwrap_or_else(|| jst_date(chrono::Utc::now()));
             let run = machipay::features::campaigns::rebates::grant_due(&app, as_of)
@@ -235,6 +250,42 @@ async fn run(cli: Cli) -> Result<(), String> {
     let _ = tokio::time::timeout(Duration::from_millis(WRITER_DRAIN_TIMEOUT_MS), writer_task).await;
     db.close().await;
     Ok(())
+}
+
+/// `machipay lottery-verify`: prints each round's winners as the seed draws them (in the
+/// order drawn) and whether they are the report's.
+fn lottery_verify(seed: &str, report: &std::path::Path) -> Result<(), String> {
+    use machipay::features::campaigns::lottery;
+    let text = std::fs::read_to_string(report)
+        .map_err(|e| format!("cannot read {}: {e}", report.display()))?;
+    let report: lottery::DrawReport =
+        serde_json::from_str(&text).map_err(|e| format!("not a draw report: {e}"))?;
+    let rounds = lottery::verify(&report, seed)?;
+    println!("lottery {} ({})", report.campaign_id, report.name);
+    println!("seed_hash {} matches the seed", report.seed_hash);
+    let mut all = true;
+    for r in &rounds {
+        let units: u64 = r.winners.iter().map(|w| u64::from(w.units)).sum();
+        println!(
+            "round {}: {} winners, {units} sets; {}",
+            r.round,
+            r.winners.len(),
+            if r.matches {
+                "same winners as published"
+            } else {
+                "DIFFERENT from the published winners"
+            }
+        );
+        for w in &r.winners {
+            println!("  {} {}", w.shopper_id, w.units);
+        }
+        all &= r.matches;
+    }
+    if all {
+        Ok(())
+    } else {
+        Err("the published winners are not what the seed draws".into())
+    }
 }
 
 /// The database to open: the one given, or the default file; the demo's own file is removed

@@ -37,6 +37,10 @@ pub fn declarations() -> Vec<(&'static str, ErrorCode)> {
             campaigns::premium::PremiumRefusal::CODES,
         ),
         (
+            campaigns::lottery::LotteryRefusal::NAME,
+            campaigns::lottery::LotteryRefusal::CODES,
+        ),
+        (
             campaigns::rebates::RebateRefusal::NAME,
             campaigns::rebates::RebateRefusal::CODES,
         ),

@@ -117,6 +117,7 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
         .merge(crate::features::directory::http::router())
         .merge(crate::features::payments::http::router())
         .merge(crate::features::campaigns::premium::http::router())
+        .merge(crate::features::campaigns::lottery::http::router())
         .merge(crate::features::qr::http::router())
         .merge(crate::features::campaigns::rebates::http::router())
         .merge(crate::features::points::http::router())

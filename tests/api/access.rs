@@ -219,6 +219,10 @@ struct World {
     foreign_token: String,
     /// A premium-set campaign of the home program, on sale now.
     campaign: String,
+    /// A lottery of the home program taking applications, shopper X's among them, and one
+    /// nobody has applied to yet.
+    lottery: String,
+    lottery_open: String,
     /// A store code of store A (id and the scanned text) and a payment request of store A.
     store_code: String,
     store_code_payload: String,
@@ -233,6 +237,27 @@ struct World {
     card_to_block: String,
     point_spend_at_a: String,
     import_csv: String,
+}
+
+/// A lottery sale taking applications until 2098 (winners buy in 2098).
+fn lottery_body() -> Value {
+    json!({"campaign": {"name": "抽選", "price_yen": 1_000, "premium_yen": 300, "units_per_person_max": 2,
+            "budget_yen": 30_000, "sale_starts_at": "2098-01-02T00:00:00Z", "sale_ends_at": "2099-01-01T00:00:00Z"},
+        "applications_open_at": "2020-01-01T00:00:00Z", "applications_close_at": "2098-01-01T00:00:00Z",
+        "winners_buy_until": "2098-06-01T00:00:00Z", "unclaimed": "first_come",
+        "seed_hash": machipay_domain::lottery::seed_hash("the-seed-of-the-matrix")})
+}
+
+async fn new_lottery(app: &TestApp, program: &str) -> String {
+    let (status, l) = app
+        .post_money(
+            &format!("/api/v1/programs/{program}/lotteries"),
+            &app.admin,
+            lottery_body(),
+        )
+        .await;
+    assert_eq!(status, 201, "{l}");
+    l["campaign"]["id"].as_str().expect("id").to_owned()
 }
 
 /// The matrix. One line per route and object; kept unformatted so it reads as a table.
@@ -319,6 +344,18 @@ fn rows(w: &World) -> Vec<Row> {
         // Bank charges: the bank integration (an operator token); the reference is the key.
         row("POST", "/api/v1/programs/{program_id}/bank-charges", id(&w.program), Body::Json(json!({"shopper_id": w.shopper_x, "amount": 1, "bank_reference": "BANK-0001"})), any(&[OPERATORS]), vec![]),
         row("POST", "/api/v1/programs/{program_id}/bank-charges", id(&w.foreign_program), Body::Json(json!({"shopper_id": w.shopper_x, "amount": 1, "bank_reference": "BANK-0002"})), vec![], any(&[OPERATORS])),
+        row("POST", "/api/v1/programs/{program_id}/lotteries", id(&w.program), Body::Money(lottery_body()), any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/programs/{program_id}/lotteries", id(&w.foreign_program), Body::Money(lottery_body()), vec![], any(&[OPERATORS])),
+        row("GET", "/api/v1/programs/{program_id}/lotteries/{campaign_id}", Arg::Ids(vec![w.program.clone(), w.lottery.clone()]), Body::None, any(&[AUTHENTICATED]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/lotteries/{campaign_id}", Arg::Ids(vec![w.foreign_program.clone(), w.lottery.clone()]), Body::None, vec![], any(&[AUTHENTICATED])),
+        row("POST", "/api/v1/programs/{program_id}/lotteries/{campaign_id}/applications", Arg::Ids(vec![w.program.clone(), w.lottery_open.clone()]), Body::Json(json!({"units": 1})), any(&[SHOPPERS]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/lotteries/{campaign_id}/applications/{shopper_id}", Arg::Ids(vec![w.program.clone(), w.lottery.clone(), w.shopper_x.clone()]), Body::None, any(&[STAFF, &[ShopperX]]), vec![OwnerA, DeviceA, OwnerB, ShopperY]),
+        // The draw itself is lottery.rs's (it needs the window closed): here, another city's.
+        row("POST", "/api/v1/programs/{program_id}/lotteries/{campaign_id}/draws", Arg::Ids(vec![w.foreign_program.clone(), w.lottery.clone()]), Body::Json(json!({"seed": "the-seed-of-the-matrix"})), vec![], any(&[OPERATORS])),
+        row("GET", "/api/v1/programs/{program_id}/lotteries/{campaign_id}/report", Arg::Ids(vec![w.program.clone(), w.lottery.clone()]), Body::None, any(&[STAFF]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/lotteries/{campaign_id}/report", Arg::Ids(vec![w.foreign_program.clone(), w.lottery.clone()]), Body::None, vec![], any(&[STAFF])),
+        row("POST", "/api/v1/shoppers/{shopper_id}/resident-check", id(&w.shopper_x), Body::Json(json!({"verified_on": "2026-01-05", "method": "住民票"})), any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/shoppers/{shopper_id}/resident-check", id(&w.foreign_shopper), Body::Json(json!({"verified_on": "2026-01-05", "method": "住民票"})), vec![], any(&[OPERATORS])),
         row("GET", "/api/v1/programs/{program_id}/premium-reconciliation", id(&w.program), Body::None, any(&[STAFF]), vec![]),
         row("GET", "/api/v1/programs/{program_id}/premium-reconciliation", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
         // Reports: staff read them; another city's program is not found.
@@ -579,6 +616,16 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
         .await;
     assert_eq!(status, 201, "{c}");
     let campaign = c["id"].as_str().expect("id").to_owned();
+    let lottery = new_lottery(app, &program).await;
+    let lottery_open = new_lottery(app, &program).await;
+    let (status, v) = app
+        .post(
+            &format!("/api/v1/programs/{program}/lotteries/{lottery}/applications"),
+            &x,
+            json!({"units": 1}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
     let (status, code) = app
         .post(
             &format!("/api/v1/merchants/{merchant_a}/codes"),
@@ -610,6 +657,8 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
         foreign_transaction,
         foreign_token,
         campaign,
+        lottery: lottery.clone(),
+        lottery_open,
         store_code: code["id"].as_str().expect("id").to_owned(),
         store_code_payload: code["payload"].as_str().expect("payload").to_owned(),
         payment_request: request["id"].as_str().expect("id").to_owned(),

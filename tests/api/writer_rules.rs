@@ -455,6 +455,9 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "0011_report_aggregates.sql",
         "72b8a5bff1fb01b37ead8d5d7b699ccc2ade57b889d33afa59458b3691b6f78ac0de915afaeb517332cac5bd09144d13",
         "eadf6fa4ea6e115b1c55a51dee35e5574801eb22e02dcfd86cae324cbd4283131a435e126a3294dff0ddb3561e97798f",
+        "0014_sale_day.sql",
+        "3c7560d0f8a9a52d665cc7c369837771678513f68846f601f172d756299a747bb2b163d8d33ff808d543c9b5dd823359",
+        "a782dba7a85ab11aa1f00b8ec52df51f932107134a994d32b07a00aff2a5aa72448a573223b49cef4dd7d41f7de0d9ba",
     ),
 ];
 

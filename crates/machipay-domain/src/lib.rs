@@ -10,6 +10,7 @@ pub mod expiry;
 pub mod ids;
 pub mod jpqr;
 pub mod ledger;
+pub mod lottery;
 pub mod money;
 pub mod prepaid_law;
 pub mod program;

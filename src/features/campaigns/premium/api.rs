@@ -83,6 +83,14 @@ pub struct PremiumCampaign {
     #[schema(value_type = String, format = Uuid)]
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
+    /// Sets sold so far (live sales).
+    pub units_sold: i64,
+    /// Whole sets the budget still covers: 0 is sold out.
+    pub sets_left: i64,
+    /// `first_come`, or `lottery` (see the campaign's lottery).
+    pub sale_mode: String,
+    /// A lottery campaign's unclaimed sets are open to everyone from this instant.
+    pub first_come_from: Option<DateTime<Utc>>,
 }
 
 impl From<PremiumCampaignRow> for PremiumCampaign {
@@ -100,6 +108,10 @@ impl From<PremiumCampaignRow> for PremiumCampaign {
             premium_expires_on: c.premium_expires_on,
             created_by: c.created_by,
             created_at: c.created_at,
+            units_sold: c.units_sold,
+            sets_left: (c.budget_yen - c.premium_granted_yen) / c.premium_yen,
+            sale_mode: c.sale_mode,
+            first_come_from: c.first_come_from,
         }
     }
 }

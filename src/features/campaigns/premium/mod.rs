@@ -6,6 +6,7 @@ pub(crate) mod http;
 pub(crate) mod store;
 
 pub use api::*;
+pub use store::PremiumCampaignRow;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -13,7 +14,7 @@ use uuid::Uuid;
 use crate::app::App;
 use crate::error::internal;
 use crate::error::{AppError, Common};
-use crate::features::campaigns::premium::store::{PremiumCampaignRow, Purchase};
+use crate::features::campaigns::premium::store::Purchase;
 use crate::features::directory::{self as programs, SettingsVersion};
 use crate::features::payments::{
     MovementResponse, charge_wallet_done, credit_expiry, movement_done, shopper_in_city, wallet,
@@ -33,6 +34,11 @@ use machipay_domain::program::ProgramKind;
 /// Most units of one campaign one person may be allowed.
 pub const UNITS_PER_PERSON_MAX: i32 = 100;
 
+/// `sale_mode` of a campaign anyone may buy while it is on sale.
+pub const SALE_MODE_FIRST_COME: &str = "first_come";
+/// `sale_mode` of a campaign sold by lottery (the lottery capability draws its winners).
+pub const SALE_MODE_LOTTERY: &str = "lottery";
+
 crate::refusals! {
     /// What settings changes, premium-set campaigns and their sale, bank charges and
     /// cash-outs refuse.
@@ -46,7 +52,14 @@ crate::refusals! {
         CampaignNotOnSale => Unprocessable, "campaign_not_on_sale", "the campaign is not on sale now";
         /// (units allowed per person, units already bought).
         SetLimitReached(i32, i64) => Unprocessable, "set_limit_reached", "at most {0} units per person; {1} already bought";
-        CampaignBudgetExhausted => Unprocessable, "campaign_budget_exhausted", "the campaign's premium budget is used up";
+        /// Fewer sets are left than asked for (the sets left).
+        CampaignBudgetExhausted(i64) => Unprocessable, "campaign_budget_exhausted", "the campaign's premium budget has only {0} sets left";
+        /// Not one set is left: late buyers are told at once, before anything else is read.
+        CampaignSoldOut => Unprocessable, "campaign_sold_out", "the campaign is sold out";
+        /// A lottery campaign sells only to its winners now.
+        LotteryWinnersOnly => Unprocessable, "lottery_winners_only", "only the lottery's winners may buy sets now";
+        /// A winner's purchase period is over (the instant it ended).
+        PurchasePeriodOver(String) => Unprocessable, "purchase_period_over", "the winners' purchase period ended at {0}";
         InvalidBankReference => BadRequest, "invalid_bank_reference", "bank_reference must be 1 to 64 visible ASCII characters";
         CashOutNotAllowed => Forbidden, "cash_out_not_allowed", "cash-out of a balance needs an operator admin's approved exception";
     }
@@ -137,6 +150,19 @@ pub async fn create_campaign(
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
+    check_campaign(&req)?;
+    app.writer
+        .answer(Some(idem), move |w| {
+            Box::pin(async move {
+                let campaign = create_in(w, who, program, req, SALE_MODE_FIRST_COME).await?;
+                Ok(Done::created(PremiumCampaign::from(campaign)))
+            })
+        })
+        .await
+}
+
+/// What a new campaign is checked for before it reaches the writer.
+pub fn check_campaign(req: &NewCampaignRequest) -> Result<(), AppError> {
     crate::features::directory::check_name("name", &req.name)?;
     if !(1..=UNITS_PER_PERSON_MAX).contains(&req.units_per_person_max) {
         return Err(PremiumRefusal::InvalidUnits("units_per_person_max").into());
@@ -147,35 +173,111 @@ pub async fn create_campaign(
     if req.premium_yen.get() > req.budget_yen.get() {
         return Err(PremiumRefusal::InvalidBudget.into());
     }
-    app.writer
-        .answer(Some(idem), move |w| {
-            Box::pin(async move {
-                let (p, _) = program_in_city(&mut w.tx, &who, program).await?;
-                if p.kind != ProgramKind::Currency {
-                    return Err(
-                        Common::WrongProgramKind("premium sets are for currency programs").into(),
-                    );
-                }
-                check_premium_expiry(&req, w.now)?;
-                let campaign = PremiumCampaignRow {
-                    id: PremiumCampaignId::new(),
-                    program_id: program,
-                    name: req.name,
-                    price_yen: req.price_yen.get(),
-                    premium_yen: req.premium_yen.get(),
-                    units_per_person_max: req.units_per_person_max,
-                    budget_yen: req.budget_yen.get(),
-                    sale_starts_at: req.sale_starts_at,
-                    sale_ends_at: req.sale_ends_at,
-                    premium_expires_on: req.premium_expires_on,
-                    created_by: who.scope_id(),
-                    created_at: w.now,
-                };
-                store::insert_campaign(&mut w.tx, &campaign).await?;
-                Ok(Done::created(PremiumCampaign::from(campaign)))
-            })
-        })
-        .await
+    Ok(())
+}
+
+/// Writes a new campaign sold as `sale_mode` (checked with [`check_campaign`] first), in the
+/// caller's write job: a lottery opens its campaign and itself in one transaction.
+pub async fn create_in(
+    w: &mut Work,
+    who: Principal,
+    program: ProgramId,
+    req: NewCampaignRequest,
+    sale_mode: &str,
+) -> Result<PremiumCampaignRow, AppError> {
+    let (p, _) = program_in_city(&mut w.tx, &who, program).await?;
+    if p.kind != ProgramKind::Currency {
+        return Err(Common::WrongProgramKind("premium sets are for currency programs").into());
+    }
+    check_premium_expiry(&req, w.now)?;
+    let campaign = PremiumCampaignRow {
+        id: PremiumCampaignId::new(),
+        program_id: program,
+        name: req.name,
+        price_yen: req.price_yen.get(),
+        premium_yen: req.premium_yen.get(),
+        units_per_person_max: req.units_per_person_max,
+        budget_yen: req.budget_yen.get(),
+        sale_starts_at: req.sale_starts_at,
+        sale_ends_at: req.sale_ends_at,
+        premium_expires_on: req.premium_expires_on,
+        created_by: who.scope_id(),
+        created_at: w.now,
+        units_sold: 0,
+        premium_granted_yen: 0,
+        sale_mode: sale_mode.to_owned(),
+        first_come_from: None,
+    };
+    store::insert_campaign(&mut w.tx, &campaign).await?;
+    Ok(campaign)
+}
+
+/// A campaign of the program, read in a write job (404 if it is another program's).
+pub async fn campaign_in(
+    w: &mut Work,
+    program: ProgramId,
+    campaign: PremiumCampaignId,
+) -> Result<PremiumCampaignRow, AppError> {
+    store::get_campaign_tx(&mut w.tx, campaign)
+        .await?
+        .filter(|c| c.program_id == program)
+        .ok_or_else(|| AppError::not_found("campaign"))
+}
+
+/// A campaign of the program, read on the read pool (404 if it is another program's).
+pub async fn campaign(
+    app: &App,
+    program: ProgramId,
+    campaign: PremiumCampaignId,
+) -> Result<PremiumCampaignRow, AppError> {
+    store::get_campaign(&app.db, campaign)
+        .await?
+        .filter(|c| c.program_id == program)
+        .ok_or_else(|| AppError::not_found("campaign"))
+}
+
+/// Gives a shopper the right to buy up to `units` sets of a lottery campaign between
+/// `buy_from` and `buy_until` (a lottery's winner), in the draw's write job.
+pub async fn entitle_in(
+    w: &mut Work,
+    campaign: PremiumCampaignId,
+    shopper: ShopperId,
+    units: i32,
+    buy_from: DateTime<Utc>,
+    buy_until: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let row = store::EntitlementRow {
+        campaign_id: campaign,
+        shopper_id: shopper,
+        units,
+        buy_from,
+        buy_until,
+        created_at: w.now,
+    };
+    store::insert_entitlement(&mut w.tx, &row).await?;
+    Ok(())
+}
+
+/// Opens a lottery campaign's unclaimed sets to everyone from `from` on.
+pub async fn open_first_come_in(
+    w: &mut Work,
+    campaign: PremiumCampaignId,
+    from: DateTime<Utc>,
+) -> Result<(), AppError> {
+    store::open_first_come(&mut w.tx, campaign, from).await?;
+    Ok(())
+}
+
+/// Units each shopper bought of a campaign (live sales).
+pub async fn units_bought(
+    app: &App,
+    campaign: PremiumCampaignId,
+) -> Result<std::collections::HashMap<ShopperId, i64>, AppError> {
+    let rows = store::units_bought(&app.db, campaign).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(s, u)| (ShopperId::from(s), u))
+        .collect())
 }
 
 /// The program's campaigns (any principal of the city: shoppers see what is on sale).
@@ -220,19 +322,21 @@ pub async fn buy_in(
     req: PurchaseRequest,
 ) -> Result<Done<MovementResponse>, AppError> {
     let (_, settings) = program_in_city(&mut w.tx, &who, program_id).await?;
-    let campaign = store::get_campaign_tx(&mut w.tx, campaign_id)
-        .await?
-        .filter(|c| c.program_id == program_id)
-        .ok_or_else(|| AppError::not_found("campaign"))?;
+    let campaign = campaign_in(w, program_id, campaign_id).await?;
     shopper_in_city(w, &who, req.shopper_id).await?;
     if w.now < campaign.sale_starts_at || w.now >= campaign.sale_ends_at {
         return Err(PremiumRefusal::CampaignNotOnSale.into());
     }
+    // The budget first, from the campaign's own counter (O(1)): on a sale day most late
+    // requests end here.
+    let left_yen = campaign.budget_yen - campaign.premium_granted_yen;
+    if left_yen < campaign.premium_yen {
+        return Err(PremiumRefusal::CampaignSoldOut.into());
+    }
     let units = i64::from(req.units);
-    let (held_units, granted) =
-        store::campaign_usage(&mut w.tx, campaign_id, req.shopper_id).await?;
-    if held_units + units > i64::from(campaign.units_per_person_max) {
-        let allowed = campaign.units_per_person_max;
+    let allowed = allowance(w, &campaign, req.shopper_id).await?;
+    let held_units = store::units_held(&mut w.tx, campaign_id, req.shopper_id).await?;
+    if held_units + units > i64::from(allowed) {
         return Err(PremiumRefusal::SetLimitReached(allowed, held_units).into());
     }
     let price = campaign
@@ -245,8 +349,9 @@ pub async fn buy_in(
         .checked_mul(units)
         .filter(|v| *v <= AMOUNT_MAX)
         .ok_or_else(|| internal("premium overflow"))?;
-    if granted + premium > campaign.budget_yen {
-        return Err(PremiumRefusal::CampaignBudgetExhausted.into());
+    if premium > left_yen {
+        let sets_left = left_yen / campaign.premium_yen;
+        return Err(PremiumRefusal::CampaignBudgetExhausted(sets_left).into());
     }
     let held = yen_held(w, program_id, req.shopper_id).await?;
     let after = Yen::sum([held, Yen::new(price), Yen::new(premium)]).map_err(internal)?;
@@ -321,8 +426,43 @@ pub async fn buy_in(
         created_at: w.now,
     };
     store::insert_purchase(&mut w.tx, &purchase).await?;
+    if !store::count_sale(&mut w.tx, campaign_id, units, premium).await? {
+        // The check above read the same row in this transaction: a miss is a bug.
+        return Err(internal("premium budget counter disagrees with its check"));
+    }
     let total = Yen::new(price + premium);
     movement_done(w, id, "premium_sale", program_id, req.shopper_id, total).await
+}
+
+/// How many sets a shopper may hold of a campaign now: the per-person limit of a first-come
+/// sale; in a lottery sale, a winner's sets within their purchase period, and the
+/// per-person limit once the unclaimed sets are open to all.
+async fn allowance(
+    w: &mut Work,
+    campaign: &PremiumCampaignRow,
+    shopper: ShopperId,
+) -> Result<i32, AppError> {
+    if campaign.sale_mode != SALE_MODE_LOTTERY {
+        return Ok(campaign.units_per_person_max);
+    }
+    let entitled = store::entitlement(&mut w.tx, campaign.id, shopper).await?;
+    if let Some(e) = &entitled
+        && e.buy_from <= w.now
+        && w.now < e.buy_until
+    {
+        return Ok(e.units.min(campaign.units_per_person_max));
+    }
+    if campaign.first_come_from.is_some_and(|t| t <= w.now) {
+        return Ok(campaign.units_per_person_max);
+    }
+    match entitled {
+        Some(e) if w.now >= e.buy_until => Err(PremiumRefusal::PurchasePeriodOver(
+            e.buy_until
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        )
+        .into()),
+        _ => Err(PremiumRefusal::LotteryWinnersOnly.into()),
+    }
 }
 
 /// A charge paid by bank transfer, delivered by the bank integration (operator staff token).

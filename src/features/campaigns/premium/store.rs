@@ -27,10 +27,18 @@ pub struct PremiumCampaignRow {
     pub premium_expires_on: Option<NaiveDate>,
     pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
+    /// Sets sold by live sales (reversed ones given back).
+    pub units_sold: i64,
+    /// Premium granted by live sales: never more than `budget_yen`.
+    pub premium_granted_yen: i64,
+    /// `first_come` or `lottery` (only entitled shoppers buy until `first_come_from`).
+    pub sale_mode: String,
+    pub first_come_from: Option<DateTime<Utc>>,
 }
 
 const CAMPAIGN_COLUMNS: &str = "SELECT id, program_id, name, price_yen, premium_yen, units_per_person_max, budget_yen, \
-     sale_starts_at, sale_ends_at, premium_expires_on, created_by, created_at FROM premium_campaigns";
+     sale_starts_at, sale_ends_at, premium_expires_on, created_by, created_at, units_sold, premium_granted_yen, \
+     sale_mode, first_come_from FROM premium_campaigns";
 
 pub(crate) async fn insert_campaign(
     tx: &mut WriteTx,
@@ -39,8 +47,8 @@ pub(crate) async fn insert_campaign(
     write!(tx, |conn| {
         sqlx::query(
         "INSERT INTO premium_campaigns (id, program_id, name, price_yen, premium_yen, units_per_person_max, budget_yen, \
-         sale_starts_at, sale_ends_at, premium_expires_on, created_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+         sale_starts_at, sale_ends_at, premium_expires_on, created_by, created_at, sale_mode, first_come_from) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     )
     .bind(c.id.0)
     .bind(c.program_id.0)
@@ -54,6 +62,8 @@ pub(crate) async fn insert_campaign(
     .bind(c.premium_expires_on)
     .bind(c.created_by)
     .bind(c.created_at)
+    .bind(&c.sale_mode)
+    .bind(c.first_come_from)
     .execute(conn)
     .await
     .map(|_| ())
@@ -82,28 +92,138 @@ pub(crate) async fn list_campaigns(
         .await)
 }
 
-/// Units a shopper holds of a campaign and premium granted by it in all, counting only sales
-/// that were not reversed.
-pub(crate) async fn campaign_usage(
+/// Units a shopper holds of a campaign, counting only sales that were not reversed (a
+/// shopper's few sales, by the (campaign, shopper) index).
+pub(crate) async fn units_held(
     tx: &mut WriteTx,
     campaign: PremiumCampaignId,
     shopper: ShopperId,
-) -> Result<(i64, i64), sqlx::Error> {
-    let live = "FROM premium_purchases p WHERE p.campaign_id = $1 \
-                AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = p.transaction_id)";
-    let units_sql =
-        format!("SELECT CAST(coalesce(sum(p.units), 0) AS BIGINT) {live} AND p.shopper_id = $2");
-    let granted_sql = format!("SELECT CAST(coalesce(sum(p.premium_yen), 0) AS BIGINT) {live}");
-    let units: i64 = read_flushed!(tx, |c| sqlx::query_scalar(&units_sql)
-        .bind(campaign.0)
-        .bind(shopper.0)
-        .fetch_one(c)
-        .await)?;
-    let granted: i64 = read_flushed!(tx, |c| sqlx::query_scalar(&granted_sql)
-        .bind(campaign.0)
-        .fetch_one(c)
-        .await)?;
-    Ok((units, granted))
+) -> Result<i64, sqlx::Error> {
+    read_flushed!(tx, |c| sqlx::query_scalar(
+        "SELECT CAST(coalesce(sum(p.units), 0) AS BIGINT) FROM premium_purchases p \
+         WHERE p.campaign_id = $1 AND p.shopper_id = $2 \
+         AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = p.transaction_id)"
+    )
+    .bind(campaign.0)
+    .bind(shopper.0)
+    .fetch_one(c)
+    .await)
+}
+
+/// Adds a sale to the campaign's counters, in the sale's write transaction. Guarded: a sale
+/// that would take the premium over the budget changes nothing (false).
+pub(crate) async fn count_sale(
+    tx: &mut WriteTx,
+    campaign: PremiumCampaignId,
+    units: i64,
+    premium_yen: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = write!(tx, |c| sqlx::query(
+        "UPDATE premium_campaigns SET units_sold = units_sold + $2, \
+         premium_granted_yen = premium_granted_yen + $3 \
+         WHERE id = $1 AND premium_granted_yen + $3 <= budget_yen"
+    )
+    .bind(campaign.0)
+    .bind(units)
+    .bind(premium_yen)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(done == 1)
+}
+
+/// Opens a lottery campaign's unclaimed sets to everyone from `from` on (once).
+pub(crate) async fn open_first_come(
+    tx: &mut WriteTx,
+    campaign: PremiumCampaignId,
+    from: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    write!(tx, |c| {
+        sqlx::query(
+        "UPDATE premium_campaigns SET first_come_from = $2 WHERE id = $1 AND first_come_from IS NULL"
+    )
+    .bind(campaign.0)
+    .bind(from)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })
+}
+
+/// The right of a shopper to buy sets of a lottery campaign within a period.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct EntitlementRow {
+    #[sqlx(try_from = "Uuid")]
+    pub campaign_id: PremiumCampaignId,
+    #[sqlx(try_from = "Uuid")]
+    pub shopper_id: ShopperId,
+    pub units: i32,
+    pub buy_from: DateTime<Utc>,
+    pub buy_until: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub(crate) async fn insert_entitlement(
+    tx: &mut WriteTx,
+    e: &EntitlementRow,
+) -> Result<(), sqlx::Error> {
+    write!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO premium_entitlements (campaign_id, shopper_id, units, buy_from, buy_until, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+    .bind(e.campaign_id.0)
+    .bind(e.shopper_id.0)
+    .bind(e.units)
+    .bind(e.buy_from)
+    .bind(e.buy_until)
+    .bind(e.created_at)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })
+}
+
+pub(crate) async fn entitlement(
+    tx: &mut WriteTx,
+    campaign: PremiumCampaignId,
+    shopper: ShopperId,
+) -> Result<Option<EntitlementRow>, sqlx::Error> {
+    read_flushed!(tx, |c| sqlx::query_as(
+        "SELECT campaign_id, shopper_id, units, buy_from, buy_until, created_at \
+         FROM premium_entitlements WHERE campaign_id = $1 AND shopper_id = $2"
+    )
+    .bind(campaign.0)
+    .bind(shopper.0)
+    .fetch_optional(c)
+    .await)
+}
+
+pub(crate) async fn get_campaign(
+    db: &Db,
+    id: PremiumCampaignId,
+) -> Result<Option<PremiumCampaignRow>, sqlx::Error> {
+    let sql = format!("{CAMPAIGN_COLUMNS} WHERE id = $1");
+    read!(db, |c| sqlx::query_as(&sql)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)
+}
+
+/// Units each shopper bought of a campaign (live sales), for a lottery's report.
+pub(crate) async fn units_bought(
+    db: &Db,
+    campaign: PremiumCampaignId,
+) -> Result<Vec<(Uuid, i64)>, sqlx::Error> {
+    read!(db, |c| sqlx::query_as(
+        "SELECT p.shopper_id, CAST(sum(p.units) AS BIGINT) FROM premium_purchases p \
+         WHERE p.campaign_id = $1 \
+         AND NOT EXISTS (SELECT 1 FROM transactions r WHERE r.reverses_id = p.transaction_id) \
+         GROUP BY p.shopper_id"
+    )
+    .bind(campaign.0)
+    .fetch_all(c)
+    .await)
 }
 
 pub(crate) struct Purchase {
