@@ -22,6 +22,7 @@ mod rebates;
 mod registry;
 mod returns;
 mod settlement;
+mod sign_in;
 mod simulator;
 mod system;
 mod web;
