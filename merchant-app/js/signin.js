@@ -49,6 +49,8 @@ async function signedIn(answer) {
 
 /** Runs a form's request with its button disabled and its message under it. */
 function wire(formId, msgId, run) {
+  // A message answers the last try: typing again clears it.
+  $(formId).addEventListener("input", () => tell($(msgId), ""));
   $(formId).addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const button = $(formId).querySelector("button[type=submit]");
