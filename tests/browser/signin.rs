@@ -2,6 +2,8 @@
 //! wallet signed in by the session cookie (which the page's script cannot read), signs out, is
 //! refused a wrong password with a Japanese message under the form, signs in with the right
 //! one and sees the money the counter charged; the sign-in page lists the device's session.
+//! A store owner sets a password with the setup code staff issued, issues a till's one-time
+//! code from the owner's page, sees the enrolled till, and stops it.
 
 use serde_json::{Value, json};
 
@@ -10,6 +12,11 @@ use super::{Driver, TestApp, click, scenario, shot, type_into, visible, wait_tex
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_shopper_registers_with_a_password_and_signs_in() {
     scenario(|app, driver| Box::pin(register_and_sign_in(app, driver))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_owner_enrolls_and_stops_a_till_from_the_app() {
+    scenario(|app, driver| Box::pin(owner_tills(app, driver))).await;
 }
 
 const LOGIN: &str = "hanako@example.jp";
@@ -125,5 +132,63 @@ async fn register_and_sign_in(app: &TestApp, driver: &Driver) {
         .await
         .expect("sessions");
     assert_eq!(sessions.as_array().map(Vec::len), Some(1), "{sessions}");
+    b.close().await.expect("closes");
+}
+
+async fn owner_tills(app: &TestApp, driver: &Driver) {
+    let op = app.operator().await;
+    let (merchant, _) = app.merchant(&op).await;
+    let (s, code) = app
+        .post(
+            &format!("/api/v1/principals/merchant_owner/{merchant}/setup-codes"),
+            &op,
+            json!({}),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 201, "{code}");
+    let b = driver.session().await;
+
+    // The owner types the setup code from the counter, a login and a password.
+    b.goto(&format!("{}/app/signin.html", app.base))
+        .await
+        .expect("sign-in page opens");
+    type_into(&b, "#setup-code", code["code"].as_str().expect("code")).await;
+    type_into(&b, "#setup-login", "owner@shop.example.jp").await;
+    type_into(&b, "#setup-password", PASSWORD).await;
+    shot(&b, "owner-01-setup-code").await;
+    click(&b, "#setup-submit").await;
+    wait_true(&b, "return location.pathname.endsWith('/owner.html')").await;
+    wait_text(&b, "#owner-store", "スーパー").await;
+
+    // A one-time code for a new till, shown large with its time limit.
+    type_into(&b, "#device-name", "レジ1").await;
+    click(&b, "#device-issue").await;
+    let enrollment = wait_text(&b, "#device-code", "enr_").await;
+    wait_text(&b, "#device-code-help", "1回だけ").await;
+    shot(&b, "owner-02-enrollment-code").await;
+    let (s, till) = app
+        .request(
+            "POST",
+            "/api/v1/devices/enroll",
+            None,
+            None,
+            Some(&json!({"code": enrollment})),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 201, "{till}");
+    let till_token = till["token"].as_str().expect("token").to_owned();
+
+    // The till is listed as in use; the owner stops it and it stops working at once.
+    b.refresh().await.expect("reload");
+    wait_text(&b, "#device-rows", "使用中").await;
+    shot(&b, "owner-03-till-in-use").await;
+    click(&b, "#device-rows button").await;
+    b.accept_alert()
+        .await
+        .expect("the confirmation is accepted");
+    wait_text(&b, "#devices-msg", "停止しました").await;
+    wait_text(&b, "#device-rows", "停止済み").await;
+    shot(&b, "owner-04-till-stopped").await;
+    assert_eq!(app.get("/api/v1/me", &till_token).await.0.as_u16(), 401);
     b.close().await.expect("closes");
 }
