@@ -407,6 +407,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "28166197fafdaa7f57a82496dbf40a80577e57c2710a3ea9d348d63867f0d8c60002961c3156aed180c7b1d75ffd18ba",
         "c83aac3499fb4a528e4cb375725827344c9f01c672a299ef0fdb38c1d25b2429ee02404de5a3b6f5a9dde143e3ef0d69",
     ),
+    (
+        "0015_sign_in.sql",
+        "9d9d9a5e557a31f38e61c47d03f0785472dc48078ef2a91bc13299432a339b0c0394ac890ffe89c8bbeff66565e26e34",
+        "af5aa565ac420724cef3da14a5b41863fbdafb2d4fbc70f9c8c72253255cfd6c8df312abb868cf163f82f9421fbb2d0f",
+    ),
 ];
 
 #[test]
