@@ -1,8 +1,11 @@
 //! `App`, the state every use-case and HTTP handler shares: the database (for reads), the
-//! writer (for every write) and the token cache. Cheap to clone.
+//! writer (for every write), the token cache and the count of failed sign-ins per client
+//! address. Cheap to clone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::db::Db;
 use crate::writer::Writer;
@@ -17,6 +20,8 @@ pub struct App {
     pub writer: Writer,
     /// Bearer tokens already resolved, so a request does not read the token table.
     pub tokens: TokenCache,
+    /// Failed sign-ins (and setup codes) per client address, for the per-address limit.
+    pub failures: FailureCounter,
 }
 
 impl App {
@@ -25,6 +30,7 @@ impl App {
             db,
             writer,
             tokens: TokenCache::default(),
+            failures: FailureCounter::default(),
         }
     }
 }
@@ -79,6 +85,50 @@ impl TokenCache {
         let mut t = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         t.generation += 1;
         t.by_hash.clear();
+    }
+}
+
+/// Client addresses tracked at most; past this the counter starts afresh (bounds memory: an
+/// attacker with that many addresses is not slowed by a per-address limit anyway).
+const ADDRESSES_TRACKED_MAX: usize = 100_000;
+
+/// Recent failures per client address, in memory (one server process per database, as the
+/// writer requires; a restart forgets them, while the per-login lockout is in the database).
+#[derive(Clone, Default)]
+pub struct FailureCounter {
+    inner: Arc<Mutex<HashMap<IpAddr, VecDeque<Instant>>>>,
+}
+
+impl FailureCounter {
+    /// How long `ip` must wait, if it failed `max` times within the last `window`.
+    pub fn blocked_for(&self, ip: IpAddr, max: usize, window: Duration) -> Option<Duration> {
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let times = map.get_mut(&ip)?;
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            times.pop_front();
+        }
+        if times.len() < max {
+            return None;
+        }
+        let oldest = *times.front()?;
+        Some(window.saturating_sub(now.duration_since(oldest)))
+    }
+
+    /// Counts one failure of `ip` (keeping at most `max` of them: older ones no longer matter).
+    pub fn record(&self, ip: IpAddr, max: usize) {
+        let mut map = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= ADDRESSES_TRACKED_MAX && !map.contains_key(&ip) {
+            map.clear();
+        }
+        let times = map.entry(ip).or_default();
+        times.push_back(Instant::now());
+        while times.len() > max {
+            times.pop_front();
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-// The API client: JSON requests with the bearer token, named errors, Idempotency-Key for
-// money-moving POSTs, and the store's server-sent events read with fetch() (EventSource
-// cannot send an Authorization header, and tokens never go into URLs).
+// The API client: JSON requests signed in by the browser's session cookie (with its CSRF token
+// on unsafe requests) or, for integrations and tests, a bearer token; named errors,
+// Idempotency-Key for money-moving POSTs, and the store's server-sent events read with fetch()
+// (EventSource cannot send an Authorization header, and tokens never go into URLs).
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -17,10 +18,20 @@ export const tokens = {
   clear: (role) => localStorage.removeItem(`machipay.${role}`),
 };
 
-/** Calls the API; resolves to the parsed JSON (or text) body, rejects with ApiError. */
+/** The session's CSRF token, from the cookie the server set at sign-in (readable on purpose). */
+export function csrfToken() {
+  const pair = document.cookie.split("; ").find((c) => c.startsWith("machipay_csrf="));
+  return pair ? pair.slice("machipay_csrf=".length) : "";
+}
+
+/**
+ * Calls the API; resolves to the parsed JSON (or text) body, rejects with ApiError. Without a
+ * token the session cookie signs the request in; an unsafe one then echoes the CSRF token.
+ */
 export async function api(method, path, { token, body, idempotencyKey, raw } = {}) {
   const headers = {};
   if (token) headers.Authorization = `Bearer ${token}`;
+  else if (!["GET", "HEAD"].includes(method) && csrfToken()) headers["X-CSRF-Token"] = csrfToken();
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
   let resp;
@@ -40,6 +51,15 @@ export async function api(method, path, { token, body, idempotencyKey, raw } = {
     throw new ApiError(resp.status, err.code, err.message);
   }
   return data;
+}
+
+/** Ends the browser's session (its cookies are cleared by the answer). */
+export async function signOut() {
+  try {
+    await api("POST", "/sign-out");
+  } catch {
+    /* already signed out: nothing to end */
+  }
 }
 
 /**

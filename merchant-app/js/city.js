@@ -1,7 +1,7 @@
 // The city dashboard: staff sign-in, the stores-against-targets section (js/city-targets.js),
 // the unused-balance report (未使用残高) as a table and as a CSV download.
 
-import { ApiError, api, tokens } from "./api.js";
+import { ApiError, api, signOut, tokens } from "./api.js";
 import { t, yen } from "./i18n.js";
 import { errorText, say, shell } from "./shell.js";
 import { startTargets } from "./city-targets.js";
@@ -21,8 +21,8 @@ start();
 
 async function start() {
   let programs;
+  // A pasted token (integrations, tests) if there is one; otherwise the session cookie.
   state.token = tokens.get(ROLE);
-  if (!state.token) return showSignin();
   try {
     const me = await api("GET", "/me", { token: state.token });
     if (me.kind !== "staff") throw new ApiError(403, "not_staff_token", "not a staff token");
@@ -34,9 +34,13 @@ async function start() {
       return o;
     }));
   } catch (e) {
+    const hadToken = Boolean(state.token);
     tokens.clear(ROLE);
+    state.token = null;
     showSignin();
-    return say($("msg"), errorText(e));
+    // Not signed in yet is no error: the sign-in section says what to do.
+    if (hadToken || e.status !== 401) say($("msg"), errorText(e));
+    return;
   }
   $("signin").hidden = true;
   $("dashboard").hidden = false;
@@ -105,9 +109,13 @@ $("unused-csv").addEventListener("click", async () => {
   }
 });
 
-$("sign-out").addEventListener("click", () => {
-  tokens.clear(ROLE);
-  location.reload();
+$("sign-out").addEventListener("click", async () => {
+  if (state.token) {
+    tokens.clear(ROLE);
+    return location.reload();
+  }
+  await signOut();
+  location.href = "signin.html";
 });
 
 document.addEventListener("langchange", renderReport);

@@ -18,6 +18,17 @@ export const ERROR_MESSAGES = {
   not_staff_token: { ja: "市の職員用のアクセストークンではありません。", en: "This is not a city staff token." },
   not_store_token: { ja: "お店用のアクセストークンではありません。", en: "This is not a store token." },
   not_shopper_token: { ja: "ウォレット用のアクセストークンではありません。", en: "This is not a wallet token." },
+  csrf_token_invalid: { ja: "画面の有効期限が切れました。ページを再読み込みしてから、もう一度お試しください。", en: "This page has expired. Please reload it and try again." },
+  invalid_login: { ja: "メールアドレスまたは携帯電話番号（10〜15桁）を入力してください。", en: "Enter an email address or a mobile phone number (10 to 15 digits)." },
+  invalid_password: { ja: "パスワードは8文字以上128文字以内にしてください。", en: "The password must be 8 to 128 characters." },
+  login_taken: { ja: "このメールアドレスまたは電話番号はすでに登録されています。サインインしてください。", en: "This email address or phone number is already registered. Please sign in." },
+  login_required: { ja: "サインインに使うメールアドレスまたは電話番号を入力してください。", en: "Enter the email address or phone number you will sign in with." },
+  sign_in_failed: { ja: "メールアドレス・電話番号またはパスワードが違います。", en: "The email address, phone number or password is wrong." },
+  sign_in_locked: { ja: "パスワードを続けて間違えたため、しばらくサインインできません。15分ほど待つか、窓口で再設定してください。", en: "Too many wrong passwords. Wait about 15 minutes, or have it reset at the counter." },
+  too_many_sign_ins: { ja: "この端末からのサインインの失敗が多すぎます。しばらく待ってからお試しください。", en: "Too many failed sign-ins from this device. Please wait a while and try again." },
+  invalid_setup_code: { ja: "設定コードが正しくないか、使用済みまたは期限切れです。窓口で新しいコードを受け取ってください。", en: "The setup code is wrong, used or expired. Get a new code at the counter." },
+  no_login_for_devices: { ja: "レジ端末にはサインインがありません。登録コードで登録してください。", en: "Cashier terminals do not sign in; enroll them with an enrollment code." },
+  passwords_differ: { ja: "確認用のパスワードが一致しません。", en: "The two passwords do not match." },
 
   // Requests the app sent wrongly (mostly a bug of the app, or a form field)
   malformed_json: { ja: "送信内容を読み取れませんでした。もう一度お試しください。", en: "The request could not be read. Please try again." },

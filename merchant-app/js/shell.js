@@ -9,6 +9,8 @@ export const PAGES = [
   { href: "merchant.html", key: "nav_merchant" },
   { href: "wallet.html", key: "nav_wallet" },
   { href: "city.html", key: "nav_city" },
+  { href: "owner.html", key: "nav_owner" },
+  { href: "signin.html", key: "nav_signin" },
 ];
 
 /** Renders header and navigation into the page, translates it, and wires the switch. */

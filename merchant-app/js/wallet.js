@@ -3,7 +3,7 @@
 // (resolved by the server first, then confirmed with one Idempotency-Key per confirmation),
 // history, and the shopper's own one-time code as a QR image.
 
-import { ApiError, api, imageUrl, moneyPost, tokens } from "./api.js";
+import { ApiError, api, signOut, imageUrl, moneyPost, tokens } from "./api.js";
 import { kindLabel, money, t, when } from "./i18n.js";
 import { errorText, say, shell } from "./shell.js";
 import { attachScanner } from "./scan.js";
@@ -17,17 +17,21 @@ shell();
 start();
 
 async function start() {
+  // A pasted token (integrations, tests) if there is one; otherwise the session cookie.
   state.token = tokens.get(ROLE);
-  if (!state.token) return showSignin();
   try {
     const me = await api("GET", "/me", { token: state.token });
     if (me.kind !== "shopper") throw new ApiError(403, "not_shopper_token", "not a shopper token");
     state.shopperId = me.id;
     state.programs = await api("GET", "/programs", { token: state.token });
   } catch (e) {
+    const hadToken = Boolean(state.token);
     tokens.clear(ROLE);
+    state.token = null;
     showSignin();
-    return say($("msg"), errorText(e));
+    // Not signed in yet is no error: the sign-in section says what to do.
+    if (hadToken || e.status !== 401) say($("msg"), errorText(e));
+    return;
   }
   $("signin").hidden = true;
   $("wallet").hidden = false;
@@ -217,9 +221,13 @@ function renderHistory(entries) {
   }));
 }
 
-$("sign-out").addEventListener("click", () => {
-  tokens.clear(ROLE);
-  location.reload();
+$("sign-out").addEventListener("click", async () => {
+  if (state.token) {
+    tokens.clear(ROLE);
+    return location.reload();
+  }
+  await signOut();
+  location.href = "signin.html";
 });
 
 document.addEventListener("langchange", () => { if (state.shopperId) refresh(); });

@@ -18,7 +18,9 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::features::directory::{self, NewMerchantRequest, NewProgramRequest, NewShopperRequest};
+use crate::features::directory::{
+    self, NewMerchantRequest, NewProgramRequest, NewShopperRequest, PrincipalKind,
+};
 use crate::features::payments::{CounterChargeRequest, PaymentRequest};
 use crate::writer::Idempotency;
 use machipay_domain::auth::{Principal, Role, StaffKind};
@@ -124,6 +126,9 @@ pub struct DemoTown {
     /// The card linked to the first shopper.
     pub card_number: CardNumber,
     pub enrollment_code: String,
+    /// One-time setup codes (24 hours) to choose a login and password at /app/signin.html:
+    /// the first shopper, the first store's owner, the city admin.
+    pub setup_codes: [String; 3],
     /// Backdated history moves replayed (charges, payments, earns, spends).
     pub history_moves: usize,
     pub seeded_in: Duration,
@@ -196,7 +201,13 @@ pub async fn seed(app: &App) -> Result<DemoTown, AppError> {
     town::departures(app, admin, &programs, &merchants).await?;
     seed_history(app, admin, program, &merchants, &shoppers, &mut dice).await?;
     let (enrollment_code, _) = till_codes(app, boot.city.id, &merchants[0], program).await?;
+    let setup_codes = [
+        setup_code(app, admin, PrincipalKind::Shopper, shoppers[0].0.0).await?,
+        setup_code(app, admin, PrincipalKind::MerchantOwner, merchants[0].id.0).await?,
+        setup_code(app, admin, PrincipalKind::Staff, boot.admin.id.0).await?,
+    ];
     Ok(DemoTown {
+        setup_codes,
         city: boot.city.id,
         admin_token: boot.token,
         program,
@@ -210,6 +221,17 @@ pub async fn seed(app: &App) -> Result<DemoTown, AppError> {
         history_moves,
         seeded_in: started.elapsed(),
     })
+}
+
+/// A setup code for a principal of the town, issued by its admin.
+async fn setup_code(
+    app: &App,
+    admin: Principal,
+    kind: PrincipalKind,
+    id: uuid::Uuid,
+) -> Result<String, AppError> {
+    let issued = crate::features::sign_in::issue_setup_code(app, admin, kind, id).await?;
+    Ok(issued.into_value()?.code)
 }
 
 /// A fresh one-time enrollment code for a till of `merchant`, and its static QR code.
@@ -413,6 +435,9 @@ pub fn instructions(town: &DemoTown, base: &str) -> String {
          \x20 point card:      {} (linked to the first shopper)\n\
          \x20 try: sign in with the first token, see the balance and history since 令和5, show the\n\
          \x20      shopper code, pay a store's poster.\n\
+         Sign in:           {base}/app/signin.html   (or register a new wallet there)\n\
+         \x20 setup codes:     shopper {}  ·  store owner {}  ·  city admin {}\n\
+         \x20 try: \"窓口で受け取った設定コード\" with one of them, choose a login and a password.\n\
          City dashboard:    {base}/app/city.html\n\
          \x20 staff token:     {}   (city admin)\n\
          \x20 currency program: {}\n\
@@ -431,6 +456,9 @@ pub fn instructions(town: &DemoTown, base: &str) -> String {
         first.owner_token,
         shoppers,
         town.card_number.as_str(),
+        town.setup_codes[0],
+        town.setup_codes[1],
+        town.setup_codes[2],
         town.admin_token,
         town.program.0,
         town.points_program.0,

@@ -13,6 +13,7 @@ pub mod points;
 pub mod qr;
 pub mod reports;
 pub mod settlement;
+pub mod sign_in;
 
 use crate::error::AppError;
 use crate::features::directory::{ProgramRow, program_with_settings_tx};

@@ -21,6 +21,10 @@ pub fn declarations() -> Vec<(&'static str, ErrorCode)> {
         (RequestRefusal::NAME, RequestRefusal::CODES),
         (DirectoryRefusal::NAME, DirectoryRefusal::CODES),
         (
+            crate::features::sign_in::SignInRefusal::NAME,
+            crate::features::sign_in::SignInRefusal::CODES,
+        ),
+        (
             crate::features::qr::QrRefusal::NAME,
             crate::features::qr::QrRefusal::CODES,
         ),

@@ -126,6 +126,7 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
         .merge(crate::features::settlement::http::router())
         .merge(crate::features::city_report::http::router())
         .merge(crate::features::activity::http::router())
+        .merge(crate::features::sign_in::http::router())
         .split_for_parts();
     // After the routes are in: `modifiers(...)` run before any path exists.
     KeyConstraints.modify(&mut doc);
@@ -309,7 +310,9 @@ pub async fn serve(
     app: App,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(app))
+    // With each connection's peer address: sign-in limits count failures per client address.
+    let service = router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }

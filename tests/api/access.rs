@@ -147,6 +147,11 @@ enum Body {
     ShopperCode,
     /// A CSV file (Content-Type: text/csv).
     Csv(String),
+    /// A shopper's self-registration with a login of its own for each call.
+    Registration,
+    /// `{"code": ..., "login": ..., "password": ...}` with a setup code of shopper W minted
+    /// just before each call.
+    SetupCode,
 }
 
 struct Row {
@@ -237,6 +242,8 @@ struct World {
     card_to_block: String,
     point_spend_at_a: String,
     import_csv: String,
+    /// A shopper's login (password "correct horse battery").
+    login: String,
 }
 
 /// A lottery sale taking applications until 2098 (winners buy in 2098).
@@ -286,6 +293,22 @@ fn rows(w: &World) -> Vec<Row> {
         row("POST", "/api/v1/merchants/{merchant_id}/enrollment-codes", id(&w.foreign_merchant), Body::Json(json!({"device_name": "レジ2"})), vec![], vec![OwnerA, OwnerB]),
         // The code is the credential: whatever token comes along is ignored.
         row("POST", "/api/v1/devices/enroll", Arg::None, Body::EnrollmentCode, any(&[EVERYONE]), vec![]),
+        // Tills: the owner and staff list them; only the owner revokes (no such till here: 404).
+        row("GET", "/api/v1/merchants/{merchant_id}/devices", id(&w.merchant_a), Body::None, any(&[STAFF, &[OwnerA]]), vec![OwnerB]),
+        row("GET", "/api/v1/merchants/{merchant_id}/devices", id(&w.foreign_merchant), Body::None, vec![], any(&[STAFF, &[OwnerA, OwnerB]])),
+        row("DELETE", "/api/v1/merchants/{merchant_id}/devices/{device_id}", Arg::Ids(vec![w.merchant_a.clone(), uuid::Uuid::now_v7().to_string()]), Body::None, vec![], vec![OwnerA, OwnerB]),
+        // Sign-in: registration, sign-in and setup codes are their own credentials (whatever
+        // token comes along is ignored); sessions are listed and ended by their holder;
+        // operators issue setup codes for shoppers of the city.
+        row("GET", "/api/v1/cities", Arg::None, Body::None, any(&[EVERYONE]), vec![]),
+        row("POST", "/api/v1/registrations", Arg::None, Body::Registration, any(&[EVERYONE]), vec![]),
+        row("POST", "/api/v1/sessions", Arg::None, Body::Json(json!({"login": w.login, "password": "correct horse battery"})), any(&[EVERYONE]), vec![]),
+        row("GET", "/api/v1/sessions", Arg::None, Body::None, any(&[AUTHENTICATED]), vec![]),
+        row("DELETE", "/api/v1/sessions/{session_id}", Arg::Id(uuid::Uuid::now_v7().to_string()), Body::None, vec![], any(&[AUTHENTICATED])),
+        row("POST", "/api/v1/sign-out", Arg::None, Body::None, any(&[AUTHENTICATED]), vec![]).ok(200),
+        row("POST", "/api/v1/principals/{principal_kind}/{principal_id}/setup-codes", Arg::Ids(vec!["shopper".into(), w.shopper_x.clone()]), Body::None, any(&[OPERATORS]), vec![]),
+        row("POST", "/api/v1/principals/{principal_kind}/{principal_id}/setup-codes", Arg::Ids(vec!["shopper".into(), w.foreign_shopper.clone()]), Body::None, vec![], any(&[OPERATORS])),
+        row("POST", "/api/v1/setup", Arg::None, Body::SetupCode, any(&[EVERYONE]), vec![]),
         // Shoppers: operators create, staff and the shopper read.
         row("POST", "/api/v1/shoppers", Arg::None, Body::Json(json!({"display_name": "佐藤"})), any(&[OPERATORS]), vec![]),
         row("GET", "/api/v1/shoppers/{shopper_id}", id(&w.shopper_x), Body::None, any(&[STAFF, &[ShopperX]]), vec![OwnerA, DeviceA, OwnerB, ShopperY]),
@@ -539,6 +562,10 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
     let (shopper_y, y) = app.shopper(&op_operator).await;
     let (shopper_z, _) = app.shopper(&op_operator).await;
     let (shopper_w, _) = app.shopper(&op_operator).await;
+    let city = app.get("/api/v1/me", &app.admin).await.1["city_id"]
+        .as_str()
+        .expect("city id")
+        .to_owned();
     let (_, revoked) = app.staff("city", "admin").await;
     let revoked_id = token_id_of(app, &revoked).await;
     let (s, v) = app
@@ -671,6 +698,7 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
             "card_number,balance,last_used_on\n{},10,\n",
             machipay_domain::card::CardNumber::generate().as_str()
         ),
+        login: registered_login(app, &city).await,
     };
     let tokens: HashMap<P, Option<String>> = [
         (CityAdmin, Some(app.admin.clone())),
@@ -730,6 +758,7 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
         op_operator,
         shopper_w,
         points_program: world.points_program.clone(),
+        city,
     };
     // Rows that revoke the caller's own token go last: they end the caller.
     let (last, first): (Vec<&Row>, Vec<&Row>) =
@@ -770,6 +799,7 @@ struct Ctx {
     /// Charged just before each reversal call, so there is always a fresh transaction.
     shopper_w: String,
     points_program: String,
+    city: String,
 }
 
 impl Ctx {
@@ -856,6 +886,24 @@ async fn run_rows(app: &TestApp, ctx: &Ctx, rows: &[&Row]) -> Vec<String> {
                     Some(json!({"code": ctx.fresh_shopper_code(app).await, "amount": 1})),
                 ),
                 Body::Csv(_) => (None, None),
+                Body::Registration => (
+                    None,
+                    Some(
+                        json!({"city_id": ctx.city, "login": format!("{}@example.jp", uuid::Uuid::now_v7().simple()),
+                                "password": "correct horse battery", "display_name": "新規"}),
+                    ),
+                ),
+                Body::SetupCode => {
+                    let path = format!("/api/v1/principals/shopper/{}/setup-codes", ctx.shopper_w);
+                    let (s, v) = app.post(&path, &ctx.op_operator, json!({})).await;
+                    assert_eq!(s.as_u16(), 201, "{v}");
+                    (
+                        None,
+                        Some(
+                            json!({"code": v["code"], "login": "w@example.jp", "password": "correct horse battery"}),
+                        ),
+                    )
+                }
             };
             if let Body::Csv(text) = &r.body {
                 let mut req = app
@@ -943,6 +991,22 @@ async fn openapi_routes(app: &TestApp) -> BTreeSet<(String, String)> {
 }
 
 /// Enrolls a cashier terminal for `merchant` and returns its token.
+/// A shopper registered in `city` with a password; their login.
+async fn registered_login(app: &TestApp, city: &str) -> String {
+    let login = "hanako@example.jp".to_owned();
+    let (s, v) = app
+        .request(
+            "POST",
+            "/api/v1/registrations",
+            None,
+            None,
+            Some(&json!({"city_id": city, "login": login, "password": "correct horse battery", "display_name": "花子"})),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 201, "{v}");
+    login
+}
+
 async fn enroll(app: &TestApp, merchant: &str, owner: &str) -> String {
     let token = app.enroll_device(merchant, owner).await["token"]
         .as_str()

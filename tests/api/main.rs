@@ -25,6 +25,7 @@ mod registry;
 mod returns;
 mod sale_day;
 mod settlement;
+mod sign_in;
 mod simulator;
 mod system;
 mod web;

@@ -247,6 +247,9 @@ impl Town {
             ("date", today.clone()),
             ("closing_date", today),
             ("currency_program_id", currency.clone()),
+            // No such till or session: revoking the town's till would end the device caller.
+            ("device_id", uuid::Uuid::now_v7().to_string()),
+            ("session_id", uuid::Uuid::now_v7().to_string()),
         ]);
         let callers = vec![
             ("city admin", app.admin.clone()),

@@ -281,9 +281,25 @@ async fn the_demo_town_is_seeded(app: &TestApp) {
         StatusCode::CREATED,
         "the printed one-time code enrolls a till: {enrolled}"
     );
+    // The printed setup code of the first shopper sets a login and signs them in.
+    let (s, signed) = app
+        .request(
+            "POST",
+            "/api/v1/setup",
+            None,
+            None,
+            Some(&json!({"code": town.setup_codes[0], "login": "demo@example.jp", "password": "demo password"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{signed}");
+    assert_eq!(
+        signed["principal_id"], me["id"],
+        "the first shopper: {signed}"
+    );
     let text = machipay::demo::instructions(&town, "http://127.0.0.1:8080");
     eprintln!("{text}");
     assert!(text.contains("/app/merchant.html") && text.contains(&town.admin_token));
+    assert!(text.contains("/app/signin.html") && text.contains(&town.setup_codes[1]));
 }
 
 /// Registered stores per 年度 end against the targets, as the demo's history was written.

@@ -458,6 +458,9 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "0014_sale_day.sql",
         "3c7560d0f8a9a52d665cc7c369837771678513f68846f601f172d756299a747bb2b163d8d33ff808d543c9b5dd823359",
         "a782dba7a85ab11aa1f00b8ec52df51f932107134a994d32b07a00aff2a5aa72448a573223b49cef4dd7d41f7de0d9ba",
+        "0015_sign_in.sql",
+        "9d9d9a5e557a31f38e61c47d03f0785472dc48078ef2a91bc13299432a339b0c0394ac890ffe89c8bbeff66565e26e34",
+        "af5aa565ac420724cef3da14a5b41863fbdafb2d4fbc70f9c8c72253255cfd6c8df312abb868cf163f82f9421fbb2d0f",
     ),
 ];
 

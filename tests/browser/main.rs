@@ -25,6 +25,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
+mod signin;
+
 /// A phone's screen (CSS pixels).
 const PHONE: (u32, u32) = (390, 844);
 /// Longest wait for anything to appear on a page.

@@ -33,8 +33,19 @@ impl From<PrincipalKind> for store::PrincipalKind {
     }
 }
 
-/// A city, as `machipay bootstrap-city` prints it (no route shows one).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+impl From<store::PrincipalKind> for PrincipalKind {
+    fn from(kind: store::PrincipalKind) -> Self {
+        match kind {
+            store::PrincipalKind::Staff => Self::Staff,
+            store::PrincipalKind::MerchantOwner => Self::MerchantOwner,
+            store::PrincipalKind::Device => Self::Device,
+            store::PrincipalKind::Shopper => Self::Shopper,
+        }
+    }
+}
+
+/// A city, as `machipay bootstrap-city` prints it and `GET /api/v1/cities` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct City {
     pub id: CityId,
     pub name: String,
@@ -108,6 +119,29 @@ impl From<store::Device> for Device {
             merchant_id: row.merchant_id,
             name: row.name,
             created_at: row.created_at,
+        }
+    }
+}
+
+/// A store's till as its owner sees it: working, or revoked since `revoked_at`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeviceStatus {
+    pub id: DeviceId,
+    pub merchant_id: MerchantId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    /// When the owner revoked it; absent while it works.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<store::DeviceRow> for DeviceStatus {
+    fn from(row: store::DeviceRow) -> Self {
+        Self {
+            id: row.id,
+            merchant_id: row.merchant_id,
+            name: row.name,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
         }
     }
 }

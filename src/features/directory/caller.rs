@@ -1,6 +1,7 @@
-//! Who is calling: the bearer-token `Caller` of a route (its token looked up in the directory,
-//! through the server's token cache) and the `Money<T>` bundle (caller + Idempotency-Key +
-//! body) every money-moving POST takes.
+//! Who is calling: the `Caller` of a route, by bearer token (looked up in the directory, through
+//! the server's token cache) or by browser session cookie (with its CSRF rule,
+//! `http::session_cookie`), and the `Money<T>` bundle (caller + Idempotency-Key + body) every
+//! money-moving POST takes.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, header, request::Parts};
@@ -8,8 +9,10 @@ use serde::de::DeserializeOwned;
 
 use crate::app::App;
 use crate::error::{AppError, Common};
-use crate::features::directory::store::principal_for_token;
+use crate::features::directory::DirectoryRefusal;
+use crate::features::directory::store::{principal_for_session, principal_for_token};
 use crate::http::extract::{Fingerprinted, idempotency_key};
+use crate::http::session_cookie;
 use crate::writer::Idempotency;
 use machipay_domain::auth::{Principal, hash_secret};
 use machipay_domain::ids::TokenId;
@@ -21,15 +24,21 @@ const TOKEN_LEN_MAX: usize = 128;
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
     pub who: Principal,
-    /// The token this request came with (so a caller can revoke it).
+    /// The token this request came with (so a caller can revoke it); a session's token when
+    /// it came with the session cookie.
     pub token: TokenId,
+    /// Whether it came with the session cookie (a browser) rather than a bearer token.
+    pub session: bool,
 }
 
 impl FromRequestParts<App> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, AppError> {
-        let token = bearer(&parts.headers).ok_or(Common::Unauthenticated)?;
+        // A bearer token wins over a cookie: an integration means what it sends.
+        let Some(token) = bearer(&parts.headers) else {
+            return from_session(parts, app).await;
+        };
         let hash = hash_secret(token);
         let (token, who) = match app.tokens.get(&hash) {
             (Some(found), _) => found,
@@ -42,8 +51,32 @@ impl FromRequestParts<App> for Caller {
             }
         };
         tracing::Span::current().record("principal", tracing::field::debug(who.scope_id()));
-        Ok(Caller { who, token })
+        Ok(Caller {
+            who,
+            token,
+            session: false,
+        })
     }
+}
+
+/// The caller of a request that came with the session cookie. An unsafe method must carry the
+/// session's CSRF token; sessions are read from the database on every request (they end by
+/// time as well as by revocation, which the token cache does not track).
+async fn from_session(parts: &Parts, app: &App) -> Result<Caller, AppError> {
+    let secret = session_cookie::session_secret(&parts.headers).ok_or(Common::Unauthenticated)?;
+    // An ended session is a sign-in to make again (401) before it is a CSRF question (403).
+    let (token, who) = principal_for_session(&app.db, &hash_secret(secret), chrono::Utc::now())
+        .await?
+        .ok_or(Common::Unauthenticated)?;
+    if !session_cookie::is_safe(&parts.method) && !session_cookie::csrf_ok(&parts.headers, secret) {
+        return Err(DirectoryRefusal::CsrfTokenInvalid.into());
+    }
+    tracing::Span::current().record("principal", tracing::field::debug(who.scope_id()));
+    Ok(Caller {
+        who,
+        token,
+        session: true,
+    })
 }
 
 /// The token of an `Authorization: Bearer <token>` header. The scheme is matched without

@@ -24,6 +24,8 @@ pub(crate) fn router() -> OpenApiRouter<App> {
         .routes(routes!(get_merchant))
         .routes(routes!(create_enrollment_code))
         .routes(routes!(enroll_device))
+        .routes(routes!(list_devices))
+        .routes(routes!(revoke_device))
         .routes(routes!(create_shopper))
         .routes(routes!(get_shopper))
         .routes(routes!(revoke_token))
@@ -134,6 +136,30 @@ async fn create_enrollment_code(
     Body(req): Body<NewEnrollmentCodeRequest>,
 ) -> Result<Answer<EnrollmentCode>, AppError> {
     uc::create_enrollment_code(&app, c.who, id, req).await
+}
+
+/// A store's tills, newest first, revoked ones included (the store's owner, and staff).
+#[utoipa::path(get, path = "/api/v1/merchants/{merchant_id}/devices", tag = "directory", security(("bearer" = [])),
+    params(("merchant_id" = MerchantId, Path)),
+    responses((status = 200, body = Vec<DeviceStatus>), (status = "4XX", body = ErrorEnvelope)))]
+async fn list_devices(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<MerchantId>,
+) -> Result<Json<Vec<DeviceStatus>>, AppError> {
+    uc::list_devices(&app, c.who, id).await.map(Json)
+}
+
+/// Revoke a till (the store's owner): its tokens stop working at once.
+#[utoipa::path(delete, path = "/api/v1/merchants/{merchant_id}/devices/{device_id}", tag = "directory", security(("bearer" = [])),
+    params(("merchant_id" = MerchantId, Path), ("device_id" = DeviceId, Path)),
+    responses((status = 200, body = DeviceStatus), (status = "4XX", body = ErrorEnvelope)))]
+async fn revoke_device(
+    State(app): State<App>,
+    c: Caller,
+    Path((merchant, device)): Path<(MerchantId, DeviceId)>,
+) -> Result<Answer<DeviceStatus>, AppError> {
+    uc::revoke_device(&app, c.who, merchant, device).await
 }
 
 /// A terminal trades its one-time code for a device token (no bearer token: the code is

@@ -19,9 +19,9 @@ use machipay_domain::auth::{self, Capability, Principal, Role, StaffKind};
 use machipay_domain::ids::*;
 
 pub use api::{
-    City, Device, EnrollRequest, EnrollmentCode, Issued, Merchant, NewEnrollmentCodeRequest,
-    NewMerchantRequest, NewProgramRequest, NewShopperRequest, NewStaffRequest, NewToken, Program,
-    RevokedToken, Shopper, Staff, TokenInfo,
+    City, Device, DeviceStatus, EnrollRequest, EnrollmentCode, Issued, Merchant,
+    NewEnrollmentCodeRequest, NewMerchantRequest, NewProgramRequest, NewShopperRequest,
+    NewStaffRequest, NewToken, Program, RevokedToken, Shopper, Staff, TokenInfo,
 };
 pub use lookup::{
     CityRow, MerchantRow, PrincipalKind, ProgramRow, SettingsVersion, ShopperRow, city, city_count,
@@ -48,6 +48,9 @@ crate::refusals! {
         InvalidEnrollmentCode => Unauthenticated, "invalid_enrollment_code", "the code is unknown, used or expired";
         /// A device's token is never re-issued: the terminal is enrolled again.
         DeviceTokenNotReissued => Unprocessable, "device_token_not_reissued", "a cashier terminal is enrolled again with a new enrollment code";
+        /// A request signed in by session cookie with an unsafe method and no (or the wrong)
+        /// `X-CSRF-Token` (README, "Sign-in").
+        CsrfTokenInvalid => Forbidden, "csrf_token_invalid", "a request signed in by cookie must echo the machipay_csrf cookie in the X-CSRF-Token header";
     }
 }
 
@@ -303,11 +306,7 @@ pub async fn create_enrollment_code(
     merchant: MerchantId,
     req: NewEnrollmentCodeRequest,
 ) -> Result<Answer<EnrollmentCode>, AppError> {
-    match who {
-        Principal::MerchantOwner { merchant: m, .. } if m == merchant => {}
-        Principal::MerchantOwner { .. } => return Err(Common::NotFound("merchant").into()),
-        _ => return Err(Common::Forbidden.into()),
-    }
+    owner_of(&who, merchant)?;
     check_name("device_name", &req.device_name)?;
     app.writer
         .answer(None, move |w| {
@@ -365,6 +364,121 @@ pub async fn enroll_device(
         .await
 }
 
+/// Starts a browser session for a principal: a token that ends at `expires_at` and resolves
+/// only from the session cookie (`caller`). Used by sign-in, inside its writer job.
+pub(crate) async fn issue_session_tx(
+    w: &mut Work,
+    city: CityId,
+    kind: PrincipalKind,
+    principal_id: uuid::Uuid,
+    expires_at: chrono::DateTime<Utc>,
+) -> Result<NewToken, AppError> {
+    let secret = auth::new_token();
+    store::insert_session_token(
+        &mut w.tx,
+        &secret,
+        city,
+        kind,
+        principal_id,
+        w.now,
+        expires_at,
+    )
+    .await?;
+    Ok(NewToken {
+        token_id: secret.id,
+        token: secret.plaintext,
+    })
+}
+
+/// Ends every browser session of a principal (its bearer tokens stay); how many ended. The
+/// caller forgets remembered tokens once the job commits (`App::tokens`).
+pub(crate) async fn end_sessions_tx(
+    w: &mut Work,
+    kind: PrincipalKind,
+    principal_id: uuid::Uuid,
+) -> Result<u64, AppError> {
+    Ok(store::revoke_sessions_of(&mut w.tx, kind, principal_id, w.now).await?)
+}
+
+/// Revokes one token inside a writer job (sign-out, ending one's own session); whether it was
+/// live.
+pub(crate) async fn revoke_token_tx(w: &mut Work, token: TokenId) -> Result<bool, AppError> {
+    Ok(store::revoke_token(&mut w.tx, token, w.now).await?)
+}
+
+/// Whether `who` is the owner of `merchant`: 404 for another store's owner (ids cannot be
+/// probed), 403 for everyone else.
+fn owner_of(who: &Principal, merchant: MerchantId) -> Result<(), AppError> {
+    match *who {
+        Principal::MerchantOwner { merchant: m, .. } if m == merchant => Ok(()),
+        Principal::MerchantOwner { .. } => Err(Common::NotFound("merchant").into()),
+        _ => Err(Common::Forbidden.into()),
+    }
+}
+
+/// A store's tills, newest first, revoked ones included (the owner, and staff of the city).
+pub async fn list_devices(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+) -> Result<Vec<DeviceStatus>, AppError> {
+    if !who.can(Capability::ViewCity) {
+        owner_of(&who, merchant)?;
+    }
+    get_merchant(app, who, merchant).await?;
+    let rows = store::list_devices(&app.db, merchant).await?;
+    Ok(rows.into_iter().map(DeviceStatus::from).collect())
+}
+
+/// The owner revokes a till: it stops working at once (its tokens are revoked) and stays
+/// listed as revoked. Revoking a revoked till changes nothing and answers it again.
+pub async fn revoke_device(
+    app: &App,
+    who: Principal,
+    merchant: MerchantId,
+    device: DeviceId,
+) -> Result<Answer<DeviceStatus>, AppError> {
+    owner_of(&who, merchant)?;
+    let answer = app
+        .writer
+        .answer(None, move |w| {
+            Box::pin(async move {
+                let row = store::revoke_device(&mut w.tx, merchant, device, w.now)
+                    .await?
+                    .ok_or(Common::NotFound("device"))?;
+                Ok(Done::ok(DeviceStatus::from(row)))
+            })
+        })
+        .await;
+    // Committed (or not): no remembered token of the till may outlive this point.
+    app.tokens.forget_all();
+    answer
+}
+
+/// Every city, by name: what a person picks when they register themself (public).
+pub async fn list_cities(app: &App) -> Result<Vec<City>, AppError> {
+    let rows = store::list_cities(&app.db).await?;
+    Ok(rows.into_iter().map(City::from).collect())
+}
+
+/// A new shopper of `city`, inside a writer job, without a token (the app's self-service
+/// registration signs them in with a session instead).
+pub(crate) async fn new_shopper_tx(
+    w: &mut Work,
+    city: CityId,
+    display_name: String,
+) -> Result<Shopper, AppError> {
+    check_name("display_name", &display_name)?;
+    let shopper = store::Shopper {
+        id: ShopperId::new(),
+        city_id: city,
+        display_name,
+        created_at: w.now,
+    };
+    store::insert_shopper(&mut w.tx, &shopper).await?;
+    Ok(shopper.into())
+}
+
 /// Registers a shopper (at the counter, or by the app's sign-up) and returns its token.
 pub async fn create_shopper(
     app: &App,
@@ -409,7 +523,7 @@ pub async fn get_shopper(app: &App, who: Principal, id: ShopperId) -> Result<Sho
 /// Whether `who` may manage (revoke, re-issue) the tokens of a principal of `kind` in its
 /// city: a city admin any; operators those of shoppers, merchant owners and devices, never a
 /// staff member's (a staff token would let an operator act as, say, a city admin).
-fn manages_tokens_of(who: &Principal, kind: PrincipalKind) -> bool {
+pub(crate) fn manages_tokens_of(who: &Principal, kind: PrincipalKind) -> bool {
     who.can(Capability::AdministerCity)
         || (kind != PrincipalKind::Staff && who.can(Capability::OperateProgram))
 }
@@ -446,7 +560,7 @@ pub async fn revoke_token(
 
 /// The principal of `kind` and `id` if it is in `who`'s city; 404 otherwise, so ids of
 /// another city cannot be probed.
-async fn principal_in_city(
+pub(crate) async fn principal_in_city(
     app: &App,
     who: &Principal,
     kind: PrincipalKind,

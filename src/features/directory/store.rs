@@ -130,6 +130,18 @@ pub async fn city_count(db: &Db) -> Result<i64, sqlx::Error> {
         .await)
 }
 
+/// Cities listed at most (a deployment serves one town, or a few).
+pub const CITIES_LISTED_MAX: i64 = 100;
+
+pub async fn list_cities(db: &Db) -> Result<Vec<City>, sqlx::Error> {
+    read!(db, |c| sqlx::query_as(
+        "SELECT id, name, created_at FROM cities ORDER BY name, id LIMIT $1"
+    )
+    .bind(CITIES_LISTED_MAX)
+    .fetch_all(c)
+    .await)
+}
+
 pub async fn get_city(db: &Db, id: CityId) -> Result<Option<City>, sqlx::Error> {
     read!(db, |c| sqlx::query_as(
         "SELECT id, name, created_at FROM cities WHERE id = $1"
@@ -276,10 +288,30 @@ pub async fn revoke_token(
 }
 
 /// Resolves a bearer token's hash to the principal it stands for; revoked tokens resolve to
-/// nothing. One query per request, joined so a staff role change takes effect at once.
+/// nothing, and so do browser sessions (a session's secret works only as a cookie, where the
+/// CSRF rule holds). One query per request, joined so a staff role change takes effect at once.
 pub async fn principal_for_token(
     db: &Db,
     hash: &[u8],
+) -> Result<Option<(TokenId, Principal)>, sqlx::Error> {
+    principal_where(db, hash, "t.expires_at IS NULL", None).await
+}
+
+/// Resolves a session cookie's secret (its hash) to the principal it stands for, while the
+/// session lasts and is not revoked: the same principal a bearer token of that person gives.
+pub async fn principal_for_session(
+    db: &Db,
+    hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<(TokenId, Principal)>, sqlx::Error> {
+    principal_where(db, hash, "t.expires_at > $2", Some(now)).await
+}
+
+async fn principal_where(
+    db: &Db,
+    hash: &[u8],
+    lasting: &str,
+    now: Option<DateTime<Utc>>,
 ) -> Result<Option<(TokenId, Principal)>, sqlx::Error> {
     type Row = (
         Uuid,
@@ -290,17 +322,21 @@ pub async fn principal_for_token(
         Option<String>,
         Option<Uuid>,
     );
-    let row: Option<Row> = read!(db, |c| {
-        sqlx::query_as(
+    let sql = format!(
         "SELECT t.id, t.city_id, t.principal_kind, t.principal_id, s.kind, s.role, d.merchant_id \
          FROM api_tokens t \
          LEFT JOIN staff s ON t.principal_kind = 'staff' AND s.id = t.principal_id \
          LEFT JOIN devices d ON t.principal_kind = 'device' AND d.id = t.principal_id \
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
-    )
-    .bind(hash)
-    .fetch_optional(c)
-    .await
+              AND d.revoked_at IS NULL \
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND {lasting}"
+    );
+    let row: Option<Row> = read!(db, |c| {
+        let q = sqlx::query_as(&sql).bind(hash);
+        let q = match now {
+            Some(now) => q.bind(now),
+            None => q,
+        };
+        q.fetch_optional(c).await
     })?;
     let Some((token, city, kind, pid, staff_kind, role, device_merchant)) = row else {
         return Ok(None);
@@ -339,6 +375,119 @@ pub async fn principal_for_token(
         _ => return Ok(None),
     };
     Ok(Some((TokenId(token), principal)))
+}
+
+/// Stores a browser session's token: like `insert_token`, with the instant it ends.
+pub async fn insert_session_token(
+    tx: &mut WriteTx,
+    secret: &Secret,
+    city: CityId,
+    kind: PrincipalKind,
+    principal_id: Uuid,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    write!(tx, |c| {
+        sqlx::query(
+        "INSERT INTO api_tokens (id, token_hash, city_id, principal_kind, principal_id, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    )
+    .bind(secret.id.0)
+    .bind(&secret.hash)
+    .bind(city.0)
+    .bind(kind.as_str())
+    .bind(principal_id)
+    .bind(now)
+    .bind(expires_at)
+    .execute(c)
+    .await
+    .map(|_| ())
+    })
+}
+
+/// Revokes every live browser session of a principal (a new password ends them all); its
+/// bearer tokens stay. Answers how many ended.
+pub async fn revoke_sessions_of(
+    tx: &mut WriteTx,
+    kind: PrincipalKind,
+    principal_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    write!(tx, |c| sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $3 \
+         WHERE principal_kind = $1 AND principal_id = $2 AND revoked_at IS NULL \
+           AND expires_at IS NOT NULL"
+    )
+    .bind(kind.as_str())
+    .bind(principal_id)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))
+}
+
+/// A till as its owner sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeviceRow {
+    #[sqlx(try_from = "Uuid")]
+    pub id: DeviceId,
+    #[sqlx(try_from = "Uuid")]
+    pub merchant_id: MerchantId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// Tills listed per store at most.
+pub const DEVICES_LISTED_MAX: i64 = 200;
+
+/// A store's tills, newest first (revoked ones included).
+pub async fn list_devices(db: &Db, merchant: MerchantId) -> Result<Vec<DeviceRow>, sqlx::Error> {
+    read!(db, |c| sqlx::query_as(
+        "SELECT id, merchant_id, name, created_at, revoked_at FROM devices \
+         WHERE merchant_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+    )
+    .bind(merchant.0)
+    .bind(DEVICES_LISTED_MAX)
+    .fetch_all(c)
+    .await)
+}
+
+/// Marks a store's till revoked and revokes its tokens; the row as it now stands, or None if
+/// the store has no such till.
+pub async fn revoke_device(
+    tx: &mut WriteTx,
+    merchant: MerchantId,
+    device: DeviceId,
+    now: DateTime<Utc>,
+) -> Result<Option<DeviceRow>, sqlx::Error> {
+    write!(tx, |c| sqlx::query(
+        "UPDATE devices SET revoked_at = $3 \
+         WHERE id = $1 AND merchant_id = $2 AND revoked_at IS NULL"
+    )
+    .bind(device.0)
+    .bind(merchant.0)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    write!(tx, |c| sqlx::query(
+        "UPDATE api_tokens SET revoked_at = $2 \
+         WHERE principal_kind = 'device' AND principal_id = $1 AND revoked_at IS NULL"
+    )
+    .bind(device.0)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|_| ()))?;
+    read_flushed!(tx, |c| sqlx::query_as(
+        "SELECT id, merchant_id, name, created_at, revoked_at FROM devices \
+         WHERE id = $1 AND merchant_id = $2"
+    )
+    .bind(device.0)
+    .bind(merchant.0)
+    .fetch_optional(c)
+    .await)
 }
 
 pub async fn insert_program(tx: &mut WriteTx, p: &ProgramRow) -> Result<(), sqlx::Error> {

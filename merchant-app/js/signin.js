@@ -1,0 +1,178 @@
+// Sign-in for everyone: sign in, register a wallet, redeem a setup code; once signed in, the
+// devices signed in (each can be ended) and sign-out. The session lives in an HttpOnly cookie
+// the page never sees; the API client adds the CSRF token (api.js). Each form shows its own
+// message right under its fields (aria-live), in the current language.
+
+import { api, signOut } from "./api.js";
+import { errorMessage } from "./error-messages.js";
+import { lang, t, when } from "./i18n.js";
+import { shell } from "./shell.js";
+
+const $ = (id) => document.getElementById(id);
+/** Where each kind of account goes after signing in. */
+const HOME = { shopper: "wallet.html", merchant_owner: "owner.html", staff: "city.html" };
+
+const state = { me: null, cities: [] };
+
+shell();
+start();
+
+async function start() {
+  try {
+    state.me = await api("GET", "/me");
+  } catch {
+    state.me = null;
+  }
+  if (state.me && HOME[state.me.kind]) return showSignedIn();
+  $("signed-in").hidden = true;
+  $("signed-out").hidden = false;
+  await loadCities();
+}
+
+/** Shows `code`'s text for people next to the form (or hides the message when empty). */
+function tell(el, code, kind = "err") {
+  el.hidden = !code;
+  el.className = `notice ${kind}`;
+  el.textContent = code ? (kind === "err" ? errorMessage(code, lang()) : t(code)) : "";
+  if (code) el.setAttribute("role", kind === "err" ? "alert" : "status");
+}
+
+/** The page to open after signing in: `?next=` when it is one of ours, else the kind's home. */
+function destination(kind) {
+  const next = new URLSearchParams(location.search).get("next") ?? "";
+  return /^[a-z]+\.html$/.test(next) ? next : HOME[kind];
+}
+
+async function signedIn(answer) {
+  location.href = destination(answer.kind);
+}
+
+/** Runs a form's request with its button disabled and its message under it. */
+function wire(formId, msgId, run) {
+  // A message answers the last try: typing again clears it.
+  $(formId).addEventListener("input", () => tell($(msgId), ""));
+  $(formId).addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const button = $(formId).querySelector("button[type=submit]");
+    tell($(msgId), "");
+    button.disabled = true;
+    try {
+      await run();
+    } catch (e) {
+      tell($(msgId), e.code || "network");
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+wire("signin-form", "signin-msg", async () => {
+  const answer = await api("POST", "/sessions", {
+    body: { login: $("signin-login").value, password: $("signin-password").value },
+  });
+  await signedIn(answer);
+});
+
+wire("register-form", "register-msg", async () => {
+  if ($("register-password").value !== $("register-password2").value) {
+    throw { code: "passwords_differ" };
+  }
+  const answer = await api("POST", "/registrations", {
+    body: {
+      city_id: $("register-city").value,
+      display_name: $("register-name").value.trim(),
+      login: $("register-login").value,
+      password: $("register-password").value,
+    },
+  });
+  await signedIn(answer);
+});
+
+wire("setup-form", "setup-msg", async () => {
+  const body = { code: $("setup-code").value, password: $("setup-password").value };
+  if ($("setup-login").value.trim()) body.login = $("setup-login").value;
+  const answer = await api("POST", "/setup", { body });
+  await signedIn(answer);
+});
+
+$("show-register").addEventListener("click", () => {
+  $("register-section").hidden = false;
+  $("show-register").hidden = true;
+  $("register-name").focus();
+});
+
+async function loadCities() {
+  try {
+    state.cities = await api("GET", "/cities");
+  } catch {
+    state.cities = [];
+  }
+  $("register-city").replaceChildren(...state.cities.map((c) => new Option(c.name, c.id)));
+  // One town: nothing to choose.
+  $("register-city-field").hidden = state.cities.length <= 1;
+}
+
+// ---- signed in -------------------------------------------------------------------------
+
+function showSignedIn() {
+  $("signed-out").hidden = true;
+  $("signed-in").hidden = false;
+  $("signed-in-as").textContent = t("signed_in_as", { who: t(`who_${state.me.kind}`) });
+  $("go-app").href = HOME[state.me.kind];
+  renderSessions();
+}
+
+async function renderSessions() {
+  let sessions = [];
+  try {
+    sessions = await api("GET", "/sessions");
+  } catch (e) {
+    return tell($("sessions-msg"), e.code || "network");
+  }
+  $("session-list").replaceChildren(...sessions.map((s) => {
+    const li = document.createElement("li");
+    li.className = "card session";
+    li.dataset.sessionId = s.id;
+    const what = document.createElement("div");
+    what.textContent = s.current ? t("session_current") : browserName(s.user_agent);
+    const since = document.createElement("div");
+    since.className = "muted";
+    since.textContent = t("session_since", { when: when(s.created_at) });
+    li.append(what, since);
+    if (!s.current) {
+      const end = document.createElement("button");
+      end.type = "button";
+      end.className = "secondary";
+      end.textContent = t("session_end");
+      end.addEventListener("click", () => endSession(s.id));
+      li.append(end);
+    }
+    return li;
+  }));
+}
+
+/** A short name for a browser's description ("Chrome on Android"), or the text itself. */
+function browserName(agent) {
+  const browser = /Edg\//.test(agent) ? "Edge" : /Chrome\//.test(agent) ? "Chrome"
+    : /Firefox\//.test(agent) ? "Firefox" : /Safari\//.test(agent) ? "Safari" : "";
+  const system = /Android/.test(agent) ? "Android" : /iPhone|iPad/.test(agent) ? "iOS"
+    : /Windows/.test(agent) ? "Windows" : /Mac OS/.test(agent) ? "macOS" : /Linux/.test(agent) ? "Linux" : "";
+  return browser && system ? `${browser} / ${system}` : agent || "?";
+}
+
+async function endSession(id) {
+  try {
+    await api("DELETE", `/sessions/${id}`);
+    tell($("sessions-msg"), "session_ended", "ok");
+  } catch (e) {
+    tell($("sessions-msg"), e.code || "network");
+  }
+  renderSessions();
+}
+
+$("sign-out").addEventListener("click", async () => {
+  await signOut();
+  location.href = "signin.html";
+});
+
+document.addEventListener("langchange", () => { if (state.me && !$("signed-in").hidden) showSignedIn(); });
