@@ -15,6 +15,7 @@ mod input;
 mod law;
 mod money;
 mod openapi;
+mod ops;
 mod points;
 mod property;
 mod qr;
