@@ -79,22 +79,41 @@ fn refilled(b: Bucket, now: Instant, burst: f64, per_token: f64) -> f64 {
     (b.tokens + gained).min(burst)
 }
 
+/// Enrollment codes a store owner may mint at once (a new store's tills, a few retries).
+pub const ENROLLMENT_CODES_BURST: u32 = 30;
+/// Then one more every this many seconds.
+pub const ENROLLMENT_CODES_REFILL_SECS: u64 = 60;
+/// Enrollment codes redeemed at once from one peer address.
+pub const ENROLLMENTS_BURST: u32 = 60;
+/// Then one more every this many seconds.
+pub const ENROLLMENTS_REFILL_SECS: u64 = 1;
+
 /// The limits the server keeps.
 #[derive(Clone)]
 pub struct RateLimits {
-    /// Enrollment codes a store owner mints: 10 at once (a new store's tills), then one a
+    /// Enrollment codes a store owner mints: `ENROLLMENT_CODES_BURST` at once, then one a
     /// minute.
     pub enrollment_codes: RateLimit,
     /// Enrollment codes redeemed (`POST /devices/enroll`, no token yet) per peer address:
-    /// 30 at once, then one every 2 s. Behind a load balancer the peer is the balancer.
+    /// `ENROLLMENTS_BURST` at once, then one a second. Behind a load balancer the peer is
+    /// the balancer. (A code is 96 random bits: this bounds the load of guessing, not its
+    /// odds, which are nil.)
     pub enrollments: RateLimit,
 }
 
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
-            enrollment_codes: RateLimit::new("enrollment_codes", 10, Duration::from_secs(60)),
-            enrollments: RateLimit::new("enrollments", 30, Duration::from_secs(2)),
+            enrollment_codes: RateLimit::new(
+                "enrollment_codes",
+                ENROLLMENT_CODES_BURST,
+                Duration::from_secs(ENROLLMENT_CODES_REFILL_SECS),
+            ),
+            enrollments: RateLimit::new(
+                "enrollments",
+                ENROLLMENTS_BURST,
+                Duration::from_secs(ENROLLMENTS_REFILL_SECS),
+            ),
         }
     }
 }

@@ -346,7 +346,7 @@ async fn minting_enrollment_codes_is_rate_limited(app: &TestApp) {
     let op = app.operator().await;
     let (store, owner) = app.merchant(&op).await;
     let path = format!("/api/v1/merchants/{store}/enrollment-codes");
-    for i in 0..10 {
+    for i in 0..machipay::rate_limit::ENROLLMENT_CODES_BURST {
         let (s, v) = app
             .post(&path, &owner, json!({"device_name": format!("レジ{i}")}))
             .await;
@@ -356,7 +356,7 @@ async fn minting_enrollment_codes_is_rate_limited(app: &TestApp) {
         .client
         .post(format!("{}{path}", app.base))
         .bearer_auth(&owner)
-        .json(&json!({"device_name": "レジ11"}))
+        .json(&json!({"device_name": "もう一台"}))
         .send()
         .await
         .expect("sent");
