@@ -54,7 +54,7 @@ both_backends_with!(super::short();
 both_backends!(
     uploads_at_once_are_capped,
     a_full_writer_queue_answers_overloaded_at_once,
-    minting_enrollment_codes_is_rate_limited,
+    enrollment_codes_are_rate_limited,
     every_answer_carries_a_request_id_and_metrics_count_it,
     health_and_readiness_are_separate,
 );
@@ -342,7 +342,7 @@ async fn uploads_at_once_are_capped(app: &TestApp) {
     }
 }
 
-async fn minting_enrollment_codes_is_rate_limited(app: &TestApp) {
+async fn enrollment_codes_are_rate_limited(app: &TestApp) {
     let op = app.operator().await;
     let (store, owner) = app.merchant(&op).await;
     let path = format!("/api/v1/merchants/{store}/enrollment-codes");
@@ -380,6 +380,21 @@ async fn minting_enrollment_codes_is_rate_limited(app: &TestApp) {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
+    // Redeeming codes (no token yet) is limited per peer address: wrong guesses are refused
+    // 401 until the budget is spent, then 429 without a look at the code.
+    for i in 0..machipay::rate_limit::ENROLLMENTS_BURST {
+        let body = json!({"code": format!("enr_{i:024}")});
+        let (s, v) = app
+            .request("POST", "/api/v1/devices/enroll", None, None, Some(&body))
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{i}: {v}");
+    }
+    let body = json!({"code": "enr_000000000000000000000000"});
+    let (s, v) = app
+        .request("POST", "/api/v1/devices/enroll", None, None, Some(&body))
+        .await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(v["error"]["code"], "rate_limited", "{v}");
 }
 
 async fn every_answer_carries_a_request_id_and_metrics_count_it(app: &TestApp) {
