@@ -1,6 +1,6 @@
 //! `App`, the state every use-case and HTTP handler shares: the database (for reads), the
-//! writer (for every write), the token cache and the count of failed sign-ins per client
-//! address. Cheap to clone.
+//! writer (for every write), the token cache, the count of failed sign-ins per client
+//! address, the shutdown flag (`Draining`) and the permits of large uploads. Cheap to clone.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -22,7 +22,19 @@ pub struct App {
     pub tokens: TokenCache,
     /// Failed sign-ins (and setup codes) per client address, for the per-address limit.
     pub failures: FailureCounter,
+    /// Set when the server starts shutting down: event streams end, `/readyz` fails.
+    pub draining: Draining,
+    /// Large uploads (imports) being read at once: at most `UPLOADS_MAX`.
+    pub uploads: Arc<tokio::sync::Semaphore>,
+    /// Per-principal and per-peer rate limits (enrollment codes).
+    pub rate_limits: crate::rate_limit::RateLimits,
 }
+
+/// Large request bodies (the card and store imports, up to megabytes each) read at once at
+/// most; another waits 2 s (`http::extract::read_upload`) for a turn and is then refused 503
+/// `overloaded`. Bounds the memory uploads can take (4 × 8 MiB), and only callers who may
+/// import get one.
+pub const UPLOADS_MAX: usize = 4;
 
 impl App {
     pub fn new(db: Db, writer: Writer) -> App {
@@ -31,7 +43,44 @@ impl App {
             writer,
             tokens: TokenCache::default(),
             failures: FailureCounter::default(),
+            draining: Draining::default(),
+            uploads: Arc::new(tokio::sync::Semaphore::new(UPLOADS_MAX)),
+            rate_limits: crate::rate_limit::RateLimits::default(),
         }
+    }
+}
+
+/// The server is shutting down: set once, never cleared. Open event streams end (telling
+/// their clients to reconnect, to another instance), `/readyz` answers 503 so a load
+/// balancer stops sending, and the serve loop lets in-flight requests finish.
+#[derive(Clone)]
+pub struct Draining {
+    flag: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for Draining {
+    fn default() -> Self {
+        Self {
+            flag: Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+}
+
+impl Draining {
+    /// Starts draining (idempotent).
+    pub fn start(&self) {
+        self.flag.send_replace(true);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        *self.flag.borrow()
+    }
+
+    /// Resolves once draining has started.
+    pub async fn started(&self) {
+        let mut rx = self.flag.subscribe();
+        // The sender lives as long as `self`, so this only ends when draining starts.
+        let _ = rx.wait_for(|draining| *draining).await;
     }
 }
 

@@ -229,6 +229,15 @@ pub enum AppError {
     /// client may retry with the same Idempotency-Key.
     #[error("storage unavailable")]
     Unavailable,
+    /// The writer's queue is full: the request was not queued, nothing was written. Answered
+    /// at once (503 with `Retry-After`) instead of waiting for room.
+    #[error("the writer queue is full")]
+    Overloaded,
+    /// A write request ran past the request limit: it may have been applied or not (a job
+    /// once queued runs to its commit). The client retries with the same Idempotency-Key,
+    /// which answers what happened without moving money twice.
+    #[error("the request ran past its time limit; its outcome is unknown")]
+    OutcomeUnknown,
 }
 
 impl AppError {
@@ -278,6 +287,21 @@ impl AppError {
                     "the service could not commit; retry with the same Idempotency-Key",
                 ),
             ),
+            Self::Overloaded => (
+                503,
+                ErrorEnvelope::new(
+                    OVERLOADED,
+                    "the service is busy and did nothing; retry after Retry-After seconds",
+                ),
+            ),
+            Self::OutcomeUnknown => (
+                503,
+                ErrorEnvelope::new(
+                    OUTCOME_UNKNOWN,
+                    "the request took too long and may or may not have been done; \
+                     retry with the same Idempotency-Key to learn which",
+                ),
+            ),
             Self::Db(e) if is_busy(e) => (
                 503,
                 ErrorEnvelope::new(
@@ -314,6 +338,11 @@ pub fn internal(e: impl std::fmt::Display) -> AppError {
 
 /// The code of a 503: nothing was written, retry with the same Idempotency-Key.
 pub const UNAVAILABLE: &str = "unavailable";
+/// The code of a 503 when the writer's queue is full: nothing was done, retry later.
+pub const OVERLOADED: &str = "overloaded";
+/// The code of a 503 for a write that ran past the request limit: it may have been done;
+/// retry with the same Idempotency-Key (the retry answers what happened, once).
+pub const OUTCOME_UNKNOWN: &str = "outcome_unknown";
 /// The code of a 500: a bug; logged, shown opaque.
 pub const INTERNAL: &str = "internal";
 

@@ -8,6 +8,7 @@
 //! - `server`: the server: mounts every capability's routes, the OpenAPI document,
 //!   middleware, the serve loop;
 //! - `http/`: what routes are built with: extractors, responses and rendered files;
+//! - `metrics`: the process's Prometheus metrics; `rate_limit`: per-key token buckets;
 //! - the pure domain is its own crate, `machipay_domain` (`crates/machipay-domain`).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -18,5 +19,7 @@ pub mod demo;
 pub mod error;
 pub mod features;
 pub(crate) mod http;
+pub mod metrics;
+pub mod rate_limit;
 pub mod server;
 pub mod writer;

@@ -33,8 +33,18 @@ struct Cli {
     /// `sqlite:machipay-demo.db` on every start.
     #[arg(long, env = "DATABASE_URL", global = true)]
     database_url: Option<String>,
+    /// Log lines as text (default) or as JSON objects (one a line; a request's lines carry
+    /// its `request_id`, the `x-request-id` of its answer).
+    #[arg(long, env = "MACHIPAY_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -43,6 +53,10 @@ enum Command {
     Serve {
         #[arg(long, env = "MACHIPAY_ADDR", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Serve `/metrics` (with `/healthz` and `/readyz`) on this address only, instead of
+        /// on the main one (which then answers 404 for `/metrics`).
+        #[arg(long, env = "MACHIPAY_METRICS_ADDR")]
+        metrics_addr: Option<SocketAddr>,
         /// Seed a demo town first and print how to open each page. Without --database-url
         /// (or DATABASE_URL) the town lives in ./machipay-demo.db, made afresh on every start;
         /// a database given explicitly must be empty.
@@ -101,13 +115,20 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .init();
     let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,sqlx=warn".into());
+    match cli.log_format {
+        LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        // One JSON object a line; the fields of the enclosing spans (the request's
+        // `request_id`, method, path, principal) are flattened into each.
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .with_env_filter(filter)
+            .init(),
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -138,6 +159,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve {
             addr,
+            metrics_addr,
             demo,
             idempotency_retention_days,
         } => {
@@ -161,12 +183,24 @@ async fn run(cli: Cli) -> Result<(), String> {
                 machipay::writer::retention::PURGE_INTERVAL,
                 stop_expiry.subscribe(),
             ));
+            let limits = machipay::server::Limits {
+                metrics_here: metrics_addr.is_none(),
+                ..machipay::server::Limits::default()
+            };
+            let metrics_task = match metrics_addr {
+                Some(at) => Some(serve_metrics(at, app.clone(), stop_expiry.subscribe()).await?),
+                None => None,
+            };
             let shutdown = async move {
                 shutdown_signal().await;
                 let _ = stop_expiry.send(true);
             };
             // A dead writer ends the process with an error (exit status 1).
-            machipay::server::serve_with_writer(listener, app, &mut writer_task, shutdown).await?;
+            machipay::server::serve_with_writer(listener, app, limits, &mut writer_task, shutdown)
+                .await?;
+            if let Some(task) = metrics_task {
+                let _ = task.await;
+            }
             // The schedules hold writer handles: wait for them before draining the writer.
             let _ = expiry_task.await;
             let _ = purge_task.await;
@@ -326,6 +360,30 @@ async fn seed_demo(app: &App, addr: SocketAddr) -> Result<(), String> {
         machipay::demo::instructions(&town, &format!("http://{addr}"))
     );
     Ok(())
+}
+
+/// `/metrics`, `/healthz` and `/readyz` on their own address, until `stop` turns true.
+async fn serve_metrics(
+    at: SocketAddr,
+    app: App,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .map_err(|e| format!("cannot listen on {at} (metrics): {e}"))?;
+    tracing::info!(%at, "metrics listening");
+    let router = machipay::server::observe::ops_router(app);
+    Ok(tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, router)
+            .with_graceful_shutdown(stopped)
+            .await
+        {
+            tracing::error!(error = %e, "metrics listener failed");
+        }
+    }))
 }
 
 async fn shutdown_signal() {

@@ -4,11 +4,23 @@
 // (EventSource cannot send an Authorization header, and tokens never go into URLs).
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfter = 0) {
     super(message || code);
     this.status = status;
     this.code = code;
+    /** Seconds the server asked to wait (Retry-After), 0 if it did not say. */
+    this.retryAfter = retryAfter;
   }
+}
+
+/**
+ * Whether a failed money request must keep its Idempotency-Key for the next press: no answer
+ * (network), 408, 503 (`unavailable`, `overloaded`, `outcome_unknown`: it may have been done
+ * and still be committing) or 504. Sending the same action again with the same key answers
+ * what happened, and never pays twice; a new key could.
+ */
+export function keepKey(e) {
+  return e.status === 0 || e.status === 408 || e.status === 503 || e.status === 504;
 }
 
 /** Tokens kept on this device, one per role ("device", "shopper", "staff"). */
@@ -48,7 +60,8 @@ export async function api(method, path, { token, body, idempotencyKey, raw } = {
   try { data = JSON.parse(text); } catch { /* not JSON: keep the text */ }
   if (!resp.ok) {
     const err = data && data.error ? data.error : { code: `http_${resp.status}`, message: text };
-    throw new ApiError(resp.status, err.code, err.message);
+    const retryAfter = Number(resp.headers.get("Retry-After")) || 0;
+    throw new ApiError(resp.status, err.code, err.message, retryAfter);
   }
   return data;
 }
@@ -64,7 +77,9 @@ export async function signOut() {
 
 /**
  * A money-moving POST. The same key is reused on every retry of the same confirmation,
- * so a lost answer never pays twice; a network failure is retried a few times.
+ * so a lost answer never pays twice; an answer that leaves the outcome open (`keepKey`) is
+ * retried a few times with it, waiting as Retry-After asks. The caller keeps the key for the
+ * next press when the last try still failed that way.
  */
 export async function moneyPost(path, token, body, key = crypto.randomUUID()) {
   const RETRIES = 3;
@@ -72,9 +87,9 @@ export async function moneyPost(path, token, body, key = crypto.randomUUID()) {
     try {
       return await api("POST", path, { token, body, idempotencyKey: key });
     } catch (e) {
-      const transient = e.status === 0 || e.status === 503;
-      if (!transient || attempt >= RETRIES) throw e;
-      await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
+      if (!keepKey(e) || attempt >= RETRIES) throw e;
+      const wait = Math.max(500 * (attempt + 1), 1000 * Math.min(e.retryAfter, 10));
+      await new Promise((r) => setTimeout(r, wait));
     }
   }
 }

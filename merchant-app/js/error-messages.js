@@ -169,6 +169,9 @@ export const ERROR_MESSAGES = {
   holiday_data_not_covered: { ja: "その年の祝日データがないため、振込日を決められません。", en: "There is no holiday data for that year, so the transfer date cannot be set." },
 
   // Failures
+  rate_limited: { ja: "操作が多すぎます。少し待ってから、もう一度お試しください。", en: "Too many attempts. Please wait a little and try again." },
+  overloaded: { ja: "混み合っています。少し待ってから、もう一度同じ操作をしてください。", en: "The service is busy. Please wait a moment and try the same again." },
+  outcome_unknown: { ja: "処理に時間がかかっています。二重に支払われることはありません。もう一度同じ操作をして結果を確認してください。", en: "This is taking long. It will not be paid twice: try the same again to see the result." },
   unavailable: { ja: "ただいま処理できません。少し待ってから、もう一度同じ操作をしてください。", en: "This cannot be done right now. Please wait a moment and try the same again." },
   internal: { ja: "問題が発生しました。時間をおいてもう一度お試しください。", en: "Something went wrong. Please try again later." },
   network: { ja: "通信できませんでした。電波の良い所でもう一度お試しください。", en: "Could not reach the server. Please try again where the connection is better." },

@@ -3,7 +3,7 @@
 // points by card number (award, take as payment), settlement statements with CSV,
 // today's takings, recent activity and the store poster.
 
-import { ApiError, api, download, imageUrl, listen, moneyPost, tokens } from "./api.js";
+import { ApiError, api, download, imageUrl, keepKey, listen, moneyPost, tokens } from "./api.js";
 import { kindLabel, money, pts, t, when, yen } from "./i18n.js";
 import { errorText, say, shell } from "./shell.js";
 import { attachScanner } from "./scan.js";
@@ -168,14 +168,17 @@ attachScanner({
 $("shopper-code-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   say($("msg"), "");
+  const body = { code: $("shopper-code-input").value.trim(), amount: Number($("shopper-code-amount").value) };
   try {
-    const r = await moneyPost(`/merchants/${state.merchantId}/shopper-code-payments`, state.token, {
-      code: $("shopper-code-input").value.trim(), amount: Number($("shopper-code-amount").value),
-    });
+    const r = await moneyPost(`/merchants/${state.merchantId}/shopper-code-payments`, state.token,
+      body, actionKey("shopper-code-payments", body));
+    state.pending = null;
     $("shopper-code-input").value = "";
     $("shopper-code-amount").value = "";
     showPaid(r.amount);
   } catch (e) {
+    // An open outcome keeps the key: pressing again answers what happened, never pays twice.
+    if (!keepKey(e)) state.pending = null;
     say($("msg"), errorText(e));
   }
 });
@@ -235,13 +238,14 @@ async function refund(row, button) {
     return;
   }
   button.disabled = true;
+  const body = { transaction_id: row.transaction_id, amount: row.amount, reason: t("refund_default_reason") };
   try {
-    await moneyPost(`/merchants/${state.merchantId}/refunds`, state.token, {
-      transaction_id: row.transaction_id, amount: row.amount, reason: t("refund_default_reason"),
-    });
+    await moneyPost(`/merchants/${state.merchantId}/refunds`, state.token, body, actionKey("refunds", body));
+    state.pending = null;
     say($("msg"), t("refund_done"), "ok");
     refreshActivity();
   } catch (e) {
+    if (!keepKey(e)) state.pending = null;
     button.disabled = false;
     say($("msg"), errorText(e));
   }
@@ -275,7 +279,8 @@ function cardNumber() {
 
 /**
  * One Idempotency-Key per till action: a fresh key for a new action, the same key when the
- * very same action is sent again after a lost answer (network or 503), so it never counts twice.
+ * very same action is sent again after an open outcome (`keepKey`: network, 408, 503 such as
+ * `outcome_unknown`), so it never counts twice.
  */
 function actionKey(what, body) {
   const sig = JSON.stringify([what, body]);
@@ -300,7 +305,7 @@ async function pointsAction(what, amountField) {
     $(amountField).value = "";
     refreshActivity();
   } catch (e) {
-    if (e.status !== 0 && e.status !== 503) state.pending = null;
+    if (!keepKey(e)) state.pending = null;
     say($("points-error"), pointsErrorText(e));
     $("points-error").scrollIntoView({ block: "nearest" });
   } finally {

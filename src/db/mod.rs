@@ -62,6 +62,14 @@ pub enum StartError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// One pool's connections: open, and idle among them.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolUse {
+    pub pool: &'static str,
+    pub size: usize,
+    pub idle: usize,
+}
+
 /// A handle on the database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub enum Db {
@@ -208,6 +216,43 @@ impl Db {
             .execute(c)
             .await
             .map(|_| ()))
+    }
+
+    /// Connections of each pool, and how many are idle (for `/metrics`).
+    pub fn pool_use(&self) -> Vec<PoolUse> {
+        let pg = |pool: &'static str, p: &PgPool| PoolUse {
+            pool,
+            size: p.size() as usize,
+            idle: p.num_idle(),
+        };
+        let lite = |pool: &'static str, p: &SqlitePool| PoolUse {
+            pool,
+            size: p.size() as usize,
+            idle: p.num_idle(),
+        };
+        match self {
+            Db::Pg(read, write) => vec![pg("read", read), pg("write", write)],
+            Db::Lite { read, write, .. } => vec![lite("read", read), lite("write", write)],
+        }
+    }
+
+    /// Every migration this build embeds is applied (`/readyz`): false while an older
+    /// instance runs against a database a newer one has not migrated yet, or the reverse is
+    /// refused at start by sqlx. An error: the database does not answer.
+    pub async fn migrations_applied(&self) -> Result<bool, sqlx::Error> {
+        let (migrator, sql) = match self {
+            Db::Pg(..) => (
+                &schema::POSTGRES,
+                "SELECT COUNT(*) FROM _sqlx_migrations WHERE success",
+            ),
+            Db::Lite { .. } => (
+                &schema::SQLITE,
+                "SELECT COUNT(*) FROM _sqlx_migrations WHERE success",
+            ),
+        };
+        let applied: i64 = read!(self, |c| sqlx::query_scalar(sql).fetch_one(c).await)?;
+        let known = migrator.iter().count();
+        Ok(usize::try_from(applied).is_ok_and(|n| n >= known))
     }
 
     pub async fn close(&self) {

@@ -45,6 +45,34 @@ async fn json_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Ap
     })
 }
 
+/// How long a large upload waits for a turn (`App::uploads`) before 503 `overloaded`.
+pub(crate) const UPLOAD_WAIT_MS: u64 = 2_000;
+
+/// Reads a large upload's body (an import file), after the route has checked who calls:
+/// waits up to `UPLOAD_WAIT_MS` for one of `permits` (503 `overloaded` past it, nothing
+/// read), then reads the body up to the route's limit (413 past it). The permit is held
+/// while the body is read, so at most that many large bodies are in memory being read.
+/// Returns the permit too: hold it while the file is parsed.
+pub(crate) async fn read_upload<S: Send + Sync>(
+    permits: &std::sync::Arc<tokio::sync::Semaphore>,
+    req: Request,
+    state: &S,
+) -> Result<(Bytes, tokio::sync::OwnedSemaphorePermit), AppError> {
+    let wait = std::time::Duration::from_millis(UPLOAD_WAIT_MS);
+    let permit = tokio::time::timeout(wait, permits.clone().acquire_owned())
+        .await
+        .map_err(|_| AppError::Overloaded)?
+        .map_err(|_| AppError::Unavailable)?;
+    let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::from(RequestRefusal::BodyTooLarge)
+        } else {
+            AppError::from(RequestRefusal::UnreadableBody)
+        }
+    })?;
+    Ok((bytes, permit))
+}
+
 /// Parses JSON and names what was wrong with it.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);

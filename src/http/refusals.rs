@@ -73,6 +73,9 @@ crate::refusals! {
         RequestTimeout(u64) => Timeout, "request_timeout", "the request took longer than {0} ms";
         /// What axum answered with an empty 408.
         TookTooLong => Timeout, "request_timeout", "the request took too long";
+        /// A rate limit (`rate_limit::RateLimits`) refused the request: retry after the
+        /// seconds given (also in `Retry-After`).
+        RateLimited(u64) => TooMany, "rate_limited", "too many requests; retry in {0} s";
         /// Any other client error axum answered with an empty body (its status is kept).
         Refused => BadRequest, "bad_request", "the request was refused";
     }

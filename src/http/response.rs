@@ -15,9 +15,20 @@ impl IntoResponse for AppError {
             tracing::error!(error = %self, "request failed");
         }
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        // Every 503 is worth retrying (with the same Idempotency-Key): say when.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }
+
+/// Seconds a client waits before retrying a 503 (`Retry-After`).
+pub(crate) const RETRY_AFTER_SECS: u32 = 1;
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
@@ -44,4 +55,16 @@ impl<T: serde::Serialize> IntoResponse for Answer<T> {
             Self::Replay(reply) => reply.into_response(),
         }
     }
+}
+
+/// 429 `rate_limited` with `Retry-After`, for a rate limit's refusal (`rate_limit::RateLimit::take`).
+pub(crate) fn rate_limited(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs().saturating_add(1);
+    let mut response =
+        AppError::from(crate::http::refusals::RequestRefusal::RateLimited(secs)).into_response();
+    response.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(secs),
+    );
+    response
 }

@@ -93,13 +93,19 @@ pub fn catalogue() -> Vec<ErrorCode> {
     all
 }
 
-/// The list as served: each code, its kind and status, plus `unavailable` (503) and
-/// `internal` (500).
+/// The list as served: each code, its kind and status, plus the 503s (`unavailable`,
+/// `overloaded`, `outcome_unknown`) and `internal` (500).
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorCodeList {
     pub codes: Vec<ErrorCode>,
     /// Answered with 503 when nothing was written: retry with the same Idempotency-Key.
     pub unavailable: &'static str,
+    /// Answered with 503 when the writer's queue is full: nothing was done; retry after
+    /// `Retry-After` seconds.
+    pub overloaded: &'static str,
+    /// Answered with 503 when a write with an Idempotency-Key ran past the request limit: it
+    /// may or may not have been done; retry with the same key to learn which (never twice).
+    pub outcome_unknown: &'static str,
     /// Answered with 500: a bug, logged.
     pub internal: &'static str,
 }
@@ -111,6 +117,8 @@ async fn error_codes() -> Json<ErrorCodeList> {
     Json(ErrorCodeList {
         codes: catalogue(),
         unavailable: error::UNAVAILABLE,
+        overloaded: error::OVERLOADED,
+        outcome_unknown: error::OUTCOME_UNKNOWN,
         internal: error::INTERNAL,
     })
 }

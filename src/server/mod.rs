@@ -4,11 +4,18 @@
 //! routes are built with is `crate::http`.
 
 pub mod error_codes;
+pub mod observe;
+mod serve;
+
+pub use serve::{
+    CONNECTIONS_MAX, HEADER_READ_TIMEOUT_MS, Limits, REQUEST_TIMEOUT_MS, SHUTDOWN_GRACE_MS, serve,
+    serve_with, serve_with_writer,
+};
 
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri, header};
 use axum::{Json, Router};
 use serde::Serialize;
@@ -19,7 +26,6 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::app::App;
-use crate::db::Backend;
 use crate::error::Refusal;
 use crate::error::{AppError, ErrorEnvelope};
 use crate::features::directory::caller::Caller;
@@ -30,8 +36,6 @@ use machipay_domain::ids::{CityId, TokenId};
 
 /// Largest request body accepted; every request of this API is a few hundred bytes.
 pub const BODY_SIZE_MAX_BYTES: usize = 64 * 1024;
-/// A request that takes longer than this is cut off with 408.
-pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// The one exception: a city's plastic card import (up to 100,000 rows, written in writer jobs
 /// of 500) may take minutes; it runs on its own task, so even a cut-off import completes.
 pub const CARD_IMPORT_TIMEOUT_MS: u64 = 600_000;
@@ -111,7 +115,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
     let (routes, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(healthz))
+        .routes(routes!(observe::healthz))
+        .routes(routes!(observe::readyz))
         .routes(routes!(me))
         .merge(error_codes::router())
         .merge(crate::features::directory::http::router())
@@ -133,42 +138,66 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
     (routes, doc)
 }
 
-/// The whole application: routes, the OpenAPI document at /api/openapi.json, and the
-/// middleware every request passes (tracing, panic capture, timeout, body limit).
+/// The whole application with the default limits (`Limits::default()`).
 pub fn router(app: App) -> Router {
+    router_with(app, Limits::default())
+}
+
+/// The whole application: routes, the OpenAPI document at /api/openapi.json, `/metrics`
+/// (unless `limits.metrics_here` is false), and the middleware every request passes: its
+/// request id, tracing, metrics, panic capture, the time limit, the body limit.
+pub fn router_with(app: App, limits: Limits) -> Router {
     let (routes, doc) = routes_and_doc();
     // Serialised once and shared: axum clones every route's handler for each new connection,
     // and a handler owning the document deep-cloned it (~3 MB a connection).
     let doc = Bytes::from(serde_json::to_vec(&doc).expect("the OpenAPI document serialises"));
     let openapi_json = move || async move { ([(header::CONTENT_TYPE, "application/json")], doc) };
+    let mut routes = routes.route("/api/openapi.json", axum::routing::get(openapi_json));
+    if limits.metrics_here {
+        routes = routes.route("/metrics", axum::routing::get(observe::metrics));
+    }
+    let request_timeout_ms = limits.request_timeout_ms;
     routes
-        .route("/api/openapi.json", axum::routing::get(openapi_json))
         .merge(web::router())
         .fallback(not_found)
         .layer(axum::middleware::map_response(envelope_bare_errors))
         .layer(DefaultBodyLimit::max(BODY_SIZE_MAX_BYTES))
-        .layer(axum::middleware::from_fn(timeout))
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                timeout(request_timeout_ms, req, next)
+            },
+        ))
         .layer(CatchPanicLayer::custom(|_| AppError::Internal("handler panicked".into()).into_response_boxed()))
+        .layer(axum::middleware::from_fn(observe::track))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), principal = tracing::field::Empty)
+            let id = req.headers().get(observe::REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
+            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path(), principal = tracing::field::Empty)
         }))
+        .layer(axum::middleware::from_fn(observe::request_id))
         .with_state(app)
 }
 
-/// Cuts a request off with 408 `request_timeout` after `REQUEST_TIMEOUT_MS` (the card import
-/// after `CARD_IMPORT_TIMEOUT_MS`): a body that trickles in too slowly ends here too.
+/// Cuts a request off after `ms` (the card import after `CARD_IMPORT_TIMEOUT_MS`): a body
+/// that trickles in too slowly ends here too. A write with an Idempotency-Key answers 503
+/// `outcome_unknown`: its job may still commit (once queued, a job runs), so the client must
+/// keep the key and retry with it, which answers what happened and never moves money twice.
+/// Anything else answers 408 `request_timeout`.
 async fn timeout(
+    ms: u64,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let import = req.method() == Method::POST && req.uri().path().ends_with("/card-imports");
     let ms = if import {
-        CARD_IMPORT_TIMEOUT_MS
+        CARD_IMPORT_TIMEOUT_MS.max(ms)
     } else {
-        REQUEST_TIMEOUT_MS
+        ms
     };
+    let keyed_write = !matches!(*req.method(), Method::GET | Method::HEAD)
+        && req.headers().contains_key("idempotency-key");
     match tokio::time::timeout(Duration::from_millis(ms), next.run(req)).await {
         Ok(response) => response,
+        Err(_) if keyed_write => AppError::OutcomeUnknown.into_response_boxed(),
         Err(_) => AppError::from(RequestRefusal::RequestTimeout(ms)).into_response_boxed(),
     }
 }
@@ -214,27 +243,6 @@ impl AppError {
 
 async fn not_found(method: Method, uri: Uri) -> AppError {
     RequestRefusal::NoSuchRoute(method.to_string(), uri.path().to_owned()).into()
-}
-
-#[derive(Serialize, ToSchema)]
-struct Health {
-    status: &'static str,
-    database: Backend,
-}
-
-/// Liveness and the backend in use. Open to all.
-#[utoipa::path(get, path = "/healthz", tag = "system",
-    responses((status = 200, body = Health), (status = 503, body = ErrorEnvelope)))]
-async fn healthz(State(app): State<App>) -> Result<Json<Health>, AppError> {
-    // A server whose writer died answers every write with 503: it is not healthy.
-    if !app.writer.is_running() {
-        return Err(AppError::Unavailable);
-    }
-    app.db.ping().await.map_err(|_| AppError::Unavailable)?;
-    Ok(Json(Health {
-        status: "ok",
-        database: app.db.backend(),
-    }))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -303,38 +311,6 @@ async fn me(c: Caller) -> Json<Me> {
     })
 }
 
-/// Serves until `shutdown` resolves, then stops taking connections and lets in-flight
-/// requests finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: App,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    // With each connection's peer address: sign-in limits count failures per client address.
-    let service = router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
-/// `serve` for as long as the writer task runs: if it ends first (it panicked, or its loop
-/// stopped), the server stops and the error says so, so the process exits non-zero and a
-/// supervisor restarts it instead of a server answering 503 forever.
-pub async fn serve_with_writer(
-    listener: tokio::net::TcpListener,
-    app: App,
-    writer: &mut tokio::task::JoinHandle<()>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
-    tokio::select! {
-        served = serve(listener, app, shutdown) => served.map_err(|e| e.to_string()),
-        ended = writer => Err(match ended {
-            Ok(()) => "the writer stopped unexpectedly; stopping the server".to_owned(),
-            Err(e) => format!("the writer died ({e}); stopping the server"),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,7 +326,11 @@ mod tests {
                 axum::routing::post(|body: Bytes| async move { body.len().to_string() }),
             )
             .layer(axum::middleware::map_response(envelope_bare_errors))
-            .layer(axum::middleware::from_fn(timeout));
+            .layer(axum::middleware::from_fn(
+                |req: axum::extract::Request, next: axum::middleware::Next| {
+                    timeout(REQUEST_TIMEOUT_MS, req, next)
+                },
+            ));
         let trickle = futures::stream::pending::<Result<Bytes, std::io::Error>>();
         let request = axum::http::Request::post("/slow")
             .body(axum::body::Body::from_stream(trickle))

@@ -65,7 +65,8 @@ use machipay_domain::ids::AccountId;
 
 /// Jobs committed together at most. Bounds the time one commit holds replies back.
 pub const BATCH_SIZE_MAX: usize = 256;
-/// Jobs waiting for the writer at most; further callers wait for room.
+/// Jobs waiting for the writer at most; further callers are refused at once (503
+/// `overloaded`, `AppError::Overloaded`).
 pub const QUEUE_SIZE_MAX: usize = 4_096;
 /// Events a slow subscriber may lag behind before it misses some (it is told how many).
 pub const EVENTS_BUFFER_MAX: usize = 4_096;
@@ -289,11 +290,29 @@ impl Writer {
             idempotency,
             reply,
         };
+        // A full queue answers at once (503 `overloaded`, nothing queued) instead of making
+        // the caller wait for room: under overload a client learns to back off in
+        // microseconds, and memory stays bounded by the queue.
         self.tx
-            .send(Queued::One(request))
-            .await
-            .map_err(|_| AppError::Unavailable)?;
+            .try_send(Queued::One(request))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    crate::metrics::get().writer_queue_full.inc();
+                    AppError::Overloaded
+                }
+                mpsc::error::TrySendError::Closed(_) => AppError::Unavailable,
+            })?;
         rx.await.map_err(|_| AppError::Unavailable)?
+    }
+
+    /// Jobs waiting in the queue now.
+    pub fn queue_depth(&self) -> usize {
+        QUEUE_SIZE_MAX.saturating_sub(self.tx.capacity())
+    }
+
+    /// Open subscriptions to store events (the event streams).
+    pub fn subscribers(&self) -> usize {
+        self.events.receiver_count()
     }
 
     /// Runs a typed `job` in the next batch and waits for the commit. Its value is stored as
@@ -463,10 +482,16 @@ async fn run(
                 batch
             }
         };
+        let started = std::time::Instant::now();
+        let metrics = crate::metrics::get();
+        metrics.writer_batch_jobs.observe(batch.len() as f64);
         #[cfg(feature = "faults")]
         let events_of_batch = run_batch(&db, batch, &mut known, plan.fault).await;
         #[cfg(not(feature = "faults"))]
         let events_of_batch = run_batch(&db, batch, &mut known).await;
+        metrics
+            .writer_batch_duration
+            .observe(crate::metrics::seconds(started.elapsed()));
         for event in events_of_batch {
             // No subscriber is not an error: nobody is watching that store right now.
             let _ = events.send(event);
@@ -580,10 +605,27 @@ async fn finish(mut tx: WriteTx, deltas: BTreeMap<AccountId, i64>) -> Result<(),
         }
     }
     // Writes every pending row of the batch, then commits.
-    tx.commit().await
+    let started = std::time::Instant::now();
+    let committed = tx.commit().await;
+    let metrics = crate::metrics::get();
+    metrics
+        .writer_commit_duration
+        .observe(crate::metrics::seconds(started.elapsed()));
+    if committed.is_ok() {
+        metrics
+            .writer_batches
+            .with_label_values(&["committed"])
+            .inc();
+    }
+    committed
 }
 
+/// Every job of a failed batch answers 503 (called once per failed batch).
 fn fail_all(replies: impl Iterator<Item = oneshot::Sender<Result<Reply, AppError>>>) {
+    crate::metrics::get()
+        .writer_batches
+        .with_label_values(&["failed"])
+        .inc();
     for reply in replies {
         let _ = reply.send(Err(AppError::Unavailable));
     }

@@ -274,6 +274,7 @@ fn rows(w: &World) -> Vec<Row> {
     vec![
         // System.
         row("GET", "/healthz", Arg::None, Body::None, any(&[EVERYONE]), vec![]),
+        row("GET", "/readyz", Arg::None, Body::None, any(&[EVERYONE]), vec![]),
         row("GET", "/api/openapi.json", Arg::None, Body::None, any(&[EVERYONE]), vec![]),
         row("GET", "/api/v1/error-codes", Arg::None, Body::None, any(&[EVERYONE]), vec![]),
         row("GET", "/api/v1/me", Arg::None, Body::None, any(&[AUTHENTICATED]), vec![]),

@@ -55,7 +55,7 @@ async fn every_error_code_has_texts_for_people() {
         .iter()
         .map(|c| c["code"].as_str().expect("a code").to_owned())
         .collect();
-    for failure in ["unavailable", "internal"] {
+    for failure in ["unavailable", "overloaded", "outcome_unknown", "internal"] {
         codes.push(list[failure].as_str().expect(failure).to_owned());
     }
     assert!(codes.iter().any(|c| c == "insufficient_funds"), "{list}");

@@ -7,6 +7,7 @@ use std::sync::Once;
 use machipay::app::App;
 use machipay::db::Db;
 use machipay::features::directory::bootstrap_city;
+use machipay::server::Limits;
 use machipay::writer::Writer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -53,15 +54,25 @@ static PG_MISSING: Once = Once::new();
 
 impl TestApp {
     pub(crate) async fn sqlite() -> TestApp {
+        Self::sqlite_with(Limits::default()).await
+    }
+
+    /// `sqlite()` with the server's limits set (shorter time limits for tests of them).
+    pub(crate) async fn sqlite_with(limits: Limits) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite:{}", dir.path().join("test.db").display());
         let db = Db::connect(&url).await.expect("sqlite connects");
-        Self::start(db, url, None, Some(dir)).await
+        Self::start(db, url, None, Some(dir), limits).await
     }
 
     /// A fresh PostgreSQL database, or None (with a loud note) when no server is reachable.
     /// Under CI=true an unreachable server fails the test instead.
     pub(crate) async fn postgres() -> Option<TestApp> {
+        Self::postgres_with(Limits::default()).await
+    }
+
+    /// `postgres()` with the server's limits set.
+    pub(crate) async fn postgres_with(limits: Limits) -> Option<TestApp> {
         let (admin_url, name) = match create_pg_database().await {
             Ok(x) => x,
             Err(e) => {
@@ -82,7 +93,7 @@ impl TestApp {
         };
         let url = with_database(&admin_url, &name);
         let db = Db::connect(&url).await.expect("postgres connects");
-        Some(Self::start(db, url, Some(name), None).await)
+        Some(Self::start(db, url, Some(name), None, limits).await)
     }
 
     async fn start(
@@ -90,6 +101,7 @@ impl TestApp {
         url: String,
         pg_database: Option<String>,
         dir: Option<tempfile::TempDir>,
+        limits: Limits,
     ) -> TestApp {
         let (writer, _task) = Writer::start(db.clone(), machipay::features::WARM_AT_START);
         let app = App::new(db, writer);
@@ -103,7 +115,8 @@ impl TestApp {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let served = app.clone();
         tokio::spawn(async move {
-            let _ = machipay::server::serve(listener, served, std::future::pending()).await;
+            let _ = machipay::server::serve_with(listener, served, limits, std::future::pending())
+                .await;
         });
         TestApp {
             base,

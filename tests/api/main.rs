@@ -17,6 +17,7 @@ mod law;
 mod lottery;
 mod money;
 mod openapi;
+mod ops;
 mod points;
 mod property;
 mod qr;

@@ -136,8 +136,14 @@ async fn dead_writer_fails_health_and_stops_the_server(url: &str) {
     ));
     let served = app.clone();
     let server = tokio::spawn(async move {
-        machipay::server::serve_with_writer(watched, served, &mut task, std::future::pending())
-            .await
+        machipay::server::serve_with_writer(
+            watched,
+            served,
+            machipay::server::Limits::default(),
+            &mut task,
+            std::future::pending(),
+        )
+        .await
     });
     let client = reqwest::Client::new();
     let ok = client.get(&health).send().await.expect("health");

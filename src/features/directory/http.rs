@@ -1,7 +1,8 @@
 //! Routes for staff, programs, merchants, devices, shoppers and tokens.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -134,8 +135,14 @@ async fn create_enrollment_code(
     c: Caller,
     Path(id): Path<MerchantId>,
     Body(req): Body<NewEnrollmentCodeRequest>,
-) -> Result<Answer<EnrollmentCode>, AppError> {
-    uc::create_enrollment_code(&app, c.who, id, req).await
+) -> Result<Response, AppError> {
+    let key = c.who.idempotency_scope().to_string();
+    if let Err(wait) = app.rate_limits.enrollment_codes.take(&key) {
+        return Ok(crate::http::response::rate_limited(wait));
+    }
+    Ok(uc::create_enrollment_code(&app, c.who, id, req)
+        .await?
+        .into_response())
 }
 
 /// A store's tills, newest first, revoked ones included (the store's owner, and staff).
@@ -169,9 +176,13 @@ async fn revoke_device(
     responses((status = 201, body = Issued<Device>), (status = "4XX", body = ErrorEnvelope)))]
 async fn enroll_device(
     State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Body(req): Body<EnrollRequest>,
-) -> Result<Answer<Issued<Device>>, AppError> {
-    uc::enroll_device(&app, req).await
+) -> Result<Response, AppError> {
+    if let Err(wait) = app.rate_limits.enrollments.take(&peer.ip().to_string()) {
+        return Ok(crate::http::response::rate_limited(wait));
+    }
+    Ok(uc::enroll_device(&app, req).await?.into_response())
 }
 
 /// Register a shopper (operator staff). The answer carries the shopper's token, shown once.

@@ -350,15 +350,25 @@ pub async fn run_periodically(
         tokio::select! {
             _ = stop.wait_for(|stopped| *stopped) => break,
             result = expire(&app, as_of) => match result {
-                Ok(run) => tracing::info!(
+                Ok(run) => {
+                let metrics = crate::metrics::get();
+                metrics.expiry_runs.with_label_values(&["ok"]).inc();
+                metrics.expiry_jobs.inc_by(run.jobs);
+                metrics.expiry_transactions.inc_by(run.transactions());
+                metrics.expiry_last_success.set(Utc::now().timestamp());
+                tracing::info!(
                     %as_of,
                     wallets = run.transactions(),
                     coin_yen = run.coin.amount,
                     premium_yen = run.premium.amount,
                     points = run.points.amount,
                     "{run}"
-                ),
-                Err(e) => tracing::error!(%as_of, error = %e, "expiry run failed; retrying next interval"),
+                );
+                }
+                Err(e) => {
+                    crate::metrics::get().expiry_runs.with_label_values(&["failed"]).inc();
+                    tracing::error!(%as_of, error = %e, "expiry run failed; retrying next interval")
+                }
             },
         }
     }

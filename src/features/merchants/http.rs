@@ -2,9 +2,8 @@
 //! participation events, CSV imports and the city's store-count targets.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -167,9 +166,12 @@ async fn import_stores(
     State(app): State<App>,
     c: Caller,
     Query(req): Query<ImportRequest>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Result<Response, AppError> {
+    // Who may import is checked before a byte of the (up to 4 MiB) body is read.
+    uc::import::may_import(&c.who)?;
+    let headers = request.headers().clone();
+    let (body, _permit) = crate::http::extract::read_upload(&app.uploads, request, &app).await?;
     let is_csv = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -136,15 +136,23 @@ struct Line {
     record: StoreRecord,
 }
 
+/// Who may import a store list (operator staff, city admins): checked before the file is
+/// read.
+pub fn may_import(who: &Principal) -> Result<(), AppError> {
+    if who.can(Capability::OperateProgram) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden())
+    }
+}
+
 pub async fn import(
     app: &App,
     who: Principal,
     req: ImportRequest,
     file: &[u8],
 ) -> Result<Imported, AppError> {
-    if !who.can(Capability::OperateProgram) {
-        return Err(AppError::forbidden());
-    }
+    may_import(&who)?;
     if let Some(p) = req.program_id {
         program_of_city(app, &who, p).await?;
     }

@@ -3,9 +3,8 @@
 //! prepaid point stock, and the point reports as JSON or CSV.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
@@ -76,10 +75,12 @@ async fn import_cards(
     State(app): State<App>,
     c: Caller,
     Path(id): Path<ProgramId>,
-    headers: HeaderMap,
-    body: Bytes,
+    req: axum::extract::Request,
 ) -> Result<Response, AppError> {
+    // Who may import is checked before a byte of the (up to 8 MiB) body is read.
     cards::may_import(&c.who)?;
+    let headers = req.headers().clone();
+    let (body, _permit) = crate::http::extract::read_upload(&app.uploads, req, &app).await?;
     let is_csv = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

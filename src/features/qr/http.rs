@@ -26,6 +26,8 @@ use machipay_domain::ids::*;
 
 /// Keep-alive comments on the event stream, so proxies do not close an idle connection.
 const EVENTS_KEEPALIVE_MS: u64 = 15_000;
+/// How soon a client reconnects after the server ended its stream (shutdown).
+const EVENTS_RECONNECT_MS: u64 = 1_000;
 
 pub(crate) fn router() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -194,6 +196,18 @@ async fn store_events(
             }
         }
     });
+    // At shutdown the stream ends with a `reconnect` event (`retry` 1 s): the store's screen
+    // connects again, to another instance behind the balancer or to this one restarted, and
+    // the server is not held open by it.
+    let draining = app.draining.clone();
+    let stream = futures::StreamExt::take_until(stream, async move { draining.started().await });
+    let goodbye = futures::stream::once(async {
+        Ok(Event::default()
+            .event("reconnect")
+            .retry(Duration::from_millis(EVENTS_RECONNECT_MS))
+            .data("the server is restarting; connect again"))
+    });
+    let stream = futures::StreamExt::chain(stream, goodbye);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_millis(EVENTS_KEEPALIVE_MS))))
 }

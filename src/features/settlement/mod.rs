@@ -73,7 +73,8 @@ pub async fn run_cycle(
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
-    app.writer
+    let answer = app
+        .writer
         .answer(None, move |w| {
             Box::pin(run_with_default_in(
                 w,
@@ -83,7 +84,24 @@ pub async fn run_cycle(
                 req.transfer_date,
             ))
         })
-        .await
+        .await;
+    let metrics = crate::metrics::get();
+    match &answer {
+        Ok(Answer::Fresh(done)) => {
+            metrics.settlement_runs.with_label_values(&["ok"]).inc();
+            if done.created {
+                let made = done.value.payable_statements + done.value.held_statements;
+                metrics.settlement_statements.inc_by(made as u64);
+            }
+        }
+        Ok(Answer::Replay(_)) => metrics.settlement_runs.with_label_values(&["ok"]).inc(),
+        Err(AppError::Rejected { .. }) => metrics
+            .settlement_runs
+            .with_label_values(&["refused"])
+            .inc(),
+        Err(_) => metrics.settlement_runs.with_label_values(&["failed"]).inc(),
+    }
+    answer
 }
 
 /// The run itself, on the writer, with a given transfer date (public so tests can run a
