@@ -1026,6 +1026,12 @@ async fn measure(a: MeasureArgs) -> Fallible<()> {
         .await?,
     ));
     for (name, program) in [("currency", currency), ("points", points_program)] {
+        rows.push((
+            format!("ledger-check incremental {name}"),
+            time(a.runs, || money::check::incremental_as(app, who, program)).await?,
+        ));
+    }
+    for (name, program) in [("currency", currency), ("points", points_program)] {
         let check = money::reads::ledger_check(app, who, program)
             .await
             .map_err(err)?;

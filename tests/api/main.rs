@@ -13,6 +13,7 @@ mod expiry;
 mod http_edges;
 mod input;
 mod law;
+mod ledger_check;
 mod money;
 mod openapi;
 mod points;

@@ -407,6 +407,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "28166197fafdaa7f57a82496dbf40a80577e57c2710a3ea9d348d63867f0d8c60002961c3156aed180c7b1d75ffd18ba",
         "c83aac3499fb4a528e4cb375725827344c9f01c672a299ef0fdb38c1d25b2429ee02404de5a3b6f5a9dde143e3ef0d69",
     ),
+    (
+        "0012_ledger_checkpoints.sql",
+        "c31411c4535e334033e1373999f391fdf59e0adbbd10eccf04e4124e576cc31b4eac23c9e3ebfbf89c4d69def4cb7c34",
+        "07055eb9e780f84cb02d505043ad4cf668da126a3af30dcfc8e45118b8082b65810f12aa4cb2e58d26e4432a9ee579b6",
+    ),
 ];
 
 #[test]
