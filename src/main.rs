@@ -94,6 +94,14 @@ enum Command {
     /// Compare the report aggregates with the postings; print the first row that differs
     /// and exit 1 if one does.
     CheckAggregates,
+    /// Check every program's ledger (balanced transactions, balances = postings = open lots,
+    /// returns within their originals), with progress on stderr; a full check that passes
+    /// leaves a checkpoint. Exits 1 if anything is wrong.
+    LedgerCheck {
+        /// Check only what came after the last full check that passed (seconds, not minutes).
+        #[arg(long)]
+        incremental: bool,
+    },
     /// Grant batch rebates due on or before a date (also done hourly by `serve`).
     GrantRebates {
         /// JST date (YYYY-MM-DD); default today in Japan.
@@ -268,6 +276,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("aggregates = postings ({ms} ms)");
         }
         Command::LotteryVerify { .. } => unreachable!("handled before the database is opened"),
+        Command::LedgerCheck { incremental } => {
+            let failed = ledger_check(&app, incremental).await?;
+            drop(app);
+            if failed > 0 {
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(WRITER_DRAIN_TIMEOUT_MS),
+                    writer_task,
+                )
+                .await;
+                db.close().await;
+                return Err(format!("{failed} program(s) failed the ledger check"));
+            }
+        }
         Command::GrantRebates { as_of } => {
             let as_of = as_of.unwrap_or_else(|| jst_date(chrono::Utc::now()));
             let run = machipay::features::campaigns::rebates::grant_due(&app, as_of)
@@ -320,6 +341,46 @@ fn lottery_verify(seed: &str, report: &std::path::Path) -> Result<(), String> {
     } else {
         Err("the published winners are not what the seed draws".into())
     }
+}
+
+/// Checks every program, printing progress to stderr and each result as JSON to stdout;
+/// answers how many failed.
+async fn ledger_check(app: &App, incremental: bool) -> Result<usize, String> {
+    use machipay::features::payments::check;
+    let mut failed = 0;
+    for program in check::programs(app).await.map_err(|e| e.to_string())? {
+        let started = std::time::Instant::now();
+        let result = if incremental {
+            check::incremental(app, program).await
+        } else {
+            let mut last = std::time::Instant::now();
+            let mut report = |p: check::Progress| {
+                if last.elapsed() >= Duration::from_secs(1) || p.done == p.of {
+                    last = std::time::Instant::now();
+                    eprintln!(
+                        "ledger-check {program}: {} {}/{} ({:.1} s)",
+                        p.step,
+                        p.done,
+                        p.of,
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+            };
+            check::full(app, program, &mut report).await
+        }
+        .map_err(|e| e.to_string())?;
+        eprintln!(
+            "ledger-check {program}: {} in {:.2} s",
+            if result.ok { "ok" } else { "FAILED" },
+            started.elapsed().as_secs_f64()
+        );
+        failed += usize::from(!result.ok);
+        println!(
+            "{}",
+            serde_json::to_string(&result).map_err(|e| e.to_string())?
+        );
+    }
+    Ok(failed)
 }
 
 /// The database to open: the one given, or the default file; the demo's own file is removed

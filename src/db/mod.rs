@@ -27,6 +27,11 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 /// SQLite: the log size (pages of 4 KiB) at which the writing connection checkpoints by
 /// itself: only a safety net should the background checkpoint fall behind.
 pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
+/// SQLite: the writing connection's page cache (KiB). A batch of 256 jobs dirties pages all
+/// over the ledger's indexes; with SQLite's default 2 MiB they spilled to the log mid-batch
+/// (`pagerStress`, seen in `perf` filling the scale town, issue 15). Its statement journals
+/// (a job's savepoint) stay in memory too (`temp_store`).
+pub const WRITER_CACHE_KIB: u32 = 65_536;
 /// How long a connection waits on a lock before giving up.
 pub const BUSY_TIMEOUT_MS: u64 = 5_000;
 
@@ -161,7 +166,9 @@ impl Db {
                 })
                 .connect_with(
                     opts.clone()
-                        .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string()),
+                        .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
+                        .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+                        .pragma("temp_store", "memory"),
                 )
                 .await?;
             schema::repair_sqlite(&write).await?;

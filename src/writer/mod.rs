@@ -29,6 +29,7 @@
 //!   found among the batch's pending or written replies (`writer::rows::find_reply`).
 
 pub mod aggregates;
+pub mod check_rows;
 #[cfg(feature = "faults")]
 pub mod faults;
 pub(crate) mod guard;

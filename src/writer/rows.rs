@@ -750,7 +750,7 @@ pub const OVER_RETURN_EXAMPLES_MAX: i64 = 5;
 /// every reversal (`transactions.reverses_id`) of the group. A point card's wallet counts as
 /// the wallet of the card that replaced it (returns follow the card's balance). Reads only
 /// the program's refunds, returns and reversals and the postings of their originals.
-const OVER_RETURNED_SQL: &str = "WITH RECURSIVE \
+pub(crate) const OVER_RETURNED_SQL: &str = "WITH RECURSIVE \
     heads(card, head) AS ( \
         SELECT id, id FROM point_cards WHERE program_id = $1 AND replaced_by IS NULL \
         UNION ALL SELECT c.id, h.head FROM point_cards c JOIN heads h ON c.replaced_by = h.card), \

@@ -354,6 +354,8 @@ fn rows(w: &World) -> Vec<Row> {
         row("GET", "/api/v1/programs/{program_id}/ledger-check", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
         row("GET", "/api/v1/programs/{program_id}/aggregates-check", id(&w.program), Body::None, any(&[STAFF]), vec![]),
         row("GET", "/api/v1/programs/{program_id}/aggregates-check", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
+        row("GET", "/api/v1/programs/{program_id}/ledger-check/incremental", id(&w.program), Body::None, any(&[STAFF]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/ledger-check/incremental", id(&w.foreign_program), Body::None, vec![], any(&[STAFF])),
         // Currency settings: operators change, staff read the history.
         row("POST", "/api/v1/programs/{program_id}/settings", id(&w.program), Body::Json(json!({"settings": {"p2p_transfers": true, "charge_step_yen": 1, "charge_min_yen": 1, "charge_max_yen": 100_000}})), any(&[OPERATORS]), vec![]),
         row("POST", "/api/v1/programs/{program_id}/settings", id(&w.foreign_program), Body::Json(json!({"settings": {}})), vec![], any(&[OPERATORS])),

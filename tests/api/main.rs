@@ -15,6 +15,7 @@ mod http_edges;
 mod input;
 mod law;
 mod lottery;
+mod ledger_check;
 mod money;
 mod openapi;
 mod ops;

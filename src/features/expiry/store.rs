@@ -60,6 +60,16 @@ pub async fn wallets_unchanged_since(
 
 /// The condition on `accounts a` of `wallets_unchanged_since` (`$1` the program, `$2` the
 /// instant), shared with the dry run so both find the same wallets. `assets` is not empty.
+///
+/// "The wallet's last use is before `$2`" is asked set-wise, not per wallet: the wallets used
+/// since `$2` are one pass over the program's transactions since then (the index
+/// `transactions_program (program_id, created_at)`) and their postings, anti-joined with the
+/// program's wallets. The earlier form took, for every wallet with a balance, the max
+/// `created_at` over all its postings joined to their transactions: a nested loop over the
+/// whole ledger that PostgreSQL ran for minutes at a few hundred thousand transactions, and
+/// again for each job of the run. A wallet counts only if it has been used at all (a posting
+/// that is not an import or a replacement, or a carried-over `last_used_at`), as the max
+/// over no use was no date.
 fn unchanged_since_clause(assets: &[Asset]) -> String {
     // The asset names are the fixed spellings of `Asset::as_str`, never caller input.
     let in_list = assets
@@ -70,10 +80,16 @@ fn unchanged_since_clause(assets: &[Asset]) -> String {
     format!(
         "a.program_id = $1 AND a.kind = 'shopper_wallet' \
          AND a.asset IN ({in_list}) AND a.balance > 0 \
-         AND (SELECT max(u.at) FROM (\
-              SELECT t.created_at AS at FROM postings p JOIN transactions t ON t.id = p.transaction_id \
-              WHERE p.account_id = a.id AND t.kind NOT IN ('card_import', 'card_replacement') \
-              UNION ALL SELECT c.last_used_at AS at FROM point_cards c WHERE c.id = a.owner_id) u) < $2"
+         AND NOT EXISTS (SELECT 1 FROM (\
+              SELECT DISTINCT p.account_id FROM transactions t \
+              JOIN postings p ON p.transaction_id = t.id \
+              WHERE t.program_id = $1 AND t.created_at >= $2 \
+              AND t.kind NOT IN ('card_import', 'card_replacement')) used \
+              WHERE used.account_id = a.id) \
+         AND NOT EXISTS (SELECT 1 FROM point_cards c WHERE c.id = a.owner_id AND c.last_used_at >= $2) \
+         AND (EXISTS (SELECT 1 FROM point_cards c WHERE c.id = a.owner_id AND c.last_used_at IS NOT NULL) \
+              OR EXISTS (SELECT 1 FROM postings p JOIN transactions t ON t.id = p.transaction_id \
+                 WHERE p.account_id = a.id AND t.kind NOT IN ('card_import', 'card_replacement')))"
     )
 }
 

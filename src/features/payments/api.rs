@@ -224,6 +224,13 @@ pub struct LedgerCheck {
     pub report: IntegrityReport,
     /// Sum of all balances per asset; double entry makes each zero.
     pub net_by_asset: Vec<(Asset, i64)>,
+    /// The check saw every posting up to this id (postings.id grows with insertion order):
+    /// a full check that passed leaves it as the mark the incremental check starts from.
+    pub through_posting_id: i64,
+    /// An incremental check: it checked only what came after this posting id (its
+    /// checkpoint's mark; 0 without one), and `transactions` / `postings` count those. Absent
+    /// for a full check.
+    pub since_posting_id: Option<i64>,
 }
 
 /// Whether the report aggregates equal what the postings say (`writer::aggregates`).

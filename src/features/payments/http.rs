@@ -28,6 +28,7 @@ pub(crate) fn router() -> OpenApiRouter<App> {
         .routes(routes!(merchant_balances))
         .routes(routes!(ledger_check))
         .routes(routes!(aggregates_check))
+        .routes(routes!(ledger_check_incremental))
 }
 
 /// Charge a shopper's wallet with yen paid at the counter (operator staff).
@@ -153,4 +154,18 @@ async fn aggregates_check(
     Path(id): Path<ProgramId>,
 ) -> Result<Json<AggregatesCheck>, AppError> {
     reads::aggregates_check(&app, c.who, id).await.map(Json)
+/// Check only what came after the last full check that passed (its checkpoint): new
+/// transactions balance, every balance = checkpoint + postings since, new returns within
+/// their originals (staff). Without a checkpoint, from the first posting.
+#[utoipa::path(get, path = "/api/v1/programs/{program_id}/ledger-check/incremental", tag = "money", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path)),
+    responses((status = 200, body = LedgerCheck), (status = "4XX", body = ErrorEnvelope)))]
+async fn ledger_check_incremental(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ProgramId>,
+) -> Result<Json<LedgerCheck>, AppError> {
+    crate::features::payments::check::incremental_as(&app, c.who, id)
+        .await
+        .map(Json)
 }

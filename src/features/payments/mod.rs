@@ -4,6 +4,7 @@
 //! balanced `Entry`, and posts it.
 
 pub mod api;
+pub mod check;
 pub(crate) mod http;
 pub mod reads;
 pub mod refunds;

@@ -86,33 +86,14 @@ pub async fn transaction(
 }
 
 /// Recomputes balances from postings and lots, checks that nothing gave back more than its
-/// original moved, and reports any disagreement. Staff only.
+/// original moved, and reports any disagreement (the full check, paged in one read snapshot:
+/// `check`). Staff only.
 pub async fn ledger_check(
     app: &App,
     who: Principal,
     program: ProgramId,
 ) -> Result<LedgerCheck, AppError> {
-    if !who.can(Capability::ViewCity) {
-        return Err(AppError::forbidden());
-    }
-    let p = crate::features::directory::program(&app.db, program)
-        .await?
-        .filter(|p| p.city_id == who.city())
-        .ok_or_else(|| AppError::not_found("program"))?;
-    let report = store::integrity(&app.db, p.id).await?;
-    let net_by_asset = store::net_by_asset(&app.db, p.id).await?;
-    let ok = report.unbalanced_transactions == 0
-        && report.balance_mismatches == 0
-        && report.lot_mismatches == 0
-        && report.negative_balances == 0
-        && report.over_returned == 0
-        && net_by_asset.iter().all(|(_, n)| *n == 0);
-    Ok(LedgerCheck {
-        program_id: p.id,
-        ok,
-        report: report.into(),
-        net_by_asset,
-    })
+    crate::features::payments::check::full_as(app, who, program).await
 }
 
 /// Recomputes the program's report aggregates from postings and names the first row that
