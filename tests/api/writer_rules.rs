@@ -461,12 +461,18 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "0011_report_aggregates.sql",
         "72b8a5bff1fb01b37ead8d5d7b699ccc2ade57b889d33afa59458b3691b6f78ac0de915afaeb517332cac5bd09144d13",
         "eadf6fa4ea6e115b1c55a51dee35e5574801eb22e02dcfd86cae324cbd4283131a435e126a3294dff0ddb3561e97798f",
+    ),
+    (
         "0012_ledger_checkpoints.sql",
         "c31411c4535e334033e1373999f391fdf59e0adbbd10eccf04e4124e576cc31b4eac23c9e3ebfbf89c4d69def4cb7c34",
         "07055eb9e780f84cb02d505043ad4cf668da126a3af30dcfc8e45118b8082b65810f12aa4cb2e58d26e4432a9ee579b6",
+    ),
+    (
         "0014_sale_day.sql",
         "3c7560d0f8a9a52d665cc7c369837771678513f68846f601f172d756299a747bb2b163d8d33ff808d543c9b5dd823359",
         "a782dba7a85ab11aa1f00b8ec52df51f932107134a994d32b07a00aff2a5aa72448a573223b49cef4dd7d41f7de0d9ba",
+    ),
+    (
         "0015_sign_in.sql",
         "9d9d9a5e557a31f38e61c47d03f0785472dc48078ef2a91bc13299432a339b0c0394ac890ffe89c8bbeff66565e26e34",
         "af5aa565ac420724cef3da14a5b41863fbdafb2d4fbc70f9c8c72253255cfd6c8df312abb868cf163f82f9421fbb2d0f",
