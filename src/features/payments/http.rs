@@ -154,6 +154,8 @@ async fn aggregates_check(
     Path(id): Path<ProgramId>,
 ) -> Result<Json<AggregatesCheck>, AppError> {
     reads::aggregates_check(&app, c.who, id).await.map(Json)
+}
+
 /// Check only what came after the last full check that passed (its checkpoint): new
 /// transactions balance, every balance = checkpoint + postings since, new returns within
 /// their originals (staff). Without a checkpoint, from the first posting.
