@@ -12,6 +12,7 @@ mod error_codes;
 mod expiry;
 mod http_edges;
 mod input;
+mod instances;
 mod law;
 mod money;
 mod openapi;

@@ -435,6 +435,8 @@ pub async fn revoke_token(
                     return Err(Common::NotFound("token").into());
                 }
                 store::revoke_token(&mut w.tx, token, w.now).await?;
+                // Other instances forget their cached tokens too.
+                w.tx.changes_shared_state();
                 Ok(Done::ok(RevokedToken { revoked: token }))
             })
         })
