@@ -9,8 +9,11 @@
 //! folded into one delta per account and applied just before commit, in account order.
 //! Legs on shopper wallets are applied at once with a guard (`balance + delta >= 0`), so a
 //! later job in the same batch sees the earlier one's debit and an overdraft is impossible.
-//! One writer also means crossing transfers cannot deadlock and idempotency keys are checked
-//! and stored in the same transaction as the postings they describe.
+//! One writer per process means crossing transfers within it cannot deadlock, and
+//! idempotency keys are checked and stored in the same transaction as the postings they
+//! describe. On PostgreSQL other instances write beside this writer (README "Many
+//! instances"): wallets are read `FOR UPDATE`, folded deltas applied in account order, and a
+//! batch that loses a race with another instance is retried whole (below).
 //!
 //! A job's replies are sent only after its batch commits. Failure rules:
 //! - A job's refusal (`AppError::Rejected`) is its answer: the job is undone (its pending rows
@@ -25,6 +28,10 @@
 //!   rolled it back by itself (later savepoints would then run, and commit, outside it).
 //! - If writing the pending rows or the commit fails, the same: every job 503, nothing of the
 //!   batch in the database.
+//! - Except a batch that lost a race with another instance (PostgreSQL: deadlock 40P01,
+//!   serialization failure 40001, unique violation 23505, `tx::lost_race`): it is rolled
+//!   back and run again whole, its jobs made anew, up to `BATCH_ATTEMPTS_MAX` times, and only
+//!   then answered 503. Jobs are deterministic; a raced key is found and replayed.
 //! - A duplicate in flight (the same key twice in one batch) gets the first one's answer,
 //!   found among the batch's pending or written replies (`writer::rows::find_reply`).
 
@@ -435,7 +442,12 @@ async fn warm(db: &Db, warmers: &[Warmer], known: &mut Known) {
             return;
         }
     };
-    match known::warm(&mut tx, warmers).await {
+    // PostgreSQL: what is loaded is as of this generation (read first).
+    let warmed = match tx.sync_generation().await {
+        Ok(()) => known::warm(&mut tx, warmers).await,
+        Err(e) => Err(e),
+    };
+    match warmed {
         Ok(n) => {
             let mut loaded = std::mem::take(&mut tx.known);
             if tx.commit().await.is_ok() {
