@@ -799,7 +799,8 @@ async fn relay_events(
     loop {
         let next =
             tokio::time::timeout(std::time::Duration::from_secs(1), listener.try_recv()).await;
-        if writer.upgrade().is_none() {
+        // Closing the pool waits for the listener's connection: let it go.
+        if writer.upgrade().is_none() || pool.is_closed() {
             return;
         }
         match next {
