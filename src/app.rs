@@ -38,14 +38,64 @@ pub const UPLOADS_MAX: usize = 4;
 
 impl App {
     pub fn new(db: Db, writer: Writer) -> App {
+        let tokens = TokenCache::default();
+        if let Db::Pg(pool, _) = &db
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(follow_generation(
+                pool.clone(),
+                Arc::downgrade(&tokens.inner),
+            ));
+        }
         App {
             db,
             writer,
-            tokens: TokenCache::default(),
+            tokens,
             failures: FailureCounter::default(),
             draining: Draining::default(),
             uploads: Arc::new(tokio::sync::Semaphore::new(UPLOADS_MAX)),
             rate_limits: crate::rate_limit::RateLimits::default(),
+        }
+    }
+}
+
+/// How often a server re-reads the shared generation to forget tokens another instance
+/// revoked (PostgreSQL): a revocation is refused everywhere within this, plus a read.
+pub const GENERATION_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// PostgreSQL, for as long as the cache lives: re-reads the shared generation
+/// (`machipay_generation`, bumped by every batch that revokes a token or forgets the
+/// writer's facts, on any instance) every `GENERATION_POLL`, and forgets every cached token
+/// when it moved.
+async fn follow_generation(pool: sqlx::PgPool, cache: std::sync::Weak<Mutex<Tokens>>) {
+    let mut seen: Option<i64> = None;
+    let mut tick = tokio::time::interval(GENERATION_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = cache.upgrade() else {
+            return;
+        };
+        if pool.is_closed() {
+            return;
+        }
+        let read: Result<i64, sqlx::Error> =
+            sqlx::query_scalar("SELECT value FROM machipay_generation WHERE id = 1")
+                .fetch_one(&pool)
+                .await;
+        match read {
+            Ok(now) if seen != Some(now) => {
+                if seen.is_some() {
+                    TokenCache { inner }.forget_all();
+                }
+                seen = Some(now);
+            }
+            Ok(_) => {}
+            // Unknown: forget, to be safe; the next read tells.
+            Err(_) => {
+                TokenCache { inner }.forget_all();
+                seen = None;
+            }
         }
     }
 }
@@ -97,7 +147,9 @@ const TOKENS_CACHED_MAX: usize = 200_000;
 /// the forgetting, so every entry is put under the generation its lookup started in, and a
 /// revocation bumps the generation: a lookup that started before it stores nothing. Only
 /// tokens that resolved are remembered (a token minted by another process is found on its
-/// first use). One server process per database, as the writer already requires.
+/// first use). Other instances (PostgreSQL): a revocation bumps the shared generation in its
+/// transaction, and every server re-reads it every `GENERATION_POLL` and forgets all its
+/// tokens when it moved (`follow_generation`).
 #[derive(Clone, Default)]
 pub struct TokenCache {
     inner: Arc<Mutex<Tokens>>,

@@ -125,20 +125,16 @@ impl Db {
                 .connect_with(opts.clone())
                 .await?;
             check_durable(&pool).await?;
-            // The writer's connection holds the single-writer lock (`single_writer`) for as
-            // long as it lives, so it is kept: no lifetime, no idle timeout. A refused lock
-            // is retried until the acquire timeout, which also lets a restart wait for the
-            // old process to let go.
-            let refused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            // The writer's own connection, kept: no lifetime, no idle timeout. PostgreSQL
+            // takes no single-writer lock: other instances may write beside this one
+            // (`single_writer`, README "Many instances").
             let write = PgPoolOptions::new()
                 .max_connections(1)
                 .max_lifetime(None)
                 .idle_timeout(None)
                 .acquire_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
-                .after_connect(single_writer::pg_take_lock(refused.clone()))
                 .connect_with(opts)
-                .await
-                .map_err(|e| single_writer::pg_start_error(e, &refused))?;
+                .await?;
             // A database that applied an edited migration's first text (`schema`) is
             // brought to the current text first, or sqlx would refuse it.
             schema::repair_postgres(&pool).await?;

@@ -23,7 +23,11 @@ use machipay_domain::ids::ProgramId;
 ///
 /// Why it is safe:
 /// - Only the writer writes (it is the one task holding the write transaction; readers never
-///   write, and the single-writer lock keeps other processes out: `db::single_writer`).
+///   write). SQLite: the single-writer lock keeps other processes out (`db::single_writer`).
+///   PostgreSQL: other instances may write; every batch that forgets facts bumps the shared
+///   generation in its own transaction, and each batch starts by reading it and forgets all
+///   it remembers when it moved (`WriteTx::sync_generation`), so a fact another instance
+///   changed is forgotten before this writer's next batch uses it.
 /// - Every statement inside the write transaction runs through `guard::Guard`, which reads its
 ///   SQL: the read macros (`read_tx!`, `read_flushed!`) refuse anything but one SELECT, and
 ///   `write!` forgets, before the statement runs, the facts of the table it writes
@@ -61,6 +65,12 @@ pub struct Known {
     /// Server secrets by name. They are created before the writer starts (`Db::connect`) and
     /// never change, so nothing ever forgets them.
     pub(crate) secrets: HashMap<String, Vec<u8>>,
+    /// PostgreSQL: the shared generation (`machipay_generation`) the committed facts were
+    /// read under. Another instance that forgets facts bumps it; the next batch sees it moved
+    /// and forgets everything (`WriteTx::sync_generation`).
+    pub(crate) generation: Option<i64>,
+    /// This batch forgot facts: it bumps the generation before it commits.
+    pub(crate) bump: bool,
 }
 
 /// Committed facts kept at most; beyond this the writer starts afresh (bounds memory).
@@ -209,8 +219,10 @@ impl Known {
         }
         n
     }
-    /// Forgets the facts of `set` at every level (and the job's wallets, if accounts).
+    /// Forgets the facts of `set` at every level (and the job's wallets, if accounts). The
+    /// batch then bumps the shared generation, so other instances forget theirs too.
     pub(crate) fn forget_facts(&mut self, set: guard::FactSet) {
+        self.bump = true;
         if set == guard::FactSet::ALL {
             return self.forget();
         }
@@ -257,6 +269,7 @@ impl Known {
         } else {
             self.batch.clear();
         }
+        self.bump = false;
         self.job.clear();
         self.wallets.clear();
         self.wallet_lots.clear();

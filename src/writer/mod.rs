@@ -9,8 +9,11 @@
 //! folded into one delta per account and applied just before commit, in account order.
 //! Legs on shopper wallets are applied at once with a guard (`balance + delta >= 0`), so a
 //! later job in the same batch sees the earlier one's debit and an overdraft is impossible.
-//! One writer also means crossing transfers cannot deadlock and idempotency keys are checked
-//! and stored in the same transaction as the postings they describe.
+//! One writer per process means crossing transfers within it cannot deadlock, and
+//! idempotency keys are checked and stored in the same transaction as the postings they
+//! describe. On PostgreSQL other instances write beside this writer (README "Many
+//! instances"): wallets are read `FOR UPDATE`, folded deltas applied in account order, and a
+//! batch that loses a race with another instance is retried whole (below).
 //!
 //! A job's replies are sent only after its batch commits. Failure rules:
 //! - A job's refusal (`AppError::Rejected`) is its answer: the job is undone (its pending rows
@@ -25,6 +28,10 @@
 //!   rolled it back by itself (later savepoints would then run, and commit, outside it).
 //! - If writing the pending rows or the commit fails, the same: every job 503, nothing of the
 //!   batch in the database.
+//! - Except a batch that lost a race with another instance (PostgreSQL: deadlock 40P01,
+//!   serialization failure 40001, unique violation 23505, `tx::lost_race`): it is rolled
+//!   back and run again whole, its jobs made anew, up to `BATCH_ATTEMPTS_MAX` times, and only
+//!   then answered 503. Jobs are deterministic; a raced key is found and replayed.
 //! - A duplicate in flight (the same key twice in one batch) gets the first one's answer,
 //!   found among the batch's pending or written replies (`writer::rows::find_reply`).
 
@@ -205,8 +212,15 @@ impl Work {
 pub type JobFn =
     Box<dyn for<'a> FnOnce(&'a mut Work) -> BoxFuture<'a, Result<Reply, AppError>> + Send>;
 
+/// Makes a job again, for a batch retried whole (`BATCH_ATTEMPTS_MAX`).
+type Again = Box<dyn Fn() -> JobFn + Send>;
+
 struct Request {
-    job: JobFn,
+    /// The job of this attempt (taken when it runs).
+    job: Option<JobFn>,
+    /// Makes the job again when the batch lost a race; None where the job cannot be re-made
+    /// (`run_as_one_batch`) or no race can happen (SQLite).
+    again: Option<Again>,
     idempotency: Option<Idempotency>,
     reply: oneshot::Sender<Result<Reply, AppError>>,
 }
@@ -224,6 +238,8 @@ enum Queued {
 pub struct Writer {
     tx: mpsc::Sender<Queued>,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
+    /// Batches may lose races with other instances (PostgreSQL): jobs are kept re-makeable.
+    retries: bool,
     #[cfg(feature = "faults")]
     faults: std::sync::Arc<crate::writer::faults::Faults>,
 }
@@ -235,22 +251,40 @@ impl Writer {
     pub fn start(db: Db, warm: &'static [Warmer]) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE_SIZE_MAX);
         let (events, _) = tokio::sync::broadcast::channel(EVENTS_BUFFER_MAX);
+        let retries = db.backend() == crate::db::Backend::Postgres;
         if db.backend() == crate::db::Backend::Sqlite {
             tokio::spawn(checkpoints(db.clone(), tx.downgrade()));
         }
         #[cfg(feature = "faults")]
         let faults = std::sync::Arc::new(crate::writer::faults::Faults::default());
+        // This writer's name in the store events it relays to other instances.
+        let relay = Uuid::now_v7();
+        let mut listening = None;
+        if let crate::db::Db::Pg(pool, _) = &db {
+            let (ready, listens) = oneshot::channel();
+            listening = Some(listens);
+            tokio::spawn(relay_events(
+                pool.clone(),
+                relay,
+                events.clone(),
+                tx.downgrade(),
+                ready,
+            ));
+        }
         let handle = tokio::spawn(run(
             db,
             warm,
             rx,
             events.clone(),
+            relay,
+            listening,
             #[cfg(feature = "faults")]
             faults.clone(),
         ));
         let writer = Writer {
             tx,
             events,
+            retries,
             #[cfg(feature = "faults")]
             faults,
         };
@@ -276,18 +310,33 @@ impl Writer {
     }
 
     /// Runs `job` in the next batch and waits for the commit. Untyped: use-cases and callers
-    /// outside the writer use [`Writer::answer`].
-    pub(crate) async fn run<F>(
+    /// outside the writer use [`Writer::answer`]. `job` is Clone so that a batch that lost a
+    /// race with another instance can run it again (jobs are deterministic); `reset` is
+    /// called before it is made again.
+    async fn submit<F, R>(
         &self,
         idempotency: Option<Idempotency>,
         job: F,
+        reset: R,
     ) -> Result<Reply, AppError>
     where
-        F: for<'a> FnOnce(&'a mut Work) -> BoxFuture<'a, Result<Reply, AppError>> + Send + 'static,
+        F: for<'a> FnOnce(&'a mut Work) -> BoxFuture<'a, Result<Reply, AppError>>
+            + Clone
+            + Send
+            + 'static,
+        R: Fn() + Send + 'static,
     {
+        let again = self.retries.then(|| {
+            let job = job.clone();
+            Box::new(move || {
+                reset();
+                Box::new(job.clone()) as JobFn
+            }) as Again
+        });
         let (reply, rx) = oneshot::channel();
         let request = Request {
-            job: Box::new(job),
+            job: Some(Box::new(job)),
+            again,
             idempotency,
             reply,
         };
@@ -327,30 +376,40 @@ impl Writer {
     where
         T: serde::Serialize + Send + 'static,
         F: for<'a> FnOnce(&'a mut Work) -> BoxFuture<'a, Result<Done<T>, AppError>>
+            + Clone
             + Send
             + 'static,
     {
         let slot: Arc<Mutex<Option<Done<T>>>> = Arc::default();
         let fresh = slot.clone();
+        // A retried batch may replay what a failed attempt computed: that value is gone.
+        let reset = {
+            let slot = slot.clone();
+            move || *slot.lock().unwrap_or_else(|e| e.into_inner()) = None
+        };
         let stored = idempotency.is_some();
         let reply = self
-            .run(idempotency, move |w| {
-                Box::pin(async move {
-                    let done = job(w).await?;
-                    let body = if stored {
-                        serde_json::to_value(&done.value)
-                            .map_err(|e| AppError::Internal(e.to_string()))?
-                    } else {
-                        serde_json::Value::Null
-                    };
-                    let reply = Reply {
-                        status: done.status(),
-                        body,
-                    };
-                    *fresh.lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
-                    Ok(reply)
-                })
-            })
+            .submit(
+                idempotency,
+                move |w| {
+                    Box::pin(async move {
+                        let done = job(w).await?;
+                        let body = if stored {
+                            serde_json::to_value(&done.value)
+                                .map_err(|e| AppError::Internal(e.to_string()))?
+                        } else {
+                            serde_json::Value::Null
+                        };
+                        let reply = Reply {
+                            status: done.status(),
+                            body,
+                        };
+                        *fresh.lock().unwrap_or_else(|e| e.into_inner()) = Some(done);
+                        Ok(reply)
+                    })
+                },
+                reset,
+            )
             .await?;
         let done = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
         Ok(match done {
@@ -375,7 +434,8 @@ impl Writer {
             .map(|(idempotency, job)| {
                 let (reply, rx) = oneshot::channel();
                 let request = Request {
-                    job,
+                    job: Some(job),
+                    again: None,
                     idempotency,
                     reply,
                 };
@@ -403,7 +463,12 @@ async fn warm(db: &Db, warmers: &[Warmer], known: &mut Known) {
             return;
         }
     };
-    match known::warm(&mut tx, warmers).await {
+    // PostgreSQL: what is loaded is as of this generation (read first).
+    let warmed = match tx.sync_generation().await {
+        Ok(()) => known::warm(&mut tx, warmers).await,
+        Err(e) => Err(e),
+    };
+    match warmed {
         Ok(n) => {
             let mut loaded = std::mem::take(&mut tx.known);
             if tx.commit().await.is_ok() {
@@ -438,11 +503,18 @@ async fn run(
     warmers: &'static [Warmer],
     mut rx: mpsc::Receiver<Queued>,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
+    relay: Uuid,
+    listening: Option<oneshot::Receiver<()>>,
     #[cfg(feature = "faults")] faults: std::sync::Arc<crate::writer::faults::Faults>,
 ) {
     // Rows remembered across batches; `Known` says why that is safe.
     let mut known = Known::default();
     warm(&db, warmers, &mut known).await;
+    // PostgreSQL: listening to other instances' store events before the first batch, so a
+    // screen connected once the server answers misses none (a failure to listen is logged).
+    if let Some(listening) = listening {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), listening).await;
+    }
     // A group met while gathering a batch waits here for the next round.
     let mut held: Option<Queued> = None;
     loop {
@@ -487,9 +559,9 @@ async fn run(
         let metrics = crate::metrics::get();
         metrics.writer_batch_jobs.observe(batch.len() as f64);
         #[cfg(feature = "faults")]
-        let events_of_batch = run_batch(&db, batch, &mut known, plan.fault).await;
+        let events_of_batch = run_batch(&db, batch, &mut known, relay, plan.fault).await;
         #[cfg(not(feature = "faults"))]
-        let events_of_batch = run_batch(&db, batch, &mut known).await;
+        let events_of_batch = run_batch(&db, batch, &mut known, relay).await;
         metrics
             .writer_batch_duration
             .observe(crate::metrics::seconds(started.elapsed()));
@@ -502,25 +574,93 @@ async fn run(
     }
 }
 
-/// Runs one batch; returns the events of its committed jobs.
+/// Attempts of one batch at most when it keeps losing races with other instances.
+pub const BATCH_ATTEMPTS_MAX: u32 = 8;
+
+/// Runs one batch; returns the events of its committed jobs. A batch that lost a race with
+/// another instance (`tx::lost_race`) is rolled back and run again whole, its jobs made
+/// anew, up to `BATCH_ATTEMPTS_MAX` times; only then are its jobs answered 503.
 async fn run_batch(
     db: &Db,
-    batch: Vec<Request>,
+    mut batch: Vec<Request>,
     known: &mut Known,
+    relay: Uuid,
     #[cfg(feature = "faults")] fault: Option<crate::writer::faults::Fault>,
 ) -> Vec<StoreEvent> {
+    #[cfg(feature = "faults")]
+    let mut fault = fault;
+    let mut attempt = 1;
+    loop {
+        #[cfg(feature = "faults")]
+        let tried = try_batch(db, &mut batch, known, relay, fault.take()).await;
+        #[cfg(not(feature = "faults"))]
+        let tried = try_batch(db, &mut batch, known, relay).await;
+        match tried {
+            Ok((results, events)) => {
+                for (request, result) in batch.into_iter().zip(results) {
+                    let _ = request.reply.send(result);
+                }
+                return events;
+            }
+            Err(raced) => {
+                let again = raced
+                    && attempt < BATCH_ATTEMPTS_MAX
+                    && batch.iter().all(|r| r.again.is_some());
+                if !again {
+                    fail_all(batch.into_iter().map(|r| r.reply));
+                    return Vec::new();
+                }
+                tracing::info!(attempt, "write batch lost a race; running it again");
+                crate::metrics::get().writer_batch_retries.inc();
+                for request in &mut batch {
+                    request.job = request.again.as_ref().map(|make| make());
+                }
+                // A little apart from the other instance's retry.
+                let pause = u64::from(attempt) * 2 + u64::from(Uuid::now_v7().as_bytes()[15] % 8);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// One attempt of a batch: every job's answer and the committed events, or Err(raced) when
+/// the batch failed (rolled back, `known` back to what earlier batches committed).
+async fn try_batch(
+    db: &Db,
+    batch: &mut [Request],
+    known: &mut Known,
+    relay: Uuid,
+    #[cfg(feature = "faults")] fault: Option<crate::writer::faults::Fault>,
+) -> Result<(Vec<Result<Reply, AppError>>, Vec<StoreEvent>), bool> {
     let keys: Vec<(Uuid, String)> = batch
         .iter()
         .filter_map(|r| r.idempotency.as_ref())
         .map(|i| (i.scope, i.key.clone()))
         .collect();
     let begun = match WriteTx::begin(db).await {
-        Ok(mut tx) => read_replies(&mut tx, keys).await.map(|()| tx),
+        Ok(mut tx) => {
+            // PostgreSQL: what another instance changed since is forgotten first.
+            tx.known = std::mem::take(known);
+            let synced = match tx.sync_generation().await {
+                Ok(()) => read_replies(&mut tx, keys).await,
+                Err(e) => Err(e),
+            };
+            match synced {
+                Ok(()) => Ok(tx),
+                Err(e) => {
+                    *known = std::mem::take(&mut tx.known);
+                    known.end_batch(false);
+                    tx.rollback().await;
+                    Err(e)
+                }
+            }
+        }
         Err(e) => Err(e),
     };
     let tx = match begun {
+        #[cfg_attr(not(feature = "faults"), allow(unused_mut))]
         Ok(mut tx) => {
-            tx.known = std::mem::take(known);
             #[cfg(feature = "faults")]
             {
                 tx.fault = crate::writer::faults::Armed::new(fault);
@@ -529,8 +669,7 @@ async fn run_batch(
         }
         Err(e) => {
             tracing::error!(error = %e, "could not open a write transaction");
-            fail_all(batch.into_iter().map(|r| r.reply));
-            return Vec::new();
+            return Err(crate::writer::tx::lost_race(&e));
         }
     };
     let mut work = Work {
@@ -541,10 +680,13 @@ async fn run_batch(
     };
     let mut batch_deltas: BTreeMap<AccountId, i64> = BTreeMap::new();
     let mut batch_events = Vec::new();
-    let mut outcomes = Vec::with_capacity(batch.len());
-    for request in batch {
+    let mut results = Vec::with_capacity(batch.len());
+    for request in batch.iter_mut() {
         work.now = machipay_domain::calendar::now();
-        let outcome = run_one(&mut work, request.job, request.idempotency.as_ref()).await;
+        let outcome = match request.job.take() {
+            Some(job) => run_one(&mut work, job, request.idempotency.as_ref()).await,
+            None => Ok(Err(AppError::Internal("a job ran twice".into()))),
+        };
         match outcome {
             Ok(result) => {
                 // What a rolled-back job read may be its own undone writes: dropped.
@@ -555,38 +697,40 @@ async fn run_batch(
                 }
                 work.job_deltas.clear();
                 work.job_events.clear();
-                outcomes.push((request.reply, result));
+                results.push(result);
             }
             Err(e) => {
                 // A statement failed: the transaction cannot go on (see the module's
                 // failure rules). Give up on the whole batch.
-                tracing::error!(error = %e, "write batch aborted");
+                let raced = work.tx.raced();
+                if raced {
+                    tracing::info!(error = %e, "write batch lost a race");
+                } else {
+                    tracing::error!(error = %e, "write batch aborted");
+                }
                 // `known` keeps only what earlier batches committed.
                 let mut left = std::mem::take(&mut work.tx.known);
                 left.end_batch(false);
                 *known = left;
                 work.tx.rollback().await;
-                fail_all(outcomes.into_iter().map(|(r, _)| r).chain([request.reply]));
-                return Vec::new();
+                return Err(raced);
             }
         }
     }
     let mut tx = work.tx;
     *known = std::mem::take(&mut tx.known);
-    let committed = finish(tx, batch_deltas).await;
+    let committed = finish(tx, batch_deltas, known, relay, &batch_events).await;
     // The batch's reads become committed knowledge only if the batch committed.
     known.end_batch(committed.is_ok());
     match committed {
-        Ok(()) => {
-            for (reply, result) in outcomes {
-                let _ = reply.send(result);
+        Ok(()) => Ok((results, batch_events)),
+        Err((e, raced)) => {
+            if raced {
+                tracing::info!(error = %e, "write batch lost a race at commit");
+            } else {
+                tracing::error!(error = %e, "write batch commit failed");
             }
-            batch_events
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "write batch commit failed");
-            fail_all(outcomes.into_iter().map(|(r, _)| r));
-            Vec::new()
+            Err(raced)
         }
     }
 }
@@ -599,13 +743,48 @@ fn merge(into: &mut BTreeMap<AccountId, i64>, from: &mut BTreeMap<AccountId, i64
     }
 }
 
-async fn finish(mut tx: WriteTx, deltas: BTreeMap<AccountId, i64>) -> Result<(), sqlx::Error> {
+/// Applies the folded deltas (in account order, so that instances writing the same hot
+/// accounts lock them in one order), writes every pending row of the batch, then on
+/// PostgreSQL bumps the shared generation if the batch forgot facts and queues its store
+/// events for the other instances (`relay`), and commits. The error says whether it lost a
+/// race.
+async fn finish(
+    mut tx: WriteTx,
+    deltas: BTreeMap<AccountId, i64>,
+    known: &mut Known,
+    relay: Uuid,
+    events: &[StoreEvent],
+) -> Result<(), (sqlx::Error, bool)> {
     for (account, delta) in deltas {
         if delta != 0 {
             apply_unguarded(&mut tx, account, delta);
         }
     }
-    // Writes every pending row of the batch, then commits.
+    // Writes every pending row of the batch, tells the other instances, then commits.
+    let shared = async {
+        tx.barrier().await?;
+        tx.bump_generation(known).await?;
+        if tx.is_postgres() && !events.is_empty() {
+            let payloads = events
+                .iter()
+                .filter_map(|event| {
+                    serde_json::to_string(&Relayed {
+                        from: relay,
+                        event: event.clone(),
+                    })
+                    .ok()
+                })
+                .collect();
+            tx.notify(RELAY_CHANNEL, payloads).await?;
+        }
+        Ok::<(), sqlx::Error>(())
+    }
+    .await;
+    let raced_before = tx.raced();
+    if let Err(e) = shared {
+        tx.rollback().await;
+        return Err((e, raced_before));
+    }
     let started = std::time::Instant::now();
     let committed = tx.commit().await;
     let metrics = crate::metrics::get();
@@ -618,7 +797,70 @@ async fn finish(mut tx: WriteTx, deltas: BTreeMap<AccountId, i64>) -> Result<(),
             .with_label_values(&["committed"])
             .inc();
     }
-    committed
+    committed.map_err(|e| {
+        let raced = raced_before || crate::writer::tx::lost_race(&e);
+        (e, raced)
+    })
+}
+
+/// The PostgreSQL notification channel of committed store events, between instances.
+const RELAY_CHANNEL: &str = "machipay_store_events";
+
+/// A store event as one instance tells the others (`RELAY_CHANNEL`): `from` is the writer
+/// that committed it, which has published it to its own subscribers already.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Relayed {
+    from: Uuid,
+    event: StoreEvent,
+}
+
+/// PostgreSQL: listens on `RELAY_CHANNEL` and publishes to this instance's subscribers the
+/// store events other instances committed, for as long as the writer has handles. A lost
+/// connection is re-established by `PgListener` (events in between are missed, as a slow
+/// subscriber misses some: screens re-read on reconnect).
+async fn relay_events(
+    pool: sqlx::PgPool,
+    me: Uuid,
+    events: tokio::sync::broadcast::Sender<StoreEvent>,
+    writer: mpsc::WeakSender<Queued>,
+    ready: oneshot::Sender<()>,
+) {
+    let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "store events of other instances: cannot listen");
+            return;
+        }
+    };
+    if let Err(e) = listener.listen(RELAY_CHANNEL).await {
+        tracing::error!(error = %e, "store events of other instances: cannot listen");
+        return;
+    }
+    let _ = ready.send(());
+    loop {
+        let next =
+            tokio::time::timeout(std::time::Duration::from_secs(1), listener.try_recv()).await;
+        // Closing the pool waits for the listener's connection: let it go.
+        if writer.upgrade().is_none() || pool.is_closed() {
+            return;
+        }
+        match next {
+            Err(_) => {}
+            Ok(Ok(Some(n))) => match serde_json::from_str::<Relayed>(n.payload()) {
+                Ok(r) if r.from != me => {
+                    let _ = events.send(r.event);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "a relayed store event unread"),
+            },
+            // The connection was lost and is re-established on the next call.
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "store events of other instances: listening failed");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
 }
 
 /// Every job of a failed batch answers 503 (called once per failed batch).

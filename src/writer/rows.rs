@@ -158,8 +158,18 @@ pub async fn shopper_wallets(
          FROM accounts a LEFT JOIN lots l ON l.account_id = a.id AND l.remaining > 0 \
          WHERE a.owner_id = $2 AND a.program_id = $1 AND a.kind = 'shopper_wallet' \
          ORDER BY a.id, l.expires_on ASC NULLS LAST, l.id ASC";
+    // PostgreSQL: the wallets are locked until the batch commits, so a writer of another
+    // instance spending from them waits and then reads what this one left (no overdraft,
+    // no stale refusal). The lots go with their wallet.
+    const SQL_LOCKED: &str = "SELECT a.id, a.program_id, a.kind, a.asset, a.owner_id, \
+         a.allow_negative, a.balance, l.id AS lot_id, l.amount AS lot_amount, \
+         l.remaining AS lot_remaining, l.expires_on AS lot_expires_on \
+         FROM accounts a LEFT JOIN lots l ON l.account_id = a.id AND l.remaining > 0 \
+         WHERE a.owner_id = $2 AND a.program_id = $1 AND a.kind = 'shopper_wallet' \
+         ORDER BY a.id, l.expires_on ASC NULLS LAST, l.id ASC FOR UPDATE OF a";
+    let sql = if tx.is_postgres() { SQL_LOCKED } else { SQL };
     // Accounts are never pending (created at once); their balances and lots may be.
-    let rows: Vec<WalletLotRow> = read_tx!(tx, |c| sqlx::query_as(SQL)
+    let rows: Vec<WalletLotRow> = read_tx!(tx, |c| sqlx::query_as(sql)
         .bind(program.0)
         .bind(shopper)
         .fetch_all(c)
@@ -326,12 +336,16 @@ pub async fn apply_guarded(
     let balance = match viewed {
         Some(b) => b,
         None => {
-            let stored: Option<i64> = read_tx!(tx, |c| sqlx::query_scalar(
+            // Locked on PostgreSQL, as `shopper_wallets` locks.
+            let sql = if tx.is_postgres() {
+                "SELECT balance FROM accounts WHERE id = $1 FOR UPDATE"
+            } else {
                 "SELECT balance FROM accounts WHERE id = $1"
-            )
-            .bind(account.0)
-            .fetch_optional(c)
-            .await)?;
+            };
+            let stored: Option<i64> = read_tx!(tx, |c| sqlx::query_scalar(sql)
+                .bind(account.0)
+                .fetch_optional(c)
+                .await)?;
             let Some(stored) = stored else {
                 return Ok(false);
             };

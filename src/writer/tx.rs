@@ -32,6 +32,9 @@ pub struct WriteTx {
     /// commit, and every later statement fails without reaching the database; the writer
     /// answers the whole batch 503 (`crate::writer::rows::writer`).
     broken: bool,
+    /// The statement that broke the transaction lost a race with another instance
+    /// (`lost_race`): the batch may be retried whole.
+    raced: bool,
     /// Stored replies of the batch's idempotency keys, read at once when the batch began
     /// (None: the key was unused then). Replies stored since are pending.
     pub(crate) replies_read: HashMap<(Uuid, String), Option<crate::writer::rows::StoredReply>>,
@@ -51,6 +54,8 @@ pub(crate) enum TxConn {
 /// What a statement of the write transaction answered, as `read_tx!` sees it.
 pub(crate) trait Statement {
     fn failed(&self) -> bool;
+    /// It failed because it lost a race with another instance (`lost_race`).
+    fn raced(&self) -> bool;
     /// The answer of a statement that did not run.
     fn refused(e: sqlx::Error) -> Self;
 }
@@ -59,9 +64,25 @@ impl<T> Statement for Result<T, sqlx::Error> {
     fn failed(&self) -> bool {
         self.is_err()
     }
+    fn raced(&self) -> bool {
+        self.as_ref().err().is_some_and(lost_race)
+    }
     fn refused(e: sqlx::Error) -> Self {
         Err(e)
     }
+}
+
+/// PostgreSQL said this statement lost a race with another transaction, one another
+/// instance runs: a deadlock (40P01), a serialization failure (40001), or a unique
+/// violation (23505: two instances inserting the same idempotency key or the same new
+/// row). Run again from the start, the batch sees the other's committed rows and comes out
+/// right (a found key replays its reply). SQLite has one writer process and never races.
+pub(crate) fn lost_race(e: &sqlx::Error) -> bool {
+    let Some(db) = e.as_database_error() else {
+        return false;
+    };
+    db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some_and(|pg| matches!(pg.code(), "40P01" | "40001" | "23505"))
 }
 
 impl WriteTx {
@@ -85,6 +106,7 @@ impl WriteTx {
             in_job: false,
             savepoint: false,
             broken: false,
+            raced: false,
             replies_read: HashMap::new(),
             job_replies_written: Vec::new(),
             #[cfg(feature = "faults")]
@@ -96,6 +118,85 @@ impl WriteTx {
     /// the batch must not commit.
     pub fn failed(&self) -> bool {
         self.broken
+    }
+
+    /// The transaction is PostgreSQL's (where other instances may write beside this one).
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self.conn, TxConn::Pg(_))
+    }
+
+    /// PostgreSQL, at the start of a batch: reads the shared generation and forgets every
+    /// remembered fact if another instance moved it since they were read. One cheap read.
+    pub(crate) async fn sync_generation(&mut self) -> Result<(), sqlx::Error> {
+        let TxConn::Pg(t) = &mut self.conn else {
+            return Ok(());
+        };
+        let now: i64 = sqlx::query_scalar("SELECT value FROM machipay_generation WHERE id = 1")
+            .fetch_one(&mut **t)
+            .await?;
+        if self.known.generation != Some(now) {
+            self.known.forget();
+            self.known.generation = Some(now);
+        }
+        Ok(())
+    }
+
+    /// PostgreSQL, just before COMMIT of a batch that forgot facts: bumps the shared
+    /// generation so other instances forget theirs. If someone else bumped it during this
+    /// batch, this writer forgets everything too. `bump` is taken from the batch's `Known`.
+    pub(crate) async fn bump_generation(&mut self, known: &mut Known) -> Result<(), sqlx::Error> {
+        let TxConn::Pg(t) = &mut self.conn else {
+            return Ok(());
+        };
+        if !std::mem::take(&mut known.bump) {
+            return Ok(());
+        }
+        let bumped: Result<i64, sqlx::Error> = sqlx::query_scalar(
+            "UPDATE machipay_generation SET value = value + 1 WHERE id = 1 RETURNING value",
+        )
+        .fetch_one(&mut **t)
+        .await;
+        self.after_statement(&bumped);
+        let now = bumped?;
+        if known.generation != Some(now - 1) {
+            known.forget();
+        }
+        known.generation = Some(now);
+        Ok(())
+    }
+
+    /// PostgreSQL, just before COMMIT: queues the batch's store events (JSON payloads) as
+    /// notifications on `channel`, in one statement. PostgreSQL delivers them when, and only
+    /// if, the transaction commits.
+    pub(crate) async fn notify(
+        &mut self,
+        channel: &str,
+        payloads: Vec<String>,
+    ) -> Result<(), sqlx::Error> {
+        let TxConn::Pg(t) = &mut self.conn else {
+            return Ok(());
+        };
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        let sent = sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+            .bind(channel)
+            .bind(payloads)
+            .execute(&mut **t)
+            .await
+            .map(|_| ());
+        self.after_statement(&sent);
+        sent
+    }
+    /// The running job changed something other instances cache beside the writer's facts (a
+    /// revoked token): the batch bumps the shared generation (`bump_generation`).
+    pub fn changes_shared_state(&mut self) {
+        self.known.bump = true;
+    }
+
+    /// The statement that broke the transaction lost a race (`lost_race`).
+    pub fn raced(&self) -> bool {
+        self.raced
     }
 
     /// Before each statement: none runs once one has failed.
@@ -115,6 +216,9 @@ impl WriteTx {
     /// After each statement: a failure breaks the transaction.
     pub(crate) fn after_statement(&mut self, ran: &impl Statement) {
         if ran.failed() {
+            if !self.broken && ran.raced() {
+                self.raced = true;
+            }
             self.broken = true;
         }
     }
@@ -253,7 +357,10 @@ impl WriteTx {
             }
             other => other,
         };
-        if written.is_err() {
+        if let Err(e) = &written {
+            if !self.broken && lost_race(e) {
+                self.raced = true;
+            }
             self.broken = true;
             return written;
         }

@@ -129,6 +129,34 @@ impl TestApp {
         }
     }
 
+    /// Another instance of the server on this test's PostgreSQL database: its own pools,
+    /// writer, token cache and listener (what a second `machipay serve` process holds). Its
+    /// cleanup leaves the database to this one's.
+    pub(crate) async fn another_instance(&self) -> TestApp {
+        let db = Db::connect(&self.url)
+            .await
+            .expect("a second instance connects");
+        let (writer, _task) = Writer::start(db.clone(), machipay::features::WARM_AT_START);
+        let app = App::new(db, writer);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let served = app.clone();
+        tokio::spawn(async move {
+            let _ = machipay::server::serve(listener, served, std::future::pending()).await;
+        });
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            app,
+            admin: self.admin.clone(),
+            url: self.url.clone(),
+            pg_database: None,
+            _dir: None,
+        }
+    }
+
     pub(crate) async fn cleanup(self) {
         self.app.db.close().await;
         if let Some(name) = self.pg_database

@@ -13,6 +13,7 @@ mod error_codes;
 mod expiry;
 mod http_edges;
 mod input;
+mod instances;
 mod law;
 mod ledger_check;
 mod lottery;

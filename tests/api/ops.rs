@@ -115,13 +115,18 @@ async fn a_full_writer_queue_answers_overloaded_at_once(app: &TestApp) {
     let gate = Arc::new(tokio::sync::Notify::new());
     let (held, holding) = tokio::sync::oneshot::channel::<()>();
     let release = gate.clone();
+    // Jobs are remade when a batch is retried, so they are Clone: the sender goes in a slot.
+    let held = Arc::new(std::sync::Mutex::new(Some(held)));
     let blocker = tokio::spawn({
         let writer = writer.clone();
         async move {
             writer
                 .answer(None, move |_w| {
                     Box::pin(async move {
-                        let _ = held.send(());
+                        let sender = held.lock().expect("the slot").take();
+                        if let Some(sender) = sender {
+                            let _ = sender.send(());
+                        }
                         release.notified().await;
                         Ok(machipay::writer::Done::ok(()))
                     })

@@ -276,6 +276,8 @@ pub async fn revoke_token(
     id: TokenId,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
+    // Other instances forget their cached tokens too (the shared generation).
+    tx.changes_shared_state();
     let done = write!(tx, |c| sqlx::query(
         "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
     )
@@ -413,6 +415,8 @@ pub async fn revoke_sessions_of(
     principal_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
+    // Other instances forget their cached tokens too (the shared generation).
+    tx.changes_shared_state();
     write!(tx, |c| sqlx::query(
         "UPDATE api_tokens SET revoked_at = $3 \
          WHERE principal_kind = $1 AND principal_id = $2 AND revoked_at IS NULL \
@@ -461,6 +465,8 @@ pub async fn revoke_device(
     device: DeviceId,
     now: DateTime<Utc>,
 ) -> Result<Option<DeviceRow>, sqlx::Error> {
+    // Other instances forget their cached tokens too (the shared generation).
+    tx.changes_shared_state();
     write!(tx, |c| sqlx::query(
         "UPDATE devices SET revoked_at = $3 \
          WHERE id = $1 AND merchant_id = $2 AND revoked_at IS NULL"

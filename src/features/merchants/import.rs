@@ -130,6 +130,7 @@ pub fn decode(bytes: &[u8]) -> Result<String, AppError> {
 }
 
 /// One checked line.
+#[derive(Clone)]
 struct Line {
     line: u64,
     external_ref: String,

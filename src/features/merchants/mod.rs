@@ -299,6 +299,7 @@ async fn decide_in(
 }
 
 /// What a new store is made of.
+#[derive(Clone)]
 struct StoreRecord {
     name: String,
     profile: Profile,
