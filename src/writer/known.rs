@@ -18,7 +18,7 @@ use machipay_domain::ids::ProgramId;
 
 /// What the single writer remembers between jobs and batches, so a payment does not re-read
 /// rows it has already read. The rows are the capabilities' (a store, a shopper, a program
-/// with its settings per date, a static code...): each kind implements [`Fact`] where it is
+/// with its settings per date, a static code...): each kind implements `Fact` where it is
 /// read, and the writer keeps one table per kind without naming any.
 ///
 /// Why it is safe:
