@@ -46,7 +46,7 @@ pub async fn wallet_flows_before_from_postings(
     to: DateTime<Utc>,
 ) -> Result<Vec<(bool, WalletFlow)>, sqlx::Error> {
     // Flags are 0/1 integers, which both dialects group and decode alike.
-    let rows: Vec<(i64, String, i64, String, i64, i64)> = read!(db, |c| sqlx::query_as(
+    let rows: Vec<FlowRow> = read!(db, |c| sqlx::query_as(
         "SELECT CAST(CASE WHEN t.created_at >= $2 THEN 1 ELSE 0 END AS BIGINT), \
          coalesce(o.kind, t.kind), \
          CAST(CASE WHEN t.reverses_id IS NULL THEN 0 ELSE 1 END AS BIGINT), p.asset, \
@@ -62,19 +62,7 @@ pub async fn wallet_flows_before_from_postings(
     .bind(to)
     .fetch_all(c)
     .await)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(in_period, kind, reversal, asset, credit, amount)| {
-            let flow = WalletFlow {
-                kind,
-                reversal: reversal == 1,
-                asset: Asset::parse(&asset)?,
-                credit: credit == 1,
-                amount,
-            };
-            Some((in_period == 1, flow))
-        })
-        .collect())
+    Ok(flows(rows))
 }
 
 /// `wallet_totals_before_from_postings` at the start of the JST day `day`, from
@@ -106,7 +94,7 @@ pub async fn wallet_flows_through(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<(bool, WalletFlow)>, sqlx::Error> {
-    let rows: Vec<(i64, String, i64, String, i64, i64)> = read!(db, |c| sqlx::query_as(
+    let rows: Vec<FlowRow> = read!(db, |c| sqlx::query_as(
         "SELECT CAST(CASE WHEN day >= $2 THEN 1 ELSE 0 END AS BIGINT), original_kind, \
          CAST(reversal AS BIGINT), asset, CAST(credit AS BIGINT), CAST(sum(amount) AS BIGINT) \
          FROM agg_wallet_flows WHERE program_id = $1 AND day <= $3 \
@@ -117,19 +105,7 @@ pub async fn wallet_flows_through(
     .bind(day_key(to))
     .fetch_all(c)
     .await)?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(in_period, kind, reversal, asset, credit, amount)| {
-            let flow = WalletFlow {
-                kind,
-                reversal: reversal == 1,
-                asset: Asset::parse(&asset)?,
-                credit: credit == 1,
-                amount,
-            };
-            Some((in_period == 1, flow))
-        })
-        .collect())
+    Ok(flows(rows))
 }
 
 /// What the program's shopper wallets gained per asset from transactions created in
@@ -157,4 +133,23 @@ pub async fn wallet_totals_between_from_postings(
         .into_iter()
         .filter_map(|(a, n)| Asset::parse(&a).map(|a| (a, n)))
         .collect())
+}
+
+/// A row of `wallet_flows_before` or `wallet_flows_before_day` (in the period?, kind,
+/// reversal, asset, credit, amount) as a flow; rows of an unknown asset are left out.
+type FlowRow = (i64, String, i64, String, i64, i64);
+
+fn flows(rows: Vec<FlowRow>) -> Vec<(bool, WalletFlow)> {
+    rows.into_iter()
+        .filter_map(|(in_period, kind, reversal, asset, credit, amount)| {
+            let flow = WalletFlow {
+                kind,
+                reversal: reversal == 1,
+                asset: Asset::parse(&asset)?,
+                credit: credit == 1,
+                amount,
+            };
+            Some((in_period == 1, flow))
+        })
+        .collect()
 }
