@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::db::Db;
+use crate::writer::rows::{over_returned_head, over_returned_tail};
 use crate::writer::{WriteTx, write};
 use machipay_domain::ids::*;
 
@@ -355,15 +356,9 @@ struct OverReturnRow {
 /// refund, return or reversal posted after it gives back from, each with all of its returns
 /// (found through `refunds_payment`, `point_movements_original` and the unique
 /// `transactions.reverses_id`), not the program's whole history.
-const OVER_RETURNED_SINCE_SQL: &str = "WITH RECURSIVE \
-    heads(card, head) AS ( \
-        SELECT id, id FROM point_cards WHERE program_id = $1 AND replaced_by IS NULL \
-        UNION ALL SELECT c.id, h.head FROM point_cards c JOIN heads h ON c.replaced_by = h.card), \
-    grants(payment, grant_id) AS ( \
-        SELECT a.payment_transaction_id, a.granted_transaction_id FROM rebate_accruals a \
-        JOIN rebate_campaigns k ON k.id = a.campaign_id WHERE k.program_id = $1 \
-        AND a.granted_transaction_id IS NOT NULL AND a.granted_transaction_id <> a.payment_transaction_id), \
-    fresh(txn) AS (SELECT DISTINCT p.transaction_id FROM postings p WHERE p.id > $3), \
+const OVER_RETURNED_SINCE_SQL: &str = concat!(
+    over_returned_head!(),
+    "    fresh(txn) AS (SELECT DISTINCT p.transaction_id FROM postings p WHERE p.id > $3), \
     roots(root) AS ( \
         SELECT f.payment_transaction_id FROM refunds f JOIN transactions t ON t.id = f.transaction_id \
         WHERE t.program_id = $1 AND f.transaction_id IN (SELECT txn FROM fresh) \
@@ -380,28 +375,9 @@ const OVER_RETURNED_SINCE_SQL: &str = "WITH RECURSIVE \
         UNION ALL SELECT coalesce(g.payment, t.reverses_id), t.id FROM transactions t \
         LEFT JOIN grants g ON g.grant_id = t.reverses_id \
         WHERE t.reverses_id IN (SELECT root FROM roots UNION SELECT grant_id FROM grants \
-            WHERE payment IN (SELECT root FROM roots))), \
-    members(root, txn, back) AS ( \
-        SELECT root, txn, 1 FROM links \
-        UNION ALL SELECT DISTINCT root, root, 0 FROM links \
-        UNION ALL SELECT g.payment, g.grant_id, 0 FROM grants g \
-        WHERE g.payment IN (SELECT root FROM links)), \
-    sums AS ( \
-        SELECT m.root, p.asset, coalesce(ha.id, p.account_id) AS account_id, \
-        CAST(sum(CASE WHEN m.back = 0 AND p.amount > 0 THEN p.amount ELSE 0 END) AS BIGINT) AS moved_in, \
-        CAST(sum(CASE WHEN m.back = 0 AND p.amount < 0 THEN -p.amount ELSE 0 END) AS BIGINT) AS moved_out, \
-        CAST(sum(CASE WHEN m.back = 1 AND p.amount > 0 THEN p.amount ELSE 0 END) AS BIGINT) AS returned_in, \
-        CAST(sum(CASE WHEN m.back = 1 AND p.amount < 0 THEN -p.amount ELSE 0 END) AS BIGINT) AS returned_out \
-        FROM members m JOIN postings p ON p.transaction_id = m.txn \
-        JOIN accounts a ON a.id = p.account_id \
-        LEFT JOIN heads h ON a.kind = 'shopper_wallet' AND h.card = a.owner_id \
-        LEFT JOIN accounts ha ON ha.program_id = a.program_id AND ha.kind = 'shopper_wallet' \
-            AND ha.asset = a.asset AND ha.owner_id = h.head \
-        GROUP BY m.root, p.asset, coalesce(ha.id, p.account_id)) \
-    SELECT root AS original_id, asset, account_id, moved_in, moved_out, returned_in, returned_out, \
-        count(*) OVER () AS total FROM sums \
-    WHERE returned_in > moved_out OR returned_out > moved_in \
-    ORDER BY root, asset LIMIT $2";
+            WHERE payment IN (SELECT root FROM roots))), ",
+    over_returned_tail!()
+);
 
 // ---------------------------------------------------------------------------------------------
 // Checkpoints (writer jobs)

@@ -764,23 +764,28 @@ pub const OVER_RETURN_EXAMPLES_MAX: i64 = 5;
 /// every reversal (`transactions.reverses_id`) of the group. A point card's wallet counts as
 /// the wallet of the card that replaced it (returns follow the card's balance). Reads only
 /// the program's refunds, returns and reversals and the postings of their originals.
-pub(crate) const OVER_RETURNED_SQL: &str = "WITH RECURSIVE \
+/// The start of `OVER_RETURNED_SQL` and of the ledger check's incremental form
+/// (`check_rows`): a card's wallet follows the cards that replaced it (`heads`), and an
+/// original is grouped with its batch rebate grants (`grants`).
+macro_rules! over_returned_head {
+    () => {
+        "WITH RECURSIVE \
     heads(card, head) AS ( \
         SELECT id, id FROM point_cards WHERE program_id = $1 AND replaced_by IS NULL \
         UNION ALL SELECT c.id, h.head FROM point_cards c JOIN heads h ON c.replaced_by = h.card), \
     grants(payment, grant_id) AS ( \
         SELECT a.payment_transaction_id, a.granted_transaction_id FROM rebate_accruals a \
         JOIN rebate_campaigns k ON k.id = a.campaign_id WHERE k.program_id = $1 \
-        AND a.granted_transaction_id IS NOT NULL AND a.granted_transaction_id <> a.payment_transaction_id), \
-    links(root, txn) AS ( \
-        SELECT f.payment_transaction_id, f.transaction_id FROM refunds f \
-        JOIN transactions t ON t.id = f.transaction_id WHERE t.program_id = $1 \
-        UNION ALL SELECT m.original_id, m.transaction_id FROM point_movements m \
-        WHERE m.program_id = $1 AND m.original_id IS NOT NULL \
-        UNION ALL SELECT coalesce(g.payment, t.reverses_id), t.id FROM transactions t \
-        LEFT JOIN grants g ON g.grant_id = t.reverses_id \
-        WHERE t.program_id = $1 AND t.reverses_id IS NOT NULL), \
-    members(root, txn, back) AS ( \
+        AND a.granted_transaction_id IS NOT NULL AND a.granted_transaction_id <> a.payment_transaction_id), "
+    };
+}
+pub(crate) use over_returned_head;
+
+/// The end of `OVER_RETURNED_SQL` and of its incremental form: from `links(root, txn)`, what
+/// each group moved and gave back per account, and the groups that gave back too much.
+macro_rules! over_returned_tail {
+    () => {
+        "    members(root, txn, back) AS ( \
         SELECT root, txn, 1 FROM links \
         UNION ALL SELECT DISTINCT root, root, 0 FROM links \
         UNION ALL SELECT g.payment, g.grant_id, 0 FROM grants g \
@@ -800,7 +805,23 @@ pub(crate) const OVER_RETURNED_SQL: &str = "WITH RECURSIVE \
     SELECT root AS original_id, asset, account_id, moved_in, moved_out, returned_in, returned_out, \
         count(*) OVER () AS total FROM sums \
     WHERE returned_in > moved_out OR returned_out > moved_in \
-    ORDER BY root, asset LIMIT $2";
+    ORDER BY root, asset LIMIT $2"
+    };
+}
+pub(crate) use over_returned_tail;
+
+pub(crate) const OVER_RETURNED_SQL: &str = concat!(
+    over_returned_head!(),
+    "    links(root, txn) AS ( \
+        SELECT f.payment_transaction_id, f.transaction_id FROM refunds f \
+        JOIN transactions t ON t.id = f.transaction_id WHERE t.program_id = $1 \
+        UNION ALL SELECT m.original_id, m.transaction_id FROM point_movements m \
+        WHERE m.program_id = $1 AND m.original_id IS NOT NULL \
+        UNION ALL SELECT coalesce(g.payment, t.reverses_id), t.id FROM transactions t \
+        LEFT JOIN grants g ON g.grant_id = t.reverses_id \
+        WHERE t.program_id = $1 AND t.reverses_id IS NOT NULL), ",
+    over_returned_tail!()
+);
 
 #[derive(sqlx::FromRow)]
 struct OverReturnRow {
