@@ -95,7 +95,7 @@ export async function moneyPost(path, token, body, key = crypto.randomUUID()) {
 }
 
 /**
- * Reads a server-sent event stream with the bearer token and calls onEvent(type, data) for
+ * Reads a server-sent event stream with the bearer token (or the session cookie) and calls onEvent(type, data) for
  * each event. Reconnects after a drop (calling onDrop) until `signal` aborts.
  */
 export async function listen(path, token, onEvent, { signal, onDrop, onOpen } = {}) {
@@ -103,7 +103,8 @@ export async function listen(path, token, onEvent, { signal, onDrop, onOpen } = 
   while (!signal?.aborted) {
     try {
       const resp = await fetch(`/api/v1${path}`, {
-        headers: { Authorization: `Bearer ${token}`, Accept: "text/event-stream" },
+        // Without a token the session cookie signs the stream in (a GET needs no CSRF token).
+        headers: token ? { Authorization: `Bearer ${token}`, Accept: "text/event-stream" } : { Accept: "text/event-stream" },
         signal,
       });
       if (!resp.ok) throw new ApiError(resp.status, `http_${resp.status}`);

@@ -8,9 +8,9 @@ const SCAN_INTERVAL_MS = 200;
 
 /**
  * Wires a "scan" button to fill `input` from the camera. `video` is shown while scanning.
- * Calls onCode(text) after a successful scan.
+ * Calls onCode(text) after a successful scan, onUnavailable() when there is no camera.
  */
-export function attachScanner({ button, video, input, status, onCode }) {
+export function attachScanner({ button, video, input, status, onCode, onUnavailable }) {
   let stream = null;
   let timer = null;
 
@@ -27,12 +27,14 @@ export function attachScanner({ button, video, input, status, onCode }) {
     if (stream) return stop();
     if (!navigator.mediaDevices?.getUserMedia) {
       status.textContent = t("camera_unavailable");
+      onUnavailable?.();
       return;
     }
     try {
       stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
     } catch {
       status.textContent = t("camera_unavailable");
+      onUnavailable?.();
       return;
     }
     video.srcObject = stream;

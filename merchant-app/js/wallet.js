@@ -1,20 +1,45 @@
-// The shopper's wallet: balances per asset with the nearest expiry (point cards' points
-// summed per program), the point cards with balance and QR image, paying by a store code
-// (resolved by the server first, then confirmed with one Idempotency-Key per confirmation),
-// history, and the shopper's own one-time code as a QR image.
+// The shopper's wallet: the total and one large 支払う first; a store's code scanned with the
+// camera (typed as a fallback), resolved by the server (payee, amount), then confirmed with
+// one Idempotency-Key per confirmation and shown full screen with a live clock a clerk can
+// check; an expiry warning; the shopper's own one-time code as a QR that renews itself;
+// history by day with store names; balances per asset and point cards; large text.
+// Signed in by the session cookie (signin.html); a pasted token is for integrations and tests.
 
-import { ApiError, api, signOut, imageUrl, moneyPost, tokens } from "./api.js";
-import { kindLabel, money, t, when } from "./i18n.js";
-import { errorText, say, shell } from "./shell.js";
+import { ApiError, api, imageUrl, keepKey, moneyPost, signOut, tokens } from "./api.js";
+import { money, t, yen } from "./i18n.js";
+import { errorText, shell } from "./shell.js";
 import { attachScanner } from "./scan.js";
+import {
+  announce, chime, clock, dateLabel, dayLabel, daysUntil, jstDay, lineAmount, lineWords,
+  timeLabel, unlockSound,
+} from "./format.js";
 
 const ROLE = "shopper";
+const LARGE_KEY = "machipay.large_text";
+/** Warn when value expires within this many days. */
+const EXPIRY_WARN_DAYS = 30;
+/** The own code renews itself this many times (about ten minutes), then waits for a press. */
+const MY_CODE_RENEWALS_MAX = 10;
 const $ = (id) => document.getElementById(id);
 
-const state = { token: null, shopperId: null, programs: [], resolved: null, payKey: null };
+const state = {
+  token: null, shopperId: null, programs: [], resolved: null, payKey: null,
+  myCode: null, myCodeTick: null, myCodeRenewals: 0, doneTick: null, data: null,
+};
 
+applyLargeText();
 shell();
 start();
+
+function tell(el, text, kind = "err") {
+  el.hidden = !text;
+  el.className = `notice ${kind}`;
+  el.textContent = text || "";
+  if (text) {
+    el.setAttribute("role", kind === "err" ? "alert" : "status");
+    el.scrollIntoView?.({ block: "nearest" });
+  }
+}
 
 async function start() {
   // A pasted token (integrations, tests) if there is one; otherwise the session cookie.
@@ -30,7 +55,7 @@ async function start() {
     state.token = null;
     showSignin();
     // Not signed in yet is no error: the sign-in section says what to do.
-    if (hadToken || e.status !== 401) say($("msg"), errorText(e));
+    if (hadToken || e.status !== 401) tell(hadToken ? $("token-msg") : $("msg"), errorText(e));
     return;
   }
   $("signin").hidden = true;
@@ -45,20 +70,32 @@ function showSignin() {
 
 $("signin-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  say($("msg"), "");
+  tell($("token-msg"), "");
   tokens.set(ROLE, $("token").value.trim());
   await start();
 });
 
 async function refresh() {
-  const [balances, activity, cards] = await Promise.all([
-    api("GET", `/shoppers/${state.shopperId}/balances`, { token: state.token }),
-    api("GET", `/shoppers/${state.shopperId}/activity`, { token: state.token }),
-    api("GET", `/shoppers/${state.shopperId}/cards`, { token: state.token }),
-  ]);
+  try {
+    const [balances, activity, cards] = await Promise.all([
+      api("GET", `/shoppers/${state.shopperId}/balances`, { token: state.token }),
+      api("GET", `/shoppers/${state.shopperId}/activity`, { token: state.token }),
+      api("GET", `/shoppers/${state.shopperId}/cards`, { token: state.token }),
+    ]);
+    state.data = { balances, activity, cards };
+  } catch (e) {
+    return tell($("msg"), errorText(e));
+  }
+  render();
+}
+
+function render() {
+  if (!state.data) return;
+  const { balances, activity, cards } = state.data;
+  renderSummary(balances, cards, activity.expiring);
   renderBalances([...balances, ...cardBalances(cards)], activity.expiring);
   renderHistory(activity.entries);
-  await renderCards(cards);
+  renderCards(cards);
 }
 
 /** One balance line per points program: the points on the shopper's usable cards. */
@@ -70,6 +107,28 @@ function cardBalances(cards) {
     out.set(c.program_id, b);
   }
   return [...out.values()];
+}
+
+// ---- the first screen: total, expiry warning, 支払う ---------------------------------------
+
+function renderSummary(balances, cards, expiring) {
+  const yenTotal = balances.filter((b) => b.asset !== "points").reduce((s, b) => s + b.balance, 0);
+  const points = balances.filter((b) => b.asset === "points").reduce((s, b) => s + b.balance, 0)
+    + cardBalances(cards).reduce((s, b) => s + b.balance, 0);
+  $("total-balance").textContent = yen(yenTotal);
+  $("total-points").hidden = !points;
+  $("total-points").textContent = t("total_points", { points: money("points", points) });
+  const soon = expiring
+    .map((x) => ({ ...x, days: daysUntil(x.date) }))
+    .filter((x) => x.days <= EXPIRY_WARN_DAYS)
+    .sort((a, b) => a.days - b.days)[0];
+  const warn = $("expiry-warning");
+  warn.hidden = !soon;
+  if (soon) {
+    warn.textContent = t(soon.days <= 0 ? "expiry_today" : "expiry_warning", {
+      amount: money(soon.asset, soon.amount), date: dateLabel(soon.date), days: soon.days,
+    });
+  }
 }
 
 // ---- point cards -------------------------------------------------------------------------
@@ -120,7 +179,7 @@ function renderBalances(balances, expiring) {
     const program = state.programs.find((p) => p.id === b.program_id);
     const next = expiring.find((x) => x.program_id === b.program_id && x.asset === b.asset);
     const expiry = b.card ? t("card_points_note")
-      : next ? t("nearest_expiry", { date: next.date, amount: money(b.asset, next.amount) })
+      : next ? t("nearest_expiry", { date: dateLabel(next.date), amount: money(b.asset, next.amount) })
         : t("no_expiry");
     card.innerHTML = `<div class="muted"></div><div class="amount"></div><div class="muted"></div>`;
     card.children[0].textContent = `${t(b.card ? "point_card" : "asset_" + b.asset)} · ${program?.name ?? ""}`;
@@ -132,48 +191,86 @@ function renderBalances(balances, expiring) {
 
 // ---- paying by code ----------------------------------------------------------------------
 
-attachScanner({
+const stopScan = attachScanner({
   button: $("pay-scan"), video: $("pay-video"), input: $("pay-code"), status: $("scan-status"),
-  onCode: () => $("resolve-form").requestSubmit(),
+  onCode: () => resolve(),
+  onUnavailable: () => { $("pay-manual").open = true; },
 });
 
-$("resolve-form").addEventListener("submit", async (ev) => {
+$("pay-start").addEventListener("click", () => {
+  unlockSound();
+  tell($("pay-start-msg"), "");
+  $("pay").hidden = false;
+  $("summary").hidden = true;
+  $("pay-title").focus?.();
+  // Straight to the camera: the shopper came to scan. Typing stays below as a fallback.
+  $("pay-scan").click();
+});
+
+$("pay-close").addEventListener("click", closePay);
+
+function closePay() {
+  stopScan();
+  $("pay").hidden = true;
+  $("confirm").hidden = true;
+  $("summary").hidden = false;
+  tell($("resolve-msg"), "");
+  $("pay-start").focus();
+}
+
+$("resolve-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  say($("msg"), "");
-  $("pay-done").hidden = true;
+  resolve();
+});
+
+async function resolve() {
+  tell($("resolve-msg"), "");
+  const payload = $("pay-code").value.trim();
+  if (!payload) {
+    $("pay-manual").open = true;
+    return tell($("resolve-msg"), t("err_pay_code"));
+  }
   try {
-    const r = await api("POST", "/qr/resolve", { token: state.token, body: { payload: $("pay-code").value.trim() } });
+    const r = await api("POST", "/qr/resolve", { token: state.token, body: { payload } });
     state.resolved = r;
     state.payKey = crypto.randomUUID();
     $("payee").textContent = r.merchant_name;
     const fixed = r.amount != null;
     $("pay-fixed-amount").hidden = !fixed;
-    $("pay-fixed-amount").textContent = fixed ? money("coin", r.amount) : "";
+    $("pay-fixed-amount").textContent = fixed ? yen(r.amount) : "";
     $("pay-amount-field").hidden = fixed;
-    $("pay-amount").required = !fixed;
-    $("resolve-form").hidden = true;
-    $("confirm-form").hidden = false;
-    $("pay-confirm").focus();
+    tell($("pay-msg"), "");
+    stopScan();
+    $("pay").hidden = true;
+    $("confirm").hidden = false;
+    (fixed ? $("pay-confirm") : $("pay-amount")).focus();
   } catch (e) {
-    say($("msg"), errorText(e));
+    $("pay-manual").open = true;
+    tell($("resolve-msg"), errorText(e));
   }
-});
+}
 
 $("confirm-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  say($("msg"), "");
+  tell($("pay-msg"), "");
   const r = state.resolved;
   const body = { payload: $("pay-code").value.trim() };
-  if (r.amount == null) body.amount = Number($("pay-amount").value);
+  if (r.amount == null) {
+    const amount = Number($("pay-amount").value);
+    if (!Number.isInteger(amount) || amount < 1) return tell($("pay-msg"), t("err_amount"));
+    body.amount = amount;
+  }
   $("pay-confirm").disabled = true;
   try {
     // The same key for every retry of this confirmation: a lost answer never pays twice.
     const paid = await moneyPost("/qr/payments", state.token, body, state.payKey);
-    say($("pay-done"), t("pay_done", { name: r.merchant_name, amount: money("coin", paid.amount) }), "ok");
+    showDone(r.merchant_name, paid.amount ?? body.amount ?? r.amount);
     resetPay();
     refresh();
   } catch (e) {
-    say($("msg"), errorText(e));
+    // An outcome still open keeps the key (pressing again answers what happened).
+    if (!keepKey(e)) state.payKey = crypto.randomUUID();
+    tell($("pay-msg"), errorText(e));
   } finally {
     $("pay-confirm").disabled = false;
   }
@@ -184,42 +281,153 @@ function resetPay() {
   state.payKey = null;
   $("pay-code").value = "";
   $("pay-amount").value = "";
-  $("confirm-form").hidden = true;
-  $("resolve-form").hidden = false;
+  $("confirm").hidden = true;
+  $("pay").hidden = true;
+  $("summary").hidden = false;
 }
 
-$("pay-cancel").addEventListener("click", resetPay);
+$("pay-cancel").addEventListener("click", () => {
+  resetPay();
+  $("pay-start").focus();
+});
+
+/** The full-screen completion: store, amount, the time paid and a running clock. */
+function showDone(store, amount) {
+  const paidAt = new Date().toISOString();
+  $("done-store").textContent = store;
+  $("done-amount").textContent = yen(amount);
+  $("done-text").textContent = t("pay_done", { name: store, amount: yen(amount) }) + ` (${timeLabel(paidAt)})`;
+  const tick = () => { $("done-clock").textContent = t("now_clock", { time: timeLabel(new Date().toISOString(), true) }); };
+  tick();
+  clearInterval(state.doneTick);
+  state.doneTick = setInterval(tick, 1000);
+  $("pay-done").hidden = false;
+  document.body.classList.add("has-fullscreen");
+  chime();
+  announce(t("pay_done", { name: store, amount: yen(amount) }));
+  $("pay-done-close").focus();
+}
+
+$("pay-done-close").addEventListener("click", () => {
+  clearInterval(state.doneTick);
+  $("pay-done").hidden = true;
+  document.body.classList.remove("has-fullscreen");
+  $("pay-start").focus();
+});
 
 // ---- my one-time code --------------------------------------------------------------------
 
-$("my-code-show").addEventListener("click", async () => {
+$("my-code-show").addEventListener("click", () => {
+  state.myCodeRenewals = 0;
+  showMyCode();
+});
+
+$("my-code-hide").addEventListener("click", hideMyCode);
+
+function hideMyCode() {
+  clearInterval(state.myCodeTick);
+  state.myCode = null;
+  $("my-code-box").hidden = true;
+  $("my-code-show").hidden = false;
+}
+
+async function showMyCode() {
+  tell($("my-code-msg"), "");
   const program = state.programs.find((p) => p.kind === "currency") ?? state.programs[0];
-  if (!program) return;
+  if (!program) return tell($("my-code-msg"), t("err_no_program"));
   try {
     const c = await api("POST", `/programs/${program.id}/shopper-codes`, { token: state.token });
+    state.myCode = c;
     $("my-code-text").textContent = c.code;
     $("my-code-qr").src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(c.qr_svg);
-    $("my-code-qr").alt = c.code;
+    $("my-code-qr").alt = t("my_code_alt");
     $("my-code-box").hidden = false;
+    $("my-code-show").hidden = true;
+    countdownMyCode(c);
   } catch (e) {
-    say($("msg"), errorText(e));
+    hideMyCode();
+    tell($("my-code-msg"), errorText(e));
   }
-});
+}
+
+/** The code's time left; at zero a fresh code replaces it (a few times, then it waits). */
+function countdownMyCode(c) {
+  clearInterval(state.myCodeTick);
+  const end = new Date(c.expires_at).getTime();
+  const show = () => {
+    if (state.myCode !== c) return clearInterval(state.myCodeTick);
+    const left = (end - Date.now()) / 1000;
+    $("my-code-left").textContent = clock(left);
+    if (left > 0) return;
+    clearInterval(state.myCodeTick);
+    if (++state.myCodeRenewals > MY_CODE_RENEWALS_MAX || document.hidden) return hideMyCode();
+    showMyCode();
+  };
+  show();
+  state.myCodeTick = setInterval(show, 250);
+}
 
 // ---- history -----------------------------------------------------------------------------
 
+/** One line per transaction and unit: a payment of coin and premium is one yen line. */
+function grouped(entries) {
+  const out = new Map();
+  for (const e of entries) {
+    const unit = e.asset === "points" ? "points" : "yen";
+    const key = `${e.transaction_id}/${unit}`;
+    const row = out.get(key) ?? { ...e, asset: unit === "points" ? "points" : "coin", amount: 0, parts: [] };
+    row.amount += e.amount;
+    row.parts.push(e.asset);
+    out.set(key, row);
+  }
+  return [...out.values()];
+}
+
 function renderHistory(entries) {
   const body = $("history-rows");
-  if (!entries.length) {
+  const rows = grouped(entries);
+  if (!rows.length) {
     body.innerHTML = `<tr><td colspan="3" class="muted">${t("none_yet")}</td></tr>`;
     return;
   }
-  body.replaceChildren(...entries.map((e) => {
+  const out = [];
+  let day = null;
+  for (const e of rows) {
+    const d = jstDay(e.created_at);
+    if (d !== day) {
+      day = d;
+      const tr = document.createElement("tr");
+      tr.className = "day";
+      tr.innerHTML = `<th scope="colgroup" colspan="3"></th>`;
+      tr.firstChild.textContent = dayLabel(d);
+      out.push(tr);
+    }
     const tr = document.createElement("tr");
-    tr.innerHTML = `<td>${when(e.created_at)}</td><td>${kindLabel(e.kind)} · ${t("asset_" + e.asset)}</td><td class="num">${money(e.asset, e.amount)}</td>`;
-    return tr;
-  }));
+    tr.dataset.kind = e.kind;
+    tr.innerHTML = `<td class="time"></td><td class="what"></td><td class="num"></td>`;
+    tr.children[0].textContent = timeLabel(e.created_at);
+    const premium = e.parts.includes("premium") ? ` · ${t("incl_premium")}` : "";
+    tr.children[1].textContent = lineWords(e, "shopper") + premium;
+    tr.children[2].textContent = lineAmount(e, "shopper");
+    tr.children[2].classList.add(e.amount >= 0 ? "in" : "out");
+    out.push(tr);
+  }
+  body.replaceChildren(...out);
 }
+
+// ---- large text --------------------------------------------------------------------------
+
+function applyLargeText() {
+  const on = localStorage.getItem(LARGE_KEY) === "1";
+  document.documentElement.classList.toggle("large-text", on);
+  $("large-text")?.setAttribute("aria-pressed", String(on));
+}
+
+$("large-text").addEventListener("click", () => {
+  const on = localStorage.getItem(LARGE_KEY) !== "1";
+  localStorage.setItem(LARGE_KEY, on ? "1" : "0");
+  applyLargeText();
+});
 
 $("sign-out").addEventListener("click", async () => {
   if (state.token) {
@@ -230,4 +438,7 @@ $("sign-out").addEventListener("click", async () => {
   location.href = "signin.html";
 });
 
-document.addEventListener("langchange", () => { if (state.shopperId) refresh(); });
+document.addEventListener("langchange", () => {
+  render();
+  applyLargeText();
+});

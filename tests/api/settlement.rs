@@ -567,6 +567,14 @@ async fn settlement_runs_pay_each_transaction_once(app: &TestApp) {
         (StatusCode::OK, Some(2)),
         "{mine}"
     );
+    // Each names its cycle's closing date and the payout's transfer date (the till's 精算).
+    for st in mine.as_array().expect("statements") {
+        let (closing, transfer) = (
+            st["closing_date"].as_str().expect("closing_date"),
+            st["transfer_date"].as_str().expect("transfer_date"),
+        );
+        assert!(closing.len() == 10 && transfer > closing, "{st}");
+    }
     let (s, _) = app
         .get(
             &format!("/api/v1/merchants/{}/statements", w.m2),

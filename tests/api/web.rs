@@ -11,6 +11,7 @@ use crate::helpers::TestApp;
 both_backends!(
     the_app_is_served_from_the_binary,
     activity_shows_takings_history_and_expiry,
+    activity_names_the_other_side_and_the_refunded_part,
     payment_request_images_encode_the_request,
     the_demo_town_is_seeded,
 );
@@ -155,6 +156,116 @@ async fn activity_shows_takings_history_and_expiry(app: &TestApp) {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(e["error"]["code"], "invalid_limit");
+}
+
+/// The history lines say who was on the other side (the store by name for a shopper, a
+/// shopper for the store) and how much of a payment has come back, so the till offers a
+/// refund only for what is left and marks 一部返金 / 返金済み.
+async fn activity_names_the_other_side_and_the_refunded_part(app: &TestApp) {
+    let op = app.operator().await;
+    let program = app
+        .program(
+            "currency",
+            json!({"charge_step_yen": 1, "charge_min_yen": 1, "charge_max_yen": 100_000}),
+        )
+        .await;
+    let (merchant, owner) = app.merchant(&op).await;
+    let (shopper, shopper_token) = app.shopper(&op).await;
+    app.charge(&op, &program, &shopper, 5_000).await;
+    let mut paid = Vec::new();
+    for amount in [1_000, 300] {
+        let (s, req) = app
+            .post(
+                &format!("/api/v1/merchants/{merchant}/payment-requests"),
+                &owner,
+                json!({"program_id": program, "amount": amount}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{req}");
+        let (s, p) = app
+            .post_money(
+                "/api/v1/qr/payments",
+                &shopper_token,
+                json!({"payload": req["payload"]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{p}");
+        paid.push(p["transaction_id"].clone());
+    }
+    for amount in [250, 150] {
+        let (s, r) = app
+            .post_money(
+                &format!("/api/v1/merchants/{merchant}/refunds"),
+                &owner,
+                json!({"transaction_id": paid[0], "amount": amount, "reason": "一部返品"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{r}");
+    }
+
+    let (s, store) = app
+        .get(&format!("/api/v1/merchants/{merchant}/activity"), &owner)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{store}");
+    let line = |tx: &Value, kind: &str| {
+        entries(&store)
+            .iter()
+            .find(|e| e["transaction_id"] == *tx && e["kind"] == kind)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} line for {tx}: {store}"))
+    };
+    let first = line(&paid[0], "payment");
+    assert_eq!(
+        (&first["refunded_yen"], &first["counterparty_kind"]),
+        (&json!(400), &json!("shopper_wallet")),
+        "two partial refunds summed, paid by a shopper: {first}"
+    );
+    assert_eq!(line(&paid[1], "payment")["refunded_yen"], 0);
+    let refunds: Vec<&Value> = entries(&store)
+        .iter()
+        .filter(|e| e["kind"] == "refund")
+        .collect();
+    assert_eq!(refunds.len(), 2, "{store}");
+    assert!(
+        refunds
+            .iter()
+            .all(|r| r["refunded_yen"].is_null() && r["counterparty_kind"] == "shopper_wallet"),
+        "a refund is no payment and goes to the shopper: {store}"
+    );
+
+    let (s, mine) = app
+        .get(
+            &format!("/api/v1/shoppers/{shopper}/activity"),
+            &shopper_token,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{mine}");
+    let named: Vec<(&str, &str)> = entries(&mine)
+        .iter()
+        .filter(|e| e["kind"] != "charge")
+        .map(|e| {
+            (
+                e["kind"].as_str().expect("kind"),
+                e["store_name"].as_str().expect("a store's name"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("refund", "スーパー"),
+            ("refund", "スーパー"),
+            ("payment", "スーパー"),
+            ("payment", "スーパー")
+        ],
+        "{mine}"
+    );
+    let charge = entries(&mine)
+        .iter()
+        .find(|e| e["kind"] == "charge")
+        .expect("the charge");
+    assert!(charge["store_name"].is_null(), "{charge}");
+    assert_eq!(charge["counterparty_kind"], "issuer_float", "{charge}");
 }
 
 fn entries(v: &Value) -> &Vec<Value> {

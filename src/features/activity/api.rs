@@ -40,6 +40,15 @@ pub(crate) struct ActivityEntry {
     /// The change to the owner's balance: positive in, negative out.
     pub amount: i64,
     pub created_at: DateTime<Utc>,
+    /// Who is on the other side, by account kind: `shopper_wallet` (a shopper), `merchant`
+    /// or `merchant_point_stock` (a store), `issuer_float`, `city_subsidy`, `breakage`,
+    /// `points_issuance`, `fee_income` (the program's own accounts); absent when no leg moves
+    /// the other way.
+    pub counterparty_kind: Option<String>,
+    /// The name of the store the transaction touched (paid, refunded, awarded points), if any.
+    pub store_name: Option<String>,
+    /// Payments only: how much of it has been refunded, in yen (0 when nothing).
+    pub refunded_yen: Option<i64>,
 }
 
 impl From<ActivityRow> for ActivityEntry {
@@ -51,6 +60,9 @@ impl From<ActivityRow> for ActivityEntry {
             asset: r.asset,
             amount: r.amount,
             created_at: r.created_at,
+            counterparty_kind: r.counterparty_kind,
+            store_name: r.store_name,
+            refunded_yen: r.refunded_yen,
         }
     }
 }

@@ -101,6 +101,12 @@ pub struct StatementView {
     pub net_payable_yen: Yen,
     pub created_at: DateTime<Utc>,
     pub bank_account: Option<BankAccountView>,
+    /// A store's own statements only: the last day of the cycle the run closed (締め日).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closing_date: Option<NaiveDate>,
+    /// A store's own statements only: the day the payout reaches the bank (振込指定日).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_date: Option<NaiveDate>,
 }
 
 impl TryFrom<StatementRow> for StatementView {
@@ -132,6 +138,8 @@ impl TryFrom<StatementRow> for StatementView {
             net_payable_yen: Yen::new(s.net_payable_yen),
             created_at: s.created_at,
             bank_account,
+            closing_date: None,
+            transfer_date: None,
         })
     }
 }

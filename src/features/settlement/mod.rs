@@ -317,10 +317,17 @@ pub async fn merchant_statements(
     merchant: MerchantId,
 ) -> Result<Vec<StatementView>, AppError> {
     crate::features::directory::get_merchant(app, who, merchant).await?;
+    let runs = store::merchant_run_dates(&app.db, merchant, LIST_MAX).await?;
     store::merchant_statements(&app.db, merchant, LIST_MAX)
         .await?
         .into_iter()
-        .map(StatementView::try_from)
+        .map(|row| {
+            let dates = runs.iter().find(|(run, _, _)| *run == row.run_id.0);
+            let mut view = StatementView::try_from(row)?;
+            view.closing_date = dates.map(|d| d.1);
+            view.transfer_date = dates.map(|d| d.2);
+            Ok(view)
+        })
         .collect()
 }
 

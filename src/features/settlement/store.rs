@@ -308,6 +308,23 @@ pub(crate) async fn statements_tx(
     write_vetted!(tx, |c| sqlx::query_as(&sql).bind(run.0).fetch_all(c).await)
 }
 
+/// The runs of a store's latest statements: id, closing date and transfer date.
+pub(crate) async fn merchant_run_dates(
+    db: &Db,
+    merchant: MerchantId,
+    limit: i64,
+) -> Result<Vec<(Uuid, NaiveDate, NaiveDate)>, sqlx::Error> {
+    read!(db, |c| sqlx::query_as(
+        "SELECT r.id, r.closing_date, r.transfer_date FROM settlement_runs r \
+         JOIN settlement_statements s ON s.run_id = r.id WHERE s.merchant_id = $1 \
+         ORDER BY s.created_at DESC LIMIT $2"
+    )
+    .bind(merchant.0)
+    .bind(limit)
+    .fetch_all(c)
+    .await)
+}
+
 /// A store's statements, newest first.
 pub(crate) async fn merchant_statements(
     db: &Db,
