@@ -180,6 +180,7 @@ async function showRequest(amount, msgEl) {
 
 function setExpired(expired) {
   $("request-qr").hidden = expired;
+  $("request-text").hidden = expired;
   $("request-countdown").hidden = expired;
   $("request-expired").hidden = !expired;
   $("request-title").textContent = t(expired ? "code_expired_title" : "scan_to_pay");
@@ -657,7 +658,11 @@ function fieldText(f, v) {
 
 function openStatement(s) {
   state.openStatement = s;
-  const shown = STATEMENT_FIELDS.filter((f) => s[f] != null || f === "bank_account");
+  // A store that neither took nor gave points has no point lines to read.
+  const noPoints = !s.points_received && !s.points_charged;
+  const shown = STATEMENT_FIELDS
+    .filter((f) => s[f] != null || f === "bank_account")
+    .filter((f) => !(noPoints && f.startsWith("points_")));
   $("statement-fields").replaceChildren(...shown.map((f) => {
     const tr = document.createElement("tr");
     tr.dataset.field = f;

@@ -93,7 +93,9 @@ function render() {
   if (!state.data) return;
   const { balances, activity, cards } = state.data;
   renderSummary(balances, cards, activity.expiring);
-  renderBalances([...balances, ...cardBalances(cards)], activity.expiring);
+  // An empty premium wallet says nothing worth a card; coin is shown even at ¥0.
+  const shown = balances.filter((b) => b.asset === "coin" || b.balance !== 0);
+  renderBalances([...shown, ...cardBalances(cards)], activity.expiring);
   renderHistory(activity.entries);
   renderCards(cards);
 }
