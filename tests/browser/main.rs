@@ -375,8 +375,9 @@ async fn pay_end_to_end(app: &TestApp, driver: &Driver) {
     shot(&wallet, "04-wallet-confirm").await;
     click(&wallet, "#pay-confirm").await;
     wait_text(&wallet, "#pay-done", "¥1,500").await;
-    wait_text(&wallet, "#balance-list", "¥8,500").await;
     shot(&wallet, "05-wallet-paid").await;
+    click(&wallet, "#pay-done-close").await;
+    wait_text(&wallet, "#balance-list", "¥8,500").await;
 
     // The till's screen has turned to 支払い完了 with the amount, and today's takings show it.
     wait_text(&till, "#paid", "支払い完了").await;
@@ -390,7 +391,6 @@ async fn pay_end_to_end(app: &TestApp, driver: &Driver) {
     assert_eq!(app.wallet(&t.program, &shopper, "coin").await, 8_500);
 
     // The shopper shows their own one-time code; the till types it in and takes ¥700.
-    click(&wallet, "#pay-done-close").await;
     click(&wallet, "#my-code-show").await;
     let shopper_code = wait_text(&wallet, "#my-code-text", "mpc_").await;
     shot(&wallet, "08-wallet-my-code").await;
@@ -432,6 +432,7 @@ async fn pay_end_to_end(app: &TestApp, driver: &Driver) {
     type_into(&wallet, "#pay-amount", "300").await;
     click(&wallet, "#pay-confirm").await;
     wait_text(&wallet, "#pay-done", "Paid ¥300").await;
+    click(&wallet, "#pay-done-close").await;
     wait_text(&wallet, "#balance-list", "¥8,200").await;
     assert_eq!(app.wallet(&t.program, &shopper, "coin").await, 8_200);
     app.assert_ledger_ok(&t.program).await;
