@@ -346,7 +346,7 @@ function renderHistory() {
   const windows = [...new Set(state.programs.filter((p) => p.kind === "currency").map((p) => p.settings.refund_window_days))];
   $("refund-window-note").textContent = windows.length === 1 ? t("refund_window_note", { days: windows[0] }) : "";
   if (!rows.length) {
-    days.innerHTML = `<tr><td colspan="3" class="muted">${t("none_yet")}</td></tr>`;
+    days.innerHTML = `<tr><td colspan="2" class="muted">${t("none_yet")}</td></tr>`;
     return;
   }
   const out = [];
@@ -357,7 +357,7 @@ function renderHistory() {
       day = d;
       const tr = document.createElement("tr");
       tr.className = "day";
-      tr.innerHTML = `<th scope="colgroup" colspan="3"></th>`;
+      tr.innerHTML = `<th scope="colgroup" colspan="2"></th>`;
       tr.firstChild.textContent = dayLabel(d);
       out.push(tr);
     }
@@ -396,11 +396,12 @@ function historyRow(r) {
   const tr = document.createElement("tr");
   tr.dataset.tx = r.transaction_id;
   tr.dataset.kind = r.kind;
-  tr.innerHTML = `<td class="time"></td><td class="what"><span class="words"></span></td><td class="num"></td>`;
-  tr.children[0].textContent = timeLabel(r.created_at);
+  // Two columns, the time above the words: at 200 % text a phone still has room for both.
+  tr.innerHTML = `<td class="what"><span class="time"></span><span class="words"></span></td><td class="num"></td>`;
+  tr.querySelector(".time").textContent = timeLabel(r.created_at);
   tr.querySelector(".words").textContent = lineWords(r, "store");
-  tr.children[2].textContent = lineAmount(r, "store");
-  const what = tr.children[1];
+  tr.children[1].textContent = lineAmount(r, "store");
+  const what = tr.children[0];
   const refunded = r.refunded_yen ?? 0;
   if (r.kind === "payment" && refunded > 0) {
     const badge = document.createElement("span");
@@ -440,7 +441,7 @@ function refundPanel(r) {
   const left = refundLeft(r);
   const tr = document.createElement("tr");
   tr.className = "refund-panel";
-  tr.innerHTML = `<td colspan="3"><form id="refund-form" novalidate>
+  tr.innerHTML = `<td colspan="2"><form id="refund-form" novalidate>
     <p class="muted" id="refund-left"></p>
     <label for="refund-amount"></label>
     <input id="refund-amount" type="number" inputmode="numeric" min="1" step="1" required>

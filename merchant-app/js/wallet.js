@@ -389,7 +389,7 @@ function renderHistory(entries) {
   const body = $("history-rows");
   const rows = grouped(entries);
   if (!rows.length) {
-    body.innerHTML = `<tr><td colspan="3" class="muted">${t("none_yet")}</td></tr>`;
+    body.innerHTML = `<tr><td colspan="2" class="muted">${t("none_yet")}</td></tr>`;
     return;
   }
   const out = [];
@@ -400,18 +400,19 @@ function renderHistory(entries) {
       day = d;
       const tr = document.createElement("tr");
       tr.className = "day";
-      tr.innerHTML = `<th scope="colgroup" colspan="3"></th>`;
+      tr.innerHTML = `<th scope="colgroup" colspan="2"></th>`;
       tr.firstChild.textContent = dayLabel(d);
       out.push(tr);
     }
     const tr = document.createElement("tr");
     tr.dataset.kind = e.kind;
-    tr.innerHTML = `<td class="time"></td><td class="what"></td><td class="num"></td>`;
-    tr.children[0].textContent = timeLabel(e.created_at);
+    // Two columns, the time above the words: at 200 % text a phone still has room for both.
+    tr.innerHTML = `<td class="what"><span class="time"></span><span class="words"></span></td><td class="num"></td>`;
+    tr.querySelector(".time").textContent = timeLabel(e.created_at);
     const premium = e.parts.includes("premium") ? ` · ${t("incl_premium")}` : "";
-    tr.children[1].textContent = lineWords(e, "shopper") + premium;
-    tr.children[2].textContent = lineAmount(e, "shopper");
-    tr.children[2].classList.add(e.amount >= 0 ? "in" : "out");
+    tr.querySelector(".words").textContent = lineWords(e, "shopper") + premium;
+    tr.children[1].textContent = lineAmount(e, "shopper");
+    tr.children[1].classList.add(e.amount >= 0 ? "in" : "out");
     out.push(tr);
   }
   body.replaceChildren(...out);

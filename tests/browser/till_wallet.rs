@@ -87,6 +87,15 @@ async fn js(c: &Client, script: &str) -> Value {
         .unwrap_or_else(|e| panic!("{script}: {e}"))
 }
 
+/// Text at 200 % (the root font doubled, as a reader's setting would) still fits the screen.
+async fn fits_at_double_text(c: &Client, what: &str, shot: &str) {
+    js(c, "document.documentElement.style.fontSize = '200%'").await;
+    js(c, "document.getElementById('history').scrollIntoView()").await;
+    fits(c, &format!("{what} at 200 % text")).await;
+    snap(c, shot).await;
+    js(c, "document.documentElement.style.fontSize = ''").await;
+}
+
 /// The message element sits right under the button's form field and right above the button
 /// (within 120 px), is announced, and is in Japanese.
 async fn refusal_next_to(c: &Client, msg: &str, button: &str, want: &str) {
@@ -191,6 +200,7 @@ async fn shopper_pays(app: &TestApp, driver: &Driver) {
     assert_eq!(order, Value::Bool(true), "支払う is on the first screen");
     fits(&wallet, "the wallet").await;
     snap(&wallet, "tw-01-wallet-first-screen-phone").await;
+    fits_at_double_text(&wallet, "the wallet", "tw-01b-wallet-text-200").await;
 
     // The till shows ¥1,500 full screen with the store's name and a countdown.
     let payload = ask(&till, "1500", "tw-02-till-qr-desktop").await;
@@ -437,6 +447,7 @@ async fn owner_till_refund(app: &TestApp, driver: &Driver) {
     .await;
     fits(&till, "the statement").await;
     snap(&till, "tw-29-till-settlement-phone").await;
+    fits_at_double_text(&till, "the till", "tw-29b-till-text-200").await;
 
     // The owner's own session works as a till too.
     owner
