@@ -534,7 +534,12 @@ async fn points_across_stores(app: &TestApp, driver: &Driver) {
     wait_text(&till_a, "#points-result-points", "+50 pt").await;
     wait_text(&till_a, "#points-result-balance", "50 pt").await;
     // The till's history shows the award as awarded, in words (never `point_earn`, "-50 pt").
-    let line = wait_text(&till_a, "#history-rows tr[data-kind=point_earn]", "ポイント付与").await;
+    let line = wait_text(
+        &till_a,
+        "#history-rows tr[data-kind=point_earn]",
+        "ポイント付与",
+    )
+    .await;
     assert!(line.contains("+50 pt 付与"), "{line}");
     shot(&till_a, "20-store-a-points-awarded").await;
     assert_eq!(card_balance(app, &op, &card_id).await, 50);
