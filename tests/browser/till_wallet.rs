@@ -117,11 +117,21 @@ async fn refusal_next_to(c: &Client, msg: &str, button: &str, want: &str) {
     assert_eq!(place[1], "assertive", "{msg} is announced");
 }
 
-/// A store and its owner's token, a currency program, a registered shopper holding `yen`
-/// (the id).
+/// A store and its owner's token, a currency program whose value expires in ten days, a
+/// registered shopper holding `yen`.
 async fn shop(app: &TestApp, yen: i64) -> (String, String, String, String) {
     let op = app.operator().await;
-    let program = app.currency().await;
+    let expires = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).expect("JST"))
+        .date_naive()
+        + chrono::Days::new(10);
+    let program = app
+        .program(
+            "currency",
+            json!({"charge_step_yen": 1, "charge_min_yen": 1, "charge_max_yen": 100_000,
+                   "expiry": {"rule": "fixed_date", "date": expires.to_string()}}),
+        )
+        .await;
     let (merchant, owner) = app.merchant(&op).await;
     let (_, cities) = app.get("/api/v1/cities", &app.admin).await;
     let city = cities[0]["id"].as_str().expect("city").to_owned();
@@ -191,6 +201,7 @@ async fn shopper_pays(app: &TestApp, driver: &Driver) {
     click(&wallet, "#signin-submit").await;
     wait_true(&wallet, "return location.pathname.endsWith('/wallet.html')").await;
     wait_text(&wallet, "#total-balance", "¥10,000").await;
+    wait_text(&wallet, "#expiry-warning", "あと10日").await;
     visible(&wallet, "#pay-start").await;
     let order = js(
         &wallet,
@@ -208,6 +219,13 @@ async fn shopper_pays(app: &TestApp, driver: &Driver) {
     wait_text(&till, "#request-amount", "¥1,500").await;
     let left = wait_text(&till, "#request-left", "4:").await;
     assert!(left.starts_with("4:") || left == "5:00", "{left}");
+
+    // The till buzzes on 支払い完了 (the sound needs speakers; the vibration is recorded).
+    js(
+        &till,
+        "window.buzzes = []; navigator.vibrate = (p) => { window.buzzes.push(p); return true; };",
+    )
+    .await;
 
     // 支払う opens the scanner; without a camera the code can be typed instead.
     click(&wallet, "#pay-start").await;
@@ -234,6 +252,7 @@ async fn shopper_pays(app: &TestApp, driver: &Driver) {
     wait_text(&till, "#paid", "支払い完了").await;
     wait_text(&till, "#paid-amount", "¥1,500").await;
     snap(&till, "tw-05-till-paid-desktop").await;
+    assert_eq!(js(&till, "return window.buzzes.length").await, json!(1));
     click(&wallet, "#pay-done-close").await;
     wait_text(&wallet, "#total-balance", "¥8,500").await;
     wait_text(&wallet, "#history-rows", "スーパーでお支払い").await;
@@ -255,7 +274,7 @@ async fn shopper_pays(app: &TestApp, driver: &Driver) {
 
     // The shopper's own code: a QR with a countdown.
     click(&wallet, "#my-code-show").await;
-    wait_text(&wallet, "#my-code-text", "mpc_").await;
+    let code = wait_text(&wallet, "#my-code-text", "mpc_").await;
     let left = wait_text(&wallet, "#my-code-left", "0:").await;
     assert!(left.starts_with("0:5") || left == "1:00", "{left}");
     js(
@@ -264,6 +283,26 @@ async fn shopper_pays(app: &TestApp, driver: &Driver) {
     )
     .await;
     snap(&wallet, "tw-08-wallet-my-code").await;
+    // When its minute is up, a new code takes its place by itself.
+    js(
+        &wallet,
+        "const real = Date.now.bind(Date); let once = true; \
+         Date.now = () => { if (once) { once = false; return real() + 61000; } return real(); };",
+    )
+    .await;
+    wait_true(
+        &wallet,
+        &format!(
+            "return document.getElementById('my-code-text').textContent.startsWith('mpc_') && \
+             document.getElementById('my-code-text').textContent !== {code:?}"
+        ),
+    )
+    .await;
+    let left = wait_text(&wallet, "#my-code-left", "0:").await;
+    assert!(
+        left.starts_with("0:5") || left == "1:00",
+        "a fresh minute: {left}"
+    );
 
     // Large text, remembered after a reload; still no sideways scrolling.
     click(&wallet, "#large-text").await;
