@@ -135,8 +135,10 @@ function render() {
   $("targets-label").textContent = `${p?.name ?? ""} ${label}`.trim();
   $("targets-period").textContent =
     `${t("period_line", { from: longDate(r.from), to: longDate(r.to) })} ・ ${asOfText(r)}`;
-  $("col-now").textContent = `${label} ${asOfText(r)}`;
-  $("col-before").textContent = `${t("col_previous")} (${longDate(yearBefore(r.as_of))})`;
+  $("figures-caption").textContent = t("figures_caption", {
+    now: r.fiscal_year && r.as_of < r.to ? `${fiscalYearShort(r.fiscal_year)} ${asOfText(r)}` : asOfText(r),
+    before: longDate(yearBefore(r.as_of)),
+  });
   $("targets-rows").replaceChildren(...FIGURES.map((f) => figureRow(f, r, r.previous_year)));
   renderChartText(r);
   renderChanges(r);

@@ -141,6 +141,13 @@ async fn council_report(app: &TestApp, driver: &Driver) {
     assert!(usage.contains("¥1,200"), "{usage}");
     assert!(!usage.contains(&format!("{}-", chrono::Datelike::year(&today))), "{usage}");
     chart_loaded(&c).await;
+    c.execute("document.getElementById('targets-figures').scrollIntoView()", vec![])
+        .await
+        .expect("scrolls");
+    snap(&c, "city-04a-running-year-figures").await;
+    c.execute("document.getElementById('targets-chart').scrollIntoView()", vec![])
+        .await
+        .expect("scrolls");
     let alt = visible(&c, "#targets-chart")
         .await
         .attr("alt")
@@ -168,8 +175,14 @@ async fn council_report(app: &TestApp, driver: &Driver) {
     pick_year(&c, 2024).await;
     wait_text(&c, "#targets-label", "令和6年度 (2024)").await;
     chart_loaded(&c).await;
+    // The browser's print dialog is stood in for (headless Chrome would hold the page in
+    // printing); the test prints the page itself below, as the dialog would.
+    c.execute("window.print = () => { window.printed = (window.printed || 0) + 1; }", vec![])
+        .await
+        .expect("print stood in for");
     click(&c, "#council-print").await;
     wait_true(&c, "return document.body.classList.contains('council')").await;
+    wait_true(&c, "return window.printed === 1").await;
     wait_text(&c, "#council-head", "テスト市").await;
     let head = text_of(&c, "#council-head").await;
     for want in ["報告書", "令和6年度 (2024)", "2025年3月31日", "作成日"] {

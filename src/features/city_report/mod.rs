@@ -282,13 +282,13 @@ pub async fn store_report_from(
             .collect(),
         source,
     };
-    let (counts, registered, active) =
-        counts(app, program, &inputs, period.from, period.to).await?;
     let as_of = as_of(&period);
     let previous_year = match year_earlier(period.from, as_of) {
         Some((from, to)) => Some(counts(app, program, &inputs, from, to).await?.0),
         None => None,
     };
+    let (counts, registered, active) =
+        counts(app, program, &inputs, period.from, period.to).await?;
     let (changes, changes_truncated) = changes(app, &inputs.events, period.from, period.to).await?;
     let profiles: HashMap<MerchantId, Profile> = registry::city_profiles(&app.db, who.city())
         .await?

@@ -216,7 +216,7 @@ pub(crate) fn store_svg(r: &StoreReport, lang: Lang) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="system-ui, 'Hiragino Sans', 'Noto Sans CJK JP', sans-serif" font-size="14" fill="#111">"#
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="system-ui, 'Hiragino Sans', 'Noto Sans CJK JP', sans-serif" font-size="14" fill="#111">"##
     );
     let _ = write!(s, r#"<title>{}</title>"#, w.title);
     let _ = write!(
@@ -329,7 +329,7 @@ fn year_bar(
     // The number sits above its bar, haloed in white so a target line behind it never hides it.
     let _ = write!(
         s,
-        r#"<text class="value" x="{centre}" y="{}" text-anchor="middle" font-size="15" font-weight="bold" stroke="#fff" stroke-width="4" paint-order="stroke">{actual}{}</text>"#,
+        r##"<text class="value" x="{centre}" y="{}" text-anchor="middle" font-size="15" font-weight="bold" stroke="#fff" stroke-width="4" paint-order="stroke">{actual}{}</text>"##,
         top - 6,
         if running { "*" } else { "" }
     );
