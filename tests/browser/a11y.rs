@@ -462,8 +462,38 @@ async fn walk(app: &TestApp, driver: &Driver, screen: Screen) {
             }
         }
     }
+    canary(&c, app).await;
     c.close().await.expect("closes");
     report(tag, &found);
+}
+
+/// The checks themselves catch a bad page: a tiny low-contrast button and a box wider than
+/// the screen, put on the start page, are each reported.
+async fn canary(c: &Client, app: &TestApp) {
+    c.goto(&format!("{}/app/index.html", app.base))
+        .await
+        .expect("opens");
+    settled(c, Some(".cards")).await;
+    c.execute(
+        "const b = document.createElement('button');
+         b.textContent = 'Low contrast';
+         b.style.cssText = 'min-height: 0; min-width: 0; width: 20px; height: 20px; padding: 0; \
+           color: #aaa; background: #bbb; border: 0';
+         const wide = document.createElement('div');
+         wide.style.cssText = 'width: 3000px; height: 10px';
+         const img = document.createElement('img');
+         img.src = 'missing.png';
+         img.style.cssText = 'width: 30px; height: 30px';
+         document.querySelector('main').append(b, img, wide);",
+        vec![],
+    )
+    .await
+    .expect("canary placed");
+    let mut checks: BTreeSet<String> = axe(c).await.into_iter().map(|(k, _)| k).collect();
+    checks.extend(fit(c).await.into_iter().map(|(k, _)| k));
+    for want in ["axe:image-alt", "axe:color-contrast", "overflow", "target-size"] {
+        assert!(checks.contains(want), "the canary's {want} was not caught: {checks:?}");
+    }
 }
 
 /// Fails on a finding not in `KNOWN`, and on a `KNOWN` entry no longer found; prints them all.
