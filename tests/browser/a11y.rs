@@ -198,7 +198,14 @@ pub(crate) async fn people(app: &TestApp) -> People {
     login_for(app, &op, "shopper", &shopper, "shopper@example.jp").await;
     login_for(app, &op, "merchant_owner", &merchant, "owner@example.jp").await;
     login_for(app, &app.admin, "staff", &admin_id, "city@example.jp").await;
-    login_for(app, &app.admin, "staff", &operator_id, "operator@example.jp").await;
+    login_for(
+        app,
+        &app.admin,
+        "staff",
+        &operator_id,
+        "operator@example.jp",
+    )
+    .await;
     People {
         shopper: "shopper@example.jp".into(),
         owner: "owner@example.jp".into(),
@@ -450,7 +457,11 @@ async fn walk(app: &TestApp, driver: &Driver, screen: Screen) {
                 .await
                 .expect("lang");
             assert_eq!(html_lang, json!(lang), "{page} says its language");
-            shot(&c, &format!("a11y-{tag}-{lang}-{}", page.trim_end_matches(".html"))).await;
+            shot(
+                &c,
+                &format!("a11y-{tag}-{lang}-{}", page.trim_end_matches(".html")),
+            )
+            .await;
             let mut all = axe(&c).await;
             all.extend(fit(&c).await);
             all.extend(zoomed(&c).await);
@@ -491,8 +502,16 @@ async fn canary(c: &Client, app: &TestApp) {
     .expect("canary placed");
     let mut checks: BTreeSet<String> = axe(c).await.into_iter().map(|(k, _)| k).collect();
     checks.extend(fit(c).await.into_iter().map(|(k, _)| k));
-    for want in ["axe:image-alt", "axe:color-contrast", "overflow", "target-size"] {
-        assert!(checks.contains(want), "the canary's {want} was not caught: {checks:?}");
+    for want in [
+        "axe:image-alt",
+        "axe:color-contrast",
+        "overflow",
+        "target-size",
+    ] {
+        assert!(
+            checks.contains(want),
+            "the canary's {want} was not caught: {checks:?}"
+        );
     }
 }
 

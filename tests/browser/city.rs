@@ -12,9 +12,7 @@ use fantoccini::wd::{PrintConfiguration, PrintMargins, PrintSize};
 use serde_json::json;
 
 use super::a11y::{PASSWORD, People, people};
-use super::{
-    Driver, TestApp, click, scenario, text_of, type_into, visible, wait_text, wait_true,
-};
+use super::{Driver, TestApp, click, scenario, text_of, type_into, visible, wait_text, wait_true};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_city_official_signs_in_and_prints_the_council_report() {
@@ -45,7 +43,11 @@ fn jst_today() -> chrono::NaiveDate {
 
 fn fiscal_year_of(d: chrono::NaiveDate) -> i32 {
     use chrono::Datelike;
-    if d.month() >= 4 { d.year() } else { d.year() - 1 }
+    if d.month() >= 4 {
+        d.year()
+    } else {
+        d.year() - 1
+    }
 }
 
 /// Signs in on signin.html with the login and lands on city.html with the chart shown.
@@ -115,9 +117,12 @@ async fn council_report(app: &TestApp, driver: &Driver) {
         assert!(!page.contains(other_name), "{other_name} in {page}");
     }
     chart_loaded(&c).await;
-    c.execute("document.getElementById('changes-title').scrollIntoView()", vec![])
-        .await
-        .expect("scrolls");
+    c.execute(
+        "document.getElementById('changes-title').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .expect("scrolls");
     snap(&c, "city-03-fy2024-changes").await;
 
     // The running 年度: "as of" today, never 年度末; the payment of today in its month.
@@ -139,22 +144,34 @@ async fn council_report(app: &TestApp, driver: &Driver) {
     );
     let usage = wait_text(&c, "#usage-rows", &month).await;
     assert!(usage.contains("¥1,200"), "{usage}");
-    assert!(!usage.contains(&format!("{}-", chrono::Datelike::year(&today))), "{usage}");
+    assert!(
+        !usage.contains(&format!("{}-", chrono::Datelike::year(&today))),
+        "{usage}"
+    );
     chart_loaded(&c).await;
-    c.execute("document.getElementById('targets-figures').scrollIntoView()", vec![])
-        .await
-        .expect("scrolls");
+    c.execute(
+        "document.getElementById('targets-figures').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .expect("scrolls");
     snap(&c, "city-04a-running-year-figures").await;
-    c.execute("document.getElementById('targets-chart').scrollIntoView()", vec![])
-        .await
-        .expect("scrolls");
+    c.execute(
+        "document.getElementById('targets-chart').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .expect("scrolls");
     let alt = visible(&c, "#targets-chart")
         .await
         .attr("alt")
         .await
         .expect("alt")
         .unwrap_or_default();
-    assert!(alt.contains("取扱店舗数") && alt.contains("令和6年度 (2024): 1店（目標 2）"), "{alt}");
+    assert!(
+        alt.contains("取扱店舗数") && alt.contains("令和6年度 (2024): 1店（目標 2）"),
+        "{alt}"
+    );
     snap(&c, "city-04-running-year").await;
 
     // In English: the words change, the numbers stay; the chart is fetched in English.
@@ -177,9 +194,12 @@ async fn council_report(app: &TestApp, driver: &Driver) {
     chart_loaded(&c).await;
     // The browser's print dialog is stood in for (headless Chrome would hold the page in
     // printing); the test prints the page itself below, as the dialog would.
-    c.execute("window.print = () => { window.printed = (window.printed || 0) + 1; }", vec![])
-        .await
-        .expect("print stood in for");
+    c.execute(
+        "window.print = () => { window.printed = (window.printed || 0) + 1; }",
+        vec![],
+    )
+    .await
+    .expect("print stood in for");
     click(&c, "#council-print").await;
     wait_true(&c, "return document.body.classList.contains('council')").await;
     wait_true(&c, "return window.printed === 1").await;
@@ -196,7 +216,11 @@ async fn council_report(app: &TestApp, driver: &Driver) {
         )
         .await
         .expect("script");
-    assert_eq!(controls_shown, json!(0), "the council view hides the controls");
+    assert_eq!(
+        controls_shown,
+        json!(0),
+        "the council view hides the controls"
+    );
     snap(&c, "city-06-council-view").await;
     print_a4(&c, "city-07-council-report").await;
     click(&c, "#council-back").await;
@@ -249,7 +273,10 @@ async fn print_a4(c: &Client, name: &str) {
         .arg(&png)
         .status();
     if !converted.is_ok_and(|s| s.success()) {
-        eprintln!("pdftoppm not found: {} not turned into PNGs", path.display());
+        eprintln!(
+            "pdftoppm not found: {} not turned into PNGs",
+            path.display()
+        );
     }
 }
 
@@ -270,7 +297,10 @@ fn assert_japanese(where_: &str, text: &str) {
 /// The server's own message for a refused request (English, for developers).
 async fn server_message(app: &TestApp, path: &str, token: &str) -> String {
     let (_, v) = app.get(path, token).await;
-    v["error"]["message"].as_str().unwrap_or_default().to_owned()
+    v["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 async fn refusals_in_japanese(app: &TestApp, driver: &Driver) {
@@ -324,9 +354,12 @@ async fn refusals_in_japanese(app: &TestApp, driver: &Driver) {
         !body.as_str().unwrap_or_default().contains(&english),
         "the server's {english:?} on the page"
     );
-    c.execute("document.getElementById('unused-msg').scrollIntoView()", vec![])
-        .await
-        .expect("scrolls");
+    c.execute(
+        "document.getElementById('unused-msg').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .expect("scrolls");
     snap(&c, "refusal-02-city-future-date").await;
 
     // signin.html: a wrong password and a setup code that is no one's.
@@ -351,7 +384,10 @@ async fn refusals_in_japanese(app: &TestApp, driver: &Driver) {
         .expect("text");
     let body = body.as_str().unwrap_or_default();
     for english in ["wrong", "invalid", "not found", "setup code"] {
-        assert!(!body.to_lowercase().contains(english), "{english:?} on the page: {body}");
+        assert!(
+            !body.to_lowercase().contains(english),
+            "{english:?} on the page: {body}"
+        );
     }
     snap(&c, "refusal-03-signin").await;
     c.close().await.expect("closes");

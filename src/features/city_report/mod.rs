@@ -22,9 +22,7 @@ use crate::features::merchants::{self as registry, ParticipationEventRow};
 use crate::http::refusals::RequestRefusal;
 pub use crate::writer::aggregates::Source;
 use machipay_domain::auth::{Capability, Principal};
-use machipay_domain::calendar::{
-    FiscalYear, jst_date, jst_end_of_day_utc, jst_start_of_day_utc,
-};
+use machipay_domain::calendar::{FiscalYear, jst_date, jst_end_of_day_utc, jst_start_of_day_utc};
 use machipay_domain::ids::*;
 use machipay_domain::registry::{ParticipationKind, Profile, achievement_permille, permille_text};
 

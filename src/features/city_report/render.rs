@@ -186,7 +186,7 @@ fn words(lang: Lang) -> Words {
             axis: "店舗数",
         },
         Lang::En => Words {
-            title: "Participating stores at fiscal year end, against the target",
+            title: "Participating stores and the target",
             actual: "Participating stores (year end)",
             target: "Target",
             axis: "Stores",
@@ -262,7 +262,14 @@ pub(crate) fn store_svg(r: &StoreReport, lang: Lang) -> String {
     for (i, y) in years.iter().enumerate() {
         // The last 年度 counts only to `as_of` while the period runs.
         let running = r.as_of < r.to && i + 1 == years.len();
-        year_bar(&mut s, y, (i as i64, running), &y_of, lang, &mut target_points);
+        year_bar(
+            &mut s,
+            y,
+            (i as i64, running),
+            &y_of,
+            lang,
+            &mut target_points,
+        );
     }
     if target_points.len() > 1 {
         let _ = write!(
@@ -276,11 +283,7 @@ pub(crate) fn store_svg(r: &StoreReport, lang: Lang) -> String {
     {
         let note = match lang {
             Lang::Ja => format!("※{}は{}現在", last.label, day_text(r.as_of, lang)),
-            Lang::En => format!(
-                "* FY{} as of {}",
-                last.fiscal_year,
-                day_text(r.as_of, lang)
-            ),
+            Lang::En => format!("* FY{} as of {}", last.fiscal_year, day_text(r.as_of, lang)),
         };
         let _ = write!(
             s,
