@@ -1,10 +1,14 @@
-// The city dashboard: staff sign-in, the stores-against-targets section (js/city-targets.js),
-// the unused-balance report (未使用残高) as a table and as a CSV download.
+// The city dashboard: staff sign-in (the session cookie from signin.html; a pasted staff token
+// as the fallback for integrations and tests), the 取扱店舗数 section (js/city-targets.js), and
+// the unused-balance report (未使用残高) as a table and a CSV download. Each form's refusal is
+// shown under it, in the page's language (error-messages.js), announced to screen readers.
 
-import { ApiError, api, signOut, tokens } from "./api.js";
-import { t, yen } from "./i18n.js";
+import "./city-texts.js";
+import { ApiError, api, download, signOut, tokens } from "./api.js";
+import { t } from "./i18n.js";
 import { errorText, say, shell } from "./shell.js";
 import { startTargets } from "./city-targets.js";
+import { longDate, num } from "./city-texts.js";
 
 const ROLE = "staff";
 const $ = (id) => document.getElementById(id);
@@ -21,12 +25,14 @@ start();
 
 async function start() {
   let programs;
+  let town = "";
   // A pasted token (integrations, tests) if there is one; otherwise the session cookie.
   state.token = tokens.get(ROLE);
   try {
     const me = await api("GET", "/me", { token: state.token });
     if (me.kind !== "staff") throw new ApiError(403, "not_staff_token", "not a staff token");
     programs = await api("GET", "/programs", { token: state.token });
+    town = await townName(me.city_id);
     $("program").replaceChildren(...programs.filter((p) => p.kind === "currency").map((p) => {
       const o = document.createElement("option");
       o.value = p.id;
@@ -39,12 +45,23 @@ async function start() {
     state.token = null;
     showSignin();
     // Not signed in yet is no error: the sign-in section says what to do.
-    if (hadToken || e.status !== 401) say($("msg"), errorText(e));
+    if (hadToken || e.status !== 401) say($("signin-msg"), errorText(e));
     return;
   }
   $("signin").hidden = true;
   $("dashboard").hidden = false;
-  await Promise.all([startTargets(state.token, programs), loadReport()]);
+  $("unused").hidden = !programs.some((p) => p.kind === "currency");
+  await Promise.all([startTargets(state.token, programs, town), loadReport()]);
+}
+
+/** The city's name (for the council report's heading), or "" if the list cannot be read. */
+async function townName(cityId) {
+  try {
+    const cities = await api("GET", "/cities");
+    return cities.find((c) => c.id === cityId)?.name ?? "";
+  } catch {
+    return "";
+  }
 }
 
 function showSignin() {
@@ -54,8 +71,10 @@ function showSignin() {
 
 $("signin-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  say($("msg"), "");
-  tokens.set(ROLE, $("token").value.trim());
+  say($("signin-msg"), "");
+  const token = $("token").value.trim();
+  if (!token) return;
+  tokens.set(ROLE, token);
   await start();
 });
 
@@ -67,14 +86,14 @@ function reportPath(format) {
 }
 
 async function loadReport() {
-  say($("msg"), "");
+  say($("unused-msg"), "");
   if (!$("program").value) return;
   try {
     state.report = await api("GET", reportPath("json"), { token: state.token });
     renderReport();
   } catch (e) {
     $("unused-table").hidden = true;
-    say($("msg"), errorText(e));
+    say($("unused-msg"), errorText(e));
   }
 }
 
@@ -85,7 +104,10 @@ function renderReport() {
     const tr = document.createElement("tr");
     tr.innerHTML = `<th scope="row"></th><td class="num"></td>`;
     tr.children[0].textContent = t("r_" + f);
-    tr.children[1].textContent = f.endsWith("_yen") ? yen(r[f]) : r[f];
+    const v = r[f];
+    tr.children[1].textContent = f.endsWith("_yen") ? `¥${num(v)}`
+      : f === "free_points" ? `${num(v)} pt`
+      : longDate(v);
     tr.dataset.field = f;
     return tr;
   }));
@@ -97,15 +119,11 @@ $("program").addEventListener("change", loadReport);
 
 /** Downloads the CSV with the token (a plain link could not send the Authorization header). */
 $("unused-csv").addEventListener("click", async () => {
+  say($("unused-msg"), "");
   try {
-    const resp = await api("GET", reportPath("csv"), { token: state.token, raw: true });
-    const name = /filename="([^"]+)"/.exec(resp.headers.get("Content-Disposition") ?? "")?.[1] ?? "unused-balance.csv";
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(await resp.blob());
-    a.download = name;
-    a.click();
+    await download(reportPath("csv"), state.token, "unused-balance.csv");
   } catch (e) {
-    say($("msg"), errorText(e));
+    say($("unused-msg"), errorText(e));
   }
 });
 

@@ -472,6 +472,14 @@ export function t(key, vars = {}) {
   return text.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ""));
 }
 
+/**
+ * Adds a page's own texts (`{ ja: {...}, en: {...} }`) to the dictionary; a key already there
+ * takes the page's text. A page module calls it when it loads, before the shell translates.
+ */
+export function addTexts(texts) {
+  for (const l of Object.keys(DICT)) Object.assign(DICT[l], texts[l] ?? {});
+}
+
 /** Translates every marked element under `root` and sets <html lang>. */
 export function apply(root = document) {
   document.documentElement.lang = lang();

@@ -33,7 +33,8 @@ use crate::helpers::TestApp;
 
 both_backends!(
     store_report_matches_the_hand_counted_fixture,
-    usage_report_counts_months_and_years
+    usage_report_counts_months_and_years,
+    store_report_lists_changes_and_the_year_before
 );
 
 struct Fixture {
@@ -337,10 +338,10 @@ async fn check_csv(app: &TestApp, p: &str) {
         [
             "区分",
             "項目",
-            "登録店舗数(期末)",
-            "取引店舗数",
+            "取扱店舗数(期末)",
+            "利用のあった店舗数",
             "新規加盟",
-            "脱退",
+            "退会",
             "目標",
             "達成率(%)"
         ]
@@ -370,6 +371,12 @@ async fn check_csv(app: &TestApp, p: &str) {
         rows.iter()
             .any(|r| r[..4] == ["商店会", "東町商店会", "1", "2"])
     );
+    // 規模 in Japanese, as the city's own lists say it.
+    assert!(
+        rows.iter().any(|r| r[..4] == ["規模", "大規模", "1", "1"]),
+        "{rows:?}"
+    );
+    assert!(!rows.iter().any(|r| r[1] == "large" || r[1] == "small"));
 }
 
 async fn check_svg(app: &TestApp, p: &str) {
@@ -397,14 +404,18 @@ async fn check_svg(app: &TestApp, p: &str) {
     };
     assert_eq!(values("actual"), [2, 3, 4]);
     assert_eq!(values("target"), [3, 4, 3]);
-    let labels: Vec<&str> = with_class("label")
-        .iter()
-        .map(|n| n.text().unwrap())
-        .collect();
-    assert_eq!(
-        labels,
-        ["令和5年度 (2023)", "令和6年度 (2024)", "令和7年度 (2025)"]
-    );
+    let texts = |class: &str| -> Vec<String> {
+        with_class(class)
+            .iter()
+            .map(|n| n.text().unwrap().to_owned())
+            .collect()
+    };
+    // Both calendars under each bar, the number on the bar, the target's number under it.
+    assert_eq!(texts("label"), ["令和5年度", "令和6年度", "令和7年度"]);
+    assert_eq!(texts("western"), ["(2023)", "(2024)", "(2025)"]);
+    assert_eq!(texts("value"), ["2", "3", "4"]);
+    assert_eq!(texts("target-value"), ["目標 3", "目標 4", "目標 3"]);
+    assert!(with_class("tick").len() >= 3, "an axis with ticks");
     assert_eq!(with_class("target-line").len(), 1);
     // Taller bar, larger number.
     let heights: Vec<i64> = with_class("actual")
@@ -414,6 +425,153 @@ async fn check_svg(app: &TestApp, p: &str) {
     assert!(
         heights[0] < heights[1] && heights[1] < heights[2],
         "{heights:?}"
+    );
+
+    // In English: the same numbers, English words, the Japanese 年度 kept beside the year.
+    let (s, _, body) = app
+        .get_bytes(
+            &format!("/api/v1/programs/{p}/reports/stores?fiscal_year=2025&format=svg&lang=en"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let en = String::from_utf8(body).expect("UTF-8");
+    let doc = roxmltree::Document::parse(&en).expect("well-formed SVG");
+    let en_texts = |class: &str| -> Vec<String> {
+        doc.descendants()
+            .filter(|n| n.attribute("class") == Some(class))
+            .map(|n| n.text().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(en_texts("label"), ["FY2023", "FY2024", "FY2025"]);
+    assert_eq!(en_texts("western"), ["(Reiwa 5)", "(Reiwa 6)", "(Reiwa 7)"]);
+    assert_eq!(en_texts("target-value")[0], "Target 3");
+    assert!(!en.contains("目標"), "{en}");
+    let (s, e) = app
+        .get(
+            &format!("/api/v1/programs/{p}/reports/stores?fiscal_year=2025&format=svg&lang=fr"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_format"))
+    );
+}
+
+fn jst_today() -> chrono::NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive()
+}
+
+/// The stores that joined, were suspended or left in a 年度, by name with the reason; the
+/// "as of" day of a finished and of a running 年度; the same days a year before.
+async fn store_report_lists_changes_and_the_year_before(app: &TestApp) {
+    let fx = fixture(app).await;
+    let p = &fx.program;
+    let op = app.operator().await;
+    let (g, _) = app.merchant(&op).await;
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/programs/{p}/merchants/{g}/participation-events"),
+            &op,
+            json!({"kind": "joined", "effective_on": "2025-06-01", "reason": "商店会の紹介"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/programs/{p}/merchants/{g}/participation-events"),
+            &op,
+            json!({"kind": "suspended", "effective_on": "2025-09-01", "reason": "店舗改装のため"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+
+    // 令和6: C and D joined, B left, D was suspended; named, in date order.
+    let r6 = report(app, p, "fiscal_year=2024").await;
+    let changes: Vec<(&str, &str)> = r6["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(c["name"], "スーパー", "{c}");
+            assert!(c["merchant_id"].is_string(), "{c}");
+            (
+                c["kind"].as_str().unwrap(),
+                c["effective_on"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("joined", "2024-04-10"),
+            ("joined", "2024-07-01"),
+            ("left", "2024-10-15"),
+            ("suspended", "2025-01-10"),
+        ]
+    );
+    assert_eq!(r6["changes_truncated"], false);
+    // A finished 年度 counts to its last day; the year before is 令和5 whole.
+    assert_eq!(r6["as_of"], "2025-03-31");
+    assert_eq!(
+        counts(&r6["previous_year"]),
+        (2, 2, 2, 0, Some(3), Some("66.7"))
+    );
+
+    // 令和7: the reasons recorded come with the changes.
+    let r7 = report(app, p, "fiscal_year=2025").await;
+    let reasons: Vec<(&str, Option<&str>)> = r7["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["kind"].as_str().unwrap(), c["reason"].as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("joined", None),
+            ("joined", Some("商店会の紹介")),
+            ("suspended", Some("店舗改装のため"))
+        ]
+    );
+
+    // The running 年度 is "as of" today, not its year end, and is compared with the same
+    // days of the year before.
+    let today = jst_today();
+    let fy = if chrono::Datelike::month(&today) >= 4 {
+        chrono::Datelike::year(&today)
+    } else {
+        chrono::Datelike::year(&today) - 1
+    };
+    let now = report(app, p, &format!("fiscal_year={fy}")).await;
+    assert_eq!(now["as_of"], today.to_string());
+    assert_eq!(now["to"], format!("{}-03-31", fy + 1));
+    let (s, u) = app
+        .get(
+            &format!("/api/v1/programs/{p}/reports/usage?fiscal_year={fy}"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["as_of"], today.to_string());
+
+    // Usage of 令和7 against 令和6: 4 payments of ¥100 then, 2 now.
+    let (s, u) = app
+        .get(
+            &format!("/api/v1/programs/{p}/reports/usage?fiscal_year=2025"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{u}");
+    assert_eq!(u["as_of"], "2026-03-31");
+    assert_eq!(
+        (
+            u["total"]["transactions"].as_i64(),
+            u["previous_total"]["transactions"].as_i64(),
+            u["previous_total"]["value_yen"].as_i64()
+        ),
+        (Some(2), Some(4), Some(400))
     );
 }
 
@@ -475,9 +633,8 @@ async fn usage_report_counts_months_and_years(app: &TestApp) {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(&body[..3], b"\xEF\xBB\xBF");
-    assert!(
-        std::str::from_utf8(&body[3..])
-            .unwrap()
-            .starts_with("区分,期間,取引件数")
-    );
+    let text = std::str::from_utf8(&body[3..]).unwrap();
+    assert!(text.starts_with("区分,期間,取引件数"));
+    // Months as people write them, not "2024-05".
+    assert!(text.contains("月別,2024年5月,1,100"), "{text}");
 }

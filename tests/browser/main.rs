@@ -25,6 +25,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
+mod a11y;
+mod city;
 mod signin;
 mod till_wallet;
 
@@ -715,7 +717,7 @@ async fn city_targets(app: &TestApp, driver: &Driver) {
         .await
         .expect("alt")
         .unwrap_or_default();
-    assert!(alt.contains("登録 3店 / 目標 7店"), "{alt}");
+    assert!(alt.contains("令和6年度 (2024): 3店（目標 7）"), "{alt}");
     let tables = city
         .execute(
             "return document.querySelectorAll('#breakdowns table').length",
@@ -752,7 +754,7 @@ async fn city_targets(app: &TestApp, driver: &Driver) {
 
     // In English the labels change, the figures stay.
     click(&city, "#lang-switch").await;
-    wait_text(&city, "#targets-rows", "Registered stores").await;
+    wait_text(&city, "#targets-rows", "Participating stores").await;
     assert_eq!(figure(&city, "registered_at_end").await, "3");
     assert_eq!(figure(&city, "achievement_rate").await, "42.9%");
     shot(&city, "31-city-targets-2024-en").await;

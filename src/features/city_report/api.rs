@@ -7,7 +7,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::features::city_report::store::Usage;
-use machipay_domain::ids::ProgramId;
+use machipay_domain::ids::{MerchantId, ProgramId};
+use machipay_domain::registry::ParticipationKind;
 
 /// Counts of one period.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -53,12 +54,26 @@ pub struct Breakdowns {
     pub size_class: Vec<GroupRow>,
 }
 
+/// A store that joined, was suspended, resumed or left within the period (a participation
+/// event), with its name and the reason recorded.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StoreChange {
+    pub merchant_id: MerchantId,
+    /// The store's name now.
+    pub name: String,
+    pub kind: ParticipationKind,
+    pub effective_on: NaiveDate,
+    pub reason: Option<String>,
+}
+
 /// The store report of a program for a period.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct StoreReport {
     pub program_id: ProgramId,
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The last day the figures cover: `to`, or today (JST) while the period runs ("2026年12月6日現在").
+    pub as_of: NaiveDate,
     pub fiscal_year: Option<i32>,
     /// "令和7年度 (2025)" or the date range.
     pub label: String,
@@ -67,6 +82,12 @@ pub struct StoreReport {
     pub breakdowns: Breakdowns,
     /// Each 年度 from the first with a target or an event to the period's, oldest first.
     pub trend: Vec<YearRow>,
+    /// The same days one year earlier (`from` to `as_of`, each less a year): year over year.
+    pub previous_year: Option<StoreCounts>,
+    /// Joins, suspensions, resumptions and withdrawals in the period, oldest first (at most
+    /// `CHANGES_MAX`; `changes_truncated` says when more happened).
+    pub changes: Vec<StoreChange>,
+    pub changes_truncated: bool,
     /// How the breakdowns were made (profiles are not versioned).
     pub note: &'static str,
 }
@@ -102,7 +123,11 @@ pub struct UsageReport {
     pub from: NaiveDate,
     pub to: NaiveDate,
     pub label: String,
+    /// The last day the figures cover: `to`, or today (JST) while the period runs.
+    pub as_of: NaiveDate,
     pub months: Vec<UsageRow>,
     pub fiscal_years: Vec<UsageRow>,
     pub total: UsageRow,
+    /// The total of the same days one year earlier (`from` to `as_of`, each less a year).
+    pub previous_total: Option<UsageRow>,
 }

@@ -40,12 +40,14 @@ struct ReportQuery {
     /// `json` (default), `csv` or, for the store report, `svg`.
     #[param(value_type = Option<crate::http::params::ReportFormat>)]
     format: Option<String>,
+    /// The words of the SVG chart: `ja` (default) or `en`.
+    lang: Option<String>,
 }
 
 enum Format {
     Json,
     Csv,
-    Svg,
+    Svg(render::Lang),
 }
 
 fn parse_date(name: &'static str, s: Option<&str>) -> Result<Option<NaiveDate>, AppError> {
@@ -60,7 +62,10 @@ fn parse(q: ReportQuery, svg_allowed: bool) -> Result<(Period, Format), AppError
     let format = match q.format.as_deref() {
         None | Some("json") => Format::Json,
         Some("csv") => Format::Csv,
-        Some("svg") if svg_allowed => Format::Svg,
+        Some("svg") if svg_allowed => Format::Svg(
+            render::Lang::parse(q.lang.as_deref())
+                .ok_or(RequestRefusal::InvalidFormat("lang must be ja or en"))?,
+        ),
         Some(_) => return Err(RequestRefusal::InvalidFormat("unknown format").into()),
     };
     let period = Period::parse(
@@ -111,10 +116,10 @@ async fn stores(
             format!("stores-{}-{}.csv", period.from, period.to),
             render::store_csv(&report)?,
         ),
-        Format::Svg => file(
+        Format::Svg(lang) => file(
             "image/svg+xml; charset=utf-8",
             format!("stores-{}-{}.svg", period.from, period.to),
-            render::store_svg(&report),
+            render::store_svg(&report, lang),
         ),
     })
 }

@@ -22,7 +22,7 @@ use crate::features::merchants::{self as registry, ParticipationEventRow};
 use crate::http::refusals::RequestRefusal;
 pub use crate::writer::aggregates::Source;
 use machipay_domain::auth::{Capability, Principal};
-use machipay_domain::calendar::{FiscalYear, jst_end_of_day_utc, jst_start_of_day_utc};
+use machipay_domain::calendar::{FiscalYear, jst_date, jst_end_of_day_utc, jst_start_of_day_utc};
 use machipay_domain::ids::*;
 use machipay_domain::registry::{ParticipationKind, Profile, achievement_permille, permille_text};
 
@@ -44,6 +44,20 @@ crate::refusals! {
 pub const TREND_YEARS_MAX: usize = 10;
 /// Longest period a report covers, in days (ten years).
 pub const PERIOD_DAYS_MAX: i64 = 3_660;
+/// Most participation changes a store report lists (the rest are counted in `joined`/`left`).
+pub const CHANGES_MAX: usize = 1_000;
+
+/// The last day a report on `period` covers: its end, or today (JST) while it runs.
+fn as_of(period: &Period) -> NaiveDate {
+    period.to.min(jst_date(chrono::Utc::now()))
+}
+
+/// The same JST days one year earlier (29 February becomes the 28th), if the calendar has them.
+fn year_earlier(from: NaiveDate, to: NaiveDate) -> Option<(NaiveDate, NaiveDate)> {
+    let back = |d: NaiveDate| d.checked_sub_months(chrono::Months::new(12));
+    let (from, to) = (back(from)?, back(to)?);
+    (FiscalYear::of(from).is_ok() && from <= to).then_some((from, to))
+}
 
 /// The period a report covers: JST dates, both inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,8 +280,14 @@ pub async fn store_report_from(
             .collect(),
         source,
     };
+    let as_of = as_of(&period);
+    let previous_year = match year_earlier(period.from, as_of) {
+        Some((from, to)) => Some(counts(app, program, &inputs, from, to).await?.0),
+        None => None,
+    };
     let (counts, registered, active) =
         counts(app, program, &inputs, period.from, period.to).await?;
+    let (changes, changes_truncated) = changes(app, &inputs.events, period.from, period.to).await?;
     let profiles: HashMap<MerchantId, Profile> = registry::city_profiles(&app.db, who.city())
         .await?
         .into_iter()
@@ -276,13 +296,50 @@ pub async fn store_report_from(
         program_id: program,
         from: period.from,
         to: period.to,
+        as_of,
         fiscal_year: period.fiscal_year.map(FiscalYear::start_year),
         label: period.label(),
         breakdowns: breakdowns(&profiles, &registered, &active),
         trend: trend(app, program, &inputs, period.to).await?,
+        previous_year,
+        changes,
+        changes_truncated,
         counts,
         note: BREAKDOWN_NOTE,
     })
+}
+
+/// The participation events of `from..=to`, oldest first, with each store's name: at most
+/// `CHANGES_MAX`, and whether there were more.
+async fn changes(
+    app: &App,
+    events: &[ParticipationEventRow],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<(Vec<StoreChange>, bool), AppError> {
+    let within: Vec<&ParticipationEventRow> = events
+        .iter()
+        .filter(|e| e.effective_on >= from && e.effective_on <= to)
+        .collect();
+    let mut names: HashMap<MerchantId, String> = HashMap::new();
+    let mut out = Vec::with_capacity(within.len().min(CHANGES_MAX));
+    for e in within.iter().take(CHANGES_MAX) {
+        if !names.contains_key(&e.merchant_id) {
+            let name = crate::features::directory::merchant(&app.db, e.merchant_id)
+                .await?
+                .map(|m| m.name)
+                .unwrap_or_default();
+            names.insert(e.merchant_id, name);
+        }
+        out.push(StoreChange {
+            merchant_id: e.merchant_id,
+            name: names[&e.merchant_id].clone(),
+            kind: e.kind,
+            effective_on: e.effective_on,
+            reason: e.reason.clone(),
+        });
+    }
+    Ok((out, within.len() > CHANGES_MAX))
 }
 
 async fn trend(
@@ -415,13 +472,20 @@ pub async fn usage_report_from(
         fiscal_years.push(UsageRow::new(year_label(y), u));
         fy = y.next();
     }
+    let as_of = as_of(&period);
+    let previous_total = match year_earlier(period.from, as_of) {
+        Some((from, to)) => Some(UsageRow::new("前年同期".into(), whole(from, to).await?)),
+        None => None,
+    };
     Ok(UsageReport {
         program_id: program,
         from: period.from,
         to: period.to,
+        as_of,
         label: period.label(),
         months,
         fiscal_years,
         total: UsageRow::new("合計".into(), whole(period.from, period.to).await?),
+        previous_total,
     })
 }
