@@ -26,6 +26,8 @@ use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
 mod signin;
+// The back office (office.html): approve, settle with a second person's confirmation, 全銀 file.
+mod office;
 
 /// A phone's screen (CSS pixels).
 const PHONE: (u32, u32) = (390, 844);
