@@ -141,7 +141,7 @@ async fn every_operator_change_is_logged_with_who_did_it(app: &TestApp) {
         "a replayed confirmation adds nothing: {page}"
     );
     let confirmed = &page["entries"][0];
-    assert_eq!(confirmed["actor_name"], "city-admin", "{confirmed}");
+    assert_eq!(confirmed["actor_name"], "admin", "the bootstrap admin: {confirmed}");
     assert_eq!(confirmed["detail"]["ran_by"].as_str(), Some(op_id.as_str()));
     assert_eq!(page["entries"][1]["actor_id"].as_str(), Some(op_id.as_str()));
 
