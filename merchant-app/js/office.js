@@ -66,6 +66,11 @@ async function start() {
   }
   const wanted = location.hash.slice(1);
   open(LOADERS[wanted] ? wanted : "applications");
+  // A link to another part of this page (office.html#settlement) opens that part.
+  addEventListener("hashchange", () => {
+    const part = location.hash.slice(1);
+    if (LOADERS[part] && part !== current) open(part);
+  });
 }
 
 /** The program picker's choices, in the page's language. */

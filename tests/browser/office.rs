@@ -257,9 +257,7 @@ async fn back_office(app: &TestApp, driver: &Driver) {
     // A second operator confirms on another browser, then downloads the transfer file.
     let b = driver.session().await;
     sign_in_with_code(app, &b, &setup_b, "suzuki@city.example.jp", "office-07-second-signs-in").await;
-    b.goto(&format!("{}/app/office.html#settlement", app.base))
-        .await
-        .expect("office opens");
+    click(&b, "#office-nav [data-section=settlement]").await;
     wait_text(&b, "#run-list", "確定待ち").await;
     shot(&b, "office-08-second-sees-confirm").await;
     click(&b, "#run-list .confirm-run").await;
