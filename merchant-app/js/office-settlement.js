@@ -34,7 +34,7 @@ function runItem(r) {
   const status = r.status === "paid"
     ? t("office_run_paid", { when: moment(r.confirmed_at) })
     : t("office_run_calculated");
-  li.append(el("p", { cls: `run-status ${r.status}`, text: status }));
+  li.append(el("p", { cls: `run-state run-${r.status}`, text: status }));
   li.append(el("p", { text: t("office_run_line", {
     transfer: day(r.transfer_date), payable: r.payable_statements, held: r.held_statements,
     total: yen(r.total_payable_yen),
@@ -146,14 +146,16 @@ export async function loadAudit(more = false) {
   }
   const rows = page.entries.map((e) => {
     const tr = el("tr");
-    const who = e.actor_name ?? t(`who_${e.actor_kind}`);
-    tr.append(el("td", { text: moment(e.at) }), el("td", { text: who }), el("td", { text: describe(e) }));
+    const whenWho = el("td");
+    whenWho.append(el("span", { cls: "stamp", text: moment(e.at) }),
+      el("strong", { text: e.actor_name ?? t(`who_${e.actor_kind}`) }));
+    tr.append(whenWho, el("td", { text: describe(e) }));
     return tr;
   });
   const body = $("audit-rows");
   if (more) body.append(...rows);
   else if (rows.length) body.replaceChildren(...rows);
-  else empty(body, 3);
+  else empty(body, 2);
   audit.before = page.next_before ?? null;
   $("audit-more").hidden = !audit.before;
 }

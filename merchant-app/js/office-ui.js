@@ -38,6 +38,7 @@ export async function act(button, msg, fn) {
     await fn();
   } catch (e) {
     tell(msg, (e && e.code) || "network");
+    msg.scrollIntoView?.({ block: "nearest" });
   } finally {
     button.disabled = false;
   }

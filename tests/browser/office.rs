@@ -30,6 +30,17 @@ async fn shot(c: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot written");
 }
 
+/// Scrolls the element to the middle of the screen, then saves a screenshot.
+async fn shot_at(c: &Client, css: &str, name: &str) {
+    c.execute(
+        &format!("document.querySelector('{css}').scrollIntoView({{block: 'center'}})"),
+        vec![],
+    )
+    .await
+    .expect("scrolls");
+    shot(c, name).await;
+}
+
 /// The page is no wider than the phone's screen (nothing scrolls sideways).
 async fn fits_the_phone(c: &Client, step: &str) {
     let widths = c
@@ -195,7 +206,7 @@ async fn back_office(app: &TestApp, driver: &Driver) {
         .await
         .expect("attributes");
     assert_eq!(live, json!(["assertive", "alert", true]));
-    shot(&a, "office-03-reject-needs-reason").await;
+    shot_at(&a, "#application-list .notice.err", "office-03-reject-needs-reason").await;
 
     // Approving registers the store.
     click(&a, "#application-list .approve").await;
@@ -209,7 +220,42 @@ async fn back_office(app: &TestApp, driver: &Driver) {
             .any(|m| m["name"] == "やまびこ食堂"),
         "{stores}"
     );
-    shot(&a, "office-04-approved").await;
+    shot_at(&a, "#applications-msg", "office-04-approved").await;
+
+    // The other parts, each at phone width: the store just approved in the registry, the
+    // program's settings history, campaigns, cards, a shopper found by name with the balance.
+    click(&a, "#office-nav [data-section=stores]").await;
+    wait_text(&a, "#store-list", "やまびこ食堂").await;
+    a.execute(
+        "[...document.querySelectorAll('#store-list button')].find(b => b.textContent === 'やまびこ食堂').click()",
+        vec![],
+    )
+    .await
+    .expect("opens the store");
+    wait_text(&a, "#store-profile", "B-201").await;
+    wait_text(&a, "#store-events", "参加").await;
+    fits_the_phone(&a, "stores").await;
+    shot_at(&a, "#store-detail", "office-04b-store-registry").await;
+    click(&a, "#office-nav [data-section=programs]").await;
+    wait_text(&a, "#settings-rows", "締め日 毎日").await;
+    fits_the_phone(&a, "programs").await;
+    shot(&a, "office-04c-settings-history").await;
+    click(&a, "#office-nav [data-section=campaigns]").await;
+    wait_text(&a, "#lottery-box", "抽選販売のキャンペーンはありません").await;
+    fits_the_phone(&a, "campaigns").await;
+    shot_at(&a, "#premium-form", "office-04d-campaigns").await;
+    click(&a, "#office-nav [data-section=cards]").await;
+    visible(&a, "#card-import").await;
+    fits_the_phone(&a, "cards").await;
+    shot(&a, "office-04e-cards").await;
+    click(&a, "#office-nav [data-section=shoppers]").await;
+    type_into(&a, "#shopper-q", "山田").await;
+    click(&a, "#shopper-search button").await;
+    click(&a, "#shopper-list button").await;
+    wait_text(&a, "#shopper-balances", "¥6,000").await;
+    wait_text(&a, "#shopper-history", "支払い").await;
+    fits_the_phone(&a, "shoppers").await;
+    shot_at(&a, "#shopper-detail", "office-04f-shopper-support").await;
 
     // Yesterday's cycle: the form offers yesterday; the run is made and waits for a second person.
     click(&a, "#office-nav [data-section=settlement]").await;
@@ -228,11 +274,11 @@ async fn back_office(app: &TestApp, driver: &Driver) {
         .expect("count");
     assert_eq!(offered, json!(0), "the runner is not offered the confirmation");
     fits_the_phone(&a, "settlement").await;
-    shot(&a, "office-05-run-waits-for-second-person").await;
+    shot_at(&a, "#run-list .notice.info", "office-05-run-waits-for-second-person").await;
     click(&a, "#run-list .review").await;
     wait_text(&a, "#statement-rows", "¥3,960").await;
     wait_text(&a, "#statement-rows", "支払い").await;
-    shot(&a, "office-06-statements").await;
+    shot_at(&a, "#statements-box", "office-06-statements").await;
 
     // The server holds the rule too: the runner's own confirmation is refused.
     let (runs_status, runs) = app
@@ -259,13 +305,13 @@ async fn back_office(app: &TestApp, driver: &Driver) {
     sign_in_with_code(app, &b, &setup_b, "suzuki@city.example.jp", "office-07-second-signs-in").await;
     click(&b, "#office-nav [data-section=settlement]").await;
     wait_text(&b, "#run-list", "確定待ち").await;
-    shot(&b, "office-08-second-sees-confirm").await;
+    shot_at(&b, "#run-list .confirm-run", "office-08-second-sees-confirm").await;
     click(&b, "#run-list .confirm-run").await;
     b.accept_alert().await.expect("the confirmation is accepted");
     wait_text(&b, "#runs-msg", "確定しました").await;
     wait_text(&b, "#run-list", "支払い確定済み").await;
     fits_the_phone(&b, "confirmed").await;
-    shot(&b, "office-09-confirmed").await;
+    shot_at(&b, "#run-list", "office-09-confirmed").await;
     let (_, runs) = app
         .get(&format!("/api/v1/programs/{program}/settlement-runs"), &op)
         .await;
@@ -293,7 +339,7 @@ async fn back_office(app: &TestApp, driver: &Driver) {
         (1, 3_960),
         "{parsed:?}"
     );
-    shot(&b, "office-10-zengin-downloaded").await;
+    shot_at(&b, "#run-list .zengin", "office-10-zengin-downloaded").await;
 
     // The audit log names who ran and who confirmed.
     click(&b, "#office-nav [data-section=audit]").await;
@@ -304,7 +350,7 @@ async fn back_office(app: &TestApp, driver: &Driver) {
     );
     assert!(log.contains("operator-admin") && log.contains("operator-operator"), "{log}");
     fits_the_phone(&b, "audit").await;
-    shot(&b, "office-11-audit-log").await;
+    shot_at(&b, "#audit-rows", "office-11-audit-log").await;
     a.close().await.expect("closes");
     b.close().await.expect("closes");
 
