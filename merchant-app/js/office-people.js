@@ -90,6 +90,11 @@ export function wireCards() {
 
 // ---- shopper support ---------------------------------------------------------------------
 
+/** An amount with its sign before the unit: −¥4,000, +120 pt. */
+function signed(asset, n) {
+  return n < 0 ? `−${money(asset, -n)}` : `+${money(asset, n)}`;
+}
+
 let shopper = null;
 
 async function search() {
@@ -132,7 +137,7 @@ async function openShopper(s) {
   body.replaceChildren(...activity.entries.map((e) => {
     const tr = el("tr");
     tr.append(el("td", { text: moment(e.created_at) }), el("td", { text: kindLabel(e.kind) }),
-      el("td", { cls: "num", text: money(e.asset, e.amount) }));
+      el("td", { cls: "num", text: signed(e.asset, e.amount) }));
     return tr;
   }));
 }

@@ -137,7 +137,7 @@ async function openStore(m) {
     [t("office_address"), profile.address],
     [t("office_contact"), profile.contact],
   ] : [[t("office_profile"), t("office_none")]]);
-  facts($("store-bank"), [[t("office_bank"), bank ? bankLine(bank) : t("office_no_bank")]]);
+  $("store-bank").textContent = bank ? bankLine(bank) : t("office_no_bank");
   await loadEvents();
 }
 

@@ -50,14 +50,10 @@ async fn every_operator_change_is_logged_with_who_did_it(app: &TestApp) {
     assert_eq!(s, StatusCode::CREATED, "{a}");
     let application = a["id"].as_str().expect("id").to_owned();
     let decide = format!("/api/v1/merchant-applications/{application}/decision");
-    let (s, d) = app
-        .post(&decide, &op, json!({"decision": "approve"}))
-        .await;
+    let (s, d) = app.post(&decide, &op, json!({"decision": "approve"})).await;
     assert_eq!(s, StatusCode::OK, "{d}");
     // A decided application is refused again: the refusal writes nothing.
-    let (s, _) = app
-        .post(&decide, &op, json!({"decision": "approve"}))
-        .await;
+    let (s, _) = app.post(&decide, &op, json!({"decision": "approve"})).await;
     assert_eq!(s, StatusCode::CONFLICT);
 
     let (s, v) = app
@@ -81,31 +77,54 @@ async fn every_operator_change_is_logged_with_who_did_it(app: &TestApp) {
     let page = log(app, "", &app.admin).await;
     assert_eq!(
         actions(&page),
-        ["setup_code_issued", "settings_changed", "application_approved"],
+        [
+            "setup_code_issued",
+            "settings_changed",
+            "application_approved"
+        ],
         "{page}"
     );
     let entries = page["entries"].as_array().expect("entries");
     for e in entries {
         assert_eq!(
-            (e["actor_kind"].as_str(), e["actor_id"].as_str(), e["actor_name"].as_str()),
-            (Some("staff"), Some(op_id.as_str()), Some("operator-operator")),
+            (
+                e["actor_kind"].as_str(),
+                e["actor_id"].as_str(),
+                e["actor_name"].as_str()
+            ),
+            (
+                Some("staff"),
+                Some(op_id.as_str()),
+                Some("operator-operator")
+            ),
             "{e}"
         );
     }
     let approved = &entries[2];
     assert_eq!(
-        (approved["subject_kind"].as_str(), approved["subject_id"].as_str()),
+        (
+            approved["subject_kind"].as_str(),
+            approved["subject_id"].as_str()
+        ),
         (Some("application"), Some(application.as_str()))
     );
     assert_eq!(approved["detail"]["name"], "監査の店");
-    assert_eq!(approved["detail"]["merchant_id"], d["merchant"]["id"], "{d}");
+    assert_eq!(
+        approved["detail"]["merchant_id"], d["merchant"]["id"],
+        "{d}"
+    );
     assert_eq!(entries[1]["subject_id"].as_str(), Some(p.as_str()));
     assert_eq!(
-        (entries[0]["subject_kind"].as_str(), entries[0]["subject_id"].as_str()),
+        (
+            entries[0]["subject_kind"].as_str(),
+            entries[0]["subject_id"].as_str()
+        ),
         (Some("shopper"), Some(shopper.as_str()))
     );
     assert!(
-        !entries[0]["detail"].to_string().contains(v["code"].as_str().expect("code")),
+        !entries[0]["detail"]
+            .to_string()
+            .contains(v["code"].as_str().expect("code")),
         "the setup code itself is never logged"
     );
 
@@ -130,7 +149,13 @@ async fn every_operator_change_is_logged_with_who_did_it(app: &TestApp) {
     let key = uuid::Uuid::now_v7().to_string();
     for _ in 0..2 {
         let (s, v) = app
-            .request("POST", &confirm, Some(&app.admin), Some(&key), Some(&json!({})))
+            .request(
+                "POST",
+                &confirm,
+                Some(&app.admin),
+                Some(&key),
+                Some(&json!({})),
+            )
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
     }
@@ -141,9 +166,15 @@ async fn every_operator_change_is_logged_with_who_did_it(app: &TestApp) {
         "a replayed confirmation adds nothing: {page}"
     );
     let confirmed = &page["entries"][0];
-    assert_eq!(confirmed["actor_name"], "admin", "the bootstrap admin: {confirmed}");
+    assert_eq!(
+        confirmed["actor_name"], "admin",
+        "the bootstrap admin: {confirmed}"
+    );
     assert_eq!(confirmed["detail"]["ran_by"].as_str(), Some(op_id.as_str()));
-    assert_eq!(page["entries"][1]["actor_id"].as_str(), Some(op_id.as_str()));
+    assert_eq!(
+        page["entries"][1]["actor_id"].as_str(),
+        Some(op_id.as_str())
+    );
 
     // The table itself refuses changes.
     assert!(update_refused(app).await, "audit_log rows can be changed");

@@ -31,11 +31,13 @@ async fn shoppers_are_found_by_name_or_id(app: &TestApp) {
     named_shopper(app, &op, "山田太郎").await;
     named_shopper(app, &op, "佐藤100%").await;
 
-    let (s, v) = app
-        .get("/api/v1/shoppers?q=%E5%B1%B1%E7%94%B0", &op)
-        .await;
+    let (s, v) = app.get("/api/v1/shoppers?q=%E5%B1%B1%E7%94%B0", &op).await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(names(&v), ["山田太郎", "山田花子"], "a part of the name, by name");
+    assert_eq!(
+        names(&v),
+        ["山田太郎", "山田花子"],
+        "a part of the name, by name"
+    );
     let (_, v) = app.get(&format!("/api/v1/shoppers?q={hanako}"), &op).await;
     assert_eq!(names(&v), ["山田花子"], "by id");
     // % is a character, not a wildcard.
@@ -45,7 +47,10 @@ async fn shoppers_are_found_by_name_or_id(app: &TestApp) {
     assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
 
     let (_, viewer) = app.staff("city", "viewer").await;
-    assert_eq!(app.get("/api/v1/shoppers?q=x", &viewer).await.0, StatusCode::OK);
+    assert_eq!(
+        app.get("/api/v1/shoppers?q=x", &viewer).await.0,
+        StatusCode::OK
+    );
     let (_, token) = app.shopper(&op).await;
     assert_eq!(
         app.get("/api/v1/shoppers?q=x", &token).await.0,

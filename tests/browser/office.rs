@@ -134,11 +134,12 @@ async fn town(app: &TestApp, op: &str) -> String {
         )
         .await;
     assert_eq!(s.as_u16(), 201, "{v}");
-    let yesterday = (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive()
-        - chrono::Duration::days(1);
+    let yesterday =
+        (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive() - chrono::Duration::days(1);
     let (shopper, token) = app.shopper(op).await;
     let at = |hour: u32| format!("{yesterday}T{hour:02}:00:00+09:00");
-    app.backdated_charge(&program, &shopper, 10_000, &at(9)).await;
+    app.backdated_charge(&program, &shopper, 10_000, &at(9))
+        .await;
     app.backdated_payment(&program, &token, &store, 4_000, &at(12))
         .await;
     let (s, v) = app
@@ -185,7 +186,14 @@ async fn back_office(app: &TestApp, driver: &Driver) {
 
     // The first operator signs in on a phone with the setup code.
     let a = driver.session().await;
-    sign_in_with_code(app, &a, &setup_a, "tanaka@city.example.jp", "office-01-setup-code").await;
+    sign_in_with_code(
+        app,
+        &a,
+        &setup_a,
+        "tanaka@city.example.jp",
+        "office-01-setup-code",
+    )
+    .await;
     wait_text(&a, "#office-who", "事務局の職員").await;
     let pending = wait_text(&a, "#application-list", "やまびこ食堂").await;
     assert!(pending.contains("飲食"), "{pending}");
@@ -206,7 +214,12 @@ async fn back_office(app: &TestApp, driver: &Driver) {
         .await
         .expect("attributes");
     assert_eq!(live, json!(["assertive", "alert", true]));
-    shot_at(&a, "#application-list .notice.err", "office-03-reject-needs-reason").await;
+    shot_at(
+        &a,
+        "#application-list .notice.err",
+        "office-03-reject-needs-reason",
+    )
+    .await;
 
     // Approving registers the store.
     click(&a, "#application-list .approve").await;
@@ -272,9 +285,18 @@ async fn back_office(app: &TestApp, driver: &Driver) {
         )
         .await
         .expect("count");
-    assert_eq!(offered, json!(0), "the runner is not offered the confirmation");
+    assert_eq!(
+        offered,
+        json!(0),
+        "the runner is not offered the confirmation"
+    );
     fits_the_phone(&a, "settlement").await;
-    shot_at(&a, "#run-list .notice.info", "office-05-run-waits-for-second-person").await;
+    shot_at(
+        &a,
+        "#run-list .notice.info",
+        "office-05-run-waits-for-second-person",
+    )
+    .await;
     click(&a, "#run-list .review").await;
     wait_text(&a, "#statement-rows", "¥3,960").await;
     wait_text(&a, "#statement-rows", "支払い").await;
@@ -298,16 +320,33 @@ async fn back_office(app: &TestApp, driver: &Driver) {
         )
         .await
         .expect("confirm");
-    assert_eq!(refused["error"]["code"], "second_person_required", "{refused}");
+    assert_eq!(
+        refused["error"]["code"], "second_person_required",
+        "{refused}"
+    );
 
     // A second operator confirms on another browser, then downloads the transfer file.
     let b = driver.session().await;
-    sign_in_with_code(app, &b, &setup_b, "suzuki@city.example.jp", "office-07-second-signs-in").await;
+    sign_in_with_code(
+        app,
+        &b,
+        &setup_b,
+        "suzuki@city.example.jp",
+        "office-07-second-signs-in",
+    )
+    .await;
     click(&b, "#office-nav [data-section=settlement]").await;
     wait_text(&b, "#run-list", "確定待ち").await;
-    shot_at(&b, "#run-list .confirm-run", "office-08-second-sees-confirm").await;
+    shot_at(
+        &b,
+        "#run-list .confirm-run",
+        "office-08-second-sees-confirm",
+    )
+    .await;
     click(&b, "#run-list .confirm-run").await;
-    b.accept_alert().await.expect("the confirmation is accepted");
+    b.accept_alert()
+        .await
+        .expect("the confirmation is accepted");
     wait_text(&b, "#runs-msg", "確定しました").await;
     wait_text(&b, "#run-list", "支払い確定済み").await;
     fits_the_phone(&b, "confirmed").await;
@@ -348,7 +387,10 @@ async fn back_office(app: &TestApp, driver: &Driver) {
         log.contains("精算を実行") && log.contains("加盟申請「やまびこ食堂」を承認"),
         "{log}"
     );
-    assert!(log.contains("operator-admin") && log.contains("operator-operator"), "{log}");
+    assert!(
+        log.contains("operator-admin") && log.contains("operator-operator"),
+        "{log}"
+    );
     fits_the_phone(&b, "audit").await;
     shot_at(&b, "#audit-rows", "office-11-audit-log").await;
     a.close().await.expect("closes");
@@ -357,7 +399,14 @@ async fn back_office(app: &TestApp, driver: &Driver) {
     // A city viewer on a desktop, in English: reads, but is offered no change.
     let (_, setup_v) = staff_with_setup_code(app, "city", "viewer").await;
     let d = desktop(driver).await;
-    sign_in_with_code(app, &d, &setup_v, "viewer@city.example.jp", "office-12-viewer-signs-in").await;
+    sign_in_with_code(
+        app,
+        &d,
+        &setup_v,
+        "viewer@city.example.jp",
+        "office-12-viewer-signs-in",
+    )
+    .await;
     click(&d, "#lang-switch").await;
     wait_text(&d, "#office-who", "city staff").await;
     d.goto(&format!("{}/app/office.html#settlement", app.base))
@@ -375,6 +424,9 @@ async fn back_office(app: &TestApp, driver: &Driver) {
         .expect("state");
     assert_eq!(hidden, json!([true, true, 0]), "a viewer only reads");
     shot(&d, "office-13-viewer-desktop-en").await;
-    let _ = d.find(Locator::Css("#run-list .review")).await.expect("review offered");
+    let _ = d
+        .find(Locator::Css("#run-list .review"))
+        .await
+        .expect("review offered");
     d.close().await.expect("closes");
 }

@@ -116,7 +116,11 @@ pub async fn list(
     let mut rows = store::page(&app.db, who.city().0, before, limit + 1).await?;
     let more = rows.len() > usize::try_from(limit).unwrap_or(0);
     rows.truncate(usize::try_from(limit).unwrap_or(0));
-    let next_before = if more { rows.last().map(|r| r.id) } else { None };
+    let next_before = if more {
+        rows.last().map(|r| r.id)
+    } else {
+        None
+    };
     let entries = rows
         .into_iter()
         .map(|r| AuditEntry {
