@@ -175,6 +175,13 @@ export const ERROR_MESSAGES = {
   unavailable: { ja: "ただいま処理できません。少し待ってから、もう一度同じ操作をしてください。", en: "This cannot be done right now. Please wait a moment and try the same again." },
   internal: { ja: "問題が発生しました。時間をおいてもう一度お試しください。", en: "Something went wrong. Please try again later." },
   network: { ja: "通信できませんでした。電波の良い所でもう一度お試しください。", en: "Could not reach the server. Please try again where the connection is better." },
+
+  // Back office (office.html)
+  second_person_required: { ja: "精算を実行した職員は確定できません。別の職員が確認して確定してください（二人承認）。", en: "The staff member who ran this settlement cannot confirm it. Another staff member must check and confirm it (two-person rule)." },
+  office_not_staff: { ja: "職員用のアカウントでサインインしてください。", en: "Please sign in with a staff account." },
+  office_reason_required: { ja: "却下する理由を入力してください。", en: "Please enter the reason for rejecting." },
+  office_pick_file: { ja: "CSVファイルを選んでください。", en: "Please choose a CSV file." },
+  office_confirm_cancelled: { ja: "取り消しました。何も変更していません。", en: "Cancelled. Nothing was changed." },
 };
 
 /** What the app says when it has no text for a code. */

@@ -11,6 +11,7 @@ export const PAGES = [
   { href: "city.html", key: "nav_city" },
   { href: "owner.html", key: "nav_owner" },
   { href: "signin.html", key: "nav_signin" },
+  { href: "office.html", key: "nav_office" },
 ];
 
 /** Renders header and navigation into the page, translates it, and wires the switch. */

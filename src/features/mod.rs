@@ -3,6 +3,7 @@
 //! starts with, and what program settings refuse whatever route changes them.
 
 pub(crate) mod activity;
+pub mod audit;
 pub mod campaigns;
 pub mod city_report;
 pub mod directory;

@@ -7,6 +7,7 @@ mod helpers;
 
 mod access;
 mod aggregates;
+mod audit;
 mod city_report;
 mod currency;
 mod error_codes;
@@ -18,6 +19,7 @@ mod law;
 mod ledger_check;
 mod lottery;
 mod money;
+mod office;
 mod openapi;
 mod ops;
 mod points;

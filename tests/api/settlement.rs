@@ -122,12 +122,13 @@ fn jst_today() -> chrono::NaiveDate {
     (Utc::now() + chrono::Duration::hours(9)).date_naive()
 }
 
-async fn confirm(app: &TestApp, program: &str, op: &str, run: &Value) {
+/// Confirms a run as `second`, who must not be the staff member who ran it.
+async fn confirm(app: &TestApp, program: &str, second: &str, run: &Value) {
     let path = format!(
         "/api/v1/programs/{program}/settlement-runs/{}/confirm",
         run["id"].as_str().unwrap()
     );
-    let (s, v) = app.post_money(&path, op, json!({})).await;
+    let (s, v) = app.post_money(&path, second, json!({})).await;
     assert_eq!(s, StatusCode::OK, "{v}");
 }
 
@@ -149,7 +150,7 @@ async fn a_refund_after_a_payout_lands_in_the_next_statement(app: &TestApp) {
     let first = run_after(app, p, &w.op, today).await;
     let st = statements(app, &w, &first).await;
     assert_eq!(of(&st, &w.m1)["net_payable_yen"].as_i64(), Some(9_900));
-    confirm(app, p, &w.op, &first).await;
+    confirm(app, p, &app.admin, &first).await;
     assert_eq!(app.merchant_balance(p, &w.m1, "coin").await, 0);
 
     let (s, r) = app
@@ -186,7 +187,7 @@ async fn a_refund_after_a_payout_lands_in_the_next_statement(app: &TestApp) {
         ),
         "{m1}"
     );
-    confirm(app, p, &w.op, &second).await;
+    confirm(app, p, &app.admin, &second).await;
     let owed = 10_000 - 3_000 + 5_000 - 100 - 20;
     let paid_out: i64 = [&first, &second]
         .iter()
@@ -288,7 +289,7 @@ async fn card_points_are_reimbursed_and_billed_with_their_signs(app: &TestApp) {
     );
     assert_eq!(of(&st, &a)["hold_reason"], "nothing_payable");
     assert_eq!(r["total_payable_yen"].as_i64(), Some(60));
-    confirm(app, &p, &op, &r).await;
+    confirm(app, &p, &app.admin, &r).await;
     assert_eq!(app.merchant_balance(&p, &b, "points").await, 0);
     assert_eq!(
         app.merchant_balance(&p, &a, "points").await,
@@ -497,17 +498,32 @@ async fn settlement_runs_pay_each_transaction_once(app: &TestApp) {
 
     check_zengin(app, &w, &first).await;
 
-    // Confirming posts the payouts: the stores' takings leave their accounts once.
+    // The two-person rule: whoever ran the cycle cannot confirm it; nothing moves.
     let confirm = format!(
         "/api/v1/programs/{p}/settlement-runs/{}/confirm",
         first["id"].as_str().unwrap()
     );
     let (s, v) = app.post_money(&confirm, &w.op, json!({})).await;
     assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("second_person_required")),
+        "{v}"
+    );
+    assert_eq!(app.merchant_balance(p, &w.m2, "coin").await, 3_333);
+    let (_, runs) = app
+        .get(&format!("/api/v1/programs/{p}/settlement-runs"), &w.op)
+        .await;
+    assert_eq!(runs[0]["status"], "calculated", "{runs}");
+
+    // A second person confirms: the payouts post, the stores' takings leave their accounts once.
+    let (s, v) = app.post_money(&confirm, &app.admin, json!({})).await;
+    assert_eq!(
         (s, v["status"].as_str()),
         (StatusCode::OK, Some("paid")),
         "{v}"
     );
+    assert_eq!(v["created_by"], runs[0]["created_by"]);
+    assert_ne!(v["confirmed_by"], v["created_by"], "{v}");
     assert_eq!(
         app.merchant_balance(p, &w.m1, "coin").await,
         2_000,
@@ -519,7 +535,7 @@ async fn settlement_runs_pay_each_transaction_once(app: &TestApp) {
         500,
         "held: not paid"
     );
-    let (s, v) = app.post_money(&confirm, &w.op, json!({})).await;
+    let (s, v) = app.post_money(&confirm, &app.admin, json!({})).await;
     assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("paid")));
     assert_eq!(
         app.merchant_balance(p, &w.m1, "coin").await,
@@ -851,7 +867,7 @@ async fn a_currency_programs_points_are_worth_one_yen(app: &TestApp) {
         "/api/v1/programs/{p}/settlement-runs/{}/confirm",
         r["id"].as_str().unwrap()
     );
-    let (status, v) = app.post_money(&confirm, &op, json!({})).await;
+    let (status, v) = app.post_money(&confirm, &app.admin, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(app.merchant_balance(&p, &m, "points").await, 0);
     assert_eq!(app.merchant_balance(&p, &m, "coin").await, 0);

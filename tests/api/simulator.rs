@@ -571,6 +571,8 @@ impl Op {
 struct World {
     city: CityId,
     operator: Principal,
+    /// A second operator: confirms the settlement runs `operator` makes (the two-person rule).
+    confirmer: Principal,
     currency: ProgramId,
     points: ProgramId,
     premium_campaign: Uuid,
@@ -789,6 +791,7 @@ fn who(world: &World, op: &Op) -> Principal {
         | Op::Spend { store: s, .. }
         | Op::Checkout { store: s, .. }
         | Op::Return { store: s, .. } => store(s),
+        Op::Confirm => world.confirmer,
         _ => world.operator,
     }
 }
@@ -988,6 +991,7 @@ fn remember(made: &Mutex<Made>, k: usize, op: &Op, reply: &Reply) {
 async fn setup(app: &TestApp) -> World {
     let op = app.operator().await;
     let operator = principal(app, &op).await;
+    let confirmer = principal(app, &app.operator().await).await;
     let city = operator.city();
     let currency = app
         .program(
@@ -1057,6 +1061,7 @@ async fn setup(app: &TestApp) -> World {
     World {
         city,
         operator,
+        confirmer,
         currency: ProgramId(Uuid::parse_str(&currency).expect("id")),
         points: ProgramId(Uuid::parse_str(&points_program).expect("id")),
         premium_campaign,

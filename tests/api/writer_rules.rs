@@ -487,6 +487,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "a1e9f52245f518b94abdafda018e7b27d7ea04902a7f6140c75c682e85bd7023f49bbafb3da413131d5ad313e667b56d",
         "a1e9f52245f518b94abdafda018e7b27d7ea04902a7f6140c75c682e85bd7023f49bbafb3da413131d5ad313e667b56d",
     ),
+    (
+        "0021_audit_log.sql",
+        "db38e52dc35220589f8b1a63accbddbe5c98320cd7ac65f74a95c879c9c2434d6233d544438add3f590729a38ac70c75",
+        "3b3d7e12da56ac07ed83ab4bf5794682cb7f47c9215730fa5595053ef5edf2008ceb40702e27859402926fee3aeaaae5",
+    ),
 ];
 
 #[test]

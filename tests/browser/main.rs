@@ -29,6 +29,8 @@ mod a11y;
 mod city;
 mod signin;
 mod till_wallet;
+// The back office (office.html): approve, settle with a second person's confirmation, 全銀 file.
+mod office;
 
 /// A phone's screen (CSS pixels).
 const PHONE: (u32, u32) = (390, 844);

@@ -27,7 +27,7 @@ pub(crate) fn router() -> OpenApiRouter<App> {
         .routes(routes!(enroll_device))
         .routes(routes!(list_devices))
         .routes(routes!(revoke_device))
-        .routes(routes!(create_shopper))
+        .routes(routes!(create_shopper, search_shoppers))
         .routes(routes!(get_shopper))
         .routes(routes!(revoke_token))
         .routes(routes!(list_tokens, reissue_token))
@@ -195,6 +195,32 @@ async fn create_shopper(
     Body(req): Body<NewShopperRequest>,
 ) -> Result<Answer<Issued<Shopper>>, AppError> {
     uc::create_shopper(&app, c.who, req).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ShopperSearch {
+    /// A part of the shopper's name (at most 100 characters), or the shopper's id; none: the
+    /// first shoppers by name.
+    q: Option<String>,
+    /// 1 to 200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+}
+
+/// Find the city's shoppers by a part of their name, or by id (staff): the counter's search.
+#[utoipa::path(get, path = "/api/v1/shoppers", tag = "directory", security(("bearer" = [])),
+    params(ShopperSearch),
+    responses((status = 200, body = Vec<Shopper>), (status = "4XX", body = ErrorEnvelope)))]
+async fn search_shoppers(
+    State(app): State<App>,
+    c: Caller,
+    Query(q): Query<ShopperSearch>,
+) -> Result<Json<Vec<Shopper>>, AppError> {
+    uc::search_shoppers(&app, c.who, q.q.as_deref(), q.limit)
+        .await
+        .map(Json)
 }
 
 /// One shopper (staff, or the shopper themself).

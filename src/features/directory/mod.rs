@@ -520,6 +520,35 @@ pub async fn get_shopper(app: &App, who: Principal, id: ShopperId) -> Result<Sho
     }
 }
 
+/// Shoppers of the city found by name (a part of it) or by id (staff): the counter's search.
+/// Without `q`, the first of them by name.
+pub async fn search_shoppers(
+    app: &App,
+    who: Principal,
+    q: Option<&str>,
+    limit: Option<i64>,
+) -> Result<Vec<Shopper>, AppError> {
+    if !who.can(Capability::ViewCity) {
+        return Err(Common::Forbidden.into());
+    }
+    let limit = limit.unwrap_or(50);
+    if !(1..=PAGE_SIZE_MAX).contains(&limit) {
+        return Err(crate::http::refusals::RequestRefusal::InvalidLimit(PAGE_SIZE_MAX).into());
+    }
+    let q = q.map(str::trim).unwrap_or_default();
+    if q.chars().count() > 100 {
+        let why = "q must be at most 100 characters".to_owned();
+        return Err(crate::http::refusals::RequestRefusal::InvalidQuery(why).into());
+    }
+    if let Ok(id) = uuid::Uuid::parse_str(q) {
+        let found = store::get_shopper(&app.db, ShopperId(id)).await?;
+        let mine = found.filter(|s| s.city_id == who.city());
+        return Ok(mine.into_iter().map(Shopper::from).collect());
+    }
+    let rows = store::search_shoppers(&app.db, who.city(), q, limit).await?;
+    Ok(rows.into_iter().map(Shopper::from).collect())
+}
+
 /// Whether `who` may manage (revoke, re-issue) the tokens of a principal of `kind` in its
 /// city: a city admin any; operators those of shoppers, merchant owners and devices, never a
 /// staff member's (a staff token would let an operator act as, say, a city admin).

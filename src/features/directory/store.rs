@@ -716,6 +716,31 @@ pub async fn insert_shopper(tx: &mut WriteTx, s: &Shopper) -> Result<(), sqlx::E
 const SHOPPER_COLUMNS: &str =
     "SELECT id, city_id, display_name, created_at FROM shoppers WHERE id = $1";
 
+/// The city's shoppers whose name contains `needle` (LIKE, `\` escapes), by name.
+pub async fn search_shoppers(
+    db: &Db,
+    city: CityId,
+    needle: &str,
+    limit: i64,
+) -> Result<Vec<Shopper>, sqlx::Error> {
+    let pattern = format!(
+        "%{}%",
+        needle
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    read!(db, |c| sqlx::query_as(
+        "SELECT id, city_id, display_name, created_at FROM shoppers \
+         WHERE city_id = $1 AND display_name LIKE $2 ESCAPE '\\' ORDER BY display_name, id LIMIT $3"
+    )
+    .bind(city.0)
+    .bind(&pattern)
+    .bind(limit)
+    .fetch_all(c)
+    .await)
+}
+
 pub async fn get_shopper(db: &Db, id: ShopperId) -> Result<Option<Shopper>, sqlx::Error> {
     read!(db, |c| sqlx::query_as(SHOPPER_COLUMNS)
         .bind(id.0)

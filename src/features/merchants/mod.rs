@@ -275,6 +275,19 @@ async fn decide_in(
         }
     };
     let merchant_id = merchant.as_ref().map(|m| m.item.id);
+    let change = crate::features::audit::Change {
+        action: if status == "approved" {
+            "application_approved"
+        } else {
+            "application_rejected"
+        },
+        subject_kind: "application",
+        subject_id: id.0,
+        detail: serde_json::json!({
+            "name": view.name, "reason": req.reason, "merchant_id": merchant_id,
+        }),
+    };
+    crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
     store::decide_application(
         &mut w.tx,
         id,

@@ -441,6 +441,13 @@ pub async fn block(app: &App, who: Principal, id: CardId) -> Result<Answer<CardV
                     );
                 }
                 store::set_card_status(&mut w.tx, id, "blocked", None).await?;
+                let change = crate::features::audit::Change {
+                    action: "card_blocked",
+                    subject_kind: "card",
+                    subject_id: id.0,
+                    detail: serde_json::json!({"program_id": card.program_id}),
+                };
+                crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
                 let card = CardRow {
                     status: "blocked".into(),
                     ..card
@@ -500,6 +507,13 @@ pub async fn replace_in(
         .max();
     let new = new_card(w, program, old.shopper_id, last_used.or(Some(w.now))).await?;
     store::set_card_status(&mut w.tx, old.id, "replaced", Some(new.id)).await?;
+    let change = crate::features::audit::Change {
+        action: "card_replaced",
+        subject_kind: "card",
+        subject_id: old.id.0,
+        detail: serde_json::json!({"new_card_id": new.id, "reason": req.reason}),
+    };
+    crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
     let to = card_wallet(w, program, new.id).await?;
     let mut transaction_id = None;
     if from.balance > 0 {
@@ -607,6 +621,15 @@ pub async fn create_campaign(
                     created_at: w.now,
                 };
                 store::insert_campaign(&mut w.tx, &row).await?;
+                let change = crate::features::audit::Change {
+                    action: "point_campaign_opened",
+                    subject_kind: "point_campaign",
+                    subject_id: row.id.0,
+                    detail: serde_json::json!({
+                        "program_id": program, "name": row.name, "multiplier": row.multiplier,
+                    }),
+                };
+                crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
                 Ok(Done::created(PointCampaign::from(row)))
             })
         })

@@ -45,7 +45,11 @@ pub struct RunView {
     pub transfer_date: NaiveDate,
     /// `calculated`, or `paid` once confirmed.
     pub status: String,
+    /// Who ran it (a staff id). Someone else confirms it (the two-person rule).
+    pub created_by: uuid::Uuid,
     pub created_at: DateTime<Utc>,
+    /// Who confirmed it, once paid.
+    pub confirmed_by: Option<uuid::Uuid>,
     pub confirmed_at: Option<DateTime<Utc>>,
     pub payable_statements: usize,
     pub held_statements: usize,
@@ -67,7 +71,9 @@ impl RunView {
             closing_date: run.closing_date,
             transfer_date: run.transfer_date,
             status: run.status,
+            created_by: run.created_by,
             created_at: run.created_at,
+            confirmed_by: run.confirmed_by,
             confirmed_at: run.confirmed_at,
             payable_statements: payable.len(),
             held_statements: statements.len() - payable.len(),
@@ -243,7 +249,8 @@ async fn zengin(
 }
 
 /// Confirm a run as paid: posts each payable store's payout once (operator staff or city
-/// admins). Confirming again answers the run and posts nothing.
+/// admins other than the one who ran it: 409 `second_person_required`). Confirming again
+/// answers the run and posts nothing.
 #[utoipa::path(post, path = "/api/v1/programs/{program_id}/settlement-runs/{run_id}/confirm", tag = "settlement", security(("bearer" = [])),
     params(("program_id" = ProgramId, Path), ("run_id" = SettlementRunId, Path), ("Idempotency-Key" = String, Header)),
     request_body = serde_json::Value,

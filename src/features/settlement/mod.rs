@@ -59,6 +59,8 @@ crate::refusals! {
         NothingToPay => Unprocessable, "nothing_to_pay", "this run has no payable statement";
         /// The transfer file cannot hold a field (the text says which).
         ZenginRefused(String) => Unprocessable, "zengin_refused", "{0}";
+        /// The two-person rule: whoever ran a cycle cannot also confirm its payouts.
+        SecondPersonRequired => Conflict, "second_person_required", "a run is confirmed by someone other than the staff member who ran it";
     }
 }
 
@@ -167,10 +169,21 @@ pub async fn run_with_default_in(
         transfer_date,
         status: "calculated".into(),
         sender,
+        created_by: who.scope_id(),
         created_at: w.now,
+        confirmed_by: None,
         confirmed_at: None,
     };
     store::insert_run(&mut w.tx, &run, who.scope_id()).await?;
+    let change = crate::features::audit::Change {
+        action: "settlement_run",
+        subject_kind: "settlement_run",
+        subject_id: run.id.0,
+        detail: serde_json::json!({
+            "program_id": program, "closing_date": closing, "transfer_date": transfer_date,
+        }),
+    };
+    crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
     let mut statements = Vec::new();
     for (merchant, takings) in store::unsettled_takings_tx(&mut w.tx, program, before).await? {
         let s = statement_for(w, &run, &rules, merchant, &takings).await?;
@@ -402,13 +415,27 @@ pub async fn confirm_in(
     if run.status == "paid" {
         return Ok(Done::ok(RunView::new(run, &statements)?));
     }
+    // The two-person rule: the payouts leave only on a second person's approval.
+    if run.created_by == who.scope_id() {
+        return Err(SettlementRefusal::SecondPersonRequired.into());
+    }
     let memo = format!("settlement run {id}");
     for s in statements.iter().filter(|s| s.status == "payable") {
         pay_out(w, &who, program, s, &memo).await?;
     }
     store::mark_paid(&mut w.tx, id, who.scope_id(), w.now).await?;
+    let change = crate::features::audit::Change {
+        action: "settlement_confirmed",
+        subject_kind: "settlement_run",
+        subject_id: id.0,
+        detail: serde_json::json!({
+            "program_id": program, "closing_date": run.closing_date, "ran_by": run.created_by,
+        }),
+    };
+    crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
     let run = RunRow {
         status: "paid".into(),
+        confirmed_by: Some(who.scope_id()),
         confirmed_at: Some(w.now),
         ..run
     };

@@ -28,12 +28,15 @@ pub struct RunRow {
     pub status: String,
     /// The payout sender (JSON) in force when the run was made.
     pub sender: Option<String>,
+    /// Who ran it (the staff member's id): the two-person rule keeps them from confirming it.
+    pub created_by: Uuid,
     pub created_at: DateTime<Utc>,
+    pub confirmed_by: Option<Uuid>,
     pub confirmed_at: Option<DateTime<Utc>>,
 }
 
 const RUN_COLUMNS: &str = "SELECT id, program_id, closing_date, transfer_date, status, sender, \
-     created_at, confirmed_at FROM settlement_runs";
+     created_by, created_at, confirmed_by, confirmed_at FROM settlement_runs";
 
 pub(crate) async fn find_run_tx(
     tx: &mut WriteTx,

@@ -357,6 +357,13 @@ pub async fn issue_setup_code(
                     expires_at,
                 };
                 store::insert_setup_code(&mut w.tx, &row, w.now).await?;
+                let change = crate::features::audit::Change {
+                    action: "setup_code_issued",
+                    subject_kind: kind.as_str(),
+                    subject_id: id,
+                    detail: serde_json::json!({"expires_at": expires_at}),
+                };
+                crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
                 Ok(Done::created(SetupCode {
                     code,
                     expires_at,

@@ -413,6 +413,16 @@ pub async fn draw_in(
         premium::entitle_in(w, campaign, shopper, units, from, until).await?;
         units_won += i64::from(win.units);
     }
+    let change = crate::features::audit::Change {
+        action: "lottery_drawn",
+        subject_kind: "premium_campaign",
+        subject_id: campaign.0,
+        detail: serde_json::json!({
+            "program_id": program, "round": round, "winners": winners.len(),
+            "units_won": units_won,
+        }),
+    };
+    crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
     Ok(Done::created(DrawView {
         round,
         budget_units,

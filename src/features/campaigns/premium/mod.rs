@@ -97,6 +97,15 @@ pub async fn change_settings(
                     created_at: w.now,
                 };
                 programs::add_settings_version_tx(&mut w.tx, &version).await?;
+                let change = crate::features::audit::Change {
+                    action: "settings_changed",
+                    subject_kind: "program",
+                    subject_id: program.0,
+                    detail: serde_json::json!({
+                        "version_id": version.id, "effective_from": effective_from,
+                    }),
+                };
+                crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
                 Ok(Done::created(SettingsVersionView::try_from(version)?))
             })
         })
@@ -209,6 +218,16 @@ pub async fn create_in(
         first_come_from: None,
     };
     store::insert_campaign(&mut w.tx, &campaign).await?;
+    let change = crate::features::audit::Change {
+        action: "premium_campaign_opened",
+        subject_kind: "premium_campaign",
+        subject_id: campaign.id.0,
+        detail: serde_json::json!({
+            "program_id": program, "name": campaign.name, "sale_mode": campaign.sale_mode,
+            "budget_yen": campaign.budget_yen,
+        }),
+    };
+    crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
     Ok(campaign)
 }
 

@@ -172,6 +172,16 @@ pub async fn create_campaign(
                     created_at: w.now,
                 };
                 store::insert_campaign(&mut w.tx, &row).await?;
+                let change = crate::features::audit::Change {
+                    action: "rebate_campaign_opened",
+                    subject_kind: "rebate_campaign",
+                    subject_id: row.id.0,
+                    detail: serde_json::json!({
+                        "program_id": program, "name": row.name,
+                        "budget_points": row.budget_points,
+                    }),
+                };
+                crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
                 Ok(Done::created(RebateCampaignView::new(row, 0, w.now)))
             })
         })
