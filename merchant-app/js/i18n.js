@@ -728,6 +728,7 @@ Object.assign(DICT.en, {
   err_pay_code: "Scan the store's QR code or type the code.",
   err_no_program: "There is no program to use.",
   owner_open_till: "Open the till on this device",
+});
 // ---- Back office (office.html) -------------------------------------------------------------
 // Kept in one block of its own so other pages' edits and this one merge cleanly.
 Object.assign(DICT.ja, {
