@@ -21,6 +21,7 @@ mod money;
 mod openapi;
 mod ops;
 mod points;
+mod processes;
 mod property;
 mod qr;
 mod rebates;
