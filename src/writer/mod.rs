@@ -246,6 +246,12 @@ enum Queued {
     Group(Vec<Request>),
 }
 
+/// The writer's two queues (module docs): interactive jobs and groups, and bulk jobs.
+struct Lanes {
+    rx: mpsc::Receiver<Queued>,
+    bulk: mpsc::Receiver<Request>,
+}
+
 /// What a batch starts from: the interactive lane's next, or a bulk job when no interactive
 /// job waits.
 enum First {
@@ -300,8 +306,7 @@ impl Writer {
         let handle = tokio::spawn(run(
             db,
             warm,
-            rx,
-            bulk_rx,
+            Lanes { rx, bulk: bulk_rx },
             events.clone(),
             relay,
             listening,
@@ -598,8 +603,7 @@ async fn checkpoints(db: Db, writer: mpsc::WeakSender<Queued>) {
 async fn run(
     db: Db,
     warmers: &'static [Warmer],
-    mut rx: mpsc::Receiver<Queued>,
-    mut bulk: mpsc::Receiver<Request>,
+    lanes: Lanes,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
     relay: Uuid,
     listening: Option<oneshot::Receiver<()>>,
@@ -613,6 +617,7 @@ async fn run(
     if let Some(listening) = listening {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), listening).await;
     }
+    let Lanes { mut rx, mut bulk } = lanes;
     // A group met while gathering a batch waits here for the next round.
     let mut held: Option<Queued> = None;
     // Interactive jobs of a batch at most: one place is always left for bulk work.
