@@ -18,8 +18,12 @@
 //!
 //! Scenarios: `spread` (PostgreSQL, payments over `--stores` stores and `--wallets` wallets),
 //! `one-store` (PostgreSQL, every payment to one store), `sqlite` (the spread scenario on
-//! SQLite, `synchronous=FULL`). `target/release/machipay` is built first
+//! SQLite, `synchronous=FULL`), `two-instances` and `rolling-restart` (two servers on one
+//! PostgreSQL, load/instances.rs). `target/release/machipay` is built first
 //! (`cargo build --release --bin machipay`) unless `--no-build`.
+
+#[path = "load/instances.rs"]
+mod instances;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -95,6 +99,8 @@ enum Scenario {
     Spread,
     OneStore,
     Sqlite,
+    TwoInstances,
+    RollingRestart,
 }
 
 impl Scenario {
@@ -103,6 +109,8 @@ impl Scenario {
             Scenario::Spread => "spread",
             Scenario::OneStore => "one-store",
             Scenario::Sqlite => "sqlite",
+            Scenario::TwoInstances => "two-instances",
+            Scenario::RollingRestart => "rolling-restart",
         }
     }
     fn postgres(self) -> bool {
@@ -660,6 +668,9 @@ struct Setup {
 }
 
 async fn run_scenario(args: &Args, scenario: Scenario) -> Result<Outcome, String> {
+    if matches!(scenario, Scenario::TwoInstances | Scenario::RollingRestart) {
+        return instances::run(args, scenario).await;
+    }
     let (db, url) = FreshDb::create(args, scenario).await?;
     let logdir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let result = async {

@@ -69,6 +69,18 @@ enum Command {
               default_value_t = machipay::writer::retention::RETENTION_DAYS_DEFAULT,
               value_parser = clap::value_parser!(u32).range(1..=3_650))]
         idempotency_retention_days: u32,
+        /// A request's time limit, in milliseconds: past it 408, or 503 `outcome_unknown` for
+        /// a write with an Idempotency-Key (card imports get at least 10 minutes).
+        #[arg(long, env = "MACHIPAY_REQUEST_TIMEOUT_MS",
+              default_value_t = machipay::server::REQUEST_TIMEOUT_MS,
+              value_parser = clap::value_parser!(u64).range(100..=600_000))]
+        request_timeout_ms: u64,
+        /// Time a connection has to send a request head (new or idle keep-alive), in
+        /// milliseconds; then it is closed.
+        #[arg(long, env = "MACHIPAY_HEADER_READ_TIMEOUT_MS",
+              default_value_t = machipay::server::HEADER_READ_TIMEOUT_MS,
+              value_parser = clap::value_parser!(u64).range(100..=600_000))]
+        header_read_timeout_ms: u64,
     },
     /// Create a city with its first admin and print the admin's bearer token (once).
     BootstrapCity {
@@ -170,6 +182,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             metrics_addr,
             demo,
             idempotency_retention_days,
+            request_timeout_ms,
+            header_read_timeout_ms,
         } => {
             if demo {
                 seed_demo(&app, addr).await?;
@@ -186,13 +200,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 stopped,
             ));
             let purge_task = tokio::spawn(machipay::writer::retention::run_periodically(
-                app.writer.clone(),
+                app.writer.bulk(),
                 idempotency_retention_days,
                 machipay::writer::retention::PURGE_INTERVAL,
                 stop_expiry.subscribe(),
             ));
             let limits = machipay::server::Limits {
                 metrics_here: metrics_addr.is_none(),
+                request_timeout_ms,
+                header_read_timeout_ms,
                 ..machipay::server::Limits::default()
             };
             let metrics_task = match metrics_addr {

@@ -34,6 +34,14 @@
 //!   then answered 503. Jobs are deterministic; a raced key is found and replayed.
 //! - A duplicate in flight (the same key twice in one batch) gets the first one's answer,
 //!   found among the batch's pending or written replies (`writer::rows::find_reply`).
+//!
+//! Two lanes: interactive jobs (payments, charges, everything a person waits for) and bulk
+//! jobs (imports, rebate grants, expiry, settlement; submitted through `Writer::bulk`). A
+//! batch takes the interactive jobs waiting first, up to `BATCH_SIZE_MAX - 1`, and then at
+//! most `BULK_JOBS_PER_BATCH_MAX` bulk job, so a payment waits behind at most one bulk job
+//! however much bulk work is queued, and bulk work still moves one job a batch under any
+//! load. Bulk callers keep their jobs bounded (500 import rows, 1,000 grants, one share of
+//! expiring wallets per job) and submit the next only once one is answered.
 
 pub mod aggregates;
 pub mod check_rows;
@@ -76,6 +84,12 @@ pub const BATCH_SIZE_MAX: usize = 256;
 /// Jobs waiting for the writer at most; further callers are refused at once (503
 /// `overloaded`, `AppError::Overloaded`).
 pub const QUEUE_SIZE_MAX: usize = 4_096;
+/// Bulk jobs waiting at most (`Writer::bulk`); further ones are refused at once like the
+/// interactive lane's. Bulk callers wait for each job's answer before the next, so this
+/// bounds how many bulk callers at once, not how much work each has.
+pub const BULK_QUEUE_SIZE_MAX: usize = 256;
+/// Bulk jobs in one batch at most: a payment's batch holds at most this much bulk work.
+pub const BULK_JOBS_PER_BATCH_MAX: usize = 1;
 /// Events a slow subscriber may lag behind before it misses some (it is told how many).
 pub const EVENTS_BUFFER_MAX: usize = 4_096;
 
@@ -232,11 +246,28 @@ enum Queued {
     Group(Vec<Request>),
 }
 
+/// The writer's two queues (module docs): interactive jobs and groups, and bulk jobs.
+struct Lanes {
+    rx: mpsc::Receiver<Queued>,
+    bulk: mpsc::Receiver<Request>,
+}
+
+/// What a batch starts from: the interactive lane's next, or a bulk job when no interactive
+/// job waits.
+enum First {
+    Queued(Queued),
+    Bulk(Request),
+}
+
 /// The handle use-cases submit jobs through. Cheap to clone; when every handle is dropped the
 /// writer finishes what is queued and stops.
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Queued>,
+    /// The bulk lane (module docs): taken only after the interactive jobs waiting.
+    bulk: mpsc::Sender<Request>,
+    /// This handle submits to the bulk lane (`Writer::bulk`).
+    lane_bulk: bool,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
     /// Batches may lose races with other instances (PostgreSQL): jobs are kept re-makeable.
     retries: bool,
@@ -250,6 +281,7 @@ impl Writer {
     /// once, listed beside the capabilities; `&[]` for a colder start).
     pub fn start(db: Db, warm: &'static [Warmer]) -> (Writer, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE_SIZE_MAX);
+        let (bulk, bulk_rx) = mpsc::channel(BULK_QUEUE_SIZE_MAX);
         let (events, _) = tokio::sync::broadcast::channel(EVENTS_BUFFER_MAX);
         let retries = db.backend() == crate::db::Backend::Postgres;
         if db.backend() == crate::db::Backend::Sqlite {
@@ -274,7 +306,7 @@ impl Writer {
         let handle = tokio::spawn(run(
             db,
             warm,
-            rx,
+            Lanes { rx, bulk: bulk_rx },
             events.clone(),
             relay,
             listening,
@@ -283,12 +315,24 @@ impl Writer {
         ));
         let writer = Writer {
             tx,
+            bulk,
+            lane_bulk: false,
             events,
             retries,
             #[cfg(feature = "faults")]
             faults,
         };
         (writer, handle)
+    }
+
+    /// This writer as a bulk caller's handle: its jobs wait until no interactive job does
+    /// (at most `BULK_JOBS_PER_BATCH_MAX` a batch). For imports, rebate grants, expiry and
+    /// settlement, which keep each job bounded and submit the next once one is answered.
+    pub fn bulk(&self) -> Writer {
+        Writer {
+            lane_bulk: true,
+            ..self.clone()
+        }
     }
 
     /// The fault plan of this writer's next batch (tests only).
@@ -343,21 +387,19 @@ impl Writer {
         // A full queue answers at once (503 `overloaded`, nothing queued) instead of making
         // the caller wait for room: under overload a client learns to back off in
         // microseconds, and memory stays bounded by the queue.
-        self.tx
-            .try_send(Queued::One(request))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => {
-                    crate::metrics::get().writer_queue_full.inc();
-                    AppError::Overloaded
-                }
-                mpsc::error::TrySendError::Closed(_) => AppError::Unavailable,
-            })?;
+        let sent = if self.lane_bulk {
+            self.bulk.try_send(request).map_err(refused)
+        } else {
+            self.tx.try_send(Queued::One(request)).map_err(refused)
+        };
+        sent?;
         rx.await.map_err(|_| AppError::Unavailable)?
     }
 
-    /// Jobs waiting in the queue now.
+    /// Jobs waiting in the queue now, both lanes.
     pub fn queue_depth(&self) -> usize {
         QUEUE_SIZE_MAX.saturating_sub(self.tx.capacity())
+            + BULK_QUEUE_SIZE_MAX.saturating_sub(self.bulk.capacity())
     }
 
     /// Open subscriptions to store events (the event streams).
@@ -453,6 +495,66 @@ impl Writer {
     }
 }
 
+/// Why a job could not be queued: its lane is full (503 `overloaded`) or the writer is gone.
+fn refused<T>(e: mpsc::error::TrySendError<T>) -> AppError {
+    match e {
+        mpsc::error::TrySendError::Full(_) => {
+            crate::metrics::get().writer_queue_full.inc();
+            AppError::Overloaded
+        }
+        mpsc::error::TrySendError::Closed(_) => AppError::Unavailable,
+    }
+}
+
+/// The next thing to start a batch from: an interactive job (or group) if one waits, else a
+/// bulk job, else whichever comes first. None once every handle is gone and both lanes are
+/// empty.
+async fn next_first(
+    rx: &mut mpsc::Receiver<Queued>,
+    bulk: &mut mpsc::Receiver<Request>,
+) -> Option<First> {
+    if let Ok(q) = rx.try_recv() {
+        return Some(First::Queued(q));
+    }
+    tokio::select! {
+        biased;
+        Some(q) = rx.recv() => Some(First::Queued(q)),
+        Some(r) = bulk.recv() => Some(First::Bulk(r)),
+        else => None,
+    }
+}
+
+/// Adds the interactive jobs waiting to `batch` up to `room` jobs; a group met is held for
+/// the next round.
+fn gather(
+    rx: &mut mpsc::Receiver<Queued>,
+    held: &mut Option<Queued>,
+    batch: &mut Vec<Request>,
+    room: usize,
+) {
+    while held.is_none() && batch.len() < room {
+        match rx.try_recv() {
+            Ok(Queued::One(r)) => batch.push(r),
+            Ok(group) => *held = Some(group),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Adds bulk jobs to the end of `batch`: at most `BULK_JOBS_PER_BATCH_MAX`, within
+/// `BATCH_SIZE_MAX`.
+fn add_bulk(bulk: &mut mpsc::Receiver<Request>, batch: &mut Vec<Request>, mut taken: usize) {
+    while taken < BULK_JOBS_PER_BATCH_MAX && batch.len() < BATCH_SIZE_MAX {
+        match bulk.try_recv() {
+            Ok(r) => {
+                batch.push(r);
+                taken += 1;
+            }
+            Err(_) => break,
+        }
+    }
+}
+
 /// Loads the facts `known::warm` and `warmers` load before the first batch; a failure only
 /// means a colder start.
 async fn warm(db: &Db, warmers: &[Warmer], known: &mut Known) {
@@ -501,7 +603,7 @@ async fn checkpoints(db: Db, writer: mpsc::WeakSender<Queued>) {
 async fn run(
     db: Db,
     warmers: &'static [Warmer],
-    mut rx: mpsc::Receiver<Queued>,
+    lanes: Lanes,
     events: tokio::sync::broadcast::Sender<StoreEvent>,
     relay: Uuid,
     listening: Option<oneshot::Receiver<()>>,
@@ -515,21 +617,24 @@ async fn run(
     if let Some(listening) = listening {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), listening).await;
     }
+    let Lanes { mut rx, mut bulk } = lanes;
     // A group met while gathering a batch waits here for the next round.
     let mut held: Option<Queued> = None;
+    // Interactive jobs of a batch at most: one place is always left for bulk work.
+    let room = BATCH_SIZE_MAX - BULK_JOBS_PER_BATCH_MAX;
     loop {
         let first = match held.take() {
-            Some(q) => q,
-            None => match rx.recv().await {
-                Some(q) => q,
+            Some(q) => First::Queued(q),
+            None => match next_first(&mut rx, &mut bulk).await {
+                Some(first) => first,
                 None => break,
             },
         };
         #[cfg(feature = "faults")]
         let plan = faults.take();
         let batch = match first {
-            Queued::Group(group) => group,
-            Queued::One(first) => {
+            First::Queued(Queued::Group(group)) => group,
+            First::Queued(Queued::One(first)) => {
                 let mut batch = vec![first];
                 #[cfg(feature = "faults")]
                 while batch.len() < plan.jobs.min(BATCH_SIZE_MAX) {
@@ -542,16 +647,16 @@ async fn run(
                         None => break,
                     }
                 }
-                while held.is_none() && batch.len() < BATCH_SIZE_MAX {
-                    match rx.try_recv() {
-                        Ok(Queued::One(r)) => batch.push(r),
-                        Ok(group) => {
-                            held = Some(group);
-                            break;
-                        }
-                        Err(_) => break,
-                    }
-                }
+                gather(&mut rx, &mut held, &mut batch, room);
+                add_bulk(&mut bulk, &mut batch, 0);
+                batch
+            }
+            // No interactive job waited: a bulk job, and whatever came in meanwhile.
+            First::Bulk(first) => {
+                let mut batch = Vec::new();
+                gather(&mut rx, &mut held, &mut batch, room);
+                batch.push(first);
+                add_bulk(&mut bulk, &mut batch, 1);
                 batch
             }
         };

@@ -157,6 +157,21 @@ impl TestApp {
         }
     }
 
+    /// This test's database as served by another server at `base` (a `machipay serve`
+    /// process, tests/api/processes.rs): requests go there; `app` (for looking behind the
+    /// servers' backs) and the admin stay this one's. Its cleanup is this one's.
+    pub(crate) fn through(&self, base: String) -> TestApp {
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            app: self.app.clone(),
+            admin: self.admin.clone(),
+            url: self.url.clone(),
+            pg_database: None,
+            _dir: None,
+        }
+    }
+
     pub(crate) async fn cleanup(self) {
         self.app.db.close().await;
         if let Some(name) = self.pg_database

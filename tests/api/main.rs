@@ -23,6 +23,7 @@ mod office;
 mod openapi;
 mod ops;
 mod points;
+mod processes;
 mod property;
 mod qr;
 mod rebates;

@@ -2,8 +2,9 @@
 //! `outcome_unknown` and its replay moves money once; a full writer queue answers 503
 //! `overloaded` at once; silent and idle connections are closed; a caller who may not import
 //! is refused before the body is read, and uploads are capped; enrollment codes are rate
-//! limited; request ids, `/metrics`, `/healthz` and `/readyz`; and the binary under SIGTERM
-//! with an event stream open exits within its bound.
+//! limited; request ids, `/metrics`, `/healthz` and `/readyz`; bulk work queued ahead of a
+//! payment does not hold it back; and the binary under SIGTERM with an event stream open
+//! exits within its bound.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -57,6 +58,7 @@ both_backends!(
     enrollment_codes_are_rate_limited,
     every_answer_carries_a_request_id_and_metrics_count_it,
     health_and_readiness_are_separate,
+    a_payment_is_answered_before_the_bulk_work_queued_ahead_of_it,
 );
 
 /// A store and a shopper holding ¥1,000 in a currency program: (program, store, shopper id,
@@ -213,7 +215,7 @@ async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> 
     got
 }
 
-async fn a_silent_or_idle_connection_is_closed(app: &TestApp) {
+pub(crate) async fn a_silent_or_idle_connection_is_closed(app: &TestApp) {
     let addr = app.base.trim_start_matches("http://").to_owned();
     // Connects and never sends a byte: closed after the 500 ms header-read timeout.
     let started = Instant::now();
@@ -292,7 +294,7 @@ async fn status_line(stream: &mut tokio::net::TcpStream, within: Duration) -> St
     text.lines().next().unwrap_or_default().to_owned()
 }
 
-async fn a_caller_who_may_not_import_is_refused_before_the_body_is_read(app: &TestApp) {
+pub(crate) async fn a_caller_who_may_not_import_is_refused_before_the_body_is_read(app: &TestApp) {
     let op = app.operator().await;
     let points = app.program("points", json!({})).await;
     let (_, shopper) = app.shopper(&op).await;
@@ -618,4 +620,57 @@ async fn sigterm_with_an_open_event_stream(url: &str, dir: &std::path::Path) {
         .unwrap_or_else(|| panic!("no log line carries the request id:\n{logged}"));
     let parsed: Value = serde_json::from_str(line).expect("a JSON log line");
     assert!(parsed["timestamp"].is_string(), "{parsed}");
+}
+
+/// Two seconds of bulk work (100 jobs of 20 ms, as imports, grants and expiry submit them
+/// through `Writer::bulk`) queued before a payment: the payment is answered after at most
+/// a couple of them, not after all (the writer takes interactive jobs first and one bulk
+/// job a batch), and the bulk work still all gets done.
+async fn a_payment_is_answered_before_the_bulk_work_queued_ahead_of_it(app: &TestApp) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (program, store, shopper, token) = town(app).await;
+    let bulk = app.app.writer.bulk();
+    let done = Arc::new(AtomicUsize::new(0));
+    let jobs: Vec<_> = (0..100)
+        .map(|_| {
+            let (bulk, done) = (bulk.clone(), done.clone());
+            tokio::spawn(async move {
+                bulk.answer(None, |_w| {
+                    Box::pin(async {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Ok(machipay::writer::Done::ok(()))
+                    })
+                })
+                .await
+                .expect("a bulk job");
+                done.fetch_add(1, Ordering::SeqCst);
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    while app.app.writer.queue_depth() < 80 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "bulk jobs never queued"
+        );
+        tokio::task::yield_now().await;
+    }
+    let (s, v) = app
+        .post_money(
+            &format!("/api/v1/programs/{program}/payments"),
+            &token,
+            json!({"merchant_id": store, "amount": 100}),
+        )
+        .await;
+    let bulk_done = done.load(Ordering::SeqCst);
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert!(
+        bulk_done < 10,
+        "the payment waited for {bulk_done} of 100 queued bulk jobs"
+    );
+    for job in jobs {
+        job.await.expect("bulk job task");
+    }
+    assert_eq!(done.load(Ordering::SeqCst), 100);
+    assert_eq!(app.wallet(&program, &shopper, "coin").await, 900);
 }

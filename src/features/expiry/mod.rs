@@ -161,6 +161,7 @@ pub async fn expire(app: &App, as_of: NaiveDate) -> Result<ExpiryRun, AppError> 
             let program_id = program.id;
             let done = app
                 .writer
+                .bulk()
                 .answer(None, move |w| {
                     Box::pin(expire_some(w, program_id, kind, as_of, wallet_rule))
                 })

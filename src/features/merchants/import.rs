@@ -170,6 +170,7 @@ pub async fn import(
     };
     let answer = app
         .writer
+        .bulk()
         .answer(None, move |w| {
             Box::pin(import_in(w, who, lines, req.program_id, req.joined_on))
         })

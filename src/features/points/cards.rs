@@ -291,6 +291,7 @@ async fn write_import(
         let rest = rows.split_off(rows.len().min(IMPORT_ROWS_PER_JOB));
         let part = app
             .writer
+            .bulk()
             .answer(None, move |w| Box::pin(import_in(w, who, program, rows)))
             .await?
             .into_value()?;

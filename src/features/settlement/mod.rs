@@ -77,6 +77,7 @@ pub async fn run_cycle(
     }
     let answer = app
         .writer
+        .bulk()
         .answer(None, move |w| {
             Box::pin(run_with_default_in(
                 w,
@@ -394,6 +395,7 @@ pub async fn confirm(
         return Err(AppError::forbidden());
     }
     app.writer
+        .bulk()
         .answer(Some(idem), move |w| {
             Box::pin(confirm_in(w, who, program, run))
         })

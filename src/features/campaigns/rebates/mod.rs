@@ -383,6 +383,7 @@ pub async fn grant_due(app: &App, as_of: NaiveDate) -> Result<GrantRun, AppError
     loop {
         let batch = app
             .writer
+            .bulk()
             .answer(None, move |w| Box::pin(grant_batch(w, as_of)))
             .await?
             .into_value()?;
