@@ -35,6 +35,7 @@
 //! - A duplicate in flight (the same key twice in one batch) gets the first one's answer,
 //!   found among the batch's pending or written replies (`writer::rows::find_reply`).
 
+pub(crate) mod aggregate_deltas;
 pub mod aggregates;
 pub mod check_rows;
 #[cfg(feature = "faults")]
