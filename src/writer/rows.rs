@@ -14,6 +14,8 @@ use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset, Leg};
 use std::collections::HashMap;
 
+mod pending_pg;
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Account {
     #[sqlx(try_from = "Uuid")]
@@ -978,6 +980,15 @@ impl Pending {
             && self.movements.is_empty()
     }
 
+    /// Rows to write besides point movements (whose aggregates alone may be pending).
+    fn has_rows(&self) -> bool {
+        !(self.transactions.is_empty()
+            && self.lots.is_empty()
+            && self.lot_moves.is_empty()
+            && self.balances.is_empty()
+            && self.replies.is_empty())
+    }
+
     pub fn clear(&mut self) {
         self.transactions.clear();
         self.lots.clear();
@@ -1028,6 +1039,15 @@ impl WriteTx {
     pub(crate) fn pending_delta(&self, account: AccountId) -> i64 {
         self.pending.delta(account) + self.job_pending.delta(account)
     }
+}
+
+/// PostgreSQL writes pending rows in one statement (`pending_pg`) unless
+/// MACHIPAY_PG_FLUSH=tables (one statement per table, to measure the difference).
+fn pg_one_statement() -> bool {
+    static ONE: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+        std::env::var("MACHIPAY_PG_FLUSH").map_or(true, |v| v != "tables")
+    });
+    *ONE
 }
 
 /// Rows per statement at most. A statement's row count is rounded up to a power of two with
@@ -1176,6 +1196,16 @@ macro_rules! per_chunk {
 /// balances, idempotency records) and empties it.
 pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<(), sqlx::Error> {
     let deltas = aggregate_deltas(conn, p).await?;
+    if let TxConn::Pg(tx) = conn
+        && pg_one_statement()
+    {
+        if p.has_rows() {
+            pending_pg::write(&mut **tx, p, &deltas).await?;
+        }
+        count_movements(conn, &mut LiteStatements::default(), &p.movements).await?;
+        p.clear();
+        return Ok(());
+    }
     let mut lite = LiteStatements::default();
     per_chunk!(
         conn,
