@@ -1044,9 +1044,8 @@ impl WriteTx {
 /// PostgreSQL writes pending rows in one statement (`pending_pg`) unless
 /// MACHIPAY_PG_FLUSH=tables (one statement per table, to measure the difference).
 fn pg_one_statement() -> bool {
-    static ONE: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
-        std::env::var("MACHIPAY_PG_FLUSH").map_or(true, |v| v != "tables")
-    });
+    static ONE: std::sync::LazyLock<bool> =
+        std::sync::LazyLock::new(|| std::env::var("MACHIPAY_PG_FLUSH").as_deref() != Ok("tables"));
     *ONE
 }
 
@@ -1200,7 +1199,7 @@ pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<
         && pg_one_statement()
     {
         if p.has_rows() {
-            pending_pg::write(&mut **tx, p, &deltas).await?;
+            pending_pg::write(tx, p, &deltas).await?;
         }
         count_movements(conn, &mut LiteStatements::default(), &p.movements).await?;
         p.clear();
