@@ -7,9 +7,11 @@
 //! accounts and transactions) keyed by the JST day of the transaction's `created_at` (its
 //! effective time: a backdated transaction lands on its own day, a reversal or refund on the
 //! day it was made, exactly where the reports' queries over postings count it).
-//! - maintained: `write_pending` (`writer::rows`) runs it restricted to the transactions it
-//!   has just written (and the point movements recorded since its last write) as one upsert
-//!   per table that adds to what is stored (`days` is OR-ed), in key order;
+//! - maintained: `write_pending` (`writer::rows`) adds what the batch's pending rows add, as
+//!   `aggregate_deltas` computes them in Rust from those rows (the same figures, held to this
+//!   definition by the check and the tests), one multi-row upsert per table that adds to what
+//!   is stored (`days` is OR-ed), in key order; point movements, written after their
+//!   transaction, are added by this definition restricted to them (`movements_upsert_sql`);
 //! - rebuilt: `rebuild_in` empties the tables and inserts it whole, in one writer job;
 //! - checked: `check` compares the stored rows with it and names the first row that differs.
 //!
@@ -257,39 +259,87 @@ pub(crate) fn upsert_sql(i: usize, pg: bool, f: &Filter<'_>) -> String {
     )
 }
 
-/// PostgreSQL: every table's upsert for the transactions `$1` and the movements `$2` (uuid
-/// arrays), as one statement (data-modifying CTEs).
-pub(crate) fn maintain_sql_pg() -> String {
-    let f = Filter {
-        tx: "t.id = ANY($1)",
-        movement: "m.transaction_id = ANY($2)",
-        reversed: "1 = 1",
-    };
-    let upserts: Vec<String> = (0..TABLES.len()).map(|i| upsert_sql(i, true, &f)).collect();
-    let (last, ctes) = upserts.split_last().expect("five tables");
-    let ctes: Vec<String> = ctes
-        .iter()
-        .enumerate()
-        .map(|(i, s)| format!("u{i} AS ({s})"))
-        .collect();
-    format!("WITH {} {last}", ctes.join(", "))
+/// Adds `rows` rows of table `i` given as parameters (key columns then values, numbered from
+/// `first`; a row of NULLs is padding and skipped) to what the table holds: the upkeep of
+/// `write_pending`, with the rows `aggregate_deltas` computed, in the order given.
+pub(crate) fn upsert_values_sql(i: usize, rows: usize, first: usize) -> String {
+    let t = &TABLES[i];
+    let cols = t.keys.len() + t.values.len();
+    let keys: Vec<&str> = t.keys.iter().map(|k| k.0).collect();
+    format!(
+        "INSERT INTO {name} ({cols_named}) SELECT * FROM (VALUES {values}) AS v \
+         WHERE v.column1 IS NOT NULL ON CONFLICT ({keys}) DO UPDATE SET {set}",
+        name = t.name,
+        cols_named = columns(t),
+        values = crate::writer::rows::placeholders(cols, rows, first),
+        keys = keys.join(", "),
+        set = combine_set(t),
+    )
 }
 
-/// SQLite: every table's upsert for the transactions and movements listed (placeholders
-/// "$n, ..."; a list may hold NULLs, which match nothing).
-pub(crate) fn maintain_sql_lite(tx_ids: &str, movement_ids: &str) -> String {
-    let tx = format!("t.id IN ({tx_ids})");
-    let movement = format!("m.transaction_id IN ({movement_ids})");
-    let f = Filter {
-        tx: &tx,
-        movement: &movement,
-        reversed: "1 = 1",
-    };
-    (0..TABLES.len())
-        .map(|i| upsert_sql(i, false, &f))
-        .collect::<Vec<_>>()
-        .join(";\n")
+/// PostgreSQL: adds table `i`'s rows given as one array per column (key columns then values,
+/// parameters numbered from `first`) to what it holds, in the arrays' order; with the first
+/// parameter after them. A CTE of `writer::rows`' one-statement write.
+pub(crate) fn unnest_upsert_sql(i: usize, first: usize) -> (String, usize) {
+    let t = &TABLES[i];
+    let types = t
+        .keys
+        .iter()
+        .map(|(_, ty)| match ty {
+            Ty::Uuid => "uuid",
+            Ty::Int => "int4",
+            Ty::Text => "text",
+        })
+        .chain(t.values.iter().map(|_| "int8"));
+    let arrays: Vec<String> = types
+        .enumerate()
+        .map(|(k, ty)| format!("${}::{ty}[]", first + k))
+        .collect();
+    let keys: Vec<&str> = t.keys.iter().map(|k| k.0).collect();
+    let sql = format!(
+        "INSERT INTO {name} ({cols}) SELECT * FROM unnest({arrays}) \
+         ON CONFLICT ({keys}) DO UPDATE SET {set}",
+        name = t.name,
+        cols = columns(t),
+        arrays = arrays.join(", "),
+        keys = keys.join(", "),
+        set = combine_set(t),
+    );
+    (sql, first + arrays.len())
 }
+
+/// "x = table.x + excluded.x, ..." (`days` OR-ed).
+fn combine_set(t: &Table) -> String {
+    t.values
+        .iter()
+        .map(|(v, c)| match c {
+            Combine::Add => format!("{v} = {name}.{v} + excluded.{v}", name = t.name),
+            Combine::Or => format!("{v} = {name}.{v} | excluded.{v}", name = t.name),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The table `agg_point_store_months` is, for the point movements listed (`list`: "$1" on
+/// PostgreSQL, an array; "$1, $2, ..." on SQLite): their own card-wallet postings, by the
+/// definition (a movement is written after its transaction's postings, which are no longer
+/// pending then). Reversals of movements come with the reversal's pending rows.
+pub(crate) fn movements_upsert_sql(pg: bool, list: &str) -> String {
+    let movement = if pg {
+        format!("m.transaction_id = ANY({list})")
+    } else {
+        format!("m.transaction_id IN ({list})")
+    };
+    let f = Filter {
+        tx: "1 = 0",
+        movement: &movement,
+        reversed: "1 = 0",
+    };
+    upsert_sql(POINT_STORE_MONTHS, pg, &f)
+}
+
+/// `agg_point_store_months`' place in `TABLES`.
+pub(crate) const POINT_STORE_MONTHS: usize = 4;
 
 /// A column as text, per dialect (a differing row is named in text).
 fn text_of(col: &str, ty: Ty, pg: bool) -> String {
@@ -458,7 +508,7 @@ pub async fn snapshot(db: &Db) -> Result<Vec<String>, sqlx::Error> {
     Ok(out)
 }
 
-/// Ids of a batch, for `maintain` (see `writer::rows::write_pending`).
+/// Placeholders "$first, $first+1, ..." for a list of `n` ids.
 pub(crate) fn ids_text(n: usize, first: usize) -> String {
     (0..n)
         .map(|k| format!("${}", first + k))

@@ -43,6 +43,7 @@
 //! load. Bulk callers keep their jobs bounded (500 import rows, 1,000 grants, one share of
 //! expiring wallets per job) and submit the next only once one is answered.
 
+pub(crate) mod aggregate_deltas;
 pub mod aggregates;
 pub mod check_rows;
 #[cfg(feature = "faults")]

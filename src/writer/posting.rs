@@ -90,12 +90,12 @@ pub async fn post(
         }
         legs.push((leg, *account));
     }
+    // The transaction and all its postings in one go, then the balances and lots.
+    store::insert_entry(&mut work.tx, &row, &legs).await?;
     // Carried lots are known only once the debits have consumed them: debits first.
     if matches!(p.lots, Lots::Carry) {
         legs.sort_by_key(|(leg, _)| leg.amount > 0);
     }
-    // The transaction and all its postings in one go, then the balances and lots.
-    store::insert_entry(&mut work.tx, &row, entry.legs()).await?;
     let mut carried = Vec::new();
     for (leg, account) in legs {
         apply_leg(work, id, p.lots, account, leg, &mut carried).await?;

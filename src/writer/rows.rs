@@ -7,9 +7,14 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::db::{Db, read};
+use crate::writer::aggregate_deltas::{Deltas, Original, Posted, PostedLeg, read_originals};
+use crate::writer::aggregates::POINT_STORE_MONTHS;
 use crate::writer::{TxConn, WriteTx, read_tx, write_vetted};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset, Leg};
+use std::collections::HashMap;
+
+mod pending_pg;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Account {
@@ -293,15 +298,26 @@ pub struct NewTransaction<'a> {
 }
 
 /// Leaves a transaction row and its postings pending: they are written with the batch's
-/// others (`write_pending`). The balance of the postings is the caller's business (`Entry`);
-/// PostgreSQL re-checks it at commit.
+/// others (`write_pending`). Each leg comes with its account (what the report aggregates
+/// need of it). The balance of the postings is the caller's business (`Entry`); PostgreSQL
+/// re-checks it at commit.
 pub async fn insert_entry(
     tx: &mut WriteTx,
     t: &NewTransaction<'_>,
-    legs: &[Leg],
+    legs: &[(&Leg, &Account)],
 ) -> Result<(), sqlx::Error> {
-    let p = tx.pending_mut();
-    p.transactions.push(PendingTransaction {
+    let postings = legs
+        .iter()
+        .map(|(l, a)| PostedLeg {
+            account: l.account.0,
+            asset: l.asset,
+            amount: l.amount,
+            kind: a.kind,
+            owner: a.owner_id,
+            program: a.program_id.0,
+        })
+        .collect();
+    tx.pending_mut().transactions.push(PendingTransaction {
         id: t.id.0,
         program: t.program.0,
         kind: t.kind.to_owned(),
@@ -309,11 +325,8 @@ pub async fn insert_entry(
         initiated_by: t.initiated_by,
         memo: t.memo.map(str::to_owned),
         created_at: t.created_at,
+        postings,
     });
-    p.postings.extend(
-        legs.iter()
-            .map(|l| (t.id.0, l.account.0, l.asset.as_str(), l.amount)),
-    );
     Ok(())
 }
 
@@ -914,8 +927,8 @@ pub async fn net_by_asset(db: &Db, program: ProgramId) -> Result<Vec<(Asset, i64
 ///   as done (`writer`).
 #[derive(Default)]
 pub struct Pending {
+    /// Transactions with their postings.
     transactions: Vec<PendingTransaction>,
-    postings: Vec<(Uuid, Uuid, &'static str, i64)>,
     lots: Vec<PendingLot>,
     lot_moves: Vec<PendingLotMove>,
     /// Balance changes, guarded ones (checked when left here) and folded deltas alike.
@@ -934,6 +947,7 @@ struct PendingTransaction {
     initiated_by: Uuid,
     memo: Option<String>,
     created_at: DateTime<Utc>,
+    postings: Vec<PostedLeg>,
 }
 
 struct PendingLot {
@@ -959,7 +973,6 @@ struct PendingReply {
 impl Pending {
     pub fn is_empty(&self) -> bool {
         self.transactions.is_empty()
-            && self.postings.is_empty()
             && self.lots.is_empty()
             && self.lot_moves.is_empty()
             && self.balances.is_empty()
@@ -967,9 +980,17 @@ impl Pending {
             && self.movements.is_empty()
     }
 
+    /// Rows to write besides point movements (whose aggregates alone may be pending).
+    fn has_rows(&self) -> bool {
+        !(self.transactions.is_empty()
+            && self.lots.is_empty()
+            && self.lot_moves.is_empty()
+            && self.balances.is_empty()
+            && self.replies.is_empty())
+    }
+
     pub fn clear(&mut self) {
         self.transactions.clear();
-        self.postings.clear();
         self.lots.clear();
         self.lot_moves.clear();
         self.balances.clear();
@@ -980,7 +1001,6 @@ impl Pending {
     /// Moves `other`'s rows after this one's, leaving `other` empty.
     pub fn append(&mut self, other: &mut Pending) {
         self.transactions.append(&mut other.transactions);
-        self.postings.append(&mut other.postings);
         self.lots.append(&mut other.lots);
         self.lot_moves.append(&mut other.lot_moves);
         self.balances.append(&mut other.balances);
@@ -1021,6 +1041,14 @@ impl WriteTx {
     }
 }
 
+/// PostgreSQL writes pending rows in one statement (`pending_pg`) unless
+/// MACHIPAY_PG_FLUSH=tables (one statement per table, to measure the difference).
+fn pg_one_statement() -> bool {
+    static ONE: std::sync::LazyLock<bool> =
+        std::sync::LazyLock::new(|| std::env::var("MACHIPAY_PG_FLUSH").as_deref() != Ok("tables"));
+    *ONE
+}
+
 /// Rows per statement at most. A statement's row count is rounded up to a power of two with
 /// rows of NULLs that it skips, so eight statement shapes per table (kept prepared) serve any
 /// count in one statement per 128 rows.
@@ -1038,7 +1066,7 @@ fn chunk_sizes(mut n: usize) -> Vec<(usize, usize)> {
 }
 
 /// `rows` rows of `cols` parameters each, numbered from `first`: "($1, $2), ($3, $4)".
-fn placeholders(cols: usize, rows: usize, first: usize) -> String {
+pub(crate) fn placeholders(cols: usize, rows: usize, first: usize) -> String {
     let mut out = String::with_capacity(rows * cols * 6);
     for r in 0..rows {
         if r > 0 {
@@ -1166,6 +1194,17 @@ macro_rules! per_chunk {
 /// Writes `p`'s rows in table order (transactions, postings, lots, lot changes, movements,
 /// balances, idempotency records) and empties it.
 pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<(), sqlx::Error> {
+    let deltas = aggregate_deltas(conn, p).await?;
+    if let TxConn::Pg(tx) = conn
+        && pg_one_statement()
+    {
+        if p.has_rows() {
+            pending_pg::write(tx, p, &deltas).await?;
+        }
+        count_movements(conn, &mut LiteStatements::default(), &p.movements).await?;
+        p.clear();
+        return Ok(());
+    }
     let mut lite = LiteStatements::default();
     per_chunk!(
         conn,
@@ -1187,10 +1226,15 @@ pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<
             .bind(t.and_then(|t| t.memo.as_deref()))
             .bind(t.map(|t| t.created_at))
     );
+    let postings: Vec<(Uuid, &PostedLeg)> = p
+        .transactions
+        .iter()
+        .flat_map(|t| t.postings.iter().map(move |l| (t.id, l)))
+        .collect();
     per_chunk!(
         conn,
         lite,
-        p.postings,
+        postings,
         4,
         |n, first| insert_sql(
             "postings (transaction_id, account_id, asset, amount)",
@@ -1200,9 +1244,9 @@ pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<
         ),
         |q, r| q
             .bind(r.map(|r| r.0))
-            .bind(r.map(|r| r.1))
-            .bind(r.map(|r| r.2))
-            .bind(r.map(|r| r.3))
+            .bind(r.map(|r| r.1.account))
+            .bind(r.map(|r| r.1.asset.as_str()))
+            .bind(r.map(|r| r.1.amount))
     );
     per_chunk!(
         conn,
@@ -1278,7 +1322,7 @@ pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<
             .bind(r.map(|r| r.reply.response_body.as_str()))
             .bind(r.map(|r| r.created_at))
     );
-    maintain_aggregates(conn, &mut lite, p).await?;
+    write_aggregates(conn, &mut lite, &deltas, &p.movements).await?;
     if let TxConn::Lite(tx) = conn {
         lite.run(tx).await?;
     }
@@ -1286,66 +1330,184 @@ pub(crate) async fn write_pending(conn: &mut TxConn, p: &mut Pending) -> Result<
     Ok(())
 }
 
-/// The report aggregates of the transactions just written and of the point movements written
-/// since the last write (`writer::aggregates`): PostgreSQL one statement, SQLite five per
-/// chunk of 128 transactions, joining the batch's other statements.
-async fn maintain_aggregates(
+/// What the batch's transactions add to the report aggregates, computed from their pending
+/// rows (`aggregate_deltas`); the originals of reversals that are not pending are read.
+async fn aggregate_deltas(conn: &mut TxConn, p: &Pending) -> Result<Deltas, sqlx::Error> {
+    let pending: HashMap<Uuid, &str> = p
+        .transactions
+        .iter()
+        .map(|t| (t.id, t.kind.as_str()))
+        .collect();
+    let mut unread: Vec<Uuid> = p
+        .transactions
+        .iter()
+        .filter_map(|t| t.reverses)
+        .filter(|o| !pending.contains_key(o))
+        .collect();
+    unread.sort_unstable();
+    unread.dedup();
+    let mut originals = read_originals(conn, &unread).await?;
+    for o in p.transactions.iter().filter_map(|t| t.reverses) {
+        if let Some(kind) = pending.get(&o) {
+            // Written in this batch: not a point movement yet (those are written after).
+            let kind = (*kind).to_owned();
+            originals.insert(
+                o,
+                Original {
+                    kind,
+                    movement: None,
+                },
+            );
+        }
+    }
+    let pg = matches!(conn, TxConn::Pg(_));
+    let mut deltas = Deltas::default();
+    for t in &p.transactions {
+        let posted = Posted {
+            created_at: t.created_at,
+            kind: &t.kind,
+            reverses: t.reverses.and_then(|o| originals.get(&o)),
+            legs: &t.postings,
+        };
+        deltas.add(&posted, pg);
+    }
+    Ok(deltas)
+}
+
+/// Adds `d` to the report aggregates, table by table in key order, and the point movements
+/// written since the last write (`movements_upsert_sql`). PostgreSQL: one statement per table
+/// (per 128 rows); SQLite: they join the batch's other statements.
+async fn write_aggregates<'q>(
     conn: &mut TxConn,
-    lite: &mut LiteStatements<'_>,
-    p: &Pending,
+    statements: &mut LiteStatements<'q>,
+    d: &'q Deltas,
+    movements: &'q [Uuid],
 ) -> Result<(), sqlx::Error> {
-    use crate::writer::aggregates::{ids_text, maintain_sql_lite, maintain_sql_pg};
-    static PG: std::sync::LazyLock<String> = std::sync::LazyLock::new(maintain_sql_pg);
-    if p.transactions.is_empty() && p.movements.is_empty() {
+    use crate::writer::aggregates::upsert_values_sql;
+    let mut lite = std::mem::take(statements);
+    let store_days: Vec<_> = d.store_days.iter().collect();
+    per_chunk!(
+        conn,
+        lite,
+        store_days,
+        4,
+        |n, first| upsert_values_sql(0, n, first),
+        |q, r| q
+            .bind(r.map(|r| r.0.0))
+            .bind(r.and_then(|r| r.0.1))
+            .bind(r.map(|r| r.0.2))
+            .bind(r.map(|r| *r.1))
+    );
+    let usage_days: Vec<_> = d.usage_days.iter().collect();
+    per_chunk!(
+        conn,
+        lite,
+        usage_days,
+        6,
+        |n, first| upsert_values_sql(1, n, first),
+        |q, r| q
+            .bind(r.map(|r| r.0.0))
+            .bind(r.map(|r| r.0.1))
+            .bind(r.map(|r| r.1[0]))
+            .bind(r.map(|r| r.1[1]))
+            .bind(r.map(|r| r.1[2]))
+            .bind(r.map(|r| r.1[3]))
+    );
+    let shopper_months: Vec<_> = d.shopper_months.iter().collect();
+    per_chunk!(
+        conn,
+        lite,
+        shopper_months,
+        4,
+        |n, first| upsert_values_sql(2, n, first),
+        |q, r| q
+            .bind(r.map(|r| r.0.0))
+            .bind(r.map(|r| r.0.1))
+            .bind(r.and_then(|r| r.0.2))
+            .bind(r.map(|r| *r.1))
+    );
+    let wallet_flows: Vec<_> = d.wallet_flows.iter().collect();
+    per_chunk!(
+        conn,
+        lite,
+        wallet_flows,
+        8,
+        |n, first| upsert_values_sql(3, n, first),
+        |q, r| q
+            .bind(r.map(|r| r.0.0))
+            .bind(r.map(|r| r.0.1))
+            .bind(r.map(|r| r.0.2.as_str()))
+            .bind(r.map(|r| r.0.3.as_str()))
+            .bind(r.map(|r| r.0.4))
+            .bind(r.map(|r| r.0.5))
+            .bind(r.map(|r| r.0.6))
+            .bind(r.map(|r| *r.1))
+    );
+    let point_store_months: Vec<_> = d.point_store_months.iter().collect();
+    per_chunk!(
+        conn,
+        lite,
+        point_store_months,
+        5,
+        |n, first| upsert_values_sql(POINT_STORE_MONTHS, n, first),
+        |q, r| q
+            .bind(r.map(|r| r.0.0))
+            .bind(r.map(|r| r.0.1))
+            .bind(r.map(|r| r.0.2))
+            .bind(r.map(|r| r.0.3.as_str()))
+            .bind(r.map(|r| *r.1))
+    );
+    count_movements(conn, &mut lite, movements).await?;
+    *statements = lite;
+    Ok(())
+}
+
+/// The point movements written since the last write, to `agg_point_store_months` by its
+/// definition: PostgreSQL one statement, SQLite one per 128 movements.
+async fn count_movements<'q>(
+    conn: &mut TxConn,
+    lite: &mut LiteStatements<'q>,
+    movements: &'q [Uuid],
+) -> Result<(), sqlx::Error> {
+    use crate::writer::aggregates::{ids_text, movements_upsert_sql};
+    static PG: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| movements_upsert_sql(true, "$1"));
+    if movements.is_empty() {
         return Ok(());
     }
-    let tx_ids: Vec<Uuid> = p.transactions.iter().map(|t| t.id).collect();
     match conn {
         TxConn::Pg(tx) => {
-            // Not prepared once and reused: a reused (generic) plan does not know how few
-            // ids the arrays hold and scans whole tables (measured: 50-260 ms a flush on a
-            // 11,000-posting database, growing with the ledger); planned with the arrays
-            // bound, it walks the indexes from the ids.
+            // Not prepared once and reused: a generic plan does not know how few ids the
+            // array holds and scans whole tables; planned with it bound, it walks the indexes.
             sqlx::query(&PG)
-                .bind(&tx_ids)
-                .bind(&p.movements)
+                .bind(movements)
                 .persistent(false)
                 .execute(&mut **tx)
                 .await?;
         }
         TxConn::Lite(tx) => {
-            // Transactions (with no movement), then movements (with no transaction).
-            let lists = [(&tx_ids, true), (&p.movements, false)];
-            for (ids, transactions) in lists {
-                for chunk in ids.chunks(ROWS_PER_STATEMENT_MAX) {
-                    let n = chunk.len().next_power_of_two();
-                    if lite.used() + n > SQLITE_PARAMS_MAX {
-                        lite.run(tx).await?;
-                    }
-                    let list = ids_text(n, lite.used() + 1);
-                    let sql = if transactions {
-                        maintain_sql_lite(&list, "NULL")
-                    } else {
-                        maintain_sql_lite("NULL", &list)
-                    };
-                    lite.sql.push_str(&sql);
-                    lite.sql.push_str(";\n");
-                    let mut q = std::mem::take(lite);
-                    for id in chunk
-                        .iter()
-                        .map(Some)
-                        .chain(std::iter::repeat_n(None, n - chunk.len()))
-                    {
-                        q = q.bind(id.copied());
-                    }
-                    *lite = q;
+            for chunk in movements.chunks(ROWS_PER_STATEMENT_MAX) {
+                let n = chunk.len().next_power_of_two();
+                if lite.used() + n > SQLITE_PARAMS_MAX {
+                    lite.run(tx).await?;
                 }
+                lite.sql
+                    .push_str(&movements_upsert_sql(false, &ids_text(n, lite.used() + 1)));
+                lite.sql.push_str(";\n");
+                let mut q = std::mem::take(lite);
+                for id in chunk
+                    .iter()
+                    .map(Some)
+                    .chain(std::iter::repeat_n(None, n - chunk.len()))
+                {
+                    q = q.bind(id.copied());
+                }
+                *lite = q;
             }
         }
     }
     Ok(())
 }
-
 /// A point movement was written (after its transaction): its card postings join the report
 /// aggregates with the next write of pending rows.
 pub fn count_point_movement(tx: &mut WriteTx, transaction: TransactionId) {
