@@ -34,6 +34,10 @@ use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+// The sale-day scenarios (`mixed`, `rush`): README "Sale day".
+#[path = "load_sale.rs"]
+mod sale;
+
 /// Each shopper is charged this much once (the default program's largest charge).
 const CHARGE_YEN: i64 = 50_000;
 /// Payments are uniformly random in 1..=PAYMENT_MAX_YEN yen.
@@ -95,6 +99,10 @@ enum Scenario {
     Spread,
     OneStore,
     Sqlite,
+    Mixed,
+    MixedSqlite,
+    Rush,
+    RushSqlite,
 }
 
 impl Scenario {
@@ -103,10 +111,17 @@ impl Scenario {
             Scenario::Spread => "spread",
             Scenario::OneStore => "one-store",
             Scenario::Sqlite => "sqlite",
+            Scenario::Mixed => "mixed",
+            Scenario::MixedSqlite => "mixed-sqlite",
+            Scenario::Rush => "rush",
+            Scenario::RushSqlite => "rush-sqlite",
         }
     }
     fn postgres(self) -> bool {
-        self != Scenario::Sqlite
+        !matches!(
+            self,
+            Scenario::Sqlite | Scenario::MixedSqlite | Scenario::RushSqlite
+        )
     }
 }
 
@@ -174,6 +189,10 @@ async fn main() -> std::process::ExitCode {
     let mut failed = false;
     for &scenario in &args.scenarios {
         println!("\n== {scenario} ==");
+        if sale::is_sale(scenario) {
+            failed |= sale::run(&args, scenario).await.is_err();
+            continue;
+        }
         match run_scenario(&args, scenario).await {
             Ok(o) => {
                 print_outcome(&o, args.clients);

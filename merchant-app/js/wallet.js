@@ -7,6 +7,7 @@ import { ApiError, api, signOut, imageUrl, moneyPost, tokens } from "./api.js";
 import { kindLabel, money, t, when } from "./i18n.js";
 import { errorText, say, shell } from "./shell.js";
 import { attachScanner } from "./scan.js";
+import { mountWaitingRoom } from "./waiting-room.js";
 
 const ROLE = "shopper";
 const $ = (id) => document.getElementById(id);
@@ -36,6 +37,8 @@ async function start() {
   $("signin").hidden = true;
   $("wallet").hidden = false;
   await refresh();
+  // Premium sales with a waiting room (waiting-room.js): its failure leaves the wallet as is.
+  mountWaitingRoom($("waiting-room"), state).catch((e) => say($("msg"), errorText(e)));
 }
 
 function showSignin() {
