@@ -94,10 +94,17 @@ fn open_files_limit(pid: u32, want: u64) -> String {
         Some(n) if n >= want => format!("{n} (enough for {want})"),
         Some(n) => {
             let ok = Command::new("prlimit")
-                .args(["--pid", &pid.to_string(), &format!("--nofile={want}:{want}")])
+                .args([
+                    "--pid",
+                    &pid.to_string(),
+                    &format!("--nofile={want}:{want}"),
+                ])
                 .status()
                 .is_ok_and(|s| s.success());
-            format!("{n}, raised to {want}: {}", if ok { "ok" } else { "FAILED" })
+            format!(
+                "{n}, raised to {want}: {}",
+                if ok { "ok" } else { "FAILED" }
+            )
         }
         None => "unknown".into(),
     }
@@ -118,9 +125,18 @@ impl Hit {
     /// `created`/`ok`, or the status and error code.
     fn label(&self) -> String {
         if self.status.is_success() {
-            return if self.status == StatusCode::CREATED { "created" } else { "ok" }.into();
+            return if self.status == StatusCode::CREATED {
+                "created"
+            } else {
+                "ok"
+            }
+            .into();
         }
-        format!("{} {}", self.status.as_u16(), self.body["error"]["code"].as_str().unwrap_or("?"))
+        format!(
+            "{} {}",
+            self.status.as_u16(),
+            self.body["error"]["code"].as_str().unwrap_or("?")
+        )
     }
 }
 
@@ -133,7 +149,9 @@ async fn hit(
     key: Option<&str>,
     body: Option<&Value>,
 ) -> Result<Hit, String> {
-    let mut req = client.request(method, format!("{base}{path}")).bearer_auth(token);
+    let mut req = client
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(token);
     if let Some(k) = key {
         req = req.header("Idempotency-Key", k);
     }
@@ -147,7 +165,12 @@ async fn hit(
     let bytes = resp.bytes().await.map_err(|e| format!("{path}: {e}"))?;
     let us = t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Ok(Hit { status, body, retry_after, us })
+    Ok(Hit {
+        status,
+        body,
+        retry_after,
+        us,
+    })
 }
 
 /// Latencies and outcomes per kind of request, and the 5xx that are not a 503 with
@@ -186,13 +209,21 @@ impl Recorder {
 
     fn count(&self, kind: &str, outcome: &str) {
         let mut kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
-        *kinds.entry(kind.to_owned()).or_default().outcomes.entry(outcome.to_owned()).or_default() += 1;
+        *kinds
+            .entry(kind.to_owned())
+            .or_default()
+            .outcomes
+            .entry(outcome.to_owned())
+            .or_default() += 1;
     }
 
     /// (successes, p50 ms, p99 ms) of a kind.
     fn latency(&self, kind: &str) -> (usize, f64, f64) {
         let kinds = self.kinds.lock().unwrap_or_else(|e| e.into_inner());
-        let mut lat = kinds.get(kind).map(|k| k.lat_us.clone()).unwrap_or_default();
+        let mut lat = kinds
+            .get(kind)
+            .map(|k| k.lat_us.clone())
+            .unwrap_or_default();
         lat.sort_unstable();
         let pct = |p: f64| {
             if lat.is_empty() {
@@ -283,7 +314,12 @@ async fn new_shoppers(
             let (api, op) = (api.clone(), op.to_owned());
             async move {
                 let s = api
-                    .create("/api/v1/shoppers", &op, json!({"display_name": format!("並{i}")}), false)
+                    .create(
+                        "/api/v1/shoppers",
+                        &op,
+                        json!({"display_name": format!("並{i}")}),
+                        false,
+                    )
                     .await?;
                 Ok::<_, String>((field(&s, "id")?, field(&s, "token")?))
             }
@@ -296,7 +332,11 @@ async fn new_shoppers(
 }
 
 /// What a payment loop tags its latencies with: payments before, during and after the rush.
-const PHASES: [&str; 3] = ["payment before rush", "payment during rush", "payment after rush"];
+const PHASES: [&str; 3] = [
+    "payment before rush",
+    "payment during rush",
+    "payment after rush",
+];
 
 /// A closed-loop shopper paying random stores from random wallets until `stop`.
 async fn pay_loop(
@@ -315,7 +355,16 @@ async fn pay_loop(
         let body = json!({"payload": payload, "amount": rng.random_range(1..=PAYMENT_MAX_YEN)});
         let key = uuid::Uuid::now_v7().to_string();
         let kind = PHASES[usize::from(phase.load(Ordering::Relaxed)).min(2)];
-        let r = hit(&client, &base, reqwest::Method::POST, "/api/v1/qr/payments", token, Some(&key), Some(&body)).await;
+        let r = hit(
+            &client,
+            &base,
+            reqwest::Method::POST,
+            "/api/v1/qr/payments",
+            token,
+            Some(&key),
+            Some(&body),
+        )
+        .await;
         rec.note(kind, &r);
     }
 }
@@ -372,14 +421,41 @@ impl Rush {
         kind: &str,
     ) -> Result<Hit, String> {
         let _permit = self.permits.acquire().await.map_err(|e| e.to_string())?;
-        patient(&self.client, &self.base, method, path, token, key, body, &self.rec, kind).await
+        patient(
+            &self.client,
+            &self.base,
+            method,
+            path,
+            token,
+            key,
+            body,
+            &self.rec,
+            kind,
+        )
+        .await
     }
 
     /// One shopper: ticket, polls, and the purchases once admitted.
     async fn shopper(&self, i: usize, (id, token): (String, String)) {
-        let queue = format!("/api/v1/programs/{}/premium-campaigns/{}/queue", self.program, self.campaign);
-        let buy = format!("/api/v1/programs/{}/premium-campaigns/{}/purchases", self.program, self.campaign);
-        let Ok(mut ticket) = self.call(reqwest::Method::POST, &queue, &token, None, None, "queue: take a ticket").await else {
+        let queue = format!(
+            "/api/v1/programs/{}/premium-campaigns/{}/queue",
+            self.program, self.campaign
+        );
+        let buy = format!(
+            "/api/v1/programs/{}/premium-campaigns/{}/purchases",
+            self.program, self.campaign
+        );
+        let Ok(mut ticket) = self
+            .call(
+                reqwest::Method::POST,
+                &queue,
+                &token,
+                None,
+                None,
+                "queue: take a ticket",
+            )
+            .await
+        else {
             return;
         };
         if !ticket.status.is_success() {
@@ -389,33 +465,77 @@ impl Rush {
         if i.is_multiple_of(10) && ticket.body["state"] == "waiting" {
             let body = json!({"shopper_id": id, "units": 1, "ticket_id": ticket_id});
             let key = uuid::Uuid::now_v7().to_string();
-            let _ = self.call(reqwest::Method::POST, &buy, &self.op, Some(&key), Some(&body), "purchase before its turn").await;
+            let _ = self
+                .call(
+                    reqwest::Method::POST,
+                    &buy,
+                    &self.op,
+                    Some(&key),
+                    Some(&body),
+                    "purchase before its turn",
+                )
+                .await;
         }
         let poll = format!("{queue}/{}", ticket_id.as_str().unwrap_or_default());
         while ticket.body["state"] == "waiting" {
             let pause = ticket.body["poll_after_ms"].as_u64().unwrap_or(1_000);
             tokio::time::sleep(Duration::from_millis(pause)).await;
-            match self.call(reqwest::Method::GET, &poll, &token, None, None, "queue: poll").await {
+            match self
+                .call(
+                    reqwest::Method::GET,
+                    &poll,
+                    &token,
+                    None,
+                    None,
+                    "queue: poll",
+                )
+                .await
+            {
                 Ok(h) if h.status.is_success() => ticket = h,
                 _ => return,
             }
         }
         if ticket.body["state"] != "admitted" {
-            self.rec.count("queue: poll", &format!("ended {}", ticket.body["state"]));
+            self.rec
+                .count("queue: poll", &format!("ended {}", ticket.body["state"]));
             return;
         }
-        for (units, kind) in [(RUSH_SETS_EACH, "purchase of 2 sets"), (1, "purchase of 1 more (over the limit)")] {
+        for (units, kind) in [
+            (RUSH_SETS_EACH, "purchase of 2 sets"),
+            (1, "purchase of 1 more (over the limit)"),
+        ] {
             let body = json!({"shopper_id": id, "units": units, "ticket_id": ticket_id});
             let key = uuid::Uuid::now_v7().to_string();
-            let _ = self.call(reqwest::Method::POST, &buy, &self.op, Some(&key), Some(&body), kind).await;
+            let _ = self
+                .call(
+                    reqwest::Method::POST,
+                    &buy,
+                    &self.op,
+                    Some(&key),
+                    Some(&body),
+                    kind,
+                )
+                .await;
         }
     }
 }
 
 async fn rush(args: &Args, base: &str, admin: &str) -> Result<(), String> {
-    let api = Api { client: client(args.setup_concurrency)?, base: base.to_owned() };
+    let api = Api {
+        client: client(args.setup_concurrency)?,
+        base: base.to_owned(),
+    };
     let started = Instant::now();
-    let setup = Arc::new(setup(&api, admin, args.stores, args.wallets, args.setup_concurrency).await?);
+    let setup = Arc::new(
+        setup(
+            &api,
+            admin,
+            args.stores,
+            args.wallets,
+            args.setup_concurrency,
+        )
+        .await?,
+    );
     let op = operator(&api, admin).await?;
     let shoppers = new_shoppers(&api, &op, RUSH_SHOPPERS, args.setup_concurrency).await?;
     let admits_per_s: i64 = std::env::var("MACHIPAY_RUSH_ADMITS_PER_S")
@@ -475,7 +595,12 @@ async fn rush(args: &Args, base: &str, admin: &str) -> Result<(), String> {
     }
 
     // The sale's figures and rules.
-    let list = api.get(&format!("/api/v1/programs/{}/premium-campaigns", setup.program), &op).await?;
+    let list = api
+        .get(
+            &format!("/api/v1/programs/{}/premium-campaigns", setup.program),
+            &op,
+        )
+        .await?;
     let c = list
         .as_array()
         .and_then(|l| l.iter().find(|c| c["id"] == campaign.as_str()))
@@ -485,7 +610,9 @@ async fn rush(args: &Args, base: &str, admin: &str) -> Result<(), String> {
         .map(|(id, _)| {
             let (api, admin, program) = (api.clone(), admin.to_owned(), setup.program.clone());
             async move {
-                let v = api.get(&format!("/api/v1/shoppers/{id}/balances"), &admin).await?;
+                let v = api
+                    .get(&format!("/api/v1/shoppers/{id}/balances"), &admin)
+                    .await?;
                 Ok::<_, String>(
                     v.as_array()
                         .ok_or("balances")?
@@ -501,9 +628,17 @@ async fn rush(args: &Args, base: &str, admin: &str) -> Result<(), String> {
         .await
         .into_iter()
         .collect::<Result<_, _>>()?;
-    let over = held.iter().filter(|p| **p > RUSH_SETS_EACH * SET_PREMIUM_YEN).count();
+    let over = held
+        .iter()
+        .filter(|p| **p > RUSH_SETS_EACH * SET_PREMIUM_YEN)
+        .count();
     let sets_held: i64 = held.iter().sum::<i64>() / SET_PREMIUM_YEN;
-    let check = api.get(&format!("/api/v1/programs/{}/ledger-check", setup.program), admin).await?;
+    let check = api
+        .get(
+            &format!("/api/v1/programs/{}/ledger-check", setup.program),
+            admin,
+        )
+        .await?;
 
     let mut secs = BTreeMap::new();
     secs.insert("payment before", BEFORE_RUSH_SECS as f64);
@@ -520,19 +655,27 @@ async fn rush(args: &Args, base: &str, admin: &str) -> Result<(), String> {
         pass(rush_secs <= RUSH_GOAL_SECS),
         pass(sold == RUSH_BUDGET_SETS && sets_held == RUSH_BUDGET_SETS)
     );
-    println!("rush: shoppers over their limit {over}: {}", pass(over == 0));
+    println!(
+        "rush: shoppers over their limit {over}: {}",
+        pass(over == 0)
+    );
     println!(
         "rush: payments p99 {p99_before:.1} ms before, {p99_during:.1} ms during the rush ({during} payments, {:.0}/s; goal < 100 ms): {}",
         during as f64 / rush_secs.max(1e-9),
         pass(p99_during < 100.0)
     );
-    println!("rush: 5xx other than 503 with Retry-After: {bad_5xx}: {}", pass(bad_5xx == 0));
+    println!(
+        "rush: 5xx other than 503 with Retry-After: {bad_5xx}: {}",
+        pass(bad_5xx == 0)
+    );
     println!("rush: ledger-check ok: {}", check["ok"]);
     if check["ok"] != true {
         return Err(format!("ledger-check not ok: {check}"));
     }
     if sold != RUSH_BUDGET_SETS || sets_held != RUSH_BUDGET_SETS || over > 0 || bad_5xx > 0 {
-        return Err(format!("sold {sold}, held {sets_held}, over the limit {over}, bad 5xx {bad_5xx}"));
+        return Err(format!(
+            "sold {sold}, held {sets_held}, over the limit {over}, bad 5xx {bad_5xx}"
+        ));
     }
     Ok(())
 }
@@ -550,10 +693,22 @@ type RefundStore = (String, String, String);
 async fn refund_stores(api: &Api, op: &str, program: &str) -> Result<Vec<RefundStore>, String> {
     let mut stores = Vec::with_capacity(REFUND_STORES);
     for i in 0..REFUND_STORES {
-        let m = api.create("/api/v1/merchants", op, json!({"name": format!("返品店{i}")}), false).await?;
+        let m = api
+            .create(
+                "/api/v1/merchants",
+                op,
+                json!({"name": format!("返品店{i}")}),
+                false,
+            )
+            .await?;
         let (id, owner) = (field(&m, "id")?, field(&m, "token")?);
         let code = api
-            .create(&format!("/api/v1/merchants/{id}/codes"), &owner, json!({"program_id": program}), false)
+            .create(
+                &format!("/api/v1/merchants/{id}/codes"),
+                &owner,
+                json!({"program_id": program}),
+                false,
+            )
             .await?;
         stores.push((id, owner, field(&code, "payload")?));
     }
@@ -578,7 +733,18 @@ struct Mixed {
 impl Mixed {
     async fn post(&self, path: &str, token: &str, body: &Value, kind: &str) -> Result<Hit, String> {
         let key = uuid::Uuid::now_v7().to_string();
-        patient(&self.client, &self.base, reqwest::Method::POST, path, token, Some(&key), Some(body), &self.rec, kind).await
+        patient(
+            &self.client,
+            &self.base,
+            reqwest::Method::POST,
+            path,
+            token,
+            Some(&key),
+            Some(body),
+            &self.rec,
+            kind,
+        )
+        .await
     }
 
     /// Sign-ups at the counter, each charged at once.
@@ -588,11 +754,31 @@ impl Mixed {
         while !self.stop.load(Ordering::Relaxed) {
             i += 1;
             let body = json!({"display_name": format!("新{n}-{i}")});
-            let Ok(h) = self.post("/api/v1/shoppers", &self.op, &body, "sign-up").await else { continue };
-            let (Some(id), Some(token)) = (h.body["id"].as_str(), h.body["token"].as_str()) else { continue };
-            let _ = self.post(&charges, &self.op, &json!({"shopper_id": id, "amount": 20_000}), "charge (first)").await;
-            self.signed_up.lock().unwrap_or_else(|e| e.into_inner()).push(id.to_owned());
-            self.buyers.lock().unwrap_or_else(|e| e.into_inner()).push((id.to_owned(), token.to_owned()));
+            let Ok(h) = self
+                .post("/api/v1/shoppers", &self.op, &body, "sign-up")
+                .await
+            else {
+                continue;
+            };
+            let (Some(id), Some(token)) = (h.body["id"].as_str(), h.body["token"].as_str()) else {
+                continue;
+            };
+            let _ = self
+                .post(
+                    &charges,
+                    &self.op,
+                    &json!({"shopper_id": id, "amount": 20_000}),
+                    "charge (first)",
+                )
+                .await;
+            self.signed_up
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(id.to_owned());
+            self.buyers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((id.to_owned(), token.to_owned()));
         }
     }
 
@@ -609,28 +795,59 @@ impl Mixed {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             };
-            let _ = self.post(&charges, &self.op, &json!({"shopper_id": id, "amount": 1_000}), "charge (top-up)").await;
+            let _ = self
+                .post(
+                    &charges,
+                    &self.op,
+                    &json!({"shopper_id": id, "amount": 1_000}),
+                    "charge (top-up)",
+                )
+                .await;
         }
     }
 
     /// New shoppers buying a set through the waiting room.
     async fn purchases(&self) {
-        let queue = format!("/api/v1/programs/{}/premium-campaigns/{}/queue", self.setup.program, self.campaign);
-        let buy = format!("/api/v1/programs/{}/premium-campaigns/{}/purchases", self.setup.program, self.campaign);
+        let queue = format!(
+            "/api/v1/programs/{}/premium-campaigns/{}/queue",
+            self.setup.program, self.campaign
+        );
+        let buy = format!(
+            "/api/v1/programs/{}/premium-campaigns/{}/purchases",
+            self.setup.program, self.campaign
+        );
         while !self.stop.load(Ordering::Relaxed) {
             let next = self.buyers.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let Some((id, token)) = next else {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             };
-            let r = hit(&self.client, &self.base, reqwest::Method::POST, &queue, &token, None, None).await;
+            let r = hit(
+                &self.client,
+                &self.base,
+                reqwest::Method::POST,
+                &queue,
+                &token,
+                None,
+                None,
+            )
+            .await;
             self.rec.note("queue: take a ticket", &r);
             let Ok(mut ticket) = r else { continue };
             while ticket.status.is_success() && ticket.body["state"] == "waiting" {
                 let pause = ticket.body["poll_after_ms"].as_u64().unwrap_or(100);
                 tokio::time::sleep(Duration::from_millis(pause)).await;
                 let poll = format!("{queue}/{}", ticket.body["id"].as_str().unwrap_or_default());
-                let r = hit(&self.client, &self.base, reqwest::Method::GET, &poll, &token, None, None).await;
+                let r = hit(
+                    &self.client,
+                    &self.base,
+                    reqwest::Method::GET,
+                    &poll,
+                    &token,
+                    None,
+                    None,
+                )
+                .await;
                 self.rec.note("queue: poll", &r);
                 let Ok(h) = r else { break };
                 ticket = h;
@@ -649,7 +866,9 @@ impl Mixed {
             let token = &self.setup.shoppers[rng.random_range(0..self.setup.shoppers.len())];
             let payload = &self.setup.stores[rng.random_range(0..self.setup.stores.len())].1;
             let body = json!({"payload": payload, "amount": rng.random_range(1..=PAYMENT_MAX_YEN)});
-            let _ = self.post("/api/v1/qr/payments", token, &body, "payment").await;
+            let _ = self
+                .post("/api/v1/qr/payments", token, &body, "payment")
+                .await;
         }
     }
 
@@ -658,21 +877,48 @@ impl Mixed {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         while !self.stop.load(Ordering::Relaxed) {
             let token = &self.setup.shoppers[rng.random_range(0..self.setup.shoppers.len())];
-            let (store, owner, payload) = &self.refund_stores[rng.random_range(0..self.refund_stores.len())];
+            let (store, owner, payload) =
+                &self.refund_stores[rng.random_range(0..self.refund_stores.len())];
             let amount = rng.random_range(2..=PAYMENT_MAX_YEN);
             let body = json!({"payload": payload, "amount": amount});
-            let Ok(paid) = self.post("/api/v1/qr/payments", token, &body, "payment (to refund)").await else { continue };
-            let Some(tx) = paid.body["transaction_id"].as_str() else { continue };
+            let Ok(paid) = self
+                .post("/api/v1/qr/payments", token, &body, "payment (to refund)")
+                .await
+            else {
+                continue;
+            };
+            let Some(tx) = paid.body["transaction_id"].as_str() else {
+                continue;
+            };
             let body = json!({"transaction_id": tx, "amount": amount / 2, "reason": "返品"});
-            let _ = self.post(&format!("/api/v1/merchants/{store}/refunds"), owner, &body, "refund").await;
+            let _ = self
+                .post(
+                    &format!("/api/v1/merchants/{store}/refunds"),
+                    owner,
+                    &body,
+                    "refund",
+                )
+                .await;
         }
     }
 }
 
 async fn mixed(args: &Args, base: &str, admin: &str) -> Result<(), String> {
-    let api = Api { client: client(args.setup_concurrency)?, base: base.to_owned() };
+    let api = Api {
+        client: client(args.setup_concurrency)?,
+        base: base.to_owned(),
+    };
     let started = Instant::now();
-    let setup = Arc::new(setup(&api, admin, args.stores, args.wallets, args.setup_concurrency).await?);
+    let setup = Arc::new(
+        setup(
+            &api,
+            admin,
+            args.stores,
+            args.wallets,
+            args.setup_concurrency,
+        )
+        .await?,
+    );
     let op = operator(&api, admin).await?;
     let refund_stores = refund_stores(&api, &op, &setup.program).await?;
     let campaign = open_campaign(&api, &op, &setup.program, 1_000_000, 1_000).await?;
@@ -719,12 +965,19 @@ async fn mixed(args: &Args, base: &str, admin: &str) -> Result<(), String> {
     while tasks.join_next().await.is_some() {}
     let elapsed = measured.elapsed().as_secs_f64();
 
-    let check = api.get(&format!("/api/v1/programs/{}/ledger-check", m.setup.program), admin).await?;
+    let check = api
+        .get(
+            &format!("/api/v1/programs/{}/ledger-check", m.setup.program),
+            admin,
+        )
+        .await?;
     let mut by = BTreeMap::new();
     for k in ["sign-up", "charge", "premium", "queue", "payment", "refund"] {
         by.insert(k, elapsed);
     }
-    println!("mixed: {elapsed:.1} s, {payers} paying clients + 2 each signing up, topping up, buying sets, paying and refunding");
+    println!(
+        "mixed: {elapsed:.1} s, {payers} paying clients + 2 each signing up, topping up, buying sets, paying and refunding"
+    );
     m.rec.print(&by);
     let bad_5xx = m.rec.bad_5xx.load(Ordering::Relaxed);
     let (n, p50, p99) = m.rec.latency("payment");
@@ -733,12 +986,17 @@ async fn mixed(args: &Args, base: &str, admin: &str) -> Result<(), String> {
         n as f64 / elapsed,
         pass(bad_5xx == 0)
     );
-    println!("mixed: ledger-check ok: {} ({} transactions)", check["ok"], check["transactions"]);
+    println!(
+        "mixed: ledger-check ok: {} ({} transactions)",
+        check["ok"], check["transactions"]
+    );
     if check["ok"] != true {
         return Err(format!("ledger-check not ok: {check}"));
     }
     if bad_5xx > 0 {
-        return Err(format!("{bad_5xx} answers were 5xx other than 503 with Retry-After"));
+        return Err(format!(
+            "{bad_5xx} answers were 5xx other than 503 with Retry-After"
+        ));
     }
     Ok(())
 }

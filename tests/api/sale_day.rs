@@ -170,15 +170,25 @@ async fn the_waiting_room_admits_in_order_and_only_admitted_tickets_buy(app: &Te
     assert_eq!(last["state"], "waiting", "{last}");
     // Its poll shows the tickets ahead still waiting and the wait.
     let (status, polled) = app
-        .get(&format!("{queue}/{}", last["id"].as_str().expect("id")), last_token)
+        .get(
+            &format!("{queue}/{}", last["id"].as_str().expect("id")),
+            last_token,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{polled}");
     let ahead = polled["ahead"].as_i64().expect("ahead");
     assert!((5..=8).contains(&ahead), "{polled}");
-    assert!(polled["estimated_wait_ms"].as_i64().expect("wait") > 5_000, "{polled}");
+    assert!(
+        polled["estimated_wait_ms"].as_i64().expect("wait") > 5_000,
+        "{polled}"
+    );
     // Taking a ticket again hands back the same one.
     let (status, again) = app.post(&queue, last_token, json!({})).await;
-    assert_eq!((status, &again["id"]), (StatusCode::OK, &last["id"]), "{again}");
+    assert_eq!(
+        (status, &again["id"]),
+        (StatusCode::OK, &last["id"]),
+        "{again}"
+    );
     // A ticket not yet admitted cannot buy; no ticket, or another shopper's, neither.
     let attempt = |shopper: &str, ticket: Option<&serde_json::Value>| {
         let mut body = json!({"shopper_id": shopper, "units": 1});
@@ -187,7 +197,9 @@ async fn the_waiting_room_admits_in_order_and_only_admitted_tickets_buy(app: &Te
         }
         body
     };
-    let (status, v) = app.post_money(&buy, &op, attempt(last_id, Some(last))).await;
+    let (status, v) = app
+        .post_money(&buy, &op, attempt(last_id, Some(last)))
+        .await;
     assert_eq!(
         (status, v["error"]["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("not_admitted_yet")),
@@ -202,12 +214,17 @@ async fn the_waiting_room_admits_in_order_and_only_admitted_tickets_buy(app: &Te
     assert_eq!(app.wallet(&p, last_id, "premium").await, 0);
     // The first ticket, admitted, buys.
     let (first_id, first_token, first) = &tickets[0];
-    let (status, v) = app.post_money(&buy, &op, attempt(first_id, Some(first))).await;
+    let (status, v) = app
+        .post_money(&buy, &op, attempt(first_id, Some(first)))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     assert_eq!(app.wallet(&p, first_id, "premium").await, 300);
     // Someone else's ticket is not shown to a shopper.
     let (status, _) = app
-        .get(&format!("{queue}/{}", last["id"].as_str().expect("id")), first_token)
+        .get(
+            &format!("{queue}/{}", last["id"].as_str().expect("id")),
+            first_token,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // A campaign without a waiting room has no queue.
@@ -221,12 +238,18 @@ async fn the_waiting_room_admits_in_order_and_only_admitted_tickets_buy(app: &Te
         .await;
     let (status, v) = app
         .post(
-            &format!("/api/v1/programs/{p}/premium-campaigns/{}/queue", plain["id"].as_str().expect("id")),
+            &format!(
+                "/api/v1/programs/{p}/premium-campaigns/{}/queue",
+                plain["id"].as_str().expect("id")
+            ),
             first_token,
             json!({}),
         )
         .await;
-    assert_eq!((status, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("no_waiting_room")));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("no_waiting_room"))
+    );
     app.assert_ledger_ok(&p).await;
 }
 
@@ -243,7 +266,12 @@ async fn through_the_queue(
 ) -> Vec<(StatusCode, String)> {
     let queue = format!("{base}/api/v1/programs/{program}/premium-campaigns/{campaign}/queue");
     let code = |v: &serde_json::Value| v["error"]["code"].as_str().unwrap_or("created").to_owned();
-    let resp = client.post(&queue).bearer_auth(&shopper.1).send().await.expect("sent");
+    let resp = client
+        .post(&queue)
+        .bearer_auth(&shopper.1)
+        .send()
+        .await
+        .expect("sent");
     let status = resp.status();
     let mut ticket: serde_json::Value = resp.json().await.expect("json");
     if !status.is_success() {
@@ -253,7 +281,12 @@ async fn through_the_queue(
     while ticket["state"] == "waiting" {
         let pause = ticket["poll_after_ms"].as_u64().expect("poll_after_ms");
         tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-        let resp = client.get(&poll).bearer_auth(&shopper.1).send().await.expect("sent");
+        let resp = client
+            .get(&poll)
+            .bearer_auth(&shopper.1)
+            .send()
+            .await
+            .expect("sent");
         let status = resp.status();
         ticket = resp.json().await.expect("json");
         if !status.is_success() {
@@ -263,7 +296,9 @@ async fn through_the_queue(
     let mut outcomes = Vec::new();
     for units in [2, 1] {
         let resp = client
-            .post(format!("{base}/api/v1/programs/{program}/premium-campaigns/{campaign}/purchases"))
+            .post(format!(
+                "{base}/api/v1/programs/{program}/premium-campaigns/{campaign}/purchases"
+            ))
             .bearer_auth(&op)
             .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
             .json(&json!({"shopper_id": shopper.0, "units": units, "ticket_id": ticket["id"]}))
@@ -308,8 +343,13 @@ async fn a_rush_through_the_waiting_room_sells_exactly_the_budget(app: &TestApp)
     }
     for code in outcomes.keys() {
         assert!(
-            ["created", "campaign_sold_out", "campaign_budget_exhausted", "set_limit_reached"]
-                .contains(&code.as_str()),
+            [
+                "created",
+                "campaign_sold_out",
+                "campaign_budget_exhausted",
+                "set_limit_reached"
+            ]
+            .contains(&code.as_str()),
             "{outcomes:?}"
         );
     }
@@ -324,8 +364,15 @@ async fn a_rush_through_the_waiting_room_sells_exactly_the_budget(app: &TestApp)
         .get(&format!("/api/v1/programs/{p}/premium-campaigns"), &op)
         .await;
     let c = &list.as_array().expect("list")[0];
-    assert_eq!((c["units_sold"].as_i64(), c["sets_left"].as_i64()), (Some(BUDGET), Some(0)), "{c}");
-    assert!(c["queue_tickets"].as_i64().expect("tickets") <= BUYERS as i64, "{c}");
+    assert_eq!(
+        (c["units_sold"].as_i64(), c["sets_left"].as_i64()),
+        (Some(BUDGET), Some(0)),
+        "{c}"
+    );
+    assert!(
+        c["queue_tickets"].as_i64().expect("tickets") <= BUYERS as i64,
+        "{c}"
+    );
     app.assert_ledger_ok(&p).await;
 }
 

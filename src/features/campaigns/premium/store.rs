@@ -45,7 +45,10 @@ pub struct PremiumCampaignRow {
 impl PremiumCampaignRow {
     /// The campaign's waiting room, if it has one.
     pub fn waiting_room(&self) -> Option<super::WaitingRoomTerms> {
-        match (self.waiting_room_admits_per_s, self.waiting_room_admitted_for_s) {
+        match (
+            self.waiting_room_admits_per_s,
+            self.waiting_room_admitted_for_s,
+        ) {
             (Some(admits_per_s), Some(admitted_for_s)) => Some(super::WaitingRoomTerms {
                 admits_per_s,
                 admitted_for_s,
@@ -364,13 +367,15 @@ pub(crate) struct TicketRow {
     pub created_at: DateTime<Utc>,
 }
 
-const TICKET_COLUMNS: &str =
-    "SELECT id, campaign_id, shopper_id, position, admit_at_us, created_at FROM premium_queue_tickets";
+const TICKET_COLUMNS: &str = "SELECT id, campaign_id, shopper_id, position, admit_at_us, created_at FROM premium_queue_tickets";
 
 /// A ticket by its id, on the read pool (a waiting shopper's poll).
 pub(crate) async fn ticket(db: &Db, id: QueueTicketId) -> Result<Option<TicketRow>, sqlx::Error> {
     let sql = format!("{TICKET_COLUMNS} WHERE id = $1");
-    read!(db, |c| sqlx::query_as(&sql).bind(id.0).fetch_optional(c).await)
+    read!(db, |c| sqlx::query_as(&sql)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)
 }
 
 /// A shopper's ticket of a campaign, on the read pool.
@@ -393,7 +398,10 @@ pub(crate) async fn ticket_tx(
     id: QueueTicketId,
 ) -> Result<Option<TicketRow>, sqlx::Error> {
     let sql = format!("{TICKET_COLUMNS} WHERE id = $1");
-    read_tx!(tx, |c| sqlx::query_as(&sql).bind(id.0).fetch_optional(c).await)
+    read_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)
 }
 
 /// A shopper's ticket of a campaign, in the write transaction (taking a ticket twice).

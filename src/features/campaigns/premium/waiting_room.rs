@@ -26,10 +26,11 @@ fn interval_us(room: WaitingRoomTerms) -> i64 {
 /// What a waiting room's terms must be.
 pub fn check_terms(room: &WaitingRoomTerms, sale_mode: &str) -> Result<(), AppError> {
     if sale_mode != SALE_MODE_FIRST_COME {
-        return Err(PremiumRefusal::InvalidWaitingRoom("a waiting room is for first-come sales").into());
+        return Err(
+            PremiumRefusal::InvalidWaitingRoom("a waiting room is for first-come sales").into(),
+        );
     }
-    if !(1..=10_000).contains(&room.admits_per_s) || !(30..=3_600).contains(&room.admitted_for_s)
-    {
+    if !(1..=10_000).contains(&room.admits_per_s) || !(30..=3_600).contains(&room.admitted_for_s) {
         return Err(PremiumRefusal::InvalidWaitingRoom(
             "admits_per_s must be 1 to 10000 and admitted_for_s 30 to 3600",
         )
@@ -40,7 +41,8 @@ pub fn check_terms(room: &WaitingRoomTerms, sale_mode: &str) -> Result<(), AppEr
 
 /// The campaign's waiting room, if its buyers must go through one now.
 fn room_of(c: &PremiumCampaignRow) -> Option<WaitingRoomTerms> {
-    c.waiting_room().filter(|_| c.sale_mode == SALE_MODE_FIRST_COME)
+    c.waiting_room()
+        .filter(|_| c.sale_mode == SALE_MODE_FIRST_COME)
 }
 
 /// A sale that is over, or sold out, is answered at once to whoever asks, waiting or not.
@@ -73,7 +75,11 @@ fn view(t: &TicketRow, room: WaitingRoomTerms, now: DateTime<Utc>) -> QueueTicke
     let (state, poll_after_ms) = if wait_us > 0 {
         // Close to the turn, come back right at it; far from it, halfway (at most 5 s, so a
         // sold-out sale is heard within 5 s).
-        let pause = if wait_ms <= 2_000 { wait_ms.max(50) } else { (wait_ms / 2).min(5_000) };
+        let pause = if wait_ms <= 2_000 {
+            wait_ms.max(50)
+        } else {
+            (wait_ms / 2).min(5_000)
+        };
         ("waiting", pause)
     } else if now_us < until_us {
         ("admitted", ((until_us - now_us) / 1_000).min(10_000))
@@ -173,7 +179,9 @@ pub async fn ticket(
         crate::features::directory::get_program(app, who, program).await?;
     }
     let c = campaign(app, program, campaign_id).await?;
-    let room = c.waiting_room().ok_or_else(|| internal("a ticket of a campaign without a waiting room"))?;
+    let room = c
+        .waiting_room()
+        .ok_or_else(|| internal("a ticket of a campaign without a waiting room"))?;
     let now = machipay_domain::calendar::now();
     still_selling(&c, now)?;
     Ok(view(&t, room, now))
@@ -268,10 +276,16 @@ mod tests {
         // The 25th ticket of a backed-up queue, admitted 1.5 s from now: 15 steps of 100 ms,
         // so 14 tickets ahead are still waiting.
         let v = view(&ticket(25, 1_001_500_000), room, now);
-        assert_eq!((v.state.as_str(), v.ahead, v.estimated_wait_ms), ("waiting", 14, 1_500));
+        assert_eq!(
+            (v.state.as_str(), v.ahead, v.estimated_wait_ms),
+            ("waiting", 14, 1_500)
+        );
         // Admitted a second ago: may buy for 59 s more.
         let v = view(&ticket(3, 999_000_000), room, now);
-        assert_eq!((v.state.as_str(), v.ahead, v.estimated_wait_ms), ("admitted", 0, 0));
+        assert_eq!(
+            (v.state.as_str(), v.ahead, v.estimated_wait_ms),
+            ("admitted", 0, 0)
+        );
         // Admitted 61 s ago: its window is over.
         let v = view(&ticket(1, 939_000_000), room, now);
         assert_eq!(v.state, "expired");
