@@ -38,6 +38,10 @@ use rand::{Rng, SeedableRng};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+// The sale-day scenarios (`mixed`, `rush`): README "Sale day".
+#[path = "load/sale.rs"]
+mod sale;
+
 /// Each shopper is charged this much once (the default program's largest charge).
 const CHARGE_YEN: i64 = 50_000;
 /// Payments are uniformly random in 1..=PAYMENT_MAX_YEN yen.
@@ -101,6 +105,10 @@ enum Scenario {
     Sqlite,
     TwoInstances,
     RollingRestart,
+    Mixed,
+    MixedSqlite,
+    Rush,
+    RushSqlite,
 }
 
 impl Scenario {
@@ -111,10 +119,17 @@ impl Scenario {
             Scenario::Sqlite => "sqlite",
             Scenario::TwoInstances => "two-instances",
             Scenario::RollingRestart => "rolling-restart",
+            Scenario::Mixed => "mixed",
+            Scenario::MixedSqlite => "mixed-sqlite",
+            Scenario::Rush => "rush",
+            Scenario::RushSqlite => "rush-sqlite",
         }
     }
     fn postgres(self) -> bool {
-        self != Scenario::Sqlite
+        !matches!(
+            self,
+            Scenario::Sqlite | Scenario::MixedSqlite | Scenario::RushSqlite
+        )
     }
 }
 
@@ -182,6 +197,10 @@ async fn main() -> std::process::ExitCode {
     let mut failed = false;
     for &scenario in &args.scenarios {
         println!("\n== {scenario} ==");
+        if sale::is_sale(scenario) {
+            failed |= sale::run(&args, scenario).await.is_err();
+            continue;
+        }
         match run_scenario(&args, scenario).await {
             Ok(o) => {
                 print_outcome(&o, args.clients);

@@ -13,6 +13,7 @@ import {
   announce, chime, clock, dateLabel, dayLabel, daysUntil, jstDay, lineAmount, lineWords,
   timeLabel, unlockSound,
 } from "./format.js";
+import { mountWaitingRoom } from "./waiting-room.js";
 
 const ROLE = "shopper";
 const LARGE_KEY = "machipay.large_text";
@@ -61,6 +62,8 @@ async function start() {
   $("signin").hidden = true;
   $("wallet").hidden = false;
   await refresh();
+  // Premium sales with a waiting room (waiting-room.js): its failure leaves the wallet as is.
+  mountWaitingRoom($("waiting-room"), state).catch((e) => tell($("msg"), errorText(e)));
 }
 
 function showSignin() {

@@ -856,6 +856,7 @@ async fn run_op(
             let req = currency::PurchaseRequest {
                 shopper_id: world.shoppers[shopper],
                 units,
+                ticket_id: None,
             };
             let campaign = world.premium_campaign.into();
             let done = currency::buy_in(w, by, world.currency, campaign, req).await?;

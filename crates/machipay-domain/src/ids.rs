@@ -60,5 +60,7 @@ id_type!(StoreCodeId, PaymentRequestId);
 id_type!(PointCampaignId);
 // Campaigns: premium-set sales and rebates.
 id_type!(PremiumCampaignId, RebateCampaignId);
+// A place in a premium sale's waiting room.
+id_type!(QueueTicketId);
 // The merchant registry: a store's participation events.
 id_type!(ParticipationEventId);

@@ -62,6 +62,20 @@ pub struct NewCampaignRequest {
     pub sale_ends_at: DateTime<Utc>,
     /// Last JST date the premium can be spent; the program's policy applies if omitted.
     pub premium_expires_on: Option<NaiveDate>,
+    /// A waiting room in front of a first-come sale: buyers take a ticket and buy only once
+    /// admitted. Without it anyone buys at once.
+    pub waiting_room: Option<WaitingRoomTerms>,
+}
+
+/// How a campaign's waiting room admits its queue.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WaitingRoomTerms {
+    /// Tickets admitted per second (1 to 10,000), in the order they were taken. Pick it below
+    /// what the writer sustains beside the town's payments (README "Sale day").
+    pub admits_per_s: i32,
+    /// How long an admitted ticket may buy, in seconds (30 to 3,600).
+    pub admitted_for_s: i32,
 }
 
 /// A premium-set campaign.
@@ -91,10 +105,15 @@ pub struct PremiumCampaign {
     pub sale_mode: String,
     /// A lottery campaign's unclaimed sets are open to everyone from this instant.
     pub first_come_from: Option<DateTime<Utc>>,
+    /// The waiting room buyers go through, if the campaign has one.
+    pub waiting_room: Option<WaitingRoomTerms>,
+    /// Tickets its waiting room has given out.
+    pub queue_tickets: i64,
 }
 
 impl From<PremiumCampaignRow> for PremiumCampaign {
     fn from(c: PremiumCampaignRow) -> Self {
+        let waiting_room = c.waiting_room();
         Self {
             id: c.id,
             program_id: c.program_id,
@@ -112,6 +131,8 @@ impl From<PremiumCampaignRow> for PremiumCampaign {
             sets_left: (c.budget_yen - c.premium_granted_yen) / c.premium_yen,
             sale_mode: c.sale_mode,
             first_come_from: c.first_come_from,
+            waiting_room,
+            queue_tickets: c.queue_tickets,
         }
     }
 }
@@ -121,6 +142,30 @@ impl From<PremiumCampaignRow> for PremiumCampaign {
 pub struct PurchaseRequest {
     pub shopper_id: ShopperId,
     pub units: i32,
+    /// The shopper's admitted ticket, for a campaign with a waiting room.
+    pub ticket_id: Option<QueueTicketId>,
+}
+
+/// A shopper's place in a campaign's waiting room, as of the answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QueueTicket {
+    pub id: QueueTicketId,
+    pub campaign_id: PremiumCampaignId,
+    pub shopper_id: ShopperId,
+    /// The ticket's number in the queue (1 is the first taken).
+    pub position: i64,
+    /// `waiting`, `admitted` (may buy until `buy_until`) or `expired` (the window is over).
+    pub state: String,
+    /// Tickets ahead of this one not yet admitted.
+    pub ahead: i64,
+    /// When the ticket is (or was) admitted: the queue admits at a fixed rate, so this is
+    /// the wait, not a guess (unless the sets run out first).
+    pub admit_at: DateTime<Utc>,
+    pub estimated_wait_ms: i64,
+    /// Until when an admitted ticket may buy.
+    pub buy_until: DateTime<Utc>,
+    /// When to ask again (a polling client's pause), in milliseconds.
+    pub poll_after_ms: i64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]

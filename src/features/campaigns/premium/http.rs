@@ -19,6 +19,8 @@ pub(crate) fn router() -> OpenApiRouter<App> {
         .routes(routes!(change_settings, settings_history))
         .routes(routes!(create_campaign, list_campaigns))
         .routes(routes!(buy_premium_sets))
+        .routes(routes!(enter_queue))
+        .routes(routes!(queue_ticket))
         .routes(routes!(bank_charge))
         .routes(routes!(premium_reconciliation))
         .routes(routes!(cash_out_exception))
@@ -84,6 +86,36 @@ async fn buy_premium_sets(
     m: Money<PurchaseRequest>,
 ) -> Result<Answer<MovementResponse>, AppError> {
     uc::buy_premium_sets(&app, m.caller.who, program, campaign, m.body, m.idempotency).await
+}
+
+/// Take a place in a first-come campaign's waiting room (the shopper's own wallet). 201 with a
+/// new ticket, 200 with the one taken before; a sold-out campaign answers `campaign_sold_out`
+/// at once.
+#[utoipa::path(post, path = "/api/v1/programs/{program_id}/premium-campaigns/{campaign_id}/queue", tag = "currency", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path), ("campaign_id" = PremiumCampaignId, Path)),
+    responses((status = 201, body = QueueTicket), (status = 200, body = QueueTicket), (status = "4XX", body = ErrorEnvelope)))]
+async fn enter_queue(
+    State(app): State<App>,
+    c: Caller,
+    Path((program, campaign)): Path<(ProgramId, PremiumCampaignId)>,
+) -> Result<Answer<QueueTicket>, AppError> {
+    uc::waiting_room::enter(&app, c.who, program, campaign).await
+}
+
+/// A waiting-room ticket now: `waiting` (tickets ahead, the wait, when to poll again),
+/// `admitted` (buy until `buy_until`) or `expired`; `campaign_sold_out` once nothing is left
+/// (the ticket's shopper, or staff of the city).
+#[utoipa::path(get, path = "/api/v1/programs/{program_id}/premium-campaigns/{campaign_id}/queue/{ticket_id}", tag = "currency", security(("bearer" = [])),
+    params(("program_id" = ProgramId, Path), ("campaign_id" = PremiumCampaignId, Path), ("ticket_id" = QueueTicketId, Path)),
+    responses((status = 200, body = QueueTicket), (status = "4XX", body = ErrorEnvelope)))]
+async fn queue_ticket(
+    State(app): State<App>,
+    c: Caller,
+    Path((program, campaign, ticket)): Path<(ProgramId, PremiumCampaignId, QueueTicketId)>,
+) -> Result<Json<QueueTicket>, AppError> {
+    uc::waiting_room::ticket(&app, c.who, program, campaign, ticket)
+        .await
+        .map(Json)
 }
 
 /// A charge paid by bank transfer (the bank integration's operator token). The bank's

@@ -4,6 +4,7 @@
 pub mod api;
 pub(crate) mod http;
 pub(crate) mod store;
+pub mod waiting_room;
 
 pub use api::*;
 pub use store::PremiumCampaignRow;
@@ -60,6 +61,16 @@ crate::refusals! {
         LotteryWinnersOnly => Unprocessable, "lottery_winners_only", "only the lottery's winners may buy sets now";
         /// A winner's purchase period is over (the instant it ended).
         PurchasePeriodOver(String) => Unprocessable, "purchase_period_over", "the winners' purchase period ended at {0}";
+        /// A waiting room's terms out of range, or on a lottery sale (why).
+        InvalidWaitingRoom(&'static str) => BadRequest, "invalid_waiting_room", "{0}";
+        /// A queue asked of a campaign anyone buys from at once.
+        NoWaitingRoom => Unprocessable, "no_waiting_room", "the campaign has no waiting room: buy at once";
+        /// The campaign sells through its waiting room: a purchase names an admitted ticket.
+        TicketRequired => Unprocessable, "ticket_required", "the campaign sells through its waiting room: buy with an admitted ticket_id";
+        /// (tickets ahead, milliseconds to wait).
+        NotAdmittedYet(i64, i64) => Unprocessable, "not_admitted_yet", "the ticket is not admitted yet: {0} ahead, about {1} ms to wait";
+        /// The admitted ticket's time to buy is over (the instant it ended).
+        AdmissionExpired(String) => Unprocessable, "admission_expired", "the ticket's time to buy ended at {0}";
         InvalidBankReference => BadRequest, "invalid_bank_reference", "bank_reference must be 1 to 64 visible ASCII characters";
         CashOutNotAllowed => Forbidden, "cash_out_not_allowed", "cash-out of a balance needs an operator admin's approved exception";
     }
@@ -199,6 +210,9 @@ pub async fn create_in(
         return Err(Common::WrongProgramKind("premium sets are for currency programs").into());
     }
     check_premium_expiry(&req, w.now)?;
+    if let Some(room) = &req.waiting_room {
+        waiting_room::check_terms(room, sale_mode)?;
+    }
     let campaign = PremiumCampaignRow {
         id: PremiumCampaignId::new(),
         program_id: program,
@@ -216,6 +230,9 @@ pub async fn create_in(
         premium_granted_yen: 0,
         sale_mode: sale_mode.to_owned(),
         first_come_from: None,
+        waiting_room_admits_per_s: req.waiting_room.map(|r| r.admits_per_s),
+        waiting_room_admitted_for_s: req.waiting_room.map(|r| r.admitted_for_s),
+        queue_tickets: 0,
     };
     store::insert_campaign(&mut w.tx, &campaign).await?;
     let change = crate::features::audit::Change {
@@ -326,6 +343,9 @@ pub async fn buy_premium_sets(
     if !(1..=UNITS_PER_PERSON_MAX).contains(&req.units) {
         return Err(PremiumRefusal::InvalidUnits("units").into());
     }
+    // Buyers not yet admitted are refused here, on the read pool: the rush in front of the
+    // waiting room never reaches the writer the town's payments share.
+    waiting_room::precheck(app, program, campaign, req.shopper_id, req.ticket_id).await?;
     app.writer
         .answer(Some(idem), move |w| {
             Box::pin(buy_in(w, who, program, campaign, req))
@@ -352,6 +372,7 @@ pub async fn buy_in(
     if left_yen < campaign.premium_yen {
         return Err(PremiumRefusal::CampaignSoldOut.into());
     }
+    waiting_room::check_in(w, &campaign, req.shopper_id, req.ticket_id).await?;
     let units = i64::from(req.units);
     let allowed = allowance(w, &campaign, req.shopper_id).await?;
     let held_units = store::units_held(&mut w.tx, campaign_id, req.shopper_id).await?;

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::db::{Db, read};
-use crate::writer::{WriteTx, read_flushed, write};
+use crate::writer::{WriteTx, read_flushed, read_tx, write};
 use machipay_domain::ids::*;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -34,11 +34,39 @@ pub struct PremiumCampaignRow {
     /// `first_come` or `lottery` (only entitled shoppers buy until `first_come_from`).
     pub sale_mode: String,
     pub first_come_from: Option<DateTime<Utc>>,
+    /// The waiting room's rate (tickets admitted a second) and window (seconds an admitted
+    /// ticket may buy); both NULL without a waiting room (a CHECK holds them together).
+    pub waiting_room_admits_per_s: Option<i32>,
+    pub waiting_room_admitted_for_s: Option<i32>,
+    /// Tickets the waiting room has given out.
+    pub queue_tickets: i64,
+}
+
+impl PremiumCampaignRow {
+    /// The campaign's waiting room, if it has one.
+    pub fn waiting_room(&self) -> Option<super::WaitingRoomTerms> {
+        match (
+            self.waiting_room_admits_per_s,
+            self.waiting_room_admitted_for_s,
+        ) {
+            (Some(admits_per_s), Some(admitted_for_s)) => Some(super::WaitingRoomTerms {
+                admits_per_s,
+                admitted_for_s,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Not one whole set is left.
+    pub fn sold_out(&self) -> bool {
+        self.budget_yen - self.premium_granted_yen < self.premium_yen
+    }
 }
 
 const CAMPAIGN_COLUMNS: &str = "SELECT id, program_id, name, price_yen, premium_yen, units_per_person_max, budget_yen, \
      sale_starts_at, sale_ends_at, premium_expires_on, created_by, created_at, units_sold, premium_granted_yen, \
-     sale_mode, first_come_from FROM premium_campaigns";
+     sale_mode, first_come_from, waiting_room_admits_per_s, waiting_room_admitted_for_s, queue_tickets \
+     FROM premium_campaigns";
 
 pub(crate) async fn insert_campaign(
     tx: &mut WriteTx,
@@ -47,8 +75,9 @@ pub(crate) async fn insert_campaign(
     write!(tx, |conn| {
         sqlx::query(
         "INSERT INTO premium_campaigns (id, program_id, name, price_yen, premium_yen, units_per_person_max, budget_yen, \
-         sale_starts_at, sale_ends_at, premium_expires_on, created_by, created_at, sale_mode, first_come_from) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+         sale_starts_at, sale_ends_at, premium_expires_on, created_by, created_at, sale_mode, first_come_from, \
+         waiting_room_admits_per_s, waiting_room_admitted_for_s) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
     )
     .bind(c.id.0)
     .bind(c.program_id.0)
@@ -64,6 +93,8 @@ pub(crate) async fn insert_campaign(
     .bind(c.created_at)
     .bind(&c.sale_mode)
     .bind(c.first_come_from)
+    .bind(c.waiting_room_admits_per_s)
+    .bind(c.waiting_room_admitted_for_s)
     .execute(conn)
     .await
     .map(|_| ())
@@ -318,5 +349,113 @@ pub(crate) async fn premium_figures(
         rebate_points_outstanding: q("SELECT CAST(coalesce(sum(balance), 0) AS BIGINT) FROM accounts \
              WHERE program_id = $1 AND kind = 'shopper_wallet' AND asset = 'points'")
         .await?,
+    })
+}
+
+/// A place in a campaign's waiting room (immutable once taken).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct TicketRow {
+    #[sqlx(try_from = "Uuid")]
+    pub id: QueueTicketId,
+    #[sqlx(try_from = "Uuid")]
+    pub campaign_id: PremiumCampaignId,
+    #[sqlx(try_from = "Uuid")]
+    pub shopper_id: ShopperId,
+    pub position: i64,
+    /// When it is admitted, in µs since the Unix epoch.
+    pub admit_at_us: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+const TICKET_COLUMNS: &str = "SELECT id, campaign_id, shopper_id, position, admit_at_us, created_at FROM premium_queue_tickets";
+
+/// A ticket by its id, on the read pool (a waiting shopper's poll).
+pub(crate) async fn ticket(db: &Db, id: QueueTicketId) -> Result<Option<TicketRow>, sqlx::Error> {
+    let sql = format!("{TICKET_COLUMNS} WHERE id = $1");
+    read!(db, |c| sqlx::query_as(&sql)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)
+}
+
+/// A shopper's ticket of a campaign, on the read pool.
+pub(crate) async fn ticket_of(
+    db: &Db,
+    campaign: PremiumCampaignId,
+    shopper: ShopperId,
+) -> Result<Option<TicketRow>, sqlx::Error> {
+    let sql = format!("{TICKET_COLUMNS} WHERE campaign_id = $1 AND shopper_id = $2");
+    read!(db, |c| sqlx::query_as(&sql)
+        .bind(campaign.0)
+        .bind(shopper.0)
+        .fetch_optional(c)
+        .await)
+}
+
+/// A ticket by its id, in the write transaction (a purchase's check).
+pub(crate) async fn ticket_tx(
+    tx: &mut WriteTx,
+    id: QueueTicketId,
+) -> Result<Option<TicketRow>, sqlx::Error> {
+    let sql = format!("{TICKET_COLUMNS} WHERE id = $1");
+    read_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(id.0)
+        .fetch_optional(c)
+        .await)
+}
+
+/// A shopper's ticket of a campaign, in the write transaction (taking a ticket twice).
+pub(crate) async fn ticket_of_tx(
+    tx: &mut WriteTx,
+    campaign: PremiumCampaignId,
+    shopper: ShopperId,
+) -> Result<Option<TicketRow>, sqlx::Error> {
+    let sql = format!("{TICKET_COLUMNS} WHERE campaign_id = $1 AND shopper_id = $2");
+    read_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(campaign.0)
+        .bind(shopper.0)
+        .fetch_optional(c)
+        .await)
+}
+
+/// Takes the next place in a campaign's queue: the ticket count goes up by one and the next
+/// admission is one `interval_us` after the last, or `earliest_us` if the queue has drained.
+/// One UPDATE: on PostgreSQL the row's lock orders two instances taking places at once.
+/// `None` when not one set is left (no place is taken).
+pub(crate) async fn take_place(
+    tx: &mut WriteTx,
+    campaign: PremiumCampaignId,
+    interval_us: i64,
+    earliest_us: i64,
+) -> Result<Option<(i64, i64)>, sqlx::Error> {
+    write!(tx, |c| sqlx::query_as(
+        "UPDATE premium_campaigns SET queue_tickets = queue_tickets + 1, \
+         queue_last_admit_us = CASE WHEN queue_last_admit_us + $2 > $3 \
+         THEN queue_last_admit_us + $2 ELSE $3 END \
+         WHERE id = $1 AND premium_granted_yen + premium_yen <= budget_yen \
+         RETURNING queue_tickets, queue_last_admit_us"
+    )
+    .bind(campaign.0)
+    .bind(interval_us)
+    .bind(earliest_us)
+    .fetch_optional(c)
+    .await)
+}
+
+pub(crate) async fn insert_ticket(tx: &mut WriteTx, t: &TicketRow) -> Result<(), sqlx::Error> {
+    write!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO premium_queue_tickets (id, campaign_id, shopper_id, position, admit_at_us, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(t.id.0)
+        .bind(t.campaign_id.0)
+        .bind(t.shopper_id.0)
+        .bind(t.position)
+        .bind(t.admit_at_us)
+        .bind(t.created_at)
+        .execute(c)
+        .await
+        .map(|_| ())
     })
 }
