@@ -296,6 +296,70 @@ pub async fn insert_movement(tx: &mut WriteTx, m: &Movement) -> Result<(), sqlx:
     Ok(())
 }
 
+/// Rows a bulk insert of movements or earn rates writes per statement (10 parameters a row).
+const BULK_ROWS: usize = 500;
+
+/// `insert_movement` for many movements, one statement per `BULK_ROWS` (the scale fixture's
+/// bulk history, `examples/scale`): their transactions must have been posted before.
+pub async fn insert_movements(tx: &mut WriteTx, ms: &[Movement]) -> Result<(), sqlx::Error> {
+    for chunk in ms.chunks(BULK_ROWS) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                let p: Vec<String> = (1..=10).map(|k| format!("${}", 10 * i + k)).collect();
+                format!("({})", p.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO point_movements (transaction_id, program_id, card_id, merchant_id, kind, \
+             purchase_yen, points, shortfall_points, original_id, created_at) VALUES {values}"
+        );
+        write_vetted!(tx, |c| {
+            let mut q = sqlx::query(&sql);
+            for m in chunk {
+                q = q
+                    .bind(m.transaction_id.0)
+                    .bind(m.program_id.0)
+                    .bind(m.card_id.0)
+                    .bind(m.merchant_id.0)
+                    .bind(&m.kind)
+                    .bind(m.purchase_yen)
+                    .bind(m.points)
+                    .bind(m.shortfall_points)
+                    .bind(m.original_id)
+                    .bind(m.created_at);
+            }
+            q.execute(c).await.map(|_| ())
+        })?;
+        for m in chunk {
+            crate::writer::rows::count_point_movement(tx, m.transaction_id);
+        }
+    }
+    Ok(())
+}
+
+/// `insert_earn_rate` for many earns, one statement per `BULK_ROWS`.
+pub async fn insert_earn_rates(
+    tx: &mut WriteTx,
+    rates: &[(TransactionId, String)],
+) -> Result<(), sqlx::Error> {
+    for chunk in rates.chunks(BULK_ROWS) {
+        let values = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("INSERT INTO point_earn_rates (transaction_id, rate) VALUES {values}");
+        write_vetted!(tx, |c| {
+            let mut q = sqlx::query(&sql);
+            for (earn, rate) in chunk {
+                q = q.bind(earn.0).bind(rate.as_str());
+            }
+            q.execute(c).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
 pub async fn movement_tx(
     tx: &mut WriteTx,
     id: TransactionId,
