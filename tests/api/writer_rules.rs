@@ -487,6 +487,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "a1e9f52245f518b94abdafda018e7b27d7ea04902a7f6140c75c682e85bd7023f49bbafb3da413131d5ad313e667b56d",
         "a1e9f52245f518b94abdafda018e7b27d7ea04902a7f6140c75c682e85bd7023f49bbafb3da413131d5ad313e667b56d",
     ),
+    (
+        "0018_active_shoppers.sql",
+        "62bae4e12c50fc119603b4024764d32d225aec24bc8453004acbd2e9c5dc529271b9d444f9fb15ed102358d7e743d424",
+        "1da0b030a6e21fce42cc2c9ef79a5b0ba3d559e9548c75d2aab2887efa740c352f253240fee3dd2ac31c501ed67b45cf",
+    ),
 ];
 
 #[test]
