@@ -244,27 +244,36 @@ impl Snapshot {
         .bind(mark)
         .fetch_one(c)
         .await)?;
+        // Driven by the postings after the mark (their primary key), never by the
+        // program's transactions as a whole.
         let unbalanced_transactions: i64 = snap!(self, |c| sqlx::query_scalar(
             "SELECT CAST(count(*) AS BIGINT) FROM (SELECT p.transaction_id FROM postings p \
-             JOIN transactions t ON t.id = p.transaction_id WHERE p.id > $2 AND t.program_id = $1 \
+             WHERE p.id > $2 AND EXISTS (SELECT 1 FROM transactions t \
+                 WHERE t.id = p.transaction_id AND t.program_id = $1) \
              GROUP BY p.transaction_id, p.asset HAVING sum(p.amount) <> 0) x"
         )
         .bind(program.0)
         .bind(mark)
         .fetch_one(c)
         .await)?;
-        let balance_mismatches: i64 = snap!(self, |c| {
-            sqlx::query_scalar(
-            "SELECT CAST(count(*) AS BIGINT) FROM accounts a \
+        // One pass over the program's accounts: per asset the net, the negative balances and
+        // the balances that are not their checkpoint's plus what was posted since.
+        let per_asset: Vec<(String, i64, i64, i64)> = snap!(self, |c| {
+            sqlx::query_as(
+            "SELECT a.asset, CAST(coalesce(sum(a.balance), 0) AS BIGINT), \
+             CAST(sum(CASE WHEN NOT a.allow_negative AND a.balance < 0 THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(sum(CASE WHEN a.balance <> coalesce(b.balance, 0) + coalesce(d.moved, 0) \
+                 THEN 1 ELSE 0 END) AS BIGINT) \
+             FROM accounts a \
              LEFT JOIN ledger_checkpoint_balances b ON b.checkpoint_id = $3 AND b.account_id = a.id \
              LEFT JOIN (SELECT account_id, sum(amount) AS moved FROM postings WHERE id > $2 \
                  GROUP BY account_id) d ON d.account_id = a.id \
-             WHERE a.program_id = $1 AND a.balance <> coalesce(b.balance, 0) + coalesce(d.moved, 0)"
+             WHERE a.program_id = $1 GROUP BY a.asset ORDER BY a.asset"
         )
         .bind(program.0)
         .bind(mark)
         .bind(cp)
-        .fetch_one(c)
+        .fetch_all(c)
         .await
         })?;
         let lot_mismatches: i64 = snap!(self, |c| {
@@ -279,20 +288,9 @@ impl Snapshot {
         .fetch_one(c)
         .await
         })?;
-        let negative_balances: i64 = snap!(self, |c| sqlx::query_scalar(
-            "SELECT CAST(count(*) AS BIGINT) FROM accounts \
-             WHERE program_id = $1 AND NOT allow_negative AND balance < 0"
-        )
-        .bind(program.0)
-        .fetch_one(c)
-        .await)?;
-        let net: Vec<(String, i64)> = snap!(self, |c| sqlx::query_as(
-            "SELECT asset, CAST(coalesce(sum(balance), 0) AS BIGINT) FROM accounts \
-             WHERE program_id = $1 GROUP BY asset ORDER BY asset"
-        )
-        .bind(program.0)
-        .fetch_all(c)
-        .await)?;
+        let balance_mismatches = per_asset.iter().map(|r| r.3).sum();
+        let negative_balances = per_asset.iter().map(|r| r.2).sum();
+        let net = per_asset.into_iter().map(|r| (r.0, r.1)).collect();
         Ok(Since {
             transactions,
             postings,
