@@ -422,18 +422,21 @@ pub async fn card_postings_by_store(
 ) -> Result<Vec<(Uuid, String, i64)>, sqlx::Error> {
     read!(db, |c| {
         sqlx::query_as(
+        // Driven by the program's transactions in the window (`transactions_program`), not
+        // by every movement or posting of the program (a running 年度's tail is a month).
         "SELECT merchant_id, kind, CAST(coalesce(sum(amount), 0) AS BIGINT) FROM ( \
-         SELECT m.merchant_id, m.kind, p.amount FROM point_movements m \
-         JOIN transactions t ON t.id = m.transaction_id JOIN postings p ON p.transaction_id = t.id \
+         SELECT m.merchant_id, m.kind, p.amount FROM transactions t \
+         JOIN point_movements m ON m.transaction_id = t.id JOIN postings p ON p.transaction_id = t.id \
          JOIN accounts a ON a.id = p.account_id \
-         WHERE m.program_id = $1 AND a.program_id = $1 AND a.kind = 'shopper_wallet' AND a.owner_id = m.card_id \
+         WHERE t.program_id = $1 AND m.program_id = $1 AND a.program_id = $1 \
+         AND a.kind = 'shopper_wallet' AND a.owner_id = m.card_id \
          AND t.created_at >= $2 AND t.created_at < $3 \
          UNION ALL \
-         SELECT m.merchant_id, m.kind, p.amount FROM point_movements m \
-         JOIN transactions t ON t.reverses_id = m.transaction_id JOIN postings p ON p.transaction_id = t.id \
+         SELECT m.merchant_id, m.kind, p.amount FROM transactions t \
+         JOIN point_movements m ON m.transaction_id = t.reverses_id JOIN postings p ON p.transaction_id = t.id \
          JOIN accounts a ON a.id = p.account_id \
-         WHERE m.program_id = $1 AND a.program_id = $1 AND a.kind = 'shopper_wallet' \
-         AND t.created_at >= $2 AND t.created_at < $3 \
+         WHERE t.program_id = $1 AND m.program_id = $1 AND a.program_id = $1 \
+         AND a.kind = 'shopper_wallet' AND t.created_at >= $2 AND t.created_at < $3 \
          ) x GROUP BY merchant_id, kind ORDER BY merchant_id, kind"
     )
     .bind(program.0)
@@ -493,16 +496,16 @@ pub async fn card_postings_by_kind(
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     read!(db, |c| {
         sqlx::query_as(
-        "SELECT t.kind, CAST(coalesce(sum(p.amount), 0) AS BIGINT) FROM postings p \
-         JOIN transactions t ON t.id = p.transaction_id JOIN accounts a ON a.id = p.account_id \
-         WHERE a.program_id = $1 AND a.kind = 'shopper_wallet' AND t.created_at >= $2 AND t.created_at < $3 \
-         GROUP BY t.kind ORDER BY t.kind"
-    )
-    .bind(program.0)
-    .bind(from)
-    .bind(to)
-    .fetch_all(c)
-    .await
+            "SELECT t.kind, CAST(coalesce(sum(p.amount), 0) AS BIGINT) FROM transactions t \
+         JOIN postings p ON p.transaction_id = t.id JOIN accounts a ON a.id = p.account_id \
+         WHERE t.program_id = $1 AND a.program_id = $1 AND a.kind = 'shopper_wallet' \
+         AND t.created_at >= $2 AND t.created_at < $3 GROUP BY t.kind ORDER BY t.kind",
+        )
+        .bind(program.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(c)
+        .await
     })
 }
 
