@@ -279,9 +279,6 @@ struct Tally {
 
 async fn fill(a: FillArgs) -> Fallible<()> {
     let started = Instant::now();
-    if !a.use_cases {
-        fill_settings(&a.database_url, true).await?;
-    }
     let app = open(&a.database_url).await?;
     let mut rng = StdRng::seed_from_u64(a.seed);
     let this_year = FiscalYear::of(jst_date(Utc::now())).map_err(err)?;
@@ -386,27 +383,6 @@ async fn fill(a: FillArgs) -> Fallible<()> {
     Ok(())
 }
 
-/// PostgreSQL, for the bulk fill only: commits do not wait for the log to reach the disk
-/// (`synchronous_commit = off` for the database's new sessions; a crash loses the last
-/// moments of the fill, never its consistency). Reset when the fill ends.
-async fn fill_settings(url: &str, fill: bool) -> Fallible<()> {
-    use sqlx::Connection;
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Ok(());
-    }
-    let mut c = sqlx::PgConnection::connect(url).await.map_err(err)?;
-    let set = if fill {
-        "SET synchronous_commit = off"
-    } else {
-        "RESET synchronous_commit"
-    };
-    let sql = format!(
-        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I {set}', current_database()); END $$"
-    );
-    sqlx::query(&sql).execute(&mut c).await.map_err(err)?;
-    Ok(())
-}
-
 /// The history through bulk jobs (`bulk::day_in`): one writer job per day, `--in-flight`
 /// queued at once; expiry (the use-case's) on each 1 April, after which the planner reads
 /// the lots back.
@@ -506,7 +482,6 @@ async fn bulk_fill(
         sim.done as f64 / (secs - expiry_secs),
     );
     println!("by kind: {:?}", sim.by_kind);
-    fill_settings(&a.database_url, false).await?;
     println!(
         "fill done in {:.1} s; peak {:.0} MiB; city {} currency {} points {}",
         started.elapsed().as_secs_f64(),
