@@ -68,8 +68,8 @@ impl Snapshot {
     /// it the primary key (rowid) range.
     fn postings_after(&self) -> &'static str {
         match self {
-            Snapshot::Pg(_) => "postings",
-            Snapshot::Lite(_) => "postings NOT INDEXED",
+            Snapshot::Pg(_) => "postings p",
+            Snapshot::Lite(_) => "postings p NOT INDEXED",
         }
     }
 
@@ -203,7 +203,7 @@ impl Snapshot {
     ) -> Result<(i64, Vec<crate::writer::rows::OverReturn>), sqlx::Error> {
         let sql = OVER_RETURNED_SINCE_SQL.replace(
             "FROM postings p WHERE p.id > $3",
-            &format!("FROM {} p WHERE p.id > $3", self.postings_after()),
+            &format!("FROM {} WHERE p.id > $3", self.postings_after()),
         );
         let rows: Vec<OverReturnRow> = snap!(self, |c| sqlx::query_as(&sql)
             .bind(program.0)
@@ -263,7 +263,7 @@ impl Snapshot {
         // Driven by the postings after the mark (their primary key), never by the
         // program's transactions as a whole.
         let sql = format!(
-            "SELECT CAST(count(*) AS BIGINT) FROM (SELECT p.transaction_id FROM {after} p \
+            "SELECT CAST(count(*) AS BIGINT) FROM (SELECT p.transaction_id FROM {after} \
              WHERE p.id > $2 AND EXISTS (SELECT 1 FROM transactions t \
                  WHERE t.id = p.transaction_id AND t.program_id = $1) \
              GROUP BY p.transaction_id, p.asset HAVING sum(p.amount) <> 0) x"
@@ -282,8 +282,8 @@ impl Snapshot {
                  THEN 1 ELSE 0 END) AS BIGINT) \
              FROM accounts a \
              LEFT JOIN ledger_checkpoint_balances b ON b.checkpoint_id = $3 AND b.account_id = a.id \
-             LEFT JOIN (SELECT account_id, sum(amount) AS moved FROM {after} WHERE id > $2 \
-                 GROUP BY account_id) d ON d.account_id = a.id \
+             LEFT JOIN (SELECT p.account_id, sum(p.amount) AS moved FROM {after} WHERE p.id > $2 \
+                 GROUP BY p.account_id) d ON d.account_id = a.id \
              WHERE a.program_id = $1 GROUP BY a.asset ORDER BY a.asset"
         );
         let per_asset: Vec<(String, i64, i64, i64)> = snap!(self, |c| {
