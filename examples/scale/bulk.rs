@@ -206,8 +206,7 @@ pub(super) async fn day_in(
                 created_at: at,
             }
         };
-        let kind: &'static str;
-        if roll < 150 && card.is_some() {
+        let kind: &'static str = if roll < 150 && card.is_some() {
             let (card, wallet) = card.unwrap_or((CardId(Uuid::nil()), AccountId(Uuid::nil())));
             let yen = 100 * rng.random_range(5..=50);
             let points = yen / 100;
@@ -225,7 +224,7 @@ pub(super) async fn day_in(
                 movement(town, id, card, store, "earn", Some(yen), points, at),
                 true,
             ));
-            kind = "earn";
+            "earn"
         } else if roll < 180 && card.is_some() && sim.points[shopper].balance() >= 50 {
             let (card, wallet) = card.unwrap_or((CardId(Uuid::nil()), AccountId(Uuid::nil())));
             let points = sim.points[shopper].balance() / 2;
@@ -240,7 +239,7 @@ pub(super) async fn day_in(
                 movement(town, id, card, store, "spend", None, points, at),
                 false,
             ));
-            kind = "spend";
+            "spend"
         } else if (180..200).contains(&roll) && !sim.recent.is_empty() {
             let since = day - chrono::Days::new(REFUND_DAYS);
             let first = sim.recent.partition_point(|p| p.day < since);
@@ -293,7 +292,7 @@ pub(super) async fn day_in(
                     reason: "返品",
                     created_at: at,
                 }));
-                kind = "refund";
+                "refund"
             } else {
                 let legs = vec![
                     Leg {
@@ -314,7 +313,7 @@ pub(super) async fn day_in(
                     move_lot(&mut w.tx, id, lot, wallet, take);
                     sim.coin[paid.shopper].restore(lot, take, expires_on);
                 }
-                kind = "reversal";
+                "reversal"
             }
         } else {
             let yen = 100 * rng.random_range(3..=30);
@@ -330,7 +329,7 @@ pub(super) async fn day_in(
                     remaining: charged,
                     expires_on: coin_expiry,
                 });
-                kind = "charge";
+                "charge"
             } else {
                 let legs = transfer(wallet, acc.store_coin[store], Asset::Coin, yen);
                 let by = town.shoppers[shopper].0;
@@ -351,9 +350,9 @@ pub(super) async fn day_in(
                     yen,
                     taken,
                 });
-                kind = "payment";
+                "payment"
             }
-        }
+        };
         sim.done += 1;
         *sim.by_kind.entry(kind).or_default() += 1;
     }
