@@ -18,8 +18,12 @@
 //! use-case refuses (the planner's balance model is approximate after expiry) is counted and
 //! skipped, as the writer drops a refused job alone.
 
+#[path = "scale/bulk.rs"]
+mod bulk;
+
 use std::collections::VecDeque;
 use std::io::Write as _;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
@@ -40,7 +44,7 @@ use machipay::features::payments::{
     self as money, CounterChargeRequest, PaymentRequest, RefundRequest, ReversalRequest,
 };
 use machipay::features::points::{self, EarnRequest, SpendRequest};
-use machipay::writer::{JobFn, Reply, Work, Writer};
+use machipay::writer::{JobFn, Reply, Work, Writer, rows};
 use machipay_domain::auth::{Principal, Role, StaffKind};
 use machipay_domain::calendar::{FiscalYear, jst_date, jst_start_of_day_utc};
 use machipay_domain::card::CardNumber;
@@ -48,6 +52,7 @@ use machipay_domain::expiry::ExpiryPolicy;
 use machipay_domain::ids::{
     CardId, CityId, MerchantId, ProgramId, ShopperId, StaffId, TransactionId,
 };
+use machipay_domain::ledger::{AccountKind, Asset};
 use machipay_domain::money::Amount;
 use machipay_domain::program::ProgramKind;
 use machipay_domain::registry::{ParticipationKind, Profile, SizeClass};
@@ -103,6 +108,10 @@ struct FillArgs {
     /// Batches queued to the writer at once.
     #[arg(long, default_value_t = 4)]
     in_flight: usize,
+    /// Post the history through the use-cases' own jobs (`pay_in`...), one job per
+    /// transaction, instead of the bulk path (one job per day of pending rows).
+    #[arg(long)]
+    use_cases: bool,
 }
 
 #[derive(Args)]
@@ -115,6 +124,10 @@ struct MeasureArgs {
     /// The 年度 measured (its start year; default: the last 年度 that has ended).
     #[arg(long)]
     fiscal_year: Option<i32>,
+    /// Also compare every aggregate with the postings (`machipay check-aggregates`; at
+    /// scale it costs what the reports over postings cost).
+    #[arg(long)]
+    check_aggregates: bool,
 }
 
 #[tokio::main]
@@ -180,6 +193,8 @@ struct Town {
     /// Shopper i arrives on `arrives[i]` (non-decreasing).
     arrives: Vec<NaiveDate>,
     cards: Vec<Option<CardNumber>>,
+    /// The accounts the bulk history posts to.
+    accounts: bulk::Accounts,
 }
 
 impl Town {
@@ -281,6 +296,10 @@ async fn fill(a: FillArgs) -> Fallible<()> {
         started.elapsed().as_secs_f64(),
         peak_mib()
     );
+    let town = Arc::new(town);
+    if !a.use_cases {
+        return bulk_fill(&app, &a, town, start, days, this_year, started).await;
+    }
     let history = Instant::now();
     let mut model = Model {
         coin: vec![0; town.shoppers.len()],
@@ -353,6 +372,116 @@ async fn fill(a: FillArgs) -> Fallible<()> {
         tally.refusals
     );
     println!("by kind: {:?}", tally.by_kind);
+    println!(
+        "fill done in {:.1} s; peak {:.0} MiB; city {} currency {} points {}",
+        started.elapsed().as_secs_f64(),
+        peak_mib(),
+        town.city.0,
+        town.currency.0,
+        town.points.0
+    );
+    Ok(())
+}
+
+/// The history through bulk jobs (`bulk::day_in`): one writer job per day, `--in-flight`
+/// queued at once; expiry (the use-case's) on each 1 April, after which the planner reads
+/// the lots back.
+async fn bulk_fill(
+    app: &App,
+    a: &FillArgs,
+    town: Arc<Town>,
+    start: NaiveDate,
+    days: i64,
+    this_year: FiscalYear,
+    started: Instant,
+) -> Fallible<()> {
+    let ctx = bulk::Ctx { town: town.clone() };
+    let sim = Arc::new(tokio::sync::Mutex::new(bulk::Sim::new(
+        a.seed,
+        town.shoppers.len(),
+        start,
+    )));
+    type Job = tokio::task::JoinHandle<Result<(), AppError>>;
+    let mut inflight: VecDeque<(Job, u64)> = VecDeque::new();
+    let mut written = 0u64;
+    let mut planned = 0u64;
+    let history = Instant::now();
+    let mut expiry_secs = 0.0;
+    let mut last_print = Instant::now();
+    async fn wait(job: Option<(Job, u64)>, written: &mut u64) -> Fallible<()> {
+        if let Some((h, n)) = job {
+            h.await.map_err(err)?.map_err(err)?;
+            *written += n;
+        }
+        Ok(())
+    }
+    for d in 0..days {
+        let day = start + Days::new(d as u64);
+        if day.month() == 4 && day.day() == 1 && day != start {
+            while !inflight.is_empty() {
+                wait(inflight.pop_front(), &mut written).await?;
+            }
+            let t = Instant::now();
+            let jobs = expire_all(app, &town, day).await?;
+            bulk::reload(app, &ctx, &sim).await?;
+            expiry_secs += t.elapsed().as_secs_f64();
+            println!(
+                "expiry as of {day}: {jobs} jobs in {:.1} s (lots read back)",
+                t.elapsed().as_secs_f64()
+            );
+        }
+        let n = (a.transactions * (d as u64 + 1)) / days as u64 - planned;
+        planned += n;
+        let spread = bulk::Spread {
+            start,
+            days,
+            transactions: a.transactions,
+        };
+        while inflight.len() >= a.in_flight.max(1) {
+            wait(inflight.pop_front(), &mut written).await?;
+        }
+        let writer = app.writer.clone();
+        let (ctx, sim) = (ctx.clone(), sim.clone());
+        let job = tokio::spawn(async move {
+            writer
+                .answer(None, move |w| {
+                    Box::pin(async move { bulk::day_in(w, &ctx, &sim, spread).await })
+                })
+                .await
+                .map(|_| ())
+        });
+        inflight.push_back((job, n));
+        if last_print.elapsed() >= Duration::from_secs(10) {
+            last_print = Instant::now();
+            let secs = history.elapsed().as_secs_f64();
+            println!(
+                "  {day}: {written} written, {:.0} tx/s (expiry aside), peak {:.0} MiB",
+                written as f64 / (secs - expiry_secs),
+                peak_mib()
+            );
+            let _ = std::io::stdout().flush();
+        }
+    }
+    while !inflight.is_empty() {
+        wait(inflight.pop_front(), &mut written).await?;
+    }
+    let secs = history.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let jobs = expire_all(app, &town, this_year.start()).await?;
+    println!(
+        "expiry as of {}: {jobs} jobs in {:.1} s",
+        this_year.start(),
+        t.elapsed().as_secs_f64()
+    );
+    departures(app, &town).await?;
+    let sim = sim.lock().await;
+    println!(
+        "history: {} transactions in {secs:.1} s = {:.0} tx/s ({:.0} tx/s without the {expiry_secs:.1} s of expiry); none refused",
+        sim.done,
+        sim.done as f64 / secs,
+        sim.done as f64 / (secs - expiry_secs),
+    );
+    println!("by kind: {:?}", sim.by_kind);
     println!(
         "fill done in {:.1} s; peak {:.0} MiB; city {} currency {} points {}",
         started.elapsed().as_secs_f64(),
@@ -823,6 +952,8 @@ async fn setup(
     let ids: Vec<usize> = (0..a.wallets).collect();
     let mut shoppers = Vec::with_capacity(a.wallets);
     let mut cards_out = Vec::with_capacity(a.wallets);
+    let mut wallets = Vec::with_capacity(a.wallets);
+    let mut card_wallets = Vec::with_capacity(a.wallets);
     let t = Instant::now();
     let city = boot.city.id;
     for chunk in ids.chunks(SETUP_CONCURRENCY * SHOPPERS_PER_JOB) {
@@ -857,9 +988,25 @@ async fn setup(
                                 created_at: at,
                             };
                             points::store::insert_card(&mut w.tx, &card).await?;
-                            Some(number)
+                            let wallet = rows::ensure_account(
+                                &mut w.tx,
+                                points_program,
+                                AccountKind::ShopperWallet,
+                                Asset::Points,
+                                Some(card.id.0),
+                            )
+                            .await?;
+                            Some((number, card.id, wallet.id))
                         };
-                        out.push((shopper.id, card));
+                        let wallet = rows::ensure_account(
+                            &mut w.tx,
+                            currency,
+                            AccountKind::ShopperWallet,
+                            Asset::Coin,
+                            Some(shopper.id.0),
+                        )
+                        .await?;
+                        out.push((shopper.id, wallet.id, card));
                     }
                     Ok(machipay::writer::Done::created(out))
                 })
@@ -867,9 +1014,11 @@ async fn setup(
         }))
         .await;
         for m in made {
-            for (id, card) in m.map_err(err)?.into_value().map_err(err)? {
+            for (id, wallet, card) in m.map_err(err)?.into_value().map_err(err)? {
                 shoppers.push(id);
-                cards_out.push(card);
+                wallets.push(wallet);
+                card_wallets.push(card.as_ref().map(|c| (c.1, c.2)));
+                cards_out.push(card.map(|c| c.0));
             }
         }
         println!(
@@ -878,7 +1027,74 @@ async fn setup(
             t.elapsed().as_secs_f64()
         );
     }
+    // The stores' accounts and the issuer float, 100 stores per writer job.
+    let mut store_coin = Vec::with_capacity(a.stores);
+    let mut store_points = Vec::with_capacity(a.stores);
+    for chunk in stores.chunks(100) {
+        let chunk = chunk.to_vec();
+        let made = app
+            .writer
+            .answer(None, move |w| {
+                Box::pin(async move {
+                    let mut out = Vec::with_capacity(chunk.len());
+                    for m in chunk {
+                        let coin = rows::ensure_account(
+                            &mut w.tx,
+                            currency,
+                            AccountKind::Merchant,
+                            Asset::Coin,
+                            Some(m.0),
+                        )
+                        .await?;
+                        let pts = rows::ensure_account(
+                            &mut w.tx,
+                            points_program,
+                            AccountKind::Merchant,
+                            Asset::Points,
+                            Some(m.0),
+                        )
+                        .await?;
+                        out.push((coin.id, pts.id));
+                    }
+                    Ok(machipay::writer::Done::created(out))
+                })
+            })
+            .await
+            .map_err(err)?
+            .into_value()
+            .map_err(err)?;
+        for (c, p) in made {
+            store_coin.push(c);
+            store_points.push(p);
+        }
+    }
+    let float = app
+        .writer
+        .answer(None, move |w| {
+            Box::pin(async move {
+                let float = rows::ensure_account(
+                    &mut w.tx,
+                    currency,
+                    AccountKind::IssuerFloat,
+                    Asset::Coin,
+                    None,
+                )
+                .await?;
+                Ok(machipay::writer::Done::created(float.id))
+            })
+        })
+        .await
+        .map_err(err)?
+        .into_value()
+        .map_err(err)?;
     Ok(Town {
+        accounts: bulk::Accounts {
+            float,
+            wallets,
+            cards: card_wallets,
+            store_coin,
+            store_points,
+        },
         city: boot.city.id,
         admin,
         currency,
@@ -1031,16 +1247,53 @@ async fn measure(a: MeasureArgs) -> Fallible<()> {
         .await?,
     ));
     rows.push((
-        format!("reports/unused-balance {reference}"),
+        format!("reports/usage {}..{}", range.from, range.to),
         time(a.runs, || {
-            machipay::features::reports::unused_balance(app, who, currency, Some(reference), now)
+            city_report::usage_report(app, who, currency, range)
         })
         .await?,
     ));
     rows.push((
+        format!("reports/usage date={past}"),
+        time(a.runs, || {
+            city_report::usage_report(app, who, currency, to_date)
+        })
+        .await?,
+    ));
+    // The 基準日 of the 年度's first half, of the half-year before it, and a day in between.
+    let before = NaiveDate::from_ymd_opt(fy_start, 3, 31).ok_or("date")?;
+    let mid = NaiveDate::from_ymd_opt(fy_start, 7, 15).ok_or("date")?;
+    for date in [reference, before, mid] {
+        rows.push((
+            format!("reports/unused-balance {date}"),
+            time(a.runs, || {
+                machipay::features::reports::unused_balance(app, who, currency, Some(date), now)
+            })
+            .await?,
+        ));
+    }
+    rows.push((
         format!("reports/points {fy_label}"),
         time(a.runs, || {
             points::reports::report(app, who, points_program, fy, now)
+        })
+        .await?,
+    ));
+    let fy_before = FiscalYear::new(fy_start - 1).map_err(err)?;
+    rows.push((
+        format!("reports/points {}", city_report::year_label(fy_before)),
+        time(a.runs, || {
+            points::reports::report(app, who, points_program, fy_before, now)
+        })
+        .await?,
+    ));
+    // As it was asked on a past date (15:00 JST): the 年度 then running, read from the
+    // aggregates up to that month and day and the postings since.
+    let then = jst_start_of_day_utc(past).ok_or("date")? + chrono::Duration::hours(15);
+    rows.push((
+        format!("reports/points {fy_label} as of {past} 15:00"),
+        time(a.runs, || {
+            points::reports::report(app, who, points_program, fy, then)
         })
         .await?,
     ));
@@ -1066,6 +1319,17 @@ async fn measure(a: MeasureArgs) -> Fallible<()> {
             .await
             .map_err(err)?;
         println!("ledger-check {name}: ok={}", check.ok);
+    }
+    if a.check_aggregates {
+        let t = Instant::now();
+        let diff = machipay::writer::aggregates::check(&app.db, None)
+            .await
+            .map_err(err)?;
+        println!(
+            "check-aggregates: {} in {:.1} s",
+            diff.map_or("ok".into(), |d| format!("DIFFERS {d:?}")),
+            t.elapsed().as_secs_f64()
+        );
     }
     println!("| measured | run 1 ms | run 2 ms | run 3 ms | peak MiB |");
     println!("|---|---:|---:|---:|---:|");

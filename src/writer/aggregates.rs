@@ -356,7 +356,11 @@ fn text_of(col: &str, ty: Ty, pg: bool) -> String {
 /// The first row of table `i` where the stored aggregates and the postings disagree, under `f`
 /// (the stored side filtered by `stored_where`).
 fn diff_sql(i: usize, pg: bool, f: &Filter<'_>, stored_where: &str) -> String {
-    let t = &TABLES[i];
+    diff_sql_of(&TABLES[i], &computed(i, pg, f), pg, stored_where)
+}
+
+/// `diff_sql` for table `t` against its rows `computed` from postings.
+fn diff_sql_of(t: &Table, computed: &str, pg: bool, stored_where: &str) -> String {
     let key = t
         .keys
         .iter()
@@ -373,10 +377,7 @@ fn diff_sql(i: usize, pg: bool, f: &Filter<'_>, stored_where: &str) -> String {
         "SELECT {key} AS k, {value} AS v FROM {name} WHERE {stored_where}",
         name = t.name
     );
-    let derived = format!(
-        "SELECT {key} AS k, {value} AS v FROM ({sql}) c",
-        sql = computed(i, pg, f)
-    );
+    let derived = format!("SELECT {key} AS k, {value} AS v FROM ({computed}) c");
     format!(
         "SELECT side, k, v FROM ( \
          SELECT 'stored' AS side, k, v FROM ({stored} EXCEPT {derived}) s \
@@ -436,7 +437,7 @@ pub async fn check(
             from_postings,
         }));
     }
-    Ok(None)
+    check_shopper_counts(db, program).await
 }
 
 /// What a rebuild wrote: rows per table.
@@ -453,6 +454,7 @@ pub struct Rebuilt {
 pub async fn rebuild_in(w: &mut Work) -> Result<Rebuilt, AppError> {
     let pg = matches!(w.tx.conn, TxConn::Pg(..));
     let mut rows = Vec::new();
+    clear_shopper_counts(w).await?;
     for (i, t) in TABLES.iter().enumerate() {
         let delete = format!("DELETE FROM {}", t.name);
         write!(&mut w.tx, |c| sqlx::query(&delete)
@@ -489,7 +491,7 @@ pub async fn rebuild(writer: &crate::writer::Writer) -> Result<Rebuilt, AppError
 pub async fn snapshot(db: &Db) -> Result<Vec<String>, sqlx::Error> {
     let pg = matches!(db, Db::Pg(..));
     let mut out = Vec::new();
-    for t in &TABLES {
+    for t in TABLES.iter().chain(SHOPPER_TABLES.iter()) {
         let cols: Vec<String> = t
             .keys
             .iter()
@@ -514,4 +516,136 @@ pub(crate) fn ids_text(n: usize, first: usize) -> String {
         .map(|k| format!("${}", first + k))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Distinct active shoppers as counts (migration 0018)
+//
+// The usage report's "active shoppers" is a distinct count, which sums of months cannot give.
+// Three tables keep it, maintained by triggers on `agg_shopper_months` (so whichever way its
+// rows are written, a new row, a shopper's first payment at a store in a month, counts once):
+// - `agg_shopper_years` (program, 年度, shopper): the months of the 年度 (bit 0 April .. bit 11
+//   March) in which the shopper paid a store;
+// - `agg_active_shoppers` (program, month): the shoppers active in the month;
+// - `agg_shopper_firsts` (program, 年度, first month's bit): shoppers by the first month of
+//   the 年度 they were active in (a backdated payment moves a shopper to an earlier one), so
+//   the shoppers of a 年度 up to any month are a sum of at most twelve rows.
+// The rebuild empties them before it rewrites `agg_shopper_months` (whose triggers fill them
+// again); the check compares them with their definition over postings (`shopper_computed`).
+
+/// The three tables of distinct-shopper counts.
+pub(crate) const SHOPPER_TABLES: [Table; 3] = [
+    Table {
+        name: "agg_shopper_years",
+        keys: &[
+            ("program_id", Ty::Uuid),
+            ("fiscal_year", Ty::Int),
+            ("owner_id", Ty::Uuid),
+        ],
+        values: &[("months", Combine::Or)],
+    },
+    Table {
+        name: "agg_active_shoppers",
+        keys: &[("program_id", Ty::Uuid), ("month", Ty::Int)],
+        values: &[("shoppers", Combine::Add)],
+    },
+    Table {
+        name: "agg_shopper_firsts",
+        keys: &[
+            ("program_id", Ty::Uuid),
+            ("fiscal_year", Ty::Int),
+            ("first_month", Ty::Int),
+        ],
+        values: &[("shoppers", Combine::Add)],
+    },
+];
+
+/// The 年度 (its start year) of a month key yyyymm, in SQL.
+pub(crate) fn fiscal_year_expr(month: &str) -> String {
+    format!("({month} / 100 - CASE WHEN {month} % 100 < 4 THEN 1 ELSE 0 END)")
+}
+
+/// The bit of a month key yyyymm within its 年度 (April 1, May 2, ..., March 2048), in SQL.
+pub(crate) fn month_bit_expr(month: &str) -> String {
+    format!("(1 << (({month} % 100 + 8) % 12))")
+}
+
+/// The bit of a JST month within its 年度: April 1, May 2, ..., March 2048.
+pub fn month_bit(month: u32) -> i32 {
+    1 << ((month + 8) % 12)
+}
+
+/// `SHOPPER_TABLES[i]`'s rows computed from postings (through `agg_shopper_months`'s
+/// definition, `computed(2, ..)`).
+fn shopper_computed(i: usize, pg: bool, f: &Filter<'_>) -> String {
+    let months = computed(2, pg, f);
+    let fy = fiscal_year_expr("month");
+    let bit = month_bit_expr("month");
+    let years = format!(
+        "SELECT program_id, {fy} AS fiscal_year, owner_id, CAST(sum({bit}) AS BIGINT) AS months \
+         FROM ({months}) m GROUP BY 1, 2, 3"
+    );
+    match i {
+        0 => years,
+        1 => format!(
+            "SELECT program_id, month, CAST(count(*) AS BIGINT) AS shoppers FROM ({months}) m \
+             GROUP BY 1, 2"
+        ),
+        _ => format!(
+            "SELECT program_id, fiscal_year, months & -months AS first_month, \
+             CAST(count(*) AS BIGINT) AS shoppers FROM ({years}) y GROUP BY 1, 2, 3"
+        ),
+    }
+}
+
+/// `check` for the distinct-shopper counts: the first row that differs from the postings.
+async fn check_shopper_counts(
+    db: &Db,
+    program: Option<machipay_domain::ids::ProgramId>,
+) -> Result<Option<AggregateMismatch>, sqlx::Error> {
+    let pg = matches!(db, Db::Pg(..));
+    let (f, stored_where) = match program {
+        Some(_) => (Filter::PROGRAM, "program_id = $1"),
+        None => (Filter::ALL, "1 = 1"),
+    };
+    for (i, t) in SHOPPER_TABLES.iter().enumerate() {
+        let sql = diff_sql_of(t, &shopper_computed(i, pg, &f), pg, stored_where);
+        let rows: Vec<(String, String, String)> = read!(db, |c| {
+            let q = sqlx::query_as(&sql);
+            let q = match program {
+                Some(p) => q.bind(p.0),
+                None => q,
+            };
+            q.fetch_all(c).await
+        })?;
+        let Some((side, key, value)) = rows.first().cloned() else {
+            continue;
+        };
+        let other = rows.get(1).filter(|r| r.1 == key).map(|r| r.2.clone());
+        let (stored, from_postings) = if side == "stored" {
+            (Some(value), other)
+        } else {
+            (other, Some(value))
+        };
+        return Ok(Some(AggregateMismatch {
+            table: t.name.to_owned(),
+            key,
+            stored,
+            from_postings,
+        }));
+    }
+    Ok(None)
+}
+
+/// Empties the distinct-shopper counts before a rebuild rewrites `agg_shopper_months` (whose
+/// insert triggers count them again from nothing).
+async fn clear_shopper_counts(w: &mut Work) -> Result<(), AppError> {
+    for t in &SHOPPER_TABLES {
+        let delete = format!("DELETE FROM {}", t.name);
+        write!(&mut w.tx, |c| sqlx::query(&delete)
+            .execute(c)
+            .await
+            .map(|_| ()))?;
+    }
+    Ok(())
 }

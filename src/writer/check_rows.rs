@@ -62,6 +62,17 @@ impl Snapshot {
         };
     }
 
+    /// The postings table for a read of the ids after a mark. SQLite, which keeps no
+    /// statistics here, would rather walk a whole index in the order a GROUP BY or DISTINCT
+    /// wants than take the few rows after the mark by their primary key: `NOT INDEXED` leaves
+    /// it the primary key (rowid) range.
+    fn postings_after(&self) -> &'static str {
+        match self {
+            Snapshot::Pg(_) => "postings p",
+            Snapshot::Lite(_) => "postings p NOT INDEXED",
+        }
+    }
+
     /// The highest posting id the snapshot sees (0: none). Also fixes SQLite's snapshot (its
     /// first read does).
     pub async fn posting_mark(&mut self) -> Result<i64, sqlx::Error> {
@@ -190,7 +201,11 @@ impl Snapshot {
         program: ProgramId,
         mark: i64,
     ) -> Result<(i64, Vec<crate::writer::rows::OverReturn>), sqlx::Error> {
-        let rows: Vec<OverReturnRow> = snap!(self, |c| sqlx::query_as(OVER_RETURNED_SINCE_SQL)
+        let sql = OVER_RETURNED_SINCE_SQL.replace(
+            "FROM postings p WHERE p.id > $3",
+            &format!("FROM {} WHERE p.id > $3", self.postings_after()),
+        );
+        let rows: Vec<OverReturnRow> = snap!(self, |c| sqlx::query_as(&sql)
             .bind(program.0)
             .bind(crate::writer::rows::OVER_RETURN_EXAMPLES_MAX)
             .bind(mark)
@@ -235,6 +250,7 @@ impl Snapshot {
     ) -> Result<Since, sqlx::Error> {
         // A nil id matches no checkpoint row: every account then starts at 0.
         let cp = checkpoint.unwrap_or(Uuid::nil());
+        let after = self.postings_after();
         let (transactions, postings): (i64, i64) = snap!(self, |c| sqlx::query_as(
             "SELECT CAST(count(DISTINCT p.transaction_id) AS BIGINT), CAST(count(*) AS BIGINT) \
              FROM postings p JOIN accounts a ON a.id = p.account_id \
@@ -244,28 +260,39 @@ impl Snapshot {
         .bind(mark)
         .fetch_one(c)
         .await)?;
-        let unbalanced_transactions: i64 = snap!(self, |c| sqlx::query_scalar(
-            "SELECT CAST(count(*) AS BIGINT) FROM (SELECT p.transaction_id FROM postings p \
-             JOIN transactions t ON t.id = p.transaction_id WHERE p.id > $2 AND t.program_id = $1 \
+        // Driven by the postings after the mark (their primary key), never by the
+        // program's transactions as a whole.
+        let sql = format!(
+            "SELECT CAST(count(*) AS BIGINT) FROM (SELECT p.transaction_id FROM {after} \
+             WHERE p.id > $2 AND EXISTS (SELECT 1 FROM transactions t \
+                 WHERE t.id = p.transaction_id AND t.program_id = $1) \
              GROUP BY p.transaction_id, p.asset HAVING sum(p.amount) <> 0) x"
-        )
-        .bind(program.0)
-        .bind(mark)
-        .fetch_one(c)
-        .await)?;
-        let balance_mismatches: i64 = snap!(self, |c| {
-            sqlx::query_scalar(
-            "SELECT CAST(count(*) AS BIGINT) FROM accounts a \
+        );
+        let unbalanced_transactions: i64 = snap!(self, |c| sqlx::query_scalar(&sql)
+            .bind(program.0)
+            .bind(mark)
+            .fetch_one(c)
+            .await)?;
+        // One pass over the program's accounts: per asset the net, the negative balances and
+        // the balances that are not their checkpoint's plus what was posted since.
+        let sql = format!(
+            "SELECT a.asset, CAST(coalesce(sum(a.balance), 0) AS BIGINT), \
+             CAST(sum(CASE WHEN NOT a.allow_negative AND a.balance < 0 THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(sum(CASE WHEN a.balance <> coalesce(b.balance, 0) + coalesce(d.moved, 0) \
+                 THEN 1 ELSE 0 END) AS BIGINT) \
+             FROM accounts a \
              LEFT JOIN ledger_checkpoint_balances b ON b.checkpoint_id = $3 AND b.account_id = a.id \
-             LEFT JOIN (SELECT account_id, sum(amount) AS moved FROM postings WHERE id > $2 \
-                 GROUP BY account_id) d ON d.account_id = a.id \
-             WHERE a.program_id = $1 AND a.balance <> coalesce(b.balance, 0) + coalesce(d.moved, 0)"
-        )
-        .bind(program.0)
-        .bind(mark)
-        .bind(cp)
-        .fetch_one(c)
-        .await
+             LEFT JOIN (SELECT p.account_id, sum(p.amount) AS moved FROM {after} WHERE p.id > $2 \
+                 GROUP BY p.account_id) d ON d.account_id = a.id \
+             WHERE a.program_id = $1 GROUP BY a.asset ORDER BY a.asset"
+        );
+        let per_asset: Vec<(String, i64, i64, i64)> = snap!(self, |c| {
+            sqlx::query_as(&sql)
+                .bind(program.0)
+                .bind(mark)
+                .bind(cp)
+                .fetch_all(c)
+                .await
         })?;
         let lot_mismatches: i64 = snap!(self, |c| {
             sqlx::query_scalar(
@@ -279,20 +306,9 @@ impl Snapshot {
         .fetch_one(c)
         .await
         })?;
-        let negative_balances: i64 = snap!(self, |c| sqlx::query_scalar(
-            "SELECT CAST(count(*) AS BIGINT) FROM accounts \
-             WHERE program_id = $1 AND NOT allow_negative AND balance < 0"
-        )
-        .bind(program.0)
-        .fetch_one(c)
-        .await)?;
-        let net: Vec<(String, i64)> = snap!(self, |c| sqlx::query_as(
-            "SELECT asset, CAST(coalesce(sum(balance), 0) AS BIGINT) FROM accounts \
-             WHERE program_id = $1 GROUP BY asset ORDER BY asset"
-        )
-        .bind(program.0)
-        .fetch_all(c)
-        .await)?;
+        let balance_mismatches = per_asset.iter().map(|r| r.3).sum();
+        let negative_balances = per_asset.iter().map(|r| r.2).sum();
+        let net = per_asset.into_iter().map(|r| (r.0, r.1)).collect();
         Ok(Since {
             transactions,
             postings,

@@ -24,6 +24,7 @@ use machipay_domain::ids::{MerchantId, ProgramId, TransactionId};
 both_backends!(
     reports_from_aggregates_equal_reports_from_postings,
     a_rebuild_changes_nothing_and_a_corrupted_aggregate_is_named,
+    distinct_shopper_counts_equal_postings_survive_a_rebuild_and_are_checked,
 );
 
 /// A statement past the writer (SQLite: on the write pool, between batches).
@@ -93,7 +94,20 @@ pub(crate) async fn assert_reports_agree(
                 to: *b,
                 fiscal_year: None,
             });
+            // Whole months (the distinct-shopper counts answer these without the day bits).
+            let (from, to) = (month_start(*a), month_end(*b).min(today));
+            periods.push(Period {
+                from,
+                to,
+                fiscal_year: None,
+            });
         }
+        // The 年度 up to the end of the month of `a`.
+        periods.push(Period {
+            from: fy.start(),
+            to: month_end(*a).min(today),
+            fiscal_year: None,
+        });
     }
     for program in currency.iter().chain(&points_program) {
         for p in &periods {
@@ -159,6 +173,16 @@ pub(crate) async fn assert_reports_agree(
     }
 }
 
+fn month_start(d: NaiveDate) -> NaiveDate {
+    use chrono::Datelike;
+    d.with_day(1).expect("day 1")
+}
+
+fn month_end(d: NaiveDate) -> NaiveDate {
+    use chrono::Months;
+    (month_start(d) + Months::new(1)).pred_opt().expect("date")
+}
+
 /// A report as a JSON value, to compare whole.
 fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).expect("serializes")
@@ -191,7 +215,7 @@ struct Town {
 /// at random instants from May 2024 to now written in random order (some a second before or
 /// at JST midnight), a refund of every fifth within its window and a reversal of every
 /// seventh, each made some hours after its payment.
-async fn random_town(app: &TestApp, seed: u64) -> Town {
+async fn random_town(app: &TestApp, seed: u64, people: usize) -> Town {
     let op = app.operator().await;
     let program = app.currency().await;
     let program_id = ProgramId(Uuid::parse_str(&program).expect("id"));
@@ -202,7 +226,7 @@ async fn random_town(app: &TestApp, seed: u64) -> Town {
         stores.push((MerchantId(Uuid::parse_str(&m).expect("id")), owner));
     }
     let mut shoppers = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..people {
         let (s, token) = app.shopper(&op).await;
         app.backdated_charge(&program, &s, 50_000, "2024-04-02T01:00:00Z")
             .await;
@@ -271,7 +295,7 @@ async fn random_town(app: &TestApp, seed: u64) -> Town {
 }
 
 async fn reports_from_aggregates_equal_reports_from_postings(app: &TestApp) {
-    let town = random_town(app, 15).await;
+    let town = random_town(app, 15, 4).await;
     assert_reports_agree(
         app,
         town.who,
@@ -316,7 +340,7 @@ async fn reports_from_aggregates_equal_reports_from_postings(app: &TestApp) {
 }
 
 async fn a_rebuild_changes_nothing_and_a_corrupted_aggregate_is_named(app: &TestApp) {
-    let town = random_town(app, 7).await;
+    let town = random_town(app, 7, 4).await;
     let db = &app.app.db;
     let before = aggregates::snapshot(db).await.expect("snapshot");
     assert!(!before.is_empty());
@@ -379,4 +403,114 @@ async fn a_rebuild_changes_nothing_and_a_corrupted_aggregate_is_named(app: &Test
     let (s, v) = app.get(&path, &app.admin).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["ok"], true, "{v}");
+}
+
+/// The distinct-shopper counts (migration 0018: per month, per 年度 by first month, each
+/// shopper's months of a 年度), kept by triggers as `agg_shopper_months` gains rows: on a
+/// town of payments written out of time order (so a shopper's first month of a 年度 moves
+/// earlier), refunds and reversals they equal their definition over postings, the usage
+/// report from them equals the one from postings for whole 年度, runs of whole months and
+/// ranges across 年度, a rebuild leaves them as they were, and a corrupted count is named.
+async fn distinct_shopper_counts_equal_postings_survive_a_rebuild_and_are_checked(app: &TestApp) {
+    let town = random_town(app, 21, 9).await;
+    let db = &app.app.db;
+    assert_eq!(aggregates::check(db, None).await.expect("check"), None);
+    let per_month = fetch_int(
+        db,
+        "SELECT CAST(count(*) AS INTEGER) FROM agg_active_shoppers",
+    )
+    .await;
+    let firsts = fetch_int(
+        db,
+        "SELECT CAST(count(*) AS INTEGER) FROM agg_shopper_firsts",
+    )
+    .await;
+    assert!(
+        per_month > 10 && firsts > 2,
+        "{per_month} months, {firsts} first months"
+    );
+    let today = jst_date(Utc::now());
+    let mut periods = Vec::new();
+    for fy in [2024, 2025, 2026] {
+        let fy = FiscalYear::new(fy).expect("fiscal year");
+        if fy.start() > today {
+            continue;
+        }
+        for (from, to) in [
+            (fy.start(), fy.end()),
+            (fy.start(), month_end(fy.start() + Duration::days(200))),
+            (month_start(fy.start() + Duration::days(100)), fy.end()),
+            (
+                fy.start() + Duration::days(183),
+                month_end(fy.end() + Duration::days(200)),
+            ),
+        ] {
+            let to = to.min(today);
+            if from <= to {
+                periods.push(Period {
+                    from,
+                    to,
+                    fiscal_year: (from == fy.start() && to == fy.end()).then_some(fy),
+                });
+            }
+        }
+    }
+    for p in &periods {
+        let a = city_report::usage_report_from(
+            &app.app,
+            town.who,
+            town.program,
+            *p,
+            Source::Aggregates,
+        )
+        .await
+        .expect("usage report");
+        let b =
+            city_report::usage_report_from(&app.app, town.who, town.program, *p, Source::Postings)
+                .await
+                .expect("usage report");
+        assert_eq!(json(&a), json(&b), "usage report {p:?}");
+    }
+    let whole = Period {
+        from: d("2024-04-01"),
+        to: d("2025-03-31"),
+        fiscal_year: FiscalYear::new(2024).ok(),
+    };
+    let usage = city_report::usage_report(&app.app, town.who, town.program, whole)
+        .await
+        .expect("usage");
+    let active = json(&usage)["total"]["active_shoppers"].as_i64();
+    assert!(active > Some(3) && active <= Some(9), "{}", json(&usage));
+
+    let before = aggregates::snapshot(db).await.expect("snapshot");
+    assert!(before.iter().any(|r| r.starts_with("agg_shopper_firsts ")));
+    assert!(before.iter().any(|r| r.starts_with("agg_shopper_years ")));
+    aggregates::rebuild(&app.app.writer).await.expect("rebuild");
+    assert_eq!(aggregates::snapshot(db).await.expect("snapshot"), before);
+
+    // A month's count off by one, behind the writer's back: named, and rebuilt away.
+    let month = fetch_int(db, "SELECT min(month) FROM agg_active_shoppers").await;
+    exec(
+        db,
+        &format!("UPDATE agg_active_shoppers SET shoppers = shoppers + 1 WHERE month = {month}"),
+    )
+    .await;
+    let diff = aggregates::check(db, None)
+        .await
+        .expect("check")
+        .expect("a difference");
+    assert_eq!(diff.table, "agg_active_shoppers", "{diff:?}");
+    assert!(diff.key.ends_with(&format!(" {month}")), "{diff:?}");
+    aggregates::rebuild(&app.app.writer).await.expect("rebuild");
+    assert_eq!(aggregates::snapshot(db).await.expect("snapshot"), before);
+    // A shopper's months of a 年度 lost: named too.
+    exec(db, "DELETE FROM agg_shopper_years WHERE fiscal_year = 2024").await;
+    let diff = aggregates::check(db, None)
+        .await
+        .expect("check")
+        .expect("a difference");
+    assert_eq!(diff.table, "agg_shopper_years", "{diff:?}");
+    assert_eq!(diff.stored, None, "{diff:?}");
+    aggregates::rebuild(&app.app.writer).await.expect("rebuild");
+    assert_eq!(aggregates::check(db, None).await.expect("check"), None);
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::db::{Db, read};
-use crate::writer::aggregates::{day_key, month_key};
+use crate::writer::aggregates::{day_key, month_bit, month_key};
 use machipay_domain::ids::*;
 // A payout (`PAYOUT_KIND`) is never counted as store activity: it is the operator's, not a sale.
 use machipay_domain::ledger::kinds::PAYOUT_KIND;
@@ -160,25 +160,7 @@ pub(crate) async fn usage(
         .bind(day_key(to))
         .fetch_all(c)
         .await)?;
-    let (first, last) = (month_key(from), month_key(to));
-    // Days of the first month from `from` on, of the last up to `to`.
-    let first_days: i64 = -1i64 << (from.day() - 1);
-    let last_days: i64 = (1i64 << to.day()) - 1;
-    let key = if by_month { "month" } else { "0" };
-    let shoppers = format!(
-        "SELECT {key}, count(DISTINCT owner_id) FROM agg_shopper_months \
-         WHERE program_id = $1 AND month >= $2 AND month <= $3 \
-         AND (days & (CASE WHEN month = $2 THEN $4 ELSE -1 END) \
-             & (CASE WHEN month = $3 THEN $5 ELSE -1 END)) <> 0 GROUP BY 1"
-    );
-    let active: Vec<(i32, i64)> = read!(db, |c| sqlx::query_as(&shoppers)
-        .bind(program.0)
-        .bind(first)
-        .bind(last)
-        .bind(first_days)
-        .bind(last_days)
-        .fetch_all(c)
-        .await)?;
+    let active = active_shoppers(db, program, from, to, by_month).await?;
     let label = |k: i32| {
         if by_month {
             format!("{:04}-{:02}", k / 100, k % 100)
@@ -196,4 +178,162 @@ pub(crate) async fn usage(
         out.entry(label(k)).or_default().active_shoppers = n;
     }
     Ok(out.into_iter().collect())
+}
+
+/// Distinct shoppers who paid a store on the JST days `from..=to` (per month key yyyymm, or
+/// one row keyed 0). Whole months read the counts kept per month (`agg_active_shoppers`); a
+/// whole 年度 or one up to a month's end sums at most twelve rows (`agg_shopper_firsts`);
+/// other runs of whole months count the shoppers' rows of the 年度 touched
+/// (`agg_shopper_years`, one per shopper per 年度); only a period cutting a month counts
+/// that month's shoppers day by day (`agg_shopper_months`).
+async fn active_shoppers(
+    db: &Db,
+    program: ProgramId,
+    from: NaiveDate,
+    to: NaiveDate,
+    by_month: bool,
+) -> Result<Vec<(i32, i64)>, sqlx::Error> {
+    let (first, last) = (month_key(from), month_key(to));
+    let starts_whole = from.day() == 1;
+    let ends_whole = to.succ_opt().is_none_or(|d| d.day() == 1);
+    if by_month {
+        // Whole months from the counts, cut months from the days.
+        let whole_from = if starts_whole { first } else { first + 1 };
+        let whole_to = if ends_whole { last } else { last - 1 };
+        let mut out: Vec<(i32, i64)> = read!(db, |c| sqlx::query_as(
+            "SELECT month, shoppers FROM agg_active_shoppers \
+             WHERE program_id = $1 AND month >= $2 AND month <= $3 ORDER BY month"
+        )
+        .bind(program.0)
+        .bind(whole_from)
+        .bind(whole_to)
+        .fetch_all(c)
+        .await)?;
+        let mut cut = Vec::new();
+        if !starts_whole {
+            cut.push((from, end_of_month(from).min(to)));
+        }
+        if !ends_whole && (starts_whole || first != last) {
+            cut.push((start_of_month(to).max(from), to));
+        }
+        for (a, b) in cut {
+            out.extend(active_by_days(db, program, a, b, true).await?);
+        }
+        out.sort();
+        return Ok(out);
+    }
+    if !(starts_whole && ends_whole) {
+        return active_by_days(db, program, from, to, false).await;
+    }
+    // Whole months: each 年度 touched, with the months of it in the period.
+    let mut masks: Vec<(i32, i32)> = Vec::new();
+    let mut m = from;
+    while m <= to {
+        let fy = if m.month() >= 4 {
+            m.year()
+        } else {
+            m.year() - 1
+        };
+        match masks.last_mut() {
+            Some((y, mask)) if *y == fy => *mask |= month_bit(m.month()),
+            _ => masks.push((fy, month_bit(m.month()))),
+        }
+        m = end_of_month(m).succ_opt().unwrap_or(NaiveDate::MAX);
+        if m == NaiveDate::MAX {
+            break;
+        }
+    }
+    let n: i64 = match masks.as_slice() {
+        // From April on: the shoppers whose first month of the 年度 is at most the last one.
+        [(fy, mask)] if mask & 1 == 1 && (mask + 1) & mask == 0 => read!(db, |c| {
+            sqlx::query_scalar(
+                "SELECT CAST(coalesce(sum(shoppers), 0) AS BIGINT) FROM agg_shopper_firsts \
+                 WHERE program_id = $1 AND fiscal_year = $2 AND first_month <= $3",
+            )
+            .bind(program.0)
+            .bind(*fy)
+            .bind(*mask)
+            .fetch_one(c)
+            .await
+        })?,
+        [(fy, mask)] => read!(db, |c| sqlx::query_scalar(
+            "SELECT CAST(count(*) AS BIGINT) FROM agg_shopper_years \
+             WHERE program_id = $1 AND fiscal_year = $2 AND (months & $3) <> 0"
+        )
+        .bind(program.0)
+        .bind(*fy)
+        .bind(*mask)
+        .fetch_one(c)
+        .await)?,
+        _ => {
+            let terms: Vec<String> = (0..masks.len())
+                .map(|k| {
+                    format!(
+                        "(fiscal_year = ${} AND (months & ${}) <> 0)",
+                        2 * k + 2,
+                        2 * k + 3
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "SELECT CAST(count(DISTINCT owner_id) AS BIGINT) FROM agg_shopper_years \
+                 WHERE program_id = $1 AND fiscal_year >= ${} AND fiscal_year <= ${} AND ({})",
+                2 * masks.len() + 2,
+                2 * masks.len() + 3,
+                terms.join(" OR ")
+            );
+            let (lo, hi) = (masks[0].0, masks[masks.len() - 1].0);
+            read!(db, |c| {
+                let mut q = sqlx::query_scalar(&sql).bind(program.0);
+                for (fy, mask) in &masks {
+                    q = q.bind(*fy).bind(*mask);
+                }
+                q.bind(lo).bind(hi).fetch_one(c).await
+            })?
+        }
+    };
+    Ok(if n > 0 { vec![(0, n)] } else { Vec::new() })
+}
+
+/// Distinct active shoppers of the days `from..=to` from the day bits of
+/// `agg_shopper_months` (per month, or one row keyed 0).
+async fn active_by_days(
+    db: &Db,
+    program: ProgramId,
+    from: NaiveDate,
+    to: NaiveDate,
+    by_month: bool,
+) -> Result<Vec<(i32, i64)>, sqlx::Error> {
+    let (first, last) = (month_key(from), month_key(to));
+    // Days of the first month from `from` on, of the last up to `to`.
+    let first_days: i64 = -1i64 << (from.day() - 1);
+    let last_days: i64 = (1i64 << to.day()) - 1;
+    let key = if by_month { "month" } else { "0" };
+    let shoppers = format!(
+        "SELECT {key}, count(DISTINCT owner_id) FROM agg_shopper_months \
+         WHERE program_id = $1 AND month >= $2 AND month <= $3 \
+         AND (days & (CASE WHEN month = $2 THEN $4 ELSE -1 END) \
+             & (CASE WHEN month = $3 THEN $5 ELSE -1 END)) <> 0 GROUP BY 1"
+    );
+    read!(db, |c| sqlx::query_as(&shoppers)
+        .bind(program.0)
+        .bind(first)
+        .bind(last)
+        .bind(first_days)
+        .bind(last_days)
+        .fetch_all(c)
+        .await)
+}
+
+fn start_of_month(d: NaiveDate) -> NaiveDate {
+    d.with_day(1).unwrap_or(d)
+}
+
+fn end_of_month(d: NaiveDate) -> NaiveDate {
+    let next = if d.month() == 12 {
+        NaiveDate::from_ymd_opt(d.year() + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1)
+    };
+    next.and_then(|n| n.pred_opt()).unwrap_or(d)
 }

@@ -35,6 +35,39 @@ pub async fn insert_refund(tx: &mut WriteTx, r: &NewRefund<'_>) -> Result<(), sq
     })
 }
 
+/// `insert_refund` for many refunds, one statement per 500 (the scale fixture's bulk
+/// history, `examples/scale`): their transactions must have been posted before.
+pub async fn insert_refunds(tx: &mut WriteTx, rs: &[NewRefund<'_>]) -> Result<(), sqlx::Error> {
+    for chunk in rs.chunks(500) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                let p: Vec<String> = (1..=7).map(|k| format!("${}", 7 * i + k)).collect();
+                format!("({})", p.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO refunds (transaction_id, payment_transaction_id, merchant_id, amount, \
+             shortfall_points, reason, created_at) VALUES {values}"
+        );
+        write_vetted!(tx, |c| {
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(r.transaction_id.0)
+                    .bind(r.payment.0)
+                    .bind(r.merchant.0)
+                    .bind(r.amount)
+                    .bind(r.shortfall_points)
+                    .bind(r.reason)
+                    .bind(r.created_at);
+            }
+            q.execute(c).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
 /// Per asset, what earlier refunds of `payment` gave back, read from the store's side (its
 /// debits): the shopper's points leg of a refund is net of the claw-back, the store's is not.
 pub async fn refunded_by_asset_tx(

@@ -296,6 +296,70 @@ pub async fn insert_movement(tx: &mut WriteTx, m: &Movement) -> Result<(), sqlx:
     Ok(())
 }
 
+/// Rows a bulk insert of movements or earn rates writes per statement (10 parameters a row).
+const BULK_ROWS: usize = 500;
+
+/// `insert_movement` for many movements, one statement per `BULK_ROWS` (the scale fixture's
+/// bulk history, `examples/scale`): their transactions must have been posted before.
+pub async fn insert_movements(tx: &mut WriteTx, ms: &[Movement]) -> Result<(), sqlx::Error> {
+    for chunk in ms.chunks(BULK_ROWS) {
+        let values = (0..chunk.len())
+            .map(|i| {
+                let p: Vec<String> = (1..=10).map(|k| format!("${}", 10 * i + k)).collect();
+                format!("({})", p.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO point_movements (transaction_id, program_id, card_id, merchant_id, kind, \
+             purchase_yen, points, shortfall_points, original_id, created_at) VALUES {values}"
+        );
+        write_vetted!(tx, |c| {
+            let mut q = sqlx::query(&sql);
+            for m in chunk {
+                q = q
+                    .bind(m.transaction_id.0)
+                    .bind(m.program_id.0)
+                    .bind(m.card_id.0)
+                    .bind(m.merchant_id.0)
+                    .bind(&m.kind)
+                    .bind(m.purchase_yen)
+                    .bind(m.points)
+                    .bind(m.shortfall_points)
+                    .bind(m.original_id)
+                    .bind(m.created_at);
+            }
+            q.execute(c).await.map(|_| ())
+        })?;
+        for m in chunk {
+            crate::writer::rows::count_point_movement(tx, m.transaction_id);
+        }
+    }
+    Ok(())
+}
+
+/// `insert_earn_rate` for many earns, one statement per `BULK_ROWS`.
+pub async fn insert_earn_rates(
+    tx: &mut WriteTx,
+    rates: &[(TransactionId, String)],
+) -> Result<(), sqlx::Error> {
+    for chunk in rates.chunks(BULK_ROWS) {
+        let values = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("INSERT INTO point_earn_rates (transaction_id, rate) VALUES {values}");
+        write_vetted!(tx, |c| {
+            let mut q = sqlx::query(&sql);
+            for (earn, rate) in chunk {
+                q = q.bind(earn.0).bind(rate.as_str());
+            }
+            q.execute(c).await.map(|_| ())
+        })?;
+    }
+    Ok(())
+}
+
 pub async fn movement_tx(
     tx: &mut WriteTx,
     id: TransactionId,
@@ -358,18 +422,21 @@ pub async fn card_postings_by_store(
 ) -> Result<Vec<(Uuid, String, i64)>, sqlx::Error> {
     read!(db, |c| {
         sqlx::query_as(
+        // Driven by the program's transactions in the window (`transactions_program`), not
+        // by every movement or posting of the program (a running 年度's tail is a month).
         "SELECT merchant_id, kind, CAST(coalesce(sum(amount), 0) AS BIGINT) FROM ( \
-         SELECT m.merchant_id, m.kind, p.amount FROM point_movements m \
-         JOIN transactions t ON t.id = m.transaction_id JOIN postings p ON p.transaction_id = t.id \
+         SELECT m.merchant_id, m.kind, p.amount FROM transactions t \
+         JOIN point_movements m ON m.transaction_id = t.id JOIN postings p ON p.transaction_id = t.id \
          JOIN accounts a ON a.id = p.account_id \
-         WHERE m.program_id = $1 AND a.program_id = $1 AND a.kind = 'shopper_wallet' AND a.owner_id = m.card_id \
+         WHERE t.program_id = $1 AND m.program_id = $1 AND a.program_id = $1 \
+         AND a.kind = 'shopper_wallet' AND a.owner_id = m.card_id \
          AND t.created_at >= $2 AND t.created_at < $3 \
          UNION ALL \
-         SELECT m.merchant_id, m.kind, p.amount FROM point_movements m \
-         JOIN transactions t ON t.reverses_id = m.transaction_id JOIN postings p ON p.transaction_id = t.id \
+         SELECT m.merchant_id, m.kind, p.amount FROM transactions t \
+         JOIN point_movements m ON m.transaction_id = t.reverses_id JOIN postings p ON p.transaction_id = t.id \
          JOIN accounts a ON a.id = p.account_id \
-         WHERE m.program_id = $1 AND a.program_id = $1 AND a.kind = 'shopper_wallet' \
-         AND t.created_at >= $2 AND t.created_at < $3 \
+         WHERE t.program_id = $1 AND m.program_id = $1 AND a.program_id = $1 \
+         AND a.kind = 'shopper_wallet' AND t.created_at >= $2 AND t.created_at < $3 \
          ) x GROUP BY merchant_id, kind ORDER BY merchant_id, kind"
     )
     .bind(program.0)
@@ -429,16 +496,16 @@ pub async fn card_postings_by_kind(
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     read!(db, |c| {
         sqlx::query_as(
-        "SELECT t.kind, CAST(coalesce(sum(p.amount), 0) AS BIGINT) FROM postings p \
-         JOIN transactions t ON t.id = p.transaction_id JOIN accounts a ON a.id = p.account_id \
-         WHERE a.program_id = $1 AND a.kind = 'shopper_wallet' AND t.created_at >= $2 AND t.created_at < $3 \
-         GROUP BY t.kind ORDER BY t.kind"
-    )
-    .bind(program.0)
-    .bind(from)
-    .bind(to)
-    .fetch_all(c)
-    .await
+            "SELECT t.kind, CAST(coalesce(sum(p.amount), 0) AS BIGINT) FROM transactions t \
+         JOIN postings p ON p.transaction_id = t.id JOIN accounts a ON a.id = p.account_id \
+         WHERE t.program_id = $1 AND a.program_id = $1 AND a.kind = 'shopper_wallet' \
+         AND t.created_at >= $2 AND t.created_at < $3 GROUP BY t.kind ORDER BY t.kind",
+        )
+        .bind(program.0)
+        .bind(from)
+        .bind(to)
+        .fetch_all(c)
+        .await
     })
 }
 
