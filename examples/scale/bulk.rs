@@ -24,7 +24,9 @@ use machipay::db::Db;
 use machipay::error::AppError;
 use machipay::features::payments::store::{NewRefund, insert_refunds};
 use machipay::features::points::store::{Movement, insert_earn_rates, insert_movements};
-use machipay::writer::rows::{NewTransaction, apply_unguarded, insert_entry, insert_lot, move_lot};
+use machipay::writer::rows::{
+    Account, NewTransaction, apply_unguarded, get_account_tx, insert_entry, insert_lot, move_lot,
+};
 use machipay::writer::{Done, Work};
 use machipay_domain::ids::{AccountId, CardId, LotId, TransactionId};
 use machipay_domain::ledger::kinds::{EARN_KIND, SPEND_KIND};
@@ -115,6 +117,8 @@ pub(super) struct Sim {
     recent: VecDeque<Paid>,
     pub(super) by_kind: std::collections::BTreeMap<&'static str, u64>,
     pub(super) done: u64,
+    /// The accounts posted to so far (the writer's pending rows carry each leg's account).
+    accounts: HashMap<AccountId, Account>,
 }
 
 impl Sim {
@@ -127,6 +131,7 @@ impl Sim {
             recent: VecDeque::new(),
             by_kind: Default::default(),
             done: 0,
+            accounts: HashMap::new(),
         }
     }
 }
@@ -212,7 +217,13 @@ pub(super) async fn day_in(
             let points = yen / 100;
             let merchant = town.stores[store];
             let legs = transfer(acc.store_points[store], wallet, Asset::Points, points);
-            insert_entry(&mut w.tx, &tx(EARN_KIND, merchant.0, None, None), &legs).await?;
+            entry(
+                w,
+                &mut sim.accounts,
+                &tx(EARN_KIND, merchant.0, None, None),
+                &legs,
+            )
+            .await?;
             post_balances(w, &legs);
             let lot = insert_lot(&mut w.tx, wallet, id, points, point_expiry, at).await?;
             sim.points[shopper].open(Lot {
@@ -230,7 +241,13 @@ pub(super) async fn day_in(
             let points = sim.points[shopper].balance() / 2;
             let merchant = town.stores[store];
             let legs = transfer(wallet, acc.store_points[store], Asset::Points, points);
-            insert_entry(&mut w.tx, &tx(SPEND_KIND, merchant.0, None, None), &legs).await?;
+            entry(
+                w,
+                &mut sim.accounts,
+                &tx(SPEND_KIND, merchant.0, None, None),
+                &legs,
+            )
+            .await?;
             post_balances(w, &legs);
             for (lot, take, _) in sim.points[shopper].consume(points) {
                 move_lot(&mut w.tx, id, lot, wallet, -take);
@@ -264,8 +281,9 @@ pub(super) async fn day_in(
                         amount: back,
                     },
                 ];
-                insert_entry(
-                    &mut w.tx,
+                entry(
+                    w,
+                    &mut sim.accounts,
                     &tx("refund", merchant.0, None, Some("返品")),
                     &legs,
                 )
@@ -307,7 +325,7 @@ pub(super) async fn day_in(
                     },
                 ];
                 let row = tx("reversal", admin, Some(paid.id), Some("誤操作"));
-                insert_entry(&mut w.tx, &row, &legs).await?;
+                entry(w, &mut sim.accounts, &row, &legs).await?;
                 post_balances(w, &legs);
                 for &(lot, take, expires_on) in &paid.taken {
                     move_lot(&mut w.tx, id, lot, wallet, take);
@@ -321,7 +339,13 @@ pub(super) async fn day_in(
             if sim.coin[shopper].balance() < yen {
                 let charged = 1_000 * rng.random_range(5..=30);
                 let legs = transfer(acc.float, wallet, Asset::Coin, charged);
-                insert_entry(&mut w.tx, &tx("charge", admin, None, None), &legs).await?;
+                entry(
+                    w,
+                    &mut sim.accounts,
+                    &tx("charge", admin, None, None),
+                    &legs,
+                )
+                .await?;
                 post_balances(w, &legs);
                 let lot = insert_lot(&mut w.tx, wallet, id, charged, coin_expiry, at).await?;
                 sim.coin[shopper].open(Lot {
@@ -333,7 +357,7 @@ pub(super) async fn day_in(
             } else {
                 let legs = transfer(wallet, acc.store_coin[store], Asset::Coin, yen);
                 let by = town.shoppers[shopper].0;
-                insert_entry(&mut w.tx, &tx("payment", by, None, None), &legs).await?;
+                entry(w, &mut sim.accounts, &tx("payment", by, None, None), &legs).await?;
                 post_balances(w, &legs);
                 let taken = sim.coin[shopper].consume(yen);
                 for &(lot, take, _) in &taken {
@@ -378,6 +402,26 @@ pub(super) async fn day_in(
     insert_earn_rates(&mut w.tx, &rates).await?;
     sim.next_day = day + chrono::Days::new(1);
     Ok(Done::ok(()))
+}
+
+/// Leaves one entry pending, each leg with its account (read once, then remembered).
+async fn entry(
+    w: &mut Work,
+    known: &mut HashMap<AccountId, Account>,
+    t: &NewTransaction<'_>,
+    legs: &[Leg],
+) -> Result<(), AppError> {
+    for l in legs {
+        if !known.contains_key(&l.account) {
+            let a = get_account_tx(&mut w.tx, l.account)
+                .await?
+                .ok_or_else(|| AppError::Internal(format!("no account {}", l.account.0)))?;
+            known.insert(l.account, a);
+        }
+    }
+    let with: Vec<(&Leg, &Account)> = legs.iter().map(|l| (l, &known[&l.account])).collect();
+    insert_entry(&mut w.tx, t, &with).await?;
+    Ok(())
 }
 
 fn transfer(from: AccountId, to: AccountId, asset: Asset, amount: i64) -> Vec<Leg> {
