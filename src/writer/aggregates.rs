@@ -413,29 +413,9 @@ pub async fn check(
     };
     for (i, t) in TABLES.iter().enumerate() {
         let sql = diff_sql(i, pg, &f, stored_where);
-        let rows: Vec<(String, String, String)> = read!(db, |c| {
-            let q = sqlx::query_as(&sql);
-            let q = match program {
-                Some(p) => q.bind(p.0),
-                None => q,
-            };
-            q.fetch_all(c).await
-        })?;
-        let Some((side, key, value)) = rows.first().cloned() else {
-            continue;
-        };
-        let other = rows.get(1).filter(|r| r.1 == key).map(|r| r.2.clone());
-        let (stored, from_postings) = if side == "stored" {
-            (Some(value), other)
-        } else {
-            (other, Some(value))
-        };
-        return Ok(Some(AggregateMismatch {
-            table: t.name.to_owned(),
-            key,
-            stored,
-            from_postings,
-        }));
+        if let Some(m) = first_difference(db, program, t.name, &sql).await? {
+            return Ok(Some(m));
+        }
     }
     check_shopper_counts(db, program).await
 }
@@ -598,6 +578,39 @@ fn shopper_computed(i: usize, pg: bool, f: &Filter<'_>) -> String {
     }
 }
 
+/// The first row a diff query (`diff_sql_of`: stored against recomputed) returns, as a
+/// mismatch of `table`; `None` when they agree.
+async fn first_difference(
+    db: &Db,
+    program: Option<machipay_domain::ids::ProgramId>,
+    table: &str,
+    sql: &str,
+) -> Result<Option<AggregateMismatch>, sqlx::Error> {
+    let rows: Vec<(String, String, String)> = read!(db, |c| {
+        let q = sqlx::query_as(sql);
+        let q = match program {
+            Some(p) => q.bind(p.0),
+            None => q,
+        };
+        q.fetch_all(c).await
+    })?;
+    let Some((side, key, value)) = rows.first().cloned() else {
+        return Ok(None);
+    };
+    let other = rows.get(1).filter(|r| r.1 == key).map(|r| r.2.clone());
+    let (stored, from_postings) = if side == "stored" {
+        (Some(value), other)
+    } else {
+        (other, Some(value))
+    };
+    Ok(Some(AggregateMismatch {
+        table: table.to_owned(),
+        key,
+        stored,
+        from_postings,
+    }))
+}
+
 /// `check` for the distinct-shopper counts: the first row that differs from the postings.
 async fn check_shopper_counts(
     db: &Db,
@@ -610,29 +623,9 @@ async fn check_shopper_counts(
     };
     for (i, t) in SHOPPER_TABLES.iter().enumerate() {
         let sql = diff_sql_of(t, &shopper_computed(i, pg, &f), pg, stored_where);
-        let rows: Vec<(String, String, String)> = read!(db, |c| {
-            let q = sqlx::query_as(&sql);
-            let q = match program {
-                Some(p) => q.bind(p.0),
-                None => q,
-            };
-            q.fetch_all(c).await
-        })?;
-        let Some((side, key, value)) = rows.first().cloned() else {
-            continue;
-        };
-        let other = rows.get(1).filter(|r| r.1 == key).map(|r| r.2.clone());
-        let (stored, from_postings) = if side == "stored" {
-            (Some(value), other)
-        } else {
-            (other, Some(value))
-        };
-        return Ok(Some(AggregateMismatch {
-            table: t.name.to_owned(),
-            key,
-            stored,
-            from_postings,
-        }));
+        if let Some(m) = first_difference(db, program, t.name, &sql).await? {
+            return Ok(Some(m));
+        }
     }
     Ok(None)
 }
