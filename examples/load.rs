@@ -769,30 +769,7 @@ async fn measure_and_verify(
             admin,
         )
         .await?;
-    let balances: Vec<Result<i64, String>> = futures::stream::iter(setup.stores.iter())
-        .map(|(id, _)| {
-            let api = api.clone();
-            let program = setup.program.clone();
-            async move {
-                let v = api
-                    .get(&format!("/api/v1/merchants/{id}/balances"), admin)
-                    .await?;
-                Ok(v.as_array()
-                    .ok_or_else(|| format!("balances: {v}"))?
-                    .iter()
-                    .filter(|b| b["program_id"] == program.as_str())
-                    .filter_map(|b| b["balance"].as_i64())
-                    .sum())
-            }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    let store_total: i64 = balances
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?
-        .iter()
-        .sum();
+    let store_total = stores_hold(api, admin, setup).await?;
     let money = if check["ok"] != true {
         Err(format!("ledger-check not ok: {check}"))
     } else if store_total != m.paid_yen {
@@ -1107,4 +1084,33 @@ fn parse_tps(out: &str) -> Option<f64> {
         .next()?
         .parse()
         .ok()
+}
+
+/// What the stores of the set-up hold in its program, summed: every scenario's money check
+/// compares it with what was paid.
+async fn stores_hold(api: &Api, admin: &str, setup: &Setup) -> Result<i64, String> {
+    let balances: Vec<Result<i64, String>> = futures::stream::iter(setup.stores.iter())
+        .map(|(id, _)| {
+            let api = api.clone();
+            let program = setup.program.clone();
+            async move {
+                let v = api
+                    .get(&format!("/api/v1/merchants/{id}/balances"), admin)
+                    .await?;
+                Ok(v.as_array()
+                    .ok_or_else(|| format!("balances: {v}"))?
+                    .iter()
+                    .filter(|b| b["program_id"] == program.as_str())
+                    .filter_map(|b| b["balance"].as_i64())
+                    .sum())
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    Ok(balances
+        .into_iter()
+        .collect::<Result<Vec<i64>, _>>()?
+        .iter()
+        .sum())
 }

@@ -336,30 +336,7 @@ async fn verify(
             admin,
         )
         .await?;
-    let balances: Vec<Result<i64, String>> = futures::stream::iter(setup.stores.iter())
-        .map(|(id, _)| {
-            let api = api.clone();
-            let program = setup.program.clone();
-            async move {
-                let v = api
-                    .get(&format!("/api/v1/merchants/{id}/balances"), admin)
-                    .await?;
-                Ok(v.as_array()
-                    .ok_or_else(|| format!("balances: {v}"))?
-                    .iter()
-                    .filter(|b| b["program_id"] == program.as_str())
-                    .filter_map(|b| b["balance"].as_i64())
-                    .sum())
-            }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
-    let store_yen: i64 = balances
-        .into_iter()
-        .collect::<Result<Vec<i64>, _>>()?
-        .iter()
-        .sum();
+    let store_yen = super::stores_hold(api, admin, setup).await?;
     let paid_yen: i64 = m.payments.iter().map(|p| p.yen).sum();
     let transactions = check["transactions"].as_i64().unwrap_or(-1);
     let expected = (setup.shoppers.len() + m.payments.len()) as i64;

@@ -412,11 +412,11 @@ async fn entry(
     legs: &[Leg],
 ) -> Result<(), AppError> {
     for l in legs {
-        if !known.contains_key(&l.account) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = known.entry(l.account) {
             let a = get_account_tx(&mut w.tx, l.account)
                 .await?
                 .ok_or_else(|| AppError::Internal(format!("no account {}", l.account.0)))?;
-            known.insert(l.account, a);
+            slot.insert(a);
         }
     }
     let with: Vec<(&Leg, &Account)> = legs.iter().map(|l| (l, &known[&l.account])).collect();

@@ -324,12 +324,12 @@ async fn changes(
     let mut names: HashMap<MerchantId, String> = HashMap::new();
     let mut out = Vec::with_capacity(within.len().min(CHANGES_MAX));
     for e in within.iter().take(CHANGES_MAX) {
-        if !names.contains_key(&e.merchant_id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(e.merchant_id) {
             let name = crate::features::directory::merchant(&app.db, e.merchant_id)
                 .await?
                 .map(|m| m.name)
                 .unwrap_or_default();
-            names.insert(e.merchant_id, name);
+            slot.insert(name);
         }
         out.push(StoreChange {
             merchant_id: e.merchant_id,
