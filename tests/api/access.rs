@@ -224,6 +224,9 @@ struct World {
     foreign_token: String,
     /// A premium-set campaign of the home program, on sale now.
     campaign: String,
+    /// A first-come campaign with a waiting room, and shopper Z's ticket in it.
+    room_campaign: String,
+    ticket_z: String,
     /// A lottery of the home program taking applications, shopper X's among them, and one
     /// nobody has applied to yet.
     lottery: String,
@@ -368,6 +371,10 @@ fn rows(w: &World) -> Vec<Row> {
         row("GET", "/api/v1/programs/{program_id}/premium-campaigns", id(&w.foreign_program), Body::None, vec![], any(&[AUTHENTICATED])),
         row("POST", "/api/v1/programs/{program_id}/premium-campaigns/{campaign_id}/purchases", Arg::Ids(vec![w.program.clone(), w.campaign.clone()]), Body::Money(json!({"shopper_id": w.shopper_x, "units": 1})), any(&[OPERATORS]), vec![]),
         row("POST", "/api/v1/programs/{program_id}/premium-campaigns/{campaign_id}/purchases", Arg::Ids(vec![w.program.clone(), w.campaign.clone()]), Body::Money(json!({"shopper_id": w.foreign_shopper, "units": 1})), vec![], any(&[OPERATORS])),
+        // The waiting room: a shopper takes their own place; the ticket is its shopper's and the
+        // city staff's to read, hidden from everyone else.
+        row("POST", "/api/v1/programs/{program_id}/premium-campaigns/{campaign_id}/queue", Arg::Ids(vec![w.program.clone(), w.room_campaign.clone()]), Body::None, any(&[SHOPPERS]), vec![]),
+        row("GET", "/api/v1/programs/{program_id}/premium-campaigns/{campaign_id}/queue/{ticket_id}", Arg::Ids(vec![w.program.clone(), w.room_campaign.clone(), w.ticket_z.clone()]), Body::None, any(&[STAFF]), vec![OwnerA, DeviceA, OwnerB, ShopperX, ShopperY]),
         // Bank charges: the bank integration (an operator token); the reference is the key.
         row("POST", "/api/v1/programs/{program_id}/bank-charges", id(&w.program), Body::Json(json!({"shopper_id": w.shopper_x, "amount": 1, "bank_reference": "BANK-0001"})), any(&[OPERATORS]), vec![]),
         row("POST", "/api/v1/programs/{program_id}/bank-charges", id(&w.foreign_program), Body::Json(json!({"shopper_id": w.shopper_x, "amount": 1, "bank_reference": "BANK-0002"})), vec![], any(&[OPERATORS])),
@@ -568,7 +575,7 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
     let device_a = enroll(app, &merchant_a, &owner_a).await;
     let (shopper_x, x) = app.shopper(&op_operator).await;
     let (shopper_y, y) = app.shopper(&op_operator).await;
-    let (shopper_z, _) = app.shopper(&op_operator).await;
+    let (shopper_z, z) = app.shopper(&op_operator).await;
     let (shopper_w, _) = app.shopper(&op_operator).await;
     let city = app.get("/api/v1/me", &app.admin).await.1["city_id"]
         .as_str()
@@ -651,6 +658,26 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
         .await;
     assert_eq!(status, 201, "{c}");
     let campaign = c["id"].as_str().expect("id").to_owned();
+    let (status, c) = app
+        .post_money(
+            &format!("/api/v1/programs/{program}/premium-campaigns"),
+            &app.admin,
+            json!({"name": "待合室", "price_yen": 1_000, "premium_yen": 300, "units_per_person_max": 2,
+                   "budget_yen": 300_000, "sale_starts_at": "2020-01-01T00:00:00Z", "sale_ends_at": "2099-01-01T00:00:00Z",
+                   "waiting_room": {"admits_per_s": 100, "admitted_for_s": 600}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    let room_campaign = c["id"].as_str().expect("id").to_owned();
+    let (status, t) = app
+        .post(
+            &format!("/api/v1/programs/{program}/premium-campaigns/{room_campaign}/queue"),
+            &z,
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    let ticket_z = t["id"].as_str().expect("id").to_owned();
     let lottery = new_lottery(app, &program).await;
     let lottery_open = new_lottery(app, &program).await;
     let (status, v) = app
@@ -692,6 +719,8 @@ async fn every_route_answers_every_principal_as_the_policy_says(app: &TestApp) {
         foreign_transaction,
         foreign_token,
         campaign,
+        room_campaign,
+        ticket_z,
         lottery: lottery.clone(),
         lottery_open,
         store_code: code["id"].as_str().expect("id").to_owned(),
