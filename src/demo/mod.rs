@@ -444,6 +444,9 @@ pub fn instructions(town: &DemoTown, base: &str) -> String {
          \x20 point program:    {}\n\
          \x20 try: the store report per 年度 (令和5–8: 96, 104, 111, 112 registered against\n\
          \x20      100/105/110/115), usage, the point report per 年度, the ledger check.\n\
+         Back office:       {base}/app/office.html\n\
+         \x20 try: sign in with the city admin's setup code above; approvals, the store registry,\n\
+         \x20      campaigns, shopper support, settlement runs (a second person confirms), the audit log.\n\
          API:               {base}/api/openapi.json\n",
         town.merchants.len(),
         SHOPPERS,
