@@ -28,6 +28,9 @@ pub struct App {
     pub uploads: Arc<tokio::sync::Semaphore>,
     /// Per-principal and per-peer rate limits (enrollment codes).
     pub rate_limits: crate::rate_limit::RateLimits,
+    /// Who the passkey ceremonies speak as (set before serving: `--public-url`, or the
+    /// listen address's port on `localhost`).
+    pub relying_party: crate::relying_party::RelyingParty,
 }
 
 /// Large request bodies (the card and store imports, up to megabytes each) read at once at
@@ -55,6 +58,7 @@ impl App {
             draining: Draining::default(),
             uploads: Arc::new(tokio::sync::Semaphore::new(UPLOADS_MAX)),
             rate_limits: crate::rate_limit::RateLimits::default(),
+            relying_party: crate::relying_party::RelyingParty::default(),
         }
     }
 }

@@ -81,6 +81,11 @@ enum Command {
               default_value_t = machipay::server::HEADER_READ_TIMEOUT_MS,
               value_parser = clap::value_parser!(u64).range(100..=600_000))]
         header_read_timeout_ms: u64,
+        /// The address people open the app at (`https://pay.example.jp`): passkeys (WebAuthn)
+        /// work only there (its host name is the relying party's id). Default
+        /// `http://localhost:<port of --addr>`; an IP address is refused.
+        #[arg(long, env = "MACHIPAY_PUBLIC_URL")]
+        public_url: Option<url::Url>,
     },
     /// Create a city with its first admin and print the admin's bearer token (once).
     BootstrapCity {
@@ -184,7 +189,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             idempotency_retention_days,
             request_timeout_ms,
             header_read_timeout_ms,
+            public_url,
         } => {
+            if let Some(url) = &public_url {
+                app.relying_party.configure(url)?;
+            }
             if demo {
                 seed_demo(&app, addr).await?;
             }
