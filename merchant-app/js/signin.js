@@ -38,6 +38,9 @@ function tell(el, code, kind = "err") {
   el.className = `notice ${kind}`;
   el.textContent = code ? (kind === "err" ? errorMessage(code, lang()) : t(code)) : "";
   if (code) el.setAttribute("role", kind === "err" ? "alert" : "status");
+  // Kept so that switching the language says the same thing in the other one.
+  el.dataset.code = code;
+  el.dataset.kind = kind;
 }
 
 /** The page to open after signing in: `?next=` when it is one of ours, else the kind's home. */
@@ -260,4 +263,9 @@ $("sign-out").addEventListener("click", async () => {
   location.href = "signin.html";
 });
 
-document.addEventListener("langchange", () => { if (state.me && !$("signed-in").hidden) showSignedIn(); });
+document.addEventListener("langchange", () => {
+  for (const el of document.querySelectorAll(".notice[data-code]")) {
+    if (el.dataset.code) tell(el, el.dataset.code, el.dataset.kind);
+  }
+  if (state.me && !$("signed-in").hidden) showSignedIn();
+});

@@ -71,6 +71,27 @@ async fn held_credentials(b: &Client, authenticator: &str) -> Vec<Value> {
     held.as_array().expect("a list").clone()
 }
 
+/// Signs out from the sign-in page and waits for it to come back signed out.
+async fn signed_out(b: &Client) {
+    click(b, "#sign-out").await;
+    wait_true(
+        b,
+        "return !document.getElementById('signed-out').hidden \
+         && !document.getElementById('passkey-signin').hidden",
+    )
+    .await;
+}
+
+/// Scrolls the passkeys' section into view for the screenshot.
+async fn passkeys_in_view(b: &Client) {
+    b.execute(
+        "document.getElementById('passkeys').scrollIntoView({block: 'center'})",
+        vec![],
+    )
+    .await
+    .expect("scrolls");
+}
+
 async fn passkey_journey(app: &TestApp, driver: &Driver) {
     let b = driver.session().await;
     let authenticator = virtual_authenticator(&b).await;
@@ -105,19 +126,19 @@ async fn passkey_journey(app: &TestApp, driver: &Driver) {
         .await
         .expect("sign-in page opens");
     wait_text(&b, "#passkey-list", "まだありません").await;
+    passkeys_in_view(&b).await;
     shot(&b, "passkey-03-no-passkeys").await;
     click(&b, "#passkey-add").await;
     wait_text(&b, "#passkeys-msg", "パスキーを登録しました").await;
     wait_text(&b, "#passkey-list", "まだ使っていません").await;
+    passkeys_in_view(&b).await;
     shot(&b, "passkey-04-passkey-added").await;
     let held = held_credentials(&b, &authenticator).await;
     assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(held[0]["isResidentCredential"], true, "{held:?}");
 
     // Signed out, the passkey alone signs in and opens the wallet.
-    click(&b, "#sign-out").await;
-    wait_true(&b, "return location.pathname.endsWith('/signin.html')").await;
-    visible(&b, "#signin-form").await;
+    signed_out(&b).await;
     shot(&b, "passkey-05-signed-out").await;
     click(&b, "#passkey-signin-button").await;
     wait_true(&b, "return location.pathname.endsWith('/wallet.html')").await;
@@ -134,16 +155,17 @@ async fn passkey_journey(app: &TestApp, driver: &Driver) {
         .await
         .expect("sign-in page opens");
     wait_text(&b, "#passkey-list", "最後に使った日時").await;
+    passkeys_in_view(&b).await;
     shot(&b, "passkey-07-passkey-used").await;
     click(&b, "#passkey-list button").await;
     wait_text(&b, "#passkeys-msg", "削除しました").await;
     wait_text(&b, "#passkey-list", "まだありません").await;
+    passkeys_in_view(&b).await;
     shot(&b, "passkey-08-passkey-deleted").await;
 
     // The authenticator still offers it; the server no longer knows it, and says so in
     // Japanese right under the button, announced.
-    click(&b, "#sign-out").await;
-    wait_true(&b, "return location.pathname.endsWith('/signin.html')").await;
+    signed_out(&b).await;
     click(&b, "#passkey-signin-button").await;
     let said = wait_text(&b, "#passkey-signin-msg", "登録されていません").await;
     assert!(!said.contains("registered"), "{said}");
@@ -157,6 +179,11 @@ async fn passkey_journey(app: &TestApp, driver: &Driver) {
         .expect("attributes");
     assert_eq!(live, json!(["assertive", "alert"]));
     shot(&b, "passkey-09-refused-next-to-the-button").await;
+    // In English, the button and the message say so too.
+    click(&b, "#lang-switch").await;
+    wait_text(&b, "#passkey-signin-button", "Sign in with a passkey").await;
+    wait_text(&b, "#passkey-signin-msg", "not registered").await;
+    shot(&b, "passkey-10-signin-page-en").await;
     assert!(
         b.execute("return location.pathname.endsWith('/signin.html')", vec![])
             .await
