@@ -3,9 +3,14 @@
 // turned back into JSON the server reads (webauthn-rs's RegisterPublicKeyCredential and
 // PublicKeyCredential). A refusal of the browser's own becomes an app error code.
 
-/** Whether this browser can use passkeys at all (the buttons are shown only then). */
+/**
+ * Whether passkeys can work here (the buttons are shown only then): the browser has WebAuthn,
+ * and the page is on a host name (WebAuthn refuses IP addresses such as 127.0.0.1; the server
+ * speaks as its public URL, by default `localhost`).
+ */
 export function passkeysSupported() {
-  return typeof window.PublicKeyCredential === "function" && !!navigator.credentials;
+  const ipAddress = /^[0-9.]+$/.test(location.hostname) || location.hostname.startsWith("[");
+  return typeof window.PublicKeyCredential === "function" && !!navigator.credentials && !ipAddress;
 }
 
 function fromB64url(text) {

@@ -1,6 +1,7 @@
 //! Passkeys: a shopper who signed up with a password adds a passkey, lists it, and signs in
-//! with it (usernameless) to the same session a password gives; the audit log records added
-//! and removed. Refusals are named and change nothing: no, someone else's, expired or reused
+//! with it (usernameless) to the same session a password gives; so does a store owner; the
+//! audit log records added and removed; on PostgreSQL a ceremony begun on one instance is
+//! finished on another. Refusals are named and change nothing: no, someone else's, expired or reused
 //! challenges, someone else's credential id, a replayed answer, someone else's passkey to
 //! delete, a principal without a login, and the per-address limit. A small software
 //! authenticator (P-256, "none" attestation, CBOR by hand) plays the browser's part.
@@ -19,9 +20,64 @@ use crate::sign_in::{Jar, jar_of, post_open, register, with_cookie};
 
 both_backends!(
     a_passkey_is_added_listed_and_signs_in,
+    a_store_owner_signs_in_with_a_passkey,
     passkey_refusals_are_named_and_change_nothing,
     failed_passkey_sign_ins_count_against_the_address,
 );
+
+/// PostgreSQL: a ceremony begun on one instance is finished on another (the challenge lives
+/// in the database), and spent there for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ceremony_begun_on_one_instance_finishes_on_another() {
+    let Some(app) = TestApp::postgres().await else {
+        return;
+    };
+    let other = second_instance(&app).await;
+    let (_, jar) = register(&app, "two-instances@example.jp").await;
+    let mut authenticator = Authenticator::new(&app);
+    let (challenge, options) = registration(&app, &jar).await;
+    let (s, v) = add(&other, &jar, &challenge, authenticator.register(&options)).await;
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = add(&app, &jar, &challenge, authenticator.register(&options)).await;
+    assert_eq!(
+        (s, code(&v)),
+        (400, Some("passkey_challenge_unknown")),
+        "{v}"
+    );
+    let (challenge, options) = sign_in_challenge(&other).await;
+    let answer = authenticator.assert(&options);
+    let (s, v, _) = sign_in_with(&app, &challenge, answer.clone()).await;
+    assert_eq!((s, &v["kind"]), (201, &json!("shopper")), "{v}");
+    let (s, v, _) = sign_in_with(&other, &challenge, answer).await;
+    assert_eq!(
+        (s, code(&v)),
+        (400, Some("passkey_challenge_unknown")),
+        "{v}"
+    );
+    app.cleanup().await;
+}
+
+/// Another server on `app`'s PostgreSQL database speaking as the same public URL (as every
+/// instance behind one load balancer does); requests through it, `app`'s admin and cleanup.
+async fn second_instance(app: &TestApp) -> TestApp {
+    let db = machipay::db::Db::connect(&app.url).await.expect("connects");
+    let (writer, _task) =
+        machipay::writer::Writer::start(db.clone(), machipay::features::WARM_AT_START);
+    let served = machipay::app::App::new(db, writer);
+    let public = url::Url::parse(&app.base.replace("127.0.0.1", "localhost")).expect("url");
+    served
+        .relying_party
+        .configure(&public)
+        .expect("a host name");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = machipay::server::serve(listener, served, std::future::pending()).await;
+    });
+    app.through(base)
+}
 
 fn b64url(bytes: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -312,6 +368,27 @@ async fn a_passkey_is_added_listed_and_signs_in(app: &TestApp) {
     assert_eq!(entry["subject_id"], added["id"]);
     assert_eq!(entry["actor_kind"], "shopper");
     assert_eq!(entry["actor_id"].as_str(), Some(shopper));
+}
+
+async fn a_store_owner_signs_in_with_a_passkey(app: &TestApp) {
+    let op = app.operator().await;
+    let (merchant, _) = app.merchant(&op).await;
+    let path = format!("/api/v1/principals/merchant_owner/{merchant}/setup-codes");
+    let (s, code) = app.post(&path, &op, json!({})).await;
+    assert_eq!(s.as_u16(), 201, "{code}");
+    let body = json!({"code": code["code"], "login": "owner@shop.example.jp", "password": crate::sign_in::PASSWORD});
+    let (s, v, h) = post_open(app, "/api/v1/setup", body).await;
+    assert_eq!(s, 201, "{v}");
+    let owner = jar_of(&h);
+    let (mut authenticator, _) = added(app, &owner).await;
+    let (challenge, options) = sign_in_challenge(app).await;
+    let (s, v, jar) = sign_in_with(app, &challenge, authenticator.assert(&options)).await;
+    assert_eq!((s, &v["kind"]), (201, &json!("merchant_owner")), "{v}");
+    assert_eq!(v["principal_id"].as_str(), Some(merchant.as_str()));
+    // The owner's session does what the owner's password session does.
+    let devices = format!("/api/v1/merchants/{merchant}/devices");
+    let (s, _, _) = with_cookie(app, "GET", &devices, &jar, None, None).await;
+    assert_eq!(s, 200);
 }
 
 async fn passkey_refusals_are_named_and_change_nothing(app: &TestApp) {
