@@ -852,6 +852,8 @@ Object.assign(DICT.ja, {
   office_act_settlement_run: "{date}締めの精算を実行",
   office_act_settlement_confirmed: "{date}締めの精算を確定",
   office_act_setup_code_issued: "サインインの設定コードを発行",
+  office_act_passkey_added: "パスキー「{name}」を登録",
+  office_act_passkey_removed: "パスキー「{name}」を削除",
 });
 Object.assign(DICT.en, {
   nav_office: "Back office",
@@ -946,4 +948,6 @@ Object.assign(DICT.en, {
   office_act_settlement_run: "Ran the settlement closing {date}",
   office_act_settlement_confirmed: "Confirmed the settlement closing {date}",
   office_act_setup_code_issued: "Issued a sign-in setup code",
+  office_act_passkey_added: "Registered the passkey “{name}”",
+  office_act_passkey_removed: "Deleted the passkey “{name}”",
 });
