@@ -1,6 +1,7 @@
 //! `App`, the state every use-case and HTTP handler shares: the database (for reads), the
 //! writer (for every write), the token cache, the count of failed sign-ins per client
-//! address, the shutdown flag (`Draining`) and the permits of large uploads. Cheap to clone.
+//! address, the shutdown flag (`Draining`), the permits of large uploads and the passkeys'
+//! relying party. Cheap to clone.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
