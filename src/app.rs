@@ -1,6 +1,7 @@
 //! `App`, the state every use-case and HTTP handler shares: the database (for reads), the
 //! writer (for every write), the token cache, the count of failed sign-ins per client
-//! address, the shutdown flag (`Draining`) and the permits of large uploads. Cheap to clone.
+//! address, the shutdown flag (`Draining`), the permits of large uploads and the passkeys'
+//! relying party. Cheap to clone.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -28,6 +29,9 @@ pub struct App {
     pub uploads: Arc<tokio::sync::Semaphore>,
     /// Per-principal and per-peer rate limits (enrollment codes).
     pub rate_limits: crate::rate_limit::RateLimits,
+    /// Who the passkey ceremonies speak as (set before serving: `--public-url`, or the
+    /// listen address's port on `localhost`).
+    pub relying_party: crate::relying_party::RelyingParty,
 }
 
 /// Large request bodies (the card and store imports, up to megabytes each) read at once at
@@ -55,6 +59,7 @@ impl App {
             draining: Draining::default(),
             uploads: Arc::new(tokio::sync::Semaphore::new(UPLOADS_MAX)),
             rate_limits: crate::rate_limit::RateLimits::default(),
+            relying_party: crate::relying_party::RelyingParty::default(),
         }
     }
 }

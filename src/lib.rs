@@ -9,6 +9,7 @@
 //!   middleware, the serve loop;
 //! - `http/`: what routes are built with: extractors, responses and rendered files;
 //! - `metrics`: the process's Prometheus metrics; `rate_limit`: per-key token buckets;
+//!   `relying_party`: who the passkey (WebAuthn) ceremonies speak as;
 //! - the pure domain is its own crate, `machipay_domain` (`crates/machipay-domain`).
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -21,5 +22,6 @@ pub mod features;
 pub(crate) mod http;
 pub mod metrics;
 pub mod rate_limit;
+pub mod relying_party;
 pub mod server;
 pub mod writer;

@@ -81,6 +81,11 @@ enum Command {
               default_value_t = machipay::server::HEADER_READ_TIMEOUT_MS,
               value_parser = clap::value_parser!(u64).range(100..=600_000))]
         header_read_timeout_ms: u64,
+        /// The address people open the app at (`https://pay.example.jp`): passkeys (WebAuthn)
+        /// work only there (its host name is the relying party's id). Default
+        /// `http://localhost:<port of --addr>`; an IP address is refused.
+        #[arg(long, env = "MACHIPAY_PUBLIC_URL")]
+        public_url: Option<url::Url>,
     },
     /// Create a city with its first admin and print the admin's bearer token (once).
     BootstrapCity {
@@ -184,9 +189,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             idempotency_retention_days,
             request_timeout_ms,
             header_read_timeout_ms,
+            public_url,
         } => {
+            if let Some(url) = &public_url {
+                app.relying_party.configure(url)?;
+            }
+            // The address printed for people: the public URL, else this port on `localhost`
+            // (where passkeys work, as they never do on an IP address).
+            let site = public_url.as_ref().map_or_else(
+                || format!("http://localhost:{}", addr.port()),
+                |u| u.as_str().trim_end_matches('/').to_owned(),
+            );
             if demo {
-                seed_demo(&app, addr).await?;
+                seed_demo(&app, &site).await?;
             }
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
@@ -421,7 +436,7 @@ fn database_url(given: Option<String>, demo: bool) -> Result<String, String> {
 
 /// Seeds the demo town (refusing a database that already holds a city) and prints the URLs
 /// and sign-in codes.
-async fn seed_demo(app: &App, addr: SocketAddr) -> Result<(), String> {
+async fn seed_demo(app: &App, site: &str) -> Result<(), String> {
     let cities = machipay::features::directory::city_count(&app.db)
         .await
         .map_err(|e| e.to_string())?;
@@ -432,10 +447,7 @@ async fn seed_demo(app: &App, addr: SocketAddr) -> Result<(), String> {
     }
     tracing::info!("seeding the demo town");
     let town = machipay::demo::seed(app).await.map_err(|e| e.to_string())?;
-    println!(
-        "{}",
-        machipay::demo::instructions(&town, &format!("http://{addr}"))
-    );
+    println!("{}", machipay::demo::instructions(&town, site));
     Ok(())
 }
 

@@ -29,6 +29,16 @@ export const ERROR_MESSAGES = {
   invalid_setup_code: { ja: "設定コードが正しくないか、使用済みまたは期限切れです。窓口で新しいコードを受け取ってください。", en: "The setup code is wrong, used or expired. Get a new code at the counter." },
   no_login_for_devices: { ja: "レジ端末にはサインインがありません。登録コードで登録してください。", en: "Cashier terminals do not sign in; enroll them with an enrollment code." },
   passwords_differ: { ja: "確認用のパスワードが一致しません。", en: "The two passwords do not match." },
+  passkey_challenge_unknown: { ja: "パスキーの確認をもう一度最初からやり直してください。", en: "Please start the passkey check again." },
+  passkey_challenge_expired: { ja: "時間が経ちすぎました。もう一度ボタンを押してください。", en: "That took too long. Please press the button again." },
+  passkey_not_recognised: { ja: "このパスキーは登録されていません。メールアドレス・電話番号とパスワードでサインインしてください。", en: "This passkey is not registered. Please sign in with your email address or phone number and password." },
+  passkey_verification_failed: { ja: "パスキーを確認できませんでした。もう一度お試しください。", en: "The passkey could not be checked. Please try again." },
+  passkey_registration_failed: { ja: "パスキーを登録できませんでした。もう一度お試しください。", en: "The passkey could not be registered. Please try again." },
+  passkey_already_registered: { ja: "このパスキーはすでに登録されています。", en: "This passkey is already registered." },
+  passkey_login_required: { ja: "パスキーは、パスワードでサインインできるアカウントに登録できます。先にパスワードを設定してください。", en: "Passkeys are added to an account that signs in with a password. Please set a password first." },
+  too_many_passkeys: { ja: "登録できるパスキーは20個までです。使っていないものを削除してください。", en: "You can register up to 20 passkeys. Please delete one you no longer use." },
+  passkey_cancelled: { ja: "パスキーの操作が取り消されたか、時間切れになりました。もう一度お試しください。", en: "The passkey request was cancelled or timed out. Please try again." },
+  passkey_unsupported: { ja: "このブラウザではパスキーを使えません。", en: "This browser cannot use passkeys." },
 
   // Requests the app sent wrongly (mostly a bug of the app, or a form field)
   malformed_json: { ja: "送信内容を読み取れませんでした。もう一度お試しください。", en: "The request could not be read. Please try again." },

@@ -1,11 +1,13 @@
-// Sign-in for everyone: sign in, register a wallet, redeem a setup code; once signed in, the
-// devices signed in (each can be ended) and sign-out. The session lives in an HttpOnly cookie
+// Sign-in for everyone: sign in (password or passkey), register a wallet, redeem a setup code;
+// once signed in, the devices signed in (each can be ended), the passkeys (register one, delete
+// any) and sign-out. The session lives in an HttpOnly cookie
 // the page never sees; the API client adds the CSRF token (api.js). Each form shows its own
 // message right under its fields (aria-live), in the current language.
 
 import { api, signOut } from "./api.js";
 import { errorMessage } from "./error-messages.js";
 import { lang, t, when } from "./i18n.js";
+import { createPasskey, getPasskey, passkeysSupported } from "./passkey.js";
 import { shell } from "./shell.js";
 
 const $ = (id) => document.getElementById(id);
@@ -26,6 +28,7 @@ async function start() {
   if (state.me && HOME[state.me.kind]) return showSignedIn();
   $("signed-in").hidden = true;
   $("signed-out").hidden = false;
+  $("passkey-signin").hidden = !passkeysSupported();
   await loadCities();
 }
 
@@ -35,6 +38,9 @@ function tell(el, code, kind = "err") {
   el.className = `notice ${kind}`;
   el.textContent = code ? (kind === "err" ? errorMessage(code, lang()) : t(code)) : "";
   if (code) el.setAttribute("role", kind === "err" ? "alert" : "status");
+  // Kept so that switching the language says the same thing in the other one.
+  el.dataset.code = code;
+  el.dataset.kind = kind;
 }
 
 /** The page to open after signing in: `?next=` when it is one of ours, else the kind's home. */
@@ -95,6 +101,31 @@ wire("setup-form", "setup-msg", async () => {
   await signedIn(answer);
 });
 
+/** Runs a button's request with the button disabled and its message next to it. */
+function press(buttonId, msgId, run) {
+  $(buttonId).addEventListener("click", async () => {
+    const button = $(buttonId);
+    tell($(msgId), "");
+    button.disabled = true;
+    try {
+      await run();
+    } catch (e) {
+      tell($(msgId), e.code || "network");
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+press("passkey-signin-button", "passkey-signin-msg", async () => {
+  const challenge = await api("POST", "/passkey-challenges", { body: {} });
+  const credential = await getPasskey(challenge.options);
+  const answer = await api("POST", "/passkey-sessions", {
+    body: { challenge_id: challenge.challenge_id, credential },
+  });
+  await signedIn(answer);
+});
+
 $("show-register").addEventListener("click", () => {
   $("register-section").hidden = false;
   $("show-register").hidden = true;
@@ -120,7 +151,64 @@ function showSignedIn() {
   $("signed-in-as").textContent = t("signed_in_as", { who: t(`who_${state.me.kind}`) });
   $("go-app").href = HOME[state.me.kind];
   renderSessions();
+  $("passkey-add-form").hidden = !passkeysSupported();
+  if (!$("passkey-name").value) $("passkey-name").value = browserName(navigator.userAgent);
+  renderPasskeys();
 }
+
+async function renderPasskeys() {
+  let passkeys = [];
+  try {
+    passkeys = await api("GET", "/passkeys");
+  } catch (e) {
+    return tell($("passkeys-msg"), e.code || "network");
+  }
+  if (!passkeys.length) {
+    const none = document.createElement("li");
+    none.className = "muted";
+    none.textContent = t("passkey_none");
+    return $("passkey-list").replaceChildren(none);
+  }
+  $("passkey-list").replaceChildren(...passkeys.map((p) => {
+    const li = document.createElement("li");
+    li.className = "card passkey";
+    li.dataset.passkeyId = p.id;
+    const what = document.createElement("div");
+    what.textContent = p.name;
+    const since = document.createElement("div");
+    since.className = "muted";
+    since.textContent = `${t("passkey_created", { when: when(p.created_at) })} · ${
+      p.last_used_at ? t("passkey_last_used", { when: when(p.last_used_at) }) : t("passkey_never_used")}`;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "secondary";
+    remove.textContent = t("passkey_remove");
+    remove.setAttribute("aria-label", `${t("passkey_remove")}: ${p.name}`);
+    remove.addEventListener("click", () => removePasskey(p.id));
+    li.append(what, since, remove);
+    return li;
+  }));
+}
+
+async function removePasskey(id) {
+  try {
+    await api("DELETE", `/passkeys/${id}`);
+    tell($("passkeys-msg"), "passkey_removed", "ok");
+  } catch (e) {
+    tell($("passkeys-msg"), e.code || "network");
+  }
+  renderPasskeys();
+}
+
+press("passkey-add", "passkeys-msg", async () => {
+  const challenge = await api("POST", "/passkey-registrations");
+  const credential = await createPasskey(challenge.options);
+  await api("POST", "/passkeys", {
+    body: { challenge_id: challenge.challenge_id, name: $("passkey-name").value.trim(), credential },
+  });
+  tell($("passkeys-msg"), "passkey_added", "ok");
+  await renderPasskeys();
+});
 
 async function renderSessions() {
   let sessions = [];
@@ -175,4 +263,9 @@ $("sign-out").addEventListener("click", async () => {
   location.href = "signin.html";
 });
 
-document.addEventListener("langchange", () => { if (state.me && !$("signed-in").hidden) showSignedIn(); });
+document.addEventListener("langchange", () => {
+  for (const el of document.querySelectorAll(".notice[data-code]")) {
+    if (el.dataset.code) tell(el, el.dataset.code, el.dataset.kind);
+  }
+  if (state.me && !$("signed-in").hidden) showSignedIn();
+});

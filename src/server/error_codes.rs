@@ -25,6 +25,10 @@ pub fn declarations() -> Vec<(&'static str, ErrorCode)> {
             crate::features::sign_in::SignInRefusal::CODES,
         ),
         (
+            crate::features::sign_in::PasskeyRefusal::NAME,
+            crate::features::sign_in::PasskeyRefusal::CODES,
+        ),
+        (
             crate::features::qr::QrRefusal::NAME,
             crate::features::qr::QrRefusal::CODES,
         ),

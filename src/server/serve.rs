@@ -79,6 +79,8 @@ pub async fn serve_with(
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Passkeys speak as the configured public URL, else as this address on `localhost`.
+    app.relying_party.configure_default(listener.local_addr()?);
     let router = super::router_with(app.clone(), limits);
     let slots = Arc::new(Semaphore::new(limits.connections_max));
     let (stop, stopped) = watch::channel(false);

@@ -313,6 +313,15 @@ fn rows(w: &World) -> Vec<Row> {
         row("POST", "/api/v1/principals/{principal_kind}/{principal_id}/setup-codes", Arg::Ids(vec!["shopper".into(), w.shopper_x.clone()]), Body::None, any(&[OPERATORS]), vec![]),
         row("POST", "/api/v1/principals/{principal_kind}/{principal_id}/setup-codes", Arg::Ids(vec!["shopper".into(), w.foreign_shopper.clone()]), Body::None, vec![], any(&[OPERATORS])),
         row("POST", "/api/v1/setup", Arg::None, Body::SetupCode, any(&[EVERYONE]), vec![]),
+        // Passkeys: anyone may begin a passkey sign-in (an unknown challenge is refused by name,
+        // whoever asks); passkeys are added to a login, which no token here has (422), listed
+        // by their holder, and another's (or none) is not found.
+        row("POST", "/api/v1/passkey-challenges", Arg::None, Body::Json(json!({})), any(&[EVERYONE]), vec![]),
+        row("POST", "/api/v1/passkey-sessions", Arg::None, Body::Json(json!({"challenge_id": uuid::Uuid::now_v7(), "credential": {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {"authenticatorData": "AAAA", "clientDataJSON": "AAAA", "signature": "AAAA", "userHandle": null}}})), any(&[EVERYONE]), vec![]).ok(400),
+        row("POST", "/api/v1/passkey-registrations", Arg::None, Body::None, any(&[AUTHENTICATED]), vec![]).ok(422),
+        row("POST", "/api/v1/passkeys", Arg::None, Body::Json(json!({"challenge_id": uuid::Uuid::now_v7(), "name": "スマホ", "credential": {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {"attestationObject": "AAAA", "clientDataJSON": "AAAA"}}})), any(&[AUTHENTICATED]), vec![]).ok(422),
+        row("GET", "/api/v1/passkeys", Arg::None, Body::None, any(&[AUTHENTICATED]), vec![]),
+        row("DELETE", "/api/v1/passkeys/{passkey_id}", Arg::Id(uuid::Uuid::now_v7().to_string()), Body::None, vec![], any(&[AUTHENTICATED])),
         // Shoppers: operators create, staff and the shopper read.
         row("POST", "/api/v1/shoppers", Arg::None, Body::Json(json!({"display_name": "佐藤"})), any(&[OPERATORS]), vec![]),
         row("GET", "/api/v1/shoppers", Arg::None, Body::None, any(&[STAFF]), vec![]),

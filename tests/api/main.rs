@@ -22,6 +22,7 @@ mod money;
 mod office;
 mod openapi;
 mod ops;
+mod passkeys;
 mod points;
 mod processes;
 mod property;

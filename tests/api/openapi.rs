@@ -250,6 +250,7 @@ impl Town {
             // No such till or session: revoking the town's till would end the device caller.
             ("device_id", uuid::Uuid::now_v7().to_string()),
             ("session_id", uuid::Uuid::now_v7().to_string()),
+            ("passkey_id", uuid::Uuid::now_v7().to_string()),
             // No such waiting-room ticket (the town's campaign has no waiting room).
             ("ticket_id", uuid::Uuid::now_v7().to_string()),
         ]);

@@ -19,17 +19,17 @@ both_backends!(
     an_owner_sets_up_a_login_and_enrolls_and_revokes_tills,
 );
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A browser's cookies for one session, and its CSRF token.
 #[derive(Debug, Clone)]
-struct Jar {
-    cookie: String,
-    csrf: String,
+pub(crate) struct Jar {
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
 /// What an answer's `Set-Cookie` headers say.
-fn set_cookies(headers: &HeaderMap) -> Vec<String> {
+pub(crate) fn set_cookies(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(SET_COOKIE)
         .iter()
@@ -38,7 +38,7 @@ fn set_cookies(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// The cookie jar a browser keeps from a sign-in's answer.
-fn jar_of(headers: &HeaderMap) -> Jar {
+pub(crate) fn jar_of(headers: &HeaderMap) -> Jar {
     let cookies = set_cookies(headers);
     let value = |name: &str| {
         cookies
@@ -57,7 +57,7 @@ fn jar_of(headers: &HeaderMap) -> Jar {
 }
 
 /// A request with the jar's cookies (and, for unsafe methods, `csrf` as `X-CSRF-Token`).
-async fn with_cookie(
+pub(crate) async fn with_cookie(
     app: &TestApp,
     method: &str,
     path: &str,
@@ -79,7 +79,7 @@ async fn with_cookie(
     answer(req).await
 }
 
-async fn answer(req: reqwest::RequestBuilder) -> (u16, Value, HeaderMap) {
+pub(crate) async fn answer(req: reqwest::RequestBuilder) -> (u16, Value, HeaderMap) {
     let resp = req.send().await.expect("sent");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
@@ -89,17 +89,17 @@ async fn answer(req: reqwest::RequestBuilder) -> (u16, Value, HeaderMap) {
 }
 
 /// An anonymous JSON POST (registration, sign-in, setup).
-async fn post_open(app: &TestApp, path: &str, body: Value) -> (u16, Value, HeaderMap) {
+pub(crate) async fn post_open(app: &TestApp, path: &str, body: Value) -> (u16, Value, HeaderMap) {
     answer(app.client.post(format!("{}{path}", app.base)).json(&body)).await
 }
 
-async fn city_of(app: &TestApp) -> String {
+pub(crate) async fn city_of(app: &TestApp) -> String {
     let (_, cities, _) = answer(app.client.get(format!("{}/api/v1/cities", app.base))).await;
     cities[0]["id"].as_str().expect("city id").to_owned()
 }
 
 /// Registers a shopper with `login`; the answer and the browser's jar.
-async fn register(app: &TestApp, login: &str) -> (Value, Jar) {
+pub(crate) async fn register(app: &TestApp, login: &str) -> (Value, Jar) {
     let city = city_of(app).await;
     let (s, v, h) = post_open(
         app,
@@ -111,7 +111,7 @@ async fn register(app: &TestApp, login: &str) -> (Value, Jar) {
     (v, jar_of(&h))
 }
 
-async fn sign_in(app: &TestApp, login: &str, password: &str) -> (u16, Value, HeaderMap) {
+pub(crate) async fn sign_in(app: &TestApp, login: &str, password: &str) -> (u16, Value, HeaderMap) {
     post_open(
         app,
         "/api/v1/sessions",
@@ -120,7 +120,7 @@ async fn sign_in(app: &TestApp, login: &str, password: &str) -> (u16, Value, Hea
     .await
 }
 
-async fn signed_in(app: &TestApp, login: &str, password: &str) -> Jar {
+pub(crate) async fn signed_in(app: &TestApp, login: &str, password: &str) -> Jar {
     let (s, v, h) = sign_in(app, login, password).await;
     assert_eq!(s, 201, "{v}");
     jar_of(&h)

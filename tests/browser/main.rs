@@ -27,6 +27,8 @@ use tokio::process::{Child, Command};
 
 mod a11y;
 mod city;
+// Passkeys with chromedriver's virtual authenticator, on `localhost`.
+mod passkey;
 mod signin;
 mod till_wallet;
 // The back office (office.html): approve, settle with a second person's confirmation, 全銀 file.

@@ -1,6 +1,7 @@
 //! What the sign-in routes take and answer: registration, sign-in and setup requests, the
 //! signed-in answer (never the session's secret: that goes only into the HttpOnly cookie),
-//! sessions as their holder lists them, and setup codes as staff hand them over.
+//! sessions as their holder lists them, setup codes as staff hand them over, and passkeys: the
+//! options of a ceremony, the browser's answers, a passkey as its holder lists it.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -103,4 +104,72 @@ pub struct SetupCode {
     pub principal_kind: PrincipalKind,
     #[schema(value_type = String, format = Uuid)]
     pub principal_id: uuid::Uuid,
+}
+
+/// A passkey ceremony begun: the options for `navigator.credentials.create` (registration) or
+/// `.get` (sign-in), and the challenge's id to send back with the browser's answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PasskeyChallenge {
+    /// Send back with the answer; works once, until `expires_at`.
+    #[schema(value_type = String, format = Uuid)]
+    pub challenge_id: uuid::Uuid,
+    pub expires_at: DateTime<Utc>,
+    /// WebAuthn's options as JSON (`{"publicKey": {...}}`), binary fields in unpadded base64url.
+    #[schema(value_type = Object)]
+    pub options: serde_json::Value,
+}
+
+/// A sign-in challenge is open to anyone: the body is an empty object (JSON, like every open
+/// route, so a cross-site form cannot send it).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyChallengeRequest {}
+
+/// The browser's answer to a registration challenge, and what to call the passkey.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddPasskeyRequest {
+    #[schema(value_type = String, format = Uuid)]
+    pub challenge_id: uuid::Uuid,
+    /// What the person calls it ("iPhone"), 1 to 100 characters.
+    pub name: String,
+    /// The `PublicKeyCredential` from `navigator.credentials.create`, as JSON: `id`, `rawId`,
+    /// `type`, `response.attestationObject` and `response.clientDataJSON` (unpadded base64url).
+    #[schema(value_type = Object)]
+    pub credential: webauthn_rs::prelude::RegisterPublicKeyCredential,
+}
+
+/// The browser's answer to a sign-in challenge.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeySignInRequest {
+    #[schema(value_type = String, format = Uuid)]
+    pub challenge_id: uuid::Uuid,
+    /// The `PublicKeyCredential` from `navigator.credentials.get`, as JSON: `id`, `rawId`,
+    /// `type`, `response.authenticatorData`, `.clientDataJSON`, `.signature` and `.userHandle`
+    /// (unpadded base64url).
+    #[schema(value_type = Object)]
+    pub credential: webauthn_rs::prelude::PublicKeyCredential,
+}
+
+/// One of the caller's passkeys.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Passkey {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: uuid::Uuid,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    /// The last sign-in with it; absent if never used.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+impl Passkey {
+    pub(crate) fn from_row(row: store::PasskeyRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+        }
+    }
 }

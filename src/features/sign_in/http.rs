@@ -1,6 +1,6 @@
-//! Routes for registration, sign-in, setup codes, sessions and sign-out. The answers that start
-//! a session set its two cookies (`http::session_cookie`); limits answer 429 with
-//! `Retry-After`.
+//! Routes for registration, sign-in (password or passkey), setup codes, sessions, sign-out and
+//! the caller's passkeys. The answers that start a session set its two cookies
+//! (`http::session_cookie`); limits answer 429 with `Retry-After`.
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
@@ -27,6 +27,11 @@ pub(crate) fn router() -> OpenApiRouter<App> {
         .routes(routes!(sign_out))
         .routes(routes!(issue_setup_code))
         .routes(routes!(set_up))
+        .routes(routes!(start_passkey_registration))
+        .routes(routes!(add_passkey, list_passkeys))
+        .routes(routes!(remove_passkey))
+        .routes(routes!(start_passkey_sign_in))
+        .routes(routes!(passkey_sign_in))
 }
 
 impl IntoResponse for Throttled {
@@ -174,5 +179,86 @@ async fn set_up(
     Body(req): Body<SetupRequest>,
 ) -> Result<Response, Throttled> {
     let s = uc::set_up(&app, origin.client, req).await?;
+    Ok(started(s, origin.secure))
+}
+
+/// Begin adding a passkey to the caller's account (anyone who signs in with a login): the
+/// options for `navigator.credentials.create` and the challenge's id (5 minutes, once).
+/// 422 `passkey_login_required` for a till or a principal without a login.
+#[utoipa::path(post, path = "/api/v1/passkey-registrations", tag = "sign-in", security(("bearer" = [])),
+    responses((status = 201, body = PasskeyChallenge), (status = "4XX", body = ErrorEnvelope)))]
+async fn start_passkey_registration(
+    State(app): State<App>,
+    c: Caller,
+) -> Result<(axum::http::StatusCode, Json<PasskeyChallenge>), AppError> {
+    let challenge = uc::passkeys::start_registration(&app, c.who).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(challenge)))
+}
+
+/// Finish adding a passkey: the browser's answer to the caller's challenge, and its name.
+/// `passkey_challenge_unknown` (or used), `passkey_challenge_expired`,
+/// `passkey_registration_failed`, `passkey_already_registered`.
+#[utoipa::path(post, path = "/api/v1/passkeys", tag = "sign-in", security(("bearer" = [])),
+    request_body = AddPasskeyRequest,
+    responses((status = 201, body = Passkey), (status = "4XX", body = ErrorEnvelope)))]
+async fn add_passkey(
+    State(app): State<App>,
+    c: Caller,
+    Body(req): Body<AddPasskeyRequest>,
+) -> Result<Answer<Passkey>, AppError> {
+    uc::passkeys::finish_registration(&app, c.who, req).await
+}
+
+/// The caller's passkeys, oldest first, with when each was added and last used.
+#[utoipa::path(get, path = "/api/v1/passkeys", tag = "sign-in", security(("bearer" = [])),
+    responses((status = 200, body = Vec<Passkey>), (status = "4XX", body = ErrorEnvelope)))]
+async fn list_passkeys(State(app): State<App>, c: Caller) -> Result<Json<Vec<Passkey>>, AppError> {
+    uc::passkeys::list(&app, c.who).await.map(Json)
+}
+
+/// Remove one of the caller's passkeys (someone else's: 404, unchanged).
+#[utoipa::path(delete, path = "/api/v1/passkeys/{passkey_id}", tag = "sign-in", security(("bearer" = [])),
+    params(("passkey_id" = String, Path, format = Uuid)),
+    responses((status = 200, body = Passkey), (status = "4XX", body = ErrorEnvelope)))]
+async fn remove_passkey(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<uuid::Uuid>,
+) -> Result<Answer<Passkey>, AppError> {
+    uc::passkeys::remove(&app, c.who, id).await
+}
+
+/// Begin signing in with a passkey (anyone; body `{}`): the options for
+/// `navigator.credentials.get`, naming no account, and the challenge's id (5 minutes, once).
+/// 429 `too_many_sign_ins` like a password sign-in.
+#[utoipa::path(post, path = "/api/v1/passkey-challenges", tag = "sign-in",
+    request_body = PasskeyChallengeRequest,
+    responses((status = 201, body = PasskeyChallenge), (status = "4XX", body = ErrorEnvelope)))]
+async fn start_passkey_sign_in(
+    State(app): State<App>,
+    origin: Origin,
+    Body(_empty): Body<PasskeyChallengeRequest>,
+) -> Result<Response, Throttled> {
+    let challenge = uc::passkeys::start_sign_in(&app, origin.client).await?;
+    let mut response = (axum::http::StatusCode::CREATED, Json(challenge)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Sign in with a passkey: the browser's answer to a sign-in challenge (session cookies set,
+/// as a password sign-in). 401 `passkey_not_recognised` or `passkey_verification_failed`,
+/// `passkey_challenge_unknown` (or used), 410 `passkey_challenge_expired`; each failure
+/// counts toward the address's `too_many_sign_ins`.
+#[utoipa::path(post, path = "/api/v1/passkey-sessions", tag = "sign-in",
+    request_body = PasskeySignInRequest,
+    responses((status = 201, body = SignedIn), (status = "4XX", body = ErrorEnvelope)))]
+async fn passkey_sign_in(
+    State(app): State<App>,
+    origin: Origin,
+    Body(req): Body<PasskeySignInRequest>,
+) -> Result<Response, Throttled> {
+    let s = uc::passkeys::finish_sign_in(&app, origin.client, req).await?;
     Ok(started(s, origin.secure))
 }

@@ -3,10 +3,12 @@
 //! the directory that end and resolve only from the session cookie, to the same principal a
 //! bearer token gives), the per-login lockout and per-address limit, sessions listed and ended
 //! by their holder, and recovery at a counter (a setup code that sets a new password and ends
-//! every session). README, "Sign-in", states the rules.
+//! every session); passkeys beside the password (`passkeys.rs`). README, "Sign-in", states the
+//! rules.
 
 pub mod api;
 pub(crate) mod http;
+pub mod passkeys;
 mod password;
 mod store;
 
@@ -24,8 +26,11 @@ use machipay_domain::auth::{Capability, Principal, hash_secret};
 use machipay_domain::ids::*;
 
 pub use api::{
-    EndedSession, RegisterRequest, Session, SetupCode, SetupRequest, SignInRequest, SignedIn,
+    AddPasskeyRequest, EndedSession, Passkey, PasskeyChallenge, PasskeyChallengeRequest,
+    PasskeySignInRequest, RegisterRequest, Session, SetupCode, SetupRequest, SignInRequest,
+    SignedIn,
 };
+pub use passkeys::PasskeyRefusal;
 
 /// Consecutive wrong passwords that lock a login.
 pub const LOGIN_FAILURES_MAX: i32 = 5;

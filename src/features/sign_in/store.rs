@@ -1,5 +1,6 @@
-//! Logins, browser sessions and setup codes: the rows sign-in reads and writes. A session's
-//! token row is the directory's (`api_tokens`); the listing joins it for its times.
+//! Logins, browser sessions, setup codes, passkeys and passkey challenges: the rows sign-in
+//! reads and writes. A session's token row is the directory's (`api_tokens`); the listing
+//! joins it for its times.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -50,6 +51,31 @@ pub(crate) async fn login_named(db: &Db, login: &str) -> Result<Option<LoginRow>
     let sql = format!("{LOGIN_COLUMNS} WHERE login = $1");
     let row: Option<LoginTuple> = read!(db, |c| sqlx::query_as(&sql)
         .bind(login)
+        .fetch_optional(c)
+        .await)?;
+    Ok(row.and_then(login_row))
+}
+
+/// The login of that id (read outside the writer).
+pub(crate) async fn login_by_id(db: &Db, id: Uuid) -> Result<Option<LoginRow>, sqlx::Error> {
+    let sql = format!("{LOGIN_COLUMNS} WHERE id = $1");
+    let row: Option<LoginTuple> = read!(db, |c| sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(c)
+        .await)?;
+    Ok(row.and_then(login_row))
+}
+
+/// A principal's login, if it has one (read outside the writer).
+pub(crate) async fn login_of(
+    db: &Db,
+    kind: PrincipalKind,
+    principal_id: Uuid,
+) -> Result<Option<LoginRow>, sqlx::Error> {
+    let sql = format!("{LOGIN_COLUMNS} WHERE principal_kind = $1 AND principal_id = $2");
+    let row: Option<LoginTuple> = read!(db, |c| sqlx::query_as(&sql)
+        .bind(kind.as_str())
+        .bind(principal_id)
         .fetch_optional(c)
         .await)?;
     Ok(row.and_then(login_row))
@@ -309,4 +335,218 @@ pub(crate) async fn take_setup_code(
     .fetch_optional(c)
     .await)?;
     Ok(row.and_then(|(city, kind, p)| Some((CityId(city), PrincipalKind::parse(&kind)?, p))))
+}
+
+// ---- passkeys -------------------------------------------------------------------------------
+
+/// What a passkey challenge is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    Register,
+    SignIn,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Register => "register",
+            Purpose::SignIn => "sign_in",
+        }
+    }
+}
+
+/// A new challenge: the ceremony's state (JSON) until `expires_at`.
+pub(crate) struct NewChallenge<'a> {
+    pub(crate) id: Uuid,
+    pub(crate) purpose: Purpose,
+    pub(crate) login_id: Option<Uuid>,
+    pub(crate) state: &'a str,
+    pub(crate) expires_at: DateTime<Utc>,
+}
+
+pub(crate) async fn insert_challenge(
+    tx: &mut WriteTx,
+    c: &NewChallenge<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    write!(tx, |conn| sqlx::query(
+        "INSERT INTO passkey_challenges (id, purpose, login_id, state, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+    .bind(c.id)
+    .bind(c.purpose.as_str())
+    .bind(c.login_id)
+    .bind(c.state)
+    .bind(now)
+    .bind(c.expires_at)
+    .execute(conn)
+    .await
+    .map(|_| ()))
+}
+
+/// Deletes challenges that expired before `before` (used or not): they can only be refused.
+pub(crate) async fn purge_challenges(
+    tx: &mut WriteTx,
+    before: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    write!(tx, |c| sqlx::query(
+        "DELETE FROM passkey_challenges WHERE expires_at < $1"
+    )
+    .bind(before)
+    .execute(c)
+    .await
+    .map(|_| ()))
+}
+
+/// Marks an unused challenge of this purpose (and, for a registration, this login) used and
+/// answers its state and end; `None` when there is none or it was used. A challenge works
+/// once, whatever the answer to it: the first try spends it.
+pub(crate) async fn take_challenge(
+    tx: &mut WriteTx,
+    id: Uuid,
+    purpose: Purpose,
+    login_id: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<Option<(String, DateTime<Utc>)>, sqlx::Error> {
+    let whose = match purpose {
+        Purpose::Register => "AND login_id = $4",
+        Purpose::SignIn => "AND login_id IS NULL",
+    };
+    let sql = format!(
+        "UPDATE passkey_challenges SET used_at = $2 \
+         WHERE id = $1 AND purpose = $3 AND used_at IS NULL {whose} RETURNING state, expires_at"
+    );
+    write!(tx, |c| {
+        let q = sqlx::query_as(&sql)
+            .bind(id)
+            .bind(now)
+            .bind(purpose.as_str());
+        let q = match login_id {
+            Some(login) => q.bind(login),
+            None => q,
+        };
+        q.fetch_optional(c).await
+    })
+}
+
+/// A stored passkey, with the login it signs in as.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct PasskeyRow {
+    pub(crate) id: Uuid,
+    pub(crate) login_id: Uuid,
+    pub(crate) credential: String,
+    pub(crate) name: String,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) last_used_at: Option<DateTime<Utc>>,
+}
+
+const PASSKEY_COLUMNS: &str =
+    "SELECT id, login_id, credential, name, created_at, last_used_at FROM passkeys";
+
+/// Passkeys a login may hold at most (and so lists at most).
+pub(crate) const PASSKEYS_PER_LOGIN_MAX: i64 = 20;
+
+/// A login's passkeys, oldest first.
+pub(crate) async fn passkeys_of(db: &Db, login_id: Uuid) -> Result<Vec<PasskeyRow>, sqlx::Error> {
+    let sql = format!("{PASSKEY_COLUMNS} WHERE login_id = $1 ORDER BY created_at, id LIMIT $2");
+    read!(db, |c| sqlx::query_as(&sql)
+        .bind(login_id)
+        .bind(PASSKEYS_PER_LOGIN_MAX)
+        .fetch_all(c)
+        .await)
+}
+
+/// The passkey an authenticator names by `credential_id`, if any.
+pub(crate) async fn passkey_by_credential(
+    db: &Db,
+    credential_id: &[u8],
+) -> Result<Option<PasskeyRow>, sqlx::Error> {
+    let sql = format!("{PASSKEY_COLUMNS} WHERE credential_id = $1");
+    read!(db, |c| sqlx::query_as(&sql)
+        .bind(credential_id)
+        .fetch_optional(c)
+        .await)
+}
+
+/// How many passkeys a login holds, and whether `credential_id` is anyone's already.
+pub(crate) async fn passkey_counts_tx(
+    tx: &mut WriteTx,
+    login_id: Uuid,
+    credential_id: &[u8],
+) -> Result<(i64, bool), sqlx::Error> {
+    let (held, taken): (i64, i64) = read_flushed!(tx, |c| sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM passkeys WHERE login_id = $1), \
+                (SELECT COUNT(*) FROM passkeys WHERE credential_id = $2)"
+    )
+    .bind(login_id)
+    .bind(credential_id)
+    .fetch_one(c)
+    .await)?;
+    Ok((held, taken > 0))
+}
+
+/// A new passkey's row.
+pub(crate) struct NewPasskey<'a> {
+    pub(crate) id: Uuid,
+    pub(crate) login_id: Uuid,
+    pub(crate) credential_id: &'a [u8],
+    pub(crate) credential: &'a str,
+    pub(crate) name: &'a str,
+}
+
+pub(crate) async fn insert_passkey(
+    tx: &mut WriteTx,
+    p: &NewPasskey<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    write!(tx, |c| sqlx::query(
+        "INSERT INTO passkeys (id, login_id, credential_id, credential, name, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+    .bind(p.id)
+    .bind(p.login_id)
+    .bind(p.credential_id)
+    .bind(p.credential)
+    .bind(p.name)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|_| ()))
+}
+
+/// A sign-in with the passkey: its new state (the signature counter) and when. False when it
+/// was removed meanwhile.
+pub(crate) async fn passkey_used(
+    tx: &mut WriteTx,
+    id: Uuid,
+    credential: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let n = write!(tx, |c| sqlx::query(
+        "UPDATE passkeys SET credential = $2, last_used_at = $3 WHERE id = $1"
+    )
+    .bind(id)
+    .bind(credential)
+    .bind(now)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    Ok(n == 1)
+}
+
+/// Deletes the login's passkey `id` and answers its row; `None` when the login has no such
+/// passkey (someone else's is left alone).
+pub(crate) async fn delete_passkey(
+    tx: &mut WriteTx,
+    id: Uuid,
+    login_id: Uuid,
+) -> Result<Option<PasskeyRow>, sqlx::Error> {
+    write!(tx, |c| sqlx::query_as(
+        "DELETE FROM passkeys WHERE id = $1 AND login_id = $2 \
+         RETURNING id, login_id, credential, name, created_at, last_used_at"
+    )
+    .bind(id)
+    .bind(login_id)
+    .fetch_optional(c)
+    .await)
 }
