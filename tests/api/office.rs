@@ -1,5 +1,7 @@
-//! What the back office reads beyond the other capabilities' routes: shoppers found by a part
-//! of their name or by id at the counter (staff only; another city's never).
+//! What the back office reads and does beyond the other capabilities' routes: shoppers found
+//! by a part of their name, by id or by a point card's number at the counter (staff only;
+//! another city's never); a shopper blocked and unblocked by staff (a state: no token, no
+//! session, no sign-in, nothing moves, balances kept; audited); stores searched server-side.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -7,7 +9,11 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use crate::helpers::TestApp;
 
-both_backends!(shoppers_are_found_by_name_or_id);
+both_backends!(
+    shoppers_are_found_by_name_or_id,
+    shoppers_are_found_by_card_number,
+    a_blocked_shopper_can_do_nothing_until_unblocked,
+);
 
 async fn named_shopper(app: &TestApp, op: &str, name: &str) -> String {
     let (s, v) = app
@@ -62,4 +68,281 @@ async fn shoppers_are_found_by_name_or_id(app: &TestApp) {
         (s, v["error"]["code"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_query"))
     );
+}
+
+fn code(v: &Value) -> Option<&str> {
+    v["error"]["code"].as_str()
+}
+
+async fn shoppers_are_found_by_card_number(app: &TestApp) {
+    let op = app.operator().await;
+    let points = app.program("points", json!({})).await;
+    let hanako = named_shopper(app, &op, "山田花子").await;
+    named_shopper(app, &op, "山田太郎").await;
+    let (s, card) = app
+        .post(
+            &format!("/api/v1/programs/{points}/cards"),
+            &op,
+            json!({"shopper_id": hanako}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{card}");
+    let number = card["number"].as_str().expect("number").to_owned();
+    let spaced = format!(
+        "{}%20{}%20{}%20{}",
+        &number[0..4],
+        &number[4..8],
+        &number[8..12],
+        &number[12..16]
+    );
+    for q in [number.clone(), spaced] {
+        let (s, v) = app.get(&format!("/api/v1/shoppers?q={q}"), &op).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(names(&v), ["山田花子"], "by card number {q}");
+        assert_eq!(v[0]["id"], hanako.as_str());
+    }
+    // A number no card has finds nobody (and is never read as a name).
+    let other = if number.ends_with('0') { "1" } else { "0" };
+    let unknown = format!("{}{other}", &number[..15]);
+    let (_, v) = app.get(&format!("/api/v1/shoppers?q={unknown}"), &op).await;
+    assert_eq!(names(&v), Vec::<&str>::new());
+
+    // Another city's staff do not find the card's holder.
+    let foreign = machipay::features::directory::bootstrap_city(
+        &app.app,
+        "よその町".into(),
+        "よその管理者".into(),
+    )
+    .await
+    .expect("bootstrap")
+    .token;
+    let (_, v) = app.get(&format!("/api/v1/shoppers?q={number}"), &foreign).await;
+    assert_eq!(names(&v), Vec::<&str>::new());
+}
+
+/// A shopper with a password login (from a setup code); the session cookie it answered.
+async fn with_login(app: &TestApp, op: &str, shopper: &str, login: &str) -> String {
+    let code = setup_code(app, op, shopper).await;
+    let (s, v, cookie) = set_up(app, &code, Some(login)).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    cookie
+}
+
+async fn setup_code(app: &TestApp, op: &str, shopper: &str) -> String {
+    let path = format!("/api/v1/principals/shopper/{shopper}/setup-codes");
+    let (s, v) = app.post(&path, op, json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v["code"].as_str().expect("code").to_owned()
+}
+
+/// Redeems a setup code; the status, body and the session cookie (empty if none).
+async fn set_up(app: &TestApp, code: &str, login: Option<&str>) -> (StatusCode, Value, String) {
+    let body = json!({"code": code, "login": login, "password": PASSWORD});
+    open_post(app, "/api/v1/setup", body).await
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn open_post(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value, String) {
+    let resp = app
+        .client
+        .post(format!("{}{path}", app.base))
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    let status = resp.status();
+    let cookie = resp
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|c| c.split(';').next())
+        .filter(|c| c.starts_with("machipay_session="))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let text = resp.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        cookie,
+    )
+}
+
+async fn me_by_cookie(app: &TestApp, cookie: &str) -> (StatusCode, Value) {
+    let resp = app
+        .client
+        .get(format!("{}/api/v1/me", app.base))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .expect("sent");
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn audit_actions(app: &TestApp, op: &str, subject: &str) -> Vec<(String, Value)> {
+    let (s, v) = app.get("/api/v1/audit-log?limit=200", op).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["subject_id"] == subject)
+        .map(|e| (e["action"].as_str().expect("action").to_owned(), e.clone()))
+        .collect()
+}
+
+async fn a_blocked_shopper_can_do_nothing_until_unblocked(app: &TestApp) {
+    let (op_id, op) = app.staff("operator", "operator").await;
+    let p = app.currency().await;
+    let points = app.program("points", json!({})).await;
+    let (merchant, owner) = app.merchant(&op).await;
+    let (shopper, token) = app.shopper(&op).await;
+    let (friend, friend_token) = app.shopper(&op).await;
+    app.charge(&op, &p, &shopper, 5_000).await;
+    app.charge(&op, &p, &friend, 1_000).await;
+    let cookie = with_login(app, &op, &shopper, "hanako@example.jp").await;
+    let (s, card) = app
+        .post(
+            &format!("/api/v1/programs/{points}/cards"),
+            &op,
+            json!({"shopper_id": shopper}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{card}");
+    // A code the shopper showed before the block.
+    let (s, shown) = app
+        .post(&format!("/api/v1/programs/{p}/shopper-codes"), &token, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{shown}");
+
+    // Who may block: operators and city admins; a viewer and the shopper may not; a reason.
+    let path = format!("/api/v1/shoppers/{shopper}/block");
+    let (_, viewer) = app.staff("city", "viewer").await;
+    let why = json!({"reason": "カード紛失の届出"});
+    assert_eq!(app.post(&path, &viewer, why.clone()).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(app.post(&path, &token, why.clone()).await.0, StatusCode::FORBIDDEN);
+    let (s, v) = app.post(&path, &op, json!({"reason": " "})).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, Some("invalid_reason")));
+    let (s, v) = app.post(&path, &op, why.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "blocked");
+    assert_eq!(v["blocked_reason"], "カード紛失の届出");
+    assert_eq!(v["blocked_by"], op_id.as_str());
+    // Again: answered as it is, nothing recorded twice.
+    let (s, again) = app.post(&path, &op, why.clone()).await;
+    assert_eq!((s, &again["blocked_at"]), (StatusCode::OK, &v["blocked_at"]));
+
+    // The bearer token and the session stop at once, with a named refusal.
+    let (s, v) = app.get("/api/v1/me", &token).await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, Some("shopper_blocked")));
+    let (s, v) = me_by_cookie(app, &cookie).await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, Some("shopper_blocked")));
+    // Sign-in by password and by a setup code are refused; the code stays unused.
+    let (s, v, c) = open_post(
+        app,
+        "/api/v1/sessions",
+        json!({"login": "hanako@example.jp", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!((s, code(&v), c.as_str()), (StatusCode::FORBIDDEN, Some("shopper_blocked"), ""));
+    let slip = setup_code(app, &op, &shopper).await;
+    let (s, v, _) = set_up(app, &slip, None).await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, Some("shopper_blocked")));
+
+    // Nothing moves: pay, the till by the earlier code, a counter charge, a transfer to them,
+    // the point card at a till.
+    let blocked = |(s, v): (StatusCode, Value)| {
+        assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, Some("shopper_blocked")), "{v}");
+    };
+    blocked(
+        app.post_money(
+            &format!("/api/v1/programs/{p}/payments"),
+            &token,
+            json!({"merchant_id": merchant, "amount": 1_000}),
+        )
+        .await,
+    );
+    blocked(
+        app.post_money(
+            &format!("/api/v1/merchants/{merchant}/shopper-code-payments"),
+            &owner,
+            json!({"code": shown["code"], "amount": 1_000}),
+        )
+        .await,
+    );
+    blocked(
+        app.post_money(
+            &format!("/api/v1/programs/{p}/charges"),
+            &op,
+            json!({"shopper_id": shopper, "amount": 1_000}),
+        )
+        .await,
+    );
+    blocked(
+        app.post_money(
+            &format!("/api/v1/programs/{p}/transfers"),
+            &friend_token,
+            json!({"to_shopper_id": shopper, "amount": 500}),
+        )
+        .await,
+    );
+    blocked(
+        app.post_money(
+            &format!("/api/v1/merchants/{merchant}/point-earns"),
+            &owner,
+            json!({"program_id": points, "card_number": card["number"], "amount": 1_000}),
+        )
+        .await,
+    );
+    // Balances untouched, and staff still see them and the state.
+    assert_eq!(app.wallet(&p, &shopper, "coin").await, 5_000);
+    assert_eq!(app.wallet(&p, &friend, "coin").await, 1_000);
+    assert_eq!(app.merchant_balance(&p, &merchant, "coin").await, 0);
+    let (s, v) = app.get(&format!("/api/v1/shoppers/{shopper}"), &op).await;
+    assert_eq!((s, &v["status"]), (StatusCode::OK, &json!("blocked")));
+    let (_, found) = app.get(&format!("/api/v1/shoppers?q={shopper}"), &viewer).await;
+    assert_eq!(found[0]["status"], "blocked");
+
+    // Unblock: everything works again, the earlier token and the setup code included.
+    let unblock = format!("/api/v1/shoppers/{shopper}/unblock");
+    let (s, v) = app.post(&unblock, &op, json!({"reason": "本人確認のうえ解除"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((&v["status"], &v["blocked_at"]), (&json!("active"), &Value::Null));
+    assert_eq!(app.get("/api/v1/me", &token).await.0, StatusCode::OK);
+    let (s, v) = app
+        .post_money(
+            &format!("/api/v1/programs/{p}/payments"),
+            &token,
+            json!({"merchant_id": merchant, "amount": 1_000}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(app.wallet(&p, &shopper, "coin").await, 4_000);
+    let (s, v, c) = set_up(app, &slip, None).await;
+    assert_eq!(s, StatusCode::CREATED, "the slip was kept: {v}");
+    assert_eq!(me_by_cookie(app, &c).await.0, StatusCode::OK);
+    app.assert_ledger_ok(&p).await;
+
+    // The audit log: one block and one unblock, who, why, before and after.
+    let log = audit_actions(app, &op, &shopper).await;
+    let kinds: Vec<&str> = log.iter().map(|(a, _)| a.as_str()).filter(|a| a.starts_with("shopper_")).collect();
+    assert_eq!(kinds, ["shopper_unblocked", "shopper_blocked"], "newest first");
+    let (_, blocked_entry) = &log.iter().find(|(a, _)| a == "shopper_blocked").expect("entry");
+    assert_eq!(blocked_entry["actor_id"], op_id.as_str());
+    assert_eq!(blocked_entry["detail"]["reason"], "カード紛失の届出");
+    assert_eq!(blocked_entry["detail"]["after"], "blocked");
+
+    // Another city's staff: not found.
+    let foreign = machipay::features::directory::bootstrap_city(
+        &app.app,
+        "よその町".into(),
+        "よその管理者".into(),
+    )
+    .await
+    .expect("bootstrap")
+    .token;
+    let (s, v) = app.post(&path, &foreign, why).await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, Some("not_found")));
 }

@@ -502,6 +502,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "db38e52dc35220589f8b1a63accbddbe5c98320cd7ac65f74a95c879c9c2434d6233d544438add3f590729a38ac70c75",
         "3b3d7e12da56ac07ed83ab4bf5794682cb7f47c9215730fa5595053ef5edf2008ceb40702e27859402926fee3aeaaae5",
     ),
+    (
+        "0023_shopper_block.sql",
+        "2870692f1f033c3b71e24fadfae706d122d563287291c35f04cdbb9aeab4755422b954c4d948c3a6c7d668c072aba4c1",
+        "f7e33a79e2e67e13f3f2911f7ea2b8892595bf299a81c2033c979ca16f3262fc90f18bc950425b9ee82dce07937d8419",
+    ),
 ];
 
 #[test]

@@ -29,6 +29,8 @@ pub(crate) fn router() -> OpenApiRouter<App> {
         .routes(routes!(revoke_device))
         .routes(routes!(create_shopper, search_shoppers))
         .routes(routes!(get_shopper))
+        .routes(routes!(block_shopper))
+        .routes(routes!(unblock_shopper))
         .routes(routes!(revoke_token))
         .routes(routes!(list_tokens, reissue_token))
 }
@@ -201,15 +203,16 @@ async fn create_shopper(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ShopperSearch {
-    /// A part of the shopper's name (at most 100 characters), or the shopper's id; none: the
-    /// first shoppers by name.
+    /// A part of the shopper's name (at most 100 characters), the shopper's id, or a point
+    /// card number (16 digits, spaces and hyphens allowed); none: the first shoppers by name.
     q: Option<String>,
     /// 1 to 200, default 50.
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
-/// Find the city's shoppers by a part of their name, or by id (staff): the counter's search.
+/// Find the city's shoppers by a part of their name, by id, or by a point card's number
+/// (staff): the counter's search.
 #[utoipa::path(get, path = "/api/v1/shoppers", tag = "directory", security(("bearer" = [])),
     params(ShopperSearch),
     responses((status = 200, body = Vec<Shopper>), (status = "4XX", body = ErrorEnvelope)))]
@@ -233,6 +236,34 @@ async fn get_shopper(
     Path(id): Path<ShopperId>,
 ) -> Result<Json<Shopper>, AppError> {
     uc::get_shopper(&app, c.who, id).await.map(Json)
+}
+
+/// Block a shopper (operators, city admins): their tokens and sessions stop at once, sign-in
+/// and every payment, charge, transfer, earn and spend are refused (403 `shopper_blocked`);
+/// balances stay. Already blocked: answered as they are.
+#[utoipa::path(post, path = "/api/v1/shoppers/{shopper_id}/block", tag = "directory", security(("bearer" = [])),
+    params(("shopper_id" = ShopperId, Path)), request_body = ShopperBlockRequest,
+    responses((status = 200, body = Shopper), (status = "4XX", body = ErrorEnvelope)))]
+async fn block_shopper(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ShopperId>,
+    Body(req): Body<ShopperBlockRequest>,
+) -> Result<Answer<Shopper>, AppError> {
+    uc::block_shopper(&app, c.who, id, req).await
+}
+
+/// Unblock a shopper (operators, city admins): their tokens, sessions and sign-in work again.
+#[utoipa::path(post, path = "/api/v1/shoppers/{shopper_id}/unblock", tag = "directory", security(("bearer" = [])),
+    params(("shopper_id" = ShopperId, Path)), request_body = ShopperBlockRequest,
+    responses((status = 200, body = Shopper), (status = "4XX", body = ErrorEnvelope)))]
+async fn unblock_shopper(
+    State(app): State<App>,
+    c: Caller,
+    Path(id): Path<ShopperId>,
+    Body(req): Body<ShopperBlockRequest>,
+) -> Result<Answer<Shopper>, AppError> {
+    uc::unblock_shopper(&app, c.who, id, req).await
 }
 
 /// Revoke a token at once (its holder, or a city admin).

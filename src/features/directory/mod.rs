@@ -14,14 +14,15 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::error::internal;
 use crate::error::{AppError, Common};
-use crate::writer::{Answer, Done, Work};
+use crate::writer::{Answer, Done, Work, WriteTx};
 use machipay_domain::auth::{self, Capability, Principal, Role, StaffKind};
 use machipay_domain::ids::*;
 
 pub use api::{
     City, Device, DeviceStatus, EnrollRequest, EnrollmentCode, Issued, Merchant,
     NewEnrollmentCodeRequest, NewMerchantRequest, NewProgramRequest, NewShopperRequest,
-    NewStaffRequest, NewToken, Program, RevokedToken, Shopper, Staff, TokenInfo,
+    NewStaffRequest, NewToken, Program, RevokedToken, Shopper, ShopperBlockRequest,
+    ShopperStatus, Staff, TokenInfo,
 };
 pub use lookup::{
     CityRow, MerchantRow, PrincipalKind, ProgramRow, SettingsVersion, ShopperRow, city, city_count,
@@ -51,6 +52,9 @@ crate::refusals! {
         /// A request signed in by session cookie with an unsafe method and no (or the wrong)
         /// `X-CSRF-Token` (README, "Sign-in").
         CsrfTokenInvalid => Forbidden, "csrf_token_invalid", "a request signed in by cookie must echo the machipay_csrf cookie in the X-CSRF-Token header";
+        /// Staff have blocked the shopper: their tokens and sessions, sign-in and every
+        /// movement of theirs are refused until staff unblock them (README, "Back office").
+        ShopperBlocked => Forbidden, "shopper_blocked", "the shopper is blocked by staff; ask at the counter";
     }
 }
 
@@ -373,6 +377,11 @@ pub(crate) async fn issue_session_tx(
     principal_id: uuid::Uuid,
     expires_at: chrono::DateTime<Utc>,
 ) -> Result<NewToken, AppError> {
+    // Every way of signing in (password, setup code, passkey) starts its session here, so a
+    // blocked shopper is refused here once (the job rolls back: a setup code stays unused).
+    if kind == PrincipalKind::Shopper {
+        refuse_blocked_tx(&mut w.tx, ShopperId(principal_id)).await?;
+    }
     let secret = auth::new_token();
     store::insert_session_token(
         &mut w.tx,
@@ -474,6 +483,9 @@ pub(crate) async fn new_shopper_tx(
         city_id: city,
         display_name,
         created_at: w.now,
+        blocked_at: None,
+        blocked_reason: None,
+        blocked_by: None,
     };
     store::insert_shopper(&mut w.tx, &shopper).await?;
     Ok(shopper.into())
@@ -497,6 +509,9 @@ pub async fn create_shopper(
                     city_id: who.city(),
                     display_name: req.display_name,
                     created_at: w.now,
+                    blocked_at: None,
+                    blocked_reason: None,
+                    blocked_by: None,
                 };
                 store::insert_shopper(&mut w.tx, &shopper).await?;
                 let token =
@@ -540,6 +555,10 @@ pub async fn search_shoppers(
         let why = "q must be at most 100 characters".to_owned();
         return Err(crate::http::refusals::RequestRefusal::InvalidQuery(why).into());
     }
+    if let Some(number) = card_number_in(q) {
+        let rows = store::shoppers_by_card(&app.db, who.city(), &number).await?;
+        return Ok(rows.into_iter().map(Shopper::from).collect());
+    }
     if let Ok(id) = uuid::Uuid::parse_str(q) {
         let found = store::get_shopper(&app.db, ShopperId(id)).await?;
         let mine = found.filter(|s| s.city_id == who.city());
@@ -547,6 +566,104 @@ pub async fn search_shoppers(
     }
     let rows = store::search_shoppers(&app.db, who.city(), q, limit).await?;
     Ok(rows.into_iter().map(Shopper::from).collect())
+}
+
+/// A point card number typed at the counter: 16 digits, with or without spaces or hyphens,
+/// full-width digits too (`１２３４ ５６７８ …`). Anything else is a name or an id.
+fn card_number_in(q: &str) -> Option<String> {
+    let mut digits = String::with_capacity(16);
+    for c in q.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '０'..='９' => digits.push(char::from(b'0' + (c as u32 - '０' as u32) as u8)),
+            ' ' | '\u{3000}' | '-' => {}
+            _ => return None,
+        }
+    }
+    (digits.len() == 16).then_some(digits)
+}
+
+/// Refuses a blocked shopper (403 `shopper_blocked`), read in the write transaction so a
+/// block that commits first is seen. An unknown shopper passes: callers check existence.
+pub(crate) async fn refuse_blocked_tx(tx: &mut WriteTx, shopper: ShopperId) -> Result<(), AppError> {
+    match store::get_shopper_tx(tx, shopper).await? {
+        Some(s) if s.blocked_at.is_some() => Err(DirectoryRefusal::ShopperBlocked.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Staff (operators, city admins) block a shopper at once: their tokens and sessions stop
+/// working, sign-in is refused, nothing of theirs moves; balances stay. Blocking a blocked
+/// shopper changes nothing and answers them as they are. Recorded in the audit log.
+pub async fn block_shopper(
+    app: &App,
+    who: Principal,
+    id: ShopperId,
+    req: ShopperBlockRequest,
+) -> Result<Answer<Shopper>, AppError> {
+    set_block(app, who, id, true, req.reason).await
+}
+
+/// Staff lift a shopper's block: their tokens, sessions and sign-in work again. Unblocking
+/// an active shopper changes nothing. Recorded in the audit log.
+pub async fn unblock_shopper(
+    app: &App,
+    who: Principal,
+    id: ShopperId,
+    req: ShopperBlockRequest,
+) -> Result<Answer<Shopper>, AppError> {
+    set_block(app, who, id, false, req.reason).await
+}
+
+async fn set_block(
+    app: &App,
+    who: Principal,
+    id: ShopperId,
+    block: bool,
+    reason: String,
+) -> Result<Answer<Shopper>, AppError> {
+    if !who.can(Capability::OperateProgram) {
+        return Err(Common::Forbidden.into());
+    }
+    let reason = reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(Common::InvalidReason.into());
+    }
+    let answer = app
+        .writer
+        .answer(None, move |w| {
+            Box::pin(async move {
+                let row = store::get_shopper_tx(&mut w.tx, id)
+                    .await?
+                    .filter(|s| s.city_id == who.city())
+                    .ok_or(Common::NotFound("shopper"))?;
+                if row.blocked_at.is_some() == block {
+                    return Ok(Done::ok(Shopper::from(row)));
+                }
+                let mark = block.then_some((w.now, reason.as_str(), who.scope_id()));
+                store::set_shopper_block(&mut w.tx, id, mark).await?;
+                let change = crate::features::audit::Change {
+                    action: if block { "shopper_blocked" } else { "shopper_unblocked" },
+                    subject_kind: "shopper",
+                    subject_id: id.0,
+                    detail: serde_json::json!({
+                        "reason": reason,
+                        "before": if block { "active" } else { "blocked" },
+                        "after": if block { "blocked" } else { "active" },
+                        "blocked_since": row.blocked_at,
+                    }),
+                };
+                crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
+                let after = store::get_shopper_tx(&mut w.tx, id)
+                    .await?
+                    .ok_or_else(|| AppError::Internal("shopper vanished".into()))?;
+                Ok(Done::ok(Shopper::from(after)))
+            })
+        })
+        .await;
+    // Committed (or not): no remembered token of the shopper may outlive this point.
+    app.tokens.forget_all();
+    answer
 }
 
 /// Whether `who` may manage (revoke, re-issue) the tokens of a principal of `kind` in its
