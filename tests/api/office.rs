@@ -13,6 +13,7 @@ both_backends!(
     shoppers_are_found_by_name_or_id,
     shoppers_are_found_by_card_number,
     a_blocked_shopper_can_do_nothing_until_unblocked,
+    stores_are_searched_by_the_server,
 );
 
 async fn named_shopper(app: &TestApp, op: &str, name: &str) -> String {
@@ -345,4 +346,85 @@ async fn a_blocked_shopper_can_do_nothing_until_unblocked(app: &TestApp) {
     .token;
     let (s, v) = app.post(&path, &foreign, why).await;
     assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, Some("not_found")));
+}
+
+async fn stores_are_searched_by_the_server(app: &TestApp) {
+    let op = app.operator().await;
+    let program = app.currency().await;
+    // Three stores with profiles (by the CSV import: 店舗番号, name, kana) and one without.
+    let csv = "店舗番号,店舗名,店舗名カナ,業種,商店会,地区,規模,住所,連絡先\r\n\
+               S-001,山田精肉店,ヤマダセイニクテン,食料品,駅前商店会,駅前,small,駅前1-1,042-000-0001\r\n\
+               S-002,やまだ書店,ヤマダショテン,書籍,,本町,small,本町2-2,042-000-0002\r\n\
+               K-100,佐藤100%ストア,サトウストア,雑貨,,本町,medium,本町3-3,042-000-0003\r\n";
+    let resp = app
+        .client
+        .post(format!(
+            "{}/api/v1/merchants/imports?program_id={program}&joined_on=2026-04-01",
+            app.base
+        ))
+        .bearer_auth(&op)
+        .header("Content-Type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("sent");
+    let status = resp.status();
+    assert!(status.is_success(), "{status} {}", resp.text().await.unwrap_or_default());
+    let (lone, _) = app.merchant(&op).await;
+
+    let found = |q: &'static str| {
+        let op = op.clone();
+        async move {
+            let (s, v) = app.get(&format!("/api/v1/merchants?q={q}"), &op).await;
+            assert_eq!(s, StatusCode::OK, "{q}: {v}");
+            let mut names: Vec<String> = v
+                .as_array()
+                .expect("array")
+                .iter()
+                .map(|m| m["name"].as_str().expect("name").to_owned())
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(found("%E5%B1%B1%E7%94%B0").await, ["山田精肉店"], "a part of the name");
+    assert_eq!(found("%E3%83%A4%E3%83%9E%E3%83%80").await, ["やまだ書店", "山田精肉店"], "kana: ヤマダ");
+    assert_eq!(found("%E3%82%84%E3%81%BE%E3%81%A0").await, ["やまだ書店", "山田精肉店"], "hiragana やまだ finds the kana");
+    assert_eq!(found("s-00").await, ["やまだ書店", "山田精肉店"], "店舗番号, case aside");
+    assert_eq!(found("%25").await, ["佐藤100%ストア"], "% is a character");
+    assert_eq!(found("%E3%82%B9%E3%83%BC%E3%83%91%E3%83%BC").await, ["スーパー"], "a store without a profile, by name");
+    let (_, v) = app.get(&format!("/api/v1/merchants?q={lone}"), &op).await;
+    assert_eq!(v[0]["id"], lone.as_str(), "by id");
+
+    // Paged: a limit and the last id seen.
+    let (_, first) = app.get("/api/v1/merchants?q=s-00&limit=1", &op).await;
+    assert_eq!(first.as_array().map(Vec::len), Some(1));
+    let after = first[0]["id"].as_str().expect("id");
+    let (_, second) = app
+        .get(&format!("/api/v1/merchants?q=s-00&limit=1&after={after}"), &op)
+        .await;
+    assert_eq!(second.as_array().map(Vec::len), Some(1));
+    assert_ne!(second[0]["id"], first[0]["id"]);
+    let last = second[0]["id"].as_str().expect("id");
+    let (_, none) = app
+        .get(&format!("/api/v1/merchants?q=s-00&limit=1&after={last}"), &op)
+        .await;
+    assert_eq!(none.as_array().map(Vec::len), Some(0));
+
+    // Refusals, and another city's staff find none of these.
+    let long = "あ".repeat(101);
+    let (s, v) = app.get(&format!("/api/v1/merchants?q={long}"), &op).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, Some("invalid_query")));
+    let (_, shopper) = app.shopper(&op).await;
+    assert_eq!(app.get("/api/v1/merchants?q=x", &shopper).await.0, StatusCode::FORBIDDEN);
+    let foreign = machipay::features::directory::bootstrap_city(
+        &app.app,
+        "よその町".into(),
+        "よその管理者".into(),
+    )
+    .await
+    .expect("bootstrap")
+    .token;
+    let (_, v) = app.get("/api/v1/merchants?q=s-00", &foreign).await;
+    assert_eq!(v.as_array().map(Vec::len), Some(0), "{v}");
 }

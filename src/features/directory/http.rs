@@ -94,6 +94,9 @@ async fn create_merchant(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Page {
+    /// A part of the store's name, 店舗名カナ (hiragana finds katakana) or 店舗番号, or the
+    /// store's id (at most 100 characters); none: every store.
+    q: Option<String>,
     /// Seek pagination: the last id of the previous page.
     #[param(value_type = Option<String>, format = Uuid)]
     after: Option<MerchantId>,
@@ -102,7 +105,7 @@ struct Page {
     limit: Option<i64>,
 }
 
-/// The city's stores, in id order (staff).
+/// The city's stores, in id order, a page at a time; with `q`, the registry's search (staff).
 #[utoipa::path(get, path = "/api/v1/merchants", tag = "directory", security(("bearer" = [])),
     params(Page),
     responses((status = 200, body = Vec<Merchant>), (status = "4XX", body = ErrorEnvelope)))]
@@ -111,7 +114,7 @@ async fn list_merchants(
     c: Caller,
     Query(page): Query<Page>,
 ) -> Result<Json<Vec<Merchant>>, AppError> {
-    uc::list_merchants(&app, c.who, page.after, page.limit)
+    uc::list_merchants(&app, c.who, page.q.as_deref(), page.after, page.limit)
         .await
         .map(Json)
 }

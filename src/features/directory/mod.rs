@@ -286,9 +286,12 @@ pub async fn get_merchant(app: &App, who: Principal, id: MerchantId) -> Result<M
     }
 }
 
+/// The city's stores in id order, a page at a time (staff); with `q`, those whose name,
+/// 店舗名カナ or 店舗番号 contains it (case aside; hiragana finds katakana), or whose id it is.
 pub async fn list_merchants(
     app: &App,
     who: Principal,
+    q: Option<&str>,
     after: Option<MerchantId>,
     limit: Option<i64>,
 ) -> Result<Vec<Merchant>, AppError> {
@@ -299,8 +302,45 @@ pub async fn list_merchants(
     if !(1..=PAGE_SIZE_MAX).contains(&limit) {
         return Err(crate::http::refusals::RequestRefusal::InvalidLimit(PAGE_SIZE_MAX).into());
     }
-    let rows = store::list_merchants(&app.db, who.city(), after, limit).await?;
+    let q = q.map(str::trim).unwrap_or_default();
+    if q.chars().count() > 100 {
+        let why = "q must be at most 100 characters".to_owned();
+        return Err(crate::http::refusals::RequestRefusal::InvalidQuery(why).into());
+    }
+    if q.is_empty() {
+        let rows = store::list_merchants(&app.db, who.city(), after, limit).await?;
+        return Ok(rows.into_iter().map(Merchant::from).collect());
+    }
+    if let Ok(id) = uuid::Uuid::parse_str(q) {
+        let found = store::get_merchant(&app.db, MerchantId(id)).await?;
+        let mine = found.filter(|m| m.city_id == who.city() && after.is_none());
+        return Ok(mine.into_iter().map(Merchant::from).collect());
+    }
+    let search = store::StoreSearch {
+        text: like_pattern(&q.to_lowercase()),
+        kana: like_pattern(&katakana(q)),
+    };
+    let rows = store::search_merchants(&app.db, who.city(), &search, after, limit).await?;
     Ok(rows.into_iter().map(Merchant::from).collect())
+}
+
+/// `%needle%` for LIKE with `\` as the escape: `%`, `_` and `\` are characters, not wildcards.
+fn like_pattern(needle: &str) -> String {
+    let escaped = needle
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Hiragana as katakana (ぁ..ゖ → ァ..ヶ), the form 店舗名カナ is kept in; the rest as it is.
+fn katakana(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            'ぁ'..='ゖ' => char::from_u32(c as u32 + 0x60).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
 }
 
 /// A merchant's owner mints a one-time code for a cashier terminal.

@@ -666,6 +666,45 @@ pub async fn list_merchants(
     })
 }
 
+/// What the store registry's search looks for: the text as typed (name, 店舗番号) and its
+/// katakana form (店舗名カナ; hiragana typed at the counter becomes katakana), both as LIKE
+/// patterns (`\` escapes).
+pub struct StoreSearch {
+    pub text: String,
+    pub kana: String,
+}
+
+/// Seek pagination over the merchants of the city matching `search` in their name, their
+/// profile's kana or their 店舗番号 (external ref), in id order. The profile is the merchant
+/// registry's table (`merchants::store`), read here and never written, so the registry's list
+/// stays one query and one route.
+pub async fn search_merchants(
+    db: &Db,
+    city: CityId,
+    search: &StoreSearch,
+    after: Option<MerchantId>,
+    limit: i64,
+) -> Result<Vec<Merchant>, sqlx::Error> {
+    let after = after.map(|m| m.0).unwrap_or(Uuid::nil());
+    read!(db, |c| {
+        sqlx::query_as(
+            "SELECT m.id, m.city_id, m.name, m.created_at FROM merchants m \
+             LEFT JOIN merchant_profiles p ON p.merchant_id = m.id \
+             WHERE m.city_id = $1 AND m.id > $2 \
+               AND (lower(m.name) LIKE $3 ESCAPE '\\' OR p.name_kana LIKE $4 ESCAPE '\\' \
+                    OR lower(p.external_ref) LIKE $3 ESCAPE '\\') \
+             ORDER BY m.id LIMIT $5",
+        )
+        .bind(city.0)
+        .bind(after)
+        .bind(&search.text)
+        .bind(&search.kana)
+        .bind(limit)
+        .fetch_all(c)
+        .await
+    })
+}
+
 pub async fn insert_enrollment_code(
     tx: &mut WriteTx,
     hash: &[u8],
