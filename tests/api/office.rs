@@ -14,6 +14,7 @@ both_backends!(
     shoppers_are_found_by_card_number,
     a_blocked_shopper_can_do_nothing_until_unblocked,
     stores_are_searched_by_the_server,
+    the_audit_log_keeps_registry_and_card_changes,
 );
 
 async fn named_shopper(app: &TestApp, op: &str, name: &str) -> String {
@@ -427,4 +428,90 @@ async fn stores_are_searched_by_the_server(app: &TestApp) {
     .token;
     let (_, v) = app.get("/api/v1/merchants?q=s-00", &foreign).await;
     assert_eq!(v.as_array().map(Vec::len), Some(0), "{v}");
+}
+
+/// The newest entry of `action` about `subject`.
+async fn entry(app: &TestApp, op: &str, subject: &str, action: &str) -> Value {
+    audit_actions(app, op, subject)
+        .await
+        .into_iter()
+        .find(|(a, _)| a == action)
+        .unwrap_or_else(|| panic!("no {action} entry about {subject}"))
+        .1
+}
+
+async fn the_audit_log_keeps_registry_and_card_changes(app: &TestApp) {
+    use crate::registry::{bank, profile};
+    let (op_id, op) = app.staff("operator", "operator").await;
+    let p = app.currency().await;
+    let points = app.program("points", json!({})).await;
+    let (m, _) = app.merchant(&op).await;
+
+    // A profile: first set (every field is new), then one field changed.
+    let path = format!("/api/v1/merchants/{m}/profile");
+    let first = profile("S-9", None, "食料品", "駅前", "small");
+    assert_eq!(app.put(&path, &op, first).await.0, StatusCode::OK);
+    let second = profile("S-9", None, "食料品", "本町", "small");
+    assert_eq!(app.put(&path, &op, second).await.0, StatusCode::OK);
+    let e = entry(app, &op, &m, "store_profile_changed").await;
+    assert_eq!(e["actor_id"], op_id.as_str());
+    assert_eq!(e["subject_kind"], "merchant");
+    assert_eq!(e["detail"]["name"], "スーパー");
+    assert_eq!(e["detail"]["fields"], json!(["district"]));
+    assert_eq!(e["detail"]["before"], json!({"district": "駅前"}));
+    assert_eq!(e["detail"]["after"], json!({"district": "本町"}));
+
+    // A bank account, then another: masked before and after, never the whole number.
+    let path = format!("/api/v1/merchants/{m}/bank-account");
+    assert_eq!(app.put(&path, &op, bank("ｽ-ﾊﾟ-")).await.0, StatusCode::OK);
+    let mut moved = bank("ｽ-ﾊﾟ-");
+    moved["account_number"] = json!("7654321");
+    assert_eq!(app.put(&path, &op, moved).await.0, StatusCode::OK);
+    let e = entry(app, &op, &m, "bank_account_changed").await;
+    assert_eq!(e["detail"]["before"]["masked"], "ﾐﾂｲｽﾐﾄﾓ ｼﾌﾞﾔ ••••567");
+    assert_eq!(e["detail"]["after"]["masked"], "ﾐﾂｲｽﾐﾄﾓ ｼﾌﾞﾔ ••••321");
+    let text = e.to_string();
+    assert!(!text.contains("1234567") && !text.contains("7654321"), "{text}");
+
+    // Participation events.
+    let path = format!("/api/v1/programs/{p}/merchants/{m}/participation-events");
+    let (s, v) = app.post(&path, &op, json!({"kind": "joined"})).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = app
+        .post(&path, &op, json!({"kind": "suspended", "reason": "規約違反の調査"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let e = entry(app, &op, &m, "participation_suspended").await;
+    assert_eq!(e["detail"]["reason"], "規約違反の調査");
+    assert_eq!(e["detail"]["program_id"], p.as_str());
+    assert_eq!(e["detail"]["event_id"], v["id"]);
+    entry(app, &op, &m, "participation_joined").await;
+
+    // A card issued, blocked, and replaced: the number kept as its last four digits.
+    let (shopper, _) = app.shopper(&op).await;
+    let (s, card) = app
+        .post(
+            &format!("/api/v1/programs/{points}/cards"),
+            &op,
+            json!({"shopper_id": shopper}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{card}");
+    let id = card["id"].as_str().expect("id");
+    let number = card["number"].as_str().expect("number");
+    let e = entry(app, &op, id, "card_issued").await;
+    assert_eq!(e["detail"]["number"], format!("•••• •••• •••• {}", &number[12..]));
+    assert_eq!(e["detail"]["shopper_id"], shopper.as_str());
+    assert!(!e.to_string().contains(number));
+    let (s, _) = app.post(&format!("/api/v1/cards/{id}/block"), &op, json!({})).await;
+    assert_eq!(s, StatusCode::OK);
+    let e = entry(app, &op, id, "card_blocked").await;
+    assert_eq!((&e["detail"]["before"], &e["detail"]["after"]), (&json!("active"), &json!("blocked")));
+    let (s, r) = app
+        .post_money(&format!("/api/v1/cards/{id}/replacements"), &op, json!({"reason": "紛失"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    let e = entry(app, &op, id, "card_replaced").await;
+    assert_eq!(e["detail"]["reason"], "紛失");
+    assert_eq!(e["detail"]["new_card_id"], r["new_card"]["id"]);
 }
