@@ -104,11 +104,11 @@ async function search() {
   const list = $("shopper-list");
   if (!found.length) return empty(list);
   list.replaceChildren(...found.map((s) => {
-    const li = el("li");
+    const li = el("li", { attrs: { "data-shopper-id": s.id } });
     const b = button("office_open", { secondary: true, onClick: () => openShopper(s) });
     b.textContent = s.display_name;
-    li.append(b);
-    if (s.status === "blocked") li.append(el("span", { cls: "badge bad", text: t("office_shopper_blocked") }));
+    li.append(b, el("span", { cls: "badge bad", text: t("office_shopper_blocked") }));
+    li.lastChild.hidden = s.status !== "blocked";
     return li;
   }));
   // One match (an id or a card number): open it at once.
@@ -127,6 +127,8 @@ function showState(s) {
   }
   $("shopper-block").hidden = s.status === "blocked";
   $("shopper-unblock").hidden = s.status !== "blocked";
+  const badge = document.querySelector(`#shopper-list [data-shopper-id="${s.id}"] .badge`);
+  if (badge) badge.hidden = s.status !== "blocked";
 }
 
 async function openShopper(s) {
@@ -150,7 +152,7 @@ async function openShopper(s) {
   } else empty(bl);
   const cl = $("shopper-cards");
   if (cards.length) {
-    cl.replaceChildren(...cards.map((c) => el("li", { text: `${c.number} · ${t(`office_card_${c.status}`)} · ${money("points", c.balance)}` })));
+    cl.replaceChildren(...cards.map((c) => el("li", { text: `${c.number.replace(/(\d{4})(?=\d)/g, "$1 ")} · ${t(`office_card_${c.status}`)} · ${money("points", c.balance)}` })));
   } else empty(cl);
   const body = $("shopper-history");
   if (!activity.entries.length) return empty(body, 3);
