@@ -118,7 +118,9 @@ async fn shoppers_are_found_by_card_number(app: &TestApp) {
     .await
     .expect("bootstrap")
     .token;
-    let (_, v) = app.get(&format!("/api/v1/shoppers?q={number}"), &foreign).await;
+    let (_, v) = app
+        .get(&format!("/api/v1/shoppers?q={number}"), &foreign)
+        .await;
     assert_eq!(names(&v), Vec::<&str>::new());
 }
 
@@ -215,7 +217,11 @@ async fn a_blocked_shopper_can_do_nothing_until_unblocked(app: &TestApp) {
     assert_eq!(s, StatusCode::CREATED, "{card}");
     // A code the shopper showed before the block.
     let (s, shown) = app
-        .post(&format!("/api/v1/programs/{p}/shopper-codes"), &token, json!({}))
+        .post(
+            &format!("/api/v1/programs/{p}/shopper-codes"),
+            &token,
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{shown}");
 
@@ -223,10 +229,19 @@ async fn a_blocked_shopper_can_do_nothing_until_unblocked(app: &TestApp) {
     let path = format!("/api/v1/shoppers/{shopper}/block");
     let (_, viewer) = app.staff("city", "viewer").await;
     let why = json!({"reason": "カード紛失の届出"});
-    assert_eq!(app.post(&path, &viewer, why.clone()).await.0, StatusCode::FORBIDDEN);
-    assert_eq!(app.post(&path, &token, why.clone()).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.post(&path, &viewer, why.clone()).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.post(&path, &token, why.clone()).await.0,
+        StatusCode::FORBIDDEN
+    );
     let (s, v) = app.post(&path, &op, json!({"reason": " "})).await;
-    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, Some("invalid_reason")));
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::BAD_REQUEST, Some("invalid_reason"))
+    );
     let (s, v) = app.post(&path, &op, why.clone()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "blocked");
@@ -234,13 +249,22 @@ async fn a_blocked_shopper_can_do_nothing_until_unblocked(app: &TestApp) {
     assert_eq!(v["blocked_by"], op_id.as_str());
     // Again: answered as it is, nothing recorded twice.
     let (s, again) = app.post(&path, &op, why.clone()).await;
-    assert_eq!((s, &again["blocked_at"]), (StatusCode::OK, &v["blocked_at"]));
+    assert_eq!(
+        (s, &again["blocked_at"]),
+        (StatusCode::OK, &v["blocked_at"])
+    );
 
     // The bearer token and the session stop at once, with a named refusal.
     let (s, v) = app.get("/api/v1/me", &token).await;
-    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, Some("shopper_blocked")));
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::FORBIDDEN, Some("shopper_blocked"))
+    );
     let (s, v) = me_by_cookie(app, &cookie).await;
-    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, Some("shopper_blocked")));
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::FORBIDDEN, Some("shopper_blocked"))
+    );
     // Sign-in by password and by a setup code are refused; the code stays unused.
     let (s, v, c) = open_post(
         app,
@@ -248,15 +272,25 @@ async fn a_blocked_shopper_can_do_nothing_until_unblocked(app: &TestApp) {
         json!({"login": "hanako@example.jp", "password": PASSWORD}),
     )
     .await;
-    assert_eq!((s, code(&v), c.as_str()), (StatusCode::FORBIDDEN, Some("shopper_blocked"), ""));
+    assert_eq!(
+        (s, code(&v), c.as_str()),
+        (StatusCode::FORBIDDEN, Some("shopper_blocked"), "")
+    );
     let slip = setup_code(app, &op, &shopper).await;
     let (s, v, _) = set_up(app, &slip, None).await;
-    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, Some("shopper_blocked")));
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::FORBIDDEN, Some("shopper_blocked"))
+    );
 
     // Nothing moves: pay, the till by the earlier code, a counter charge, a transfer to them,
     // the point card at a till.
     let blocked = |(s, v): (StatusCode, Value)| {
-        assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, Some("shopper_blocked")), "{v}");
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::FORBIDDEN, Some("shopper_blocked")),
+            "{v}"
+        );
     };
     blocked(
         app.post_money(
@@ -304,14 +338,21 @@ async fn a_blocked_shopper_can_do_nothing_until_unblocked(app: &TestApp) {
     assert_eq!(app.merchant_balance(&p, &merchant, "coin").await, 0);
     let (s, v) = app.get(&format!("/api/v1/shoppers/{shopper}"), &op).await;
     assert_eq!((s, &v["status"]), (StatusCode::OK, &json!("blocked")));
-    let (_, found) = app.get(&format!("/api/v1/shoppers?q={shopper}"), &viewer).await;
+    let (_, found) = app
+        .get(&format!("/api/v1/shoppers?q={shopper}"), &viewer)
+        .await;
     assert_eq!(found[0]["status"], "blocked");
 
     // Unblock: everything works again, the earlier token and the setup code included.
     let unblock = format!("/api/v1/shoppers/{shopper}/unblock");
-    let (s, v) = app.post(&unblock, &op, json!({"reason": "本人確認のうえ解除"})).await;
+    let (s, v) = app
+        .post(&unblock, &op, json!({"reason": "本人確認のうえ解除"}))
+        .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!((&v["status"], &v["blocked_at"]), (&json!("active"), &Value::Null));
+    assert_eq!(
+        (&v["status"], &v["blocked_at"]),
+        (&json!("active"), &Value::Null)
+    );
     assert_eq!(app.get("/api/v1/me", &token).await.0, StatusCode::OK);
     let (s, v) = app
         .post_money(
@@ -329,9 +370,20 @@ async fn a_blocked_shopper_can_do_nothing_until_unblocked(app: &TestApp) {
 
     // The audit log: one block and one unblock, who, why, before and after.
     let log = audit_actions(app, &op, &shopper).await;
-    let kinds: Vec<&str> = log.iter().map(|(a, _)| a.as_str()).filter(|a| a.starts_with("shopper_")).collect();
-    assert_eq!(kinds, ["shopper_unblocked", "shopper_blocked"], "newest first");
-    let (_, blocked_entry) = &log.iter().find(|(a, _)| a == "shopper_blocked").expect("entry");
+    let kinds: Vec<&str> = log
+        .iter()
+        .map(|(a, _)| a.as_str())
+        .filter(|a| a.starts_with("shopper_"))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["shopper_unblocked", "shopper_blocked"],
+        "newest first"
+    );
+    let (_, blocked_entry) = &log
+        .iter()
+        .find(|(a, _)| a == "shopper_blocked")
+        .expect("entry");
     assert_eq!(blocked_entry["actor_id"], op_id.as_str());
     assert_eq!(blocked_entry["detail"]["reason"], "カード紛失の届出");
     assert_eq!(blocked_entry["detail"]["after"], "blocked");
@@ -370,7 +422,11 @@ async fn stores_are_searched_by_the_server(app: &TestApp) {
         .await
         .expect("sent");
     let status = resp.status();
-    assert!(status.is_success(), "{status} {}", resp.text().await.unwrap_or_default());
+    assert!(
+        status.is_success(),
+        "{status} {}",
+        resp.text().await.unwrap_or_default()
+    );
     let (lone, _) = app.merchant(&op).await;
 
     let found = |q: &'static str| {
@@ -388,12 +444,32 @@ async fn stores_are_searched_by_the_server(app: &TestApp) {
             names
         }
     };
-    assert_eq!(found("%E5%B1%B1%E7%94%B0").await, ["山田精肉店"], "a part of the name");
-    assert_eq!(found("%E3%83%A4%E3%83%9E%E3%83%80").await, ["やまだ書店", "山田精肉店"], "kana: ヤマダ");
-    assert_eq!(found("%E3%82%84%E3%81%BE%E3%81%A0").await, ["やまだ書店", "山田精肉店"], "hiragana やまだ finds the kana");
-    assert_eq!(found("s-00").await, ["やまだ書店", "山田精肉店"], "店舗番号, case aside");
+    assert_eq!(
+        found("%E5%B1%B1%E7%94%B0").await,
+        ["山田精肉店"],
+        "a part of the name"
+    );
+    assert_eq!(
+        found("%E3%83%A4%E3%83%9E%E3%83%80").await,
+        ["やまだ書店", "山田精肉店"],
+        "kana: ヤマダ"
+    );
+    assert_eq!(
+        found("%E3%82%84%E3%81%BE%E3%81%A0").await,
+        ["やまだ書店", "山田精肉店"],
+        "hiragana やまだ finds the kana"
+    );
+    assert_eq!(
+        found("s-00").await,
+        ["やまだ書店", "山田精肉店"],
+        "店舗番号, case aside"
+    );
     assert_eq!(found("%25").await, ["佐藤100%ストア"], "% is a character");
-    assert_eq!(found("%E3%82%B9%E3%83%BC%E3%83%91%E3%83%BC").await, ["スーパー"], "a store without a profile, by name");
+    assert_eq!(
+        found("%E3%82%B9%E3%83%BC%E3%83%91%E3%83%BC").await,
+        ["スーパー"],
+        "a store without a profile, by name"
+    );
     let (_, v) = app.get(&format!("/api/v1/merchants?q={lone}"), &op).await;
     assert_eq!(v[0]["id"], lone.as_str(), "by id");
 
@@ -402,22 +478,34 @@ async fn stores_are_searched_by_the_server(app: &TestApp) {
     assert_eq!(first.as_array().map(Vec::len), Some(1));
     let after = first[0]["id"].as_str().expect("id");
     let (_, second) = app
-        .get(&format!("/api/v1/merchants?q=s-00&limit=1&after={after}"), &op)
+        .get(
+            &format!("/api/v1/merchants?q=s-00&limit=1&after={after}"),
+            &op,
+        )
         .await;
     assert_eq!(second.as_array().map(Vec::len), Some(1));
     assert_ne!(second[0]["id"], first[0]["id"]);
     let last = second[0]["id"].as_str().expect("id");
     let (_, none) = app
-        .get(&format!("/api/v1/merchants?q=s-00&limit=1&after={last}"), &op)
+        .get(
+            &format!("/api/v1/merchants?q=s-00&limit=1&after={last}"),
+            &op,
+        )
         .await;
     assert_eq!(none.as_array().map(Vec::len), Some(0));
 
     // Refusals, and another city's staff find none of these.
     let long = "あ".repeat(101);
     let (s, v) = app.get(&format!("/api/v1/merchants?q={long}"), &op).await;
-    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, Some("invalid_query")));
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::BAD_REQUEST, Some("invalid_query"))
+    );
     let (_, shopper) = app.shopper(&op).await;
-    assert_eq!(app.get("/api/v1/merchants?q=x", &shopper).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/api/v1/merchants?q=x", &shopper).await.0,
+        StatusCode::FORBIDDEN
+    );
     let foreign = machipay::features::directory::bootstrap_city(
         &app.app,
         "よその町".into(),
@@ -471,14 +559,21 @@ async fn the_audit_log_keeps_registry_and_card_changes(app: &TestApp) {
     assert_eq!(e["detail"]["before"]["masked"], "ﾐﾂｲｽﾐﾄﾓ ｼﾌﾞﾔ ••••567");
     assert_eq!(e["detail"]["after"]["masked"], "ﾐﾂｲｽﾐﾄﾓ ｼﾌﾞﾔ ••••321");
     let text = e.to_string();
-    assert!(!text.contains("1234567") && !text.contains("7654321"), "{text}");
+    assert!(
+        !text.contains("1234567") && !text.contains("7654321"),
+        "{text}"
+    );
 
     // Participation events.
     let path = format!("/api/v1/programs/{p}/merchants/{m}/participation-events");
     let (s, v) = app.post(&path, &op, json!({"kind": "joined"})).await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let (s, v) = app
-        .post(&path, &op, json!({"kind": "suspended", "reason": "規約違反の調査"}))
+        .post(
+            &path,
+            &op,
+            json!({"kind": "suspended", "reason": "規約違反の調査"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
     let e = entry(app, &op, &m, "participation_suspended").await;
@@ -500,15 +595,27 @@ async fn the_audit_log_keeps_registry_and_card_changes(app: &TestApp) {
     let id = card["id"].as_str().expect("id");
     let number = card["number"].as_str().expect("number");
     let e = entry(app, &op, id, "card_issued").await;
-    assert_eq!(e["detail"]["number"], format!("•••• •••• •••• {}", &number[12..]));
+    assert_eq!(
+        e["detail"]["number"],
+        format!("•••• •••• •••• {}", &number[12..])
+    );
     assert_eq!(e["detail"]["shopper_id"], shopper.as_str());
     assert!(!e.to_string().contains(number));
-    let (s, _) = app.post(&format!("/api/v1/cards/{id}/block"), &op, json!({})).await;
+    let (s, _) = app
+        .post(&format!("/api/v1/cards/{id}/block"), &op, json!({}))
+        .await;
     assert_eq!(s, StatusCode::OK);
     let e = entry(app, &op, id, "card_blocked").await;
-    assert_eq!((&e["detail"]["before"], &e["detail"]["after"]), (&json!("active"), &json!("blocked")));
+    assert_eq!(
+        (&e["detail"]["before"], &e["detail"]["after"]),
+        (&json!("active"), &json!("blocked"))
+    );
     let (s, r) = app
-        .post_money(&format!("/api/v1/cards/{id}/replacements"), &op, json!({"reason": "紛失"}))
+        .post_money(
+            &format!("/api/v1/cards/{id}/replacements"),
+            &op,
+            json!({"reason": "紛失"}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{r}");
     let e = entry(app, &op, id, "card_replaced").await;

@@ -253,11 +253,22 @@ async fn back_office(app: &TestApp, driver: &Driver) {
     fits_the_phone(&a, "stores").await;
     shot_at(&a, "#store-detail", "office-04b-store-registry").await;
     // The server searches the registry: kana typed in hiragana, then a store number.
-    for (q, step) in [("やまびこ", "office-04b2-store-search-kana"), ("b-201", "office-04b3-store-search-number")] {
-        a.execute("document.getElementById('store-detail').hidden = true", vec![])
+    for (q, step) in [
+        ("やまびこ", "office-04b2-store-search-kana"),
+        ("b-201", "office-04b3-store-search-number"),
+    ] {
+        a.execute(
+            "document.getElementById('store-detail').hidden = true",
+            vec![],
+        )
+        .await
+        .expect("closes the store");
+        a.find(Locator::Css("#store-q"))
             .await
-            .expect("closes the store");
-        a.find(Locator::Css("#store-q")).await.expect("box").clear().await.expect("cleared");
+            .expect("box")
+            .clear()
+            .await
+            .expect("cleared");
         type_into(&a, "#store-q", q).await;
         click(&a, "#store-search button").await;
         wait_text(&a, "#store-profile", "B-201").await;
@@ -472,12 +483,26 @@ async fn shopper_block_steps(app: &TestApp, a: &Client, op: &str) {
         .await;
     assert_eq!(s.as_u16(), 201, "{card}");
     let number = card["number"].as_str().expect("number").to_owned();
-    let spaced = format!("{} {} {} {}", &number[..4], &number[4..8], &number[8..12], &number[12..]);
+    let spaced = format!(
+        "{} {} {} {}",
+        &number[..4],
+        &number[4..8],
+        &number[8..12],
+        &number[12..]
+    );
 
-    a.execute("document.getElementById('shopper-detail').hidden = true", vec![])
+    a.execute(
+        "document.getElementById('shopper-detail').hidden = true",
+        vec![],
+    )
+    .await
+    .expect("closes the shopper");
+    a.find(Locator::Css("#shopper-q"))
         .await
-        .expect("closes the shopper");
-    a.find(Locator::Css("#shopper-q")).await.expect("box").clear().await.expect("cleared");
+        .expect("box")
+        .clear()
+        .await
+        .expect("cleared");
     type_into(a, "#shopper-q", &spaced).await;
     click(a, "#shopper-search button").await;
     wait_text(a, "#shopper-cards", &spaced).await;
@@ -507,13 +532,22 @@ async fn shopper_block_steps(app: &TestApp, a: &Client, op: &str) {
         )
         .await
         .expect("buttons");
-    assert_eq!(offered, json!([true, false]), "blocked: only unblock is offered");
+    assert_eq!(
+        offered,
+        json!([true, false]),
+        "blocked: only unblock is offered"
+    );
     wait_text(a, "#shopper-list", "利用停止中").await;
     let (_, v) = app.get(&format!("/api/v1/shoppers/{shopper}"), op).await;
     assert_eq!(v["status"], "blocked", "{v}");
     fits_the_phone(a, "shopper blocked").await;
     shot_at(a, "#shopper-state", "office-04i-shopper-blocked").await;
-    shot_at(a, "#shopper-block-msg", "office-04j-shopper-blocked-buttons").await;
+    shot_at(
+        a,
+        "#shopper-block-msg",
+        "office-04j-shopper-blocked-buttons",
+    )
+    .await;
 
     type_into(a, "#shopper-block-reason", "本人確認のうえ解除").await;
     click(a, "#shopper-unblock").await;

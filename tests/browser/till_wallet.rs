@@ -221,7 +221,11 @@ async fn shopper_pays(app: &TestApp, driver: &Driver) {
         "const r = (id) => document.getElementById(id).getBoundingClientRect();          return [r('sale').right <= r('history').left, r('history').top < r('shopper-code').bottom,                  document.documentElement.scrollWidth <= window.innerWidth]",
     )
     .await;
-    assert_eq!(columns, json!([true, true, true]), "two columns on a desktop till");
+    assert_eq!(
+        columns,
+        json!([true, true, true]),
+        "two columns on a desktop till"
+    );
     snap(&till, "tw-01c-till-desktop-columns").await;
 
     // The till shows ¥1,500 full screen with the store's name and a countdown, the QR beside
@@ -234,7 +238,11 @@ async fn shopper_pays(app: &TestApp, driver: &Driver) {
         "const r = (id) => document.getElementById(id).getBoundingClientRect();          return [r('request-qr').right <= r('request-amount').left,                  r('request-qr').bottom <= window.innerHeight]",
     )
     .await;
-    assert_eq!(beside, json!([true, true]), "the QR beside the amount, all on screen");
+    assert_eq!(
+        beside,
+        json!([true, true]),
+        "the QR beside the amount, all on screen"
+    );
     let left = wait_text(&till, "#request-left", "4:").await;
     assert!(left.starts_with("4:") || left == "5:00", "{left}");
 

@@ -29,8 +29,6 @@ pub(crate) fn router() -> OpenApiRouter<App> {
         .routes(routes!(revoke_device))
         .routes(routes!(create_shopper, search_shoppers))
         .routes(routes!(get_shopper))
-        .routes(routes!(block_shopper))
-        .routes(routes!(unblock_shopper))
         .routes(routes!(revoke_token))
         .routes(routes!(list_tokens, reissue_token))
 }
@@ -239,34 +237,6 @@ async fn get_shopper(
     Path(id): Path<ShopperId>,
 ) -> Result<Json<Shopper>, AppError> {
     uc::get_shopper(&app, c.who, id).await.map(Json)
-}
-
-/// Block a shopper (operators, city admins): their tokens and sessions stop at once, sign-in
-/// and every payment, charge, transfer, earn and spend are refused (403 `shopper_blocked`);
-/// balances stay. Already blocked: answered as they are.
-#[utoipa::path(post, path = "/api/v1/shoppers/{shopper_id}/block", tag = "directory", security(("bearer" = [])),
-    params(("shopper_id" = ShopperId, Path)), request_body = ShopperBlockRequest,
-    responses((status = 200, body = Shopper), (status = "4XX", body = ErrorEnvelope)))]
-async fn block_shopper(
-    State(app): State<App>,
-    c: Caller,
-    Path(id): Path<ShopperId>,
-    Body(req): Body<ShopperBlockRequest>,
-) -> Result<Answer<Shopper>, AppError> {
-    uc::block_shopper(&app, c.who, id, req).await
-}
-
-/// Unblock a shopper (operators, city admins): their tokens, sessions and sign-in work again.
-#[utoipa::path(post, path = "/api/v1/shoppers/{shopper_id}/unblock", tag = "directory", security(("bearer" = [])),
-    params(("shopper_id" = ShopperId, Path)), request_body = ShopperBlockRequest,
-    responses((status = 200, body = Shopper), (status = "4XX", body = ErrorEnvelope)))]
-async fn unblock_shopper(
-    State(app): State<App>,
-    c: Caller,
-    Path(id): Path<ShopperId>,
-    Body(req): Body<ShopperBlockRequest>,
-) -> Result<Answer<Shopper>, AppError> {
-    uc::unblock_shopper(&app, c.who, id, req).await
 }
 
 /// Revoke a token at once (its holder, or a city admin).

@@ -21,15 +21,15 @@ use machipay_domain::ids::*;
 pub use api::{
     City, Device, DeviceStatus, EnrollRequest, EnrollmentCode, Issued, Merchant,
     NewEnrollmentCodeRequest, NewMerchantRequest, NewProgramRequest, NewShopperRequest,
-    NewStaffRequest, NewToken, Program, RevokedToken, Shopper, ShopperBlockRequest,
-    ShopperStatus, Staff, TokenInfo,
+    NewStaffRequest, NewToken, Program, RevokedToken, Shopper, ShopperBlockRequest, ShopperStatus,
+    Staff, TokenInfo,
 };
 pub use lookup::{
     CityRow, MerchantRow, PrincipalKind, ProgramRow, SettingsVersion, ShopperRow, city, city_count,
     city_tx, merchant, merchant_tx, program, program_tx, program_with_settings_tx,
     programs_of_city, settings_versions, shopper, shopper_tx,
 };
-pub(crate) use lookup::{add_merchant_tx, add_settings_version_tx};
+pub(crate) use lookup::{add_merchant_tx, add_settings_version_tx, set_shopper_block_tx};
 pub(crate) use store::warm_merchants;
 
 /// How long a device enrollment code stays usable.
@@ -625,85 +625,14 @@ fn card_number_in(q: &str) -> Option<String> {
 
 /// Refuses a blocked shopper (403 `shopper_blocked`), read in the write transaction so a
 /// block that commits first is seen. An unknown shopper passes: callers check existence.
-pub(crate) async fn refuse_blocked_tx(tx: &mut WriteTx, shopper: ShopperId) -> Result<(), AppError> {
+pub(crate) async fn refuse_blocked_tx(
+    tx: &mut WriteTx,
+    shopper: ShopperId,
+) -> Result<(), AppError> {
     match store::get_shopper_tx(tx, shopper).await? {
         Some(s) if s.blocked_at.is_some() => Err(DirectoryRefusal::ShopperBlocked.into()),
         _ => Ok(()),
     }
-}
-
-/// Staff (operators, city admins) block a shopper at once: their tokens and sessions stop
-/// working, sign-in is refused, nothing of theirs moves; balances stay. Blocking a blocked
-/// shopper changes nothing and answers them as they are. Recorded in the audit log.
-pub async fn block_shopper(
-    app: &App,
-    who: Principal,
-    id: ShopperId,
-    req: ShopperBlockRequest,
-) -> Result<Answer<Shopper>, AppError> {
-    set_block(app, who, id, true, req.reason).await
-}
-
-/// Staff lift a shopper's block: their tokens, sessions and sign-in work again. Unblocking
-/// an active shopper changes nothing. Recorded in the audit log.
-pub async fn unblock_shopper(
-    app: &App,
-    who: Principal,
-    id: ShopperId,
-    req: ShopperBlockRequest,
-) -> Result<Answer<Shopper>, AppError> {
-    set_block(app, who, id, false, req.reason).await
-}
-
-async fn set_block(
-    app: &App,
-    who: Principal,
-    id: ShopperId,
-    block: bool,
-    reason: String,
-) -> Result<Answer<Shopper>, AppError> {
-    if !who.can(Capability::OperateProgram) {
-        return Err(Common::Forbidden.into());
-    }
-    let reason = reason.trim().to_owned();
-    if reason.is_empty() || reason.chars().count() > 200 {
-        return Err(Common::InvalidReason.into());
-    }
-    let answer = app
-        .writer
-        .answer(None, move |w| {
-            Box::pin(async move {
-                let row = store::get_shopper_tx(&mut w.tx, id)
-                    .await?
-                    .filter(|s| s.city_id == who.city())
-                    .ok_or(Common::NotFound("shopper"))?;
-                if row.blocked_at.is_some() == block {
-                    return Ok(Done::ok(Shopper::from(row)));
-                }
-                let mark = block.then_some((w.now, reason.as_str(), who.scope_id()));
-                store::set_shopper_block(&mut w.tx, id, mark).await?;
-                let change = crate::features::audit::Change {
-                    action: if block { "shopper_blocked" } else { "shopper_unblocked" },
-                    subject_kind: "shopper",
-                    subject_id: id.0,
-                    detail: serde_json::json!({
-                        "reason": reason,
-                        "before": if block { "active" } else { "blocked" },
-                        "after": if block { "blocked" } else { "active" },
-                        "blocked_since": row.blocked_at,
-                    }),
-                };
-                crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
-                let after = store::get_shopper_tx(&mut w.tx, id)
-                    .await?
-                    .ok_or_else(|| AppError::Internal("shopper vanished".into()))?;
-                Ok(Done::ok(Shopper::from(after)))
-            })
-        })
-        .await;
-    // Committed (or not): no remembered token of the shopper may outlive this point.
-    app.tokens.forget_all();
-    answer
 }
 
 /// Whether `who` may manage (revoke, re-issue) the tokens of a principal of `kind` in its

@@ -45,7 +45,11 @@ pub(super) fn profile_change(
 /// An account as the log shows it: `ﾐﾔｺｷﾞﾝｺｳ ﾎﾝﾃﾝ ordinary ••••567`.
 fn masked(b: &BankAccountView) -> Value {
     let digits = b.account_number.chars().count();
-    let tail: String = b.account_number.chars().skip(digits.saturating_sub(3)).collect();
+    let tail: String = b
+        .account_number
+        .chars()
+        .skip(digits.saturating_sub(3))
+        .collect();
     let dots = "•".repeat(digits.saturating_sub(3));
     json!({
         "bank_code": b.bank_code,

@@ -3,9 +3,9 @@
 //! city's store-count targets. Every write goes through the writer.
 
 pub mod api;
+mod audit;
 pub(crate) mod http;
 pub mod import;
-mod audit;
 pub(crate) mod participation;
 pub(crate) mod store;
 

@@ -94,7 +94,14 @@ pub async fn issue(
 
 /// A card number as the audit log keeps it: its last four digits (`•••• •••• •••• 1234`).
 fn masked_number(number: &str) -> String {
-    let tail: String = number.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = number
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     format!("•••• •••• •••• {tail}")
 }
 
