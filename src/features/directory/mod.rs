@@ -732,3 +732,30 @@ pub async fn reissue_token(
         })
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_card_number_is_16_digits_however_it_is_typed() {
+        let plain = Some("4111111111111111".to_owned());
+        assert_eq!(card_number_in("4111111111111111"), plain);
+        assert_eq!(card_number_in("4111 1111 1111 1111"), plain);
+        assert_eq!(card_number_in("4111-1111-1111-1111"), plain);
+        assert_eq!(
+            card_number_in("４１１１　１１１１　１１１１　１１１１"),
+            plain
+        );
+        assert_eq!(card_number_in("411111111111111"), None, "15 digits");
+        assert_eq!(card_number_in("山田 4111111111111111"), None, "a name");
+        assert_eq!(card_number_in(""), None);
+    }
+
+    #[test]
+    fn the_store_search_reads_hiragana_as_katakana_and_wildcards_as_characters() {
+        assert_eq!(katakana("やまびこ食堂"), "ヤマビコ食堂");
+        assert_eq!(katakana("ヤマダ s-1"), "ヤマダ s-1");
+        assert_eq!(like_pattern("100%_\\"), "%100\\%\\_\\\\%");
+    }
+}
