@@ -973,6 +973,9 @@ async fn setup(
                             city_id: city,
                             display_name: format!("市民{:06}", i + 1),
                             created_at: at,
+                            blocked_at: None,
+                            blocked_reason: None,
+                            blocked_by: None,
                         };
                         directory::store::insert_shopper(&mut w.tx, &shopper).await?;
                         // Nine in ten have a linked point card.

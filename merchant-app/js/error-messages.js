@@ -18,6 +18,7 @@ export const ERROR_MESSAGES = {
   not_staff_token: { ja: "市の職員用のアクセストークンではありません。", en: "This is not a city staff token." },
   not_store_token: { ja: "お店用のアクセストークンではありません。", en: "This is not a store token." },
   not_shopper_token: { ja: "ウォレット用のアクセストークンではありません。", en: "This is not a wallet token." },
+  shopper_blocked: { ja: "このアカウントは窓口で利用停止になっています。残高はそのまま保たれています。窓口でお問い合わせください。", en: "This account has been suspended at the counter. Your balance is kept. Please ask at the counter." },
   csrf_token_invalid: { ja: "画面の有効期限が切れました。ページを再読み込みしてから、もう一度お試しください。", en: "This page has expired. Please reload it and try again." },
   invalid_login: { ja: "メールアドレスまたは携帯電話番号（10〜15桁）を入力してください。", en: "Enter an email address or a mobile phone number (10 to 15 digits)." },
   invalid_password: { ja: "パスワードは8文字以上128文字以内にしてください。", en: "The password must be 8 to 128 characters." },

@@ -1,6 +1,7 @@
 // The back office's people parts: point cards (import a CSV file, issue, find, block,
-// replace) and shopper support at the counter (find by name or id, balances, cards and
-// history, reset sign-in with a one-time setup code, stop every sign-in).
+// replace) and shopper support at the counter (find by name, id or card number, balances,
+// cards and history, reset sign-in with a one-time setup code, block and unblock with a
+// reason).
 
 import { ApiError, api, csrfToken, moneyPost } from "./api.js";
 import { kindLabel, lang, money, t } from "./i18n.js";
@@ -103,12 +104,31 @@ async function search() {
   const list = $("shopper-list");
   if (!found.length) return empty(list);
   list.replaceChildren(...found.map((s) => {
-    const li = el("li");
+    const li = el("li", { attrs: { "data-shopper-id": s.id } });
     const b = button("office_open", { secondary: true, onClick: () => openShopper(s) });
     b.textContent = s.display_name;
-    li.append(b);
+    li.append(b, el("span", { cls: "badge bad", text: t("office_shopper_blocked") }));
+    li.lastChild.hidden = s.status !== "blocked";
     return li;
   }));
+  // One match (an id or a card number): open it at once.
+  if (found.length === 1 && q) await openShopper(found[0]);
+}
+
+/** The shopper's state line and which of block / unblock is offered. */
+function showState(s) {
+  const line = $("shopper-state");
+  if (s.status === "blocked") {
+    line.className = "state-line bad";
+    line.textContent = t("office_blocked_since", { time: moment(s.blocked_at), reason: s.blocked_reason ?? "" });
+  } else {
+    line.className = "state-line ok";
+    line.textContent = `${t("office_shopper_state")}: ${t("office_shopper_active")}`;
+  }
+  $("shopper-block").hidden = s.status === "blocked";
+  $("shopper-unblock").hidden = s.status !== "blocked";
+  const badge = document.querySelector(`#shopper-list [data-shopper-id="${s.id}"] .badge`);
+  if (badge) badge.hidden = s.status !== "blocked";
 }
 
 async function openShopper(s) {
@@ -116,8 +136,10 @@ async function openShopper(s) {
   $("shopper-detail").hidden = false;
   $("setup-code-box").hidden = true;
   tell($("shopper-action-msg"), "");
+  tell($("shopper-block-msg"), "");
   $("shopper-name").textContent = s.display_name;
   $("shopper-id").textContent = s.id;
+  showState(s);
   const [balances, activity, cards] = await Promise.all([
     api("GET", `/shoppers/${s.id}/balances`).catch(() => []),
     api("GET", `/shoppers/${s.id}/activity?limit=20`).catch(() => ({ entries: [] })),
@@ -130,7 +152,7 @@ async function openShopper(s) {
   } else empty(bl);
   const cl = $("shopper-cards");
   if (cards.length) {
-    cl.replaceChildren(...cards.map((c) => el("li", { text: `${c.number} · ${t(`office_card_${c.status}`)} · ${money("points", c.balance)}` })));
+    cl.replaceChildren(...cards.map((c) => el("li", { text: `${c.number.replace(/(\d{4})(?=\d)/g, "$1 ")} · ${t(`office_card_${c.status}`)} · ${money("points", c.balance)}` })));
   } else empty(cl);
   const body = $("shopper-history");
   if (!activity.entries.length) return empty(body, 3);
@@ -156,14 +178,21 @@ export function wireShoppers() {
     });
     $("setup-code-box").hidden = false;
   }));
-  $("shopper-block").addEventListener("click", () => act($("shopper-block"), $("shopper-action-msg"), async () => {
+  $("shopper-block").addEventListener("click", () => act($("shopper-block"), $("shopper-block-msg"), async () => {
+    const reason = $("shopper-block-reason").value.trim();
+    if (!reason) throw { code: "missing_reason" };
     if (!confirm(t("office_block_confirm", { name: shopper.display_name }))) throw { code: "office_confirm_cancelled" };
-    const tokens = await api("GET", `/principals/shopper/${shopper.id}/tokens`);
-    let ended = 0;
-    for (const tok of tokens.filter((x) => !x.revoked_at)) {
-      await api("DELETE", `/tokens/${tok.id}`);
-      ended += 1;
-    }
-    tell($("shopper-action-msg"), "office_blocked", "ok", { n: ended });
+    shopper = await api("POST", `/shoppers/${shopper.id}/block`, { body: { reason } });
+    showState(shopper);
+    $("shopper-block-reason").value = "";
+    tell($("shopper-block-msg"), "office_blocked", "ok", { name: shopper.display_name });
+  }));
+  $("shopper-unblock").addEventListener("click", () => act($("shopper-unblock"), $("shopper-block-msg"), async () => {
+    const reason = $("shopper-block-reason").value.trim();
+    if (!reason) throw { code: "missing_reason" };
+    shopper = await api("POST", `/shoppers/${shopper.id}/unblock`, { body: { reason } });
+    showState(shopper);
+    $("shopper-block-reason").value = "";
+    tell($("shopper-block-msg"), "office_unblocked", "ok", { name: shopper.display_name });
   }));
 }

@@ -1,6 +1,6 @@
 // The back office's registry parts: store applications to approve or reject (with a reason),
-// and the store registry (search by name, profile, bank account, participation history, and
-// recording a participation event).
+// and the store registry (searched by the server: name, 店舗名カナ, 店舗番号 or id, a page at a
+// time; profile, bank account, participation history, and recording a participation event).
 
 import { api } from "./api.js";
 import { t } from "./i18n.js";
@@ -89,33 +89,42 @@ function mask(number) {
 
 // ---- store registry ----------------------------------------------------------------------
 
-const stores = { all: [], picked: null };
+/** Stores per page of the registry's list. */
+const STORE_PAGE = 50;
+const stores = { picked: null, q: "", after: null };
 
-export async function loadStores() {
-  // A town's stores fit a few pages; the search filters them here.
-  stores.all = [];
-  let after = "";
-  for (let page = 0; page < 10; page++) {
-    const rows = await api("GET", `/merchants?limit=200${after ? `&after=${after}` : ""}`);
-    stores.all.push(...rows);
-    if (rows.length < 200) break;
-    after = rows[rows.length - 1].id;
+/** The first page of stores matching the search box (the server searches: name, 店舗名カナ,
+ * 店舗番号 or id), or the next page after the last one shown. */
+export async function loadStores(more = false) {
+  const msg = $("stores-msg");
+  if (!more) {
+    stores.q = $("store-q").value.trim();
+    stores.after = null;
   }
-  renderStores();
-}
-
-function renderStores() {
-  const q = $("store-q").value.trim().toLowerCase();
-  const found = stores.all.filter((m) => !q || m.name.toLowerCase().includes(q) || m.id === q).slice(0, 50);
+  const params = new URLSearchParams({ limit: String(STORE_PAGE) });
+  if (stores.q) params.set("q", stores.q);
+  if (stores.after) params.set("after", stores.after);
+  let rows;
+  try {
+    rows = await api("GET", `/merchants?${params}`);
+  } catch (e) {
+    return tell(msg, e.code || "network");
+  }
+  tell(msg, "");
   const list = $("store-list");
-  if (!found.length) return empty(list);
-  list.replaceChildren(...found.map((m) => {
+  const items = rows.map((m) => {
     const li = el("li");
     const b = button("office_open", { secondary: true, onClick: () => openStore(m) });
     b.textContent = m.name;
     li.append(b);
     return li;
-  }));
+  });
+  if (more) list.append(...items);
+  else if (items.length) list.replaceChildren(...items);
+  else empty(list);
+  stores.after = rows.length === STORE_PAGE ? rows[rows.length - 1].id : null;
+  $("store-more").hidden = !stores.after;
+  if (!more && rows.length === 1 && stores.q) await openStore(rows[0]);
 }
 
 async function openStore(m) {
@@ -162,8 +171,9 @@ async function loadEvents() {
 export function wireRegistry() {
   $("store-search").addEventListener("submit", (ev) => {
     ev.preventDefault();
-    renderStores();
+    act($("store-search").querySelector("button"), $("stores-msg"), () => loadStores());
   });
+  $("store-more").addEventListener("click", () => act($("store-more"), $("stores-msg"), () => loadStores(true)));
   $("event-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     act($("event-submit"), $("event-msg"), async () => {

@@ -165,8 +165,10 @@ function describe(e) {
   const d = e.detail ?? {};
   const key = `office_act_${e.action}`;
   const text = t(key, {
-    name: d.name ?? "", reason: d.reason ?? "", date: day(d.closing_date ?? d.effective_from),
-    round: d.round ?? "",
+    name: d.name ?? "", reason: d.reason ?? "—",
+    date: day(d.closing_date ?? d.effective_from ?? d.effective_on),
+    round: d.round ?? "", number: d.number ?? "", fields: (d.fields ?? []).join(", "),
+    before: d.before?.masked ?? "—", after: d.after?.masked ?? "—",
   });
   return text === key ? e.action : text;
 }

@@ -15,7 +15,7 @@ import { loadAudit, loadRuns, wireAudit, wireSettlement } from "./office-settlem
 /** What each part loads when it is opened (and again when the program changes). */
 const LOADERS = {
   applications: loadApplications,
-  stores: loadStores,
+  stores: () => loadStores(false),
   programs: loadSettings,
   campaigns: loadCampaigns,
   cards: async () => {},

@@ -14,6 +14,7 @@ pub mod points;
 pub mod qr;
 pub mod reports;
 pub mod settlement;
+pub mod shopper_block;
 pub mod sign_in;
 
 use crate::error::AppError;

@@ -133,6 +133,7 @@ fn routes_and_doc() -> (Router<App>, utoipa::openapi::OpenApi) {
         .merge(crate::features::activity::http::router())
         .merge(crate::features::sign_in::http::router())
         .merge(crate::features::audit::http::router())
+        .merge(crate::features::shopper_block::http::router())
         .split_for_parts();
     // After the routes are in: `modifiers(...)` run before any path exists.
     KeyConstraints.modify(&mut doc);

@@ -88,7 +88,15 @@ const TABLES: &[TableFacts] = &[
     TableFacts {
         table: "shoppers",
         facts: FactSet::SHOPPERS,
-        columns: Some(&["id", "city_id", "display_name", "created_at"]),
+        columns: Some(&[
+            "id",
+            "city_id",
+            "display_name",
+            "created_at",
+            "blocked_at",
+            "blocked_reason",
+            "blocked_by",
+        ]),
         insert_changes: false,
     },
     TableFacts {

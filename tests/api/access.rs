@@ -129,6 +129,9 @@ enum Arg {
     FreshMerchantOf(String),
     /// A card of the home point card program, issued just before each call.
     FreshCard,
+    /// A shopper of the home city, registered just before each call (the block rows: no
+    /// caller of the matrix is blocked).
+    FreshShopper,
 }
 
 #[derive(Debug, Clone)]
@@ -327,6 +330,11 @@ fn rows(w: &World) -> Vec<Row> {
         row("GET", "/api/v1/shoppers", Arg::None, Body::None, any(&[STAFF]), vec![]),
         row("GET", "/api/v1/shoppers/{shopper_id}", id(&w.shopper_x), Body::None, any(&[STAFF, &[ShopperX]]), vec![OwnerA, DeviceA, OwnerB, ShopperY]),
         row("GET", "/api/v1/shoppers/{shopper_id}", id(&w.foreign_shopper), Body::None, vec![], any(&[AUTHENTICATED])),
+        // Blocking a shopper: operators and city admins; another city's shopper is not found.
+        row("POST", "/api/v1/shoppers/{shopper_id}/block", Arg::FreshShopper, Body::Json(json!({"reason": "紛失"})), any(&[OPERATORS]), vec![]).ok(200),
+        row("POST", "/api/v1/shoppers/{shopper_id}/block", id(&w.foreign_shopper), Body::Json(json!({"reason": "紛失"})), vec![], any(&[OPERATORS])),
+        row("POST", "/api/v1/shoppers/{shopper_id}/unblock", Arg::FreshShopper, Body::Json(json!({"reason": "確認済み"})), any(&[OPERATORS]), vec![]).ok(200),
+        row("POST", "/api/v1/shoppers/{shopper_id}/unblock", id(&w.foreign_shopper), Body::Json(json!({"reason": "確認済み"})), vec![], any(&[OPERATORS])),
         // Tokens: a city admin revokes any token of the city, operators a shopper's; others'
         // tokens are not found. Staff list a principal's tokens; operators issue new ones.
         row("DELETE", "/api/v1/tokens/{token_id}", Arg::FreshToken, Body::None, any(&[OPERATORS]), except(AUTHENTICATED, OPERATORS)),
@@ -1113,6 +1121,7 @@ async fn other_arg(app: &TestApp, ctx: &Ctx, arg: &Arg, p: P) -> Option<String> 
             let (_, t) = app.shopper(&ctx.op_operator).await;
             Some(token_id_of(app, &t).await.to_string())
         }
+        Arg::FreshShopper => Some(app.shopper(&ctx.op_operator).await.0),
         Arg::OwnToken => Some(ctx.token_ids[&p].clone()),
     }
 }

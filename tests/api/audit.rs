@@ -80,7 +80,9 @@ async fn every_operator_change_is_logged_with_who_did_it(app: &TestApp) {
         [
             "setup_code_issued",
             "settings_changed",
-            "application_approved"
+            "application_approved",
+            // The approval's join is a participation event of its own.
+            "participation_joined"
         ],
         "{page}"
     );

@@ -4,8 +4,11 @@
 //! and is shown that a second person confirms; a second operator signs in on another browser,
 //! confirms the payouts, downloads the 全銀 file (120-byte Shift_JIS records, the bank's
 //! layout, parsed back) and reads the audit log of who did what. A city viewer sees none of the
-//! buttons. Phone size (390 px, no horizontal overflow) and a desktop window in English.
-//! Screenshots of each step land in target/screenshots/.
+//! buttons. At the counter the operator finds a shopper by a card number typed with spaces,
+//! blocks them with a reason (refused without one, next to the button), sees the state and
+//! the balance kept, and unblocks them; the store registry is searched by the server (kana,
+//! store number). Phone size (390 px, no horizontal overflow) and a desktop window in English.
+//! Screenshots of each step land in target/browser-artifacts/.
 
 use std::path::Path;
 
@@ -22,10 +25,10 @@ async fn an_operator_approves_runs_and_a_second_confirms_a_settlement() {
 
 const PASSWORD: &str = "office password 2026";
 
-/// Saves a screenshot to target/screenshots/<name>.png.
+/// Saves a screenshot to target/browser-artifacts/<name>.png.
 async fn shot(c: &Client, name: &str) {
     let png = c.screenshot().await.expect("screenshot");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/browser-artifacts");
     std::fs::create_dir_all(&dir).expect("screenshot dir");
     std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot written");
 }
@@ -249,6 +252,34 @@ async fn back_office(app: &TestApp, driver: &Driver) {
     wait_text(&a, "#store-events", "参加").await;
     fits_the_phone(&a, "stores").await;
     shot_at(&a, "#store-detail", "office-04b-store-registry").await;
+    // The server searches the registry: kana typed in hiragana, then a store number.
+    for (q, step) in [
+        ("やまびこ", "office-04b2-store-search-kana"),
+        ("b-201", "office-04b3-store-search-number"),
+    ] {
+        a.execute(
+            "document.getElementById('store-detail').hidden = true",
+            vec![],
+        )
+        .await
+        .expect("closes the store");
+        a.find(Locator::Css("#store-q"))
+            .await
+            .expect("box")
+            .clear()
+            .await
+            .expect("cleared");
+        type_into(&a, "#store-q", q).await;
+        click(&a, "#store-search button").await;
+        wait_text(&a, "#store-profile", "B-201").await;
+        let listed = a
+            .execute("return [...document.querySelectorAll('#store-list button')].map(b => b.textContent)", vec![])
+            .await
+            .expect("list");
+        assert_eq!(listed, json!(["やまびこ食堂"]), "{q}");
+        fits_the_phone(&a, step).await;
+        shot_at(&a, "#store-search", step).await;
+    }
     click(&a, "#office-nav [data-section=programs]").await;
     wait_text(&a, "#settings-rows", "締め日 毎日").await;
     fits_the_phone(&a, "programs").await;
@@ -269,6 +300,7 @@ async fn back_office(app: &TestApp, driver: &Driver) {
     wait_text(&a, "#shopper-history", "支払い").await;
     fits_the_phone(&a, "shoppers").await;
     shot_at(&a, "#shopper-detail", "office-04f-shopper-support").await;
+    shopper_block_steps(app, &a, &op).await;
 
     // Yesterday's cycle: the form offers yesterday; the run is made and waits for a second person.
     click(&a, "#office-nav [data-section=settlement]").await;
@@ -391,6 +423,11 @@ async fn back_office(app: &TestApp, driver: &Driver) {
         log.contains("operator-admin") && log.contains("operator-operator"),
         "{log}"
     );
+    assert!(
+        log.contains("利用者の利用を停止（理由: カード紛失の届出）")
+            && log.contains("利用者の利用停止を解除（理由: 本人確認のうえ解除）"),
+        "{log}"
+    );
     fits_the_phone(&b, "audit").await;
     shot_at(&b, "#audit-rows", "office-11-audit-log").await;
     a.close().await.expect("closes");
@@ -429,4 +466,95 @@ async fn back_office(app: &TestApp, driver: &Driver) {
         .await
         .expect("review offered");
     d.close().await.expect("closes");
+}
+
+/// At the counter: a shopper found by a card number typed with spaces, blocked with a reason
+/// (none: refused next to the button), shown blocked with the balance kept, then unblocked.
+async fn shopper_block_steps(app: &TestApp, a: &Client, op: &str) {
+    let (_, found) = app.get("/api/v1/shoppers?q=%E5%B1%B1%E7%94%B0", op).await;
+    let shopper = found[0]["id"].as_str().expect("shopper").to_owned();
+    let points = app.program("points", json!({})).await;
+    let (s, card) = app
+        .post(
+            &format!("/api/v1/programs/{points}/cards"),
+            op,
+            json!({"shopper_id": shopper}),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 201, "{card}");
+    let number = card["number"].as_str().expect("number").to_owned();
+    let spaced = format!(
+        "{} {} {} {}",
+        &number[..4],
+        &number[4..8],
+        &number[8..12],
+        &number[12..]
+    );
+
+    a.execute(
+        "document.getElementById('shopper-detail').hidden = true",
+        vec![],
+    )
+    .await
+    .expect("closes the shopper");
+    a.find(Locator::Css("#shopper-q"))
+        .await
+        .expect("box")
+        .clear()
+        .await
+        .expect("cleared");
+    type_into(a, "#shopper-q", &spaced).await;
+    click(a, "#shopper-search button").await;
+    wait_text(a, "#shopper-cards", &spaced).await;
+    wait_text(a, "#shopper-name", "山田").await;
+    wait_text(a, "#shopper-state", "利用中").await;
+    fits_the_phone(a, "shopper by card").await;
+    shot_at(a, "#shopper-detail", "office-04g-shopper-by-card-number").await;
+
+    // Blocking needs a reason: told next to the button, in Japanese.
+    click(a, "#shopper-block").await;
+    let said = wait_text(a, "#shopper-block-msg", "理由を入力").await;
+    assert!(!said.contains("reason"), "{said}");
+    shot_at(a, "#shopper-block-msg", "office-04h-block-needs-reason").await;
+
+    type_into(a, "#shopper-block-reason", "カード紛失の届出").await;
+    click(a, "#shopper-block").await;
+    a.accept_alert().await.expect("the block is confirmed");
+    wait_text(a, "#shopper-block-msg", "利用を停止しました").await;
+    let state = wait_text(a, "#shopper-state", "利用停止中").await;
+    assert!(state.contains("カード紛失の届出"), "{state}");
+    wait_text(a, "#shopper-balances", "¥6,000").await;
+    let offered = a
+        .execute(
+            "return [document.getElementById('shopper-block').hidden, \
+                     document.getElementById('shopper-unblock').hidden]",
+            vec![],
+        )
+        .await
+        .expect("buttons");
+    assert_eq!(
+        offered,
+        json!([true, false]),
+        "blocked: only unblock is offered"
+    );
+    wait_text(a, "#shopper-list", "利用停止中").await;
+    let (_, v) = app.get(&format!("/api/v1/shoppers/{shopper}"), op).await;
+    assert_eq!(v["status"], "blocked", "{v}");
+    fits_the_phone(a, "shopper blocked").await;
+    shot_at(a, "#shopper-state", "office-04i-shopper-blocked").await;
+    shot_at(
+        a,
+        "#shopper-block-msg",
+        "office-04j-shopper-blocked-buttons",
+    )
+    .await;
+
+    type_into(a, "#shopper-block-reason", "本人確認のうえ解除").await;
+    click(a, "#shopper-unblock").await;
+    wait_text(a, "#shopper-block-msg", "解除しました").await;
+    wait_text(a, "#shopper-state", "利用中").await;
+    let (_, v) = app.get(&format!("/api/v1/shoppers/{shopper}"), op).await;
+    assert_eq!(v["status"], "active", "{v}");
+    fits_the_phone(a, "shopper unblocked").await;
+    shot_at(a, "#shopper-state", "office-04k-shopper-unblocked").await;
 }

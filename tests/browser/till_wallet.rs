@@ -213,10 +213,36 @@ async fn shopper_pays(app: &TestApp, driver: &Driver) {
     snap(&wallet, "tw-01-wallet-first-screen-phone").await;
     fits_at_double_text(&wallet, "the wallet", "tw-01b-wallet-text-200").await;
 
-    // The till shows ¥1,500 full screen with the store's name and a countdown.
+    // On a desktop window the till uses the width: taking money on the left, what was
+    // taken (history, 精算) on the right.
+    visible(&till, "#history").await;
+    let columns = js(
+        &till,
+        "const r = (id) => document.getElementById(id).getBoundingClientRect();          return [r('sale').right <= r('history').left, r('history').top < r('shopper-code').bottom,                  document.documentElement.scrollWidth <= window.innerWidth]",
+    )
+    .await;
+    assert_eq!(
+        columns,
+        json!([true, true, true]),
+        "two columns on a desktop till"
+    );
+    snap(&till, "tw-01c-till-desktop-columns").await;
+
+    // The till shows ¥1,500 full screen with the store's name and a countdown, the QR beside
+    // the amount on a desktop window.
     let payload = ask(&till, "1500", "tw-02-till-qr-desktop").await;
     wait_text(&till, "#request-store", "スーパー").await;
     wait_text(&till, "#request-amount", "¥1,500").await;
+    let beside = js(
+        &till,
+        "const r = (id) => document.getElementById(id).getBoundingClientRect();          return [r('request-qr').right <= r('request-amount').left,                  r('request-qr').bottom <= window.innerHeight]",
+    )
+    .await;
+    assert_eq!(
+        beside,
+        json!([true, true]),
+        "the QR beside the amount, all on screen"
+    );
     let left = wait_text(&till, "#request-left", "4:").await;
     assert!(left.starts_with("4:") || left == "5:00", "{left}");
 

@@ -1,6 +1,8 @@
 //! The audit log: who changed what. Each operator or staff change (an application decided, a
-//! settings version, a campaign or lottery opened, a lottery drawn, a card blocked or
-//! replaced, a settlement run made or confirmed, a setup code issued) appends one row with
+//! settings version, a campaign or lottery opened, a lottery drawn, a card issued, blocked or
+//! replaced, a store's profile or bank account (masked) changed, a participation event, a
+//! shopper blocked or unblocked, a settlement run made or confirmed, a setup code issued;
+//! before and after where a value was replaced) appends one row with
 //! [`record`] in the writer transaction that makes the change, so the change and its row
 //! commit together; a replayed request runs no job and adds no row. Operators read it newest
 //! first, a page at a time ([`list`]).

@@ -146,23 +146,54 @@ impl From<store::DeviceRow> for DeviceStatus {
     }
 }
 
+/// Whether a shopper may use the app and their money: `blocked` while staff keep them
+/// blocked (no sign-in, no token, no payment, charge, transfer, earn or spend).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ShopperStatus {
+    Active,
+    Blocked,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Shopper {
     pub id: ShopperId,
     pub city_id: CityId,
     pub display_name: String,
     pub created_at: DateTime<Utc>,
+    pub status: ShopperStatus,
+    /// While blocked: since when, why, and the staff member who blocked.
+    pub blocked_at: Option<DateTime<Utc>>,
+    pub blocked_reason: Option<String>,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub blocked_by: Option<uuid::Uuid>,
 }
 
 impl From<store::Shopper> for Shopper {
     fn from(row: store::Shopper) -> Self {
+        let status = if row.blocked_at.is_some() {
+            ShopperStatus::Blocked
+        } else {
+            ShopperStatus::Active
+        };
         Self {
             id: row.id,
             city_id: row.city_id,
             display_name: row.display_name,
             created_at: row.created_at,
+            status,
+            blocked_at: row.blocked_at,
+            blocked_reason: row.blocked_reason,
+            blocked_by: row.blocked_by,
         }
     }
+}
+
+/// Why staff block or unblock a shopper (1 to 200 characters; kept in the audit log).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShopperBlockRequest {
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

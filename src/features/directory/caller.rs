@@ -10,7 +10,9 @@ use serde::de::DeserializeOwned;
 use crate::app::App;
 use crate::error::{AppError, Common};
 use crate::features::directory::DirectoryRefusal;
-use crate::features::directory::store::{principal_for_session, principal_for_token};
+use crate::features::directory::store::{
+    is_blocked_shoppers_token, principal_for_session, principal_for_token,
+};
 use crate::http::extract::{Fingerprinted, idempotency_key};
 use crate::http::session_cookie;
 use crate::writer::Idempotency;
@@ -43,9 +45,9 @@ impl FromRequestParts<App> for Caller {
         let (token, who) = match app.tokens.get(&hash) {
             (Some(found), _) => found,
             (None, generation) => {
-                let found = principal_for_token(&app.db, &hash)
-                    .await?
-                    .ok_or(Common::Unauthenticated)?;
+                let Some(found) = principal_for_token(&app.db, &hash).await? else {
+                    return Err(unresolved(app, &hash).await);
+                };
                 app.tokens.put(hash, found, generation);
                 found
             }
@@ -65,9 +67,11 @@ impl FromRequestParts<App> for Caller {
 async fn from_session(parts: &Parts, app: &App) -> Result<Caller, AppError> {
     let secret = session_cookie::session_secret(&parts.headers).ok_or(Common::Unauthenticated)?;
     // An ended session is a sign-in to make again (401) before it is a CSRF question (403).
-    let (token, who) = principal_for_session(&app.db, &hash_secret(secret), chrono::Utc::now())
-        .await?
-        .ok_or(Common::Unauthenticated)?;
+    let hash = hash_secret(secret);
+    let Some((token, who)) = principal_for_session(&app.db, &hash, chrono::Utc::now()).await?
+    else {
+        return Err(unresolved(app, &hash).await);
+    };
     if !session_cookie::is_safe(&parts.method) && !session_cookie::csrf_ok(&parts.headers, secret) {
         return Err(DirectoryRefusal::CsrfTokenInvalid.into());
     }
@@ -77,6 +81,16 @@ async fn from_session(parts: &Parts, app: &App) -> Result<Caller, AppError> {
         token,
         session: true,
     })
+}
+
+/// Why a token or session resolved to nobody: a blocked shopper's (403 `shopper_blocked`,
+/// so the app can say so) or simply not a live credential (401).
+async fn unresolved(app: &App, hash: &[u8]) -> AppError {
+    match is_blocked_shoppers_token(&app.db, hash).await {
+        Ok(true) => DirectoryRefusal::ShopperBlocked.into(),
+        Ok(false) => Common::Unauthenticated.into(),
+        Err(e) => e.into(),
+    }
 }
 
 /// The token of an `Authorization: Bearer <token>` header. The scheme is matched without

@@ -92,6 +92,9 @@ async fn create_merchant(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct Page {
+    /// A part of the store's name, 店舗名カナ (hiragana finds katakana) or 店舗番号, or the
+    /// store's id (at most 100 characters); none: every store.
+    q: Option<String>,
     /// Seek pagination: the last id of the previous page.
     #[param(value_type = Option<String>, format = Uuid)]
     after: Option<MerchantId>,
@@ -100,7 +103,7 @@ struct Page {
     limit: Option<i64>,
 }
 
-/// The city's stores, in id order (staff).
+/// The city's stores, in id order, a page at a time; with `q`, the registry's search (staff).
 #[utoipa::path(get, path = "/api/v1/merchants", tag = "directory", security(("bearer" = [])),
     params(Page),
     responses((status = 200, body = Vec<Merchant>), (status = "4XX", body = ErrorEnvelope)))]
@@ -109,7 +112,7 @@ async fn list_merchants(
     c: Caller,
     Query(page): Query<Page>,
 ) -> Result<Json<Vec<Merchant>>, AppError> {
-    uc::list_merchants(&app, c.who, page.after, page.limit)
+    uc::list_merchants(&app, c.who, page.q.as_deref(), page.after, page.limit)
         .await
         .map(Json)
 }
@@ -201,15 +204,16 @@ async fn create_shopper(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ShopperSearch {
-    /// A part of the shopper's name (at most 100 characters), or the shopper's id; none: the
-    /// first shoppers by name.
+    /// A part of the shopper's name (at most 100 characters), the shopper's id, or a point
+    /// card number (16 digits, spaces and hyphens allowed); none: the first shoppers by name.
     q: Option<String>,
     /// 1 to 200, default 50.
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
-/// Find the city's shoppers by a part of their name, or by id (staff): the counter's search.
+/// Find the city's shoppers by a part of their name, by id, or by a point card's number
+/// (staff): the counter's search.
 #[utoipa::path(get, path = "/api/v1/shoppers", tag = "directory", security(("bearer" = [])),
     params(ShopperSearch),
     responses((status = 200, body = Vec<Shopper>), (status = "4XX", body = ErrorEnvelope)))]

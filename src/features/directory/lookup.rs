@@ -69,6 +69,16 @@ pub async fn shopper_tx(tx: &mut WriteTx, id: ShopperId) -> Result<Option<Shoppe
     Ok(store::get_shopper_tx(tx, id).await?)
 }
 
+/// Sets (`Some`: at, reason, by) or clears (`None`) a shopper's block in the write
+/// transaction (the shopper block capability); whether the row changed.
+pub(crate) async fn set_shopper_block_tx(
+    tx: &mut WriteTx,
+    id: ShopperId,
+    block: Option<(chrono::DateTime<chrono::Utc>, &str, uuid::Uuid)>,
+) -> Result<bool, AppError> {
+    Ok(store::set_shopper_block(tx, id, block).await?)
+}
+
 /// A city by id, read outside the writer.
 pub async fn city(db: &Db, id: CityId) -> Result<Option<CityRow>, AppError> {
     Ok(store::get_city(db, id).await?)

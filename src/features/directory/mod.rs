@@ -14,21 +14,22 @@ use serde::{Deserialize, Serialize};
 use crate::app::App;
 use crate::error::internal;
 use crate::error::{AppError, Common};
-use crate::writer::{Answer, Done, Work};
+use crate::writer::{Answer, Done, Work, WriteTx};
 use machipay_domain::auth::{self, Capability, Principal, Role, StaffKind};
 use machipay_domain::ids::*;
 
 pub use api::{
     City, Device, DeviceStatus, EnrollRequest, EnrollmentCode, Issued, Merchant,
     NewEnrollmentCodeRequest, NewMerchantRequest, NewProgramRequest, NewShopperRequest,
-    NewStaffRequest, NewToken, Program, RevokedToken, Shopper, Staff, TokenInfo,
+    NewStaffRequest, NewToken, Program, RevokedToken, Shopper, ShopperBlockRequest, ShopperStatus,
+    Staff, TokenInfo,
 };
 pub use lookup::{
     CityRow, MerchantRow, PrincipalKind, ProgramRow, SettingsVersion, ShopperRow, city, city_count,
     city_tx, merchant, merchant_tx, program, program_tx, program_with_settings_tx,
     programs_of_city, settings_versions, shopper, shopper_tx,
 };
-pub(crate) use lookup::{add_merchant_tx, add_settings_version_tx};
+pub(crate) use lookup::{add_merchant_tx, add_settings_version_tx, set_shopper_block_tx};
 pub(crate) use store::warm_merchants;
 
 /// How long a device enrollment code stays usable.
@@ -51,6 +52,9 @@ crate::refusals! {
         /// A request signed in by session cookie with an unsafe method and no (or the wrong)
         /// `X-CSRF-Token` (README, "Sign-in").
         CsrfTokenInvalid => Forbidden, "csrf_token_invalid", "a request signed in by cookie must echo the machipay_csrf cookie in the X-CSRF-Token header";
+        /// Staff have blocked the shopper: their tokens and sessions, sign-in and every
+        /// movement of theirs are refused until staff unblock them (README, "Back office").
+        ShopperBlocked => Forbidden, "shopper_blocked", "the shopper is blocked by staff; ask at the counter";
     }
 }
 
@@ -282,9 +286,12 @@ pub async fn get_merchant(app: &App, who: Principal, id: MerchantId) -> Result<M
     }
 }
 
+/// The city's stores in id order, a page at a time (staff); with `q`, those whose name,
+/// 店舗名カナ or 店舗番号 contains it (case aside; hiragana finds katakana), or whose id it is.
 pub async fn list_merchants(
     app: &App,
     who: Principal,
+    q: Option<&str>,
     after: Option<MerchantId>,
     limit: Option<i64>,
 ) -> Result<Vec<Merchant>, AppError> {
@@ -295,8 +302,45 @@ pub async fn list_merchants(
     if !(1..=PAGE_SIZE_MAX).contains(&limit) {
         return Err(crate::http::refusals::RequestRefusal::InvalidLimit(PAGE_SIZE_MAX).into());
     }
-    let rows = store::list_merchants(&app.db, who.city(), after, limit).await?;
+    let q = q.map(str::trim).unwrap_or_default();
+    if q.chars().count() > 100 {
+        let why = "q must be at most 100 characters".to_owned();
+        return Err(crate::http::refusals::RequestRefusal::InvalidQuery(why).into());
+    }
+    if q.is_empty() {
+        let rows = store::list_merchants(&app.db, who.city(), after, limit).await?;
+        return Ok(rows.into_iter().map(Merchant::from).collect());
+    }
+    if let Ok(id) = uuid::Uuid::parse_str(q) {
+        let found = store::get_merchant(&app.db, MerchantId(id)).await?;
+        let mine = found.filter(|m| m.city_id == who.city() && after.is_none());
+        return Ok(mine.into_iter().map(Merchant::from).collect());
+    }
+    let search = store::StoreSearch {
+        text: like_pattern(&q.to_lowercase()),
+        kana: like_pattern(&katakana(q)),
+    };
+    let rows = store::search_merchants(&app.db, who.city(), &search, after, limit).await?;
     Ok(rows.into_iter().map(Merchant::from).collect())
+}
+
+/// `%needle%` for LIKE with `\` as the escape: `%`, `_` and `\` are characters, not wildcards.
+fn like_pattern(needle: &str) -> String {
+    let escaped = needle
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Hiragana as katakana (ぁ..ゖ → ァ..ヶ), the form 店舗名カナ is kept in; the rest as it is.
+fn katakana(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            'ぁ'..='ゖ' => char::from_u32(c as u32 + 0x60).unwrap_or(c),
+            _ => c,
+        })
+        .collect()
 }
 
 /// A merchant's owner mints a one-time code for a cashier terminal.
@@ -373,6 +417,11 @@ pub(crate) async fn issue_session_tx(
     principal_id: uuid::Uuid,
     expires_at: chrono::DateTime<Utc>,
 ) -> Result<NewToken, AppError> {
+    // Every way of signing in (password, setup code, passkey) starts its session here, so a
+    // blocked shopper is refused here once (the job rolls back: a setup code stays unused).
+    if kind == PrincipalKind::Shopper {
+        refuse_blocked_tx(&mut w.tx, ShopperId(principal_id)).await?;
+    }
     let secret = auth::new_token();
     store::insert_session_token(
         &mut w.tx,
@@ -474,6 +523,9 @@ pub(crate) async fn new_shopper_tx(
         city_id: city,
         display_name,
         created_at: w.now,
+        blocked_at: None,
+        blocked_reason: None,
+        blocked_by: None,
     };
     store::insert_shopper(&mut w.tx, &shopper).await?;
     Ok(shopper.into())
@@ -497,6 +549,9 @@ pub async fn create_shopper(
                     city_id: who.city(),
                     display_name: req.display_name,
                     created_at: w.now,
+                    blocked_at: None,
+                    blocked_reason: None,
+                    blocked_by: None,
                 };
                 store::insert_shopper(&mut w.tx, &shopper).await?;
                 let token =
@@ -540,6 +595,10 @@ pub async fn search_shoppers(
         let why = "q must be at most 100 characters".to_owned();
         return Err(crate::http::refusals::RequestRefusal::InvalidQuery(why).into());
     }
+    if let Some(number) = card_number_in(q) {
+        let rows = store::shoppers_by_card(&app.db, who.city(), &number).await?;
+        return Ok(rows.into_iter().map(Shopper::from).collect());
+    }
     if let Ok(id) = uuid::Uuid::parse_str(q) {
         let found = store::get_shopper(&app.db, ShopperId(id)).await?;
         let mine = found.filter(|s| s.city_id == who.city());
@@ -547,6 +606,33 @@ pub async fn search_shoppers(
     }
     let rows = store::search_shoppers(&app.db, who.city(), q, limit).await?;
     Ok(rows.into_iter().map(Shopper::from).collect())
+}
+
+/// A point card number typed at the counter: 16 digits, with or without spaces or hyphens,
+/// full-width digits too (`１２３４ ５６７８ …`). Anything else is a name or an id.
+fn card_number_in(q: &str) -> Option<String> {
+    let mut digits = String::with_capacity(16);
+    for c in q.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '０'..='９' => digits.push(char::from(b'0' + (c as u32 - '０' as u32) as u8)),
+            ' ' | '\u{3000}' | '-' => {}
+            _ => return None,
+        }
+    }
+    (digits.len() == 16).then_some(digits)
+}
+
+/// Refuses a blocked shopper (403 `shopper_blocked`), read in the write transaction so a
+/// block that commits first is seen. An unknown shopper passes: callers check existence.
+pub(crate) async fn refuse_blocked_tx(
+    tx: &mut WriteTx,
+    shopper: ShopperId,
+) -> Result<(), AppError> {
+    match store::get_shopper_tx(tx, shopper).await? {
+        Some(s) if s.blocked_at.is_some() => Err(DirectoryRefusal::ShopperBlocked.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Whether `who` may manage (revoke, re-issue) the tokens of a principal of `kind` in its
@@ -645,4 +731,31 @@ pub async fn reissue_token(
             })
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_card_number_is_16_digits_however_it_is_typed() {
+        let plain = Some("4111111111111111".to_owned());
+        assert_eq!(card_number_in("4111111111111111"), plain);
+        assert_eq!(card_number_in("4111 1111 1111 1111"), plain);
+        assert_eq!(card_number_in("4111-1111-1111-1111"), plain);
+        assert_eq!(
+            card_number_in("４１１１　１１１１　１１１１　１１１１"),
+            plain
+        );
+        assert_eq!(card_number_in("411111111111111"), None, "15 digits");
+        assert_eq!(card_number_in("山田 4111111111111111"), None, "a name");
+        assert_eq!(card_number_in(""), None);
+    }
+
+    #[test]
+    fn the_store_search_reads_hiragana_as_katakana_and_wildcards_as_characters() {
+        assert_eq!(katakana("やまびこ食堂"), "ヤマビコ食堂");
+        assert_eq!(katakana("ヤマダ s-1"), "ヤマダ s-1");
+        assert_eq!(like_pattern("100%_\\"), "%100\\%\\_\\\\%");
+    }
 }

@@ -79,6 +79,10 @@ pub struct Shopper {
     pub city_id: CityId,
     pub display_name: String,
     pub created_at: DateTime<Utc>,
+    /// Set while staff keep the shopper blocked (migration 0023), with the reason and who.
+    pub blocked_at: Option<DateTime<Utc>>,
+    pub blocked_reason: Option<String>,
+    pub blocked_by: Option<Uuid>,
 }
 
 /// Which table a token's principal lives in (a merchant owner's id is its merchant's id).
@@ -330,7 +334,9 @@ async fn principal_where(
          LEFT JOIN staff s ON t.principal_kind = 'staff' AND s.id = t.principal_id \
          LEFT JOIN devices d ON t.principal_kind = 'device' AND d.id = t.principal_id \
               AND d.revoked_at IS NULL \
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND {lasting}"
+         LEFT JOIN shoppers sh ON t.principal_kind = 'shopper' AND sh.id = t.principal_id \
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND {lasting} \
+           AND sh.blocked_at IS NULL"
     );
     let row: Option<Row> = read!(db, |c| {
         let q = sqlx::query_as(&sql).bind(hash);
@@ -377,6 +383,21 @@ async fn principal_where(
         _ => return Ok(None),
     };
     Ok(Some((TokenId(token), principal)))
+}
+
+/// Whether a live token or session (by its hash) belongs to a shopper staff have blocked:
+/// what turns a token that resolves to nothing into 403 `shopper_blocked` rather than 401.
+/// Asked only after `principal_for_token` or `principal_for_session` found nothing.
+pub async fn is_blocked_shoppers_token(db: &Db, hash: &[u8]) -> Result<bool, sqlx::Error> {
+    let found: i64 = read!(db, |c| sqlx::query_scalar(
+        "SELECT count(*) FROM api_tokens t JOIN shoppers sh ON sh.id = t.principal_id \
+         WHERE t.token_hash = $1 AND t.principal_kind = 'shopper' AND t.revoked_at IS NULL \
+           AND sh.blocked_at IS NOT NULL"
+    )
+    .bind(hash)
+    .fetch_one(c)
+    .await)?;
+    Ok(found > 0)
 }
 
 /// Stores a browser session's token: like `insert_token`, with the instant it ends.
@@ -645,6 +666,45 @@ pub async fn list_merchants(
     })
 }
 
+/// What the store registry's search looks for: the text as typed (name, 店舗番号) and its
+/// katakana form (店舗名カナ; hiragana typed at the counter becomes katakana), both as LIKE
+/// patterns (`\` escapes).
+pub struct StoreSearch {
+    pub text: String,
+    pub kana: String,
+}
+
+/// Seek pagination over the merchants of the city matching `search` in their name, their
+/// profile's kana or their 店舗番号 (external ref), in id order. The profile is the merchant
+/// registry's table (`merchants::store`), read here and never written, so the registry's list
+/// stays one query and one route.
+pub async fn search_merchants(
+    db: &Db,
+    city: CityId,
+    search: &StoreSearch,
+    after: Option<MerchantId>,
+    limit: i64,
+) -> Result<Vec<Merchant>, sqlx::Error> {
+    let after = after.map(|m| m.0).unwrap_or(Uuid::nil());
+    read!(db, |c| {
+        sqlx::query_as(
+            "SELECT m.id, m.city_id, m.name, m.created_at FROM merchants m \
+             LEFT JOIN merchant_profiles p ON p.merchant_id = m.id \
+             WHERE m.city_id = $1 AND m.id > $2 \
+               AND (lower(m.name) LIKE $3 ESCAPE '\\' OR p.name_kana LIKE $4 ESCAPE '\\' \
+                    OR lower(p.external_ref) LIKE $3 ESCAPE '\\') \
+             ORDER BY m.id LIMIT $5",
+        )
+        .bind(city.0)
+        .bind(after)
+        .bind(&search.text)
+        .bind(&search.kana)
+        .bind(limit)
+        .fetch_all(c)
+        .await
+    })
+}
+
 pub async fn insert_enrollment_code(
     tx: &mut WriteTx,
     hash: &[u8],
@@ -713,8 +773,8 @@ pub async fn insert_shopper(tx: &mut WriteTx, s: &Shopper) -> Result<(), sqlx::E
     .map(|_| ()))
 }
 
-const SHOPPER_COLUMNS: &str =
-    "SELECT id, city_id, display_name, created_at FROM shoppers WHERE id = $1";
+const SHOPPER_COLUMNS: &str = "SELECT id, city_id, display_name, created_at, blocked_at, \
+     blocked_reason, blocked_by FROM shoppers WHERE id = $1";
 
 /// The city's shoppers whose name contains `needle` (LIKE, `\` escapes), by name.
 pub async fn search_shoppers(
@@ -731,7 +791,8 @@ pub async fn search_shoppers(
             .replace('_', "\\_")
     );
     read!(db, |c| sqlx::query_as(
-        "SELECT id, city_id, display_name, created_at FROM shoppers \
+        "SELECT id, city_id, display_name, created_at, blocked_at, blocked_reason, blocked_by \
+         FROM shoppers \
          WHERE city_id = $1 AND display_name LIKE $2 ESCAPE '\\' ORDER BY display_name, id LIMIT $3"
     )
     .bind(city.0)
@@ -739,6 +800,51 @@ pub async fn search_shoppers(
     .bind(limit)
     .fetch_all(c)
     .await)
+}
+
+/// The city's shoppers holding a point card with this number (16 digits) in any of the
+/// city's programs, by name; a replaced or blocked card still finds its holder. The card
+/// table is the point card's (`points::store`): read here, never written, so the counter's
+/// one search stays one query.
+pub async fn shoppers_by_card(
+    db: &Db,
+    city: CityId,
+    number: &str,
+) -> Result<Vec<Shopper>, sqlx::Error> {
+    read!(db, |c| sqlx::query_as(
+        "SELECT DISTINCT s.id, s.city_id, s.display_name, s.created_at, s.blocked_at, \
+                s.blocked_reason, s.blocked_by \
+         FROM point_cards pc JOIN shoppers s ON s.id = pc.shopper_id \
+         WHERE pc.number = $1 AND s.city_id = $2 ORDER BY s.display_name, s.id"
+    )
+    .bind(number)
+    .bind(city.0)
+    .fetch_all(c)
+    .await)
+}
+
+/// Sets (`Some`: at, reason, by) or clears (`None`) a shopper's block; whether the row
+/// changed. Other instances forget their remembered tokens too (the shared generation).
+pub async fn set_shopper_block(
+    tx: &mut WriteTx,
+    id: ShopperId,
+    block: Option<(DateTime<Utc>, &str, Uuid)>,
+) -> Result<bool, sqlx::Error> {
+    tx.changes_shared_state();
+    let (at, reason, by) = match block {
+        Some((at, reason, by)) => (Some(at), Some(reason), Some(by)),
+        None => (None, None, None),
+    };
+    write!(tx, |c| sqlx::query(
+        "UPDATE shoppers SET blocked_at = $2, blocked_reason = $3, blocked_by = $4 WHERE id = $1"
+    )
+    .bind(id.0)
+    .bind(at)
+    .bind(reason)
+    .bind(by)
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected() == 1))
 }
 
 pub async fn get_shopper(db: &Db, id: ShopperId) -> Result<Option<Shopper>, sqlx::Error> {

@@ -3,6 +3,7 @@
 //! city's store-count targets. Every write goes through the writer.
 
 pub mod api;
+mod audit;
 pub(crate) mod http;
 pub mod import;
 pub(crate) mod participation;
@@ -410,6 +411,12 @@ async fn record(
         created_at: w.now,
     };
     store::insert_event(&mut w.tx, &event, who.scope_id()).await?;
+    let name = dir::merchant_tx(&mut w.tx, merchant)
+        .await?
+        .map(|m| m.name)
+        .unwrap_or_default();
+    crate::features::audit::record(&mut w.tx, who, w.now, audit::participation(&name, &event))
+        .await?;
     Ok(event)
 }
 
@@ -434,7 +441,10 @@ pub async fn put_profile(
                 {
                     return Err(MerchantRefusal::ExternalRefTaken(r.clone()).into());
                 }
+                let before = store::get_profile_tx(&mut w.tx, merchant).await?;
                 store::upsert_profile(&mut w.tx, merchant, m.city_id, &profile, w.now).await?;
+                let change = audit::profile_change(&m.name, merchant, before.as_ref(), &profile)?;
+                crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
                 Ok(Done::ok(profile))
             })
         })
@@ -466,9 +476,12 @@ pub async fn put_bank_account(
     app.writer
         .answer(None, move |w| {
             Box::pin(async move {
-                merchant_in_city(w, &who, merchant).await?;
+                let m = merchant_in_city(w, &who, merchant).await?;
+                let before = store::current_bank_account_tx(&mut w.tx, merchant).await?;
                 store::insert_bank_account(&mut w.tx, merchant, &view, who.scope_id(), w.now)
                     .await?;
+                let change = audit::bank_change(&m.name, merchant, before.as_ref(), &view);
+                crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
                 Ok(Done::ok(view))
             })
         })

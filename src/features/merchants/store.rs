@@ -108,6 +108,19 @@ pub(crate) async fn get_profile(
     Ok(row.map(|r| profile_of(r).1))
 }
 
+/// A store's profile, read in the write transaction (what a change replaces, for the audit).
+pub(crate) async fn get_profile_tx(
+    tx: &mut WriteTx,
+    merchant: MerchantId,
+) -> Result<Option<Profile>, sqlx::Error> {
+    let sql = format!("{PROFILE_COLUMNS} WHERE merchant_id = $1");
+    let row: Option<ProfileRow> = read_tx!(tx, |c| sqlx::query_as(&sql)
+        .bind(merchant.0)
+        .fetch_optional(c)
+        .await)?;
+    Ok(row.map(|r| profile_of(r).1))
+}
+
 /// Every profile of a city's stores (a city has thousands of stores at most).
 pub(crate) async fn city_profiles(
     db: &Db,

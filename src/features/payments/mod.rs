@@ -24,7 +24,7 @@ pub use refusals::PaymentRefusal;
 use crate::app::App;
 use crate::error::internal;
 use crate::error::{AppError, Common};
-use crate::features::directory::{ProgramRow, merchant_tx, shopper_tx};
+use crate::features::directory::{ProgramRow, merchant_tx, refuse_blocked_tx, shopper_tx};
 use crate::features::program_in_city;
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
 use crate::writer::rows::{self as ledger_store, Account};
@@ -101,6 +101,7 @@ pub(crate) async fn charge_wallet_done(
         shopper_id: shopper,
         amount: Amount::new(amount).map_err(internal)?,
     };
+    refuse_blocked_tx(&mut w.tx, shopper).await?;
     let expiry = credit_expiry(settings, w.now)?;
     let held = yen_held(w, program_id, req.shopper_id).await?;
     let fits = held
@@ -214,6 +215,9 @@ pub(crate) async fn pay_merchant(
     payment_request: Option<uuid::Uuid>,
 ) -> Result<TransactionId, AppError> {
     let program_id = spend.program.id;
+    // Every way of paying (in the app, by a store's code, by the shopper's code at a till, a
+    // card checkout) comes here: a blocked shopper pays nothing.
+    refuse_blocked_tx(&mut w.tx, spend.shopper).await?;
     crate::features::merchants::participation::ensure_participating(
         &mut w.tx,
         program_id,
@@ -371,6 +375,8 @@ pub async fn transfer_in(
         Err(PaymentRefusal::SameWallet)?;
     }
     shopper_in_city(w, &who, req.to_shopper_id).await?;
+    refuse_blocked_tx(&mut w.tx, from).await?;
+    refuse_blocked_tx(&mut w.tx, req.to_shopper_id).await?;
     let amount = req.amount.get();
     // Only paid coin moves between people; the city's premium stays with whom it was granted.
     let source = wallet(w, program_id, from, Asset::Coin).await?;

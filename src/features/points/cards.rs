@@ -75,10 +75,34 @@ pub async fn issue(
                     crate::features::payments::shopper_in_city(w, &who, s).await?;
                 }
                 let card = new_card(w, program, req.shopper_id.map(|s| s.0), None).await?;
+                let change = crate::features::audit::Change {
+                    action: "card_issued",
+                    subject_kind: "card",
+                    subject_id: card.id.0,
+                    detail: serde_json::json!({
+                        "program_id": program,
+                        "number": masked_number(&card.number),
+                        "shopper_id": card.shopper_id,
+                    }),
+                };
+                crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
                 Ok(Done::created(view(card, 0)))
             })
         })
         .await
+}
+
+/// A card number as the audit log keeps it: its last four digits (`•••• •••• •••• 1234`).
+fn masked_number(number: &str) -> String {
+    let tail: String = number
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("•••• •••• •••• {tail}")
 }
 
 /// Inserts a card with a fresh number not yet used in the program.
@@ -446,7 +470,12 @@ pub async fn block(app: &App, who: Principal, id: CardId) -> Result<Answer<CardV
                     action: "card_blocked",
                     subject_kind: "card",
                     subject_id: id.0,
-                    detail: serde_json::json!({"program_id": card.program_id}),
+                    detail: serde_json::json!({
+                        "program_id": card.program_id,
+                        "number": masked_number(&card.number),
+                        "before": card.status,
+                        "after": "blocked",
+                    }),
                 };
                 crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
                 let card = CardRow {
@@ -512,7 +541,14 @@ pub async fn replace_in(
         action: "card_replaced",
         subject_kind: "card",
         subject_id: old.id.0,
-        detail: serde_json::json!({"new_card_id": new.id, "reason": req.reason}),
+        detail: serde_json::json!({
+            "new_card_id": new.id,
+            "reason": req.reason,
+            "number": masked_number(&old.number),
+            "new_number": masked_number(&new.number),
+            "before": old.status,
+            "after": "replaced",
+        }),
     };
     crate::features::audit::record(&mut w.tx, &who, w.now, change).await?;
     let to = card_wallet(w, program, new.id).await?;

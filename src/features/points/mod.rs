@@ -60,7 +60,8 @@ pub(crate) async fn points_program(
     Ok((row, settings))
 }
 
-/// A card a till may use: known in the program, neither blocked nor replaced.
+/// A card a till may use: known in the program, neither blocked nor replaced, and not
+/// linked to a blocked shopper.
 pub(crate) async fn usable_card(
     w: &mut Work,
     program: ProgramId,
@@ -69,6 +70,10 @@ pub(crate) async fn usable_card(
     let card = store::card_by_number_tx(&mut w.tx, program, number.as_str())
         .await?
         .ok_or(CardRefusal::UnknownCard)?;
+    // A card linked to a blocked shopper earns and spends nothing (the card itself is fine).
+    if let Some(shopper) = card.shopper_id {
+        crate::features::directory::refuse_blocked_tx(&mut w.tx, ShopperId(shopper)).await?;
+    }
     match card.status.as_str() {
         "active" => Ok(card),
         "blocked" => Err(CardRefusal::Blocked.into()),

@@ -363,6 +363,7 @@ pub async fn buy_in(
     let (_, settings) = program_in_city(&mut w.tx, &who, program_id).await?;
     let campaign = campaign_in(w, program_id, campaign_id).await?;
     shopper_in_city(w, &who, req.shopper_id).await?;
+    crate::features::directory::refuse_blocked_tx(&mut w.tx, req.shopper_id).await?;
     if w.now < campaign.sale_starts_at || w.now >= campaign.sale_ends_at {
         return Err(PremiumRefusal::CampaignNotOnSale.into());
     }
