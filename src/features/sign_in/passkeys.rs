@@ -478,7 +478,12 @@ pub async fn finish_sign_up(
         }
     };
     let (state, credential_id, credential) = checked;
-    let account = (state.login_id, state.city_id, state.login, state.display_name);
+    let account = (
+        state.login_id,
+        state.city_id,
+        state.login,
+        state.display_name,
+    );
     let agent = user_agent(&client);
     let answer = app
         .writer
