@@ -1,7 +1,9 @@
 //! Passkeys (WebAuthn, with webauthn-rs) beside the password. A signed-in person adds a
 //! passkey to their login (a registration ceremony), lists and removes their own; anyone signs
 //! in with one without typing a login (a discoverable, "usernameless" ceremony: the
-//! authenticator says whose it is) and gets the same session a password gives.
+//! authenticator says whose it is) and gets the same session a password gives. A shopper may
+//! also register with a passkey alone (`start_sign_up`, `finish_sign_up`): the account is
+//! created with the passkey when the ceremony ends, and its login has no password.
 //!
 //! Each ceremony is two requests: the first stores a challenge (webauthn-rs's state, as JSON)
 //! in the database for a few minutes, because the second may reach another instance; the
@@ -404,8 +406,7 @@ pub async fn start_sign_up(
     let display_name = req.display_name.trim().to_owned();
     directory::check_name("display_name", &display_name)?;
     directory::city(&app.db, req.city_id)
-        .await
-        .map_err(AppError::from)?
+        .await?
         .ok_or(AppError::from(Common::NotFound("city")))?;
     if store::login_named(&app.db, &login)
         .await
