@@ -29,6 +29,7 @@ async function start() {
   $("signed-in").hidden = true;
   $("signed-out").hidden = false;
   $("passkey-signin").hidden = !passkeysSupported();
+  $("register-passkey").hidden = !passkeysSupported();
   await loadCities();
 }
 
@@ -122,6 +123,23 @@ press("passkey-signin-button", "passkey-signin-msg", async () => {
   const credential = await getPasskey(challenge.options);
   const answer = await api("POST", "/passkey-sessions", {
     body: { challenge_id: challenge.challenge_id, credential },
+  });
+  await signedIn(answer);
+});
+
+// A wallet with a passkey alone: the name and login from the form above, no password. The
+// server creates the account only when the passkey's answer comes back.
+press("register-passkey-button", "register-passkey-msg", async () => {
+  const challenge = await api("POST", "/passkey-sign-ups", {
+    body: {
+      city_id: $("register-city").value,
+      display_name: $("register-name").value.trim(),
+      login: $("register-login").value,
+    },
+  });
+  const credential = await createPasskey(challenge.options);
+  const answer = await api("POST", "/passkey-sign-ups/finish", {
+    body: { challenge_id: challenge.challenge_id, name: browserName(navigator.userAgent), credential },
   });
   await signedIn(answer);
 });

@@ -321,6 +321,9 @@ fn rows(w: &World) -> Vec<Row> {
         // by their holder, and another's (or none) is not found.
         row("POST", "/api/v1/passkey-challenges", Arg::None, Body::Json(json!({})), any(&[EVERYONE]), vec![]),
         row("POST", "/api/v1/passkey-sessions", Arg::None, Body::Json(json!({"challenge_id": uuid::Uuid::now_v7(), "credential": {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {"authenticatorData": "AAAA", "clientDataJSON": "AAAA", "signature": "AAAA", "userHandle": null}}})), any(&[EVERYONE]), vec![]).ok(400),
+        row("POST", "/api/v1/passkey-sign-ups", Arg::None, Body::Json(json!({"city_id": uuid::Uuid::now_v7(), "login": "x", "display_name": "太郎"})), any(&[EVERYONE]), vec![]).ok(400),
+        // A name too long: refused before the ceremony, so no failure counts toward the address.
+        row("POST", "/api/v1/passkey-sign-ups/finish", Arg::None, Body::Json(json!({"challenge_id": uuid::Uuid::now_v7(), "name": "x".repeat(101), "credential": {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {"attestationObject": "AAAA", "clientDataJSON": "AAAA"}}})), any(&[EVERYONE]), vec![]).ok(400),
         row("POST", "/api/v1/passkey-registrations", Arg::None, Body::None, any(&[AUTHENTICATED]), vec![]).ok(422),
         row("POST", "/api/v1/passkeys", Arg::None, Body::Json(json!({"challenge_id": uuid::Uuid::now_v7(), "name": "スマホ", "credential": {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {"attestationObject": "AAAA", "clientDataJSON": "AAAA"}}})), any(&[AUTHENTICATED]), vec![]).ok(422),
         row("GET", "/api/v1/passkeys", Arg::None, Body::None, any(&[AUTHENTICATED]), vec![]),

@@ -3,7 +3,9 @@
 //! audit log records added and removed; on PostgreSQL a ceremony begun on one instance is
 //! finished on another. Refusals are named and change nothing: no, someone else's, expired or reused
 //! challenges, someone else's credential id, a replayed answer, someone else's passkey to
-//! delete, a principal without a login, and the per-address limit. A small software
+//! delete, a principal without a login, and the per-address limit. A shopper also registers
+//! with a passkey alone (no password): created only when the ceremony ends, refused with the
+//! usual wrong-credentials answer at password sign-in, and given a password by a setup code. A small software
 //! authenticator (P-256, "none" attestation, CBOR by hand) plays the browser's part.
 
 use openssl::bn::{BigNum, BigNumContext};
@@ -16,13 +18,15 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::TestApp;
-use crate::sign_in::{Jar, jar_of, post_open, register, with_cookie};
+use crate::sign_in::{Jar, city_of, jar_of, post_open, register, with_cookie};
 
 both_backends!(
     a_passkey_is_added_listed_and_signs_in,
     a_store_owner_signs_in_with_a_passkey,
     passkey_refusals_are_named_and_change_nothing,
     failed_passkey_sign_ins_count_against_the_address,
+    a_shopper_signs_up_with_a_passkey_alone,
+    an_unfinished_passkey_sign_up_creates_nothing,
 );
 
 /// PostgreSQL: a ceremony begun on one instance is finished on another (the challenge lives
@@ -574,4 +578,222 @@ async fn failed_passkey_sign_ins_count_against_the_address(app: &TestApp) {
     // So does a password sign-in from there.
     let (s, v, _) = crate::sign_in::sign_in(app, "anyone@example.jp", "whatever password").await;
     assert_eq!((s, code(&v)), (429, Some("too_many_sign_ins")), "{v}");
+}
+
+/// How many logins, shoppers and passkeys exist (a refused sign-up must add none).
+async fn counts(app: &TestApp) -> (i64, i64, i64) {
+    let sql = "SELECT (SELECT COUNT(*) FROM logins), (SELECT COUNT(*) FROM shoppers), \
+               (SELECT COUNT(*) FROM passkeys)";
+    match &app.app.db {
+        machipay::db::Db::Pg(p, _) => sqlx::query_as(sql).fetch_one(p).await,
+        machipay::db::Db::Lite { write, .. } => sqlx::query_as(sql).fetch_one(write).await,
+    }
+    .expect("counts")
+}
+
+/// Begins a passkey sign-up for `login`: the status and the answer.
+async fn sign_up_challenge(app: &TestApp, login: &str) -> (u16, Value) {
+    let city = city_of(app).await;
+    let body = json!({"city_id": city, "login": login, "display_name": "パスキー太郎"});
+    let (s, v, _) = post_open(app, "/api/v1/passkey-sign-ups", body).await;
+    (s, v)
+}
+
+async fn finish_sign_up(app: &TestApp, challenge: &str, credential: Value) -> (u16, Value, Jar) {
+    let body =
+        json!({"challenge_id": challenge, "name": "わたしのスマホ", "credential": credential});
+    let (s, v, h) = post_open(app, "/api/v1/passkey-sign-ups/finish", body).await;
+    let jar = if s == 201 {
+        jar_of(&h)
+    } else {
+        Jar {
+            cookie: String::new(),
+            csrf: String::new(),
+        }
+    };
+    (s, v, jar)
+}
+
+async fn a_shopper_signs_up_with_a_passkey_alone(app: &TestApp) {
+    let before = counts(app).await;
+    let mut authenticator = Authenticator::new(app);
+    let (s, v) = sign_up_challenge(app, "Passkey-Only@Example.jp").await;
+    assert_eq!(s, 201, "{v}");
+    let options = v["options"].clone();
+    let pk = &options["publicKey"];
+    assert_eq!(pk["rp"]["id"], "localhost", "{options}");
+    assert_eq!(pk["authenticatorSelection"]["residentKey"], "required");
+    assert_eq!(pk["user"]["name"], "passkey-only@example.jp");
+    assert_eq!(pk["user"]["displayName"], "パスキー太郎");
+    // Nothing exists until the ceremony ends.
+    assert_eq!(counts(app).await, before);
+    let challenge = v["challenge_id"].as_str().expect("challenge").to_owned();
+    let (s, shown, jar) = finish_sign_up(app, &challenge, authenticator.register(&options)).await;
+    assert_eq!((s, &shown["kind"]), (201, &json!("shopper")), "{shown}");
+    assert_eq!(shown["csrf_token"].as_str(), Some(jar.csrf.as_str()));
+    let shopper = shown["principal_id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        counts(app).await,
+        (before.0 + 1, before.1 + 1, before.2 + 1)
+    );
+    let (s, me, _) = with_cookie(app, "GET", "/api/v1/me", &jar, None, None).await;
+    assert_eq!(
+        (s, me["id"].as_str()),
+        (200, Some(shopper.as_str())),
+        "{me}"
+    );
+    let list = passkeys_of(app, &jar).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["name"], "わたしのスマホ");
+    // The cookie session acts with its CSRF token (sign out).
+    let (s, v, _) = with_cookie(app, "POST", "/api/v1/sign-out", &jar, Some(&jar.csrf), None).await;
+    assert_eq!(s, 200, "{v}");
+
+    // The passkey signs them in again.
+    let (challenge, options) = sign_in_challenge(app).await;
+    let (s, v, _) = sign_in_with(app, &challenge, authenticator.assert(&options)).await;
+    assert_eq!(
+        (s, v["principal_id"].as_str()),
+        (201, Some(shopper.as_str())),
+        "{v}"
+    );
+
+    // A password does not: the usual answer, for any password, with no lock-out surprise.
+    for password in [crate::sign_in::PASSWORD, "", "$argon2id$none"] {
+        let (s, v, _) = crate::sign_in::sign_in(app, "passkey-only@example.jp", password).await;
+        assert_eq!((s, code(&v)), (401, Some("sign_in_failed")), "{v}");
+    }
+
+    // The same login again, by passkey or password: login_taken, nothing created.
+    let now = counts(app).await;
+    let (s, v) = sign_up_challenge(app, "passkey-only@example.jp").await;
+    assert_eq!((s, code(&v)), (409, Some("login_taken")), "{v}");
+    let city = city_of(app).await;
+    let body = json!({"city_id": city, "login": "passkey-only@example.jp",
+        "password": crate::sign_in::PASSWORD, "display_name": "別人"});
+    let (s, v, _) = post_open(app, "/api/v1/registrations", body).await;
+    assert_eq!((s, code(&v)), (409, Some("login_taken")), "{v}");
+    assert_eq!(counts(app).await, now);
+
+    // Recovery at a counter: a setup code sets a password, and the passkey still works.
+    let op = app.operator().await;
+    let path = format!("/api/v1/principals/shopper/{shopper}/setup-codes");
+    let (s, setup) = app.post(&path, &op, json!({})).await;
+    assert_eq!(s.as_u16(), 201, "{setup}");
+    let body = json!({"code": setup["code"], "password": crate::sign_in::PASSWORD});
+    let (s, v, _) = post_open(app, "/api/v1/setup", body).await;
+    assert_eq!(
+        (s, v["principal_id"].as_str()),
+        (201, Some(shopper.as_str())),
+        "{v}"
+    );
+    let (s, v, _) =
+        crate::sign_in::sign_in(app, "passkey-only@example.jp", crate::sign_in::PASSWORD).await;
+    assert_eq!(
+        (s, v["principal_id"].as_str()),
+        (201, Some(shopper.as_str())),
+        "{v}"
+    );
+    let (challenge, options) = sign_in_challenge(app).await;
+    let (s, v, _) = sign_in_with(app, &challenge, authenticator.assert(&options)).await;
+    assert_eq!(s, 201, "{v}");
+}
+
+async fn an_unfinished_passkey_sign_up_creates_nothing(app: &TestApp) {
+    let before = counts(app).await;
+    // Bad input is refused by name at the start.
+    let city = city_of(app).await;
+    for (body, want) in [
+        (
+            json!({"city_id": city, "login": "not a login", "display_name": "太郎"}),
+            "invalid_login",
+        ),
+        (
+            json!({"city_id": city, "login": "a@example.jp", "display_name": ""}),
+            "invalid_name",
+        ),
+    ] {
+        let (s, v, _) = post_open(app, "/api/v1/passkey-sign-ups", body).await;
+        assert_eq!((s, code(&v)), (400, Some(want)), "{v}");
+    }
+
+    // Abandoned: started and never answered.
+    let (s, _) = sign_up_challenge(app, "abandoned@example.jp").await;
+    assert_eq!(s, 201);
+    assert_eq!(counts(app).await, before);
+
+    // Expired: answered too late.
+    let mut authenticator = Authenticator::new(app);
+    let (_, v) = sign_up_challenge(app, "late@example.jp").await;
+    let challenge = v["challenge_id"].as_str().expect("challenge").to_owned();
+    let credential = authenticator.register(&v["options"]);
+    age_challenges(app).await;
+    let (s, v, _) = finish_sign_up(app, &challenge, credential.clone()).await;
+    assert_eq!(
+        (s, code(&v)),
+        (410, Some("passkey_challenge_expired")),
+        "{v}"
+    );
+    // And spent: a second try is unknown.
+    let (s, v, _) = finish_sign_up(app, &challenge, credential).await;
+    assert_eq!(
+        (s, code(&v)),
+        (400, Some("passkey_challenge_unknown")),
+        "{v}"
+    );
+
+    // An answer that does not verify (made for another challenge).
+    let (_, first) = sign_up_challenge(app, "wrong@example.jp").await;
+    let (_, second) = sign_up_challenge(app, "wrong@example.jp").await;
+    let credential = authenticator.register(&second["options"]);
+    let challenge = first["challenge_id"].as_str().expect("challenge");
+    let (s, v, _) = finish_sign_up(app, challenge, credential).await;
+    assert_eq!(
+        (s, code(&v)),
+        (422, Some("passkey_registration_failed")),
+        "{v}"
+    );
+
+    // A sign-in challenge is not a sign-up's, nor the other way round.
+    let (challenge, mut options) = sign_in_challenge(app).await;
+    options["publicKey"]["user"] = json!({"id": "AAAA", "name": "x", "displayName": "x"});
+    let (s, v, _) = finish_sign_up(app, &challenge, authenticator.register(&options)).await;
+    assert_eq!(
+        (s, code(&v)),
+        (400, Some("passkey_challenge_unknown")),
+        "{v}"
+    );
+    let (_, v) = sign_up_challenge(app, "mixed@example.jp").await;
+    let challenge = v["challenge_id"].as_str().expect("challenge").to_owned();
+    let (s, v, _) = sign_in_with(app, &challenge, authenticator.assert(&v["options"])).await;
+    assert_eq!(
+        (s, code(&v)),
+        (400, Some("passkey_challenge_unknown")),
+        "{v}"
+    );
+    assert_eq!(counts(app).await, before);
+
+    // The login taken between start and finish: login_taken at the end, nothing half-made.
+    let (_, v) = sign_up_challenge(app, "race@example.jp").await;
+    let challenge = v["challenge_id"].as_str().expect("challenge").to_owned();
+    let credential = Authenticator::new(app).register(&v["options"]);
+    register(app, "race@example.jp").await;
+    let now = counts(app).await;
+    let (s, v, _) = finish_sign_up(app, &challenge, credential).await;
+    assert_eq!((s, code(&v)), (409, Some("login_taken")), "{v}");
+    assert_eq!(counts(app).await, now);
+
+    // A passkey registered already (to someone else): refused, nothing made.
+    let (_, alice) = register(app, "alice-pk@example.jp").await;
+    let (mut taken, _) = added(app, &alice).await;
+    let (_, v) = sign_up_challenge(app, "copycat@example.jp").await;
+    let challenge = v["challenge_id"].as_str().expect("challenge").to_owned();
+    let now = counts(app).await;
+    let (s, v, _) = finish_sign_up(app, &challenge, taken.register(&v["options"])).await;
+    assert_eq!(
+        (s, code(&v)),
+        (409, Some("passkey_already_registered")),
+        "{v}"
+    );
+    assert_eq!(counts(app).await, now);
 }

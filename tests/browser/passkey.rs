@@ -2,7 +2,8 @@
 //! resident keys, user verification that always passes): a shopper registers with a
 //! password, adds a passkey on the sign-in page, signs out, signs in with the passkey alone and
 //! lands on the wallet; after deleting it, the same authenticator's sign-in is refused next to
-//! the button in Japanese. The page is opened at `localhost` (WebAuthn refuses IP addresses;
+//! the button in Japanese. A new shopper registers with a passkey alone (no password), lands on
+//! the wallet, signs out and back in with it; a password for that login is refused by name. The page is opened at `localhost` (WebAuthn refuses IP addresses;
 //! the server speaks as `http://localhost:<port>`).
 
 use fantoccini::Client;
@@ -15,6 +16,11 @@ use super::{Driver, TestApp, click, scenario, shot, type_into, visible, wait_tex
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_shopper_adds_a_passkey_and_signs_in_with_it() {
     scenario(|app, driver| Box::pin(passkey_journey(app, driver))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shopper_registers_with_a_passkey_alone() {
+    scenario(|app, driver| Box::pin(passkey_sign_up_journey(app, driver))).await;
 }
 
 /// A WebDriver command of the WebAuthn extension (`/session/{id}/webauthn/...`).
@@ -190,5 +196,68 @@ async fn passkey_journey(app: &TestApp, driver: &Driver) {
             .expect("where")
             == Value::Bool(true)
     );
+    b.close().await.expect("closes");
+}
+
+async fn passkey_sign_up_journey(app: &TestApp, driver: &Driver) {
+    let b = driver.session().await;
+    let authenticator = virtual_authenticator(&b).await;
+    let site = app.base.replace("127.0.0.1", "localhost");
+    b.goto(&format!("{site}/app/signin.html"))
+        .await
+        .expect("sign-in page opens");
+    visible(&b, "#signin-form").await;
+
+    // The registration form offers a passkey instead of the password.
+    click(&b, "#show-register").await;
+    wait_text(&b, "#register-passkey-button", "パスキーで登録").await;
+    type_into(&b, "#register-name", "次郎").await;
+    type_into(&b, "#register-login", "090-1234-5678").await;
+    b.execute(
+        "document.getElementById('register-passkey').scrollIntoView({block: 'center'})",
+        vec![],
+    )
+    .await
+    .expect("scrolls");
+    shot(&b, "passkey-signup-01-form").await;
+    click(&b, "#register-passkey-button").await;
+    wait_true(&b, "return location.pathname.endsWith('/wallet.html')").await;
+    wait_text(&b, "#balances h2", "残高").await;
+    shot(&b, "passkey-signup-02-wallet").await;
+    let me = b
+        .execute("return fetch('/api/v1/me').then(r => r.json())", vec![])
+        .await
+        .expect("me");
+    let shopper = me["id"].as_str().expect("id").to_owned();
+    let held = held_credentials(&b, &authenticator).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["isResidentCredential"], true, "{held:?}");
+
+    // Signed out, the passkey signs the same shopper in again.
+    b.goto(&format!("{site}/app/signin.html"))
+        .await
+        .expect("sign-in page opens");
+    signed_out(&b).await;
+    shot(&b, "passkey-signup-03-signed-out").await;
+    click(&b, "#passkey-signin-button").await;
+    wait_true(&b, "return location.pathname.endsWith('/wallet.html')").await;
+    wait_text(&b, "#balances h2", "残高").await;
+    let again = b
+        .execute("return fetch('/api/v1/me').then(r => r.json())", vec![])
+        .await
+        .expect("me");
+    assert_eq!(again["id"].as_str(), Some(shopper.as_str()), "{again}");
+    shot(&b, "passkey-signup-04-wallet-signed-in-with-passkey").await;
+
+    // That login has no password: one typed is refused next to the form, by name.
+    b.goto(&format!("{site}/app/signin.html"))
+        .await
+        .expect("sign-in page opens");
+    signed_out(&b).await;
+    type_into(&b, "#signin-login", "09012345678").await;
+    type_into(&b, "#signin-password", "correct horse battery").await;
+    click(&b, "#signin-submit").await;
+    wait_text(&b, "#signin-msg", "パスワード").await;
+    shot(&b, "passkey-signup-05-password-refused").await;
     b.close().await.expect("closes");
 }

@@ -139,6 +139,33 @@ pub struct AddPasskeyRequest {
     pub credential: webauthn_rs::prelude::RegisterPublicKeyCredential,
 }
 
+/// A shopper begins registering with a passkey alone (no password): who they will be. Nothing
+/// is created until the passkey's answer comes back (`PasskeySignUpFinish`).
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeySignUpRequest {
+    /// The town (`GET /api/v1/cities`).
+    pub city_id: CityId,
+    /// An email address or a mobile phone number (to recognise them at a counter, and to set a
+    /// password later with a setup code).
+    pub login: String,
+    pub display_name: String,
+}
+
+/// The browser's answer to a sign-up challenge: the new passkey, and what to call it.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeySignUpFinish {
+    #[schema(value_type = String, format = Uuid)]
+    pub challenge_id: uuid::Uuid,
+    /// What the person calls the passkey, 1 to 100 characters (default `パスキー`).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The `PublicKeyCredential` from `navigator.credentials.create`, as for `AddPasskeyRequest`.
+    #[schema(value_type = Object)]
+    pub credential: webauthn_rs::prelude::RegisterPublicKeyCredential,
+}
+
 /// The browser's answer to a sign-in challenge.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -32,6 +32,8 @@ pub(crate) fn router() -> OpenApiRouter<App> {
         .routes(routes!(remove_passkey))
         .routes(routes!(start_passkey_sign_in))
         .routes(routes!(passkey_sign_in))
+        .routes(routes!(start_passkey_sign_up))
+        .routes(routes!(passkey_sign_up))
 }
 
 impl IntoResponse for Throttled {
@@ -260,5 +262,42 @@ async fn passkey_sign_in(
     Body(req): Body<PasskeySignInRequest>,
 ) -> Result<Response, Throttled> {
     let s = uc::passkeys::finish_sign_in(&app, origin.client, req).await?;
+    Ok(started(s, origin.secure))
+}
+
+/// A shopper begins registering with a passkey alone (no password): the town, login and name
+/// are checked as for `POST /api/v1/registrations` (409 `login_taken`), and the answer is the
+/// options for `navigator.credentials.create` and the challenge's id (5 minutes, once).
+/// Nothing is created yet. 429 `too_many_sign_ins` like a sign-in.
+#[utoipa::path(post, path = "/api/v1/passkey-sign-ups", tag = "sign-in",
+    request_body = PasskeySignUpRequest,
+    responses((status = 201, body = PasskeyChallenge), (status = "4XX", body = ErrorEnvelope)))]
+async fn start_passkey_sign_up(
+    State(app): State<App>,
+    origin: Origin,
+    Body(req): Body<PasskeySignUpRequest>,
+) -> Result<Response, Throttled> {
+    let challenge = uc::passkeys::start_sign_up(&app, origin.client, req).await?;
+    let mut response = (axum::http::StatusCode::CREATED, Json(challenge)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// Finish registering with a passkey: the browser's answer to a sign-up challenge. The shopper,
+/// their login (no password: password sign-in answers `sign_in_failed` until a setup code sets
+/// one) and the passkey are created together, and they are signed in (session cookies set).
+/// `passkey_challenge_unknown` (or used), 410 `passkey_challenge_expired`,
+/// `passkey_registration_failed`, `passkey_already_registered`, `login_taken`: nothing created.
+#[utoipa::path(post, path = "/api/v1/passkey-sign-ups/finish", tag = "sign-in",
+    request_body = PasskeySignUpFinish,
+    responses((status = 201, body = SignedIn), (status = "4XX", body = ErrorEnvelope)))]
+async fn passkey_sign_up(
+    State(app): State<App>,
+    origin: Origin,
+    Body(req): Body<PasskeySignUpFinish>,
+) -> Result<Response, Throttled> {
+    let s = uc::passkeys::finish_sign_up(&app, origin.client, req).await?;
     Ok(started(s, origin.secure))
 }

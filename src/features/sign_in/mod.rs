@@ -27,8 +27,8 @@ use machipay_domain::ids::*;
 
 pub use api::{
     AddPasskeyRequest, EndedSession, Passkey, PasskeyChallenge, PasskeyChallengeRequest,
-    PasskeySignInRequest, RegisterRequest, Session, SetupCode, SetupRequest, SignInRequest,
-    SignedIn,
+    PasskeySignInRequest, PasskeySignUpFinish, PasskeySignUpRequest, RegisterRequest, Session,
+    SetupCode, SetupRequest, SignInRequest, SignedIn,
 };
 pub use passkeys::PasskeyRefusal;
 

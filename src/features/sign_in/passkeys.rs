@@ -1,7 +1,9 @@
 //! Passkeys (WebAuthn, with webauthn-rs) beside the password. A signed-in person adds a
 //! passkey to their login (a registration ceremony), lists and removes their own; anyone signs
 //! in with one without typing a login (a discoverable, "usernameless" ceremony: the
-//! authenticator says whose it is) and gets the same session a password gives.
+//! authenticator says whose it is) and gets the same session a password gives. A shopper may
+//! also register with a passkey alone (`start_sign_up`, `finish_sign_up`): the account is
+//! created with the passkey when the ceremony ends, and its login has no password.
 //!
 //! Each ceremony is two requests: the first stores a challenge (webauthn-rs's state, as JSON)
 //! in the database for a few minutes, because the second may reach another instance; the
@@ -17,8 +19,8 @@ use webauthn_rs::prelude::{
 
 use super::store::{self, LoginRow, Purpose};
 use super::{
-    Client, PasskeyChallenge, Started, Throttled, check_address, count_address_failure, fresh,
-    principal_key, start_session, user_agent,
+    Client, PasskeyChallenge, SignInRefusal, Started, Throttled, check_address,
+    count_address_failure, fresh, password, principal_key, start_session, user_agent,
 };
 use crate::app::App;
 use crate::error::{AppError, Common, internal};
@@ -27,7 +29,12 @@ use crate::features::directory;
 use crate::writer::{Answer, Done};
 use machipay_domain::auth::Principal;
 
-pub use super::api::{AddPasskeyRequest, Passkey, PasskeySignInRequest};
+pub use super::api::{
+    AddPasskeyRequest, Passkey, PasskeySignInRequest, PasskeySignUpFinish, PasskeySignUpRequest,
+};
+
+/// What a passkey made at sign-up is called unless the browser names it.
+pub const SIGN_UP_PASSKEY_NAME: &str = "パスキー";
 
 /// How long a ceremony's challenge works (WebAuthn's own timeout is 5 minutes too).
 pub const CHALLENGE_TTL_SECONDS: i64 = 300;
@@ -167,17 +174,7 @@ pub async fn start_registration(app: &App, who: Principal) -> Result<PasskeyChal
     let (options, state) = webauthn
         .start_passkey_registration(login.id, &login.login, &login.login, Some(exclude))
         .map_err(|e| internal(format!("passkey registration options: {e}")))?;
-    let mut options =
-        serde_json::to_value(options).map_err(|_| internal("passkey options as JSON"))?;
-    // webauthn-rs asks for a non-discoverable passkey; usernameless sign-in needs it kept on
-    // the authenticator. Only the browser reads this; the server's check is unchanged.
-    if let Some(selection) = options
-        .pointer_mut("/publicKey/authenticatorSelection")
-        .and_then(|s| s.as_object_mut())
-    {
-        selection.insert("residentKey".into(), "required".into());
-        selection.insert("requireResidentKey".into(), true.into());
-    }
+    let options = discoverable(options)?;
     let state = serde_json::to_string(&state).map_err(|_| internal("passkey state as JSON"))?;
     store_challenge(app, Purpose::Register, Some(login.id), state, options).await
 }
@@ -346,8 +343,10 @@ async fn verify_sign_in(
 ) -> Result<(store::PasskeyRow, LoginRow, String), AppError> {
     let webauthn = webauthn(app)?;
     let state = take_challenge(app, req.challenge_id, Purpose::SignIn, None).await?;
+    // A sign-up's challenge is kept beside the sign-ins' (it has no login yet either): it is
+    // not one of them.
     let state: DiscoverableAuthentication =
-        serde_json::from_str(&state).map_err(|_| internal("a stored passkey challenge"))?;
+        serde_json::from_str(&state).map_err(|_| PasskeyRefusal::ChallengeUnknown)?;
     let (user, credential_id) = webauthn
         .identify_discoverable_authentication(&req.credential)
         .map_err(|_| PasskeyRefusal::VerificationFailed)?;
@@ -368,4 +367,198 @@ async fn verify_sign_in(
     passkey.update_credential(&result);
     let credential = serde_json::to_string(&passkey).map_err(|_| internal("a passkey as JSON"))?;
     Ok((row, login, credential))
+}
+
+/// A sign-up under way: who the shopper will be and webauthn-rs's registration state, kept in
+/// the challenge (as a sign-in's is, with no login: none exists yet). Nothing else is written
+/// until the answer comes back, so an abandoned sign-up leaves only its expiring challenge.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignUpState {
+    /// The login's id to be, which the passkey names as its user (the user handle a
+    /// usernameless sign-in answers with).
+    login_id: Uuid,
+    city_id: machipay_domain::ids::CityId,
+    login: String,
+    display_name: String,
+    registration: PasskeyRegistration,
+}
+
+/// The challenge's state as kept: tagged, so that it never reads as a sign-in's.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignUpStored {
+    sign_up: SignUpState,
+}
+
+/// A shopper begins registering with a passkey alone: checks the login, name and town as
+/// registration does (a login in use: `login_taken` now, and again at the end), and answers
+/// the options for `navigator.credentials.create` for the account to be. The address's limit
+/// of failures applies as to a sign-in.
+pub async fn start_sign_up(
+    app: &App,
+    client: Client,
+    req: PasskeySignUpRequest,
+) -> Result<PasskeyChallenge, Throttled> {
+    check_address(app, &client)?;
+    let webauthn = webauthn(app)?;
+    let login = password::normalise_login(&req.login).ok_or(SignInRefusal::InvalidLogin)?;
+    let display_name = req.display_name.trim().to_owned();
+    directory::check_name("display_name", &display_name)?;
+    directory::city(&app.db, req.city_id)
+        .await?
+        .ok_or(AppError::from(Common::NotFound("city")))?;
+    if store::login_named(&app.db, &login)
+        .await
+        .map_err(AppError::from)?
+        .is_some()
+    {
+        return Err(SignInRefusal::LoginTaken.into());
+    }
+    let login_id = Uuid::now_v7();
+    let (options, registration) = webauthn
+        .start_passkey_registration(login_id, &login, &display_name, None)
+        .map_err(|e| internal(format!("passkey registration options: {e}")))?;
+    let options = discoverable(options)?;
+    let state = SignUpStored {
+        sign_up: SignUpState {
+            login_id,
+            city_id: req.city_id,
+            login,
+            display_name,
+            registration,
+        },
+    };
+    let state = serde_json::to_string(&state).map_err(|_| internal("passkey state as JSON"))?;
+    Ok(store_challenge(app, Purpose::SignIn, None, state, options).await?)
+}
+
+/// Registration options as JSON, asking for a discoverable passkey. webauthn-rs asks for a
+/// non-discoverable one; usernameless sign-in needs it kept on the authenticator. Only the
+/// browser reads this; the server's check is unchanged.
+fn discoverable(
+    options: webauthn_rs::prelude::CreationChallengeResponse,
+) -> Result<serde_json::Value, AppError> {
+    let mut options =
+        serde_json::to_value(options).map_err(|_| internal("passkey options as JSON"))?;
+    if let Some(selection) = options
+        .pointer_mut("/publicKey/authenticatorSelection")
+        .and_then(|s| s.as_object_mut())
+    {
+        selection.insert("residentKey".into(), "required".into());
+        selection.insert("requireResidentKey".into(), true.into());
+    }
+    Ok(options)
+}
+
+/// Finishes a sign-up: spends the challenge, checks the new passkey, then in one writer job
+/// creates the shopper, their login (with no password: `password::NO_PASSWORD`) and the
+/// passkey, and starts their session. If anything is refused (the login taken meanwhile, the
+/// passkey already registered) nothing of it is written.
+pub async fn finish_sign_up(
+    app: &App,
+    client: Client,
+    req: PasskeySignUpFinish,
+) -> Result<Started, Throttled> {
+    check_address(app, &client)?;
+    let name = req
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(SIGN_UP_PASSKEY_NAME)
+        .to_owned();
+    directory::check_name("name", &name)?;
+    let checked = match verify_sign_up(app, &req).await {
+        Ok(v) => v,
+        Err(e) => {
+            if e.code().is_some_and(|c| c.starts_with("passkey_")) {
+                count_address_failure(app, &client);
+            }
+            return Err(e.into());
+        }
+    };
+    let (state, credential_id, credential) = checked;
+    let account = (
+        state.login_id,
+        state.city_id,
+        state.login,
+        state.display_name,
+    );
+    let agent = user_agent(&client);
+    let answer = app
+        .writer
+        .answer(None, move |w| {
+            Box::pin(async move {
+                let (login_id, city_id, login_name, display_name) = account;
+                if store::login_named_tx(&mut w.tx, &login_name).await?.is_some() {
+                    return Err(SignInRefusal::LoginTaken.into());
+                }
+                let (_, taken) = store::passkey_counts_tx(&mut w.tx, login_id, &credential_id).await?;
+                if taken {
+                    return Err(PasskeyRefusal::AlreadyRegistered.into());
+                }
+                let shopper = directory::new_shopper_tx(w, city_id, display_name).await?;
+                let login = store::NewLogin {
+                    id: login_id,
+                    city_id,
+                    login: &login_name,
+                    kind: directory::PrincipalKind::Shopper,
+                    principal_id: shopper.id.0,
+                    password_hash: password::NO_PASSWORD,
+                };
+                store::insert_login(&mut w.tx, &login, w.now).await?;
+                let id = Uuid::now_v7();
+                let row = store::NewPasskey {
+                    id,
+                    login_id,
+                    credential_id: &credential_id,
+                    credential: &credential,
+                    name: &name,
+                };
+                store::insert_passkey(&mut w.tx, &row, w.now).await?;
+                let who = Principal::Shopper {
+                    id: shopper.id,
+                    city: city_id,
+                };
+                let change = audit::Change {
+                    action: "passkey_added",
+                    subject_kind: "passkey",
+                    subject_id: id,
+                    detail: serde_json::json!({"name": name, "login_kind": "shopper", "sign_up": true}),
+                };
+                audit::record(&mut w.tx, &who, w.now, change).await?;
+                let started = start_session(
+                    w,
+                    login_id,
+                    city_id,
+                    directory::PrincipalKind::Shopper,
+                    shopper.id.0,
+                    &agent,
+                )
+                .await?;
+                Ok(Done::created(started))
+            })
+        })
+        .await?;
+    Ok(fresh(answer)?)
+}
+
+/// The sign-up's state, and the new passkey's id and stored form, once its answer checks.
+async fn verify_sign_up(
+    app: &App,
+    req: &PasskeySignUpFinish,
+) -> Result<(SignUpState, Vec<u8>, String), AppError> {
+    let webauthn = webauthn(app)?;
+    let state = take_challenge(app, req.challenge_id, Purpose::SignIn, None).await?;
+    // A sign-in's challenge is not a sign-up's.
+    let stored: SignUpStored =
+        serde_json::from_str(&state).map_err(|_| PasskeyRefusal::ChallengeUnknown)?;
+    let state = stored.sign_up;
+    let passkey = webauthn
+        .finish_passkey_registration(&req.credential, &state.registration)
+        .map_err(|_| PasskeyRefusal::RegistrationFailed)?;
+    let credential_id = passkey.cred_id().to_vec();
+    let credential = serde_json::to_string(&passkey).map_err(|_| internal("a passkey as JSON"))?;
+    Ok((state, credential_id, credential))
 }

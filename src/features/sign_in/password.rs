@@ -57,8 +57,15 @@ static DECOY: LazyLock<String> = LazyLock::new(|| {
         .to_string()
 });
 
-/// Whether `password` matches the stored PHC string (`None`: check the decoy and answer no).
+/// What a login registered with a passkey alone keeps for its password: no password matches
+/// it (`verify` checks the decoy instead and answers no), and a setup code replaces it. It
+/// starts like a PHC string because the column's check asks for one; it is not one.
+pub(crate) const NO_PASSWORD: &str = "$argon2id$none";
+
+/// Whether `password` matches the stored PHC string (`None`, or `NO_PASSWORD`: check the
+/// decoy and answer no).
 pub(crate) async fn verify(password: String, stored: Option<String>) -> Result<bool, AppError> {
+    let stored = stored.filter(|s| s != NO_PASSWORD);
     let _turn = HASHING.acquire().await.map_err(internal)?;
     tokio::task::spawn_blocking(move || {
         let real = stored.is_some();
