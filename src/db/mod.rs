@@ -117,8 +117,14 @@ impl Db {
     /// Connects and migrates. `sqlite:` URLs create the file if it is missing.
     pub async fn connect(url: &str) -> Result<Db, StartError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let opts =
-                PgConnectOptions::from_str(url)?.statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+            // JIT off: on a ledger of millions of postings the planner's estimate for the
+            // balance check run per posting at commit (`machipay_check_balanced`, a deferred
+            // trigger) crossed `jit_above_cost`, and every run compiled its plan with LLVM:
+            // one commit of the scale fill took over a minute in JIT compilation. Nothing
+            // this service asks is a long analytic query that JIT would pay back.
+            let opts = PgConnectOptions::from_str(url)?
+                .statement_cache_capacity(STATEMENT_CACHE_CAPACITY)
+                .options([("jit", "off")]);
             let pool = PgPoolOptions::new()
                 .max_connections(PG_POOL_SIZE_MAX - 1)
                 .acquire_timeout(Duration::from_millis(BUSY_TIMEOUT_MS))
