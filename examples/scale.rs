@@ -376,6 +376,7 @@ async fn fill(a: FillArgs) -> Fallible<()> {
         tally.refusals
     );
     println!("by kind: {:?}", tally.by_kind);
+    analyze(&app).await?;
     println!(
         "fill done in {:.1} s; peak {:.0} MiB; city {} currency {} points {}",
         started.elapsed().as_secs_f64(),
@@ -486,6 +487,7 @@ async fn bulk_fill(
         sim.done as f64 / (secs - expiry_secs),
     );
     println!("by kind: {:?}", sim.by_kind);
+    analyze(app).await?;
     println!(
         "fill done in {:.1} s; peak {:.0} MiB; city {} currency {} points {}",
         started.elapsed().as_secs_f64(),
@@ -494,6 +496,20 @@ async fn bulk_fill(
         town.currency.0,
         town.points.0
     );
+    Ok(())
+}
+
+/// PostgreSQL: fresh planner statistics for what the fill wrote. Autovacuum's analyze lags
+/// a bulk load: with the statistics left from mid-fill, the incremental check's
+/// `postings.id > mark` was planned as a scan of every posting (7–9 s instead of 0.2 s at
+/// 10,000,000 transactions). SQLite keeps no statistics here (its queries are written for
+/// none), so it is left as it is.
+async fn analyze(app: &App) -> Fallible<()> {
+    if let machipay::db::Db::Pg(pool, _) = &app.db {
+        let t = Instant::now();
+        sqlx::query("ANALYZE").execute(pool).await.map_err(err)?;
+        println!("ANALYZE in {:.1} s", t.elapsed().as_secs_f64());
+    }
     Ok(())
 }
 
