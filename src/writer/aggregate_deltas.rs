@@ -7,9 +7,9 @@
 //!
 //! What the pending rows do not hold is read once per write, and only when the batch has
 //! reversals: the original's kind (`agg_wallet_flows` keys a reversal by it) and the point
-//! movement it was, if any (`agg_point_store_months` counts a movement's reversal at its
-//! store). Point movements themselves are written after their transaction's postings, so their
-//! share of `agg_point_store_months` is still computed by its definition
+//! movement it was, if any (`agg_point_store_months` and `agg_point_store_days` count a
+//! movement's reversal at its store). Point movements themselves are written after their
+//! transaction's postings, so their share of those two is still computed by the definition
 //! (`aggregates::movements_upsert_sql`), for the movements written since the last write.
 
 use std::collections::{BTreeMap, HashMap};
@@ -78,6 +78,8 @@ pub(crate) struct Deltas {
     pub wallet_flows: BTreeMap<FlowKey, i64>,
     /// (program, month, store, movement kind) -> card-wallet postings of movement reversals.
     pub point_store_months: BTreeMap<(Uuid, i32, Uuid, String), i64>,
+    /// (program, day, store, movement kind) -> the same per day.
+    pub point_store_days: BTreeMap<(Uuid, i32, Uuid, String), i64>,
 }
 
 impl Deltas {
@@ -117,12 +119,15 @@ impl Deltas {
                 i32::from(l.amount > 0),
             );
             *self.wallet_flows.entry(key).or_insert(0) += l.amount;
-            // agg_point_store_months: a reversal of a point movement, at the movement's store.
+            // agg_point_store_months and _days: a reversal of a point movement, at the
+            // movement's store.
             if let Some((program, store, kind)) = t.reverses.and_then(|o| o.movement.as_ref())
                 && l.program == *program
             {
                 let key = (*program, month, *store, kind.clone());
                 *self.point_store_months.entry(key).or_insert(0) += l.amount;
+                let key = (*program, day, *store, kind.clone());
+                *self.point_store_days.entry(key).or_insert(0) += l.amount;
             }
         }
     }
@@ -269,7 +274,7 @@ mod tests {
             0,
         );
         assert_eq!(d.wallet_flows[&debit], -600);
-        assert!(d.point_store_months.is_empty());
+        assert!(d.point_store_months.is_empty() && d.point_store_days.is_empty());
     }
 
     #[test]
@@ -308,6 +313,10 @@ mod tests {
         assert_eq!(d.wallet_flows[&flow], 50);
         assert_eq!(
             d.point_store_months[&(program, 202605, store, "earn".to_owned())],
+            50
+        );
+        assert_eq!(
+            d.point_store_days[&(program, 20260503, store, "earn".to_owned())],
             50
         );
     }

@@ -1,5 +1,5 @@
 //! Report aggregates: the figures the city's reports read (store activity, usage, wallet flows
-//! for 未使用残高, point card movements per store), kept per JST day or month in five tables
+//! for 未使用残高, point card movements per store), kept per JST day or month in six tables
 //! the writer maintains in the same transaction as the postings they sum, and the one
 //! definition of each as a query over postings, used to maintain, rebuild and check them.
 //!
@@ -26,7 +26,10 @@
 //!   sum of shopper-wallet postings (未使用残高 at any date is a prefix sum; the half-year's
 //!   発行額 / 回収額 / 失効額; the point report's liabilities, expiry and imports);
 //! - `agg_point_store_months` (program, month, store, movement kind): card-wallet postings of
-//!   point movements and of their reversals (the point report per store).
+//!   point movements and of their reversals (the point report per store, whole months);
+//! - `agg_point_store_days` (program, day, store, movement kind): the same per day (the whole
+//!   days of the month a point report is cut in; the months table keeps a 年度 to ≤ 12 rows
+//!   per store and kind, where days would be ~365).
 
 use crate::db::{Db, read};
 use crate::error::AppError;
@@ -62,8 +65,8 @@ pub(crate) struct Table {
     values: &'static [(&'static str, Combine)],
 }
 
-/// The five tables, in the order they are written.
-pub(crate) const TABLES: [Table; 5] = [
+/// The six tables, in the order they are written.
+pub(crate) const TABLES: [Table; 6] = [
     Table {
         name: "agg_store_days",
         keys: &[
@@ -115,6 +118,16 @@ pub(crate) const TABLES: [Table; 5] = [
         ],
         values: &[("amount", Combine::Add)],
     },
+    Table {
+        name: "agg_point_store_days",
+        keys: &[
+            ("program_id", Ty::Uuid),
+            ("day", Ty::Int),
+            ("merchant_id", Ty::Uuid),
+            ("kind", Ty::Text),
+        ],
+        values: &[("amount", Combine::Add)],
+    },
 ];
 
 /// The JST day (yyyymmdd, an integer) of `t.created_at`, per dialect.
@@ -146,7 +159,7 @@ pub(crate) struct Filter<'a> {
     /// On `t` (the transaction of the posting), `a` (its account).
     pub tx: &'a str,
     /// On `m`, a point movement whose own postings are summed (the first half of
-    /// `agg_point_store_months`).
+    /// `agg_point_store_months` and `agg_point_store_days`).
     pub movement: &'a str,
     /// On `m`, a point movement whose reversals' postings are summed (with `tx` on the
     /// reversal `t`).
@@ -208,24 +221,46 @@ pub(crate) fn computed(i: usize, pg: bool, f: &Filter<'_>) -> String {
              LEFT JOIN transactions o ON o.id = t.reverses_id \
              WHERE a.kind = 'shopper_wallet' AND {tx} GROUP BY 1, 2, 3, 4, 5, 6, 7"
         ),
-        _ => format!(
-            "SELECT program_id, month, merchant_id, kind, CAST(sum(amount) AS BIGINT) AS amount FROM ( \
-             SELECT m.program_id AS program_id, {day} / 100 AS month, m.merchant_id AS merchant_id, \
-             m.kind AS kind, p.amount AS amount FROM point_movements m \
-             JOIN transactions t ON t.id = m.transaction_id JOIN postings p ON p.transaction_id = t.id \
-             JOIN accounts a ON a.id = p.account_id \
-             WHERE a.program_id = m.program_id AND a.kind = 'shopper_wallet' AND a.owner_id = m.card_id \
-             AND {movement} \
-             UNION ALL \
-             SELECT m.program_id, {day} / 100, m.merchant_id, m.kind, p.amount FROM point_movements m \
-             JOIN transactions t ON t.reverses_id = m.transaction_id JOIN postings p ON p.transaction_id = t.id \
-             JOIN accounts a ON a.id = p.account_id \
-             WHERE a.program_id = m.program_id AND a.kind = 'shopper_wallet' AND {reversed} AND {tx} \
-             ) x GROUP BY 1, 2, 3, 4",
-            movement = f.movement,
-            reversed = f.reversed,
+        _ => point_store(
+            if i == POINT_STORE_MONTHS {
+                "month"
+            } else {
+                "day"
+            },
+            pg,
+            f,
         ),
     }
+}
+
+/// `agg_point_store_months` (`period` "month") or `agg_point_store_days` ("day") computed
+/// from postings: a movement's own card-wallet postings and its reversals' at the movement's
+/// store and kind, on the JST day (or month) of the transaction that posted them.
+fn point_store(period: &str, pg: bool, f: &Filter<'_>) -> String {
+    let day = day_expr(pg);
+    let at = if period == "month" {
+        format!("{day} / 100")
+    } else {
+        day.to_owned()
+    };
+    format!(
+        "SELECT program_id, {period}, merchant_id, kind, CAST(sum(amount) AS BIGINT) AS amount FROM ( \
+         SELECT m.program_id AS program_id, {at} AS {period}, m.merchant_id AS merchant_id, \
+         m.kind AS kind, p.amount AS amount FROM point_movements m \
+         JOIN transactions t ON t.id = m.transaction_id JOIN postings p ON p.transaction_id = t.id \
+         JOIN accounts a ON a.id = p.account_id \
+         WHERE a.program_id = m.program_id AND a.kind = 'shopper_wallet' AND a.owner_id = m.card_id \
+         AND {movement} \
+         UNION ALL \
+         SELECT m.program_id, {at}, m.merchant_id, m.kind, p.amount FROM point_movements m \
+         JOIN transactions t ON t.reverses_id = m.transaction_id JOIN postings p ON p.transaction_id = t.id \
+         JOIN accounts a ON a.id = p.account_id \
+         WHERE a.program_id = m.program_id AND a.kind = 'shopper_wallet' AND {reversed} AND {tx} \
+         ) x GROUP BY 1, 2, 3, 4",
+        movement = f.movement,
+        reversed = f.reversed,
+        tx = f.tx,
+    )
 }
 
 fn columns(t: &Table) -> String {
@@ -320,10 +355,12 @@ fn combine_set(t: &Table) -> String {
         .join(", ")
 }
 
-/// The table `agg_point_store_months` is, for the point movements listed (`list`: "$1" on
-/// PostgreSQL, an array; "$1, $2, ..." on SQLite): their own card-wallet postings, by the
-/// definition (a movement is written after its transaction's postings, which are no longer
-/// pending then). Reversals of movements come with the reversal's pending rows.
+/// The tables `agg_point_store_months` and `agg_point_store_days` are, for the point
+/// movements listed (`list`: "$1" on PostgreSQL, an array; "$1, $2, ..." on SQLite): their own
+/// card-wallet postings, by the definition (a movement is written after its transaction's
+/// postings, which are no longer pending then). Reversals of movements come with the
+/// reversal's pending rows. PostgreSQL: one statement (the months' upsert a CTE of the days');
+/// SQLite: two, naming the same parameters.
 pub(crate) fn movements_upsert_sql(pg: bool, list: &str) -> String {
     let movement = if pg {
         format!("m.transaction_id = ANY({list})")
@@ -335,11 +372,20 @@ pub(crate) fn movements_upsert_sql(pg: bool, list: &str) -> String {
         movement: &movement,
         reversed: "1 = 0",
     };
-    upsert_sql(POINT_STORE_MONTHS, pg, &f)
+    let months = upsert_sql(POINT_STORE_MONTHS, pg, &f);
+    let days = upsert_sql(POINT_STORE_DAYS, pg, &f);
+    if pg {
+        format!("WITH months AS ({months}) {days}")
+    } else {
+        format!("{months};\n{days}")
+    }
 }
 
 /// `agg_point_store_months`' place in `TABLES`.
 pub(crate) const POINT_STORE_MONTHS: usize = 4;
+
+/// `agg_point_store_days`' place in `TABLES`.
+pub(crate) const POINT_STORE_DAYS: usize = 5;
 
 /// A column as text, per dialect (a differing row is named in text).
 fn text_of(col: &str, ty: Ty, pg: bool) -> String {

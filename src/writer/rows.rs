@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::db::{Db, read};
 use crate::writer::aggregate_deltas::{Deltas, Original, Posted, PostedLeg, read_originals};
-use crate::writer::aggregates::POINT_STORE_MONTHS;
+use crate::writer::aggregates::{POINT_STORE_DAYS, POINT_STORE_MONTHS};
 use crate::writer::{TxConn, WriteTx, read_tx, write_vetted};
 use machipay_domain::ids::*;
 use machipay_domain::ledger::{AccountKind, Asset, Leg};
@@ -935,7 +935,8 @@ pub struct Pending {
     balances: Vec<(AccountId, i64)>,
     replies: Vec<PendingReply>,
     /// Point movements written since the last write of pending rows (their transactions were
-    /// written before them): their card postings join `agg_point_store_months`.
+    /// written before them): their card postings join `agg_point_store_months` and
+    /// `agg_point_store_days`.
     movements: Vec<Uuid>,
 }
 
@@ -1448,27 +1449,33 @@ async fn write_aggregates<'q>(
             .bind(r.map(|r| r.0.6))
             .bind(r.map(|r| *r.1))
     );
-    let point_store_months: Vec<_> = d.point_store_months.iter().collect();
-    per_chunk!(
-        conn,
-        lite,
-        point_store_months,
-        5,
-        |n, first| upsert_values_sql(POINT_STORE_MONTHS, n, first),
-        |q, r| q
-            .bind(r.map(|r| r.0.0))
-            .bind(r.map(|r| r.0.1))
-            .bind(r.map(|r| r.0.2))
-            .bind(r.map(|r| r.0.3.as_str()))
-            .bind(r.map(|r| *r.1))
-    );
+    for (table, rows) in [
+        (POINT_STORE_MONTHS, &d.point_store_months),
+        (POINT_STORE_DAYS, &d.point_store_days),
+    ] {
+        let rows: Vec<_> = rows.iter().collect();
+        per_chunk!(
+            conn,
+            lite,
+            rows,
+            5,
+            |n, first| upsert_values_sql(table, n, first),
+            |q, r| q
+                .bind(r.map(|r| r.0.0))
+                .bind(r.map(|r| r.0.1))
+                .bind(r.map(|r| r.0.2))
+                .bind(r.map(|r| r.0.3.as_str()))
+                .bind(r.map(|r| *r.1))
+        );
+    }
     count_movements(conn, &mut lite, movements).await?;
     *statements = lite;
     Ok(())
 }
 
-/// The point movements written since the last write, to `agg_point_store_months` by its
-/// definition: PostgreSQL one statement, SQLite one per 128 movements.
+/// The point movements written since the last write, to `agg_point_store_months` and
+/// `agg_point_store_days` by their definition: PostgreSQL one statement, SQLite two per 128
+/// movements.
 async fn count_movements<'q>(
     conn: &mut TxConn,
     lite: &mut LiteStatements<'q>,

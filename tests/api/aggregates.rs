@@ -1,7 +1,8 @@
 //! The report aggregates (`writer::aggregates`): every report read from them equals the same
-//! report recomputed from postings, for a random history of backdated payments (written out of
-//! time order, some a second either side of JST midnight), refunds and reversals; a rebuild
-//! changes nothing; a corrupted aggregate row is named by the check. The batch-partition
+//! report recomputed from postings, for a random history of backdated payments and point card
+//! movements (written out of time order, some a second either side of JST midnight), refunds,
+//! returns and reversals, the point report cut at past instants mid-day and mid-month too; a
+//! rebuild changes nothing; a corrupted aggregate row is named by the check. The batch-partition
 //! simulator (simulator.rs) holds the same agreement over its random histories of every job
 //! kind, expiry included (`assert_reports_agree`).
 
@@ -209,12 +210,16 @@ struct Town {
     who: Principal,
     program: ProgramId,
     days: Vec<NaiveDate>,
+    /// The points program on the same stores, and instants to cut its report at.
+    points: ProgramId,
+    nows: Vec<DateTime<Utc>>,
 }
 
 /// A currency program, three stores, four shoppers charged in April 2024, then 60 payments
 /// at random instants from May 2024 to now written in random order (some a second before or
 /// at JST midnight), a refund of every fifth within its window and a reversal of every
-/// seventh, each made some hours after its payment.
+/// seventh, each made some hours after its payment; and a points program on the same stores
+/// (`point_history`).
 async fn random_town(app: &TestApp, seed: u64, people: usize) -> Town {
     let op = app.operator().await;
     let program = app.currency().await;
@@ -226,11 +231,13 @@ async fn random_town(app: &TestApp, seed: u64, people: usize) -> Town {
         stores.push((MerchantId(Uuid::parse_str(&m).expect("id")), owner));
     }
     let mut shoppers = Vec::new();
+    let mut shopper_ids = Vec::new();
     for _ in 0..people {
         let (s, token) = app.shopper(&op).await;
         app.backdated_charge(&program, &s, 50_000, "2024-04-02T01:00:00Z")
             .await;
         shoppers.push(principal(app, &token).await);
+        shopper_ids.push(s);
     }
     let mut rng = StdRng::seed_from_u64(seed);
     let first: DateTime<Utc> = "2024-05-01T00:00:00Z".parse().expect("instant");
@@ -287,11 +294,113 @@ async fn random_town(app: &TestApp, seed: u64, people: usize) -> Town {
     days.extend([d("2024-09-30"), d("2025-03-31"), d("2025-04-01")]);
     days.sort();
     days.dedup();
+    let (points, nows) = point_history(app, &op, operator, &stores, &shopper_ids, &mut rng).await;
     Town {
         who: operator,
         program: program_id,
         days,
+        points,
+        nows,
     }
+}
+
+/// A points program on `stores`: a card for each of the first three shoppers, 40 earns and
+/// spends at random instants from May 2024 to now written in random order (some a second
+/// either side of JST midnight), a return of every fourth and an operator reversal of every
+/// fifth (so some returned movements are reversed too), each some hours after its movement.
+/// Returns the program and instants to cut its report at: a second after some movements (in
+/// the cut day's tail) and at them (just outside), after reversals, at JST midnight and an
+/// hour into a month (no whole day of the month yet).
+async fn point_history(
+    app: &TestApp,
+    op: &str,
+    operator: Principal,
+    stores: &[(MerchantId, String)],
+    shoppers: &[String],
+    rng: &mut StdRng,
+) -> (ProgramId, Vec<DateTime<Utc>>) {
+    let program = app
+        .program(
+            "points",
+            json!({"earn_rate": "0.05", "clawback_shortfall": "take_remaining"}),
+        )
+        .await;
+    let program_id = ProgramId(Uuid::parse_str(&program).expect("id"));
+    let mut cards = Vec::new();
+    for shopper in shoppers.iter().take(3) {
+        let path = format!("/api/v1/programs/{program}/cards");
+        let (s, v) = app.post(&path, op, json!({"shopper_id": shopper})).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        cards.push(v["number"].as_str().expect("number").to_owned());
+    }
+    let first: DateTime<Utc> = "2024-05-01T00:00:00Z".parse().expect("instant");
+    let span = (Utc::now() - Duration::days(2) - first).num_seconds();
+    let mut movements = Vec::new();
+    for i in 0..40 {
+        let mut at = first + Duration::seconds(rng.random_range(0..span));
+        if i % 6 == 0 {
+            let midnight = jst_start_of_day_utc(jst_date(at)).expect("day");
+            at = midnight + Duration::seconds(rng.random_range(-1..=0));
+        }
+        let store = rng.random_range(0..stores.len());
+        let card = &cards[rng.random_range(0..cards.len())];
+        let who = Principal::MerchantOwner {
+            merchant: stores[store].0,
+            city: operator.city(),
+        };
+        let merchant = stores[store].0;
+        // Every third a spend of what an earn may have left on the card (refused if not).
+        let amount = if i % 3 == 2 {
+            rng.random_range(1..200)
+        } else {
+            rng.random_range(100..20_000)
+        };
+        let req = json!({"program_id": program_id, "card_number": card, "amount": amount});
+        let done = if i % 3 == 2 {
+            let req = serde_json::from_value(req).expect("request");
+            at!(app, at, |w| points::spend_in(w, who, merchant, req))
+        } else {
+            let req = serde_json::from_value(req).expect("request");
+            at!(app, at, |w| points::earn_in(w, who, merchant, req))
+        };
+        if let Ok(Some(txn)) = done.map(|d| d.transaction_id) {
+            movements.push((txn, who, merchant, amount, at));
+        }
+    }
+    assert!(movements.len() > 30, "{} movements", movements.len());
+    let mut nows = Vec::new();
+    for (i, (txn, who, merchant, amount, at)) in movements.iter().enumerate() {
+        if i < 8 {
+            nows.extend([*at, *at + Duration::seconds(1)]);
+        }
+        let later = *at + Duration::hours(rng.random_range(1..30));
+        if i % 4 == 0 {
+            let req = serde_json::from_value(
+                json!({"transaction_id": txn, "amount": (amount / 2).max(1)}),
+            )
+            .expect("request");
+            let (who, merchant) = (*who, *merchant);
+            at!(app, later, |w| points::return_in(w, who, merchant, req)).expect("return");
+        }
+        if i % 5 == 0 {
+            let later = later + Duration::hours(1);
+            let req: machipay::features::payments::ReversalRequest =
+                serde_json::from_value(json!({"reason": "誤操作"})).expect("request");
+            let original: TransactionId = *txn;
+            let reversed = at!(app, later, |w| machipay::features::payments::reverse_in(
+                w, operator, original, req
+            ));
+            if reversed.is_ok() {
+                nows.push(later + Duration::seconds(1));
+            }
+        }
+    }
+    for (.., at) in movements.iter().take(3) {
+        let midnight = jst_start_of_day_utc(jst_date(*at)).expect("day");
+        let month = jst_start_of_day_utc(month_start(jst_date(*at))).expect("day");
+        nows.extend([midnight, month + Duration::hours(1)]);
+    }
+    (program_id, nows)
 }
 
 async fn reports_from_aggregates_equal_reports_from_postings(app: &TestApp) {
@@ -300,12 +409,30 @@ async fn reports_from_aggregates_equal_reports_from_postings(app: &TestApp) {
         app,
         town.who,
         Some(town.program),
-        None,
+        Some(town.points),
         &town.days,
-        &[],
+        &town.nows,
         "random town",
     )
     .await;
+    // The point report's three sources all count: months, the cut month's whole days (more
+    // than one kind of movement, reversals among them) and the cut day's postings.
+    let db = &app.app.db;
+    let kinds = fetch_int(
+        db,
+        "SELECT CAST(count(DISTINCT kind) AS INTEGER) FROM agg_point_store_days",
+    )
+    .await;
+    assert!(kinds >= 3, "{kinds} kinds of movement per day");
+    let mut cut_in_a_movements_day = 0;
+    for at in &town.nows {
+        let day = jst_start_of_day_utc(jst_date(*at)).expect("day");
+        let tail = points::store::card_postings_by_store(db, town.points, day, *at)
+            .await
+            .expect("tail");
+        cut_in_a_movements_day += usize::from(!tail.is_empty());
+    }
+    assert!(cut_in_a_movements_day >= 4, "{cut_in_a_movements_day}");
     // The figures compared are the town's: payments, shoppers, stores and balances.
     let period = Period {
         from: d("2024-04-01"),
@@ -344,8 +471,13 @@ async fn a_rebuild_changes_nothing_and_a_corrupted_aggregate_is_named(app: &Test
     let db = &app.app.db;
     let before = aggregates::snapshot(db).await.expect("snapshot");
     assert!(!before.is_empty());
+    assert!(
+        before
+            .iter()
+            .any(|r| r.starts_with("agg_point_store_days "))
+    );
     let rebuilt = aggregates::rebuild(&app.app.writer).await.expect("rebuild");
-    assert_eq!(rebuilt.rows.len(), 5, "{rebuilt:?}");
+    assert_eq!(rebuilt.rows.len(), 6, "{rebuilt:?}");
     assert_eq!(aggregates::snapshot(db).await.expect("snapshot"), before);
     assert_eq!(aggregates::check(db, None).await.expect("check"), None);
 
@@ -403,6 +535,39 @@ async fn a_rebuild_changes_nothing_and_a_corrupted_aggregate_is_named(app: &Test
     let (s, v) = app.get(&path, &app.admin).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["ok"], true, "{v}");
+
+    // A day of a store's point movements off by a point: named, the point report cut later
+    // in its month reads it, and a rebuild repairs it.
+    let day = fetch_int(
+        db,
+        "SELECT max(day) FROM agg_point_store_days WHERE day % 100 < 28",
+    )
+    .await;
+    exec(
+        db,
+        &format!("UPDATE agg_point_store_days SET amount = amount + 1 WHERE day = {day}"),
+    )
+    .await;
+    let diff = aggregates::check(db, None)
+        .await
+        .expect("check")
+        .expect("a difference");
+    assert_eq!(diff.table, "agg_point_store_days", "{diff:?}");
+    assert!(diff.key.contains(&format!(" {day} ")), "{diff:?}");
+    let date = NaiveDate::from_ymd_opt(day / 10_000, (day / 100 % 100) as u32, (day % 100) as u32)
+        .expect("date");
+    let at = jst_start_of_day_utc(date + Duration::days(1)).expect("day") + Duration::hours(3);
+    let fy = FiscalYear::of(date).expect("fiscal year");
+    let report =
+        |source| points::reports::report_from(&app.app, town.who, town.points, fy, at, source);
+    let (a, b) = (
+        report(Source::Aggregates).await.expect("points report"),
+        report(Source::Postings).await.expect("points report"),
+    );
+    assert_ne!(json(&a), json(&b), "the report reads the day");
+    aggregates::rebuild(&app.app.writer).await.expect("rebuild");
+    assert_eq!(aggregates::snapshot(db).await.expect("snapshot"), before);
+    assert_eq!(aggregates::check(db, None).await.expect("check"), None);
 }
 
 /// The distinct-shopper counts (migration 0018: per month, per 年度 by first month, each

@@ -146,7 +146,8 @@ pub async fn report(
 
 /// Card postings per (store, movement kind) and per transaction kind in [from, to): from the
 /// aggregates for whole JST months and days, and from postings for the rest of a running 年度
-/// (`to` is then now: the postings since the start of its month, and of its day).
+/// (`to` is then now: the postings since the start of its day). Per store: months before the
+/// cut month (`agg_point_store_months`), then its whole days (`agg_point_store_days`).
 async fn card_figures(
     app: &App,
     program: ProgramId,
@@ -161,9 +162,7 @@ async fn card_figures(
         ));
     }
     let (first, last) = (jst_date(from), jst_date(to));
-    let month_start = last.with_day(1).unwrap_or(last);
-    let month_start_at =
-        jst_start_of_day_utc(month_start).ok_or_else(|| AppError::Internal("date".into()))?;
+    let month_start = last.with_day(1).unwrap_or(last).max(first);
     let day_start_at =
         jst_start_of_day_utc(last).ok_or_else(|| AppError::Internal("date".into()))?;
     let mut by_store: BTreeMap<(uuid::Uuid, String), i64> = BTreeMap::new();
@@ -174,12 +173,15 @@ async fn card_figures(
         month_key(month_start),
     )
     .await?;
-    let tail = if month_start_at < to {
-        store::card_postings_by_store(&app.db, program, month_start_at.max(from), to).await?
+    let days =
+        store::card_postings_by_store_days(&app.db, program, day_key(month_start), day_key(last))
+            .await?;
+    let tail = if day_start_at < to {
+        store::card_postings_by_store(&app.db, program, day_start_at.max(from), to).await?
     } else {
         Vec::new()
     };
-    for (m, k, n) in months.into_iter().chain(tail) {
+    for (m, k, n) in months.into_iter().chain(days).chain(tail) {
         *by_store.entry((m, k)).or_insert(0) += n;
     }
     let mut by_kind: BTreeMap<String, i64> = BTreeMap::new();

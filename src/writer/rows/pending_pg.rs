@@ -232,7 +232,16 @@ fn bind_aggregates<'q>(q: PgQuery<'q>, d: &'q Deltas) -> PgQuery<'q> {
         .bind(f.keys().map(|k| k.5).collect::<Vec<&str>>())
         .bind(f.keys().map(|k| k.6).collect::<Vec<i32>>())
         .bind(f.values().copied().collect::<Vec<i64>>());
-    let s = &d.point_store_months;
+    let q = bind_point_store(q, &d.point_store_months);
+    bind_point_store(q, &d.point_store_days)
+}
+
+/// `agg_point_store_months`' or `agg_point_store_days`' columns (the same shape: program,
+/// month or day, store, movement kind, amount).
+fn bind_point_store<'q>(
+    q: PgQuery<'q>,
+    s: &'q std::collections::BTreeMap<(Uuid, i32, Uuid, String), i64>,
+) -> PgQuery<'q> {
     q.bind(s.keys().map(|k| k.0).collect::<Vec<Uuid>>())
         .bind(s.keys().map(|k| k.1).collect::<Vec<i32>>())
         .bind(s.keys().map(|k| k.2).collect::<Vec<Uuid>>())
