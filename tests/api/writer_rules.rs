@@ -512,6 +512,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "2870692f1f033c3b71e24fadfae706d122d563287291c35f04cdbb9aeab4755422b954c4d948c3a6c7d668c072aba4c1",
         "f7e33a79e2e67e13f3f2911f7ea2b8892595bf299a81c2033c979ca16f3262fc90f18bc950425b9ee82dce07937d8419",
     ),
+    (
+        "0024_point_store_days.sql",
+        "7f21e70f45a854f9cfb9b93a8e680112e635a8d9c4a60ecc9b76edb4d2931b90c72fa1bc08560f874bf1acc57df4d18d",
+        "ede6dab38d78d47eb5bba639adda270c4fe8364374904681bba8468bf9819cc3037cac7faaed4f0c8d3e56e22dc11d96",
+    ),
 ];
 
 #[test]
