@@ -545,83 +545,41 @@ pub(crate) fn ids_text(n: usize, first: usize) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Distinct active shoppers as counts (migration 0018)
+// Distinct active shoppers as counts (migrations 0018, 0025)
 //
 // The usage report's "active shoppers" is a distinct count, which sums of months cannot give.
-// Three tables keep it, maintained by triggers on `agg_shopper_months` (so whichever way its
-// rows are written, a new row, a shopper's first payment at a store in a month, counts once):
-// - `agg_shopper_years` (program, 年度, shopper): the months of the 年度 (bit 0 April .. bit 11
-//   March) in which the shopper paid a store;
-// - `agg_active_shoppers` (program, month): the shoppers active in the month;
-// - `agg_shopper_firsts` (program, 年度, first month's bit): shoppers by the first month of
-//   the 年度 they were active in (a backdated payment moves a shopper to an earlier one), so
-//   the shoppers of a 年度 up to any month are a sum of at most twelve rows.
-// The rebuild empties them before it rewrites `agg_shopper_months` (whose triggers fill them
-// again); the check compares them with their definition over postings (`shopper_computed`).
+// `agg_shopper_returns` (program, month, the shopper's previous active month, 0 for none)
+// keeps it: a shopper is active in the months s..e exactly once through the one active month
+// in s..e whose previous active month is before s, so any run of whole months, across 年度,
+// is `sum(shoppers) WHERE month BETWEEN s AND e AND prev_month < s` over at most
+// (months so far)² / 2 rows. A trigger on `agg_shopper_months` keeps it as that table gains
+// rows (so whichever way its rows are written, a shopper's first payment at a store in a
+// month counts once; a backdated one moves the shopper's next month to follow it).
+// The rebuild empties it before it rewrites `agg_shopper_months` (whose trigger fills it
+// again); the check compares it with its definition over postings (`shopper_computed`).
+// (Migration 0018's per-month, per-年度 and per-shopper-年度 counts, which it replaced,
+// answered only runs inside one 年度 without a row per shopper.)
 
-/// The three tables of distinct-shopper counts.
-pub(crate) const SHOPPER_TABLES: [Table; 3] = [
-    Table {
-        name: "agg_shopper_years",
-        keys: &[
-            ("program_id", Ty::Uuid),
-            ("fiscal_year", Ty::Int),
-            ("owner_id", Ty::Uuid),
-        ],
-        values: &[("months", Combine::Or)],
-    },
-    Table {
-        name: "agg_active_shoppers",
-        keys: &[("program_id", Ty::Uuid), ("month", Ty::Int)],
-        values: &[("shoppers", Combine::Add)],
-    },
-    Table {
-        name: "agg_shopper_firsts",
-        keys: &[
-            ("program_id", Ty::Uuid),
-            ("fiscal_year", Ty::Int),
-            ("first_month", Ty::Int),
-        ],
-        values: &[("shoppers", Combine::Add)],
-    },
-];
-
-/// The 年度 (its start year) of a month key yyyymm, in SQL.
-pub(crate) fn fiscal_year_expr(month: &str) -> String {
-    format!("({month} / 100 - CASE WHEN {month} % 100 < 4 THEN 1 ELSE 0 END)")
-}
-
-/// The bit of a month key yyyymm within its 年度 (April 1, May 2, ..., March 2048), in SQL.
-pub(crate) fn month_bit_expr(month: &str) -> String {
-    format!("(1 << (({month} % 100 + 8) % 12))")
-}
-
-/// The bit of a JST month within its 年度: April 1, May 2, ..., March 2048.
-pub fn month_bit(month: u32) -> i32 {
-    1 << ((month + 8) % 12)
-}
+pub(crate) const SHOPPER_TABLES: [Table; 1] = [Table {
+    name: "agg_shopper_returns",
+    keys: &[
+        ("program_id", Ty::Uuid),
+        ("month", Ty::Int),
+        ("prev_month", Ty::Int),
+    ],
+    values: &[("shoppers", Combine::Add)],
+}];
 
 /// `SHOPPER_TABLES[i]`'s rows computed from postings (through `agg_shopper_months`'s
 /// definition, `computed(2, ..)`).
 fn shopper_computed(i: usize, pg: bool, f: &Filter<'_>) -> String {
+    debug_assert_eq!(i, 0, "one distinct-shopper table");
     let months = computed(2, pg, f);
-    let fy = fiscal_year_expr("month");
-    let bit = month_bit_expr("month");
-    let years = format!(
-        "SELECT program_id, {fy} AS fiscal_year, owner_id, CAST(sum({bit}) AS BIGINT) AS months \
-         FROM ({months}) m GROUP BY 1, 2, 3"
-    );
-    match i {
-        0 => years,
-        1 => format!(
-            "SELECT program_id, month, CAST(count(*) AS BIGINT) AS shoppers FROM ({months}) m \
-             GROUP BY 1, 2"
-        ),
-        _ => format!(
-            "SELECT program_id, fiscal_year, months & -months AS first_month, \
-             CAST(count(*) AS BIGINT) AS shoppers FROM ({years}) y GROUP BY 1, 2, 3"
-        ),
-    }
+    format!(
+        "SELECT program_id, month, prev_month, CAST(count(*) AS BIGINT) AS shoppers FROM ( \
+         SELECT program_id, month, coalesce(lag(month) OVER (PARTITION BY program_id, owner_id \
+         ORDER BY month), 0) AS prev_month FROM ({months}) m) r GROUP BY 1, 2, 3"
+    )
 }
 
 /// The first row a diff query (`diff_sql_of`: stored against recomputed) returns, as a

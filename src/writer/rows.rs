@@ -778,14 +778,10 @@ pub const OVER_RETURN_EXAMPLES_MAX: i64 = 5;
 /// the wallet of the card that replaced it (returns follow the card's balance). Reads only
 /// the program's refunds, returns and reversals and the postings of their originals.
 /// The start of `OVER_RETURNED_SQL` and of the ledger check's incremental form
-/// (`check_rows`): a card's wallet follows the cards that replaced it (`heads`), and an
-/// original is grouped with its batch rebate grants (`grants`).
+/// (`check_rows`): an original is grouped with its batch rebate grants (`grants`).
 macro_rules! over_returned_head {
     () => {
         "WITH RECURSIVE \
-    heads(card, head) AS ( \
-        SELECT id, id FROM point_cards WHERE program_id = $1 AND replaced_by IS NULL \
-        UNION ALL SELECT c.id, h.head FROM point_cards c JOIN heads h ON c.replaced_by = h.card), \
     grants(payment, grant_id) AS ( \
         SELECT a.payment_transaction_id, a.granted_transaction_id FROM rebate_accruals a \
         JOIN rebate_campaigns k ON k.id = a.campaign_id WHERE k.program_id = $1 \
@@ -794,16 +790,36 @@ macro_rules! over_returned_head {
 }
 pub(crate) use over_returned_head;
 
-/// The end of `OVER_RETURNED_SQL` and of its incremental form: from `links(root, txn)`, what
-/// each group moved and gave back per account, and the groups that gave back too much.
-macro_rules! over_returned_tail {
+/// The middle of `OVER_RETURNED_SQL` and of its incremental form: from `links(root, txn)`,
+/// the transactions of each group (`members`: the original and its grants moved, the links
+/// gave back).
+macro_rules! over_returned_members {
     () => {
         "    members(root, txn, back) AS ( \
         SELECT root, txn, 1 FROM links \
         UNION ALL SELECT DISTINCT root, root, 0 FROM links \
         UNION ALL SELECT g.payment, g.grant_id, 0 FROM grants g \
-        WHERE g.payment IN (SELECT root FROM links)), \
-    sums AS ( \
+        WHERE g.payment IN (SELECT root FROM links)), "
+    };
+}
+pub(crate) use over_returned_members;
+
+/// Every card of the program with the card its wallet now follows (`heads(card, head)`: a
+/// card's wallet counts as the wallet of the card that replaced it), walked down from the
+/// cards not replaced (the full check).
+macro_rules! all_heads {
+    () => {
+        "    heads(card, head) AS ( \
+        SELECT id, id FROM point_cards WHERE program_id = $1 AND replaced_by IS NULL \
+        UNION ALL SELECT c.id, h.head FROM point_cards c JOIN heads h ON c.replaced_by = h.card), "
+    };
+}
+
+/// The end of `OVER_RETURNED_SQL` and of its incremental form: from `members` and `heads`,
+/// what each group moved and gave back per account, and the groups that gave back too much.
+macro_rules! over_returned_tail {
+    () => {
+        "    sums AS ( \
         SELECT m.root, p.asset, coalesce(ha.id, p.account_id) AS account_id, \
         CAST(sum(CASE WHEN m.back = 0 AND p.amount > 0 THEN p.amount ELSE 0 END) AS BIGINT) AS moved_in, \
         CAST(sum(CASE WHEN m.back = 0 AND p.amount < 0 THEN -p.amount ELSE 0 END) AS BIGINT) AS moved_out, \
@@ -825,6 +841,7 @@ pub(crate) use over_returned_tail;
 
 pub(crate) const OVER_RETURNED_SQL: &str = concat!(
     over_returned_head!(),
+    all_heads!(),
     "    links(root, txn) AS ( \
         SELECT f.payment_transaction_id, f.transaction_id FROM refunds f \
         JOIN transactions t ON t.id = f.transaction_id WHERE t.program_id = $1 \
@@ -833,6 +850,7 @@ pub(crate) const OVER_RETURNED_SQL: &str = concat!(
         UNION ALL SELECT coalesce(g.payment, t.reverses_id), t.id FROM transactions t \
         LEFT JOIN grants g ON g.grant_id = t.reverses_id \
         WHERE t.program_id = $1 AND t.reverses_id IS NOT NULL), ",
+    over_returned_members!(),
     over_returned_tail!()
 );
 
@@ -1108,6 +1126,12 @@ fn add_sql(table: &str, column: &str, rows: usize, first: usize) -> String {
 /// Parameters one SQLite statement may number up to (SQLite's limit is 32,766).
 const SQLITE_PARAMS_MAX: usize = 30_000;
 
+/// A joined SQLite text with at most this many parameters stays prepared (`LiteStatements::run`):
+/// a payment batch of 32 is about 1,200; compiled, SQLite's programs take about 100 bytes a
+/// parameter, so a full statement cache of these holds at most ~200 MB, not the 1.4 GiB of
+/// bulk flushes.
+const LITE_KEPT_PARAMS_MAX: usize = 2_048;
+
 /// SQLite: the statements of one write of pending rows, sent to the connection's thread as
 /// one multi-statement query (parameters are numbered across statements). On a busy 2-core
 /// machine each trip to that thread costs more than the statement it carries.
@@ -1144,12 +1168,21 @@ impl<'q> LiteStatements<'q> {
         }
         let sql = std::mem::take(&mut self.sql);
         let args = std::mem::take(&mut self.args);
-        // Kept prepared (sqlx's statement cache, `STATEMENT_CACHE_CAPACITY` per connection):
-        // a payment batch's joined text comes again often, and preparing it afresh each time
-        // cost 12-22 % of SQLite's payments per second (measured). The cost is memory where
-        // texts seldom repeat: the 10 M scale fill's bulk flushes filled the cache with
-        // 1.4 GiB of SQLite's compiled programs (README "10,000,000 transactions, measured").
-        sqlx::query_with(&sql, args).execute(conn).await?;
+        // Kept prepared (sqlx's statement cache, `STATEMENT_CACHE_CAPACITY` per connection)
+        // when small: a payment batch's joined text comes again often, and preparing it afresh
+        // each time cost 12-22 % of SQLite's payments per second (measured). A large joined
+        // text (bulk work: its mix of tables and sizes seldom repeats) is not kept: kept, the
+        // 10 M scale fill's flushes filled the cache with 1.4 GiB of SQLite's compiled
+        // programs (README "10,000,000 transactions, measured"). Full statements of 128 rows
+        // run alone (`per_chunk!`), so their one text per table is kept and reused.
+        let keep = {
+            use sqlx::Arguments;
+            args.len() <= LITE_KEPT_PARAMS_MAX
+        };
+        sqlx::query_with(&sql, args)
+            .persistent(keep)
+            .execute(conn)
+            .await?;
         Ok(())
     }
 }
@@ -1179,7 +1212,10 @@ macro_rules! per_chunk {
                     $q.execute(&mut **tx).await?;
                 }
                 TxConn::Lite(tx) => {
-                    if $lite.used() + $n * $cols > SQLITE_PARAMS_MAX {
+                    // A full statement runs alone, after what is joined before it (table
+                    // order holds), numbered from $1: its text is the same every time.
+                    let alone = $n == ROWS_PER_STATEMENT_MAX;
+                    if alone || $lite.used() + $n * $cols > SQLITE_PARAMS_MAX {
                         $lite.run(&mut **tx).await?;
                     }
                     let $first = $lite.used() + 1;
@@ -1191,6 +1227,9 @@ macro_rules! per_chunk {
                         $q = $bind;
                     }
                     $lite = $q;
+                    if alone {
+                        $lite.run(&mut **tx).await?;
+                    }
                 }
             }
         }

@@ -572,29 +572,30 @@ async fn a_rebuild_changes_nothing_and_a_corrupted_aggregate_is_named(app: &Test
     assert_eq!(aggregates::check(db, None).await.expect("check"), None);
 }
 
-/// The distinct-shopper counts (migration 0018: per month, per 年度 by first month, each
-/// shopper's months of a 年度), kept by triggers as `agg_shopper_months` gains rows: on a
-/// town of payments written out of time order (so a shopper's first month of a 年度 moves
-/// earlier), refunds and reversals they equal their definition over postings, the usage
+/// The distinct-shopper counts (migration 0025: per month and the shopper's previous active
+/// month), kept by a trigger as `agg_shopper_months` gains rows: on a town of payments
+/// written out of time order (so a shopper's months are filled in before others already
+/// there), refunds and reversals they equal their definition over postings, the usage
 /// report from them equals the one from postings for whole 年度, runs of whole months and
-/// ranges across 年度, a rebuild leaves them as they were, and a corrupted count is named.
+/// ranges across 年度 (whole and cut months), a rebuild leaves them as they were, and a
+/// corrupted or lost count is named.
 async fn distinct_shopper_counts_equal_postings_survive_a_rebuild_and_are_checked(app: &TestApp) {
     let town = random_town(app, 21, 9).await;
     let db = &app.app.db;
     assert_eq!(aggregates::check(db, None).await.expect("check"), None);
     let per_month = fetch_int(
         db,
-        "SELECT CAST(count(*) AS INTEGER) FROM agg_active_shoppers",
+        "SELECT CAST(count(DISTINCT month) AS INTEGER) FROM agg_shopper_returns",
     )
     .await;
-    let firsts = fetch_int(
+    let returns = fetch_int(
         db,
-        "SELECT CAST(count(*) AS INTEGER) FROM agg_shopper_firsts",
+        "SELECT CAST(count(*) AS INTEGER) FROM agg_shopper_returns WHERE prev_month > 0",
     )
     .await;
     assert!(
-        per_month > 10 && firsts > 2,
-        "{per_month} months, {firsts} first months"
+        per_month > 10 && returns > 2,
+        "{per_month} months, {returns} rows of shoppers coming back"
     );
     let today = jst_date(Utc::now());
     let mut periods = Vec::new();
@@ -610,6 +611,15 @@ async fn distinct_shopper_counts_equal_postings_survive_a_rebuild_and_are_checke
             (
                 fy.start() + Duration::days(183),
                 month_end(fy.end() + Duration::days(200)),
+            ),
+            // Across 年度, cutting both ends' months.
+            (
+                fy.start() + Duration::days(190),
+                fy.end() + Duration::days(100),
+            ),
+            (
+                fy.start() + Duration::days(300),
+                month_end(fy.end() + Duration::days(400)),
             ),
         ] {
             let to = to.min(today);
@@ -650,33 +660,35 @@ async fn distinct_shopper_counts_equal_postings_survive_a_rebuild_and_are_checke
     assert!(active > Some(3) && active <= Some(9), "{}", json(&usage));
 
     let before = aggregates::snapshot(db).await.expect("snapshot");
-    assert!(before.iter().any(|r| r.starts_with("agg_shopper_firsts ")));
-    assert!(before.iter().any(|r| r.starts_with("agg_shopper_years ")));
+    assert!(before.iter().any(|r| r.starts_with("agg_shopper_returns ")));
     aggregates::rebuild(&app.app.writer).await.expect("rebuild");
     assert_eq!(aggregates::snapshot(db).await.expect("snapshot"), before);
 
     // A month's count off by one, behind the writer's back: named, and rebuilt away.
-    let month = fetch_int(db, "SELECT min(month) FROM agg_active_shoppers").await;
+    let month = fetch_int(db, "SELECT min(month) FROM agg_shopper_returns").await;
     exec(
         db,
-        &format!("UPDATE agg_active_shoppers SET shoppers = shoppers + 1 WHERE month = {month}"),
+        &format!(
+            "UPDATE agg_shopper_returns SET shoppers = shoppers + 1 \
+             WHERE month = {month} AND prev_month = 0"
+        ),
     )
     .await;
     let diff = aggregates::check(db, None)
         .await
         .expect("check")
         .expect("a difference");
-    assert_eq!(diff.table, "agg_active_shoppers", "{diff:?}");
-    assert!(diff.key.ends_with(&format!(" {month}")), "{diff:?}");
+    assert_eq!(diff.table, "agg_shopper_returns", "{diff:?}");
+    assert!(diff.key.ends_with(&format!(" {month} 0")), "{diff:?}");
     aggregates::rebuild(&app.app.writer).await.expect("rebuild");
     assert_eq!(aggregates::snapshot(db).await.expect("snapshot"), before);
-    // A shopper's months of a 年度 lost: named too.
-    exec(db, "DELETE FROM agg_shopper_years WHERE fiscal_year = 2024").await;
+    // The counts of shoppers coming back after a gap lost: named too.
+    exec(db, "DELETE FROM agg_shopper_returns WHERE prev_month > 0").await;
     let diff = aggregates::check(db, None)
         .await
         .expect("check")
         .expect("a difference");
-    assert_eq!(diff.table, "agg_shopper_years", "{diff:?}");
+    assert_eq!(diff.table, "agg_shopper_returns", "{diff:?}");
     assert_eq!(diff.stored, None, "{diff:?}");
     aggregates::rebuild(&app.app.writer).await.expect("rebuild");
     assert_eq!(aggregates::check(db, None).await.expect("check"), None);

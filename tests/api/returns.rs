@@ -596,6 +596,8 @@ async fn a_replacement_is_not_reversed_and_reversals_never_land_on_a_replaced_ca
     created(&earn);
     let spend = till(app, &x, "point-spends", &number, 30).await;
     created(&spend);
+    // A full check leaves a checkpoint: what follows is the incremental check's to see.
+    app.assert_ledger_ok(&x.program).await;
     let (status, v) = app
         .post_money(
             &format!("/api/v1/cards/{old_id}/replacements"),
@@ -643,6 +645,16 @@ async fn a_replacement_is_not_reversed_and_reversals_never_land_on_a_replaced_ca
         "return_exceeds_original",
     );
     assert_eq!(card_balance(app, &old_id).await, 0);
+    // The incremental check follows the returns to the new card's wallet (it walks up from
+    // the cards it touches): they gave back what the old card's movements moved, no more.
+    let (status, v) = app
+        .get(
+            &format!("/api/v1/programs/{}/ledger-check/incremental", x.program),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!((v["ok"].as_bool(), v["over_returned"].as_i64()), (Some(true), Some(0)), "{v}");
     app.assert_ledger_ok(&x.program).await;
 }
 

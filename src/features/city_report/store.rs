@@ -7,7 +7,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use uuid::Uuid;
 
 use crate::db::{Db, read};
-use crate::writer::aggregates::{day_key, month_bit, month_key};
+use crate::writer::aggregates::{day_key, month_key};
 use machipay_domain::ids::*;
 // A payout (`PAYOUT_KIND`) is never counted as store activity: it is the operator's, not a sale.
 use machipay_domain::ledger::kinds::PAYOUT_KIND;
@@ -181,11 +181,10 @@ pub(crate) async fn usage(
 }
 
 /// Distinct shoppers who paid a store on the JST days `from..=to` (per month key yyyymm, or
-/// one row keyed 0). Whole months read the counts kept per month (`agg_active_shoppers`); a
-/// whole 年度 or one up to a month's end sums at most twelve rows (`agg_shopper_firsts`);
-/// other runs of whole months count the shoppers' rows of the 年度 touched
-/// (`agg_shopper_years`, one per shopper per 年度); only a period cutting a month counts
-/// that month's shoppers day by day (`agg_shopper_months`).
+/// one row keyed 0). Whole months, across 年度 too, sum rows of `agg_shopper_returns` (a
+/// shopper counts in the months s..e through the one active month in them whose previous
+/// active month is before s); a month the period cuts counts its shoppers day by day
+/// (`agg_shopper_months`' bits), less those already counted in the whole months.
 async fn active_shoppers(
     db: &Db,
     program: ProgramId,
@@ -196,13 +195,14 @@ async fn active_shoppers(
     let (first, last) = (month_key(from), month_key(to));
     let starts_whole = from.day() == 1;
     let ends_whole = to.succ_opt().is_none_or(|d| d.day() == 1);
+    // As bounds only: yyyymm + 1 of a December is after it and before the next January.
+    let whole_from = if starts_whole { first } else { first + 1 };
+    let whole_to = if ends_whole { last } else { last - 1 };
     if by_month {
-        // Whole months from the counts, cut months from the days.
-        let whole_from = if starts_whole { first } else { first + 1 };
-        let whole_to = if ends_whole { last } else { last - 1 };
+        // Whole months from their rows, cut months from the days.
         let mut out: Vec<(i32, i64)> = read!(db, |c| sqlx::query_as(
-            "SELECT month, shoppers FROM agg_active_shoppers \
-             WHERE program_id = $1 AND month >= $2 AND month <= $3 ORDER BY month"
+            "SELECT month, CAST(sum(shoppers) AS BIGINT) FROM agg_shopper_returns \
+             WHERE program_id = $1 AND month >= $2 AND month <= $3 GROUP BY month ORDER BY month"
         )
         .bind(program.0)
         .bind(whole_from)
@@ -222,76 +222,51 @@ async fn active_shoppers(
         out.sort();
         return Ok(out);
     }
-    if !(starts_whole && ends_whole) {
+    if whole_from > whole_to {
+        // No whole month: at most two cut ones, day by day.
         return active_by_days(db, program, from, to, false).await;
     }
-    // Whole months: each 年度 touched, with the months of it in the period.
-    let mut masks: Vec<(i32, i32)> = Vec::new();
-    let mut m = from;
-    while m <= to {
-        let fy = if m.month() >= 4 {
-            m.year()
+    let whole: i64 = read!(db, |c| sqlx::query_scalar(
+        "SELECT CAST(coalesce(sum(shoppers), 0) AS BIGINT) FROM agg_shopper_returns \
+         WHERE program_id = $1 AND month >= $2 AND month <= $3 AND prev_month < $2"
+    )
+    .bind(program.0)
+    .bind(whole_from)
+    .bind(whole_to)
+    .fetch_one(c)
+    .await)?;
+    let cut: i64 = if starts_whole && ends_whole {
+        0
+    } else {
+        // Shoppers of the cut months' days (0: no such month) not active in a whole month.
+        let (head, head_days) = if starts_whole {
+            (0, 0)
         } else {
-            m.year() - 1
+            (first, -1i64 << (from.day() - 1))
         };
-        match masks.last_mut() {
-            Some((y, mask)) if *y == fy => *mask |= month_bit(m.month()),
-            _ => masks.push((fy, month_bit(m.month()))),
-        }
-        m = end_of_month(m).succ_opt().unwrap_or(NaiveDate::MAX);
-        if m == NaiveDate::MAX {
-            break;
-        }
-    }
-    let n: i64 = match masks.as_slice() {
-        // From April on: the shoppers whose first month of the 年度 is at most the last one.
-        [(fy, mask)] if mask & 1 == 1 && (mask + 1) & mask == 0 => read!(db, |c| {
-            sqlx::query_scalar(
-                "SELECT CAST(coalesce(sum(shoppers), 0) AS BIGINT) FROM agg_shopper_firsts \
-                 WHERE program_id = $1 AND fiscal_year = $2 AND first_month <= $3",
-            )
-            .bind(program.0)
-            .bind(*fy)
-            .bind(*mask)
-            .fetch_one(c)
-            .await
-        })?,
-        [(fy, mask)] => read!(db, |c| sqlx::query_scalar(
-            "SELECT CAST(count(*) AS BIGINT) FROM agg_shopper_years \
-             WHERE program_id = $1 AND fiscal_year = $2 AND (months & $3) <> 0"
+        let (tail, tail_days) = if ends_whole {
+            (0, 0)
+        } else {
+            (last, (1i64 << to.day()) - 1)
+        };
+        read!(db, |c| sqlx::query_scalar(
+            "SELECT CAST(count(DISTINCT s.owner_id) AS BIGINT) FROM agg_shopper_months s \
+             WHERE s.program_id = $1 AND ((s.month = $2 AND (s.days & $3) <> 0) \
+                 OR (s.month = $4 AND (s.days & $5) <> 0)) \
+             AND NOT EXISTS (SELECT 1 FROM agg_shopper_months w WHERE w.program_id = $1 \
+                 AND w.owner_id = s.owner_id AND w.month >= $6 AND w.month <= $7)"
         )
         .bind(program.0)
-        .bind(*fy)
-        .bind(*mask)
+        .bind(head)
+        .bind(head_days)
+        .bind(tail)
+        .bind(tail_days)
+        .bind(whole_from)
+        .bind(whole_to)
         .fetch_one(c)
-        .await)?,
-        _ => {
-            let terms: Vec<String> = (0..masks.len())
-                .map(|k| {
-                    format!(
-                        "(fiscal_year = ${} AND (months & ${}) <> 0)",
-                        2 * k + 2,
-                        2 * k + 3
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "SELECT CAST(count(DISTINCT owner_id) AS BIGINT) FROM agg_shopper_years \
-                 WHERE program_id = $1 AND fiscal_year >= ${} AND fiscal_year <= ${} AND ({})",
-                2 * masks.len() + 2,
-                2 * masks.len() + 3,
-                terms.join(" OR ")
-            );
-            let (lo, hi) = (masks[0].0, masks[masks.len() - 1].0);
-            read!(db, |c| {
-                let mut q = sqlx::query_scalar(&sql).bind(program.0);
-                for (fy, mask) in &masks {
-                    q = q.bind(*fy).bind(*mask);
-                }
-                q.bind(lo).bind(hi).fetch_one(c).await
-            })?
-        }
+        .await)?
     };
+    let n = whole + cut;
     Ok(if n > 0 { vec![(0, n)] } else { Vec::new() })
 }
 
