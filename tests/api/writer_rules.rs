@@ -517,6 +517,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "7f21e70f45a854f9cfb9b93a8e680112e635a8d9c4a60ecc9b76edb4d2931b90c72fa1bc08560f874bf1acc57df4d18d",
         "ede6dab38d78d47eb5bba639adda270c4fe8364374904681bba8468bf9819cc3037cac7faaed4f0c8d3e56e22dc11d96",
     ),
+    (
+        "0025_shopper_returns.sql",
+        "7e463f5d7a8a3d10374115bd0f703c363eb7138e781699f629aabbeb6c67ad8428bf1caa3689d4c7577b57e078587395",
+        "eb0585e47e18ed39a32615546210b849e301e48da8a771409859a78eafe2a089178e9a3b55f8e4954845d88e1706630e",
+    ),
 ];
 
 #[test]
