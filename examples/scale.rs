@@ -1284,7 +1284,10 @@ async fn measure(a: MeasureArgs) -> Fallible<()> {
     };
     rows.push((
         format!("reports/usage {}..{}", cut.from, cut.to),
-        time(a.runs, || city_report::usage_report(app, who, currency, cut)).await?,
+        time(a.runs, || {
+            city_report::usage_report(app, who, currency, cut)
+        })
+        .await?,
     ));
     rows.push((
         format!("reports/usage date={past}"),

@@ -560,26 +560,48 @@ pub(crate) fn ids_text(n: usize, first: usize) -> String {
 // (Migration 0018's per-month, per-年度 and per-shopper-年度 counts, which it replaced,
 // answered only runs inside one 年度 without a row per shopper.)
 
-pub(crate) const SHOPPER_TABLES: [Table; 1] = [Table {
-    name: "agg_shopper_returns",
-    keys: &[
-        ("program_id", Ty::Uuid),
-        ("month", Ty::Int),
-        ("prev_month", Ty::Int),
-    ],
-    values: &[("shoppers", Combine::Add)],
-}];
+///
+/// The second entry is not a table of its own: the links migration 0026 keeps on each
+/// `agg_shopper_months` row (the shopper's previous and next active month, 0 for none), set by
+/// the same trigger, so a month a period cuts is counted from its own rows. Checked like the
+/// others; emptied with `agg_shopper_months`, which the rebuild then rewrites.
+pub(crate) const SHOPPER_TABLES: [Table; 2] = [
+    Table {
+        name: "agg_shopper_returns",
+        keys: &[
+            ("program_id", Ty::Uuid),
+            ("month", Ty::Int),
+            ("prev_month", Ty::Int),
+        ],
+        values: &[("shoppers", Combine::Add)],
+    },
+    Table {
+        name: "agg_shopper_months",
+        keys: &[
+            ("program_id", Ty::Uuid),
+            ("month", Ty::Int),
+            ("owner_id", Ty::Uuid),
+        ],
+        values: &[("prev_month", Combine::Add), ("next_month", Combine::Add)],
+    },
+];
 
 /// `SHOPPER_TABLES[i]`'s rows computed from postings (through `agg_shopper_months`'s
 /// definition, `computed(2, ..)`).
 fn shopper_computed(i: usize, pg: bool, f: &Filter<'_>) -> String {
-    debug_assert_eq!(i, 0, "one distinct-shopper table");
     let months = computed(2, pg, f);
-    format!(
-        "SELECT program_id, month, prev_month, CAST(count(*) AS BIGINT) AS shoppers FROM ( \
-         SELECT program_id, month, coalesce(lag(month) OVER (PARTITION BY program_id, owner_id \
-         ORDER BY month), 0) AS prev_month FROM ({months}) m) r GROUP BY 1, 2, 3"
-    )
+    let links = format!(
+        "SELECT program_id, month, owner_id, \
+         coalesce(lag(month) OVER w, 0) AS prev_month, coalesce(lead(month) OVER w, 0) AS next_month \
+         FROM ({months}) m WINDOW w AS (PARTITION BY program_id, owner_id ORDER BY month)"
+    );
+    match i {
+        0 => format!(
+            "SELECT program_id, month, prev_month, CAST(count(*) AS BIGINT) AS shoppers \
+             FROM ({links}) r GROUP BY 1, 2, 3"
+        ),
+        _ => links,
+    }
 }
 
 /// The first row a diff query (`diff_sql_of`: stored against recomputed) returns, as a

@@ -692,4 +692,25 @@ async fn distinct_shopper_counts_equal_postings_survive_a_rebuild_and_are_checke
     assert_eq!(diff.stored, None, "{diff:?}");
     aggregates::rebuild(&app.app.writer).await.expect("rebuild");
     assert_eq!(aggregates::check(db, None).await.expect("check"), None);
+    // A shopper-month's link to the next active month broken (migration 0026): named, and
+    // rebuilt away.
+    exec(
+        db,
+        "UPDATE agg_shopper_months SET next_month = 0 WHERE next_month > 0 \
+         AND month = (SELECT min(month) FROM agg_shopper_months WHERE next_month > 0)",
+    )
+    .await;
+    let diff = aggregates::check(db, None)
+        .await
+        .expect("check")
+        .expect("a difference");
+    assert_eq!(diff.table, "agg_shopper_months", "{diff:?}");
+    assert!(
+        diff.stored
+            .as_deref()
+            .is_some_and(|v| v.contains("next_month=0")),
+        "{diff:?}"
+    );
+    aggregates::rebuild(&app.app.writer).await.expect("rebuild");
+    assert_eq!(aggregates::snapshot(db).await.expect("snapshot"), before);
 }

@@ -654,7 +654,11 @@ async fn a_replacement_is_not_reversed_and_reversals_never_land_on_a_replaced_ca
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    assert_eq!((v["ok"].as_bool(), v["over_returned"].as_i64()), (Some(true), Some(0)), "{v}");
+    assert_eq!(
+        (v["ok"].as_bool(), v["over_returned"].as_i64()),
+        (Some(true), Some(0)),
+        "{v}"
+    );
     app.assert_ledger_ok(&x.program).await;
 }
 

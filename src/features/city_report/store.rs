@@ -184,7 +184,8 @@ pub(crate) async fn usage(
 /// one row keyed 0). Whole months, across 年度 too, sum rows of `agg_shopper_returns` (a
 /// shopper counts in the months s..e through the one active month in them whose previous
 /// active month is before s); a month the period cuts counts its shoppers day by day
-/// (`agg_shopper_months`' bits), less those already counted in the whole months.
+/// (`agg_shopper_months`' bits), less those already counted in the whole months (by the
+/// row's links to the shopper's previous and next active months).
 async fn active_shoppers(
     db: &Db,
     program: ProgramId,
@@ -238,7 +239,9 @@ async fn active_shoppers(
     let cut: i64 = if starts_whole && ends_whole {
         0
     } else {
-        // Shoppers of the cut months' days (0: no such month) not active in a whole month.
+        // Shoppers of the cut months' days (0: no such month) not active in a whole month:
+        // before them, the next active month is after the whole ones (or none); after them,
+        // the previous one is before (migration 0026's links on the month's own rows).
         let (head, head_days) = if starts_whole {
             (0, 0)
         } else {
@@ -250,11 +253,10 @@ async fn active_shoppers(
             (last, (1i64 << to.day()) - 1)
         };
         read!(db, |c| sqlx::query_scalar(
-            "SELECT CAST(count(DISTINCT s.owner_id) AS BIGINT) FROM agg_shopper_months s \
-             WHERE s.program_id = $1 AND ((s.month = $2 AND (s.days & $3) <> 0) \
-                 OR (s.month = $4 AND (s.days & $5) <> 0)) \
-             AND NOT EXISTS (SELECT 1 FROM agg_shopper_months w WHERE w.program_id = $1 \
-                 AND w.owner_id = s.owner_id AND w.month >= $6 AND w.month <= $7)"
+            "SELECT CAST(count(DISTINCT owner_id) AS BIGINT) FROM agg_shopper_months \
+             WHERE program_id = $1 AND ( \
+                 (month = $2 AND (days & $3) <> 0 AND (next_month = 0 OR next_month > $7)) \
+                 OR (month = $4 AND (days & $5) <> 0 AND prev_month < $6))"
         )
         .bind(program.0)
         .bind(head)
