@@ -768,18 +768,20 @@ async fn a_payment_is_committed_beside_one_share_of_the_sale_jobs_queued_ahead_o
         serde_json::from_value(json!({"merchant_id": store, "amount": 1})).expect("request");
     let writer = app.app.writer.clone();
     let (gate, blocker) = hold(&writer).await;
-    // The sale jobs past the first share wait, once run, until the lane is opened: were the
+    // The sale jobs run after the first share wait until the lane is opened: were the
     // payment put behind them in their batch, it could not be answered while they wait.
     let (open, opened) = tokio::sync::watch::channel(false);
-    let ran = Arc::new(AtomicUsize::new(0));
+    let (started, ran) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let sale = writer.sale();
     let jobs: Vec<_> = (0..SALE_JOBS)
-        .map(|i| {
-            let (sale, ran, opened, req) = (sale.clone(), ran.clone(), opened.clone(), req.clone());
+        .map(|_| {
+            let (sale, started, ran) = (sale.clone(), started.clone(), ran.clone());
+            let (opened, req) = (opened.clone(), req.clone());
             tokio::spawn(async move {
                 sale.answer(None, move |w| {
                     Box::pin(async move {
-                        if i >= SALE_JOBS_PER_BATCH_MAX {
+                        // In the order run (the tasks queue them in any order).
+                        if started.fetch_add(1, Ordering::SeqCst) >= SALE_JOBS_PER_BATCH_MAX {
                             let mut opened = opened;
                             opened.wait_for(|o| *o).await.expect("the lane opens");
                         }
