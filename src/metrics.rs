@@ -115,7 +115,7 @@ impl Metrics {
             writer_queue_depth: gauge(
                 &r,
                 "machipay_writer_queue_depth",
-                "Jobs waiting for the writer (at most writer::QUEUE_SIZE_MAX, 4096).",
+                "Jobs waiting for the writer, every lane (interactive at most writer::QUEUE_SIZE_MAX, 4096; sale 1024; bulk 256).",
             ),
             writer_queue_full: counter(
                 &r,

@@ -2,9 +2,10 @@
 //! `outcome_unknown` and its replay moves money once; a full writer queue answers 503
 //! `overloaded` at once; silent and idle connections are closed; a caller who may not import
 //! is refused before the body is read, and uploads are capped; enrollment codes are rate
-//! limited; request ids, `/metrics`, `/healthz` and `/readyz`; bulk work queued ahead of a
-//! payment does not hold it back; and the binary under SIGTERM with an event stream open
-//! exits within its bound.
+//! limited; request ids, `/metrics`, `/healthz` and `/readyz`; bulk work and a sale day's
+//! crowd queued ahead of a payment do not hold it back, and a full sale lane is refused like
+//! a full queue; and the binary under SIGTERM with an event stream open exits within its
+//! bound.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -59,6 +60,8 @@ both_backends!(
     every_answer_carries_a_request_id_and_metrics_count_it,
     health_and_readiness_are_separate,
     a_payment_is_answered_before_the_bulk_work_queued_ahead_of_it,
+    a_payment_is_committed_beside_one_share_of_the_sale_jobs_queued_ahead_of_it,
+    a_full_sale_lane_answers_overloaded_at_once_and_payments_still_pass,
 );
 
 /// A store and a shopper holding ¥1,000 in a currency program: (program, store, shopper id,
@@ -673,4 +676,233 @@ async fn a_payment_is_answered_before_the_bulk_work_queued_ahead_of_it(app: &Tes
     }
     assert_eq!(done.load(Ordering::SeqCst), 100);
     assert_eq!(app.wallet(&program, &shopper, "coin").await, 900);
+}
+
+/// Holds the writer in a batch of its own until the returned `Notify` is notified: jobs
+/// submitted meanwhile queue in their lanes. The handle answers the holding job.
+async fn hold(
+    writer: &machipay::writer::Writer,
+) -> (
+    Arc<tokio::sync::Notify>,
+    tokio::task::JoinHandle<Result<machipay::writer::Answer<()>, machipay::error::AppError>>,
+) {
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let (held, holding) = tokio::sync::oneshot::channel::<()>();
+    let release = gate.clone();
+    // Jobs are remade when a batch is retried, so they are Clone: the sender goes in a slot.
+    let held = Arc::new(std::sync::Mutex::new(Some(held)));
+    let writer = writer.clone();
+    let blocker = tokio::spawn(async move {
+        writer
+            .answer(None, move |_w| {
+                Box::pin(async move {
+                    let sender = held.lock().expect("the slot").take();
+                    if let Some(sender) = sender {
+                        let _ = sender.send(());
+                    }
+                    release.notified().await;
+                    Ok(machipay::writer::Done::ok(()))
+                })
+            })
+            .await
+    });
+    holding.await.expect("the writer runs the holding job");
+    (gate, blocker)
+}
+
+/// Waits until `depth` jobs are queued in the writer's lanes.
+async fn queued(writer: &machipay::writer::Writer, depth: usize) {
+    let started = Instant::now();
+    while writer.queue_depth() < depth {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{} of {depth} jobs queued",
+            writer.queue_depth()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A payment POSTed now, answered in the background: (status, body).
+fn pay_in_background(
+    app: &TestApp,
+    program: &str,
+    store: &str,
+    token: &str,
+) -> tokio::task::JoinHandle<(StatusCode, Value)> {
+    let request = app
+        .client
+        .post(format!("{}/api/v1/programs/{program}/payments", app.base))
+        .bearer_auth(token)
+        .header("Idempotency-Key", uuid::Uuid::now_v7().to_string())
+        .json(&json!({"merchant_id": store, "amount": 100}));
+    tokio::spawn(async move {
+        let resp = request.send().await.expect("sent");
+        let status = resp.status();
+        (status, resp.json().await.expect("json"))
+    })
+}
+
+/// A sale day's crowd queued ahead of a payment (issue 17): 200 sale jobs, each a real ¥1
+/// payment as tickets and purchases are real writes, wait in the sale lane (`Writer::sale`)
+/// when a payment arrives. The payment is committed in the very next batch, beside exactly
+/// one share (`SALE_JOBS_PER_BATCH_MAX`) of them, and the sale still gets all its work done.
+async fn a_payment_is_committed_beside_one_share_of_the_sale_jobs_queued_ahead_of_it(
+    app: &TestApp,
+) {
+    use machipay::writer::SALE_JOBS_PER_BATCH_MAX;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const SALE_JOBS: usize = 200;
+    let (program, store, shopper, token) = town(app).await;
+    let who = machipay::features::directory::store::principal_for_token(
+        &app.app.db,
+        &machipay_domain::auth::hash_secret(&token),
+    )
+    .await
+    .expect("query")
+    .expect("live token")
+    .1;
+    let program_id: machipay_domain::ids::ProgramId =
+        uuid::Uuid::parse_str(&program).expect("program id").into();
+    let req: machipay::features::payments::PaymentRequest =
+        serde_json::from_value(json!({"merchant_id": store, "amount": 1})).expect("request");
+    let writer = app.app.writer.clone();
+    let (gate, blocker) = hold(&writer).await;
+    // The sale jobs run after the first share wait until the lane is opened: were the
+    // payment put behind them in their batch, it could not be answered while they wait.
+    let (open, opened) = tokio::sync::watch::channel(false);
+    let (started, ran) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let sale = writer.sale();
+    let jobs: Vec<_> = (0..SALE_JOBS)
+        .map(|_| {
+            let (sale, started, ran) = (sale.clone(), started.clone(), ran.clone());
+            let (opened, req) = (opened.clone(), req.clone());
+            tokio::spawn(async move {
+                sale.answer(None, move |w| {
+                    Box::pin(async move {
+                        // In the order run (the tasks queue them in any order).
+                        if started.fetch_add(1, Ordering::SeqCst) >= SALE_JOBS_PER_BATCH_MAX {
+                            let mut opened = opened;
+                            opened.wait_for(|o| *o).await.expect("the lane opens");
+                        }
+                        let paid =
+                            machipay::features::payments::pay_in(w, who, program_id, req).await?;
+                        ran.fetch_add(1, Ordering::SeqCst);
+                        Ok(paid)
+                    })
+                })
+                .await
+            })
+        })
+        .collect();
+    queued(&writer, SALE_JOBS).await;
+    let payment = pay_in_background(app, &program, &store, &token);
+    queued(&writer, SALE_JOBS + 1).await;
+    gate.notify_one();
+    let (s, v) = tokio::time::timeout(Duration::from_secs(30), payment)
+        .await
+        .expect("the payment is answered while the sale jobs behind its batch wait")
+        .expect("joined");
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // Its batch took the payment and then one share of the sale lane, no more.
+    assert_eq!(ran.load(Ordering::SeqCst), SALE_JOBS_PER_BATCH_MAX);
+    open.send(true).expect("the sale jobs wait");
+    for job in jobs {
+        job.await.expect("joined").expect("each sale job commits");
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), SALE_JOBS);
+    blocker
+        .await
+        .expect("joined")
+        .expect("the holding job commits");
+    let sold = i64::try_from(SALE_JOBS).expect("small");
+    assert_eq!(
+        app.wallet(&program, &shopper, "coin").await,
+        1_000 - 100 - sold
+    );
+    assert_eq!(
+        app.merchant_balance(&program, &store, "coin").await,
+        100 + sold
+    );
+    app.assert_ledger_ok(&program).await;
+}
+
+/// A full sale lane refuses a waiting-room ticket at once with 503 `overloaded` and
+/// `Retry-After: 1`, as a full interactive queue refuses a payment (the wallet's waiting room
+/// retries it), while a payment is still queued and committed; the same shopper's ticket
+/// is given once the lane has room.
+async fn a_full_sale_lane_answers_overloaded_at_once_and_payments_still_pass(app: &TestApp) {
+    use machipay::writer::SALE_QUEUE_SIZE_MAX;
+    let (program, store, _, token) = town(app).await;
+    let op = app.operator().await;
+    let open = json!({"name": "待合室セール", "price_yen": 1_000, "premium_yen": 300, "units_per_person_max": 2,
+        "budget_yen": 3_000, "sale_starts_at": "2020-01-01T00:00:00Z", "sale_ends_at": "2099-01-01T00:00:00Z",
+        "waiting_room": {"admits_per_s": 10, "admitted_for_s": 600}});
+    let (s, c) = app
+        .post_money(
+            &format!("/api/v1/programs/{program}/premium-campaigns"),
+            &op,
+            open,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    let queue = format!(
+        "/api/v1/programs/{program}/premium-campaigns/{}/queue",
+        c["id"].as_str().expect("id")
+    );
+    let (_, buyer) = app.shopper(&op).await;
+    let writer = app.app.writer.clone();
+    let (gate, blocker) = hold(&writer).await;
+    let sale = writer.sale();
+    let waiting: Vec<_> = (0..SALE_QUEUE_SIZE_MAX)
+        .map(|_| {
+            let sale = sale.clone();
+            tokio::spawn(async move {
+                sale.answer(None, |_w| {
+                    Box::pin(async { Ok(machipay::writer::Done::ok(())) })
+                })
+                .await
+            })
+        })
+        .collect();
+    queued(&writer, SALE_QUEUE_SIZE_MAX).await;
+    let started = Instant::now();
+    let resp = app
+        .client
+        .post(format!("{}{queue}", app.base))
+        .bearer_auth(&buyer)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("sent");
+    let took = started.elapsed();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let v: Value = resp.json().await.expect("the envelope");
+    assert_eq!(v["error"]["code"], "overloaded", "{v}");
+    assert!(took < Duration::from_secs(2), "answered in {took:?}");
+    // The interactive lane still has room: a payment queues and commits.
+    let payment = pay_in_background(app, &program, &store, &token);
+    queued(&writer, SALE_QUEUE_SIZE_MAX + 1).await;
+    gate.notify_one();
+    let (s, v) = payment.await.expect("joined");
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    for job in waiting {
+        job.await
+            .expect("joined")
+            .expect("each queued sale job commits");
+    }
+    blocker
+        .await
+        .expect("joined")
+        .expect("the holding job commits");
+    // Nothing was queued for the refused ticket: the shopper takes the first one now.
+    let (s, t) = app.post(&queue, &buyer, json!({})).await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    assert_eq!(t["position"].as_i64(), Some(1), "{t}");
 }

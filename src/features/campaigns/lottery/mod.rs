@@ -223,7 +223,10 @@ pub async fn apply(
     let Principal::Shopper { id: shopper, .. } = who else {
         return Err(AppError::forbidden());
     };
+    // The sale's lane: a crowd applying as the window opens shares each batch with the
+    // town's payments only up to `writer::SALE_JOBS_PER_BATCH_MAX`.
     app.writer
+        .sale()
         .answer(None, move |w| {
             Box::pin(apply_in(w, who, program, campaign, shopper, req.units))
         })

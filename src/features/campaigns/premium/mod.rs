@@ -346,7 +346,10 @@ pub async fn buy_premium_sets(
     // Buyers not yet admitted are refused here, on the read pool: the rush in front of the
     // waiting room never reaches the writer the town's payments share.
     waiting_room::precheck(app, program, campaign, req.shopper_id, req.ticket_id).await?;
+    // The sale's lane: a sale day's purchases take a bounded share of each batch, so the
+    // town's payments are not held back behind them.
     app.writer
+        .sale()
         .answer(Some(idem), move |w| {
             Box::pin(buy_in(w, who, program, campaign, req))
         })

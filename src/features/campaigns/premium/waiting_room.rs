@@ -6,7 +6,8 @@
 //! after the ticket before it, or at once if the queue has drained. So a poll is one read on
 //! the read pool (no job for the writer), the wait it shows is exact (unless the sets run out
 //! first), and the queue is the database's rows, the same on every instance. Taking a ticket
-//! is one small writer job (one guarded UPDATE of the campaign's counters, one INSERT).
+//! is one small writer job (one guarded UPDATE of the campaign's counters, one INSERT), in
+//! the writer's sale lane (`Writer::sale`), as the purchases are.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -122,7 +123,10 @@ pub async fn enter(
         return Ok(Answer::Fresh(Done::ok(view(&t, room, now))));
     }
     let earliest_from = c.sale_starts_at;
+    // The sale's lane: thousands of tickets taken within seconds share each batch with the
+    // town's payments only up to `writer::SALE_JOBS_PER_BATCH_MAX`.
     app.writer
+        .sale()
         .answer(None, move |w| {
             Box::pin(take_ticket_in(w, campaign_id, shopper, room, earliest_from))
         })
