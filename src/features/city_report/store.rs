@@ -285,9 +285,14 @@ async fn active_by_days(
     // Days of the first month from `from` on, of the last up to `to`.
     let first_days: i64 = -1i64 << (from.day() - 1);
     let last_days: i64 = (1i64 << to.day()) - 1;
-    let key = if by_month { "month" } else { "0" };
+    // A shopper has one row a month: per month, its rows are its shoppers (no DISTINCT to sort).
+    let (key, count) = if by_month {
+        ("month", "count(*)")
+    } else {
+        ("0", "count(DISTINCT owner_id)")
+    };
     let shoppers = format!(
-        "SELECT {key}, count(DISTINCT owner_id) FROM agg_shopper_months \
+        "SELECT {key}, {count} FROM agg_shopper_months \
          WHERE program_id = $1 AND month >= $2 AND month <= $3 \
          AND (days & (CASE WHEN month = $2 THEN $4 ELSE -1 END) \
              & (CASE WHEN month = $3 THEN $5 ELSE -1 END)) <> 0 GROUP BY 1"
