@@ -111,15 +111,15 @@ pub const SALE_QUEUE_SIZE_MAX: usize = 1_024;
 /// Sale jobs in one batch at most. Unlike a payment, whose rows wait pending and are written
 /// with the whole batch's in one statement, a sale job runs statements of its own (a ticket:
 /// a read, a guarded UPDATE, an INSERT; a purchase: about a dozen reads and writes), each a
-/// round trip and, when it writes, a savepoint on PostgreSQL. Sixteen bound what they add to a
-/// payment's batch to about 50 round trips of tickets (a rush's first seconds) or 200 of
-/// purchases (which the waiting room spreads out, so a batch rarely holds many): some
-/// milliseconds, within the payments' 100 ms p99 goal even for a payment that also waits out
-/// the batch before its own. And the sale still moves sixteen jobs every batch under any
-/// payment load: at the tens of batches a second the writer commits under load, hundreds of
-/// tickets and purchases a second, more than a waiting room admitting 100 buyers a second
-/// asks for.
-pub const SALE_JOBS_PER_BATCH_MAX: usize = 16;
+/// round trip and, when it writes, a savepoint on PostgreSQL. Measured in the `rush` load
+/// scenario on PostgreSQL (README "Sale day under load"), alternating binaries on a quiet
+/// machine: 16 a batch left the payments' p99 during the rush at 103.7 and 112.7 ms, 8 at
+/// 68.7 and 65.5 ms (goal < 100 ms), the 5,000 tickets then taking p50 ~650 ms instead of
+/// ~500 ms and every shopper answered in 17 s instead of 15 (goal < 30 s). The sale still
+/// moves eight jobs every batch under any payment load: at the tens of batches a second the
+/// writer commits under load, hundreds of tickets and purchases a second, more than a waiting
+/// room admitting 100 buyers a second asks for.
+pub const SALE_JOBS_PER_BATCH_MAX: usize = 8;
 /// Events a slow subscriber may lag behind before it misses some (it is told how many).
 pub const EVENTS_BUFFER_MAX: usize = 4_096;
 
