@@ -252,11 +252,15 @@ async fn active_shoppers(
         } else {
             (last, (1i64 << to.day()) - 1)
         };
-        read!(db, |c| sqlx::query_scalar(
-            "SELECT CAST(count(DISTINCT owner_id) AS BIGINT) FROM agg_shopper_months \
-             WHERE program_id = $1 AND ( \
-                 (month = $2 AND (days & $3) <> 0 AND (next_month = 0 OR next_month > $7)) \
-                 OR (month = $4 AND (days & $5) <> 0 AND prev_month < $6))"
+        read!(db, |c| {
+            sqlx::query_scalar(
+            // Each month by its own index range: SQLite planned the OR of the two as a walk of
+            // all the program's rows (0.7 s against 55 ms at 10 M).
+            "SELECT CAST(count(DISTINCT owner_id) AS BIGINT) FROM ( \
+             SELECT owner_id FROM agg_shopper_months WHERE program_id = $1 AND month = $2 \
+                 AND (days & $3) <> 0 AND (next_month = 0 OR next_month > $7) \
+             UNION ALL SELECT owner_id FROM agg_shopper_months WHERE program_id = $1 AND month = $4 \
+                 AND (days & $5) <> 0 AND prev_month < $6) c"
         )
         .bind(program.0)
         .bind(head)
@@ -266,7 +270,8 @@ async fn active_shoppers(
         .bind(whole_from)
         .bind(whole_to)
         .fetch_one(c)
-        .await)?
+        .await
+        })?
     };
     let n = whole + cut;
     Ok(if n > 0 { vec![(0, n)] } else { Vec::new() })
