@@ -343,16 +343,30 @@ pub(crate) fn unnest_upsert_sql(i: usize, first: usize) -> (String, usize) {
     (sql, first + arrays.len())
 }
 
-/// "x = table.x + excluded.x, ..." (`days` OR-ed).
+/// "x = table.x + excluded.x, ..." (`days` OR-ed). A table of OR-ed values only is left as
+/// it is when the bits are already set (a shopper's second payment of a day): no new row
+/// version, no index entries, where PostgreSQL otherwise rewrote the row on every payment.
 fn combine_set(t: &Table) -> String {
-    t.values
+    let set = t
+        .values
         .iter()
         .map(|(v, c)| match c {
             Combine::Add => format!("{v} = {name}.{v} + excluded.{v}", name = t.name),
             Combine::Or => format!("{v} = {name}.{v} | excluded.{v}", name = t.name),
         })
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if t.values.iter().all(|(_, c)| matches!(c, Combine::Or)) {
+        let changed = t
+            .values
+            .iter()
+            .map(|(v, _)| format!("({name}.{v} | excluded.{v}) <> {name}.{v}", name = t.name))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        format!("{set} WHERE {changed}")
+    } else {
+        set
+    }
 }
 
 /// The tables `agg_point_store_months` and `agg_point_store_days` are, for the point

@@ -527,6 +527,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         "b7b943de6ccf364607c381f065d267c125ca539f6e133810ce6837bbba96df98eb9030ca915ecb65b6943ee7d99b9579",
         "d9a9054b74be2ff23a2272d60c7b87ffd4af7f9670c3d49b9108a18af525594b3b0cc9afcd6da2461828d25d19c0f10d",
     ),
+    (
+        "0027_shopper_months_cover.sql",
+        "ba7e55c287cf4093965a0ab5db9ca428fa40d837a3570317874b3a6dcc5036dac3f55a38fe23106f787401f3fb4afcdb",
+        "5066e43a60bbc27384e0d68e27ed26f6015b53353bda77d32d49f1d6dcb51e8283bc1107130a4acc677c5e6bc1832f97",
+    ),
 ];
 
 #[test]

@@ -287,7 +287,8 @@ pub async fn store_report_from(
     };
     let (counts, registered, active) =
         counts(app, program, &inputs, period.from, period.to).await?;
-    let (changes, changes_truncated) = changes(app, &inputs.events, period.from, period.to).await?;
+    let (changes, changes_truncated) =
+        changes(app, who.city(), &inputs.events, period.from, period.to).await?;
     let profiles: HashMap<MerchantId, Profile> = registry::city_profiles(&app.db, who.city())
         .await?
         .into_iter()
@@ -313,6 +314,7 @@ pub async fn store_report_from(
 /// `CHANGES_MAX`, and whether there were more.
 async fn changes(
     app: &App,
+    city: CityId,
     events: &[ParticipationEventRow],
     from: NaiveDate,
     to: NaiveDate,
@@ -321,24 +323,23 @@ async fn changes(
         .iter()
         .filter(|e| e.effective_on >= from && e.effective_on <= to)
         .collect();
-    let mut names: HashMap<MerchantId, String> = HashMap::new();
-    let mut out = Vec::with_capacity(within.len().min(CHANGES_MAX));
-    for e in within.iter().take(CHANGES_MAX) {
-        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(e.merchant_id) {
-            let name = crate::features::directory::merchant(&app.db, e.merchant_id)
-                .await?
-                .map(|m| m.name)
-                .unwrap_or_default();
-            slot.insert(name);
-        }
-        out.push(StoreChange {
+    // One read for every name (a 年度 of 1,000 stores has hundreds of changes).
+    let names = if within.is_empty() {
+        HashMap::new()
+    } else {
+        crate::features::directory::merchant_names(&app.db, city).await?
+    };
+    let out = within
+        .iter()
+        .take(CHANGES_MAX)
+        .map(|e| StoreChange {
             merchant_id: e.merchant_id,
-            name: names[&e.merchant_id].clone(),
+            name: names.get(&e.merchant_id).cloned().unwrap_or_default(),
             kind: e.kind,
             effective_on: e.effective_on,
             reason: e.reason.clone(),
-        });
-    }
+        })
+        .collect();
     Ok((out, within.len() > CHANGES_MAX))
 }
 

@@ -117,7 +117,9 @@ pub(crate) async fn usage_from_postings(
 }
 
 /// `active_merchants_from_postings` for the JST days `from..=to`, from `agg_store_days`: one
-/// index probe per store account of the program.
+/// index probe per store account of the program (found through `accounts_owned`, a partial
+/// index SQLite uses only when the query says `owner_id IS NOT NULL`: without it, it scanned
+/// every account, shoppers' included, on each of the report's five or six periods).
 pub(crate) async fn active_merchants(
     db: &Db,
     program: ProgramId,
@@ -127,7 +129,7 @@ pub(crate) async fn active_merchants(
     let ids: Vec<Uuid> = read!(db, |c| {
         sqlx::query_scalar(
         "SELECT DISTINCT a.owner_id FROM accounts a WHERE a.program_id = $1 AND a.kind = 'merchant' \
-         AND EXISTS (SELECT 1 FROM agg_store_days s WHERE s.program_id = $1 \
+         AND a.owner_id IS NOT NULL AND EXISTS (SELECT 1 FROM agg_store_days s WHERE s.program_id = $1 \
          AND s.merchant_id = a.owner_id AND s.day >= $2 AND s.day <= $3)"
     )
     .bind(program.0)

@@ -41,6 +41,18 @@ pub async fn programs_of_city(db: &Db, city: CityId) -> Result<Vec<ProgramRow>, 
     Ok(store::list_programs(db, city).await?)
 }
 
+/// The names of the city's merchants, by id, in one read.
+pub async fn merchant_names(
+    db: &Db,
+    city: CityId,
+) -> Result<std::collections::HashMap<MerchantId, String>, AppError> {
+    Ok(store::city_merchant_names(db, city)
+        .await?
+        .into_iter()
+        .map(|(id, name)| (MerchantId(id), name))
+        .collect())
+}
+
 /// A merchant by id, read outside the writer.
 pub async fn merchant(db: &Db, id: MerchantId) -> Result<Option<MerchantRow>, AppError> {
     Ok(store::get_merchant(db, id).await?)

@@ -26,7 +26,7 @@ pub use api::{
 };
 pub use lookup::{
     CityRow, MerchantRow, PrincipalKind, ProgramRow, SettingsVersion, ShopperRow, city, city_count,
-    city_tx, merchant, merchant_tx, program, program_tx, program_with_settings_tx,
+    city_tx, merchant, merchant_names, merchant_tx, program, program_tx, program_with_settings_tx,
     programs_of_city, settings_versions, shopper, shopper_tx,
 };
 pub(crate) use lookup::{add_merchant_tx, add_settings_version_tx, set_shopper_block_tx};

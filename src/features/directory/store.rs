@@ -603,6 +603,19 @@ pub async fn list_programs(db: &Db, city: CityId) -> Result<Vec<ProgramRow>, sql
     read!(db, |c| sqlx::query_as(&sql).bind(city.0).fetch_all(c).await)
 }
 
+/// Every merchant of the city: (id, name).
+pub async fn city_merchant_names(
+    db: &Db,
+    city: CityId,
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    read!(db, |c| sqlx::query_as(
+        "SELECT id, name FROM merchants WHERE city_id = $1"
+    )
+    .bind(city.0)
+    .fetch_all(c)
+    .await)
+}
+
 pub async fn insert_merchant(tx: &mut WriteTx, m: &Merchant) -> Result<(), sqlx::Error> {
     write!(tx, |c| sqlx::query(
         "INSERT INTO merchants (id, city_id, name, created_at) VALUES ($1, $2, $3, $4)"
