@@ -820,6 +820,28 @@ async fn ledger_check_catches_a_return_beyond_its_original(app: &TestApp) {
         (Some(0), Some(0)),
         "{v}"
     );
+    // The incremental check, since the checkpoint the passing check left, finds the same
+    // group from the new reversal alone (driven from the postings after the checkpoint).
+    let (status, v) = app
+        .get(
+            &format!("/api/v1/programs/{p}/ledger-check/incremental"),
+            &app.admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["ok"].as_bool(), v["over_returned"].as_i64()),
+        (Some(false), Some(2)),
+        "{v}"
+    );
+    assert!(
+        v["over_returned_examples"]
+            .as_array()
+            .expect("examples")
+            .iter()
+            .all(|e| e["original_id"] == paid.as_str()),
+        "{v}"
+    );
 }
 
 /// Item 9: a replaced card's points keep each grant's expiry. Two cards alike, one replaced,
