@@ -241,8 +241,19 @@ async fn click(c: &Client, css: &str) {
         .unwrap_or_else(|e| panic!("clicking {css}: {e}"));
 }
 
+/// The element's text. A page that re-renders between finding the element and reading it
+/// leaves a stale reference: the element is found again (until `WAIT`).
 async fn text_of(c: &Client, css: &str) -> String {
-    visible(c, css).await.text().await.expect("text")
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match visible(c, css).await.text().await {
+            Ok(text) => return text,
+            Err(e) if e.is_stale_element_reference() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("text of {css}: {e}"),
+        }
+    }
 }
 
 /// Waits until the script returns true.
