@@ -481,6 +481,18 @@ impl TestApp {
         assert_eq!(v["ok"], true, "ledger check failed: {v}");
         v
     }
+
+    /// The incremental ledger check of `program` (since its latest checkpoint), answered 200.
+    pub(crate) async fn incremental_check(&self, program: &str) -> Value {
+        let (s, v) = self
+            .get(
+                &format!("/api/v1/programs/{program}/ledger-check/incremental"),
+                &self.admin,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v
+    }
 }
 
 pub(crate) async fn create_pg_database() -> Result<(String, String), String> {

@@ -26,17 +26,6 @@ async fn full(app: &TestApp, p: &str) -> Value {
     v
 }
 
-async fn incremental(app: &TestApp, p: &str) -> Value {
-    let (s, v) = app
-        .get(
-            &format!("/api/v1/programs/{p}/ledger-check/incremental"),
-            &app.admin,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    v
-}
-
 /// Runs `sql` in a writer job past the statement guard: what a bug or another process
 /// writing behind the writer's back would do.
 async fn behind_the_writers_back(app: &TestApp, sql: Vec<&'static str>) {
@@ -96,7 +85,7 @@ async fn town(app: &TestApp) -> (String, String, String) {
 async fn full_and_incremental_pass_and_the_incremental_sees_only_what_is_new(app: &TestApp) {
     let (op, p, _) = town(app).await;
     // Before any full check, the incremental one checks from the first posting.
-    let first = incremental(app, &p).await;
+    let first = app.incremental_check(&p).await;
     assert_eq!(first["ok"], true, "{first}");
     assert_eq!(first["since_posting_id"], 0, "{first}");
     let checked = full(app, &p).await;
@@ -108,7 +97,7 @@ async fn full_and_incremental_pass_and_the_incremental_sees_only_what_is_new(app
     let mark = checked["through_posting_id"].as_i64().expect("mark");
     assert!(mark > 0, "{checked}");
     // Nothing new: nothing to check.
-    let quick = incremental(app, &p).await;
+    let quick = app.incremental_check(&p).await;
     assert_eq!(quick["ok"], true, "{quick}");
     assert_eq!(quick["since_posting_id"], mark, "{quick}");
     assert_eq!(
@@ -119,7 +108,7 @@ async fn full_and_incremental_pass_and_the_incremental_sees_only_what_is_new(app
     // One new charge: only it.
     let (s, _) = app.shopper(&op).await;
     app.charge(&op, &p, &s, 700).await;
-    let quick = incremental(app, &p).await;
+    let quick = app.incremental_check(&p).await;
     assert_eq!(quick["ok"], true, "{quick}");
     assert_eq!(quick["transactions"], 1, "{quick}");
     assert!(quick["through_posting_id"].as_i64() > Some(mark), "{quick}");
@@ -131,7 +120,7 @@ async fn full_and_incremental_pass_and_the_incremental_sees_only_what_is_new(app
         checked["transactions"].as_i64().map(|n| n + 1),
         "{again}"
     );
-    let quick = incremental(app, &p).await;
+    let quick = app.incremental_check(&p).await;
     assert_eq!(
         quick["since_posting_id"], again["through_posting_id"],
         "{quick}"
@@ -205,7 +194,7 @@ async fn a_corrupted_posting_or_balance_fails_both_checks(app: &TestApp) {
     let (s, _) = app.shopper(&op).await;
     app.charge(&op, &p, &s, 700).await;
     add_a_stray_posting(app).await;
-    for v in [incremental(app, &p).await, full(app, &p).await] {
+    for v in [app.incremental_check(&p).await, full(app, &p).await] {
         assert_eq!(v["ok"], false, "{v}");
         assert_eq!(v["unbalanced_transactions"], 1, "{v}");
         assert_eq!(v["balance_mismatches"], 1, "{v}");
@@ -220,7 +209,7 @@ async fn a_corrupted_posting_or_balance_fails_both_checks(app: &TestApp) {
         ],
     )
     .await;
-    for v in [incremental(app, &p).await, full(app, &p).await] {
+    for v in [app.incremental_check(&p).await, full(app, &p).await] {
         assert_eq!(v["ok"], false, "{v}");
         assert_eq!(v["balance_mismatches"], 2, "{v}");
     }
@@ -244,7 +233,7 @@ async fn the_incremental_check_sees_only_what_is_new() {
         ],
     )
     .await;
-    assert_eq!(incremental(&app, &p).await["ok"], true);
+    assert_eq!(app.incremental_check(&p).await["ok"], true);
     let v = full(&app, &p).await;
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(v["unbalanced_transactions"], 1, "{v}");

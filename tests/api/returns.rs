@@ -647,13 +647,7 @@ async fn a_replacement_is_not_reversed_and_reversals_never_land_on_a_replaced_ca
     assert_eq!(card_balance(app, &old_id).await, 0);
     // The incremental check follows the returns to the new card's wallet (it walks up from
     // the cards it touches): they gave back what the old card's movements moved, no more.
-    let (status, v) = app
-        .get(
-            &format!("/api/v1/programs/{}/ledger-check/incremental", x.program),
-            &app.admin,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{v}");
+    let v = app.incremental_check(&x.program).await;
     assert_eq!(
         (v["ok"].as_bool(), v["over_returned"].as_i64()),
         (Some(true), Some(0)),
@@ -822,13 +816,7 @@ async fn ledger_check_catches_a_return_beyond_its_original(app: &TestApp) {
     );
     // The incremental check, since the checkpoint the passing check left, finds the same
     // group from the new reversal alone (driven from the postings after the checkpoint).
-    let (status, v) = app
-        .get(
-            &format!("/api/v1/programs/{p}/ledger-check/incremental"),
-            &app.admin,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{v}");
+    let v = app.incremental_check(&p).await;
     assert_eq!(
         (v["ok"].as_bool(), v["over_returned"].as_i64()),
         (Some(false), Some(2)),
