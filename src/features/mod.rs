@@ -107,9 +107,15 @@ impl Fact for ProgramSettings {
 }
 
 /// What the writer loads when it starts (`Writer::start`; besides the accounts that may go
-/// negative, its own): every store and every static code, so the first payment at each
-/// store after a restart reads nothing extra.
-pub const WARM_AT_START: &[Warmer] = &[directory::warm_merchants, qr::warm_store_codes];
+/// negative, its own): every store, shopper and static code and each coded store's latest
+/// participation, so the first payment at each store, and by each shopper, after a restart
+/// reads nothing extra.
+pub const WARM_AT_START: &[Warmer] = &[
+    directory::warm_merchants,
+    directory::warm_shoppers,
+    qr::warm_store_codes,
+    merchants::warm_participation,
+];
 
 /// Shows a lookup's refusal as `shown` (another city's program is "transaction not found",
 /// so ids cannot be probed), and nothing else: a storage or internal failure stays what it

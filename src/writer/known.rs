@@ -62,6 +62,13 @@ pub struct Known {
     /// (`crate::writer::rows::open_lots` lays the pending rows over them). Dropped whenever pending rows
     /// are written, since they would then count twice.
     pub(crate) wallet_lots: HashMap<machipay_domain::ids::AccountId, Vec<crate::writer::rows::Lot>>,
+    /// The batch's wallets read ahead per shopper (`crate::writer::rows::read_ahead`): every
+    /// wallet with its open lots as the database held them at the batch's start, none for a
+    /// shopper who holds none. Kept across the batch's jobs only while the database still
+    /// holds exactly that: forgotten at the first write or flush (`WriteTx::barrier`), since
+    /// the pending rows laid over them would then count twice.
+    pub(crate) ahead:
+        HashMap<Uuid, Vec<(crate::writer::rows::Account, Vec<crate::writer::rows::Lot>)>>,
     /// Server secrets by name. They are created before the writer starts (`Db::connect`) and
     /// never change, so nothing ever forgets them.
     pub(crate) secrets: HashMap<String, Vec<u8>>,
@@ -209,13 +216,17 @@ impl Known {
         rows: Vec<F>,
         key: impl Fn(&F) -> F::Key,
     ) -> usize {
+        self.stage_warm_keyed(rows.into_iter().map(|row| (key(&row), row)).collect())
+    }
+    /// `stage_warm` for facts that do not hold their key: (key, fact) pairs.
+    pub(crate) fn stage_warm_keyed<F: Fact>(&mut self, rows: Vec<(F::Key, F)>) -> usize {
         if rows.len() > usize::try_from(WARM_ROWS_MAX).unwrap_or(usize::MAX) {
             return 0;
         }
         let n = rows.len();
         let table = self.job.table_mut::<F>();
-        for row in rows {
-            table.insert(key(&row), row);
+        for (key, row) in rows {
+            table.insert(key, row);
         }
         n
     }
@@ -232,6 +243,7 @@ impl Known {
         if set.contains(guard::FactSet::ACCOUNTS) {
             self.wallets.clear();
             self.wallet_lots.clear();
+            self.ahead.clear();
         }
     }
     /// Facts remembered, committed or staged.
@@ -248,6 +260,7 @@ impl Known {
         self.job.clear();
         self.wallets.clear();
         self.wallet_lots.clear();
+        self.ahead.clear();
     }
     /// The running job ended: keep what it read if it succeeded, drop it if it rolled back.
     pub fn end_job(&mut self, succeeded: bool) {
@@ -273,6 +286,7 @@ impl Known {
         self.job.clear();
         self.wallets.clear();
         self.wallet_lots.clear();
+        self.ahead.clear();
     }
 }
 

@@ -88,7 +88,7 @@ use uuid::Uuid;
 use crate::db::Db;
 use crate::error::AppError;
 use crate::writer::rows::apply_unguarded;
-use crate::writer::rows::{StoredReply, find_reply, read_replies, store_reply};
+use crate::writer::rows::{StoredReply, find_reply, read_ahead, read_replies, store_reply};
 use machipay_domain::ids::AccountId;
 
 /// Jobs committed together at most. Bounds the time one commit holds replies back.
@@ -266,6 +266,9 @@ struct Request {
     /// (`run_as_one_batch`) or no race can happen (SQLite).
     again: Option<Again>,
     idempotency: Option<Idempotency>,
+    /// The shopper whose wallets the job will pay from, read ahead with the batch's others
+    /// (`rows::read_ahead`).
+    ahead: Option<Uuid>,
     reply: oneshot::Sender<Result<Reply, AppError>>,
 }
 
@@ -418,6 +421,7 @@ impl Writer {
     async fn submit<F, R>(
         &self,
         idempotency: Option<Idempotency>,
+        ahead: Option<Uuid>,
         job: F,
         reset: R,
     ) -> Result<Reply, AppError>
@@ -440,6 +444,7 @@ impl Writer {
             job: Some(Box::new(job)),
             again,
             idempotency,
+            ahead,
             reply,
         };
         // A full queue answers at once (503 `overloaded`, nothing queued) instead of making
@@ -480,6 +485,25 @@ impl Writer {
             + Send
             + 'static,
     {
+        self.answer_for(None, idempotency, job).await
+    }
+
+    /// [`Writer::answer`] for a job that pays from `shopper`'s wallets: the batch reads them
+    /// ahead with its other jobs' (one statement at its start instead of one per job). A
+    /// wrong or missing shopper costs only that read; the job reads what it needs either way.
+    pub async fn answer_for<T, F>(
+        &self,
+        shopper: Option<Uuid>,
+        idempotency: Option<Idempotency>,
+        job: F,
+    ) -> Result<Answer<T>, AppError>
+    where
+        T: serde::Serialize + Send + 'static,
+        F: for<'a> FnOnce(&'a mut Work) -> BoxFuture<'a, Result<Done<T>, AppError>>
+            + Clone
+            + Send
+            + 'static,
+    {
         let slot: Arc<Mutex<Option<Done<T>>>> = Arc::default();
         let fresh = slot.clone();
         // A retried batch may replay what a failed attempt computed: that value is gone.
@@ -491,6 +515,7 @@ impl Writer {
         let reply = self
             .submit(
                 idempotency,
+                shopper,
                 move |w| {
                     Box::pin(async move {
                         let done = job(w).await?;
@@ -525,18 +550,29 @@ impl Writer {
         &self,
         jobs: Vec<(Option<Idempotency>, JobFn)>,
     ) -> Vec<Result<Reply, AppError>> {
+        let jobs = jobs.into_iter().map(|(i, job)| (i, None, job)).collect();
+        self.run_as_one_batch_reading_ahead(jobs).await
+    }
+
+    /// [`Writer::run_as_one_batch`] with, per job, the shopper whose wallets the batch reads
+    /// ahead for it (as `Writer::answer_for` says): the simulator's batched runs use it.
+    pub async fn run_as_one_batch_reading_ahead(
+        &self,
+        jobs: Vec<(Option<Idempotency>, Option<Uuid>, JobFn)>,
+    ) -> Vec<Result<Reply, AppError>> {
         if jobs.is_empty() || jobs.len() > BATCH_SIZE_MAX {
             let e = || AppError::Internal(format!("a group holds 1 to {BATCH_SIZE_MAX} jobs"));
             return jobs.iter().map(|_| Err(e())).collect();
         }
         let (group, answers): (Vec<Request>, Vec<_>) = jobs
             .into_iter()
-            .map(|(idempotency, job)| {
+            .map(|(idempotency, ahead, job)| {
                 let (reply, rx) = oneshot::channel();
                 let request = Request {
                     job: Some(job),
                     again: None,
                     idempotency,
+                    ahead,
                     reply,
                 };
                 (request, rx)
@@ -802,12 +838,18 @@ async fn try_batch(
         .filter_map(|r| r.idempotency.as_ref())
         .map(|i| (i.scope, i.key.clone()))
         .collect();
+    let mut shoppers: Vec<Uuid> = batch.iter().filter_map(|r| r.ahead).collect();
+    shoppers.sort_unstable();
+    shoppers.dedup();
     let begun = match WriteTx::begin(db).await {
         Ok(mut tx) => {
             // PostgreSQL: what another instance changed since is forgotten first.
             tx.known = std::mem::take(known);
             let synced = match tx.sync_generation().await {
-                Ok(()) => read_replies(&mut tx, keys).await,
+                Ok(()) => match read_replies(&mut tx, keys).await {
+                    Ok(()) => read_ahead(&mut tx, &shoppers).await,
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             };
             match synced {

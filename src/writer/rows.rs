@@ -157,6 +157,14 @@ pub async fn shopper_wallets(
     if let Some(held) = tx.known.wallets.get(&(program, shopper)) {
         return Ok(held.clone());
     }
+    if let Some(read) = tx.known.ahead.get(&shopper) {
+        let read: Vec<(Account, Vec<Lot>)> = read
+            .iter()
+            .filter(|(a, _)| a.program_id == program)
+            .cloned()
+            .collect();
+        return Ok(hold_wallets(tx, program, shopper, read));
+    }
     const SQL: &str = "SELECT a.id, a.program_id, a.kind, a.asset, a.owner_id, a.allow_negative, \
          a.balance, l.id AS lot_id, l.amount AS lot_amount, l.remaining AS lot_remaining, \
          l.expires_on AS lot_expires_on \
@@ -179,19 +187,23 @@ pub async fn shopper_wallets(
         .bind(shopper)
         .fetch_all(c)
         .await)?;
-    let mut held: Vec<Account> = Vec::new();
+    Ok(hold_wallets(tx, program, shopper, wallets_with_lots(rows)))
+}
+
+/// The rows of a wallets-with-lots read, one entry per wallet (rows come in wallet order).
+fn wallets_with_lots(rows: Vec<WalletLotRow>) -> Vec<(Account, Vec<Lot>)> {
+    let mut out: Vec<(Account, Vec<Lot>)> = Vec::new();
     for row in rows {
         let account = row.account.id;
-        if held.last().is_none_or(|a| a.id != account) {
-            let mut a = row.account;
-            a.balance += tx.pending_delta(a.id);
-            held.push(a);
-            tx.known.wallet_lots.insert(account, Vec::new());
+        if out.last().is_none_or(|(a, _)| a.id != account) {
+            out.push((row.account, Vec::new()));
         }
-        if let (Some(id), Some(amount), Some(remaining)) =
-            (row.lot_id, row.lot_amount, row.lot_remaining)
-            && let Some(lots) = tx.known.wallet_lots.get_mut(&account)
-        {
+        if let (Some(id), Some(amount), Some(remaining), Some((_, lots))) = (
+            row.lot_id,
+            row.lot_amount,
+            row.lot_remaining,
+            out.last_mut(),
+        ) {
             lots.push(Lot {
                 id: LotId(id),
                 account_id: account,
@@ -201,8 +213,81 @@ pub async fn shopper_wallets(
             });
         }
     }
+    out
+}
+
+/// The running job's view of a shopper's wallets in a program, from what the database holds
+/// (`read`): the pending rows laid over the balances (and, by `open_lots`, over the lots).
+fn hold_wallets(
+    tx: &mut WriteTx,
+    program: ProgramId,
+    shopper: Uuid,
+    read: Vec<(Account, Vec<Lot>)>,
+) -> Vec<Account> {
+    let mut held = Vec::with_capacity(read.len());
+    for (mut account, lots) in read {
+        account.balance += tx.pending_delta(account.id);
+        tx.known.wallet_lots.insert(account.id, lots);
+        held.push(account);
+    }
     tx.known.wallets.insert((program, shopper), held.clone());
-    Ok(held)
+    held
+}
+
+/// Reads ahead, at the start of a batch, the wallets (with their open lots) of the shoppers
+/// its jobs said they would pay from (`Writer::answer_for`): one statement instead of one per
+/// job, locked on PostgreSQL as `shopper_wallets` locks. `shopper_wallets` takes them from
+/// `Known::ahead` for as long as they are what the database holds: until the transaction's
+/// first write or flush of pending rows (`WriteTx::barrier`), which forgets them.
+pub async fn read_ahead(tx: &mut WriteTx, shoppers: &[Uuid]) -> Result<(), sqlx::Error> {
+    const COLUMNS: &str = "SELECT a.id, a.program_id, a.kind, a.asset, a.owner_id, \
+         a.allow_negative, a.balance, l.id AS lot_id, l.amount AS lot_amount, \
+         l.remaining AS lot_remaining, l.expires_on AS lot_expires_on \
+         FROM accounts a LEFT JOIN lots l ON l.account_id = a.id AND l.remaining > 0 ";
+    const ORDER: &str = " ORDER BY a.id, l.expires_on ASC NULLS LAST, l.id ASC";
+    if shoppers.is_empty() {
+        return Ok(());
+    }
+    // PostgreSQL locks them, as `shopper_wallets` does.
+    let lock = if tx.is_postgres() {
+        " FOR UPDATE OF a"
+    } else {
+        ""
+    };
+    let mut rows: Vec<WalletLotRow> = Vec::new();
+    let mut at = 0;
+    for (real, n) in chunk_sizes(shoppers.len()) {
+        let chunk = &shoppers[at..at + real];
+        at += real;
+        let list = (1..=n)
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "{COLUMNS}WHERE a.owner_id IN ({list}) AND a.owner_id IS NOT NULL \
+             AND a.kind = 'shopper_wallet'{ORDER}{lock}"
+        );
+        let mut found: Vec<WalletLotRow> = read_tx!(tx, |c| {
+            let mut q = sqlx::query_as(&sql);
+            // Padded with the last shopper again: the same rows, found once.
+            for i in 0..n {
+                q = q.bind(chunk[i.min(real - 1)]);
+            }
+            q.fetch_all(c).await
+        })?;
+        rows.append(&mut found);
+    }
+    let mut ahead: HashMap<Uuid, Vec<(Account, Vec<Lot>)>> =
+        shoppers.iter().map(|s| (*s, Vec::new())).collect();
+    for (account, lots) in wallets_with_lots(rows) {
+        if let Some(owner) = account.owner_id
+            && let Some(held) = ahead.get_mut(&owner)
+        {
+            held.push((account, lots));
+        }
+    }
+    tx.known.ahead = ahead;
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]

@@ -20,6 +20,7 @@ both_backends!(
     store_codes_scan_in_zxing_and_rqrr_with_ascii_names_and_cities,
     revoked_codes_have_no_image_and_points_programs_have_no_codes,
     the_store_hears_of_its_own_payments_only,
+    a_store_code_opens_the_stores_accounts_at_zero,
 );
 
 struct Shop {
@@ -765,4 +766,55 @@ async fn the_store_hears_of_its_own_payments_only(app: &TestApp) {
         theirs["transaction_id"], paid_there["transaction_id"],
         "the other store's first event is its own payment"
     );
+}
+
+/// Issuing a store's code for a program opens the store's accounts there, one per asset a
+/// payment can be made in, at zero, so that its first payment opens none in the middle of a
+/// batch (a write that would first write out every payment pending before it). Issuing a
+/// second code opens nothing more; the first payment lands in them.
+async fn a_store_code_opens_the_stores_accounts_at_zero(app: &TestApp) {
+    let s = shop(app).await;
+    let path = format!("/api/v1/merchants/{}/balances", s.merchant);
+    let (status, before) = app.get(&path, &s.owner).await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    assert_eq!(before.as_array().map(Vec::len), Some(0), "{before}");
+    let code = issue(app, &s).await;
+    issue(app, &s).await;
+    let (_, opened) = app.get(&path, &s.owner).await;
+    let mut assets: Vec<(&str, i64)> = opened
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|a| {
+            assert_eq!(a["program_id"].as_str(), Some(s.program.as_str()), "{a}");
+            assert_eq!(a["kind"].as_str(), Some("merchant"), "{a}");
+            (
+                a["asset"].as_str().expect("asset"),
+                a["balance"].as_i64().expect("balance"),
+            )
+        })
+        .collect();
+    assets.sort_unstable();
+    assert_eq!(assets, vec![("coin", 0), ("points", 0), ("premium", 0)]);
+    let (status, paid) = app
+        .post_money(
+            "/api/v1/qr/payments",
+            &s.shopper_token,
+            json!({"payload": code["payload"], "amount": 700}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{paid}");
+    let (_, after) = app.get(&path, &s.owner).await;
+    let total: i64 = after
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|a| a["balance"].as_i64().expect("balance"))
+        .sum();
+    assert_eq!(
+        (after.as_array().map(Vec::len), total),
+        (Some(3), 700),
+        "{after}"
+    );
+    app.assert_ledger_ok(&s.program).await;
 }

@@ -676,7 +676,15 @@ impl<'a> Run<'a> {
         let mut committed: Option<Vec<String>> = None;
         let mut attempt = 0;
         loop {
-            let jobs: Vec<_> = range.clone().map(|k| self.job(plan, k)).collect();
+            // The batched run reads ahead the wallets of each step's shopper, as the payment
+            // routes do (`Writer::answer_for`); the sequential run it is compared with does not.
+            let jobs: Vec<_> = range
+                .clone()
+                .map(|k| {
+                    let (idem, job) = self.job(plan, k);
+                    (idem, self.ahead(plan, k), job)
+                })
+                .collect();
             let fault = split.storage_fault(plan, range.clone(), attempt);
             // What the jobs remember is undone with them (a replaced card's new number).
             let made = self.made.lock().expect("made").clone();
@@ -687,7 +695,7 @@ impl<'a> Run<'a> {
             if let Some(fault) = fault {
                 writer.faults().arm(jobs.len(), Some(fault));
             }
-            let results = writer.run_as_one_batch(jobs).await;
+            let results = writer.run_as_one_batch_reading_ahead(jobs).await;
             let unavailable = results
                 .iter()
                 .filter(|r| matches!(r, Err(AppError::Unavailable)))
@@ -730,6 +738,19 @@ impl<'a> Run<'a> {
     }
 
     /// The writer job for step `k`, with its idempotency.
+    /// The shopper whose wallets a step's batch reads ahead: the one who sends it, if a
+    /// shopper does.
+    fn ahead(&self, plan: &Plan, k: usize) -> Option<Uuid> {
+        let op = match plan.steps[k].op {
+            Op::Replay { of, .. } => &plan.steps[of].op,
+            ref op => op,
+        };
+        match who(&self.world, op) {
+            Principal::Shopper { id, .. } => Some(id.0),
+            _ => None,
+        }
+    }
+
     fn job(&self, plan: &Plan, k: usize) -> (Option<Idempotency>, JobFn) {
         let step = &plan.steps[k];
         let now = self.world.start + Duration::minutes(step.at_minutes);

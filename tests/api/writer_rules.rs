@@ -350,13 +350,33 @@ async fn a_stale_fact_stops_the_writer_after_its_batch(app: &TestApp) {
 }
 
 /// A writer loads, before its first batch, the accounts that may go negative and what it is
-/// handed (`features::WARM_AT_START`: the stores and their static codes), and what it loaded
-/// is true. Two writers on one database only here: the second reads, and writes nothing.
+/// handed (`features::WARM_AT_START`: the stores, the shoppers, the static codes and the
+/// coded stores' latest participation), and what it loaded is true. Two writers on one
+/// database only here: the second reads, and writes nothing.
 async fn a_starting_writer_loads_what_it_is_handed(app: &TestApp) {
     let op = app.operator().await;
     let p = app.currency().await;
-    let (m, _) = app.merchant(&op).await;
-    app.merchant(&op).await;
+    let (m, owner) = app.merchant(&op).await;
+    let (m2, owner2) = app.merchant(&op).await;
+    // Both stores take QR payments in p; the second has a participation history.
+    for (store, token) in [(&m, &owner), (&m2, &owner2)] {
+        let (code, v) = app
+            .post(
+                &format!("/api/v1/merchants/{store}/codes"),
+                token,
+                json!({"program_id": p}),
+            )
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "{v}");
+    }
+    let (code, v) = app
+        .post(
+            &format!("/api/v1/programs/{p}/merchants/{m2}/participation-events"),
+            &op,
+            json!({"kind": "joined", "effective_on": "2025-04-01"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{v}");
     let (s, st) = app.shopper(&op).await;
     app.charge(&op, &p, &s, 1_000).await;
     let (code, v) = app
@@ -373,9 +393,10 @@ async fn a_starting_writer_loads_what_it_is_handed(app: &TestApp) {
     drop(cold);
     let (warm, _task) = Writer::start(app.app.db.clone(), machipay::features::WARM_AT_START);
     let warmed = known_facts_of(&warm).await;
+    // Two stores, one shopper, two codes, two stores' participation.
     assert!(
-        warmed >= accounts + 2,
-        "the two stores were not loaded: {accounts} -> {warmed}"
+        warmed >= accounts + 7,
+        "the stores, shopper, codes and participation were not loaded: {accounts} -> {warmed}"
     );
     let checked = warm
         .answer(None, |w| {

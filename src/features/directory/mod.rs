@@ -30,7 +30,7 @@ pub use lookup::{
     programs_of_city, settings_versions, shopper, shopper_tx,
 };
 pub(crate) use lookup::{add_merchant_tx, add_settings_version_tx, set_shopper_block_tx};
-pub(crate) use store::warm_merchants;
+pub(crate) use store::{warm_merchants, warm_shoppers};
 
 /// How long a device enrollment code stays usable.
 pub const ENROLLMENT_CODE_TTL_MINUTES: i64 = 15;

@@ -1022,6 +1022,22 @@ impl Fact for Shopper {
     }
 }
 
+/// Every shopper (whether blocked is what a payment asks first), for the writer to know when
+/// it starts (`features::WARM_AT_START`), if there are at most `WARM_ROWS_MAX`: otherwise the
+/// first payments after a restart each read their shopper on the writer's path.
+pub(crate) fn warm_shoppers(tx: &mut WriteTx) -> BoxFuture<'_, Result<usize, sqlx::Error>> {
+    Box::pin(async move {
+        let shoppers: Vec<Shopper> = read_tx!(tx, |c| sqlx::query_as(
+            "SELECT id, city_id, display_name, created_at, blocked_at, blocked_reason, \
+             blocked_by FROM shoppers LIMIT $1"
+        )
+        .bind(WARM_ROWS_MAX + 1)
+        .fetch_all(c)
+        .await)?;
+        Ok(tx.known.stage_warm(shoppers, |s| s.id))
+    })
+}
+
 /// Every merchant, for the writer to know when it starts (`features::WARM_AT_START`), if
 /// there are at most `WARM_ROWS_MAX`.
 pub(crate) fn warm_merchants(tx: &mut WriteTx) -> BoxFuture<'_, Result<usize, sqlx::Error>> {

@@ -19,6 +19,7 @@ use crate::features::directory::{
     self as dir, Issued, MerchantRow as Merchant, PrincipalKind, check_name,
 };
 pub(crate) use crate::features::merchants::store::ParticipationEventRow;
+pub(crate) use crate::features::merchants::store::warm_participation;
 use crate::features::merchants::store::{ApplicationRow, TargetRow};
 use crate::writer::{Answer, Done, Work, WriteTx};
 use machipay_domain::auth::{Capability, Principal};

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 use crate::db::{Db, read};
 use crate::error::AppError;
 use crate::writer::guard::FactSet;
-use crate::writer::{Fact, WriteTx, read_tx, write, write_vetted};
+use crate::writer::{Fact, WARM_ROWS_MAX, WriteTx, read_tx, write, write_vetted};
 use machipay_domain::ids::*;
 use machipay_domain::registry::{BankAccountView, ParticipationKind, Profile, SizeClass};
 
@@ -425,6 +425,36 @@ impl Fact for LatestParticipation {
             Ok(Some(LatestParticipation(kind)))
         })
     }
+}
+
+/// The latest participation of every store in each program it has a store code for, for the
+/// writer to know when it starts (`features::WARM_AT_START`), if there are at most
+/// `WARM_ROWS_MAX` such pairs: every payment asks it, and the first payment at each store
+/// after a restart would otherwise read it on the writer's path. The same event as
+/// `latest_event_tx` picks (the known-facts check in debug builds re-reads each one with it).
+pub(crate) fn warm_participation(tx: &mut WriteTx) -> BoxFuture<'_, Result<usize, sqlx::Error>> {
+    Box::pin(async move {
+        let rows: Vec<(Uuid, Uuid, Option<String>)> = read_tx!(tx, |c| sqlx::query_as(
+            "SELECT c.program_id, c.merchant_id, (SELECT e.kind FROM participation_events e \
+             WHERE e.program_id = c.program_id AND e.merchant_id = c.merchant_id \
+             ORDER BY e.effective_on DESC, e.created_at DESC, e.id DESC LIMIT 1) AS kind \
+             FROM (SELECT DISTINCT program_id, merchant_id FROM store_codes) c LIMIT $1"
+        )
+        .bind(WARM_ROWS_MAX + 1)
+        .fetch_all(c)
+        .await)?;
+        let facts = rows
+            .into_iter()
+            .map(|(program, merchant, kind)| {
+                let kind = kind.as_deref().and_then(ParticipationKind::parse);
+                (
+                    (ProgramId(program), MerchantId(merchant)),
+                    LatestParticipation(kind),
+                )
+            })
+            .collect();
+        Ok(tx.known.stage_warm_keyed(facts))
+    })
 }
 
 /// A store's history in a program, oldest first.

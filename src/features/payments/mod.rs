@@ -28,7 +28,7 @@ use crate::features::directory::{ProgramRow, merchant_tx, refuse_blocked_tx, sho
 use crate::features::program_in_city;
 use crate::writer::posting::{CreditExpiry, Lots, Posting, post};
 use crate::writer::rows::{self as ledger_store, Account};
-use crate::writer::{Answer, Done, Idempotency, StoreEvent, Work};
+use crate::writer::{Answer, Done, Idempotency, StoreEvent, Work, WriteTx};
 use machipay_domain::auth::{Capability, Principal};
 use machipay_domain::calendar::jst_date;
 use machipay_domain::ids::*;
@@ -157,11 +157,13 @@ pub async fn pay(
     req: PaymentRequest,
     idem: Idempotency,
 ) -> Result<Answer<MovementResponse>, AppError> {
-    if !matches!(who, Principal::Shopper { .. }) {
+    let Principal::Shopper { id: shopper, .. } = who else {
         return Err(AppError::forbidden());
-    }
+    };
     app.writer
-        .answer(Some(idem), move |w| Box::pin(pay_in(w, who, program, req)))
+        .answer_for(Some(shopper.0), Some(idem), move |w| {
+            Box::pin(pay_in(w, who, program, req))
+        })
         .await
 }
 
@@ -314,6 +316,24 @@ pub(crate) async fn pay_merchant(
         created_at: w.now,
     });
     Ok(id)
+}
+
+/// Opens a store's accounts in a currency program, one per asset a payment there can be made
+/// in, unless open already: called when the store's code for the program is issued, so that
+/// its first payment finds them. Opening an account is a write, and a write in the middle of a
+/// batch first writes out every payment left pending before it and takes a savepoint (seen
+/// after a restart: batches of 37 ms instead of 5 while a town's stores took their first
+/// payments).
+pub(crate) async fn open_store_accounts(
+    tx: &mut WriteTx,
+    program: ProgramId,
+    merchant: MerchantId,
+) -> Result<(), AppError> {
+    for &asset in spend_order(ProgramKind::Currency, SpendOrder::CoinFirst) {
+        ledger_store::ensure_account(tx, program, AccountKind::Merchant, asset, Some(merchant.0))
+            .await?;
+    }
+    Ok(())
 }
 
 /// What a point spent in a payment (and given back by its refund) is worth: a currency

@@ -195,6 +195,8 @@ pub async fn issue_store_code(
                     revoked_at: None,
                 };
                 store::insert_store_code(&mut w.tx, &code).await?;
+                crate::features::payments::open_store_accounts(&mut w.tx, req.program_id, merchant)
+                    .await?;
                 Ok(Done::created(StoreCode::from(code)))
             })
         })
@@ -539,12 +541,14 @@ pub async fn pay_by_code(
     req: CodePaymentRequest,
     idem: Idempotency,
 ) -> Result<Answer<MovementResponse>, AppError> {
-    if !matches!(who, Principal::Shopper { .. }) {
+    let Principal::Shopper { id: shopper, .. } = who else {
         return Err(AppError::forbidden());
-    }
+    };
     check_payload_len(&req.payload)?;
     app.writer
-        .answer(Some(idem), move |w| Box::pin(pay_by_code_in(w, who, req)))
+        .answer_for(Some(shopper.0), Some(idem), move |w| {
+            Box::pin(pay_by_code_in(w, who, req))
+        })
         .await
 }
 
