@@ -9,8 +9,10 @@ use std::sync::Mutex;
 /// Where the next batch fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
-    /// The `n`th statement (from 1) that the batch's jobs run fails in the database (a read
-    /// that fails, a statement timeout): PostgreSQL aborts the transaction.
+    /// The `n`th statement (from 1) that the batch runs fails in the database (a read that
+    /// fails, a statement timeout): PostgreSQL aborts the transaction. Counted from its first
+    /// read at the start (the stored replies of its keys, then the wallets read ahead), then
+    /// its jobs' statements.
     Statement(u32),
     /// Writing the batch's pending ledger rows fails after they are written.
     Flush,
@@ -50,7 +52,7 @@ impl Faults {
     }
 }
 
-/// A batch's fault as its transaction runs: counts the jobs' statements.
+/// A batch's fault as its transaction runs: counts the batch's statements.
 #[derive(Debug, Default)]
 pub(crate) struct Armed {
     fault: Option<Fault>,
@@ -65,14 +67,11 @@ impl Armed {
         }
     }
 
-    /// A job is about to run a statement: fail it?
-    pub(crate) fn fails_statement(&mut self, in_job: bool) -> bool {
+    /// The batch is about to run a statement: fail it?
+    pub(crate) fn fails_statement(&mut self) -> bool {
         let Some(Fault::Statement(n)) = self.fault else {
             return false;
         };
-        if !in_job {
-            return false;
-        }
         self.statements += 1;
         self.statements == n
     }

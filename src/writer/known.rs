@@ -49,7 +49,9 @@ use machipay_domain::ids::ProgramId;
 ///   for their identity only (id, kind, asset, owner, `allow_negative` never change; their
 ///   balance inside the writer is stale anyway, as their deltas are folded until the batch
 ///   ends, and no job reads it). Shopper wallets are remembered only within one job, with the
-///   exact balances that job's guarded updates returned.
+///   exact balances that job's guarded updates returned; the wallets a batch read ahead
+///   (`ahead`) are the database's rows as of the batch's start, kept only until its first
+///   write or flush, with the pending rows laid over them when a job takes them.
 #[derive(Default)]
 pub struct Known {
     pub(crate) committed: Facts,

@@ -15,6 +15,12 @@
 //! instances"): wallets are read `FOR UPDATE`, folded deltas applied in account order, and a
 //! batch that loses a race with another instance is retried whole (below).
 //!
+//! A payment names its shopper when it is submitted (`Writer::answer_for`); the batch then
+//! reads all its payers' wallets, with their open lots, in one statement when it begins
+//! (`rows::read_ahead`, locked on PostgreSQL) instead of one round trip per job. They serve
+//! the jobs only while the database still holds what was read: the batch's first write or
+//! flush forgets them (`Known::ahead`).
+//!
 //! A job's replies are sent only after its batch commits. Failure rules:
 //! - A job's refusal (`AppError::Rejected`) is its answer: the job is undone (its pending rows
 //!   dropped, its savepoint rolled back) and the refusal stored under its idempotency key.
@@ -843,6 +849,12 @@ async fn try_batch(
     shoppers.dedup();
     let begun = match WriteTx::begin(db).await {
         Ok(mut tx) => {
+            // Armed before the batch's first statement: its reads of replies and wallets
+            // count among the statements a fault may fail.
+            #[cfg(feature = "faults")]
+            {
+                tx.fault = crate::writer::faults::Armed::new(fault);
+            }
             // PostgreSQL: what another instance changed since is forgotten first.
             tx.known = std::mem::take(known);
             let synced = match tx.sync_generation().await {
@@ -865,14 +877,7 @@ async fn try_batch(
         Err(e) => Err(e),
     };
     let tx = match begun {
-        #[cfg_attr(not(feature = "faults"), allow(unused_mut))]
-        Ok(mut tx) => {
-            #[cfg(feature = "faults")]
-            {
-                tx.fault = crate::writer::faults::Armed::new(fault);
-            }
-            tx
-        }
+        Ok(tx) => tx,
         Err(e) => {
             tracing::error!(error = %e, "could not open a write transaction");
             return Err(crate::writer::tx::lost_race(&e));

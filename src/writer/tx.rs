@@ -207,7 +207,7 @@ impl WriteTx {
             ));
         }
         #[cfg(feature = "faults")]
-        if self.fault.fails_statement(self.in_job) {
+        if self.fault.fails_statement() {
             return Err(self.fail_in_database().await);
         }
         Ok(())
