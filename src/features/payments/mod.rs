@@ -49,8 +49,10 @@ pub async fn counter_charge(
     if !who.can(Capability::OperateProgram) {
         return Err(AppError::forbidden());
     }
+    // The charged shopper's wallets are read ahead (the answer shows their balances).
+    let shopper = req.shopper_id.0;
     app.writer
-        .answer(Some(idem), move |w| {
+        .answer_for(Some(shopper), Some(idem), move |w| {
             Box::pin(counter_charge_in(w, who, program, req))
         })
         .await
@@ -368,11 +370,11 @@ pub async fn transfer(
     req: TransferRequest,
     idem: Idempotency,
 ) -> Result<Answer<MovementResponse>, AppError> {
-    if !matches!(who, Principal::Shopper { .. }) {
+    let Principal::Shopper { id: sender, .. } = who else {
         return Err(AppError::forbidden());
-    }
+    };
     app.writer
-        .answer(Some(idem), move |w| {
+        .answer_for(Some(sender.0), Some(idem), move |w| {
             Box::pin(transfer_in(w, who, program, req))
         })
         .await
