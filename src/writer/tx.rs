@@ -320,8 +320,8 @@ impl WriteTx {
     /// pending rows are written, the running job's savepoint taken, then its own pending
     /// rows written inside it.
     pub(crate) async fn barrier(&mut self) -> Result<(), sqlx::Error> {
-        // What was read ahead is what the database held before this statement: no longer
-        // safe to lay pending rows over once anything is written.
+        // What was read ahead is what the database held before this statement (or the
+        // pending rows it writes first): no longer safe to lay pending rows over.
         self.known.ahead.clear();
         if self.broken {
             return Err(sqlx::Error::Protocol(
@@ -375,7 +375,6 @@ impl WriteTx {
         }
         // The database now holds what the remembered lots lacked.
         self.known.wallet_lots.clear();
-        self.known.ahead.clear();
         written
     }
 
